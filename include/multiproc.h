@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: MIT */
+/* multiproc.h - Python's multiprocessing for C: processes, shared memory,
+ * locks, shared values (and, as they land, pipes, queues, pools, managers).
+ *
+ * Introduction
+ * ------------
+ * Every object is an opaque handle the library allocates: `mp_x_create()`
+ * hands it out, `mp_x_destroy()` releases it, and `destroy(NULL)` is a no-op.
+ * Every call that can fail returns 0 (or a count) on success and a negative
+ * code from MP_ERRNO_MAP on failure; mp_strerror() and mp_err_name() describe
+ * it. Every call that can block takes an mp_duration_t timeout in
+ * milliseconds: MP_WAIT_FOREVER, MP_NO_WAIT, or a positive count. Any other
+ * negative timeout is answered with MP_EINVAL.
+ *
+ * Objects created before mp_process_start() are inherited by the child (the
+ * fork start method): a lock, event, value or shared-memory block made by the
+ * parent is the same object in the child. Shared state lives in shared memory
+ * that the library maps; the handle itself is process-local. Each contract
+ * names the process that may call it ("Context:").
+ *
+ * Sections, simple to advanced: Errors, Time, Library, Processes, Shared
+ * memory, Locks, Semaphores, Conditions, Events, Barriers, Shared values.
+ * docs/python-mapping.md maps every multiprocessing name to its mp_ twin.
+ */
+#ifndef MULTIPROC_H
+#define MULTIPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "multiproc/errno.h"
+#include "multiproc/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MP_BUILDING_LIBRARY) && defined(__GNUC__)
+#define MP_EXTERN __attribute__((visibility("default")))
+#else
+#define MP_EXTERN /* nothing */
+#endif
+
+/*===== Errors ==============================================================*/
+
+/* The error codes, MP_EPERM ... MP_EOVERRELEASE, all negative. */
+typedef enum {
+#define MP__ERRNO_ENUM(name, value, msg) MP_##name = (value),
+    MP_ERRNO_MAP(MP__ERRNO_ENUM)
+#undef MP__ERRNO_ENUM
+    MP_ERRNO_MAX = -4096
+} mp_errno_t;
+
+/* mp_strerror returns a static English message for err (for example
+ * "timed out" for MP_ETIMEDOUT), or "unknown error" for a code outside the
+ * table. Never NULL. Context: any thread. */
+MP_EXTERN const char *mp_strerror(int err);
+
+/* mp_err_name returns the code's name without the MP_ prefix ("ETIMEDOUT"),
+ * or "UNKNOWN" for a code outside the table. Never NULL. */
+MP_EXTERN const char *mp_err_name(int err);
+
+/* mp_strerror_r and mp_err_name_r write the same text into buf (always
+ * NUL-terminated when buflen > 0; unknown codes include their number) and
+ * return buf. */
+MP_EXTERN char *mp_strerror_r(int err, char *buf, size_t buflen);
+MP_EXTERN char *mp_err_name_r(int err, char *buf, size_t buflen);
+
+/*===== Time ================================================================*/
+
+/* Milliseconds to wait. Every blocking call takes one. */
+typedef int64_t mp_duration_t;
+#define MP_WAIT_FOREVER ((mp_duration_t)-1)
+#define MP_NO_WAIT ((mp_duration_t)0)
+/* Only mp_barrier_wait() accepts this: use the barrier's default timeout. */
+#define MP_WAIT_DEFAULT ((mp_duration_t)-2)
+
+/*===== Library =============================================================*/
+
+/* mp_version returns MP_VERSION_HEX of the library that is linked in, and
+ * mp_version_string its "MAJOR.MINOR.PATCH". */
+MP_EXTERN unsigned mp_version(void);
+MP_EXTERN const char *mp_version_string(void);
+
+/* mp_init prepares the library in this process (fork handlers, the exit
+ * handler that joins children). Optional: every entry point calls it lazily.
+ * Returns 0. Context: any thread; idempotent. */
+MP_EXTERN int mp_init(void);
+
+/* mp_shutdown releases what the library holds for this process and that can
+ * be released without harming live objects: it closes its connection to the
+ * shared-memory tracker (after which segments this process created but did
+ * not unlink are removed once the rest of its process tree has exited) and
+ * reaps children that have already exited. Live handles stay valid; a later
+ * call into the library re-opens what it needs. Returns 0. Context: any
+ * thread, typically just before the process exits or in a test's cleanup. */
+MP_EXTERN int mp_shutdown(void);
+
+/* mp_set_allocator replaces the allocator the library uses for its
+ * process-local memory. All four functions are required. Call it before any
+ * other mp_ call. Returns 0 or MP_EINVAL (a NULL function), MP_EBUSY (the
+ * library already allocated memory). */
+MP_EXTERN int mp_set_allocator(void *(*malloc_fn)(size_t),
+                               void *(*realloc_fn)(void *, size_t),
+                               void *(*calloc_fn)(size_t, size_t),
+                               void (*free_fn)(void *));
+
+/* mp_free releases a buffer that a library call handed to the caller. */
+MP_EXTERN void mp_free(void *ptr);
+
+/* mp_cpu_count returns the number of CPUs this process may run on (its
+ * affinity mask), at least 1. Python: multiprocessing.cpu_count(), but
+ * honouring the affinity mask as os.process_cpu_count() does. */
+MP_EXTERN int mp_cpu_count(void);
+
+/*===== Processes ===========================================================*/
+
+typedef struct mp_process mp_process_t;
+
+/* A process target. Its return value becomes the child's exit code
+ * (truncated to 8 bits by the OS, as for exit()). */
+typedef int (*mp_target_fn)(void *arg);
+
+/* Options for mp_process_create; all-zero (or a NULL pointer) means the
+ * defaults. */
+typedef struct mp_process_opts {
+    const char *name; /* NULL: "Process-N" (Python's identity numbering) */
+    bool daemon;      /* killed when the parent exits, even by SIGKILL */
+} mp_process_opts_t;
+
+/* mp_process_create makes a process object that will run target(arg) in a
+ * child once started. The name is copied. arg is passed as is: with the
+ * fork start method the child sees the same address, with a copy of the
+ * parent's memory. Returns 0 or MP_EINVAL (NULL out or target), MP_ENOMEM.
+ * Context: any process; the object belongs to the creating process. */
+MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
+                                void *arg, const mp_process_opts_t *opts);
+
+/* mp_process_start forks the child and returns once it runs. A failure is
+ * reported here with its reason and leaves no child behind. Before forking
+ * it flushes stdio (so buffered output is not written twice) and reaps
+ * children that have exited. Returns 0 or MP_ESTARTED (started before),
+ * MP_EDAEMON (the caller is a daemon process), MP_ENOTCHILD (object made by
+ * another process), MP_ECLOSED, MP_EAGAIN/MP_ENOMEM (fork failed), or the
+ * errno of a failed set-up step in the child. */
+MP_EXTERN int mp_process_start(mp_process_t *p);
+
+/* mp_process_join waits up to timeout for the child to exit and reaps it.
+ * Returns 0 when it has exited (mp_process_exitcode then has the code),
+ * MP_ETIMEDOUT if it is still running, MP_ENOTSTARTED, MP_ENOTCHILD (not a
+ * child of the caller, or the current process), MP_ECLOSED, MP_EINVAL (bad
+ * timeout). On the handle from mp_parent_process() it waits for the parent
+ * to exit. Context: the creating process (any thread). */
+MP_EXTERN int mp_process_join(mp_process_t *p, mp_duration_t timeout);
+
+/* mp_process_is_alive returns 1 if the process runs, 0 if it has not been
+ * started or has exited (an exited child is reaped), or MP_ECLOSED. Always 1
+ * for mp_current_process(). Never blocks. */
+MP_EXTERN int mp_process_is_alive(mp_process_t *p);
+
+/* mp_process_terminate sends SIGTERM, mp_process_kill SIGKILL. A process
+ * that has already exited is left alone (returns 0). Returns 0 or
+ * MP_ENOTSTARTED, MP_ENOTCHILD, MP_ECLOSED. The signal goes to the child
+ * only, not to its descendants. */
+MP_EXTERN int mp_process_terminate(mp_process_t *p);
+MP_EXTERN int mp_process_kill(mp_process_t *p);
+
+/* mp_process_exitcode stores the exit code of an exited child in *code: the
+ * target's return value, the value given to exit(), or minus the number of
+ * the signal that killed it. Polls (and reaps) without blocking. Returns 0,
+ * MP_ERUNNING (still running: Python's None), MP_ENOTSTARTED, MP_ECLOSED or
+ * MP_EINVAL. */
+MP_EXTERN int mp_process_exitcode(mp_process_t *p, int *code);
+
+/* mp_process_pid returns the pid, or 0 before start (and after close). */
+MP_EXTERN pid_t mp_process_pid(const mp_process_t *p);
+
+/* mp_process_name returns the name ("Process-1", "Process-1:2", the given
+ * one, or "MainProcess"). Valid until the handle is destroyed. */
+MP_EXTERN const char *mp_process_name(const mp_process_t *p);
+
+/* mp_process_set_name copies a new name. Returns 0, MP_EINVAL or MP_ENOMEM. */
+MP_EXTERN int mp_process_set_name(mp_process_t *p, const char *name);
+
+/* mp_process_daemon returns the daemon flag; mp_process_set_daemon sets it
+ * before start (MP_ESTARTED after). */
+MP_EXTERN bool mp_process_daemon(const mp_process_t *p);
+MP_EXTERN int mp_process_set_daemon(mp_process_t *p, bool daemon);
+
+/* mp_process_sentinel returns a file descriptor that becomes readable when
+ * the process exits (a pidfd), for poll()/epoll/mp_wait. It stays owned by
+ * the handle: do not close it. Returns the fd or MP_ENOTSTARTED, MP_ECLOSED.
+ * For mp_parent_process() it becomes readable when the parent exits. */
+MP_EXTERN int mp_process_sentinel(mp_process_t *p);
+
+/* mp_process_close releases the handle's OS resources (the sentinel) of an
+ * exited or never-started process; afterwards every call but destroy returns
+ * MP_ECLOSED. Idempotent. Returns 0 or MP_ERUNNING (join or terminate it
+ * first). */
+MP_EXTERN int mp_process_close(mp_process_t *p);
+
+/* mp_process_destroy closes and frees the handle. Returns 0, or MP_ERUNNING
+ * when the child still runs (the handle stays valid: a running child is
+ * never abandoned to become a zombie). NULL and the library-owned handles of
+ * mp_current_process()/mp_parent_process() are ignored (0). */
+MP_EXTERN int mp_process_destroy(mp_process_t *p);
+
+/* mp_process_exit ends the calling process the way a target's return does:
+ * it terminates daemon children, joins the others, flushes stdio and exits
+ * with code without running atexit handlers inherited from the parent.
+ * Python: sys.exit(code) inside a child. */
+MP_EXTERN void mp_process_exit(int code) __attribute__((noreturn));
+
+/* mp_current_process returns the handle of the calling process ("MainProcess"
+ * in the process that did not come from mp_process_start). Library-owned;
+ * never NULL. */
+MP_EXTERN mp_process_t *mp_current_process(void);
+
+/* mp_parent_process returns a handle on the parent of a process started with
+ * mp_process_start, or NULL in the main process. mp_process_is_alive() on it
+ * tells whether the parent still runs, mp_process_join() waits for it to
+ * exit, and its sentinel becomes readable when it does: the way for a child
+ * to learn that its parent died. Library-owned. */
+MP_EXTERN mp_process_t *mp_parent_process(void);
+
+/* mp_active_children reaps children that have exited, then stores up to cap
+ * handles of the caller's started, still running children in out (which may
+ * be NULL when cap is 0). Returns how many there are (possibly more than
+ * cap), or MP_EINVAL. The handles stay owned by their creator. */
+MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);
+
+/*===== Shared memory =======================================================*/
+
+/* Named shared-memory blocks: Python's shared_memory.SharedMemory. */
+typedef struct mp_shm mp_shm_t;
+
+/* Flags for mp_shm_create. */
+#define MP_SHM_UNTRACKED 0x1u /* survive the creating process tree */
+
+/* mp_shm_create creates a new block of size bytes (zero-filled) and maps it.
+ * name NULL picks an unguessable one ("mp-<pid>-<16 hex>"); a given name may
+ * start with one '/', holds no other '/', and is at most 250 bytes. The
+ * object is created with O_EXCL and mode 0600. Unless MP_SHM_UNTRACKED is
+ * given, the block is removed once every process of the creating tree has
+ * exited, even if they were killed (see docs/design.md, "tracker").
+ * Returns 0 or MP_EINVAL (NULL out, size 0, bad name or flags), MP_EEXIST,
+ * MP_ENAMETOOLONG, MP_EFBIG (size beyond what a mapping can hold),
+ * MP_ENOSPC, MP_EACCES, MP_ENOMEM. */
+MP_EXTERN int mp_shm_create(mp_shm_t **out, const char *name, size_t size,
+                            unsigned flags);
+
+/* mp_shm_attach maps an existing block by name (as mp_shm_name gives it, with
+ * or without the leading '/'). Attaching never takes ownership: the block is
+ * not removed when the attaching process exits. Returns 0 or MP_ENOENT,
+ * MP_EINVAL, MP_ENAMETOOLONG, MP_EACCES, MP_ENOMEM. */
+MP_EXTERN int mp_shm_attach(mp_shm_t **out, const char *name);
+
+/* The block's memory, size in bytes, and name (without leading '/'). */
+MP_EXTERN void *mp_shm_buf(const mp_shm_t *shm);
+MP_EXTERN size_t mp_shm_size(const mp_shm_t *shm);
+MP_EXTERN const char *mp_shm_name(const mp_shm_t *shm);
+
+/* mp_shm_unlink removes the block's name; mappings stay valid until closed.
+ * Returns 0 or MP_ENOENT (already removed). */
+MP_EXTERN int mp_shm_unlink(mp_shm_t *shm);
+
+/* mp_shm_close unmaps the block and frees the handle (Python's close(); the
+ * name stays unless unlinked). NULL is ignored. */
+MP_EXTERN void mp_shm_close(mp_shm_t *shm);
+
+/*===== Locks: Lock and RLock ===============================================*/
+
+/* One type for both: a Lock (not recursive, any process may release it) and
+ * an RLock (recursive, owned by the acquiring thread). Both survive the death
+ * of their holder: the next acquirer gets the lock with MP_EOWNERDEAD. */
+typedef struct mp_lock mp_lock_t;
+
+/* mp_lock_create makes a Lock, mp_rlock_create an RLock, both unlocked.
+ * Returns 0 or MP_EINVAL (NULL out), MP_ENOMEM. */
+MP_EXTERN int mp_lock_create(mp_lock_t **out);
+MP_EXTERN int mp_rlock_create(mp_lock_t **out);
+
+/* mp_lock_acquire takes the lock, waiting up to timeout. An RLock already
+ * held by the calling thread is taken once more. Returns 0, MP_ETIMEDOUT
+ * (not acquired; also for MP_NO_WAIT on a held lock), MP_EOWNERDEAD (the
+ * holder died while holding it: the caller now holds it, and should repair
+ * the state and call mp_lock_consistent), MP_EINVAL. Context: any process
+ * that created or inherited the lock, any thread. */
+MP_EXTERN int mp_lock_acquire(mp_lock_t *lock, mp_duration_t timeout);
+
+/* mp_lock_release releases the lock (an RLock: one level). Returns 0,
+ * MP_EOVERRELEASE (a Lock that is not held), MP_ENOTOWNER (an RLock not held
+ * by the calling thread), MP_EINVAL. */
+MP_EXTERN int mp_lock_release(mp_lock_t *lock);
+
+/* mp_lock_consistent marks the state a lock protects as repaired after
+ * MP_EOWNERDEAD. Until it is called, every acquirer gets MP_EOWNERDEAD (with
+ * the lock). Returns 0 or MP_ENOTOWNER (the caller does not hold it). */
+MP_EXTERN int mp_lock_consistent(mp_lock_t *lock);
+
+/* mp_lock_locked returns 1 if someone holds the lock, else 0. */
+MP_EXTERN int mp_lock_locked(const mp_lock_t *lock);
+
+/* mp_lock_is_mine returns 1 if the calling thread holds the lock (for a Lock:
+ * it was the last to acquire it and has not released it), else 0. */
+MP_EXTERN int mp_lock_is_mine(const mp_lock_t *lock);
+
+/* mp_lock_recursion returns how many times an RLock is held (0 if free;
+ * 0 or 1 for a Lock). */
+MP_EXTERN int mp_lock_recursion(const mp_lock_t *lock);
+
+/* mp_lock_destroy frees the lock. In the creating process it also frees the
+ * shared state, so call it once no other process uses the lock; in any other
+ * process it only drops the local handle. NULL is ignored. */
+MP_EXTERN void mp_lock_destroy(mp_lock_t *lock);
+
+/*===== Semaphores: Semaphore and BoundedSemaphore ==========================*/
+
+typedef struct mp_semaphore mp_semaphore_t;
+
+#define MP_SEM_VALUE_MAX 2147483647
+
+/* mp_semaphore_create makes a counter starting at value; releases may raise
+ * it up to MP_SEM_VALUE_MAX. mp_bounded_semaphore_create makes one that may
+ * never exceed value. Returns 0 or MP_EINVAL (NULL out, value above
+ * MP_SEM_VALUE_MAX), MP_ENOMEM. */
+MP_EXTERN int mp_semaphore_create(mp_semaphore_t **out, unsigned value);
+MP_EXTERN int mp_bounded_semaphore_create(mp_semaphore_t **out,
+                                          unsigned value);
+
+/* mp_semaphore_acquire decrements the counter, waiting up to timeout for it
+ * to be positive. Returns 0, MP_ETIMEDOUT, MP_EINVAL. */
+MP_EXTERN int mp_semaphore_acquire(mp_semaphore_t *sem, mp_duration_t timeout);
+
+/* mp_semaphore_release increments the counter and wakes one waiter. Returns
+ * 0, MP_EOVERRELEASE (a bounded semaphore at its initial value),
+ * MP_EOVERFLOW (at MP_SEM_VALUE_MAX), MP_EINVAL. */
+MP_EXTERN int mp_semaphore_release(mp_semaphore_t *sem);
+
+/* mp_semaphore_get_value returns the counter (>= 0) or MP_EINVAL. */
+MP_EXTERN int mp_semaphore_get_value(const mp_semaphore_t *sem);
+
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+MP_EXTERN void mp_semaphore_destroy(mp_semaphore_t *sem);
+
+/*===== Conditions ==========================================================*/
+
+typedef struct mp_condition mp_condition_t;
+
+/* mp_condition_create makes a condition variable bound to lock (a Lock or an
+ * RLock the caller keeps alive for the condition's lifetime), or to a new
+ * RLock of its own when lock is NULL. Returns 0, MP_EINVAL, MP_ENOMEM. */
+MP_EXTERN int mp_condition_create(mp_condition_t **out, mp_lock_t *lock);
+
+/* The condition's lock, to acquire and release around waits and notifies. */
+MP_EXTERN mp_lock_t *mp_condition_get_lock(mp_condition_t *cond);
+MP_EXTERN int mp_condition_acquire(mp_condition_t *cond, mp_duration_t timeout);
+MP_EXTERN int mp_condition_release(mp_condition_t *cond);
+
+/* mp_condition_wait releases the lock (all levels of an RLock), waits up to
+ * timeout for a notify, and takes the lock back before returning, whatever
+ * the result. Returns 0 (notified), MP_ETIMEDOUT, MP_ENOTOWNER (the caller
+ * does not hold the lock; nothing waited), MP_EOWNERDEAD (notified or timed
+ * out, but the lock's previous holder died: the caller holds it), MP_EINVAL.
+ * A waiter whose notifier died is not held past its timeout. */
+MP_EXTERN int mp_condition_wait(mp_condition_t *cond, mp_duration_t timeout);
+
+/* A predicate for mp_condition_wait_for: non-zero means "done". */
+typedef int (*mp_predicate_fn)(void *arg);
+
+/* mp_condition_wait_for waits until pred(arg) is non-zero, checking it with
+ * the lock held first and after every wake-up, for up to timeout in all.
+ * Returns 0 (the predicate holds), MP_ETIMEDOUT (it still does not), or the
+ * errors of mp_condition_wait. */
+MP_EXTERN int mp_condition_wait_for(mp_condition_t *cond, mp_predicate_fn pred,
+                                    void *arg, mp_duration_t timeout);
+
+/* mp_condition_notify wakes up to n waiters; mp_condition_notify_all wakes
+ * them all. The caller must hold the lock. Never blocks. Returns 0,
+ * MP_ENOTOWNER, MP_EINVAL. */
+MP_EXTERN int mp_condition_notify(mp_condition_t *cond, unsigned n);
+MP_EXTERN int mp_condition_notify_all(mp_condition_t *cond);
+
+/* Same ownership rule as mp_lock_destroy; the lock given at creation is not
+ * destroyed. NULL is ignored. */
+MP_EXTERN void mp_condition_destroy(mp_condition_t *cond);
+
+/*===== Events ==============================================================*/
+
+typedef struct mp_event mp_event_t;
+
+/* mp_event_create makes an event flag, initially clear. */
+MP_EXTERN int mp_event_create(mp_event_t **out);
+
+/* mp_event_set sets the flag and wakes every waiter; mp_event_clear clears
+ * it. Both return 0 or MP_EINVAL. */
+MP_EXTERN int mp_event_set(mp_event_t *ev);
+MP_EXTERN int mp_event_clear(mp_event_t *ev);
+
+/* mp_event_is_set returns 1 if set, 0 if clear, MP_EINVAL for NULL. */
+MP_EXTERN int mp_event_is_set(const mp_event_t *ev);
+
+/* mp_event_wait returns 0 once the flag is set (at once if it is),
+ * MP_ETIMEDOUT if it was not set within timeout, or MP_EINVAL. */
+MP_EXTERN int mp_event_wait(mp_event_t *ev, mp_duration_t timeout);
+
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+MP_EXTERN void mp_event_destroy(mp_event_t *ev);
+
+/*===== Barriers ============================================================*/
+
+typedef struct mp_barrier mp_barrier_t;
+
+/* Run once per generation by the last process to arrive, before anyone is
+ * released. A non-zero return breaks the barrier. */
+typedef int (*mp_barrier_action_fn)(void *arg);
+
+typedef struct mp_barrier_opts {
+    mp_barrier_action_fn action; /* NULL: none */
+    void *action_arg;
+    mp_duration_t timeout; /* default for MP_WAIT_DEFAULT; 0 means forever */
+} mp_barrier_opts_t;
+
+/* mp_barrier_create makes a barrier for parties waiters (at least 1).
+ * Returns 0, MP_EINVAL, MP_ENOMEM. */
+MP_EXTERN int mp_barrier_create(mp_barrier_t **out, unsigned parties,
+                                const mp_barrier_opts_t *opts);
+
+/* mp_barrier_wait waits until parties callers have arrived, then returns a
+ * distinct index 0..parties-1 to each (exactly one gets 0). Errors:
+ * MP_ETIMEDOUT (this caller timed out; the barrier is now broken),
+ * MP_EBROKEN (the barrier is or became broken: aborted, reset while waiting,
+ * a peer timed out, or the action failed), MP_EINVAL. */
+MP_EXTERN int mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout);
+
+/* mp_barrier_abort breaks the barrier: current and future waiters get
+ * MP_EBROKEN until mp_barrier_reset, which makes it usable again (current
+ * waiters get MP_EBROKEN). Both return 0 or MP_EINVAL. */
+MP_EXTERN int mp_barrier_abort(mp_barrier_t *bar);
+MP_EXTERN int mp_barrier_reset(mp_barrier_t *bar);
+
+/* parties, the number now waiting, and 1 if broken (else 0); MP_EINVAL for
+ * NULL. */
+MP_EXTERN int mp_barrier_parties(const mp_barrier_t *bar);
+MP_EXTERN int mp_barrier_n_waiting(const mp_barrier_t *bar);
+MP_EXTERN int mp_barrier_broken(const mp_barrier_t *bar);
+
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);
+
+/*===== Shared values: Value, Array, RawValue, RawArray =====================*/
+
+/* Element types, named by Python's type codes. */
+typedef enum mp_type {
+    MP_TYPE_CHAR = 'c',   /* char (raw bytes) */
+    MP_TYPE_WCHAR = 'u',  /* wchar_t */
+    MP_TYPE_SCHAR = 'b',  /* signed char */
+    MP_TYPE_UCHAR = 'B',  /* unsigned char */
+    MP_TYPE_SHORT = 'h',  /* short */
+    MP_TYPE_USHORT = 'H', /* unsigned short */
+    MP_TYPE_INT = 'i',    /* int */
+    MP_TYPE_UINT = 'I',   /* unsigned int */
+    MP_TYPE_LONG = 'l',   /* long */
+    MP_TYPE_ULONG = 'L',  /* unsigned long */
+    MP_TYPE_LLONG = 'q',  /* long long */
+    MP_TYPE_ULLONG = 'Q', /* unsigned long long */
+    MP_TYPE_FLOAT = 'f',  /* float */
+    MP_TYPE_DOUBLE = 'd'  /* double */
+} mp_type_t;
+
+/* mp_type_size returns the size in bytes of one element, or 0 for a code
+ * that is not an mp_type_t (Python: "this type has no size"). */
+MP_EXTERN size_t mp_type_size(mp_type_t type);
+
+/* How a shared value is guarded; NULL or all-zero means "a new RLock". */
+typedef struct mp_shared_opts {
+    mp_lock_t *lock; /* use this lock (the caller keeps it alive) */
+    bool raw;        /* no lock at all: RawValue / RawArray */
+} mp_shared_opts_t;
+
+typedef struct mp_value mp_value_t;
+typedef struct mp_array mp_array_t;
+
+/* mp_value_create makes a shared scalar of type, initialised from *init (or
+ * zero when init is NULL). Returns 0 or MP_EINVAL (NULL out, unknown type,
+ * both lock and raw given), MP_ENOMEM. mp_rawvalue_create is the same with
+ * no lock. */
+MP_EXTERN int mp_value_create(mp_value_t **out, mp_type_t type,
+                              const void *init, const mp_shared_opts_t *opts);
+MP_EXTERN int mp_rawvalue_create(mp_value_t **out, mp_type_t type,
+                                 const void *init);
+
+/* mp_value_get copies the value into *out, mp_value_set copies *in into it,
+ * each under the lock (if any; a lock whose holder died is recovered, since
+ * one element is always whole). Return 0 or MP_EINVAL. */
+MP_EXTERN int mp_value_get(mp_value_t *val, void *out);
+MP_EXTERN int mp_value_set(mp_value_t *val, const void *in);
+
+/* The shared storage itself (Python's get_obj()), its type, and its lock
+ * (NULL for a raw value). Take the lock around read-modify-write. */
+MP_EXTERN void *mp_value_ptr(mp_value_t *val);
+MP_EXTERN mp_type_t mp_value_type(const mp_value_t *val);
+MP_EXTERN mp_lock_t *mp_value_get_lock(mp_value_t *val);
+
+/* Same ownership rule as mp_lock_destroy; a caller-given lock is not
+ * destroyed. NULL is ignored. */
+MP_EXTERN void mp_value_destroy(mp_value_t *val);
+
+/* mp_array_create makes a shared array of length elements (at least 1),
+ * copied from init (length elements) or zero-filled when init is NULL.
+ * Returns 0 or MP_EINVAL, MP_EFBIG (length * size overflows), MP_ENOMEM.
+ * mp_rawarray_create is the same with no lock. */
+MP_EXTERN int mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
+                              const void *init, const mp_shared_opts_t *opts);
+MP_EXTERN int mp_rawarray_create(mp_array_t **out, mp_type_t type,
+                                 size_t length, const void *init);
+
+/* mp_array_get/mp_array_set copy one element, mp_array_read/mp_array_write
+ * count elements from start (a slice), under the lock. Return 0 or
+ * MP_ERANGE (outside the array), MP_EINVAL. */
+MP_EXTERN int mp_array_get(mp_array_t *arr, size_t index, void *out);
+MP_EXTERN int mp_array_set(mp_array_t *arr, size_t index, const void *in);
+MP_EXTERN int mp_array_read(mp_array_t *arr, size_t start, size_t count,
+                            void *out);
+MP_EXTERN int mp_array_write(mp_array_t *arr, size_t start, size_t count,
+                             const void *in);
+
+/* The shared storage, its length in elements, type, and lock (NULL if raw). */
+MP_EXTERN void *mp_array_ptr(mp_array_t *arr);
+MP_EXTERN size_t mp_array_length(const mp_array_t *arr);
+MP_EXTERN mp_type_t mp_array_type(const mp_array_t *arr);
+MP_EXTERN mp_lock_t *mp_array_get_lock(mp_array_t *arr);
+
+/* Same ownership rule as mp_value_destroy. NULL is ignored. */
+MP_EXTERN void mp_array_destroy(mp_array_t *arr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MULTIPROC_H */

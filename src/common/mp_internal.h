@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* mp_internal.h - what every source file of the library shares: the
+ * allocator, assertions, deadlines and the lazy library init.
+ *
+ * Naming: public functions are mp_<object>_<verb>; functions shared between
+ * files of the library are mp__<area>_<verb>; everything else is static.
+ * Layers (each calls only those before it):
+ *   common <- platform <- wait <- shm <- sync <- values <- process
+ * docs/design.md explains each layer. */
+#ifndef MP_INTERNAL_H
+#define MP_INTERNAL_H
+
+#define MP_BUILDING_LIBRARY 1
+#include "multiproc.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define MP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation: every process-local allocation of the library goes here, so
+ * mp_set_allocator() covers all of it. */
+void *mp__malloc(size_t size);
+void *mp__calloc(size_t n, size_t size);
+void *mp__realloc(void *ptr, size_t size);
+void mp__free(void *ptr);
+char *mp__strdup(const char *s);
+
+/* Broken invariants (library bugs, corrupted shared state) abort with the
+ * place and expression; environmental errors are returned, never asserted. */
+__attribute__((noreturn)) void mp__panic(const char *file, int line,
+                                         const char *what);
+#define MP__ASSERT(expr)                                                       \
+    do {                                                                       \
+        if (!(expr))                                                           \
+            mp__panic(__FILE__, __LINE__, #expr);                              \
+    } while (0)
+
+/* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds;
+ * MP__NO_DEADLINE means forever. */
+#define MP__NO_DEADLINE INT64_MAX
+int64_t mp__now_ns(void);
+
+/* mp__deadline converts a public timeout into a deadline. Returns 0, or
+ * MP_EINVAL for a negative timeout other than MP_WAIT_FOREVER. */
+int mp__deadline(mp_duration_t timeout, int64_t *deadline);
+
+/* mp__remaining_ms returns the milliseconds left until deadline, rounded up,
+ * clamped to [0, INT32_MAX], or -1 for MP__NO_DEADLINE (poll()'s forever). */
+int mp__remaining_ms(int64_t deadline);
+
+/* mp__init runs the library's one-time set-up for this process; every public
+ * entry point that creates something calls it. Cheap after the first call. */
+void mp__init(void);
+
+/* The pid of this process, cached and refreshed after fork. */
+pid_t mp__getpid(void);
+
+/* The pid of the root of this process tree as the library sees it: the
+ * process where the library was first used, inherited by forked children.
+ * Names of shared-memory blocks carry it, so a tree's blocks can be found. */
+pid_t mp__session_pid(void);
+
+/* gettid(), cached per thread and refreshed after fork. */
+pid_t mp__gettid(void);
+
+#endif /* MP_INTERNAL_H */

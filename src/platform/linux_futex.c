@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* linux_futex.c - futex wait/wake, the one wait primitive under every lock,
+ * semaphore, condition, event and barrier of the library. Shared (not
+ * FUTEX_PRIVATE) because the words live in memory mapped by many processes. */
+#include "platform.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int
+mp__plat_futex_wait(_Atomic uint32_t *word, uint32_t expected,
+                    int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != MP__NO_DEADLINE) {
+        if (deadline <= mp__now_ns()) {
+            return MP_ETIMEDOUT;
+        }
+        ts.tv_sec = (time_t)(deadline / 1000000000);
+        ts.tv_nsec = (long)(deadline % 1000000000);
+        tsp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so a wait
+     * restarted after a spurious wake-up never stretches the deadline. */
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET, expected,
+                     tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT) {
+        return MP_ETIMEDOUT;
+    }
+    /* EAGAIN (the word changed) and EINTR are wake-ups for the caller. */
+    return 0;
+}
+
+int
+mp__plat_futex_wake(_Atomic uint32_t *word, int n)
+{
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+    return r < 0 ? 0 : (int)r;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* runner.h - the test framework: TEST() registration, assertions that print
+ * both operands and error names, and helpers for process-level tests.
+ *
+ * Every test runs in a process of its own (mp_run_tests --run NAME) with a
+ * timeout, in its own process group; after the body returns the runner
+ * checks that no child is left, no fd leaked and no shared-memory name of
+ * the test's tree is left in /dev/shm. A failed assertion prints where and
+ * why, then ends the process with status 1 (in a test's child too: the
+ * parent sees a non-zero exit code). */
+#ifndef MP_TEST_RUNNER_H
+#define MP_TEST_RUNNER_H
+
+#include "multiproc.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+typedef void (*mpt_fn)(void);
+void mpt_register(const char *name, mpt_fn fn, int timeout_s);
+
+/* TEST(name) { body } defines and registers a test. Names are unique
+ * across tests/; CMake finds them with a regex, so keep "TEST(" at the
+ * start of the line. TEST_TIMEOUT(name, seconds) overrides the default
+ * timeout (30 s); MP_TEST_TIMEOUT_MULTIPLIER scales both. */
+#define MPT__DEFINE(name, timeout_s)                                           \
+    static void test_##name(void);                                             \
+    __attribute__((constructor)) static void mpt_reg_##name(void)              \
+    {                                                                          \
+        mpt_register(#name, test_##name, timeout_s);                           \
+    }                                                                          \
+    static void test_##name(void)
+#define TEST(name) MPT__DEFINE(name, 0)
+#define TEST_TIMEOUT(name, seconds) MPT__DEFINE(name, seconds)
+
+/* Exit code that marks a skipped test (CTest SKIP_RETURN_CODE). */
+#define MPT_SKIP_CODE 77
+__attribute__((noreturn)) void mpt_skip(const char *why);
+
+__attribute__((noreturn, format(printf, 3, 4))) void
+mpt_fail(const char *file, int line, const char *fmt, ...);
+
+#define ASSERT(cond)                                                           \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            mpt_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);       \
+    } while (0)
+
+#define MPT__CMP(a, op, b)                                                     \
+    do {                                                                       \
+        long long mpt_a_ = (long long)(a), mpt_b_ = (long long)(b);            \
+        if (!(mpt_a_ op mpt_b_))                                               \
+            mpt_fail(__FILE__, __LINE__, "%s %s %s: %lld vs %lld", #a, #op,    \
+                     #b, mpt_a_, mpt_b_);                                      \
+    } while (0)
+#define ASSERT_EQ(a, b) MPT__CMP(a, ==, b)
+#define ASSERT_NE(a, b) MPT__CMP(a, !=, b)
+#define ASSERT_LT(a, b) MPT__CMP(a, <, b)
+#define ASSERT_LE(a, b) MPT__CMP(a, <=, b)
+#define ASSERT_GT(a, b) MPT__CMP(a, >, b)
+#define ASSERT_GE(a, b) MPT__CMP(a, >=, b)
+
+/* ASSERT_OK(call): the call returned 0 (or a non-negative count). */
+#define ASSERT_OK(expr)                                                        \
+    do {                                                                       \
+        long long mpt_r_ = (long long)(expr);                                  \
+        if (mpt_r_ < 0)                                                        \
+            mpt_fail(__FILE__, __LINE__, "%s failed: %s (%s, %lld)", #expr,    \
+                     mp_err_name((int)mpt_r_), mp_strerror((int)mpt_r_),       \
+                     mpt_r_);                                                  \
+    } while (0)
+
+/* ASSERT_ERR(call, MP_Exxx): the call failed with exactly that code. */
+#define ASSERT_ERR(expr, code)                                                 \
+    do {                                                                       \
+        long long mpt_r_ = (long long)(expr);                                  \
+        if (mpt_r_ != (long long)(code))                                       \
+            mpt_fail(__FILE__, __LINE__, "%s: expected %s, got %s (%lld)",     \
+                     #expr, mp_err_name((int)(code)),                          \
+                     mp_err_name((int)mpt_r_), mpt_r_);                        \
+    } while (0)
+
+#define ASSERT_NULL(p) ASSERT((p) == NULL)
+#define ASSERT_NOT_NULL(p) ASSERT((p) != NULL)
+#define ASSERT_STR_EQ(a, b)                                                    \
+    do {                                                                       \
+        const char *mpt_sa_ = (a), *mpt_sb_ = (b);                             \
+        if (mpt_sa_ == NULL || mpt_sb_ == NULL || strcmp(mpt_sa_, mpt_sb_))    \
+            mpt_fail(__FILE__, __LINE__, "%s == %s: \"%s\" vs \"%s\"", #a, #b, \
+                     mpt_sa_ ? mpt_sa_ : "(null)",                             \
+                     mpt_sb_ ? mpt_sb_ : "(null)");                            \
+    } while (0)
+#define ASSERT_MEM_EQ(a, b, n) ASSERT(memcmp((a), (b), (n)) == 0)
+
+/* --- helpers ------------------------------------------------------------ */
+
+/* mpt_fork runs fn(arg) in a raw forked child that exits with its return
+ * value (for tests of objects below the process layer); mpt_join reaps it
+ * and returns its exit code, or minus the signal that killed it. */
+pid_t mpt_fork(int (*fn)(void *), void *arg);
+int mpt_join(pid_t pid);
+
+/* mpt_wait_pid_exit waits (no timeout of its own: the test's timeout
+ * applies) until process pid, which need not be a child, has exited. */
+void mpt_wait_pid_exit(pid_t pid);
+
+/* mpt_shm_names_left counts /dev/shm entries named "mp-<pid>-*". */
+int mpt_shm_names_left(pid_t session_pid);
+
+/* mpt_fd_count counts this process's open file descriptors. */
+int mpt_fd_count(void);
+
+/* A one-shot pipe for "ready"/"go" hand-shakes between processes without
+ * sleeping: mpt_signal writes a byte, mpt_wait_signal reads one (returns 0,
+ * or -1 at EOF). Both ends are created close-on-exec. */
+typedef struct mpt_pipe {
+    int rd, wr;
+} mpt_pipe_t;
+void mpt_pipe_open(mpt_pipe_t *p);
+void mpt_pipe_close(mpt_pipe_t *p);
+void mpt_signal(mpt_pipe_t *p, uint8_t byte);
+int mpt_wait_signal(mpt_pipe_t *p, uint8_t *byte);
+
+#endif /* MP_TEST_RUNNER_H */
