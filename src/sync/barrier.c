@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* barrier.c - Barrier: parties processes meet, then all go on together.
+ *
+ * The state sits behind an internal death-surviving mutex. Each round is a
+ * generation; the generation number is also the futex word the waiters
+ * sleep on. A generation ends in one of two ways: normally (the last party
+ * arrived) or broken (abort, reset, a time-out, a failed action, a peer
+ * that died holding the mutex). Either way the number moves on, so every
+ * waiter wakes, and a bitmap of the last 64 generations tells it which way
+ * its own ended. While `broken` is set no new generation fills.
+ *
+ * The action runs with the mutex held, as Python runs it under the
+ * barrier's lock: it may query the barrier (parties, n_waiting, broken,
+ * all read without the mutex) but must not wait on, abort or reset it. */
+#include "sync_internal.h"
+
+#include <stdbool.h>
+
+typedef struct barrier_state {
+    mp__mutex_t m;               /* shared; guards every field below */
+    _Atomic uint32_t generation; /* shared; current round, futex word */
+    uint32_t parties;            /* shared; fixed at creation */
+    _Atomic uint32_t count;      /* shared; arrived in this generation */
+    _Atomic uint32_t broken;     /* shared; 1 until reset */
+    uint64_t broken_gens;        /* shared; bit g % 64: round g broke */
+    mp_duration_t timeout;       /* shared; default, MP_WAIT_FOREVER */
+} barrier_state_t;
+/* count and broken are written under the mutex but read without it, so
+ * that the action (run with the mutex held) may query the barrier. */
+
+struct mp_barrier {
+    mp__shobj_t obj;             /* state: barrier_state_t */
+    mp_barrier_action_fn action; /* local; same in forked children */
+    void *action_arg;
+};
+
+static void barrier_lock(barrier_state_t *s);
+static void break_barrier(barrier_state_t *s);
+static void end_generation(barrier_state_t *s, bool failed);
+static int wait_deadline(const barrier_state_t *s, mp_duration_t timeout,
+                         int64_t *deadline);
+
+/* The shared state behind a handle. */
+static barrier_state_t *
+state_of(const mp_barrier_t *bar)
+{
+    return bar->obj.state;
+}
+
+int
+mp_barrier_create(mp_barrier_t **out, unsigned parties,
+                  const mp_barrier_opts_t *opts)
+{
+    mp_duration_t timeout = opts != NULL ? opts->timeout : 0;
+    if (out == NULL || parties == 0 || parties > INT32_MAX ||
+        (timeout < 0 && timeout != MP_WAIT_FOREVER)) {
+        return MP_EINVAL;
+    }
+    mp_barrier_t *bar = mp__calloc(1, sizeof *bar);
+    if (bar == NULL) {
+        return MP_ENOMEM;
+    }
+    if (mp__shobj_alloc(&bar->obj, sizeof(barrier_state_t)) != 0) {
+        mp__free(bar);
+        return MP_ENOMEM;
+    }
+    if (opts != NULL) {
+        bar->action = opts->action;
+        bar->action_arg = opts->action_arg;
+    }
+    barrier_state_t *s = state_of(bar);
+    mp__mutex_init(&s->m);
+    s->parties = parties;
+    s->timeout = timeout == 0 ? MP_WAIT_FOREVER : timeout;
+    *out = bar;
+    return 0;
+}
+
+int
+mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout)
+{
+    int64_t deadline;
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    barrier_state_t *s = state_of(bar);
+    int r = wait_deadline(s, timeout, &deadline);
+    if (r != 0) {
+        return r;
+    }
+    barrier_lock(s);
+    if (s->broken) {
+        mp__mutex_unlock(&s->m);
+        return MP_EBROKEN;
+    }
+    uint32_t gen = atomic_load(&s->generation);
+    uint32_t index = s->count++;
+    if (index + 1 == s->parties) {
+        /* The last to arrive runs the action before anyone leaves. */
+        r = bar->action != NULL ? bar->action(bar->action_arg) : 0;
+        if (r != 0) {
+            break_barrier(s);
+        } else {
+            end_generation(s, false);
+        }
+        mp__mutex_unlock(&s->m);
+        return r != 0 ? MP_EBROKEN : (int)index;
+    }
+    for (;;) {
+        mp__mutex_unlock(&s->m);
+        /* The generation moves on however this round ends. */
+        int w = mp__plat_futex_wait(&s->generation, gen, deadline);
+        barrier_lock(s);
+        if (atomic_load(&s->generation) != gen) {
+            bool broke = (s->broken_gens >> (gen % 64)) & 1;
+            mp__mutex_unlock(&s->m);
+            return broke ? MP_EBROKEN : (int)index;
+        }
+        if (w == MP_ETIMEDOUT) {
+            break_barrier(s);
+            mp__mutex_unlock(&s->m);
+            return MP_ETIMEDOUT;
+        }
+    }
+}
+
+int
+mp_barrier_abort(mp_barrier_t *bar)
+{
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    barrier_state_t *s = state_of(bar);
+    barrier_lock(s);
+    break_barrier(s);
+    mp__mutex_unlock(&s->m);
+    return 0;
+}
+
+int
+mp_barrier_reset(mp_barrier_t *bar)
+{
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    barrier_state_t *s = state_of(bar);
+    barrier_lock(s);
+    if (s->count > 0) {
+        end_generation(s, true); /* its waiters get MP_EBROKEN */
+    }
+    atomic_store(&s->broken, 0);
+    mp__mutex_unlock(&s->m);
+    return 0;
+}
+
+int
+mp_barrier_parties(const mp_barrier_t *bar)
+{
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    return (int)state_of(bar)->parties;
+}
+
+int
+mp_barrier_n_waiting(const mp_barrier_t *bar)
+{
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    return (int)atomic_load((_Atomic uint32_t *)&state_of(bar)->count);
+}
+
+int
+mp_barrier_broken(const mp_barrier_t *bar)
+{
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    return atomic_load((_Atomic uint32_t *)&state_of(bar)->broken) != 0;
+}
+
+void
+mp_barrier_destroy(mp_barrier_t *bar)
+{
+    if (bar == NULL) {
+        return;
+    }
+    mp__shobj_release(&bar->obj);
+    mp__free(bar);
+}
+
+/* Takes the internal mutex. A peer that died holding it may have left the
+ * round half done, so the barrier is broken then (its waiters wake up with
+ * MP_EBROKEN) and the state is consistent again. */
+static void
+barrier_lock(barrier_state_t *s)
+{
+    if (mp__mutex_lock(&s->m, MP__NO_DEADLINE) == MP_EOWNERDEAD) {
+        break_barrier(s);
+        mp__mutex_consistent(&s->m);
+    }
+}
+
+/* Marks the barrier broken until reset and fails the current generation.
+ * The caller holds the mutex. */
+static void
+break_barrier(barrier_state_t *s)
+{
+    atomic_store(&s->broken, 1);
+    end_generation(s, true);
+}
+
+/* Ends the current generation, normally or failed (its waiters then get
+ * MP_EBROKEN), and wakes its waiters. The caller holds the mutex. */
+static void
+end_generation(barrier_state_t *s, bool failed)
+{
+    uint32_t gen = atomic_load(&s->generation);
+    uint64_t bit = (uint64_t)1 << (gen % 64);
+    if (failed) {
+        s->broken_gens |= bit;
+    } else {
+        s->broken_gens &= ~bit;
+    }
+    /* Only those counted in this round can be asleep on its number. */
+    bool sleepers = atomic_exchange(&s->count, 0) > 0;
+    atomic_store(&s->generation, gen + 1);
+    if (sleepers) {
+        mp__plat_futex_wake(&s->generation, INT32_MAX);
+    }
+}
+
+/* Turns the timeout of mp_barrier_wait into a deadline: MP_WAIT_DEFAULT
+ * means the barrier's own. Returns 0 or MP_EINVAL. */
+static int
+wait_deadline(const barrier_state_t *s, mp_duration_t timeout,
+              int64_t *deadline)
+{
+    return mp__deadline(timeout == MP_WAIT_DEFAULT ? s->timeout : timeout,
+                        deadline);
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* lock.c - Lock and RLock: the death-surviving mutex of wait.h plus the
+ * holding thread and, for an RLock, its recursion depth.
+ *
+ * The mutex records the holding process; owner_tid (a tid, unique across
+ * the system while the thread lives) names the thread within it. Both are
+ * needed: an RLock belongs to one thread, and a Condition must know whether
+ * the calling thread holds its lock. owner_tid and count are written only
+ * by the holder, after taking the mutex and before dropping it. */
+#include "sync_internal.h"
+
+#include <limits.h>
+#include <stdbool.h>
+
+typedef struct lock_state {
+    mp__mutex_t m;           /* shared; the lock itself */
+    _Atomic pid_t owner_tid; /* shared; holding thread, 0 when free */
+    _Atomic uint32_t count;  /* shared; recursion depth, written by holder */
+    bool recursive;          /* shared; fixed at creation */
+} lock_state_t;
+
+struct mp_lock {
+    mp__shobj_t obj; /* state: lock_state_t */
+};
+
+static int lock_create(mp_lock_t **out, bool recursive);
+static bool held_by_me(const lock_state_t *s);
+static int lock_take(lock_state_t *s, int64_t deadline, uint32_t depth);
+static int lock_drop(lock_state_t *s);
+
+/* The shared state behind a handle. */
+static lock_state_t *
+state_of(const mp_lock_t *lock)
+{
+    return lock->obj.state;
+}
+
+int
+mp_lock_create(mp_lock_t **out)
+{
+    return lock_create(out, false);
+}
+
+int
+mp_rlock_create(mp_lock_t **out)
+{
+    return lock_create(out, true);
+}
+
+int
+mp_lock_acquire(mp_lock_t *lock, mp_duration_t timeout)
+{
+    int64_t deadline;
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    int r = mp__deadline(timeout, &deadline);
+    if (r != 0) {
+        return r;
+    }
+    lock_state_t *s = state_of(lock);
+    if (s->recursive && held_by_me(s)) {
+        /* Only this thread writes count while it holds the lock. */
+        if (atomic_load(&s->count) >= INT_MAX) {
+            return MP_EOVERFLOW;
+        }
+        atomic_fetch_add(&s->count, 1);
+        return 0;
+    }
+    return lock_take(s, deadline, 1);
+}
+
+int
+mp_lock_release(mp_lock_t *lock)
+{
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    lock_state_t *s = state_of(lock);
+    if (s->recursive) {
+        if (!held_by_me(s)) {
+            return MP_ENOTOWNER;
+        }
+        if (atomic_load(&s->count) > 1) {
+            atomic_fetch_sub(&s->count, 1);
+            return 0;
+        }
+        return lock_drop(s);
+    }
+    /* A Lock has no owner: whoever releases it, once. */
+    if (mp__mutex_holder(&s->m) == 0) {
+        return MP_EOVERRELEASE;
+    }
+    return lock_drop(s);
+}
+
+int
+mp_lock_consistent(mp_lock_t *lock)
+{
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    lock_state_t *s = state_of(lock);
+    if (!held_by_me(s)) {
+        return MP_ENOTOWNER;
+    }
+    mp__mutex_consistent(&s->m);
+    return 0;
+}
+
+int
+mp_lock_locked(const mp_lock_t *lock)
+{
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    return mp__mutex_holder(&state_of(lock)->m) != 0;
+}
+
+int
+mp_lock_is_mine(const mp_lock_t *lock)
+{
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    return held_by_me(state_of(lock));
+}
+
+int
+mp_lock_recursion(const mp_lock_t *lock)
+{
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    const lock_state_t *s = state_of(lock);
+    if (mp__mutex_holder(&s->m) == 0) {
+        return 0;
+    }
+    if (!s->recursive) {
+        return 1;
+    }
+    return (int)atomic_load((_Atomic uint32_t *)&s->count);
+}
+
+void
+mp_lock_destroy(mp_lock_t *lock)
+{
+    if (lock == NULL) {
+        return;
+    }
+    mp__shobj_release(&lock->obj);
+    mp__free(lock);
+}
+
+int
+mp__lock_release_all(mp_lock_t *lock, uint32_t *depth)
+{
+    lock_state_t *s = state_of(lock);
+    if (!held_by_me(s)) {
+        return MP_ENOTOWNER;
+    }
+    *depth = s->recursive ? atomic_load(&s->count) : 1;
+    return lock_drop(s);
+}
+
+int
+mp__lock_restore(mp_lock_t *lock, uint32_t depth)
+{
+    return lock_take(state_of(lock), MP__NO_DEADLINE, depth);
+}
+
+/* Allocates a free lock of either kind into *out. */
+static int
+lock_create(mp_lock_t **out, bool recursive)
+{
+    if (out == NULL) {
+        return MP_EINVAL;
+    }
+    mp_lock_t *lock = mp__calloc(1, sizeof *lock);
+    if (lock == NULL) {
+        return MP_ENOMEM;
+    }
+    if (mp__shobj_alloc(&lock->obj, sizeof(lock_state_t)) != 0) {
+        mp__free(lock);
+        return MP_ENOMEM;
+    }
+    lock_state_t *s = state_of(lock);
+    mp__mutex_init(&s->m);
+    s->recursive = recursive;
+    *out = lock;
+    return 0;
+}
+
+/* Does the calling thread hold the lock? The pid check guards against a
+ * tid that a dead holder's thread left behind being reused here. */
+static bool
+held_by_me(const lock_state_t *s)
+{
+    return mp__mutex_holder(&s->m) == mp__getpid() &&
+           atomic_load((_Atomic pid_t *)&s->owner_tid) == mp__gettid();
+}
+
+/* Takes the mutex until deadline and, once held (also after a dead
+ * holder), records the calling thread as owner at recursion depth. */
+static int
+lock_take(lock_state_t *s, int64_t deadline, uint32_t depth)
+{
+    int r = mp__mutex_lock(&s->m, deadline);
+    if (r == 0 || r == MP_EOWNERDEAD) {
+        atomic_store(&s->owner_tid, mp__gettid());
+        atomic_store(&s->count, depth);
+    }
+    return r;
+}
+
+/* Forgets the owner and frees the mutex; the caller has checked that it
+ * may. Returns 0, or MP_EOVERRELEASE if another releaser got there first. */
+static int
+lock_drop(lock_state_t *s)
+{
+    atomic_store(&s->owner_tid, 0);
+    atomic_store(&s->count, 0);
+    return mp__mutex_unlock(&s->m);
+}

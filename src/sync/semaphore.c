@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* semaphore.c - Semaphore and BoundedSemaphore: a counter that is its own
+ * futex word, plus a count of sleepers so that release() makes a syscall
+ * only when someone may be asleep.
+ *
+ * No lost wake-up: a waiter increments `waiters` before it looks at the
+ * value and sleeps only while the value is 0; a releaser increments the
+ * value before it looks at `waiters`. With sequentially consistent atomics
+ * one of the two sees the other's write. */
+#include "sync_internal.h"
+
+#include <stdbool.h>
+
+typedef struct sem_state {
+    _Atomic uint32_t value;   /* shared; the counter and futex word */
+    _Atomic uint32_t waiters; /* shared; processes that may be asleep */
+    uint32_t max;             /* shared; highest value allowed */
+    bool bounded;             /* shared; over-release is an error */
+} sem_state_t;
+
+struct mp_semaphore {
+    mp__shobj_t obj; /* state: sem_state_t */
+};
+
+static int sem_create(mp_semaphore_t **out, unsigned value, bool bounded);
+static bool sem_try_take(sem_state_t *s);
+
+/* The shared state behind a handle. */
+static sem_state_t *
+state_of(const mp_semaphore_t *sem)
+{
+    return sem->obj.state;
+}
+
+int
+mp_semaphore_create(mp_semaphore_t **out, unsigned value)
+{
+    return sem_create(out, value, false);
+}
+
+int
+mp_bounded_semaphore_create(mp_semaphore_t **out, unsigned value)
+{
+    return sem_create(out, value, true);
+}
+
+int
+mp_semaphore_acquire(mp_semaphore_t *sem, mp_duration_t timeout)
+{
+    int64_t deadline;
+    if (sem == NULL) {
+        return MP_EINVAL;
+    }
+    int r = mp__deadline(timeout, &deadline);
+    if (r != 0) {
+        return r;
+    }
+    sem_state_t *s = state_of(sem);
+    if (sem_try_take(s)) {
+        return 0;
+    }
+    if (timeout == MP_NO_WAIT) {
+        return MP_ETIMEDOUT;
+    }
+    atomic_fetch_add(&s->waiters, 1);
+    for (;;) {
+        if (sem_try_take(s)) {
+            r = 0;
+            break;
+        }
+        if (mp__plat_futex_wait(&s->value, 0, deadline) == MP_ETIMEDOUT) {
+            /* A release may have woken us just as time ran out. */
+            r = sem_try_take(s) ? 0 : MP_ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub(&s->waiters, 1);
+    return r;
+}
+
+int
+mp_semaphore_release(mp_semaphore_t *sem)
+{
+    if (sem == NULL) {
+        return MP_EINVAL;
+    }
+    sem_state_t *s = state_of(sem);
+    uint32_t v = atomic_load(&s->value);
+    do {
+        if (v >= s->max) {
+            return s->bounded ? MP_EOVERRELEASE : MP_EOVERFLOW;
+        }
+    } while (!atomic_compare_exchange_weak(&s->value, &v, v + 1));
+    if (atomic_load(&s->waiters) > 0) {
+        mp__plat_futex_wake(&s->value, 1);
+    }
+    return 0;
+}
+
+int
+mp_semaphore_get_value(const mp_semaphore_t *sem)
+{
+    if (sem == NULL) {
+        return MP_EINVAL;
+    }
+    return (int)atomic_load((_Atomic uint32_t *)&state_of(sem)->value);
+}
+
+void
+mp_semaphore_destroy(mp_semaphore_t *sem)
+{
+    if (sem == NULL) {
+        return;
+    }
+    mp__shobj_release(&sem->obj);
+    mp__free(sem);
+}
+
+/* Allocates a semaphore of either kind starting at value into *out. */
+static int
+sem_create(mp_semaphore_t **out, unsigned value, bool bounded)
+{
+    if (out == NULL || value > MP_SEM_VALUE_MAX) {
+        return MP_EINVAL;
+    }
+    mp_semaphore_t *sem = mp__calloc(1, sizeof *sem);
+    if (sem == NULL) {
+        return MP_ENOMEM;
+    }
+    if (mp__shobj_alloc(&sem->obj, sizeof(sem_state_t)) != 0) {
+        mp__free(sem);
+        return MP_ENOMEM;
+    }
+    sem_state_t *s = state_of(sem);
+    atomic_store(&s->value, value);
+    s->max = bounded ? value : MP_SEM_VALUE_MAX;
+    s->bounded = bounded;
+    *out = sem;
+    return 0;
+}
+
+/* Decrements the counter if it is positive; true if it did. */
+static bool
+sem_try_take(sem_state_t *s)
+{
+    uint32_t v = atomic_load(&s->value);
+    while (v > 0) {
+        if (atomic_compare_exchange_weak(&s->value, &v, v - 1)) {
+            return true;
+        }
+    }
+    return false;
+}
