@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: MIT */
+/* registry.c - the process-wide bookkeeping of the process layer: the list
+ * of this process's started children, the current and parent process
+ * handles, the fork handlers that keep both right in a child, and the exit
+ * handling (Python's order: terminate daemonic children, then join every
+ * child).
+ *
+ * The list holds the children this process started and has not reaped
+ * yet: Python's _children set, which active_children() reports. A forked
+ * child starts with an empty list: its parent's children are not its own. */
+#include "process_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* How long daemonic children get to obey SIGTERM at exit before SIGKILL. */
+#define DAEMON_GRACE_NS (1000 * 1000000LL)
+
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* All guarded by reg_lock. */
+static mp_process_t *child_head, *child_tail;
+static unsigned child_counter; /* children created by this process */
+static char *cur_identity;     /* NULL in the main process */
+static bool have_parent;       /* false in the main process */
+static mp_process_t cur_proc = {
+    .kind = MP__PROC_CURRENT,
+    .state = MP__PROC_STARTED,
+    .name = "MainProcess",
+    .pidfd = -1,
+};
+static mp_process_t par_proc = {
+    .kind = MP__PROC_PARENT,
+    .state = MP__PROC_STARTED,
+    .name = "",
+    .pidfd = -1,
+};
+
+/* atfork prepare: fork copies the registry only while nobody changes it. */
+static void
+reg_atfork_prepare(void)
+{
+    pthread_mutex_lock(&reg_lock);
+}
+
+/* atfork parent: the registry is usable again. */
+static void
+reg_atfork_parent(void)
+{
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* atfork child: the child has one thread, so the locks are re-made free
+ * (the start lock may have been held by the forking thread), and the
+ * parent's children are not the child's: forget them. The handles stay
+ * allocated: the child's code may still hold pointers to its copies. */
+static void
+reg_atfork_child(void)
+{
+    pthread_mutex_init(&reg_lock, NULL);
+    pthread_mutex_init(&start_lock, NULL);
+    child_head = child_tail = NULL;
+}
+
+static void run_exit_work(void);
+
+/* The exit handler: Python's _exit_function for the process's children. */
+static void
+reg_exit_handler(void)
+{
+    run_exit_work();
+}
+
+/* One-time set-up; mp__init first, so its fork handler (which refreshes
+ * the cached pid) runs before ours in a child. */
+static void
+reg_init_once(void)
+{
+    mp__init();
+    pthread_atfork(reg_atfork_prepare, reg_atfork_parent, reg_atfork_child);
+    atexit(reg_exit_handler);
+}
+
+void
+mp__registry_init(void)
+{
+    pthread_once(&reg_once, reg_init_once);
+}
+
+void
+mp__registry_lock(void)
+{
+    pthread_mutex_lock(&reg_lock);
+}
+
+void
+mp__registry_unlock(void)
+{
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void
+mp__registry_start_lock(void)
+{
+    pthread_mutex_lock(&start_lock);
+}
+
+void
+mp__registry_start_unlock(void)
+{
+    pthread_mutex_unlock(&start_lock);
+}
+
+int
+mp__registry_new_identity(char **out)
+{
+    mp__registry_lock();
+    unsigned n = ++child_counter;
+    int len = cur_identity == NULL
+                  ? snprintf(NULL, 0, "%u", n)
+                  : snprintf(NULL, 0, "%s:%u", cur_identity, n);
+    char *s = mp__malloc((size_t)len + 1);
+    if (s != NULL) {
+        if (cur_identity == NULL) {
+            snprintf(s, (size_t)len + 1, "%u", n);
+        } else {
+            snprintf(s, (size_t)len + 1, "%s:%u", cur_identity, n);
+        }
+    }
+    mp__registry_unlock();
+    *out = s;
+    return s == NULL ? MP_ENOMEM : 0;
+}
+
+void
+mp__registry_add_locked(mp_process_t *p)
+{
+    p->prev = child_tail;
+    p->next = NULL;
+    if (child_tail != NULL) {
+        child_tail->next = p;
+    } else {
+        child_head = p;
+    }
+    child_tail = p;
+    p->listed = true;
+}
+
+void
+mp__registry_remove_locked(mp_process_t *p)
+{
+    if (!p->listed) {
+        return;
+    }
+    if (p->prev != NULL) {
+        p->prev->next = p->next;
+    } else {
+        child_head = p->next;
+    }
+    if (p->next != NULL) {
+        p->next->prev = p->prev;
+    } else {
+        child_tail = p->prev;
+    }
+    p->prev = p->next = NULL;
+    p->listed = false;
+}
+
+bool
+mp__process_reap_locked(mp_process_t *p)
+{
+    if (p->state == MP__PROC_REAPED) {
+        return true;
+    }
+    if (p->state != MP__PROC_STARTED) {
+        return false;
+    }
+    int status = 0;
+    pid_t r;
+    do {
+        r = waitpid(p->pid, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        return false; /* still running */
+    }
+    if (r == p->pid) {
+        p->exitcode =
+            WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+    } else {
+        /* ECHILD: someone else reaped it (waitpid(-1) elsewhere, or
+         * SIGCHLD ignored), so it is gone and its status is lost. */
+        p->exitcode = 255;
+    }
+    p->state = MP__PROC_REAPED;
+    mp__registry_remove_locked(p);
+    return true;
+}
+
+void
+mp__registry_reap_all_locked(void)
+{
+    mp_process_t *p = child_head;
+    while (p != NULL) {
+        mp_process_t *next = p->next; /* p may be unlinked */
+        (void)mp__process_reap_locked(p);
+        p = next;
+    }
+}
+
+bool
+mp__registry_is_daemon_locked(void)
+{
+    return cur_proc.daemon;
+}
+
+int
+mp__registry_become_child(const mp_process_t *p, pid_t parent)
+{
+    char *name = mp__strdup(p->name);
+    char *ident = mp__strdup(p->identity);
+    if (name == NULL || ident == NULL) {
+        mp__free(name);
+        mp__free(ident);
+        return MP_ENOMEM;
+    }
+    mp__registry_lock();
+    /* The inherited parent handle described our grandparent. */
+    mp__plat_close(par_proc.pidfd);
+    par_proc.pidfd = -1;
+    mp__free(par_proc.name_alloc);
+    /* The forking process's own name, as it was at fork, is our parent's. */
+    par_proc.name_alloc = cur_proc.name_alloc;
+    par_proc.name = cur_proc.name;
+    par_proc.pid = parent;
+    have_parent = true;
+    cur_proc.name_alloc = name;
+    cur_proc.name = name;
+    cur_proc.daemon = p->daemon;
+    mp__free(cur_identity);
+    cur_identity = ident;
+    child_counter = 0;
+    mp__registry_unlock();
+    return 0;
+}
+
+/* Opens the parent's sentinel if not yet open. Registry lock held; only
+ * called in a started child. */
+static int
+parent_sentinel_locked(void)
+{
+    if (par_proc.pidfd >= 0) {
+        return par_proc.pidfd;
+    }
+    int fd = mp__plat_pidfd_open(par_proc.pid);
+    /* Children are re-parented before their parent's pid can be reused,
+     * so while getppid() still names it, the pidfd is the parent's. */
+    if (fd >= 0 && getppid() == par_proc.pid) {
+        par_proc.pidfd = fd;
+        return fd;
+    }
+    if (fd >= 0) {
+        mp__plat_close(fd);
+    } else if (fd != MP_ESRCH) {
+        return fd;
+    }
+    /* The parent is gone: stand in a pipe whose write end is closed, which
+     * polls readable at once, as the parent's pidfd would have. */
+    int fds[2];
+    int err = mp__plat_pipe(fds);
+    if (err < 0) {
+        return err;
+    }
+    mp__plat_close(fds[1]);
+    par_proc.pidfd = fds[0];
+    return fds[0];
+}
+
+int
+mp__registry_parent_sentinel(void)
+{
+    mp__registry_lock();
+    int fd = parent_sentinel_locked();
+    mp__registry_unlock();
+    return fd;
+}
+
+int
+mp__registry_parent_wait(int64_t deadline)
+{
+    /* Once open, the sentinel is never closed in this process: safe to
+     * poll without the lock. */
+    int fd = mp__registry_parent_sentinel();
+    if (fd < 0) {
+        return fd;
+    }
+    int r = mp__plat_poll_in(fd, deadline);
+    if (r < 0) {
+        return r;
+    }
+    return r == 1 ? 0 : MP_ETIMEDOUT;
+}
+
+/* Sends sig to every listed child whose daemon flag is daemons. Registry
+ * lock held: listed children are not reaped, so their pids are theirs. */
+static void
+signal_listed_locked(bool daemons, int sig)
+{
+    for (mp_process_t *p = child_head; p != NULL; p = p->next) {
+        if (p->daemon == daemons) {
+            (void)kill(p->pid, sig);
+        }
+    }
+}
+
+/* Waits until no listed child with daemon flag daemons is left (reaping
+ * them), or until deadline. Returns 0 or MP_ETIMEDOUT. Lock not held; it
+ * is taken around each look at the list, and no handle pointer is kept
+ * across a wait (another thread may destroy a handle meanwhile). */
+static int
+wait_listed(bool daemons, int64_t deadline)
+{
+    for (;;) {
+        mp__registry_lock();
+        mp__registry_reap_all_locked();
+        mp_process_t *p = child_head;
+        while (p != NULL && p->daemon != daemons) {
+            p = p->next;
+        }
+        if (p == NULL) {
+            mp__registry_unlock();
+            return 0;
+        }
+        pid_t pid = p->pid;
+        int fd = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 0);
+        mp__registry_unlock();
+        int r = -1;
+        if (fd >= 0) {
+            r = mp__plat_poll_in(fd, deadline);
+            mp__plat_close(fd);
+        }
+        if (r == 0) {
+            return MP_ETIMEDOUT;
+        }
+        if (r < 0) {
+            if (deadline != MP__NO_DEADLINE) {
+                return MP_ETIMEDOUT; /* no way to wait with a timeout */
+            }
+            /* Wait without reaping; the next pass reaps it under the
+             * lock. ECHILD means another thread reaped it already. */
+            siginfo_t si;
+            while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
+                   errno == EINTR) {
+            }
+        }
+    }
+}
+
+/* What a process does for its children before it exits: SIGTERM to the
+ * daemonic ones (SIGKILL for those still there after a grace period), then
+ * join every other child. Lock not held. */
+static void
+run_exit_work(void)
+{
+    mp__registry_lock();
+    bool any = child_head != NULL;
+    signal_listed_locked(true, SIGTERM);
+    mp__registry_unlock();
+    if (!any) {
+        return;
+    }
+    if (wait_listed(true, mp__now_ns() + DAEMON_GRACE_NS) != 0) {
+        mp__registry_lock();
+        signal_listed_locked(true, SIGKILL);
+        mp__registry_unlock();
+        (void)wait_listed(true, MP__NO_DEADLINE);
+    }
+    (void)wait_listed(false, MP__NO_DEADLINE);
+}
+
+void
+mp_process_exit(int code)
+{
+    run_exit_work();
+    fflush(NULL);
+    _exit(code);
+}
+
+mp_process_t *
+mp_current_process(void)
+{
+    mp__registry_init();
+    return &cur_proc;
+}
+
+mp_process_t *
+mp_parent_process(void)
+{
+    mp__registry_init();
+    mp__registry_lock();
+    mp_process_t *p = have_parent ? &par_proc : NULL;
+    mp__registry_unlock();
+    return p;
+}
+
+int
+mp_active_children(mp_process_t **out, size_t cap)
+{
+    if (out == NULL && cap > 0) {
+        return MP_EINVAL;
+    }
+    mp__registry_lock();
+    mp__registry_reap_all_locked();
+    size_t n = 0;
+    for (mp_process_t *p = child_head; p != NULL; p = p->next) {
+        if (n < cap) {
+            out[n] = p;
+        }
+        n++;
+    }
+    mp__registry_unlock();
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
