@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/* tracker.c - the shared-memory tracker: a helper process that shm_unlink()s
+ * the named segments a process tree created and did not unlink, once every
+ * process of that tree has exited, however it ended (SIGKILL included).
+ *
+ * Protocol and lifecycle
+ * ----------------------
+ * - Start: lazily, on the first mp__tracker_register() in a process that has
+ *   no connection. The caller makes a close-on-exec pipe and double-forks
+ *   with _Fork() (no atfork handlers run, so the caller may hold any lock and
+ *   be multi-threaded): an intermediate child forks the tracker and
+ *   _exit()s; the caller reaps the intermediate at once and reads the
+ *   tracker's pid from a second, one-shot pipe, on which the tracker sends
+ *   it once it has detached. So the tracker is not our child (never our
+ *   zombie) and, after setsid(), not in our process group or session.
+ * - Connection: the caller keeps the write end. fork() duplicates it into
+ *   every child, so the children of the tree register their own names with
+ *   the same tracker and keep it alive; exec() drops it (close-on-exec). The
+ *   intermediate and the tracker close their copies, or EOF would never come.
+ * - Messages: lines "R /name\n" (register) and "U /name\n" (unregister),
+ *   each one write() of fewer than PIPE_BUF bytes, so lines from different
+ *   processes never interleave. The table is a multiset: "U" removes one
+ *   matching "R", so an unlink by one process racing a re-create of the same
+ *   name by another never loses the newer entry.
+ * - End: when the last write end is closed (every process of the tree has
+ *   exited or called mp_shutdown()), read() returns 0; the tracker
+ *   shm_unlink()s every name still registered and _exit()s.
+ * - Cost: a write that wakes a sleeping reader costs several times one that
+ *   does not. After draining the pipe the tracker therefore pauses briefly
+ *   before it blocks again, so a burst of create/unlink calls wakes it once
+ *   per pause rather than once per message. Nothing ever waits for it.
+ * - A killed tracker: every connected process also keeps a copy of the read
+ *   end, so a write never raises SIGPIPE; the write end is non-blocking, and
+ *   when the pipe stays full the writer checks that the tracker still lives
+ *   and, if not, starts a new one (the old one's names are lost to it).
+ * - The tracker runs in a forked copy of a possibly multi-threaded process,
+ *   so it calls only async-signal-safe functions: no malloc, no stdio. Its
+ *   table lives in an anonymous mapping grown with mremap(); parsing is plain
+ *   code. It ignores SIGINT/SIGTERM/SIGHUP/SIGPIPE/SIGQUIT (a ^C to the
+ *   foreground group must not lose the cleanup) and closes every fd but its
+ *   read end and stderr (it must not hold a pipe of the caller's open).
+ * - mp__tracker_disconnect() (from mp_shutdown) closes this process's ends;
+ *   the next registration starts a new tracker. Children forked before keep
+ *   the old one alive, and it cleans up after them.
+ *
+ * Process-local state (fds, pid) is guarded by a mutex; pthread_atfork keeps
+ * it consistent in the child of a fork taken while another thread held it. */
+#include "shm_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A name as the tracker keeps it: "/name", at most 251 bytes. */
+#define TRACKER_NAME_MAX 256
+/* A message: 'R' or 'U', a space, the name, '\n'. */
+#define TRACKER_MSG_MAX (TRACKER_NAME_MAX + 3)
+_Static_assert(TRACKER_MSG_MAX < PIPE_BUF, "messages are atomic writes");
+/* How long the tracker lets messages queue up after draining them. */
+#define TRACKER_PAUSE_NS (2 * 1000 * 1000)
+/* How long a writer waits on a full pipe before asking if the tracker
+ * still lives. */
+#define TRACKER_FULL_WAIT_MS 100
+
+static pthread_mutex_t tracker_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t tracker_once = PTHREAD_ONCE_INIT;
+static int tracker_wfd = -1; /* our write end, or -1: not connected */
+static int tracker_rfd = -1; /* our copy of the read end (see above) */
+static pid_t tracker_pidval; /* the tracker's pid while connected */
+
+/* atfork prepare: no other thread may be inside the tracker state. */
+static void
+tracker_atfork_prepare(void)
+{
+    pthread_mutex_lock(&tracker_mutex);
+}
+
+/* atfork parent and child: the child keeps the inherited connection. */
+static void
+tracker_atfork_release(void)
+{
+    pthread_mutex_unlock(&tracker_mutex);
+}
+
+/* Installs the fork handlers once per process tree. */
+static void
+tracker_once_fn(void)
+{
+    pthread_atfork(tracker_atfork_prepare, tracker_atfork_release,
+                   tracker_atfork_release);
+}
+
+/* ---- the tracker process (async-signal-safe code only) ---------------- */
+
+/* One registered name, "/name", not NUL-terminated. */
+typedef struct tracker_slot {
+    unsigned short len;
+    char name[TRACKER_NAME_MAX];
+} tracker_slot_t;
+
+typedef struct tracker_table {
+    tracker_slot_t *slots; /* an anonymous mapping */
+    size_t used, cap;
+} tracker_table_t;
+
+/* Adds a name, growing the mapping; a name that does not fit is dropped
+ * (its segment then outlives the tree, as it would without a tracker). */
+static void
+table_add(tracker_table_t *t, const char *name, size_t len)
+{
+    if (t->used == t->cap) {
+        size_t ncap = t->cap == 0 ? 64 : t->cap * 2;
+        void *p;
+        if (t->slots == NULL) {
+            p = mmap(NULL, ncap * sizeof(tracker_slot_t),
+                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                     0);
+        } else {
+            p = mremap(t->slots, t->cap * sizeof(tracker_slot_t),
+                       ncap * sizeof(tracker_slot_t), MREMAP_MAYMOVE);
+        }
+        if (p == MAP_FAILED) {
+            return;
+        }
+        t->slots = p;
+        t->cap = ncap;
+    }
+    tracker_slot_t *s = &t->slots[t->used++];
+    s->len = (unsigned short)len;
+    memcpy(s->name, name, len);
+}
+
+/* Removes one entry equal to name, if any. Searches from the end, where
+ * the most recent registrations are; the last entry fills the hole. */
+static void
+table_remove(tracker_table_t *t, const char *name, size_t len)
+{
+    for (size_t i = t->used; i-- > 0;) {
+        tracker_slot_t *s = &t->slots[i];
+        if (s->len == len && memcmp(s->name, name, len) == 0) {
+            t->slots[i] = t->slots[--t->used];
+            return;
+        }
+    }
+}
+
+/* shm_unlink()s every registered name (on Linux a plain unlink() in
+ * /dev/shm: it does not allocate). */
+static void
+table_unlink_all(const tracker_table_t *t)
+{
+    char path[TRACKER_NAME_MAX + 1];
+    for (size_t i = 0; i < t->used; i++) {
+        memcpy(path, t->slots[i].name, t->slots[i].len);
+        path[t->slots[i].len] = '\0';
+        (void)shm_unlink(path);
+    }
+}
+
+/* Applies one line (without its '\n'): "R /name" or "U /name", the name
+ * free of further '/'. Anything else is ignored. */
+static void
+tracker_apply(tracker_table_t *t, const char *line, size_t n)
+{
+    if (n < 4 || (line[0] != 'R' && line[0] != 'U') || line[1] != ' ' ||
+        line[2] != '/' || n - 2 > TRACKER_NAME_MAX - 1) {
+        return;
+    }
+    const char *name = line + 2;
+    size_t len = n - 2;
+    for (size_t i = 1; i < len; i++) {
+        if (name[i] == '/' || name[i] == '\0') {
+            return;
+        }
+    }
+    if (line[0] == 'R') {
+        table_add(t, name, len);
+    } else {
+        table_remove(t, name, len);
+    }
+}
+
+/* Detaches from the caller: own session, signals that could end us
+ * ignored, every fd but rfd and stderr closed, then reports our pid on
+ * report_fd (so the caller sees the tracker fully set up). Returns rfd's
+ * new number. */
+static int
+tracker_detach(int rfd, int report_fd)
+{
+    (void)setsid();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
+    for (size_t i = 0; i < MP__ARRAY_SIZE(ignored); i++) {
+        (void)sigaction(ignored[i], &sa, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    (void)chdir("/"); /* do not pin the caller's directory */
+    /* Park both fds out of the way, then move them to 3 and 4 so that one
+     * close_range covers all the rest. */
+    rfd = fcntl(rfd, F_DUPFD_CLOEXEC, 10);
+    report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+    if (rfd < 0 || report_fd < 0 || dup3(rfd, 3, O_CLOEXEC) < 0 ||
+        dup3(report_fd, 4, O_CLOEXEC) < 0) {
+        _exit(1);
+    }
+    (void)close(0);
+    (void)close(1);
+    if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) {
+        for (int i = 5; i < 65536; i++) {
+            (void)close(i);
+        }
+    }
+    pid_t self = (pid_t)syscall(SYS_getpid);
+    ssize_t n;
+    do {
+        n = write(4, &self, sizeof self);
+    } while (n < 0 && errno == EINTR);
+    (void)close(4);
+    return 3;
+}
+
+/* The tracker's main loop: applies lines until every write end is closed,
+ * then removes what is left. Never returns. */
+__attribute__((noreturn)) static void
+tracker_main(int rfd, int report_fd)
+{
+    int fd = tracker_detach(rfd, report_fd);
+    tracker_table_t table = {NULL, 0, 0};
+    char buf[4096];
+    size_t have = 0; /* bytes of an incomplete line at the start of buf */
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break; /* EOF: the whole tree is gone (or the pipe broke) */
+        }
+        size_t end = have + (size_t)n, line = 0;
+        for (size_t i = have; i < end; i++) {
+            if (buf[i] == '\n') {
+                tracker_apply(&table, buf + line, i - line);
+                line = i + 1;
+            }
+        }
+        have = end - line;
+        if (have == sizeof buf) {
+            have = 0; /* a line longer than any message: drop it */
+        } else if (have > 0) {
+            memmove(buf, buf + line, have);
+        }
+        if (end < sizeof buf) {
+            /* Drained: let the next messages queue up (see the top). */
+            static const struct timespec nap = {0, TRACKER_PAUSE_NS};
+            (void)nanosleep(&nap, NULL);
+        }
+    }
+    table_unlink_all(&table);
+    _exit(0);
+}
+
+/* ---- the library side -------------------------------------------------- */
+
+/* The intermediate child: closes the write end, forks the tracker (which
+ * reports its own pid on report_fd once set up) and exits. Never returns. */
+__attribute__((noreturn)) static void
+tracker_intermediate(int rfd, int wfd, int report_fd)
+{
+    (void)close(wfd);
+    pid_t tpid = _Fork();
+    if (tpid == 0) {
+        tracker_main(rfd, report_fd);
+    }
+    _exit(tpid > 0 ? 0 : 1);
+}
+
+/* Starts a tracker and connects this process to it. Called with
+ * tracker_mutex held and no connection. Returns 0 or a negative error. */
+static int
+tracker_start_locked(void)
+{
+    int p[2], report[2];
+    int err = mp__plat_pipe(p);
+    if (err != 0) {
+        return err;
+    }
+    err = mp__plat_pipe(report);
+    if (err != 0) {
+        goto fail_pipe;
+    }
+    if (fcntl(p[1], F_SETFL, O_NONBLOCK) != 0) {
+        err = -errno;
+        goto fail_report;
+    }
+    /* _Fork: the intermediate and the tracker run no atfork handlers (we
+     * hold tracker_mutex, which our own prepare handler would take). */
+    pid_t mid = _Fork();
+    if (mid < 0) {
+        err = -errno;
+        goto fail_report;
+    }
+    if (mid == 0) {
+        (void)close(report[0]);
+        tracker_intermediate(p[0], p[1], report[1]);
+    }
+    mp__plat_close(report[1]);
+    report[1] = -1;
+    int status;
+    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {
+    }
+    /* Whatever waitpid said (ECHILD if SIGCHLD is ignored), the
+     * intermediate is gone: this read ends with the pid the tracker sends
+     * once set up, or with EOF if there is no tracker. */
+    pid_t tpid = 0;
+    if (mp__plat_read_full(report[0], &tpid, sizeof tpid) !=
+            (ssize_t)sizeof tpid ||
+        tpid <= 0) {
+        err = MP_EAGAIN;
+        goto fail_report;
+    }
+    mp__plat_close(report[0]);
+    tracker_rfd = p[0];
+    tracker_wfd = p[1];
+    tracker_pidval = tpid;
+    return 0;
+fail_report:
+    mp__plat_close(report[0]);
+    mp__plat_close(report[1]);
+fail_pipe:
+    mp__plat_close(p[0]);
+    mp__plat_close(p[1]);
+    return err;
+}
+
+/* Closes the connection. Called with tracker_mutex held. */
+static void
+tracker_disconnect_locked(void)
+{
+    if (tracker_wfd >= 0) {
+        mp__plat_close(tracker_wfd);
+        mp__plat_close(tracker_rfd);
+        tracker_wfd = tracker_rfd = -1;
+        tracker_pidval = 0;
+    }
+}
+
+/* Writes one message. Called with tracker_mutex held and a connection
+ * open. Returns 0, MP_EPIPE (the tracker is dead) or another error. */
+static int
+tracker_write_locked(const char *msg, size_t len)
+{
+    for (;;) {
+        ssize_t n = write(tracker_wfd, msg, len);
+        if (n == (ssize_t)len) {
+            return 0;
+        }
+        if (n >= 0) {
+            return MP_EIO; /* cannot happen: writes below PIPE_BUF */
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN) {
+            return -errno;
+        }
+        /* Full: the tracker is pausing, slow, or dead (our own read end
+         * keeps the pipe open, so its death shows only this way). */
+        struct pollfd pfd = {.fd = tracker_wfd, .events = POLLOUT};
+        int r = poll(&pfd, 1, TRACKER_FULL_WAIT_MS);
+        if (r == 0 && !mp__plat_pid_alive(tracker_pidval)) {
+            return MP_EPIPE;
+        }
+        if (r < 0 && errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+/* Builds "<op> /name\n" into buf from name, with or without its '/'.
+ * Returns the length, or 0 for a name the tracker could not hold. */
+static size_t
+tracker_format(char *buf, char op, const char *name)
+{
+    if (name[0] == '/') {
+        name++;
+    }
+    size_t len = strnlen(name, TRACKER_NAME_MAX);
+    if (len == 0 || len > TRACKER_NAME_MAX - 2) {
+        return 0;
+    }
+    buf[0] = op;
+    buf[1] = ' ';
+    buf[2] = '/';
+    memcpy(buf + 3, name, len);
+    buf[3 + len] = '\n';
+    return len + 4;
+}
+
+/* Sends op for name; with start, connects first if needed, and starts a
+ * new tracker once if the old one died. */
+static int
+tracker_message(char op, const char *name, int start)
+{
+    char buf[TRACKER_MSG_MAX + 1];
+    size_t len = name != NULL ? tracker_format(buf, op, name) : 0;
+    if (len == 0) {
+        return MP_EINVAL;
+    }
+    pthread_once(&tracker_once, tracker_once_fn);
+    pthread_mutex_lock(&tracker_mutex);
+    int err = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (tracker_wfd < 0) {
+            if (!start) {
+                break; /* not connected: nothing registered to forget */
+            }
+            err = tracker_start_locked();
+            if (err != 0) {
+                break;
+            }
+        }
+        err = tracker_write_locked(buf, len);
+        if (err != MP_EPIPE) {
+            break;
+        }
+        tracker_disconnect_locked();
+    }
+    pthread_mutex_unlock(&tracker_mutex);
+    return err;
+}
+
+int
+mp__tracker_register(const char *name)
+{
+    return tracker_message('R', name, 1);
+}
+
+int
+mp__tracker_unregister(const char *name)
+{
+    int err = tracker_message('U', name, 0);
+    return err == MP_EPIPE ? 0 : err; /* a dead tracker forgot it anyway */
+}
+
+void
+mp__tracker_disconnect(void)
+{
+    pthread_once(&tracker_once, tracker_once_fn);
+    pthread_mutex_lock(&tracker_mutex);
+    tracker_disconnect_locked();
+    pthread_mutex_unlock(&tracker_mutex);
+}
+
+pid_t
+mp__tracker_pid(void)
+{
+    pthread_once(&tracker_once, tracker_once_fn);
+    pthread_mutex_lock(&tracker_mutex);
+    pid_t pid = tracker_pidval;
+    pthread_mutex_unlock(&tracker_mutex);
+    return pid;
+}
