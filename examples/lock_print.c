@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* lock_print.c - ten processes print "hello world i", one at a time, under
+ * a Lock they inherited.
+ *
+ * The C twin of seed 003 (003_ebf8edffc6108dde.txt), part "4、锁" (a lock that
+ * only guards the shared screen):
+ *
+ *     def f(l, i):
+ *         l.acquire()
+ *         print('hello world', i)
+ *         l.release()
+ *
+ *     if __name__ == '__main__':
+ *         lock = Lock()
+ *         for num in range(10):
+ *             Process(target=f, args=(lock, num)).start()
+ *
+ * The lines come out in the order the children get the lock, which is
+ * usually, but not always, 0 to 9. */
+#include <multiproc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define WORKERS 10
+
+/* One child's arguments: the lock and its number. */
+struct f_args {
+    mp_lock_t *lock;
+    int i;
+};
+
+/* Stops the example with the library's message when a call failed. */
+static int
+check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "ERROR: %s: %s (%s)\n", what, mp_strerror(rc),
+                mp_err_name(rc));
+        exit(1);
+    }
+    return rc;
+}
+
+/* The child: prints its line while holding the lock. */
+static int
+f(void *arg)
+{
+    const struct f_args *a = arg;
+    check(mp_lock_acquire(a->lock, MP_WAIT_FOREVER), "acquire");
+    printf("hello world %d\n", a->i);
+    fflush(stdout); /* the line leaves before the lock does */
+    check(mp_lock_release(a->lock), "release");
+    return 0;
+}
+
+int
+main(void)
+{
+    mp_lock_t *lock;
+    check(mp_lock_create(&lock), "lock create");
+    struct f_args args[WORKERS];
+    mp_process_t *procs[WORKERS];
+    for (int num = 0; num < WORKERS; num++) {
+        args[num] = (struct f_args){lock, num};
+        check(mp_process_create(&procs[num], f, &args[num], NULL), "create");
+        check(mp_process_start(procs[num]), "start");
+    }
+    /* Python joins the children when the main module ends. */
+    int failed = 0;
+    for (int num = 0; num < WORKERS; num++) {
+        int code;
+        check(mp_process_join(procs[num], MP_WAIT_FOREVER), "join");
+        check(mp_process_exitcode(procs[num], &code), "exitcode");
+        failed += code != 0;
+        check(mp_process_destroy(procs[num]), "destroy");
+    }
+    mp_lock_destroy(lock);
+    return failed == 0 ? 0 : 1;
+}

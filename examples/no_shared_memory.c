@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* no_shared_memory.c - threads share a list; processes each get a copy.
+ *
+ * The C twin of seed 003 (003_ebf8edffc6108dde.txt), part "3、线程共享内存"
+ * (threads share memory) and "进程不共享内存" (processes do not):
+ *
+ *     def run(info_list, n):
+ *         info_list.append(n)
+ *         print(info_list)
+ *
+ *     info = []
+ *     for i in range(10):
+ *         p = threading.Thread(target=run, args=[info, i])   # then:
+ *         p = Process(target=run, args=[info, i])
+ *         p.start()
+ *
+ * With threads the list grows to [0, 1, ..., 9]; with processes every
+ * child appends to its own copy and prints a list of one item, in whatever
+ * order the children run. (The seed's Queue example that follows needs
+ * queues, which this library does not have yet.) */
+#include <multiproc.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define RUNS 10
+
+/* A list of ints, as Python's list in the seed. */
+struct list {
+    int items[RUNS];
+    int len;
+};
+
+/* One run's arguments: the list and the number to append. */
+struct run_args {
+    struct list *list;
+    int n;
+};
+
+/* Stops the example with the library's message when a call failed. */
+static int
+check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "ERROR: %s: %s (%s)\n", what, mp_strerror(rc),
+                mp_err_name(rc));
+        exit(1);
+    }
+    return rc;
+}
+
+/* Appends n and prints the list the way Python does. Returns the new
+ * length. */
+static int
+run(struct run_args *a)
+{
+    struct list *l = a->list;
+    l->items[l->len++] = a->n;
+    printf("[");
+    for (int i = 0; i < l->len; i++) {
+        printf("%s%d", i > 0 ? ", " : "", l->items[i]);
+    }
+    printf("]\n");
+    return l->len;
+}
+
+/* The thread body. */
+static void *
+run_thread(void *arg)
+{
+    run(arg);
+    return NULL;
+}
+
+/* The process target: its exit code is the length of its list. */
+static int
+run_process(void *arg)
+{
+    return run(arg);
+}
+
+int
+main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
+
+    struct list thread_info = {{0}, 0};
+    struct run_args targs[RUNS];
+    printf("threads share one list:\n");
+    for (int i = 0; i < RUNS; i++) {
+        /* One at a time, so that the list grows in order as in the seed's
+         * output (there the threads are short enough to run in turn). */
+        pthread_t thread;
+        targs[i] = (struct run_args){&thread_info, i};
+        if (pthread_create(&thread, NULL, run_thread, &targs[i]) != 0) {
+            fprintf(stderr, "ERROR: pthread_create\n");
+            return 1;
+        }
+        pthread_join(thread, NULL);
+    }
+
+    struct list proc_info = {{0}, 0};
+    struct run_args pargs[RUNS];
+    mp_process_t *procs[RUNS];
+    printf("processes each get a copy:\n");
+    for (int i = 0; i < RUNS; i++) {
+        pargs[i] = (struct run_args){&proc_info, i};
+        check(mp_process_create(&procs[i], run_process, &pargs[i], NULL),
+              "create");
+        check(mp_process_start(procs[i]), "start");
+    }
+    int own_copies = 0;
+    for (int i = 0; i < RUNS; i++) {
+        int code;
+        check(mp_process_join(procs[i], MP_WAIT_FOREVER), "join");
+        check(mp_process_exitcode(procs[i], &code), "exitcode");
+        own_copies += code == 1;
+        check(mp_process_destroy(procs[i]), "destroy");
+    }
+    printf("threads: the list has %d items; processes: %d of %d saw only "
+           "their own item; the parent's copy has %d\n",
+           thread_info.len, own_copies, RUNS, proc_info.len);
+    return thread_info.len == RUNS && own_copies == RUNS ? 0 : 1;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tools/tour.sh - the README's first command: installs what is missing,
+# builds the library and its examples in build/, then runs every example
+# under examples/ with a banner saying what it shows and which seed program
+# it mirrors. Exits non-zero if the build or any example fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+tools/install-deps.sh
+
+echo "==> building in build/"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DMP_SANITIZER=none -DMP_BUILD_EXAMPLES=ON &&
+        cmake --build build -j "$(nproc)"; } >"$log" 2>&1; then
+    cat "$log"
+    echo "tour: the build failed" >&2
+    exit 1
+fi
+
+# Seed by seed (the README's example last), each seed's in name order.
+mapfile -t sources < <(for f in examples/*.c; do
+    printf '%s %s\n' "$(grep -o -m1 'seed [0-9]\{3\}' "$f" || echo z)" "$f"
+done | sort | awk '{ print $NF }')
+
+failed=()
+count=0
+for src in "${sources[@]}"; do
+    name=$(basename "$src" .c)
+    count=$((count + 1))
+    # The banner: the first paragraph of the file's header comment (from
+    # "<name>.c - " on) and the seed it mirrors.
+    what=$(awk 'NR == 1 { next }
+                NR == 2 { sub(/^\/\* [a-z_]+\.c - /, "") }
+                NR > 2 { if ($0 ~ /^ \*$/) exit; sub(/^ \* ?/, "") }
+                { end = sub(/ *\*\/$/, "")
+                  printf "%s%s", (NR > 2 ? " " : ""), $0
+                  if (end) exit }' "$src")
+    seed=$(grep -o -m1 'seed [0-9]\{3\}' "$src" || echo "README")
+    echo
+    echo "=== $name ($seed)"
+    echo "    $what" | fold -s -w 78 | sed '2,$s/^/    /'
+    echo
+    if ! timeout 60 "build/examples/$name"; then
+        failed+=("$name")
+    fi
+done
+
+echo
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "tour: ${#failed[@]} of $count examples failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "tour: all $count examples ran. Next: tools/test-all.sh"
