@@ -100,6 +100,36 @@ mpt_join(pid_t pid)
 }
 
 void
+mpt_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        ASSERT_GT(r, 0);
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+void
+mpt_read_all(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        ASSERT_GT(r, 0);
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+void
 mpt_wait_pid_exit(pid_t pid)
 {
     int fd = pidfd_open_(pid);
@@ -175,11 +205,7 @@ mpt_pipe_close(mpt_pipe_t *p)
 void
 mpt_signal(mpt_pipe_t *p, uint8_t byte)
 {
-    ssize_t r;
-    do {
-        r = write(p->wr, &byte, 1);
-    } while (r < 0 && errno == EINTR);
-    ASSERT_EQ(r, 1);
+    mpt_write_all(p->wr, &byte, 1);
 }
 
 int

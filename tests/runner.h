@@ -101,6 +101,11 @@ mpt_fail(const char *file, int line, const char *fmt, ...);
 pid_t mpt_fork(int (*fn)(void *), void *arg);
 int mpt_join(pid_t pid);
 
+/* mpt_write_all writes, mpt_read_all reads exactly n bytes on fd, retrying
+ * on EINTR; a short read (EOF) or an error fails the test. */
+void mpt_write_all(int fd, const void *buf, size_t n);
+void mpt_read_all(int fd, void *buf, size_t n);
+
 /* mpt_wait_pid_exit waits (no timeout of its own: the test's timeout
  * applies) until process pid, which need not be a child, has exited. */
 void mpt_wait_pid_exit(pid_t pid);

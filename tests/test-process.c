@@ -43,45 +43,13 @@ arg_close(proc_arg_t *a)
     mpt_pipe_close(&a->out);
 }
 
-/* Writes n bytes to fd or fails the test. */
-static void
-write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        ASSERT_GT(r, 0);
-        p += r;
-        n -= (size_t)r;
-    }
-}
-
-/* Reads exactly n bytes from fd or fails the test. */
-static void
-read_all(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        ASSERT_GT(r, 0);
-        p += r;
-        n -= (size_t)r;
-    }
-}
-
 /* Sends a string (length first) through pipe p. */
 static void
 send_str(mpt_pipe_t *p, const char *s)
 {
     uint32_t len = (uint32_t)strlen(s);
-    write_all(p->wr, &len, sizeof len);
-    write_all(p->wr, s, len);
+    mpt_write_all(p->wr, &len, sizeof len);
+    mpt_write_all(p->wr, s, len);
 }
 
 /* Receives a string sent by send_str into buf (of size cap). */
@@ -89,23 +57,23 @@ static void
 recv_str(mpt_pipe_t *p, char *buf, size_t cap)
 {
     uint32_t len;
-    read_all(p->rd, &len, sizeof len);
+    mpt_read_all(p->rd, &len, sizeof len);
     ASSERT_LT(len, cap);
-    read_all(p->rd, buf, len);
+    mpt_read_all(p->rd, buf, len);
     buf[len] = '\0';
 }
 
 static void
 send_int(mpt_pipe_t *p, long long v)
 {
-    write_all(p->wr, &v, sizeof v);
+    mpt_write_all(p->wr, &v, sizeof v);
 }
 
 static long long
 recv_int(mpt_pipe_t *p)
 {
     long long v;
-    read_all(p->rd, &v, sizeof v);
+    mpt_read_all(p->rd, &v, sizeof v);
     return v;
 }
 
