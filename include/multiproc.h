@@ -18,8 +18,9 @@
  * that the library maps; the handle itself is process-local. Each contract
  * names the process that may call it ("Context:").
  *
- * Sections, simple to advanced: Errors, Time, Library, Processes, Shared
- * memory, Locks, Semaphores, Conditions, Events, Barriers, Shared values.
+ * Sections, simple to advanced: Errors, Time, Library, Processes, Pipes
+ * and connections, Shared memory, Locks, Semaphores, Conditions, Events,
+ * Barriers, Shared values.
  * docs/python-mapping.md maps every multiprocessing name to its mp_ twin.
  */
 #ifndef MULTIPROC_H
@@ -230,6 +231,103 @@ MP_EXTERN mp_process_t *mp_parent_process(void);
  * be NULL when cap is 0). Returns how many there are (possibly more than
  * cap), or MP_EINVAL. The handles stay owned by their creator. */
 MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);
+
+/*===== Pipes and connections ===============================================*/
+
+/* One end of a message pipe: Python's multiprocessing.connection.Connection.
+ * Messages keep their boundaries and travel in Python's framing (a 4-byte
+ * big-endian length, or FF FF FF FF and an 8-byte length above 2 GiB), so a
+ * C end and a Python end can talk to each other. A connection must not be
+ * used by two threads at once for the same direction (one sender and one
+ * receiver at a time are fine). A connection made before mp_process_start()
+ * is inherited by the child; each process should close the ends it does not
+ * use, or the reader never sees end of stream. */
+typedef struct mp_conn mp_conn_t;
+
+/* mp_pipe makes a connected pair. duplex true: a socketpair, both ends read
+ * and write. duplex false: a pipe, *end1 is read-only and *end2
+ * write-only (Python's Pipe(duplex=False) returns (reader, writer)). Both
+ * fds are close-on-exec. Returns 0 or MP_EINVAL (a NULL or equal out
+ * pointer), MP_EMFILE, MP_ENFILE, MP_ENOMEM. Context: any thread. */
+MP_EXTERN int mp_pipe(mp_conn_t **end1, mp_conn_t **end2, bool duplex);
+
+/* mp_conn_from_fd wraps an open pipe, socket or other stream fd (Python's
+ * Connection(fd, readable, writable)). On success the connection owns fd
+ * (mp_conn_close closes it) and fd is made close-on-exec; on failure the
+ * caller still owns it. Returns 0 or MP_EINVAL (NULL out, fd < 0, neither
+ * direction), MP_EBADF (fd not open), MP_ENOMEM. */
+MP_EXTERN int mp_conn_from_fd(mp_conn_t **out, int fd, bool readable,
+                              bool writable);
+
+/* mp_conn_send_bytes sends len bytes of buf (len 0 sends an empty message)
+ * as one whole message, blocking until the OS took all of it. The payload
+ * is not copied. A peer that closed never kills the caller with SIGPIPE.
+ * Returns 0 or MP_EINVAL (NULL c, or NULL buf with len > 0), MP_EBADF
+ * (read-only end), MP_ECLOSED, MP_EPIPE (the reading end is closed; part
+ * of the message may have been sent, so the stream is broken), or another
+ * system error. Python: send_bytes(buf). */
+MP_EXTERN int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len);
+
+/* mp_conn_recv_bytes receives one whole message into a fresh buffer that
+ * the caller frees with mp_free (non-NULL even for an empty message) and
+ * returns its length. The timeout bounds the wait for the message to
+ * start: once its first byte has arrived the rest is read without a
+ * timeout, so a timeout never splits a message. maxlen 0 means no limit.
+ * A message longer than maxlen (or too big to allocate) is read and
+ * discarded, so the next call gets the next message (Python closes the
+ * connection instead). *out is set only on success.
+ * Returns the length, or MP_EINVAL (NULL c or out, bad timeout), MP_EBADF
+ * (write-only end), MP_ECLOSED, MP_ETIMEDOUT (nothing arrived), MP_EOF (the
+ * peer closed between messages), MP_EPROTO (end of stream inside a message,
+ * or a malformed header: the stream cannot be trusted any more),
+ * MP_EMSGSIZE, MP_ENOMEM. Python: recv_bytes(maxlength). */
+MP_EXTERN ssize_t mp_conn_recv_bytes(mp_conn_t *c, void **out, size_t maxlen,
+                                     mp_duration_t timeout);
+
+/* mp_conn_recv_bytes_into receives one whole message into buf (buflen
+ * bytes; buf may be NULL when buflen is 0) and returns its length. A
+ * message longer than buflen is read and discarded (MP_EMSGSIZE; Python
+ * raises BufferTooShort with the message). Timeout and other errors as for
+ * mp_conn_recv_bytes. Python: recv_bytes_into(buf). */
+MP_EXTERN ssize_t mp_conn_recv_bytes_into(mp_conn_t *c, void *buf,
+                                          size_t buflen,
+                                          mp_duration_t timeout);
+
+/* mp_conn_poll waits up to timeout for data (or end of stream) to be
+ * readable, consuming nothing. Returns 1 readable, 0 not within timeout,
+ * or MP_EINVAL (NULL c, bad timeout), MP_EBADF (write-only end),
+ * MP_ECLOSED. Python: poll(timeout) (MP_NO_WAIT is its default). */
+MP_EXTERN int mp_conn_poll(mp_conn_t *c, mp_duration_t timeout);
+
+/* mp_conn_fileno returns the connection's fd (still owned by it), or
+ * MP_EINVAL (NULL), MP_ECLOSED. */
+MP_EXTERN int mp_conn_fileno(const mp_conn_t *c);
+
+/* mp_conn_readable and mp_conn_writable return the directions it was made
+ * with; mp_conn_closed whether it is closed (false for NULL). */
+MP_EXTERN bool mp_conn_readable(const mp_conn_t *c);
+MP_EXTERN bool mp_conn_writable(const mp_conn_t *c);
+MP_EXTERN bool mp_conn_closed(const mp_conn_t *c);
+
+/* mp_conn_close closes the fd; afterwards every call but destroy returns
+ * MP_ECLOSED. Idempotent. Returns 0 or MP_EINVAL (NULL). Must not race
+ * with another thread's use of c. */
+MP_EXTERN int mp_conn_close(mp_conn_t *c);
+
+/* mp_conn_destroy closes (if needed) and frees the connection. NULL is
+ * ignored. */
+MP_EXTERN void mp_conn_destroy(mp_conn_t *c);
+
+/* mp_wait waits up to timeout until at least one of the n fds is readable
+ * or hung up: connections (mp_conn_fileno), process sentinels
+ * (mp_process_sentinel) or any other fd. ready (n entries, may be NULL)
+ * receives which ones; fds is not modified. With n 0 it just waits out the
+ * timeout. Returns how many are ready (0 when the timeout passed), or
+ * MP_EINVAL (NULL fds with n > 0, a negative fd, n too large, bad timeout),
+ * MP_EBADF (an fd that is not open), MP_ENOMEM. Python:
+ * multiprocessing.connection.wait(objects, timeout). */
+MP_EXTERN int mp_wait(const int *fds, size_t n, bool *ready,
+                      mp_duration_t timeout);
 
 /*===== Shared memory =======================================================*/
 

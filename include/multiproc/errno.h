@@ -49,7 +49,9 @@
     XX(ERANGE, -ERANGE, "result out of range")                                 \
     XX(ENAMETOOLONG, -ENAMETOOLONG, "name too long")                           \
     XX(ENOSYS, -ENOSYS, "function not implemented")                            \
+    XX(EPROTO, -EPROTO, "protocol error: malformed or truncated message")      \
     XX(EOVERFLOW, -EOVERFLOW, "value too large for defined data type")         \
+    XX(EMSGSIZE, -EMSGSIZE, "message too long")                                \
     XX(ENOTSUP, -ENOTSUP, "operation not supported")                           \
     XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                     \
     XX(ECANCELED, -ECANCELED, "operation canceled")                            \

@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/* connection.c - Pipe and Connection: framed messages over a pipe or a
+ * stream socket, wire-compatible with Python's multiprocessing.connection. */
+#include "ipc_internal.h"
+
+#include "../platform/platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mp_conn {
+    int fd;
+    bool readable;
+    bool writable;
+    bool is_socket; /* send with MSG_NOSIGNAL instead of blocking SIGPIPE */
+    bool closed;
+};
+
+/* Discards are read through a stack buffer of this size. */
+#define CONN_DISCARD_CHUNK 16384u
+
+static int conn_new(mp_conn_t **out, int fd, bool readable, bool writable);
+static int conn_check(const mp_conn_t *c, bool want_read);
+static int conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt);
+static int wait_poll(struct pollfd *pfds, size_t n, int64_t deadline);
+static ssize_t conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap,
+                         size_t maxlen, mp_duration_t timeout);
+
+int
+mp_pipe(mp_conn_t **end1, mp_conn_t **end2, bool duplex)
+{
+    if (end1 == NULL || end2 == NULL || end1 == end2) {
+        return MP_EINVAL;
+    }
+    mp__init();
+    int fds[2];
+    if (duplex) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+            return -errno;
+        }
+    } else {
+        int r = mp__plat_pipe(fds);
+        if (r < 0) {
+            return r;
+        }
+    }
+    mp_conn_t *a = NULL, *b = NULL;
+    int r = conn_new(&a, fds[0], true, duplex);
+    if (r == 0) {
+        r = conn_new(&b, fds[1], duplex, true);
+    }
+    if (r < 0) {
+        mp__free(a);
+        mp__plat_close(fds[0]);
+        mp__plat_close(fds[1]);
+        return r;
+    }
+    a->is_socket = b->is_socket = duplex;
+    *end1 = a;
+    *end2 = b;
+    return 0;
+}
+
+int
+mp_conn_from_fd(mp_conn_t **out, int fd, bool readable, bool writable)
+{
+    if (out == NULL || fd < 0 || (!readable && !writable)) {
+        return MP_EINVAL;
+    }
+    mp__init();
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        return -errno;
+    }
+    int r = conn_new(out, fd, readable, writable);
+    if (r < 0) {
+        return r;
+    }
+    (*out)->is_socket = S_ISSOCK(st.st_mode);
+    /* The library's rule: none of its fds leaks into an exec'd program. */
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) {
+        (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    return 0;
+}
+
+int
+mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
+{
+    if (c == NULL || (buf == NULL && len > 0)) {
+        return MP_EINVAL;
+    }
+    int r = conn_check(c, false);
+    if (r < 0) {
+        return r;
+    }
+    uint8_t hdr[MP__FRAME_HDR_MAX];
+    /* Header and payload go out in one writev: one system call for small
+     * messages (Python's Nagle avoidance) and no copy of the payload. */
+    struct iovec iov[2] = {
+        {.iov_base = hdr, .iov_len = mp__frame_encode(len, hdr)},
+        {.iov_base = (void *)buf, .iov_len = len},
+    };
+    return conn_write_all(c, iov, len > 0 ? 2 : 1);
+}
+
+ssize_t
+mp_conn_recv_bytes(mp_conn_t *c, void **out, size_t maxlen,
+                   mp_duration_t timeout)
+{
+    if (c == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    return conn_recv(c, out, NULL, 0, maxlen, timeout);
+}
+
+ssize_t
+mp_conn_recv_bytes_into(mp_conn_t *c, void *buf, size_t buflen,
+                        mp_duration_t timeout)
+{
+    if (c == NULL || (buf == NULL && buflen > 0)) {
+        return MP_EINVAL;
+    }
+    return conn_recv(c, NULL, buf, buflen, buflen, timeout);
+}
+
+int
+mp_conn_poll(mp_conn_t *c, mp_duration_t timeout)
+{
+    if (c == NULL) {
+        return MP_EINVAL;
+    }
+    int64_t deadline;
+    int r = mp__deadline(timeout, &deadline);
+    if (r < 0) {
+        return r;
+    }
+    r = conn_check(c, true);
+    if (r < 0) {
+        return r;
+    }
+    return mp__plat_poll_in(c->fd, deadline);
+}
+
+int
+mp_conn_fileno(const mp_conn_t *c)
+{
+    if (c == NULL) {
+        return MP_EINVAL;
+    }
+    return c->closed ? MP_ECLOSED : c->fd;
+}
+
+bool
+mp_conn_readable(const mp_conn_t *c)
+{
+    return c != NULL && c->readable;
+}
+
+bool
+mp_conn_writable(const mp_conn_t *c)
+{
+    return c != NULL && c->writable;
+}
+
+bool
+mp_conn_closed(const mp_conn_t *c)
+{
+    return c != NULL && c->closed;
+}
+
+int
+mp_conn_close(mp_conn_t *c)
+{
+    if (c == NULL) {
+        return MP_EINVAL;
+    }
+    if (!c->closed) {
+        c->closed = true;
+        mp__plat_close(c->fd);
+        c->fd = -1;
+    }
+    return 0;
+}
+
+void
+mp_conn_destroy(mp_conn_t *c)
+{
+    if (c != NULL) {
+        (void)mp_conn_close(c);
+        mp__free(c);
+    }
+}
+
+int
+mp_wait(const int *fds, size_t n, bool *ready, mp_duration_t timeout)
+{
+    int64_t deadline;
+    int r = mp__deadline(timeout, &deadline);
+    if (r < 0) {
+        return r;
+    }
+    if ((fds == NULL && n > 0) || n > (size_t)INT_MAX) {
+        return MP_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] < 0) {
+            return MP_EINVAL;
+        }
+    }
+    struct pollfd *pfds = NULL;
+    if (n > 0) {
+        pfds = mp__calloc(n, sizeof *pfds);
+        if (pfds == NULL) {
+            return MP_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pfds[i].fd = fds[i];
+        pfds[i].events = POLLIN;
+    }
+    r = wait_poll(pfds, n, deadline);
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        if (pfds[i].revents & POLLNVAL) {
+            r = MP_EBADF;
+        }
+    }
+    for (size_t i = 0; r >= 0 && ready != NULL && i < n; i++) {
+        ready[i] = pfds[i].revents != 0;
+    }
+    mp__free(pfds);
+    return r;
+}
+
+/* --- internals ----------------------------------------------------------- */
+
+/* Allocates a connection owning fd; on failure fd is left open. */
+static int
+conn_new(mp_conn_t **out, int fd, bool readable, bool writable)
+{
+    mp_conn_t *c = mp__calloc(1, sizeof *c);
+    if (c == NULL) {
+        return MP_ENOMEM;
+    }
+    c->fd = fd;
+    c->readable = readable;
+    c->writable = writable;
+    *out = c;
+    return 0;
+}
+
+/* Checks that c is open and may be used in the wanted direction. */
+static int
+conn_check(const mp_conn_t *c, bool want_read)
+{
+    if (c->closed) {
+        return MP_ECLOSED;
+    }
+    if (want_read ? !c->readable : !c->writable) {
+        return MP_EBADF;
+    }
+    return 0;
+}
+
+/* Waits (no deadline) until fd can take more data; for an fd that the
+ * caller made non-blocking. Returns 0 or a negative error. */
+static int
+conn_wait_out(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    while (poll(&pfd, 1, -1) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+/* One writev (pipe) or sendmsg (socket) of iov; returns the bytes written
+ * or -errno. SIGPIPE is kept from the process: sockets have MSG_NOSIGNAL;
+ * for a pipe the signal is blocked in this thread around the write and, if
+ * the write raised it, taken back before unblocking. */
+static ssize_t
+conn_write_once(mp_conn_t *c, struct iovec *iov, int iovcnt)
+{
+    ssize_t n;
+    if (c->is_socket) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        return n < 0 ? -errno : n;
+    }
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    /* A SIGPIPE pending before our write is someone else's: leave it. */
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    n = writev(c->fd, iov, iovcnt);
+    int err = n < 0 ? errno : 0;
+    if (err == EPIPE && !was_pending) {
+        const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return n < 0 ? -err : n;
+}
+
+/* Writes every byte of iov, looping on partial writes and EINTR. */
+static int
+conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt)
+{
+    while (iovcnt > 0) {
+        ssize_t n = conn_write_once(c, iov, iovcnt);
+        if (n == -EINTR) {
+            continue;
+        }
+        if (n == -EAGAIN || n == -EWOULDBLOCK) {
+            int r = conn_wait_out(c->fd);
+            if (r < 0) {
+                return r;
+            }
+            continue;
+        }
+        if (n < 0) {
+            return (int)n;
+        }
+        size_t left = (size_t)n;
+        while (iovcnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes. *started tells whether a byte of the current
+ * message has arrived: until then each read waits only until deadline
+ * (MP_ETIMEDOUT) and end of stream is MP_EOF; afterwards reads wait without
+ * a deadline (so a timeout never splits a message) and end of stream is
+ * MP_EPROTO. Returns 0 or a negative error. */
+static int
+conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
+                bool *started)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        int r = mp__plat_poll_in(c->fd, *started ? MP__NO_DEADLINE : deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            return MP_ETIMEDOUT;
+        }
+        ssize_t got = read(c->fd, p, n < SSIZE_MAX ? n : SSIZE_MAX);
+        if (got < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+                continue;
+            }
+            return -errno;
+        }
+        if (got == 0) {
+            return *started ? MP_EPROTO : MP_EOF;
+        }
+        *started = true;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Reads and drops len payload bytes of a message that is being refused,
+ * keeping the stream at a message boundary. Returns 0 or an error. */
+static int
+conn_discard(mp_conn_t *c, uint64_t len)
+{
+    uint8_t chunk[CONN_DISCARD_CHUNK];
+    bool started = true;
+    while (len > 0) {
+        size_t n = len < sizeof chunk ? (size_t)len : sizeof chunk;
+        int r = conn_read_exact(c, chunk, n, MP__NO_DEADLINE, &started);
+        if (r < 0) {
+            return r;
+        }
+        len -= n;
+    }
+    return 0;
+}
+
+/* Receives one message: into a fresh buffer stored in *out when out is
+ * non-NULL, else into buf (cap bytes). maxlen 0 means no limit. A refused
+ * message (too long, or too big to allocate) is read and dropped first, so
+ * the stream stays at a message boundary. */
+static ssize_t
+conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
+          mp_duration_t timeout)
+{
+    int64_t deadline;
+    int r = mp__deadline(timeout, &deadline);
+    if (r < 0) {
+        return r;
+    }
+    r = conn_check(c, true);
+    if (r < 0) {
+        return r;
+    }
+    uint8_t hdr[MP__FRAME_HDR_MAX];
+    size_t have = 0, need = MP__FRAME_HDR_SHORT;
+    bool started = false;
+    uint64_t len = 0;
+    for (;;) {
+        r = conn_read_exact(c, hdr + have, need - have, deadline, &started);
+        if (r < 0) {
+            return r;
+        }
+        have = need;
+        r = mp__frame_decode(hdr, have, &need, &len);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 1) {
+            break;
+        }
+    }
+    bool too_long = maxlen > 0 ? len > maxlen : len > (uint64_t)SSIZE_MAX;
+    if (out == NULL && len > cap) {
+        too_long = true;
+    }
+    if (too_long) {
+        r = conn_discard(c, len);
+        return r < 0 ? r : MP_EMSGSIZE;
+    }
+    void *dst = buf;
+    if (out != NULL) {
+        /* One byte at least, so an empty message is a non-NULL buffer. */
+        dst = mp__malloc(len > 0 ? (size_t)len : 1);
+        if (dst == NULL) {
+            r = conn_discard(c, len);
+            return r < 0 ? r : MP_ENOMEM;
+        }
+    }
+    r = conn_read_exact(c, dst, (size_t)len, deadline, &started);
+    if (r < 0) {
+        if (out != NULL) {
+            mp__free(dst);
+        }
+        return r;
+    }
+    if (out != NULL) {
+        *out = dst;
+    }
+    return (ssize_t)len;
+}
+
+/* poll() on n fds until one is ready or deadline passes, retrying EINTR and
+ * poll's early (rounded-down) returns. Returns the ready count, 0 at the
+ * deadline, or a negative error. */
+static int
+wait_poll(struct pollfd *pfds, size_t n, int64_t deadline)
+{
+    for (;;) {
+        int r = poll(pfds, (nfds_t)n, mp__remaining_ms(deadline));
+        if (r > 0) {
+            return r;
+        }
+        if (r == 0) {
+            if (deadline == MP__NO_DEADLINE || mp__now_ns() >= deadline) {
+                return 0;
+            }
+            continue;
+        }
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+}
