@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static pid_t cached_pid;
+static _Atomic pid_t cached_pid;
 static pid_t session_pid; /* kept across fork on purpose */
 static _Thread_local pid_t cached_tid;
 /* Bumped in every child so that threads' cached tids are refreshed. */
@@ -18,15 +18,15 @@ static _Thread_local unsigned tid_generation;
 static void
 init_after_fork_child(void)
 {
-    cached_pid = (pid_t)syscall(SYS_getpid);
+    atomic_store(&cached_pid, (pid_t)syscall(SYS_getpid));
     atomic_fetch_add(&fork_generation, 1);
 }
 
 static void
 init_once_fn(void)
 {
-    cached_pid = (pid_t)syscall(SYS_getpid);
-    session_pid = cached_pid;
+    session_pid = (pid_t)syscall(SYS_getpid);
+    atomic_store(&cached_pid, session_pid);
     pthread_atfork(NULL, NULL, init_after_fork_child);
 }
 
@@ -46,8 +46,14 @@ mp_init(void)
 pid_t
 mp__getpid(void)
 {
+    /* Hot path of every lock: no pthread_once once the pid is known. The
+     * fork handler refreshes it in children. */
+    pid_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    if (pid != 0) {
+        return pid;
+    }
     mp__init();
-    return cached_pid;
+    return atomic_load_explicit(&cached_pid, memory_order_relaxed);
 }
 
 pid_t

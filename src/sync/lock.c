@@ -207,8 +207,11 @@ lock_take(lock_state_t *s, int64_t deadline, uint32_t depth)
 {
     int r = mp__mutex_lock(&s->m, deadline);
     if (r == 0 || r == MP_EOWNERDEAD) {
-        atomic_store(&s->owner_tid, mp__gettid());
-        atomic_store(&s->count, depth);
+        /* Relaxed: the mutex's acquire and release order these for every
+         * other holder, and nobody else writes them meanwhile. */
+        atomic_store_explicit(&s->owner_tid, mp__gettid(),
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->count, depth, memory_order_relaxed);
     }
     return r;
 }
@@ -218,7 +221,7 @@ lock_take(lock_state_t *s, int64_t deadline, uint32_t depth)
 static int
 lock_drop(lock_state_t *s)
 {
-    atomic_store(&s->owner_tid, 0);
-    atomic_store(&s->count, 0);
+    atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->count, 0, memory_order_relaxed);
     return mp__mutex_unlock(&s->m);
 }
