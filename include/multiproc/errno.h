@@ -22,6 +22,8 @@
 #define MP__ERUNNING (-4008)
 #define MP__ENOTOWNER (-4009)
 #define MP__EOVERRELEASE (-4010)
+#define MP__EEMPTY (-4011)
+#define MP__EFULL (-4012)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -68,6 +70,8 @@
     XX(ERUNNING, MP__ERUNNING, "process is still running")                     \
     XX(ENOTOWNER, MP__ENOTOWNER, "lock not owned by the caller")               \
     XX(EOVERRELEASE, MP__EOVERRELEASE,                                         \
-       "semaphore or lock released too many times")
+       "semaphore or lock released too many times")                           \
+    XX(EEMPTY, MP__EEMPTY, "queue is empty")                                   \
+    XX(EFULL, MP__EFULL, "queue is full")
 
 #endif /* MULTIPROC_ERRNO_H */
