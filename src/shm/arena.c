@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* arena.c - the shared allocator for the library's own objects.
+/* arena.c - the one shared allocator of the library: a heap over a region
+ * (mp__heap_*), and the process tree's arena for the library's own objects.
  *
- * One arena per process tree: a 1 GiB sparse memfd mapping made on first use
- * and inherited by every child forked afterwards (pages cost memory only
- * once touched). Blocks come in power-of-two classes from 64 B to 512 KiB,
- * each with a 16-byte header, carved by a bump pointer and recycled through
- * one free list per class. Larger blocks get a mapping of their own.
+ * A heap's blocks come in power-of-two classes from 64 B up to what its
+ * region holds, each with a 16-byte header, carved by a bump pointer and
+ * recycled through one free list per class. The heap header sits at the
+ * start of the region and blocks are named by offsets from it, so processes
+ * that map the region at different addresses share it.
  *
- * Crash safety: the arena lock is the death-surviving mutex, and every
+ * The arena: one heap per process tree over a 1 GiB sparse memfd mapping
+ * made on first use and inherited by every child forked afterwards (pages
+ * cost memory only once touched); it serves blocks up to 512 KiB. Larger
+ * blocks get a mapping of their own.
+ *
+ * Crash safety: the heap lock is the death-surviving mutex, and every
  * update is a single store of a list head or the bump pointer done last, so
  * a process killed at any point leaves the lists valid (at worst one block
  * leaks). */
@@ -19,10 +25,10 @@
 #include <unistd.h>
 
 #define ARENA_SIZE (1ULL << 30)
-#define ARENA_MAGIC 0x6d7061726e6131ULL /* "mparna1" */
-#define BLOCK_MAGIC 0x6d70626bu          /* "mpbk" */
-#define MIN_CLASS_SHIFT 6                /* 64 B */
-#define NCLASSES 14                      /* up to 512 KiB */
+#define HEAP_MAGIC 0x6d7061726e6131ULL /* "mparna1" */
+#define BLOCK_MAGIC 0x6d70626bu        /* "mpbk" */
+#define MIN_CLASS_SHIFT 6              /* 64 B */
+#define ARENA_CLASSES 14               /* the arena's heap: up to 512 KiB */
 #define LARGE_CLASS 0xffffffffu
 #define HDR_SIZE 16u
 
@@ -32,18 +38,93 @@ typedef struct block_hdr {
     uint64_t mapsize; /* LARGE_CLASS: bytes of the mapping */
 } block_hdr_t;
 
-typedef struct arena_hdr {
-    uint64_t magic;
-    mp__mutex_t lock;
-    uint64_t bump;                /* offset of the next fresh block */
-    uint64_t free_head[NCLASSES]; /* offsets; 0 = empty */
-} arena_hdr_t;
-
 _Static_assert(sizeof(block_hdr_t) == HDR_SIZE, "block header size");
-_Static_assert(sizeof(arena_hdr_t) <= 256, "arena header fits its slot");
+_Static_assert(sizeof(mp__heap_t) <= MP__HEAP_HDR_SLOT, "heap header fits");
+
+/* --- heap over a region ------------------------------------------------- */
+
+/* Returns the smallest class whose blocks hold size bytes, or
+ * MP__HEAP_CLASSES when none does. */
+static unsigned
+class_of(size_t size)
+{
+    unsigned cls = 0;
+    while (cls < MP__HEAP_CLASSES &&
+           ((uint64_t)1 << (cls + MIN_CLASS_SHIFT)) - HDR_SIZE < size) {
+        cls++;
+    }
+    return cls;
+}
+
+mp__heap_t *
+mp__heap_init(void *region, size_t size)
+{
+    MP__ASSERT(size >= MP__HEAP_HDR_SLOT);
+    mp__heap_t *h = region;
+    mp__mutex_init(&h->lock);
+    h->size = size;
+    h->bump = MP__HEAP_HDR_SLOT;
+    memset(h->free_head, 0, sizeof h->free_head);
+    h->magic = HEAP_MAGIC;
+    return h;
+}
+
+/* Takes the heap lock; a dead holder left the lists valid (see the top). */
+static void
+heap_lock(mp__heap_t *h)
+{
+    if (mp__mutex_lock(&h->lock, MP__NO_DEADLINE) == MP_EOWNERDEAD) {
+        mp__mutex_consistent(&h->lock);
+    }
+}
+
+uint64_t
+mp__heap_alloc(mp__heap_t *h, size_t size)
+{
+    unsigned cls = class_of(size);
+    if (cls == MP__HEAP_CLASSES) {
+        return 0;
+    }
+    uint64_t block_size = (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
+    char *base = (char *)h;
+    heap_lock(h);
+    uint64_t off = h->free_head[cls];
+    if (off != 0) {
+        h->free_head[cls] = *(uint64_t *)(base + off + HDR_SIZE);
+    } else if (h->bump <= h->size && block_size <= h->size - h->bump) {
+        off = h->bump;
+        h->bump = off + block_size;
+    }
+    mp__mutex_unlock(&h->lock);
+    if (off == 0) {
+        return 0;
+    }
+    block_hdr_t *b = (block_hdr_t *)(base + off);
+    b->cls = cls;
+    b->mapsize = 0;
+    b->magic = BLOCK_MAGIC;
+    return off + HDR_SIZE;
+}
+
+void
+mp__heap_free(mp__heap_t *h, uint64_t off)
+{
+    char *base = (char *)h;
+    MP__ASSERT(off >= MP__HEAP_HDR_SLOT + HDR_SIZE && off < h->size);
+    block_hdr_t *b = (block_hdr_t *)(base + off - HDR_SIZE);
+    MP__ASSERT(b->magic == BLOCK_MAGIC);
+    MP__ASSERT(b->cls < MP__HEAP_CLASSES);
+    b->magic = 0; /* a second free of the block now panics */
+    heap_lock(h);
+    *(uint64_t *)(base + off) = h->free_head[b->cls];
+    h->free_head[b->cls] = off - HDR_SIZE;
+    mp__mutex_unlock(&h->lock);
+}
+
+/* --- the process tree's arena ------------------------------------------- */
 
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
-static arena_hdr_t *arena; /* inherited across fork with the mapping */
+static mp__heap_t *arena; /* inherited across fork with the mapping */
 
 static void
 arena_create(void)
@@ -60,14 +141,10 @@ arena_create(void)
     if (base == MAP_FAILED) {
         return; /* allocations report MP_ENOMEM */
     }
-    arena_hdr_t *h = base;
-    mp__mutex_init(&h->lock);
-    h->bump = 256;
-    h->magic = ARENA_MAGIC;
-    arena = h;
+    arena = mp__heap_init(base, ARENA_SIZE);
 }
 
-static arena_hdr_t *
+static mp__heap_t *
 arena_get(void)
 {
     pthread_once(&arena_once, arena_create);
@@ -97,41 +174,19 @@ large_alloc(size_t size)
 void *
 mp__shared_alloc(size_t size)
 {
-    unsigned cls = 0;
-    while (cls < NCLASSES &&
-           ((size_t)1 << (cls + MIN_CLASS_SHIFT)) - HDR_SIZE < size) {
-        cls++;
-    }
-    if (cls == NCLASSES) {
+    if (class_of(size) >= ARENA_CLASSES) {
         return large_alloc(size);
     }
-    arena_hdr_t *h = arena_get();
+    mp__heap_t *h = arena_get();
     if (h == NULL) {
         return NULL;
     }
-    uint64_t block_size = (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
-    char *base = (char *)h;
-    /* A dead holder leaves the lists valid (see the top of this file). */
-    if (mp__mutex_lock(&h->lock, MP__NO_DEADLINE) == MP_EOWNERDEAD) {
-        mp__mutex_consistent(&h->lock);
-    }
-    uint64_t off = h->free_head[cls];
-    if (off != 0) {
-        h->free_head[cls] = *(uint64_t *)(base + off + HDR_SIZE);
-    } else if (h->bump + block_size <= ARENA_SIZE) {
-        off = h->bump;
-        h->bump = off + block_size;
-    }
-    mp__mutex_unlock(&h->lock);
+    uint64_t off = mp__heap_alloc(h, size);
     if (off == 0) {
         return NULL;
     }
-    block_hdr_t *b = (block_hdr_t *)(base + off);
-    b->cls = cls;
-    b->mapsize = 0;
-    b->magic = BLOCK_MAGIC;
-    void *payload = base + off + HDR_SIZE;
-    memset(payload, 0, block_size - HDR_SIZE);
+    void *payload = (char *)h + off;
+    memset(payload, 0, size);
     return payload;
 }
 
@@ -148,17 +203,9 @@ mp__shared_free(void *ptr)
         munmap(b, b->mapsize);
         return;
     }
-    MP__ASSERT(b->cls < NCLASSES);
-    arena_hdr_t *h = arena;
+    mp__heap_t *h = arena;
     MP__ASSERT(h != NULL);
-    uint64_t off = (uint64_t)((char *)b - (char *)h);
-    b->magic = 0; /* a second free of the block now panics */
-    if (mp__mutex_lock(&h->lock, MP__NO_DEADLINE) == MP_EOWNERDEAD) {
-        mp__mutex_consistent(&h->lock);
-    }
-    *(uint64_t *)ptr = h->free_head[b->cls];
-    h->free_head[b->cls] = off;
-    mp__mutex_unlock(&h->lock);
+    mp__heap_free(h, (uint64_t)((char *)ptr - (char *)h));
 }
 
 int

@@ -18,6 +18,36 @@ void *mp__shared_alloc(size_t size);
  * processes must no longer use it. */
 void mp__shared_free(void *ptr);
 
+/* Heap over a region (arena.c): a size-class allocator whose state lives at
+ * the start of a region of shared memory, so that every process mapping the
+ * region (at any address) can allocate and free in it. Blocks are handed
+ * out as offsets from the heap header. Power-of-two classes from 64 B up to
+ * what the region holds, each block with a 16-byte header, carved by a bump
+ * pointer and recycled through one free list per class. Crash safety: the
+ * lock is the death-surviving mutex and every update is a single store of a
+ * list head or the bump pointer done last, so a process killed at any point
+ * leaves the heap valid (at worst one block leaks). Blocks are not zeroed. */
+#define MP__HEAP_CLASSES 48
+#define MP__HEAP_HDR_SLOT 512u /* bytes the heap header takes */
+typedef struct mp__heap {
+    uint64_t magic;
+    mp__mutex_t lock;
+    uint64_t size; /* bytes of the region, header included */
+    uint64_t bump; /* offset of the next fresh block */
+    uint64_t free_head[MP__HEAP_CLASSES]; /* offsets; 0 = empty */
+} mp__heap_t;
+
+/* mp__heap_init formats size bytes at region (>= MP__HEAP_HDR_SLOT) as an
+ * empty heap and returns it. */
+mp__heap_t *mp__heap_init(void *region, size_t size);
+
+/* mp__heap_alloc returns the offset (from the heap) of size bytes, 16-byte
+ * aligned and not zeroed, or 0 when the region has no room. */
+uint64_t mp__heap_alloc(mp__heap_t *heap, size_t size);
+
+/* mp__heap_free returns a block that mp__heap_alloc gave out. */
+void mp__heap_free(mp__heap_t *heap, uint64_t off);
+
 /* The process-local half of every shared object's handle. */
 typedef struct mp__shobj {
     void *state;   /* in shared memory */

@@ -1,0 +1,1077 @@
+/* SPDX-License-Identifier: MIT */
+/* queue.c - Queue, SimpleQueue and JoinableQueue: a multi-producer,
+ * multi-consumer FIFO of byte messages in one named shared-memory segment.
+ *
+ * The layout and the cell protocol are described in queue_internal.h. The
+ * fast paths are a few compare-and-swaps and a copy, and make no syscall:
+ * a side that finds nothing to do spins briefly, yields, then sleeps on a
+ * futex word after counting itself as a sleeper; the other side bumps and
+ * wakes that word only when it sees a sleeper. Sleeps are cut in slices
+ * (mp__wait_slice) so that a waiter stuck behind a cell held by a process
+ * that died notices it and repairs the cell:
+ *   - a consumer turns a dead producer's WRITING cell into a consumed and
+ *     discarded one (the half-written message is dropped);
+ *   - a producer turns a dead consumer's READING cell into a free one.
+ * Positions (head, tail) are claimed by a cell's compare-and-swap first and
+ * advanced by a second one that every passer-by helps with, so a process
+ * killed between the two wedges nobody. A SIGKILL therefore loses at most
+ * the message being handled (and, at worst, leaks its heap block).
+ *
+ * Ordering: a message from one producer is claimed at a later position than
+ * its earlier ones, or goes to the overflow list after them: once the list
+ * is non-empty every put goes there, and a consumer takes from the list only
+ * when the ring is empty (checked under the list's lock).
+ *
+ * Unbounded queues: a put that finds the ring full spins (briefly, and only
+ * while consumers make progress) before it spills to the overflow list, so
+ * that producers keeping pace with consumers do not pin the queue on the
+ * slower list path. */
+#include "queue_internal.h"
+
+#include <sched.h>
+#include <string.h>
+
+#define DEFAULT_CAPACITY (1ULL << 30)
+#define MAX_CAPACITY (1ULL << 44)
+#define MIN_HEAP_BLOCK (512ULL * 1024)
+#define SPIN_PAUSE 512 /* busy iterations before yielding */
+#define SPIN_YIELD 16  /* sched_yield iterations before sleeping */
+#define SEGMENT_HDR 4096u
+/* A put that finds the ring full (or the overflow in use) first spins while
+ * consumers make progress: at most DRAIN_BUDGET pauses, giving up after
+ * DRAIN_IDLE pauses without progress (no consumer is running). */
+#define DRAIN_BUDGET 4096
+#define DRAIN_IDLE 64
+
+/* Results of one attempt on the ring (all below any error code). */
+#define Q_FULL (-100001)     /* a bounded queue holds maxsize messages */
+#define Q_RINGFULL (-100002) /* the ring has no free cell */
+#define Q_BUSY (-100003)     /* a peer holds the cell we need */
+#define Q_EMPTY (-100004)    /* nothing to take */
+#define Q_RETRY (-100005)    /* the state moved: try again */
+
+void (*mp__queue_test_hook)(int point);
+uint32_t mp__queue_test_ring_cells;
+
+struct mp_queue {
+    mp_shm_t *shm;
+    mp__qhdr_t *h;
+    mp__qcell_t *cells;
+    mp__heap_t *heap;
+    uint64_t mask; /* ncells - 1 */
+    bool exact;    /* bounded by the ring positions (maxsize <= ring) */
+    bool closed;   /* this handle only */
+    pid_t creator; /* the creating process (removes the name), or 0 */
+};
+
+/* Where a get copies the message: the caller's buffer, or a fresh one. */
+typedef struct sink {
+    void *buf;
+    size_t cap;
+    bool alloc;
+} sink_t;
+
+/* What an attempt found blocking it: the cell's position and state. */
+typedef struct probe {
+    uint64_t pos;
+    uint64_t state;
+} probe_t;
+
+/* Spin/yield/sleep progress of one blocking call. */
+typedef struct waiter {
+    unsigned spins;
+    int64_t deadline;
+    bool nowait;
+    uint64_t seen;   /* drain_wait: consumer progress last seen */
+    unsigned idle;   /* drain_wait: pauses without progress */
+    unsigned budget; /* drain_wait: pauses spent */
+} waiter_t;
+
+/* --- cell state words --------------------------------------------------- */
+
+/* Builds a state word. */
+static inline uint64_t
+st_make(uint64_t pos, unsigned phase, uint64_t pid)
+{
+    return ((pos & MP__QS_POS_MASK) << 24) | ((uint64_t)phase << 22) |
+           (pid & MP__QS_PID_MASK);
+}
+
+/* The phase of a state word. */
+static inline unsigned
+st_phase(uint64_t s)
+{
+    return (unsigned)((s >> 22) & 3u);
+}
+
+/* The pid recorded in a state word. */
+static inline pid_t
+st_pid(uint64_t s)
+{
+    return (pid_t)(s & MP__QS_PID_MASK);
+}
+
+/* The signed distance from pos to the position in state s (40-bit ring
+ * arithmetic: 0 = this lap, -ncells = the previous lap). */
+static inline int64_t
+st_dist(uint64_t s, uint64_t pos)
+{
+    uint64_t d = ((s >> 24) - pos) & MP__QS_POS_MASK;
+    return (int64_t)(d << 24) >> 24;
+}
+
+/* This process's pid as cells record it. */
+static inline uint64_t
+my_pid(void)
+{
+    return (uint64_t)mp__getpid() & MP__QS_PID_MASK;
+}
+
+/* A pause instruction for spin loops. */
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Calls the test hook, if a test set one. */
+static inline void
+test_hook(int point)
+{
+    void (*fn)(int) = mp__queue_test_hook;
+    if (fn != NULL) {
+        fn(point);
+    }
+}
+
+/* Pointer to heap offset off. */
+static inline void *
+heap_ptr(const mp_queue_t *q, uint64_t off)
+{
+    return (char *)q->heap + off;
+}
+
+/* --- waking and waiting ------------------------------------------------- */
+
+/* Wakes one sleeper on seq if one may sleep; called after the change the
+ * sleeper waits for has been stored. */
+static void
+wake_one(_Atomic uint32_t *seq, _Atomic uint32_t *waiters)
+{
+    /* Pairs with the sleeper's increment of waiters before its re-check:
+     * either it sees our change or we see it counted. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(waiters, memory_order_relaxed) != 0) {
+        atomic_fetch_add(seq, 1);
+        mp__plat_futex_wake(seq, 1);
+    }
+}
+
+/* Wakes a consumer that may sleep. */
+static inline void
+wake_consumers(mp_queue_t *q)
+{
+    wake_one(&q->h->cons_seq, &q->h->cons_waiters);
+}
+
+/* Wakes a producer that may sleep. */
+static inline void
+wake_producers(mp_queue_t *q)
+{
+    wake_one(&q->h->prod_seq, &q->h->prod_waiters);
+}
+
+/* One step of waiting: spin, then yield, then sleep on seq while
+ * blocked(q) holds (re-checked after counting ourselves as a sleeper).
+ * Returns 0 (try again) or MP_ETIMEDOUT (the deadline passed). */
+static int
+wait_step(waiter_t *w, mp_queue_t *q, _Atomic uint32_t *seq,
+          _Atomic uint32_t *waiters, bool (*blocked)(mp_queue_t *))
+{
+    if (w->spins < SPIN_PAUSE) {
+        w->spins++;
+        cpu_relax();
+        return 0;
+    }
+    if (w->nowait || mp__now_ns() >= w->deadline) {
+        return MP_ETIMEDOUT;
+    }
+    if (w->spins < SPIN_PAUSE + SPIN_YIELD) {
+        w->spins++;
+        sched_yield();
+        return 0;
+    }
+    atomic_fetch_add(waiters, 1);
+    uint32_t s = atomic_load(seq);
+    int r = 0;
+    if (blocked(q)) {
+        r = mp__wait_slice(seq, s, w->deadline);
+    }
+    atomic_fetch_sub(waiters, 1);
+    if (r == MP_ETIMEDOUT) {
+        /* A wake-up meant for a sleeper may have reached us as we gave
+         * up: pass it on, or another sleeper would wait out its slice. */
+        if (!blocked(q)) {
+            wake_one(seq, waiters);
+        }
+        return MP_ETIMEDOUT;
+    }
+    return 0;
+}
+
+/* 1 when the waiter has spun long enough to look for a dead peer. */
+static inline bool
+spun_out(const waiter_t *w)
+{
+    return w->spins >= SPIN_PAUSE;
+}
+
+/* --- JoinableQueue counter ---------------------------------------------- */
+
+/* Counts one task as finished. Returns 0 or MP_EOVERRELEASE. */
+static int
+unfinished_dec(mp__qhdr_t *h)
+{
+    uint32_t u = atomic_load(&h->unfinished);
+    do {
+        if (u == 0) {
+            return MP_EOVERRELEASE;
+        }
+    } while (!atomic_compare_exchange_weak(&h->unfinished, &u, u - 1));
+    if (u == 1) {
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&h->join_waiters) != 0) {
+            mp__plat_futex_wake(&h->unfinished, INT32_MAX);
+        }
+    }
+    return 0;
+}
+
+/* --- the overflow list -------------------------------------------------- */
+
+/* Takes the overflow lock; after a holder died, rebuilds tail and count by
+ * walking from head (every update is one store, so head's chain is valid). */
+static void
+ovf_lock(mp_queue_t *q)
+{
+    mp__qhdr_t *h = q->h;
+    if (mp__mutex_lock(&h->ovf_lock, MP__NO_DEADLINE) != MP_EOWNERDEAD) {
+        return;
+    }
+    uint64_t off = atomic_load(&h->ovf_head);
+    uint64_t last = 0;
+    int64_t n = 0;
+    while (off != 0) {
+        last = off;
+        n++;
+        off = ((mp__qnode_t *)heap_ptr(q, off))->next;
+    }
+    atomic_store(&h->ovf_tail, last);
+    atomic_store(&h->ovf_count, n);
+    mp__mutex_consistent(&h->ovf_lock);
+}
+
+/* Appends a message to the overflow list. boff: the data's heap block, or 0
+ * to copy it into the node. Returns 0 or MP_ENOMEM. */
+static int
+ovf_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff)
+{
+    mp__qhdr_t *h = q->h;
+    size_t inl = boff != 0 ? 0 : len;
+    uint64_t noff = mp__heap_alloc(q->heap, sizeof(mp__qnode_t) + inl);
+    if (noff == 0) {
+        return MP_ENOMEM;
+    }
+    mp__qnode_t *n = heap_ptr(q, noff);
+    n->next = 0;
+    n->len = len;
+    n->off = boff;
+    if (inl != 0) {
+        memcpy(n + 1, buf, inl);
+    }
+    ovf_lock(q);
+    /* Link first, then move tail: a crash in between is repaired by the
+     * walk in ovf_lock. */
+    uint64_t t = atomic_load(&h->ovf_tail);
+    if (t != 0) {
+        ((mp__qnode_t *)heap_ptr(q, t))->next = noff;
+    } else {
+        atomic_store(&h->ovf_head, noff);
+    }
+    test_hook(MP__QUEUE_HOOK_OVF_LINKED);
+    atomic_store(&h->ovf_tail, noff);
+    atomic_fetch_add(&h->ovf_count, 1);
+    mp__mutex_unlock(&h->ovf_lock);
+    wake_consumers(q);
+    return 0;
+}
+
+/* Makes room for a len-byte message in the sink. Returns 0, MP_EMSGSIZE
+ * (the caller's buffer is too small) or MP_ENOMEM. */
+static int
+sink_reserve(sink_t *s, size_t len)
+{
+    if (!s->alloc) {
+        return len <= s->cap ? 0 : MP_EMSGSIZE;
+    }
+    if (s->buf != NULL && len <= s->cap) {
+        return 0;
+    }
+    size_t want = len != 0 ? len : 1;
+    void *b = mp__malloc(want);
+    if (b == NULL) {
+        return MP_ENOMEM;
+    }
+    mp__free(s->buf);
+    s->buf = b;
+    s->cap = want;
+    return 0;
+}
+
+/* Copies len bytes into the sink (already reserved). */
+static inline void
+sink_fill(sink_t *s, const void *src, size_t len)
+{
+    if (len != 0) {
+        memcpy(s->buf, src, len);
+    }
+}
+
+/* Takes the oldest overflow message if the ring is empty. Returns its
+ * length, Q_EMPTY, Q_RETRY (the ring is not empty after all) or the sink's
+ * error (the message stays queued). */
+static ssize_t
+ovf_take(mp_queue_t *q, sink_t *sink)
+{
+    mp__qhdr_t *h = q->h;
+    if (atomic_load(&h->ovf_head) == 0) {
+        return Q_EMPTY;
+    }
+    ovf_lock(q);
+    uint64_t noff = atomic_load(&h->ovf_head);
+    ssize_t r;
+    /* Under the lock no put can link a node, so a message put to the ring
+     * before the head node was linked would show here as head != tail. */
+    if (atomic_load(&h->tail) != atomic_load(&h->head)) {
+        r = Q_RETRY;
+    } else if (noff == 0) {
+        r = Q_EMPTY;
+    } else {
+        mp__qnode_t *n = heap_ptr(q, noff);
+        r = sink_reserve(sink, n->len);
+        if (r == 0) {
+            atomic_store(&h->ovf_head, n->next);
+            test_hook(MP__QUEUE_HOOK_OVF_POPPED);
+            if (n->next == 0) {
+                atomic_store(&h->ovf_tail, 0);
+            }
+            atomic_fetch_sub(&h->ovf_count, 1);
+            atomic_fetch_add_explicit(&h->ovf_pops, 1, memory_order_relaxed);
+        }
+    }
+    mp__mutex_unlock(&h->ovf_lock);
+    if (r != 0) {
+        return r;
+    }
+    mp__qnode_t *n = heap_ptr(q, noff);
+    size_t len = n->len;
+    if (n->off != 0) {
+        sink_fill(sink, heap_ptr(q, n->off), len);
+        mp__heap_free(q->heap, n->off);
+    } else {
+        sink_fill(sink, n + 1, len);
+    }
+    mp__heap_free(q->heap, noff);
+    wake_producers(q);
+    return (ssize_t)len;
+}
+
+/* --- the ring: put side ------------------------------------------------- */
+
+/* Fills the claimed cell at pos and publishes it. */
+static void
+cell_publish(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, const void *buf,
+             size_t len, uint64_t boff)
+{
+    test_hook(MP__QUEUE_HOOK_PUT_CLAIMED);
+    atomic_store_explicit(&c->len, len, memory_order_relaxed);
+    atomic_store_explicit(&c->off, boff, memory_order_relaxed);
+    if (boff == 0 && len != 0) {
+        memcpy(c->data, buf, len);
+    }
+    atomic_store_explicit(&c->state, st_make(pos, MP__QS_FULL, 0),
+                          memory_order_release);
+    wake_consumers(q);
+}
+
+/* Signed number of ring positions claimed for put but not for get. */
+static inline int64_t
+ring_count(const mp__qhdr_t *h)
+{
+    uint64_t head = atomic_load(&h->head);
+    uint64_t tail = atomic_load(&h->tail);
+    return (int64_t)(tail - head);
+}
+
+/* One attempt to put a message into the ring. Returns 0 (put), Q_FULL,
+ * Q_RINGFULL, or Q_BUSY with *p the cell a consumer still reads. */
+static int
+ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
+             probe_t *p)
+{
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        uint64_t pos = atomic_load_explicit(&h->tail, memory_order_acquire);
+        /* head only grows, so a count checked here stays an upper bound
+         * when we claim pos: the bound is exact. */
+        if (q->exact && (int64_t)(pos - atomic_load(&h->head)) >= h->maxsize) {
+            return Q_FULL;
+        }
+        mp__qcell_t *c = &q->cells[pos & q->mask];
+        uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+        int64_t d = st_dist(s, pos);
+        if (d == 0 && st_phase(s) == MP__QS_FREE) {
+            if (atomic_compare_exchange_strong(
+                    &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
+                uint64_t exp = pos;
+                atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+                cell_publish(q, c, pos, buf, len, boff);
+                return 0;
+            }
+        } else if (d == 0) {
+            /* Claimed by someone who may have died before moving tail. */
+            uint64_t exp = pos;
+            atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+        } else if (d < 0) {
+            if (st_phase(s) == MP__QS_READING) {
+                p->pos = pos;
+                p->state = s;
+                return Q_BUSY;
+            }
+            return q->exact ? Q_FULL : Q_RINGFULL;
+        }
+        /* d > 0: tail was stale; reload. */
+    }
+}
+
+/* 1 when a put would find no room now (for the sleep re-check). */
+static bool
+put_blocked(mp_queue_t *q)
+{
+    mp__qhdr_t *h = q->h;
+    uint64_t pos = atomic_load(&h->tail);
+    if (q->exact) {
+        if ((int64_t)(pos - atomic_load(&h->head)) >= h->maxsize) {
+            return true;
+        }
+    } else if (h->maxsize > 0) {
+        return mp_queue_qsize(q) >= h->maxsize;
+    }
+    uint64_t s = atomic_load(&q->cells[pos & q->mask].state);
+    return st_dist(s, pos) < 0;
+}
+
+/* Frees the cell a dead consumer held in READING (found by a producer). */
+static void
+repair_reader(mp_queue_t *q, const probe_t *p)
+{
+    mp__qcell_t *c = &q->cells[p->pos & q->mask];
+    uint64_t s = p->state;
+    /* The block it was reading (if any) leaks: it may have freed it. */
+    if (atomic_compare_exchange_strong(&c->state, &s,
+                                       st_make(p->pos, MP__QS_FREE, 0))) {
+        wake_producers(q);
+    }
+}
+
+/* Spins once if consumers are making progress, so that a put that found
+ * the ring full (or the overflow in use) can wait for the ring instead of
+ * taking the much slower overflow path; the overflow would otherwise stay
+ * in use as long as producers keep pace with consumers. Returns true to
+ * retry, false to give up (no progress for a while, or budget spent). */
+static bool
+drain_wait(mp_queue_t *q, waiter_t *w)
+{
+    uint64_t now = atomic_load_explicit(&q->h->head, memory_order_relaxed) +
+                   atomic_load_explicit(&q->h->ovf_pops, memory_order_relaxed);
+    if (now != w->seen) {
+        w->seen = now;
+        w->idle = 0;
+    } else if (++w->idle > DRAIN_IDLE) {
+        return false;
+    }
+    if (++w->budget > DRAIN_BUDGET) {
+        return false;
+    }
+    cpu_relax();
+    return true;
+}
+
+/* The put loop once the data is in place (inline in buf, or in heap block
+ * boff). Returns 0, MP_EFULL or MP_ENOMEM. */
+static int
+put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
+{
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        probe_t p = {0, 0};
+        int r;
+        if (!q->exact && h->maxsize > 0 && mp_queue_qsize(q) >= h->maxsize) {
+            r = Q_FULL;
+        } else if (!q->exact && atomic_load(&h->ovf_head) != 0) {
+            r = Q_RINGFULL; /* keep FIFO: follow the messages spilled */
+        } else {
+            r = ring_try_put(q, buf, len, boff, &p);
+        }
+        if (r == 0) {
+            return 0;
+        }
+        if (r == Q_BUSY && spun_out(w)) {
+            if (!mp__plat_pid_alive(st_pid(p.state))) {
+                repair_reader(q, &p);
+                continue;
+            }
+            if (!q->exact) {
+                r = Q_RINGFULL; /* unbounded: never wait for room */
+            }
+        }
+        if (r == Q_RINGFULL) {
+            if (drain_wait(q, w)) {
+                continue;
+            }
+            return ovf_put(q, buf, len, boff);
+        }
+        if (r == Q_FULL && w->nowait) {
+            return MP_EFULL;
+        }
+        if (wait_step(w, q, &h->prod_seq, &h->prod_waiters, put_blocked) ==
+            MP_ETIMEDOUT) {
+            return MP_EFULL;
+        }
+    }
+}
+
+/* --- the ring: get side ------------------------------------------------- */
+
+/* Copies out the message of the cell at pos, claimed by us, and frees the
+ * cell. */
+static void
+cell_take(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, sink_t *sink, size_t len)
+{
+    test_hook(MP__QUEUE_HOOK_GET_CLAIMED);
+    uint64_t off = atomic_load_explicit(&c->off, memory_order_relaxed);
+    uint64_t freed = st_make(pos + q->mask + 1, MP__QS_FREE, 0);
+    if (off == 0) {
+        sink_fill(sink, c->data, len);
+        atomic_store_explicit(&c->state, freed, memory_order_release);
+    } else {
+        /* The data lives in its own block: hand the cell back first. */
+        atomic_store_explicit(&c->state, freed, memory_order_release);
+        sink_fill(sink, heap_ptr(q, off), len);
+        mp__heap_free(q->heap, off);
+    }
+    wake_producers(q);
+}
+
+/* Helps move head past pos. */
+static inline void
+head_help(mp__qhdr_t *h, uint64_t pos)
+{
+    uint64_t exp = pos;
+    atomic_compare_exchange_strong(&h->head, &exp, pos + 1);
+}
+
+/* One attempt to take a message from the ring, or from the overflow list
+ * when the ring is empty. Returns the length, Q_EMPTY, Q_BUSY with *p the
+ * cell a producer still writes, or the sink's error (message stays). */
+static ssize_t
+ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
+{
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
+        mp__qcell_t *c = &q->cells[pos & q->mask];
+        uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+        int64_t d = st_dist(s, pos);
+        unsigned ph = st_phase(s);
+        if (d == 0 && ph == MP__QS_FULL) {
+            size_t len =
+                (size_t)atomic_load_explicit(&c->len, memory_order_relaxed);
+            int r = sink_reserve(sink, len);
+            if (r != 0) {
+                if (atomic_load(&c->state) == s) {
+                    return r;
+                }
+                continue;
+            }
+            if (atomic_compare_exchange_strong(
+                    &c->state, &s, st_make(pos, MP__QS_READING, my_pid()))) {
+                head_help(h, pos);
+                /* The claim succeeded on the state we read len under, and
+                 * a state never comes back: len is this message's. */
+                cell_take(q, c, pos, sink, len);
+                return (ssize_t)len;
+            }
+        } else if (d == 0 && ph == MP__QS_WRITING) {
+            p->pos = pos;
+            p->state = s;
+            return Q_BUSY;
+        } else if ((d == 0 && ph == MP__QS_READING) || d > 0) {
+            head_help(h, pos); /* taken; its taker may have died */
+        } else if (atomic_load(&h->ovf_head) == 0) {
+            /* FREE at pos or a previous lap still read, and no overflow:
+             * the queue was empty when we read the cell. (Not reading tail
+             * here keeps its cache line with the producers.) */
+            return Q_EMPTY;
+        } else if ((int64_t)(atomic_load(&h->tail) - pos) <= 0) {
+            /* The ring is empty: take from the overflow list. */
+            ssize_t r = ovf_take(q, sink);
+            if (r != Q_RETRY) {
+                return r;
+            }
+        }
+    }
+}
+
+/* 1 when a get would find nothing to take now (for the sleep re-check). */
+static bool
+get_blocked(mp_queue_t *q)
+{
+    mp__qhdr_t *h = q->h;
+    uint64_t pos = atomic_load(&h->head);
+    uint64_t s = atomic_load(&q->cells[pos & q->mask].state);
+    int64_t d = st_dist(s, pos);
+    if (d == 0) {
+        if (st_phase(s) == MP__QS_WRITING) {
+            return true;
+        }
+        if (st_phase(s) != MP__QS_FREE) {
+            return false;
+        }
+    } else if (d > 0) {
+        return false;
+    }
+    return (int64_t)(atomic_load(&h->tail) - pos) <= 0 &&
+           atomic_load(&h->ovf_head) == 0;
+}
+
+/* Discards the cell a dead producer held in WRITING (found by a consumer):
+ * it becomes consumed, and its unfinished task (if joinable) finished. */
+static void
+repair_writer(mp_queue_t *q, const probe_t *p)
+{
+    mp__qcell_t *c = &q->cells[p->pos & q->mask];
+    uint64_t s = p->state;
+    if (!atomic_compare_exchange_strong(
+            &c->state, &s, st_make(p->pos, MP__QS_READING, my_pid()))) {
+        return;
+    }
+    head_help(q->h, p->pos);
+    /* The dead producer's block (if it had one) leaks. */
+    atomic_store_explicit(&c->state,
+                          st_make(p->pos + q->mask + 1, MP__QS_FREE, 0),
+                          memory_order_release);
+    if (q->h->flags & MP__QUEUE_FLAG_JOINABLE) {
+        (void)unfinished_dec(q->h);
+    }
+    wake_producers(q);
+}
+
+/* The get loop shared by mp_queue_get and mp_queue_get_into. */
+static ssize_t
+queue_get(mp_queue_t *q, sink_t *sink, mp_duration_t timeout)
+{
+    waiter_t w = {.nowait = timeout == MP_NO_WAIT};
+    int err = mp__deadline(timeout, &w.deadline);
+    if (err != 0) {
+        return err;
+    }
+    if (q->closed) {
+        return MP_ECLOSED;
+    }
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        probe_t p = {0, 0};
+        ssize_t r = ring_try_get(q, sink, &p);
+        if (r >= 0 || (r != Q_EMPTY && r != Q_BUSY)) {
+            return r;
+        }
+        if (r == Q_BUSY && spun_out(&w) &&
+            !mp__plat_pid_alive(st_pid(p.state))) {
+            repair_writer(q, &p);
+            continue;
+        }
+        if (r == Q_EMPTY && w.nowait) {
+            return MP_EEMPTY;
+        }
+        if (wait_step(&w, q, &h->cons_seq, &h->cons_waiters, get_blocked) ==
+            MP_ETIMEDOUT) {
+            return MP_EEMPTY;
+        }
+    }
+}
+
+/* --- creating and attaching --------------------------------------------- */
+
+/* Returns the smallest power of two >= n (n >= 1). */
+static uint64_t
+pow2_ceil(uint64_t n)
+{
+    uint64_t p = 1;
+    while (p < n) {
+        p <<= 1;
+    }
+    return p;
+}
+
+/* Fills a handle for the mapped segment shm. */
+static int
+handle_new(mp_queue_t **out, mp_shm_t *shm, pid_t creator)
+{
+    mp_queue_t *q = mp__calloc(1, sizeof *q);
+    if (q == NULL) {
+        return MP_ENOMEM;
+    }
+    char *base = mp_shm_buf(shm);
+    q->shm = shm;
+    q->h = (mp__qhdr_t *)base;
+    q->cells = (mp__qcell_t *)(base + q->h->cells_off);
+    q->heap = (mp__heap_t *)(base + q->h->heap_off);
+    q->mask = q->h->ncells - 1;
+    q->exact = q->h->maxsize > 0 &&
+               (uint64_t)q->h->maxsize <= MP__QUEUE_MAX_RING_CELLS;
+    q->creator = creator;
+    *out = q;
+    return 0;
+}
+
+int
+mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
+{
+    mp__init();
+    if (out == NULL) {
+        return MP_EINVAL;
+    }
+    *out = NULL;
+    mp_queue_opts_t o = {0};
+    if (opts != NULL) {
+        o = *opts;
+    }
+    uint64_t capacity = o.capacity != 0 ? o.capacity : DEFAULT_CAPACITY;
+    if (capacity > MAX_CAPACITY) {
+        return MP_EINVAL;
+    }
+    int64_t maxsize = o.maxsize > 0 ? o.maxsize : 0;
+    uint64_t ncells = MP__QUEUE_UNBOUNDED_CELLS;
+    if (maxsize > 0 && (uint64_t)maxsize <= MP__QUEUE_MAX_RING_CELLS) {
+        ncells = pow2_ceil((uint64_t)maxsize);
+    } else if (mp__queue_test_ring_cells != 0) {
+        ncells = pow2_ceil(mp__queue_test_ring_cells);
+    }
+    /* The heap holds two blocks of the largest class a message of
+     * capacity bytes needs (at least 512 KiB, for overflow nodes), plus
+     * the header; it is sparse. */
+    uint64_t block = pow2_ceil(capacity + 64);
+    if (block < MIN_HEAP_BLOCK) {
+        block = MIN_HEAP_BLOCK;
+    }
+    uint64_t heap_size = MP__HEAP_HDR_SLOT + 2 * block;
+    uint64_t cells_off = SEGMENT_HDR;
+    uint64_t heap_off = cells_off + ncells * MP__QUEUE_CELL_SIZE;
+    uint64_t total = heap_off + heap_size;
+
+    mp_shm_t *shm = NULL;
+    int r = mp_shm_create(&shm, NULL, (size_t)total, 0);
+    if (r != 0) {
+        return r == MP_EFBIG ? MP_ENOSPC : r;
+    }
+    char *base = mp_shm_buf(shm);
+    mp__qhdr_t *h = (mp__qhdr_t *)base;
+    h->version = MP__QUEUE_VERSION;
+    h->flags = o.joinable ? MP__QUEUE_FLAG_JOINABLE : 0;
+    h->maxsize = maxsize;
+    h->ncells = ncells;
+    h->capacity = capacity;
+    h->cells_off = cells_off;
+    h->heap_off = heap_off;
+    mp__mutex_init(&h->ovf_lock);
+    mp__qcell_t *cells = (mp__qcell_t *)(base + cells_off);
+    for (uint64_t i = 0; i < ncells; i++) {
+        atomic_store_explicit(&cells[i].state, st_make(i, MP__QS_FREE, 0),
+                              memory_order_relaxed);
+    }
+    mp__heap_init(base + heap_off, (size_t)heap_size);
+    atomic_store_explicit(&h->magic, MP__QUEUE_MAGIC, memory_order_release);
+    r = handle_new(out, shm, mp__getpid());
+    if (r != 0) {
+        (void)mp_shm_unlink(shm);
+        mp_shm_close(shm);
+    }
+    return r;
+}
+
+int
+mp_simplequeue_create(mp_queue_t **out)
+{
+    return mp_queue_create(out, NULL);
+}
+
+int
+mp_joinablequeue_create(mp_queue_t **out, long maxsize)
+{
+    mp_queue_opts_t o = {.maxsize = maxsize, .joinable = true};
+    return mp_queue_create(out, &o);
+}
+
+const char *
+mp_queue_name(const mp_queue_t *q)
+{
+    return q != NULL ? mp_shm_name(q->shm) : NULL;
+}
+
+/* 1 if the mapped segment of size bytes at base holds a queue we can use. */
+static bool
+segment_valid(const char *base, size_t size)
+{
+    if (size < SEGMENT_HDR) {
+        return false;
+    }
+    const mp__qhdr_t *h = (const mp__qhdr_t *)base;
+    uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+    if (magic != MP__QUEUE_MAGIC || h->version != MP__QUEUE_VERSION) {
+        return false;
+    }
+    uint64_t n = h->ncells;
+    if (n == 0 || (n & (n - 1)) != 0 || n > MP__QUEUE_MAX_RING_CELLS ||
+        h->cells_off != SEGMENT_HDR ||
+        h->heap_off != h->cells_off + n * MP__QUEUE_CELL_SIZE ||
+        h->heap_off + MP__HEAP_HDR_SLOT > size) {
+        return false;
+    }
+    return true;
+}
+
+int
+mp_queue_attach(mp_queue_t **out, const char *name)
+{
+    mp__init();
+    if (out == NULL || name == NULL) {
+        return MP_EINVAL;
+    }
+    *out = NULL;
+    mp_shm_t *shm = NULL;
+    int r = mp_shm_attach(&shm, name);
+    if (r != 0) {
+        return r;
+    }
+    if (!segment_valid(mp_shm_buf(shm), mp_shm_size(shm))) {
+        mp_shm_close(shm);
+        return MP_EINVAL;
+    }
+    r = handle_new(out, shm, 0);
+    if (r != 0) {
+        mp_shm_close(shm);
+    }
+    return r;
+}
+
+void
+mp_queue_destroy(mp_queue_t *q)
+{
+    if (q == NULL) {
+        return;
+    }
+    if (q->creator != 0 && q->creator == mp__getpid()) {
+        (void)mp_shm_unlink(q->shm);
+    }
+    mp_shm_close(q->shm);
+    mp__free(q);
+}
+
+/* --- put and get -------------------------------------------------------- */
+
+int
+mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
+{
+    if (q == NULL || (len != 0 && buf == NULL)) {
+        return MP_EINVAL;
+    }
+    waiter_t w = {.nowait = timeout == MP_NO_WAIT};
+    int r = mp__deadline(timeout, &w.deadline);
+    if (r != 0) {
+        return r;
+    }
+    if (q->closed) {
+        return MP_ECLOSED;
+    }
+    mp__qhdr_t *h = q->h;
+    if (len > h->capacity) {
+        return MP_EMSGSIZE;
+    }
+    /* Large messages are copied before a cell is claimed, so a cell is
+     * held only for a few stores. */
+    uint64_t boff = 0;
+    if (len > MP__QUEUE_INLINE_MAX) {
+        boff = mp__heap_alloc(q->heap, len);
+        if (boff == 0) {
+            return MP_ENOMEM;
+        }
+        memcpy(heap_ptr(q, boff), buf, len);
+    }
+    bool joinable = (h->flags & MP__QUEUE_FLAG_JOINABLE) != 0;
+    if (joinable) {
+        atomic_fetch_add(&h->unfinished, 1); /* before it can be taken */
+    }
+    r = put_wait(q, buf, len, boff, &w);
+    if (r != 0) {
+        if (boff != 0) {
+            mp__heap_free(q->heap, boff);
+        }
+        if (joinable) {
+            (void)unfinished_dec(h);
+        }
+    }
+    return r;
+}
+
+int
+mp_queue_put_nowait(mp_queue_t *q, const void *buf, size_t len)
+{
+    return mp_queue_put(q, buf, len, MP_NO_WAIT);
+}
+
+ssize_t
+mp_queue_get(mp_queue_t *q, void **out, mp_duration_t timeout)
+{
+    if (q == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    sink_t sink = {NULL, 0, true};
+    ssize_t r = queue_get(q, &sink, timeout);
+    if (r < 0) {
+        mp__free(sink.buf);
+        return r;
+    }
+    *out = sink.buf;
+    return r;
+}
+
+ssize_t
+mp_queue_get_nowait(mp_queue_t *q, void **out)
+{
+    return mp_queue_get(q, out, MP_NO_WAIT);
+}
+
+ssize_t
+mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
+                  mp_duration_t timeout)
+{
+    if (q == NULL || (buflen != 0 && buf == NULL)) {
+        return MP_EINVAL;
+    }
+    sink_t sink = {buf, buflen, false};
+    return queue_get(q, &sink, timeout);
+}
+
+/* --- sizes, close, join ------------------------------------------------- */
+
+long
+mp_queue_qsize(const mp_queue_t *q)
+{
+    if (q == NULL) {
+        return MP_EINVAL;
+    }
+    int64_t n = ring_count(q->h);
+    if (n < 0) {
+        n = 0;
+    }
+    int64_t o = atomic_load(&q->h->ovf_count);
+    if (o > 0) {
+        n += o;
+    }
+    return (long)n;
+}
+
+int
+mp_queue_empty(const mp_queue_t *q)
+{
+    long n = mp_queue_qsize(q);
+    return n < 0 ? (int)n : n == 0;
+}
+
+int
+mp_queue_full(const mp_queue_t *q)
+{
+    long n = mp_queue_qsize(q);
+    if (n < 0) {
+        return (int)n;
+    }
+    return q->h->maxsize > 0 && n >= q->h->maxsize;
+}
+
+int
+mp_queue_close(mp_queue_t *q)
+{
+    if (q == NULL) {
+        return MP_EINVAL;
+    }
+    q->closed = true;
+    return 0;
+}
+
+int
+mp_queue_join_thread(mp_queue_t *q)
+{
+    if (q == NULL) {
+        return MP_EINVAL;
+    }
+    return q->closed ? 0 : MP_EBUSY;
+}
+
+int
+mp_queue_cancel_join_thread(mp_queue_t *q)
+{
+    return q == NULL ? MP_EINVAL : 0;
+}
+
+int
+mp_queue_task_done(mp_queue_t *q)
+{
+    if (q == NULL || !(q->h->flags & MP__QUEUE_FLAG_JOINABLE)) {
+        return MP_EINVAL;
+    }
+    return unfinished_dec(q->h);
+}
+
+int
+mp_queue_join(mp_queue_t *q, mp_duration_t timeout)
+{
+    if (q == NULL || !(q->h->flags & MP__QUEUE_FLAG_JOINABLE)) {
+        return MP_EINVAL;
+    }
+    int64_t deadline;
+    int r = mp__deadline(timeout, &deadline);
+    if (r != 0) {
+        return r;
+    }
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        if (atomic_load(&h->unfinished) == 0) {
+            return 0;
+        }
+        atomic_fetch_add(&h->join_waiters, 1);
+        uint32_t u = atomic_load(&h->unfinished);
+        r = 0;
+        if (u != 0) {
+            r = mp__wait_slice(&h->unfinished, u, deadline);
+        }
+        atomic_fetch_sub(&h->join_waiters, 1);
+        if (r == MP_ETIMEDOUT && atomic_load(&h->unfinished) != 0) {
+            return MP_ETIMEDOUT;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* queue_internal.h - the shared layout of a queue (one named shared-memory
+ * segment per queue) and the test hook the fault tests use.
+ *
+ * Segment: [header | ring of ncells cells | heap]. The ring is a lock-free
+ * MPMC ring of cells whose 64-bit state word is
+ *   [lap position (40 bits) | phase (2 bits) | pid (22 bits)]
+ * moving FREE(pos) -> WRITING(pos, producer) -> FULL(pos) ->
+ * READING(pos, consumer) -> FREE(pos + ncells). The pid lets a waiter find a
+ * peer that died holding a cell and repair it. Small messages live inline in
+ * the cell; larger ones in a heap block (mp__heap_*) named by its offset.
+ * An unbounded queue spills to an overflow FIFO (a linked list of heap
+ * blocks under a death-surviving mutex) while its ring is full. */
+#ifndef MP_QUEUE_INTERNAL_H
+#define MP_QUEUE_INTERNAL_H
+
+#include "../shm/shm_internal.h"
+
+#include <stdalign.h>
+
+#define MP__QUEUE_MAGIC 0x3165756575717076ULL /* "vpqueue1" */
+#define MP__QUEUE_VERSION 1u
+#define MP__QUEUE_FLAG_JOINABLE 0x1u
+
+#define MP__QUEUE_CELL_SIZE 128u
+#define MP__QUEUE_INLINE_MAX (MP__QUEUE_CELL_SIZE - 24u)
+#define MP__QUEUE_UNBOUNDED_CELLS 4096u
+/* Bounded queues up to this maxsize get a ring of their own size (exact
+ * bound); larger ones share the unbounded layout and bound by qsize. */
+#define MP__QUEUE_MAX_RING_CELLS 65536u
+
+/* Cell state word. */
+#define MP__QS_PID_BITS 22
+#define MP__QS_PID_MASK ((1ULL << MP__QS_PID_BITS) - 1)
+#define MP__QS_POS_BITS 40
+#define MP__QS_POS_MASK ((1ULL << MP__QS_POS_BITS) - 1)
+#define MP__QS_FREE 0u
+#define MP__QS_WRITING 1u
+#define MP__QS_FULL 2u
+#define MP__QS_READING 3u
+
+typedef struct mp__qcell {
+    _Atomic uint64_t state;
+    _Atomic uint64_t len;
+    _Atomic uint64_t off; /* heap offset of the data, 0: inline */
+    unsigned char data[MP__QUEUE_INLINE_MAX];
+} mp__qcell_t;
+
+_Static_assert(sizeof(mp__qcell_t) == MP__QUEUE_CELL_SIZE, "cell size");
+
+/* An overflow node, in the heap: next node's offset, then the message. */
+typedef struct mp__qnode {
+    uint64_t next;
+    uint64_t len;
+    uint64_t off; /* heap offset of the data, 0: inline after the node */
+    uint64_t pad;
+} mp__qnode_t;
+
+typedef struct mp__qhdr {
+    _Atomic uint64_t magic; /* stored last by the creator */
+    uint32_t version;
+    uint32_t flags;
+    int64_t maxsize;                   /* <= 0: unbounded */
+    uint64_t ncells;                   /* power of two */
+    uint64_t capacity;                 /* largest message */
+    uint64_t cells_off;                /* from the segment start */
+    uint64_t heap_off;                 /* from the segment start */
+    alignas(64) _Atomic uint64_t tail; /* next position to claim for put */
+    alignas(64) _Atomic uint64_t head; /* next position to claim for get */
+    /* Futex words: bumped (and woken) only when someone may sleep. */
+    alignas(64) _Atomic uint32_t cons_seq;
+    _Atomic uint32_t cons_waiters;
+    alignas(64) _Atomic uint32_t prod_seq;
+    _Atomic uint32_t prod_waiters;
+    alignas(64) _Atomic uint32_t unfinished; /* JoinableQueue tasks */
+    _Atomic uint32_t join_waiters;
+    alignas(64) mp__mutex_t ovf_lock;
+    _Atomic uint64_t ovf_head; /* heap offsets of mp__qnode_t; 0: none */
+    _Atomic uint64_t ovf_tail;
+    _Atomic int64_t ovf_count;
+    _Atomic uint64_t ovf_pops; /* messages taken from the list, ever */
+} mp__qhdr_t;
+
+_Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
+
+/* Test hook: when non-NULL, called with MP__QUEUE_HOOK_* at the points
+ * named, in the process doing the put or get. Fault tests park a process
+ * there and SIGKILL it. */
+#define MP__QUEUE_HOOK_PUT_CLAIMED 1 /* cell WRITING, not yet published */
+#define MP__QUEUE_HOOK_GET_CLAIMED 2 /* cell READING, not yet freed */
+#define MP__QUEUE_HOOK_OVF_LINKED 3  /* overflow lock held, tail stale */
+#define MP__QUEUE_HOOK_OVF_POPPED 4  /* overflow lock held, count stale */
+extern void (*mp__queue_test_hook)(int point);
+/* Test knob: when non-zero (a power of two), the ring size of queues
+ * created from now on that are not bounded by their ring (so tests can
+ * drive the overflow list with few messages). */
+extern uint32_t mp__queue_test_ring_cells;
+
+#endif /* MP_QUEUE_INTERNAL_H */
