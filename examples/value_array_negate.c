@@ -23,7 +23,7 @@
  *
  * prints 0.0, [0, 1, ..., 9], then 3.1415927, [0, -1, ..., -9]. (The
  * seed's Manager dict/list and Pool parts need managers and pools, which
- * this library does not have yet.) */
+ * are still to come.) */
 #include <multiproc.h>
 
 #include <stdio.h>

@@ -27,8 +27,8 @@
  *
  * The child works on the shared storage itself (Python's get_obj()) while it
  * holds each object's lock, the safe way to read, modify and write. (The
- * seed's JoinableQueue and Pipe parts need queues and pipes, which this
- * library does not have yet.) */
+ * seed's JoinableQueue and Pipe parts are joinable_consumers.c and
+ * pipe_send_recv.c.) */
 #include <multiproc.h>
 
 #include <stdio.h>

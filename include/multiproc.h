@@ -19,8 +19,8 @@
  * names the process that may call it ("Context:").
  *
  * Sections, simple to advanced: Errors, Time, Library, Processes, Pipes
- * and connections, Queues, Shared memory, Locks, Semaphores, Conditions,
- * Events, Barriers, Shared values.
+ * and connections, Listeners and clients, Queues, Shared memory, Locks,
+ * Semaphores, Conditions, Events, Barriers, Shared values.
  * docs/python-mapping.md maps every multiprocessing name to its mp_ twin.
  */
 #ifndef MULTIPROC_H
@@ -328,6 +328,89 @@ MP_EXTERN void mp_conn_destroy(mp_conn_t *c);
  * multiprocessing.connection.wait(objects, timeout). */
 MP_EXTERN int mp_wait(const int *fds, size_t n, bool *ready,
                       mp_duration_t timeout);
+
+/*===== Listeners and clients ===============================================*/
+
+/* A listening socket: Python's multiprocessing.connection.Listener. Each
+ * accepted connection (and each mp_client_connect result) is an ordinary
+ * mp_conn_t speaking Python's framing, so a C end and a Python
+ * Listener/Client interoperate. Addresses are strings: one containing a
+ * '/' is an AF_UNIX socket path (write "./name" for a relative one); any
+ * other must be "HOST:PORT" (TCP over IPv4 or IPv6; "[::1]:PORT" for an
+ * IPv6 literal; HOST may be a name; port 0 picks a free port).
+ *
+ * Authentication: with an authkey (authkey non-NULL; authkey_len may be 0
+ * for the empty key, as Python 3.13 treats b'') both sides prove they
+ * know the key with Python's challenge/response handshake before any
+ * application data moves. The challenger sends "{sha256}"-prefixed
+ * challenges (understood by Python 3.11 and 3.12+ alike) and accepts
+ * both legacy HMAC-MD5 and "{digest}" answers; the answerer handles both
+ * forms, so a C end interoperates with CPython 3.11 and newer. Handshake
+ * messages over 256 bytes are refused before they are read. With a NULL
+ * authkey there is no handshake (the peer must not use a key either:
+ * Python would hang in that mismatch). */
+typedef struct mp_listener mp_listener_t;
+
+/* mp_listener_create binds and listens on address. A socket file is
+ * created with mode 0600 and removed by mp_listener_close/destroy in the
+ * process that created it (not in a forked child); an existing file is
+ * not replaced. backlog 0 means SOMAXCONN. The authkey is copied.
+ * Returns 0 or MP_EINVAL (NULL out or address, bad address syntax or port,
+ * negative backlog, NULL authkey with authkey_len > 0), MP_ENAMETOOLONG
+ * (path too long for a socket), MP_EEXIST (the socket path exists),
+ * MP_ENOENT (unknown host), MP_ENOMEM, or a system error (for example
+ * -EADDRINUSE, MP_EACCES). Python: Listener(address, backlog=, authkey=). */
+MP_EXTERN int mp_listener_create(mp_listener_t **out, const char *address,
+                                 const void *authkey, size_t authkey_len,
+                                 int backlog);
+
+/* mp_listener_address returns the bound address, e.g. "127.0.0.1:40123"
+ * with the port picked for port 0, or the socket path; valid until
+ * destroy. NULL for a NULL listener. Python: Listener.address. */
+MP_EXTERN const char *mp_listener_address(const mp_listener_t *l);
+
+/* mp_listener_accept waits up to timeout for a client, then (with an
+ * authkey) runs the server side of the handshake (deliver_challenge then
+ * answer_challenge, as Python's accept does); the same timeout bounds the
+ * handshake, so a peer that connects and stalls costs at most the
+ * timeout. A connection whose handshake fails is closed, and accept
+ * returns the error (call it again for the next client). *out is set only
+ * on success. Returns 0 or MP_EINVAL (NULL l or out, bad timeout),
+ * MP_ECLOSED, MP_ETIMEDOUT (no client, or the handshake stalled), MP_EAUTH
+ * (wrong key or a malformed handshake; the peer was sent "#FAILURE#" when
+ * it answered wrongly), MP_EMSGSIZE (a handshake message over 256 bytes),
+ * MP_EOF / MP_EPROTO (the peer closed during the handshake), MP_ENOMEM,
+ * or a system error. Context: one thread at a time per listener. Python:
+ * Listener.accept(). */
+MP_EXTERN int mp_listener_accept(mp_listener_t *l, mp_conn_t **out,
+                                 mp_duration_t timeout);
+
+/* mp_listener_fileno returns the listening fd (readable when a client is
+ * waiting; usable with mp_wait), or MP_EINVAL (NULL), MP_ECLOSED. */
+MP_EXTERN int mp_listener_fileno(const mp_listener_t *l);
+
+/* mp_listener_close stops listening and removes the socket file; accepted
+ * connections stay open. Idempotent. Returns 0 or MP_EINVAL (NULL).
+ * Python: Listener.close(). */
+MP_EXTERN int mp_listener_close(mp_listener_t *l);
+
+/* mp_listener_destroy closes (if needed) and frees the listener. NULL is
+ * ignored. */
+MP_EXTERN void mp_listener_destroy(mp_listener_t *l);
+
+/* mp_client_connect connects to a listener at address and (with an
+ * authkey) runs the client side of the handshake (answer_challenge then
+ * deliver_challenge, as Python's Client does). The timeout bounds the
+ * connect and the handshake together. *out is set only on success.
+ * Returns 0 or MP_EINVAL (NULL out or address, bad address, NULL authkey
+ * with authkey_len > 0, bad timeout), MP_ENAMETOOLONG, MP_ENOENT (no such
+ * socket file or unknown host), -ECONNREFUSED (nobody listening),
+ * MP_ETIMEDOUT, MP_EAUTH (the listener rejected our key, or proved it does
+ * not know it: both ends fail), MP_EMSGSIZE, MP_EOF, MP_EPROTO, MP_ENOMEM
+ * or another system error. Python: Client(address, authkey=). */
+MP_EXTERN int mp_client_connect(mp_conn_t **out, const char *address,
+                                const void *authkey, size_t authkey_len,
+                                mp_duration_t timeout);
 
 /*===== Queues: Queue, SimpleQueue, JoinableQueue ==========================*/
 

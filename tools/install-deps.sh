@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/install-deps.sh - installs, with apt-get, whatever of the build's
 # needs is missing: cmake, gcc and the C library headers, make, pkg-config,
-# python3. Does nothing (and needs no network) on a machine that has them.
+# python3, libssl-dev (libcrypto: the Listener/Client handshake), and for
+# the brief fuzz run clang with libFuzzer (libclang-rt-14-dev). Does nothing (and needs no network) on a machine that has them.
 # Called by tools/tour.sh and tools/test-all.sh; safe to run by itself.
 set -euo pipefail
 
@@ -20,6 +21,16 @@ want libc6-dev test -e /usr/include/stdio.h
 want make command -v make
 want pkg-config command -v pkg-config
 want python3 command -v python3
+want libssl-dev test -e /usr/include/openssl/hmac.h
+want clang command -v clang
+# libFuzzer's runtime, wherever this clang keeps it.
+have_libfuzzer() {
+    local lib
+    lib=$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null) &&
+        test -e "$lib" ||
+        test -n "$(find /usr/lib/llvm-* -name 'libclang_rt.fuzzer*.a' 2>/dev/null)"
+}
+want libclang-rt-14-dev have_libfuzzer
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

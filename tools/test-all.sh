@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tools/test-all.sh - the README's second command: installs what is missing,
 # then builds and runs every test twice: in a normal build (build/) and in a
-# sanitizer build (build-asan/, AddressSanitizer + UndefinedBehaviorSanitizer).
+# sanitizer build (build-asan/, AddressSanitizer + UndefinedBehaviorSanitizer),
+# then builds the libFuzzer targets with clang (build-fuzz/) and runs each
+# for 20 s (a crash counts as a failure; its input is left in build-fuzz/).
 # The tests include the examples and the packaging test (package_install).
 # Ends with the line "all: N passed, M failed" over both runs and exits
 # non-zero if anything failed (a build that fails counts as one failure).
@@ -43,6 +45,37 @@ suite() {
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=address,undefined
+
+# fuzz: builds fuzz_framing and fuzz_handshake with clang and
+# -fsanitize=fuzzer,address,undefined in build-fuzz/ and runs each for 20 s
+# from the seed corpus; each clean run counts one pass, a crash one failure.
+fuzz() {
+    local dir=build-fuzz t work
+    echo "=== $dir: build"
+    if ! cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang \
+        -DCMAKE_BUILD_TYPE=Debug -DMP_WERROR=OFF -DMP_BUILD_EXAMPLES=OFF \
+        -DMP_FUZZ=ON -DMP_SANITIZER=fuzzer-no-link,address,undefined ||
+        ! cmake --build "$dir" -j "$(nproc)" --target fuzz_framing fuzz_handshake; then
+        echo "=== $dir: the build failed"
+        failed=$((failed + 1))
+        return
+    fi
+    for t in framing handshake; do
+        echo "=== $dir: fuzz_$t for 20 s"
+        work=$(mktemp -d "${TMPDIR:-/tmp}/mp-fuzz.XXXXXX")
+        if "$dir/tests/fuzz/fuzz_$t" -max_total_time=20 -max_len=4096 \
+            -artifact_prefix="$dir/" "$work" tests/fuzz/corpus \
+            >"$dir/fuzz_$t.log" 2>&1; then
+            passed=$((passed + 1))
+        else
+            tail -n 40 "$dir/fuzz_$t.log"
+            echo "=== $dir: fuzz_$t failed (see $dir/fuzz_$t.log)"
+            failed=$((failed + 1))
+        fi
+        rm -rf "$work"
+    done
+}
+fuzz
 
 echo "all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -24,6 +24,7 @@
 #define MP__EOVERRELEASE (-4010)
 #define MP__EEMPTY (-4011)
 #define MP__EFULL (-4012)
+#define MP__EAUTH (-4013)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -72,6 +73,7 @@
     XX(EOVERRELEASE, MP__EOVERRELEASE,                                         \
        "semaphore or lock released too many times")                           \
     XX(EEMPTY, MP__EEMPTY, "queue is empty")                                   \
-    XX(EFULL, MP__EFULL, "queue is full")
+    XX(EFULL, MP__EFULL, "queue is full")                                      \
+    XX(EAUTH, MP__EAUTH, "authentication failed")
 
 #endif /* MULTIPROC_ERRNO_H */

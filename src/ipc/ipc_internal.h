@@ -37,4 +37,56 @@ size_t mp__frame_encode(uint64_t len, uint8_t hdr[MP__FRAME_HDR_MAX]);
 int mp__frame_decode(const uint8_t *hdr, size_t have, size_t *need,
                      uint64_t *len);
 
+/* --- authentication handshake (auth.c) ------------------------------------
+ * Python's multiprocessing.connection challenge/response (deliver_challenge
+ * and answer_challenge), both the legacy HMAC-MD5 form (CPython <= 3.11)
+ * and the "{digest}"-prefixed form (>= 3.12). */
+
+/* The most a handshake message may hold (Python reads them with
+ * maxlength 256); larger ones are refused before their payload is read. */
+#define MP__AUTH_MSG_MAX 256u
+/* The challenge this library sends: "#CHALLENGE#{sha256}" + 40 random
+ * bytes (59 bytes), which Python 3.11 and 3.12+ answerers both accept. */
+#define MP__AUTH_CHALLENGE_LEN 59u
+/* Room for any response mp__auth_response writes ("{sha3_384}" + 48). */
+#define MP__AUTH_RESPONSE_MAX 80u
+
+/* mp__auth_challenge fills out with a fresh challenge message (payload of
+ * the first frame deliver_challenge sends). Returns 0, or MP_EAUTH when no
+ * random bytes could be had. */
+int mp__auth_challenge(uint8_t out[MP__AUTH_CHALLENGE_LEN]);
+
+/* mp__auth_response computes the answer to the received challenge payload
+ * chal (which must start with "#CHALLENGE#"): a raw HMAC-MD5 for a legacy
+ * 20-byte nonce, else "{name}" + HMAC-name over the whole nonce message.
+ * Pure. Returns 0 with out/out_len set, or MP_EAUTH (not a challenge, too
+ * short, unknown digest, or the digest is unavailable). */
+int mp__auth_response(const void *key, size_t keylen, const uint8_t *chal,
+                      size_t chal_len, uint8_t out[MP__AUTH_RESPONSE_MAX],
+                      size_t *out_len);
+
+/* mp__auth_check verifies response resp to the nonce message m (the
+ * challenge payload after "#CHALLENGE#") in constant time. Pure. Returns 0
+ * when it matches, else MP_EAUTH. */
+int mp__auth_check(const void *key, size_t keylen, const uint8_t *m,
+                   size_t mlen, const uint8_t *resp, size_t resp_len);
+
+/* mp__auth_recv reads one handshake frame of at most MP__AUTH_MSG_MAX bytes
+ * into buf, every byte bounded by deadline. Returns 0 with *len set, or
+ * MP_ETIMEDOUT, MP_EOF (closed before the frame), MP_EPROTO (closed inside
+ * it, or a malformed header), MP_EMSGSIZE (longer than the limit: nothing
+ * of its payload is read or allocated), or another system error. */
+int mp__auth_recv(mp_conn_t *c, uint8_t buf[MP__AUTH_MSG_MAX],
+                  size_t *len, int64_t deadline);
+
+/* mp__auth_deliver runs deliver_challenge on c (send a challenge, check the
+ * answer, send #WELCOME# or #FAILURE#); mp__auth_answer runs
+ * answer_challenge (answer, then expect #WELCOME#). Reads are bounded by
+ * deadline. Both return 0, MP_EAUTH (wrong key or a malformed handshake),
+ * or an error of mp__auth_recv or of sending. */
+int mp__auth_deliver(mp_conn_t *c, const void *key, size_t keylen,
+                     int64_t deadline);
+int mp__auth_answer(mp_conn_t *c, const void *key, size_t keylen,
+                    int64_t deadline);
+
 #endif /* MP_IPC_INTERNAL_H */

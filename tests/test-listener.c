@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: MIT */
+/* test-listener.c - Listener and Client: C to C over AF_UNIX and TCP, the
+ * authkey handshake (right, wrong, stalled and hostile peers), bad input,
+ * and interop with CPython's multiprocessing.connection through
+ * py_listener_peer.py. */
+#include "runner.h"
+
+#include "ipc/ipc_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BIG_LEN (4u << 20)
+#define KEY "secret key"
+#define KEY_HEX "736563726574206b6579"
+#define TMO 20000
+
+/* A private temporary directory holding one socket path. */
+typedef struct {
+    char dir[64];
+    char path[96];
+} tmp_sock_t;
+
+/* Makes a fresh directory and a socket path inside it. */
+static void
+tmp_sock_open(tmp_sock_t *t)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/mpt-lst-XXXXXX");
+    ASSERT_NOT_NULL(mkdtemp(t->dir));
+    snprintf(t->path, sizeof t->path, "%s/sock", t->dir);
+}
+
+/* Removes the directory (the socket file must already be gone). */
+static void
+tmp_sock_close(tmp_sock_t *t)
+{
+    ASSERT_EQ(rmdir(t->dir), 0);
+}
+
+/* Fills buf with a pattern that depends on the offset. */
+static void
+fill(uint8_t *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = (uint8_t)(i * 7 + (i >> 12));
+    }
+}
+
+/* Sends msg on c and checks that the same bytes come back. */
+static void
+expect_echo(mp_conn_t *c, const void *msg, size_t n)
+{
+    ASSERT_OK(mp_conn_send_bytes(c, msg, n));
+    void *got = NULL;
+    ssize_t r = mp_conn_recv_bytes(c, &got, 0, TMO);
+    ASSERT_EQ(r, (ssize_t)n);
+    ASSERT(n == 0 || memcmp(got, msg, n) == 0);
+    mp_free(got);
+}
+
+/* Echoes every message on c until end of stream. */
+static void
+echo_until_eof(mp_conn_t *c)
+{
+    for (;;) {
+        void *msg = NULL;
+        ssize_t n = mp_conn_recv_bytes(c, &msg, 0, TMO);
+        if (n == MP_EOF) {
+            return;
+        }
+        ASSERT_OK(n);
+        ASSERT_OK(mp_conn_send_bytes(c, msg, (size_t)n));
+        mp_free(msg);
+    }
+}
+
+/* What a client child does: connect to address with key (NULL: none),
+ * then either expect failure code expect (< 0) or run the echo exchange
+ * (empty, small and 4 MiB messages). */
+typedef struct {
+    const char *address;
+    const char *key;
+    int expect;
+} client_job_t;
+
+/* The client child's body (mpt_fork); returns 0 when all went as told. */
+static int
+client_child(void *arg)
+{
+    const client_job_t *job = arg;
+    mp_conn_t *c = NULL;
+    int r = mp_client_connect(&c, job->address, job->key,
+                              job->key ? strlen(job->key) : 0, TMO);
+    if (job->expect < 0) {
+        ASSERT_ERR(r, job->expect);
+        ASSERT_NULL(c);
+        return 0;
+    }
+    ASSERT_OK(r);
+    uint8_t *big = malloc(BIG_LEN);
+    ASSERT_NOT_NULL(big);
+    fill(big, BIG_LEN);
+    expect_echo(c, "", 0);
+    expect_echo(c, "small", 5);
+    expect_echo(c, big, BIG_LEN);
+    free(big);
+    mp_conn_destroy(c);
+    return 0;
+}
+
+/* Runs a C client child against listener l and echoes for it; checks both
+ * ends' results. */
+static void
+c_to_c(mp_listener_t *l, const char *client_key, int expect)
+{
+    client_job_t job = {mp_listener_address(l), client_key, expect};
+    pid_t pid = mpt_fork(client_child, &job);
+    mp_conn_t *c = NULL;
+    int r = mp_listener_accept(l, &c, TMO);
+    if (expect < 0) {
+        ASSERT_ERR(r, expect);
+        ASSERT_NULL(c);
+    } else {
+        ASSERT_OK(r);
+        echo_until_eof(c);
+        mp_conn_destroy(c);
+    }
+    ASSERT_EQ(mpt_join(pid), 0);
+}
+
+TEST(listener_unix_echo_without_key)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, NULL, 0, 0));
+    ASSERT_STR_EQ(mp_listener_address(l), t.path);
+    ASSERT_GE(mp_listener_fileno(l), 0);
+    struct stat st;
+    ASSERT_EQ(stat(t.path, &st), 0);
+    ASSERT(S_ISSOCK(st.st_mode));
+    ASSERT_EQ(st.st_mode & 0777, 0600);
+    c_to_c(l, NULL, 0);
+    mp_listener_destroy(l);
+    ASSERT_EQ(stat(t.path, &st), -1);
+    ASSERT_EQ(errno, ENOENT);
+    tmp_sock_close(&t);
+}
+
+TEST(listener_unix_echo_with_key)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 1));
+    c_to_c(l, KEY, 0);
+    /* The listener serves one client after another. */
+    c_to_c(l, KEY, 0);
+    ASSERT_OK(mp_listener_close(l));
+    ASSERT_OK(mp_listener_close(l));
+    ASSERT_EQ(access(t.path, F_OK), -1);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
+TEST(listener_tcp_echo_with_and_without_key)
+{
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, "127.0.0.1:0", NULL, 0, 0));
+    const char *addr = mp_listener_address(l);
+    ASSERT_EQ(strncmp(addr, "127.0.0.1:", 10), 0);
+    ASSERT_NE(strcmp(addr, "127.0.0.1:0"), 0);
+    c_to_c(l, NULL, 0);
+    mp_listener_destroy(l);
+
+    ASSERT_OK(mp_listener_create(&l, "localhost:0", KEY, strlen(KEY), 4));
+    c_to_c(l, KEY, 0);
+    mp_listener_destroy(l);
+}
+
+TEST(listener_tcp_ipv6_loopback)
+{
+    mp_listener_t *l = NULL;
+    int r = mp_listener_create(&l, "[::1]:0", KEY, strlen(KEY), 0);
+    if (r < 0) {
+        mpt_skip("no IPv6 loopback here");
+    }
+    ASSERT_EQ(strncmp(mp_listener_address(l), "[::1]:", 6), 0);
+    c_to_c(l, KEY, 0);
+    mp_listener_destroy(l);
+}
+
+TEST(auth_wrong_key_fails_on_both_sides)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 0));
+    c_to_c(l, "another key", MP_EAUTH);
+    /* The listener still works for the right key afterwards. */
+    c_to_c(l, KEY, 0);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
+TEST(auth_empty_key_is_a_key)
+{
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, "127.0.0.1:0", "", 0, 0));
+    c_to_c(l, "", 0);
+    c_to_c(l, "x", MP_EAUTH);
+    mp_listener_destroy(l);
+}
+
+TEST(listener_accept_timeout)
+{
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, "127.0.0.1:0", NULL, 0, 0));
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(mp_listener_accept(l, &c, MP_NO_WAIT), MP_ETIMEDOUT);
+    ASSERT_ERR(mp_listener_accept(l, &c, 30), MP_ETIMEDOUT);
+    ASSERT_NULL(c);
+    ASSERT_ERR(mp_listener_accept(l, &c, -5), MP_EINVAL);
+    mp_listener_destroy(l);
+}
+
+/* Opens a raw socket connected to the listener's AF_UNIX path. */
+static int
+raw_connect(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+    ASSERT_EQ(connect(fd, (struct sockaddr *)&un, sizeof un), 0);
+    return fd;
+}
+
+TEST(auth_stalled_peer_times_out)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 0));
+    mp_conn_t *c = NULL;
+    /* Connects and sends nothing. */
+    int fd = raw_connect(t.path);
+    ASSERT_ERR(mp_listener_accept(l, &c, 50), MP_ETIMEDOUT);
+    close(fd);
+    /* Sends half of a frame header, then stalls: the deadline still holds
+     * inside a handshake message. */
+    fd = raw_connect(t.path);
+    mpt_write_all(fd, "\0\0", 2);
+    ASSERT_ERR(mp_listener_accept(l, &c, 50), MP_ETIMEDOUT);
+    close(fd);
+    /* Closes before answering. */
+    fd = raw_connect(t.path);
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+    ASSERT_ERR(mp_listener_accept(l, &c, TMO), MP_EOF);
+    close(fd);
+    ASSERT_NULL(c);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
+TEST(auth_oversized_handshake_message_refused)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 0));
+    mp_conn_t *c = NULL;
+    /* A 10,000-byte answer to the challenge. */
+    int fd = raw_connect(t.path);
+    size_t n = 10000;
+    uint8_t *msg = calloc(1, 4 + n);
+    ASSERT_NOT_NULL(msg);
+    msg[2] = (uint8_t)(n >> 8);
+    msg[3] = (uint8_t)n;
+    mpt_write_all(fd, msg, 4 + n);
+    free(msg);
+    ASSERT_ERR(mp_listener_accept(l, &c, TMO), MP_EMSGSIZE);
+    close(fd);
+    /* A header announcing 2 GiB - 1 and nothing else: refused at once,
+     * without waiting for (or allocating) the payload. */
+    fd = raw_connect(t.path);
+    mpt_write_all(fd, "\x7f\xff\xff\xff", 4);
+    ASSERT_ERR(mp_listener_accept(l, &c, TMO), MP_EMSGSIZE);
+    close(fd);
+    /* A malformed header, and a well-framed answer of the wrong form. */
+    fd = raw_connect(t.path);
+    mpt_write_all(fd, "\xff\xff\xff\xfe", 4);
+    ASSERT_ERR(mp_listener_accept(l, &c, TMO), MP_EPROTO);
+    close(fd);
+    fd = raw_connect(t.path);
+    mpt_write_all(fd, "\0\0\0\5hello", 9);
+    ASSERT_ERR(mp_listener_accept(l, &c, TMO), MP_EAUTH);
+    close(fd);
+    ASSERT_NULL(c);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
+/* A fake server child: accepts one client on the key-less listener and
+ * sends it the message in arg ("big": 10,000 bytes), then waits for it to
+ * hang up. */
+static int
+fake_server_child(void *arg)
+{
+    mp_listener_t *l = arg;
+    mp_conn_t *c = NULL;
+    ASSERT_OK(mp_listener_accept(l, &c, TMO));
+    static uint8_t big[10000];
+    ASSERT_OK(mp_conn_send_bytes(c, big, sizeof big));
+    /* The client closes with our message unread: a reset, not an EOF. */
+    void *m = NULL;
+    ssize_t r = mp_conn_recv_bytes(c, &m, 0, TMO);
+    ASSERT(r == MP_EOF || r == -ECONNRESET);
+    mp_conn_destroy(c);
+    return 0;
+}
+
+TEST(client_refuses_oversized_or_bad_challenge)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, NULL, 0, 0));
+    pid_t pid = mpt_fork(fake_server_child, l);
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(
+        mp_client_connect(&c, mp_listener_address(l), KEY, strlen(KEY), TMO),
+        MP_EMSGSIZE);
+    ASSERT_NULL(c);
+    ASSERT_EQ(mpt_join(pid), 0);
+    /* A listener without a key never sends a challenge: the client's
+     * handshake times out instead of hanging (Python would hang). */
+    ASSERT_ERR(
+        mp_client_connect(&c, mp_listener_address(l), KEY, strlen(KEY), 50),
+        MP_ETIMEDOUT);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
+TEST(auth_response_forms)
+{
+    static const char *const names[] = {"md5", "sha256", "sha384", "sha3_256",
+                                        "sha3_384"};
+    static const size_t sizes[] = {16, 32, 48, 32, 48};
+    uint8_t chal[MP__AUTH_MSG_MAX], resp[MP__AUTH_RESPONSE_MAX];
+    size_t rlen = 0;
+    /* Legacy: a bare 20-byte nonce gets a raw 16-byte HMAC-MD5. */
+    memcpy(chal, "#CHALLENGE#", 11);
+    memset(chal + 11, 0xab, 20);
+    ASSERT_OK(mp__auth_response("k", 1, chal, 31, resp, &rlen));
+    ASSERT_EQ(rlen, 16);
+    ASSERT_OK(mp__auth_check("k", 1, chal + 11, 20, resp, rlen));
+    ASSERT_ERR(mp__auth_check("K", 1, chal + 11, 20, resp, rlen), MP_EAUTH);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int pre = snprintf((char *)chal + 11, 40, "{%s}", names[i]);
+        memset(chal + 11 + pre, 0x5a, 40);
+        size_t mlen = (size_t)pre + 40;
+        ASSERT_OK(mp__auth_response("k", 1, chal, 11 + mlen, resp, &rlen));
+        ASSERT_EQ(rlen, (size_t)pre + sizes[i]);
+        ASSERT_MEM_EQ(resp, chal + 11, (size_t)pre);
+        ASSERT_OK(mp__auth_check("k", 1, chal + 11, mlen, resp, rlen));
+        resp[rlen - 1] ^= 1;
+        ASSERT_ERR(mp__auth_check("k", 1, chal + 11, mlen, resp, rlen),
+                   MP_EAUTH);
+        /* A truncated MAC is refused too. */
+        ASSERT_ERR(mp__auth_check("k", 1, chal + 11, mlen, resp, rlen - 1),
+                   MP_EAUTH);
+    }
+    /* Malformed challenges. */
+    ASSERT_ERR(mp__auth_response("k", 1, (const uint8_t *)"#CHALLENGE", 10,
+                                 resp, &rlen),
+               MP_EAUTH);
+    memcpy(chal + 11, "{sha256}", 8);
+    ASSERT_ERR(mp__auth_response("k", 1, chal, 11 + 19, resp, &rlen), MP_EAUTH);
+    memcpy(chal + 11, "{sha1}xxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 35);
+    ASSERT_ERR(mp__auth_response("k", 1, chal, 11 + 35, resp, &rlen), MP_EAUTH);
+    memcpy(chal + 11, "{sha256xxxxxxxxxxxxxxxxxxxxxxxxxxxx", 35);
+    ASSERT_ERR(mp__auth_response("k", 1, chal, 11 + 35, resp, &rlen), MP_EAUTH);
+    ASSERT_ERR(mp__auth_check("k", 1, chal, 20, (const uint8_t *)"{}", 2),
+               MP_EAUTH);
+    /* Our challenges: "#CHALLENGE#{sha256}" and 40 fresh bytes. */
+    uint8_t a[MP__AUTH_CHALLENGE_LEN], b[MP__AUTH_CHALLENGE_LEN];
+    ASSERT_OK(mp__auth_challenge(a));
+    ASSERT_OK(mp__auth_challenge(b));
+    ASSERT_MEM_EQ(a, "#CHALLENGE#{sha256}", 19);
+    ASSERT(memcmp(a + 19, b + 19, 40) != 0);
+}
+
+TEST(listener_bad_input)
+{
+    mp_listener_t *l = NULL;
+    ASSERT_ERR(mp_listener_create(NULL, "127.0.0.1:0", NULL, 0, 0), MP_EINVAL);
+    ASSERT_ERR(mp_listener_create(&l, NULL, NULL, 0, 0), MP_EINVAL);
+    static const char *const bad[] = {
+        "",      "nohost",       "1.2.3.4:99999", "127.0.0.1:",
+        ":80",   "[::1:80",      "127.0.0.1:-1",  "127.0.0.1:+5",
+        "[]:80", "127.0.0.1:8x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_ERR(mp_listener_create(&l, bad[i], NULL, 0, 0), MP_EINVAL);
+        mp_conn_t *c = NULL;
+        ASSERT_ERR(mp_client_connect(&c, bad[i], NULL, 0, 100), MP_EINVAL);
+        ASSERT_NULL(c);
+    }
+    ASSERT_NULL(l);
+    char longpath[200];
+    memset(longpath, 'a', sizeof longpath - 1);
+    longpath[0] = '/';
+    longpath[sizeof longpath - 1] = '\0';
+    ASSERT_ERR(mp_listener_create(&l, longpath, NULL, 0, 0), MP_ENAMETOOLONG);
+    ASSERT_ERR(mp_listener_create(&l, "127.0.0.1:0", NULL, 0, -1), MP_EINVAL);
+    ASSERT_ERR(mp_listener_create(&l, "127.0.0.1:0", NULL, 3, 0), MP_EINVAL);
+    ASSERT_ERR(mp_listener_create(&l, "/nonexistent-dir/x/sock", NULL, 0, 0),
+               MP_ENOENT);
+
+    ASSERT_OK(mp_listener_create(&l, "127.0.0.1:0", NULL, 0, 0));
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(mp_listener_accept(NULL, &c, 0), MP_EINVAL);
+    ASSERT_ERR(mp_listener_accept(l, NULL, 0), MP_EINVAL);
+    ASSERT_ERR(mp_listener_fileno(NULL), MP_EINVAL);
+    ASSERT_ERR(mp_listener_close(NULL), MP_EINVAL);
+    ASSERT_NULL(mp_listener_address(NULL));
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", mp_listener_address(l));
+    ASSERT_OK(mp_listener_close(l));
+    ASSERT_ERR(mp_listener_accept(l, &c, 0), MP_ECLOSED);
+    ASSERT_ERR(mp_listener_fileno(l), MP_ECLOSED);
+    ASSERT_STR_EQ(mp_listener_address(l), addr);
+    mp_listener_destroy(l);
+    mp_listener_destroy(NULL);
+    /* Nobody listens there any more. */
+    ASSERT_ERR(mp_client_connect(&c, addr, NULL, 0, TMO), -ECONNREFUSED);
+    ASSERT_NULL(c);
+}
+
+TEST(client_bad_input)
+{
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(mp_client_connect(NULL, "127.0.0.1:1", NULL, 0, 0), MP_EINVAL);
+    ASSERT_ERR(mp_client_connect(&c, NULL, NULL, 0, 0), MP_EINVAL);
+    ASSERT_ERR(mp_client_connect(&c, "127.0.0.1:1", NULL, 1, 0), MP_EINVAL);
+    ASSERT_ERR(mp_client_connect(&c, "127.0.0.1:1", NULL, 0, -7), MP_EINVAL);
+    ASSERT_ERR(mp_client_connect(&c, "/nonexistent-dir/sock", NULL, 0, TMO),
+               MP_ENOENT);
+    ASSERT_NULL(c);
+}
+
+TEST(listener_existing_socket_path_not_replaced)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *a = NULL, *b = NULL;
+    ASSERT_OK(mp_listener_create(&a, t.path, NULL, 0, 0));
+    ASSERT_ERR(mp_listener_create(&b, t.path, NULL, 0, 0), MP_EEXIST);
+    ASSERT_NULL(b);
+    /* The first listener still owns and serves the path. */
+    c_to_c(a, NULL, 0);
+    mp_listener_destroy(a);
+    tmp_sock_close(&t);
+}
+
+/* --- interop with CPython ------------------------------------------------ */
+
+/* Returns true if an executable python3 is on PATH. */
+static bool
+have_python3(void)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096], file[4200];
+    snprintf(dirs, sizeof dirs, "%s", path != NULL ? path : "");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d != NULL;
+         d = strtok_r(NULL, ":", &save)) {
+        snprintf(file, sizeof file, "%s/python3", d);
+        if (access(file, X_OK) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A running py_listener_peer.py, its stdout readable on out. */
+typedef struct {
+    pid_t pid;
+    int out;
+} py_peer_t;
+
+/* Starts py_listener_peer.py MODE ADDRESS KEY_HEX ("-": no key). */
+static void
+py_start(py_peer_t *p, const char *mode, const char *address,
+         const char *key_hex)
+{
+    if (!have_python3()) {
+        mpt_skip("python3 not found");
+    }
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    p->pid = fork();
+    ASSERT_GE(p->pid, 0);
+    if (p->pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        execlp("python3", "python3", MP_TEST_SOURCE_DIR "/py_listener_peer.py",
+               mode, address, key_hex, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->out = fds[0];
+}
+
+/* Reads one line of the peer's output into buf (without the newline). */
+static void
+py_read_line(py_peer_t *p, char *buf, size_t size)
+{
+    size_t n = 0;
+    while (n + 1 < size) {
+        char ch;
+        ssize_t r = read(p->out, &ch, 1);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        ASSERT_EQ(r, 1);
+        if (ch == '\n') {
+            break;
+        }
+        buf[n++] = ch;
+    }
+    buf[n] = '\0';
+}
+
+/* Waits for the peer and returns its exit status. */
+static int
+py_finish(py_peer_t *p)
+{
+    close(p->out);
+    int st;
+    while (waitpid(p->pid, &st, 0) < 0) {
+        ASSERT_EQ(errno, EINTR);
+    }
+    ASSERT(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* A Python Client talks to a C Listener at address (key: C side's key,
+ * key_hex: Python side's); expect 0 (echoes) or MP_EAUTH. */
+static void
+python_client_to_c(const char *address, const char *key, const char *key_hex,
+                   int expect)
+{
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, address, key, key ? strlen(key) : 0, 0));
+    py_peer_t p;
+    py_start(&p, "client", mp_listener_address(l), key_hex);
+    mp_conn_t *c = NULL;
+    int r = mp_listener_accept(l, &c, TMO);
+    if (expect < 0) {
+        ASSERT_ERR(r, expect);
+        ASSERT_EQ(py_finish(&p), 3); /* AuthenticationError */
+    } else {
+        ASSERT_OK(r);
+        echo_until_eof(c);
+        mp_conn_destroy(c);
+        ASSERT_EQ(py_finish(&p), 0);
+    }
+    mp_listener_destroy(l);
+}
+
+TEST_TIMEOUT(listener_python_client, 60)
+{
+    python_client_to_c("127.0.0.1:0", NULL, "-", 0);
+    python_client_to_c("127.0.0.1:0", KEY, KEY_HEX, 0);
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    python_client_to_c(t.path, KEY, KEY_HEX, 0);
+    python_client_to_c(t.path, NULL, "-", 0);
+    tmp_sock_close(&t);
+}
+
+TEST_TIMEOUT(auth_python_client_wrong_key, 60)
+{
+    python_client_to_c("127.0.0.1:0", KEY, "77726f6e67", MP_EAUTH);
+}
+
+/* A C Client talks to a Python Listener at address; expect as above. */
+static void
+c_client_to_python(const char *address, const char *key, const char *key_hex,
+                   int expect)
+{
+    py_peer_t p;
+    py_start(&p, "server", address, key_hex);
+    char line[256];
+    py_read_line(&p, line, sizeof line);
+    ASSERT_EQ(strncmp(line, "listening on ", 13), 0);
+    client_job_t job = {line + 13, key, expect};
+    ASSERT_EQ(client_child(&job), 0);
+    ASSERT_EQ(py_finish(&p), expect < 0 ? 3 : 0);
+}
+
+TEST_TIMEOUT(client_python_listener, 60)
+{
+    c_client_to_python("127.0.0.1:0", NULL, "-", 0);
+    c_client_to_python("127.0.0.1:0", KEY, KEY_HEX, 0);
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    c_client_to_python(t.path, KEY, KEY_HEX, 0);
+    tmp_sock_close(&t);
+}
+
+TEST_TIMEOUT(auth_python_listener_wrong_key, 60)
+{
+    c_client_to_python("127.0.0.1:0", "wrong", KEY_HEX, MP_EAUTH);
+}
