@@ -6,6 +6,7 @@
  * files of the library are mp__<area>_<verb>; everything else is static.
  * Layers (each calls only those before it):
  *   common <- platform <- wait <- shm <- sync <- values <- process
+ *   common <- platform <- wait <- shm <- queue
  *   common <- platform <- ipc
  * docs/design.md explains each layer. */
 #ifndef MP_INTERNAL_H
