@@ -164,70 +164,28 @@ mp__auth_check(const void *key, size_t keylen, const uint8_t *m, size_t mlen,
     return 0;
 }
 
-/* Reads exactly n bytes of fd, each wait bounded by deadline. *started
- * tells whether a byte of the frame has arrived (EOF then is MP_EPROTO,
- * not MP_EOF). Returns 0 or a negative error. */
-static int
-auth_read_exact(int fd, uint8_t *p, size_t n, int64_t deadline, bool *started)
-{
-    while (n > 0) {
-        int r = mp__plat_poll_in(fd, deadline);
-        if (r < 0) {
-            return r;
-        }
-        if (r == 0) {
-            return MP_ETIMEDOUT;
-        }
-        ssize_t got = read(fd, p, n);
-        if (got < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
-                continue;
-            }
-            return -errno;
-        }
-        if (got == 0) {
-            return *started ? MP_EPROTO : MP_EOF;
-        }
-        *started = true;
-        p += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
 int
 mp__auth_recv(mp_conn_t *c, uint8_t buf[MP__AUTH_MSG_MAX], size_t *len,
               int64_t deadline)
 {
-    int fd = mp_conn_fileno(c);
-    if (fd < 0) {
-        return fd;
+    int r = mp_conn_fileno(c);
+    if (r < 0) {
+        return r;
     }
-    uint8_t hdr[MP__FRAME_HDR_MAX];
-    size_t have = 0, need = MP__FRAME_HDR_SHORT;
     bool started = false;
     uint64_t n = 0;
-    for (;;) {
-        int r =
-            auth_read_exact(fd, hdr + have, need - have, deadline, &started);
-        if (r < 0) {
-            return r;
-        }
-        have = need;
-        r = mp__frame_decode(hdr, have, &need, &n);
-        if (r < 0) {
-            return r;
-        }
-        if (r == 1) {
-            break;
-        }
+    /* Strict: every read of a handshake is bounded by the deadline, so a
+     * peer that stalls mid-message cannot hold the caller. */
+    r = mp__conn_read_header(c, deadline, true, &started, &n);
+    if (r < 0) {
+        return r;
     }
     /* Refused before a byte of the payload is read: an unauthenticated
      * peer gets no memory and no reading time out of us. */
     if (n > MP__AUTH_MSG_MAX) {
         return MP_EMSGSIZE;
     }
-    int r = auth_read_exact(fd, buf, (size_t)n, deadline, &started);
+    r = mp__conn_read_exact(c, buf, (size_t)n, deadline, true, &started);
     if (r < 0) {
         return r;
     }

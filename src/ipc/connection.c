@@ -350,18 +350,15 @@ conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt)
     return 0;
 }
 
-/* Reads exactly n bytes. *started tells whether a byte of the current
- * message has arrived: until then each read waits only until deadline
- * (MP_ETIMEDOUT) and end of stream is MP_EOF; afterwards reads wait without
- * a deadline (so a timeout never splits a message) and end of stream is
- * MP_EPROTO. Returns 0 or a negative error. */
-static int
-conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
-                bool *started)
+int
+mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
+                    bool strict, bool *started)
 {
     uint8_t *p = buf;
     while (n > 0) {
-        int r = mp__plat_poll_in(c->fd, *started ? MP__NO_DEADLINE : deadline);
+        int64_t wait_until =
+            *started && !strict ? MP__NO_DEADLINE : deadline;
+        int r = mp__plat_poll_in(c->fd, wait_until);
         if (r < 0) {
             return r;
         }
@@ -385,6 +382,26 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
     return 0;
 }
 
+int
+mp__conn_read_header(mp_conn_t *c, int64_t deadline, bool strict,
+                     bool *started, uint64_t *len)
+{
+    uint8_t hdr[MP__FRAME_HDR_MAX];
+    size_t have = 0, need = MP__FRAME_HDR_SHORT;
+    for (;;) {
+        int r = mp__conn_read_exact(c, hdr + have, need - have, deadline,
+                                    strict, started);
+        if (r < 0) {
+            return r;
+        }
+        have = need;
+        r = mp__frame_decode(hdr, have, &need, len);
+        if (r != 0) {
+            return r < 0 ? r : 0;
+        }
+    }
+}
+
 /* Reads and drops len payload bytes of a message that is being refused,
  * keeping the stream at a message boundary. Returns 0 or an error. */
 static int
@@ -394,7 +411,8 @@ conn_discard(mp_conn_t *c, uint64_t len)
     bool started = true;
     while (len > 0) {
         size_t n = len < sizeof chunk ? (size_t)len : sizeof chunk;
-        int r = conn_read_exact(c, chunk, n, MP__NO_DEADLINE, &started);
+        int r = mp__conn_read_exact(c, chunk, n, MP__NO_DEADLINE, false,
+                                    &started);
         if (r < 0) {
             return r;
         }
@@ -420,23 +438,11 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
     if (r < 0) {
         return r;
     }
-    uint8_t hdr[MP__FRAME_HDR_MAX];
-    size_t have = 0, need = MP__FRAME_HDR_SHORT;
     bool started = false;
     uint64_t len = 0;
-    for (;;) {
-        r = conn_read_exact(c, hdr + have, need - have, deadline, &started);
-        if (r < 0) {
-            return r;
-        }
-        have = need;
-        r = mp__frame_decode(hdr, have, &need, &len);
-        if (r < 0) {
-            return r;
-        }
-        if (r == 1) {
-            break;
-        }
+    r = mp__conn_read_header(c, deadline, false, &started, &len);
+    if (r < 0) {
+        return r;
     }
     bool too_long = maxlen > 0 ? len > maxlen : len > (uint64_t)SSIZE_MAX;
     if (out == NULL && len > cap) {
@@ -455,7 +461,7 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
             return r < 0 ? r : MP_ENOMEM;
         }
     }
-    r = conn_read_exact(c, dst, (size_t)len, deadline, &started);
+    r = mp__conn_read_exact(c, dst, (size_t)len, deadline, false, &started);
     if (r < 0) {
         if (out != NULL) {
             mp__free(dst);
