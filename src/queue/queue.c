@@ -25,11 +25,19 @@
  * Unbounded queues: a put that finds the ring full spins (briefly, and only
  * while consumers make progress) before it spills to the overflow list, so
  * that producers keeping pace with consumers do not pin the queue on the
- * slower list path. */
+ * slower list path.
+ *
+ * mp_wait_any: a put that sees poll waiters writes a byte to the queue's
+ * wake-up FIFO (see queue_internal.h). */
 #include "queue_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_CAPACITY (1ULL << 30)
 #define MAX_CAPACITY (1ULL << 44)
@@ -58,10 +66,11 @@ struct mp_queue {
     mp__qhdr_t *h;
     mp__qcell_t *cells;
     mp__heap_t *heap;
-    uint64_t mask; /* ncells - 1 */
-    bool exact;    /* bounded by the ring positions (maxsize <= ring) */
-    bool closed;   /* this handle only */
-    pid_t creator; /* the creating process (removes the name), or 0 */
+    uint64_t mask;       /* ncells - 1 */
+    bool exact;          /* bounded by the ring positions (maxsize <= ring) */
+    bool closed;         /* this handle only */
+    pid_t creator;       /* the creating process (removes the name), or 0 */
+    _Atomic int poll_fd; /* the wake-up FIFO (mp_wait_any), or -1 */
 };
 
 /* Where a get copies the message: the caller's buffer, or a fresh one. */
@@ -155,6 +164,155 @@ heap_ptr(const mp_queue_t *q, uint64_t off)
     return (char *)q->heap + off;
 }
 
+/* --- the wake-up FIFO (mp_wait_any) ------------------------------------- */
+
+/* Room for a FIFO path: "/dev/shm/", a segment name, the suffix. */
+#define FIFO_PATH_MAX 300
+
+/* Writes the FIFO's path ("/dev/shm/<name>.w") for the segment named name
+ * into buf. Returns 0, or MP_ENAMETOOLONG. */
+static int
+fifo_path(const char *name, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "/dev/shm/%s" MP__QUEUE_FIFO_SUFFIX, name);
+    return n > 0 && (size_t)n < cap ? 0 : MP_ENAMETOOLONG;
+}
+
+/* Makes the FIFO of the new segment name, registered with the tracker first
+ * (so a crash right after mkfifo leaves nothing behind). Returns 0 or an
+ * error (nothing is left then). */
+static int
+fifo_create(const char *name)
+{
+    char path[FIFO_PATH_MAX];
+    int r = fifo_path(name, path, sizeof path);
+    if (r != 0) {
+        return r;
+    }
+    const char *tname = path + strlen("/dev/shm/");
+    r = mp__tracker_register(tname);
+    if (r != 0) {
+        return r;
+    }
+    if (mkfifo(path, 0600) != 0) {
+        r = -errno;
+        (void)mp__tracker_unregister(tname);
+        return r;
+    }
+    return 0;
+}
+
+/* Removes the FIFO of segment name (the creator's destroy). */
+static void
+fifo_remove(const char *name)
+{
+    char path[FIFO_PATH_MAX];
+    if (fifo_path(name, path, sizeof path) == 0) {
+        /* Unlink first, then forget: as mp_shm_unlink does. */
+        (void)unlink(path);
+        (void)mp__tracker_unregister(path + strlen("/dev/shm/"));
+    }
+}
+
+/* Returns the handle's FIFO fd, opening it on first use (any thread may
+ * race here: one open wins, the others are closed). Returns the fd or an
+ * error. */
+static int
+fifo_open(mp_queue_t *q)
+{
+    int fd = atomic_load_explicit(&q->poll_fd, memory_order_acquire);
+    if (fd >= 0) {
+        return fd;
+    }
+    char path[FIFO_PATH_MAX];
+    int r = fifo_path(mp_shm_name(q->shm), path, sizeof path);
+    if (r != 0) {
+        return r;
+    }
+    /* O_RDWR: the open never blocks and never fails for want of a reader,
+     * a write never raises SIGPIPE, and a poll never sees end of file. */
+    do {
+        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+        mp__plat_close(fd);
+        return MP_EBADF;
+    }
+    int none = -1;
+    if (!atomic_compare_exchange_strong(&q->poll_fd, &none, fd)) {
+        mp__plat_close(fd); /* another thread opened it first */
+        fd = none;
+    }
+    return fd;
+}
+
+int
+mp__queue_poll_fd(mp_queue_t *q)
+{
+    return q->closed ? MP_EBADF : fifo_open(q);
+}
+
+/* Writes one byte to the FIFO so that poll()ing waiters wake up. A full
+ * FIFO (EAGAIN) is already signalled; a FIFO that cannot be opened (the
+ * queue was removed) has no waiter that could need it. */
+static void
+fifo_signal(mp_queue_t *q)
+{
+    int fd = fifo_open(q);
+    if (fd < 0) {
+        return;
+    }
+    const unsigned char b = 1;
+    while (write(fd, &b, 1) < 0 && errno == EINTR) {
+    }
+}
+
+void
+mp__queue_poll_begin(mp_queue_t *q)
+{
+    /* seq_cst, before the caller's re-check of the queue: pairs with the
+     * fence a put makes between publishing and reading poll_waiters, so
+     * either the waiter sees the message or the put sees the waiter. */
+    atomic_fetch_add(&q->h->poll_waiters, 1);
+}
+
+void
+mp__queue_poll_end(mp_queue_t *q)
+{
+    atomic_fetch_sub(&q->h->poll_waiters, 1);
+}
+
+bool
+mp__queue_poll_ready(const mp_queue_t *q)
+{
+    return mp_queue_qsize(q) > 0;
+}
+
+bool
+mp__queue_poll_ack(mp_queue_t *q)
+{
+    int fd = atomic_load_explicit(&q->poll_fd, memory_order_acquire);
+    if (fd >= 0) {
+        unsigned char buf[64];
+        ssize_t n;
+        do {
+            n = read(fd, buf, sizeof buf);
+        } while (n > 0 || (n < 0 && errno == EINTR));
+    }
+    /* Drain, then look: a put whose byte we just ate published before
+     * writing it, so we see its message here and pass the byte on. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!mp__queue_poll_ready(q)) {
+        return false;
+    }
+    fifo_signal(q);
+    return true;
+}
+
 /* --- waking and waiting ------------------------------------------------- */
 
 /* Wakes one sleeper on seq if one may sleep; called after the change the
@@ -171,11 +329,16 @@ wake_one(_Atomic uint32_t *seq, _Atomic uint32_t *waiters)
     }
 }
 
-/* Wakes a consumer that may sleep. */
+/* Wakes a consumer that may sleep, and mp_wait_any callers polling the
+ * queue; called after a message has been published. */
 static inline void
 wake_consumers(mp_queue_t *q)
 {
     wake_one(&q->h->cons_seq, &q->h->cons_waiters);
+    /* wake_one's fence orders the publication before this load. */
+    if (atomic_load_explicit(&q->h->poll_waiters, memory_order_relaxed) != 0) {
+        fifo_signal(q);
+    }
 }
 
 /* Wakes a producer that may sleep. */
@@ -745,6 +908,7 @@ handle_new(mp_queue_t **out, mp_shm_t *shm, pid_t creator)
     q->exact = q->h->maxsize > 0 &&
                (uint64_t)q->h->maxsize <= MP__QUEUE_MAX_RING_CELLS;
     q->creator = creator;
+    atomic_init(&q->poll_fd, -1);
     *out = q;
     return 0;
 }
@@ -805,9 +969,16 @@ mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
                               memory_order_relaxed);
     }
     mp__heap_init(base + heap_off, (size_t)heap_size);
+    r = fifo_create(mp_shm_name(shm));
+    if (r != 0) {
+        (void)mp_shm_unlink(shm);
+        mp_shm_close(shm);
+        return r;
+    }
     atomic_store_explicit(&h->magic, MP__QUEUE_MAGIC, memory_order_release);
     r = handle_new(out, shm, mp__getpid());
     if (r != 0) {
+        fifo_remove(mp_shm_name(shm));
         (void)mp_shm_unlink(shm);
         mp_shm_close(shm);
     }
@@ -885,7 +1056,12 @@ mp_queue_destroy(mp_queue_t *q)
     if (q == NULL) {
         return;
     }
+    int fd = atomic_load(&q->poll_fd);
+    if (fd >= 0) {
+        mp__plat_close(fd);
+    }
     if (q->creator != 0 && q->creator == mp__getpid()) {
+        fifo_remove(mp_shm_name(q->shm));
         (void)mp_shm_unlink(q->shm);
     }
     mp_shm_close(q->shm);

@@ -79,9 +79,48 @@ typedef struct mp__qhdr {
     _Atomic uint64_t ovf_tail;
     _Atomic int64_t ovf_count;
     _Atomic uint64_t ovf_pops; /* messages taken from the list, ever */
+    /* mp_wait_any: how many callers wait on the wake-up FIFO now. A
+     * producer that publishes a message reads it (no syscall while it is
+     * 0) and, when non-zero, writes one byte to the FIFO. */
+    alignas(64) _Atomic uint32_t poll_waiters;
 } mp__qhdr_t;
 
 _Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
+
+/* --- waiting with mp_wait_any (wait_any.c) --------------------------------
+ * Each queue has a wake-up FIFO next to its segment, "/dev/shm/<name>.w"
+ * (mode 0600), made by mp_queue_create, removed by the creator's destroy or
+ * by the tracker. Its bytes carry no data: while poll_waiters > 0 a put
+ * writes one, so a waiter can poll() a queue together with other fds. The
+ * FIFO is level-triggered in effect: a waiter drains it only after it found
+ * the queue empty, and one that drains and then finds a message writes a
+ * byte back, so a wake-up is never eaten by another waiter. A waiter that
+ * is SIGKILLed while counted leaves poll_waiters too high for good: that
+ * only costs every later put one write() (a full FIFO answers EAGAIN). */
+
+/* The suffix of the wake-up FIFO's name (after the segment's name). */
+#define MP__QUEUE_FIFO_SUFFIX ".w"
+
+/* mp__queue_poll_fd returns the handle's FIFO fd (opened on first use,
+ * O_RDWR | O_NONBLOCK, kept until mp_queue_destroy), or MP_EBADF (a closed
+ * handle, or the FIFO is not one), MP_ENOENT (the creator already removed
+ * the queue), another open error. Context: any thread. */
+int mp__queue_poll_fd(mp_queue_t *q);
+
+/* mp__queue_poll_begin counts the caller as a poll waiter (after a
+ * successful mp__queue_poll_fd); mp__queue_poll_end undoes it. Between the
+ * two, check mp__queue_poll_ready before every poll(). */
+void mp__queue_poll_begin(mp_queue_t *q);
+void mp__queue_poll_end(mp_queue_t *q);
+
+/* mp__queue_poll_ready returns true when the queue holds a message. */
+bool mp__queue_poll_ready(const mp_queue_t *q);
+
+/* mp__queue_poll_ack is called when poll() found the FIFO readable and
+ * mp__queue_poll_ready was false: it drains the FIFO, then returns whether
+ * the queue holds a message (writing a byte back if so, for other
+ * waiters). */
+bool mp__queue_poll_ack(mp_queue_t *q);
 
 /* Test hook: when non-NULL, called with MP__QUEUE_HOOK_* at the points
  * named, in the process doing the put or get. Fault tests park a process
