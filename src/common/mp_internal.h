@@ -8,6 +8,7 @@
  *   common <- platform <- wait <- shm <- sync <- values <- process
  *   common <- platform <- wait <- shm <- queue
  *   common <- platform <- ipc
+ *   queue, ipc, process <- api
  * docs/design.md explains each layer. */
 #ifndef MP_INTERNAL_H
 #define MP_INTERNAL_H
