@@ -3,7 +3,9 @@
  * library: same names, shapes, sizes and counts (times --scale), same output
  * `name<TAB>value<TAB>unit<TAB>notes` with '#' metadata lines, so that
  * bench/compare can set the two side by side. Workloads whose pieces have
- * not landed yet say so on stderr and print no result line. */
+ * not landed yet say so on stderr and print no result line. After
+ * py_anchor's workloads come a few it lacks (queue_throughput_small_8p8c,
+ * queue_throughput_64mib). */
 #include <multiproc.h>
 
 #include <stdarg.h>
@@ -24,6 +26,13 @@
 #define N_VALUE 1000000L
 #define N_SHM 20000L
 #define N_SHM_COPY 50000L
+#define N_PINGPONG 30000L
+#define N_QUEUE_SMALL 200000L
+#define N_QUEUE_LARGE 200L
+#define N_PIPE_LARGE 1500L
+#define N_JOINABLE 100000L
+/* Ours, not py_anchor's: messages of queue_throughput_64mib. */
+#define N_QUEUE_HUGE 40L
 
 static double g_scale = 1.0;
 
@@ -46,13 +55,14 @@ scaled(long n, long lo)
     return r < lo ? lo : r;
 }
 
-/* Stops the program with the library's message when a call failed. */
-static int
-check(int rc, const char *what)
+/* Stops the program with the library's message when a call failed;
+ * otherwise returns rc (a length for the calls that return one). */
+static ssize_t
+check(ssize_t rc, const char *what)
 {
     if (rc < 0) {
-        fprintf(stderr, "mp_bench: %s: %s (%s)\n", what, mp_strerror(rc),
-                mp_err_name(rc));
+        fprintf(stderr, "mp_bench: %s: %s (%s)\n", what, mp_strerror((int)rc),
+                mp_err_name((int)rc));
         exit(2);
     }
     return rc;
@@ -148,6 +158,470 @@ wl_process_start_join(void)
     fprintf(stderr, "mp_bench: process_start_join_forkserver, "
                     "process_start_join_spawn: not available yet "
                     "(needs the forkserver and spawn start methods)\n");
+}
+
+/*----- pipes --------------------------------------------------------------*/
+
+/* The ends the echo child of a ping-pong uses, and how many to echo. */
+struct pingpong {
+    mp_conn_t *rd;
+    mp_conn_t *wr;
+    long n;
+};
+
+/* Child of pipe_pingpong: says "ready", then echoes n messages. */
+static int
+pingpong_child(void *arg)
+{
+    const struct pingpong *pp = arg;
+    char buf[64];
+
+    if (mp_conn_send_bytes(pp->wr, "ready", 5) != 0) {
+        return 1;
+    }
+    for (long i = 0; i < pp->n; i++) {
+        ssize_t len = mp_conn_recv_bytes_into(pp->rd, buf, sizeof buf,
+                                              MP_WAIT_FOREVER);
+
+        if (len < 0 || mp_conn_send_bytes(pp->wr, buf, (size_t)len) != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Times n 8-byte round trips (after py_anchor's 2000 warm-up ones) from
+ * the parent's ends prd/pwr to an echo child on pp's ends. */
+static void
+pingpong_run(const char *name, const char *how, mp_conn_t *prd,
+             mp_conn_t *pwr, struct pingpong *pp)
+{
+    long n = scaled(N_PINGPONG, 1);
+    long warm = n < 2000 ? n : 2000;
+    static const char msg[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};
+    char buf[64];
+
+    pp->n = warm + n;
+    mp_process_t *p = spawn(pingpong_child, pp);
+    ssize_t len = check(mp_conn_recv_bytes_into(prd, buf, sizeof buf,
+                                                JOIN_TIMEOUT_MS),
+                        "mp_conn_recv_bytes_into");
+    if (len != 5 || memcmp(buf, "ready", 5) != 0) {
+        fprintf(stderr, "mp_bench: %s: bad ready message\n", name);
+        exit(3);
+    }
+    double t0 = 0;
+    for (long i = -warm; i < n; i++) {
+        if (i == 0) {
+            t0 = now();
+        }
+        check(mp_conn_send_bytes(pwr, msg, sizeof msg), "mp_conn_send_bytes");
+        check(mp_conn_recv_bytes_into(prd, buf, sizeof buf, MP_WAIT_FOREVER),
+              "mp_conn_recv_bytes_into");
+    }
+    double dt = now() - t0;
+    join_all(&p, 1);
+    emit(name, dt / (double)n * 1e6, "us",
+         "n=%ld 8-byte mp_conn_send_bytes/mp_conn_recv_bytes_into round "
+         "trip; %s", n, how);
+}
+
+/* pipe_pingpong: over one duplex Pipe, then over two simplex ones. */
+static void
+wl_pipe_pingpong(void)
+{
+    mp_conn_t *a = NULL, *b = NULL, *r1 = NULL, *w1 = NULL, *r2 = NULL,
+              *w2 = NULL;
+
+    check(mp_pipe(&a, &b, true), "mp_pipe");
+    struct pingpong duplex = {b, b, 0};
+    pingpong_run("pipe_pingpong",
+                 "mp_pipe(duplex=true) = AF_UNIX SOCK_STREAM socketpair", a,
+                 a, &duplex);
+    mp_conn_destroy(a);
+    mp_conn_destroy(b);
+
+    check(mp_pipe(&r1, &w1, false), "mp_pipe"); /* parent -> child */
+    check(mp_pipe(&r2, &w2, false), "mp_pipe"); /* child -> parent */
+    struct pingpong simplex = {r1, w2, 0};
+    pingpong_run("pipe_pingpong_simplex", "2x mp_pipe(duplex=false) = pipe",
+                 r2, w1, &simplex);
+    mp_conn_destroy(r1);
+    mp_conn_destroy(w1);
+    mp_conn_destroy(r2);
+    mp_conn_destroy(w2);
+}
+
+/* Returns malloc(size) with every byte 'x' (py_anchor's b"x" * size);
+ * exits when out of memory. */
+static char *
+xpayload(size_t size)
+{
+    char *p = malloc(size > 0 ? size : 1);
+
+    if (p == NULL) {
+        fprintf(stderr, "mp_bench: out of memory\n");
+        exit(2);
+    }
+    memset(p, 'x', size);
+    return p;
+}
+
+/* What the sink child of pipe_throughput_large shares with the parent:
+ * res[0] is its finish time, res[1] the bytes it received (a RawArray). */
+struct sink {
+    mp_conn_t *rd;
+    double *res;
+    long n;
+};
+
+/* Child of pipe_throughput_large: receives n messages into one buffer. */
+static int
+pipe_sink(void *arg)
+{
+    const struct sink *s = arg;
+    char *buf = xpayload(MIB);
+    double total = 0;
+
+    for (long i = 0; i < s->n; i++) {
+        ssize_t len = mp_conn_recv_bytes_into(s->rd, buf, MIB,
+                                              MP_WAIT_FOREVER);
+
+        if (len < 0) {
+            return 1;
+        }
+        total += (double)len;
+    }
+    s->res[0] = now();
+    s->res[1] = total;
+    free(buf);
+    return 0;
+}
+
+/* pipe_throughput_large: 1 MiB messages over a simplex Pipe to a child. */
+static void
+wl_pipe_throughput_large(void)
+{
+    struct sink s = {.n = scaled(N_PIPE_LARGE, 2)};
+    mp_conn_t *w = NULL;
+    mp_array_t *res = NULL;
+
+    check(mp_pipe(&s.rd, &w, false), "mp_pipe");
+    check(mp_rawarray_create(&res, MP_TYPE_DOUBLE, 2, NULL),
+          "mp_rawarray_create");
+    s.res = mp_array_ptr(res);
+    mp_process_t *p = spawn(pipe_sink, &s);
+    char *payload = xpayload(MIB);
+    double t0 = now();
+    for (long i = 0; i < s.n; i++) {
+        check(mp_conn_send_bytes(w, payload, MIB), "mp_conn_send_bytes");
+    }
+    join_all(&p, 1);
+    double dt = s.res[0] - t0;
+    emit("pipe_throughput_large", s.res[1] / dt / 1e6, "MB/s",
+         "n=%ld 1MiB mp_conn_send_bytes/mp_conn_recv_bytes_into over "
+         "mp_pipe(duplex=false); %.2fs", s.n, dt);
+    free(payload);
+    mp_array_destroy(res);
+    mp_conn_destroy(s.rd);
+    mp_conn_destroy(w);
+}
+
+/*----- queues -------------------------------------------------------------*/
+
+/* Maker of the queue a throughput run uses. */
+typedef int (*queue_maker_fn)(mp_queue_t **out);
+
+/* What the producers and consumers of one queue run share: worker k
+ * reports res[3k] (producer: start after the barrier; consumer: time of
+ * its last message), res[3k+1] (messages) and res[3k+2] (bytes received)
+ * in a RawArray. Consumers are workers 0 .. ncons-1. */
+struct qrun {
+    mp_queue_t *q;
+    mp_barrier_t *barrier;
+    double *res;
+    size_t size;
+    long per; /* messages per producer */
+    int next; /* worker index, set by the parent before each start */
+};
+
+/* Producer: per puts of one size-byte payload after the barrier. */
+static int
+q_producer(void *arg)
+{
+    const struct qrun *r = arg;
+    int k = r->next;
+    char *payload = xpayload(r->size);
+
+    if (mp_barrier_wait(r->barrier, JOIN_TIMEOUT_MS) < 0) {
+        return 1;
+    }
+    double t0 = now();
+    for (long i = 0; i < r->per; i++) {
+        if (mp_queue_put(r->q, payload, r->size, MP_WAIT_FOREVER) != 0) {
+            return 1;
+        }
+    }
+    r->res[3 * k] = t0;
+    r->res[3 * k + 1] = (double)r->per;
+    free(payload);
+    return 0;
+}
+
+/* Consumer: gets into one reused buffer until the empty message (our
+ * stand-in for py_anchor's None), noting the time of each real one. */
+static int
+q_consumer(void *arg)
+{
+    const struct qrun *r = arg;
+    int k = r->next;
+    char *buf = xpayload(r->size);
+    long count = 0;
+    double nbytes = 0;
+
+    if (mp_barrier_wait(r->barrier, JOIN_TIMEOUT_MS) < 0) {
+        return 1;
+    }
+    double t_last = now();
+    for (;;) {
+        ssize_t len = mp_queue_get_into(r->q, buf, r->size, MP_WAIT_FOREVER);
+
+        if (len < 0) {
+            return 1;
+        }
+        if (len == 0) {
+            break;
+        }
+        count++;
+        nbytes += (double)len;
+        t_last = now();
+    }
+    r->res[3 * k] = t_last;
+    r->res[3 * k + 1] = (double)count;
+    r->res[3 * k + 2] = nbytes;
+    free(buf);
+    return 0;
+}
+
+/* py_anchor's _queue_run: nprod producers put n_total / nprod size-byte
+ * messages each into a fresh queue from make, ncons consumers get them;
+ * the span runs from the first producer's start to the last consumer's
+ * last message. Stores msg/s in *rate, bytes/s in *bps, the span in *dt. */
+static void
+queue_run(queue_maker_fn make, int nprod, int ncons, long n_total,
+          size_t size, double *rate, double *bps, double *dt)
+{
+    struct qrun r = {.size = size, .per = n_total / nprod};
+    mp_array_t *res = NULL;
+    mp_process_t *ps[32];
+    int nw = nprod + ncons;
+
+    check(make(&r.q), "queue create");
+    check(mp_barrier_create(&r.barrier, (unsigned)nw, NULL),
+          "mp_barrier_create");
+    check(mp_rawarray_create(&res, MP_TYPE_DOUBLE, (size_t)(3 * nw), NULL),
+          "mp_rawarray_create");
+    r.res = mp_array_ptr(res);
+    for (int k = 0; k < nw; k++) {
+        r.next = k; /* the child's copy of r keeps this index */
+        ps[k] = spawn(k < ncons ? q_consumer : q_producer, &r);
+    }
+    join_all(ps + ncons, (size_t)nprod); /* all data is in the queue */
+    for (int k = 0; k < ncons; k++) {
+        check(mp_queue_put(r.q, "", 0, MP_WAIT_FOREVER), "mp_queue_put");
+    }
+    join_all(ps, (size_t)ncons);
+    double t0 = r.res[3 * ncons], t1 = r.res[0], got = 0, nbytes = 0;
+    for (int k = 0; k < nw; k++) {
+        if (k < ncons) {
+            t1 = r.res[3 * k] > t1 ? r.res[3 * k] : t1;
+            got += r.res[3 * k + 1];
+            nbytes += r.res[3 * k + 2];
+        } else if (r.res[3 * k] < t0) {
+            t0 = r.res[3 * k];
+        }
+    }
+    if (got != (double)(r.per * nprod)) {
+        fprintf(stderr, "mp_bench: lost messages: %.0f != %ld\n", got,
+                r.per * nprod);
+        exit(3);
+    }
+    *dt = t1 - t0;
+    *rate = got / *dt;
+    *bps = nbytes / *dt;
+    mp_array_destroy(res);
+    mp_barrier_destroy(r.barrier);
+    mp_queue_destroy(r.q);
+}
+
+/* Makes an unbounded Queue(). */
+static int
+make_queue(mp_queue_t **out)
+{
+    return mp_queue_create(out, NULL);
+}
+
+/* Makes a Queue(maxsize=4): 64 MiB messages would fill the 1 GiB data
+ * area of an unbounded queue whose producer runs ahead. */
+static int
+make_queue4(mp_queue_t **out)
+{
+    const mp_queue_opts_t opts = {.maxsize = 4};
+
+    return mp_queue_create(out, &opts);
+}
+
+/* Emits one run of 64-byte messages per (producers, consumers) shape. */
+static void
+small_runs(const char *prefix, queue_maker_fn make, const char *how,
+           const int (*shapes)[2], size_t nshapes)
+{
+    long n = scaled(N_QUEUE_SMALL, 10);
+
+    for (size_t i = 0; i < nshapes; i++) {
+        double rate, bps, dt;
+        char name[96];
+
+        queue_run(make, shapes[i][0], shapes[i][1], n, 64, &rate, &bps, &dt);
+        snprintf(name, sizeof name, "%s_%dp%dc", prefix, shapes[i][0],
+                 shapes[i][1]);
+        emit(name, rate, "msg/s", "n=%ld 64B payload; %s; get_into; %.2fs",
+             n, how, dt);
+    }
+}
+
+/* Emits one run of 1p1c size-byte messages in MB/s. */
+static void
+large_run(const char *name, queue_maker_fn make, const char *how, long n,
+          size_t size)
+{
+    double rate, bps, dt;
+
+    queue_run(make, 1, 1, n, size, &rate, &bps, &dt);
+    emit(name, bps / 1e6, "MB/s",
+         "n=%ld %zuMiB payload 1p1c; %s; get_into; %.2fs", n, size / MIB, how,
+         dt);
+}
+
+/* py_anchor's (producers, consumers) shapes of the small-message runs. */
+static const int PY_SHAPES[][2] = {{1, 1}, {2, 2}};
+
+/* queue_throughput_small: 64 B messages through a Queue, 1p1c and 2p2c. */
+static void
+wl_queue_throughput_small(void)
+{
+    small_runs("queue_throughput_small", make_queue, "mp_queue_create",
+               PY_SHAPES, 2);
+}
+
+/* queue_throughput_large: 1 MiB messages through a Queue, 1p1c. */
+static void
+wl_queue_throughput_large(void)
+{
+    large_run("queue_throughput_large", make_queue, "mp_queue_create",
+              scaled(N_QUEUE_LARGE, 2), MIB);
+}
+
+/* simplequeue_throughput_small: as queue_throughput_small, SimpleQueue. */
+static void
+wl_simplequeue_throughput_small(void)
+{
+    small_runs("simplequeue_throughput_small", mp_simplequeue_create,
+               "mp_simplequeue_create", PY_SHAPES, 2);
+}
+
+/* simplequeue_throughput_large: as queue_throughput_large, SimpleQueue. */
+static void
+wl_simplequeue_throughput_large(void)
+{
+    large_run("simplequeue_throughput_large", mp_simplequeue_create,
+              "mp_simplequeue_create", scaled(N_QUEUE_LARGE, 2), MIB);
+}
+
+/* queue_throughput_small_8p8c (not in py_anchor): 8 producers, 8
+ * consumers, 64 B messages. */
+static void
+wl_queue_throughput_8p8c(void)
+{
+    static const int shape[][2] = {{8, 8}};
+
+    small_runs("queue_throughput_small", make_queue, "mp_queue_create",
+               shape, 1);
+}
+
+/* queue_throughput_64mib (not in py_anchor): 64 MiB messages, 1p1c. */
+static void
+wl_queue_throughput_64mib(void)
+{
+    large_run("queue_throughput_64mib", make_queue4,
+              "mp_queue_create(maxsize=4)", scaled(N_QUEUE_HUGE, 2), 64 * MIB);
+}
+
+/* What the consumers of joinablequeue share with the parent. */
+struct jq {
+    mp_queue_t *q;
+    mp_barrier_t *barrier;
+};
+
+/* Consumer of joinablequeue: get + task_done until the empty message. */
+static int
+jq_consumer(void *arg)
+{
+    const struct jq *j = arg;
+    long x;
+
+    if (mp_barrier_wait(j->barrier, JOIN_TIMEOUT_MS) < 0) {
+        return 1;
+    }
+    for (;;) {
+        ssize_t len = mp_queue_get_into(j->q, &x, sizeof x, MP_WAIT_FOREVER);
+
+        if (len < 0 || mp_queue_task_done(j->q) != 0) {
+            return 1;
+        }
+        if (len == 0) {
+            return 0;
+        }
+    }
+}
+
+/* joinablequeue: the parent puts n long tasks and joins the queue while
+ * 1, then 2, consumers get and task_done them. */
+static void
+wl_joinablequeue(void)
+{
+    long n = scaled(N_JOINABLE, 10);
+
+    for (int nc = 1; nc <= 2; nc++) {
+        struct jq j = {0};
+        mp_process_t *ps[2];
+        char name[32];
+
+        check(mp_joinablequeue_create(&j.q, 0), "mp_joinablequeue_create");
+        check(mp_barrier_create(&j.barrier, (unsigned)nc + 1, NULL),
+              "mp_barrier_create");
+        for (int k = 0; k < nc; k++) {
+            ps[k] = spawn(jq_consumer, &j);
+        }
+        check(mp_barrier_wait(j.barrier, JOIN_TIMEOUT_MS), "mp_barrier_wait");
+        double t0 = now();
+        for (long i = 0; i < n; i++) {
+            check(mp_queue_put(j.q, &i, sizeof i, MP_WAIT_FOREVER),
+                  "mp_queue_put");
+        }
+        check(mp_queue_join(j.q, JOIN_TIMEOUT_MS), "mp_queue_join");
+        double dt = now() - t0;
+        for (int k = 0; k < nc; k++) {
+            check(mp_queue_put(j.q, "", 0, MP_WAIT_FOREVER), "mp_queue_put");
+        }
+        join_all(ps, (size_t)nc);
+        mp_barrier_destroy(j.barrier);
+        mp_queue_destroy(j.q);
+        snprintf(name, sizeof name, "joinablequeue_1p%dc", nc);
+        emit(name, (double)n / dt, "tasks/s",
+             "n=%ld long tasks; parent puts all + mp_queue_join; consumers "
+             "get_into+task_done", n);
+    }
 }
 
 /*----- two workers on one lock --------------------------------------------*/
@@ -327,14 +801,8 @@ wl_shared_memory_copy_large(void)
 {
     long n = scaled(N_SHM_COPY, 10);
     mp_shm_t *s = NULL;
-    char *src = malloc(MIB);
-
-    if (src == NULL) {
-        fprintf(stderr, "mp_bench: out of memory\n");
-        exit(2);
-    }
     /* Written, so that the source is real pages and not the zero page. */
-    memset(src, 0, MIB);
+    char *src = xpayload(MIB);
     check(mp_shm_create(&s, NULL, MIB, 0), "mp_shm_create");
     char *buf = mp_shm_buf(s);
     for (int i = 0; i < 10; i++) {
@@ -364,16 +832,16 @@ struct workload {
     const char *needs;
 };
 
-/* In py_anchor.py's order. */
+/* In py_anchor.py's order, then the workloads Python lacks. */
 static const struct workload WORKLOADS[] = {
     {"process_start_join", wl_process_start_join, NULL},
-    {"pipe_pingpong", NULL, "Pipe/Connection"},
-    {"pipe_throughput_large", NULL, "Pipe/Connection"},
-    {"queue_throughput_small", NULL, "Queue"},
-    {"queue_throughput_large", NULL, "Queue"},
-    {"simplequeue_throughput_small", NULL, "SimpleQueue"},
-    {"simplequeue_throughput_large", NULL, "SimpleQueue"},
-    {"joinablequeue", NULL, "JoinableQueue"},
+    {"pipe_pingpong", wl_pipe_pingpong, NULL},
+    {"pipe_throughput_large", wl_pipe_throughput_large, NULL},
+    {"queue_throughput_small", wl_queue_throughput_small, NULL},
+    {"queue_throughput_large", wl_queue_throughput_large, NULL},
+    {"simplequeue_throughput_small", wl_simplequeue_throughput_small, NULL},
+    {"simplequeue_throughput_large", wl_simplequeue_throughput_large, NULL},
+    {"joinablequeue", wl_joinablequeue, NULL},
     {"pool_startup", NULL, "Pool"},
     {"pool_map_trivial", NULL, "Pool"},
     {"pool_imap_unordered_trivial", NULL, "Pool"},
@@ -385,6 +853,9 @@ static const struct workload WORKLOADS[] = {
     {"manager_queue_throughput", NULL, "Manager"},
     {"shared_memory_create_unlink", wl_shared_memory_create_unlink, NULL},
     {"shared_memory_copy_large", wl_shared_memory_copy_large, NULL},
+    /* Ours, not py_anchor's: printed after its workloads. */
+    {"queue_throughput_small_8p8c", wl_queue_throughput_8p8c, NULL},
+    {"queue_throughput_64mib", wl_queue_throughput_64mib, NULL},
 };
 #define N_WORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
 
