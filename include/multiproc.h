@@ -19,8 +19,8 @@
  * names the process that may call it ("Context:").
  *
  * Sections, simple to advanced: Errors, Time, Library, Processes, Pipes
- * and connections, Listeners and clients, Queues, Shared memory, Locks,
- * Semaphores, Conditions, Events, Barriers, Shared values.
+ * and connections, Listeners and clients, Queues, Pools, Shared memory,
+ * Locks, Semaphores, Conditions, Events, Barriers, Shared values.
  * docs/python-mapping.md maps every multiprocessing name to its mp_ twin.
  */
 #ifndef MULTIPROC_H
@@ -550,6 +550,189 @@ typedef struct mp_waitable {
  * multiprocessing.connection.wait(objects, timeout), with queues. */
 MP_EXTERN int mp_wait_any(mp_waitable_t *items, size_t n,
                           mp_duration_t timeout);
+
+/*===== Pools ===============================================================*/
+
+/* A pool of worker processes: Python's multiprocessing.Pool, without its
+ * hangs. A task is a function of this program (or of a library it loaded)
+ * called in a worker with bytes in and bytes out. When a worker dies while
+ * it runs a task (a crash, exit(), SIGKILL) that task fails with
+ * MP_EWORKER and the cause, the worker is replaced and every other task
+ * completes. Workers are daemon processes: they die with the pool's owner,
+ * even when it is killed with SIGKILL. */
+typedef struct mp_pool mp_pool_t;
+typedef struct mp_result mp_result_t;
+typedef struct mp_pool_out mp_pool_out_t;
+
+/* A task: reads in_len bytes at in, writes its result with
+ * mp_pool_out_write and returns 0; any other return value fails the task
+ * (MP_EREMOTE in the caller, with the text given to mp_pool_out_error).
+ * The function is named in the task by its module and offset, so it must
+ * be a function of a module loaded in the workers too. Context: a worker. */
+typedef int (*mp_pool_fn)(const void *in, size_t in_len, mp_pool_out_t *out);
+
+/* An initializer: runs once in every worker (replacements included) before
+ * its first task. A non-zero return breaks the pool (see mp_pool_create). */
+typedef int (*mp_pool_init_fn)(void *arg);
+
+/* Options for mp_pool_create; all-zero (or NULL) means the defaults. */
+typedef struct mp_pool_opts {
+    int processes;               /* workers; 0: mp_cpu_count() */
+    mp_pool_init_fn initializer; /* NULL: none */
+    void *initarg;               /* passed to initializer (fork: same
+                                    address, copied memory) */
+    long maxtasksperchild;       /* tasks (chunks) before a worker is
+                                    replaced; 0: no limit */
+} mp_pool_opts_t;
+
+/* mp_pool_map's chunksize: Python's default rule, ceil(n / (4 * processes)). */
+#define MP_POOL_CHUNKSIZE_AUTO (-1L)
+
+/* mp_pool_create starts the workers and returns once they are forked.
+ * Failing to start one terminates those already started. An initializer
+ * that returns non-zero, or workers that keep dying before they finish
+ * starting, break the pool: every pending task fails with MP_EBROKEN (the
+ * message tells why) and later submissions return MP_EBROKEN. Returns 0 or
+ * MP_EINVAL (NULL out, negative processes or maxtasksperchild), MP_ENOMEM,
+ * MP_EAGAIN, or the error of starting a worker. Context: any thread; the
+ * pool belongs to the creating process. */
+MP_EXTERN int mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts);
+
+/* mp_pool_processes returns the number of workers, or MP_EINVAL. */
+MP_EXTERN int mp_pool_processes(const mp_pool_t *pool);
+
+/* mp_pool_apply_async queues fn(in) (the bytes are copied) and stores a
+ * result handle in *out (free it with mp_result_destroy, whether or not the
+ * task finished). Returns 0 or MP_EINVAL (NULL pool/fn/out, NULL in with
+ * in_len > 0), MP_ECLOSED (the pool was closed or terminated: "pool not
+ * running"), MP_EBROKEN, MP_ENOMEM. Context: the creating process, any
+ * thread. */
+MP_EXTERN int mp_pool_apply_async(mp_pool_t *pool, mp_pool_fn fn,
+                                  const void *in, size_t in_len,
+                                  mp_result_t **out);
+
+/* mp_pool_apply runs fn(in) in a worker and waits up to timeout for it:
+ * apply_async, then mp_result_get. On success *out holds a fresh buffer (free
+ * it with mp_free) of *out_len bytes; out and out_len may be NULL. A task
+ * that times out keeps running; its result is dropped. Returns 0 or the
+ * errors of both calls. */
+MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                            size_t in_len, void **out, size_t *out_len,
+                            mp_duration_t timeout);
+
+/* mp_pool_map runs fn on each of the nitems items of in_size bytes at in,
+ * in chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: Python's
+ * rule), and writes the result of item i at out + i * out_size (a shorter
+ * result is zero-padded). It waits for every chunk, also after a failure (no
+ * fail-fast). status, when not NULL, gets one code per item: 0, MP_EREMOTE
+ * (fn failed), MP_EMSGSIZE (result longer than out_size), MP_EWORKER (the
+ * worker died while it ran the item's chunk), MP_EBROKEN or MP_ECANCELED
+ * (pool broken or terminated). Returns 0 when every item succeeded (also for
+ * nitems 0), else the code of the first failed item; or MP_ETIMEDOUT (the
+ * chunks still running write nothing more to out or status), MP_EINVAL
+ * (NULL pool/fn, NULL in or out with a non-zero size and nitems > 0,
+ * chunksize 0 or below -1, bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM.
+ * Context: the creating process, any thread. */
+MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                          size_t in_size, size_t nitems, void *out,
+                          size_t out_size, long chunksize, int *status,
+                          mp_duration_t timeout);
+
+/* An iterator over the results of mp_pool_imap or mp_pool_imap_unordered. */
+typedef struct mp_imap mp_imap_t;
+
+/* mp_pool_imap queues fn over nitems items of in_size bytes at in (copied
+ * now), in chunks of chunksize items (MP_POOL_CHUNKSIZE_AUTO: 1, as in
+ * Python), and stores an iterator in *out whose mp_imap_next yields the
+ * results in item order; mp_pool_imap_unordered yields them as they
+ * finish. Returns 0 or MP_EINVAL (NULL pool/fn/out, NULL in with a
+ * non-zero size and nitems > 0, chunksize 0 or below -1), MP_ECLOSED,
+ * MP_EBROKEN, MP_ENOMEM. Context: the creating process. */
+MP_EXTERN int mp_pool_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                           size_t in_size, size_t nitems, long chunksize,
+                           mp_imap_t **out);
+MP_EXTERN int mp_pool_imap_unordered(mp_pool_t *pool, mp_pool_fn fn,
+                                     const void *in, size_t in_size,
+                                     size_t nitems, long chunksize,
+                                     mp_imap_t **out);
+
+/* mp_imap_next waits up to timeout for the next result and stores its item
+ * number in *index. On success *out gets the result (a buffer the caller
+ * frees with mp_free) and *out_len its length; when the item failed it
+ * returns the item's code (MP_EREMOTE, MP_EWORKER, MP_EBROKEN,
+ * MP_ECANCELED, MP_ENOMEM) and *out gets the error message (a string, also
+ * to free) - iteration goes on with the next item, as in Python. out,
+ * out_len and index may be NULL. Returns 0, an item's code, MP_EOF (every
+ * result was taken: StopIteration), MP_ETIMEDOUT (the iterator stays
+ * usable), MP_EINVAL. Context: any thread of the creating process, one at a
+ * time. */
+MP_EXTERN int mp_imap_next(mp_imap_t *it, void **out, size_t *out_len,
+                           size_t *index, mp_duration_t timeout);
+
+/* mp_imap_destroy frees the iterator; results not taken are dropped and
+ * tasks still queued or running go on. NULL is ignored. */
+MP_EXTERN void mp_imap_destroy(mp_imap_t *it);
+
+/* mp_pool_close stops new submissions; the workers exit once the queued
+ * tasks are done. mp_pool_terminate stops at once: the workers are killed
+ * (SIGKILL: bounded, a task cannot ignore it), every unfinished task fails
+ * with MP_ECANCELED ("the pool was terminated"), and it returns once the
+ * workers are reaped. Both are idempotent and return 0 or MP_EINVAL. */
+MP_EXTERN int mp_pool_close(mp_pool_t *pool);
+MP_EXTERN int mp_pool_terminate(mp_pool_t *pool);
+
+/* mp_pool_join waits up to timeout for the workers to exit after close or
+ * terminate. Returns 0, MP_ERUNNING (neither close nor terminate was called:
+ * Python's "Pool is still running"), MP_ETIMEDOUT, MP_EINVAL. */
+MP_EXTERN int mp_pool_join(mp_pool_t *pool, mp_duration_t timeout);
+
+/* mp_pool_destroy terminates a pool that is not yet joined, then frees it.
+ * Result handles stay valid (unfinished ones report MP_ECANCELED). NULL is
+ * ignored. Python: leaving `with Pool() as p:` (which terminates). */
+MP_EXTERN void mp_pool_destroy(mp_pool_t *pool);
+
+/* In a task: mp_pool_out_write appends len bytes to the task's result;
+ * mp_pool_out_error sets the message the caller reads with
+ * mp_result_error_message when the task returns non-zero. Both return 0 or
+ * MP_EINVAL, MP_ENOMEM. Context: the task's worker. */
+MP_EXTERN int mp_pool_out_write(mp_pool_out_t *out, const void *buf,
+                                size_t len);
+MP_EXTERN int mp_pool_out_error(mp_pool_out_t *out, const char *msg);
+
+/* mp_result_get waits up to timeout for the task and, on success, stores a
+ * fresh copy of its result in *out (free with mp_free; out and out_len may
+ * be NULL). A timeout leaves the task running and the result gettable.
+ * Returns 0 or MP_ETIMEDOUT, MP_EREMOTE (the task returned non-zero),
+ * MP_EWORKER (its worker died: see mp_result_exitcode), MP_EBROKEN,
+ * MP_ECANCELED (pool terminated), MP_ENOMEM, MP_EINVAL. The failures carry a
+ * message (mp_result_error_message). mp_result_wait waits the same way and
+ * returns 0 once the task finished either way, or MP_ETIMEDOUT, MP_EINVAL.
+ * Context: any thread of the creating process. */
+MP_EXTERN int mp_result_get(mp_result_t *r, void **out, size_t *out_len,
+                            mp_duration_t timeout);
+MP_EXTERN int mp_result_wait(mp_result_t *r, mp_duration_t timeout);
+
+/* mp_result_ready returns 1 once the task finished, else 0;
+ * mp_result_successful returns 1 (succeeded), 0 (failed) or MP_EAGAIN (not
+ * ready: Python's ValueError). Both return MP_EINVAL for NULL. Never block. */
+MP_EXTERN int mp_result_ready(mp_result_t *r);
+MP_EXTERN int mp_result_successful(mp_result_t *r);
+
+/* mp_result_error_message returns the failure's text (the task's message,
+ * "task returned N", "worker killed by signal 9", "the pool was
+ * terminated", ...), or NULL when not finished or successful. Valid until
+ * mp_result_destroy. */
+MP_EXTERN const char *mp_result_error_message(mp_result_t *r);
+
+/* mp_result_exitcode stores in *code how the worker of a task that failed
+ * with MP_EWORKER ended: its exit status, or minus the signal that killed
+ * it. Returns 0, MP_EAGAIN (not finished), MP_ENOENT (the task did not fail
+ * with MP_EWORKER), MP_EINVAL. */
+MP_EXTERN int mp_result_exitcode(mp_result_t *r, int *code);
+
+/* mp_result_destroy frees the handle; an unfinished task still runs and
+ * its result is dropped. NULL is ignored. */
+MP_EXTERN void mp_result_destroy(mp_result_t *r);
 
 /*===== Shared memory =======================================================*/
 

@@ -25,6 +25,8 @@
 #define MP__EEMPTY (-4011)
 #define MP__EFULL (-4012)
 #define MP__EAUTH (-4013)
+#define MP__EWORKER (-4014)
+#define MP__EREMOTE (-4015)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -74,6 +76,8 @@
        "semaphore or lock released too many times")                           \
     XX(EEMPTY, MP__EEMPTY, "queue is empty")                                   \
     XX(EFULL, MP__EFULL, "queue is full")                                      \
-    XX(EAUTH, MP__EAUTH, "authentication failed")
+    XX(EAUTH, MP__EAUTH, "authentication failed")                             \
+    XX(EWORKER, MP__EWORKER, "a pool worker died while running the task")    \
+    XX(EREMOTE, MP__EREMOTE, "the task failed in the pool worker")
 
 #endif /* MULTIPROC_ERRNO_H */

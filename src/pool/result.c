@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* result.c - AsyncResult: the handle mp_pool_apply_async hands out, shared
+ * by the caller and the pool's result handler through a reference count. */
+#include "pool_internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+struct mp_result {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int refs;
+    bool done;
+    int rc;
+    void *data;
+    size_t len;
+    char *msg;
+    bool has_exit;
+    int exitcode;
+};
+
+void
+mp__pool_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+int
+mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline)
+{
+    if (deadline == MP__NO_DEADLINE) {
+        pthread_cond_wait(cv, mu);
+        return 0;
+    }
+    struct timespec ts = {.tv_sec = deadline / 1000000000,
+                          .tv_nsec = deadline % 1000000000};
+    int r = pthread_cond_timedwait(cv, mu, &ts);
+    return r == ETIMEDOUT ? MP_ETIMEDOUT : 0;
+}
+
+mp_result_t *
+mp__result_new(void)
+{
+    mp_result_t *r = mp__calloc(1, sizeof *r);
+    if (r == NULL) {
+        return NULL;
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    mp__pool_cond_init(&r->cv);
+    atomic_init(&r->refs, 2);
+    return r;
+}
+
+void
+mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
+                    const char *msg, bool has_exit, int exitcode)
+{
+    char *copy = msg != NULL ? mp__strdup(msg) : NULL;
+    pthread_mutex_lock(&r->mu);
+    MP__ASSERT(!r->done);
+    r->rc = rc;
+    r->data = data;
+    r->len = len;
+    r->msg = copy;
+    r->has_exit = has_exit;
+    r->exitcode = exitcode;
+    r->done = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void
+mp__result_unref(mp_result_t *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1) {
+        return;
+    }
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    mp__free(r->data);
+    mp__free(r->msg);
+    mp__free(r);
+}
+
+/* Waits until r is done or the deadline passes; r->mu held. Returns 0 or
+ * MP_ETIMEDOUT. */
+static int
+wait_done_locked(mp_result_t *r, int64_t deadline)
+{
+    while (!r->done) {
+        if (mp__pool_cond_wait(&r->cv, &r->mu, deadline) != 0 && !r->done) {
+            return MP_ETIMEDOUT;
+        }
+    }
+    return 0;
+}
+
+int
+mp_result_get(mp_result_t *r, void **out, size_t *out_len,
+              mp_duration_t timeout)
+{
+    int64_t deadline;
+    if (r == NULL) {
+        return MP_EINVAL;
+    }
+    int err = mp__deadline(timeout, &deadline);
+    if (err != 0) {
+        return err;
+    }
+    pthread_mutex_lock(&r->mu);
+    err = wait_done_locked(r, deadline);
+    if (err == 0) {
+        err = r->rc;
+    }
+    if (err == 0 && out != NULL) {
+        /* Every get hands out its own copy: the result stays gettable. */
+        void *copy = mp__malloc(r->len > 0 ? r->len : 1);
+        if (copy == NULL) {
+            err = MP_ENOMEM;
+        } else {
+            if (r->len > 0) {
+                memcpy(copy, r->data, r->len);
+            }
+            *out = copy;
+        }
+    }
+    if (err == 0 && out_len != NULL) {
+        *out_len = r->len;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return err;
+}
+
+int
+mp_result_wait(mp_result_t *r, mp_duration_t timeout)
+{
+    int64_t deadline;
+    if (r == NULL) {
+        return MP_EINVAL;
+    }
+    int err = mp__deadline(timeout, &deadline);
+    if (err != 0) {
+        return err;
+    }
+    pthread_mutex_lock(&r->mu);
+    err = wait_done_locked(r, deadline);
+    pthread_mutex_unlock(&r->mu);
+    return err;
+}
+
+int
+mp_result_ready(mp_result_t *r)
+{
+    if (r == NULL) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&r->mu);
+    int done = r->done;
+    pthread_mutex_unlock(&r->mu);
+    return done;
+}
+
+int
+mp_result_successful(mp_result_t *r)
+{
+    if (r == NULL) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&r->mu);
+    int ret = !r->done ? MP_EAGAIN : r->rc == 0;
+    pthread_mutex_unlock(&r->mu);
+    return ret;
+}
+
+const char *
+mp_result_error_message(mp_result_t *r)
+{
+    if (r == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    /* msg is written once, before done, and never changes after. */
+    const char *msg = r->done && r->rc != 0 ? r->msg : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return msg;
+}
+
+int
+mp_result_exitcode(mp_result_t *r, int *code)
+{
+    if (r == NULL || code == NULL) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&r->mu);
+    int ret = !r->done ? MP_EAGAIN : !r->has_exit ? MP_ENOENT : 0;
+    if (ret == 0) {
+        *code = r->exitcode;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return ret;
+}
+
+void
+mp_result_destroy(mp_result_t *r)
+{
+    if (r != NULL) {
+        mp__result_unref(r);
+    }
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.c - a pool worker's main loop: run the initializer, say READY,
+ * then take tasks from its own inbox, find each task's function from its
+ * (module path, offset) name, run it per item, and put the results on the
+ * shared result queue. Also the task side of mp_pool_out_t. */
+#include "pool_internal.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+
+struct mp_pool_out {
+    char *buf;
+    size_t len, cap;
+    char *err;
+};
+
+/* The module a lookup searches for, and the base it found. */
+typedef struct module_query {
+    const char *fname;
+    size_t fname_len;
+    uintptr_t base;
+    bool found;
+} module_query_t;
+
+int
+mp_pool_out_write(mp_pool_out_t *out, const void *buf, size_t len)
+{
+    if (out == NULL || (buf == NULL && len > 0) || len > SIZE_MAX / 2) {
+        return MP_EINVAL;
+    }
+    if (out->len + len > out->cap) {
+        size_t cap = out->cap > 0 ? out->cap : 64;
+        while (cap < out->len + len) {
+            cap *= 2;
+        }
+        char *nb = mp__realloc(out->buf, cap);
+        if (nb == NULL) {
+            return MP_ENOMEM;
+        }
+        out->buf = nb;
+        out->cap = cap;
+    }
+    if (len > 0) {
+        memcpy(out->buf + out->len, buf, len);
+    }
+    out->len += len;
+    return 0;
+}
+
+int
+mp_pool_out_error(mp_pool_out_t *out, const char *msg)
+{
+    if (out == NULL || msg == NULL) {
+        return MP_EINVAL;
+    }
+    char *copy = mp__strdup(msg);
+    if (copy == NULL) {
+        return MP_ENOMEM;
+    }
+    mp__free(out->err);
+    out->err = copy;
+    return 0;
+}
+
+/* dl_iterate_phdr callback: finds the module whose dladdr() name is the
+ * queried one and records its base. Names are compared as dladdr gives
+ * them, since that is how the pool named the function. */
+static int
+find_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    module_query_t *q = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_LOAD) {
+            continue;
+        }
+        Dl_info di;
+        void *addr = (void *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        if (dladdr(addr, &di) != 0 && di.dli_fname != NULL &&
+            strlen(di.dli_fname) == q->fname_len &&
+            memcmp(di.dli_fname, q->fname, q->fname_len) == 0) {
+            q->base = (uintptr_t)di.dli_fbase;
+            q->found = true;
+            return 1;
+        }
+        break;
+    }
+    return 0;
+}
+
+/* Resolves a task's function name to an address in this process, caching
+ * the last module found. Returns NULL when the module is not loaded. */
+static mp_pool_fn
+resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
+{
+    static char cached[4096];
+    static size_t cached_len;
+    static uintptr_t cached_base;
+    if (fname_len == 0) {
+        return (mp_pool_fn)(uintptr_t)offset;
+    }
+    if (fname_len != cached_len || memcmp(fname, cached, fname_len) != 0) {
+        module_query_t q = {.fname = fname, .fname_len = fname_len};
+        dl_iterate_phdr(find_module, &q);
+        if (!q.found) {
+            return NULL;
+        }
+        if (fname_len < sizeof cached) {
+            memcpy(cached, fname, fname_len);
+            cached_len = fname_len;
+            cached_base = q.base;
+        }
+        return (mp_pool_fn)(q.base + (uintptr_t)offset);
+    }
+    return (mp_pool_fn)(cached_base + (uintptr_t)offset);
+}
+
+/* Appends one item's outcome to the reply being built in *reply. Returns 0
+ * or MP_ENOMEM. */
+static int
+reply_add(mp_pool_out_t *reply, int32_t rc, const void *data, size_t len)
+{
+    mp__item_hdr_t ih = {.rc = rc, .len = len};
+    int err = mp_pool_out_write(reply, &ih, sizeof ih);
+    return err != 0 ? err : mp_pool_out_write(reply, data, len);
+}
+
+/* Runs every item of one task message and builds its reply. Returns 0 or
+ * MP_ENOMEM (the worker then exits: the pool fails the task). */
+static int
+run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
+         mp_pool_out_t *reply)
+{
+    mp__task_hdr_t th;
+    memcpy(&th, msg, sizeof th);
+    MP__ASSERT(len == sizeof th + th.fname_len + th.nitems * th.item_size);
+    const char *fname = msg + sizeof th;
+    const char *items = fname + th.fname_len;
+    mp_pool_fn fn = resolve_fn(fname, th.fname_len, th.offset);
+    /* From here on the task counts as started: should the worker die, the
+     * pool fails it instead of giving it to another worker. */
+    atomic_store(w->started, th.id);
+    mp__reply_hdr_t rh = {.kind = MP__REPLY_DONE,
+                          .slot = w->slot,
+                          .gen = w->gen,
+                          .id = th.id,
+                          .nitems = th.nitems};
+    reply->len = 0;
+    int err = mp_pool_out_write(reply, &rh, sizeof rh);
+    for (uint64_t i = 0; err == 0 && i < th.nitems; i++) {
+        mp_pool_out_t out = {0};
+        int rc;
+        if (fn == NULL) {
+            rc = -1;
+            out.err = mp__strdup("task function's module is not loaded");
+        } else {
+            rc = fn(items + i * th.item_size, th.item_size, &out);
+        }
+        if (rc == 0) {
+            err = reply_add(reply, 0, out.buf, out.len);
+        } else {
+            char text[64];
+            const char *m = out.err;
+            if (m == NULL) {
+                snprintf(text, sizeof text, "task returned %d", rc);
+                m = text;
+            }
+            err = reply_add(reply, rc, m, strlen(m) + 1);
+        }
+        mp__free(out.buf);
+        mp__free(out.err);
+    }
+    return err;
+}
+
+/* Puts a header-only reply of kind with init_rc. Returns 0 or an error. */
+static int
+put_status(const mp__worker_ctx_t *w, uint32_t kind, int64_t init_rc)
+{
+    mp__reply_hdr_t rh = {
+        .kind = kind, .slot = w->slot, .gen = w->gen, .init_rc = init_rc};
+    return mp_queue_put(w->results, &rh, sizeof rh, MP_WAIT_FOREVER);
+}
+
+int
+mp__pool_worker_main(void *arg)
+{
+    const mp__worker_ctx_t *w = arg;
+    if (w->init != NULL) {
+        int rc = w->init(w->initarg);
+        if (rc != 0) {
+            (void)put_status(w, MP__REPLY_INITFAIL, rc);
+            return 1;
+        }
+    }
+    if (put_status(w, MP__REPLY_READY, 0) != 0) {
+        return 1;
+    }
+    mp_pool_out_t reply = {0};
+    int code = 0;
+    for (long done = 0; w->maxtasks == 0 || done < w->maxtasks; done++) {
+        void *msg;
+        ssize_t n = mp_queue_get(w->inbox, &msg, MP_WAIT_FOREVER);
+        if (n < (ssize_t)sizeof(mp__task_hdr_t)) {
+            code = n < 0 ? 1 : 0;
+            mp_free(n >= 0 ? msg : NULL);
+            break;
+        }
+        uint32_t kind;
+        memcpy(&kind, msg, sizeof kind);
+        if (kind == MP__TASK_STOP) {
+            mp_free(msg);
+            break;
+        }
+        int err = run_task(w, msg, (size_t)n, &reply);
+        mp_free(msg);
+        if (err == 0) {
+            err =
+                mp_queue_put(w->results, reply.buf, reply.len, MP_WAIT_FOREVER);
+        }
+        if (err != 0) {
+            code = 1;
+            break;
+        }
+    }
+    mp__free(reply.buf);
+    return code;
+}

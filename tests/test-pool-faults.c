@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/* test-pool-faults.c - Pool when workers die: a task that crashes, aborts
+ * or exits fails alone with the cause; a worker SIGKILLed from outside
+ * mid-task fails only its task; workers killed during a map; a crashing
+ * initializer breaks the pool instead of forking forever; terminate and
+ * destroy with tasks running. */
+#include "runner.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* x -> x * x on int64 items. */
+static int
+sq(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    if (len != sizeof x) {
+        return -1;
+    }
+    memcpy(&x, in, sizeof x);
+    x *= x;
+    return mp_pool_out_write(out, &x, sizeof x);
+}
+
+/* Dies with SIGSEGV (default action, also under sanitizers). */
+static int
+crash_segv(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+    return 0;
+}
+
+/* Dies with SIGABRT. */
+static int
+crash_abort(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    signal(SIGABRT, SIG_DFL);
+    abort();
+}
+
+/* Ends the worker with status 3 (Python's os._exit(3) in a task). */
+static int
+crash_exit(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    _exit(3);
+}
+
+/* running: a task writes its pid here when it starts; gate: what blocking
+ * tasks wait for (never written: they end by being killed). */
+static mpt_pipe_t running, gate;
+
+/* Says "running" with its pid, then blocks on gate. */
+static int
+announce_and_block(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    pid_t pid = getpid();
+    mpt_write_all(running.wr, &pid, sizeof pid);
+    uint8_t b;
+    return mpt_wait_signal(&gate, &b) == 0 ? 0 : -1;
+}
+
+/* Shared with the workers (MAP_SHARED): progress of the killed map. */
+typedef struct progress {
+    atomic_long done;
+    atomic_int last_pid;
+    atomic_bool finished;
+} progress_t;
+static progress_t *prog;
+
+/* sq that records progress for the killer thread. */
+static int
+sq_progress(const void *in, size_t len, mp_pool_out_t *out)
+{
+    atomic_store(&prog->last_pid, (int)getpid());
+    atomic_fetch_add(&prog->done, 1);
+    return sq(in, len, out);
+}
+
+/* Makes a pool of n workers. */
+static mp_pool_t *
+make_pool(int n)
+{
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = n};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    return pool;
+}
+
+/* Checks that pool still computes, then closes, joins and frees it. */
+static void
+check_and_finish(mp_pool_t *pool)
+{
+    int64_t in[8], out[8];
+    for (int i = 0; i < 8; i++) {
+        in[i] = i + 1;
+    }
+    ASSERT_OK(
+        mp_pool_map(pool, sq, in, 8, 8, out, 8, 1, NULL, MP_WAIT_FOREVER));
+    for (int i = 0; i < 8; i++) {
+        ASSERT_EQ(out[i], (i + 1) * (i + 1));
+    }
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+}
+
+/* Runs fn among good tasks; fn's task must fail with MP_EWORKER and
+ * exit code code, the others must succeed. */
+static void
+crash_case(mp_pool_fn fn, int code, const char *text)
+{
+    mp_pool_t *pool = make_pool(2);
+    enum { N = 6 };
+    mp_result_t *good[N], *bad;
+    for (int64_t i = 0; i < N / 2; i++) {
+        ASSERT_OK(mp_pool_apply_async(pool, sq, &i, 8, &good[i]));
+    }
+    ASSERT_OK(mp_pool_apply_async(pool, fn, NULL, 0, &bad));
+    for (int64_t i = N / 2; i < N; i++) {
+        ASSERT_OK(mp_pool_apply_async(pool, sq, &i, 8, &good[i]));
+    }
+    ASSERT_ERR(mp_result_get(bad, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
+    int got;
+    ASSERT_OK(mp_result_exitcode(bad, &got));
+    ASSERT_EQ(got, code);
+    ASSERT_EQ(mp_result_successful(bad), 0);
+    ASSERT_NOT_NULL(strstr(mp_result_error_message(bad), text));
+    mp_result_destroy(bad);
+    for (int64_t i = 0; i < N; i++) {
+        void *buf;
+        size_t len;
+        int64_t y;
+        ASSERT_OK(mp_result_get(good[i], &buf, &len, MP_WAIT_FOREVER));
+        memcpy(&y, buf, sizeof y);
+        mp_free(buf);
+        ASSERT_EQ(y, i * i);
+        mp_result_destroy(good[i]);
+    }
+    check_and_finish(pool);
+}
+
+TEST(pool_faults_task_segfault)
+{
+    crash_case(crash_segv, -SIGSEGV, "worker killed by signal 11");
+}
+
+TEST(pool_faults_task_abort)
+{
+    crash_case(crash_abort, -SIGABRT, "worker killed by signal 6");
+}
+
+TEST(pool_faults_task_exit)
+{
+    crash_case(crash_exit, 3, "worker exited with status 3");
+}
+
+TEST(pool_faults_worker_killed_mid_task)
+{
+    mpt_pipe_open(&running);
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = make_pool(2);
+    mp_result_t *victim, *r[4];
+    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &victim));
+    for (int64_t i = 0; i < 4; i++) {
+        ASSERT_OK(mp_pool_apply_async(pool, sq, &i, 8, &r[i]));
+    }
+    pid_t pid;
+    mpt_read_all(running.rd, &pid, sizeof pid);
+    ASSERT_OK(kill(pid, SIGKILL) == 0 ? 0 : -1);
+    ASSERT_ERR(mp_result_get(victim, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
+    int code;
+    ASSERT_OK(mp_result_exitcode(victim, &code));
+    ASSERT_EQ(code, -SIGKILL);
+    mp_result_destroy(victim);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_OK(mp_result_get(r[i], NULL, NULL, MP_WAIT_FOREVER));
+        mp_result_destroy(r[i]);
+    }
+    check_and_finish(pool);
+    mpt_pipe_close(&running);
+    mpt_pipe_close(&gate);
+}
+
+/* The killer thread: SIGKILLs the worker that last ran an item, each time
+ * the map has made some more progress, until the map returns. */
+static void *
+killer_main(void *arg)
+{
+    int *kills = arg;
+    pid_t last_killed = 0;
+    long next = 100;
+    while (!atomic_load(&prog->finished)) {
+        pid_t pid = atomic_load(&prog->last_pid);
+        if (atomic_load(&prog->done) < next || pid == last_killed || pid == 0) {
+            /* Polling a counter, not timing anything. */
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (kill(pid, SIGKILL) == 0) {
+            (*kills)++;
+            /* Dead before the next look (and before the join below). */
+            mpt_wait_pid_exit(pid);
+        }
+        last_killed = pid;
+        next = atomic_load(&prog->done) + 150;
+    }
+    return NULL;
+}
+
+TEST_TIMEOUT(pool_faults_random_kills_during_map, 60)
+{
+    enum { N = 1000 };
+    prog = mmap(NULL, sizeof *prog, PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT(prog != MAP_FAILED);
+    mp_pool_t *pool = make_pool(3);
+    static int64_t in[N], out[N];
+    static int status[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+        out[i] = -1;
+    }
+    int kills = 0;
+    pthread_t killer;
+    ASSERT_EQ(pthread_create(&killer, NULL, killer_main, &kills), 0);
+    int err = mp_pool_map(pool, sq_progress, in, 8, N, out, 8, 5, status,
+                          MP_WAIT_FOREVER);
+    atomic_store(&prog->finished, true);
+    ASSERT_EQ(pthread_join(killer, NULL), 0);
+    int failed = 0;
+    for (int i = 0; i < N; i++) {
+        if (status[i] == 0) {
+            ASSERT_EQ(out[i], (int64_t)i * i);
+        } else {
+            ASSERT_ERR(status[i], MP_EWORKER);
+            failed++;
+        }
+    }
+    ASSERT(err == 0 || err == MP_EWORKER);
+    ASSERT_EQ(err == 0, failed == 0);
+    /* Each kill fails at most the one chunk its worker held. */
+    ASSERT_LE(failed, kills * 5);
+    check_and_finish(pool);
+    munmap(prog, sizeof *prog);
+}
+
+/* An initializer that dies. */
+static int
+init_crash(void *arg)
+{
+    (void)arg;
+    mpt_signal(&running, 1);
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+    return 0;
+}
+
+TEST(pool_faults_crashing_initializer_no_fork_loop)
+{
+    mpt_pipe_open(&running);
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = 2, .initializer = init_crash};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    mp_result_t *r;
+    int err = mp_pool_apply_async(pool, sq, "12345678", 8, &r);
+    if (err == 0) {
+        ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
+        ASSERT_NOT_NULL(
+            strstr(mp_result_error_message(r), "workers keep dying at start"));
+        mp_result_destroy(r);
+    } else {
+        ASSERT_ERR(err, MP_EBROKEN);
+    }
+    ASSERT_OK(mp_pool_terminate(pool));
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+    mpt_signal(&running, 0);
+    int runs = 0;
+    uint8_t b;
+    while (mpt_wait_signal(&running, &b) == 0 && b == 1) {
+        runs++;
+    }
+    /* 2 * processes + 2 failed starts in a row break the pool. */
+    ASSERT_GE(runs, 7);
+    ASSERT_LE(runs, 7 + 2);
+    mpt_pipe_close(&running);
+}
+
+TEST(pool_faults_terminate_with_tasks_running)
+{
+    mpt_pipe_open(&running);
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = make_pool(2);
+    mp_result_t *r[4];
+    for (int i = 0; i < 4; i++) {
+        ASSERT_OK(
+            mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r[i]));
+    }
+    for (int i = 0; i < 2; i++) {
+        pid_t pid;
+        mpt_read_all(running.rd, &pid, sizeof pid);
+    }
+    ASSERT_OK(mp_pool_terminate(pool));
+    for (int i = 0; i < 4; i++) {
+        ASSERT_ERR(mp_result_get(r[i], NULL, NULL, MP_WAIT_FOREVER),
+                   MP_ECANCELED);
+        ASSERT_STR_EQ(mp_result_error_message(r[i]), "the pool was terminated");
+    }
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+    int64_t x = 1;
+    mp_result_t *late = NULL;
+    ASSERT_ERR(mp_pool_apply_async(pool, sq, &x, 8, &late), MP_ECLOSED);
+    ASSERT_OK(mp_pool_terminate(pool));
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+    for (int i = 0; i < 4; i++) {
+        mp_result_destroy(r[i]); /* handles outlive the pool */
+    }
+    mpt_pipe_close(&running);
+    mpt_pipe_close(&gate);
+}
+
+TEST(pool_faults_destroy_without_join)
+{
+    mpt_pipe_open(&running);
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = make_pool(2);
+    mp_result_t *r;
+    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r));
+    pid_t pid;
+    mpt_read_all(running.rd, &pid, sizeof pid);
+    int64_t x = 4;
+    for (int i = 0; i < 5; i++) {
+        mp_result_t *q;
+        ASSERT_OK(mp_pool_apply_async(pool, sq, &x, 8, &q));
+        mp_result_destroy(q);
+    }
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+    ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_NO_WAIT), MP_ECANCELED);
+    mp_result_destroy(r);
+    /* A closed pool with work queued is destroyed the same way. */
+    pool = make_pool(1);
+    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r));
+    mpt_read_all(running.rd, &pid, sizeof pid);
+    ASSERT_OK(mp_pool_close(pool));
+    mp_pool_destroy(pool);
+    ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_NO_WAIT), MP_ECANCELED);
+    mp_result_destroy(r);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+    mpt_pipe_close(&running);
+    mpt_pipe_close(&gate);
+}
+
+/* sq, but item 3 crashes its worker. */
+static int
+sq_crash_3(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    if (x == 3) {
+        return crash_segv(in, len, out);
+    }
+    return sq(in, len, out);
+}
+
+TEST(pool_faults_imap_item_crash)
+{
+    enum { N = 8 };
+    mp_pool_t *pool = make_pool(2);
+    int64_t in[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+    }
+    mp_imap_t *it;
+    ASSERT_OK(mp_pool_imap(pool, sq_crash_3, in, 8, N, 1, &it));
+    for (size_t k = 0; k < N; k++) {
+        void *buf = NULL;
+        size_t len, idx;
+        int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+        ASSERT_EQ(idx, k);
+        if (k == 3) {
+            ASSERT_ERR(err, MP_EWORKER);
+            ASSERT_NOT_NULL(strstr((char *)buf, "signal 11"));
+        } else {
+            ASSERT_OK(err);
+            int64_t y;
+            memcpy(&y, buf, sizeof y);
+            ASSERT_EQ(y, (int64_t)(k * k));
+        }
+        mp_free(buf);
+    }
+    mp_imap_destroy(it);
+    check_and_finish(pool);
+}
+
+/* Returns the worker's pid. */
+static int
+pid_of_worker(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    pid_t pid = getpid();
+    return mp_pool_out_write(out, &pid, sizeof pid);
+}
+
+TEST(pool_faults_idle_worker_killed)
+{
+    /* A task given to a worker that died idle never started: it goes to
+     * another worker instead of failing (whichever the pool notices first,
+     * the death or the new task). */
+    mp_pool_t *pool = make_pool(1);
+    for (int round = 0; round < 5; round++) {
+        void *buf;
+        size_t len;
+        pid_t pid;
+        ASSERT_OK(mp_pool_apply(pool, pid_of_worker, NULL, 0, &buf, &len,
+                                MP_WAIT_FOREVER));
+        memcpy(&pid, buf, sizeof pid);
+        mp_free(buf);
+        ASSERT_EQ(kill(pid, SIGKILL), 0);
+        mpt_wait_pid_exit(pid);
+        int64_t x = round;
+        ASSERT_OK(mp_pool_apply(pool, sq, &x, 8, &buf, &len, MP_WAIT_FOREVER));
+        int64_t y;
+        memcpy(&y, buf, sizeof y);
+        mp_free(buf);
+        ASSERT_EQ(y, x * x);
+    }
+    check_and_finish(pool);
+}

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: MIT */
+/* test-pool.c - Pool: map, apply, apply_async and AsyncResult, the
+ * chunksize rule, close/terminate/join ordering, bad input, tasks that
+ * fail, initializers and maxtasksperchild. Worker deaths are in
+ * test-pool-faults.c. */
+#include "runner.h"
+
+#include "pool/pool_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* x -> x * x on int64 items. */
+static int
+square(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    if (len != sizeof x) {
+        mp_pool_out_error(out, "bad item size");
+        return -1;
+    }
+    memcpy(&x, in, sizeof x);
+    x *= x;
+    return mp_pool_out_write(out, &x, sizeof x);
+}
+
+/* Returns the worker's pid. */
+static int
+whoami(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    pid_t pid = getpid();
+    return mp_pool_out_write(out, &pid, sizeof pid);
+}
+
+/* Fails with a message, or (empty input) with a bare code. */
+static int
+failing(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    if (len > 0) {
+        mp_pool_out_error(out, "boom: bad value");
+    }
+    return -7;
+}
+
+/* The pipe blocking tasks wait on; opened before the pool (inherited). */
+static mpt_pipe_t gate;
+
+/* Blocks until the test writes a byte to gate, then returns "done". */
+static int
+gated(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    uint8_t b;
+    if (mpt_wait_signal(&gate, &b) != 0) {
+        return -1;
+    }
+    return mp_pool_out_write(out, "done", 4);
+}
+
+/* Set by init_set in each worker; read by read_init. */
+static int init_value;
+static mpt_pipe_t init_pipe;
+
+/* An initializer that records its arg and tells the test it ran. */
+static int
+init_set(void *arg)
+{
+    init_value = *(int *)arg;
+    pid_t pid = getpid();
+    mpt_write_all(init_pipe.wr, &pid, sizeof pid);
+    return 0;
+}
+
+/* An initializer that fails (after saying it ran). */
+static int
+init_fail(void *arg)
+{
+    (void)arg;
+    mpt_signal(&init_pipe, 1);
+    return 5;
+}
+
+/* Returns init_value. */
+static int
+read_init(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    return mp_pool_out_write(out, &init_value, sizeof init_value);
+}
+
+/* Makes a pool of n workers with default options. */
+static mp_pool_t *
+make_pool(int n)
+{
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = n};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    return pool;
+}
+
+/* Closes, joins and destroys pool. */
+static void
+finish_pool(mp_pool_t *pool)
+{
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+}
+
+TEST(pool_map_squares_five_workers)
+{
+    mp_pool_t *pool = make_pool(5);
+    ASSERT_EQ(mp_pool_processes(pool), 5);
+    int64_t in[3] = {1, 2, 3}, out[3] = {0};
+    int status[3] = {-1, -1, -1};
+    ASSERT_OK(mp_pool_map(pool, square, in, sizeof in[0], 3, out, sizeof out[0],
+                          MP_POOL_CHUNKSIZE_AUTO, status, MP_WAIT_FOREVER));
+    ASSERT_EQ(out[0], 1);
+    ASSERT_EQ(out[1], 4);
+    ASSERT_EQ(out[2], 9);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(status[i], 0);
+    }
+    finish_pool(pool);
+}
+
+TEST(pool_map_range_ten_four_workers)
+{
+    mp_pool_t *pool = make_pool(4);
+    int64_t in[10], out[10];
+    for (int i = 0; i < 10; i++) {
+        in[i] = i;
+    }
+    /* Each chunk size, the default among them, gives the same order. */
+    long sizes[] = {MP_POOL_CHUNKSIZE_AUTO, 1, 3, 10, 100};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        memset(out, 0xff, sizeof out);
+        ASSERT_OK(mp_pool_map(pool, square, in, sizeof in[0], 10, out,
+                              sizeof out[0], sizes[s], NULL, 10000 * 60));
+        for (int i = 0; i < 10; i++) {
+            ASSERT_EQ(out[i], i * i);
+        }
+    }
+    finish_pool(pool);
+}
+
+TEST(pool_map_zero_items_and_short_results)
+{
+    mp_pool_t *pool = make_pool(2);
+    ASSERT_OK(mp_pool_map(pool, square, NULL, 8, 0, NULL, 8,
+                          MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER));
+    /* Wider slots are zero-padded; narrower ones fail with MP_EMSGSIZE. */
+    int64_t in[2] = {3, 4};
+    int64_t wide[4];
+    memset(wide, 0xff, sizeof wide);
+    ASSERT_OK(mp_pool_map(pool, square, in, 8, 2, wide, 16, 1, NULL,
+                          MP_WAIT_FOREVER));
+    ASSERT_EQ(wide[0], 9);
+    ASSERT_EQ(wide[1], 0);
+    ASSERT_EQ(wide[2], 16);
+    ASSERT_EQ(wide[3], 0);
+    int32_t narrow[2];
+    int status[2];
+    ASSERT_ERR(mp_pool_map(pool, square, in, 8, 2, narrow, 4, 1, status,
+                           MP_WAIT_FOREVER),
+               MP_EMSGSIZE);
+    ASSERT_EQ(status[0], MP_EMSGSIZE);
+    ASSERT_EQ(status[1], MP_EMSGSIZE);
+    finish_pool(pool);
+}
+
+TEST(pool_map_reports_failed_items)
+{
+    mp_pool_t *pool = make_pool(2);
+    /* Item size 4 makes square fail; 8 passes. Mixed through the fn. */
+    char in[4][8] = {{0}};
+    int64_t out[4];
+    int status[4];
+    ASSERT_ERR(mp_pool_map(pool, failing, in, 8, 4, out, 8, 2, status,
+                           MP_WAIT_FOREVER),
+               MP_EREMOTE);
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ(status[i], MP_EREMOTE);
+    }
+    finish_pool(pool);
+}
+
+TEST(pool_chunksize_rule)
+{
+    /* Python: divmod(len, 4 * processes), +1 if remainder. */
+    ASSERT_EQ(mp__pool_chunksize(10, 2), 2);
+    ASSERT_EQ(mp__pool_chunksize(100, 3), 9);
+    ASSERT_EQ(mp__pool_chunksize(3, 5), 1);
+    ASSERT_EQ(mp__pool_chunksize(16, 4), 1);
+    ASSERT_EQ(mp__pool_chunksize(17, 4), 2);
+    ASSERT_EQ(mp__pool_chunksize(1000, 4), 63);
+    ASSERT_EQ(mp__pool_chunksize(0, 4), 1);
+}
+
+TEST(pool_apply_and_apply_async)
+{
+    mp_pool_t *pool = make_pool(2);
+    int64_t x = 12, y = 0;
+    void *buf = NULL;
+    size_t len = 0;
+    ASSERT_OK(
+        mp_pool_apply(pool, square, &x, sizeof x, &buf, &len, MP_WAIT_FOREVER));
+    ASSERT_EQ(len, sizeof y);
+    memcpy(&y, buf, sizeof y);
+    mp_free(buf);
+    ASSERT_EQ(y, 144);
+    /* NULL out/out_len: just wait for success. */
+    ASSERT_OK(
+        mp_pool_apply(pool, square, &x, sizeof x, NULL, NULL, MP_WAIT_FOREVER));
+
+    mp_result_t *r;
+    x = 7;
+    ASSERT_OK(mp_pool_apply_async(pool, square, &x, sizeof x, &r));
+    ASSERT_OK(mp_result_wait(r, MP_WAIT_FOREVER));
+    ASSERT_EQ(mp_result_ready(r), 1);
+    ASSERT_EQ(mp_result_successful(r), 1);
+    ASSERT_NULL(mp_result_error_message(r));
+    int code;
+    ASSERT_ERR(mp_result_exitcode(r, &code), MP_ENOENT);
+    /* Gettable again and again. */
+    for (int k = 0; k < 2; k++) {
+        ASSERT_OK(mp_result_get(r, &buf, &len, MP_NO_WAIT));
+        memcpy(&y, buf, sizeof y);
+        mp_free(buf);
+        ASSERT_EQ(y, 49);
+    }
+    mp_result_destroy(r);
+    finish_pool(pool);
+}
+
+TEST(pool_many_apply_async)
+{
+    enum { N = 200 };
+    mp_pool_t *pool = make_pool(3);
+    mp_result_t *r[N];
+    for (int64_t i = 0; i < N; i++) {
+        ASSERT_OK(mp_pool_apply_async(pool, square, &i, sizeof i, &r[i]));
+    }
+    /* Destroying some unread handles early is allowed. */
+    for (int i = 0; i < N; i += 10) {
+        mp_result_destroy(r[i]);
+        r[i] = NULL;
+    }
+    for (int64_t i = 0; i < N; i++) {
+        if (r[i] == NULL) {
+            continue;
+        }
+        void *buf;
+        size_t len;
+        int64_t y;
+        ASSERT_OK(mp_result_get(r[i], &buf, &len, MP_WAIT_FOREVER));
+        ASSERT_EQ(len, sizeof y);
+        memcpy(&y, buf, sizeof y);
+        mp_free(buf);
+        ASSERT_EQ(y, i * i);
+        mp_result_destroy(r[i]);
+    }
+    finish_pool(pool);
+}
+
+TEST(pool_get_timeout_leaves_result_gettable)
+{
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = make_pool(1);
+    mp_result_t *r;
+    ASSERT_OK(mp_pool_apply_async(pool, gated, NULL, 0, &r));
+    void *buf = NULL;
+    size_t len;
+    ASSERT_ERR(mp_result_get(r, &buf, &len, 20), MP_ETIMEDOUT);
+    ASSERT_ERR(mp_result_get(r, &buf, &len, MP_NO_WAIT), MP_ETIMEDOUT);
+    ASSERT_ERR(mp_result_wait(r, 1), MP_ETIMEDOUT);
+    ASSERT_EQ(mp_result_ready(r), 0);
+    ASSERT_ERR(mp_result_successful(r), MP_EAGAIN);
+    ASSERT_NULL(mp_result_error_message(r));
+    int code;
+    ASSERT_ERR(mp_result_exitcode(r, &code), MP_EAGAIN);
+    ASSERT_ERR(mp_result_get(r, &buf, &len, -5), MP_EINVAL);
+    ASSERT_ERR(mp_result_wait(r, -5), MP_EINVAL);
+    /* mp_pool_apply's timeout: the task stays queued behind the first. */
+    ASSERT_ERR(mp_pool_apply(pool, gated, NULL, 0, NULL, NULL, 1),
+               MP_ETIMEDOUT);
+    mpt_signal(&gate, 1);
+    ASSERT_OK(mp_result_get(r, &buf, &len, MP_WAIT_FOREVER));
+    ASSERT_EQ(len, 4);
+    ASSERT_MEM_EQ(buf, "done", 4);
+    mp_free(buf);
+    mp_result_destroy(r);
+    mpt_signal(&gate, 1); /* the timed-out apply's task */
+    finish_pool(pool);
+    mpt_pipe_close(&gate);
+}
+
+TEST(pool_task_failure_carries_message)
+{
+    mp_pool_t *pool = make_pool(2);
+    mp_result_t *r1, *r2;
+    ASSERT_OK(mp_pool_apply_async(pool, failing, "x", 1, &r1));
+    ASSERT_OK(mp_pool_apply_async(pool, failing, NULL, 0, &r2));
+    void *buf = NULL;
+    ASSERT_ERR(mp_result_get(r1, &buf, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
+    ASSERT_NULL(buf);
+    ASSERT_EQ(mp_result_successful(r1), 0);
+    ASSERT_STR_EQ(mp_result_error_message(r1), "boom: bad value");
+    ASSERT_ERR(mp_result_wait(r2, MP_WAIT_FOREVER), 0);
+    ASSERT_ERR(mp_result_get(r2, NULL, NULL, MP_NO_WAIT), MP_EREMOTE);
+    ASSERT_STR_EQ(mp_result_error_message(r2), "task returned -7");
+    mp_result_destroy(r1);
+    mp_result_destroy(r2);
+    /* The workers are fine afterwards. */
+    int64_t x = 5;
+    ASSERT_OK(
+        mp_pool_apply(pool, square, &x, sizeof x, NULL, NULL, MP_WAIT_FOREVER));
+    finish_pool(pool);
+}
+
+TEST(pool_close_join_ordering)
+{
+    mp_pool_t *pool = make_pool(2);
+    ASSERT_ERR(mp_pool_join(pool, MP_WAIT_FOREVER), MP_ERUNNING);
+    ASSERT_ERR(mp_pool_join(pool, -7), MP_EINVAL);
+    int64_t x = 3;
+    mp_result_t *r;
+    ASSERT_OK(mp_pool_apply_async(pool, square, &x, sizeof x, &r));
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_close(pool));
+    /* Submitting after close: "pool not running". */
+    mp_result_t *r2 = NULL;
+    ASSERT_ERR(mp_pool_apply_async(pool, square, &x, sizeof x, &r2),
+               MP_ECLOSED);
+    ASSERT_NULL(r2);
+    ASSERT_ERR(
+        mp_pool_apply(pool, square, &x, sizeof x, NULL, NULL, MP_WAIT_FOREVER),
+        MP_ECLOSED);
+    ASSERT_ERR(mp_pool_map(pool, square, &x, sizeof x, 1, &x, sizeof x,
+                           MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER),
+               MP_ECLOSED);
+    /* Queued work still completes after close. */
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_join(pool, MP_NO_WAIT));
+    ASSERT_OK(mp_result_get(r, NULL, NULL, MP_NO_WAIT));
+    mp_result_destroy(r);
+    ASSERT_OK(mp_pool_terminate(pool));
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+}
+
+TEST(pool_join_timeout_while_closing)
+{
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = make_pool(1);
+    mp_result_t *r;
+    ASSERT_OK(mp_pool_apply_async(pool, gated, NULL, 0, &r));
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_ERR(mp_pool_join(pool, 10), MP_ETIMEDOUT);
+    mpt_signal(&gate, 1);
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_result_get(r, NULL, NULL, MP_NO_WAIT));
+    mp_result_destroy(r);
+    mp_pool_destroy(pool);
+    mpt_pipe_close(&gate);
+}
+
+TEST(pool_bad_input)
+{
+    mp_pool_t *pool = NULL;
+    mp_pool_opts_t neg = {.processes = -1};
+    ASSERT_ERR(mp_pool_create(&pool, &neg), MP_EINVAL);
+    mp_pool_opts_t negmax = {.processes = 1, .maxtasksperchild = -1};
+    ASSERT_ERR(mp_pool_create(&pool, &negmax), MP_EINVAL);
+    ASSERT_ERR(mp_pool_create(NULL, NULL), MP_EINVAL);
+    ASSERT_NULL(pool);
+    ASSERT_ERR(mp_pool_processes(NULL), MP_EINVAL);
+
+    pool = make_pool(1);
+    int64_t x = 2, y;
+    mp_result_t *r = NULL;
+    ASSERT_ERR(mp_pool_apply_async(NULL, square, &x, 8, &r), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply_async(pool, NULL, &x, 8, &r), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply_async(pool, square, &x, 8, NULL), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply_async(pool, square, NULL, 8, &r), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply(pool, square, &x, 8, NULL, NULL, -3), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply(pool, NULL, &x, 8, NULL, NULL, 10), MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(NULL, square, &x, 8, 1, &y, 8, 1, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, NULL, &x, 8, 1, &y, 8, 1, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, &y, 8, 0, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, &y, 8, -2, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, square, NULL, 8, 1, &y, 8, 1, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, NULL, 8, 1, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, &y, 8, 1, NULL, -9),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, SIZE_MAX, &y, 8, 1, NULL, 10),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_close(NULL), MP_EINVAL);
+    ASSERT_ERR(mp_pool_terminate(NULL), MP_EINVAL);
+    ASSERT_ERR(mp_pool_join(NULL, 0), MP_EINVAL);
+    ASSERT_ERR(mp_result_get(NULL, NULL, NULL, 0), MP_EINVAL);
+    ASSERT_ERR(mp_result_wait(NULL, 0), MP_EINVAL);
+    ASSERT_ERR(mp_result_ready(NULL), MP_EINVAL);
+    ASSERT_ERR(mp_result_successful(NULL), MP_EINVAL);
+    ASSERT_NULL(mp_result_error_message(NULL));
+    int code;
+    ASSERT_ERR(mp_result_exitcode(NULL, &code), MP_EINVAL);
+    ASSERT_ERR(mp_pool_out_write(NULL, "x", 1), MP_EINVAL);
+    ASSERT_ERR(mp_pool_out_error(NULL, "x"), MP_EINVAL);
+    mp_result_destroy(NULL);
+    mp_pool_destroy(NULL);
+    ASSERT_OK(mp_pool_apply_async(pool, square, &x, 8, &r));
+    ASSERT_ERR(mp_result_exitcode(r, NULL), MP_EINVAL);
+    mp_result_destroy(r);
+    finish_pool(pool);
+}
+
+TEST(pool_default_processes_is_cpu_count)
+{
+    mp_pool_t *pool;
+    ASSERT_OK(mp_pool_create(&pool, NULL));
+    ASSERT_EQ(mp_pool_processes(pool), mp_cpu_count());
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+}
+
+TEST(pool_initializer_runs_in_each_worker)
+{
+    mpt_pipe_open(&init_pipe);
+    int arg = 42;
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {
+        .processes = 3, .initializer = init_set, .initarg = &arg};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) {
+        mpt_read_all(init_pipe.rd, &pids[i], sizeof pids[i]);
+    }
+    ASSERT_NE(pids[0], pids[1]);
+    ASSERT_NE(pids[0], pids[2]);
+    ASSERT_NE(pids[1], pids[2]);
+    for (int i = 0; i < 6; i++) {
+        void *buf;
+        size_t len;
+        ASSERT_OK(mp_pool_apply(pool, read_init, NULL, 0, &buf, &len,
+                                MP_WAIT_FOREVER));
+        int v;
+        ASSERT_EQ(len, sizeof v);
+        memcpy(&v, buf, sizeof v);
+        mp_free(buf);
+        ASSERT_EQ(v, 42);
+    }
+    finish_pool(pool);
+    mpt_pipe_close(&init_pipe);
+}
+
+TEST(pool_failing_initializer_breaks_pool)
+{
+    mpt_pipe_open(&init_pipe);
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = 2, .initializer = init_fail};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    mp_result_t *r;
+    int err = mp_pool_apply_async(pool, whoami, NULL, 0, &r);
+    if (err == 0) {
+        ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
+        ASSERT_NOT_NULL(strstr(mp_result_error_message(r),
+                               "initializer failed (returned 5)"));
+        mp_result_destroy(r);
+    } else {
+        ASSERT_ERR(err, MP_EBROKEN);
+    }
+    /* Broken for good: later submissions fail at once. */
+    ASSERT_ERR(mp_pool_join(pool, MP_WAIT_FOREVER), MP_ERUNNING);
+    int64_t x = 1;
+    ASSERT_ERR(
+        mp_pool_map(pool, square, &x, 8, 1, &x, 8, 1, NULL, MP_WAIT_FOREVER),
+        MP_EBROKEN);
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+    /* No fork loop: a handful of initializer runs at most. */
+    mpt_signal(&init_pipe, 0);
+    int runs = 0;
+    uint8_t b;
+    while (mpt_wait_signal(&init_pipe, &b) == 0 && b == 1) {
+        runs++;
+    }
+    ASSERT_GE(runs, 1);
+    ASSERT_LE(runs, 2 * 3 + 4);
+    mpt_pipe_close(&init_pipe);
+}
+
+TEST(pool_maxtasksperchild_replaces_workers)
+{
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = 1, .maxtasksperchild = 2};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    pid_t pids[6];
+    for (int i = 0; i < 6; i++) {
+        void *buf;
+        size_t len;
+        ASSERT_OK(
+            mp_pool_apply(pool, whoami, NULL, 0, &buf, &len, MP_WAIT_FOREVER));
+        ASSERT_EQ(len, sizeof(pid_t));
+        memcpy(&pids[i], buf, sizeof(pid_t));
+        mp_free(buf);
+    }
+    /* Two tasks per worker, then a new one. */
+    for (int i = 0; i < 6; i += 2) {
+        ASSERT_EQ(pids[i], pids[i + 1]);
+        if (i > 0) {
+            ASSERT_NE(pids[i], pids[i - 1]);
+        }
+    }
+    finish_pool(pool);
+}
+
+/* x -> x * x, but fails for x == 13. */
+static int
+square_not_13(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    if (x == 13) {
+        mp_pool_out_error(out, "unlucky");
+        return 1;
+    }
+    return square(in, len, out);
+}
+
+/* Takes every result of it, checking values; returns how many failed
+ * (with the message "unlucky" at item 13). seen marks the items. */
+static int
+drain_imap(mp_imap_t *it, bool ordered, size_t n, bool *seen)
+{
+    int failed = 0;
+    for (size_t k = 0; k < n; k++) {
+        void *buf = NULL;
+        size_t len = 0, idx = SIZE_MAX;
+        int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+        ASSERT_LT(idx, n);
+        ASSERT(!seen[idx]);
+        seen[idx] = true;
+        if (ordered) {
+            ASSERT_EQ(idx, k);
+        }
+        if (idx == 13) {
+            ASSERT_ERR(err, MP_EREMOTE);
+            ASSERT_STR_EQ((const char *)buf, "unlucky");
+            failed++;
+        } else {
+            ASSERT_OK(err);
+            int64_t y;
+            ASSERT_EQ(len, sizeof y);
+            memcpy(&y, buf, sizeof y);
+            ASSERT_EQ(y, (int64_t)(idx * idx));
+        }
+        mp_free(buf);
+    }
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_NO_WAIT), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    return failed;
+}
+
+TEST(pool_imap_ordered_and_unordered)
+{
+    enum { N = 20 };
+    mp_pool_t *pool = make_pool(3);
+    int64_t in[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+    }
+    long sizes[] = {MP_POOL_CHUNKSIZE_AUTO, 3};
+    for (int ordered = 0; ordered < 2; ordered++) {
+        for (size_t s = 0; s < 2; s++) {
+            mp_imap_t *it;
+            if (ordered) {
+                ASSERT_OK(
+                    mp_pool_imap(pool, square_not_13, in, 8, N, sizes[s], &it));
+            } else {
+                ASSERT_OK(mp_pool_imap_unordered(pool, square_not_13, in, 8, N,
+                                                 sizes[s], &it));
+            }
+            bool seen[N] = {false};
+            ASSERT_EQ(drain_imap(it, ordered, N, seen), 1);
+            mp_imap_destroy(it);
+        }
+    }
+    /* No items: at the end at once. */
+    mp_imap_t *it;
+    ASSERT_OK(mp_pool_imap(pool, square, NULL, 8, 0, 1, &it));
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    mp_imap_destroy(it);
+    finish_pool(pool);
+}
+
+TEST(pool_imap_next_timeout_and_early_destroy)
+{
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = make_pool(1);
+    mp_imap_t *it;
+    ASSERT_OK(mp_pool_imap_unordered(pool, gated, NULL, 0, 2, 1, &it));
+    size_t idx = 77;
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, &idx, 10), MP_ETIMEDOUT);
+    ASSERT_EQ(idx, 77);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, &idx, -4), MP_EINVAL);
+    mpt_signal(&gate, 1);
+    void *buf;
+    size_t len;
+    ASSERT_OK(mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER));
+    ASSERT_EQ(idx, 0);
+    ASSERT_EQ(len, 4);
+    mp_free(buf);
+    /* Destroyed with its second task still waiting on the gate. */
+    mp_imap_destroy(it);
+    mpt_signal(&gate, 1);
+    ASSERT_ERR(mp_pool_imap(NULL, square, NULL, 0, 0, 1, &it), MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap(pool, NULL, NULL, 0, 0, 1, &it), MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap(pool, square, NULL, 0, 0, 1, NULL), MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap(pool, square, NULL, 8, 1, 1, &it), MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap_unordered(pool, square, NULL, 0, 0, 0, &it),
+               MP_EINVAL);
+    ASSERT_ERR(mp_imap_next(NULL, NULL, NULL, NULL, 0), MP_EINVAL);
+    mp_imap_destroy(NULL);
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_ERR(mp_pool_imap(pool, square, NULL, 0, 0, 1, &it), MP_ECLOSED);
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+    mpt_pipe_close(&gate);
+}
