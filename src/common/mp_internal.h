@@ -8,7 +8,7 @@
  *   common <- platform <- wait <- shm <- sync <- values <- process
  *   common <- platform <- wait <- shm <- queue
  *   common <- platform <- ipc
- *   queue, ipc, process <- api
+ *   queue, ipc, process <- api <- pool
  * docs/design.md explains each layer. */
 #ifndef MP_INTERNAL_H
 #define MP_INTERNAL_H
