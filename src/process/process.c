@@ -2,14 +2,16 @@
 /* process.c - the mp_process_* API: Python's Process with the fork start
  * method.
  *
- * Start: the parent makes a close-on-exec status pipe and forks. The child
- * sets itself up (parent-death signal for a daemon, library state, stdin
- * from /dev/null), writes a 4-byte status (0, or the errno of the step that
- * failed, after which it _exits) and runs the target. The parent reads the
- * status: an errno is returned from mp_process_start after the child is
- * reaped; 0 or EOF means the child runs. The parent holds a pidfd of the
- * child as its sentinel until close/destroy; join polls it and reaps with
- * waitpid, and every other query reaps without blocking.
+ * Start: the parent prepares everything the child's set-up needs that can
+ * fail (/dev/null for stdin, copies of the name and identity), forks, and
+ * returns at once: the child's set-up (parent-death signal for a daemon,
+ * library state, stdin from /dev/null) then cannot fail, so start need not
+ * wait for a report (a wake-up and two context switches on every start).
+ * Only a daemon's start waits, on a close-on-exec pipe, until its
+ * parent-death signal is armed.
+ * The parent holds a pidfd of the child as its sentinel until
+ * close/destroy; join polls it and reaps with waitpid, and every other
+ * query reaps without blocking.
  *
  * Handles are process-local: a handle copied into a child by fork can be
  * closed and destroyed there (which frees the child's copy), but not used
@@ -26,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Errno the next child's set-up fails with (tests only; 0: none). */
+/* Errno the next start's preparation fails with (tests only; 0: none). */
 static _Atomic int test_fail_err;
 
 /* Returns the error a call acting on child p reports, or 0 when p is a
@@ -130,74 +132,101 @@ start_check_locked(const mp_process_t *p)
     return 0;
 }
 
-/* Points stdin at /dev/null, as Python's child bootstrap does, and drops
- * input the parent had buffered. Returns 0 or a negative errno. */
-static int
-stdin_from_devnull(void)
+/* What a child's set-up needs that could fail to get: made by the parent
+ * before fork (and copied into the child by it), so that nothing the child
+ * does before its target can fail. */
+typedef struct child_prep {
+    int devnull;   /* /dev/null, read-only, close-on-exec, above stderr */
+    char *name;    /* the child's copy of p->name */
+    char *ident;   /* the child's copy of p->identity */
+    int armed_fd;  /* a daemon's report pipe, write end; else -1 */
+} child_prep_t;
+
+/* Frees what prep_child() got (in the parent after fork, or on failure). */
+static void
+prep_free(child_prep_t *c)
 {
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    if (fd == STDIN_FILENO) {
-        /* stdin was closed: keep the new one across exec like stdin. */
-        if (fcntl(fd, F_SETFD, 0) != 0) {
-            return -errno;
-        }
-    } else {
-        int r;
-        do {
-            r = dup2(fd, STDIN_FILENO);
-        } while (r < 0 && errno == EINTR);
-        int saved = errno;
-        mp__plat_close(fd);
-        if (r < 0) {
-            return -saved;
-        }
-    }
-    __fpurge(stdin);
-    return 0;
+    mp__plat_close(c->devnull);
+    mp__free(c->name);
+    mp__free(c->ident);
 }
 
-/* The child's set-up after fork. Returns 0 or a negative errno. Context:
- * the new child, one thread. */
+/* Opens /dev/null for the child's stdin, as Python's child bootstrap does,
+ * and copies what mp__registry_become_child needs. Returns 0 or a negative
+ * error, with nothing held. Context: the parent, before fork. */
 static int
-child_setup(const mp_process_t *p, pid_t parent)
+prep_child(child_prep_t *c, const mp_process_t *p)
 {
-    if (p->daemon) {
-        /* Note: the signal comes when the thread that forked ends, which
-         * for a start from another thread may be before the parent exits. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
-            return -errno;
-        }
-        /* The parent may have died before prctl: no signal would come. */
-        if (getppid() != parent) {
-            _exit(127);
-        }
+    c->name = mp__strdup(p->name);
+    c->ident = mp__strdup(p->identity);
+    c->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int err = c->devnull < 0 ? -errno : 0;
+    if (err == 0 && c->devnull <= STDERR_FILENO) {
+        /* A closed standard fd was reused: move out of its way, so that
+         * the parent's own stdin/stdout/stderr stay as they were. */
+        int fd = fcntl(c->devnull, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        err = fd < 0 ? -errno : 0;
+        mp__plat_close(c->devnull);
+        c->devnull = fd;
     }
-    int err = mp__registry_become_child(p, parent);
-    if (err == 0) {
-        err = stdin_from_devnull();
+    if (err == 0 && (c->name == NULL || c->ident == NULL)) {
+        err = MP_ENOMEM;
     }
-    int injected = atomic_load(&test_fail_err);
+    int injected = atomic_exchange(&test_fail_err, 0);
     if (err == 0 && injected > 0) {
         err = -injected;
+    }
+    if (err != 0) {
+        prep_free(c);
     }
     return err;
 }
 
-/* The child's side of mp_process_start: set up, report, run the target.
- * status_fd is the pipe's write end. */
-__attribute__((noreturn)) static void
-run_child(mp_process_t *p, pid_t parent, int status_fd)
+/* The child's set-up after fork, with what prep_child() got (the child
+ * owns it now). Failures here are out of the question short of a kernel
+ * bug; should one happen, the child exits with 127. Context: the new
+ * child, one thread. */
+static void
+child_setup(const mp_process_t *p, pid_t parent, child_prep_t *c)
 {
-    int err = child_setup(p, parent);
-    int32_t status = -err;
-    (void)mp__plat_write_full(status_fd, &status, sizeof status);
-    mp__plat_close(status_fd);
-    if (err != 0) {
+    if (p->daemon) {
+        /* Note: the signal comes when the thread that forked ends, which
+         * for a start from another thread may be before the parent exits.
+         * prctl fails only for a bad signal number. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+            _exit(127);
+        }
+        /* The parent may have died before prctl: no signal would come,
+         * so do what it would have done. Start did not wait for this
+         * child, so it may already have a pid its caller passed on. */
+        if (getppid() != parent) {
+            (void)kill(getpid(), SIGKILL);
+            _exit(127);
+        }
+        /* Tell the parent the signal is armed (see spawn_child). */
+        uint8_t armed = 1;
+        (void)mp__plat_write_full(c->armed_fd, &armed, sizeof armed);
+    }
+    mp__plat_close(c->armed_fd);
+    mp__registry_become_child(p, parent, c->name, c->ident);
+    /* dup2 onto a valid fd below the limit fails only with EINTR. */
+    int r;
+    do {
+        r = dup2(c->devnull, STDIN_FILENO);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
         _exit(127);
     }
+    mp__plat_close(c->devnull);
+    /* Drop input the parent had buffered. */
+    __fpurge(stdin);
+}
+
+/* The child's side of mp_process_start: set up, run the target. */
+__attribute__((noreturn)) static void
+run_child(mp_process_t *p, pid_t parent, child_prep_t *c)
+{
+    child_setup(p, parent, c);
     mp_process_exit(p->target(p->arg));
 }
 
@@ -210,51 +239,56 @@ reap_blocking(pid_t pid)
     }
 }
 
-/* Forks the child of p and waits for its set-up report. On success stores
- * its pid and pidfd; on failure no child is left. Returns 0 or a negative
- * error. Registry lock not held (the fork handlers take it). */
+/* Forks the child of p. On success stores its pid and pidfd; on failure
+ * no child is left. Returns 0 or a negative error. Registry lock not held
+ * (the fork handlers take it). */
 static int
 spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
 {
     pid_t parent = mp__getpid();
-    int fds[2];
+    child_prep_t c;
+    int fds[2] = {-1, -1};
     mp__registry_start_lock();
-    int err = mp__plat_pipe(fds);
-    if (err < 0) {
+    int err = prep_child(&c, p);
+    if (err == 0 && p->daemon) {
+        err = mp__plat_pipe(fds);
+        if (err != 0) {
+            prep_free(&c);
+        }
+    }
+    if (err != 0) {
         mp__registry_start_unlock();
         return err;
     }
+    c.armed_fd = fds[1];
     pid_t pid = fork();
     if (pid == 0) {
         mp__plat_close(fds[0]);
-        run_child(p, parent, fds[1]);
+        run_child(p, parent, &c);
     }
     int fork_errno = errno;
+    prep_free(&c);
     mp__plat_close(fds[1]);
     mp__registry_start_unlock();
     if (pid < 0) {
         mp__plat_close(fds[0]);
         return -fork_errno;
     }
-    atomic_store(&test_fail_err, 0);
     /* Until we reap it, pid cannot be reused: the pidfd is the child's. */
     int pidfd = mp__plat_pidfd_open(pid);
-    int32_t status = 0;
-    ssize_t n = mp__plat_read_full(fds[0], &status, sizeof status);
+    if (pidfd >= 0 && fds[0] >= 0) {
+        /* A daemon: wait until its parent-death signal is armed, so that
+         * once start returns it dies with us. EOF (it died first) is fine:
+         * it counts as started and its exit code tells. */
+        uint8_t armed;
+        (void)mp__plat_read_full(fds[0], &armed, sizeof armed);
+    }
     mp__plat_close(fds[0]);
-    if (n == (ssize_t)sizeof status && status != 0) {
-        err = status > 0 ? -status : MP_EIO;
-    } else if (pidfd < 0) {
-        err = pidfd;
+    if (pidfd < 0) {
         (void)kill(pid, SIGKILL);
-    }
-    if (err != 0) {
         reap_blocking(pid);
-        mp__plat_close(pidfd);
-        return err;
+        return pidfd;
     }
-    /* EOF without a status: the child died during set-up (killed); it
-     * counts as started and its exit code tells what happened. */
     *pid_out = pid;
     *pidfd_out = pidfd;
     return 0;

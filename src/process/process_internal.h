@@ -55,10 +55,10 @@ void mp__registry_init(void);
 void mp__registry_lock(void);
 void mp__registry_unlock(void);
 
-/* The start lock, held by mp_process_start from creating its status pipe
- * until the parent has closed the pipe's write end, so that no other
- * child started meanwhile inherits that end. Taken before the registry
- * lock, never after it. */
+/* The start lock, held by mp_process_start from opening its child's
+ * /dev/null (and a daemon's pipe) until the parent has closed them again,
+ * so that no other child started meanwhile inherits them. Taken before the
+ * registry lock, never after it. */
 void mp__registry_start_lock(void);
 void mp__registry_start_unlock(void);
 
@@ -91,10 +91,12 @@ bool mp__registry_is_daemon_locked(void);
 
 /* mp__registry_become_child makes the library state of a just-forked child
  * describe it: p (its handle, as copied by fork) becomes the current
- * process, the forking process (pid parent) its parent, and its own child
- * numbering restarts. Returns 0 or MP_ENOMEM. Context: the child, right
- * after fork, while it has one thread. */
-int mp__registry_become_child(const mp_process_t *p, pid_t parent);
+ * process, with name and ident (copies of p's, made by the parent before
+ * fork; the registry owns them now), the forking process (pid parent) its
+ * parent, and its own child numbering restarts. Cannot fail. Context: the
+ * child, right after fork, while it has one thread. */
+void mp__registry_become_child(const mp_process_t *p, pid_t parent,
+                               char *name, char *ident);
 
 /* mp__registry_parent_wait waits until deadline for the parent process to
  * exit. Returns 0 (it has exited), MP_ETIMEDOUT, or an error opening its
@@ -105,9 +107,10 @@ int mp__registry_parent_wait(int64_t deadline);
  * the parent exits (opened on first use), or a negative error. */
 int mp__registry_parent_sentinel(void);
 
-/* mp__process_test_fail_setup makes the set-up of the next child started
- * by this process fail with errno value err (> 0; 0 disarms), so that its
- * mp_process_start returns -err. For tests only. */
+/* mp__process_test_fail_setup makes the preparation of the next child
+ * started by this process fail with errno value err (> 0; 0 disarms) once
+ * it holds its resources, so that its mp_process_start returns -err and
+ * frees them. For tests only. */
 void mp__process_test_fail_setup(int err);
 
 #endif /* MP_PROCESS_INTERNAL_H */

@@ -221,16 +221,10 @@ mp__registry_is_daemon_locked(void)
     return cur_proc.daemon;
 }
 
-int
-mp__registry_become_child(const mp_process_t *p, pid_t parent)
+void
+mp__registry_become_child(const mp_process_t *p, pid_t parent, char *name,
+                          char *ident)
 {
-    char *name = mp__strdup(p->name);
-    char *ident = mp__strdup(p->identity);
-    if (name == NULL || ident == NULL) {
-        mp__free(name);
-        mp__free(ident);
-        return MP_ENOMEM;
-    }
     mp__registry_lock();
     /* The inherited parent handle described our grandparent. */
     mp__plat_close(par_proc.pidfd);
@@ -248,7 +242,6 @@ mp__registry_become_child(const mp_process_t *p, pid_t parent)
     cur_identity = ident;
     child_counter = 0;
     mp__registry_unlock();
-    return 0;
 }
 
 /* Opens the parent's sentinel if not yet open. Registry lock held; only

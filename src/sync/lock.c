@@ -6,7 +6,8 @@
  * the system while the thread lives) names the thread within it. Both are
  * needed: an RLock belongs to one thread, and a Condition must know whether
  * the calling thread holds its lock. owner_tid and count are written only
- * by the holder, after taking the mutex and before dropping it. */
+ * by the holder, after taking the mutex and before dropping it (and by a
+ * release of a free Lock, which writes the zeros they already hold). */
 #include "sync_internal.h"
 
 #include <limits.h>
@@ -25,7 +26,8 @@ struct mp_lock {
 
 static int lock_create(mp_lock_t **out, bool recursive);
 static bool held_by_me(const lock_state_t *s);
-static int lock_take(lock_state_t *s, int64_t deadline, uint32_t depth);
+static int lock_take(lock_state_t *s, int64_t deadline, uint32_t depth,
+                     bool reenter);
 static int lock_drop(lock_state_t *s);
 
 /* The shared state behind a handle. */
@@ -50,24 +52,17 @@ mp_rlock_create(mp_lock_t **out)
 int
 mp_lock_acquire(mp_lock_t *lock, mp_duration_t timeout)
 {
-    int64_t deadline;
+    int64_t deadline = MP__NO_DEADLINE;
     if (lock == NULL) {
         return MP_EINVAL;
     }
-    int r = mp__deadline(timeout, &deadline);
-    if (r != 0) {
-        return r;
-    }
-    lock_state_t *s = state_of(lock);
-    if (s->recursive && held_by_me(s)) {
-        /* Only this thread writes count while it holds the lock. */
-        if (atomic_load(&s->count) >= INT_MAX) {
-            return MP_EOVERFLOW;
+    if (timeout != MP_WAIT_FOREVER) {
+        int r = mp__deadline(timeout, &deadline);
+        if (r != 0) {
+            return r;
         }
-        atomic_fetch_add(&s->count, 1);
-        return 0;
     }
-    return lock_take(s, deadline, 1);
+    return lock_take(state_of(lock), deadline, 1, true);
 }
 
 int
@@ -81,16 +76,14 @@ mp_lock_release(mp_lock_t *lock)
         if (!held_by_me(s)) {
             return MP_ENOTOWNER;
         }
-        if (atomic_load(&s->count) > 1) {
-            atomic_fetch_sub(&s->count, 1);
+        uint32_t depth = atomic_load_explicit(&s->count, memory_order_relaxed);
+        if (depth > 1) {
+            atomic_store_explicit(&s->count, depth - 1, memory_order_relaxed);
             return 0;
         }
-        return lock_drop(s);
     }
-    /* A Lock has no owner: whoever releases it, once. */
-    if (mp__mutex_holder(&s->m) == 0) {
-        return MP_EOVERRELEASE;
-    }
+    /* A Lock has no owner: whoever releases it, once. Releasing a free one
+     * only clears fields that are already clear, then reports the error. */
     return lock_drop(s);
 }
 
@@ -166,7 +159,7 @@ mp__lock_release_all(mp_lock_t *lock, uint32_t *depth)
 int
 mp__lock_restore(mp_lock_t *lock, uint32_t depth)
 {
-    return lock_take(state_of(lock), MP__NO_DEADLINE, depth);
+    return lock_take(state_of(lock), MP__NO_DEADLINE, depth, false);
 }
 
 /* Allocates a free lock of either kind into *out. */
@@ -191,25 +184,71 @@ lock_create(mp_lock_t **out, bool recursive)
     return 0;
 }
 
+/* The calling thread's tid, cached with the pid it was read in: a forked
+ * child's thread has another tid, and its pid tells us so. The
+ * initial-exec model makes this a plain %fs access; the default model of a
+ * shared library calls __tls_get_addr, a visible part of a lock's cost. */
+static _Thread_local struct tid_cache {
+    pid_t pid;
+    pid_t tid;
+} tid_cache __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's tid; pid is mp__getpid(). */
+static pid_t
+my_tid(pid_t pid)
+{
+    if (tid_cache.pid != pid) {
+        tid_cache.tid = mp__gettid();
+        tid_cache.pid = pid;
+    }
+    return tid_cache.tid;
+}
+
 /* Does the calling thread hold the lock? The pid check guards against a
- * tid that a dead holder's thread left behind being reused here. */
+ * tid that a dead holder's thread left behind being reused here. pid is
+ * mp__getpid(). */
+static bool
+held_by(const lock_state_t *s, pid_t pid)
+{
+    return mp__mutex_holder(&s->m) == pid &&
+           atomic_load_explicit((_Atomic pid_t *)&s->owner_tid,
+                                memory_order_relaxed) == my_tid(pid);
+}
+
+/* held_by() for the calling process. */
 static bool
 held_by_me(const lock_state_t *s)
 {
-    return mp__mutex_holder(&s->m) == mp__getpid() &&
-           atomic_load((_Atomic pid_t *)&s->owner_tid) == mp__gettid();
+    return held_by(s, mp__getpid());
 }
 
 /* Takes the mutex until deadline and, once held (also after a dead
- * holder), records the calling thread as owner at recursion depth. */
+ * holder), records the calling thread as owner at recursion depth. With
+ * reenter, an RLock the calling thread holds gains one level instead. */
 static int
-lock_take(lock_state_t *s, int64_t deadline, uint32_t depth)
+lock_take(lock_state_t *s, int64_t deadline, uint32_t depth, bool reenter)
 {
-    int r = mp__mutex_lock(&s->m, deadline);
+    pid_t pid = mp__getpid();
+    uint32_t me = (uint32_t)pid & MP__MUTEX_PID_MASK;
+    /* Try the free case first: a free RLock is not ours, and one
+     * compare-and-swap moves a contended cache line once, not twice. */
+    int r = mp__mutex_trylock(&s->m, me);
+    if (r == MP_EBUSY) {
+        if (reenter && s->recursive && held_by(s, pid)) {
+            /* Only this thread writes count while it holds the lock. */
+            uint32_t n = atomic_load_explicit(&s->count, memory_order_relaxed);
+            if (n >= INT_MAX) {
+                return MP_EOVERFLOW;
+            }
+            atomic_store_explicit(&s->count, n + 1, memory_order_relaxed);
+            return 0;
+        }
+        r = mp__mutex_lock_slow(&s->m, deadline, me);
+    }
     if (r == 0 || r == MP_EOWNERDEAD) {
         /* Relaxed: the mutex's acquire and release order these for every
          * other holder, and nobody else writes them meanwhile. */
-        atomic_store_explicit(&s->owner_tid, mp__gettid(),
+        atomic_store_explicit(&s->owner_tid, my_tid(pid),
                               memory_order_relaxed);
         atomic_store_explicit(&s->count, depth, memory_order_relaxed);
     }
@@ -217,7 +256,7 @@ lock_take(lock_state_t *s, int64_t deadline, uint32_t depth)
 }
 
 /* Forgets the owner and frees the mutex; the caller has checked that it
- * may. Returns 0, or MP_EOVERRELEASE if another releaser got there first. */
+ * may. Returns 0, or MP_EOVERRELEASE if it was not held. */
 static int
 lock_drop(lock_state_t *s)
 {

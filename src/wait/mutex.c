@@ -2,23 +2,11 @@
 /* mutex.c - the owner-tracking, death-surviving futex mutex of wait.h. */
 #include "wait.h"
 
-#include <immintrin.h>
-
-/* Spins before sleeping: a holder on another CPU usually releases within a
- * few hundred nanoseconds, far less than a futex sleep and wake-up. */
-#define SPIN_TRIES 100
-
 void
 mp__mutex_init(mp__mutex_t *m)
 {
     atomic_store(&m->word, 0);
     atomic_store(&m->dead_mark, 0);
-}
-
-static uint32_t
-self_word(void)
-{
-    return (uint32_t)mp__getpid() & MP__MUTEX_PID_MASK;
 }
 
 /* Tries to take over the word `seen` whose holder is dead. Returns 1 if the
@@ -39,6 +27,7 @@ take_from_dead(mp__mutex_t *m, uint32_t seen, uint32_t me)
     return 1;
 }
 
+/* The result of a lock that just took m: was its previous holder dead? */
 static int
 locked_result(mp__mutex_t *m)
 {
@@ -47,46 +36,45 @@ locked_result(mp__mutex_t *m)
                : 0;
 }
 
+/* The contended path of mp__mutex_lock (wait.h): sleep in slices with the
+ * waiters bit set. It does not spin first: on few CPUs a spinning waiter
+ * keeps pulling the word's cache line away from the holder, who then pays
+ * a miss on every lock and unlock, while a sleeping one lets the holder
+ * run at full speed until the wake-up (pthread_mutex does not spin
+ * either). */
 int
-mp__mutex_lock(mp__mutex_t *m, int64_t deadline)
+mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me)
 {
-    uint32_t me = self_word();
-    uint32_t expected = 0;
-    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, me,
-                                                memory_order_acquire,
-                                                memory_order_relaxed)) {
-        return locked_result(m);
-    }
-    for (int i = 0; i < SPIN_TRIES; i++) {
-        _mm_pause();
-        expected = atomic_load_explicit(&m->word, memory_order_relaxed);
-        if (expected == 0 &&
-            atomic_compare_exchange_weak_explicit(&m->word, &expected, me,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed)) {
-            return locked_result(m);
-        }
-    }
     for (;;) {
-        uint32_t seen = atomic_load(&m->word);
-        if (seen == 0) {
-            /* We were contended, so others may sleep too: keep the bit. */
+        uint32_t seen;
+        if (deadline != MP__NO_DEADLINE && mp__now_ns() >= deadline) {
+            /* Out of time (or a try): take a free word or a dead holder's,
+             * without marking it (nobody will sleep). */
+            seen = atomic_load(&m->word);
+            if ((seen & MP__MUTEX_PID_MASK) != 0) {
+                return take_from_dead(m, seen, me) ? MP_EOWNERDEAD
+                                                   : MP_ETIMEDOUT;
+            }
+            if (atomic_compare_exchange_strong(
+                    &m->word, &seen, me | (seen & MP__MUTEX_WAITERS))) {
+                return locked_result(m);
+            }
+            continue;
+        }
+        /* Set the waiters bit with one read-modify-write that cannot fail
+         * (glibc's mutex exchanges in a 2 for the same reason): a
+         * compare-and-swap loop would keep losing against a holder that
+         * locks and unlocks in a tight loop, and bounce the line as a spin
+         * does. A free word marked this way (pid 0) is still free. */
+        seen = atomic_fetch_or(&m->word, MP__MUTEX_WAITERS) |
+               MP__MUTEX_WAITERS;
+        if ((seen & MP__MUTEX_PID_MASK) == 0) {
+            /* Free: take it, keeping the bit, as others may sleep too. */
             if (atomic_compare_exchange_strong(&m->word, &seen,
                                                me | MP__MUTEX_WAITERS)) {
                 return locked_result(m);
             }
             continue;
-        }
-        if (deadline != MP__NO_DEADLINE && mp__now_ns() >= deadline) {
-            /* Out of time (or a try): a dead holder is still taken over. */
-            return take_from_dead(m, seen, me) ? MP_EOWNERDEAD : MP_ETIMEDOUT;
-        }
-        if (!(seen & MP__MUTEX_WAITERS)) {
-            if (!atomic_compare_exchange_strong(&m->word, &seen,
-                                                seen | MP__MUTEX_WAITERS)) {
-                continue;
-            }
-            seen |= MP__MUTEX_WAITERS;
         }
         int r = mp__wait_slice(&m->word, seen, deadline);
         if (r == 0 && atomic_load(&m->word) != seen) {
@@ -102,30 +90,16 @@ mp__mutex_lock(mp__mutex_t *m, int64_t deadline)
     }
 }
 
-int
-mp__mutex_unlock(mp__mutex_t *m)
+void
+mp__mutex_wake(mp__mutex_t *m)
 {
-    uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
-    if (old == 0) {
-        return MP_EOVERRELEASE;
-    }
-    if (old & MP__MUTEX_WAITERS) {
-        mp__plat_futex_wake(&m->word, 1);
-    }
-    return 0;
+    mp__plat_futex_wake(&m->word, 1);
 }
 
 void
 mp__mutex_consistent(mp__mutex_t *m)
 {
     atomic_store(&m->dead_mark, 0);
-}
-
-pid_t
-mp__mutex_holder(const mp__mutex_t *m)
-{
-    uint32_t w = atomic_load((_Atomic uint32_t *)&m->word);
-    return (pid_t)(w & MP__MUTEX_PID_MASK);
 }
 
 int

@@ -2,10 +2,12 @@
 /* wait.h - the internal mutex every shared object is built on: a futex word
  * holding the owner's pid, which survives the death of its owner.
  *
- * Word layout: 0 = free; otherwise the holder's pid in the low 30 bits and
- * MP__MUTEX_WAITERS set when someone may sleep on it. A waiter sleeps in
- * slices; when a slice or its deadline runs out it asks whether the holder
- * still exists, and takes over the word of a dead holder (MP_EOWNERDEAD).
+ * Word layout: the holder's pid in the low 30 bits (0 = free) and
+ * MP__MUTEX_WAITERS set when someone may sleep on it (also, briefly, on a
+ * free word: a waiter sets the bit before it looks at the pid). A waiter
+ * sleeps in slices; when a slice or its deadline runs out it asks whether
+ * the holder still exists, and takes over the word of a dead holder
+ * (MP_EOWNERDEAD).
  * So the fast paths are one compare-and-swap each and make no syscall, and
  * a holder killed by SIGKILL delays the others by at most one slice. */
 #ifndef MP_WAIT_H
@@ -33,23 +35,86 @@ void mp__mutex_init(mp__mutex_t *m);
  * its previous holder died (or died earlier and nobody has called
  * mp__mutex_consistent since). A deadline in the past means "try once";
  * a try on a mutex held by a dead process still takes it over. */
-int mp__mutex_lock(mp__mutex_t *m, int64_t deadline);
+static inline int mp__mutex_lock(mp__mutex_t *m, int64_t deadline);
+
+/* mp__mutex_lock_slow is mp__mutex_lock after its first compare-and-swap
+ * found the mutex taken; me is the caller's word (mp__mutex_self()). */
+int mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me);
+
+/* mp__mutex_wake wakes one sleeper of a mutex that was just freed. */
+void mp__mutex_wake(mp__mutex_t *m);
 
 /* mp__mutex_unlock frees the mutex and wakes one sleeper if there may be
  * one. Returns 0, or MP_EOVERRELEASE when it was not held. Any process may
  * unlock (Python's Lock has no owner). */
-int mp__mutex_unlock(mp__mutex_t *m);
+static inline int mp__mutex_unlock(mp__mutex_t *m);
 
 /* mp__mutex_consistent clears the "holder died" mark. */
 void mp__mutex_consistent(mp__mutex_t *m);
 
 /* mp__mutex_holder returns the pid holding the mutex, or 0 if free. */
-pid_t mp__mutex_holder(const mp__mutex_t *m);
+static inline pid_t mp__mutex_holder(const mp__mutex_t *m);
 
 /* mp__wait_until sleeps on word while it equals expected, at most until
  * deadline and at most MP__OWNER_CHECK_NS at a time, so that callers can
  * look for dead peers between slices. Returns 0 (woken or slice over: check
  * your condition) or MP_ETIMEDOUT (deadline passed). */
 int mp__wait_slice(_Atomic uint32_t *word, uint32_t expected, int64_t deadline);
+
+/* The fast paths are inline: an uncontended lock+unlock pair is then two
+ * atomic instructions and no call, as close to pthread_mutex as we get. */
+
+/* mp__mutex_self returns the word the calling process stores in a mutex it
+ * takes: its pid. */
+static inline uint32_t
+mp__mutex_self(void)
+{
+    return (uint32_t)mp__getpid() & MP__MUTEX_PID_MASK;
+}
+
+/* mp__mutex_trylock takes m for me (mp__mutex_self()) with one
+ * compare-and-swap if it is free. Returns 0 or MP_EOWNERDEAD (taken, as
+ * mp__mutex_lock), or MP_EBUSY: held, nothing changed (not even a dead
+ * holder is taken over). */
+static inline int
+mp__mutex_trylock(mp__mutex_t *m, uint32_t me)
+{
+    uint32_t expected = 0;
+    if (!atomic_compare_exchange_strong_explicit(&m->word, &expected, me,
+                                                 memory_order_acquire,
+                                                 memory_order_relaxed)) {
+        return MP_EBUSY;
+    }
+    return atomic_load_explicit(&m->dead_mark, memory_order_relaxed)
+               ? MP_EOWNERDEAD
+               : 0;
+}
+
+static inline int
+mp__mutex_lock(mp__mutex_t *m, int64_t deadline)
+{
+    uint32_t me = mp__mutex_self();
+    int r = mp__mutex_trylock(m, me);
+    return r != MP_EBUSY ? r : mp__mutex_lock_slow(m, deadline, me);
+}
+
+static inline int
+mp__mutex_unlock(mp__mutex_t *m)
+{
+    uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
+    if (old & MP__MUTEX_WAITERS) {
+        mp__mutex_wake(m);
+    }
+    /* A free word may carry the waiters bit (see mp__mutex_lock_slow). */
+    return (old & MP__MUTEX_PID_MASK) != 0 ? 0 : MP_EOVERRELEASE;
+}
+
+static inline pid_t
+mp__mutex_holder(const mp__mutex_t *m)
+{
+    uint32_t w = atomic_load_explicit((_Atomic uint32_t *)&m->word,
+                                      memory_order_acquire);
+    return (pid_t)(w & MP__MUTEX_PID_MASK);
+}
 
 #endif /* MP_WAIT_H */
