@@ -27,7 +27,8 @@
 static void
 fifo_path(const char *name, char *buf)
 {
-    snprintf(buf, PATH_LEN, "/dev/shm/%s.w", name);
+    int n = snprintf(buf, PATH_LEN, "/dev/shm/%.*s.w", PATH_LEN - 12, name);
+    ASSERT(n > 0 && n < PATH_LEN);
 }
 
 /* 1 if the wake-up FIFO of queue name exists. */

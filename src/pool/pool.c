@@ -331,7 +331,9 @@ set_broken_locked(mp_pool_t *pool, const char *why)
 {
     if (!pool->broken) {
         pool->broken = true;
-        snprintf(pool->broken_msg, sizeof pool->broken_msg, "%s", why);
+        /* A longer reason is cut to fit; the precision says so to GCC. */
+        snprintf(pool->broken_msg, sizeof pool->broken_msg, "%.*s",
+                 (int)sizeof pool->broken_msg - 1, why);
     }
 }
 
