@@ -25,6 +25,7 @@ typedef struct fault_arg {
     mpt_pipe_t go;     /* test -> grandchild */
     mpt_pipe_t never;  /* never written: blocks forever */
     mpt_pipe_t inner;  /* grandchild -> middle or test */
+    mpt_pipe_t ack;    /* test -> middle: "I hold pidfds of your children" */
     int mode;
 } fault_arg_t;
 
@@ -35,6 +36,7 @@ fault_open(fault_arg_t *a)
     mpt_pipe_open(&a->go);
     mpt_pipe_open(&a->never);
     mpt_pipe_open(&a->inner);
+    mpt_pipe_open(&a->ack);
     a->mode = 0;
 }
 
@@ -45,6 +47,7 @@ fault_close(fault_arg_t *a)
     mpt_pipe_close(&a->go);
     mpt_pipe_close(&a->never);
     mpt_pipe_close(&a->inner);
+    mpt_pipe_close(&a->ack);
 }
 
 static void
@@ -231,6 +234,10 @@ t_middle_returns(void *arg)
         ASSERT_EQ(b, 'R');
         send_pid(a, mp_process_pid(d));
     }
+    /* Return (and so end the daemons) only once the test holds pidfds on
+     * them: a daemon reaped earlier could not be watched, and its pid
+     * could even be reused. */
+    ASSERT_OK(mpt_wait_signal(&a->ack, NULL));
     uint8_t leaving = 'L';
     ASSERT_OK(mp__plat_write_full(a->report.wr, &leaving, 1));
     return 0; /* the exit handling must wait for g */
@@ -249,6 +256,7 @@ TEST(process_fault_exit_joins_children_and_ends_daemons)
         dfd[i] = mp__plat_pidfd_open(d);
         ASSERT_GE(dfd[i], 0);
     }
+    mpt_signal(&a.ack, 1);
     uint8_t b = 0;
     ASSERT_EQ(mp__plat_read_full(a.report.rd, &b, 1), 1);
     ASSERT_EQ(b, 'L');
