@@ -794,15 +794,16 @@ job_new(mp_pool_fn fn, const void *in, size_t item_size, size_t nitems)
     if (j == NULL) {
         return NULL;
     }
-    j->msg_len = sizeof th + th.fname_len + data;
-    j->msg = mp__malloc(j->msg_len);
+    size_t data_at = mp__task_data_offset(th.fname_len);
+    j->msg_len = data_at + data;
+    j->msg = mp__calloc(1, j->msg_len); /* zeroed padding */
     if (j->msg == NULL) {
         mp__free(j);
         return NULL;
     }
     char *p = j->msg;
     if (data > 0) {
-        memcpy(p + sizeof th + th.fname_len, in, data);
+        memcpy(p + data_at, in, data);
     }
     memcpy(p + sizeof th, fname, th.fname_len);
     j->count = nitems;

@@ -5,7 +5,8 @@
  * Messages (all fields in host order; the peers are forks of one program):
  *   inbox (one mp_queue per worker, pool -> worker):
  *     mp__task_hdr_t, the function's module path (fname_len bytes, no NUL),
- *     then nitems * item_size bytes of input; or a header of kind STOP.
+ *     zero padding up to mp__task_data_offset(), then nitems * item_size
+ *     bytes of input; or a header of kind STOP.
  *   results (one mp_queue, every worker -> pool):
  *     mp__reply_hdr_t, then per item an mp__item_hdr_t and len bytes (the
  *     result, or the error message when rc != 0).
@@ -29,6 +30,17 @@ typedef struct mp__task_hdr {
     uint64_t item_size;
     uint64_t nitems;
 } mp__task_hdr_t;
+
+/* mp__task_data_offset returns where a task message's input starts: after
+ * the header and the module path, rounded up to 16 bytes, so that the task
+ * function gets its input aligned as malloc would align it (the worker
+ * receives the message in a fresh malloc'd buffer). */
+static inline size_t
+mp__task_data_offset(uint32_t fname_len)
+{
+    size_t end = sizeof(mp__task_hdr_t) + fname_len;
+    return (end + 15) & ~(size_t)15;
+}
 
 typedef struct mp__reply_hdr {
     uint32_t kind;

@@ -135,9 +135,10 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
 {
     mp__task_hdr_t th;
     memcpy(&th, msg, sizeof th);
-    MP__ASSERT(len == sizeof th + th.fname_len + th.nitems * th.item_size);
+    size_t data_at = mp__task_data_offset(th.fname_len);
+    MP__ASSERT(len == data_at + th.nitems * th.item_size);
     const char *fname = msg + sizeof th;
-    const char *items = fname + th.fname_len;
+    const char *items = msg + data_at;
     mp_pool_fn fn = resolve_fn(fname, th.fname_len, th.offset);
     /* From here on the task counts as started: should the worker die, the
      * pool fails it instead of giving it to another worker. */
