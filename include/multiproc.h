@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "multiproc/errno.h"
@@ -583,6 +584,11 @@ typedef struct mp_pool_opts {
                                     address, copied memory) */
     long maxtasksperchild;       /* tasks (chunks) before a worker is
                                     replaced; 0: no limit */
+    long task_timeout_ms;        /* a task (a map chunk) still running this
+                                    long after a worker took it is killed
+                                    with its worker (SIGKILL), fails with
+                                    MP_ETIMEDOUT and the worker is replaced;
+                                    0: no limit */
 } mp_pool_opts_t;
 
 /* mp_pool_map's chunksize: Python's default rule, ceil(n / (4 * processes)). */
@@ -593,7 +599,8 @@ typedef struct mp_pool_opts {
  * that returns non-zero, or workers that keep dying before they finish
  * starting, break the pool: every pending task fails with MP_EBROKEN (the
  * message tells why) and later submissions return MP_EBROKEN. Returns 0 or
- * MP_EINVAL (NULL out, negative processes or maxtasksperchild), MP_ENOMEM,
+ * MP_EINVAL (NULL out, negative processes, maxtasksperchild or
+ * task_timeout_ms), MP_ENOMEM,
  * MP_EAGAIN, or the error of starting a worker. Context: any thread; the
  * pool belongs to the creating process. */
 MP_EXTERN int mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts);
@@ -702,7 +709,9 @@ MP_EXTERN int mp_pool_out_error(mp_pool_out_t *out, const char *msg);
 /* mp_result_get waits up to timeout for the task and, on success, stores a
  * fresh copy of its result in *out (free with mp_free; out and out_len may
  * be NULL). A timeout leaves the task running and the result gettable.
- * Returns 0 or MP_ETIMEDOUT, MP_EREMOTE (the task returned non-zero),
+ * Returns 0 or MP_ETIMEDOUT (also, with mp_result_ready 1 and a message,
+ * for a task killed by the pool's task_timeout_ms), MP_EREMOTE (the task
+ * returned non-zero),
  * MP_EWORKER (its worker died: see mp_result_exitcode), MP_EBROKEN,
  * MP_ECANCELED (pool terminated), MP_ENOMEM, MP_EINVAL. The failures carry a
  * message (mp_result_error_message). mp_result_wait waits the same way and
@@ -733,6 +742,119 @@ MP_EXTERN int mp_result_exitcode(mp_result_t *r, int *code);
 /* mp_result_destroy frees the handle; an unfinished task still runs and
  * its result is dropped. NULL is ignored. */
 MP_EXTERN void mp_result_destroy(mp_result_t *r);
+
+/* Callbacks of mp_pool_apply_async_cb and mp_pool_map_async: Python's
+ * callback and error_callback. Exactly one of them runs once per result,
+ * before the result becomes ready (so after mp_result_get returns the
+ * callback has run), in the pool's result-handler thread - or, for a
+ * mp_pool_map_async of zero items, in the calling thread before it returns.
+ * on_success gets the result bytes (map_async: the caller's out array,
+ * nitems * out_size bytes), valid only during the call; on_error gets the
+ * code and message mp_result_get would return. A callback must be quick
+ * and must not block: while it runs no other result completes and no task
+ * is dispatched; it must not wait on this pool's results, nor close,
+ * terminate, join or destroy the pool. A callback that returns non-zero
+ * breaks nothing: it is counted in mp_pool_stats's callback_errors. Either
+ * may be NULL. */
+typedef struct mp_pool_callbacks {
+    int (*on_success)(const void *data, size_t len, void *arg);
+    int (*on_error)(int err, const char *msg, void *arg);
+    void *arg;
+} mp_pool_callbacks_t;
+
+/* mp_pool_apply_async_cb is mp_pool_apply_async with callbacks (cb NULL:
+ * none; *cb is copied). Same returns. */
+MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
+                                     const void *in, size_t in_len,
+                                     const mp_pool_callbacks_t *cb,
+                                     mp_result_t **out);
+
+/* mp_pool_map_async queues what mp_pool_map runs and returns at once with
+ * a result handle in *res. The items' results land in out and status as
+ * with mp_pool_map; out and status must stay valid until the handle is
+ * ready (mp_result_wait), or until the pool was terminated or destroyed -
+ * destroying the handle early does not stop the writes. mp_result_get on
+ * the handle yields no bytes (out_len 0) and returns 0 when every item
+ * succeeded, else the code of the first failed item. cb as in
+ * mp_pool_apply_async_cb. Returns 0 or the argument errors of mp_pool_map
+ * (NULL res), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
+ * process, any thread. */
+MP_EXTERN int mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn,
+                                const void *in, size_t in_size,
+                                size_t nitems, void *out, size_t out_size,
+                                long chunksize, int *status,
+                                const mp_pool_callbacks_t *cb,
+                                mp_result_t **res);
+
+/* A worker slot's state in mp_pool_stats. */
+enum {
+    MP_POOL_WORKER_STOPPED = 0,    /* no process (pool closed or broken) */
+    MP_POOL_WORKER_STARTING = 1,   /* forked, initializer not done */
+    MP_POOL_WORKER_IDLE = 2,       /* waiting for a task */
+    MP_POOL_WORKER_BUSY = 3,       /* running a task */
+    MP_POOL_WORKER_RESTARTING = 4, /* died or was killed; being replaced */
+};
+
+typedef struct mp_pool_worker_info {
+    pid_t pid; /* 0 when STOPPED or RESTARTING */
+    int state; /* MP_POOL_WORKER_* */
+    uint64_t tasks; /* tasks (chunks) this slot completed, all processes */
+} mp_pool_worker_info_t;
+
+/* Counters since the pool was created, counted in items (an apply is one
+ * item, a map nitems). */
+typedef struct mp_pool_stats {
+    uint64_t submitted;       /* items queued */
+    uint64_t done;            /* items that succeeded */
+    uint64_t failed;          /* items that failed, timed out included */
+    uint64_t timed_out;       /* items killed by task_timeout_ms */
+    uint64_t callback_errors; /* callbacks that returned non-zero */
+    int processes;            /* worker slots */
+} mp_pool_stats_t;
+
+/* mp_pool_stats takes a snapshot of the counters into *st and of the
+ * first nworkers worker slots into workers (which may be NULL when
+ * nworkers is 0). Never blocks for long. Returns the number of slots
+ * written, or MP_EINVAL (NULL pool or st, NULL workers with nworkers > 0).
+ * Context: any thread of the creating process, also after close or
+ * terminate (not after destroy). */
+MP_EXTERN int mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
+                            mp_pool_worker_info_t *workers,
+                            size_t nworkers);
+
+/* A terminal progress bar for long runs (any work, not only pools). On a
+ * TTY it redraws one line ("\r"), at most about 10 times a second; on any
+ * other stream it prints plain lines, at most one a second. Each shows the
+ * label, done/total with a percentage, the rate per second, bytes (when
+ * given) and an ETA; finish prints a final line. */
+typedef struct mp_progress mp_progress_t;
+
+/* Options for mp_progress_create; all-zero (or NULL) means the defaults. */
+typedef struct mp_progress_opts {
+    FILE *stream; /* NULL: stderr */
+    int tty;      /* 0: ask isatty(); 1: draw as on a TTY; -1: plain lines */
+    /* The clock, in nanoseconds of any monotonic origin (NULL:
+     * CLOCK_MONOTONIC): tests inject one. */
+    int64_t (*clock)(void *arg);
+    void *clock_arg;
+} mp_progress_opts_t;
+
+/* mp_progress_create makes a bar for total items (0: unknown, no
+ * percentage or ETA) labelled label (copied; NULL: ""). Returns 0 or
+ * MP_EINVAL (NULL out), MP_ENOMEM. mp_progress_update records done items
+ * and bytes so far (absolute counts, not increments)
+ * and redraws when due; mp_progress_finish prints the final line (once).
+ * Both return 0 or MP_EINVAL (NULL), MP_EIO (writing failed). Context: one
+ * thread at a time per bar. */
+MP_EXTERN int mp_progress_create(mp_progress_t **out, uint64_t total,
+                                 const char *label,
+                                 const mp_progress_opts_t *opts);
+MP_EXTERN int mp_progress_update(mp_progress_t *p, uint64_t done,
+                                 uint64_t bytes);
+MP_EXTERN int mp_progress_finish(mp_progress_t *p);
+
+/* mp_progress_destroy frees the bar (without printing). NULL is ignored. */
+MP_EXTERN void mp_progress_destroy(mp_progress_t *p);
 
 /*===== Shared memory =======================================================*/
 

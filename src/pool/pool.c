@@ -24,8 +24,19 @@
  * READY counts as a failed start; too many in a row, or an initializer that
  * fails, break the pool.
  *
- * Locking: pool->mu guards state, the pending list and the handler's
- * progress flags. Only the handler touches workers[] while it runs. */
+ * A per-task timeout (task_timeout_ms) is a deadline set when the handler
+ * hands the task to an idle worker; the handler's wait ends at the nearest
+ * deadline and kills a worker whose task is still running (SIGKILL: a task
+ * cannot ignore it). The exit is then handled like any death, except that
+ * the task fails with MP_ETIMEDOUT (even if it never started: requeueing
+ * it could time out again forever).
+ *
+ * Callbacks (apply_async_cb, map_async) run in the handler thread, inside
+ * mp__result_complete, before the result is ready.
+ *
+ * Locking: pool->mu guards state, the pending list, the handler's
+ * progress flags and winfo (mp_pool_stats's view of the workers). Only the
+ * handler touches workers[] while it runs; the counters are atomics. */
 #include "pool_internal.h"
 
 #include <dlfcn.h>
@@ -66,6 +77,9 @@ struct mp_imap {
     } * items;
     size_t *order; /* item indices in completion order */
     size_t nfinished, next;
+    /* map_async: the handle completed when the last chunk ends (the
+     * batch holds the job's reference to it). */
+    mp_result_t *res;
 };
 typedef struct mp_imap batch_t;
 
@@ -73,6 +87,7 @@ typedef struct mp_imap batch_t;
  * an apply has count 1). */
 typedef struct job {
     struct job *next;
+    struct mp_pool *pool; /* its counters */
     uint64_t id;
     void *msg; /* the inbox message */
     size_t msg_len;
@@ -98,6 +113,8 @@ typedef struct worker {
     long ntasks;
     bool ready;
     bool stopping;
+    bool timed_out;   /* killed for running past the task timeout */
+    int64_t deadline; /* when its task times out; 0: never */
     mp__worker_ctx_t ctx;
 } worker_t;
 
@@ -127,6 +144,10 @@ struct mp_pool {
     bool reaped;
     mp_waitable_t *items; /* wait_and_handle's set */
     int *item_slot;       /* the worker slot of items[k + 2] */
+    long task_timeout_ms;
+    int64_t task_timeout_ns;      /* 0: none */
+    mp_pool_worker_info_t *winfo; /* mp_pool_stats's view; under mu */
+    _Atomic uint64_t n_submitted, n_done, n_failed, n_timed_out, n_cb_errors;
 };
 
 size_t
@@ -161,21 +182,44 @@ batch_unref(batch_t *b)
         }
         mp__free(b->items);
         mp__free(b->order);
+        if (b->res != NULL) {
+            mp__result_unref(b->res);
+        }
         pthread_cond_destroy(&b->cv);
         pthread_mutex_destroy(&b->mu);
         mp__free(b);
     }
 }
 
-/* Ends a chunk job: one fewer chunk, one fewer reference. */
-static void
-batch_chunk_done(batch_t *b)
+/* Where a job of pool counts failing callbacks (NULL without a pool). */
+static _Atomic uint64_t *
+cb_counter(mp_pool_t *pool)
 {
+    return pool != NULL ? &pool->n_cb_errors : NULL;
+}
+
+/* Ends a chunk job: one fewer chunk, one fewer reference; the last chunk
+ * of a map_async completes its handle (and runs its callback). */
+static void
+batch_chunk_done(batch_t *b, mp_pool_t *pool)
+{
+    mp_result_t *res = NULL;
+    int rc = 0;
+    size_t idx = 0;
     pthread_mutex_lock(&b->mu);
     if (--b->chunks_left == 0) {
         pthread_cond_broadcast(&b->cv);
+        res = b->abandoned ? NULL : b->res;
+        rc = b->first_err;
+        idx = b->first_err_idx;
     }
     pthread_mutex_unlock(&b->mu);
+    if (res != NULL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "item %zu failed: %s", idx, mp_strerror(rc));
+        mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL, false, 0,
+                            cb_counter(pool));
+    }
     batch_unref(b);
 }
 
@@ -192,9 +236,8 @@ dup_bytes(const void *data, size_t len)
 
 /* Stores item idx's outcome in a map batch; b->mu held. */
 static void
-map_store(batch_t *b, size_t idx, const outcome_t *o)
+map_store(batch_t *b, size_t idx, const outcome_t *o, int rc)
 {
-    int rc = o->rc != 0 ? o->rc : o->len > b->out_size ? MP_EMSGSIZE : 0;
     if (rc == 0 && b->out_size > 0) {
         char *dst = b->out + idx * b->out_size;
         memcpy(dst, o->data, o->len);
@@ -232,6 +275,19 @@ imap_store(batch_t *b, size_t idx, const outcome_t *o)
     pthread_cond_broadcast(&b->cv);
 }
 
+/* Counts one item's final code rc in pool's statistics. */
+static void
+count_item(mp_pool_t *pool, int rc)
+{
+    if (pool == NULL) {
+        return;
+    }
+    atomic_fetch_add(rc == 0 ? &pool->n_done : &pool->n_failed, 1);
+    if (rc == MP_ETIMEDOUT) {
+        atomic_fetch_add(&pool->n_timed_out, 1);
+    }
+}
+
 /* Delivers the outcome of item i of job j to whoever waits for it. */
 static void
 deliver(job_t *j, size_t i, const outcome_t *o)
@@ -239,24 +295,31 @@ deliver(job_t *j, size_t i, const outcome_t *o)
     if (j->res != NULL) {
         void *data = o->rc == 0 ? dup_bytes(o->data, o->len) : NULL;
         if (o->rc == 0 && data == NULL) {
+            count_item(j->pool, MP_ENOMEM);
             mp__result_complete(j->res, MP_ENOMEM, NULL, 0, "out of memory",
-                                false, 0);
+                                false, 0, cb_counter(j->pool));
         } else {
+            count_item(j->pool, o->rc);
             mp__result_complete(j->res, o->rc, data, o->len, o->msg,
-                                o->has_exit, o->exitcode);
+                                o->has_exit, o->exitcode, cb_counter(j->pool));
         }
         return;
     }
     batch_t *b = j->batch;
     pthread_mutex_lock(&b->mu);
+    int rc = o->rc;
+    if (b->is_map && rc == 0 && o->len > b->out_size) {
+        rc = MP_EMSGSIZE;
+    }
     if (!b->abandoned) {
         if (b->is_map) {
-            map_store(b, j->start + i, o);
+            map_store(b, j->start + i, o, rc);
         } else {
             imap_store(b, j->start + i, o);
         }
     }
     pthread_mutex_unlock(&b->mu);
+    count_item(j->pool, rc);
 }
 
 /* Frees a job and drops what it references. */
@@ -267,7 +330,7 @@ job_free(job_t *j)
         mp__result_unref(j->res);
     }
     if (j->batch != NULL) {
-        batch_chunk_done(j->batch);
+        batch_chunk_done(j->batch, j->pool);
     }
     mp__free(j->msg);
     mp__free(j);
@@ -337,6 +400,16 @@ set_broken_locked(mp_pool_t *pool, const char *why)
     }
 }
 
+/* Sets slot i's state and pid in the stats view (mu not held). */
+static void
+set_winfo(mp_pool_t *pool, int i, int state, pid_t pid)
+{
+    pthread_mutex_lock(&pool->mu);
+    pool->winfo[i].state = state;
+    pool->winfo[i].pid = pid;
+    pthread_mutex_unlock(&pool->mu);
+}
+
 /* Forks the worker of slot i (handler thread, mu not held). Returns 0 or
  * a negative error with the slot left empty. */
 static int
@@ -371,12 +444,16 @@ spawn_worker(mp_pool_t *pool, int i)
         w->proc = NULL;
         mp_queue_destroy(w->inbox);
         w->inbox = NULL;
+        set_winfo(pool, i, MP_POOL_WORKER_STOPPED, 0);
         return err;
     }
     w->job = NULL;
     w->ntasks = 0;
     w->ready = false;
     w->stopping = false;
+    w->timed_out = false;
+    w->deadline = 0;
+    set_winfo(pool, i, MP_POOL_WORKER_STARTING, mp_process_pid(w->proc));
     return 0;
 }
 
@@ -425,6 +502,8 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
     if (rh.kind == MP__REPLY_READY) {
         w->ready = true;
         pool->start_failures = 0;
+        set_winfo(pool, (int)rh.slot, MP_POOL_WORKER_IDLE,
+                  mp_process_pid(w->proc));
     } else if (rh.kind == MP__REPLY_INITFAIL) {
         char why[96];
         snprintf(why, sizeof why, "initializer failed (returned %lld)",
@@ -436,6 +515,10 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
                w->job->id == rh.id) {
         job_t *j = w->job;
         w->job = NULL;
+        pthread_mutex_lock(&pool->mu);
+        pool->winfo[rh.slot].state = MP_POOL_WORKER_IDLE;
+        pool->winfo[rh.slot].tasks++;
+        pthread_mutex_unlock(&pool->mu);
         job_complete(j, msg + sizeof rh, msg + len, rh.nitems);
     }
 }
@@ -478,8 +561,14 @@ dispatch_locked(mp_pool_t *pool)
             }
             int err = mp_queue_put(w->inbox, j->msg, j->msg_len, MP_NO_WAIT);
             if (err == 0) {
+                /* The worker is idle: it starts the task now, so the
+                 * timeout counts from here. */
                 w->job = j;
                 w->ntasks++;
+                w->deadline = pool->task_timeout_ns > 0
+                                  ? mp__now_ns() + pool->task_timeout_ns
+                                  : 0;
+                pool->winfo[i].state = MP_POOL_WORKER_BUSY;
                 busy = true;
                 break;
             }
@@ -519,12 +608,22 @@ worker_exited(mp_pool_t *pool, int i)
     worker_t *w = &pool->workers[i];
     bool was_ready = w->ready;
     bool stopping = w->stopping;
+    bool timed_out = w->timed_out;
     job_t *j = w->job;
     int code;
     w->job = NULL;
     reap_worker(pool, i, &code);
-    bool started = j != NULL && atomic_load(&pool->task_started[i]) == j->id;
-    if (started) {
+    /* A timed-out task fails even if it never started: requeueing it
+     * could time out again forever. */
+    bool started = j != NULL &&
+                   (timed_out || atomic_load(&pool->task_started[i]) == j->id);
+    if (started && timed_out) {
+        char why[128];
+        snprintf(why, sizeof why,
+                 "task timed out after %ld ms; its worker was killed",
+                 pool->task_timeout_ms);
+        job_fail(j, MP_ETIMEDOUT, why, false, 0);
+    } else if (started) {
         char why[128];
         describe_exit(why, sizeof why, code);
         job_fail(j, MP_EWORKER, why, true, code);
@@ -551,6 +650,9 @@ worker_exited(mp_pool_t *pool, int i)
         set_broken_locked(pool, msg);
         wanted = false;
     }
+    pool->winfo[i].state =
+        wanted ? MP_POOL_WORKER_RESTARTING : MP_POOL_WORKER_STOPPED;
+    pool->winfo[i].pid = 0;
     pthread_mutex_unlock(&pool->mu);
     if (wanted && spawn_worker(pool, i) != 0) {
         pthread_mutex_lock(&pool->mu);
@@ -576,6 +678,7 @@ shutdown_all(mp_pool_t *pool, int err, const char *why)
         if (w->proc != NULL) {
             int code;
             reap_worker(pool, i, &code);
+            set_winfo(pool, i, MP_POOL_WORKER_STOPPED, 0);
         }
         if (w->job != NULL) {
             job_fail(w->job, err, why, false, 0);
@@ -602,6 +705,39 @@ drain_wake(mp_pool_t *pool)
     }
 }
 
+/* Returns how long the handler may wait before a task times out: the
+ * time to the nearest deadline, or MP_WAIT_FOREVER (handler thread). */
+static mp_duration_t
+next_task_timeout(const mp_pool_t *pool)
+{
+    int64_t next = MP__NO_DEADLINE;
+    for (int i = 0; i < pool->nproc; i++) {
+        const worker_t *w = &pool->workers[i];
+        if (w->proc != NULL && w->job != NULL && w->deadline != 0 &&
+            !w->timed_out && w->deadline < next) {
+            next = w->deadline;
+        }
+    }
+    return next == MP__NO_DEADLINE ? MP_WAIT_FOREVER
+                                   : (mp_duration_t)mp__remaining_ms(next);
+}
+
+/* Kills the workers whose task ran past its deadline; their exit, seen
+ * by the next wait, fails the task with MP_ETIMEDOUT (handler thread). */
+static void
+expire_tasks(mp_pool_t *pool)
+{
+    int64_t now = mp__now_ns();
+    for (int i = 0; i < pool->nproc; i++) {
+        worker_t *w = &pool->workers[i];
+        if (w->proc != NULL && w->job != NULL && w->deadline != 0 &&
+            !w->timed_out && now >= w->deadline) {
+            w->timed_out = true;
+            (void)mp_process_kill(w->proc);
+        }
+    }
+}
+
 /* Waits for a reply, a worker exit or a wake-up, and handles what came
  * (handler thread, mu not held). */
 static void
@@ -619,7 +755,7 @@ wait_and_handle(mp_pool_t *pool)
                                       .u.process = pool->workers[i].proc};
         }
     }
-    int r = mp_wait_any(it, n, MP_WAIT_FOREVER);
+    int r = mp_wait_any(it, n, next_task_timeout(pool));
     if (r < 0) {
         /* Only MP_ENOMEM is possible here: without a way to wait, the
          * pool cannot go on. */
@@ -646,6 +782,7 @@ wait_and_handle(mp_pool_t *pool)
             worker_exited(pool, map[k - 2]);
         }
     }
+    expire_tasks(pool);
 }
 
 /* The result-handler thread. */
@@ -707,6 +844,7 @@ pool_free(mp_pool_t *pool)
     mp__shared_free((void *)pool->task_started);
     mp__free(pool->items);
     mp__free(pool->item_slot);
+    mp__free(pool->winfo);
     mp__free(pool->workers);
     mp__free(pool);
 }
@@ -715,7 +853,8 @@ int
 mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
 {
     mp_pool_opts_t o = opts != NULL ? *opts : (mp_pool_opts_t){0};
-    if (out == NULL || o.processes < 0 || o.maxtasksperchild < 0) {
+    if (out == NULL || o.processes < 0 || o.maxtasksperchild < 0 ||
+        o.task_timeout_ms < 0) {
         return MP_EINVAL;
     }
     mp__init();
@@ -729,15 +868,23 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     pool->maxtasks = o.maxtasksperchild;
     pool->init = o.initializer;
     pool->initarg = o.initarg;
+    pool->task_timeout_ms = o.task_timeout_ms;
+    /* Capped far beyond any real run, so that now + timeout never
+     * overflows. */
+    pool->task_timeout_ns = o.task_timeout_ms > INT64_MAX / 4 / 1000000
+                                ? INT64_MAX / 4
+                                : (int64_t)o.task_timeout_ms * 1000000;
     pool->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int err = pool->wake_fd < 0 ? -errno : 0;
     pool->workers = mp__calloc((size_t)pool->nproc, sizeof *pool->workers);
     pool->items = mp__calloc((size_t)pool->nproc + 2, sizeof *pool->items);
     pool->item_slot = mp__calloc((size_t)pool->nproc, sizeof(int));
+    pool->winfo = mp__calloc((size_t)pool->nproc, sizeof *pool->winfo);
     pool->task_started =
         mp__shared_alloc((size_t)pool->nproc * sizeof *pool->task_started);
     if (err == 0 && (pool->workers == NULL || pool->items == NULL ||
-                     pool->item_slot == NULL || pool->task_started == NULL)) {
+                     pool->item_slot == NULL || pool->task_started == NULL ||
+                     pool->winfo == NULL)) {
         err = MP_ENOMEM;
     }
     if (err == 0) {
@@ -774,7 +921,8 @@ mp_pool_processes(const mp_pool_t *pool)
 /* Builds a job running fn over nitems items of item_size bytes at in.
  * Returns it, or NULL when out of memory. */
 static job_t *
-job_new(mp_pool_fn fn, const void *in, size_t item_size, size_t nitems)
+job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t item_size,
+        size_t nitems)
 {
     Dl_info di;
     mp__task_hdr_t th = {
@@ -807,6 +955,7 @@ job_new(mp_pool_fn fn, const void *in, size_t item_size, size_t nitems)
     }
     memcpy(p + sizeof th, fname, th.fname_len);
     j->count = nitems;
+    j->pool = pool;
     /* The id goes in when the job is queued. */
     memcpy(p, &th, sizeof th);
     return j;
@@ -828,6 +977,7 @@ submit(mp_pool_t *pool, job_t *first, job_t *last)
     int err = submit_error_locked(pool);
     if (err == 0) {
         for (job_t *j = first; j != NULL; j = j->next) {
+            atomic_fetch_add(&pool->n_submitted, j->count);
             j->id = ++pool->next_id;
             memcpy((char *)j->msg + offsetof(mp__task_hdr_t, id), &j->id,
                    sizeof j->id);
@@ -850,11 +1000,19 @@ int
 mp_pool_apply_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                     size_t in_len, mp_result_t **out)
 {
+    return mp_pool_apply_async_cb(pool, fn, in, in_len, NULL, out);
+}
+
+int
+mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                       size_t in_len, const mp_pool_callbacks_t *cb,
+                       mp_result_t **out)
+{
     if (pool == NULL || fn == NULL || out == NULL ||
         (in == NULL && in_len > 0)) {
         return MP_EINVAL;
     }
-    job_t *j = job_new(fn, in, in_len, 1);
+    job_t *j = job_new(pool, fn, in, in_len, 1);
     mp_result_t *r = j != NULL ? mp__result_new() : NULL;
     if (r == NULL) {
         if (j != NULL) {
@@ -862,6 +1020,7 @@ mp_pool_apply_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
         }
         return MP_ENOMEM;
     }
+    mp__result_set_callbacks(r, cb, NULL, 0);
     j->res = r;
     int err = submit(pool, j, j);
     if (err != 0) {
@@ -927,8 +1086,8 @@ submit_batch(mp_pool_t *pool, batch_t *b, mp_pool_fn fn, const void *in,
     job_t *first = NULL, *last = NULL;
     for (size_t start = 0; start < nitems; start += chunk) {
         size_t count = nitems - start < chunk ? nitems - start : chunk;
-        job_t *j =
-            job_new(fn, (const char *)in + start * in_size, in_size, count);
+        job_t *j = job_new(pool, fn, (const char *)in + start * in_size,
+                           in_size, count);
         if (j == NULL) {
             err = MP_ENOMEM;
             break;
@@ -971,25 +1130,33 @@ batch_new(void)
     return b;
 }
 
-int
-mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-            size_t nitems, void *out, size_t out_size, long chunksize,
-            int *status, mp_duration_t timeout)
+/* Checks map's and map_async's arguments. Returns 0 or MP_EINVAL. */
+static int
+check_map_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
+               size_t in_size, size_t nitems, const void *out, size_t out_size,
+               long chunksize)
 {
-    int64_t deadline;
     if (check_batch_args(pool, fn, in, in_size, nitems, chunksize) != 0 ||
         (nitems > 0 && out == NULL && out_size > 0) ||
         (out_size > 0 && nitems > SIZE_MAX / out_size)) {
         return MP_EINVAL;
     }
-    int err = mp__deadline(timeout, &deadline);
-    if (err != 0) {
-        return err;
-    }
+    return 0;
+}
+
+/* Queues the chunks of a map (nitems > 0) whose results go to out and
+ * status; res, when not NULL, is completed by the last chunk (on success
+ * the batch takes the job's reference to it). Stores the batch, with the
+ * caller's reference, in *bp. Returns 0 or an error (nothing queued). */
+static int
+start_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
+          size_t nitems, void *out, size_t out_size, long chunksize,
+          int *status, mp_result_t *res, batch_t **bp)
+{
     pthread_mutex_lock(&pool->mu);
-    err = submit_error_locked(pool);
+    int err = submit_error_locked(pool);
     pthread_mutex_unlock(&pool->mu);
-    if (err != 0 || nitems == 0) {
+    if (err != 0) {
         return err;
     }
     batch_t *b = batch_new();
@@ -1000,12 +1167,44 @@ mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
     b->out = out;
     b->out_size = out_size;
     b->status = status;
+    b->res = res;
     size_t chunk = chunksize == MP_POOL_CHUNKSIZE_AUTO
                        ? mp__pool_chunksize(nitems, pool->nproc)
                        : (size_t)chunksize;
     err = submit_batch(pool, b, fn, in, in_size, nitems, chunk);
     if (err != 0) {
+        b->res = NULL; /* not taken: the caller keeps both references */
         batch_unref(b);
+        return err;
+    }
+    *bp = b;
+    return 0;
+}
+
+int
+mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
+            size_t nitems, void *out, size_t out_size, long chunksize,
+            int *status, mp_duration_t timeout)
+{
+    int64_t deadline;
+    if (check_map_args(pool, fn, in, in_size, nitems, out, out_size,
+                       chunksize) != 0) {
+        return MP_EINVAL;
+    }
+    int err = mp__deadline(timeout, &deadline);
+    if (err != 0) {
+        return err;
+    }
+    if (nitems == 0) {
+        pthread_mutex_lock(&pool->mu);
+        err = submit_error_locked(pool);
+        pthread_mutex_unlock(&pool->mu);
+        return err;
+    }
+    batch_t *b;
+    err = start_map(pool, fn, in, in_size, nitems, out, out_size, chunksize,
+                    status, NULL, &b);
+    if (err != 0) {
         return err;
     }
     pthread_mutex_lock(&b->mu);
@@ -1022,6 +1221,74 @@ mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
     pthread_mutex_unlock(&b->mu);
     batch_unref(b);
     return err;
+}
+
+int
+mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                  size_t in_size, size_t nitems, void *out, size_t out_size,
+                  long chunksize, int *status, const mp_pool_callbacks_t *cb,
+                  mp_result_t **res)
+{
+    if (res == NULL || check_map_args(pool, fn, in, in_size, nitems, out,
+                                      out_size, chunksize) != 0) {
+        return MP_EINVAL;
+    }
+    mp_result_t *r = mp__result_new();
+    if (r == NULL) {
+        return MP_ENOMEM;
+    }
+    mp__result_set_callbacks(r, cb, out, nitems * out_size);
+    int err;
+    if (nitems == 0) {
+        pthread_mutex_lock(&pool->mu);
+        err = submit_error_locked(pool);
+        pthread_mutex_unlock(&pool->mu);
+        if (err == 0) {
+            /* Nothing to run: done now, in this thread. */
+            mp__result_complete(r, 0, NULL, 0, NULL, false, 0,
+                                cb_counter(pool));
+        }
+        mp__result_unref(r); /* the job's reference: there is no job */
+    } else {
+        batch_t *b;
+        err = start_map(pool, fn, in, in_size, nitems, out, out_size, chunksize,
+                        status, r, &b);
+        if (err == 0) {
+            batch_unref(b); /* the chunks keep it */
+        } else {
+            mp__result_unref(r); /* the job's: no batch took it */
+        }
+    }
+    if (err != 0) {
+        mp__result_unref(r);
+        return err;
+    }
+    *res = r;
+    return 0;
+}
+
+int
+mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
+              mp_pool_worker_info_t *workers, size_t nworkers)
+{
+    if (pool == NULL || st == NULL || (workers == NULL && nworkers > 0)) {
+        return MP_EINVAL;
+    }
+    *st = (mp_pool_stats_t){
+        .submitted = atomic_load(&pool->n_submitted),
+        .done = atomic_load(&pool->n_done),
+        .failed = atomic_load(&pool->n_failed),
+        .timed_out = atomic_load(&pool->n_timed_out),
+        .callback_errors = atomic_load(&pool->n_cb_errors),
+        .processes = pool->nproc,
+    };
+    size_t n = nworkers < (size_t)pool->nproc ? nworkers : (size_t)pool->nproc;
+    pthread_mutex_lock(&pool->mu);
+    if (n > 0) {
+        memcpy(workers, pool->winfo, n * sizeof *workers);
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return (int)n;
 }
 
 /* imap and imap_unordered: the same, but results are kept for next(). */

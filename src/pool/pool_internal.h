@@ -85,8 +85,15 @@ int mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
  * job's). complete takes ownership of data (mp__malloc'd) and copies msg;
  * has_exit marks an exitcode for MP_EWORKER. Context: any thread. */
 mp_result_t *mp__result_new(void);
+/* Sets r's callbacks (cb may be NULL) and the bytes on_success gets when
+ * the result carries none; before r is shared. */
+void mp__result_set_callbacks(mp_result_t *r, const mp_pool_callbacks_t *cb,
+                              const void *view, size_t view_len);
+/* Runs r's callback (counting a non-zero return in *cb_errors unless it
+ * is NULL), then marks r done. */
 void mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
-                         const char *msg, bool has_exit, int exitcode);
+                         const char *msg, bool has_exit, int exitcode,
+                         _Atomic uint64_t *cb_errors);
 void mp__result_unref(mp_result_t *r);
 
 #endif /* MP_POOL_INTERNAL_H */

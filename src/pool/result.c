@@ -18,6 +18,9 @@ struct mp_result {
     char *msg;
     bool has_exit;
     int exitcode;
+    mp_pool_callbacks_t cb; /* set before the result is shared */
+    const void *view;       /* on_success's bytes when data is NULL */
+    size_t view_len;
 };
 
 void
@@ -57,10 +60,37 @@ mp__result_new(void)
 }
 
 void
+mp__result_set_callbacks(mp_result_t *r, const mp_pool_callbacks_t *cb,
+                         const void *view, size_t view_len)
+{
+    if (cb != NULL) {
+        r->cb = *cb;
+    }
+    r->view = view;
+    r->view_len = view_len;
+}
+
+void
 mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
-                    const char *msg, bool has_exit, int exitcode)
+                    const char *msg, bool has_exit, int exitcode,
+                    _Atomic uint64_t *cb_errors)
 {
     char *copy = msg != NULL ? mp__strdup(msg) : NULL;
+    /* Python runs the callback before the result is ready: once get
+     * returns, the callback has run. Nothing else writes r yet (it is not
+     * done), so the fields are read without r->mu. */
+    int cb_rc = 0;
+    if (rc == 0 && r->cb.on_success != NULL) {
+        cb_rc = data != NULL
+                    ? r->cb.on_success(data, len, r->cb.arg)
+                    : r->cb.on_success(r->view, r->view_len, r->cb.arg);
+    } else if (rc != 0 && r->cb.on_error != NULL) {
+        cb_rc = r->cb.on_error(rc, copy != NULL ? copy : mp_strerror(rc),
+                               r->cb.arg);
+    }
+    if (cb_rc != 0 && cb_errors != NULL) {
+        atomic_fetch_add(cb_errors, 1);
+    }
     pthread_mutex_lock(&r->mu);
     MP__ASSERT(!r->done);
     r->rc = rc;
