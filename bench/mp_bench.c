@@ -5,9 +5,10 @@
  * bench/compare can set the two side by side. Workloads whose pieces have
  * not landed yet say so on stderr and print no result line. After
  * py_anchor's workloads come a few it lacks (queue_throughput_small_8p8c,
- * queue_throughput_64mib). */
+ * queue_throughput_64mib, pool_map_worker_killed, pool_rss_idle_worker). */
 #include <multiproc.h>
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,17 @@
 #define N_QUEUE_LARGE 200L
 #define N_PIPE_LARGE 1500L
 #define N_JOINABLE 100000L
+#define N_POOL_STARTUP 30L
+#define N_POOL_MAP 3000000L
+#define N_POOL_MAP_CS1 50000L
+#define N_POOL_IMAP 50000L
+#define N_POOL_IMAP_CS100 2000000L
+#define N_APPLY 10000L
 /* Ours, not py_anchor's: messages of queue_throughput_64mib. */
 #define N_QUEUE_HUGE 40L
+/* Ours: items of pool_map_worker_killed, each sleeping SLOW_ITEM_US. */
+#define N_POOL_KILLED 2000L
+#define SLOW_ITEM_US 200L
 
 static double g_scale = 1.0;
 
@@ -624,6 +634,371 @@ wl_joinablequeue(void)
     }
 }
 
+/*----- pools --------------------------------------------------------------*/
+
+/* py_anchor's _sq: one long in, its square out. */
+static int
+sq_task(const void *in, size_t in_len, mp_pool_out_t *out)
+{
+    long x;
+
+    if (in_len != sizeof x) {
+        return 1;
+    }
+    memcpy(&x, in, sizeof x);
+    x *= x;
+    return mp_pool_out_write(out, &x, sizeof x);
+}
+
+/* Returns a new pool of two workers (py_anchor's Pool(2)). */
+static mp_pool_t *
+pool2(void)
+{
+    const mp_pool_opts_t opts = {.processes = 2};
+    mp_pool_t *pool = NULL;
+
+    check(mp_pool_create(&pool, &opts), "mp_pool_create");
+    return pool;
+}
+
+/* Closes, joins and frees pool. */
+static void
+pool_finish(mp_pool_t *pool)
+{
+    check(mp_pool_close(pool), "mp_pool_close");
+    check(mp_pool_join(pool, JOIN_TIMEOUT_MS), "mp_pool_join");
+    mp_pool_destroy(pool);
+}
+
+/* Returns malloc'ed longs 0 .. n-1 (py_anchor's range(n)). */
+static long *
+range_items(long n)
+{
+    long *in = (long *)(void *)xpayload((size_t)n * sizeof(long));
+
+    for (long i = 0; i < n; i++) {
+        in[i] = i;
+    }
+    return in;
+}
+
+/* Maps sq_task over 0 .. n-1 with chunksize cs; exits unless every square
+ * came back. */
+static void
+map_squares(mp_pool_t *pool, long n, long cs)
+{
+    long *in = range_items(n);
+    long *out = (long *)(void *)xpayload((size_t)n * sizeof(long));
+
+    check(mp_pool_map(pool, sq_task, in, sizeof(long), (size_t)n, out,
+                      sizeof(long), cs, NULL, JOIN_TIMEOUT_MS),
+          "mp_pool_map");
+    if (out[n - 1] != (n - 1) * (n - 1)) {
+        fprintf(stderr, "mp_bench: pool map: wrong result\n");
+        exit(3);
+    }
+    free(in);
+    free(out);
+}
+
+/* pool_startup: Pool(2) create + close + join, sequentially. */
+static void
+wl_pool_startup(void)
+{
+    long n = scaled(N_POOL_STARTUP, 1);
+    double t0 = now();
+
+    for (long i = 0; i < n; i++) {
+        pool_finish(pool2());
+    }
+    double dt = now() - t0;
+    emit("pool_startup_close_join", dt / (double)n * 1e6, "us",
+         "n=%ld mp_pool_create(2) + mp_pool_close + mp_pool_join", n);
+}
+
+/* pool_map_trivial: map(x*x) with the default chunksize, then with 1. */
+static void
+wl_pool_map_trivial(void)
+{
+    static const long cs_n[][2] = {{MP_POOL_CHUNKSIZE_AUTO, N_POOL_MAP},
+                                   {1, N_POOL_MAP_CS1}};
+    mp_pool_t *pool = pool2();
+
+    map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO); /* warm-up */
+    for (size_t k = 0; k < 2; k++) {
+        long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10);
+        double t0 = now();
+        map_squares(pool, n, cs);
+        double dt = now() - t0;
+        /* Python's rule for Pool(2): ceil(n / (4 * 2)). */
+        long eff = cs > 0 ? cs : (n + 7) / 8;
+        emit(cs > 0 ? "pool_map_trivial_chunksize1"
+                    : "pool_map_trivial_default_chunksize",
+             (double)n / dt, "items/s",
+             "n=%ld mp_pool_map(x*x) Pool(2) chunksize=%s (effective %ld)", n,
+             cs > 0 ? "1" : "AUTO", eff);
+    }
+    pool_finish(pool);
+}
+
+/* pool_imap_unordered_trivial: imap_unordered(x*x), chunksize 1 then 100,
+ * every result taken (and freed) as it comes. */
+static void
+wl_pool_imap_unordered_trivial(void)
+{
+    static const long cs_n[][2] = {{1, N_POOL_IMAP},
+                                   {100, N_POOL_IMAP_CS100}};
+    mp_pool_t *pool = pool2();
+
+    map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO); /* warm-up */
+    for (size_t k = 0; k < 2; k++) {
+        long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10), cnt = 0;
+        long *in = range_items(n);
+        mp_imap_t *it = NULL;
+        void *res = NULL;
+        char name[64];
+        int rc;
+
+        double t0 = now();
+        check(mp_pool_imap_unordered(pool, sq_task, in, sizeof(long),
+                                     (size_t)n, cs, &it),
+              "mp_pool_imap_unordered");
+        while ((rc = mp_imap_next(it, &res, NULL, NULL, JOIN_TIMEOUT_MS)) !=
+               MP_EOF) {
+            check(rc, "mp_imap_next");
+            mp_free(res);
+            cnt++;
+        }
+        double dt = now() - t0;
+        mp_imap_destroy(it);
+        free(in);
+        if (cnt != n) {
+            fprintf(stderr, "mp_bench: imap_unordered: %ld of %ld\n", cnt, n);
+            exit(3);
+        }
+        snprintf(name, sizeof name, cs == 1 ? "pool_imap_unordered_trivial"
+                 : "pool_imap_unordered_trivial_chunksize%ld", cs);
+        emit(name, (double)n / dt, "items/s",
+             "n=%ld mp_pool_imap_unordered(x*x) Pool(2) chunksize=%ld%s", n,
+             cs, cs == 1 ? " (the default)" : "");
+    }
+    pool_finish(pool);
+}
+
+/* Runs one apply_async(x*x) and waits for its result. */
+static void
+apply_once(mp_pool_t *pool, long x)
+{
+    mp_result_t *r = NULL;
+    long y = 0;
+    void *out = NULL;
+    size_t len = 0;
+
+    check(mp_pool_apply_async(pool, sq_task, &x, sizeof x, &r),
+          "mp_pool_apply_async");
+    check(mp_result_get(r, &out, &len, JOIN_TIMEOUT_MS), "mp_result_get");
+    if (len == sizeof y) {
+        memcpy(&y, out, sizeof y);
+    }
+    if (y != x * x) {
+        fprintf(stderr, "mp_bench: apply_async: wrong result\n");
+        exit(3);
+    }
+    mp_free(out);
+    mp_result_destroy(r);
+}
+
+/* pool_apply_async_roundtrip: apply_async(x*x).get(), one at a time. */
+static void
+wl_pool_apply_async_roundtrip(void)
+{
+    long n = scaled(N_APPLY, 10);
+    mp_pool_t *pool = pool2();
+
+    for (long i = 0; i < 200; i++) {
+        apply_once(pool, i);
+    }
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        apply_once(pool, i);
+    }
+    double dt = now() - t0;
+    pool_finish(pool);
+    emit("pool_apply_async_roundtrip", dt / (double)n * 1e6, "us",
+         "n=%ld mp_pool_apply_async(x*x) + mp_result_get one at a time, "
+         "Pool(2)", n);
+}
+
+/* A slow trivial task: sleeps SLOW_ITEM_US, then writes nothing. */
+static int
+slow_task(const void *in, size_t in_len, mp_pool_out_t *out)
+{
+    const struct timespec ts = {0, SLOW_ITEM_US * 1000};
+
+    (void)in;
+    (void)in_len;
+    (void)out;
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* Sleeps about 100 us (the parent's polling step). */
+static void
+nap(void)
+{
+    const struct timespec ts = {0, 100000};
+
+    nanosleep(&ts, NULL);
+}
+
+/* pool_map_worker_killed (not in py_anchor): a map of slow items, chunksize
+ * 1, during which one busy worker is SIGKILLed once a quarter of the items
+ * is done; measures until the map returns (the killed item fails with
+ * MP_EWORKER, the others complete). */
+static void
+wl_pool_map_worker_killed(void)
+{
+    long n = scaled(N_POOL_KILLED, 20);
+    int *status = (int *)(void *)xpayload((size_t)n * sizeof(int));
+    mp_pool_t *pool = pool2();
+    mp_result_t *r = NULL;
+    mp_pool_stats_t st;
+    mp_pool_worker_info_t w[2];
+    pid_t victim = 0;
+    long failed = 0;
+
+    double t0 = now();
+    check(mp_pool_map_async(pool, slow_task, NULL, 0, (size_t)n, NULL, 0, 1,
+                            status, NULL, &r),
+          "mp_pool_map_async");
+    /* Polls (this is no test): kills the first busy worker seen after a
+     * quarter of the items are done. */
+    while (victim == 0) {
+        int nw = (int)check(mp_pool_stats(pool, &st, w, 2), "mp_pool_stats");
+
+        for (int k = 0; k < nw && st.done >= (uint64_t)n / 4; k++) {
+            if (w[k].state == MP_POOL_WORKER_BUSY && w[k].pid > 0) {
+                victim = w[k].pid;
+                break;
+            }
+        }
+        if (victim == 0) {
+            nap();
+        }
+    }
+    double t_kill = now();
+    kill(victim, SIGKILL);
+    int rc = mp_result_wait(r, JOIN_TIMEOUT_MS);
+    double t1 = now();
+    check(rc, "mp_result_wait");
+    for (long i = 0; i < n; i++) {
+        failed += status[i] != 0;
+        if (status[i] != 0 && status[i] != MP_EWORKER) {
+            check(status[i], "pool_map_worker_killed item");
+        }
+    }
+    mp_result_destroy(r);
+    pool_finish(pool);
+    free(status);
+    emit("pool_map_worker_killed", (t1 - t0) * 1e3, "ms",
+         "n=%ld items of %ld us sleep, Pool(2) mp_pool_map_async chunksize=1, "
+         "one busy worker SIGKILLed at 1/4 done; returns %.1f ms after the "
+         "kill, %ld item(s) MP_EWORKER, the rest done (Python's Pool.map "
+         "hangs forever here)",
+         n, SLOW_ITEM_US, (t1 - t_kill) * 1e3, failed);
+}
+
+/* Returns the VmRSS of pid in KiB from /proc/<pid>/status, or -1. */
+static long
+vmrss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+/* Runs this program again with only the workload name, in a fresh
+ * process (MP_BENCH_FRESH set), and copies its result lines to stdout. */
+static void
+rerun_fresh(const char *name)
+{
+    char exe[4096], cmd[4200], line[1024];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+    if (len < 0 || memchr(exe, '\'', (size_t)len) != NULL) {
+        fprintf(stderr, "mp_bench: %s: cannot re-run myself\n", name);
+        exit(2);
+    }
+    exe[len] = '\0';
+    snprintf(cmd, sizeof cmd, "MP_BENCH_FRESH=1 '%s' --only %s", exe, name);
+    fflush(stdout);
+    FILE *f = popen(cmd, "re");
+    if (f == NULL) {
+        fprintf(stderr, "mp_bench: %s: popen failed\n", name);
+        exit(2);
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (line[0] != '#') {
+            fputs(line, stdout);
+        }
+    }
+    if (pclose(f) != 0) {
+        fprintf(stderr, "mp_bench: %s: the fresh run failed\n", name);
+        exit(2);
+    }
+    fflush(stdout);
+}
+
+/* pool_rss_idle_worker (not in py_anchor; its result is
+ * rss_idle_pool_worker_kib): the RSS of the idle workers of a Pool(2)
+ * after a warm-up map of 1000 items. Measured in a fresh run of this
+ * program, as bench/compare's Python probe: workers forked from a parent
+ * that ran the big workloads would map (and count) its pages. */
+static void
+wl_rss_idle_pool_worker(void)
+{
+    if (getenv("MP_BENCH_FRESH") == NULL) {
+        rerun_fresh("pool_rss_idle_worker");
+        return;
+    }
+    mp_pool_t *pool = pool2();
+    mp_pool_worker_info_t w[2];
+    mp_pool_stats_t st;
+    long sum = 0, lo = -1, hi = -1;
+    int nw;
+
+    map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO);
+    nw = (int)check(mp_pool_stats(pool, &st, w, 2), "mp_pool_stats");
+    for (int k = 0; k < nw; k++) {
+        long kib = vmrss_kib(w[k].pid);
+
+        if (w[k].pid <= 0 || kib < 0) {
+            fprintf(stderr, "mp_bench: no VmRSS for worker %d\n", k);
+            exit(3);
+        }
+        sum += kib;
+        lo = lo < 0 || kib < lo ? kib : lo;
+        hi = kib > hi ? kib : hi;
+    }
+    pool_finish(pool);
+    emit("rss_idle_pool_worker_kib", (double)sum / nw, "KiB",
+         "mean VmRSS of %d idle Pool(2) workers after a 1000-item map "
+         "(min %ld, max %ld KiB)", nw, lo, hi);
+}
+
 /*----- two workers on one lock --------------------------------------------*/
 
 /* What each of the two workers of a lock workload shares with the parent:
@@ -842,10 +1217,10 @@ static const struct workload WORKLOADS[] = {
     {"simplequeue_throughput_small", wl_simplequeue_throughput_small, NULL},
     {"simplequeue_throughput_large", wl_simplequeue_throughput_large, NULL},
     {"joinablequeue", wl_joinablequeue, NULL},
-    {"pool_startup", NULL, "Pool"},
-    {"pool_map_trivial", NULL, "Pool"},
-    {"pool_imap_unordered_trivial", NULL, "Pool"},
-    {"pool_apply_async_roundtrip", NULL, "Pool"},
+    {"pool_startup", wl_pool_startup, NULL},
+    {"pool_map_trivial", wl_pool_map_trivial, NULL},
+    {"pool_imap_unordered_trivial", wl_pool_imap_unordered_trivial, NULL},
+    {"pool_apply_async_roundtrip", wl_pool_apply_async_roundtrip, NULL},
     {"lock_contention", wl_lock_contention, NULL},
     {"value_increment_locked", wl_value_increment_locked, NULL},
     {"manager_start", NULL, "Manager"},
@@ -856,6 +1231,8 @@ static const struct workload WORKLOADS[] = {
     /* Ours, not py_anchor's: printed after its workloads. */
     {"queue_throughput_small_8p8c", wl_queue_throughput_8p8c, NULL},
     {"queue_throughput_64mib", wl_queue_throughput_64mib, NULL},
+    {"pool_map_worker_killed", wl_pool_map_worker_killed, NULL},
+    {"pool_rss_idle_worker", wl_rss_idle_pool_worker, NULL},
 };
 #define N_WORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
 
