@@ -645,6 +645,34 @@ MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                           size_t out_size, long chunksize, int *status,
                           mp_duration_t timeout);
 
+/* mp_pool_starmap and mp_pool_starmap_async are mp_pool_map and
+ * mp_pool_map_async (same arguments, same returns): in C the tuple of a
+ * starmap item is the struct the item already is, so they are plain
+ * aliases for code written after Python's. */
+MP_EXTERN int mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                              size_t in_size, size_t nitems, void *out,
+                              size_t out_size, long chunksize, int *status,
+                              mp_duration_t timeout);
+
+/* mp_pool_map_buffers is mp_pool_map over n byte buffers of their own
+ * lengths (bufs[i], lens[i] bytes; NULL with length 0 is allowed): the
+ * result of buffer i is a fresh buffer in outs[i] (free with mp_free) of
+ * out_lens[i] bytes. First every outs[i] is set to NULL, out_lens[i] to 0
+ * and status[i] (status may be NULL) to MP_ETIMEDOUT; a failed item leaves
+ * outs[i] NULL and sets status[i] as mp_pool_map does (MP_ENOMEM when its
+ * copy failed). On any return the caller frees the non-NULL outs[i].
+ * Returns 0 when every item succeeded (also for n 0), else the code of the
+ * first failed item, or MP_ETIMEDOUT (nothing more is written), MP_EINVAL
+ * (NULL pool/fn, NULL bufs, lens, outs or out_lens with n > 0, a NULL
+ * buffer with a non-zero length, lengths too big, chunksize 0 or below -1,
+ * bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
+ * process, any thread. */
+MP_EXTERN int mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn,
+                                  const void *const *bufs, const size_t *lens,
+                                  size_t n, void **outs, size_t *out_lens,
+                                  int *status, long chunksize,
+                                  mp_duration_t timeout);
+
 /* An iterator over the results of mp_pool_imap or mp_pool_imap_unordered. */
 typedef struct mp_imap mp_imap_t;
 
@@ -662,6 +690,31 @@ MP_EXTERN int mp_pool_imap_unordered(mp_pool_t *pool, mp_pool_fn fn,
                                      const void *in, size_t in_size,
                                      size_t nitems, long chunksize,
                                      mp_imap_t **out);
+
+/* A source of input for mp_pool_imap_source: stores the next item in
+ * *item and *len (the bytes are copied before the next call) and returns
+ * 1; returns 0 at the end of the input, or a negative code (MP_E*) that
+ * ends the iteration with that error. Context: called by
+ * mp_pool_imap_source and mp_imap_next in their caller's thread, one call
+ * at a time, with no lock of the pool held. */
+typedef int (*mp_pool_source_fn)(void *arg, const void **item, size_t *len);
+
+/* mp_pool_imap_source is imap over lazy input: each item src gives
+ * (of any length) becomes one task. At most max_in_flight items are
+ * queued and not yet taken by mp_imap_next: src is called only to refill
+ * that window (first here, then by each mp_imap_next), so a slow consumer
+ * stops the input. ordered: results in item order (mp_pool_imap), else as
+ * they finish (mp_pool_imap_unordered). Once every queued item was taken,
+ * mp_imap_next returns the error that ended the input (src's code, or
+ * MP_ECLOSED/MP_EBROKEN when the pool stopped taking tasks, MP_ENOMEM) once,
+ * with *index the number of items queued, then MP_EOF. The pool must
+ * outlive the iterator. Returns 0 or MP_EINVAL (NULL pool/fn/src/out,
+ * max_in_flight 0 or too big), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM.
+ * Context: the creating process. */
+MP_EXTERN int mp_pool_imap_source(mp_pool_t *pool, mp_pool_fn fn,
+                                  mp_pool_source_fn src, void *src_arg,
+                                  size_t max_in_flight, bool ordered,
+                                  mp_imap_t **out);
 
 /* mp_imap_next waits up to timeout for the next result and stores its item
  * number in *index. On success *out gets the result (a buffer the caller
@@ -769,7 +822,8 @@ MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
                                      const mp_pool_callbacks_t *cb,
                                      mp_result_t **out);
 
-/* mp_pool_map_async queues what mp_pool_map runs and returns at once with
+/* mp_pool_map_async (and its alias mp_pool_starmap_async, see
+ * mp_pool_starmap) queues what mp_pool_map runs and returns at once with
  * a result handle in *res. The items' results land in out and status as
  * with mp_pool_map; out and status must stay valid until the handle is
  * ready (mp_result_wait), or until the pool was terminated or destroyed -
@@ -785,6 +839,12 @@ MP_EXTERN int mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn,
                                 long chunksize, int *status,
                                 const mp_pool_callbacks_t *cb,
                                 mp_result_t **res);
+MP_EXTERN int mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn,
+                                    const void *in, size_t in_size,
+                                    size_t nitems, void *out, size_t out_size,
+                                    long chunksize, int *status,
+                                    const mp_pool_callbacks_t *cb,
+                                    mp_result_t **res);
 
 /* A worker slot's state in mp_pool_stats. */
 enum {

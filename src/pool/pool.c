@@ -34,6 +34,10 @@
  * Callbacks (apply_async_cb, map_async) run in the handler thread, inside
  * mp__result_complete, before the result is ready.
  *
+ * The many-item calls (map, map_buffers, starmap, imap) live in batch.c:
+ * they cut their input into jobs queued here (mp__pool_submit), and the
+ * handler hands each item's outcome back to them (mp__batch_store).
+ *
  * Locking: pool->mu guards state, the pending list, the handler's
  * progress flags and winfo (mp_pool_stats's view of the workers). Only the
  * handler touches workers[] while it runs; the counters are atomics. */
@@ -51,65 +55,10 @@
 
 enum { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
 
-/* The context a map or imap call shares with its chunk jobs: the handle
- * mp_pool_imap hands out is this too. */
-struct mp_imap {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs; /* the caller + unfinished chunk jobs; under mu */
-    size_t chunks_left;
-    bool abandoned; /* the caller left (timed out): store nothing more */
-    bool is_map;
-    /* map: results go to the caller's arrays */
-    char *out;
-    size_t out_size;
-    int *status;
-    int first_err;
-    size_t first_err_idx;
-    /* imap: results are kept per item until next() takes them */
-    bool ordered;
-    size_t nitems;
-    struct imap_item {
-        bool done;
-        int rc;
-        void *data; /* result, or the error message (a string) */
-        size_t len;
-    } * items;
-    size_t *order; /* item indices in completion order */
-    size_t nfinished, next;
-    /* map_async: the handle completed when the last chunk ends (the
-     * batch holds the job's reference to it). */
-    mp_result_t *res;
-};
-typedef struct mp_imap batch_t;
-
-/* One task: an apply (res) or a chunk of a map/imap (batch, start, count;
- * an apply has count 1). */
-typedef struct job {
-    struct job *next;
-    struct mp_pool *pool; /* its counters */
-    uint64_t id;
-    void *msg; /* the inbox message */
-    size_t msg_len;
-    mp_result_t *res;
-    batch_t *batch;
-    size_t start, count;
-} job_t;
-
-/* How one item of a job ended. */
-typedef struct outcome {
-    int rc; /* 0, or the library code (MP_EREMOTE, MP_EWORKER, ...) */
-    const void *data;
-    size_t len;
-    const char *msg; /* rc != 0 */
-    bool has_exit;
-    int exitcode;
-} outcome_t;
-
 typedef struct worker {
     mp_process_t *proc; /* NULL: the slot is empty */
     mp_queue_t *inbox;
-    job_t *job; /* the task it holds */
+    mp__job_t *job; /* the task it holds */
     long ntasks;
     bool ready;
     bool stopping;
@@ -133,7 +82,7 @@ struct mp_pool {
     /* Shared (mp__shared_alloc), one per slot: the task its worker began. */
     _Atomic uint64_t *task_started;
     int wake_fd;
-    job_t *pend_head, *pend_tail;
+    mp__job_t *pend_head, *pend_tail;
     uint64_t next_id;
     uint64_t next_gen;
     int start_failures;
@@ -169,63 +118,16 @@ wake_handler(mp_pool_t *pool)
     } while (r < 0 && errno == EINTR);
 }
 
-/* Drops one reference to a batch (mu not held). */
-static void
-batch_unref(batch_t *b)
-{
-    pthread_mutex_lock(&b->mu);
-    bool last = --b->refs == 0;
-    pthread_mutex_unlock(&b->mu);
-    if (last) {
-        for (size_t i = 0; b->items != NULL && i < b->nitems; i++) {
-            mp__free(b->items[i].data);
-        }
-        mp__free(b->items);
-        mp__free(b->order);
-        if (b->res != NULL) {
-            mp__result_unref(b->res);
-        }
-        pthread_cond_destroy(&b->cv);
-        pthread_mutex_destroy(&b->mu);
-        mp__free(b);
-    }
-}
-
 /* Where a job of pool counts failing callbacks (NULL without a pool). */
-static _Atomic uint64_t *
-cb_counter(mp_pool_t *pool)
+_Atomic uint64_t *
+mp__pool_cb_counter(mp_pool_t *pool)
 {
     return pool != NULL ? &pool->n_cb_errors : NULL;
 }
 
-/* Ends a chunk job: one fewer chunk, one fewer reference; the last chunk
- * of a map_async completes its handle (and runs its callback). */
-static void
-batch_chunk_done(batch_t *b, mp_pool_t *pool)
-{
-    mp_result_t *res = NULL;
-    int rc = 0;
-    size_t idx = 0;
-    pthread_mutex_lock(&b->mu);
-    if (--b->chunks_left == 0) {
-        pthread_cond_broadcast(&b->cv);
-        res = b->abandoned ? NULL : b->res;
-        rc = b->first_err;
-        idx = b->first_err_idx;
-    }
-    pthread_mutex_unlock(&b->mu);
-    if (res != NULL) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "item %zu failed: %s", idx, mp_strerror(rc));
-        mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL, false, 0,
-                            cb_counter(pool));
-    }
-    batch_unref(b);
-}
-
 /* Returns a fresh copy of len bytes at data (a byte for len 0), or NULL. */
-static void *
-dup_bytes(const void *data, size_t len)
+void *
+mp__pool_dup_bytes(const void *data, size_t len)
 {
     void *copy = mp__malloc(len > 0 ? len : 1);
     if (copy != NULL && len > 0) {
@@ -234,50 +136,9 @@ dup_bytes(const void *data, size_t len)
     return copy;
 }
 
-/* Stores item idx's outcome in a map batch; b->mu held. */
-static void
-map_store(batch_t *b, size_t idx, const outcome_t *o, int rc)
-{
-    if (rc == 0 && b->out_size > 0) {
-        char *dst = b->out + idx * b->out_size;
-        memcpy(dst, o->data, o->len);
-        memset(dst + o->len, 0, b->out_size - o->len);
-    }
-    if (b->status != NULL) {
-        b->status[idx] = rc;
-    }
-    if (rc != 0 && (b->first_err == 0 || idx < b->first_err_idx)) {
-        b->first_err = rc;
-        b->first_err_idx = idx;
-    }
-}
-
-/* Stores item idx's outcome in an imap batch; b->mu held. */
-static void
-imap_store(batch_t *b, size_t idx, const outcome_t *o)
-{
-    struct imap_item *it = &b->items[idx];
-    it->rc = o->rc;
-    if (o->rc == 0) {
-        it->data = dup_bytes(o->data, o->len);
-        it->len = o->len;
-    } else {
-        const char *msg = o->msg != NULL ? o->msg : mp_strerror(o->rc);
-        it->len = strlen(msg) + 1;
-        it->data = dup_bytes(msg, it->len);
-    }
-    if (it->data == NULL) {
-        it->rc = MP_ENOMEM;
-        it->len = 0;
-    }
-    it->done = true;
-    b->order[b->nfinished++] = idx;
-    pthread_cond_broadcast(&b->cv);
-}
-
 /* Counts one item's final code rc in pool's statistics. */
-static void
-count_item(mp_pool_t *pool, int rc)
+void
+mp__pool_count_item(mp_pool_t *pool, int rc)
 {
     if (pool == NULL) {
         return;
@@ -290,47 +151,34 @@ count_item(mp_pool_t *pool, int rc)
 
 /* Delivers the outcome of item i of job j to whoever waits for it. */
 static void
-deliver(job_t *j, size_t i, const outcome_t *o)
+deliver(mp__job_t *j, size_t i, const mp__outcome_t *o)
 {
     if (j->res != NULL) {
-        void *data = o->rc == 0 ? dup_bytes(o->data, o->len) : NULL;
+        void *data = o->rc == 0 ? mp__pool_dup_bytes(o->data, o->len) : NULL;
         if (o->rc == 0 && data == NULL) {
-            count_item(j->pool, MP_ENOMEM);
+            mp__pool_count_item(j->pool, MP_ENOMEM);
             mp__result_complete(j->res, MP_ENOMEM, NULL, 0, "out of memory",
-                                false, 0, cb_counter(j->pool));
+                                false, 0, mp__pool_cb_counter(j->pool));
         } else {
-            count_item(j->pool, o->rc);
+            mp__pool_count_item(j->pool, o->rc);
             mp__result_complete(j->res, o->rc, data, o->len, o->msg,
-                                o->has_exit, o->exitcode, cb_counter(j->pool));
+                                o->has_exit, o->exitcode,
+                                mp__pool_cb_counter(j->pool));
         }
         return;
     }
-    batch_t *b = j->batch;
-    pthread_mutex_lock(&b->mu);
-    int rc = o->rc;
-    if (b->is_map && rc == 0 && o->len > b->out_size) {
-        rc = MP_EMSGSIZE;
-    }
-    if (!b->abandoned) {
-        if (b->is_map) {
-            map_store(b, j->start + i, o, rc);
-        } else {
-            imap_store(b, j->start + i, o);
-        }
-    }
-    pthread_mutex_unlock(&b->mu);
-    count_item(j->pool, rc);
+    mp__batch_store(j->batch, j->start + i, o, j->pool);
 }
 
 /* Frees a job and drops what it references. */
-static void
-job_free(job_t *j)
+void
+mp__pool_job_free(mp__job_t *j)
 {
     if (j->res != NULL) {
         mp__result_unref(j->res);
     }
     if (j->batch != NULL) {
-        batch_chunk_done(j->batch, j->pool);
+        mp__batch_chunk_done(j->batch, j->pool);
     }
     mp__free(j->msg);
     mp__free(j);
@@ -339,20 +187,20 @@ job_free(job_t *j)
 /* Fails items from..count-1 of job j with err and msg (exitcode when
  * has_exit), then frees it. */
 static void
-job_fail_from(job_t *j, size_t from, int err, const char *msg, bool has_exit,
-              int exitcode)
+job_fail_from(mp__job_t *j, size_t from, int err, const char *msg,
+              bool has_exit, int exitcode)
 {
-    outcome_t o = {
+    mp__outcome_t o = {
         .rc = err, .msg = msg, .has_exit = has_exit, .exitcode = exitcode};
     for (size_t i = from; i < j->count; i++) {
         deliver(j, i, &o);
     }
-    job_free(j);
+    mp__pool_job_free(j);
 }
 
 /* Fails every item of job j, then frees it. */
 static void
-job_fail(job_t *j, int err, const char *msg, bool has_exit, int exitcode)
+job_fail(mp__job_t *j, int err, const char *msg, bool has_exit, int exitcode)
 {
     job_fail_from(j, 0, err, msg, has_exit, exitcode);
 }
@@ -360,7 +208,7 @@ job_fail(job_t *j, int err, const char *msg, bool has_exit, int exitcode)
 /* Completes job j from the items of a DONE reply (p .. end), then frees
  * it. Items a malformed reply lacks fail with MP_EPROTO. */
 static void
-job_complete(job_t *j, const char *p, const char *end, uint64_t nitems)
+job_complete(mp__job_t *j, const char *p, const char *end, uint64_t nitems)
 {
     size_t i = 0;
     for (; nitems == j->count && i < j->count; i++) {
@@ -373,14 +221,14 @@ job_complete(job_t *j, const char *p, const char *end, uint64_t nitems)
         if ((size_t)(end - p) < ih.len) {
             break;
         }
-        outcome_t o = {.data = p, .len = ih.len};
+        mp__outcome_t o = {.data = p, .len = ih.len};
         char msg[1024];
         if (ih.rc != 0) {
             /* The worker sent the text with its NUL; trust nothing. */
             size_t n = ih.len < sizeof msg ? ih.len : sizeof msg - 1;
             memcpy(msg, p, n);
             msg[n] = '\0';
-            o = (outcome_t){.rc = MP_EREMOTE, .msg = msg};
+            o = (mp__outcome_t){.rc = MP_EREMOTE, .msg = msg};
         }
         deliver(j, i, &o);
         p += ih.len;
@@ -457,11 +305,13 @@ spawn_worker(mp_pool_t *pool, int i)
     return 0;
 }
 
-/* Reaps the exited worker of slot i and empties the slot. */
+/* Reaps the exited worker of slot i and empties the slot; the stats view
+ * shows the slot in state, without a pid, before the pid can be reused. */
 static void
-reap_worker(mp_pool_t *pool, int i, int *exitcode)
+reap_worker(mp_pool_t *pool, int i, int state, int *exitcode)
 {
     worker_t *w = &pool->workers[i];
+    set_winfo(pool, i, state, 0);
     MP__ASSERT(mp_process_join(w->proc, MP_WAIT_FOREVER) == 0);
     MP__ASSERT(mp_process_exitcode(w->proc, exitcode) == 0);
     MP__ASSERT(mp_process_destroy(w->proc) == 0);
@@ -513,7 +363,7 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
         pthread_mutex_unlock(&pool->mu);
     } else if (rh.kind == MP__REPLY_DONE && w->job != NULL &&
                w->job->id == rh.id) {
-        job_t *j = w->job;
+        mp__job_t *j = w->job;
         w->job = NULL;
         pthread_mutex_lock(&pool->mu);
         pool->winfo[rh.slot].state = MP_POOL_WORKER_IDLE;
@@ -554,7 +404,7 @@ dispatch_locked(mp_pool_t *pool)
             continue;
         }
         while (pool->pend_head != NULL) {
-            job_t *j = pool->pend_head;
+            mp__job_t *j = pool->pend_head;
             pool->pend_head = j->next;
             if (pool->pend_head == NULL) {
                 pool->pend_tail = NULL;
@@ -609,10 +459,10 @@ worker_exited(mp_pool_t *pool, int i)
     bool was_ready = w->ready;
     bool stopping = w->stopping;
     bool timed_out = w->timed_out;
-    job_t *j = w->job;
+    mp__job_t *j = w->job;
     int code;
     w->job = NULL;
-    reap_worker(pool, i, &code);
+    reap_worker(pool, i, MP_POOL_WORKER_RESTARTING, &code);
     /* A timed-out task fails even if it never started: requeueing it
      * could time out again forever. */
     bool started = j != NULL &&
@@ -677,8 +527,7 @@ shutdown_all(mp_pool_t *pool, int err, const char *why)
         worker_t *w = &pool->workers[i];
         if (w->proc != NULL) {
             int code;
-            reap_worker(pool, i, &code);
-            set_winfo(pool, i, MP_POOL_WORKER_STOPPED, 0);
+            reap_worker(pool, i, MP_POOL_WORKER_STOPPED, &code);
         }
         if (w->job != NULL) {
             job_fail(w->job, err, why, false, 0);
@@ -686,11 +535,11 @@ shutdown_all(mp_pool_t *pool, int err, const char *why)
         }
     }
     pthread_mutex_lock(&pool->mu);
-    job_t *j = pool->pend_head;
+    mp__job_t *j = pool->pend_head;
     pool->pend_head = pool->pend_tail = NULL;
     pthread_mutex_unlock(&pool->mu);
     while (j != NULL) {
-        job_t *next = j->next;
+        mp__job_t *next = j->next;
         job_fail(j, err, why, false, 0);
         j = next;
     }
@@ -918,11 +767,12 @@ mp_pool_processes(const mp_pool_t *pool)
     return pool != NULL ? pool->nproc : MP_EINVAL;
 }
 
-/* Builds a job running fn over nitems items of item_size bytes at in.
- * Returns it, or NULL when out of memory. */
-static job_t *
-job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t item_size,
-        size_t nitems)
+/* Builds a job running fn over nitems items (item_size bytes each, or
+ * MP__ITEM_VAR) whose input takes data bytes, and stores where the input
+ * goes in *dst. Returns it, or NULL when out of memory. */
+mp__job_t *
+mp__pool_job_alloc(mp_pool_t *pool, mp_pool_fn fn, uint64_t item_size,
+                   size_t nitems, size_t data, char **dst)
 {
     Dl_info di;
     mp__task_hdr_t th = {
@@ -937,8 +787,7 @@ job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t item_size,
         th.offset = (uintptr_t)addr; /* not in a module: the fork's address */
     }
     th.fname_len = (uint32_t)strlen(fname);
-    size_t data = item_size * nitems;
-    job_t *j = mp__calloc(1, sizeof *j);
+    mp__job_t *j = mp__calloc(1, sizeof *j);
     if (j == NULL) {
         return NULL;
     }
@@ -950,14 +799,27 @@ job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t item_size,
         return NULL;
     }
     char *p = j->msg;
-    if (data > 0) {
-        memcpy(p + data_at, in, data);
-    }
     memcpy(p + sizeof th, fname, th.fname_len);
     j->count = nitems;
     j->pool = pool;
     /* The id goes in when the job is queued. */
     memcpy(p, &th, sizeof th);
+    *dst = p + data_at;
+    return j;
+}
+
+/* Builds a job running fn over nitems items of item_size bytes at in.
+ * Returns it, or NULL when out of memory. */
+mp__job_t *
+mp__pool_job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                 size_t item_size, size_t nitems)
+{
+    char *dst;
+    size_t data = item_size * nitems;
+    mp__job_t *j = mp__pool_job_alloc(pool, fn, item_size, nitems, data, &dst);
+    if (j != NULL && data > 0) {
+        memcpy(dst, in, data);
+    }
     return j;
 }
 
@@ -968,15 +830,24 @@ submit_error_locked(const mp_pool_t *pool)
     return pool->broken ? MP_EBROKEN : pool->state != POOL_RUN ? MP_ECLOSED : 0;
 }
 
+int
+mp__pool_submit_error(mp_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    int err = submit_error_locked(pool);
+    pthread_mutex_unlock(&pool->mu);
+    return err;
+}
+
 /* Queues jobs (a list linked by next) on the pending list, numbering
  * them. Returns 0, or the pool's submission error (nothing queued). */
-static int
-submit(mp_pool_t *pool, job_t *first, job_t *last)
+int
+mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last)
 {
     pthread_mutex_lock(&pool->mu);
     int err = submit_error_locked(pool);
     if (err == 0) {
-        for (job_t *j = first; j != NULL; j = j->next) {
+        for (mp__job_t *j = first; j != NULL; j = j->next) {
             atomic_fetch_add(&pool->n_submitted, j->count);
             j->id = ++pool->next_id;
             memcpy((char *)j->msg + offsetof(mp__task_hdr_t, id), &j->id,
@@ -1012,19 +883,19 @@ mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn, const void *in,
         (in == NULL && in_len > 0)) {
         return MP_EINVAL;
     }
-    job_t *j = job_new(pool, fn, in, in_len, 1);
+    mp__job_t *j = mp__pool_job_new(pool, fn, in, in_len, 1);
     mp_result_t *r = j != NULL ? mp__result_new() : NULL;
     if (r == NULL) {
         if (j != NULL) {
-            job_free(j);
+            mp__pool_job_free(j);
         }
         return MP_ENOMEM;
     }
     mp__result_set_callbacks(r, cb, NULL, 0);
     j->res = r;
-    int err = submit(pool, j, j);
+    int err = mp__pool_submit(pool, j, j);
     if (err != 0) {
-        job_free(j);
+        mp__pool_job_free(j);
         mp__result_unref(r);
         return err;
     }
@@ -1050,223 +921,6 @@ mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_len,
     return err;
 }
 
-/* Frees a list of jobs that were never queued. */
-static void
-free_job_list(job_t *j)
-{
-    while (j != NULL) {
-        job_t *next = j->next;
-        job_free(j);
-        j = next;
-    }
-}
-
-/* Checks the arguments that map and imap share. Returns 0 or MP_EINVAL. */
-static int
-check_batch_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                 size_t in_size, size_t nitems, long chunksize)
-{
-    if (pool == NULL || fn == NULL ||
-        (nitems > 0 && in == NULL && in_size > 0) || chunksize == 0 ||
-        chunksize < MP_POOL_CHUNKSIZE_AUTO ||
-        (in_size > 0 && nitems > SIZE_MAX / in_size)) {
-        return MP_EINVAL;
-    }
-    return 0;
-}
-
-/* Cuts nitems items (nitems > 0) into chunk jobs of b and queues them.
- * Returns 0 or an error, with nothing queued and b's chunk references
- * dropped. */
-static int
-submit_batch(mp_pool_t *pool, batch_t *b, mp_pool_fn fn, const void *in,
-             size_t in_size, size_t nitems, size_t chunk)
-{
-    int err = 0;
-    job_t *first = NULL, *last = NULL;
-    for (size_t start = 0; start < nitems; start += chunk) {
-        size_t count = nitems - start < chunk ? nitems - start : chunk;
-        job_t *j = job_new(pool, fn, (const char *)in + start * in_size,
-                           in_size, count);
-        if (j == NULL) {
-            err = MP_ENOMEM;
-            break;
-        }
-        j->batch = b;
-        j->start = start;
-        pthread_mutex_lock(&b->mu);
-        b->refs++;
-        b->chunks_left++;
-        pthread_mutex_unlock(&b->mu);
-        if (last != NULL) {
-            last->next = j;
-        } else {
-            first = j;
-        }
-        last = j;
-    }
-    if (err == 0) {
-        err = submit(pool, first, last);
-    }
-    if (err != 0) {
-        pthread_mutex_lock(&b->mu);
-        b->abandoned = true;
-        pthread_mutex_unlock(&b->mu);
-        free_job_list(first);
-    }
-    return err;
-}
-
-/* Makes a batch holding the caller's reference, or returns NULL. */
-static batch_t *
-batch_new(void)
-{
-    batch_t *b = mp__calloc(1, sizeof *b);
-    if (b != NULL) {
-        pthread_mutex_init(&b->mu, NULL);
-        mp__pool_cond_init(&b->cv);
-        b->refs = 1;
-    }
-    return b;
-}
-
-/* Checks map's and map_async's arguments. Returns 0 or MP_EINVAL. */
-static int
-check_map_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
-               size_t in_size, size_t nitems, const void *out, size_t out_size,
-               long chunksize)
-{
-    if (check_batch_args(pool, fn, in, in_size, nitems, chunksize) != 0 ||
-        (nitems > 0 && out == NULL && out_size > 0) ||
-        (out_size > 0 && nitems > SIZE_MAX / out_size)) {
-        return MP_EINVAL;
-    }
-    return 0;
-}
-
-/* Queues the chunks of a map (nitems > 0) whose results go to out and
- * status; res, when not NULL, is completed by the last chunk (on success
- * the batch takes the job's reference to it). Stores the batch, with the
- * caller's reference, in *bp. Returns 0 or an error (nothing queued). */
-static int
-start_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-          size_t nitems, void *out, size_t out_size, long chunksize,
-          int *status, mp_result_t *res, batch_t **bp)
-{
-    pthread_mutex_lock(&pool->mu);
-    int err = submit_error_locked(pool);
-    pthread_mutex_unlock(&pool->mu);
-    if (err != 0) {
-        return err;
-    }
-    batch_t *b = batch_new();
-    if (b == NULL) {
-        return MP_ENOMEM;
-    }
-    b->is_map = true;
-    b->out = out;
-    b->out_size = out_size;
-    b->status = status;
-    b->res = res;
-    size_t chunk = chunksize == MP_POOL_CHUNKSIZE_AUTO
-                       ? mp__pool_chunksize(nitems, pool->nproc)
-                       : (size_t)chunksize;
-    err = submit_batch(pool, b, fn, in, in_size, nitems, chunk);
-    if (err != 0) {
-        b->res = NULL; /* not taken: the caller keeps both references */
-        batch_unref(b);
-        return err;
-    }
-    *bp = b;
-    return 0;
-}
-
-int
-mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-            size_t nitems, void *out, size_t out_size, long chunksize,
-            int *status, mp_duration_t timeout)
-{
-    int64_t deadline;
-    if (check_map_args(pool, fn, in, in_size, nitems, out, out_size,
-                       chunksize) != 0) {
-        return MP_EINVAL;
-    }
-    int err = mp__deadline(timeout, &deadline);
-    if (err != 0) {
-        return err;
-    }
-    if (nitems == 0) {
-        pthread_mutex_lock(&pool->mu);
-        err = submit_error_locked(pool);
-        pthread_mutex_unlock(&pool->mu);
-        return err;
-    }
-    batch_t *b;
-    err = start_map(pool, fn, in, in_size, nitems, out, out_size, chunksize,
-                    status, NULL, &b);
-    if (err != 0) {
-        return err;
-    }
-    pthread_mutex_lock(&b->mu);
-    while (b->chunks_left > 0 && err == 0) {
-        err = mp__pool_cond_wait(&b->cv, &b->mu, deadline);
-    }
-    if (b->chunks_left > 0) {
-        /* Still running: the handler must not write to out any more. */
-        b->abandoned = true;
-        err = MP_ETIMEDOUT;
-    } else {
-        err = b->first_err;
-    }
-    pthread_mutex_unlock(&b->mu);
-    batch_unref(b);
-    return err;
-}
-
-int
-mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                  size_t in_size, size_t nitems, void *out, size_t out_size,
-                  long chunksize, int *status, const mp_pool_callbacks_t *cb,
-                  mp_result_t **res)
-{
-    if (res == NULL || check_map_args(pool, fn, in, in_size, nitems, out,
-                                      out_size, chunksize) != 0) {
-        return MP_EINVAL;
-    }
-    mp_result_t *r = mp__result_new();
-    if (r == NULL) {
-        return MP_ENOMEM;
-    }
-    mp__result_set_callbacks(r, cb, out, nitems * out_size);
-    int err;
-    if (nitems == 0) {
-        pthread_mutex_lock(&pool->mu);
-        err = submit_error_locked(pool);
-        pthread_mutex_unlock(&pool->mu);
-        if (err == 0) {
-            /* Nothing to run: done now, in this thread. */
-            mp__result_complete(r, 0, NULL, 0, NULL, false, 0,
-                                cb_counter(pool));
-        }
-        mp__result_unref(r); /* the job's reference: there is no job */
-    } else {
-        batch_t *b;
-        err = start_map(pool, fn, in, in_size, nitems, out, out_size, chunksize,
-                        status, r, &b);
-        if (err == 0) {
-            batch_unref(b); /* the chunks keep it */
-        } else {
-            mp__result_unref(r); /* the job's: no batch took it */
-        }
-    }
-    if (err != 0) {
-        mp__result_unref(r);
-        return err;
-    }
-    *res = r;
-    return 0;
-}
-
 int
 mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
               mp_pool_worker_info_t *workers, size_t nworkers)
@@ -1289,119 +943,6 @@ mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
     }
     pthread_mutex_unlock(&pool->mu);
     return (int)n;
-}
-
-/* imap and imap_unordered: the same, but results are kept for next(). */
-static int
-start_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-           size_t nitems, long chunksize, bool ordered, mp_imap_t **out)
-{
-    if (check_batch_args(pool, fn, in, in_size, nitems, chunksize) != 0 ||
-        out == NULL || nitems > SIZE_MAX / sizeof(struct imap_item)) {
-        return MP_EINVAL;
-    }
-    batch_t *b = batch_new();
-    if (b == NULL) {
-        return MP_ENOMEM;
-    }
-    b->ordered = ordered;
-    b->nitems = nitems;
-    b->items = mp__calloc(nitems > 0 ? nitems : 1, sizeof *b->items);
-    b->order = mp__calloc(nitems > 0 ? nitems : 1, sizeof *b->order);
-    int err = b->items == NULL || b->order == NULL ? MP_ENOMEM : 0;
-    if (err == 0) {
-        pthread_mutex_lock(&pool->mu);
-        err = submit_error_locked(pool);
-        pthread_mutex_unlock(&pool->mu);
-    }
-    if (err == 0 && nitems > 0) {
-        size_t chunk =
-            chunksize == MP_POOL_CHUNKSIZE_AUTO ? 1 : (size_t)chunksize;
-        err = submit_batch(pool, b, fn, in, in_size, nitems, chunk);
-    }
-    if (err != 0) {
-        batch_unref(b);
-        return err;
-    }
-    *out = b;
-    return 0;
-}
-
-int
-mp_pool_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-             size_t nitems, long chunksize, mp_imap_t **out)
-{
-    return start_imap(pool, fn, in, in_size, nitems, chunksize, true, out);
-}
-
-int
-mp_pool_imap_unordered(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                       size_t in_size, size_t nitems, long chunksize,
-                       mp_imap_t **out)
-{
-    return start_imap(pool, fn, in, in_size, nitems, chunksize, false, out);
-}
-
-/* Whether the next result of it is there; it->mu held. */
-static bool
-imap_ready(const mp_imap_t *it)
-{
-    return it->ordered ? it->items[it->next].done : it->nfinished > it->next;
-}
-
-int
-mp_imap_next(mp_imap_t *it, void **out, size_t *out_len, size_t *index,
-             mp_duration_t timeout)
-{
-    int64_t deadline;
-    if (it == NULL) {
-        return MP_EINVAL;
-    }
-    int err = mp__deadline(timeout, &deadline);
-    if (err != 0) {
-        return err;
-    }
-    pthread_mutex_lock(&it->mu);
-    if (it->next == it->nitems) {
-        pthread_mutex_unlock(&it->mu);
-        return MP_EOF;
-    }
-    while (!imap_ready(it)) {
-        if (mp__pool_cond_wait(&it->cv, &it->mu, deadline) != 0 &&
-            !imap_ready(it)) {
-            pthread_mutex_unlock(&it->mu);
-            return MP_ETIMEDOUT;
-        }
-    }
-    size_t idx = it->ordered ? it->next : it->order[it->next];
-    struct imap_item *item = &it->items[idx];
-    it->next++;
-    /* The item is handed over: its buffer now belongs to the caller. */
-    if (out != NULL) {
-        *out = item->data;
-        item->data = NULL;
-    }
-    if (out_len != NULL) {
-        *out_len = item->len;
-    }
-    if (index != NULL) {
-        *index = idx;
-    }
-    err = item->rc;
-    pthread_mutex_unlock(&it->mu);
-    return err;
-}
-
-void
-mp_imap_destroy(mp_imap_t *it)
-{
-    if (it == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&it->mu);
-    it->abandoned = true;
-    pthread_mutex_unlock(&it->mu);
-    batch_unref(it);
 }
 
 /* Moves a running pool to state (CLOSE or TERMINATE) and wakes the

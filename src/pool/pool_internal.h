@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* pool_internal.h - what the files of the pool share: the messages between
- * the pool and its workers, result handles, the worker's main loop.
+ * the pool and its workers, result handles, the worker's main loop, and
+ * the jobs that pool.c queues for batch.c's many-item calls.
  *
  * Messages (all fields in host order; the peers are forks of one program):
  *   inbox (one mp_queue per worker, pool -> worker):
  *     mp__task_hdr_t, the function's module path (fname_len bytes, no NUL),
  *     zero padding up to mp__task_data_offset(), then nitems * item_size
- *     bytes of input; or a header of kind STOP.
+ *     bytes of input; or a header of kind STOP. With item_size
+ *     MP__ITEM_VAR the items have their own lengths: each is a 16-byte
+ *     prefix (uint64 length, uint64 zero) then its bytes, zero-padded to a
+ *     multiple of 16 (so that every item starts 16-aligned).
  *   results (one mp_queue, every worker -> pool):
  *     mp__reply_hdr_t, then per item an mp__item_hdr_t and len bytes (the
  *     result, or the error message when rc != 0).
@@ -20,6 +24,17 @@
 #include <pthread.h>
 
 enum { MP__TASK_RUN = 1, MP__TASK_STOP = 2 };
+/* mp__task_hdr_t.item_size of a task whose items have their own lengths. */
+#define MP__ITEM_VAR UINT64_MAX
+
+/* The bytes an item of len bytes takes in a MP__ITEM_VAR task (prefix and
+ * padding included); len must leave room to round up. */
+static inline size_t
+mp__var_item_span(size_t len)
+{
+    return 16 + ((len + 15) & ~(size_t)15);
+}
+
 enum { MP__REPLY_READY = 1, MP__REPLY_INITFAIL = 2, MP__REPLY_DONE = 3 };
 
 typedef struct mp__task_hdr {
@@ -95,5 +110,58 @@ void mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
                          const char *msg, bool has_exit, int exitcode,
                          _Atomic uint64_t *cb_errors);
 void mp__result_unref(mp_result_t *r);
+
+/* One task: an apply (res) or a chunk of a map/imap (batch, start, count;
+ * an apply has count 1). */
+typedef struct mp__job {
+    struct mp__job *next;
+    struct mp_pool *pool; /* its counters */
+    uint64_t id;
+    void *msg; /* the inbox message */
+    size_t msg_len;
+    mp_result_t *res;
+    struct mp_imap *batch;
+    size_t start, count;
+} mp__job_t;
+
+/* How one item of a job ended. */
+typedef struct mp__outcome {
+    int rc; /* 0, or the library code (MP_EREMOTE, MP_EWORKER, ...) */
+    const void *data;
+    size_t len;
+    const char *msg; /* rc != 0 */
+    bool has_exit;
+    int exitcode;
+} mp__outcome_t;
+
+/* pool.c's services to batch.c. Context: any thread, no pool lock held.
+ * job_alloc builds a job of nitems items (item_size bytes each, or
+ * MP__ITEM_VAR) with room for data input bytes at *dst; job_new one over
+ * nitems items of item_size bytes at in (both NULL when out of memory).
+ * job_free frees a job and drops its references. submit queues a list of
+ * jobs (first .. last, linked by next), or returns the submission error
+ * (MP_ECLOSED, MP_EBROKEN) with nothing queued; submit_error returns that
+ * error now, or 0. count_item counts an item's final code in the stats;
+ * cb_counter is where a job's failing callbacks are counted; dup_bytes
+ * copies len bytes (a byte for len 0), or returns NULL. */
+mp__job_t *mp__pool_job_alloc(mp_pool_t *pool, mp_pool_fn fn,
+                              uint64_t item_size, size_t nitems, size_t data,
+                              char **dst);
+mp__job_t *mp__pool_job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                            size_t item_size, size_t nitems);
+void mp__pool_job_free(mp__job_t *j);
+int mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last);
+int mp__pool_submit_error(mp_pool_t *pool);
+void mp__pool_count_item(mp_pool_t *pool, int rc);
+_Atomic uint64_t *mp__pool_cb_counter(mp_pool_t *pool);
+void *mp__pool_dup_bytes(const void *data, size_t len);
+
+/* batch.c's side, called by the handler thread (no lock held):
+ * batch_store stores item idx's outcome in batch b and counts it in
+ * pool's stats; batch_chunk_done ends one chunk job of b (the last one
+ * of a map_async completes its handle) and drops the job's reference. */
+void mp__batch_store(struct mp_imap *b, size_t idx, const mp__outcome_t *o,
+                     mp_pool_t *pool);
+void mp__batch_chunk_done(struct mp_imap *b, mp_pool_t *pool);
 
 #endif /* MP_POOL_INTERNAL_H */

@@ -136,9 +136,12 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
     mp__task_hdr_t th;
     memcpy(&th, msg, sizeof th);
     size_t data_at = mp__task_data_offset(th.fname_len);
-    MP__ASSERT(len == data_at + th.nitems * th.item_size);
+    bool var = th.item_size == MP__ITEM_VAR;
+    MP__ASSERT(var ? len >= data_at
+                   : len == data_at + th.nitems * th.item_size);
     const char *fname = msg + sizeof th;
     const char *items = msg + data_at;
+    const char *end = msg + len;
     mp_pool_fn fn = resolve_fn(fname, th.fname_len, th.offset);
     /* From here on the task counts as started: should the worker die, the
      * pool fails it instead of giving it to another worker. */
@@ -156,6 +159,14 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
         if (fn == NULL) {
             rc = -1;
             out.err = mp__strdup("task function's module is not loaded");
+        } else if (var) {
+            /* The pool built the message: the lengths fit in it. */
+            uint64_t ilen;
+            MP__ASSERT((size_t)(end - items) >= 16);
+            memcpy(&ilen, items, sizeof ilen);
+            MP__ASSERT(ilen <= (uint64_t)(end - items) - 16);
+            rc = fn(items + 16, (size_t)ilen, &out);
+            items += mp__var_item_span((size_t)ilen);
         } else {
             rc = fn(items + i * th.item_size, th.item_size, &out);
         }
