@@ -455,8 +455,11 @@ MP_EXTERN const char *mp_queue_name(const mp_queue_t *q);
 MP_EXTERN int mp_queue_attach(mp_queue_t **out, const char *name);
 
 /* mp_queue_put copies len bytes from buf into the queue, waiting up to
- * timeout for room in a bounded queue (an unbounded one never waits for
- * room). Returns 0, MP_EFULL (no room within timeout; also for MP_NO_WAIT),
+ * timeout for room in a bounded queue. An unbounded queue never refuses a
+ * put for lack of room and never waits long: when its ring is full (or many
+ * large messages are queued) a put pauses at most 2 ms (never past timeout,
+ * never with MP_NO_WAIT) for consumers to catch up, so memory is reused,
+ * then stores the message in the overflow area. Returns 0, MP_EFULL (no room within timeout; also for MP_NO_WAIT),
  * MP_EMSGSIZE (len above the queue's capacity), MP_ENOMEM (the data area is
  * full of unread messages), MP_ECLOSED (this handle was closed), MP_EINVAL.
  * mp_queue_put_nowait is put with MP_NO_WAIT. On failure nothing was put. */

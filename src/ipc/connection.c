@@ -23,10 +23,17 @@ struct mp_conn {
     bool writable;
     bool is_socket; /* send with MSG_NOSIGNAL instead of blocking SIGPIPE */
     bool closed;
+    bool pipe_grown; /* a large send already tried to grow the pipe */
 };
 
 /* Discards are read through a stack buffer of this size. */
 #define CONN_DISCARD_CHUNK 16384u
+/* The first message of at least PIPE_GROW_MIN bytes sent on a pipe grows
+ * its buffer to PIPE_GROW_SIZE (the default unprivileged maximum): one
+ * 64 KiB chunk per write/read pair makes large messages several times
+ * slower. Only pipes that carry large messages pay the kernel memory. */
+#define PIPE_GROW_MIN (256u * 1024)
+#define PIPE_GROW_SIZE (1024 * 1024)
 
 static int conn_new(mp_conn_t **out, int fd, bool readable, bool writable);
 static int conn_check(const mp_conn_t *c, bool want_read);
@@ -103,6 +110,11 @@ mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
     int r = conn_check(c, false);
     if (r < 0) {
         return r;
+    }
+    if (!c->is_socket && !c->pipe_grown && len >= PIPE_GROW_MIN) {
+        c->pipe_grown = true;
+        /* Best effort: over the user's pipe quota it fails (EPERM). */
+        (void)fcntl(c->fd, F_SETPIPE_SZ, PIPE_GROW_SIZE);
     }
     uint8_t hdr[MP__FRAME_HDR_MAX];
     /* Header and payload go out in one writev: one system call for small
@@ -355,19 +367,33 @@ mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
                     bool strict, bool *started)
 {
     uint8_t *p = buf;
+    /* poll() only where a read could block past the deadline: a wait
+     * without one is a plain blocking read (one system call, not two), and
+     * a socket is first tried with MSG_DONTWAIT. After EAGAIN (the fd is
+     * non-blocking, or the data was not there) poll() waits. */
+    bool must_poll = false;
     while (n > 0) {
-        int64_t wait_until =
-            *started && !strict ? MP__NO_DEADLINE : deadline;
-        int r = mp__plat_poll_in(c->fd, wait_until);
-        if (r < 0) {
-            return r;
+        int64_t wait_until = *started && !strict ? MP__NO_DEADLINE : deadline;
+        bool timed = wait_until != MP__NO_DEADLINE;
+        if (must_poll || (timed && !c->is_socket)) {
+            int r = mp__plat_poll_in(c->fd, wait_until);
+            if (r < 0) {
+                return r;
+            }
+            if (r == 0) {
+                return MP_ETIMEDOUT;
+            }
+            must_poll = false;
         }
-        if (r == 0) {
-            return MP_ETIMEDOUT;
-        }
-        ssize_t got = read(c->fd, p, n < SSIZE_MAX ? n : SSIZE_MAX);
+        size_t want = n < SSIZE_MAX ? n : SSIZE_MAX;
+        ssize_t got = c->is_socket && timed ? recv(c->fd, p, want, MSG_DONTWAIT)
+                                            : read(c->fd, p, want);
         if (got < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                must_poll = true;
+                continue;
+            }
+            if (errno == EINTR) {
                 continue;
             }
             return -errno;
@@ -383,8 +409,8 @@ mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
 }
 
 int
-mp__conn_read_header(mp_conn_t *c, int64_t deadline, bool strict,
-                     bool *started, uint64_t *len)
+mp__conn_read_header(mp_conn_t *c, int64_t deadline, bool strict, bool *started,
+                     uint64_t *len)
 {
     uint8_t hdr[MP__FRAME_HDR_MAX];
     size_t have = 0, need = MP__FRAME_HDR_SHORT;
@@ -411,8 +437,8 @@ conn_discard(mp_conn_t *c, uint64_t len)
     bool started = true;
     while (len > 0) {
         size_t n = len < sizeof chunk ? (size_t)len : sizeof chunk;
-        int r = mp__conn_read_exact(c, chunk, n, MP__NO_DEADLINE, false,
-                                    &started);
+        int r =
+            mp__conn_read_exact(c, chunk, n, MP__NO_DEADLINE, false, &started);
         if (r < 0) {
             return r;
         }

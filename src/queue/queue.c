@@ -20,7 +20,10 @@
  * Ordering: a message from one producer is claimed at a later position than
  * its earlier ones, or goes to the overflow list after them: once the list
  * is non-empty every put goes there, and a consumer takes from the list only
- * when the ring is empty (checked under the list's lock).
+ * when the ring is empty (checked under the list's lock). A put that finds
+ * the list non-empty and the ring with room first moves the list's
+ * messages back into the ring in order (ovf_refill), so the queue returns
+ * to the fast ring path once consumers catch up.
  *
  * Unbounded queues: a put that finds the ring full spins (briefly, and only
  * while consumers make progress) before it spills to the overflow list, so
@@ -50,6 +53,18 @@
  * DRAIN_IDLE pauses without progress (no consumer is running). */
 #define DRAIN_BUDGET 4096
 #define DRAIN_IDLE 64
+/* Then it sleeps until a consumer takes a message, at most this long
+ * without consumer progress, before it spills (see full_sleep). */
+#define FULL_SLEEP_NS (2 * 1000 * 1000)
+/* The len of a cell that ovf_refill fills while its message is still on
+ * the overflow list. */
+#define MOVE_PENDING UINT64_MAX
+
+/* A put of a message of at least PACE_MIN bytes first waits while
+ * PACE_DEPTH messages are queued and consumers take them (large_pace). */
+#define PACE_MIN (64u * 1024)
+#define PACE_DEPTH 4
+#define PACE_SPIN 2000 /* pauses before it sleeps */
 
 /* Results of one attempt on the ring (all below any error code). */
 #define Q_FULL (-100001)     /* a bounded queue holds maxsize messages */
@@ -71,6 +86,11 @@ struct mp_queue {
     bool closed;         /* this handle only */
     pid_t creator;       /* the creating process (removes the name), or 0 */
     _Atomic int poll_fd; /* the wake-up FIFO (mp_wait_any), or -1 */
+    /* A put through this handle waited FULL_SLEEP_NS in vain: puts do not
+     * sleep for a full ring (full_off) or pace large messages (pace_off)
+     * again until one finds the ring with room (no wait needed). */
+    _Atomic bool full_off;
+    _Atomic bool pace_off;
 };
 
 /* Where a get copies the message: the caller's buffer, or a fresh one. */
@@ -94,6 +114,7 @@ typedef struct waiter {
     uint64_t seen;   /* drain_wait: consumer progress last seen */
     unsigned idle;   /* drain_wait: pauses without progress */
     unsigned budget; /* drain_wait: pauses spent */
+    int64_t give_up; /* full_sleep: when to spill; 0: not sleeping yet */
 } waiter_t;
 
 /* --- cell state words --------------------------------------------------- */
@@ -315,6 +336,15 @@ mp__queue_poll_ack(mp_queue_t *q)
 
 /* --- waking and waiting ------------------------------------------------- */
 
+/* Signed number of ring positions claimed for put but not for get. */
+static inline int64_t
+ring_count(const mp__qhdr_t *h)
+{
+    uint64_t head = atomic_load(&h->head);
+    uint64_t tail = atomic_load(&h->tail);
+    return (int64_t)(tail - head);
+}
+
 /* Wakes one sleeper on seq if one may sleep; called after the change the
  * sleeper waits for has been stored. */
 static void
@@ -341,11 +371,23 @@ wake_consumers(mp_queue_t *q)
     }
 }
 
-/* Wakes a producer that may sleep. */
+/* Wakes a producer that may sleep; called after a message was taken. A
+ * put sleeping for a full ring (full_sleep) is woken only once the ring is
+ * half empty: woken at every message, it would cost each get a futex
+ * system call until the woken producer gets a CPU. */
 static inline void
 wake_producers(mp_queue_t *q)
 {
-    wake_one(&q->h->prod_seq, &q->h->prod_waiters);
+    mp__qhdr_t *h = q->h;
+    wake_one(&h->prod_seq, &h->prod_waiters);
+    /* wake_one's fence orders our take before this load; pairs with the
+     * sleeper's store of drain_wanted before its re-check of the ring. */
+    if (atomic_load_explicit(&h->drain_wanted, memory_order_relaxed) != 0 &&
+        (uint64_t)ring_count(h) <= (q->mask + 1) / 2 &&
+        atomic_exchange(&h->drain_wanted, 0) != 0) {
+        atomic_fetch_add(&h->prod_seq, 1);
+        mp__plat_futex_wake(&h->prod_seq, INT32_MAX);
+    }
 }
 
 /* One step of waiting: spin, then yield, then sleep on seq while
@@ -571,15 +613,6 @@ cell_publish(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, const void *buf,
     wake_consumers(q);
 }
 
-/* Signed number of ring positions claimed for put but not for get. */
-static inline int64_t
-ring_count(const mp__qhdr_t *h)
-{
-    uint64_t head = atomic_load(&h->head);
-    uint64_t tail = atomic_load(&h->tail);
-    return (int64_t)(tail - head);
-}
-
 /* One attempt to put a message into the ring. Returns 0 (put), Q_FULL,
  * Q_RINGFULL, or Q_BUSY with *p the cell a consumer still reads. */
 static int
@@ -621,6 +654,103 @@ ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
     }
 }
 
+/* Claims the free ring cell at tail for a put (state WRITING, tail moved
+ * past it). Returns the cell and its position in *pos, or NULL when the
+ * ring has no free cell (unbounded queues only: no maxsize check). */
+static mp__qcell_t *
+ring_claim(mp_queue_t *q, uint64_t *pos_out)
+{
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        uint64_t pos = atomic_load_explicit(&h->tail, memory_order_acquire);
+        mp__qcell_t *c = &q->cells[pos & q->mask];
+        uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
+        int64_t d = st_dist(s, pos);
+        if (d < 0) {
+            return NULL;
+        }
+        if (d == 0 && st_phase(s) == MP__QS_FREE) {
+            if (atomic_compare_exchange_strong(
+                    &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
+                uint64_t exp = pos;
+                atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+                *pos_out = pos;
+                return c;
+            }
+        } else if (d == 0) {
+            uint64_t exp = pos;
+            atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+        }
+    }
+}
+
+/* 1 when the ring cell at tail looks free (a cheap hint, no claim). */
+static inline bool
+ring_has_room(const mp_queue_t *q)
+{
+    uint64_t pos = atomic_load_explicit(&q->h->tail, memory_order_relaxed);
+    uint64_t s = atomic_load_explicit(&q->cells[pos & q->mask].state,
+                                      memory_order_relaxed);
+    return st_dist(s, pos) >= 0;
+}
+
+/* Moves overflow messages back into the ring, oldest first, while it has
+ * free cells, so that an overflow a stalled consumer caused does not keep
+ * every later put on the slow list path. Returns true when the list is
+ * empty afterwards (the caller may then put to the ring). Takes ovf_lock.
+ *
+ * Ordering: each node is given a ring cell (claimed, so at a position
+ * after every message already in the ring) before it leaves the list, and
+ * puts go to the ring only once the list is empty, so every message a
+ * producer put after a moved one gets a later position. Consumers take
+ * from the list only under the lock with the ring empty, so they cannot
+ * take a node while it is moved.
+ *
+ * Crash safety: the node leaves the list only after its data is in the
+ * claimed cell. Killed before that, the cell is discarded by the consumer
+ * that repairs it and the node stays queued (the lock's owner-died walk
+ * repairs the list); the cell's len is MOVE_PENDING then, so a joinable
+ * queue does not count the task finished. Killed after, the message is
+ * lost like any message being handled (its node block leaks). */
+static bool
+ovf_refill(mp_queue_t *q)
+{
+    mp__qhdr_t *h = q->h;
+    bool moved = false;
+    ovf_lock(q);
+    uint64_t noff;
+    while ((noff = atomic_load(&h->ovf_head)) != 0) {
+        uint64_t pos;
+        mp__qcell_t *c = ring_claim(q, &pos);
+        if (c == NULL) {
+            break;
+        }
+        mp__qnode_t *n = heap_ptr(q, noff);
+        atomic_store_explicit(&c->len, MOVE_PENDING, memory_order_relaxed);
+        atomic_store_explicit(&c->off, n->off, memory_order_relaxed);
+        if (n->off == 0 && n->len != 0) {
+            memcpy(c->data, n + 1, n->len); /* inline nodes fit a cell */
+        }
+        test_hook(MP__QUEUE_HOOK_PUT_CLAIMED);
+        atomic_store(&h->ovf_head, n->next);
+        if (n->next == 0) {
+            atomic_store(&h->ovf_tail, 0);
+        }
+        atomic_store_explicit(&c->len, n->len, memory_order_relaxed);
+        atomic_fetch_sub(&h->ovf_count, 1);
+        atomic_fetch_add_explicit(&h->ovf_pops, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->state, st_make(pos, MP__QS_FULL, 0),
+                              memory_order_release);
+        mp__heap_free(q->heap, noff);
+        moved = true;
+    }
+    mp__mutex_unlock(&h->ovf_lock);
+    if (moved) {
+        wake_consumers(q);
+    }
+    return noff == 0;
+}
+
 /* 1 when a put would find no room now (for the sleep re-check). */
 static bool
 put_blocked(mp_queue_t *q)
@@ -651,6 +781,111 @@ repair_reader(mp_queue_t *q, const probe_t *p)
     }
 }
 
+/* How many messages consumers have taken, ever (ring and list). */
+static inline uint64_t
+cons_progress(const mp__qhdr_t *h)
+{
+    return atomic_load_explicit(&h->head, memory_order_relaxed) +
+           atomic_load_explicit(&h->ovf_pops, memory_order_relaxed);
+}
+
+/* The deadline of a wait of at most FULL_SLEEP_NS from now, cut at the
+ * put's own deadline. */
+static int64_t
+short_deadline(const waiter_t *w)
+{
+    int64_t t = mp__now_ns() + FULL_SLEEP_NS;
+    return t < w->deadline ? t : w->deadline;
+}
+
+/* Called when a put found the ring full and drain_wait gave up (the
+ * consumers are not running now: on a busy machine, preempted). Sleeps
+ * until consumers have emptied half the ring, which gives the CPU to them
+ * instead of spilling to the overflow list, whose path is much slower. An
+ * unbounded put must not block on a slow or idle consumer: after sleeping
+ * FULL_SLEEP_NS in all (or at the put's deadline; never for MP_NO_WAIT)
+ * the put spills, and the handle's puts spill without sleeping until one
+ * finds the ring with room again. Returns true to retry the ring, false to
+ * spill. */
+static bool
+full_sleep(mp_queue_t *q, waiter_t *w)
+{
+    mp__qhdr_t *h = q->h;
+    if (w->nowait || atomic_load_explicit(&q->full_off, memory_order_relaxed)) {
+        return false;
+    }
+    uint64_t prog = cons_progress(h);
+    if (w->give_up == 0) {
+        w->give_up = short_deadline(w);
+    } else if (mp__now_ns() >= w->give_up) {
+        atomic_store_explicit(&q->full_off, true, memory_order_relaxed);
+        /* A wake-up meant for another sleeper may have reached us. */
+        if (ring_has_room(q)) {
+            wake_producers(q);
+        }
+        return false;
+    }
+    /* Not counted in prod_waiters: see wake_producers. A flag left set by
+     * a sleeper that timed out costs one spurious wake-up later. */
+    atomic_store(&h->drain_wanted, 1);
+    uint32_t s = atomic_load(&h->prod_seq);
+    if (!ring_has_room(q)) {
+        (void)mp__wait_slice(&h->prod_seq, s, w->give_up);
+    }
+    if (cons_progress(h) != prog) {
+        w->idle = 0; /* consumers run again: drain_wait may spin anew */
+        w->budget = 0;
+    }
+    return true;
+}
+
+/* 1 when PACE_DEPTH or more messages are queued. */
+static inline bool
+pace_blocked(mp_queue_t *q)
+{
+    return ring_count(q->h) + atomic_load(&q->h->ovf_count) >= PACE_DEPTH;
+}
+
+/* Paces a put of a large message: while PACE_DEPTH or more messages are
+ * queued, waits for consumers to take one, so the block it allocates next
+ * is one they just freed (the heap's free lists are LIFO) and still in
+ * cache, instead of a fresh one (page faults, and both copies from DRAM)
+ * for every message a producer runs ahead by. An unbounded put must not
+ * block on a slow or idle consumer: it waits at most FULL_SLEEP_NS (and
+ * not past the put's deadline, nor for MP_NO_WAIT), and after a wait in
+ * vain the handle's puts do not wait until one finds fewer queued. */
+static void
+large_pace(mp_queue_t *q, const waiter_t *w)
+{
+    mp__qhdr_t *h = q->h;
+    if (!pace_blocked(q)) {
+        atomic_store_explicit(&q->pace_off, false, memory_order_relaxed);
+        return;
+    }
+    if (w->nowait || atomic_load_explicit(&q->pace_off, memory_order_relaxed)) {
+        return;
+    }
+    for (unsigned spins = 0; spins < PACE_SPIN; spins++) {
+        cpu_relax();
+        if (!pace_blocked(q)) {
+            return;
+        }
+    }
+    int64_t give_up = short_deadline(w);
+    while (pace_blocked(q)) {
+        if (mp__now_ns() >= give_up) {
+            atomic_store_explicit(&q->pace_off, true, memory_order_relaxed);
+            return;
+        }
+        atomic_fetch_add(&h->prod_waiters, 1);
+        uint32_t s = atomic_load(&h->prod_seq);
+        if (pace_blocked(q)) {
+            (void)mp__wait_slice(&h->prod_seq, s, give_up);
+        }
+        atomic_fetch_sub(&h->prod_waiters, 1);
+    }
+}
+
 /* Spins once if consumers are making progress, so that a put that found
  * the ring full (or the overflow in use) can wait for the ring instead of
  * taking the much slower overflow path; the overflow would otherwise stay
@@ -659,8 +894,7 @@ repair_reader(mp_queue_t *q, const probe_t *p)
 static bool
 drain_wait(mp_queue_t *q, waiter_t *w)
 {
-    uint64_t now = atomic_load_explicit(&q->h->head, memory_order_relaxed) +
-                   atomic_load_explicit(&q->h->ovf_pops, memory_order_relaxed);
+    uint64_t now = cons_progress(q->h);
     if (now != w->seen) {
         w->seen = now;
         w->idle = 0;
@@ -685,12 +919,18 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
         int r;
         if (!q->exact && h->maxsize > 0 && mp_queue_qsize(q) >= h->maxsize) {
             r = Q_FULL;
-        } else if (!q->exact && atomic_load(&h->ovf_head) != 0) {
+        } else if (!q->exact && atomic_load(&h->ovf_head) != 0 &&
+                   (!ring_has_room(q) || !ovf_refill(q))) {
             r = Q_RINGFULL; /* keep FIFO: follow the messages spilled */
         } else {
             r = ring_try_put(q, buf, len, boff, &p);
         }
         if (r == 0) {
+            if (!q->exact &&
+                atomic_load_explicit(&q->full_off, memory_order_relaxed)) {
+                atomic_store_explicit(&q->full_off, false,
+                                      memory_order_relaxed);
+            }
             return 0;
         }
         if (r == Q_BUSY && spun_out(w)) {
@@ -703,7 +943,7 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
             }
         }
         if (r == Q_RINGFULL) {
-            if (drain_wait(q, w)) {
+            if (drain_wait(q, w) || full_sleep(q, w)) {
                 continue;
             }
             return ovf_put(q, buf, len, boff);
@@ -834,11 +1074,16 @@ repair_writer(mp_queue_t *q, const probe_t *p)
         return;
     }
     head_help(q->h, p->pos);
+    /* A dead mover's message is still on the overflow list (ovf_refill):
+     * its task is not finished. */
+    bool pending =
+        atomic_load_explicit(&c->len, memory_order_relaxed) == MOVE_PENDING;
+    atomic_store_explicit(&c->len, 0, memory_order_relaxed);
     /* The dead producer's block (if it had one) leaks. */
     atomic_store_explicit(&c->state,
                           st_make(p->pos + q->mask + 1, MP__QS_FREE, 0),
                           memory_order_release);
-    if (q->h->flags & MP__QUEUE_FLAG_JOINABLE) {
+    if (!pending && (q->h->flags & MP__QUEUE_FLAG_JOINABLE)) {
         (void)unfinished_dec(q->h);
     }
     wake_producers(q);
@@ -1091,6 +1336,9 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
     /* Large messages are copied before a cell is claimed, so a cell is
      * held only for a few stores. */
     uint64_t boff = 0;
+    if (len >= PACE_MIN) {
+        large_pace(q, &w);
+    }
     if (len > MP__QUEUE_INLINE_MAX) {
         boff = mp__heap_alloc(q->heap, len);
         if (boff == 0) {

@@ -19,7 +19,7 @@
 #include <stdalign.h>
 
 #define MP__QUEUE_MAGIC 0x3165756575717076ULL /* "vpqueue1" */
-#define MP__QUEUE_VERSION 1u
+#define MP__QUEUE_VERSION 2u
 #define MP__QUEUE_FLAG_JOINABLE 0x1u
 
 #define MP__QUEUE_CELL_SIZE 128u
@@ -72,6 +72,10 @@ typedef struct mp__qhdr {
     _Atomic uint32_t cons_waiters;
     alignas(64) _Atomic uint32_t prod_seq;
     _Atomic uint32_t prod_waiters;
+    /* Set by a put that sleeps on prod_seq for a full ring to drain
+     * (unbounded queues); the get that finds the ring half empty clears
+     * it and wakes every sleeper, once, not at every message. */
+    _Atomic uint32_t drain_wanted;
     alignas(64) _Atomic uint32_t unfinished; /* JoinableQueue tasks */
     _Atomic uint32_t join_waiters;
     alignas(64) mp__mutex_t ovf_lock;
