@@ -65,25 +65,38 @@ mp_shm_create(mp_shm_t **out, const char *name, size_t size, unsigned flags)
         return MP_ENOMEM;
     }
     int err;
+    bool tracked = !(flags & MP_SHM_UNTRACKED);
     if (name != NULL) {
         err = shm_create_object(shm, size);
+        /* A caller's name is registered only once the block is ours:
+         * registered first, a process killed right after a failed O_EXCL
+         * would make the tracker remove someone else's block. */
+        if (err == 0 && tracked) {
+            err = mp__tracker_register(shm->path);
+            if (err != 0) {
+                (void)munmap(shm->buf, shm->size);
+                (void)shm_unlink(shm->path);
+            }
+        }
     } else {
-        /* A collision of 64 random bits means a guessed or reused name:
-         * draw again rather than fail. */
+        /* A fresh random name is registered before it exists, so a process
+         * killed at any point of the creation leaves nothing behind (the
+         * tracker's unlink of a name never created is harmless). A
+         * collision of 64 random bits means a guessed or reused name: draw
+         * again rather than fail. */
         int tries = 0;
         do {
             shm_generate_name(shm);
-            err = shm_create_object(shm, size);
+            err = tracked ? mp__tracker_register(shm->path) : 0;
+            if (err == 0) {
+                err = shm_create_object(shm, size);
+                if (err != 0 && tracked) {
+                    (void)mp__tracker_unregister(shm->path);
+                }
+            }
         } while (err == MP_EEXIST && ++tries < SHM_NAME_TRIES);
     }
-    if (err == 0 && !(flags & MP_SHM_UNTRACKED)) {
-        err = mp__tracker_register(shm->path);
-        if (err != 0) {
-            (void)munmap(shm->buf, shm->size);
-            (void)shm_unlink(shm->path);
-        }
-        shm->tracked = err == 0;
-    }
+    shm->tracked = err == 0 && tracked;
     if (err != 0) {
         mp__free(shm);
         return err;
