@@ -4,7 +4,8 @@
 # sanitizer build (build-asan/, AddressSanitizer + UndefinedBehaviorSanitizer),
 # then builds the libFuzzer targets with clang (build-fuzz/) and runs each
 # for 20 s (a crash counts as a failure; its input is left in build-fuzz/).
-# The tests include the examples and the packaging test (package_install).
+# The tests include the examples and the packaging test (package_install);
+# the tour (tools/tour.sh, the README's first command) runs once as well.
 # Ends with the line "all: N passed, M failed" over both runs and exits
 # non-zero if anything failed (a build that fails counts as one failure).
 set -uo pipefail
@@ -45,6 +46,18 @@ suite() {
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=address,undefined
+
+# The README's first command must keep working too: the tour of the
+# examples, on the normal build just made (counted as one test).
+echo "=== tour: tools/tour.sh"
+if tools/tour.sh >build/tour.log 2>&1; then
+    passed=$((passed + 1))
+    tail -n 1 build/tour.log
+else
+    cat build/tour.log
+    echo "=== tour: failed"
+    failed=$((failed + 1))
+fi
 
 # fuzz: builds fuzz_framing and fuzz_handshake with clang and
 # -fsanitize=fuzzer,address,undefined in build-fuzz/ and runs each for 20 s
