@@ -54,7 +54,8 @@ mpt_fail(const char *file, int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "FAIL %s:%d: %s (pid %d)\n", file, line, msg, (int)getpid());
+    fprintf(stderr, "FAIL %s:%d: %s (pid %d)\n", file, line, msg,
+            (int)getpid());
     fflush(NULL);
     _exit(1);
 }
@@ -97,6 +98,44 @@ mpt_join(pid_t pid)
     } while (r < 0 && errno == EINTR);
     ASSERT_EQ(r, pid);
     return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+int
+mpt_slow(void)
+{
+    const char *m = getenv("MP_TEST_TIMEOUT_MULTIPLIER");
+    return m != NULL && atoi(m) > 1;
+}
+
+mp_pool_t *
+mpt_pool_make(int n, long task_timeout_ms)
+{
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = n, .task_timeout_ms = task_timeout_ms};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    return pool;
+}
+
+void
+mpt_pool_finish(mp_pool_t *pool)
+{
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+}
+
+int
+mpt_task_square(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    if (len != sizeof x) {
+        mp_pool_out_error(out, "bad item size");
+        return -1;
+    }
+    memcpy(&x, in, sizeof x);
+    x *= x;
+    return mp_pool_out_write(out, &x, sizeof x);
 }
 
 void

@@ -101,6 +101,19 @@ mpt_fail(const char *file, int line, const char *fmt, ...);
 pid_t mpt_fork(int (*fn)(void *), void *arg);
 int mpt_join(pid_t pid);
 
+/* mpt_slow returns 1 when the runner allows more time than usual (the
+ * sanitizer builds set MP_TEST_TIMEOUT_MULTIPLIER): stress tests then use
+ * smaller counts. */
+int mpt_slow(void);
+
+/* Pool helpers shared by the pool tests: mpt_pool_make creates a pool of n
+ * workers (and a per-task timeout, 0 for none); mpt_pool_finish closes,
+ * joins and destroys it and checks no worker is left; mpt_task_square is a
+ * task squaring one int64_t item (a message and -1 for another size). */
+mp_pool_t *mpt_pool_make(int n, long task_timeout_ms);
+void mpt_pool_finish(mp_pool_t *pool);
+int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
+
 /* mpt_write_all writes, mpt_read_all reads exactly n bytes on fd, retrying
  * on EINTR; a short read (EOF) or an error fails the test. */
 void mpt_write_all(int fd, const void *buf, size_t n);

@@ -15,19 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* x -> x * x on int64 items. */
-static int
-sq(const void *in, size_t len, mp_pool_out_t *out)
-{
-    int64_t x;
-    if (len != sizeof x) {
-        return -1;
-    }
-    memcpy(&x, in, sizeof x);
-    x *= x;
-    return mp_pool_out_write(out, &x, sizeof x);
-}
-
 /* Dies with SIGSEGV (default action, also under sanitizers). */
 static int
 crash_segv(const void *in, size_t len, mp_pool_out_t *out)
@@ -86,23 +73,13 @@ typedef struct progress {
 } progress_t;
 static progress_t *prog;
 
-/* sq that records progress for the killer thread. */
+/* mpt_task_square that records progress for the killer thread. */
 static int
 sq_progress(const void *in, size_t len, mp_pool_out_t *out)
 {
     atomic_store(&prog->last_pid, (int)getpid());
     atomic_fetch_add(&prog->done, 1);
-    return sq(in, len, out);
-}
-
-/* Makes a pool of n workers. */
-static mp_pool_t *
-make_pool(int n)
-{
-    mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = n};
-    ASSERT_OK(mp_pool_create(&pool, &o));
-    return pool;
+    return mpt_task_square(in, len, out);
 }
 
 /* Checks that pool still computes, then closes, joins and frees it. */
@@ -113,15 +90,12 @@ check_and_finish(mp_pool_t *pool)
     for (int i = 0; i < 8; i++) {
         in[i] = i + 1;
     }
-    ASSERT_OK(
-        mp_pool_map(pool, sq, in, 8, 8, out, 8, 1, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, 8, 8, out, 8, 1, NULL,
+                          MP_WAIT_FOREVER));
     for (int i = 0; i < 8; i++) {
         ASSERT_EQ(out[i], (i + 1) * (i + 1));
     }
-    ASSERT_OK(mp_pool_close(pool));
-    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
-    mp_pool_destroy(pool);
-    ASSERT_EQ(mp_active_children(NULL, 0), 0);
+    mpt_pool_finish(pool);
 }
 
 /* Runs fn among good tasks; fn's task must fail with MP_EWORKER and
@@ -129,15 +103,15 @@ check_and_finish(mp_pool_t *pool)
 static void
 crash_case(mp_pool_fn fn, int code, const char *text)
 {
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     enum { N = 6 };
     mp_result_t *good[N], *bad;
     for (int64_t i = 0; i < N / 2; i++) {
-        ASSERT_OK(mp_pool_apply_async(pool, sq, &i, 8, &good[i]));
+        ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &i, 8, &good[i]));
     }
     ASSERT_OK(mp_pool_apply_async(pool, fn, NULL, 0, &bad));
     for (int64_t i = N / 2; i < N; i++) {
-        ASSERT_OK(mp_pool_apply_async(pool, sq, &i, 8, &good[i]));
+        ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &i, 8, &good[i]));
     }
     ASSERT_ERR(mp_result_get(bad, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
     int got;
@@ -178,11 +152,11 @@ TEST(pool_faults_worker_killed_mid_task)
 {
     mpt_pipe_open(&running);
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *victim, *r[4];
     ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &victim));
     for (int64_t i = 0; i < 4; i++) {
-        ASSERT_OK(mp_pool_apply_async(pool, sq, &i, 8, &r[i]));
+        ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &i, 8, &r[i]));
     }
     pid_t pid;
     mpt_read_all(running.rd, &pid, sizeof pid);
@@ -234,7 +208,7 @@ TEST_TIMEOUT(pool_faults_random_kills_during_map, 60)
     prog = mmap(NULL, sizeof *prog, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ASSERT(prog != MAP_FAILED);
-    mp_pool_t *pool = make_pool(3);
+    mp_pool_t *pool = mpt_pool_make(3, 0);
     static int64_t in[N], out[N];
     static int status[N];
     for (int i = 0; i < N; i++) {
@@ -283,7 +257,7 @@ TEST(pool_faults_crashing_initializer_no_fork_loop)
     mp_pool_opts_t o = {.processes = 2, .initializer = init_crash};
     ASSERT_OK(mp_pool_create(&pool, &o));
     mp_result_t *r;
-    int err = mp_pool_apply_async(pool, sq, "12345678", 8, &r);
+    int err = mp_pool_apply_async(pool, mpt_task_square, "12345678", 8, &r);
     if (err == 0) {
         ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
         ASSERT_NOT_NULL(
@@ -312,7 +286,7 @@ TEST(pool_faults_terminate_with_tasks_running)
 {
     mpt_pipe_open(&running);
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *r[4];
     for (int i = 0; i < 4; i++) {
         ASSERT_OK(
@@ -331,7 +305,8 @@ TEST(pool_faults_terminate_with_tasks_running)
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
     int64_t x = 1;
     mp_result_t *late = NULL;
-    ASSERT_ERR(mp_pool_apply_async(pool, sq, &x, 8, &late), MP_ECLOSED);
+    ASSERT_ERR(mp_pool_apply_async(pool, mpt_task_square, &x, 8, &late),
+               MP_ECLOSED);
     ASSERT_OK(mp_pool_terminate(pool));
     ASSERT_OK(mp_pool_close(pool));
     ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
@@ -347,7 +322,7 @@ TEST(pool_faults_destroy_without_join)
 {
     mpt_pipe_open(&running);
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *r;
     ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r));
     pid_t pid;
@@ -355,7 +330,7 @@ TEST(pool_faults_destroy_without_join)
     int64_t x = 4;
     for (int i = 0; i < 5; i++) {
         mp_result_t *q;
-        ASSERT_OK(mp_pool_apply_async(pool, sq, &x, 8, &q));
+        ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, 8, &q));
         mp_result_destroy(q);
     }
     mp_pool_destroy(pool);
@@ -363,7 +338,7 @@ TEST(pool_faults_destroy_without_join)
     ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_NO_WAIT), MP_ECANCELED);
     mp_result_destroy(r);
     /* A closed pool with work queued is destroyed the same way. */
-    pool = make_pool(1);
+    pool = mpt_pool_make(1, 0);
     ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r));
     mpt_read_all(running.rd, &pid, sizeof pid);
     ASSERT_OK(mp_pool_close(pool));
@@ -375,7 +350,7 @@ TEST(pool_faults_destroy_without_join)
     mpt_pipe_close(&gate);
 }
 
-/* sq, but item 3 crashes its worker. */
+/* mpt_task_square, but item 3 crashes its worker. */
 static int
 sq_crash_3(const void *in, size_t len, mp_pool_out_t *out)
 {
@@ -384,13 +359,13 @@ sq_crash_3(const void *in, size_t len, mp_pool_out_t *out)
     if (x == 3) {
         return crash_segv(in, len, out);
     }
-    return sq(in, len, out);
+    return mpt_task_square(in, len, out);
 }
 
 TEST(pool_faults_imap_item_crash)
 {
     enum { N = 8 };
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     int64_t in[N];
     for (int i = 0; i < N; i++) {
         in[i] = i;
@@ -432,7 +407,7 @@ TEST(pool_faults_idle_worker_killed)
     /* A task given to a worker that died idle never started: it goes to
      * another worker instead of failing (whichever the pool notices first,
      * the death or the new task). */
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     for (int round = 0; round < 5; round++) {
         void *buf;
         size_t len;
@@ -444,7 +419,8 @@ TEST(pool_faults_idle_worker_killed)
         ASSERT_EQ(kill(pid, SIGKILL), 0);
         mpt_wait_pid_exit(pid);
         int64_t x = round;
-        ASSERT_OK(mp_pool_apply(pool, sq, &x, 8, &buf, &len, MP_WAIT_FOREVER));
+        ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, 8, &buf, &len,
+                                MP_WAIT_FOREVER));
         int64_t y;
         memcpy(&y, buf, sizeof y);
         mp_free(buf);

@@ -54,26 +54,6 @@ gated(const void *in, size_t len, mp_pool_out_t *out)
     return mp_pool_out_write(out, "ok", 2);
 }
 
-/* Makes a pool of n workers with a task timeout of timeout_ms. */
-static mp_pool_t *
-make_pool(int n, long timeout_ms)
-{
-    mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = n, .task_timeout_ms = timeout_ms};
-    ASSERT_OK(mp_pool_create(&pool, &o));
-    return pool;
-}
-
-/* Closes, joins and destroys pool. */
-static void
-finish_pool(mp_pool_t *pool)
-{
-    ASSERT_OK(mp_pool_close(pool));
-    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
-    mp_pool_destroy(pool);
-    ASSERT_EQ(mp_active_children(NULL, 0), 0);
-}
-
 /* Runs apply(square_or_block, x) and checks the result x * x. */
 static void
 check_square(mp_pool_t *pool, int64_t x)
@@ -99,7 +79,7 @@ TEST(pool_more_task_timeout_kills_blocked_task)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = make_pool(2, TASK_TIMEOUT_MS);
+    mp_pool_t *pool = mpt_pool_make(2, TASK_TIMEOUT_MS);
     int64_t block = -1;
     mp_result_t *r;
     ASSERT_OK(
@@ -128,7 +108,7 @@ TEST(pool_more_task_timeout_kills_blocked_task)
     ASSERT_EQ(st.timed_out, 1u);
     ASSERT_EQ(st.failed, 1u);
     ASSERT_EQ(st.done, 8u);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
     mpt_pipe_close(&gate);
     mpt_pipe_close(&running);
 }
@@ -137,7 +117,7 @@ TEST(pool_more_task_timeout_in_map)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = make_pool(2, TASK_TIMEOUT_MS);
+    mp_pool_t *pool = mpt_pool_make(2, TASK_TIMEOUT_MS);
     int64_t in[6] = {1, 2, -1, 3, 4, 5}, out[6];
     int status[6];
     ASSERT_ERR(mp_pool_map(pool, square_or_block, in, sizeof in[0], 6, out,
@@ -149,7 +129,7 @@ TEST(pool_more_task_timeout_in_map)
             ASSERT_EQ(out[i], in[i] * in[i]);
         }
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
     mpt_pipe_close(&gate);
     mpt_pipe_close(&running);
 }
@@ -164,7 +144,7 @@ TEST(pool_more_task_timeout_bad_input)
     o.task_timeout_ms = LONG_MAX;
     ASSERT_OK(mp_pool_create(&pool, &o));
     check_square(pool, 3);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 /*--- callbacks -------------------------------------------------------------*/
@@ -208,7 +188,7 @@ static const mp_pool_callbacks_t cbs = {on_success, on_error, &seen};
 
 TEST(pool_more_apply_async_callbacks)
 {
-    mp_pool_t *pool = make_pool(2, 0);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     memset(&seen, 0, sizeof seen);
     int64_t x = 7;
     mp_result_t *r;
@@ -262,14 +242,14 @@ TEST(pool_more_apply_async_callbacks)
     mp_result_destroy(r);
     ASSERT_EQ(seen.successes, 2);
     ASSERT_EQ(seen.errors, 2);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_more_error_callback_on_terminate)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = make_pool(1, 0);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     memset(&seen, 0, sizeof seen);
     int64_t block = -1;
     mp_result_t *r;
@@ -289,7 +269,7 @@ TEST(pool_more_error_callback_on_terminate)
 
 TEST(pool_more_apply_async_cb_bad_input)
 {
-    mp_pool_t *pool = make_pool(1, 0);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_result_t *r = NULL;
     int64_t x = 1;
     ASSERT_ERR(
@@ -315,7 +295,7 @@ TEST(pool_more_apply_async_cb_bad_input)
 
 TEST(pool_more_map_async_fills_output)
 {
-    mp_pool_t *pool = make_pool(3, 0);
+    mp_pool_t *pool = mpt_pool_make(3, 0);
     memset(&seen, 0, sizeof seen);
     enum { N = 10 };
     int64_t in[N], out[N];
@@ -364,14 +344,14 @@ TEST(pool_more_map_async_fills_output)
                                 sizeof out[0], 3, NULL, NULL, &r));
     ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
     mp_result_destroy(r);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_more_map_async_get_timeout_then_terminate)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = make_pool(1, 0);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     int64_t in[3] = {-1, 2, 3}, out[3];
     int status[3];
     mp_result_t *r;
@@ -395,7 +375,7 @@ TEST(pool_more_map_async_get_timeout_then_terminate)
 
 TEST(pool_more_map_async_bad_input)
 {
-    mp_pool_t *pool = make_pool(1, 0);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     int64_t in[2] = {1, 2}, out[2];
     mp_result_t *r = NULL;
     ASSERT_ERR(mp_pool_map_async(NULL, square_or_block, in, 8, 2, out, 8, 1,
@@ -441,7 +421,7 @@ TEST(pool_more_stats_track_workers_and_counts)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = make_pool(2, 0);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_pool_worker_info_t wi[4];
     mp_pool_stats_t st;
     ASSERT_EQ(mp_pool_stats(pool, &st, wi, 4), 2);
@@ -493,14 +473,14 @@ TEST(pool_more_stats_track_workers_and_counts)
 
 TEST(pool_more_stats_bad_input)
 {
-    mp_pool_t *pool = make_pool(1, 0);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_pool_stats_t st;
     mp_pool_worker_info_t wi;
     ASSERT_ERR(mp_pool_stats(NULL, &st, NULL, 0), MP_EINVAL);
     ASSERT_ERR(mp_pool_stats(pool, NULL, NULL, 0), MP_EINVAL);
     ASSERT_ERR(mp_pool_stats(pool, &st, NULL, 1), MP_EINVAL);
     ASSERT_EQ(mp_pool_stats(pool, &st, &wi, 0), 0);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 /*--- progress bar ----------------------------------------------------------*/

@@ -12,34 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Scales a count down when the runner allows more time (sanitizers). */
-static size_t
-scaled(size_t n, size_t slow_n)
-{
-    const char *m = getenv("MP_TEST_TIMEOUT_MULTIPLIER");
-    return m != NULL && atoi(m) > 1 ? slow_n : n;
-}
-
-/* Makes a pool of n workers. */
-static mp_pool_t *
-make_pool(int n)
-{
-    mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = n};
-    ASSERT_OK(mp_pool_create(&pool, &o));
-    return pool;
-}
-
-/* Closes, joins and frees pool; no worker is left. */
-static void
-finish_pool(mp_pool_t *pool)
-{
-    ASSERT_OK(mp_pool_close(pool));
-    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
-    mp_pool_destroy(pool);
-    ASSERT_EQ(mp_active_children(NULL, 0), 0);
-}
-
 /* The checksum a task computes over bytes: length and byte sum. */
 static uint64_t
 checksum(const void *in, size_t len)
@@ -100,7 +72,7 @@ static void
 source_case(bool ordered, size_t total)
 {
     enum { WINDOW = 16 };
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     counting_src_t s = {.total = total, .window = WINDOW, .fail_at = SIZE_MAX};
     uint8_t *seen = calloc(total, 1);
     ASSERT_NOT_NULL(seen);
@@ -133,22 +105,22 @@ source_case(bool ordered, size_t total)
     ASSERT_EQ(s.max_seen, total < WINDOW ? total : WINDOW);
     mp_imap_destroy(it);
     free(seen);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST_TIMEOUT(pool_stream_source_unordered, 60)
 {
-    source_case(false, scaled(10000, 2000));
+    source_case(false, (mpt_slow() ? 2000 : 10000));
 }
 
 TEST_TIMEOUT(pool_stream_source_ordered, 60)
 {
-    source_case(true, scaled(10000, 2000));
+    source_case(true, (mpt_slow() ? 2000 : 10000));
 }
 
 TEST(pool_stream_source_error_ends_iteration)
 {
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     for (int ordered = 0; ordered < 2; ordered++) {
         counting_src_t s = {.total = 100, .window = 4, .fail_at = 30};
         mp_imap_t *it;
@@ -179,7 +151,7 @@ TEST(pool_stream_source_error_ends_iteration)
         mp_pool_imap_source(pool, sum_task, counting_next, &s, 2, true, &it));
     ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 /* A source of "X" items (each task fails), then of "ok". */
@@ -197,7 +169,7 @@ failing_items_next(void *arg, const void **item, size_t *len)
 
 TEST(pool_stream_source_failed_items_go_on)
 {
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     int n = 0;
     mp_imap_t *it;
     ASSERT_OK(mp_pool_imap_source(pool, sum_task, failing_items_next, &n, 3,
@@ -217,12 +189,12 @@ TEST(pool_stream_source_failed_items_go_on)
     }
     ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_stream_source_bad_input)
 {
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     counting_src_t s = {.total = 50, .window = 8, .fail_at = SIZE_MAX};
     mp_imap_t *it;
     ASSERT_ERR(
@@ -271,7 +243,7 @@ TEST(pool_stream_source_bad_input)
 TEST(pool_stream_map_buffers)
 {
     enum { N = 40 };
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     static char data[N][64];
     const void *bufs[N];
     size_t lens[N], out_lens[N];
@@ -325,12 +297,12 @@ TEST(pool_stream_map_buffers)
     }
     ASSERT_OK(mp_pool_map_buffers(pool, sum_task, NULL, NULL, 0, NULL, NULL,
                                   NULL, 1, MP_WAIT_FOREVER));
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_stream_map_buffers_bad_input)
 {
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     const void *bufs[2] = {"ab", NULL};
     size_t lens[2] = {2, 0}, out_lens[2];
     void *outs[2];
@@ -399,7 +371,7 @@ gated_task(const void *in, size_t len, mp_pool_out_t *out)
 TEST(pool_stream_map_buffers_timeout)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     const void *bufs[2] = {"ab", "cd"};
     size_t lens[2] = {2, 2}, out_lens[2];
     void *outs[2];
@@ -413,7 +385,7 @@ TEST(pool_stream_map_buffers_timeout)
     ASSERT_ERR(status[1], MP_ETIMEDOUT);
     mpt_signal(&gate, 1);
     mpt_signal(&gate, 1);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
     mpt_pipe_close(&gate);
 }
 
@@ -438,7 +410,7 @@ mul_task(const void *in, size_t len, mp_pool_out_t *out)
 TEST(pool_stream_starmap)
 {
     enum { N = 20 };
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     pair_t in[N];
     int64_t out[N];
     int status[N];
@@ -455,13 +427,13 @@ TEST(pool_stream_starmap)
     ASSERT_ERR(mp_pool_starmap(pool, NULL, in, sizeof in[0], N, out,
                                sizeof out[0], 1, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_stream_starmap_async)
 {
     enum { N = 20 };
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     pair_t in[N];
     int64_t out[N];
     for (int i = 0; i < N; i++) {
@@ -478,7 +450,7 @@ TEST(pool_stream_starmap_async)
     ASSERT_ERR(mp_pool_starmap_async(pool, mul_task, in, sizeof in[0], N, out,
                                      sizeof out[0], 3, NULL, NULL, NULL),
                MP_EINVAL);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 /*--- fault storms ---------------------------------------------------------*/
@@ -544,7 +516,7 @@ start_storm(pthread_t *killer)
 {
     atomic_store(&storm_over, false);
     ASSERT_OK(mp_semaphore_create(&started, 0));
-    mp_pool_t *pool = make_pool(3);
+    mp_pool_t *pool = mpt_pool_make(3, 0);
     ASSERT_EQ(pthread_create(killer, NULL, killer_main, pool), 0);
     return pool;
 }
@@ -574,13 +546,13 @@ check_after_storm(mp_pool_t *pool)
     for (int i = 0; i < 16; i++) {
         ASSERT_EQ(out[i], i * 3 + 1);
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
     mp_semaphore_destroy(started);
 }
 
 TEST_TIMEOUT(pool_stream_storm_imap_unordered_kills, 90)
 {
-    size_t n = scaled(1000, 300);
+    size_t n = (mpt_slow() ? 300 : 1000);
     int64_t *in = calloc(n, sizeof *in);
     uint8_t *seen = calloc(n, 1);
     ASSERT_NOT_NULL(in);
@@ -628,7 +600,7 @@ TEST_TIMEOUT(pool_stream_storm_imap_unordered_kills, 90)
 
 TEST_TIMEOUT(pool_stream_storm_apply_async_kills, 90)
 {
-    size_t n = scaled(500, 150);
+    size_t n = (mpt_slow() ? 150 : 500);
     mp_result_t **r = calloc(n, sizeof *r);
     ASSERT_NOT_NULL(r);
     pthread_t killer;

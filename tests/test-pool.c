@@ -11,20 +11,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* x -> x * x on int64 items. */
-static int
-square(const void *in, size_t len, mp_pool_out_t *out)
-{
-    int64_t x;
-    if (len != sizeof x) {
-        mp_pool_out_error(out, "bad item size");
-        return -1;
-    }
-    memcpy(&x, in, sizeof x);
-    x *= x;
-    return mp_pool_out_write(out, &x, sizeof x);
-}
-
 /* Returns the worker's pid. */
 static int
 whoami(const void *in, size_t len, mp_pool_out_t *out)
@@ -94,46 +80,27 @@ read_init(const void *in, size_t len, mp_pool_out_t *out)
     return mp_pool_out_write(out, &init_value, sizeof init_value);
 }
 
-/* Makes a pool of n workers with default options. */
-static mp_pool_t *
-make_pool(int n)
-{
-    mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = n};
-    ASSERT_OK(mp_pool_create(&pool, &o));
-    return pool;
-}
-
-/* Closes, joins and destroys pool. */
-static void
-finish_pool(mp_pool_t *pool)
-{
-    ASSERT_OK(mp_pool_close(pool));
-    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
-    mp_pool_destroy(pool);
-    ASSERT_EQ(mp_active_children(NULL, 0), 0);
-}
-
 TEST(pool_map_squares_five_workers)
 {
-    mp_pool_t *pool = make_pool(5);
+    mp_pool_t *pool = mpt_pool_make(5, 0);
     ASSERT_EQ(mp_pool_processes(pool), 5);
     int64_t in[3] = {1, 2, 3}, out[3] = {0};
     int status[3] = {-1, -1, -1};
-    ASSERT_OK(mp_pool_map(pool, square, in, sizeof in[0], 3, out, sizeof out[0],
-                          MP_POOL_CHUNKSIZE_AUTO, status, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof in[0], 3, out,
+                          sizeof out[0], MP_POOL_CHUNKSIZE_AUTO, status,
+                          MP_WAIT_FOREVER));
     ASSERT_EQ(out[0], 1);
     ASSERT_EQ(out[1], 4);
     ASSERT_EQ(out[2], 9);
     for (int i = 0; i < 3; i++) {
         ASSERT_EQ(status[i], 0);
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_map_range_ten_four_workers)
 {
-    mp_pool_t *pool = make_pool(4);
+    mp_pool_t *pool = mpt_pool_make(4, 0);
     int64_t in[10], out[10];
     for (int i = 0; i < 10; i++) {
         in[i] = i;
@@ -142,25 +109,25 @@ TEST(pool_map_range_ten_four_workers)
     long sizes[] = {MP_POOL_CHUNKSIZE_AUTO, 1, 3, 10, 100};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         memset(out, 0xff, sizeof out);
-        ASSERT_OK(mp_pool_map(pool, square, in, sizeof in[0], 10, out,
+        ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof in[0], 10, out,
                               sizeof out[0], sizes[s], NULL, 10000 * 60));
         for (int i = 0; i < 10; i++) {
             ASSERT_EQ(out[i], i * i);
         }
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_map_zero_items_and_short_results)
 {
-    mp_pool_t *pool = make_pool(2);
-    ASSERT_OK(mp_pool_map(pool, square, NULL, 8, 0, NULL, 8,
+    mp_pool_t *pool = mpt_pool_make(2, 0);
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, NULL, 8, 0, NULL, 8,
                           MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER));
     /* Wider slots are zero-padded; narrower ones fail with MP_EMSGSIZE. */
     int64_t in[2] = {3, 4};
     int64_t wide[4];
     memset(wide, 0xff, sizeof wide);
-    ASSERT_OK(mp_pool_map(pool, square, in, 8, 2, wide, 16, 1, NULL,
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, 8, 2, wide, 16, 1, NULL,
                           MP_WAIT_FOREVER));
     ASSERT_EQ(wide[0], 9);
     ASSERT_EQ(wide[1], 0);
@@ -168,18 +135,19 @@ TEST(pool_map_zero_items_and_short_results)
     ASSERT_EQ(wide[3], 0);
     int32_t narrow[2];
     int status[2];
-    ASSERT_ERR(mp_pool_map(pool, square, in, 8, 2, narrow, 4, 1, status,
-                           MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, in, 8, 2, narrow, 4, 1,
+                           status, MP_WAIT_FOREVER),
                MP_EMSGSIZE);
     ASSERT_EQ(status[0], MP_EMSGSIZE);
     ASSERT_EQ(status[1], MP_EMSGSIZE);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_map_reports_failed_items)
 {
-    mp_pool_t *pool = make_pool(2);
-    /* Item size 4 makes square fail; 8 passes. Mixed through the fn. */
+    mp_pool_t *pool = mpt_pool_make(2, 0);
+    /* Item size 4 makes mpt_task_square fail; 8 passes. Mixed through the fn.
+     */
     char in[4][8] = {{0}};
     int64_t out[4];
     int status[4];
@@ -189,7 +157,7 @@ TEST(pool_map_reports_failed_items)
     for (int i = 0; i < 4; i++) {
         ASSERT_EQ(status[i], MP_EREMOTE);
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_chunksize_rule)
@@ -206,23 +174,23 @@ TEST(pool_chunksize_rule)
 
 TEST(pool_apply_and_apply_async)
 {
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     int64_t x = 12, y = 0;
     void *buf = NULL;
     size_t len = 0;
-    ASSERT_OK(
-        mp_pool_apply(pool, square, &x, sizeof x, &buf, &len, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, &buf, &len,
+                            MP_WAIT_FOREVER));
     ASSERT_EQ(len, sizeof y);
     memcpy(&y, buf, sizeof y);
     mp_free(buf);
     ASSERT_EQ(y, 144);
     /* NULL out/out_len: just wait for success. */
-    ASSERT_OK(
-        mp_pool_apply(pool, square, &x, sizeof x, NULL, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, NULL, NULL,
+                            MP_WAIT_FOREVER));
 
     mp_result_t *r;
     x = 7;
-    ASSERT_OK(mp_pool_apply_async(pool, square, &x, sizeof x, &r));
+    ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, sizeof x, &r));
     ASSERT_OK(mp_result_wait(r, MP_WAIT_FOREVER));
     ASSERT_EQ(mp_result_ready(r), 1);
     ASSERT_EQ(mp_result_successful(r), 1);
@@ -237,16 +205,17 @@ TEST(pool_apply_and_apply_async)
         ASSERT_EQ(y, 49);
     }
     mp_result_destroy(r);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_many_apply_async)
 {
     enum { N = 200 };
-    mp_pool_t *pool = make_pool(3);
+    mp_pool_t *pool = mpt_pool_make(3, 0);
     mp_result_t *r[N];
     for (int64_t i = 0; i < N; i++) {
-        ASSERT_OK(mp_pool_apply_async(pool, square, &i, sizeof i, &r[i]));
+        ASSERT_OK(
+            mp_pool_apply_async(pool, mpt_task_square, &i, sizeof i, &r[i]));
     }
     /* Destroying some unread handles early is allowed. */
     for (int i = 0; i < N; i += 10) {
@@ -267,13 +236,13 @@ TEST(pool_many_apply_async)
         ASSERT_EQ(y, i * i);
         mp_result_destroy(r[i]);
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_get_timeout_leaves_result_gettable)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_result_t *r;
     ASSERT_OK(mp_pool_apply_async(pool, gated, NULL, 0, &r));
     void *buf = NULL;
@@ -298,13 +267,13 @@ TEST(pool_get_timeout_leaves_result_gettable)
     mp_free(buf);
     mp_result_destroy(r);
     mpt_signal(&gate, 1); /* the timed-out apply's task */
-    finish_pool(pool);
+    mpt_pool_finish(pool);
     mpt_pipe_close(&gate);
 }
 
 TEST(pool_task_failure_carries_message)
 {
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *r1, *r2;
     ASSERT_OK(mp_pool_apply_async(pool, failing, "x", 1, &r1));
     ASSERT_OK(mp_pool_apply_async(pool, failing, NULL, 0, &r2));
@@ -320,30 +289,30 @@ TEST(pool_task_failure_carries_message)
     mp_result_destroy(r2);
     /* The workers are fine afterwards. */
     int64_t x = 5;
-    ASSERT_OK(
-        mp_pool_apply(pool, square, &x, sizeof x, NULL, NULL, MP_WAIT_FOREVER));
-    finish_pool(pool);
+    ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, NULL, NULL,
+                            MP_WAIT_FOREVER));
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_close_join_ordering)
 {
-    mp_pool_t *pool = make_pool(2);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
     ASSERT_ERR(mp_pool_join(pool, MP_WAIT_FOREVER), MP_ERUNNING);
     ASSERT_ERR(mp_pool_join(pool, -7), MP_EINVAL);
     int64_t x = 3;
     mp_result_t *r;
-    ASSERT_OK(mp_pool_apply_async(pool, square, &x, sizeof x, &r));
+    ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, sizeof x, &r));
     ASSERT_OK(mp_pool_close(pool));
     ASSERT_OK(mp_pool_close(pool));
     /* Submitting after close: "pool not running". */
     mp_result_t *r2 = NULL;
-    ASSERT_ERR(mp_pool_apply_async(pool, square, &x, sizeof x, &r2),
+    ASSERT_ERR(mp_pool_apply_async(pool, mpt_task_square, &x, sizeof x, &r2),
                MP_ECLOSED);
     ASSERT_NULL(r2);
-    ASSERT_ERR(
-        mp_pool_apply(pool, square, &x, sizeof x, NULL, NULL, MP_WAIT_FOREVER),
-        MP_ECLOSED);
-    ASSERT_ERR(mp_pool_map(pool, square, &x, sizeof x, 1, &x, sizeof x,
+    ASSERT_ERR(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, NULL, NULL,
+                             MP_WAIT_FOREVER),
+               MP_ECLOSED);
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, sizeof x, 1, &x, sizeof x,
                            MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER),
                MP_ECLOSED);
     /* Queued work still completes after close. */
@@ -359,7 +328,7 @@ TEST(pool_close_join_ordering)
 TEST(pool_join_timeout_while_closing)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_result_t *r;
     ASSERT_OK(mp_pool_apply_async(pool, gated, NULL, 0, &r));
     ASSERT_OK(mp_pool_close(pool));
@@ -383,31 +352,39 @@ TEST(pool_bad_input)
     ASSERT_NULL(pool);
     ASSERT_ERR(mp_pool_processes(NULL), MP_EINVAL);
 
-    pool = make_pool(1);
+    pool = mpt_pool_make(1, 0);
     int64_t x = 2, y;
     mp_result_t *r = NULL;
-    ASSERT_ERR(mp_pool_apply_async(NULL, square, &x, 8, &r), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply_async(NULL, mpt_task_square, &x, 8, &r),
+               MP_EINVAL);
     ASSERT_ERR(mp_pool_apply_async(pool, NULL, &x, 8, &r), MP_EINVAL);
-    ASSERT_ERR(mp_pool_apply_async(pool, square, &x, 8, NULL), MP_EINVAL);
-    ASSERT_ERR(mp_pool_apply_async(pool, square, NULL, 8, &r), MP_EINVAL);
-    ASSERT_ERR(mp_pool_apply(pool, square, &x, 8, NULL, NULL, -3), MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply_async(pool, mpt_task_square, &x, 8, NULL),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply_async(pool, mpt_task_square, NULL, 8, &r),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_apply(pool, mpt_task_square, &x, 8, NULL, NULL, -3),
+               MP_EINVAL);
     ASSERT_ERR(mp_pool_apply(pool, NULL, &x, 8, NULL, NULL, 10), MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(NULL, square, &x, 8, 1, &y, 8, 1, NULL, 10),
+    ASSERT_ERR(mp_pool_map(NULL, mpt_task_square, &x, 8, 1, &y, 8, 1, NULL, 10),
                MP_EINVAL);
     ASSERT_ERR(mp_pool_map(pool, NULL, &x, 8, 1, &y, 8, 1, NULL, 10),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, &y, 8, 0, NULL, 10),
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, &y, 8, 0, NULL, 10),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, &y, 8, -2, NULL, 10),
+    ASSERT_ERR(
+        mp_pool_map(pool, mpt_task_square, &x, 8, 1, &y, 8, -2, NULL, 10),
+        MP_EINVAL);
+    ASSERT_ERR(
+        mp_pool_map(pool, mpt_task_square, NULL, 8, 1, &y, 8, 1, NULL, 10),
+        MP_EINVAL);
+    ASSERT_ERR(
+        mp_pool_map(pool, mpt_task_square, &x, 8, 1, NULL, 8, 1, NULL, 10),
+        MP_EINVAL);
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, &y, 8, 1, NULL, -9),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, square, NULL, 8, 1, &y, 8, 1, NULL, 10),
-               MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, NULL, 8, 1, NULL, 10),
-               MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, 1, &y, 8, 1, NULL, -9),
-               MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, square, &x, 8, SIZE_MAX, &y, 8, 1, NULL, 10),
-               MP_EINVAL);
+    ASSERT_ERR(
+        mp_pool_map(pool, mpt_task_square, &x, 8, SIZE_MAX, &y, 8, 1, NULL, 10),
+        MP_EINVAL);
     ASSERT_ERR(mp_pool_close(NULL), MP_EINVAL);
     ASSERT_ERR(mp_pool_terminate(NULL), MP_EINVAL);
     ASSERT_ERR(mp_pool_join(NULL, 0), MP_EINVAL);
@@ -422,10 +399,10 @@ TEST(pool_bad_input)
     ASSERT_ERR(mp_pool_out_error(NULL, "x"), MP_EINVAL);
     mp_result_destroy(NULL);
     mp_pool_destroy(NULL);
-    ASSERT_OK(mp_pool_apply_async(pool, square, &x, 8, &r));
+    ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, 8, &r));
     ASSERT_ERR(mp_result_exitcode(r, NULL), MP_EINVAL);
     mp_result_destroy(r);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_default_processes_is_cpu_count)
@@ -463,7 +440,7 @@ TEST(pool_initializer_runs_in_each_worker)
         mp_free(buf);
         ASSERT_EQ(v, 42);
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
     mpt_pipe_close(&init_pipe);
 }
 
@@ -486,9 +463,9 @@ TEST(pool_failing_initializer_breaks_pool)
     /* Broken for good: later submissions fail at once. */
     ASSERT_ERR(mp_pool_join(pool, MP_WAIT_FOREVER), MP_ERUNNING);
     int64_t x = 1;
-    ASSERT_ERR(
-        mp_pool_map(pool, square, &x, 8, 1, &x, 8, 1, NULL, MP_WAIT_FOREVER),
-        MP_EBROKEN);
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, &x, 8, 1, NULL,
+                           MP_WAIT_FOREVER),
+               MP_EBROKEN);
     mp_pool_destroy(pool);
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
     /* No fork loop: a handful of initializer runs at most. */
@@ -525,7 +502,7 @@ TEST(pool_maxtasksperchild_replaces_workers)
             ASSERT_NE(pids[i], pids[i - 1]);
         }
     }
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 /* x -> x * x, but fails for x == 13. */
@@ -538,7 +515,7 @@ square_not_13(const void *in, size_t len, mp_pool_out_t *out)
         mp_pool_out_error(out, "unlucky");
         return 1;
     }
-    return square(in, len, out);
+    return mpt_task_square(in, len, out);
 }
 
 /* Takes every result of it, checking values; returns how many failed
@@ -578,7 +555,7 @@ drain_imap(mp_imap_t *it, bool ordered, size_t n, bool *seen)
 TEST(pool_imap_ordered_and_unordered)
 {
     enum { N = 20 };
-    mp_pool_t *pool = make_pool(3);
+    mp_pool_t *pool = mpt_pool_make(3, 0);
     int64_t in[N];
     for (int i = 0; i < N; i++) {
         in[i] = i;
@@ -601,16 +578,16 @@ TEST(pool_imap_ordered_and_unordered)
     }
     /* No items: at the end at once. */
     mp_imap_t *it;
-    ASSERT_OK(mp_pool_imap(pool, square, NULL, 8, 0, 1, &it));
+    ASSERT_OK(mp_pool_imap(pool, mpt_task_square, NULL, 8, 0, 1, &it));
     ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
-    finish_pool(pool);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_imap_next_timeout_and_early_destroy)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = make_pool(1);
+    mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_imap_t *it;
     ASSERT_OK(mp_pool_imap_unordered(pool, gated, NULL, 0, 2, 1, &it));
     size_t idx = 77;
@@ -627,16 +604,21 @@ TEST(pool_imap_next_timeout_and_early_destroy)
     /* Destroyed with its second task still waiting on the gate. */
     mp_imap_destroy(it);
     mpt_signal(&gate, 1);
-    ASSERT_ERR(mp_pool_imap(NULL, square, NULL, 0, 0, 1, &it), MP_EINVAL);
-    ASSERT_ERR(mp_pool_imap(pool, NULL, NULL, 0, 0, 1, &it), MP_EINVAL);
-    ASSERT_ERR(mp_pool_imap(pool, square, NULL, 0, 0, 1, NULL), MP_EINVAL);
-    ASSERT_ERR(mp_pool_imap(pool, square, NULL, 8, 1, 1, &it), MP_EINVAL);
-    ASSERT_ERR(mp_pool_imap_unordered(pool, square, NULL, 0, 0, 0, &it),
+    ASSERT_ERR(mp_pool_imap(NULL, mpt_task_square, NULL, 0, 0, 1, &it),
                MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap(pool, NULL, NULL, 0, 0, 1, &it), MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap(pool, mpt_task_square, NULL, 0, 0, 1, NULL),
+               MP_EINVAL);
+    ASSERT_ERR(mp_pool_imap(pool, mpt_task_square, NULL, 8, 1, 1, &it),
+               MP_EINVAL);
+    ASSERT_ERR(
+        mp_pool_imap_unordered(pool, mpt_task_square, NULL, 0, 0, 0, &it),
+        MP_EINVAL);
     ASSERT_ERR(mp_imap_next(NULL, NULL, NULL, NULL, 0), MP_EINVAL);
     mp_imap_destroy(NULL);
     ASSERT_OK(mp_pool_close(pool));
-    ASSERT_ERR(mp_pool_imap(pool, square, NULL, 0, 0, 1, &it), MP_ECLOSED);
+    ASSERT_ERR(mp_pool_imap(pool, mpt_task_square, NULL, 0, 0, 1, &it),
+               MP_ECLOSED);
     ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
     mp_pool_destroy(pool);
     mpt_pipe_close(&gate);

@@ -368,8 +368,7 @@ spawn(worker_t *w, pid_t *pid, uint64_t *seed, bool may_die)
 static void
 kill_loop(mp_queue_t *q)
 {
-    const char *mul = getenv("MP_TEST_TIMEOUT_MULTIPLIER");
-    bool slow = mul != NULL && atoi(mul) > 1;
+    bool slow = mpt_slow();
     uint32_t quota = slow ? 3000 : 20000;
     int max_kills = slow ? 12 : 40;
     uint64_t seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();

@@ -231,8 +231,7 @@ run_stress(mp_queue_t *q, uint32_t total)
 static uint32_t
 scaled(uint32_t n)
 {
-    const char *m = getenv("MP_TEST_TIMEOUT_MULTIPLIER");
-    return m != NULL && atoi(m) > 1 ? n / 10 : n;
+    return mpt_slow() ? n / 10 : n;
 }
 
 /* --- tests -------------------------------------------------------------- */
