@@ -245,10 +245,11 @@ MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);
  * use, or the reader never sees end of stream. */
 typedef struct mp_conn mp_conn_t;
 
-/* mp_pipe makes a connected pair. duplex true: a socketpair, both ends read
- * and write. duplex false: a pipe, *end1 is read-only and *end2
- * write-only (Python's Pipe(duplex=False) returns (reader, writer)). Both
- * fds are close-on-exec. Returns 0 or MP_EINVAL (a NULL or equal out
+/* mp_pipe makes a connected pair: an AF_UNIX socketpair. duplex true: both
+ * ends read and write. duplex false: *end1 is read-only and *end2
+ * write-only (Python's Pipe(duplex=False) returns (reader, writer)); the
+ * unused directions are shut down. (Python uses os.pipe() there; a
+ * socketpair carries large messages faster.) Both fds are close-on-exec. Returns 0 or MP_EINVAL (a NULL or equal out
  * pointer), MP_EMFILE, MP_ENFILE, MP_ENOMEM. Context: any thread. */
 MP_EXTERN int mp_pipe(mp_conn_t **end1, mp_conn_t **end2, bool duplex);
 
