@@ -1,0 +1,392 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tools/mpcopy/test_mpcopy.sh - whole-run tests of mpcopy on generated
+# trees: usage errors, a tree with every kind of entry (checked with
+# diff -r and a Python tree compare of types, modes, nanosecond mtimes,
+# link targets and contents), a sparse multi-GiB file (the copy's blocks
+# stay few), a ~200-level tree longer than PATH_MAX, copies into themselves
+# refused, unreadable entries skipped with exit 1, --verify, and a worker
+# SIGKILLed mid-copy. After every run no /dev/shm/mp-<pid>-* is left.
+#
+# Unreadable files as root: root reads a chmod 000 file, so there the
+# case runs mpcopy under `setpriv --bounding-set -dac_override,
+# -dac_read_search` (root without the capabilities that bypass file
+# modes); where that is not possible the case is skipped, saying so.
+#
+# Usage: test_mpcopy.sh PATH/TO/mpcopy [CASE...] (default: all cases).
+# Exit 0 when every case passed.
+set -u
+MPCOPY=$(realpath "$1")
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mpcopy-test.XXXXXX")
+RUN_TIMEOUT=180
+trap 'chmod -R u+rwx "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+failures=0
+fail() { echo "    FAIL: $*" >&2; return 1; }
+
+# start_mpcopy [WRAPPER...] -- ARGS...: starts mpcopy (under timeout and
+# the optional wrapper) in the background, stdout/stderr to $WORK/out and
+# $WORK/err; sets job (the timeout's pid) and mp_pid (mpcopy's own pid,
+# told by a shell that then execs it).
+start_mpcopy() {
+    local wrap=()
+    while [ "$1" != -- ]; do wrap+=("$1"); shift; done
+    shift
+    rm -f "$WORK/pid"
+    timeout "$RUN_TIMEOUT" "${wrap[@]}" bash -c 'echo $$ >"$0"; exec "$@"' \
+        "$WORK/pid" "$MPCOPY" "$@" >"$WORK/out" 2>"$WORK/err" &
+    job=$!
+}
+
+# finish_mpcopy: waits for the run; sets rc; checks that mpcopy left no
+# shared-memory segment (/dev/shm/mp-<its pid>-*).
+finish_mpcopy() {
+    wait "$job"
+    rc=$?
+    mp_pid=$(cat "$WORK/pid" 2>/dev/null || echo none)
+    local left
+    left=$(ls /dev/shm 2>/dev/null | grep -E "^mp-$mp_pid-" || true)
+    [ -z "$left" ] || fail "shared memory left: $left"
+}
+
+# run_mpcopy ARGS...: runs mpcopy to its end (see start/finish_mpcopy).
+run_mpcopy() {
+    start_mpcopy -- "$@"
+    finish_mpcopy
+}
+
+# compare_trees A B: types, modes, mtimes (ns), link targets, sizes and
+# contents of every entry equal, at any depth (os.fwalk: no long paths).
+compare_trees() {
+    python3 - "$1" "$2" <<'EOF'
+import hashlib, os, stat, sys
+def listing(root):
+    out = {}
+    for top, dirs, files, dfd in os.fwalk(root):
+        rel = os.path.relpath(top, root)
+        st = os.stat(dfd)
+        out[rel] = ("d", stat.S_IMODE(st.st_mode), st.st_mtime_ns, None)
+        for name in files:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            key = os.path.normpath(os.path.join(rel, name))
+            if stat.S_ISLNK(st.st_mode):
+                val = ("l", None, st.st_mtime_ns, os.readlink(name, dir_fd=dfd))
+            elif stat.S_ISREG(st.st_mode):
+                fd = os.open(name, os.O_RDONLY, dir_fd=dfd)
+                m = hashlib.sha256()
+                while True:
+                    b = os.read(fd, 1 << 20)
+                    if not b: break
+                    m.update(b)
+                os.close(fd)
+                val = ("f", stat.S_IMODE(st.st_mode), st.st_mtime_ns, m.hexdigest())
+            else:
+                val = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_mtime_ns, None)
+            out[key] = val
+        # symlinks to directories show up in dirs; fwalk does not follow them
+        for d in dirs:
+            st = os.stat(d, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                out[os.path.normpath(os.path.join(rel, d))] = ("l", None, st.st_mtime_ns, os.readlink(d, dir_fd=dfd))
+    return out
+a, b = listing(sys.argv[1]), listing(sys.argv[2])
+bad = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+for k in bad[:10]:
+    print("differs: %r: %r vs %r" % (k, a.get(k), b.get(k)), file=sys.stderr)
+print("%d entries compared" % len(a))
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# same_sparse A B: equal sizes and bytes, reading only the data segments
+# of either file (outside them both read as zeros), so that comparing
+# multi-GiB sparse files costs little.
+same_sparse() {
+    python3 - "$1" "$2" <<'EOF'
+import os, sys
+fa, fb = (os.open(p, os.O_RDONLY) for p in sys.argv[1:3])
+size = os.fstat(fa).st_size
+if os.fstat(fb).st_size != size:
+    sys.exit("sizes differ")
+def segments(fd):
+    pos = 0
+    while pos < size:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:
+            return
+        hole = os.lseek(fd, data, os.SEEK_HOLE)
+        yield data, hole
+        pos = hole
+for fd in (fa, fb):
+    for start, end in segments(fd):
+        while start < end:
+            n = min(end - start, 1 << 20)
+            if os.pread(fa, n, start) != os.pread(fb, n, start):
+                sys.exit("bytes differ at %d" % start)
+            start += n
+EOF
+}
+
+# make_tree DIR: nested dirs, empty and binary files, modes, mtimes with
+# nanoseconds, symlinks (to a file, to a dir, dangling), odd names, FIFO.
+make_tree() {
+    local d=$1
+    mkdir -p "$d/a/b/c" "$d/empty dir" "$d/ro dir/inner" "$d/x"
+    : >"$d/empty"
+    : >"$d/a/b/c/empty too"
+    head -c 300000 /dev/urandom >"$d/a/random.bin"
+    head -c 5000 /dev/urandom >"$d/a/b/small.bin"
+    for i in $(seq 1 60); do printf 'file %d\n' "$i" >"$d/x/f$i.txt"; done
+    printf 'spaces\n' >"$d/a/name with  spaces"
+    printf 'newline\n' >"$d/a/new
+line"
+    printf 'dash\n' >"$d/a/-leading-dash"
+    printf 'utf8\n' >"$d/a/ünïcödé ✓"
+    printf 'secret\n' >"$d/private"; chmod 0600 "$d/private"
+    printf '#!/bin/sh\n' >"$d/a/script"; chmod 0755 "$d/a/script"
+    printf 'ro\n' >"$d/ro dir/inner/readonly"; chmod 0444 "$d/ro dir/inner/readonly"
+    printf 'g\n' >"$d/a/odd mode"; chmod 0640 "$d/a/odd mode"
+    ln -s ../a/random.bin "$d/x/link to file"
+    ln -s a/b "$d/link to dir"
+    ln -s "does not exist" "$d/dangling"
+    mkfifo "$d/a/fifo"
+    touch -h -d '2003-04-05 06:07:08.123456789' "$d/dangling" "$d/link to dir"
+    touch -d '2001-02-03 04:05:06.987654321' "$d/a/random.bin" "$d/private" \
+        "$d/ro dir/inner/readonly" "$d/a/new
+line" "$d/empty"
+    touch -d '1999-12-31 23:59:59.000000001' "$d/a/b" "$d/empty dir" \
+        "$d/ro dir/inner" "$d/a/fifo"
+    chmod 0555 "$d/ro dir/inner"
+    chmod 0700 "$d/a/b"
+    touch -d '2010-10-10 10:10:10.5' "$d/ro dir" "$d"
+}
+
+case_help_and_usage() {
+    run_mpcopy --help
+    [ "$rc" = 0 ] || fail "--help exit $rc" || return
+    grep -q '^Usage: mpcopy \[-j N\] \[--verify\] SRC DST' "$WORK/out" ||
+        fail "--help text" || return
+    grep -q 'never overwrites' "$WORK/out" || fail "--help: DST rule" || return
+    local args
+    for args in "" "one" "a b c" "-j 0 a b" "-j x a b" "-j" "--bogus a b" \
+                "-j 2000 a b"; do
+        # shellcheck disable=SC2086
+        run_mpcopy $args
+        [ "$rc" = 2 ] || fail "'$args': exit $rc, want 2" || return
+        grep -q "Try 'mpcopy --help'" "$WORK/err" ||
+            fail "'$args': no hint" || return
+    done
+    run_mpcopy "$WORK/nonexistent" "$WORK/d"
+    [ "$rc" = 2 ] || fail "missing SRC: exit $rc" || return
+    touch "$WORK/plainfile"
+    run_mpcopy "$WORK/plainfile" "$WORK/d"
+    [ "$rc" = 2 ] || fail "file SRC: exit $rc" || return
+    [ ! -e "$WORK/d" ] || fail "a refused run created DST"
+}
+
+case_full_tree() {
+    local s=$WORK/full/src d=$WORK/full/dst
+    mkdir -p "$WORK/full"; make_tree "$s"
+    run_mpcopy -j 3 --verify "$s" "$d"
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    grep -q "copied and verified to $d$" "$WORK/out" || fail "no summary" || return
+    grep -q '^verify: .*(100%)' "$WORK/err" || fail "no verify progress" || return
+    # diff -r calls a FIFO pair a difference: compare_trees checks it.
+    diff -r --no-dereference -x fifo "$s" "$d" || fail "diff -r" || return
+    compare_trees "$s" "$d" >/dev/null || fail "tree compare" || return
+    [ "$(readlink "$d/dangling")" = "does not exist" ] || fail "dangling link"
+    [ "$(stat -c %a "$d/private")" = 600 ] || fail "0600 mode" || return
+    [ "$(stat -c %a "$d/ro dir/inner/readonly")" = 444 ] || fail "0444" || return
+    [ "$(stat -c %a "$d/a/script")" = 755 ] || fail "0755" || return
+    [ "$(stat -c %y "$d/a/random.bin")" = "$(stat -c %y "$s/a/random.bin")" ] ||
+        fail "mtime" || return
+    [ -p "$d/a/fifo" ] || fail "fifo" || return
+    [ "$(stat -c %y "$d")" = "$(stat -c %y "$s")" ] || fail "root mtime"
+}
+
+# DST exists: the copy goes to DST/NAME; once that exists, refused.
+case_existing_dst() {
+    local s=$WORK/ex/tree d=$WORK/ex/into
+    mkdir -p "$s/sub" "$d"; echo one >"$s/sub/f"
+    run_mpcopy "$s" "$d/"
+    [ "$rc" = 0 ] || fail "exit $rc" || return
+    diff -r "$s" "$d/tree" || fail "diff" || return
+    run_mpcopy "$s" "$d"
+    [ "$rc" = 2 ] || fail "second run: exit $rc, want 2" || return
+    grep -q 'already exists' "$WORK/err" || fail "message" || return
+    echo x >"$WORK/ex/file"
+    run_mpcopy "$s" "$WORK/ex/file"
+    [ "$rc" = 2 ] || fail "DST a file: exit $rc"
+}
+
+case_into_itself_refused() {
+    local s=$WORK/self/src
+    mkdir -p "$s/sub/deeper"; echo x >"$s/f"
+    ln -s "$s/sub" "$WORK/self/alias"
+    local before after
+    before=$(find "$WORK/self" | wc -l)
+    for dst in "$s" "$s/" "$s/new" "$s/sub/deeper/new" "$WORK/self/alias/x" \
+               "$WORK/self/alias"; do
+        run_mpcopy "$s" "$dst"
+        [ "$rc" = 2 ] || fail "'$dst': exit $rc, want 2" || return
+        grep -q 'into itself' "$WORK/err" || fail "'$dst': message" || return
+    done
+    after=$(find "$WORK/self" | wc -l)
+    [ "$before" = "$after" ] || fail "a refused run created something"
+}
+
+case_sparse_big_file() {
+    local s=$WORK/sparse/src d=$WORK/sparse/dst
+    mkdir -p "$s"
+    truncate -s 3G "$s/sparse.img"
+    printf 'start' | dd of="$s/sparse.img" conv=notrunc status=none
+    printf 'middle' | dd of="$s/sparse.img" bs=1 seek=1500000000 conv=notrunc status=none
+    printf 'end' | dd of="$s/sparse.img" bs=1 seek=$((3 * 1024 * 1024 * 1024 - 3)) conv=notrunc status=none
+    truncate -s 2G "$s/all hole"
+    local src_kb
+    src_kb=$(du -k "$s/sparse.img" | cut -f1)
+    [ "$src_kb" -lt 10240 ] || { echo "    SKIP: this file system does not keep holes"; return 0; }
+    run_mpcopy -j 2 --verify "$s" "$d"
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    same_sparse "$s/sparse.img" "$d/sparse.img" || fail "contents" || return
+    same_sparse "$s/all hole" "$d/all hole" || fail "contents" || return
+    [ "$(stat -c %s "$d/all hole")" = $((2 * 1024 * 1024 * 1024)) ] || fail "hole size" || return
+    local kb
+    kb=$(du -k "$d/sparse.img" | cut -f1)
+    [ "$kb" -lt 10240 ] || fail "copy takes $kb KiB: holes lost" || return
+    kb=$(du -k "$d/all hole" | cut -f1)
+    [ "$kb" -lt 1024 ] || fail "all-hole copy takes $kb KiB"
+}
+
+# ~200 levels with 24-byte names: paths of ~5000 bytes, past PATH_MAX.
+case_deep_tree() {
+    local s=$WORK/deep/src d=$WORK/deep/dst
+    mkdir -p "$s"
+    (cd "$s" && for i in $(seq 1 200); do
+        mkdir "level-$(printf %03d "$i")-padding-name" &&
+            cd "level-$(printf %03d "$i")-padding-name" || exit 1
+        echo "at $i" >"file $i"
+    done; ln -s ../file.200 link) || fail "making the tree" || return
+    run_mpcopy -j 2 --verify "$s" "$d"
+    [ "$rc" = 0 ] || { head -5 "$WORK/err"; fail "exit $rc"; return; }
+    compare_trees "$s" "$d" | grep -q '^402 entries' || fail "entry count" || return
+    compare_trees "$s" "$d" >/dev/null || fail "tree compare"
+}
+
+# An unreadable file and directory are reported and skipped, exit 1, the
+# rest copied. As root see the header.
+case_unreadable_skipped() {
+    local s=$WORK/unread/src d=$WORK/unread/dst
+    mkdir -p "$s/ok" "$s/closed"
+    echo fine >"$s/ok/f"; echo hidden >"$s/secret"; echo inside >"$s/closed/g"
+    chmod 000 "$s/secret" "$s/closed"
+    local wrap=()
+    if [ "$(id -u)" = 0 ]; then
+        wrap=(setpriv --bounding-set -dac_override,-dac_read_search)
+        if ! "${wrap[@]}" true 2>/dev/null || "${wrap[@]}" cat "$s/secret" >/dev/null 2>&1; then
+            chmod 700 "$s/closed"
+            echo "    SKIP: root, and setpriv cannot drop DAC_OVERRIDE here"
+            return 0
+        fi
+    fi
+    start_mpcopy "${wrap[@]}" -- -j 2 --verify "$s" "$d"
+    finish_mpcopy || return
+    chmod 700 "$s/closed"; chmod 600 "$s/secret"
+    [ "$rc" = 1 ] || { cat "$WORK/err"; fail "exit $rc, want 1"; return; }
+    grep -q "secret: open: Permission denied" "$WORK/err" || { cat "$WORK/err"; fail "file not reported"; return; }
+    grep -q "closed: cannot read directory" "$WORK/err" || fail "dir not reported" || return
+    [ "$(cat "$d/ok/f")" = fine ] || fail "the rest was not copied" || return
+    [ ! -e "$d/secret" ] || fail "a copy of the unreadable file exists" || return
+    [ -d "$d/closed" ] || fail "the unreadable dir was not made"
+}
+
+# A worker killed with SIGKILL while it holds the big file's copy open:
+# its range is retried, the copy is complete and the exit status 0.
+# If the kill happened to land between two tasks (nothing to retry), the
+# run is made again, up to 3 times.
+case_worker_killed() {
+    local s=$WORK/kill/src
+    mkdir -p "$s/small"
+    python3 - "$s/big.bin" <<'EOF' || { fail "making big.bin"; return; }
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    for mib in range(640):
+        f.write(b"".join(struct.pack("<QQ", mib, blk) * 256 for blk in range(256)))
+EOF
+    for i in $(seq 1 50); do echo "small $i" >"$s/small/$i"; done
+    local try d
+    for try in 1 2 3; do
+        d=$WORK/kill/dst$try
+        start_mpcopy -- -j 2 --verify "$s" "$d"
+        python3 - "$WORK/pid" "$d/big.bin" <<'EOF'
+# Finds a worker (a child of mpcopy) that holds the copy of big.bin open,
+# and SIGKILLs it once.
+import os, signal, sys, time
+pidfile, target = sys.argv[1], sys.argv[2]
+def children(pid):
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+        except FileNotFoundError:  # a kernel without the children file
+            return [int(p) for p in os.listdir("/proc") if p.isdigit()
+                    and ppid(int(p)) == pid]
+    return out
+def ppid(p):
+    try:
+        with open("/proc/%d/stat" % p) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        with open(pidfile) as f:
+            mp = int(f.read())
+        with open("/proc/%d/stat" % mp) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in "ZX":
+                sys.exit(1)  # mpcopy ended first
+        for w in children(mp):
+            fds = "/proc/%d/fd" % w
+            for fd in os.listdir(fds):
+                if os.readlink(os.path.join(fds, fd)) == target:
+                    os.kill(w, signal.SIGKILL)
+                    print("    killed worker %d" % w)
+                    sys.exit(0)
+    except (FileNotFoundError, ProcessLookupError, PermissionError,
+            ValueError):
+        pass
+    time.sleep(0.001)  # poll interval; the check is on the real state
+sys.exit(1)
+EOF
+        finish_mpcopy || return
+        [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+        cmp "$s/big.bin" "$d/big.bin" || fail "big.bin differs" || return
+        diff -r "$s" "$d" || fail "diff -r" || return
+        if grep -q 'retrying (attempt 2 of 3)' "$WORK/err"; then
+            grep -m1 'retrying' "$WORK/err" | sed 's/^/    /'
+            return 0
+        fi
+        echo "    (try $try: the kill missed a running task; again)"
+        rm -rf "$d"
+    done
+    fail "no kill landed on a running task in 3 tries"
+}
+
+cases=(case_help_and_usage case_full_tree case_existing_dst
+       case_into_itself_refused case_sparse_big_file case_deep_tree
+       case_unreadable_skipped case_worker_killed)
+[ $# -gt 1 ] && cases=("${@:2}")
+for c in "${cases[@]}"; do
+    if "$c"; then
+        echo "ok - $c"
+    else
+        echo "not ok - $c"
+        failures=$((failures + 1))
+    fi
+done
+[ "$failures" = 0 ] || { echo "$failures case(s) failed" >&2; exit 1; }
+echo "all cases passed"
