@@ -1197,6 +1197,167 @@ wl_shared_memory_copy_large(void)
          "MB/s", "n=%ld memcpy of 1 MiB into mp_shm_buf (same process)", n);
 }
 
+/*----- managers -----------------------------------------------------------*/
+
+#define N_MANAGER_START 40L
+#define N_MANAGER_DICT 20000L
+#define N_MANAGER_QUEUE 20000L
+
+/* Starts a manager with the default options. */
+static mp_manager_t *
+manager_start(void)
+{
+    mp_manager_t *m = NULL;
+
+    check(mp_manager_create(&m, NULL), "mp_manager_create");
+    check(mp_manager_start(m), "mp_manager_start");
+    return m;
+}
+
+static void
+wl_manager_start(void)
+{
+    long n = scaled(N_MANAGER_START, 1);
+    double t0 = now();
+
+    for (long i = 0; i < n; i++) {
+        mp_manager_t *m = manager_start();
+        check(mp_manager_shutdown(m), "mp_manager_shutdown");
+        mp_manager_destroy(m);
+    }
+    emit("manager_start_shutdown", (now() - t0) / (double)n * 1e6, "us",
+         "n=%ld mp_manager_start + mp_manager_shutdown", n);
+}
+
+/* The child of manager_dict_ops: py_anchor's _mgr_dict_worker. */
+struct mgr_dict {
+    mp_proxy_t *d;
+    long n;
+    mp_queue_t *res;
+};
+
+static int
+mgr_dict_child(void *arg)
+{
+    struct mgr_dict *a = arg;
+    int64_t zero = 0, k, i;
+    void *v;
+
+    /* Warm-up, as py_anchor (its connection is made on first use). */
+    check(mp_dict_set(a->d, &zero, sizeof zero, &zero, sizeof zero),
+          "mp_dict_set");
+    check(mp_dict_get(a->d, &zero, sizeof zero, &v), "mp_dict_get");
+    mp_free(v);
+    double t[2];
+    t[0] = now();
+    for (i = 0; i < a->n; i++) {
+        k = i & 1023;
+        check(mp_dict_set(a->d, &k, sizeof k, &i, sizeof i), "mp_dict_set");
+        check(mp_dict_get(a->d, &k, sizeof k, &v), "mp_dict_get");
+        mp_free(v);
+    }
+    t[1] = now();
+    check(mp_queue_put(a->res, t, sizeof t, MP_WAIT_FOREVER), "mp_queue_put");
+    return 0;
+}
+
+static void
+wl_manager_dict_ops(void)
+{
+    struct mgr_dict a = {.n = scaled(N_MANAGER_DICT, 10)};
+    mp_manager_t *m = manager_start();
+    double t[2];
+
+    check(mp_manager_dict(m, &a.d), "mp_manager_dict");
+    check(mp_simplequeue_create(&a.res), "mp_simplequeue_create");
+    mp_process_t *p = spawn(mgr_dict_child, &a);
+    join_all(&p, 1);
+    check(mp_queue_get_into(a.res, t, sizeof t, MP_WAIT_FOREVER),
+          "mp_queue_get_into");
+    if (check(mp_dict_len(a.d), "mp_dict_len") != (a.n < 1024 ? a.n : 1024)) {
+        fprintf(stderr, "mp_bench: manager dict has the wrong length\n");
+        exit(2);
+    }
+    mp_queue_destroy(a.res);
+    mp_proxy_destroy(a.d);
+    mp_manager_destroy(m);
+    emit("manager_dict_ops", 2.0 * (double)a.n / (t[1] - t[0]), "ops/s",
+         "n=%ld set+get pairs from a child (op = one set or one get)", a.n);
+}
+
+/* The two children of manager_queue_throughput. */
+struct mgr_queue {
+    mp_proxy_t *q;
+    long n;
+    mp_barrier_t *barrier;
+    mp_queue_t *res;
+};
+
+static int
+mgr_q_producer(void *arg)
+{
+    struct mgr_queue *a = arg;
+    char msg[64] = {0};
+
+    check(mp_barrier_wait(a->barrier, JOIN_TIMEOUT_MS), "mp_barrier_wait");
+    double t0 = now();
+    for (long i = 0; i < a->n; i++) {
+        check(mp_proxy_put(a->q, msg, sizeof msg, MP_WAIT_FOREVER),
+              "mp_proxy_put");
+    }
+    check(mp_queue_put(a->res, &t0, sizeof t0, MP_WAIT_FOREVER),
+          "mp_queue_put");
+    return 0;
+}
+
+static int
+mgr_q_consumer(void *arg)
+{
+    struct mgr_queue *a = arg;
+    void *v;
+
+    check(mp_barrier_wait(a->barrier, JOIN_TIMEOUT_MS), "mp_barrier_wait");
+    for (long i = 0; i < a->n; i++) {
+        check(mp_proxy_get(a->q, &v, MP_WAIT_FOREVER), "mp_proxy_get");
+        mp_free(v);
+    }
+    double t1 = now();
+    check(mp_queue_put(a->res, &t1, sizeof t1, MP_WAIT_FOREVER),
+          "mp_queue_put");
+    return 0;
+}
+
+static void
+wl_manager_queue_throughput(void)
+{
+    struct mgr_queue a = {.n = scaled(N_MANAGER_QUEUE, 10)};
+    mp_manager_t *m = manager_start();
+    mp_queue_t *res_prod, *res_cons;
+    double t0, t1;
+
+    check(mp_manager_queue(m, 0, &a.q), "mp_manager_queue");
+    check(mp_barrier_create(&a.barrier, 2, NULL), "mp_barrier_create");
+    check(mp_simplequeue_create(&res_prod), "mp_simplequeue_create");
+    check(mp_simplequeue_create(&res_cons), "mp_simplequeue_create");
+    struct mgr_queue ac = a, ap = a;
+    ac.res = res_cons;
+    ap.res = res_prod;
+    mp_process_t *ps[2] = {spawn(mgr_q_consumer, &ac),
+                           spawn(mgr_q_producer, &ap)};
+    join_all(ps, 2);
+    check(mp_queue_get_into(res_prod, &t0, sizeof t0, MP_WAIT_FOREVER),
+          "mp_queue_get_into");
+    check(mp_queue_get_into(res_cons, &t1, sizeof t1, MP_WAIT_FOREVER),
+          "mp_queue_get_into");
+    mp_queue_destroy(res_prod);
+    mp_queue_destroy(res_cons);
+    mp_barrier_destroy(a.barrier);
+    mp_proxy_destroy(a.q);
+    mp_manager_destroy(m);
+    emit("manager_queue_throughput", (double)a.n / (t1 - t0), "msg/s",
+         "n=%ld 64B bytes 1p1c via mp_manager_queue", a.n);
+}
+
 /*----- the list -----------------------------------------------------------*/
 
 /* One workload of py_anchor.py: fn runs it, or, while it is NULL, needs
@@ -1223,9 +1384,9 @@ static const struct workload WORKLOADS[] = {
     {"pool_apply_async_roundtrip", wl_pool_apply_async_roundtrip, NULL},
     {"lock_contention", wl_lock_contention, NULL},
     {"value_increment_locked", wl_value_increment_locked, NULL},
-    {"manager_start", NULL, "Manager"},
-    {"manager_dict_ops", NULL, "Manager"},
-    {"manager_queue_throughput", NULL, "Manager"},
+    {"manager_start", wl_manager_start, NULL},
+    {"manager_dict_ops", wl_manager_dict_ops, NULL},
+    {"manager_queue_throughput", wl_manager_queue_throughput, NULL},
     {"shared_memory_create_unlink", wl_shared_memory_create_unlink, NULL},
     {"shared_memory_copy_large", wl_shared_memory_copy_large, NULL},
     /* Ours, not py_anchor's: printed after its workloads. */

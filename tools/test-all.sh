@@ -59,7 +59,7 @@ else
     failed=$((failed + 1))
 fi
 
-# fuzz: builds fuzz_framing and fuzz_handshake with clang and
+# fuzz: builds fuzz_framing, fuzz_handshake and fuzz_manager with clang and
 # -fsanitize=fuzzer,address,undefined in build-fuzz/ and runs each for 20 s
 # from the seed corpus; each clean run counts one pass, a crash one failure.
 fuzz() {
@@ -68,12 +68,12 @@ fuzz() {
     if ! cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang \
         -DCMAKE_BUILD_TYPE=Debug -DMP_WERROR=OFF -DMP_BUILD_EXAMPLES=OFF \
         -DMP_FUZZ=ON -DMP_SANITIZER=fuzzer-no-link,address,undefined ||
-        ! cmake --build "$dir" -j "$(nproc)" --target fuzz_framing fuzz_handshake; then
+        ! cmake --build "$dir" -j "$(nproc)" --target fuzz_framing fuzz_handshake fuzz_manager; then
         echo "=== $dir: the build failed"
         failed=$((failed + 1))
         return
     fi
-    for t in framing handshake; do
+    for t in framing handshake manager; do
         echo "=== $dir: fuzz_$t for 20 s"
         work=$(mktemp -d "${TMPDIR:-/tmp}/mp-fuzz.XXXXXX")
         if "$dir/tests/fuzz/fuzz_$t" -max_total_time=20 -max_len=4096 \

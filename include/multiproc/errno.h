@@ -27,6 +27,8 @@
 #define MP__EAUTH (-4013)
 #define MP__EWORKER (-4014)
 #define MP__EREMOTE (-4015)
+#define MP__ENOSERVER (-4016)
+#define MP__EKIND (-4017)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -78,6 +80,9 @@
     XX(EFULL, MP__EFULL, "queue is full")                                      \
     XX(EAUTH, MP__EAUTH, "authentication failed")                             \
     XX(EWORKER, MP__EWORKER, "a pool worker died while running the task")    \
-    XX(EREMOTE, MP__EREMOTE, "the task failed in the pool worker")
+    XX(EREMOTE, MP__EREMOTE, "the task or call failed on the remote side")       \
+    XX(ENOSERVER, MP__ENOSERVER,                                               \
+       "the manager's server is gone: shut down or died")                     \
+    XX(EKIND, MP__EKIND, "the proxy refers to another kind of object")
 
 #endif /* MULTIPROC_ERRNO_H */

@@ -39,6 +39,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1311,6 +1312,20 @@ mp_queue_destroy(mp_queue_t *q)
     }
     mp_shm_close(q->shm);
     mp__free(q);
+}
+
+void
+mp__queue_remove_name(const char *name)
+{
+    char path[FIFO_PATH_MAX];
+    if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL ||
+        snprintf(path, sizeof path, "/%s", name) >= (int)sizeof path) {
+        return;
+    }
+    fifo_remove(name);
+    /* Unlink first, then forget: as mp_shm_unlink does. */
+    (void)shm_unlink(path);
+    (void)mp__tracker_unregister(path);
 }
 
 /* --- put and get -------------------------------------------------------- */

@@ -139,4 +139,11 @@ extern void (*mp__queue_test_hook)(int point);
  * drive the overflow list with few messages). */
 extern uint32_t mp__queue_test_ring_cells;
 
+/* mp__queue_remove_name removes the names a queue called name (as
+ * mp_queue_name gives it) has: its segment and its wake-up FIFO, and
+ * forgets them in the tracker. For an owner that no longer has the
+ * creating handle (the manager's store at shutdown, or after its server
+ * died). Mappings stay valid. Takes no lock; ignores missing names. */
+void mp__queue_remove_name(const char *name);
+
 #endif /* MP_QUEUE_INTERNAL_H */

@@ -15,6 +15,7 @@
 #include "sync_internal.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 typedef struct barrier_state {
     mp__mutex_t m;               /* shared; guards every field below */
@@ -69,8 +70,7 @@ mp_barrier_create(mp_barrier_t **out, unsigned parties,
         bar->action_arg = opts->action_arg;
     }
     barrier_state_t *s = state_of(bar);
-    mp__mutex_init(&s->m);
-    s->parties = parties;
+    mp__barrier_state_init(s, parties);
     s->timeout = timeout == 0 ? MP_WAIT_FOREVER : timeout;
     *out = bar;
     return 0;
@@ -78,6 +78,13 @@ mp_barrier_create(mp_barrier_t **out, unsigned parties,
 
 int
 mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout)
+{
+    return mp__barrier_wait_checked(bar, timeout, NULL, NULL);
+}
+
+int
+mp__barrier_wait_checked(mp_barrier_t *bar, mp_duration_t timeout,
+                         int (*check)(void *arg), void *arg)
 {
     int64_t deadline;
     if (bar == NULL) {
@@ -109,17 +116,26 @@ mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout)
     for (;;) {
         mp__mutex_unlock(&s->m);
         /* The generation moves on however this round ends. */
-        int w = mp__plat_futex_wait(&s->generation, gen, deadline);
+        int64_t until = deadline;
+        if (check != NULL) {
+            int64_t slice_end = mp__now_ns() + MP__OWNER_CHECK_NS;
+            until = slice_end < deadline ? slice_end : deadline;
+        }
+        int w = mp__plat_futex_wait(&s->generation, gen, until);
+        int failed = 0;
+        if (check != NULL && atomic_load(&s->generation) == gen) {
+            failed = check(arg);
+        }
         barrier_lock(s);
         if (atomic_load(&s->generation) != gen) {
             bool broke = (s->broken_gens >> (gen % 64)) & 1;
             mp__mutex_unlock(&s->m);
             return broke ? MP_EBROKEN : (int)index;
         }
-        if (w == MP_ETIMEDOUT) {
+        if (failed != 0 || (w == MP_ETIMEDOUT && until == deadline)) {
             break_barrier(s);
             mp__mutex_unlock(&s->m);
-            return MP_ETIMEDOUT;
+            return failed != 0 ? failed : MP_ETIMEDOUT;
         }
     }
 }
@@ -239,4 +255,37 @@ wait_deadline(const barrier_state_t *s, mp_duration_t timeout,
 {
     return mp__deadline(timeout == MP_WAIT_DEFAULT ? s->timeout : timeout,
                         deadline);
+}
+
+/*--- states in caller-given memory (sync_internal.h) ----------------------*/
+
+size_t
+mp__barrier_state_size(void)
+{
+    return sizeof(barrier_state_t);
+}
+
+void
+mp__barrier_state_init(void *state, unsigned parties)
+{
+    barrier_state_t *s = state;
+    memset(s, 0, sizeof *s);
+    mp__mutex_init(&s->m);
+    s->parties = parties;
+    s->timeout = MP_WAIT_FOREVER;
+}
+
+int
+mp__barrier_wrap(void *state, mp_barrier_t **out)
+{
+    if (state == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    mp_barrier_t *bar = mp__calloc(1, sizeof *bar);
+    if (bar == NULL) {
+        return MP_ENOMEM;
+    }
+    bar->obj.state = state; /* creator 0: destroy never frees it */
+    *out = bar;
+    return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <string.h>
 
 typedef struct cond_state {
     _Atomic uint32_t seq;    /* shared; bumped by notify, futex word */
@@ -231,4 +232,34 @@ take_token(cond_state_t *s)
         }
     }
     return false;
+}
+
+/*--- states in caller-given memory (sync_internal.h) ----------------------*/
+
+size_t
+mp__condition_state_size(void)
+{
+    return sizeof(cond_state_t);
+}
+
+void
+mp__condition_state_init(void *state)
+{
+    memset(state, 0, sizeof(cond_state_t));
+}
+
+int
+mp__condition_wrap(void *state, mp_lock_t *lock, mp_condition_t **out)
+{
+    if (state == NULL || lock == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    mp_condition_t *cond = mp__calloc(1, sizeof *cond);
+    if (cond == NULL) {
+        return MP_ENOMEM;
+    }
+    cond->obj.state = state; /* creator 0: destroy never frees it */
+    cond->lock = lock;       /* own_lock false: never destroyed here */
+    *out = cond;
+    return 0;
 }

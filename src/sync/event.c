@@ -9,6 +9,7 @@
 #include "sync_internal.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 #define EVENT_SET 1u
 #define EVENT_GEN_STEP 2u
@@ -143,4 +144,33 @@ static bool
 event_fired(uint32_t seen, uint32_t now)
 {
     return (now & EVENT_SET) != 0 || (now & ~EVENT_SET) != (seen & ~EVENT_SET);
+}
+
+/*--- states in caller-given memory (sync_internal.h) ----------------------*/
+
+size_t
+mp__event_state_size(void)
+{
+    return sizeof(event_state_t);
+}
+
+void
+mp__event_state_init(void *state)
+{
+    memset(state, 0, sizeof(event_state_t));
+}
+
+int
+mp__event_wrap(void *state, mp_event_t **out)
+{
+    if (state == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    mp_event_t *ev = mp__calloc(1, sizeof *ev);
+    if (ev == NULL) {
+        return MP_ENOMEM;
+    }
+    ev->obj.state = state; /* creator 0: destroy never frees it */
+    *out = ev;
+    return 0;
 }

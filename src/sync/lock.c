@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <string.h>
 
 typedef struct lock_state {
     mp__mutex_t m;           /* shared; the lock itself */
@@ -177,9 +178,7 @@ lock_create(mp_lock_t **out, bool recursive)
         mp__free(lock);
         return MP_ENOMEM;
     }
-    lock_state_t *s = state_of(lock);
-    mp__mutex_init(&s->m);
-    s->recursive = recursive;
+    mp__lock_state_init(state_of(lock), recursive);
     *out = lock;
     return 0;
 }
@@ -263,4 +262,42 @@ lock_drop(lock_state_t *s)
     atomic_store_explicit(&s->owner_tid, 0, memory_order_relaxed);
     atomic_store_explicit(&s->count, 0, memory_order_relaxed);
     return mp__mutex_unlock(&s->m);
+}
+
+/*--- states in caller-given memory (sync_internal.h) ----------------------*/
+
+size_t
+mp__lock_state_size(void)
+{
+    return sizeof(lock_state_t);
+}
+
+void
+mp__lock_state_init(void *state, bool recursive)
+{
+    lock_state_t *s = state;
+    memset(s, 0, sizeof *s);
+    mp__mutex_init(&s->m);
+    s->recursive = recursive;
+}
+
+bool
+mp__lock_state_recursive(const void *state)
+{
+    return ((const lock_state_t *)state)->recursive;
+}
+
+int
+mp__lock_wrap(void *state, mp_lock_t **out)
+{
+    if (state == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    mp_lock_t *lock = mp__calloc(1, sizeof *lock);
+    if (lock == NULL) {
+        return MP_ENOMEM;
+    }
+    lock->obj.state = state; /* creator 0: destroy never frees it */
+    *out = lock;
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include "sync_internal.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 typedef struct sem_state {
     _Atomic uint32_t value;   /* shared; the counter and futex word */
@@ -131,10 +132,7 @@ sem_create(mp_semaphore_t **out, unsigned value, bool bounded)
         mp__free(sem);
         return MP_ENOMEM;
     }
-    sem_state_t *s = state_of(sem);
-    atomic_store(&s->value, value);
-    s->max = bounded ? value : MP_SEM_VALUE_MAX;
-    s->bounded = bounded;
+    mp__semaphore_state_init(state_of(sem), value, bounded);
     *out = sem;
     return 0;
 }
@@ -150,4 +148,37 @@ sem_try_take(sem_state_t *s)
         }
     }
     return false;
+}
+
+/*--- states in caller-given memory (sync_internal.h) ----------------------*/
+
+size_t
+mp__semaphore_state_size(void)
+{
+    return sizeof(sem_state_t);
+}
+
+void
+mp__semaphore_state_init(void *state, unsigned value, bool bounded)
+{
+    sem_state_t *s = state;
+    memset(s, 0, sizeof *s);
+    atomic_store(&s->value, value);
+    s->max = bounded ? value : MP_SEM_VALUE_MAX;
+    s->bounded = bounded;
+}
+
+int
+mp__semaphore_wrap(void *state, mp_semaphore_t **out)
+{
+    if (state == NULL || out == NULL) {
+        return MP_EINVAL;
+    }
+    mp_semaphore_t *sem = mp__calloc(1, sizeof *sem);
+    if (sem == NULL) {
+        return MP_ENOMEM;
+    }
+    sem->obj.state = state; /* creator 0: destroy never frees it */
+    *out = sem;
+    return 0;
 }

@@ -7,6 +7,8 @@
 
 #include "../shm/shm_internal.h"
 
+#include <stdbool.h>
+
 /* mp__lock_release_all releases every level the calling thread holds of
  * lock (one for a Lock) and stores that depth in *depth. Returns 0, or
  * MP_ENOTOWNER when the calling thread does not hold it. */
@@ -16,5 +18,45 @@ int mp__lock_release_all(mp_lock_t *lock, uint32_t *depth);
  * as it takes, and sets its recursion depth to depth. Returns 0 or
  * MP_EOWNERDEAD (held anyway; the previous holder died). */
 int mp__lock_restore(mp_lock_t *lock, uint32_t depth);
+
+/*--- states in caller-given shared memory (the manager's store) -----------
+ * For each kind: mp__X_state_size() is the bytes its state takes (8-byte
+ * alignment suffices); mp__X_state_init formats such bytes (zeroed or not)
+ * as a new object; mp__X_wrap makes a normal handle on a state that lives
+ * elsewhere: the public calls work on it, and its destroy frees only the
+ * handle, never the state. Wrappers return 0, MP_EINVAL or MP_ENOMEM. */
+size_t mp__lock_state_size(void);
+void mp__lock_state_init(void *state, bool recursive);
+int mp__lock_wrap(void *state, mp_lock_t **out);
+/* Whether a lock state is an RLock. */
+bool mp__lock_state_recursive(const void *state);
+
+size_t mp__semaphore_state_size(void);
+/* value <= MP_SEM_VALUE_MAX (checked by the caller). */
+void mp__semaphore_state_init(void *state, unsigned value, bool bounded);
+int mp__semaphore_wrap(void *state, mp_semaphore_t **out);
+
+size_t mp__event_state_size(void);
+void mp__event_state_init(void *state);
+int mp__event_wrap(void *state, mp_event_t **out);
+
+size_t mp__condition_state_size(void);
+void mp__condition_state_init(void *state);
+/* lock is the condition's lock: the wrapper uses it but never destroys
+ * it (the caller keeps it alive while the wrapper lives). */
+int mp__condition_wrap(void *state, mp_lock_t *lock, mp_condition_t **out);
+
+size_t mp__barrier_state_size(void);
+/* 1 <= parties <= INT32_MAX (checked by the caller); no default timeout,
+ * no action. */
+void mp__barrier_state_init(void *state, unsigned parties);
+int mp__barrier_wrap(void *state, mp_barrier_t **out);
+
+/* mp__barrier_wait_checked is mp_barrier_wait whose sleep is cut into
+ * slices of at most 100 ms; after each slice it calls check(arg), and a
+ * non-zero answer breaks the barrier (its waiters get MP_EBROKEN) and is
+ * returned. check NULL: never asked. */
+int mp__barrier_wait_checked(mp_barrier_t *bar, mp_duration_t timeout,
+                             int (*check)(void *arg), void *arg);
 
 #endif /* MP_SYNC_INTERNAL_H */

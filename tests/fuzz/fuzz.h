@@ -2,7 +2,8 @@
 /* fuzz.h - the fuzz entry points. Each returns 0 and must never crash,
  * hang or leak, whatever the input. Built two ways: as libFuzzer targets
  * (MP_FUZZ_LIBFUZZER defines LLVMFuzzerTestOneInput for one of them) and
- * into fuzz_replay, which runs a corpus through both without libFuzzer. */
+ * into fuzz_replay, which runs a corpus through all of them without
+ * libFuzzer. */
 #ifndef MP_FUZZ_H
 #define MP_FUZZ_H
 
@@ -19,5 +20,9 @@ int mp_fuzz_framing(const uint8_t *data, size_t size);
 /* The handshake: parsing of challenges and responses, and both sides of
  * the handshake run against the input as the peer's bytes. */
 int mp_fuzz_handshake(const uint8_t *data, size_t size);
+
+/* The manager's request decoder and executor: requests run against a
+ * scratch store, as the server runs them. */
+int mp_fuzz_manager(const uint8_t *data, size_t size);
 
 #endif /* MP_FUZZ_H */

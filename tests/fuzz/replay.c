@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* replay.c - runs every file of the given directories (or the given files)
- * through both fuzz entry points, without libFuzzer: the CTest
+ * through every fuzz entry point, without libFuzzer: the CTest
  * fuzz_replay_corpus, so the normal and sanitizer suites replay the corpus
  * and any crash a fuzzer once found. Exits 0, or 1 if no input was found
  * or one could not be read (a crash ends it by itself). */
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Reads path (at most MP_FUZZ_MAX_INPUT bytes) and runs both targets on
+/* Reads path (at most MP_FUZZ_MAX_INPUT bytes) and runs every target on
  * it. Returns 0, or -1 if it could not be read. */
 static int
 replay_file(const char *path)
@@ -34,6 +34,7 @@ replay_file(const char *path)
     }
     mp_fuzz_framing(buf, n);
     mp_fuzz_handshake(buf, n);
+    mp_fuzz_manager(buf, n);
     return 0;
 }
 
@@ -81,6 +82,6 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    printf("fuzz_replay: %d inputs replayed through both targets\n", count);
+    printf("fuzz_replay: %d inputs replayed through every target\n", count);
     return count > 0 ? 0 : 1;
 }

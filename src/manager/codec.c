@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* codec.c - manager requests and replies to and from bytes: the fixed
+ * little-endian layout of manager_internal.h ("the wire"). The decoders
+ * are the server's parser of untrusted input: pure, fuzzed, and they
+ * accept exactly one well-formed message or answer MP_EPROTO. */
+#include "manager_internal.h"
+
+#include <string.h>
+
+#define MGR_MAGIC 'M'
+
+/*--- little-endian helpers --------------------------------------------------*/
+
+static void
+put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void
+put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint16_t
+get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* Byte offsets of the request header fields. */
+enum {
+    REQ_MAGIC = 0,
+    REQ_VERSION = 1,
+    REQ_OP = 2,
+    REQ_INDEX = 4,
+    REQ_GEN = 8,
+    REQ_TIMEOUT = 12,
+    REQ_NUM = 20, /* three i64 */
+    REQ_LEN0 = 44,
+    REQ_LEN1 = 52,
+    REQ_END = 60
+};
+
+/* The header is 64 bytes: the 4 bytes after len1 are padding, zero on the
+ * wire and ignored by the decoder. */
+_Static_assert(REQ_END <= MP__MGR_REQ_HDR, "request header layout");
+
+/* Byte offsets of the reply header fields. */
+enum { REP_STATUS = 0, REP_GEN = 4, REP_NUM = 8, REP_LEN = 16, REP_END = 24 };
+_Static_assert(REP_END == MP__MGR_REP_HDR, "reply header layout");
+
+/* A byte argument is valid when it has a pointer for its bytes. */
+static bool
+bytes_ok(const mp__mgr_bytes_t *b)
+{
+    return b->len == 0 || b->ptr != NULL;
+}
+
+int
+mp__mgr_req_encode(const mp__mgr_req_t *req, void **buf, size_t *len)
+{
+    if (req == NULL || buf == NULL || len == NULL || !bytes_ok(&req->arg[0]) ||
+        !bytes_ok(&req->arg[1])) {
+        return MP_EINVAL;
+    }
+    size_t l0 = req->arg[0].len, l1 = req->arg[1].len;
+    if (l0 > SIZE_MAX - MP__MGR_REQ_HDR ||
+        l1 > SIZE_MAX - MP__MGR_REQ_HDR - l0) {
+        return MP_ENOMEM;
+    }
+    size_t total = MP__MGR_REQ_HDR + l0 + l1;
+    uint8_t *p = mp__malloc(total);
+    if (p == NULL) {
+        return MP_ENOMEM;
+    }
+    memset(p, 0, MP__MGR_REQ_HDR);
+    p[REQ_MAGIC] = MGR_MAGIC;
+    p[REQ_VERSION] = MP__MGR_VERSION;
+    put_u16(p + REQ_OP, req->op);
+    put_u32(p + REQ_INDEX, req->index);
+    put_u32(p + REQ_GEN, req->gen);
+    put_u64(p + REQ_TIMEOUT, (uint64_t)req->timeout);
+    for (int i = 0; i < 3; i++) {
+        put_u64(p + REQ_NUM + 8 * i, (uint64_t)req->num[i]);
+    }
+    put_u64(p + REQ_LEN0, l0);
+    put_u64(p + REQ_LEN1, l1);
+    if (l0 > 0) {
+        memcpy(p + MP__MGR_REQ_HDR, req->arg[0].ptr, l0);
+    }
+    if (l1 > 0) {
+        memcpy(p + MP__MGR_REQ_HDR + l0, req->arg[1].ptr, l1);
+    }
+    *buf = p;
+    *len = total;
+    return 0;
+}
+
+int
+mp__mgr_req_decode(const void *buf, size_t len, mp__mgr_req_t *req)
+{
+    const uint8_t *p = buf;
+    if (p == NULL || req == NULL || len < MP__MGR_REQ_HDR ||
+        p[REQ_MAGIC] != MGR_MAGIC || p[REQ_VERSION] != MP__MGR_VERSION) {
+        return MP_EPROTO;
+    }
+    uint64_t l0 = get_u64(p + REQ_LEN0), l1 = get_u64(p + REQ_LEN1);
+    uint64_t body = len - MP__MGR_REQ_HDR;
+    /* l0 + l1 == body, written so that no sum can overflow. */
+    if (l0 > body || l1 != body - l0) {
+        return MP_EPROTO;
+    }
+    memset(req, 0, sizeof *req);
+    req->op = get_u16(p + REQ_OP);
+    req->index = get_u32(p + REQ_INDEX);
+    req->gen = get_u32(p + REQ_GEN);
+    req->timeout = (int64_t)get_u64(p + REQ_TIMEOUT);
+    for (int i = 0; i < 3; i++) {
+        req->num[i] = (int64_t)get_u64(p + REQ_NUM + 8 * i);
+    }
+    const uint8_t *body_ptr = p + MP__MGR_REQ_HDR;
+    req->arg[0].ptr = l0 > 0 ? body_ptr : NULL;
+    req->arg[0].len = (size_t)l0;
+    req->arg[1].ptr = l1 > 0 ? body_ptr + l0 : NULL;
+    req->arg[1].len = (size_t)l1;
+    return 0;
+}
+
+int
+mp__mgr_rep_encode(const mp__mgr_rep_t *rep, void **buf, size_t *len)
+{
+    if (rep == NULL || buf == NULL || len == NULL ||
+        (rep->len > 0 && rep->data == NULL)) {
+        return MP_EINVAL;
+    }
+    if (rep->len > SIZE_MAX - MP__MGR_REP_HDR) {
+        return MP_ENOMEM;
+    }
+    size_t total = MP__MGR_REP_HDR + rep->len;
+    uint8_t *p = mp__malloc(total);
+    if (p == NULL) {
+        return MP_ENOMEM;
+    }
+    put_u32(p + REP_STATUS, (uint32_t)rep->status);
+    put_u32(p + REP_GEN, rep->gen);
+    put_u64(p + REP_NUM, (uint64_t)rep->num);
+    put_u64(p + REP_LEN, rep->len);
+    if (rep->len > 0) {
+        memcpy(p + MP__MGR_REP_HDR, rep->data, rep->len);
+    }
+    *buf = p;
+    *len = total;
+    return 0;
+}
+
+int
+mp__mgr_rep_decode(const void *buf, size_t len, mp__mgr_rep_t *rep)
+{
+    const uint8_t *p = buf;
+    if (p == NULL || rep == NULL || len < MP__MGR_REP_HDR) {
+        return MP_EPROTO;
+    }
+    int32_t status = (int32_t)get_u32(p + REP_STATUS);
+    uint64_t dlen = get_u64(p + REP_LEN);
+    /* A status is 0 or a negative mp error, never positive. */
+    if (status > 0 || dlen != len - MP__MGR_REP_HDR) {
+        return MP_EPROTO;
+    }
+    void *data = NULL;
+    if (dlen > 0) {
+        data = mp__malloc((size_t)dlen);
+        if (data == NULL) {
+            return MP_ENOMEM;
+        }
+        memcpy(data, p + MP__MGR_REP_HDR, (size_t)dlen);
+    }
+    rep->status = status;
+    rep->gen = get_u32(p + REP_GEN);
+    rep->num = (int64_t)get_u64(p + REP_NUM);
+    rep->data = data;
+    rep->len = (size_t)dlen;
+    return 0;
+}

@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: MIT */
+/* exec.c - mp__mgr_exec: runs one request against the store, the same code
+ * for a proxy's fast path and for the server; plus object creation and
+ * freeing, the process-local handles of sync objects and queues, and the
+ * server's per-connection sessions.
+ *
+ * Every request is treated as hostile (it may come from the network): the
+ * id must name a live object of a kind the op serves, numbers must be in
+ * range, byte arguments of the right size. Blocking ops wait in slices of
+ * at most 100 ms and check the server's liveness between them. */
+#include "store_internal.h"
+
+#include "../queue/queue_internal.h"
+
+#include <limits.h>
+#include <string.h>
+
+#define KIND(k) (1u << (k))
+#define KINDS_LOCK (KIND(MP_PROXY_LOCK) | KIND(MP_PROXY_RLOCK))
+#define KINDS_SEM (KIND(MP_PROXY_SEMAPHORE) | KIND(MP_PROXY_BOUNDED_SEMAPHORE))
+#define KINDS_DICT (KIND(MP_PROXY_DICT) | KIND(MP_PROXY_NAMESPACE))
+#define KINDS_QUEUE (KIND(MP_PROXY_QUEUE) | KIND(MP_PROXY_JOINABLE_QUEUE))
+#define KINDS_ALL 0xfffeu /* every kind but user types */
+#define SLICE_MS 100
+
+/* A queue's state: its segment's name. */
+#define QUEUE_NAME_MAX 256u
+typedef struct queue_state {
+    char name[QUEUE_NAME_MAX];
+} queue_state_t;
+
+/* A Value's or Array's state: the elements behind a mutex. */
+typedef struct values_state {
+    mp__mutex_t m;
+    uint32_t type;
+    uint32_t esize;
+    uint64_t length;
+    uint8_t data[];
+} values_state_t;
+
+/* A condition's state: its lock (its own RLock, or another object's),
+ * then the condition's own state at cond_off. */
+typedef struct cond_obj_state {
+    uint32_t lock_index, lock_gen; /* another object's lock; gen 0: own */
+    uint64_t lock_off;             /* heap offset of the lock's state */
+    uint64_t cond_off;             /* heap offset of the condition state */
+} cond_obj_state_t;
+
+/* One held thing of a session. */
+typedef struct session_hold {
+    uint32_t index, gen;
+    int64_t count; /* levels or units */
+} session_hold_t;
+
+struct mp__mgr_session {
+    session_hold_t *holds;
+    size_t n, cap;
+    _Atomic bool cancelled; /* the client hung up (mp__mgr_session_cancel) */
+};
+
+/* One op in progress. */
+typedef struct exec_ctx {
+    mp__store_t *st;
+    const mp__mgr_req_t *req;
+    mp__mgr_rep_t *rep;
+    uint32_t kind;
+    uint64_t state;
+    mp__store_local_t *loc;
+    mp__mgr_session_t *session;
+} exec_ctx_t;
+
+static uint32_t kinds_of_op(uint16_t op);
+static bool op_blocks(uint16_t op);
+static int exec_create(mp__store_t *st, const mp__mgr_req_t *req,
+                       mp__mgr_rep_t *rep);
+static int exec_decref(mp__store_t *st, uint32_t index, uint32_t gen);
+static int exec_values(exec_ctx_t *c);
+static int exec_sync(exec_ctx_t *c);
+static int exec_sliced(exec_ctx_t *c);
+static int local_of(exec_ctx_t *c);
+static void session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen,
+                         int64_t delta);
+static int check_alive(void *arg);
+
+int
+mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
+             const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
+{
+    if (rep == NULL) {
+        return MP_EINVAL;
+    }
+    memset(rep, 0, sizeof *rep);
+    if (st == NULL || req == NULL) {
+        return rep->status = MP_EINVAL;
+    }
+    int r = mp__store_alive(st);
+    if (r != 0) {
+        return rep->status = r;
+    }
+    if (req->op == MP__OP_CREATE) {
+        return rep->status = exec_create(st, req, rep);
+    }
+    uint32_t allowed = kinds_of_op(req->op);
+    if (allowed == 0) {
+        return rep->status = MP_EINVAL; /* unknown or server-level op */
+    }
+    if (req->timeout < 0 && req->timeout != MP_WAIT_FOREVER) {
+        return rep->status = MP_EINVAL;
+    }
+    mp__store_entry_t *e = mp__store_entry(st, req->index, req->gen, &r);
+    if (e == NULL) {
+        return rep->status = r;
+    }
+    exec_ctx_t c = {.st = st, .req = req, .rep = rep, .session = session};
+    c.kind = atomic_load(&e->kind);
+    c.state = atomic_load(&e->state);
+    if (req->op == MP__OP_DECREF) {
+        return rep->status = exec_decref(st, req->index, req->gen);
+    }
+    if (c.kind >= 32 || !(allowed & KIND(c.kind))) {
+        return rep->status = MP_EKIND;
+    }
+    switch (req->op) {
+    case MP__OP_INCREF:
+        r = mp__store_obj_ref(st, req->index, req->gen);
+        break;
+    case MP__OP_DESCRIBE:
+        rep->num = c.kind;
+        break;
+    default:
+        if (req->op >= MP__OP_DICT_SET && req->op <= MP__OP_DICT_ITEMS) {
+            r = mp__dict_exec(st, c.state, req, rep);
+        } else if (req->op >= MP__OP_LIST_LEN && req->op <= MP__OP_LIST_CLEAR) {
+            r = mp__list_exec(st, c.state, req, rep);
+        } else if (req->op >= MP__OP_VALUE_GET && req->op <= MP__OP_ARRAY_LEN) {
+            r = exec_values(&c);
+        } else {
+            r = local_of(&c);
+            if (r == 0) {
+                r = op_blocks(req->op) ? exec_sliced(&c) : exec_sync(&c);
+            }
+        }
+        break;
+    }
+    if (session != NULL && (r == 0 || r == MP_EOWNERDEAD)) {
+        if (req->op == MP__OP_ACQUIRE) {
+            session_note(session, req->index, req->gen, 1);
+        } else if (req->op == MP__OP_RELEASE) {
+            session_note(session, req->index, req->gen, -1);
+        }
+    }
+    if (r != 0 && r != MP_EOWNERDEAD) {
+        mp__mgr_rep_clear(rep);
+    }
+    return rep->status = r;
+}
+
+/*--- object creation and freeing -------------------------------------------*/
+
+/* The state of a new object of kind (req's parameters), into *off. */
+static int
+state_new(mp__store_t *st, const mp__mgr_req_t *req, uint32_t kind,
+          uint64_t *off)
+{
+    uint64_t size;
+    void *p;
+    switch (kind) {
+    case MP_PROXY_DICT:
+    case MP_PROXY_NAMESPACE:
+        return mp__dict_new(st, off);
+    case MP_PROXY_LIST:
+        return mp__list_new(st, off);
+    case MP_PROXY_LOCK:
+    case MP_PROXY_RLOCK:
+        size = mp__lock_state_size();
+        break;
+    case MP_PROXY_SEMAPHORE:
+    case MP_PROXY_BOUNDED_SEMAPHORE:
+        if (req->num[1] < 0 || req->num[1] > MP_SEM_VALUE_MAX) {
+            return MP_EINVAL;
+        }
+        size = mp__semaphore_state_size();
+        break;
+    case MP_PROXY_EVENT:
+        size = mp__event_state_size();
+        break;
+    case MP_PROXY_BARRIER:
+        if (req->num[1] <= 0 || req->num[1] > INT32_MAX) {
+            return MP_EINVAL;
+        }
+        size = mp__barrier_state_size();
+        break;
+    default:
+        return MP_EINVAL;
+    }
+    *off = mp__store_alloc(st, size);
+    p = mp__store_at(st, *off, size);
+    if (p == NULL) {
+        return MP_ENOMEM;
+    }
+    switch (kind) {
+    case MP_PROXY_LOCK:
+    case MP_PROXY_RLOCK:
+        mp__lock_state_init(p, kind == MP_PROXY_RLOCK);
+        break;
+    case MP_PROXY_SEMAPHORE:
+    case MP_PROXY_BOUNDED_SEMAPHORE:
+        mp__semaphore_state_init(p, (unsigned)req->num[1],
+                                 kind == MP_PROXY_BOUNDED_SEMAPHORE);
+        break;
+    case MP_PROXY_EVENT:
+        mp__event_state_init(p);
+        break;
+    default:
+        mp__barrier_state_init(p, (unsigned)req->num[1]);
+        break;
+    }
+    return 0;
+}
+
+/* Value (num1 = type) or Array (num1 = type, num2 = length): arg0 holds
+ * the initial elements, or nothing for zeroes. */
+static int
+values_new(mp__store_t *st, const mp__mgr_req_t *req, bool array, uint64_t *off)
+{
+    if (req->num[1] <= 0 || req->num[1] > 0x7f) {
+        return MP_EINVAL;
+    }
+    size_t esize = mp_type_size((mp_type_t)req->num[1]);
+    int64_t length = array ? req->num[2] : 1;
+    if (esize == 0 || length <= 0 || (uint64_t)length > UINT32_MAX / esize) {
+        return MP_EINVAL;
+    }
+    uint64_t bytes = (uint64_t)length * esize;
+    const mp__mgr_bytes_t *init = &req->arg[0];
+    if (init->len != 0 && (init->len != bytes || init->ptr == NULL)) {
+        return MP_EINVAL;
+    }
+    *off = mp__store_alloc(st, sizeof(values_state_t) + bytes);
+    values_state_t *v = mp__store_at(st, *off, sizeof *v + bytes);
+    if (v == NULL) {
+        return MP_ENOMEM;
+    }
+    mp__mutex_init(&v->m);
+    v->type = (uint32_t)req->num[1];
+    v->esize = (uint32_t)esize;
+    v->length = (uint64_t)length;
+    if (init->len != 0) {
+        memcpy(v->data, init->ptr, bytes);
+    } else {
+        memset(v->data, 0, bytes);
+    }
+    return 0;
+}
+
+/* A queue made here (the server), named in its state. */
+static int
+queue_new(mp__store_t *st, const mp__mgr_req_t *req, bool joinable,
+          uint64_t *off, mp_queue_t **q)
+{
+    mp_queue_opts_t opts = {.joinable = joinable};
+    opts.maxsize = req->num[1] > LONG_MAX ? LONG_MAX : (long)req->num[1];
+    if (opts.maxsize < 0) {
+        opts.maxsize = 0;
+    }
+    *off = mp__store_alloc(st, sizeof(queue_state_t));
+    queue_state_t *qs = mp__store_at(st, *off, sizeof *qs);
+    if (qs == NULL) {
+        return MP_ENOMEM;
+    }
+    int r = mp_queue_create(q, &opts);
+    const char *name = r == 0 ? mp_queue_name(*q) : NULL;
+    if (r == 0 && strlen(name) >= QUEUE_NAME_MAX) {
+        mp_queue_destroy(*q);
+        r = MP_ENAMETOOLONG;
+    }
+    if (r != 0) {
+        mp__store_free(st, *off);
+        return r;
+    }
+    memset(qs, 0, sizeof *qs);
+    memcpy(qs->name, name, strlen(name));
+    return 0;
+}
+
+/* A condition on the lock req names (num1 index, num2 gen) or, with num1
+ * -1, on a new RLock of its own. */
+static int
+condition_new(mp__store_t *st, const mp__mgr_req_t *req, uint64_t *off)
+{
+    bool own = req->num[1] == -1;
+    uint64_t lock_off = 0;
+    if (!own) {
+        if (req->num[1] < 0 || req->num[1] > UINT32_MAX || req->num[2] < 0 ||
+            req->num[2] > UINT32_MAX) {
+            return MP_EINVAL;
+        }
+        int kind =
+            mp__store_kind(st, (uint32_t)req->num[1], (uint32_t)req->num[2]);
+        if (kind < 0) {
+            return kind;
+        }
+        if (kind != MP_PROXY_LOCK && kind != MP_PROXY_RLOCK) {
+            return MP_EKIND;
+        }
+        lock_off = atomic_load(&st->table[req->num[1]].state);
+    }
+    size_t csize = mp__condition_state_size();
+    size_t lsize = own ? mp__lock_state_size() : 0;
+    uint64_t cs_bytes = (sizeof(cond_obj_state_t) + 15) / 16 * 16;
+    uint64_t cd_bytes = (csize + 15) / 16 * 16;
+    *off = mp__store_alloc(st, cs_bytes + cd_bytes + lsize);
+    cond_obj_state_t *cs = mp__store_at(st, *off, cs_bytes + cd_bytes + lsize);
+    if (cs == NULL) {
+        return MP_ENOMEM;
+    }
+    cs->cond_off = *off + cs_bytes;
+    mp__condition_state_init(mp__store_at(st, cs->cond_off, csize));
+    if (own) {
+        cs->lock_index = 0;
+        cs->lock_gen = 0;
+        cs->lock_off = cs->cond_off + cd_bytes;
+        mp__lock_state_init(mp__store_at(st, cs->lock_off, lsize), true);
+        return 0;
+    }
+    int r = mp__store_obj_ref(st, (uint32_t)req->num[1], (uint32_t)req->num[2]);
+    if (r != 0) {
+        mp__store_free(st, *off);
+        return r;
+    }
+    cs->lock_index = (uint32_t)req->num[1];
+    cs->lock_gen = (uint32_t)req->num[2];
+    cs->lock_off = lock_off;
+    return 0;
+}
+
+static int
+exec_create(mp__store_t *st, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
+{
+    if (req->num[0] <= 0 || req->num[0] >= MP_PROXY_USER) {
+        return MP_EINVAL;
+    }
+    uint32_t kind = (uint32_t)req->num[0];
+    uint64_t off = 0;
+    mp_queue_t *q = NULL;
+    int r;
+    switch (kind) {
+    case MP_PROXY_VALUE:
+    case MP_PROXY_ARRAY:
+        r = values_new(st, req, kind == MP_PROXY_ARRAY, &off);
+        break;
+    case MP_PROXY_QUEUE:
+    case MP_PROXY_JOINABLE_QUEUE:
+        r = queue_new(st, req, kind == MP_PROXY_JOINABLE_QUEUE, &off, &q);
+        break;
+    case MP_PROXY_CONDITION:
+        r = condition_new(st, req, &off);
+        break;
+    default:
+        r = state_new(st, req, kind, &off);
+        break;
+    }
+    if (r != 0) {
+        return r;
+    }
+    uint32_t index, gen;
+    r = mp__store_obj_new(st, kind, off, 0, &index, &gen);
+    if (r != 0) {
+        mp__store_state_free(st, kind, off, 0);
+        mp_queue_destroy(q);
+        return r;
+    }
+    if (q != NULL) {
+        /* Keep the creating handle: its destroy (at detach) removes the
+         * queue, and the server needs no attach of its own. */
+        mp__store_local_t *loc = mp__calloc(1, sizeof *loc);
+        if (loc != NULL) {
+            loc->gen = gen;
+            loc->kind = kind;
+            loc->handle = q;
+            if (mp__store_local_set(st, index, loc) != loc) {
+                mp__store_local_free(loc);
+            }
+        } else {
+            mp_queue_destroy(q); /* removes it: the object is unusable */
+        }
+    }
+    rep->num = index;
+    rep->gen = gen;
+    return 0;
+}
+
+/* Drops one reference of an object, freeing it at the last. */
+static int
+exec_decref(mp__store_t *st, uint32_t index, uint32_t gen)
+{
+    uint32_t kind;
+    uint64_t off, user;
+    int r = mp__store_obj_unref(st, index, gen, &kind, &off, &user);
+    if (r == 1) {
+        mp__store_state_free(st, kind, off, user);
+        r = 0;
+    }
+    return r;
+}
+
+void
+mp__store_state_free(mp__store_t *st, uint32_t kind, uint64_t state_off,
+                     uint64_t user)
+{
+    switch (kind) {
+    case MP_PROXY_DICT:
+    case MP_PROXY_NAMESPACE:
+        mp__dict_free(st, state_off);
+        return;
+    case MP_PROXY_LIST:
+        mp__list_free(st, state_off);
+        return;
+    case MP_PROXY_QUEUE:
+    case MP_PROXY_JOINABLE_QUEUE: {
+        const char *name = mp__store_queue_name(st, state_off);
+        if (name != NULL) {
+            mp__queue_remove_name(name);
+        }
+        break;
+    }
+    case MP_PROXY_CONDITION: {
+        cond_obj_state_t *cs =
+            mp__store_at(st, state_off, sizeof(cond_obj_state_t));
+        if (cs != NULL && cs->lock_gen != 0) {
+            (void)exec_decref(st, cs->lock_index, cs->lock_gen);
+        }
+        break;
+    }
+    case MP_PROXY_USER:
+        if (st->user_destroy != NULL) {
+            st->user_destroy(user, st->user_arg);
+        }
+        return;
+    default:
+        break;
+    }
+    mp__store_free(st, state_off);
+}
+
+const char *
+mp__store_queue_name(mp__store_t *st, uint64_t state_off)
+{
+    queue_state_t *qs = mp__store_at(st, state_off, sizeof(queue_state_t));
+    if (qs == NULL || memchr(qs->name, '\0', sizeof qs->name) == NULL ||
+        qs->name[0] == '\0') {
+        return NULL;
+    }
+    return qs->name;
+}
+
+/*--- Value and Array --------------------------------------------------------*/
+
+static int
+exec_values(exec_ctx_t *c)
+{
+    const mp__mgr_req_t *req = c->req;
+    values_state_t *v = mp__store_at(c->st, c->state, sizeof *v);
+    if (v == NULL) {
+        return MP_ECLOSED;
+    }
+    bool is_array = c->kind == MP_PROXY_ARRAY;
+    if ((req->op == MP__OP_VALUE_GET || req->op == MP__OP_VALUE_SET) ==
+        is_array) {
+        return MP_EKIND;
+    }
+    if (req->op == MP__OP_ARRAY_LEN) {
+        c->rep->num = (int64_t)v->length;
+        return 0;
+    }
+    uint64_t index = 0;
+    if (is_array) {
+        if (req->num[0] < 0 || (uint64_t)req->num[0] >= v->length) {
+            return MP_ERANGE;
+        }
+        index = (uint64_t)req->num[0];
+    }
+    bool set = req->op == MP__OP_VALUE_SET || req->op == MP__OP_ARRAY_SET;
+    if (set && (req->arg[0].len != v->esize || req->arg[0].ptr == NULL)) {
+        return MP_EINVAL;
+    }
+    void *out = NULL;
+    if (!set && (out = mp__malloc(v->esize)) == NULL) {
+        return MP_ENOMEM;
+    }
+    bool dead;
+    int r = mp__store_lock(c->st, &v->m, &dead);
+    if (r != 0) {
+        mp__free(out);
+        return r;
+    }
+    if (dead) {
+        mp__mutex_consistent(&v->m); /* a torn element at worst */
+    }
+    uint8_t *elem = v->data + index * v->esize;
+    if (set) {
+        memcpy(elem, req->arg[0].ptr, v->esize);
+    } else {
+        memcpy(out, elem, v->esize);
+    }
+    mp__mutex_unlock(&v->m);
+    if (!set) {
+        c->rep->data = out;
+        c->rep->len = v->esize;
+        c->rep->num = v->esize;
+    }
+    return 0;
+}
+
+/*--- sync objects and queues ------------------------------------------------*/
+
+/* Runs a non-blocking op on a sync object or queue. */
+static int
+exec_sync(exec_ctx_t *c)
+{
+    void *h = c->loc->handle;
+    mp__mgr_rep_t *rep = c->rep;
+    int r;
+    switch (c->req->op) {
+    case MP__OP_RELEASE:
+        if (c->kind == MP_PROXY_LOCK || c->kind == MP_PROXY_RLOCK) {
+            return mp_lock_release(h);
+        }
+        if (c->kind == MP_PROXY_CONDITION) {
+            return mp_condition_release(h);
+        }
+        return mp_semaphore_release(h);
+    case MP__OP_NOTIFY:
+        if (c->req->num[0] < 0) {
+            return MP_EINVAL;
+        }
+        return mp_condition_notify(
+            h, c->req->num[0] > UINT_MAX ? UINT_MAX : (unsigned)c->req->num[0]);
+    case MP__OP_NOTIFY_ALL:
+        return mp_condition_notify_all(h);
+    case MP__OP_EV_SET:
+        return mp_event_set(h);
+    case MP__OP_EV_CLEAR:
+        return mp_event_clear(h);
+    case MP__OP_EV_IS_SET:
+        r = mp_event_is_set(h);
+        rep->num = r;
+        return r < 0 ? r : 0;
+    case MP__OP_BAR_ABORT:
+        return mp_barrier_abort(h);
+    case MP__OP_BAR_RESET:
+        return mp_barrier_reset(h);
+    case MP__OP_BAR_INFO:
+        rep->num = (int64_t)((uint64_t)mp_barrier_parties(h) |
+                             (uint64_t)mp_barrier_n_waiting(h) << 16 |
+                             (uint64_t)mp_barrier_broken(h) << 32);
+        return 0;
+    case MP__OP_Q_QSIZE: {
+        long n = mp_queue_qsize(h);
+        rep->num = n;
+        return n < 0 ? (int)n : 0;
+    }
+    case MP__OP_Q_TASK_DONE:
+        return c->kind == MP_PROXY_JOINABLE_QUEUE ? mp_queue_task_done(h)
+                                                  : MP_EKIND;
+    default:
+        return MP_EINVAL;
+    }
+}
+
+/* One attempt of a blocking op, waiting at most slice. Returns its result
+ * (a time-out is MP_ETIMEDOUT, MP_EEMPTY or MP_EFULL). */
+static int
+attempt(exec_ctx_t *c, mp_duration_t slice)
+{
+    void *h = c->loc->handle;
+    const mp__mgr_req_t *req = c->req;
+    int r;
+    switch (req->op) {
+    case MP__OP_ACQUIRE:
+        if (c->kind == MP_PROXY_SEMAPHORE ||
+            c->kind == MP_PROXY_BOUNDED_SEMAPHORE) {
+            return mp_semaphore_acquire(h, slice);
+        }
+        mp_lock_t *lock = c->kind == MP_PROXY_CONDITION ? c->loc->lock : h;
+        r = mp_lock_acquire(lock, slice);
+        if (r == MP_EOWNERDEAD) {
+            /* Reported once; the next holder gets a clean lock. */
+            (void)mp_lock_consistent(lock);
+        }
+        return r;
+    case MP__OP_WAIT:
+        if (c->kind == MP_PROXY_EVENT) {
+            return mp_event_wait(h, slice);
+        }
+        r = mp_condition_wait(h, slice);
+        if (r == MP_EOWNERDEAD) {
+            (void)mp_lock_consistent(c->loc->lock);
+        }
+        return r;
+    case MP__OP_Q_PUT:
+        if (req->arg[0].len > 0 && req->arg[0].ptr == NULL) {
+            return MP_EINVAL;
+        }
+        return mp_queue_put(h, req->arg[0].ptr, req->arg[0].len, slice);
+    case MP__OP_Q_GET: {
+        void *out = NULL;
+        ssize_t n = mp_queue_get(h, &out, slice);
+        if (n < 0) {
+            return (int)n;
+        }
+        c->rep->data = out;
+        c->rep->len = (size_t)n;
+        c->rep->num = n;
+        return 0;
+    }
+    case MP__OP_Q_JOIN:
+        return c->kind == MP_PROXY_JOINABLE_QUEUE ? mp_queue_join(h, slice)
+                                                  : MP_EKIND;
+    default:
+        return MP_EINVAL;
+    }
+}
+
+/* Runs a blocking op in slices of at most SLICE_MS, checking the server
+ * between them, until it succeeds, fails or the request's timeout ends. */
+static int
+exec_sliced(exec_ctx_t *c)
+{
+    mp_duration_t timeout = c->req->timeout;
+    if (c->req->op == MP__OP_WAIT && c->kind == MP_PROXY_BARRIER) {
+        int r = mp__barrier_wait_checked(c->loc->handle, timeout, check_alive,
+                                         c);
+        if (r >= 0) {
+            c->rep->num = r;
+            r = 0;
+        }
+        return r;
+    }
+    int64_t deadline = MP__NO_DEADLINE;
+    if (timeout != MP_WAIT_FOREVER) {
+        deadline = mp__now_ns() + (int64_t)timeout * 1000000;
+    }
+    for (;;) {
+        int64_t left_ms = SLICE_MS;
+        if (deadline != MP__NO_DEADLINE) {
+            int64_t left_ns = deadline - mp__now_ns();
+            left_ms = left_ns <= 0 ? 0 : (left_ns + 999999) / 1000000;
+            left_ms = left_ms > SLICE_MS ? SLICE_MS : left_ms;
+        }
+        int r = attempt(c, left_ms);
+        bool timed_out = r == MP_ETIMEDOUT || r == MP_EEMPTY || r == MP_EFULL;
+        if (!timed_out || left_ms == 0 ||
+            (deadline != MP__NO_DEADLINE && mp__now_ns() >= deadline)) {
+            return r;
+        }
+        int alive = check_alive(c);
+        if (alive != 0) {
+            return alive;
+        }
+    }
+}
+
+/* The liveness check of a blocking op (arg: its exec_ctx_t): the server,
+ * and the client of its session. */
+static int
+check_alive(void *arg)
+{
+    exec_ctx_t *c = arg;
+    if (c->session != NULL && atomic_load(&c->session->cancelled)) {
+        return MP_ENOSERVER;
+    }
+    return mp__store_alive(c->st);
+}
+
+void
+mp__mgr_session_cancel(mp__mgr_session_t *s)
+{
+    if (s != NULL) {
+        atomic_store(&s->cancelled, true);
+    }
+}
+
+/*--- process-local handles --------------------------------------------------*/
+
+/* Makes the handles of c's object for this process. */
+static int
+local_new(exec_ctx_t *c, mp__store_local_t *loc)
+{
+    mp__store_t *st = c->st;
+    void *p;
+    switch (c->kind) {
+    case MP_PROXY_LOCK:
+    case MP_PROXY_RLOCK:
+        p = mp__store_at(st, c->state, mp__lock_state_size());
+        return mp__lock_wrap(p, (mp_lock_t **)&loc->handle);
+    case MP_PROXY_SEMAPHORE:
+    case MP_PROXY_BOUNDED_SEMAPHORE:
+        p = mp__store_at(st, c->state, mp__semaphore_state_size());
+        return mp__semaphore_wrap(p, (mp_semaphore_t **)&loc->handle);
+    case MP_PROXY_EVENT:
+        p = mp__store_at(st, c->state, mp__event_state_size());
+        return mp__event_wrap(p, (mp_event_t **)&loc->handle);
+    case MP_PROXY_BARRIER:
+        p = mp__store_at(st, c->state, mp__barrier_state_size());
+        return mp__barrier_wrap(p, (mp_barrier_t **)&loc->handle);
+    case MP_PROXY_CONDITION: {
+        cond_obj_state_t *cs = mp__store_at(st, c->state, sizeof *cs);
+        if (cs == NULL) {
+            return MP_ECLOSED;
+        }
+        p = mp__store_at(st, cs->lock_off, mp__lock_state_size());
+        int r = mp__lock_wrap(p, &loc->lock);
+        if (r != 0) {
+            return r;
+        }
+        p = mp__store_at(st, cs->cond_off, mp__condition_state_size());
+        return mp__condition_wrap(p, loc->lock,
+                                  (mp_condition_t **)&loc->handle);
+    }
+    case MP_PROXY_QUEUE:
+    case MP_PROXY_JOINABLE_QUEUE: {
+        const char *name = mp__store_queue_name(st, c->state);
+        if (name == NULL) {
+            return MP_ECLOSED;
+        }
+        int r = mp_queue_attach((mp_queue_t **)&loc->handle, name);
+        return r == MP_ENOENT ? MP_ECLOSED : r;
+    }
+    default:
+        return MP_EKIND;
+    }
+}
+
+/* Finds or makes this process's handles of c's object into c->loc. */
+static int
+local_of(exec_ctx_t *c)
+{
+    c->loc = mp__store_local_get(c->st, c->req->index, c->req->gen);
+    if (c->loc != NULL) {
+        return 0;
+    }
+    mp__store_local_t *loc = mp__calloc(1, sizeof *loc);
+    if (loc == NULL) {
+        return MP_ENOMEM;
+    }
+    loc->gen = c->req->gen;
+    loc->kind = c->kind;
+    int r = local_new(c, loc);
+    if (r != 0) {
+        mp__store_local_free(loc);
+        return r;
+    }
+    c->loc = mp__store_local_set(c->st, c->req->index, loc);
+    if (c->loc != loc) {
+        mp__store_local_free(loc);
+    }
+    return 0;
+}
+
+void
+mp__store_local_free(mp__store_local_t *loc)
+{
+    if (loc == NULL) {
+        return;
+    }
+    switch (loc->kind) {
+    case MP_PROXY_LOCK:
+    case MP_PROXY_RLOCK:
+        mp_lock_destroy(loc->handle);
+        break;
+    case MP_PROXY_SEMAPHORE:
+    case MP_PROXY_BOUNDED_SEMAPHORE:
+        mp_semaphore_destroy(loc->handle);
+        break;
+    case MP_PROXY_EVENT:
+        mp_event_destroy(loc->handle);
+        break;
+    case MP_PROXY_BARRIER:
+        mp_barrier_destroy(loc->handle);
+        break;
+    case MP_PROXY_CONDITION:
+        mp_condition_destroy(loc->handle);
+        mp_lock_destroy(loc->lock);
+        break;
+    case MP_PROXY_QUEUE:
+    case MP_PROXY_JOINABLE_QUEUE:
+        mp_queue_destroy(loc->handle);
+        break;
+    default:
+        break;
+    }
+    mp__free(loc);
+}
+
+/*--- sessions ---------------------------------------------------------------*/
+
+mp__mgr_session_t *
+mp__mgr_session_new(void)
+{
+    return mp__calloc(1, sizeof(mp__mgr_session_t));
+}
+
+/* Adds delta to what the session holds of object (index, gen). */
+static void
+session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen, int64_t delta)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->holds[i].index == index && s->holds[i].gen == gen) {
+            s->holds[i].count += delta;
+            return;
+        }
+    }
+    if (delta < 0) {
+        return; /* released what another connection acquired */
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap == 0 ? 8 : s->cap * 2;
+        session_hold_t *h = mp__realloc(s->holds, cap * sizeof *h);
+        if (h == NULL) {
+            return; /* not recorded: not released at the end */
+        }
+        s->holds = h;
+        s->cap = cap;
+    }
+    s->holds[s->n++] = (session_hold_t){index, gen, delta};
+}
+
+void
+mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (size_t i = 0; st != NULL && i < s->n; i++) {
+        session_hold_t *h = &s->holds[i];
+        mp__mgr_req_t req = {
+            .op = MP__OP_RELEASE, .index = h->index, .gen = h->gen};
+        /* A Lock is held once however often it was counted; the others
+         * count levels or units. */
+        int kind = mp__store_kind(st, h->index, h->gen);
+        int64_t n = kind == MP_PROXY_LOCK && h->count > 0 ? 1 : h->count;
+        for (int64_t k = 0; k < n; k++) {
+            mp__mgr_rep_t rep;
+            if (mp__mgr_exec(st, NULL, &req, &rep) != 0) {
+                mp__mgr_rep_clear(&rep);
+                break;
+            }
+        }
+    }
+    mp__free(s->holds);
+    mp__free(s);
+}
+
+/*--- which op serves which kinds ------------------------------------------*/
+
+static uint32_t
+kinds_of_op(uint16_t op)
+{
+    if (op >= MP__OP_DICT_SET && op <= MP__OP_DICT_ITEMS) {
+        return KINDS_DICT;
+    }
+    if (op >= MP__OP_LIST_LEN && op <= MP__OP_LIST_CLEAR) {
+        return KIND(MP_PROXY_LIST);
+    }
+    if (op >= MP__OP_VALUE_GET && op <= MP__OP_ARRAY_LEN) {
+        return KIND(MP_PROXY_VALUE) | KIND(MP_PROXY_ARRAY);
+    }
+    switch (op) {
+    case MP__OP_INCREF:
+    case MP__OP_DECREF:
+    case MP__OP_DESCRIBE:
+        return KINDS_ALL | KIND(MP_PROXY_USER);
+    case MP__OP_Q_PUT:
+    case MP__OP_Q_GET:
+    case MP__OP_Q_QSIZE:
+    case MP__OP_Q_TASK_DONE:
+    case MP__OP_Q_JOIN:
+        return KINDS_QUEUE;
+    case MP__OP_ACQUIRE:
+    case MP__OP_RELEASE:
+        return KINDS_LOCK | KINDS_SEM | KIND(MP_PROXY_CONDITION);
+    case MP__OP_WAIT:
+        return KIND(MP_PROXY_EVENT) | KIND(MP_PROXY_CONDITION) |
+               KIND(MP_PROXY_BARRIER);
+    case MP__OP_NOTIFY:
+    case MP__OP_NOTIFY_ALL:
+        return KIND(MP_PROXY_CONDITION);
+    case MP__OP_EV_SET:
+    case MP__OP_EV_CLEAR:
+    case MP__OP_EV_IS_SET:
+        return KIND(MP_PROXY_EVENT);
+    case MP__OP_BAR_ABORT:
+    case MP__OP_BAR_RESET:
+    case MP__OP_BAR_INFO:
+        return KIND(MP_PROXY_BARRIER);
+    default:
+        return 0;
+    }
+}
+
+static bool
+op_blocks(uint16_t op)
+{
+    return op == MP__OP_ACQUIRE || op == MP__OP_WAIT || op == MP__OP_Q_PUT ||
+           op == MP__OP_Q_GET || op == MP__OP_Q_JOIN;
+}

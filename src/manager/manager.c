@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/* manager.c - the manager handle: mp_manager_* life cycle (create,
+ * register, start, connect, shutdown, destroy) and the client side of the
+ * wire: a per-process pool of connections to the server and mp__mgr_call.
+ *
+ * Start: the starter creates the store and a private directory for a
+ * default AF_UNIX path, then forks the server (a daemon process: it dies
+ * with the starter) which creates the listener itself (so that the starter
+ * never holds the listening socket: once the server is gone a client gets
+ * ECONNREFUSED or ENOENT at once) and reports "serving" or its error over
+ * a pipe. The starter then attaches the store for its own fast path.
+ *
+ * Fork: a forked child must not use its parent's sockets (replies would
+ * reach the wrong process), so the fork handlers drop every pooled
+ * connection in the child (closing only the child's copies of the fds). */
+#include "server_internal.h"
+
+#include "../platform/platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Default shared-state size and shutdown wait (public contract). */
+#define DEFAULT_STORE_SIZE ((size_t)1 << 30)
+#define DEFAULT_SHUTDOWN_MS 1000
+/* Bytes of a generated authkey. */
+#define RANDOM_AUTHKEY_LEN 32u
+
+/*--- the fork handlers ------------------------------------------------------*/
+
+static pthread_mutex_t handles_mu = PTHREAD_MUTEX_INITIALIZER;
+static mp_manager_t *handles; /* every live handle of this process */
+static pthread_once_t handles_once = PTHREAD_ONCE_INIT;
+
+/* atfork prepare: no pool may change while fork copies memory. */
+static void
+handles_prepare(void)
+{
+    pthread_mutex_lock(&handles_mu);
+    for (mp_manager_t *m = handles; m != NULL; m = m->next) {
+        pthread_mutex_lock(&m->pool_mu);
+    }
+}
+
+static void
+handles_parent(void)
+{
+    for (mp_manager_t *m = handles; m != NULL; m = m->next) {
+        pthread_mutex_unlock(&m->pool_mu);
+    }
+    pthread_mutex_unlock(&handles_mu);
+}
+
+/* atfork child: the pooled connections are the parent's; close the
+ * child's copies (the parent's sockets stay as they are). life_mu may have
+ * been held by the forking thread (mp_manager_start forks the server while
+ * holding it), so it starts over unlocked. */
+static void
+handles_child(void)
+{
+    for (mp_manager_t *m = handles; m != NULL; m = m->next) {
+        mp__mgr_conn_t *pc = m->conns;
+        while (pc != NULL) {
+            mp__mgr_conn_t *next = pc->next;
+            mp_conn_destroy(pc->conn);
+            mp__free(pc);
+            pc = next;
+        }
+        m->conns = NULL;
+        pthread_mutex_unlock(&m->pool_mu);
+        pthread_mutex_init(&m->life_mu, NULL);
+        /* The keeper thread is the parent's. */
+        pthread_mutex_init(&m->keeper_mu, NULL);
+        pthread_cond_init(&m->keeper_cv, NULL);
+        m->keeper_running = false;
+    }
+    pthread_mutex_unlock(&handles_mu);
+}
+
+static void
+handles_init(void)
+{
+    pthread_atfork(handles_prepare, handles_parent, handles_child);
+}
+
+static void
+handles_add(mp_manager_t *m)
+{
+    pthread_once(&handles_once, handles_init);
+    pthread_mutex_lock(&handles_mu);
+    m->prev = NULL;
+    m->next = handles;
+    if (handles != NULL) {
+        handles->prev = m;
+    }
+    handles = m;
+    pthread_mutex_unlock(&handles_mu);
+}
+
+static void
+handles_remove(mp_manager_t *m)
+{
+    pthread_mutex_lock(&handles_mu);
+    if (m->prev != NULL) {
+        m->prev->next = m->next;
+    } else {
+        handles = m->next;
+    }
+    if (m->next != NULL) {
+        m->next->prev = m->prev;
+    }
+    pthread_mutex_unlock(&handles_mu);
+}
+
+/*--- the pool of connections ------------------------------------------------*/
+
+/* Closes and frees every pooled connection (none may be busy). */
+static void
+pool_clear(mp_manager_t *m)
+{
+    pthread_mutex_lock(&m->pool_mu);
+    mp__mgr_conn_t *pc = m->conns;
+    m->conns = NULL;
+    pthread_mutex_unlock(&m->pool_mu);
+    while (pc != NULL) {
+        mp__mgr_conn_t *next = pc->next;
+        mp_conn_destroy(pc->conn);
+        mp__free(pc);
+        pc = next;
+    }
+}
+
+/* Adds c to the pool as busy (the caller uses it). Returns the entry, or
+ * NULL (ENOMEM: c is destroyed). */
+static mp__mgr_conn_t *
+pool_add_busy(mp_manager_t *m, mp_conn_t *c)
+{
+    mp__mgr_conn_t *pc = mp__calloc(1, sizeof *pc);
+    if (pc == NULL) {
+        mp_conn_destroy(c);
+        return NULL;
+    }
+    pc->conn = c;
+    pc->busy = true;
+    pthread_mutex_lock(&m->pool_mu);
+    pc->next = m->conns;
+    m->conns = pc;
+    pthread_mutex_unlock(&m->pool_mu);
+    return pc;
+}
+
+/* Maps an error of connecting to, or talking with, the server to what a
+ * call reports: resource shortages as they are, the rest MP_ENOSERVER. */
+static int
+transport_error(int err)
+{
+    switch (err) {
+    case MP_ENOMEM:
+    case MP_EMFILE:
+    case MP_ENFILE:
+        return err;
+    default:
+        return MP_ENOSERVER;
+    }
+}
+
+/* Takes an idle connection of this process, or opens a new one. Returns 0
+ * with *out set, or an error for the caller. */
+static int
+pool_take(mp_manager_t *m, mp__mgr_conn_t **out)
+{
+    pthread_mutex_lock(&m->pool_mu);
+    for (mp__mgr_conn_t *pc = m->conns; pc != NULL; pc = pc->next) {
+        if (!pc->busy) {
+            pc->busy = true;
+            pthread_mutex_unlock(&m->pool_mu);
+            *out = pc;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&m->pool_mu);
+    mp_conn_t *c;
+    int err = mp_client_connect(&c, m->address, m->authkey, m->authkey_len,
+                                MP__MGR_HANDSHAKE_MS);
+    if (err != 0) {
+        return transport_error(err);
+    }
+    *out = pool_add_busy(m, c);
+    return *out != NULL ? 0 : MP_ENOMEM;
+}
+
+/* Gives pc back: idle again when keep, else closed and removed. */
+static void
+pool_give(mp_manager_t *m, mp__mgr_conn_t *pc, bool keep)
+{
+    pthread_mutex_lock(&m->pool_mu);
+    if (keep) {
+        pc->busy = false;
+        pthread_mutex_unlock(&m->pool_mu);
+        return;
+    }
+    for (mp__mgr_conn_t **pp = &m->conns; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == pc) {
+            *pp = pc->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->pool_mu);
+    mp_conn_destroy(pc->conn);
+    mp__free(pc);
+}
+
+/* Sends req over c and reads the reply into rep, waiting for it at most
+ * timeout. Returns 0 (rep filled, its status may be an error) or the
+ * error that left the connection unusable (the stream is then out of
+ * step: the caller drops it); *keep says whether c may be reused. */
+static int
+exchange(mp_conn_t *c, const mp__mgr_req_t *req, mp__mgr_rep_t *rep,
+         mp_duration_t timeout, bool *keep)
+{
+    void *buf;
+    size_t len;
+    *keep = true;
+    int err = mp__mgr_req_encode(req, &buf, &len);
+    if (err != 0) {
+        return err;
+    }
+    *keep = false;
+    err = mp_conn_send_bytes(c, buf, len);
+    mp__free(buf);
+    if (err != 0) {
+        return err;
+    }
+    void *in;
+    ssize_t n = mp_conn_recv_bytes(c, &in, 0, timeout);
+    if (n < 0) {
+        return (int)n;
+    }
+    err = mp__mgr_rep_decode(in, (size_t)n, rep);
+    mp__free(in);
+    *keep = err != MP_EPROTO;
+    return err;
+}
+
+int
+mp__mgr_call(mp_manager_t *m, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
+{
+    if (rep == NULL) {
+        return MP_EINVAL;
+    }
+    memset(rep, 0, sizeof *rep);
+    if (m == NULL || req == NULL) {
+        return rep->status = MP_EINVAL;
+    }
+    if (m->role == MP__MGR_NEW) {
+        return rep->status = MP_ENOTSTARTED;
+    }
+    if (atomic_load(&m->shut)) {
+        return rep->status = MP_ENOSERVER;
+    }
+    mp__mgr_conn_t *pc;
+    int err = pool_take(m, &pc);
+    if (err != 0) {
+        return rep->status = err;
+    }
+    bool keep;
+    /* No deadline of our own: a blocking op's reply may take as long as
+     * req->timeout, and a dead server closes the socket (end of stream). */
+    err = exchange(pc->conn, req, rep, MP_WAIT_FOREVER, &keep);
+    pool_give(m, pc, keep);
+    if (err != 0) {
+        memset(rep, 0, sizeof *rep);
+        rep->status = err == MP_EPROTO ? MP_EPROTO : transport_error(err);
+    }
+    return rep->status;
+}
+
+mp__store_t *
+mp__mgr_store(mp_manager_t *m)
+{
+    return m != NULL ? m->store : NULL;
+}
+
+/*--- create / register ------------------------------------------------------*/
+
+int
+mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
+{
+    mp_manager_opts_t none = {0};
+    if (opts == NULL) {
+        opts = &none;
+    }
+    if (out == NULL || opts->shutdown_timeout_ms < 0 ||
+        (opts->authkey == NULL && opts->authkey_len > 0)) {
+        return MP_EINVAL;
+    }
+    mp__init();
+    mp_manager_t *m = mp__calloc(1, sizeof *m);
+    if (m == NULL) {
+        return MP_ENOMEM;
+    }
+    m->ready_fd[0] = m->ready_fd[1] = -1;
+    m->store_size =
+        opts->store_size > 0 ? opts->store_size : DEFAULT_STORE_SIZE;
+    m->shutdown_timeout_ms = opts->shutdown_timeout_ms > 0
+                                 ? opts->shutdown_timeout_ms
+                                 : DEFAULT_SHUTDOWN_MS;
+    m->remote_only = opts->remote_only;
+    m->authkey_len =
+        opts->authkey != NULL ? opts->authkey_len : RANDOM_AUTHKEY_LEN;
+    /* One byte more, so that an empty key still has a non-NULL pointer. */
+    m->authkey = mp__malloc(m->authkey_len + 1);
+    if (opts->address != NULL) {
+        m->listen_address = mp__strdup(opts->address);
+    }
+    if (m->authkey == NULL ||
+        (opts->address != NULL && m->listen_address == NULL)) {
+        mp__free(m->authkey);
+        mp__free(m->listen_address);
+        mp__free(m);
+        return MP_ENOMEM;
+    }
+    if (opts->authkey != NULL) {
+        memcpy(m->authkey, opts->authkey, m->authkey_len);
+    } else {
+        for (size_t i = 0; i < m->authkey_len; i += 8) {
+            uint64_t r = mp__plat_random_u64();
+            memcpy(m->authkey + i, &r, 8);
+        }
+    }
+    pthread_mutex_init(&m->life_mu, NULL);
+    pthread_mutex_init(&m->pool_mu, NULL);
+    pthread_mutex_init(&m->keeper_mu, NULL);
+    pthread_cond_init(&m->keeper_cv, NULL);
+    handles_add(m);
+    *out = m;
+    return 0;
+}
+
+int
+mp_manager_register(mp_manager_t *m, const char *typeid,
+                    const mp_manager_type_t *type)
+{
+    if (m == NULL || typeid == NULL || type == NULL || type->create == NULL ||
+        type->call == NULL || type->destroy == NULL) {
+        return MP_EINVAL;
+    }
+    size_t len = strlen(typeid);
+    if (len == 0 || len > MP__MGR_TYPEID_MAX) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&m->life_mu);
+    int err = 0;
+    if (m->role != MP__MGR_NEW) {
+        err = MP_ESTARTED;
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_types; i++) {
+        if (strcmp(m->types[i].name, typeid) == 0) {
+            err = MP_EEXIST;
+            goto out;
+        }
+    }
+    mp__mgr_type_t *types =
+        mp__realloc(m->types, (m->n_types + 1) * sizeof *types);
+    if (types == NULL) {
+        err = MP_ENOMEM;
+        goto out;
+    }
+    m->types = types;
+    memcpy(types[m->n_types].name, typeid, len + 1);
+    types[m->n_types].type = *type;
+    m->n_types++;
+out:
+    pthread_mutex_unlock(&m->life_mu);
+    return err;
+}
+
+/*--- start ------------------------------------------------------------------*/
+
+/* Makes the private directory and socket path of a default address. */
+static int
+make_private_path(mp_manager_t *m)
+{
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || base[0] == '\0') {
+        base = "/tmp";
+    }
+    size_t n = strlen(base) + sizeof "/mp-mgr-XXXXXX";
+    m->tmpdir = mp__malloc(n);
+    m->sock_path = mp__malloc(n + sizeof "/manager.sock");
+    if (m->tmpdir == NULL || m->sock_path == NULL) {
+        return MP_ENOMEM;
+    }
+    snprintf(m->tmpdir, n, "%s/mp-mgr-XXXXXX", base);
+    if (mkdtemp(m->tmpdir) == NULL) {
+        int err = -errno;
+        mp__free(m->tmpdir);
+        m->tmpdir = NULL;
+        return err;
+    }
+    snprintf(m->sock_path, n + sizeof "/manager.sock", "%s/manager.sock",
+             m->tmpdir);
+    return 0;
+}
+
+/* Removes the default socket path and its directory (if any). */
+static void
+remove_private_path(mp_manager_t *m)
+{
+    if (m->tmpdir != NULL) {
+        (void)unlink(m->sock_path);
+        (void)rmdir(m->tmpdir);
+        mp__free(m->tmpdir);
+        m->tmpdir = NULL;
+    }
+    mp__free(m->sock_path);
+    m->sock_path = NULL;
+}
+
+/* Waits for the server's report on ready_fd[0]. Returns its status (0:
+ * serving, and m->address set) or MP_ENOSERVER when it died first. */
+static int
+await_ready(mp_manager_t *m)
+{
+    int fds[2] = {m->ready_fd[0], mp_process_sentinel(m->server)};
+    bool ready[2] = {false, false};
+    int n = mp_wait(fds, 2, ready, MP_WAIT_FOREVER);
+    if (n < 0) {
+        return n;
+    }
+    if (!ready[0]) {
+        return MP_ENOSERVER;
+    }
+    int32_t status;
+    uint32_t alen;
+    uint8_t hdr[8];
+    if (mp__plat_read_full(m->ready_fd[0], hdr, 8) != 8) {
+        return MP_ENOSERVER;
+    }
+    memcpy(&status, hdr, 4);
+    memcpy(&alen, hdr + 4, 4);
+    if (status != 0) {
+        return status;
+    }
+    char *addr = mp__malloc((size_t)alen + 1);
+    if (addr == NULL) {
+        return MP_ENOMEM;
+    }
+    if (mp__plat_read_full(m->ready_fd[0], addr, alen) != (ssize_t)alen) {
+        mp__free(addr);
+        return MP_ENOSERVER;
+    }
+    addr[alen] = '\0';
+    m->address = addr;
+    return 0;
+}
+
+/* The keeper thread: forks the server, reports how that went, and waits
+ * until keeper_stop says the server is gone. */
+static void *
+keeper_main(void *arg)
+{
+    mp_manager_t *m = arg;
+    int err = mp_process_start(m->server);
+    pthread_mutex_lock(&m->keeper_mu);
+    m->keeper_err = err;
+    m->keeper_forked = true;
+    pthread_cond_broadcast(&m->keeper_cv);
+    while (!m->keeper_quit) {
+        pthread_cond_wait(&m->keeper_cv, &m->keeper_mu);
+    }
+    pthread_mutex_unlock(&m->keeper_mu);
+    return NULL;
+}
+
+/* Starts the keeper and waits until it forked the server. Returns
+ * mp_process_start's result, or an error of creating the thread. */
+static int
+keeper_start(mp_manager_t *m)
+{
+    m->keeper_forked = m->keeper_quit = false;
+    int err = -pthread_create(&m->keeper, NULL, keeper_main, m);
+    if (err != 0) {
+        return err;
+    }
+    m->keeper_running = true;
+    pthread_mutex_lock(&m->keeper_mu);
+    while (!m->keeper_forked) {
+        pthread_cond_wait(&m->keeper_cv, &m->keeper_mu);
+    }
+    err = m->keeper_err;
+    pthread_mutex_unlock(&m->keeper_mu);
+    return err;
+}
+
+/* Ends the keeper (once the server has been reaped). */
+static void
+keeper_stop(mp_manager_t *m)
+{
+    if (!m->keeper_running) {
+        return;
+    }
+    pthread_mutex_lock(&m->keeper_mu);
+    m->keeper_quit = true;
+    pthread_cond_broadcast(&m->keeper_cv);
+    pthread_mutex_unlock(&m->keeper_mu);
+    pthread_join(m->keeper, NULL);
+    m->keeper_running = false;
+}
+
+/* Forks the server and waits until it serves. life_mu held. */
+static int
+start_locked(mp_manager_t *m)
+{
+    int err = 0;
+    if (m->listen_address == NULL) {
+        err = make_private_path(m);
+        if (err != 0) {
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < MP__MGR_SECRET_LEN; i += 8) {
+        uint64_t r = mp__plat_random_u64();
+        memcpy(m->secret + i, &r, 8);
+    }
+    err = mp__store_create(&m->srv_store, m->store_size);
+    if (err != 0) {
+        m->srv_store = NULL;
+        goto fail;
+    }
+    err = mp__plat_pipe(m->ready_fd);
+    if (err != 0) {
+        m->ready_fd[0] = m->ready_fd[1] = -1;
+        goto fail;
+    }
+    mp_process_opts_t po = {.name = "SyncManager", .daemon = true};
+    err = mp_process_create(&m->server, mp__mgr_server_main, m, &po);
+    if (err == 0) {
+        err = keeper_start(m);
+    }
+    mp__plat_close(m->ready_fd[1]);
+    m->ready_fd[1] = -1;
+    if (err == 0) {
+        err = await_ready(m);
+    }
+    mp__plat_close(m->ready_fd[0]);
+    m->ready_fd[0] = -1;
+    if (err != 0) {
+        goto fail;
+    }
+    /* The fast path: this process maps the store too. */
+    if (mp__store_attach(&m->store, mp__store_name(m->srv_store)) != 0) {
+        m->store = NULL;
+    }
+    m->owner = mp__getpid();
+    m->server_pid = mp_process_pid(m->server);
+    m->role = MP__MGR_STARTED;
+    return 0;
+
+fail:
+    if (m->server != NULL) {
+        if (mp_process_pid(m->server) > 0) {
+            /* It failed by itself (or died): just make sure it is gone. */
+            (void)mp_process_kill(m->server);
+            (void)mp_process_join(m->server, MP_WAIT_FOREVER);
+        }
+        (void)mp_process_destroy(m->server);
+        m->server = NULL;
+    }
+    keeper_stop(m);
+    if (m->srv_store != NULL) {
+        mp__store_destroy(m->srv_store);
+        m->srv_store = NULL;
+    }
+    if (m->ready_fd[0] >= 0) {
+        mp__plat_close(m->ready_fd[0]);
+        m->ready_fd[0] = -1;
+    }
+    mp__free(m->address);
+    m->address = NULL;
+    remove_private_path(m);
+    return err;
+}
+
+int
+mp_manager_start(mp_manager_t *m)
+{
+    if (m == NULL) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&m->life_mu);
+    int err;
+    if (atomic_load(&m->shut)) {
+        err = MP_ECLOSED;
+    } else if (m->role != MP__MGR_NEW) {
+        err = MP_ESTARTED;
+    } else {
+        err = start_locked(m);
+    }
+    pthread_mutex_unlock(&m->life_mu);
+    return err;
+}
+
+/*--- connect ----------------------------------------------------------------*/
+
+/* Says HELLO on c and, unless remote_only, attaches the store when the
+ * server says this client is on its host. life_mu held. */
+static int
+hello_locked(mp_manager_t *m, mp_conn_t *c)
+{
+    mp__mgr_req_t req = {.op = MP__OP_HELLO};
+    mp__mgr_rep_t rep = {0};
+    bool keep;
+    int err = exchange(c, &req, &rep, MP__MGR_HANDSHAKE_MS, &keep);
+    if (err != 0) {
+        return err == MP_EOF ? MP_EPROTO : err;
+    }
+    err = rep.status;
+    if (err == 0 && rep.gen != MP__MGR_VERSION) {
+        err = MP_EPROTO;
+    }
+    if (err == 0 && rep.num == 1 && !m->remote_only && rep.len > 0) {
+        char *name = mp__malloc(rep.len + 1);
+        if (name == NULL) {
+            err = MP_ENOMEM;
+        } else {
+            memcpy(name, rep.data, rep.len);
+            name[rep.len] = '\0';
+            /* Not mappable after all (another user, another mount
+             * namespace ...): every call goes to the server. */
+            if (mp__store_attach(&m->store, name) != 0) {
+                m->store = NULL;
+            }
+            mp__free(name);
+        }
+    }
+    mp__mgr_rep_clear(&rep);
+    return err;
+}
+
+int
+mp_manager_connect(mp_manager_t *m)
+{
+    if (m == NULL) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&m->life_mu);
+    int err = 0;
+    mp_conn_t *c = NULL;
+    if (m->role != MP__MGR_NEW || atomic_load(&m->shut)) {
+        err = MP_ESTARTED;
+        goto out;
+    }
+    if (m->listen_address == NULL) {
+        err = MP_EINVAL;
+        goto out;
+    }
+    err = mp_client_connect(&c, m->listen_address, m->authkey, m->authkey_len,
+                            MP__MGR_HANDSHAKE_MS);
+    if (err != 0) {
+        goto out;
+    }
+    err = hello_locked(m, c);
+    if (err != 0) {
+        mp_conn_destroy(c);
+        goto out;
+    }
+    m->address = mp__strdup(m->listen_address);
+    if (m->address == NULL) {
+        mp_conn_destroy(c);
+        if (m->store != NULL) {
+            mp__store_detach(m->store);
+            m->store = NULL;
+        }
+        err = MP_ENOMEM;
+        goto out;
+    }
+    m->owner = mp__getpid();
+    m->role = MP__MGR_CONNECTED;
+    /* The handshake's connection becomes the first pooled one. */
+    mp__mgr_conn_t *pc = pool_add_busy(m, c);
+    if (pc != NULL) {
+        pool_give(m, pc, true);
+    }
+out:
+    pthread_mutex_unlock(&m->life_mu);
+    return err;
+}
+
+/*--- accessors --------------------------------------------------------------*/
+
+const char *
+mp_manager_address(const mp_manager_t *m)
+{
+    return m != NULL ? m->address : NULL;
+}
+
+int
+mp_manager_authkey(const mp_manager_t *m, const void **key, size_t *len)
+{
+    if (m == NULL || key == NULL || len == NULL) {
+        return MP_EINVAL;
+    }
+    *key = m->authkey;
+    *len = m->authkey_len;
+    return 0;
+}
+
+pid_t
+mp_manager_pid(const mp_manager_t *m)
+{
+    return m != NULL && m->role == MP__MGR_STARTED ? m->server_pid : 0;
+}
+
+/*--- shutdown / destroy -----------------------------------------------------*/
+
+/* Asks the server to exit over a fresh connection, all within deadline
+ * (the server may be wedged: nothing here waits longer). */
+static void
+send_shutdown(mp_manager_t *m, int64_t deadline)
+{
+    mp_conn_t *c;
+    if (mp_client_connect(&c, m->address, m->authkey, m->authkey_len,
+                          mp__remaining_ms(deadline)) != 0) {
+        return;
+    }
+    mp__mgr_req_t req = {.op = MP__OP_SHUTDOWN,
+                         .arg = {{m->secret, MP__MGR_SECRET_LEN}}};
+    mp__mgr_rep_t rep = {0};
+    bool keep;
+    if (exchange(c, &req, &rep, mp__remaining_ms(deadline), &keep) == 0) {
+        mp__mgr_rep_clear(&rep);
+    }
+    mp_conn_destroy(c);
+}
+
+/* Stops the server and removes what it left. life_mu held; started
+ * handle in its starting process. */
+static void
+shutdown_locked(mp_manager_t *m)
+{
+    int64_t deadline =
+        mp__now_ns() + (int64_t)m->shutdown_timeout_ms * INT64_C(1000000);
+    atomic_store(&m->shut, true);
+    send_shutdown(m, deadline);
+    if (mp_process_join(m->server, mp__remaining_ms(deadline)) != 0) {
+        (void)mp_process_kill(m->server);
+        (void)mp_process_join(m->server, MP_WAIT_FOREVER);
+    }
+    (void)mp_process_destroy(m->server);
+    m->server = NULL;
+    keeper_stop(m);
+    pool_clear(m);
+    /* After a clean exit the names are gone already; after a kill this
+     * removes them. The fast-path mapping stays until destroy, for
+     * proxies still in use: they see MP_ENOSERVER. */
+    mp__store_destroy(m->srv_store);
+    m->srv_store = NULL;
+    remove_private_path(m);
+}
+
+int
+mp_manager_shutdown(mp_manager_t *m)
+{
+    if (m == NULL) {
+        return MP_EINVAL;
+    }
+    pthread_mutex_lock(&m->life_mu);
+    int err = 0;
+    if (m->role == MP__MGR_NEW) {
+        err = MP_ENOTSTARTED;
+    } else if (m->role == MP__MGR_CONNECTED || m->owner != mp__getpid()) {
+        err = MP_ENOTOWNER;
+    } else if (!atomic_load(&m->shut)) {
+        shutdown_locked(m);
+    }
+    pthread_mutex_unlock(&m->life_mu);
+    return err;
+}
+
+void
+mp_manager_destroy(mp_manager_t *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&m->life_mu);
+    bool mine = m->owner == mp__getpid();
+    if (m->role == MP__MGR_STARTED && mine && !atomic_load(&m->shut)) {
+        shutdown_locked(m);
+    }
+    pthread_mutex_unlock(&m->life_mu);
+    handles_remove(m);
+    pool_clear(m);
+    if (m->store != NULL) {
+        mp__store_detach(m->store);
+    }
+    /* A forked child's copies of the starter's handles: only drop them. */
+    if (m->srv_store != NULL) {
+        mp__store_detach(m->srv_store);
+    }
+    if (m->server != NULL) {
+        (void)mp_process_destroy(m->server);
+    }
+    if (!mine) {
+        /* The starter removes the private directory, not a child. */
+        mp__free(m->tmpdir);
+        m->tmpdir = NULL;
+    }
+    remove_private_path(m);
+    pthread_mutex_destroy(&m->life_mu);
+    pthread_mutex_destroy(&m->pool_mu);
+    pthread_mutex_destroy(&m->keeper_mu);
+    pthread_cond_destroy(&m->keeper_cv);
+    mp__free(m->types);
+    mp__free(m->listen_address);
+    mp__free(m->address);
+    mp__free(m->authkey);
+    mp__free(m);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* pack.c - packed lists of byte strings (keys, items, slices, extend) and
+ * the reply's cleanup: the format manager_internal.h describes. */
+#include "manager_internal.h"
+
+#include <string.h>
+
+void
+mp__mgr_rep_clear(mp__mgr_rep_t *rep)
+{
+    if (rep == NULL) {
+        return;
+    }
+    mp__free(rep->data);
+    rep->data = NULL;
+    rep->len = 0;
+}
+
+/* Stores v little-endian at dst. */
+static void
+put_u64(uint8_t *dst, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        dst[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+/* Reads a little-endian uint64 at src. */
+static uint64_t
+get_u64(const uint8_t *src)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v |= (uint64_t)src[i] << (8 * i);
+    }
+    return v;
+}
+
+size_t
+mp__mgr_pack_size(const mp_buf_t *bufs, size_t count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        n += 8 + bufs[i].len;
+    }
+    return n;
+}
+
+void
+mp__mgr_pack(const mp_buf_t *bufs, size_t count, uint8_t *dst)
+{
+    for (size_t i = 0; i < count; i++) {
+        put_u64(dst, bufs[i].len);
+        dst += 8;
+        if (bufs[i].len > 0) {
+            memcpy(dst, bufs[i].data, bufs[i].len);
+        }
+        dst += bufs[i].len;
+    }
+}
+
+int
+mp__mgr_unpack(const void *packed, size_t len, size_t count, mp_buf_t **out)
+{
+    const uint8_t *p = packed;
+    if (out == NULL || (len > 0 && p == NULL)) {
+        return MP_EINVAL;
+    }
+    *out = NULL;
+    /* Every entry takes at least 8 bytes: bounds count before allocating. */
+    if (count > len / 8) {
+        return MP_EPROTO;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (len - off < 8) {
+            return MP_EPROTO;
+        }
+        uint64_t n = get_u64(p + off);
+        off += 8;
+        if (n > len - off) {
+            return MP_EPROTO;
+        }
+        off += (size_t)n;
+    }
+    if (off != len) {
+        return MP_EPROTO;
+    }
+    size_t data_bytes = len - 8 * count;
+    mp_buf_t *bufs = mp__malloc(count * sizeof *bufs + data_bytes + 1);
+    if (bufs == NULL) {
+        return MP_ENOMEM;
+    }
+    uint8_t *dst = (uint8_t *)(bufs + count);
+    off = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = (size_t)get_u64(p + off);
+        off += 8;
+        bufs[i].data = dst;
+        bufs[i].len = n;
+        if (n > 0) {
+            memcpy(dst, p + off, n);
+        }
+        dst += n;
+        off += n;
+    }
+    *out = bufs;
+    return 0;
+}

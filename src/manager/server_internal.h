@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* server_internal.h - what manager.c (the handle, the client side) and
+ * server.c (the server process) share: the manager handle's layout, which
+ * the server process inherits through fork, and the server's entry point. */
+#ifndef MP_SERVER_INTERNAL_H
+#define MP_SERVER_INTERNAL_H
+
+#include "manager_internal.h"
+
+#include <pthread.h>
+
+/* The longest user typeid (public contract: 1..63 bytes). */
+#define MP__MGR_TYPEID_MAX 63u
+/* Bytes of the shutdown secret (arg0 of MP__OP_SHUTDOWN). */
+#define MP__MGR_SECRET_LEN 16u
+/* The listener's backlog. */
+#define MP__MGR_BACKLOG 128
+/* How long a peer may take for the authkey handshake (server side) and
+ * for connect + handshake + HELLO (client side), in ms. */
+#define MP__MGR_HANDSHAKE_MS 10000
+
+/* A registered user type. */
+typedef struct mp__mgr_type {
+    char name[MP__MGR_TYPEID_MAX + 1];
+    mp_manager_type_t type;
+} mp__mgr_type_t;
+
+/* One pooled client connection of this process. */
+typedef struct mp__mgr_conn {
+    mp_conn_t *conn;
+    bool busy; /* taken by a call */
+    struct mp__mgr_conn *next;
+} mp__mgr_conn_t;
+
+/* What a handle has been used for. */
+typedef enum mp__mgr_role {
+    MP__MGR_NEW,      /* created: register, start or connect next */
+    MP__MGR_STARTED,  /* mp_manager_start succeeded */
+    MP__MGR_CONNECTED /* mp_manager_connect succeeded */
+} mp__mgr_role_t;
+
+struct mp_manager {
+    /* options (copied at create) */
+    char *listen_address; /* opts.address, or NULL */
+    uint8_t *authkey;     /* owned copy (random when none was given) */
+    size_t authkey_len;
+    size_t store_size;
+    long shutdown_timeout_ms;
+    bool remote_only;
+
+    /* user types, registered before start */
+    mp__mgr_type_t *types;
+    size_t n_types;
+
+    /* life cycle: guarded by life_mu in the owning process */
+    pthread_mutex_t life_mu;
+    mp__mgr_role_t role;
+    _Atomic bool shut;    /* shut down: every call is MP_ENOSERVER */
+    pid_t owner;          /* the process that started or connected */
+    char *address;        /* the server's address, once known */
+    char *tmpdir;         /* private dir of a default AF_UNIX path */
+    char *sock_path;      /* that path (removed at shutdown) */
+    mp_process_t *server; /* started handles: the server process */
+    pid_t server_pid;     /* its pid (kept after shutdown) */
+    uint8_t secret[MP__MGR_SECRET_LEN];
+    mp__store_t *srv_store; /* the created store (the server's copy) */
+    mp__store_t *store;     /* this process's attachment, or NULL */
+    int ready_fd[2];        /* server -> starter "I serve" pipe */
+    /* The keeper thread forks the server and lives until it is gone: a
+     * daemon's parent-death signal follows the thread that forked it, so
+     * the server must not be forked by a caller's short-lived thread. */
+    pthread_t keeper;
+    bool keeper_running;
+    pthread_mutex_t keeper_mu; /* keeper_* below */
+    pthread_cond_t keeper_cv;
+    bool keeper_forked; /* mp_process_start returned keeper_err */
+    int keeper_err;
+    bool keeper_quit; /* the server is gone: the keeper may end */
+
+    /* this process's connections to the server (reset after fork) */
+    pthread_mutex_t pool_mu;
+    mp__mgr_conn_t *conns;
+
+    /* every live handle of this process, for the fork handlers */
+    struct mp_manager *prev, *next;
+};
+
+/* mp__mgr_server_main is the server process's target: arg is the manager
+ * handle (the forked copy). It listens on m->sock_path or
+ * m->listen_address, serves the store m->srv_store and user types, and
+ * reports on m->ready_fd[1]: an int32 status, then (status 0) a uint32
+ * length and the bound address. Returns the exit code (0 after a
+ * SHUTDOWN). */
+int mp__mgr_server_main(void *arg);
+
+#endif /* MP_SERVER_INTERNAL_H */
