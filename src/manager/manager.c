@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Default shared-state size and shutdown wait (public contract). */
@@ -303,6 +304,7 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
         return MP_ENOMEM;
     }
     m->ready_fd[0] = m->ready_fd[1] = -1;
+    m->stop_fd[0] = m->stop_fd[1] = -1;
     m->store_size =
         opts->store_size > 0 ? opts->store_size : DEFAULT_STORE_SIZE;
     m->shutdown_timeout_ms = opts->shutdown_timeout_ms > 0
@@ -421,6 +423,8 @@ remove_private_path(mp_manager_t *m)
     m->sock_path = NULL;
 }
 
+static void close_stop_pipe(mp_manager_t *m);
+
 /* Waits for the server's report on ready_fd[0]. Returns its status (0:
  * serving, and m->address set) or MP_ENOSERVER when it died first. */
 static int
@@ -537,6 +541,14 @@ start_locked(mp_manager_t *m)
         m->ready_fd[0] = m->ready_fd[1] = -1;
         goto fail;
     }
+    /* The starter's own way to stop the server: a byte on a socketpair
+     * only the two hold (no connection, handshake or thread needed; a
+     * socket, so that sending to a dead server is EPIPE, not SIGPIPE). */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m->stop_fd) != 0) {
+        err = -errno;
+        m->stop_fd[0] = m->stop_fd[1] = -1;
+        goto fail;
+    }
     mp_process_opts_t po = {.name = "SyncManager", .daemon = true};
     err = mp_process_create(&m->server, mp__mgr_server_main, m, &po);
     if (err == 0) {
@@ -549,6 +561,8 @@ start_locked(mp_manager_t *m)
     }
     mp__plat_close(m->ready_fd[0]);
     m->ready_fd[0] = -1;
+    mp__plat_close(m->stop_fd[0]);
+    m->stop_fd[0] = -1;
     if (err != 0) {
         goto fail;
     }
@@ -580,6 +594,7 @@ fail:
         mp__plat_close(m->ready_fd[0]);
         m->ready_fd[0] = -1;
     }
+    close_stop_pipe(m);
     mp__free(m->address);
     m->address = NULL;
     remove_private_path(m);
@@ -718,11 +733,31 @@ mp_manager_pid(const mp_manager_t *m)
 
 /*--- shutdown / destroy -----------------------------------------------------*/
 
-/* Asks the server to exit over a fresh connection, all within deadline
- * (the server may be wedged: nothing here waits longer). */
+/* Closes the starter's ends of the stop pipe. */
+static void
+close_stop_pipe(mp_manager_t *m)
+{
+    for (int i = 0; i < 2; i++) {
+        if (m->stop_fd[i] >= 0) {
+            mp__plat_close(m->stop_fd[i]);
+            m->stop_fd[i] = -1;
+        }
+    }
+}
+
+/* Asks the server to exit: a byte on the stop pipe (never blocking), or
+ * else a SHUTDOWN request with the secret over a fresh
+ * connection, all within deadline. */
 static void
 send_shutdown(mp_manager_t *m, int64_t deadline)
 {
+    uint8_t byte = 1;
+    if (m->stop_fd[1] >= 0 &&
+        send(m->stop_fd[1], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+        close_stop_pipe(m);
+        return;
+    }
+    close_stop_pipe(m);
     mp_conn_t *c;
     if (mp_client_connect(&c, m->address, m->authkey, m->authkey_len,
                           mp__remaining_ms(deadline)) != 0) {
@@ -794,6 +829,7 @@ mp_manager_destroy(mp_manager_t *m)
         shutdown_locked(m);
     }
     pthread_mutex_unlock(&m->life_mu);
+    close_stop_pipe(m); /* a child's inherited copy */
     handles_remove(m);
     pool_clear(m);
     if (m->store != NULL) {

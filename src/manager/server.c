@@ -624,11 +624,14 @@ end_connections(server_t *srv)
 static void
 accept_loop(server_t *srv)
 {
-    int fds[2] = {mp_listener_fileno(srv->lst), srv->wake[0]};
+    /* The stop pipe is readable once the starter wrote its byte (or
+     * exited: then this daemon is being killed anyway). */
+    int fds[3] = {mp_listener_fileno(srv->lst), srv->wake[0],
+                  srv->m->stop_fd[0]};
     for (;;) {
-        bool ready[2] = {false, false};
-        int n = mp_wait(fds, 2, ready, MP_WAIT_FOREVER);
-        if (n < 0 || ready[1]) {
+        bool ready[3] = {false, false, false};
+        int n = mp_wait(fds, 3, ready, MP_WAIT_FOREVER);
+        if (n < 0 || ready[1] || ready[2]) {
             return;
         }
         reap_connections(srv);
@@ -756,6 +759,8 @@ mp__mgr_server_main(void *arg)
         .m = m, .st = m->srv_store, .wake = {-1, -1}, .watch_wake = {-1, -1}};
     mp__plat_close(m->ready_fd[0]);
     m->ready_fd[0] = -1;
+    mp__plat_close(m->stop_fd[1]);
+    m->stop_fd[1] = -1;
     /* Python's manager server ignores SIGINT: ^C in a terminal reaches
      * the whole foreground group, and the server must outlive its users'
      * handlers so that they can still shut it down cleanly. */

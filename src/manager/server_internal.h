@@ -66,6 +66,7 @@ struct mp_manager {
     mp__store_t *srv_store; /* the created store (the server's copy) */
     mp__store_t *store;     /* this process's attachment, or NULL */
     int ready_fd[2];        /* server -> starter "I serve" pipe */
+    int stop_fd[2];         /* starter -> server "shut down" socketpair */
     /* The keeper thread forks the server and lives until it is gone: a
      * daemon's parent-death signal follows the thread that forked it, so
      * the server must not be forked by a caller's short-lived thread. */

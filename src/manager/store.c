@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define STORE_DEFAULT_SIZE ((size_t)1 << 30)
 #define STORE_MIN_SIZE ((size_t)64 << 10)
@@ -22,6 +23,14 @@
 #define STORE_BYTES_PER_SLOT 8192u
 
 static int attach_mapping(mp__store_t **out, mp_shm_t *shm);
+
+/* Bytes of the per-process handle cache of a table of nslots entries. */
+static size_t
+cache_bytes(uint32_t nslots)
+{
+    return (size_t)nslots * sizeof(_Atomic(mp__store_local_t *));
+}
+
 static uint32_t slots_for(size_t size);
 static uint64_t align_up(uint64_t v, uint64_t a);
 
@@ -51,11 +60,9 @@ mp__store_create(mp__store_t **out, size_t size)
     h->table_off = align_up(sizeof *h, 64);
     h->heap_off = align_up(
         h->table_off + (uint64_t)nslots * sizeof(mp__store_entry_t), 4096);
-    for (uint32_t i = 0; i < nslots; i++) {
-        mp__store_entry_t *e =
-            (mp__store_entry_t *)((uint8_t *)h + h->table_off) + i;
-        atomic_store(&e->gen, 1); /* gen 0 is never a live id */
-    }
+    /* The table is left as the zero pages it is: an entry gets its first
+     * generation (1: gen 0 is never a live id) when it is first handed
+     * out, so that a store costs no page faults for entries never used. */
     mp__mutex_init(&h->table_lock);
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
@@ -201,7 +208,9 @@ mp__store_detach(mp__store_t *st)
         atomic_store(&st->hdr->closed, 1);
         stop_serving(st);
     }
-    for (uint32_t i = 0; i < st->nslots; i++) {
+    /* Only entries ever handed out can have cached handles. */
+    uint64_t used = atomic_load(&st->hdr->next_unused);
+    for (uint64_t i = 0; i < used && i < st->nslots; i++) {
         mp__store_local_free(atomic_load(&st->cache[i]));
     }
     mp__store_local_t *loc = atomic_load(&st->retired);
@@ -210,7 +219,7 @@ mp__store_detach(mp__store_t *st)
         mp__store_local_free(loc);
         loc = next;
     }
-    mp__free(st->cache);
+    munmap((void *)st->cache, cache_bytes(st->nslots));
     mp_shm_close(st->shm);
     mp__free(st);
 }
@@ -225,7 +234,8 @@ mp__store_destroy(mp__store_t *st)
      * entry is half made or half freed may be missed or named twice;
      * removing a missing name is harmless, and the tracker removes what
      * is missed when the process tree ends. */
-    for (uint32_t i = 0; i < st->nslots; i++) {
+    uint64_t used = atomic_load(&st->hdr->next_unused);
+    for (uint64_t i = 0; i < used && i < st->nslots; i++) {
         mp__store_entry_t *e = &st->table[i];
         uint32_t kind = atomic_load(&e->kind);
         if (kind == MP_PROXY_QUEUE || kind == MP_PROXY_JOINABLE_QUEUE) {
@@ -356,6 +366,7 @@ mp__store_obj_new(mp__store_t *st, uint32_t kind, uint64_t state_off,
         atomic_store(&h->free_head, st->table[idx].next_free);
     } else if (atomic_load(&h->next_unused) < st->nslots) {
         idx = atomic_load(&h->next_unused);
+        atomic_store(&st->table[idx].gen, 1);
         atomic_store(&h->next_unused, idx + 1);
     } else {
         mp__mutex_unlock(&h->table_lock);
@@ -492,11 +503,17 @@ attach_mapping(mp__store_t **out, mp_shm_t *shm)
     if (st == NULL) {
         return MP_ENOMEM;
     }
-    st->cache = mp__calloc(h->nslots, sizeof *st->cache);
-    if (st->cache == NULL) {
+    /* The handle cache has a slot per table entry: a private anonymous
+     * mapping, so that slots never used cost no page (calloc may hand
+     * out recycled heap memory and clear all of it) and a forked child
+     * gets its own copy. */
+    void *cache = mmap(NULL, cache_bytes(h->nslots), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (cache == MAP_FAILED) {
         mp__free(st);
         return MP_ENOMEM;
     }
+    st->cache = cache;
     st->shm = shm;
     st->hdr = h;
     st->nslots = h->nslots;
