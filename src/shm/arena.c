@@ -217,6 +217,21 @@ mp__shobj_alloc(mp__shobj_t *obj, size_t size)
     return obj->state != NULL ? 0 : MP_ENOMEM;
 }
 
+int
+mp__shobj_wrap(void **out, size_t handle_size, void *state)
+{
+    if (out == NULL || state == NULL) {
+        return MP_EINVAL;
+    }
+    mp__shobj_t *obj = mp__calloc(1, handle_size);
+    if (obj == NULL) {
+        return MP_ENOMEM;
+    }
+    obj->state = state; /* creator 0: no release frees it */
+    *out = obj;
+    return 0;
+}
+
 void
 mp__shobj_release(mp__shobj_t *obj)
 {

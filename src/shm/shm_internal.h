@@ -58,6 +58,12 @@ typedef struct mp__shobj {
  * by the calling process. Returns 0 or MP_ENOMEM. */
 int mp__shobj_alloc(mp__shobj_t *obj, size_t size);
 
+/* mp__shobj_wrap allocates a zeroed handle of handle_size bytes, whose
+ * first member must be an mp__shobj_t, for a state that lives elsewhere
+ * (a manager's store): no release ever frees that state. Returns 0 or
+ * MP_EINVAL (NULL out or state), MP_ENOMEM. */
+int mp__shobj_wrap(void **out, size_t handle_size, void *state);
+
 /* mp__shobj_release frees the shared state if the caller created it, and
  * in any case forgets it. */
 void mp__shobj_release(mp__shobj_t *obj);

@@ -278,14 +278,5 @@ mp__barrier_state_init(void *state, unsigned parties)
 int
 mp__barrier_wrap(void *state, mp_barrier_t **out)
 {
-    if (state == NULL || out == NULL) {
-        return MP_EINVAL;
-    }
-    mp_barrier_t *bar = mp__calloc(1, sizeof *bar);
-    if (bar == NULL) {
-        return MP_ENOMEM;
-    }
-    bar->obj.state = state; /* creator 0: destroy never frees it */
-    *out = bar;
-    return 0;
+    return mp__shobj_wrap((void **)out, sizeof(mp_barrier_t), state);
 }

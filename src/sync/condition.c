@@ -251,15 +251,12 @@ mp__condition_state_init(void *state)
 int
 mp__condition_wrap(void *state, mp_lock_t *lock, mp_condition_t **out)
 {
-    if (state == NULL || lock == NULL || out == NULL) {
+    if (lock == NULL) {
         return MP_EINVAL;
     }
-    mp_condition_t *cond = mp__calloc(1, sizeof *cond);
-    if (cond == NULL) {
-        return MP_ENOMEM;
+    int r = mp__shobj_wrap((void **)out, sizeof(mp_condition_t), state);
+    if (r == 0) {
+        (*out)->lock = lock; /* own_lock false: never destroyed here */
     }
-    cond->obj.state = state; /* creator 0: destroy never frees it */
-    cond->lock = lock;       /* own_lock false: never destroyed here */
-    *out = cond;
-    return 0;
+    return r;
 }

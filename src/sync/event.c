@@ -163,14 +163,5 @@ mp__event_state_init(void *state)
 int
 mp__event_wrap(void *state, mp_event_t **out)
 {
-    if (state == NULL || out == NULL) {
-        return MP_EINVAL;
-    }
-    mp_event_t *ev = mp__calloc(1, sizeof *ev);
-    if (ev == NULL) {
-        return MP_ENOMEM;
-    }
-    ev->obj.state = state; /* creator 0: destroy never frees it */
-    *out = ev;
-    return 0;
+    return mp__shobj_wrap((void **)out, sizeof(mp_event_t), state);
 }

@@ -290,14 +290,5 @@ mp__lock_state_recursive(const void *state)
 int
 mp__lock_wrap(void *state, mp_lock_t **out)
 {
-    if (state == NULL || out == NULL) {
-        return MP_EINVAL;
-    }
-    mp_lock_t *lock = mp__calloc(1, sizeof *lock);
-    if (lock == NULL) {
-        return MP_ENOMEM;
-    }
-    lock->obj.state = state; /* creator 0: destroy never frees it */
-    *out = lock;
-    return 0;
+    return mp__shobj_wrap((void **)out, sizeof(mp_lock_t), state);
 }

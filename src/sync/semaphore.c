@@ -171,14 +171,5 @@ mp__semaphore_state_init(void *state, unsigned value, bool bounded)
 int
 mp__semaphore_wrap(void *state, mp_semaphore_t **out)
 {
-    if (state == NULL || out == NULL) {
-        return MP_EINVAL;
-    }
-    mp_semaphore_t *sem = mp__calloc(1, sizeof *sem);
-    if (sem == NULL) {
-        return MP_ENOMEM;
-    }
-    sem->obj.state = state; /* creator 0: destroy never frees it */
-    *out = sem;
-    return 0;
+    return mp__shobj_wrap((void **)out, sizeof(mp_semaphore_t), state);
 }
