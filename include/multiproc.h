@@ -890,7 +890,9 @@ MP_EXTERN int mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
  * TTY it redraws one line ("\r"), at most about 10 times a second; on any
  * other stream it prints plain lines, at most one a second. Each shows the
  * label, done/total with a percentage, the rate per second, bytes (when
- * given) and an ETA; finish prints a final line. */
+ * given; of total_bytes when that is set) and an ETA (from the byte rate
+ * when total_bytes is set, else from the item rate; "?" during the first
+ * second); finish prints a final line. */
 typedef struct mp_progress mp_progress_t;
 
 /* Options for mp_progress_create; all-zero (or NULL) means the defaults. */
@@ -901,6 +903,10 @@ typedef struct mp_progress_opts {
      * CLOCK_MONOTONIC): tests inject one. */
     int64_t (*clock)(void *arg);
     void *clock_arg;
+    /* Bytes the work will have when done (0: unknown). When known, the
+     * bytes show as done/total and the ETA follows the byte rate, which
+     * moves while a few large items are worked on. */
+    uint64_t total_bytes;
 } mp_progress_opts_t;
 
 /* mp_progress_create makes a bar for total items (0: unknown, no

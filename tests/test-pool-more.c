@@ -577,6 +577,36 @@ TEST(pool_progress_long_run_eta_hours)
     mp_progress_destroy(p);
 }
 
+TEST(pool_progress_eta_from_bytes)
+{
+    char buf[512] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    ASSERT_NOT_NULL(f);
+    mp_progress_t *p;
+    mp_progress_opts_t o = {.stream = f,
+                            .tty = -1,
+                            .clock = fake_clock,
+                            .clock_arg = &fake_now,
+                            .total_bytes = 100 * 1024 * 1024};
+    fake_now = 1000 * MS;
+    ASSERT_OK(mp_progress_create(&p, 2, "copy", &o));
+    /* One of two files, but a tenth of the bytes: the ETA follows the
+     * bytes (90 MiB left at 1 MiB/s), not the files (10 s). */
+    fake_now += 10000 * MS;
+    ASSERT_OK(mp_progress_update(p, 1, 10 * 1024 * 1024));
+    fake_now += 15000 * MS;
+    ASSERT_OK(mp_progress_update(p, 1, 25 * 1024 * 1024));
+    ASSERT_OK(mp_progress_finish(p));
+    fclose(f);
+    ASSERT_STR_EQ(buf, "copy: 1/2 (50%), 0.1/s, 10.0 MiB/100.0 MiB "
+                       "(1.0 MiB/s), ETA 1:30\n"
+                       "copy: 1/2 (50%), 0.0/s, 25.0 MiB/100.0 MiB "
+                       "(1.0 MiB/s), ETA 1:15\n"
+                       "copy: 1/2 (50%), 0.0/s, 25.0 MiB/100.0 MiB "
+                       "(1.0 MiB/s), done in 0:25\n");
+    mp_progress_destroy(p);
+}
+
 TEST(pool_progress_bad_input)
 {
     mp_progress_t *p = NULL;

@@ -20,6 +20,7 @@ struct mp_progress {
     void *clock_arg;
     char *label;
     uint64_t total, done, bytes;
+    uint64_t total_bytes; /* 0: unknown */
     int64_t start, last_draw;
     bool drawn;      /* something was printed */
     bool finished;   /* the final line was printed */
@@ -86,20 +87,41 @@ format_line(const mp_progress_t *p, int64_t now, bool final, char *buf,
                (unsigned long long)pct);
     }
     APPEND(", %.1f/s", rate);
-    if (p->bytes > 0) {
-        char b[32], r[32];
+    double byte_rate = secs > 0 ? (double)p->bytes / secs : 0.0;
+    if (p->bytes > 0 || p->total_bytes > 0) {
+        char b[32], t[32], r[32];
         format_bytes(b, sizeof b, (double)p->bytes);
-        format_bytes(r, sizeof r, secs > 0 ? (double)p->bytes / secs : 0.0);
-        APPEND(", %s (%s/s)", b, r);
+        format_bytes(r, sizeof r, byte_rate);
+        if (p->total_bytes > 0) {
+            format_bytes(t, sizeof t, (double)p->total_bytes);
+            APPEND(", %s/%s (%s/s)", b, t, r);
+        } else {
+            APPEND(", %s (%s/s)", b, r);
+        }
     }
+    /* What is left, in seconds: by bytes when their total is known, else
+     * by items; negative when it cannot be told yet (in the first second
+     * a rate says little: one small item done early would promise hours
+     * or seconds at random). */
+    double left = -1.0;
+    if (secs < 1.0) {
+        left = -1.0;
+    } else if (p->total_bytes > 0 && p->bytes < p->total_bytes) {
+        left = byte_rate > 0 ? (double)(p->total_bytes - p->bytes) / byte_rate
+                             : -1.0;
+    } else if (p->total > 0 && p->done < p->total) {
+        left = rate > 0 ? (double)(p->total - p->done) / rate : -1.0;
+    }
+    bool open = (p->total > 0 && p->done < p->total) ||
+                (p->total_bytes > 0 && p->bytes < p->total_bytes);
     char d[32];
     if (final) {
         format_duration(d, sizeof d, secs);
         APPEND(", done in %s", d);
-    } else if (p->total > 0 && p->done < p->total && rate > 0) {
-        format_duration(d, sizeof d, (double)(p->total - p->done) / rate);
+    } else if (open && left >= 0) {
+        format_duration(d, sizeof d, left);
         APPEND(", ETA %s", d);
-    } else if (p->total > 0 && p->done < p->total) {
+    } else if (open) {
         APPEND(", ETA ?");
     }
 #undef APPEND
@@ -154,6 +176,7 @@ mp_progress_create(mp_progress_t **out, uint64_t total, const char *label,
     }
     p->clock = o.clock != NULL ? o.clock : default_clock;
     p->clock_arg = o.clock_arg;
+    p->total_bytes = o.total_bytes;
     p->label = copy;
     p->total = total;
     p->start = p->clock(p->clock_arg);

@@ -12,8 +12,8 @@
  * copy that would land inside SRC (checked by device and inode of every
  * directory above the copy's place), is refused before anything is
  * written. The parent shows one progress bar per phase on stderr
- * (mp_progress_*: files done of all, bytes, rates, an ETA from the file
- * rate), plain lines when stderr is not a terminal.
+ * (mp_progress_*: files done of all, bytes done of all, rates, an ETA
+ * from the byte rate), plain lines when stderr is not a terminal.
  *
  * How it works
  * ------------
@@ -657,6 +657,7 @@ struct run {
     size_t nentries, cap;
     uint64_t nfiles, file_bytes;  /* regular files and their size */
     uint64_t phase_files;         /* files the current phase works on */
+    uint64_t phase_bytes;         /* and their bytes (sizes, holes too) */
     size_t ndirs, nlinks, nspecial;
     bool failed;
     mp_pool_t *pool;
@@ -970,7 +971,8 @@ run_jobs(struct run *r, struct job *jobs, size_t n, const char *label,
          job_done_fn done)
 {
     mp_progress_t *bar = NULL;
-    if (mp_progress_create(&bar, r->phase_files, label, NULL) != 0) {
+    mp_progress_opts_t bar_opts = {.total_bytes = r->phase_bytes};
+    if (mp_progress_create(&bar, r->phase_files, label, &bar_opts) != 0) {
         bar = NULL;
     }
     size_t window = (size_t)r->jobs * TASKS_PER_WORKER;
@@ -1073,6 +1075,7 @@ make_jobs(struct run *r, uint32_t whole, uint32_t part, size_t *n)
     }
     size_t k = 0;
     r->phase_files = 0;
+    r->phase_bytes = 0;
     for (size_t i = 0; i < r->nentries; i++) {
         struct entry *e = &r->entries[i];
         if (!S_ISREG(e->st.st_mode) || e->failed) {
@@ -1081,6 +1084,7 @@ make_jobs(struct run *r, uint32_t whole, uint32_t part, size_t *n)
         uint64_t size = (uint64_t)e->st.st_size;
         e->parts_left = 0;
         r->phase_files++;
+        r->phase_bytes += size;
         if (size <= RANGE_BYTES) {
             /* A whole-file verify reads to the end, whatever the size. */
             jobs[k++] = (struct job){.run = r, .entry = i, .kind = whole,
@@ -1451,9 +1455,9 @@ main(int argc, char **argv)
             set_dir_meta(&r, &r.entries[i]);
         }
     }
-    printf("mpcopy: %llu files (", (unsigned long long)r.nfiles);
+    printf("mpcopy: files %llu (", (unsigned long long)r.nfiles);
     print_bytes(stdout, r.file_bytes);
-    printf("), %zu directories, %zu symlinks, %zu other", r.ndirs + 1,
+    printf("), directories %zu, symlinks %zu, other %zu,", r.ndirs + 1,
            r.nlinks, r.nspecial);
     printf(" %s %s%s\n", r.verify ? "copied and verified to" : "copied to",
            target, r.failed ? "; some failed (see above)" : "");
