@@ -2,8 +2,10 @@
 /* batch.c - the Pool's many-item calls: map, map_buffers, starmap and
  * their async forms, imap over an array or a lazy source, and the results
  * they keep. A batch is shared by the caller and its chunk jobs (a
- * reference each); the handler thread stores each item's outcome into it
- * (mp__batch_store) and ends each chunk (mp__batch_chunk_done).
+ * reference each); the handler thread stores the outcomes of a chunk's
+ * items into it under one lock (mp__batch_lock, mp__batch_store_locked or
+ * mp__batch_store_run_locked, mp__batch_unlock) and ends each chunk
+ * (mp__batch_chunk_done).
  *
  * Locking: b->mu guards everything a batch's results touch; the pool's
  * own lock is never taken while it is held (mp__pool_submit is called
@@ -13,6 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* How long mp_imap_next watches for the next result before it sleeps:
+ * while a stream of results comes in, the next one is about this close. */
+#define IMAP_SPIN_NS 20000
+
 /* Where a batch's results go. */
 enum { BATCH_MAP, BATCH_BUFS, BATCH_IMAP };
 
@@ -21,7 +27,8 @@ enum { BATCH_MAP, BATCH_BUFS, BATCH_IMAP };
 struct mp_imap {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int refs; /* the caller + unfinished chunk jobs; under mu */
+    _Atomic uint32_t seq; /* bumped at each broadcast of cv */
+    int refs;             /* the caller + unfinished chunk jobs; under mu */
     size_t chunks_left;
     bool abandoned; /* the caller left (timed out): store nothing more */
     int kind;       /* BATCH_* */
@@ -64,6 +71,22 @@ struct mp_imap {
 };
 typedef struct mp_imap batch_t;
 
+/* Frees a batch whose last reference went. */
+static void
+batch_free(batch_t *b)
+{
+    for (size_t i = 0; b->items != NULL && i < b->cap; i++) {
+        mp__free(b->items[i].data);
+    }
+    mp__free(b->items);
+    if (b->res != NULL) {
+        mp__result_unref(b->res);
+    }
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    mp__free(b);
+}
+
 /* Drops one reference to a batch (mu not held). */
 static void
 batch_unref(batch_t *b)
@@ -72,16 +95,7 @@ batch_unref(batch_t *b)
     bool last = --b->refs == 0;
     pthread_mutex_unlock(&b->mu);
     if (last) {
-        for (size_t i = 0; b->items != NULL && i < b->cap; i++) {
-            mp__free(b->items[i].data);
-        }
-        mp__free(b->items);
-        if (b->res != NULL) {
-            mp__result_unref(b->res);
-        }
-        pthread_cond_destroy(&b->cv);
-        pthread_mutex_destroy(&b->mu);
-        mp__free(b);
+        batch_free(b);
     }
 }
 
@@ -95,19 +109,25 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
     size_t idx = 0;
     pthread_mutex_lock(&b->mu);
     if (--b->chunks_left == 0) {
+        atomic_fetch_add(&b->seq, 1);
         pthread_cond_broadcast(&b->cv);
         res = b->abandoned ? NULL : b->res;
         rc = b->first_err;
         idx = b->first_err_idx;
     }
+    /* The job's reference goes in the same turn, unless the handle (which
+     * the batch holds) is still to be completed. */
+    bool last = res == NULL && --b->refs == 0;
     pthread_mutex_unlock(&b->mu);
     if (res != NULL) {
         char msg[96];
         snprintf(msg, sizeof msg, "item %zu failed: %s", idx, mp_strerror(rc));
         mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL, false, 0,
                             mp__pool_cb_counter(pool));
+        batch_unref(b);
+    } else if (last) {
+        batch_free(b);
     }
-    batch_unref(b);
 }
 
 /* Records item idx's final code rc in the status array and the first
@@ -179,16 +199,52 @@ imap_store(batch_t *b, size_t idx, const mp__outcome_t *o)
         it->len = 0;
     }
     it->done = true;
-    pthread_cond_broadcast(&b->cv);
 }
 
-/* Stores item idx's outcome (a chunk job of b ended it; b->mu not held)
- * and counts it in pool's statistics. */
 void
-mp__batch_store(batch_t *b, size_t idx, const mp__outcome_t *o,
-                mp_pool_t *pool)
+mp__batch_lock(batch_t *b)
 {
     pthread_mutex_lock(&b->mu);
+}
+
+void
+mp__batch_unlock(batch_t *b, mp_pool_t *pool, const mp__tally_t *t)
+{
+    if (b->kind == BATCH_IMAP && t->done + t->failed > 0) {
+        atomic_fetch_add(&b->seq, 1);
+        pthread_cond_broadcast(&b->cv);
+    }
+    /* Counted before anyone can see the items, as for an apply. */
+    mp__pool_count_items(pool, t);
+    pthread_mutex_unlock(&b->mu);
+}
+
+void
+mp__batch_store_run_locked(batch_t *b, size_t idx, size_t count,
+                           const char *data, size_t len, mp__tally_t *t)
+{
+    if (b->kind == BATCH_MAP && !b->abandoned && len == b->out_size) {
+        /* The common map: results of exactly the output size, copied at
+         * once. */
+        if (len > 0) {
+            memcpy(b->out + idx * len, data, count * len);
+        }
+        if (b->status != NULL) {
+            memset(&b->status[idx], 0, count * sizeof *b->status);
+        }
+        t->done += count;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        mp__outcome_t o = {.data = data + i * len, .len = len};
+        mp__batch_store_locked(b, idx + i, &o, t);
+    }
+}
+
+void
+mp__batch_store_locked(batch_t *b, size_t idx, const mp__outcome_t *o,
+                       mp__tally_t *t)
+{
     int rc = o->rc;
     if (b->kind == BATCH_MAP && rc == 0 && o->len > b->out_size) {
         rc = MP_EMSGSIZE; /* counted so even when nobody stores it */
@@ -202,9 +258,7 @@ mp__batch_store(batch_t *b, size_t idx, const mp__outcome_t *o,
             imap_store(b, idx, o);
         }
     }
-    /* Counted before anyone can see the item, as for an apply. */
-    mp__pool_count_item(pool, rc);
-    pthread_mutex_unlock(&b->mu);
+    mp__tally_add(t, rc);
 }
 
 /* The input of a batch: nitems items of in_size bytes at in or, when bufs
@@ -217,27 +271,43 @@ typedef struct batch_input {
     size_t nitems;
 } batch_input_t;
 
-/* Builds the job of items start .. start + count - 1 of inp (lengths
- * checked by check_bufs_args when they vary). Returns it, or NULL. */
-static mp__job_t *
-job_new_chunk(mp_pool_t *pool, mp_pool_fn fn, const batch_input_t *inp,
-              size_t start, size_t count)
+/* Returns the input bytes the job of items start .. start + count - 1 of
+ * inp takes (lengths checked by check_bufs_args when they vary). */
+static size_t
+chunk_data(const batch_input_t *inp, size_t start, size_t count)
 {
     if (inp->bufs == NULL) {
-        return mp__pool_job_new(pool, fn,
-                                (const char *)inp->in + start * inp->in_size,
-                                inp->in_size, count);
+        return inp->in_size * count;
     }
     size_t data = 0;
     for (size_t i = start; i < start + count; i++) {
         data += mp__var_item_span(inp->lens[i]);
     }
+    return data;
+}
+
+/* Builds the job of items start .. start + count - 1 of inp in block (at
+ * *used, advanced; see mp__pool_job_place). */
+static mp__job_t *
+job_place_chunk(mp_pool_t *pool, void *block, size_t *used,
+                const mp__fn_name_t *name, const batch_input_t *inp,
+                size_t start, size_t count)
+{
     char *dst;
-    mp__job_t *j =
-        mp__pool_job_alloc(pool, fn, MP__ITEM_VAR, count, data, &dst);
-    for (size_t i = start; j != NULL && i < start + count; i++) {
+    size_t data = chunk_data(inp, start, count);
+    if (inp->bufs == NULL) {
+        mp__job_t *j = mp__pool_job_place(pool, block, used, name, inp->in_size,
+                                          count, data, &dst);
+        if (data > 0) {
+            memcpy(dst, (const char *)inp->in + start * inp->in_size, data);
+        }
+        return j;
+    }
+    mp__job_t *j = mp__pool_job_place(pool, block, used, name, MP__ITEM_VAR,
+                                      count, data, &dst);
+    for (size_t i = start; i < start + count; i++) {
         uint64_t len = inp->lens[i];
-        memcpy(dst, &len, sizeof len); /* the rest is calloc's zeros */
+        memcpy(dst, &len, sizeof len); /* the rest is the block's zeros */
         if (len > 0) {
             memcpy(dst + 16, inp->bufs[i], inp->lens[i]);
         }
@@ -283,24 +353,43 @@ batch_add_chunk(batch_t *b, mp__job_t *j, size_t start)
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Cuts the items of inp (at least one) into chunk jobs of b and queues
- * them. Returns 0 or an error, with nothing queued and b's chunk
- * references dropped. */
+/* Cuts the items of inp (at least one) into chunk jobs of b, all in one
+ * block, and queues them. Returns 0 or an error, with nothing queued and
+ * b's chunk references dropped. */
 static int
 submit_batch(mp_pool_t *pool, batch_t *b, mp_pool_fn fn,
              const batch_input_t *inp, size_t chunk)
 {
+    mp__fn_name_t name;
+    mp__pool_fn_name(fn, &name);
+    size_t total = 0;
     int err = 0;
+    for (size_t start = 0; start < inp->nitems && err == 0; start += chunk) {
+        size_t count =
+            inp->nitems - start < chunk ? inp->nitems - start : chunk;
+        size_t span = mp__pool_job_span(&name, chunk_data(inp, start, count));
+        if (span == 0 || total > SIZE_MAX / 2 - span) {
+            err = MP_ENOMEM;
+        }
+        total += span;
+    }
+    void *block = err == 0 ? mp__pool_block_new(total) : NULL;
+    if (block == NULL) {
+        pthread_mutex_lock(&b->mu);
+        b->abandoned = true;
+        pthread_mutex_unlock(&b->mu);
+        return MP_ENOMEM;
+    }
     mp__job_t *first = NULL, *last = NULL;
+    size_t used = 0, njobs = 0;
     for (size_t start = 0; start < inp->nitems; start += chunk) {
         size_t count =
             inp->nitems - start < chunk ? inp->nitems - start : chunk;
-        mp__job_t *j = job_new_chunk(pool, fn, inp, start, count);
-        if (j == NULL) {
-            err = MP_ENOMEM;
-            break;
-        }
-        batch_add_chunk(b, j, start);
+        mp__job_t *j =
+            job_place_chunk(pool, block, &used, &name, inp, start, count);
+        j->batch = b;
+        j->start = start;
+        njobs++;
         if (last != NULL) {
             last->next = j;
         } else {
@@ -308,9 +397,12 @@ submit_batch(mp_pool_t *pool, batch_t *b, mp_pool_fn fn,
         }
         last = j;
     }
-    if (err == 0) {
-        err = mp__pool_submit(pool, first, last);
-    }
+    /* Their references, taken at once. */
+    pthread_mutex_lock(&b->mu);
+    b->refs += (int)njobs;
+    b->chunks_left += njobs;
+    pthread_mutex_unlock(&b->mu);
+    err = mp__pool_submit(pool, first, last);
     if (err != 0) {
         pthread_mutex_lock(&b->mu);
         b->abandoned = true;
@@ -745,7 +837,8 @@ mp_imap_next(mp_imap_t *it, void **out, size_t *out_len, size_t *index,
         return err;
     }
     while (!imap_ready(it)) {
-        if (mp__pool_cond_wait(&it->cv, &it->mu, deadline) != 0 &&
+        if (mp__pool_cond_wait_spin(&it->cv, &it->mu, deadline, &it->seq,
+                                    IMAP_SPIN_NS) != 0 &&
             !imap_ready(it)) {
             pthread_mutex_unlock(&it->mu);
             return MP_ETIMEDOUT;

@@ -12,8 +12,11 @@
  *     prefix (uint64 length, uint64 zero) then its bytes, zero-padded to a
  *     multiple of 16 (so that every item starts 16-aligned).
  *   results (one mp_queue, every worker -> pool):
- *     mp__reply_hdr_t, then per item an mp__item_hdr_t and len bytes (the
- *     result, or the error message when rc != 0).
+ *     mp__reply_hdr_t; for DONE, when every item succeeded with results of
+ *     one length (uniform_len), the results packed one after the other;
+ *     otherwise (uniform_len MP__ITEM_VAR) a table of nitems
+ *     mp__item_hdr_t, then each item's len bytes in order (the result, or
+ *     the error message with its NUL when rc != 0).
  * Layer: above process, queue and api (mp_wait_any). */
 #ifndef MP_POOL_INTERNAL_H
 #define MP_POOL_INTERNAL_H
@@ -63,7 +66,8 @@ typedef struct mp__reply_hdr {
     uint64_t gen;  /* which incarnation of the slot */
     uint64_t id;   /* DONE: the task */
     uint64_t nitems;
-    int64_t init_rc; /* INITFAIL: what the initializer returned */
+    int64_t init_rc;      /* INITFAIL: what the initializer returned */
+    uint64_t uniform_len; /* DONE: see the message layout above */
 } mp__reply_hdr_t;
 
 typedef struct mp__item_hdr {
@@ -87,6 +91,20 @@ typedef struct mp__worker_ctx {
 /* The worker process's target: arg is an mp__worker_ctx_t. */
 int mp__pool_worker_main(void *arg);
 
+/* Large internal buffers (MP__POOL_BIG bytes and up) come from mmap with
+ * transparent huge pages asked for: on a VM a page fault costs
+ * microseconds, and a 2 MiB page takes one fault instead of 512. Smaller
+ * ones come from the library's allocator. big_alloc returns size zeroed
+ * bytes (16-aligned) or NULL; big_free frees what it gave (NULL is
+ * ignored). big_take_into is mp_queue_get_into into *buf (of *cap bytes,
+ * a big_alloc buffer or NULL, kept from call to call), growing it for a
+ * longer message. Context: any thread. */
+#define MP__POOL_BIG ((size_t)1 << 20)
+void *mp__pool_big_alloc(size_t size);
+void mp__pool_big_free(void *p);
+ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
+                               mp_duration_t timeout);
+
 /* The default chunk size of map: ceil(nitems / (4 * nproc)), at least 1. */
 size_t mp__pool_chunksize(size_t nitems, int nproc);
 
@@ -95,6 +113,15 @@ size_t mp__pool_chunksize(size_t nitems, int nproc);
 void mp__pool_cond_init(pthread_cond_t *cv);
 int mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
                        int64_t deadline);
+/* mp__pool_cond_wait for something that is usually microseconds away
+ * (the next of a stream of results): first, with mu released, yields the
+ * CPU for up to spin_ns watching *seq, which whoever broadcasts cv bumps
+ * under mu first; returns 0 at once when it moved (no sleep, no wake-up
+ * call). Not for a single result, whose waiter would take a CPU from the
+ * worker computing it. */
+int mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
+                            int64_t deadline, _Atomic uint32_t *seq,
+                            int64_t spin_ns);
 
 /* Result handles: a new one holds two references (the caller's and the
  * job's). complete takes ownership of data (mp__malloc'd) and copies msg;
@@ -112,16 +139,20 @@ void mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
 void mp__result_unref(mp_result_t *r);
 
 /* One task: an apply (res) or a chunk of a map/imap (batch, start, count;
- * an apply has count 1). */
+ * an apply has count 1). Jobs live in blocks, one allocation for one job
+ * or for all the chunk jobs of a map, each job followed by its message;
+ * a block is freed with its last job. */
 typedef struct mp__job {
     struct mp__job *next;
     struct mp_pool *pool; /* its counters */
+    void *block;
     uint64_t id;
-    void *msg; /* the inbox message */
+    void *msg; /* the inbox message (in the block) */
     size_t msg_len;
     mp_result_t *res;
     struct mp_imap *batch;
     size_t start, count;
+    int put_err; /* why its inbox put failed (pool.c's failed list) */
 } mp__job_t;
 
 /* How one item of a job ended. */
@@ -133,6 +164,26 @@ typedef struct mp__outcome {
     bool has_exit;
     int exitcode;
 } mp__outcome_t;
+
+/* How a task names its function: module path and offset. */
+typedef struct mp__fn_name {
+    const char *fname;
+    uint32_t fname_len;
+    uint64_t offset;
+} mp__fn_name_t;
+
+/* fn_name finds fn's name (a dladdr call: once per map, not per chunk);
+ * job_span returns the bytes a job with data input bytes takes in a block
+ * (0: too large); block_new makes a block of total bytes (NULL: out of
+ * memory); job_place builds a job at offset *used of block (advancing
+ * *used by its span), as job_alloc does. Every block holds at least one
+ * job. */
+void mp__pool_fn_name(mp_pool_fn fn, mp__fn_name_t *name);
+size_t mp__pool_job_span(const mp__fn_name_t *name, size_t data);
+void *mp__pool_block_new(size_t total);
+mp__job_t *mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
+                              const mp__fn_name_t *name, uint64_t item_size,
+                              size_t nitems, size_t data, char **dst);
 
 /* pool.c's services to batch.c. Context: any thread, no pool lock held.
  * job_alloc builds a job of nitems items (item_size bytes each, or
@@ -156,12 +207,37 @@ void mp__pool_count_item(mp_pool_t *pool, int rc);
 _Atomic uint64_t *mp__pool_cb_counter(mp_pool_t *pool);
 void *mp__pool_dup_bytes(const void *data, size_t len);
 
-/* batch.c's side, called by the handler thread (no lock held):
- * batch_store stores item idx's outcome in batch b and counts it in
- * pool's stats; batch_chunk_done ends one chunk job of b (the last one
- * of a map_async completes its handle) and drops the job's reference. */
-void mp__batch_store(struct mp_imap *b, size_t idx, const mp__outcome_t *o,
-                     mp_pool_t *pool);
+/* Final item codes counted locally, then added to the pool's statistics
+ * at once (mp__pool_count_items; pool may be NULL). */
+typedef struct mp__tally {
+    uint64_t done, failed, timed_out;
+} mp__tally_t;
+
+static inline void
+mp__tally_add(mp__tally_t *t, int rc)
+{
+    t->done += rc == 0;
+    t->failed += rc != 0;
+    t->timed_out += rc == MP_ETIMEDOUT;
+}
+
+void mp__pool_count_items(mp_pool_t *pool, const mp__tally_t *t);
+
+/* batch.c's side, called by the handler thread: batch_lock locks batch b;
+ * batch_store_locked stores item idx's outcome in it and tallies the
+ * item's final code in *t; batch_unlock wakes b's waiters, counts *t in
+ * pool's stats and unlocks. batch_chunk_done (b not locked) ends one chunk
+ * job of b (the last one of a map_async completes its handle) and drops
+ * the job's reference. */
+void mp__batch_lock(struct mp_imap *b);
+void mp__batch_store_locked(struct mp_imap *b, size_t idx,
+                            const mp__outcome_t *o, mp__tally_t *t);
+void mp__batch_unlock(struct mp_imap *b, mp_pool_t *pool, const mp__tally_t *t);
+/* batch_store_run_locked stores count successful results of len bytes
+ * each, packed at data, as items idx .. idx + count - 1 of b (b locked),
+ * as batch_store_locked would one by one. */
+void mp__batch_store_run_locked(struct mp_imap *b, size_t idx, size_t count,
+                                const char *data, size_t len, mp__tally_t *t);
 void mp__batch_chunk_done(struct mp_imap *b, mp_pool_t *pool);
 
 #endif /* MP_POOL_INTERNAL_H */

@@ -4,6 +4,7 @@
 #include "pool_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,6 +45,30 @@ mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline)
                           .tv_nsec = deadline % 1000000000};
     int r = pthread_cond_timedwait(cv, mu, &ts);
     return r == ETIMEDOUT ? MP_ETIMEDOUT : 0;
+}
+
+int
+mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
+                        int64_t deadline, _Atomic uint32_t *seq,
+                        int64_t spin_ns)
+{
+    uint32_t s = atomic_load(seq);
+    pthread_mutex_unlock(mu);
+    int64_t until = mp__now_ns() + spin_ns;
+    if (deadline != MP__NO_DEADLINE && deadline < until) {
+        until = deadline;
+    }
+    /* sched_yield: on a busy machine the thread we wait for may need this
+     * CPU; on an idle one it returns at once. */
+    while (atomic_load(seq) == s && mp__now_ns() < until) {
+        sched_yield();
+    }
+    pthread_mutex_lock(mu);
+    /* Bumped under mu before the broadcast: none is missed. */
+    if (atomic_load(seq) != s) {
+        return 0;
+    }
+    return mp__pool_cond_wait(cv, mu, deadline);
 }
 
 mp_result_t *

@@ -11,7 +11,7 @@
 #include <string.h>
 
 struct mp_pool_out {
-    char *buf;
+    char *buf; /* from mp__pool_big_alloc */
     size_t len, cap;
     char *err;
 };
@@ -31,14 +31,20 @@ mp_pool_out_write(mp_pool_out_t *out, const void *buf, size_t len)
         return MP_EINVAL;
     }
     if (out->len + len > out->cap) {
-        size_t cap = out->cap > 0 ? out->cap : 64;
+        size_t cap = out->cap > 0 ? out->cap : 256;
         while (cap < out->len + len) {
             cap *= 2;
         }
-        char *nb = mp__realloc(out->buf, cap);
+        /* The worker keeps this buffer from task to task: large replies
+         * then reuse warm (huge) pages. */
+        char *nb = mp__pool_big_alloc(cap);
         if (nb == NULL) {
             return MP_ENOMEM;
         }
+        if (out->len > 0) {
+            memcpy(nb, out->buf, out->len);
+        }
+        mp__pool_big_free(out->buf);
         out->buf = nb;
         out->cap = cap;
     }
@@ -117,21 +123,77 @@ resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
     return (mp_pool_fn)(cached_base + (uintptr_t)offset);
 }
 
-/* Appends one item's outcome to the reply being built in *reply. Returns 0
- * or MP_ENOMEM. */
+/* What a worker builds replies in, kept from task to task: out holds
+ * room for the reply header, then the items' bytes one after the other
+ * (tasks write straight into it); tab each item's code and length;
+ * joined a reply whose items differ (header, table, bytes). */
+typedef struct reply_buf {
+    mp_pool_out_t out;
+    mp__item_hdr_t *tab;
+    size_t tab_cap;
+    char *joined;
+    size_t joined_cap;
+} reply_buf_t;
+
+/* Grows *buf (of *cap bytes) to hold at least need bytes. Returns 0 or
+ * MP_ENOMEM. */
 static int
-reply_add(mp_pool_out_t *reply, int32_t rc, const void *data, size_t len)
+grow(void **buf, size_t *cap, size_t need)
 {
-    mp__item_hdr_t ih = {.rc = rc, .len = len};
-    int err = mp_pool_out_write(reply, &ih, sizeof ih);
-    return err != 0 ? err : mp_pool_out_write(reply, data, len);
+    if (need <= *cap) {
+        return 0;
+    }
+    void *nb = mp__realloc(*buf, need);
+    if (nb == NULL) {
+        return MP_ENOMEM;
+    }
+    *buf = nb;
+    *cap = need;
+    return 0;
 }
 
-/* Runs every item of one task message and builds its reply. Returns 0 or
- * MP_ENOMEM (the worker then exits: the pool fails the task). */
+/* Runs fn on one item, appending its result (or error text) to rb->out
+ * and its code and length to *ih. Returns 0 or MP_ENOMEM. */
+static int
+run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
+         mp__item_hdr_t *ih)
+{
+    mp_pool_out_t *out = &rb->out;
+    size_t at = out->len;
+    int err = 0;
+    int rc;
+    if (fn == NULL) {
+        rc = -1;
+        err = mp_pool_out_error(out, "task function's module is not loaded");
+    } else {
+        rc = fn(in, in_len, out);
+    }
+    *ih = (mp__item_hdr_t){.rc = rc, .len = out->len - at};
+    if (rc != 0 && err == 0) {
+        /* Failed: what it wrote is dropped, its message takes its place. */
+        char text[64];
+        const char *m = out->err;
+        if (m == NULL) {
+            snprintf(text, sizeof text, "task returned %d", rc);
+            m = text;
+        }
+        size_t mlen = strlen(m) + 1;
+        out->len = at;
+        err = mp_pool_out_write(out, m, mlen);
+        ih->len = mlen;
+    }
+    /* A message set by a task that then succeeded is not the next one's. */
+    mp__free(out->err);
+    out->err = NULL;
+    return err;
+}
+
+/* Runs every item of one task message and builds its reply, storing where
+ * it is in *reply and *reply_len. Returns 0 or MP_ENOMEM (the worker then
+ * exits: the pool fails the task). */
 static int
 run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
-         mp_pool_out_t *reply)
+         reply_buf_t *rb, const void **reply, size_t *reply_len)
 {
     mp__task_hdr_t th;
     memcpy(&th, msg, sizeof th);
@@ -151,40 +213,53 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
                           .gen = w->gen,
                           .id = th.id,
                           .nitems = th.nitems};
-    reply->len = 0;
-    int err = mp_pool_out_write(reply, &rh, sizeof rh);
+    size_t tab_cap = rb->tab_cap * sizeof *rb->tab;
+    if (th.nitems > SIZE_MAX / sizeof *rb->tab ||
+        grow((void **)&rb->tab, &tab_cap, th.nitems * sizeof *rb->tab) != 0) {
+        return MP_ENOMEM;
+    }
+    rb->tab_cap = tab_cap / sizeof *rb->tab;
+    rb->out.len = 0;
+    int err = mp_pool_out_write(&rb->out, &rh, sizeof rh);
+    bool uniform = true;
     for (uint64_t i = 0; err == 0 && i < th.nitems; i++) {
-        mp_pool_out_t out = {0};
-        int rc;
-        if (fn == NULL) {
-            rc = -1;
-            out.err = mp__strdup("task function's module is not loaded");
-        } else if (var) {
+        if (var) {
             /* The pool built the message: the lengths fit in it. */
             uint64_t ilen;
             MP__ASSERT((size_t)(end - items) >= 16);
             memcpy(&ilen, items, sizeof ilen);
             MP__ASSERT(ilen <= (uint64_t)(end - items) - 16);
-            rc = fn(items + 16, (size_t)ilen, &out);
+            err = run_item(fn, items + 16, (size_t)ilen, rb, &rb->tab[i]);
             items += mp__var_item_span((size_t)ilen);
         } else {
-            rc = fn(items + i * th.item_size, th.item_size, &out);
+            err = run_item(fn, items + i * th.item_size, th.item_size, rb,
+                           &rb->tab[i]);
         }
-        if (rc == 0) {
-            err = reply_add(reply, 0, out.buf, out.len);
-        } else {
-            char text[64];
-            const char *m = out.err;
-            if (m == NULL) {
-                snprintf(text, sizeof text, "task returned %d", rc);
-                m = text;
-            }
-            err = reply_add(reply, rc, m, strlen(m) + 1);
-        }
-        mp__free(out.buf);
-        mp__free(out.err);
+        uniform &= rb->tab[i].rc == 0 && rb->tab[i].len == rb->tab[0].len;
     }
-    return err;
+    if (err != 0) {
+        return err;
+    }
+    if (uniform) {
+        rh.uniform_len = th.nitems > 0 ? rb->tab[0].len : 0;
+        memcpy(rb->out.buf, &rh, sizeof rh);
+        *reply = rb->out.buf;
+        *reply_len = rb->out.len;
+        return 0;
+    }
+    rh.uniform_len = MP__ITEM_VAR;
+    size_t tab_len = th.nitems * sizeof *rb->tab;
+    size_t data_len = rb->out.len - sizeof rh;
+    if (grow((void **)&rb->joined, &rb->joined_cap,
+             sizeof rh + tab_len + data_len) != 0) {
+        return MP_ENOMEM;
+    }
+    memcpy(rb->joined, &rh, sizeof rh);
+    memcpy(rb->joined + sizeof rh, rb->tab, tab_len);
+    memcpy(rb->joined + sizeof rh + tab_len, rb->out.buf + sizeof rh, data_len);
+    *reply = rb->joined;
+    *reply_len = sizeof rh + tab_len + data_len;
+    return 0;
 }
 
 /* Puts a header-only reply of kind with init_rc. Returns 0 or an error. */
@@ -210,33 +285,38 @@ mp__pool_worker_main(void *arg)
     if (put_status(w, MP__REPLY_READY, 0) != 0) {
         return 1;
     }
-    mp_pool_out_t reply = {0};
+    reply_buf_t rb = {0};
+    /* Tasks come into one buffer, kept: large ones reuse warm memory. */
+    size_t in_cap = 0;
+    char *in = NULL;
     int code = 0;
-    for (long done = 0; w->maxtasks == 0 || done < w->maxtasks; done++) {
-        void *msg;
-        ssize_t n = mp_queue_get(w->inbox, &msg, MP_WAIT_FOREVER);
+    for (long done = 0; code == 0 && (w->maxtasks == 0 || done < w->maxtasks);
+         done++) {
+        ssize_t n =
+            mp__pool_big_take_into(w->inbox, &in, &in_cap, MP_WAIT_FOREVER);
         if (n < (ssize_t)sizeof(mp__task_hdr_t)) {
             code = n < 0 ? 1 : 0;
-            mp_free(n >= 0 ? msg : NULL);
             break;
         }
         uint32_t kind;
-        memcpy(&kind, msg, sizeof kind);
+        memcpy(&kind, in, sizeof kind);
         if (kind == MP__TASK_STOP) {
-            mp_free(msg);
             break;
         }
-        int err = run_task(w, msg, (size_t)n, &reply);
-        mp_free(msg);
+        const void *reply;
+        size_t reply_len;
+        int err = run_task(w, in, (size_t)n, &rb, &reply, &reply_len);
         if (err == 0) {
-            err =
-                mp_queue_put(w->results, reply.buf, reply.len, MP_WAIT_FOREVER);
+            err = mp_queue_put(w->results, reply, reply_len, MP_WAIT_FOREVER);
         }
         if (err != 0) {
             code = 1;
-            break;
         }
     }
-    mp__free(reply.buf);
+    mp__pool_big_free(in);
+    mp__pool_big_free(rb.out.buf);
+    mp__free(rb.out.err);
+    mp__free(rb.tab);
+    mp__free(rb.joined);
     return code;
 }

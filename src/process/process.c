@@ -239,11 +239,13 @@ reap_blocking(pid_t pid)
     }
 }
 
-/* Forks the child of p. On success stores its pid and pidfd; on failure
- * no child is left. Returns 0 or a negative error. Registry lock not held
- * (the fork handlers take it). */
+/* Forks the child of p. On success stores its pid and pidfd, and, when
+ * armed_out is not NULL, the fd a daemon's armed report comes on (-1 when
+ * none: the caller waits with mp__process_await_armed) instead of waiting
+ * for it here; on failure no child is left. Returns 0 or a negative
+ * error. Registry lock not held (the fork handlers take it). */
 static int
-spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
+spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *armed_out)
 {
     pid_t parent = mp__getpid();
     child_prep_t c;
@@ -276,14 +278,11 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
     }
     /* Until we reap it, pid cannot be reused: the pidfd is the child's. */
     int pidfd = mp__plat_pidfd_open(pid);
-    if (pidfd >= 0 && fds[0] >= 0) {
-        /* A daemon: wait until its parent-death signal is armed, so that
-         * once start returns it dies with us. EOF (it died first) is fine:
-         * it counts as started and its exit code tells. */
-        uint8_t armed;
-        (void)mp__plat_read_full(fds[0], &armed, sizeof armed);
+    if (pidfd >= 0 && armed_out != NULL) {
+        *armed_out = fds[0];
+    } else {
+        mp__process_await_armed(fds[0]);
     }
-    mp__plat_close(fds[0]);
     if (pidfd < 0) {
         (void)kill(pid, SIGKILL);
         reap_blocking(pid);
@@ -294,9 +293,31 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
     return 0;
 }
 
+void
+mp__process_await_armed(int armed_fd)
+{
+    if (armed_fd >= 0) {
+        /* A daemon: wait until its parent-death signal is armed, so that
+         * it dies with us from now on. EOF (it died first) is fine: it
+         * counts as started and its exit code tells. */
+        uint8_t armed;
+        (void)mp__plat_read_full(armed_fd, &armed, sizeof armed);
+        mp__plat_close(armed_fd);
+    }
+}
+
 int
 mp_process_start(mp_process_t *p)
 {
+    return mp__process_start_deferred(p, NULL);
+}
+
+int
+mp__process_start_deferred(mp_process_t *p, int *armed_fd)
+{
+    if (armed_fd != NULL) {
+        *armed_fd = -1;
+    }
     if (p == NULL) {
         return MP_EINVAL;
     }
@@ -316,7 +337,7 @@ mp_process_start(mp_process_t *p)
     fflush(NULL);
     pid_t pid = 0;
     int pidfd = -1;
-    err = spawn_child(p, &pid, &pidfd);
+    err = spawn_child(p, &pid, &pidfd, armed_fd);
     mp__registry_lock();
     if (err == 0) {
         p->pid = pid;

@@ -107,6 +107,17 @@ int mp__registry_parent_wait(int64_t deadline);
  * the parent exits (opened on first use), or a negative error. */
 int mp__registry_parent_sentinel(void);
 
+/* mp__process_start_deferred is mp_process_start, except that with
+ * armed_fd not NULL it does not wait for a daemon child to arm its
+ * parent-death signal: it stores the fd that report comes on in *armed_fd
+ * (-1: nothing to wait for, also on failure), and the caller must pass it
+ * to mp__process_await_armed, which waits for the report and closes it
+ * (-1 is ignored). Until then the child may not yet die with its parent.
+ * The pool starts all its workers this way, then waits for them together
+ * (each wait is a wake-up of a child that first has to be scheduled). */
+int mp__process_start_deferred(mp_process_t *p, int *armed_fd);
+void mp__process_await_armed(int armed_fd);
+
 /* mp__process_test_fail_setup makes the preparation of the next child
  * started by this process fail with errno value err (> 0; 0 disarms) once
  * it holds its resources, so that its mp_process_start returns -err and
