@@ -66,10 +66,12 @@ struct mp_manager {
     mp__store_t *srv_store; /* the created store (the server's copy) */
     mp__store_t *store;     /* this process's attachment, or NULL */
     int ready_fd[2];        /* server -> starter "I serve" pipe */
+    int armed_fd;           /* the daemon's "armed" report, until read */
     int stop_fd[2];         /* starter -> server "shut down" socketpair */
     /* The keeper thread forks the server and lives until it is gone: a
      * daemon's parent-death signal follows the thread that forked it, so
-     * the server must not be forked by a caller's short-lived thread. */
+     * the server must not be forked by a caller's short-lived thread.
+     * A start from the main thread forks directly (no keeper). */
     pthread_t keeper;
     bool keeper_running;
     pthread_mutex_t keeper_mu; /* keeper_* below */
