@@ -125,6 +125,48 @@ mpt_pool_finish(mp_pool_t *pool)
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
 }
 
+mpt_pipe_t mpt_announce = {-1, -1}, mpt_gate = {-1, -1};
+
+int
+mpt_task_announce_and_block(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    (void)out;
+    pid_t pid = getpid();
+    mpt_write_all(mpt_announce.wr, &pid, sizeof pid);
+    uint8_t b;
+    return mpt_wait_signal(&mpt_gate, &b) == 0 ? 0 : -1;
+}
+
+mp_manager_t *
+mpt_manager_start(const mp_manager_opts_t *opts)
+{
+    mp_manager_t *m = NULL;
+    ASSERT_OK(mp_manager_create(&m, opts));
+    ASSERT_OK(mp_manager_start(m));
+    return m;
+}
+
+int
+mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out)
+{
+    const void *key;
+    size_t klen;
+    ASSERT_OK(mp_manager_authkey(m, &key, &klen));
+    mp_manager_opts_t o = {.address = mp_manager_address(m),
+                           .authkey = key,
+                           .authkey_len = klen,
+                           .remote_only = remote_only};
+    ASSERT_OK(mp_manager_create(out, &o));
+    int err = mp_manager_connect(*out);
+    if (err != 0) {
+        mp_manager_destroy(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
 int
 mpt_task_square(const void *in, size_t len, mp_pool_out_t *out)
 {

@@ -114,6 +114,14 @@ mp_pool_t *mpt_pool_make(int n, long task_timeout_ms);
 void mpt_pool_finish(mp_pool_t *pool);
 int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
 
+/* Manager helpers shared by the manager tests: mpt_manager_start creates
+ * and starts a manager with opts (NULL: defaults; failures fail the test);
+ * mpt_manager_connect connects a second handle to m's server with m's
+ * address and key (remote_only: every call goes to the server) and
+ * returns mp_manager_connect's result, *out set only on success. */
+mp_manager_t *mpt_manager_start(const mp_manager_opts_t *opts);
+int mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out);
+
 /* mpt_write_all writes, mpt_read_all reads exactly n bytes on fd, retrying
  * on EINTR; a short read (EOF) or an error fails the test. */
 void mpt_write_all(int fd, const void *buf, size_t n);
@@ -139,5 +147,12 @@ void mpt_pipe_open(mpt_pipe_t *p);
 void mpt_pipe_close(mpt_pipe_t *p);
 void mpt_signal(mpt_pipe_t *p, uint8_t byte);
 int mpt_wait_signal(mpt_pipe_t *p, uint8_t *byte);
+
+/* mpt_task_announce_and_block: a pool task that writes its worker's pid
+ * (a pid_t) to mpt_announce, then blocks until mpt_gate gets a byte or its
+ * write end is gone (returns 0 then, -1 at EOF). Open both pipes before
+ * submitting it. */
+extern mpt_pipe_t mpt_announce, mpt_gate;
+int mpt_task_announce_and_block(const void *in, size_t len, mp_pool_out_t *out);
 
 #endif /* MP_TEST_RUNNER_H */

@@ -19,10 +19,8 @@
 static mp_manager_t *
 start_at(const char *address)
 {
-    mp_manager_t *m = NULL;
     mp_manager_opts_t o = {.address = address};
-    ASSERT_OK(mp_manager_create(&m, &o));
-    ASSERT_OK(mp_manager_start(m));
+    mp_manager_t *m = mpt_manager_start(&o);
     ASSERT_GT(mp_manager_pid(m), 0);
     ASSERT_NOT_NULL(mp_manager_address(m));
     return m;
@@ -34,21 +32,12 @@ start(void)
     return start_at(NULL);
 }
 
-/* A handle connected to m's server from this process, sending every call
- * to the server when remote_only. */
+/* A handle connected to m's server from this process. */
 static mp_manager_t *
 connect_to(mp_manager_t *m, bool remote_only)
 {
-    const void *key;
-    size_t keylen;
-    ASSERT_OK(mp_manager_authkey(m, &key, &keylen));
-    mp_manager_opts_t o = {.address = mp_manager_address(m),
-                           .authkey = key,
-                           .authkey_len = keylen,
-                           .remote_only = remote_only};
     mp_manager_t *c = NULL;
-    ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_OK(mp_manager_connect(c));
+    ASSERT_OK(mpt_manager_connect(m, remote_only, &c));
     return c;
 }
 
@@ -119,8 +108,7 @@ TEST(manager_lifecycle_and_errors)
     ASSERT_ERR(mp_manager_barrier(m, 0, &p), MP_EINVAL);
     ASSERT_ERR(mp_manager_value(m, (mp_type_t)'z', NULL, &p), MP_EINVAL);
     ASSERT_ERR(mp_manager_array(m, MP_TYPE_INT, 0, NULL, &p), MP_EINVAL);
-    ASSERT_ERR(mp_manager_array(m, MP_TYPE_INT, SIZE_MAX, NULL, &p),
-               MP_EINVAL);
+    ASSERT_ERR(mp_manager_array(m, MP_TYPE_INT, SIZE_MAX, NULL, &p), MP_EINVAL);
     ASSERT_ERR(mp_manager_create_object(m, "nosuchtype", NULL, 0, &p),
                MP_ENOENT);
 
@@ -859,10 +847,11 @@ task_append_via_token(const void *in, size_t len, mp_pool_out_t *out)
     const char *s = in;
     const char *addr = s;
     const char *token = addr + strlen(addr) + 1;
-    const unsigned char *key = (const unsigned char *)(token + strlen(token) + 1);
+    const unsigned char *key =
+        (const unsigned char *)(token + strlen(token) + 1);
     size_t keylen = len - (size_t)((const char *)key - s);
-    mp_manager_opts_t o = {.address = addr, .authkey = key,
-                           .authkey_len = keylen};
+    mp_manager_opts_t o = {
+        .address = addr, .authkey = key, .authkey_len = keylen};
     mp_manager_t *c;
     mp_proxy_t *l;
     if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c) != 0) {
@@ -913,7 +902,8 @@ TEST_TIMEOUT(manager_used_by_running_pool_workers, 60)
     mpt_pool_finish(pool);
 }
 
-/* --- user types ------------------------------------------------------------ */
+/* --- user types ------------------------------------------------------------
+ */
 
 /* A counter: create takes an optional int64 start; methods "add" (int64
  * in) and "get" (int64 out); anything else is MP_ENOTSUP. */
@@ -971,8 +961,8 @@ counter_destroy(void *obj, void *arg)
     free(obj);
 }
 
-static const mp_manager_type_t counter_type = {
-    counter_create, counter_call, counter_destroy, NULL};
+static const mp_manager_type_t counter_type = {counter_create, counter_call,
+                                               counter_destroy, NULL};
 
 static int
 child_counter_add(void *arg)
@@ -991,9 +981,12 @@ TEST(manager_user_type)
 {
     mp_manager_t *m = NULL;
     ASSERT_OK(mp_manager_create(&m, NULL));
-    ASSERT_ERR(mp_manager_register(NULL, "Counter", &counter_type),
-               MP_EINVAL);
+    ASSERT_ERR(mp_manager_register(NULL, "Counter", &counter_type), MP_EINVAL);
     ASSERT_ERR(mp_manager_register(m, "", &counter_type), MP_EINVAL);
+    char longname[65];
+    memset(longname, 't', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0'; /* 64 bytes: one too many */
+    ASSERT_ERR(mp_manager_register(m, longname, &counter_type), MP_EINVAL);
     ASSERT_ERR(mp_manager_register(m, "Counter", NULL), MP_EINVAL);
     mp_manager_type_t nocall = counter_type;
     nocall.call = NULL;
@@ -1005,8 +998,8 @@ TEST(manager_user_type)
 
     mp_proxy_t *c, *c2 = NULL;
     int64_t start = 10;
-    ASSERT_OK(mp_manager_create_object(m, "Counter", &start, sizeof(start),
-                                       &c));
+    ASSERT_OK(
+        mp_manager_create_object(m, "Counter", &start, sizeof(start), &c));
     ASSERT_EQ(mp_proxy_kind(c), MP_PROXY_USER);
     ASSERT_ERR(mp_manager_create_object(m, "Counter", "abc", 3, &c2),
                MP_EINVAL);
@@ -1020,10 +1013,12 @@ TEST(manager_user_type)
     ASSERT_EQ(outlen, sizeof(int64_t));
     ASSERT_EQ(*(int64_t *)out, 210);
     mp_free(out);
-    ASSERT_ERR(mp_proxy_call(c, "nosuch", NULL, 0, &out, &outlen),
-               MP_ENOTSUP);
+    ASSERT_ERR(mp_proxy_call(c, "nosuch", NULL, 0, &out, &outlen), MP_ENOTSUP);
     ASSERT_ERR(mp_proxy_call(c, "fail", NULL, 0, &out, &outlen), MP_EREMOTE);
     ASSERT_ERR(mp_proxy_call(c, "", NULL, 0, &out, &outlen), MP_EINVAL);
+    ASSERT_ERR(mp_proxy_call(c, longname, NULL, 0, &out, &outlen), MP_EINVAL);
+    ASSERT_ERR(mp_manager_create_object(m, longname, NULL, 0, &c2),
+               MP_EINVAL);
     ASSERT_ERR(mp_proxy_call(c, "get", NULL, 0, NULL, &outlen), MP_EINVAL);
     ASSERT_ERR(mp_dict_len(c), MP_EKIND);
 
@@ -1045,7 +1040,8 @@ TEST(manager_user_type)
     mp_manager_destroy(m);
 }
 
-/* --- faults ------------------------------------------------------------------ */
+/* --- faults ------------------------------------------------------------------
+ */
 
 static int
 child_blocked_acquire(void *arg)

@@ -21,36 +21,6 @@
 
 /*--- helpers ----------------------------------------------------------------*/
 
-/* Starts a manager with opts (NULL: defaults). */
-static mp_manager_t *
-start_manager(const mp_manager_opts_t *opts)
-{
-    mp_manager_t *m = NULL;
-    ASSERT_OK(mp_manager_create(&m, opts));
-    ASSERT_OK(mp_manager_start(m));
-    return m;
-}
-
-/* Connects a second handle to m's server. */
-static int
-connect_to(mp_manager_t *m, bool remote_only, mp_manager_t **out)
-{
-    const void *key;
-    size_t klen;
-    ASSERT_OK(mp_manager_authkey(m, &key, &klen));
-    mp_manager_opts_t o = {.address = mp_manager_address(m),
-                           .authkey = key,
-                           .authkey_len = klen,
-                           .remote_only = remote_only};
-    ASSERT_OK(mp_manager_create(out, &o));
-    int err = mp_manager_connect(*out);
-    if (err != 0) {
-        mp_manager_destroy(*out);
-        *out = NULL;
-    }
-    return err;
-}
-
 /* One HELLO through the handle's pool; returns the reply status. */
 static int
 hello(mp_manager_t *m)
@@ -274,7 +244,7 @@ TEST(mgr_create_bad_args)
 TEST_TIMEOUT(mgr_start_shutdown_unix, 30)
 {
     for (int round = 0; round < 2; round++) {
-        mp_manager_t *m = start_manager(NULL);
+        mp_manager_t *m = mpt_manager_start(NULL);
         const char *addr = mp_manager_address(m);
         ASSERT_NOT_NULL(addr);
         ASSERT_NOT_NULL(strchr(addr, '/'));
@@ -306,8 +276,8 @@ TEST_TIMEOUT(mgr_start_shutdown_unix, 30)
 
 TEST_TIMEOUT(mgr_destroy_without_shutdown, 30)
 {
-    mp_manager_t *a = start_manager(NULL);
-    mp_manager_t *b = start_manager(NULL);
+    mp_manager_t *a = mpt_manager_start(NULL);
+    mp_manager_t *b = mpt_manager_start(NULL);
     ASSERT(strcmp(mp_manager_address(a), mp_manager_address(b)) != 0);
     char path[256];
     snprintf(path, sizeof path, "%s", mp_manager_address(a));
@@ -337,7 +307,7 @@ TEST_TIMEOUT(mgr_start_bad_address, 30)
     char path[64];
     snprintf(path, sizeof path, "%s/sock", dir);
     mp_manager_opts_t o2 = {.address = path};
-    mp_manager_t *a = start_manager(&o2);
+    mp_manager_t *a = mpt_manager_start(&o2);
     ASSERT_STR_EQ(mp_manager_address(a), path);
     ASSERT_OK(mp_manager_create(&m, &o2));
     ASSERT_ERR(mp_manager_start(m), MP_EEXIST);
@@ -418,13 +388,13 @@ TEST_TIMEOUT(mgr_connect_tcp, 30)
 {
     mp_manager_opts_t o = {
         .address = "127.0.0.1:0", .authkey = "secret", .authkey_len = 6};
-    mp_manager_t *m = start_manager(&o);
+    mp_manager_t *m = mpt_manager_start(&o);
     const char *addr = mp_manager_address(m);
     ASSERT_EQ(strncmp(addr, "127.0.0.1:", 10), 0);
     ASSERT_NE(strcmp(addr, "127.0.0.1:0"), 0);
 
     mp_manager_t *c;
-    ASSERT_OK(connect_to(m, false, &c));
+    ASSERT_OK(mpt_manager_connect(m, false, &c));
     ASSERT_STR_EQ(mp_manager_address(c), addr);
     ASSERT_EQ(mp_manager_pid(c), 0);
     ASSERT_NOT_NULL(mp__mgr_store(c)); /* loopback: same host */
@@ -434,7 +404,7 @@ TEST_TIMEOUT(mgr_connect_tcp, 30)
     ASSERT_ERR(mp_manager_shutdown(c), MP_ENOTOWNER);
     mp_manager_destroy(c);
 
-    ASSERT_OK(connect_to(m, true, &c));
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
     ASSERT_NULL(mp__mgr_store(c));
     ASSERT_OK(hello(c));
     mp_manager_destroy(c);
@@ -463,13 +433,13 @@ TEST_TIMEOUT(mgr_connect_errors, 30)
 
     /* Wrong key: MP_EAUTH, and the server keeps serving. */
     mp_manager_opts_t so = {.authkey = "right", .authkey_len = 5};
-    mp_manager_t *m = start_manager(&so);
+    mp_manager_t *m = mpt_manager_start(&so);
     o = (mp_manager_opts_t){
         .address = mp_manager_address(m), .authkey = "wrong", .authkey_len = 5};
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c), MP_EAUTH);
     mp_manager_destroy(c);
-    ASSERT_OK(connect_to(m, false, &c));
+    ASSERT_OK(mpt_manager_connect(m, false, &c));
     ASSERT_OK(hello(c));
     mp_manager_destroy(c);
 
@@ -540,7 +510,7 @@ child_connects(void *arg)
 TEST_TIMEOUT(mgr_connect_from_child, 30)
 {
     mp_manager_opts_t so = {.authkey = "", .authkey_len = 0};
-    mp_manager_t *m = start_manager(&so);
+    mp_manager_t *m = mpt_manager_start(&so);
     char addr[256];
     snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
     mp_process_t *p;
@@ -564,7 +534,7 @@ TEST_TIMEOUT(mgr_python_client, 60)
         mpt_skip("no python3");
     }
     mp_manager_opts_t so = {.authkey = "pykey", .authkey_len = 5};
-    mp_manager_t *m = start_manager(&so);
+    mp_manager_t *m = mpt_manager_start(&so);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "python3 -c \"import struct\n"
@@ -584,9 +554,9 @@ TEST_TIMEOUT(mgr_python_client, 60)
 
 TEST_TIMEOUT(mgr_server_killed, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     mp_manager_t *c;
-    ASSERT_OK(connect_to(m, true, &c));
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
     ASSERT_OK(hello(m));
     ASSERT_OK(hello(c));
     char path[256];
@@ -608,7 +578,7 @@ TEST_TIMEOUT(mgr_server_killed, 30)
 
 TEST_TIMEOUT(mgr_server_ignores_sigint, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     ASSERT_OK(kill(mp_manager_pid(m), SIGINT));
     ASSERT_OK(hello(m));
     mp_manager_destroy(m);
@@ -637,7 +607,7 @@ child_half_frame(void *arg)
 
 TEST_TIMEOUT(mgr_client_killed_mid_frame, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     ASSERT_OK(hello(m));
     for (int i = 0; i < 3; i++) {
         half_frame_arg_t a = {.m = m};
@@ -657,7 +627,7 @@ TEST_TIMEOUT(mgr_client_killed_mid_frame, 30)
 TEST_TIMEOUT(mgr_malformed_requests, 30)
 {
     mp_manager_opts_t o = {.store_size = 1 << 20};
-    mp_manager_t *m = start_manager(&o);
+    mp_manager_t *m = mpt_manager_start(&o);
     mp_conn_t *c = raw_connect(m);
 
     ASSERT_ERR(raw_exchange(c, "junk", 4), MP_EPROTO);
@@ -717,7 +687,7 @@ TEST_TIMEOUT(mgr_malformed_requests, 30)
 
 TEST_TIMEOUT(mgr_unauthenticated_refused, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     /* No key: the server's challenge arrives first; our HELLO is no
      * answer, so the server says #FAILURE# and hangs up. */
     mp_conn_t *c;
@@ -749,7 +719,7 @@ TEST_TIMEOUT(mgr_unauthenticated_refused, 30)
     ASSERT_OK(connect(fd, (struct sockaddr *)&sa, sizeof sa));
     ASSERT_OK(hello(m));
     mp_manager_t *c2;
-    ASSERT_OK(connect_to(m, true, &c2));
+    ASSERT_OK(mpt_manager_connect(m, true, &c2));
     ASSERT_OK(hello(c2));
     mp_manager_destroy(c2);
     close(fd);
@@ -778,7 +748,7 @@ child_hellos(void *arg)
 
 TEST_TIMEOUT(mgr_pool_after_fork, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     ASSERT_OK(hello(m)); /* a pooled connection exists now */
     for (int i = 0; i < 3; i++) {
         mp_process_t *p;
@@ -809,7 +779,7 @@ thread_hellos(void *arg)
 
 TEST_TIMEOUT(mgr_pool_threads, 60)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     pthread_t th[6];
     for (size_t i = 0; i < 6; i++) {
         ASSERT_EQ(pthread_create(&th[i], NULL, thread_hellos, m), 0);
@@ -853,9 +823,9 @@ obj_call(mp_manager_t *m, uint16_t op, uint32_t index, uint32_t gen,
 
 TEST_TIMEOUT(mgr_remote_dict, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     mp_manager_t *c;
-    ASSERT_OK(connect_to(m, true, &c));
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
     uint32_t index, gen;
     create_obj(c, MP_PROXY_DICT, 0, &index, &gen);
     mp__mgr_req_t set = {.op = MP__OP_DICT_SET,
@@ -899,9 +869,9 @@ thread_blocked_get(void *arg)
 
 TEST_TIMEOUT(mgr_server_killed_while_blocked, 30)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     blocked_get_t b = {0};
-    ASSERT_OK(connect_to(m, true, &b.c));
+    ASSERT_OK(mpt_manager_connect(m, true, &b.c));
     create_obj(b.c, MP_PROXY_QUEUE, 0, &b.index, &b.gen);
     ASSERT_ERR(obj_call(b.c, MP__OP_Q_GET, b.index, b.gen, MP_NO_WAIT),
                MP_EEMPTY);
@@ -935,7 +905,7 @@ child_holds_lock(void *arg)
 {
     lock_holder_t *h = arg;
     mp_manager_t *c;
-    if (connect_to(h->m, true, &c) != 0 ||
+    if (mpt_manager_connect(h->m, true, &c) != 0 ||
         obj_call(c, MP__OP_ACQUIRE, h->index, h->gen, MP_WAIT_FOREVER) != 0) {
         return 1;
     }
@@ -954,9 +924,9 @@ child_holds_lock(void *arg)
 static void
 client_killed_holding_lock(bool block)
 {
-    mp_manager_t *m = start_manager(NULL);
+    mp_manager_t *m = mpt_manager_start(NULL);
     mp_manager_t *c;
-    ASSERT_OK(connect_to(m, true, &c));
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
     lock_holder_t h = {.m = m, .block = block};
     create_obj(c, MP_PROXY_LOCK, 0, &h.index, &h.gen);
     mpt_pipe_open(&h.held);

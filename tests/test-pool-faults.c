@@ -48,22 +48,8 @@ crash_exit(const void *in, size_t len, mp_pool_out_t *out)
     _exit(3);
 }
 
-/* running: a task writes its pid here when it starts; gate: what blocking
- * tasks wait for (never written: they end by being killed). */
-static mpt_pipe_t running, gate;
-
-/* Says "running" with its pid, then blocks on gate. */
-static int
-announce_and_block(const void *in, size_t len, mp_pool_out_t *out)
-{
-    (void)in;
-    (void)len;
-    (void)out;
-    pid_t pid = getpid();
-    mpt_write_all(running.wr, &pid, sizeof pid);
-    uint8_t b;
-    return mpt_wait_signal(&gate, &b) == 0 ? 0 : -1;
-}
+/* running: a pipe the signal tests below use. */
+static mpt_pipe_t running;
 
 /* Shared with the workers (MAP_SHARED): progress of the killed map. */
 typedef struct progress {
@@ -150,16 +136,17 @@ TEST(pool_faults_task_exit)
 
 TEST(pool_faults_worker_killed_mid_task)
 {
-    mpt_pipe_open(&running);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *victim, *r[4];
-    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &victim));
+    ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0,
+                                  &victim));
     for (int64_t i = 0; i < 4; i++) {
         ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &i, 8, &r[i]));
     }
     pid_t pid;
-    mpt_read_all(running.rd, &pid, sizeof pid);
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_OK(kill(pid, SIGKILL) == 0 ? 0 : -1);
     ASSERT_ERR(mp_result_get(victim, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
     int code;
@@ -171,8 +158,8 @@ TEST(pool_faults_worker_killed_mid_task)
         mp_result_destroy(r[i]);
     }
     check_and_finish(pool);
-    mpt_pipe_close(&running);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
 }
 
 /* The killer thread: SIGKILLs the worker that last ran an item, each time
@@ -284,17 +271,17 @@ TEST(pool_faults_crashing_initializer_no_fork_loop)
 
 TEST(pool_faults_terminate_with_tasks_running)
 {
-    mpt_pipe_open(&running);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *r[4];
     for (int i = 0; i < 4; i++) {
-        ASSERT_OK(
-            mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r[i]));
+        ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL,
+                                      0, &r[i]));
     }
     for (int i = 0; i < 2; i++) {
         pid_t pid;
-        mpt_read_all(running.rd, &pid, sizeof pid);
+        mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     }
     ASSERT_OK(mp_pool_terminate(pool));
     for (int i = 0; i < 4; i++) {
@@ -314,19 +301,20 @@ TEST(pool_faults_terminate_with_tasks_running)
     for (int i = 0; i < 4; i++) {
         mp_result_destroy(r[i]); /* handles outlive the pool */
     }
-    mpt_pipe_close(&running);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
 }
 
 TEST(pool_faults_destroy_without_join)
 {
-    mpt_pipe_open(&running);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *r;
-    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r));
+    ASSERT_OK(
+        mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &r));
     pid_t pid;
-    mpt_read_all(running.rd, &pid, sizeof pid);
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     int64_t x = 4;
     for (int i = 0; i < 5; i++) {
         mp_result_t *q;
@@ -339,15 +327,16 @@ TEST(pool_faults_destroy_without_join)
     mp_result_destroy(r);
     /* A closed pool with work queued is destroyed the same way. */
     pool = mpt_pool_make(1, 0);
-    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &r));
-    mpt_read_all(running.rd, &pid, sizeof pid);
+    ASSERT_OK(
+        mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &r));
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_OK(mp_pool_close(pool));
     mp_pool_destroy(pool);
     ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_NO_WAIT), MP_ECANCELED);
     mp_result_destroy(r);
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
-    mpt_pipe_close(&running);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
 }
 
 /* mpt_task_square, but item 3 crashes its worker. */

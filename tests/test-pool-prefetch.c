@@ -21,9 +21,6 @@ typedef struct runs {
 } runs_t;
 static runs_t *runs;
 
-/* announce: a blocking task writes its pid here; gate: what releases it. */
-static mpt_pipe_t announce, gate;
-
 static void
 runs_map(void)
 {
@@ -45,28 +42,14 @@ counted_square(const void *in, size_t len, mp_pool_out_t *out)
     return mpt_task_square(in, len, out);
 }
 
-/* Announces its pid, then blocks until the gate opens (or its end of the
- * pipe is gone). */
-static int
-announce_and_block(const void *in, size_t len, mp_pool_out_t *out)
-{
-    (void)in;
-    (void)len;
-    (void)out;
-    pid_t pid = getpid();
-    mpt_write_all(announce.wr, &pid, sizeof pid);
-    uint8_t b;
-    return mpt_wait_signal(&gate, &b) == 0 ? 0 : -1;
-}
-
-/* Opens the gate for a task blocked in announce_and_block. */
+/* Opens the gate for a task blocked in mpt_task_announce_and_block. */
 static int
 open_gate(const void *in, size_t len, mp_pool_out_t *out)
 {
     (void)in;
     (void)len;
     (void)out;
-    mpt_signal(&gate, 1);
+    mpt_signal(&mpt_gate, 1);
     return 0;
 }
 
@@ -90,16 +73,17 @@ TEST(pool_prefetch_killed_worker_queued_tasks_run_once)
      * (or in the pool) when it is killed. */
     enum { N = 12 };
     runs_map();
-    mpt_pipe_open(&announce);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_result_t *blocked, *r[N];
-    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &blocked));
+    ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0,
+                                  &blocked));
     for (int64_t i = 0; i < N; i++) {
         ASSERT_OK(mp_pool_apply_async(pool, counted_square, &i, 8, &r[i]));
     }
     pid_t pid;
-    mpt_read_all(announce.rd, &pid, sizeof pid);
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     ASSERT_ERR(mp_result_get(blocked, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
     int code;
@@ -116,8 +100,8 @@ TEST(pool_prefetch_killed_worker_queued_tasks_run_once)
     ASSERT_EQ(st.done, N);
     ASSERT_EQ(st.failed, 1);
     mpt_pool_finish(pool);
-    mpt_pipe_close(&announce);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
     munmap(runs, sizeof *runs);
 }
 
@@ -129,7 +113,7 @@ is_trap(int64_t i)
     return i % 150 == 75;
 }
 
-/* counted_square, except that traps block in announce_and_block. */
+/* counted_square, except that traps block in mpt_task_announce_and_block. */
 static int
 trapped_square(const void *in, size_t len, mp_pool_out_t *out)
 {
@@ -137,7 +121,7 @@ trapped_square(const void *in, size_t len, mp_pool_out_t *out)
     memcpy(&i, in, sizeof i);
     if (is_trap(i)) {
         atomic_fetch_add(&runs->count[i], 1);
-        return announce_and_block(in, len, out);
+        return mpt_task_announce_and_block(in, len, out);
     }
     return counted_square(in, len, out);
 }
@@ -150,7 +134,7 @@ storm_main(void *arg)
     int ntraps = *(int *)arg;
     for (int k = 0; k < ntraps; k++) {
         pid_t pid;
-        mpt_read_all(announce.rd, &pid, sizeof pid);
+        mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
         ASSERT_EQ(kill(pid, SIGKILL), 0);
         mpt_wait_pid_exit(pid);
     }
@@ -167,8 +151,8 @@ static void
 storm_case(int nproc, int n, bool ordered_imap)
 {
     runs_map();
-    mpt_pipe_open(&announce);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(nproc, 0);
     static int64_t in[MAX_ITEMS], out[MAX_ITEMS];
     static int status[MAX_ITEMS];
@@ -222,8 +206,8 @@ storm_case(int nproc, int n, bool ordered_imap)
     ASSERT_OK(mp_pool_stats(pool, &st, NULL, 0));
     ASSERT_EQ(st.done + st.failed, (uint64_t)n);
     mpt_pool_finish(pool);
-    mpt_pipe_close(&announce);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
     munmap(runs, sizeof *runs);
 }
 
@@ -242,12 +226,13 @@ TEST(pool_prefetch_idle_worker_takes_task_behind_blocked_one)
     /* A blocks until C runs. Whichever worker A lands on, C (submitted
      * after B) may be queued behind it; the other worker must take C
      * from there once it is idle, or this never ends. */
-    mpt_pipe_open(&announce);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(2, 0);
     mp_result_t *a, *b, *c;
     int64_t x = 7;
-    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &a));
+    ASSERT_OK(
+        mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &a));
     ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, 8, &b));
     ASSERT_OK(mp_pool_apply_async(pool, open_gate, NULL, 0, &c));
     ASSERT_OK(mp_result_get(c, NULL, NULL, MP_WAIT_FOREVER));
@@ -257,8 +242,8 @@ TEST(pool_prefetch_idle_worker_takes_task_behind_blocked_one)
     mp_result_destroy(b);
     mp_result_destroy(c);
     mpt_pool_finish(pool);
-    mpt_pipe_close(&announce);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
 }
 
 TEST(pool_prefetch_single_worker_many_blocked_behind)
@@ -267,18 +252,19 @@ TEST(pool_prefetch_single_worker_many_blocked_behind)
      * for the blocked one and then all run, in order of submission. */
     enum { N = 10 };
     runs_map();
-    mpt_pipe_open(&announce);
-    mpt_pipe_open(&gate);
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make(1, 0);
     mp_result_t *a, *r[N];
-    ASSERT_OK(mp_pool_apply_async(pool, announce_and_block, NULL, 0, &a));
+    ASSERT_OK(
+        mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &a));
     for (int64_t i = 0; i < N; i++) {
         ASSERT_OK(mp_pool_apply_async(pool, counted_square, &i, 8, &r[i]));
     }
     pid_t pid;
-    mpt_read_all(announce.rd, &pid, sizeof pid);
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_EQ(mp_result_ready(r[0]), 0);
-    mpt_signal(&gate, 1);
+    mpt_signal(&mpt_gate, 1);
     ASSERT_OK(mp_result_get(a, NULL, NULL, MP_WAIT_FOREVER));
     for (int64_t i = 0; i < N; i++) {
         expect_value(r[i], i * i);
@@ -287,8 +273,8 @@ TEST(pool_prefetch_single_worker_many_blocked_behind)
     }
     mp_result_destroy(a);
     mpt_pool_finish(pool);
-    mpt_pipe_close(&announce);
-    mpt_pipe_close(&gate);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
     munmap(runs, sizeof *runs);
 }
 
