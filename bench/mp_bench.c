@@ -38,6 +38,9 @@
 #define N_POOL_IMAP 50000L
 #define N_POOL_IMAP_CS100 2000000L
 #define N_APPLY 10000L
+#define N_MANAGER_START 40L
+#define N_MANAGER_DICT 20000L
+#define N_MANAGER_QUEUE 20000L
 /* Ours, not py_anchor's: messages of queue_throughput_64mib. */
 #define N_QUEUE_HUGE 40L
 /* Ours: items of pool_map_worker_killed, each sleeping SLOW_ITEM_US. */
@@ -1199,10 +1202,6 @@ wl_shared_memory_copy_large(void)
 
 /*----- managers -----------------------------------------------------------*/
 
-#define N_MANAGER_START 40L
-#define N_MANAGER_DICT 20000L
-#define N_MANAGER_QUEUE 20000L
-
 /* Starts a manager with the default options. */
 static mp_manager_t *
 manager_start(void)
@@ -1360,40 +1359,38 @@ wl_manager_queue_throughput(void)
 
 /*----- the list -----------------------------------------------------------*/
 
-/* One workload of py_anchor.py: fn runs it, or, while it is NULL, needs
- * names the missing piece. */
+/* One workload of py_anchor.py (or of ours): fn runs it. */
 struct workload {
     const char *name;
     void (*fn)(void);
-    const char *needs;
 };
 
 /* In py_anchor.py's order, then the workloads Python lacks. */
 static const struct workload WORKLOADS[] = {
-    {"process_start_join", wl_process_start_join, NULL},
-    {"pipe_pingpong", wl_pipe_pingpong, NULL},
-    {"pipe_throughput_large", wl_pipe_throughput_large, NULL},
-    {"queue_throughput_small", wl_queue_throughput_small, NULL},
-    {"queue_throughput_large", wl_queue_throughput_large, NULL},
-    {"simplequeue_throughput_small", wl_simplequeue_throughput_small, NULL},
-    {"simplequeue_throughput_large", wl_simplequeue_throughput_large, NULL},
-    {"joinablequeue", wl_joinablequeue, NULL},
-    {"pool_startup", wl_pool_startup, NULL},
-    {"pool_map_trivial", wl_pool_map_trivial, NULL},
-    {"pool_imap_unordered_trivial", wl_pool_imap_unordered_trivial, NULL},
-    {"pool_apply_async_roundtrip", wl_pool_apply_async_roundtrip, NULL},
-    {"lock_contention", wl_lock_contention, NULL},
-    {"value_increment_locked", wl_value_increment_locked, NULL},
-    {"manager_start", wl_manager_start, NULL},
-    {"manager_dict_ops", wl_manager_dict_ops, NULL},
-    {"manager_queue_throughput", wl_manager_queue_throughput, NULL},
-    {"shared_memory_create_unlink", wl_shared_memory_create_unlink, NULL},
-    {"shared_memory_copy_large", wl_shared_memory_copy_large, NULL},
+    {"process_start_join", wl_process_start_join},
+    {"pipe_pingpong", wl_pipe_pingpong},
+    {"pipe_throughput_large", wl_pipe_throughput_large},
+    {"queue_throughput_small", wl_queue_throughput_small},
+    {"queue_throughput_large", wl_queue_throughput_large},
+    {"simplequeue_throughput_small", wl_simplequeue_throughput_small},
+    {"simplequeue_throughput_large", wl_simplequeue_throughput_large},
+    {"joinablequeue", wl_joinablequeue},
+    {"pool_startup", wl_pool_startup},
+    {"pool_map_trivial", wl_pool_map_trivial},
+    {"pool_imap_unordered_trivial", wl_pool_imap_unordered_trivial},
+    {"pool_apply_async_roundtrip", wl_pool_apply_async_roundtrip},
+    {"lock_contention", wl_lock_contention},
+    {"value_increment_locked", wl_value_increment_locked},
+    {"manager_start", wl_manager_start},
+    {"manager_dict_ops", wl_manager_dict_ops},
+    {"manager_queue_throughput", wl_manager_queue_throughput},
+    {"shared_memory_create_unlink", wl_shared_memory_create_unlink},
+    {"shared_memory_copy_large", wl_shared_memory_copy_large},
     /* Ours, not py_anchor's: printed after its workloads. */
-    {"queue_throughput_small_8p8c", wl_queue_throughput_8p8c, NULL},
-    {"queue_throughput_64mib", wl_queue_throughput_64mib, NULL},
-    {"pool_map_worker_killed", wl_pool_map_worker_killed, NULL},
-    {"pool_rss_idle_worker", wl_rss_idle_pool_worker, NULL},
+    {"queue_throughput_small_8p8c", wl_queue_throughput_8p8c},
+    {"queue_throughput_64mib", wl_queue_throughput_64mib},
+    {"pool_map_worker_killed", wl_pool_map_worker_killed},
+    {"pool_rss_idle_worker", wl_rss_idle_pool_worker},
 };
 #define N_WORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
 
@@ -1506,11 +1503,6 @@ main(int argc, char **argv)
         const struct workload *w = &WORKLOADS[k];
 
         if (!selected(only, w->name)) {
-            continue;
-        }
-        if (w->fn == NULL) {
-            fprintf(stderr, "mp_bench: %s: not available yet (needs %s)\n",
-                    w->name, w->needs);
             continue;
         }
         double t0 = now();
