@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -620,6 +621,70 @@ TEST(process_inherited_handles_in_child)
     arg_close(&a.base);
 }
 
+/* What the children of process_child_names_outlive_handles share. */
+typedef struct adopt_arg {
+    proc_arg_t base;
+    mp_process_t *self;  /* the handle the middle child was started from */
+    mp_process_t *grand; /* the middle's handle of the grandchild */
+} adopt_arg_t;
+
+/* The grandchild: destroys its copies of its parent's handle and of its
+ * own, then reports its parent's name and its own. */
+static int
+t_adopt_grandchild(void *arg)
+{
+    adopt_arg_t *a = arg;
+    ASSERT_OK(mp_process_set_name(a->self, "renamed again"));
+    ASSERT_OK(mp_process_destroy(a->self));
+    ASSERT_OK(mp_process_destroy(a->grand));
+    send_str(&a->base.out, mp_process_name(mp_parent_process()));
+    send_str(&a->base.out, mp_process_name(mp_current_process()));
+    return 0;
+}
+
+/* The middle child: renames and destroys its copy of the handle it was
+ * started from (and starts a grandchild that does the same with its
+ * copies), reporting its own name before and after. */
+static int
+t_adopt_middle(void *arg)
+{
+    adopt_arg_t *a = arg;
+    send_str(&a->base.out, mp_process_name(mp_current_process()));
+    ASSERT_OK(mp_process_set_name(a->self, "renamed in child"));
+    ASSERT_STR_EQ(mp_process_name(a->self), "renamed in child");
+    ASSERT_OK(mp_process_create(&a->grand, t_adopt_grandchild, a, NULL));
+    ASSERT_OK(mp_process_start(a->grand));
+    join_expect(a->grand, 0);
+    ASSERT_OK(mp_process_set_name(a->self, "and again"));
+    ASSERT_OK(mp_process_destroy(a->self));
+    send_str(&a->base.out, mp_process_name(mp_current_process()));
+    return 0;
+}
+
+/* A child's name and identity live in its copy of the handle it was
+ * started from: destroying or renaming that copy (in the child or in a
+ * grandchild) leaves mp_current_process() and mp_parent_process() as
+ * they were (ASan builds see a use after free otherwise). */
+TEST(process_child_names_outlive_handles)
+{
+    adopt_arg_t a;
+    arg_open(&a.base);
+    mp_process_opts_t opts = {.name = "adopter"};
+    ASSERT_OK(mp_process_create(&a.self, t_adopt_middle, &a, &opts));
+    ASSERT_OK(mp_process_start(a.self));
+    char buf[64];
+    recv_str(&a.base.out, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "adopter");
+    recv_str(&a.base.out, buf, sizeof buf); /* the grandchild's parent */
+    ASSERT_STR_EQ(buf, "adopter");
+    recv_str(&a.base.out, buf, sizeof buf); /* numbered after identity 1 */
+    ASSERT_STR_EQ(buf, "Process-1:1");
+    recv_str(&a.base.out, buf, sizeof buf);
+    ASSERT_STR_EQ(buf, "adopter");
+    join_expect(a.self, 0);
+    arg_close(&a.base);
+}
+
 /* --- current and parent process ----------------------------------------- */
 
 TEST(process_current_process_in_main)
@@ -804,6 +869,30 @@ TEST(process_stdin_is_devnull)
     mpt_pipe_close(&in);
 }
 
+/* The child sees no input the parent had buffered in stdin, whether read
+ * ahead into the buffer or pushed back with ungetc; the parent keeps it. */
+TEST(process_stdin_buffered_input_dropped)
+{
+    mpt_pipe_t in;
+    mpt_pipe_open(&in);
+    mpt_write_all(in.wr, "xyz", 3);
+    int saved = dup(STDIN_FILENO);
+    ASSERT_GE(saved, 0);
+    ASSERT_EQ(dup2(in.rd, STDIN_FILENO), STDIN_FILENO);
+    ASSERT_EQ(getchar(), 'x'); /* "yz" stay in the buffer */
+    join_expect(start(t_read_stdin, NULL, NULL), 0);
+    ASSERT_EQ(getchar(), 'y');
+    ASSERT_EQ(ungetc('q', stdin), 'q');
+    join_expect(start(t_read_stdin, NULL, NULL), 0);
+    ASSERT_EQ(getchar(), 'q');
+    ASSERT_EQ(getchar(), 'z');
+    __fpurge(stdin);
+    clearerr(stdin);
+    ASSERT_EQ(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+    close(saved);
+    mpt_pipe_close(&in);
+}
+
 TEST(process_stdio_flushed_before_fork)
 {
     mpt_pipe_t pp;
@@ -822,6 +911,43 @@ TEST(process_stdio_flushed_before_fork)
     ssize_t n = mp__plat_read_full(pp.rd, buf, sizeof buf);
     ASSERT_EQ(n, 3);
     ASSERT_MEM_EQ(buf, "abc", 3);
+    mpt_pipe_close(&pp);
+}
+
+/* Writes "child|" to stdout without flushing it: the exit flushes it. */
+static int
+t_write_stdout(void *arg)
+{
+    (void)arg;
+    fputs("child|", stdout);
+    return 0;
+}
+
+/* Output the parent had buffered in stdout at start is written once (by
+ * the parent, before the child's), and the child's buffered output is
+ * written at its exit: nothing lost, nothing twice, in order. */
+TEST(process_stdout_buffered_at_start_written_once)
+{
+    mpt_pipe_t pp;
+    mpt_pipe_open(&pp);
+    ASSERT_EQ(fflush(stdout), 0);
+    int saved = dup(STDOUT_FILENO);
+    ASSERT_GE(saved, 0);
+    ASSERT_EQ(dup2(pp.wr, STDOUT_FILENO), STDOUT_FILENO);
+    fputs("before|", stdout);
+    bool buffered = __fpending(stdout) > 0;
+    join_expect(start(t_write_stdout, NULL, NULL), 0);
+    fputs("after", stdout);
+    ASSERT_EQ(fflush(stdout), 0);
+    ASSERT_EQ(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+    close(saved);
+    close(pp.wr);
+    pp.wr = -1;
+    char buf[64];
+    ssize_t n = mp__plat_read_full(pp.rd, buf, sizeof buf);
+    ASSERT_EQ(n, (ssize_t)strlen("before|child|after"));
+    ASSERT_MEM_EQ(buf, "before|child|after", (size_t)n);
+    ASSERT(buffered); /* else the test proved nothing */
     mpt_pipe_close(&pp);
 }
 

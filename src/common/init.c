@@ -8,25 +8,34 @@
 #include <unistd.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static _Atomic pid_t cached_pid;
 static pid_t session_pid; /* kept across fork on purpose */
 static _Thread_local pid_t cached_tid;
-/* Bumped in every child so that threads' cached tids are refreshed. */
-static atomic_uint fork_generation;
 static _Thread_local unsigned tid_generation;
 
-static void
+/* What the fork handler writes in every child, kept together so that it
+ * dirties one cache line of one page (each page a child writes costs it a
+ * copy-on-write fault). */
+static struct {
+    _Atomic pid_t pid; /* this process's pid; 0 until mp__init */
+    /* Bumped in every child so that threads' cached tids are refreshed. */
+    atomic_uint fork_generation;
+} fork_state;
+
+MP__FORK_CHILD_PATH static void
 init_after_fork_child(void)
 {
-    atomic_store(&cached_pid, (pid_t)syscall(SYS_getpid));
-    atomic_fetch_add(&fork_generation, 1);
+    /* getpid(), not syscall(SYS_getpid): libc's wrapper is on a text page
+     * the child runs anyway, syscall() would fault one more in. */
+    atomic_store_explicit(&fork_state.pid, getpid(), memory_order_relaxed);
+    atomic_fetch_add_explicit(&fork_state.fork_generation, 1,
+                              memory_order_relaxed);
 }
 
 static void
 init_once_fn(void)
 {
-    session_pid = (pid_t)syscall(SYS_getpid);
-    atomic_store(&cached_pid, session_pid);
+    session_pid = getpid();
+    atomic_store(&fork_state.pid, session_pid);
     pthread_atfork(NULL, NULL, init_after_fork_child);
 }
 
@@ -48,12 +57,12 @@ mp__getpid(void)
 {
     /* Hot path of every lock: no pthread_once once the pid is known. The
      * fork handler refreshes it in children. */
-    pid_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    pid_t pid = atomic_load_explicit(&fork_state.pid, memory_order_relaxed);
     if (pid != 0) {
         return pid;
     }
     mp__init();
-    return atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    return atomic_load_explicit(&fork_state.pid, memory_order_relaxed);
 }
 
 pid_t
@@ -66,7 +75,8 @@ mp__session_pid(void)
 pid_t
 mp__gettid(void)
 {
-    unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    unsigned gen =
+        atomic_load_explicit(&fork_state.fork_generation, memory_order_relaxed);
     if (cached_tid == 0 || tid_generation != gen) {
         cached_tid = (pid_t)syscall(SYS_gettid);
         tid_generation = gen;

@@ -42,6 +42,13 @@ __attribute__((noreturn)) void mp__panic(const char *file, int line,
 /* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds;
  * MP__NO_DEADLINE means forever. */
 #define MP__NO_DEADLINE INT64_MAX
+
+/* Marks the code a child runs between fork and its target (fork handlers
+ * included), and on its way out: GCC and Clang put "hot" functions
+ * together (.text.hot), so a child, which faults in every page of code it
+ * runs (fork copies no page tables of file mappings), faults in one page
+ * of ours, not one per source file. */
+#define MP__FORK_CHILD_PATH __attribute__((hot))
 int64_t mp__now_ns(void);
 
 /* mp__deadline converts a public timeout into a deadline. Returns 0, or

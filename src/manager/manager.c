@@ -306,7 +306,6 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     }
     m->ready_fd[0] = m->ready_fd[1] = -1;
     m->stop_fd[0] = m->stop_fd[1] = -1;
-    m->armed_fd = -1;
     m->store_size =
         opts->store_size > 0 ? opts->store_size : DEFAULT_STORE_SIZE;
     m->shutdown_timeout_ms = opts->shutdown_timeout_ms > 0
@@ -471,10 +470,7 @@ static void *
 keeper_main(void *arg)
 {
     mp_manager_t *m = arg;
-    /* The daemon's report that its parent-death signal is armed is read
-     * later, with its ready report: waiting for it here would add a
-     * round trip to every start. */
-    int err = mp__process_start_deferred(m->server, &m->armed_fd);
+    int err = mp_process_start(m->server);
     pthread_mutex_lock(&m->keeper_mu);
     m->keeper_err = err;
     m->keeper_forked = true;
@@ -495,7 +491,7 @@ keeper_start(mp_manager_t *m)
         /* The main thread lives as long as the process (unless it calls
          * pthread_exit while other threads go on): it forks the server
          * itself, which saves a thread and two hand-overs per start. */
-        return mp__process_start_deferred(m->server, &m->armed_fd);
+        return mp_process_start(m->server);
     }
     m->keeper_forked = m->keeper_quit = false;
     int err = -pthread_create(&m->keeper, NULL, keeper_main, m);
@@ -570,8 +566,6 @@ start_locked(mp_manager_t *m)
     if (err == 0) {
         err = await_ready(m);
     }
-    mp__process_await_armed(m->armed_fd); /* sent before "ready" */
-    m->armed_fd = -1;
     mp__plat_close(m->ready_fd[0]);
     m->ready_fd[0] = -1;
     mp__plat_close(m->stop_fd[0]);

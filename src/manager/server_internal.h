@@ -66,7 +66,6 @@ struct mp_manager {
     mp__store_t *srv_store; /* the created store (the server's copy) */
     mp__store_t *store;     /* this process's attachment, or NULL */
     int ready_fd[2];        /* server -> starter "I serve" pipe */
-    int armed_fd;           /* the daemon's "armed" report, until read */
     int stop_fd[2];         /* starter -> server "shut down" socketpair */
     /* The keeper thread forks the server and lives until it is gone: a
      * daemon's parent-death signal follows the thread that forked it, so

@@ -21,7 +21,8 @@ random_prepare(void)
     pthread_mutex_lock(&random_mutex);
 }
 
-static void
+/* Also the child's fork handler. */
+MP__FORK_CHILD_PATH static void
 random_release(void)
 {
     pthread_mutex_unlock(&random_mutex);

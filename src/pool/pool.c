@@ -125,7 +125,6 @@ struct mp_pool {
     bool reaped;
     char *rbuf; /* the handler's buffer for replies */
     size_t rbuf_cap;
-    int *armed;            /* the first workers' armed reports (startup) */
     mp_waitable_t *items;  /* wait_and_handle's set */
     unsigned quick_rounds; /* rounds whose results came while spinning */
     int64_t last_reply_ns; /* when the handler last took a reply */
@@ -464,14 +463,11 @@ set_winfo(mp_pool_t *pool, int i, int state, pid_t pid)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Forks the worker of slot i (handler thread, mu not held); *armed_fd
- * gets what to pass to mp__process_await_armed before the pool counts on
- * the worker dying with it. Returns 0 or a negative error with the slot
- * left empty. */
+/* Forks the worker of slot i (handler thread, mu not held). Returns 0 or
+ * a negative error with the slot left empty. */
 static int
-spawn_worker(mp_pool_t *pool, int i, int *armed_fd)
+spawn_worker(mp_pool_t *pool, int i)
 {
-    *armed_fd = -1;
     worker_t *w = &pool->workers[i];
     char name[48];
     /* Bounded: it never holds more than depth tasks and a STOP, and a
@@ -497,7 +493,7 @@ spawn_worker(mp_pool_t *pool, int i, int *armed_fd)
     mp_process_opts_t po = {.name = name, .daemon = true};
     err = mp_process_create(&w->proc, mp__pool_worker_main, &w->ctx, &po);
     if (err == 0) {
-        err = mp__process_start_deferred(w->proc, armed_fd);
+        err = mp_process_start(w->proc);
         if (err != 0) {
             mp_process_destroy(w->proc);
         }
@@ -941,15 +937,12 @@ worker_exited(mp_pool_t *pool, int i)
         wanted ? MP_POOL_WORKER_RESTARTING : MP_POOL_WORKER_STOPPED;
     pool->winfo[i].pid = 0;
     pthread_mutex_unlock(&pool->mu);
-    int armed_fd;
-    if (wanted && spawn_worker(pool, i, &armed_fd) != 0) {
+    if (wanted && spawn_worker(pool, i) != 0) {
         pthread_mutex_lock(&pool->mu);
         if (live_workers(pool) == 0) {
             set_broken_locked(pool, "cannot start a worker");
         }
         pthread_mutex_unlock(&pool->mu);
-    } else if (wanted) {
-        mp__process_await_armed(armed_fd);
     }
 }
 
@@ -1141,16 +1134,8 @@ handler_main(void *arg)
 {
     mp_pool_t *pool = arg;
     int err = 0;
-    /* Forks them all, then waits until each is tied to our life: the
-     * children get scheduled in parallel. */
-    for (int i = 0; i < pool->nproc; i++) {
-        pool->armed[i] = -1;
-    }
     for (int i = 0; i < pool->nproc && err == 0; i++) {
-        err = spawn_worker(pool, i, &pool->armed[i]);
-    }
-    for (int i = 0; i < pool->nproc; i++) {
-        mp__process_await_armed(pool->armed[i]);
+        err = spawn_worker(pool, i);
     }
     pthread_mutex_lock(&pool->mu);
     pool->started = true;
@@ -1209,7 +1194,6 @@ pool_free(mp_pool_t *pool)
     mp__shared_free((void *)pool->task_started);
     mp__free(pool->items);
     mp__free(pool->item_slot);
-    mp__free(pool->armed);
     mp__pool_big_free(pool->rbuf);
     mp__free(pool->winfo);
     mp__free(pool->workers);
@@ -1249,12 +1233,11 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     pool->workers = mp__calloc((size_t)pool->nproc, sizeof *pool->workers);
     pool->items = mp__calloc((size_t)pool->nproc + 2, sizeof *pool->items);
     pool->item_slot = mp__calloc((size_t)pool->nproc, sizeof(int));
-    pool->armed = mp__calloc((size_t)pool->nproc, sizeof(int));
     pool->winfo = mp__calloc((size_t)pool->nproc, sizeof *pool->winfo);
     pool->task_started =
         mp__shared_alloc((size_t)pool->nproc * sizeof *pool->task_started);
     if (err == 0 && (pool->workers == NULL || pool->items == NULL ||
-                     pool->item_slot == NULL || pool->armed == NULL ||
+                     pool->item_slot == NULL ||
                      pool->task_started == NULL || pool->winfo == NULL)) {
         err = MP_ENOMEM;
     }

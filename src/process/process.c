@@ -3,12 +3,18 @@
  * method.
  *
  * Start: the parent prepares everything the child's set-up needs that can
- * fail (/dev/null for stdin, copies of the name and identity), forks, and
- * returns at once: the child's set-up (parent-death signal for a daemon,
- * library state, stdin from /dev/null) then cannot fail, so start need not
- * wait for a report (a wake-up and two context switches on every start).
- * Only a daemon's start waits, on a close-on-exec pipe, until its
- * parent-death signal is armed.
+ * fail (/dev/null for stdin), forks, and returns at once: the child's
+ * set-up (parent-death signal for a daemon, library state, stdin from
+ * /dev/null) then cannot fail, so start need not wait for a report (a
+ * wake-up and two context switches on every start), not even a daemon's.
+ *
+ * Fork cost: after a fork every page either process writes costs it a
+ * copy-on-write fault, and every page of code the child runs a fault too.
+ * So a handle is one allocation holding its strings, which the child uses
+ * in place; the parent writes no heap between fork and the end of start
+ * except the handle; and the child's set-up skips libc calls with nothing
+ * to do.
+ *
  * The parent holds a pidfd of the child as its sentinel until
  * close/destroy; join polls it and reaps with waitpid, and every other
  * query reaps without blocking.
@@ -28,8 +34,48 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef MP__HAVE_SINGLE_THREADED
+#define HAVE_STREAM_LIST 1
+/* glibc's list of open streams (linked by the public _chain field): an
+ * exported symbol, no longer declared in any header; weak, so that a libc
+ * without it makes us fall back to fflush(NULL). */
+extern FILE *_IO_list_all __attribute__((weak));
+#endif
+
 /* Errno the next start's preparation fails with (tests only; 0: none). */
 static _Atomic int test_fail_err;
+
+/* Tells whether some stdio stream may hold output not yet written. Where
+ * it can, it looks without writing anything (fflush(NULL) takes libc's
+ * stream-list lock: a copy-on-write fault after a fork, and two pages of
+ * libc's code a child would fault in); elsewhere it answers true. */
+static bool
+stdio_output_pending(void)
+{
+#ifdef HAVE_STREAM_LIST
+    /* Only with one thread: nobody can open or close a stream while we
+     * walk the list without its lock. */
+    if (&_IO_list_all != NULL && mp__single_threaded()) {
+        for (FILE *f = _IO_list_all; f != NULL; f = f->_chain) {
+            /* Buffered narrow output, or a wide stream (whose buffers are
+             * not public). */
+            if (f->_IO_write_ptr > f->_IO_write_base || f->_mode > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+#endif
+    return true;
+}
+
+MP__FORK_CHILD_PATH void
+mp__process_flush_stdio(void)
+{
+    if (stdio_output_pending()) {
+        fflush(NULL);
+    }
+}
 
 /* Returns the error a call acting on child p reports, or 0 when p is a
  * started (or reaped) child handle of the calling process. Registry lock
@@ -49,6 +95,18 @@ child_check_locked(const mp_process_t *p)
     return 0;
 }
 
+/* Frees p's name copy unless the registry uses it (the name of this
+ * process or of its parent, in a started child). Registry lock held. */
+static void
+free_name_locked(mp_process_t *p)
+{
+    if (p->kind != MP__PROC_CHILD ||
+        !mp__registry_holds_locked(p->name_alloc)) {
+        mp__free(p->name_alloc);
+    }
+    p->name_alloc = NULL;
+}
+
 /* Replaces p's name with a copy of name. Registry lock held. Returns 0 or
  * MP_ENOMEM. */
 static int
@@ -58,10 +116,64 @@ set_name_locked(mp_process_t *p, const char *name)
     if (copy == NULL) {
         return MP_ENOMEM;
     }
-    mp__free(p->name_alloc);
+    free_name_locked(p);
     p->name_alloc = copy;
     p->name = copy;
     return 0;
+}
+
+/* Writes n in decimal, NUL-terminated, at the end of buf[cap]; returns
+ * where the digits start. Not snprintf: its stack frame reaches a stack
+ * page nothing else on the start path writes (a fault per start). */
+static char *
+format_unsigned(char *buf, size_t cap, unsigned n)
+{
+    char *s = buf + cap - 1;
+    *s = '\0';
+    do {
+        *--s = (char)('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    return s;
+}
+
+/* Allocates a child handle with room for its identity ("N" or
+ * "<prefix>:N") and its name (name, or "Process-<identity>" when NULL)
+ * after it, and stores both strings there. Returns NULL when out of
+ * memory. */
+static mp_process_t *
+alloc_handle(const char *prefix, unsigned n, const char *name)
+{
+    char digits[sizeof(unsigned) * 3 + 1];
+    const char *ident = format_unsigned(digits, sizeof digits, n);
+    size_t pre_len = prefix == NULL ? 0 : strlen(prefix) + 1;
+    size_t ident_len = pre_len + strlen(ident);
+    size_t name_len =
+        name != NULL ? strlen(name) : strlen("Process-") + ident_len;
+    /* malloc, not calloc: glibc's calloc bypasses the thread cache, so
+     * each create and destroy would also write the arena (libc's data). */
+    size_t size = sizeof(mp_process_t) + ident_len + name_len + 2;
+    mp_process_t *p = mp__malloc(size);
+    if (p == NULL) {
+        return NULL;
+    }
+    memset(p, 0, sizeof *p);
+    char *id = p->strs;
+    char *nm = id + ident_len + 1;
+    if (prefix != NULL) {
+        memcpy(id, prefix, pre_len - 1);
+        id[pre_len - 1] = ':';
+    }
+    memcpy(id + pre_len, ident, strlen(ident) + 1);
+    if (name != NULL) {
+        memcpy(nm, name, name_len + 1);
+    } else {
+        memcpy(nm, "Process-", strlen("Process-"));
+        memcpy(nm + strlen("Process-"), id, ident_len + 1);
+    }
+    p->identity = id;
+    p->name = nm;
+    return p;
 }
 
 int
@@ -73,7 +185,10 @@ mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
     }
     *out = NULL;
     mp__registry_init();
-    mp_process_t *p = mp__calloc(1, sizeof *p);
+    /* Python numbers a process when it is created, named or not. */
+    const char *prefix;
+    unsigned n = mp__registry_new_child_number(&prefix);
+    mp_process_t *p = alloc_handle(prefix, n, opts != NULL ? opts->name : NULL);
     if (p == NULL) {
         return MP_ENOMEM;
     }
@@ -84,26 +199,6 @@ mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
     p->daemon = opts != NULL && opts->daemon;
     p->creator = mp__getpid();
     p->pidfd = -1;
-    /* Python numbers a process when it is created, named or not. */
-    int err = mp__registry_new_identity(&p->identity);
-    if (err == 0) {
-        if (opts != NULL && opts->name != NULL) {
-            p->name_alloc = mp__strdup(opts->name);
-        } else {
-            size_t len = strlen("Process-") + strlen(p->identity) + 1;
-            p->name_alloc = mp__malloc(len);
-            if (p->name_alloc != NULL) {
-                snprintf(p->name_alloc, len, "Process-%s", p->identity);
-            }
-        }
-        err = p->name_alloc == NULL ? MP_ENOMEM : 0;
-    }
-    if (err != 0) {
-        mp__free(p->identity);
-        mp__free(p);
-        return err;
-    }
-    p->name = p->name_alloc;
     *out = p;
     return 0;
 }
@@ -132,62 +227,56 @@ start_check_locked(const mp_process_t *p)
     return 0;
 }
 
-/* What a child's set-up needs that could fail to get: made by the parent
- * before fork (and copied into the child by it), so that nothing the child
- * does before its target can fail. */
-typedef struct child_prep {
-    int devnull;   /* /dev/null, read-only, close-on-exec, above stderr */
-    char *name;    /* the child's copy of p->name */
-    char *ident;   /* the child's copy of p->identity */
-    int armed_fd;  /* a daemon's report pipe, write end; else -1 */
-} child_prep_t;
-
-/* Frees what prep_child() got (in the parent after fork, or on failure). */
-static void
-prep_free(child_prep_t *c)
-{
-    mp__plat_close(c->devnull);
-    mp__free(c->name);
-    mp__free(c->ident);
-}
-
-/* Opens /dev/null for the child's stdin, as Python's child bootstrap does,
- * and copies what mp__registry_become_child needs. Returns 0 or a negative
- * error, with nothing held. Context: the parent, before fork. */
+/* Opens /dev/null for the child's stdin, as Python's child bootstrap does:
+ * made by the parent before fork (and copied into the child by it), so
+ * that nothing the child does before its target can fail. Returns the fd
+ * (read-only, close-on-exec, above stderr) or a negative error. Context:
+ * the parent, before fork. */
 static int
-prep_child(child_prep_t *c, const mp_process_t *p)
+open_child_stdin(void)
 {
-    c->name = mp__strdup(p->name);
-    c->ident = mp__strdup(p->identity);
-    c->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int err = c->devnull < 0 ? -errno : 0;
-    if (err == 0 && c->devnull <= STDERR_FILENO) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int err = fd < 0 ? -errno : 0;
+    if (err == 0 && fd <= STDERR_FILENO) {
         /* A closed standard fd was reused: move out of its way, so that
          * the parent's own stdin/stdout/stderr stay as they were. */
-        int fd = fcntl(c->devnull, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-        err = fd < 0 ? -errno : 0;
-        mp__plat_close(c->devnull);
-        c->devnull = fd;
-    }
-    if (err == 0 && (c->name == NULL || c->ident == NULL)) {
-        err = MP_ENOMEM;
+        int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        err = moved < 0 ? -errno : 0;
+        mp__plat_close(fd);
+        fd = moved;
     }
     int injected = atomic_exchange(&test_fail_err, 0);
     if (err == 0 && injected > 0) {
         err = -injected;
+        mp__plat_close(fd);
     }
-    if (err != 0) {
-        prep_free(c);
-    }
-    return err;
+    return err != 0 ? err : fd;
 }
 
-/* The child's set-up after fork, with what prep_child() got (the child
- * owns it now). Failures here are out of the question short of a kernel
- * bug; should one happen, the child exits with 127. Context: the new
- * child, one thread. */
-static void
-child_setup(const mp_process_t *p, pid_t parent, child_prep_t *c)
+/* Tells whether stdin may hold input the parent had buffered (which the
+ * child must drop). Reads glibc's public FILE fields where it can: an
+ * empty buffer is the rule, and __fpurge would write stdin's FILE (a
+ * copy-on-write fault) and run code the child does not otherwise fault
+ * in. Context: the child, one thread. */
+MP__FORK_CHILD_PATH static bool
+stdin_may_hold_input(void)
+{
+#ifdef __GLIBC__
+    /* Buffered bytes, an ungetc backup area, or a wide stream (whose
+     * buffers are not public). */
+    return stdin->_IO_read_ptr < stdin->_IO_read_end ||
+           stdin->_IO_save_base != NULL || stdin->_mode > 0;
+#else
+    return true;
+#endif
+}
+
+/* The child's set-up after fork; devnull is open_child_stdin()'s fd (the
+ * child owns it now). Failures here are out of the question short of a
+ * kernel bug; should one happen, the child exits with 127. Context: the
+ * new child, one thread. */
+MP__FORK_CHILD_PATH static void
+child_setup(const mp_process_t *p, pid_t parent, int devnull)
 {
     if (p->daemon) {
         /* Note: the signal comes when the thread that forked ends, which
@@ -203,30 +292,28 @@ child_setup(const mp_process_t *p, pid_t parent, child_prep_t *c)
             (void)kill(getpid(), SIGKILL);
             _exit(127);
         }
-        /* Tell the parent the signal is armed (see spawn_child). */
-        uint8_t armed = 1;
-        (void)mp__plat_write_full(c->armed_fd, &armed, sizeof armed);
     }
-    mp__plat_close(c->armed_fd);
-    mp__registry_become_child(p, parent, c->name, c->ident);
+    mp__registry_become_child(p, parent);
     /* dup2 onto a valid fd below the limit fails only with EINTR. */
     int r;
     do {
-        r = dup2(c->devnull, STDIN_FILENO);
+        r = dup2(devnull, STDIN_FILENO);
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
         _exit(127);
     }
-    mp__plat_close(c->devnull);
+    (void)close(devnull); /* not mp__plat_close: its code is elsewhere */
     /* Drop input the parent had buffered. */
-    __fpurge(stdin);
+    if (stdin_may_hold_input()) {
+        __fpurge(stdin);
+    }
 }
 
 /* The child's side of mp_process_start: set up, run the target. */
-__attribute__((noreturn)) static void
-run_child(mp_process_t *p, pid_t parent, child_prep_t *c)
+MP__FORK_CHILD_PATH __attribute__((noreturn, noinline)) static void
+run_child(mp_process_t *p, pid_t parent, int devnull)
 {
-    child_setup(p, parent, c);
+    child_setup(p, parent, devnull);
     mp_process_exit(p->target(p->arg));
 }
 
@@ -239,50 +326,32 @@ reap_blocking(pid_t pid)
     }
 }
 
-/* Forks the child of p. On success stores its pid and pidfd, and, when
- * armed_out is not NULL, the fd a daemon's armed report comes on (-1 when
- * none: the caller waits with mp__process_await_armed) instead of waiting
- * for it here; on failure no child is left. Returns 0 or a negative
- * error. Registry lock not held (the fork handlers take it). */
-static int
-spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *armed_out)
+/* Forks the child of p. On success stores its pid and pidfd; on failure
+ * no child is left. Returns 0 or a negative error. Registry lock not held
+ * (the fork handlers take it). Not inlined: the child returns from fork
+ * into it, so it belongs with the child's path. */
+MP__FORK_CHILD_PATH __attribute__((noinline)) static int
+spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
 {
     pid_t parent = mp__getpid();
-    child_prep_t c;
-    int fds[2] = {-1, -1};
     mp__registry_start_lock();
-    int err = prep_child(&c, p);
-    if (err == 0 && p->daemon) {
-        err = mp__plat_pipe(fds);
-        if (err != 0) {
-            prep_free(&c);
-        }
-    }
-    if (err != 0) {
+    int devnull = open_child_stdin();
+    if (devnull < 0) {
         mp__registry_start_unlock();
-        return err;
+        return devnull;
     }
-    c.armed_fd = fds[1];
     pid_t pid = fork();
     if (pid == 0) {
-        mp__plat_close(fds[0]);
-        run_child(p, parent, &c);
+        run_child(p, parent, devnull);
     }
     int fork_errno = errno;
-    prep_free(&c);
-    mp__plat_close(fds[1]);
+    mp__plat_close(devnull);
     mp__registry_start_unlock();
     if (pid < 0) {
-        mp__plat_close(fds[0]);
         return -fork_errno;
     }
     /* Until we reap it, pid cannot be reused: the pidfd is the child's. */
     int pidfd = mp__plat_pidfd_open(pid);
-    if (pidfd >= 0 && armed_out != NULL) {
-        *armed_out = fds[0];
-    } else {
-        mp__process_await_armed(fds[0]);
-    }
     if (pidfd < 0) {
         (void)kill(pid, SIGKILL);
         reap_blocking(pid);
@@ -293,31 +362,9 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *armed_out)
     return 0;
 }
 
-void
-mp__process_await_armed(int armed_fd)
-{
-    if (armed_fd >= 0) {
-        /* A daemon: wait until its parent-death signal is armed, so that
-         * it dies with us from now on. EOF (it died first) is fine: it
-         * counts as started and its exit code tells. */
-        uint8_t armed;
-        (void)mp__plat_read_full(armed_fd, &armed, sizeof armed);
-        mp__plat_close(armed_fd);
-    }
-}
-
 int
 mp_process_start(mp_process_t *p)
 {
-    return mp__process_start_deferred(p, NULL);
-}
-
-int
-mp__process_start_deferred(mp_process_t *p, int *armed_fd)
-{
-    if (armed_fd != NULL) {
-        *armed_fd = -1;
-    }
     if (p == NULL) {
         return MP_EINVAL;
     }
@@ -334,10 +381,10 @@ mp__process_start_deferred(mp_process_t *p, int *armed_fd)
     }
     /* Flush so the child does not write the parent's buffered output a
      * second time. */
-    fflush(NULL);
+    mp__process_flush_stdio();
     pid_t pid = 0;
     int pidfd = -1;
-    err = spawn_child(p, &pid, &pidfd, armed_fd);
+    err = spawn_child(p, &pid, &pidfd);
     mp__registry_lock();
     if (err == 0) {
         p->pid = pid;
@@ -601,16 +648,24 @@ mp_process_destroy(mp_process_t *p)
     }
     mp__registry_lock();
     int err = close_locked(p);
-    if (err == 0 && p->creator == mp__getpid()) {
-        mp__registry_remove_locked(p);
+    bool held = false;
+    if (err == 0) {
+        if (p->creator == mp__getpid()) {
+            mp__registry_remove_locked(p);
+        }
+        free_name_locked(p);
+        /* In a started child, the copy of the handle it was started from
+         * (or its parent was) is the registry's: its strings name this
+         * process. */
+        held = mp__registry_holds_locked(p);
     }
     mp__registry_unlock();
     if (err != 0) {
         return err;
     }
-    mp__free(p->name_alloc);
-    mp__free(p->identity);
-    mp__free(p);
+    if (!held) {
+        mp__free(p);
+    }
     return 0;
 }
 

@@ -13,6 +13,24 @@
 #include "../shm/shm_internal.h"
 
 #include <stdbool.h>
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#include <sys/single_threaded.h>
+#define MP__HAVE_SINGLE_THREADED 1
+#endif
+
+/* mp__single_threaded tells whether the process surely has one thread
+ * (glibc keeps __libc_single_threaded for this; false where unknown): then
+ * nothing can race with the caller, which may skip a lock, and with it a
+ * page of libc's code a new child would have to fault in. */
+static inline bool
+mp__single_threaded(void)
+{
+#ifdef MP__HAVE_SINGLE_THREADED
+    return __libc_single_threaded;
+#else
+    return false;
+#endif
+}
 
 /* What a handle stands for. */
 typedef enum mp__proc_kind {
@@ -37,14 +55,19 @@ struct mp_process {
     bool listed; /* in the children list; guarded by the lock */
     mp_target_fn target;
     void *arg;
-    const char *name; /* name_alloc, or a static string */
-    char *name_alloc; /* owned copy, or NULL */
-    char *identity;   /* "1:2" for Process-1:2; CHILD handles only */
-    pid_t creator;    /* the process that made the handle */
-    pid_t pid;        /* 0 until started */
-    int pidfd;        /* the sentinel, or -1 */
-    int exitcode;     /* valid once REAPED */
+    const char *name;     /* in strs, name_alloc, or a static string */
+    char *name_alloc;     /* owned copy (mp_process_set_name), or NULL */
+    const char *identity; /* "1:2" for Process-1:2, in strs; CHILD only */
+    pid_t creator;        /* the process that made the handle */
+    pid_t pid;            /* 0 until started */
+    int pidfd;            /* the sentinel, or -1 */
+    int exitcode;         /* valid once REAPED */
     struct mp_process *prev, *next; /* children list links */
+    /* CHILD handles: the identity, then the name given at create (or
+     * "Process-<identity>"), each NUL-terminated, in the handle's own
+     * allocation: one block per handle, and the child started from it
+     * uses them in place, so start copies nothing. */
+    char strs[];
 };
 
 /* mp__registry_init registers the fork handlers and the exit handler, once
@@ -62,10 +85,11 @@ void mp__registry_unlock(void);
 void mp__registry_start_lock(void);
 void mp__registry_start_unlock(void);
 
-/* mp__registry_new_identity numbers a new child handle of this process:
- * stores its identity ("N", or "<mine>:N" in a started child) in *out, a
- * string the caller frees with mp__free. Returns 0 or MP_ENOMEM. */
-int mp__registry_new_identity(char **out);
+/* mp__registry_new_child_number numbers a new child handle of this
+ * process: returns N, and stores in *prefix the calling process's identity
+ * (NULL in the main process; else valid as long as the process lives),
+ * so that the handle's identity is "N" or "<prefix>:N". */
+unsigned mp__registry_new_child_number(const char **prefix);
 
 /* mp__registry_add_locked appends a freshly started child to the list.
  * Registry lock held. */
@@ -91,12 +115,18 @@ bool mp__registry_is_daemon_locked(void);
 
 /* mp__registry_become_child makes the library state of a just-forked child
  * describe it: p (its handle, as copied by fork) becomes the current
- * process, with name and ident (copies of p's, made by the parent before
- * fork; the registry owns them now), the forking process (pid parent) its
- * parent, and its own child numbering restarts. Cannot fail. Context: the
- * child, right after fork, while it has one thread. */
-void mp__registry_become_child(const mp_process_t *p, pid_t parent,
-                               char *name, char *ident);
+ * process, named and numbered by p's strings in place, the forking
+ * process (pid parent) its parent, and its own child numbering restarts.
+ * Writes nothing on the heap and cannot fail. Context: the child, right
+ * after fork, while it has one thread. */
+void mp__registry_become_child(const mp_process_t *p, pid_t parent);
+
+/* mp__registry_holds_locked tells whether the registry uses memory mem
+ * (a handle or a name string), which must then not be freed: the copy of
+ * the handle this process was started from, the one its parent was
+ * started from, and the current and parent process names. Registry lock
+ * held. */
+bool mp__registry_holds_locked(const void *mem);
 
 /* mp__registry_parent_wait waits until deadline for the parent process to
  * exit. Returns 0 (it has exited), MP_ETIMEDOUT, or an error opening its
@@ -107,16 +137,11 @@ int mp__registry_parent_wait(int64_t deadline);
  * the parent exits (opened on first use), or a negative error. */
 int mp__registry_parent_sentinel(void);
 
-/* mp__process_start_deferred is mp_process_start, except that with
- * armed_fd not NULL it does not wait for a daemon child to arm its
- * parent-death signal: it stores the fd that report comes on in *armed_fd
- * (-1: nothing to wait for, also on failure), and the caller must pass it
- * to mp__process_await_armed, which waits for the report and closes it
- * (-1 is ignored). Until then the child may not yet die with its parent.
- * The pool starts all its workers this way, then waits for them together
- * (each wait is a wake-up of a child that first has to be scheduled). */
-int mp__process_start_deferred(mp_process_t *p, int *armed_fd);
-void mp__process_await_armed(int armed_fd);
+
+/* mp__process_flush_stdio is fflush(NULL), skipped when no stream has
+ * output to write (which it tells without writing, where libc lets it):
+ * what start does before fork and mp_process_exit before _exit. */
+void mp__process_flush_stdio(void);
 
 /* mp__process_test_fail_setup makes the preparation of the next child
  * started by this process fail with errno value err (> 0; 0 disarms) once

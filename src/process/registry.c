@@ -28,9 +28,14 @@ static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* All guarded by reg_lock. */
 static mp_process_t *child_head, *child_tail;
-static unsigned child_counter; /* children created by this process */
-static char *cur_identity;     /* NULL in the main process */
-static bool have_parent;       /* false in the main process */
+static unsigned child_counter;   /* children created by this process */
+static const char *cur_identity; /* NULL in the main process */
+static bool have_parent;         /* false in the main process */
+/* In a started child: the copies fork made of the handle it was started
+ * from, and of the one its parent was started from (NULL in the main
+ * process). cur_proc and par_proc use their strings in place, so these
+ * two are never freed (see mp__registry_holds_locked). */
+static const mp_process_t *own_handle, *parent_handle;
 static mp_process_t cur_proc = {
     .kind = MP__PROC_CURRENT,
     .state = MP__PROC_STARTED,
@@ -59,18 +64,21 @@ reg_atfork_parent(void)
 }
 
 /* atfork child: the child has one thread, so the locks are re-made free
- * (the start lock may have been held by the forking thread), and the
- * parent's children are not the child's: forget them. The handles stay
- * allocated: the child's code may still hold pointers to its copies. */
-static void
+ * (the start lock may have been held by another thread), and the parent's
+ * children are not the child's: forget them. The handles stay allocated:
+ * the child's code may still hold pointers to its copies. The locks are
+ * re-made by assignment, not pthread_mutex_init, which would fault one
+ * more page of libc's code into every child. */
+MP__FORK_CHILD_PATH static void
 reg_atfork_child(void)
 {
-    pthread_mutex_init(&reg_lock, NULL);
-    pthread_mutex_init(&start_lock, NULL);
+    static const pthread_mutex_t unlocked = PTHREAD_MUTEX_INITIALIZER;
+    reg_lock = unlocked;
+    start_lock = unlocked;
     child_head = child_tail = NULL;
 }
 
-static void run_exit_work(void);
+MP__FORK_CHILD_PATH static void run_exit_work(void);
 
 /* The exit handler: Python's _exit_function for the process's children. */
 static void
@@ -95,13 +103,13 @@ mp__registry_init(void)
     pthread_once(&reg_once, reg_init_once);
 }
 
-void
+MP__FORK_CHILD_PATH void
 mp__registry_lock(void)
 {
     pthread_mutex_lock(&reg_lock);
 }
 
-void
+MP__FORK_CHILD_PATH void
 mp__registry_unlock(void)
 {
     pthread_mutex_unlock(&reg_lock);
@@ -119,25 +127,14 @@ mp__registry_start_unlock(void)
     pthread_mutex_unlock(&start_lock);
 }
 
-int
-mp__registry_new_identity(char **out)
+unsigned
+mp__registry_new_child_number(const char **prefix)
 {
     mp__registry_lock();
     unsigned n = ++child_counter;
-    int len = cur_identity == NULL
-                  ? snprintf(NULL, 0, "%u", n)
-                  : snprintf(NULL, 0, "%s:%u", cur_identity, n);
-    char *s = mp__malloc((size_t)len + 1);
-    if (s != NULL) {
-        if (cur_identity == NULL) {
-            snprintf(s, (size_t)len + 1, "%u", n);
-        } else {
-            snprintf(s, (size_t)len + 1, "%s:%u", cur_identity, n);
-        }
-    }
+    *prefix = cur_identity;
     mp__registry_unlock();
-    *out = s;
-    return s == NULL ? MP_ENOMEM : 0;
+    return n;
 }
 
 void
@@ -221,27 +218,36 @@ mp__registry_is_daemon_locked(void)
     return cur_proc.daemon;
 }
 
-void
-mp__registry_become_child(const mp_process_t *p, pid_t parent, char *name,
-                          char *ident)
+bool
+mp__registry_holds_locked(const void *mem)
 {
-    mp__registry_lock();
+    return mem != NULL && (mem == own_handle || mem == parent_handle ||
+                           mem == cur_proc.name || mem == par_proc.name);
+}
+
+MP__FORK_CHILD_PATH void
+mp__registry_become_child(const mp_process_t *p, pid_t parent)
+{
+    /* No lock: the child has one thread (and its libc code for locking
+     * would be one more page to fault in). */
     /* The inherited parent handle described our grandparent. */
     mp__plat_close(par_proc.pidfd);
     par_proc.pidfd = -1;
-    mp__free(par_proc.name_alloc);
+    mp__free(par_proc.name_alloc); /* NULL unless it renamed itself */
     /* The forking process's own name, as it was at fork, is our parent's. */
     par_proc.name_alloc = cur_proc.name_alloc;
     par_proc.name = cur_proc.name;
     par_proc.pid = parent;
+    parent_handle = own_handle;
     have_parent = true;
-    cur_proc.name_alloc = name;
-    cur_proc.name = name;
+    /* p's strings are in our copy of p, which stays (see
+     * mp__registry_holds_locked): nothing to copy or free here. */
+    own_handle = p;
+    cur_proc.name_alloc = NULL;
+    cur_proc.name = p->name;
     cur_proc.daemon = p->daemon;
-    mp__free(cur_identity);
-    cur_identity = ident;
+    cur_identity = p->identity;
     child_counter = 0;
-    mp__registry_unlock();
 }
 
 /* Opens the parent's sentinel if not yet open. Registry lock held; only
@@ -303,7 +309,7 @@ mp__registry_parent_wait(int64_t deadline)
 
 /* Sends sig to every listed child whose daemon flag is daemons. Registry
  * lock held: listed children are not reaped, so their pids are theirs. */
-static void
+MP__FORK_CHILD_PATH static void
 signal_listed_locked(bool daemons, int sig)
 {
     for (mp_process_t *p = child_head; p != NULL; p = p->next) {
@@ -359,13 +365,20 @@ wait_listed(bool daemons, int64_t deadline)
 /* What a process does for its children before it exits: SIGTERM to the
  * daemonic ones (SIGKILL for those still there after a grace period), then
  * join every other child. Lock not held. */
-static void
+MP__FORK_CHILD_PATH static void
 run_exit_work(void)
 {
-    mp__registry_lock();
+    /* Usually a child with one thread and no children on its way out:
+     * then the lock is not needed (see mp__single_threaded). */
+    bool locking = !mp__single_threaded();
+    if (locking) {
+        mp__registry_lock();
+    }
     bool any = child_head != NULL;
     signal_listed_locked(true, SIGTERM);
-    mp__registry_unlock();
+    if (locking) {
+        mp__registry_unlock();
+    }
     if (!any) {
         return;
     }
@@ -378,11 +391,11 @@ run_exit_work(void)
     (void)wait_listed(false, MP__NO_DEADLINE);
 }
 
-void
+MP__FORK_CHILD_PATH void
 mp_process_exit(int code)
 {
     run_exit_work();
-    fflush(NULL);
+    mp__process_flush_stdio();
     _exit(code);
 }
 

@@ -85,7 +85,7 @@ tracker_atfork_prepare(void)
 }
 
 /* atfork parent and child: the child keeps the inherited connection. */
-static void
+MP__FORK_CHILD_PATH static void
 tracker_atfork_release(void)
 {
     pthread_mutex_unlock(&tracker_mutex);
