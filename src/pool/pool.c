@@ -67,6 +67,7 @@
 
 #include "../platform/platform.h"
 #include "../process/process_internal.h"
+#include "../queue/queue_internal.h"
 
 enum { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
 
@@ -142,6 +143,10 @@ typedef struct big_hdr {
     size_t map_len;
 } big_hdr_t;
 
+/* big_alloc's buffers of this many bytes and up get a mapping of their
+ * own (see there). */
+#define BIG_MAP_MIN ((size_t)64 << 10)
+
 /* The huge page size big_alloc aligns its mappings to (x86-64, arm64 with
  * 4 KiB pages): only whole aligned 2 MiB ranges get huge pages. */
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -154,13 +159,27 @@ mp__pool_big_alloc(size_t size)
     }
     big_hdr_t *h;
     size_t total = sizeof *h + size;
-    if (size < MP__POOL_BIG) {
+    if (size < BIG_MAP_MIN) {
         h = mp__calloc(1, total);
         if (h == NULL) {
             return NULL;
         }
         h->map = NULL;
         h->map_len = 0;
+        return h + 1;
+    }
+    if (size < MP__POOL_BIG) {
+        /* A mapping of its own: its zero pages cost nothing until used
+         * (calloc could take them from a malloc heap and clear them all,
+         * a page fault each, for a buffer big_take_into may never fill). */
+        void *map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED) {
+            return NULL;
+        }
+        h = map;
+        h->map = map;
+        h->map_len = total;
         return h + 1;
     }
     size_t len = (total + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
@@ -473,7 +492,7 @@ spawn_worker(mp_pool_t *pool, int i)
     /* Bounded: it never holds more than depth tasks and a STOP, and a
      * small ring is quick to set up. */
     mp_queue_opts_t qo = {.maxsize = pool->depth + 1};
-    int err = mp_queue_create(&w->inbox, &qo);
+    int err = mp__queue_create_private(&w->inbox, &qo);
     if (err != 0) {
         w->inbox = NULL;
         return err;
@@ -1248,7 +1267,7 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
          * handler. */
         mp_queue_opts_t qo = {.maxsize =
                                   (long)pool->nproc * (pool->depth + 2) + 8};
-        err = mp_queue_create(&pool->results, &qo);
+        err = mp__queue_create_private(&pool->results, &qo);
     }
     if (err == 0) {
         err = -pthread_create(&pool->thread, NULL, handler_main, pool);

@@ -93,10 +93,11 @@ int mp__pool_worker_main(void *arg);
 
 /* Large internal buffers (MP__POOL_BIG bytes and up) come from mmap with
  * transparent huge pages asked for: on a VM a page fault costs
- * microseconds, and a 2 MiB page takes one fault instead of 512. Smaller
- * ones come from the library's allocator. big_alloc returns size zeroed
- * bytes (16-aligned) or NULL; big_free frees what it gave (NULL is
- * ignored). big_take_into is mp_queue_get_into into *buf (of *cap bytes,
+ * microseconds, and a 2 MiB page takes one fault instead of 512. From
+ * 64 KiB they get a plain mapping of their own (pages untouched until
+ * used); smaller ones come from the library's allocator. big_alloc
+ * returns size zeroed bytes (16-aligned) or NULL; big_free frees what it
+ * gave (NULL is ignored). big_take_into is mp_queue_get_into into *buf (of *cap bytes,
  * a big_alloc buffer or NULL, kept from call to call), growing it for a
  * longer message. Context: any thread. */
 #define MP__POOL_BIG ((size_t)1 << 20)

@@ -24,29 +24,42 @@ typedef struct module_query {
     bool found;
 } module_query_t;
 
+/* Makes room for need bytes in out (keeping its bytes): a power of two
+ * from 256 up. need <= SIZE_MAX / 2. Returns 0 or MP_ENOMEM. */
+static int
+out_reserve(mp_pool_out_t *out, size_t need)
+{
+    if (need <= out->cap) {
+        return 0;
+    }
+    size_t cap = out->cap > 0 ? out->cap : 256;
+    while (cap < need) {
+        cap *= 2;
+    }
+    /* The worker keeps this buffer from task to task: large replies then
+     * reuse warm (huge) pages. */
+    char *nb = mp__pool_big_alloc(cap);
+    if (nb == NULL) {
+        return MP_ENOMEM;
+    }
+    if (out->len > 0) {
+        memcpy(nb, out->buf, out->len);
+    }
+    mp__pool_big_free(out->buf);
+    out->buf = nb;
+    out->cap = cap;
+    return 0;
+}
+
 int
 mp_pool_out_write(mp_pool_out_t *out, const void *buf, size_t len)
 {
-    if (out == NULL || (buf == NULL && len > 0) || len > SIZE_MAX / 2) {
+    if (out == NULL || (buf == NULL && len > 0) || len > SIZE_MAX / 2 ||
+        out->len > SIZE_MAX / 2 - len) {
         return MP_EINVAL;
     }
-    if (out->len + len > out->cap) {
-        size_t cap = out->cap > 0 ? out->cap : 256;
-        while (cap < out->len + len) {
-            cap *= 2;
-        }
-        /* The worker keeps this buffer from task to task: large replies
-         * then reuse warm (huge) pages. */
-        char *nb = mp__pool_big_alloc(cap);
-        if (nb == NULL) {
-            return MP_ENOMEM;
-        }
-        if (out->len > 0) {
-            memcpy(nb, out->buf, out->len);
-        }
-        mp__pool_big_free(out->buf);
-        out->buf = nb;
-        out->cap = cap;
+    if (out_reserve(out, out->len + len) != 0) {
+        return MP_ENOMEM;
     }
     if (len > 0) {
         memcpy(out->buf + out->len, buf, len);
@@ -97,12 +110,15 @@ find_module(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* Resolves a task's function name to an address in this process, caching
- * the last module found. Returns NULL when the module is not loaded. */
+ * the last module found. Returns NULL when the module is not loaded. The
+ * cached name is on the heap (allocated on first use), not in .bss: the
+ * library's writable globals then fit one page, which is all a process
+ * writes of them after a fork (one copy-on-write fault, not two). */
 static mp_pool_fn
 resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
 {
-    static char cached[4096];
-    static size_t cached_len;
+    static char *cached;
+    static size_t cached_len, cached_cap;
     static uintptr_t cached_base;
     if (fname_len == 0) {
         return (mp_pool_fn)(uintptr_t)offset;
@@ -113,7 +129,14 @@ resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
         if (!q.found) {
             return NULL;
         }
-        if (fname_len < sizeof cached) {
+        if (fname_len > cached_cap) {
+            char *grown = mp__realloc(cached, fname_len);
+            if (grown != NULL) {
+                cached = grown;
+                cached_cap = fname_len;
+            }
+        }
+        if (fname_len <= cached_cap) {
             memcpy(cached, fname, fname_len);
             cached_len = fname_len;
             cached_base = q.base;
@@ -188,9 +211,29 @@ run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
     return err;
 }
 
+/* Switches a reply to the per-item table (its items differ) at item
+ * done: makes room for nitems entries and records items 0 .. done-1, which
+ * all succeeded with results of len bytes. Returns 0 or MP_ENOMEM. */
+static int
+tab_start(reply_buf_t *rb, uint64_t nitems, uint64_t done, size_t len)
+{
+    size_t tab_cap = rb->tab_cap * sizeof *rb->tab;
+    if (nitems > SIZE_MAX / sizeof *rb->tab ||
+        grow((void **)&rb->tab, &tab_cap, nitems * sizeof *rb->tab) != 0) {
+        return MP_ENOMEM;
+    }
+    rb->tab_cap = tab_cap / sizeof *rb->tab;
+    for (uint64_t i = 0; i < done; i++) {
+        rb->tab[i] = (mp__item_hdr_t){.rc = 0, .len = len};
+    }
+    return 0;
+}
+
 /* Runs every item of one task message and builds its reply, storing where
- * it is in *reply and *reply_len. Returns 0 or MP_ENOMEM (the worker then
- * exits: the pool fails the task). */
+ * it is in *reply and *reply_len. The table of item codes and lengths is
+ * written only once an item differs from the first (a uniform reply, the
+ * common case, needs none: no memory touched for it). Returns 0 or
+ * MP_ENOMEM (the worker then exits: the pool fails the task). */
 static int
 run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
          reply_buf_t *rb, const void **reply, size_t *reply_len)
@@ -213,35 +256,48 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
                           .gen = w->gen,
                           .id = th.id,
                           .nitems = th.nitems};
-    size_t tab_cap = rb->tab_cap * sizeof *rb->tab;
-    if (th.nitems > SIZE_MAX / sizeof *rb->tab ||
-        grow((void **)&rb->tab, &tab_cap, th.nitems * sizeof *rb->tab) != 0) {
-        return MP_ENOMEM;
-    }
-    rb->tab_cap = tab_cap / sizeof *rb->tab;
     rb->out.len = 0;
-    int err = mp_pool_out_write(&rb->out, &rh, sizeof rh);
+    /* Room for as many result bytes as the task has input bytes (x -> f(x)
+     * maps mostly keep sizes), so that the buffer is not grown by
+     * doubling, a copy of all it holds each time, while the items run. A
+     * guess only: the buffer still grows as needed. */
+    size_t guess = len - data_at;
+    int err = out_reserve(&rb->out, sizeof rh + (guess < SIZE_MAX / 4 ? guess : 0));
+    if (err == 0) {
+        err = mp_pool_out_write(&rb->out, &rh, sizeof rh);
+    }
     bool uniform = true;
+    size_t first_len = 0; /* the first item's result length */
     for (uint64_t i = 0; err == 0 && i < th.nitems; i++) {
+        mp__item_hdr_t ih;
         if (var) {
             /* The pool built the message: the lengths fit in it. */
             uint64_t ilen;
             MP__ASSERT((size_t)(end - items) >= 16);
             memcpy(&ilen, items, sizeof ilen);
             MP__ASSERT(ilen <= (uint64_t)(end - items) - 16);
-            err = run_item(fn, items + 16, (size_t)ilen, rb, &rb->tab[i]);
+            err = run_item(fn, items + 16, (size_t)ilen, rb, &ih);
             items += mp__var_item_span((size_t)ilen);
         } else {
             err = run_item(fn, items + i * th.item_size, th.item_size, rb,
-                           &rb->tab[i]);
+                           &ih);
         }
-        uniform &= rb->tab[i].rc == 0 && rb->tab[i].len == rb->tab[0].len;
+        if (i == 0) {
+            first_len = ih.len;
+        }
+        if (uniform && (ih.rc != 0 || ih.len != first_len)) {
+            uniform = false;
+            err = err != 0 ? err : tab_start(rb, th.nitems, i, first_len);
+        }
+        if (!uniform && err == 0) {
+            rb->tab[i] = ih;
+        }
     }
     if (err != 0) {
         return err;
     }
     if (uniform) {
-        rh.uniform_len = th.nitems > 0 ? rb->tab[0].len : 0;
+        rh.uniform_len = first_len;
         memcpy(rb->out.buf, &rh, sizeof rh);
         *reply = rb->out.buf;
         *reply_len = rb->out.len;

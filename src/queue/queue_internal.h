@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* queue_internal.h - the shared layout of a queue (one named shared-memory
- * segment per queue) and the test hook the fault tests use.
+/* queue_internal.h - the shared layout of a queue (one shared-memory
+ * segment per queue: named, or private to a process and its children) and
+ * the test hook the fault tests use.
  *
  * Segment: [header | ring of ncells cells | heap]. The ring is a lock-free
  * MPMC ring of cells whose 64-bit state word is
@@ -94,7 +95,9 @@ _Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
 /* --- waiting with mp_wait_any (wait_any.c) --------------------------------
  * Each queue has a wake-up FIFO next to its segment, "/dev/shm/<name>.w"
  * (mode 0600), made by mp_queue_create, removed by the creator's destroy or
- * by the tracker. Its bytes carry no data: while poll_waiters > 0 a put
+ * by the tracker; a private queue (mp__queue_create_private) has an
+ * eventfd instead, which reads and polls the same way (a put writes an
+ * 8-byte 1 to it). Its bytes carry no data: while poll_waiters > 0 a put
  * writes one, so a waiter can poll() a queue together with other fds. The
  * FIFO is level-triggered in effect: a waiter drains it only after it found
  * the queue empty, and one that drains and then finds a message writes a
@@ -106,7 +109,8 @@ _Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
 #define MP__QUEUE_FIFO_SUFFIX ".w"
 
 /* mp__queue_poll_fd returns the handle's FIFO fd (opened on first use,
- * O_RDWR | O_NONBLOCK, kept until mp_queue_destroy), or MP_EBADF (a closed
+ * O_RDWR | O_NONBLOCK, kept until mp_queue_destroy; a private queue's
+ * eventfd), or MP_EBADF (a closed
  * handle, or the FIFO is not one), MP_ENOENT (the creator already removed
  * the queue), another open error. Context: any thread. */
 int mp__queue_poll_fd(mp_queue_t *q);
@@ -138,6 +142,18 @@ extern void (*mp__queue_test_hook)(int point);
  * created from now on that are not bounded by their ring (so tests can
  * drive the overflow list with few messages). */
 extern uint32_t mp__queue_test_ring_cells;
+
+/* mp__queue_create_private is mp_queue_create for a queue that only the
+ * calling process and the children it forks afterwards use (a pool's
+ * inboxes and result queue). Its segment is an unnamed shared mapping (a
+ * memfd, closed at once): no name is made, tracked or removed, and
+ * mp_queue_name returns NULL for it (no mp_queue_attach can reach it).
+ * Its mp_wait_any wake-up is an eventfd made with it (inherited by those
+ * children) rather than a named FIFO. mp_queue_destroy unmaps it and
+ * closes the eventfd in the calling process, whichever process calls it.
+ * Returns 0 or MP_EINVAL (NULL out, capacity too large), MP_ENOSPC,
+ * MP_ENOMEM, another memfd/mmap/eventfd error. Context: any thread. */
+int mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts);
 
 /* mp__queue_remove_name removes the names a queue called name (as
  * mp_queue_name gives it) has: its segment and its wake-up FIFO, and
