@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /*--- helpers ----------------------------------------------------------------*/
@@ -243,6 +244,7 @@ TEST(mgr_create_bad_args)
 
 TEST_TIMEOUT(mgr_start_shutdown_unix, 30)
 {
+    char first_dir[256] = "";
     for (int round = 0; round < 2; round++) {
         mp_manager_t *m = mpt_manager_start(NULL);
         const char *addr = mp_manager_address(m);
@@ -266,7 +268,13 @@ TEST_TIMEOUT(mgr_start_shutdown_unix, 30)
         ASSERT(!path_exists(path));
         char *slash = strrchr(path, '/');
         *slash = '\0';
-        ASSERT(!path_exists(path)); /* the private directory too */
+        /* The process's private directory stays for its next managers. */
+        ASSERT(path_exists(path));
+        if (round == 0) {
+            snprintf(first_dir, sizeof first_dir, "%s", path);
+        } else {
+            ASSERT_STR_EQ(path, first_dir);
+        }
         ASSERT_EQ(kill(pid, 0), -1);
         ASSERT_ERR(hello(m), MP_ENOSERVER);
         ASSERT_ERR(mp_manager_start(m), MP_ECLOSED);
@@ -380,6 +388,87 @@ TEST_TIMEOUT(mgr_starter_exits_without_shutdown, 30)
     *strrchr(addr, '/') = '\0';
     ASSERT(!path_exists(addr));
     mpt_pipe_close(&pipe);
+}
+
+/* Child: starts and shuts down a manager, sends its address up the pipe
+ * and leaves through exit (plain fork: atexit) or by returning (a process
+ * of the library: _exit). */
+static int
+child_starts_and_stops(void *arg)
+{
+    int fd = *(int *)arg;
+    mp_manager_t *m;
+    if (mp_manager_create(&m, NULL) != 0 || mp_manager_start(m) != 0) {
+        return 1;
+    }
+    char addr[256] = {0};
+    snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
+    int err = mp_manager_shutdown(m);
+    mp_manager_destroy(m);
+    mpt_write_all(fd, addr, sizeof addr);
+    return err != 0;
+}
+
+/* Child of a plain fork: starts a manager, sends its address and exits
+ * without shutting it down. */
+static int
+child_starts_and_exits(void *arg)
+{
+    int fd = *(int *)arg;
+    mp_manager_t *m;
+    if (mp_manager_create(&m, NULL) != 0 || mp_manager_start(m) != 0) {
+        return 1;
+    }
+    char addr[256] = {0};
+    snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
+    mpt_write_all(fd, addr, sizeof addr);
+    return 0;
+}
+
+/* The private directory of default addresses is its process's: a child
+ * makes its own (the parent's is left alone) and removes it when it
+ * leaves, through exit() (even with a manager still running) or a
+ * library process's return. */
+TEST_TIMEOUT(mgr_private_dir_per_process, 30)
+{
+    mp_manager_t *m = mpt_manager_start(NULL);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", mp_manager_address(m));
+    *strrchr(mine, '/') = '\0';
+    for (int how = 0; how < 3; how++) {
+        mpt_pipe_t pipe;
+        mpt_pipe_open(&pipe);
+        if (how != 1) {
+            pid_t pid = fork();
+            ASSERT_GE(pid, 0);
+            if (pid == 0) {
+                exit(how == 0 ? child_starts_and_stops(&pipe.wr)
+                              : child_starts_and_exits(&pipe.wr));
+            }
+            int status;
+            ASSERT_EQ(waitpid(pid, &status, 0), pid);
+            ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        } else {
+            mp_process_t *p;
+            ASSERT_OK(
+                mp_process_create(&p, child_starts_and_stops, &pipe.wr, NULL));
+            ASSERT_OK(mp_process_start(p));
+            ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
+            int code = -1;
+            ASSERT_OK(mp_process_exitcode(p, &code));
+            ASSERT_EQ(code, 0);
+            ASSERT_OK(mp_process_destroy(p));
+        }
+        char addr[256];
+        mpt_read_all(pipe.rd, addr, sizeof addr);
+        mpt_pipe_close(&pipe);
+        *strrchr(addr, '/') = '\0';
+        ASSERT(strcmp(addr, mine) != 0);
+        ASSERT(!path_exists(addr));
+        ASSERT(path_exists(mine));
+    }
+    ASSERT_OK(mp_manager_shutdown(m));
+    mp_manager_destroy(m);
 }
 
 /*--- connect ----------------------------------------------------------------*/

@@ -3,12 +3,13 @@
  * register, start, connect, shutdown, destroy) and the client side of the
  * wire: a per-process pool of connections to the server and mp__mgr_call.
  *
- * Start: the starter creates the store and a private directory for a
- * default AF_UNIX path, then forks the server (a daemon process: it dies
- * with the starter) which creates the listener itself (so that the starter
- * never holds the listening socket: once the server is gone a client gets
- * ECONNREFUSED or ENOENT at once) and reports "serving" or its error over
- * a pipe. The starter then attaches the store for its own fast path.
+ * Start: the starter creates the store (and, for a default AF_UNIX path,
+ * its process's private directory: see below), then forks the server (a
+ * daemon process: it dies with the starter) which creates the listener
+ * itself (so that the starter never holds the listening socket: once the
+ * server is gone a client gets ECONNREFUSED or ENOENT at once) and
+ * reports "serving" or its error over a pipe. The starter's fast path
+ * uses the mapping of the store it made for the server.
  *
  * Fork: a forked child must not use its parent's sockets (replies would
  * reach the wrong process), so the fork handlers drop every pooled
@@ -19,6 +20,8 @@
 #include "../process/process_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,24 @@
 /* Bytes of a generated authkey. */
 #define RANDOM_AUTHKEY_LEN 32u
 
+/*--- the private directory of default addresses: its state -----------------*/
+
+/* Like Python's util.get_temp_dir: one private directory (mode 0700) per
+ * process, made at its first start of a manager with a default address
+ * and shared by all of them (each has its own socket file in it). It is
+ * removed at exit (atexit), or, in a process other than the session's
+ * first (a child may leave through _exit), when its last such manager
+ * shuts down. Per manager, removing a directory can cost a synchronous
+ * block discard (~1 ms on ext4 mounted with "discard"); unlinking a
+ * socket file frees no block. dir_* are guarded by dir_mu; a forked
+ * child's copies are its parent's (dir_pid tells). */
+static pthread_mutex_t dir_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *dir_path;     /* the directory, or NULL */
+static pid_t dir_pid;      /* the process that made dir_path */
+static unsigned dir_users; /* started handles with a socket in it */
+static uint64_t dir_seq;   /* numbers the socket files */
+static bool dir_atexit;    /* dir_at_exit registered (inherited by fork) */
+
 /*--- the fork handlers ------------------------------------------------------*/
 
 static pthread_mutex_t handles_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -41,6 +62,7 @@ static pthread_once_t handles_once = PTHREAD_ONCE_INIT;
 static void
 handles_prepare(void)
 {
+    pthread_mutex_lock(&dir_mu);
     pthread_mutex_lock(&handles_mu);
     for (mp_manager_t *m = handles; m != NULL; m = m->next) {
         pthread_mutex_lock(&m->pool_mu);
@@ -54,6 +76,7 @@ handles_parent(void)
         pthread_mutex_unlock(&m->pool_mu);
     }
     pthread_mutex_unlock(&handles_mu);
+    pthread_mutex_unlock(&dir_mu);
 }
 
 /* atfork child: the pooled connections are the parent's; close the
@@ -78,8 +101,11 @@ handles_child(void)
         pthread_mutex_init(&m->keeper_mu, NULL);
         pthread_cond_init(&m->keeper_cv, NULL);
         m->keeper_running = false;
+        /* The parent's socket file: the parent removes it. */
+        m->dir_user = false;
     }
     pthread_mutex_unlock(&handles_mu);
+    pthread_mutex_unlock(&dir_mu);
 }
 
 static void
@@ -382,43 +408,122 @@ out:
     return err;
 }
 
-/*--- start ------------------------------------------------------------------*/
+/*--- the private directory of default addresses ----------------------------*/
 
-/* Makes the private directory and socket path of a default address. */
-static int
-make_private_path(mp_manager_t *m)
+/* (Its state is above, with the fork handlers that guard it.) */
+
+/* atexit: removes this process's directory, first unlinking the socket
+ * files of servers still running (they are being stopped: the process
+ * registry SIGTERMs daemons at exit). */
+static void
+dir_at_exit(void)
 {
+    if (dir_path == NULL || dir_pid != mp__getpid()) {
+        return;
+    }
+    if (rmdir(dir_path) == 0 || errno != ENOTEMPTY) {
+        return;
+    }
+    if (pthread_mutex_trylock(&handles_mu) != 0) {
+        return;
+    }
+    for (mp_manager_t *m = handles; m != NULL; m = m->next) {
+        if (m->dir_user) {
+            (void)unlink(m->sock_path);
+        }
+    }
+    pthread_mutex_unlock(&handles_mu);
+    (void)rmdir(dir_path);
+}
+
+/* Makes this process's directory unless it has one. dir_mu held. */
+static int
+dir_make_locked(void)
+{
+    pid_t self = mp__getpid();
+    /* A server stopped by SIGTERM removes it once empty. */
+    if (dir_path != NULL && dir_pid == self && access(dir_path, F_OK) == 0) {
+        return 0;
+    }
+    if (dir_pid != self) {
+        dir_users = 0; /* the parent's count */
+    }
+    mp__free(dir_path); /* gone, or this process's copy of its parent's */
+    dir_path = NULL;
     const char *base = getenv("TMPDIR");
     if (base == NULL || base[0] == '\0') {
         base = "/tmp";
     }
     size_t n = strlen(base) + sizeof "/mp-mgr-XXXXXX";
-    m->tmpdir = mp__malloc(n);
-    m->sock_path = mp__malloc(n + sizeof "/manager.sock");
-    if (m->tmpdir == NULL || m->sock_path == NULL) {
+    char *path = mp__malloc(n);
+    if (path == NULL) {
         return MP_ENOMEM;
     }
-    snprintf(m->tmpdir, n, "%s/mp-mgr-XXXXXX", base);
-    if (mkdtemp(m->tmpdir) == NULL) {
+    snprintf(path, n, "%s/mp-mgr-XXXXXX", base);
+    if (mkdtemp(path) == NULL) {
         int err = -errno;
-        mp__free(m->tmpdir);
-        m->tmpdir = NULL;
+        mp__free(path);
         return err;
     }
-    snprintf(m->sock_path, n + sizeof "/manager.sock", "%s/manager.sock",
-             m->tmpdir);
+    dir_path = path;
+    dir_pid = self;
+    if (!dir_atexit) {
+        dir_atexit = atexit(dir_at_exit) == 0;
+    }
     return 0;
 }
 
-/* Removes the default socket path and its directory (if any). */
+/* Gives up m's use of the directory: the last user in a process other
+ * than the session's first removes it. dir_mu not held. */
+static void
+dir_release(mp_manager_t *m)
+{
+    if (!m->dir_user) {
+        return;
+    }
+    m->dir_user = false;
+    pthread_mutex_lock(&dir_mu);
+    if (dir_pid == mp__getpid() && dir_users > 0 && --dir_users == 0 &&
+        dir_pid != mp__session_pid()) {
+        (void)rmdir(dir_path);
+        mp__free(dir_path);
+        dir_path = NULL;
+    }
+    pthread_mutex_unlock(&dir_mu);
+}
+
+/*--- start ------------------------------------------------------------------*/
+
+/* Picks a fresh socket path in this process's private directory. */
+static int
+make_private_path(mp_manager_t *m)
+{
+    pthread_mutex_lock(&dir_mu);
+    int err = dir_make_locked();
+    if (err == 0) {
+        size_t n = strlen(dir_path) + sizeof "/manager-.sock" + 20;
+        m->sock_path = mp__malloc(n);
+        if (m->sock_path == NULL) {
+            err = MP_ENOMEM;
+        } else {
+            snprintf(m->sock_path, n, "%s/manager-%" PRIu64 ".sock", dir_path,
+                     ++dir_seq);
+            dir_users++;
+            m->dir_user = true;
+        }
+    }
+    pthread_mutex_unlock(&dir_mu);
+    return err;
+}
+
+/* Removes the default socket path (if this handle made it) and forgets
+ * it. */
 static void
 remove_private_path(mp_manager_t *m)
 {
-    if (m->tmpdir != NULL) {
+    if (m->dir_user) {
         (void)unlink(m->sock_path);
-        (void)rmdir(m->tmpdir);
-        mp__free(m->tmpdir);
-        m->tmpdir = NULL;
+        dir_release(m);
     }
     mp__free(m->sock_path);
     m->sock_path = NULL;
@@ -431,31 +536,50 @@ static void close_stop_pipe(mp_manager_t *m);
 static int
 await_ready(mp_manager_t *m)
 {
-    int fds[2] = {m->ready_fd[0], mp_process_sentinel(m->server)};
-    bool ready[2] = {false, false};
-    int n = mp_wait(fds, 2, ready, MP_WAIT_FOREVER);
+    /* poll itself, not mp_wait: no allocation (after a fork every heap
+     * page this process writes first costs a copy-on-write fault). */
+    struct pollfd pfd[2] = {
+        {.fd = m->ready_fd[0], .events = POLLIN},
+        {.fd = mp_process_sentinel(m->server), .events = POLLIN}};
+    int n;
+    do {
+        n = poll(pfd, 2, -1);
+    } while (n < 0 && errno == EINTR);
     if (n < 0) {
-        return n;
+        return -errno;
     }
-    if (!ready[0]) {
+    if (pfd[0].revents == 0) {
+        return MP_ENOSERVER;
+    }
+    /* The report is one write: one read gets it all unless the address
+     * is long. */
+    uint8_t msg[8 + 248];
+    ssize_t n_read;
+    do {
+        n_read = read(m->ready_fd[0], msg, sizeof msg);
+    } while (n_read < 0 && errno == EINTR);
+    if (n_read < 8) {
         return MP_ENOSERVER;
     }
     int32_t status;
     uint32_t alen;
-    uint8_t hdr[8];
-    if (mp__plat_read_full(m->ready_fd[0], hdr, 8) != 8) {
-        return MP_ENOSERVER;
-    }
-    memcpy(&status, hdr, 4);
-    memcpy(&alen, hdr + 4, 4);
+    memcpy(&status, msg, 4);
+    memcpy(&alen, msg + 4, 4);
     if (status != 0) {
         return status;
+    }
+    if (alen > MP__MGR_ADDRESS_MAX) {
+        return MP_EPROTO;
     }
     char *addr = mp__malloc((size_t)alen + 1);
     if (addr == NULL) {
         return MP_ENOMEM;
     }
-    if (mp__plat_read_full(m->ready_fd[0], addr, alen) != (ssize_t)alen) {
+    size_t have = (size_t)n_read - 8 < alen ? (size_t)n_read - 8 : alen;
+    memcpy(addr, msg + 8, have);
+    if (have < alen &&
+        mp__plat_read_full(m->ready_fd[0], addr + have, alen - have) !=
+            (ssize_t)(alen - have)) {
         mp__free(addr);
         return MP_ENOSERVER;
     }
@@ -573,10 +697,9 @@ start_locked(mp_manager_t *m)
     if (err != 0) {
         goto fail;
     }
-    /* The fast path: this process maps the store too. */
-    if (mp__store_attach(&m->store, mp__store_name(m->srv_store)) != 0) {
-        m->store = NULL;
-    }
+    /* The fast path: the mapping made for the server serves this
+     * process too (one mapping, no second attach). */
+    m->store = m->srv_store;
     m->owner = mp__getpid();
     m->server_pid = mp_process_pid(m->server);
     m->role = MP__MGR_STARTED;
@@ -797,10 +920,11 @@ shutdown_locked(mp_manager_t *m)
     m->server = NULL;
     keeper_stop(m);
     pool_clear(m);
-    /* After a clean exit the names are gone already; after a kill this
-     * removes them. The fast-path mapping stays until destroy, for
-     * proxies still in use: they see MP_ENOSERVER. */
-    mp__store_destroy(m->srv_store);
+    /* The store's names (a server stopped by its starter leaves them to
+     * it; after a kill nobody else would). The mapping stays until
+     * destroy (it is m->store), for proxies still in use: they see
+     * MP_ENOSERVER. */
+    mp__store_remove_names(m->srv_store);
     m->srv_store = NULL;
     remove_private_path(m);
 }
@@ -842,19 +966,15 @@ mp_manager_destroy(mp_manager_t *m)
     if (m->store != NULL) {
         mp__store_detach(m->store);
     }
-    /* A forked child's copies of the starter's handles: only drop them. */
-    if (m->srv_store != NULL) {
+    /* A forked child's copies of the starter's handles: only drop them
+     * (the starter's srv_store is its store as well). */
+    if (m->srv_store != NULL && m->srv_store != m->store) {
         mp__store_detach(m->srv_store);
     }
     if (m->server != NULL) {
         (void)mp_process_destroy(m->server);
     }
-    if (!mine) {
-        /* The starter removes the private directory, not a child. */
-        mp__free(m->tmpdir);
-        m->tmpdir = NULL;
-    }
-    remove_private_path(m);
+    remove_private_path(m); /* a forked child's copy is no dir_user */
     pthread_mutex_destroy(&m->life_mu);
     pthread_mutex_destroy(&m->pool_mu);
     pthread_mutex_destroy(&m->keeper_mu);

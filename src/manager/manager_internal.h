@@ -195,11 +195,13 @@ int mp__store_attach(mp__store_t **out, const char *name);
 const char *mp__store_name(const mp__store_t *st);
 
 /* mp__store_detach drops this process's attachment (and its cached
- * handles). mp__store_destroy also removes the names of the store and of
+ * handles). mp__store_remove_names removes the names of the store and of
  * every queue it holds (shm_unlink + tracker unregister) without taking
- * any lock, so the server at shutdown and the starting process after the
- * server died both use it. */
+ * any lock, so the server after SIGTERM and the starting process after
+ * the server's exit both use it; the mapping stays. mp__store_destroy
+ * does both. */
 void mp__store_detach(mp__store_t *st);
+void mp__store_remove_names(mp__store_t *st);
 void mp__store_destroy(mp__store_t *st);
 
 /* The kind of an object, checking its id: returns the kind (> 0) or

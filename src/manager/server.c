@@ -583,7 +583,8 @@ serve_connection(server_t *srv, mp_conn_t *c)
      * clients all map the store never needs it, and the start is quicker
      * without it. */
     if (!srv->watcher_started) {
-        if (pthread_create(&srv->watcher, NULL, watcher_main, srv) != 0) {
+        if ((srv->watch_wake[0] < 0 && mp__plat_pipe(srv->watch_wake) != 0) ||
+            pthread_create(&srv->watcher, NULL, watcher_main, srv) != 0) {
             mp_conn_destroy(c);
             return;
         }
@@ -636,12 +637,18 @@ accept_loop(server_t *srv)
 {
     /* The stop pipe is readable once the starter wrote its byte (or
      * exited: then this daemon is being killed anyway). */
-    int fds[3] = {mp_listener_fileno(srv->lst), srv->wake[0],
-                  srv->m->stop_fd[0]};
+    struct pollfd pfd[3] = {
+        {.fd = mp_listener_fileno(srv->lst), .events = POLLIN},
+        {.fd = srv->wake[0], .events = POLLIN},
+        {.fd = srv->m->stop_fd[0], .events = POLLIN}};
     for (;;) {
-        bool ready[3] = {false, false, false};
-        int n = mp_wait(fds, 3, ready, MP_WAIT_FOREVER);
-        if (n < 0 || ready[1] || ready[2]) {
+        /* poll itself, not mp_wait: no allocation (a heap page written
+         * is a page fault in this new process). */
+        int n = poll(pfd, 3, -1);
+        if (n < 0 && errno == EINTR) {
+            continue; /* SIGTERM: its byte is on wake[0] */
+        }
+        if (n < 0 || pfd[1].revents != 0 || pfd[2].revents != 0) {
             return;
         }
         reap_connections(srv);
@@ -657,6 +664,8 @@ accept_loop(server_t *srv)
 /* The wake pipe's write end, for the SIGTERM handler (one server per
  * process). */
 static volatile sig_atomic_t term_wake_fd = -1;
+/* Set by SIGTERM: the starter is exiting (or someone asked for it). */
+static volatile sig_atomic_t term_received;
 
 /* SIGTERM (the library's exit handler sends it to daemon children when
  * the starter exits without shutting down): shut down cleanly, so that
@@ -667,34 +676,46 @@ on_sigterm(int sig)
     (void)sig;
     int saved = errno;
     uint8_t byte = 1;
+    term_received = 1;
     if (term_wake_fd >= 0) {
         (void)!write(term_wake_fd, &byte, 1);
     }
     errno = saved;
 }
 
-/* Tells the starter how the start went. */
+/* Tells the starter how the start went: one write (so one wake-up),
+ * from a buffer on the stack for the usual short address (a fresh
+ * stack page would cost this new process a page fault). */
 static void
 report_ready(mp_manager_t *m, int32_t status, const char *address)
 {
-    uint8_t msg[8 + 4096];
     size_t alen = status == 0 ? strlen(address) : 0;
-    if (alen > sizeof msg - 8) {
+    if (alen > MP__MGR_ADDRESS_MAX) {
         alen = 0;
         status = MP_ENAMETOOLONG;
+    }
+    uint8_t small[8 + 248];
+    uint8_t *msg = 8 + alen <= sizeof small ? small : mp__malloc(8 + alen);
+    if (msg == NULL) {
+        msg = small;
+        alen = 0;
+        status = MP_ENOMEM;
     }
     uint32_t len32 = (uint32_t)alen;
     memcpy(msg, &status, 4);
     memcpy(msg + 4, &len32, 4);
     memcpy(msg + 8, address != NULL ? address : "", alen);
     (void)mp__plat_write_full(m->ready_fd[1], msg, 8 + alen);
+    if (msg != small) {
+        mp__free(msg);
+    }
     mp__plat_close(m->ready_fd[1]);
     m->ready_fd[1] = -1;
 }
 
 /* Sets up what the server needs before it reports ready: the listener,
- * the pipes and the store's liveness word (the watcher starts with the
- * first connection). Returns 0 or the
+ * the wake pipe and the store's liveness word (the watcher and its pipe
+ * start with the first connection). Returns 0 or the
  * error to report (what was made is undone by server_teardown). */
 static int
 server_setup(server_t *srv)
@@ -713,10 +734,6 @@ server_setup(server_t *srv)
     if (err != 0) {
         return err;
     }
-    err = mp__plat_pipe(srv->watch_wake);
-    if (err != 0) {
-        return err;
-    }
     term_wake_fd = srv->wake[1];
     struct sigaction sa = {.sa_handler = on_sigterm};
     sigemptyset(&sa.sa_mask);
@@ -730,11 +747,22 @@ server_setup(server_t *srv)
 static void
 server_teardown(server_t *srv)
 {
+    /* Removes the socket file too. The private directory is the
+     * starter's process's, shared by its managers: after SIGTERM (sent
+     * to daemons when a starter exits, which may be through _exit) it
+     * goes once empty; the starter makes it again if it starts more. */
     mp_listener_destroy(srv->lst);
-    if (srv->m->tmpdir != NULL) {
-        (void)rmdir(srv->m->tmpdir); /* the starter does so too */
+    if (term_received && srv->m->sock_path != NULL) {
+        char *slash = strrchr(srv->m->sock_path, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            (void)rmdir(srv->m->sock_path); /* fails while not empty */
+            *slash = '/';
+        }
     }
-    signal(SIGTERM, SIG_DFL);
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    (void)sigaction(SIGTERM, &dfl, NULL);
     term_wake_fd = -1;
     if (srv->watcher_started) {
         pthread_mutex_lock(&srv->mu);
@@ -770,7 +798,9 @@ mp__mgr_server_main(void *arg)
     /* Python's manager server ignores SIGINT: ^C in a terminal reaches
      * the whole foreground group, and the server must outlive its users'
      * handlers so that they can still shut it down cleanly. */
-    signal(SIGINT, SIG_IGN);
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    (void)sigaction(SIGINT, &ign, NULL); /* sigaction, as for SIGTERM */
     pthread_mutex_init(&srv.mu, NULL);
     pthread_mutex_init(&srv.users_mu, NULL);
     srv.max_request = m->store_size + MP__MGR_REQ_HDR;
@@ -791,6 +821,13 @@ mp__mgr_server_main(void *arg)
      * names go. */
     mp__store_close_down(srv.st);
     server_teardown(&srv);
-    mp__store_destroy(srv.st);
+    /* The process exits next: its exit unmaps the store (an explicit
+     * unmap first would only add work on the way to the exit, which the
+     * starter waits for). The store's names: a starter that stopped us
+     * removes them once we are gone (it does so after a kill anyway);
+     * after SIGTERM the starter may be exiting, so the server does. */
+    if (term_received) {
+        mp__store_remove_names(srv.st);
+    }
     return 0;
 }

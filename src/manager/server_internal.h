@@ -58,8 +58,9 @@ struct mp_manager {
     _Atomic bool shut;    /* shut down: every call is MP_ENOSERVER */
     pid_t owner;          /* the process that started or connected */
     char *address;        /* the server's address, once known */
-    char *tmpdir;         /* private dir of a default AF_UNIX path */
-    char *sock_path;      /* that path (removed at shutdown) */
+    char *sock_path;      /* a default AF_UNIX path (removed at shutdown) */
+    bool dir_user;        /* sock_path is in this process's private dir
+                           * (manager.c) and counts as one of its users */
     mp_process_t *server; /* started handles: the server process */
     pid_t server_pid;     /* its pid (kept after shutdown) */
     uint8_t secret[MP__MGR_SECRET_LEN];
@@ -94,5 +95,8 @@ struct mp_manager {
  * length and the bound address. Returns the exit code (0 after a
  * SHUTDOWN). */
 int mp__mgr_server_main(void *arg);
+
+/* The longest address the ready report carries. */
+#define MP__MGR_ADDRESS_MAX 4096u
 
 #endif /* MP_SERVER_INTERNAL_H */

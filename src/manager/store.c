@@ -225,7 +225,7 @@ mp__store_detach(mp__store_t *st)
 }
 
 void
-mp__store_destroy(mp__store_t *st)
+mp__store_remove_names(mp__store_t *st)
 {
     if (st == NULL) {
         return;
@@ -246,6 +246,12 @@ mp__store_destroy(mp__store_t *st)
         }
     }
     (void)mp_shm_unlink(st->shm);
+}
+
+void
+mp__store_destroy(mp__store_t *st)
+{
+    mp__store_remove_names(st);
     mp__store_detach(st);
 }
 
