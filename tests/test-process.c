@@ -2,9 +2,11 @@
 /* test-process.c - Process: start/join/exit codes, signals, the state
  * rules (not started, started twice, closed, destroyed while running), bad
  * input, names and identities, daemons, current/parent process, active
- * children, sentinels, the start-failure report and mp_shutdown. */
+ * children, sentinels, the start-failure report, mp_shutdown, and what a
+ * forked child does not inherit (the fork-local page). */
 #include "runner.h"
 
+#include "platform/platform.h"
 #include "process/process_internal.h"
 
 #include <errno.h>
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -994,4 +998,106 @@ TEST(process_shutdown_reaps_and_is_idempotent)
     ASSERT_OK(mp_process_destroy(p));
     ASSERT_OK(mp_shutdown());
     arg_close(&a);
+}
+
+/* --- the fork-local page: what a forked child does not inherit ---------- */
+
+typedef struct fork_local_arg {
+    uint64_t *word;   /* in the fork-local page, 1 in the parent */
+    mpt_pipe_t out;   /* child -> test: its first random values */
+    mpt_pipe_t held;  /* holder thread -> test: "I hold the registry lock" */
+    mpt_pipe_t let;   /* test -> holder thread: "release it" */
+} fork_local_arg_t;
+
+/* Holds the registry lock until told to let it go. */
+static void *
+registry_holder(void *arg)
+{
+    fork_local_arg_t *a = arg;
+    mp__registry_lock();
+    mpt_signal(&a->held, 1);
+    (void)mpt_wait_signal(&a->let, NULL);
+    mp__registry_unlock();
+    return NULL;
+}
+
+static int
+t_noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* A raw-forked child (no library start): finds the fork-local word zeroed
+ * and its own write to it its own; no children of its parent's; the
+ * registry lock free although a thread of the parent held it at the fork
+ * (it starts and joins a child of its own); its own pid and tid; and a
+ * random sequence of its own. Returns 0, or which check failed. */
+static int
+c_fork_local(void *arg)
+{
+    fork_local_arg_t *a = arg;
+    if (*a->word != 0) {
+        return 10;
+    }
+    *a->word = 2;
+    if (mp_active_children(NULL, 0) != 0) {
+        return 11;
+    }
+    if (mp__getpid() != getpid() ||
+        mp__gettid() != (pid_t)syscall(SYS_gettid)) {
+        return 12;
+    }
+    mp_process_t *p = NULL;
+    if (mp_process_create(&p, t_noop, NULL, NULL) != 0 ||
+        mp_process_start(p) != 0 || mp_process_join(p, 60000) != 0 ||
+        mp_process_destroy(p) != 0) {
+        return 13;
+    }
+    uint64_t v[4];
+    for (size_t i = 0; i < 4; i++) {
+        v[i] = mp__plat_random_u64();
+    }
+    mpt_write_all(a->out.wr, v, sizeof v);
+    return 0;
+}
+
+TEST(process_fork_local_state_not_inherited)
+{
+    fork_local_arg_t a;
+    mpt_pipe_open(&a.out);
+    mpt_pipe_open(&a.held);
+    mpt_pipe_open(&a.let);
+    a.word = mp__fork_local(sizeof *a.word);
+    ASSERT_EQ(*a.word, 0u);
+    *a.word = 1;
+    (void)mp__plat_random_u64(); /* the parent's generator is seeded */
+    /* A child of ours runs, and another thread holds the registry lock,
+     * while we fork. */
+    proc_arg_t b;
+    arg_open(&b);
+    b.value = 7;
+    mp_process_t *blocked = start(t_ready_then_wait, &b, NULL);
+    ASSERT_OK(mpt_wait_signal(&b.ready, NULL));
+    pthread_t holder;
+    ASSERT_EQ(pthread_create(&holder, NULL, registry_holder, &a), 0);
+    ASSERT_OK(mpt_wait_signal(&a.held, NULL));
+    pid_t c = mpt_fork(c_fork_local, &a);
+    uint64_t theirs[4], ours[4];
+    mpt_read_all(a.out.rd, theirs, sizeof theirs);
+    ASSERT_EQ(mpt_join(c), 0);
+    for (size_t i = 0; i < 4; i++) {
+        ours[i] = mp__plat_random_u64();
+    }
+    ASSERT(memcmp(ours, theirs, sizeof ours) != 0);
+    ASSERT_EQ(*a.word, 1u); /* the child's write was its own */
+    mpt_signal(&a.let, 1);
+    ASSERT_EQ(pthread_join(holder, NULL), 0);
+    ASSERT_EQ(mp_active_children(NULL, 0), 1);
+    mpt_signal(&b.go, 1);
+    join_expect(blocked, 7);
+    arg_close(&b);
+    mpt_pipe_close(&a.out);
+    mpt_pipe_close(&a.held);
+    mpt_pipe_close(&a.let);
 }

@@ -36,24 +36,34 @@ mp_set_allocator(void *(*malloc_fn)(size_t),
     return 0;
 }
 
+/* Sets allocated. Loads first: a store on every allocation would write
+ * the library's data page, a copy-on-write fault after every fork. */
+static inline void
+note_allocation(void)
+{
+    if (!atomic_load_explicit(&allocated, memory_order_relaxed)) {
+        atomic_store_explicit(&allocated, true, memory_order_relaxed);
+    }
+}
+
 void *
 mp__malloc(size_t size)
 {
-    atomic_store_explicit(&allocated, true, memory_order_relaxed);
+    note_allocation();
     return allocator.malloc_fn(size);
 }
 
 void *
 mp__calloc(size_t n, size_t size)
 {
-    atomic_store_explicit(&allocated, true, memory_order_relaxed);
+    note_allocation();
     return allocator.calloc_fn(n, size);
 }
 
 void *
 mp__realloc(void *ptr, size_t size)
 {
-    atomic_store_explicit(&allocated, true, memory_order_relaxed);
+    note_allocation();
     return allocator.realloc_fn(ptr, size);
 }
 

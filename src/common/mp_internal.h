@@ -74,4 +74,13 @@ pid_t mp__session_pid(void);
 /* gettid(), cached per thread and refreshed after fork. */
 pid_t mp__gettid(void);
 
+/* mp__fork_local returns size bytes (zeroed, 64-byte aligned) of this
+ * process's fork-local page: memory a child forked from it finds zeroed
+ * again, with no fork handler and no copy-on-write fault in the parent
+ * (MADV_WIPEONFORK). For process-local state a child must not inherit:
+ * locks (zero is an unlocked pthread or futex mutex), lists of the
+ * parent's children, caches of the pid. Call once per module (under its
+ * pthread_once): the page is small and never freed; panics when full. */
+void *mp__fork_local(size_t size);
+
 #endif /* MP_INTERNAL_H */

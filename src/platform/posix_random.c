@@ -5,33 +5,26 @@
 #include "platform.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-static pthread_mutex_t random_mutex = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t random_state;
-static pid_t random_pid; /* the process that seeded random_state */
+/* The generator, in the fork-local page (mp__fork_local): a forked child
+ * finds it zeroed - mutex free, not seeded - and seeds its own, so it never
+ * repeats its parent's sequence, with no fork handler. */
+typedef struct random_local {
+    pthread_mutex_t mutex;
+    uint64_t state;
+    bool seeded;
+} random_local_t;
 
+static random_local_t *rnd; /* set once by random_once_fn */
 static pthread_once_t random_once = PTHREAD_ONCE_INIT;
-
-/* Hold the mutex across fork so that a child never inherits it locked. */
-static void
-random_prepare(void)
-{
-    pthread_mutex_lock(&random_mutex);
-}
-
-/* Also the child's fork handler. */
-MP__FORK_CHILD_PATH static void
-random_release(void)
-{
-    pthread_mutex_unlock(&random_mutex);
-}
 
 static void
 random_once_fn(void)
 {
-    pthread_atfork(random_prepare, random_release, random_release);
+    rnd = mp__fork_local(sizeof *rnd);
 }
 
 static uint64_t
@@ -46,19 +39,17 @@ splitmix64(uint64_t *state)
 uint64_t
 mp__plat_random_u64(void)
 {
-    pid_t pid = mp__getpid();
     pthread_once(&random_once, random_once_fn);
-    pthread_mutex_lock(&random_mutex);
-    /* A forked child must not repeat its parent's sequence: reseed. */
-    if (random_pid != pid) {
+    pthread_mutex_lock(&rnd->mutex);
+    if (!rnd->seeded) {
         uint64_t seed = 0;
         if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
-            seed ^= (uint64_t)mp__now_ns() ^ ((uint64_t)pid << 32);
+            seed ^= (uint64_t)mp__now_ns() ^ ((uint64_t)mp__getpid() << 32);
         }
-        random_state ^= seed;
-        random_pid = pid;
+        rnd->state = seed;
+        rnd->seeded = true;
     }
-    uint64_t v = splitmix64(&random_state);
-    pthread_mutex_unlock(&random_mutex);
+    uint64_t v = splitmix64(&rnd->state);
+    pthread_mutex_unlock(&rnd->mutex);
     return v;
 }

@@ -107,8 +107,10 @@ free_name_locked(mp_process_t *p)
     p->name_alloc = NULL;
 }
 
-/* Replaces p's name with a copy of name. Registry lock held. Returns 0 or
- * MP_ENOMEM. */
+/* Replaces p's name with a copy of name. Registry lock held (but a fork
+ * by another thread does not take it): the new name is in place before
+ * the old one is freed, so a child forked meanwhile never inherits a
+ * pointer to a freed name. Returns 0 or MP_ENOMEM. */
 static int
 set_name_locked(mp_process_t *p, const char *name)
 {
@@ -116,9 +118,10 @@ set_name_locked(mp_process_t *p, const char *name)
     if (copy == NULL) {
         return MP_ENOMEM;
     }
-    free_name_locked(p);
-    p->name_alloc = copy;
+    mp_process_t old = {.kind = p->kind, .name_alloc = p->name_alloc};
     p->name = copy;
+    p->name_alloc = copy;
+    free_name_locked(&old);
     return 0;
 }
 
@@ -328,7 +331,7 @@ reap_blocking(pid_t pid)
 
 /* Forks the child of p. On success stores its pid and pidfd; on failure
  * no child is left. Returns 0 or a negative error. Registry lock not held
- * (the fork handlers take it). Not inlined: the child returns from fork
+ * (fork needs no registry lock). Not inlined: the child returns from fork
  * into it, so it belongs with the child's path. */
 MP__FORK_CHILD_PATH __attribute__((noinline)) static int
 spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)

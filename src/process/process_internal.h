@@ -5,8 +5,10 @@
  *
  * Locking: one process-local mutex, the registry lock, guards the children
  * list, every handle's state/pid/pidfd/exit code and the current/parent
- * handles. It is never held while blocking on a child, nor across fork()
- * (the fork handlers take it, so fork never copies a half-updated list). */
+ * handles. It is never held while blocking on a child, nor across fork():
+ * the lock and the list live in the fork-local page (mp__fork_local), so a
+ * child starts with a free lock and an empty list, whatever another thread
+ * was doing at the fork. */
 #ifndef MP_PROCESS_INTERNAL_H
 #define MP_PROCESS_INTERNAL_H
 
@@ -70,8 +72,8 @@ struct mp_process {
     char strs[];
 };
 
-/* mp__registry_init registers the fork handlers and the exit handler, once
- * per process tree (a forked child inherits both). */
+/* mp__registry_init sets up the registry's fork-local state and registers
+ * the exit handler, once per process tree (a forked child inherits both). */
 void mp__registry_init(void);
 
 /* The registry lock (see above). */

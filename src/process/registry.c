@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* registry.c - the process-wide bookkeeping of the process layer: the list
- * of this process's started children, the current and parent process
- * handles, the fork handlers that keep both right in a child, and the exit
- * handling (Python's order: terminate daemonic children, then join every
+ * of this process's started children (in the fork-local page, so that a
+ * child starts without its parent's), the current and parent process
+ * handles, and the exit handling (Python's order: terminate daemonic children, then join every
  * child).
  *
  * The list holds the children this process started and has not reaped
@@ -23,12 +23,22 @@
 #define DAEMON_GRACE_NS (1000 * 1000000LL)
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* All guarded by reg_lock. */
-static mp_process_t *child_head, *child_tail;
-static unsigned child_counter;   /* children created by this process */
+/* What a forked child must not inherit, in the fork-local page (see
+ * mp__fork_local): a child finds the locks free (a zeroed glibc mutex is
+ * PTHREAD_MUTEX_INITIALIZER), no children and its count at 0, with no
+ * fork handler, and the parent's lock and list updates after a fork cost
+ * it no copy-on-write fault. A fork needs no registry lock either: the
+ * child copies nothing of this. */
+typedef struct reg_local {
+    pthread_mutex_t lock;       /* the registry lock */
+    pthread_mutex_t start_lock; /* serializes starts (see process.c) */
+    mp_process_t *child_head, *child_tail; /* guarded by lock */
+    unsigned child_counter; /* children created by this process (lock) */
+} reg_local_t;
+static reg_local_t *reg; /* set once by reg_init_once */
+
+/* Guarded by the registry lock. */
 static const char *cur_identity; /* NULL in the main process */
 static bool have_parent;         /* false in the main process */
 /* In a started child: the copies fork made of the handle it was started
@@ -49,35 +59,6 @@ static mp_process_t par_proc = {
     .pidfd = -1,
 };
 
-/* atfork prepare: fork copies the registry only while nobody changes it. */
-static void
-reg_atfork_prepare(void)
-{
-    pthread_mutex_lock(&reg_lock);
-}
-
-/* atfork parent: the registry is usable again. */
-static void
-reg_atfork_parent(void)
-{
-    pthread_mutex_unlock(&reg_lock);
-}
-
-/* atfork child: the child has one thread, so the locks are re-made free
- * (the start lock may have been held by another thread), and the parent's
- * children are not the child's: forget them. The handles stay allocated:
- * the child's code may still hold pointers to its copies. The locks are
- * re-made by assignment, not pthread_mutex_init, which would fault one
- * more page of libc's code into every child. */
-MP__FORK_CHILD_PATH static void
-reg_atfork_child(void)
-{
-    static const pthread_mutex_t unlocked = PTHREAD_MUTEX_INITIALIZER;
-    reg_lock = unlocked;
-    start_lock = unlocked;
-    child_head = child_tail = NULL;
-}
-
 MP__FORK_CHILD_PATH static void run_exit_work(void);
 
 /* The exit handler: Python's _exit_function for the process's children. */
@@ -87,13 +68,12 @@ reg_exit_handler(void)
     run_exit_work();
 }
 
-/* One-time set-up; mp__init first, so its fork handler (which refreshes
- * the cached pid) runs before ours in a child. */
+/* One-time set-up. */
 static void
 reg_init_once(void)
 {
     mp__init();
-    pthread_atfork(reg_atfork_prepare, reg_atfork_parent, reg_atfork_child);
+    reg = mp__fork_local(sizeof *reg);
     atexit(reg_exit_handler);
 }
 
@@ -106,32 +86,34 @@ mp__registry_init(void)
 MP__FORK_CHILD_PATH void
 mp__registry_lock(void)
 {
-    pthread_mutex_lock(&reg_lock);
+    mp__registry_init();
+    pthread_mutex_lock(&reg->lock);
 }
 
 MP__FORK_CHILD_PATH void
 mp__registry_unlock(void)
 {
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&reg->lock);
 }
 
 void
 mp__registry_start_lock(void)
 {
-    pthread_mutex_lock(&start_lock);
+    mp__registry_init();
+    pthread_mutex_lock(&reg->start_lock);
 }
 
 void
 mp__registry_start_unlock(void)
 {
-    pthread_mutex_unlock(&start_lock);
+    pthread_mutex_unlock(&reg->start_lock);
 }
 
 unsigned
 mp__registry_new_child_number(const char **prefix)
 {
     mp__registry_lock();
-    unsigned n = ++child_counter;
+    unsigned n = ++reg->child_counter;
     *prefix = cur_identity;
     mp__registry_unlock();
     return n;
@@ -140,14 +122,14 @@ mp__registry_new_child_number(const char **prefix)
 void
 mp__registry_add_locked(mp_process_t *p)
 {
-    p->prev = child_tail;
+    p->prev = reg->child_tail;
     p->next = NULL;
-    if (child_tail != NULL) {
-        child_tail->next = p;
+    if (reg->child_tail != NULL) {
+        reg->child_tail->next = p;
     } else {
-        child_head = p;
+        reg->child_head = p;
     }
-    child_tail = p;
+    reg->child_tail = p;
     p->listed = true;
 }
 
@@ -160,12 +142,12 @@ mp__registry_remove_locked(mp_process_t *p)
     if (p->prev != NULL) {
         p->prev->next = p->next;
     } else {
-        child_head = p->next;
+        reg->child_head = p->next;
     }
     if (p->next != NULL) {
         p->next->prev = p->prev;
     } else {
-        child_tail = p->prev;
+        reg->child_tail = p->prev;
     }
     p->prev = p->next = NULL;
     p->listed = false;
@@ -204,7 +186,7 @@ mp__process_reap_locked(mp_process_t *p)
 void
 mp__registry_reap_all_locked(void)
 {
-    mp_process_t *p = child_head;
+    mp_process_t *p = reg->child_head;
     while (p != NULL) {
         mp_process_t *next = p->next; /* p may be unlinked */
         (void)mp__process_reap_locked(p);
@@ -247,7 +229,6 @@ mp__registry_become_child(const mp_process_t *p, pid_t parent)
     cur_proc.name = p->name;
     cur_proc.daemon = p->daemon;
     cur_identity = p->identity;
-    child_counter = 0;
 }
 
 /* Opens the parent's sentinel if not yet open. Registry lock held; only
@@ -312,7 +293,7 @@ mp__registry_parent_wait(int64_t deadline)
 MP__FORK_CHILD_PATH static void
 signal_listed_locked(bool daemons, int sig)
 {
-    for (mp_process_t *p = child_head; p != NULL; p = p->next) {
+    for (mp_process_t *p = reg->child_head; p != NULL; p = p->next) {
         if (p->daemon == daemons) {
             (void)kill(p->pid, sig);
         }
@@ -329,7 +310,7 @@ wait_listed(bool daemons, int64_t deadline)
     for (;;) {
         mp__registry_lock();
         mp__registry_reap_all_locked();
-        mp_process_t *p = child_head;
+        mp_process_t *p = reg->child_head;
         while (p != NULL && p->daemon != daemons) {
             p = p->next;
         }
@@ -368,13 +349,14 @@ wait_listed(bool daemons, int64_t deadline)
 MP__FORK_CHILD_PATH static void
 run_exit_work(void)
 {
+    mp__registry_init(); /* mp_process_exit may be the first call */
     /* Usually a child with one thread and no children on its way out:
      * then the lock is not needed (see mp__single_threaded). */
     bool locking = !mp__single_threaded();
     if (locking) {
         mp__registry_lock();
     }
-    bool any = child_head != NULL;
+    bool any = reg->child_head != NULL;
     signal_listed_locked(true, SIGTERM);
     if (locking) {
         mp__registry_unlock();
@@ -425,7 +407,7 @@ mp_active_children(mp_process_t **out, size_t cap)
     mp__registry_lock();
     mp__registry_reap_all_locked();
     size_t n = 0;
-    for (mp_process_t *p = child_head; p != NULL; p = p->next) {
+    for (mp_process_t *p = reg->child_head; p != NULL; p = p->next) {
         if (n < cap) {
             out[n] = p;
         }
