@@ -680,13 +680,14 @@ pool_finish(mp_pool_t *pool)
 
 /* Returns bytes of zeroed memory for a big array (a pool map's input or
  * output), allocated as a performance-minded program does on Linux: one
- * mmap, transparent huge pages asked for (as the library does for its own
- * big buffers), whose pages one madvise(MADV_POPULATE_WRITE) brings in,
- * instead of malloc's first-touch fault per 4 KiB page (~15 us each on a
- * VM: ~12000 of them for pool_map_trivial's two 24 MB arrays). Without
- * that madvise (before Linux 5.14) every page is touched instead. The
- * callers allocate inside their timing. Exits when out of memory; free
- * with big_array_free. */
+ * mmap whose pages one madvise(MADV_POPULATE_WRITE) brings in, instead of
+ * malloc's first-touch fault per 4 KiB page (~15 us each on a VM: ~12000
+ * of them for pool_map_trivial's two 24 MB arrays). Without that madvise
+ * (before Linux 5.14) every page is touched instead. No huge-page hint:
+ * with THP "defrag=madvise" it can stall in direct compaction when memory
+ * is fragmented (as after the Python rounds), which made runs bimodal.
+ * The callers allocate inside their timing. Exits when out of memory;
+ * free with big_array_free. */
 static void *
 big_array(size_t bytes)
 {
@@ -698,7 +699,6 @@ big_array(size_t bytes)
         fprintf(stderr, "mp_bench: out of memory\n");
         exit(2);
     }
-    (void)madvise(p, len, MADV_HUGEPAGE);
     if (madvise(p, len, MADV_POPULATE_WRITE) != 0) {
         long page = sysconf(_SC_PAGESIZE);
 
@@ -782,7 +782,7 @@ wl_pool_map_trivial(void)
                     : "pool_map_trivial_default_chunksize",
              (double)n / dt, "items/s",
              "n=%ld mp_pool_map(x*x) Pool(2) chunksize=%s (effective %ld);"
-             " in/out arrays: mmap+MADV_HUGEPAGE+MADV_POPULATE_WRITE, timed",
+             " in/out arrays: mmap+MADV_POPULATE_WRITE, timed",
              n, cs > 0 ? "1" : "AUTO", eff);
     }
     pool_finish(pool);
@@ -827,7 +827,7 @@ wl_pool_imap_unordered_trivial(void)
                  : "pool_imap_unordered_trivial_chunksize%ld", cs);
         emit(name, (double)n / dt, "items/s",
              "n=%ld mp_pool_imap_unordered(x*x) Pool(2) chunksize=%ld%s;"
-             " input array: mmap+MADV_HUGEPAGE+MADV_POPULATE_WRITE, timed",
+             " input array: mmap+MADV_POPULATE_WRITE, timed",
              n, cs, cs == 1 ? " (the default)" : "");
     }
     pool_finish(pool);

@@ -206,8 +206,10 @@ run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
         ih->len = mlen;
     }
     /* A message set by a task that then succeeded is not the next one's. */
-    mp__free(out->err);
-    out->err = NULL;
+    if (out->err != NULL) {
+        mp__free(out->err);
+        out->err = NULL;
+    }
     return err;
 }
 
