@@ -390,23 +390,33 @@ TEST_TIMEOUT(mgr_starter_exits_without_shutdown, 30)
     mpt_pipe_close(&pipe);
 }
 
-/* Child: starts and shuts down a manager, sends its address up the pipe
- * and leaves through exit (plain fork: atexit) or by returning (a process
- * of the library: _exit). */
+/* Starts a manager in a child and sends its address up the pipe fd;
+ * shuts it down first when stop is set. Returns the child's exit code. */
 static int
-child_starts_and_stops(void *arg)
+child_start_manager(int fd, bool stop)
 {
-    int fd = *(int *)arg;
     mp_manager_t *m;
     if (mp_manager_create(&m, NULL) != 0 || mp_manager_start(m) != 0) {
         return 1;
     }
     char addr[256] = {0};
     snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
-    int err = mp_manager_shutdown(m);
-    mp_manager_destroy(m);
+    int err = 0;
+    if (stop) {
+        err = mp_manager_shutdown(m);
+        mp_manager_destroy(m);
+    }
     mpt_write_all(fd, addr, sizeof addr);
     return err != 0;
+}
+
+/* Child: starts and shuts down a manager, sends its address up the pipe
+ * and leaves through exit (plain fork: atexit) or by returning (a process
+ * of the library: _exit). */
+static int
+child_starts_and_stops(void *arg)
+{
+    return child_start_manager(*(int *)arg, true);
 }
 
 /* Child of a plain fork: starts a manager, sends its address and exits
@@ -414,15 +424,7 @@ child_starts_and_stops(void *arg)
 static int
 child_starts_and_exits(void *arg)
 {
-    int fd = *(int *)arg;
-    mp_manager_t *m;
-    if (mp_manager_create(&m, NULL) != 0 || mp_manager_start(m) != 0) {
-        return 1;
-    }
-    char addr[256] = {0};
-    snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
-    mpt_write_all(fd, addr, sizeof addr);
-    return 0;
+    return child_start_manager(*(int *)arg, false);
 }
 
 /* The private directory of default addresses is its process's: a child

@@ -1275,16 +1275,24 @@ segment_format(char *base, const layout_t *l)
     mp__heap_init(base + l->heap_off, (size_t)l->heap_size);
 }
 
-int
-mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
+/* The start of both creates: checks out, clears *out, and computes the
+ * layout opts ask for. Returns 0 or an error. */
+static int
+create_begin(mp_queue_t **out, const mp_queue_opts_t *opts, layout_t *l)
 {
     mp__init();
     if (out == NULL) {
         return MP_EINVAL;
     }
     *out = NULL;
+    return layout_of(l, opts);
+}
+
+int
+mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
+{
     layout_t l;
-    int r = layout_of(&l, opts);
+    int r = create_begin(out, opts, &l);
     if (r != 0) {
         return r;
     }
@@ -1315,13 +1323,8 @@ mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
 int
 mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts)
 {
-    mp__init();
-    if (out == NULL) {
-        return MP_EINVAL;
-    }
-    *out = NULL;
     layout_t l;
-    int r = layout_of(&l, opts);
+    int r = create_begin(out, opts, &l);
     if (r != 0) {
         return r;
     }
