@@ -151,8 +151,10 @@ typedef struct big_hdr {
  * 4 KiB pages): only whole aligned 2 MiB ranges get huge pages. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-void *
-mp__pool_big_alloc(size_t size)
+/* big_alloc and big_alloc_raw: small blocks zeroed or not (mappings are
+ * zero pages in either case). */
+static void *
+big_alloc(size_t size, bool zeroed)
 {
     if (size > SIZE_MAX / 2) {
         return NULL;
@@ -160,7 +162,9 @@ mp__pool_big_alloc(size_t size)
     big_hdr_t *h;
     size_t total = sizeof *h + size;
     if (size < BIG_MAP_MIN) {
-        h = mp__calloc(1, total);
+        /* Not zeroed when not needed: clearing writes every page, a fault
+         * each when fresh (or copy-on-write after a fork). */
+        h = zeroed ? mp__calloc(1, total) : mp__malloc(total);
         if (h == NULL) {
             return NULL;
         }
@@ -199,6 +203,18 @@ mp__pool_big_alloc(size_t size)
     return h + 1;
 }
 
+void *
+mp__pool_big_alloc(size_t size)
+{
+    return big_alloc(size, true);
+}
+
+void *
+mp__pool_big_alloc_raw(size_t size)
+{
+    return big_alloc(size, false);
+}
+
 void
 mp__pool_big_free(void *p)
 {
@@ -225,7 +241,7 @@ mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
         /* Longer than the buffer (the message stays queued): double it.
          * Its old bytes need not survive. */
         size_t ncap = *cap < 4096 ? 8192 : *cap * 2;
-        char *nb = ncap > *cap ? mp__pool_big_alloc(ncap) : NULL;
+        char *nb = ncap > *cap ? mp__pool_big_alloc_raw(ncap) : NULL;
         if (nb == NULL) {
             return MP_ENOMEM;
         }

@@ -96,12 +96,14 @@ int mp__pool_worker_main(void *arg);
  * microseconds, and a 2 MiB page takes one fault instead of 512. From
  * 64 KiB they get a plain mapping of their own (pages untouched until
  * used); smaller ones come from the library's allocator. big_alloc
- * returns size zeroed bytes (16-aligned) or NULL; big_free frees what it
- * gave (NULL is ignored). big_take_into is mp_queue_get_into into *buf (of *cap bytes,
+ * returns size zeroed bytes (16-aligned) or NULL, big_alloc_raw the same
+ * with the bytes not zeroed (for buffers that are written before read);
+ * big_free frees what either gave (NULL is ignored). big_take_into is mp_queue_get_into into *buf (of *cap bytes,
  * a big_alloc buffer or NULL, kept from call to call), growing it for a
  * longer message. Context: any thread. */
 #define MP__POOL_BIG ((size_t)1 << 20)
 void *mp__pool_big_alloc(size_t size);
+void *mp__pool_big_alloc_raw(size_t size);
 void mp__pool_big_free(void *p);
 ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
                                mp_duration_t timeout);

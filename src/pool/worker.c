@@ -11,7 +11,7 @@
 #include <string.h>
 
 struct mp_pool_out {
-    char *buf; /* from mp__pool_big_alloc */
+    char *buf; /* from mp__pool_big_alloc_raw */
     size_t len, cap;
     char *err;
 };
@@ -38,7 +38,7 @@ out_reserve(mp_pool_out_t *out, size_t need)
     }
     /* The worker keeps this buffer from task to task: large replies then
      * reuse warm (huge) pages. */
-    char *nb = mp__pool_big_alloc(cap);
+    char *nb = mp__pool_big_alloc_raw(cap);
     if (nb == NULL) {
         return MP_ENOMEM;
     }

@@ -248,7 +248,12 @@ open_child_stdin(void)
         mp__plat_close(fd);
         fd = moved;
     }
-    int injected = atomic_exchange(&test_fail_err, 0);
+    /* Load first: an exchange on every start would write the library's
+     * data page (a copy-on-write fault after each fork). */
+    int injected = atomic_load_explicit(&test_fail_err, memory_order_relaxed);
+    if (injected != 0) {
+        injected = atomic_exchange(&test_fail_err, 0);
+    }
     if (err == 0 && injected > 0) {
         err = -injected;
         mp__plat_close(fd);
