@@ -121,6 +121,37 @@ TEST(process_fault_daemon_dies_with_parent)
     fault_close(&a);
 }
 
+/* A daemon whose parent dies before it arms its parent-death signal (held
+ * there by the test hook) finds itself orphaned and dies of SIGKILL, as
+ * the signal would have made it: start need not wait for it to arm. */
+TEST(process_fault_daemon_parent_dies_before_it_arms)
+{
+    become_subreaper();
+    fault_arg_t a;
+    fault_open(&a);
+    mpt_pipe_t hold;
+    mpt_pipe_open(&hold);
+    mp__process_test_hold_daemons(hold.rd);
+    mp_process_t *mid = NULL;
+    ASSERT_OK(mp_process_create(&mid, t_middle_with_daemon, &a, NULL));
+    ASSERT_OK(mp_process_start(mid));
+    mp__process_test_hold_daemons(-1);
+    pid_t g = recv_pid(&a);
+    ASSERT_GT(g, 0);
+    ASSERT_OK(mp_process_kill(mid));
+    ASSERT_OK(mp_process_join(mid, MP_WAIT_FOREVER));
+    int code;
+    ASSERT_OK(mp_process_exitcode(mid, &code));
+    ASSERT_EQ(code, -SIGKILL);
+    ASSERT_OK(mp_process_destroy(mid));
+    /* Only now may the orphan arm its signal: it must see its parent gone. */
+    mpt_signal(&hold, 1);
+    mpt_wait_pid_exit(g);
+    ASSERT_EQ(mpt_join(g), -SIGKILL);
+    mpt_pipe_close(&hold);
+    fault_close(&a);
+}
+
 /* The grandchild: waits for its parent's death through the parent handle
  * and reports it. mode 0: opens the sentinel before the parent dies (says
  * so on inner); mode 1: first waits for "go", sent after the death. */

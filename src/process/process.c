@@ -44,6 +44,9 @@ extern FILE *_IO_list_all __attribute__((weak));
 
 /* Errno the next start's preparation fails with (tests only; 0: none). */
 static _Atomic int test_fail_err;
+/* An fd a new daemon reads one byte from before it arms its parent-death
+ * signal (tests only; -1: none). */
+static _Atomic int test_daemon_hold_fd = -1;
 
 /* Tells whether some stdio stream may hold output not yet written. Where
  * it can, it looks without writing anything (fflush(NULL) takes libc's
@@ -287,6 +290,12 @@ MP__FORK_CHILD_PATH static void
 child_setup(const mp_process_t *p, pid_t parent, int devnull)
 {
     if (p->daemon) {
+        int hold = atomic_load_explicit(&test_daemon_hold_fd,
+                                        memory_order_relaxed);
+        if (hold >= 0) {
+            uint8_t go;
+            (void)mp__plat_read_full(hold, &go, sizeof go);
+        }
         /* Note: the signal comes when the thread that forked ends, which
          * for a start from another thread may be before the parent exits.
          * prctl fails only for a bad signal number. */
@@ -681,4 +690,10 @@ void
 mp__process_test_fail_setup(int err)
 {
     atomic_store(&test_fail_err, err);
+}
+
+void
+mp__process_test_hold_daemons(int fd)
+{
+    atomic_store(&test_daemon_hold_fd, fd);
 }

@@ -151,4 +151,10 @@ void mp__process_flush_stdio(void);
  * frees them. For tests only. */
 void mp__process_test_fail_setup(int err);
 
+/* mp__process_test_hold_daemons makes every daemon started from now on
+ * (in this process and its children) read one byte from fd before it arms
+ * its parent-death signal; -1 stops that. Tests only: they let the parent
+ * die first. */
+void mp__process_test_hold_daemons(int fd);
+
 #endif /* MP_PROCESS_INTERNAL_H */
