@@ -584,6 +584,117 @@ TEST(pool_imap_ordered_and_unordered)
     mpt_pool_finish(pool);
 }
 
+/* Item i of the backlog test (input: i, then 1 when item i waits for the
+ * gate first): (i % 41) bytes of value i % 251, or the error "unlucky"
+ * when i % 97 == 5. */
+static int
+backlog_task(const void *in, size_t len, mp_pool_out_t *out)
+{
+    uint32_t v[2];
+    ASSERT_EQ(len, sizeof v);
+    memcpy(v, in, sizeof v);
+    uint8_t b;
+    if (v[1] != 0 && mpt_wait_signal(&gate, &b) != 0) {
+        return -1;
+    }
+    if (v[0] % 97 == 5) {
+        mp_pool_out_error(out, "unlucky");
+        return 1;
+    }
+    uint8_t bytes[40];
+    memset(bytes, (int)(v[0] % 251), sizeof bytes);
+    return v[0] % 41 == 0 ? 0 : mp_pool_out_write(out, bytes, v[0] % 41);
+}
+
+/* Waits until pool counts at least n finished items in all. */
+static void
+wait_finished(mp_pool_t *pool, uint64_t n)
+{
+    mp_pool_stats_t st;
+    for (;;) {
+        ASSERT_EQ(mp_pool_stats(pool, &st, NULL, 0), 0);
+        if (st.done + st.failed >= n) {
+            return;
+        }
+        sched_yield();
+    }
+}
+
+TEST(pool_imap_backlog_widens_the_ring)
+{
+    /* Far more results wait than the ring's first window (256 slots)
+     * holds, so it widens several times with results in it, after the
+     * first TAKEN were taken (so the waiting ones wrap around the ring and
+     * must move): ordered, behind item TAKEN, which waits for the gate;
+     * unordered, because nothing more is taken until half are done.
+     * Results of 0 to 40 bytes cover both the ones kept in their slot and
+     * the ones in a buffer of their own. */
+    enum { N = 3000, TAKEN = 100 };
+    static uint32_t in[N][2];
+    mpt_pipe_open(&gate);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
+    uint64_t finished = 0;
+    for (int ordered = 1; ordered >= 0; ordered--) {
+        for (uint32_t i = 0; i < N; i++) {
+            in[i][0] = i;
+            in[i][1] = i == TAKEN;
+        }
+        mp_imap_t *it;
+        ASSERT_OK(ordered
+                      ? mp_pool_imap(pool, backlog_task, in, sizeof in[0], N,
+                                     1, &it)
+                      : mp_pool_imap_unordered(pool, backlog_task, in,
+                                               sizeof in[0], N, 1, &it));
+        static bool seen[N];
+        memset(seen, 0, sizeof seen);
+        for (size_t k = 0; k < N; k++) {
+            if (k == TAKEN) {
+                /* Item TAKEN holds one worker, the other runs the rest. */
+                wait_finished(pool, finished + N / 2);
+                mpt_signal(&gate, 1);
+            }
+            void *buf = NULL;
+            size_t len = 99, idx = SIZE_MAX;
+            int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+            ASSERT_LT(idx, N);
+            ASSERT(!seen[idx]);
+            seen[idx] = true;
+            if (ordered) {
+                ASSERT_EQ(idx, k);
+            }
+            ASSERT_NE(buf, NULL);
+            if (idx % 97 == 5) {
+                ASSERT_ERR(err, MP_EREMOTE);
+                ASSERT_STR_EQ((const char *)buf, "unlucky");
+            } else {
+                ASSERT_OK(err);
+                ASSERT_EQ(len, idx % 41);
+                for (size_t b = 0; b < len; b++) {
+                    ASSERT_EQ(((uint8_t *)buf)[b], idx % 251);
+                }
+            }
+            mp_free(buf);
+        }
+        ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_NO_WAIT), MP_EOF);
+        mp_imap_destroy(it);
+        finished += N;
+    }
+    /* Results left in a widened ring are freed with the iterator. */
+    mp_imap_t *it;
+    in[TAKEN][1] = 0;
+    ASSERT_OK(mp_pool_imap_unordered(pool, backlog_task, in, sizeof in[0], N,
+                                     1, &it));
+    wait_finished(pool, finished + N);
+    void *buf;
+    ASSERT_EQ(mp_imap_next(it, &buf, NULL, NULL, MP_WAIT_FOREVER) == 0 ||
+                  buf != NULL,
+              1);
+    mp_free(buf);
+    mp_imap_destroy(it);
+    mpt_pool_finish(pool);
+    mpt_pipe_close(&gate);
+}
+
 TEST(pool_imap_next_timeout_and_early_destroy)
 {
     mpt_pipe_open(&gate);

@@ -19,6 +19,14 @@
  * while a stream of results comes in, the next one is about this close. */
 #define IMAP_SPIN_NS 20000
 
+/* Results up to this size wait in their imap slot; next() copies them to
+ * a buffer of the caller's thread, so that the handler mallocs nothing
+ * the caller frees (a free into another thread's arena takes its lock). */
+#define IMAP_INLINE 24
+
+/* The first window of an imap ring, in slots (see struct mp_imap). */
+#define IMAP_FIRST_WIN 256
+
 /* Where a batch's results go. */
 enum { BATCH_MAP, BATCH_BUFS, BATCH_IMAP };
 
@@ -41,19 +49,26 @@ struct mp_imap {
     /* map_buffers: fresh result buffers go to outs and out_lens */
     void **outs;
     size_t *out_lens;
-    /* imap: results are kept until next() takes them, in a ring of cap
-     * slots, where at most cap items are submitted and not yet taken:
-     * ordered, item i waits in slot i % cap (items are taken in order, so
-     * the ones in flight span less than cap numbers); unordered, the ring
-     * is a queue in completion order (finished k-th: slot k % cap). */
+    /* imap: results are kept until next() takes them, in a ring where
+     * at most cap items are submitted and not yet taken. Only the first win slots are in use: ordered, item i
+     * waits in slot i % win (items are taken in order, so the ones in
+     * flight span less than cap numbers); unordered, the ring is a queue in
+     * completion order (finished k-th: slot k % win). The window doubles
+     * (up to slots) when a result finds no slot, so a caller that keeps up
+     * reuses a few cached slots rather than faulting in a page of a
+     * cap-sized array every hundred items. */
     bool ordered;
-    size_t cap;
+    size_t cap, slots, win;
     struct imap_item {
         bool done;
+        bool inline_data; /* the result is in bytes, not in data */
         int rc;
         size_t idx; /* the item's number */
-        void *data; /* result, or the error message (a string) */
         size_t len;
+        union {
+            void *data; /* result, or the error message (a string) */
+            unsigned char bytes[IMAP_INLINE];
+        } u;
     } * items;
     size_t nfinished, next;
     size_t nsubmitted; /* items queued so far */
@@ -75,10 +90,12 @@ typedef struct mp_imap batch_t;
 static void
 batch_free(batch_t *b)
 {
-    for (size_t i = 0; b->items != NULL && i < b->cap; i++) {
-        mp__free(b->items[i].data);
+    for (size_t i = 0; b->items != NULL && i < b->win; i++) {
+        if (!b->items[i].inline_data) {
+            mp__free(b->items[i].u.data);
+        }
     }
-    mp__free(b->items);
+    mp__pool_big_free(b->items);
     if (b->res != NULL) {
         mp__result_unref(b->res);
     }
@@ -177,24 +194,56 @@ bufs_store(batch_t *b, size_t idx, const mp__outcome_t *o)
     return rc;
 }
 
+/* Widens b's imap window until it has a slot for the result numbered k
+ * (an item number when ordered, a completion count when not): the live
+ * results, numbered next .. next + win - 1 at most, move from slot
+ * n % win to n % wider. wider is a multiple of win, so a result either
+ * stays or moves to a slot at or past win, which was never used; two live
+ * numbers, less than win apart, never share a slot. b->mu held. */
+static void
+imap_widen(batch_t *b, size_t k)
+{
+    size_t wider = b->win;
+    while (k - b->next >= wider) {
+        wider *= 2; /* at most slots: k - next < cap */
+    }
+    for (size_t n = b->next; n < b->next + b->win; n++) {
+        size_t from = n % b->win, to = n % wider;
+        if (to != from) {
+            b->items[to] = b->items[from];
+            b->items[from] = (struct imap_item){0};
+        }
+    }
+    b->win = wider;
+}
+
 /* Stores item idx's outcome in an imap batch; b->mu held. */
 static void
 imap_store(batch_t *b, size_t idx, const mp__outcome_t *o)
 {
-    struct imap_item *it =
-        &b->items[(b->ordered ? idx : b->nfinished) % b->cap];
+    size_t k = b->ordered ? idx : b->nfinished;
+    if (k - b->next >= b->win) {
+        imap_widen(b, k);
+    }
+    struct imap_item *it = &b->items[k % b->win];
     b->nfinished++;
     it->idx = idx;
     it->rc = o->rc;
-    if (o->rc == 0) {
-        it->data = mp__pool_dup_bytes(o->data, o->len);
+    if (o->rc == 0 && o->len <= IMAP_INLINE) {
+        it->inline_data = true;
+        it->len = o->len;
+        if (o->len > 0) {
+            memcpy(it->u.bytes, o->data, o->len);
+        }
+    } else if (o->rc == 0) {
+        it->u.data = mp__pool_dup_bytes(o->data, o->len);
         it->len = o->len;
     } else {
         const char *msg = o->msg != NULL ? o->msg : mp_strerror(o->rc);
         it->len = strlen(msg) + 1;
-        it->data = mp__pool_dup_bytes(msg, it->len);
+        it->u.data = mp__pool_dup_bytes(msg, it->len);
     }
-    if (it->data == NULL) {
+    if (!it->inline_data && it->u.data == NULL) {
         it->rc = MP_ENOMEM;
         it->len = 0;
     }
@@ -656,7 +705,7 @@ mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 static int
 imap_new(mp_pool_t *pool, size_t cap, bool ordered, batch_t **bp)
 {
-    if (cap > SIZE_MAX / sizeof(struct imap_item)) {
+    if (cap > SIZE_MAX / 4 / sizeof(struct imap_item)) {
         return MP_EINVAL;
     }
     batch_t *b = batch_new(BATCH_IMAP);
@@ -665,7 +714,18 @@ imap_new(mp_pool_t *pool, size_t cap, bool ordered, batch_t **bp)
     }
     b->ordered = ordered;
     b->cap = cap > 0 ? cap : 1;
-    b->items = mp__calloc(b->cap, sizeof *b->items);
+    b->slots = b->cap;
+    if (b->cap > IMAP_FIRST_WIN) {
+        /* Each window is a multiple of the one before (imap_widen). */
+        b->slots = IMAP_FIRST_WIN;
+        while (b->slots < b->cap) {
+            b->slots *= 2;
+        }
+    }
+    b->win = b->slots > IMAP_FIRST_WIN ? IMAP_FIRST_WIN : b->slots;
+    /* Zeroed; when big, a mapping whose pages cost nothing until the
+     * window reaches them. */
+    b->items = mp__pool_big_alloc(b->slots * sizeof *b->items);
     int err = b->items == NULL ? MP_ENOMEM : 0;
     if (err == 0) {
         err = mp__pool_submit_error(pool);
@@ -806,7 +866,7 @@ mp_pool_imap_source(mp_pool_t *pool, mp_pool_fn fn, mp_pool_source_fn src,
 static bool
 imap_ready(const mp_imap_t *it)
 {
-    return it->ordered ? it->items[it->next % it->cap].done
+    return it->ordered ? it->items[it->next % it->win].done
                        : it->nfinished > it->next;
 }
 
@@ -844,25 +904,35 @@ mp_imap_next(mp_imap_t *it, void **out, size_t *out_len, size_t *index,
             return MP_ETIMEDOUT;
         }
     }
-    struct imap_item *item = &it->items[it->next % it->cap];
-    size_t idx = item->idx;
+    struct imap_item *item = &it->items[it->next % it->win];
+    struct imap_item taken = *item;
     it->next++;
-    /* The item is handed over: its buffer now belongs to the caller. */
-    if (out != NULL) {
-        *out = item->data;
-        item->data = NULL;
-    }
-    if (out_len != NULL) {
-        *out_len = item->len;
-    }
-    if (index != NULL) {
-        *index = idx;
-    }
-    err = item->rc;
-    mp__free(item->data); /* not taken (out NULL) */
     /* The slot is free again. */
     *item = (struct imap_item){0};
     pthread_mutex_unlock(&it->mu);
+    void *data = taken.u.data;
+    err = taken.rc;
+    if (taken.inline_data) {
+        /* Copied here, outside the lock, by the thread that frees it. */
+        data = out != NULL ? mp__pool_dup_bytes(taken.u.bytes, taken.len)
+                           : NULL;
+        if (out != NULL && data == NULL) {
+            err = MP_ENOMEM;
+            taken.len = 0;
+        }
+    }
+    /* The item is handed over: its buffer now belongs to the caller. */
+    if (out != NULL) {
+        *out = data;
+        data = NULL;
+    }
+    if (out_len != NULL) {
+        *out_len = taken.len;
+    }
+    if (index != NULL) {
+        *index = taken.idx;
+    }
+    mp__free(data); /* not taken (out NULL) */
     return err;
 }
 
