@@ -518,6 +518,26 @@ square_not_13(const void *in, size_t len, mp_pool_out_t *out)
     return mpt_task_square(in, len, out);
 }
 
+/* Takes the k-th result of it, of n items: its buffer goes to *buf, its
+ * length to *len and its item number to *idx; returns the item's code.
+ * Checks that the item was not taken before (seen marks the items) and,
+ * when ordered, that it is item k. */
+static int
+take_result(mp_imap_t *it, bool ordered, size_t k, size_t n, bool *seen,
+            void **buf, size_t *len, size_t *idx)
+{
+    *buf = NULL;
+    *idx = SIZE_MAX;
+    int err = mp_imap_next(it, buf, len, idx, MP_WAIT_FOREVER);
+    ASSERT_LT(*idx, n);
+    ASSERT(!seen[*idx]);
+    seen[*idx] = true;
+    if (ordered) {
+        ASSERT_EQ(*idx, k);
+    }
+    return err;
+}
+
 /* Takes every result of it, checking values; returns how many failed
  * (with the message "unlucky" at item 13). seen marks the items. */
 static int
@@ -525,15 +545,9 @@ drain_imap(mp_imap_t *it, bool ordered, size_t n, bool *seen)
 {
     int failed = 0;
     for (size_t k = 0; k < n; k++) {
-        void *buf = NULL;
-        size_t len = 0, idx = SIZE_MAX;
-        int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
-        ASSERT_LT(idx, n);
-        ASSERT(!seen[idx]);
-        seen[idx] = true;
-        if (ordered) {
-            ASSERT_EQ(idx, k);
-        }
+        void *buf;
+        size_t len = 0, idx;
+        int err = take_result(it, ordered, k, n, seen, &buf, &len, &idx);
         if (idx == 13) {
             ASSERT_ERR(err, MP_EREMOTE);
             ASSERT_STR_EQ((const char *)buf, "unlucky");
@@ -653,15 +667,9 @@ TEST(pool_imap_backlog_widens_the_ring)
                 wait_finished(pool, finished + N / 2);
                 mpt_signal(&gate, 1);
             }
-            void *buf = NULL;
-            size_t len = 99, idx = SIZE_MAX;
-            int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
-            ASSERT_LT(idx, N);
-            ASSERT(!seen[idx]);
-            seen[idx] = true;
-            if (ordered) {
-                ASSERT_EQ(idx, k);
-            }
+            void *buf;
+            size_t len = 99, idx;
+            int err = take_result(it, ordered, k, N, seen, &buf, &len, &idx);
             ASSERT_NE(buf, NULL);
             if (idx % 97 == 5) {
                 ASSERT_ERR(err, MP_EREMOTE);
