@@ -98,9 +98,10 @@ int mp__pool_worker_main(void *arg);
  * used); smaller ones come from the library's allocator. big_alloc
  * returns size zeroed bytes (16-aligned) or NULL, big_alloc_raw the same
  * with the bytes not zeroed (for buffers that are written before read);
- * big_free frees what either gave (NULL is ignored). big_take_into is mp_queue_get_into into *buf (of *cap bytes,
- * a big_alloc buffer or NULL, kept from call to call), growing it for a
- * longer message. Context: any thread. */
+ * big_free frees what either gave (NULL is ignored). big_take_into is
+ * mp_queue_get_into into *buf (of *cap bytes, a big_alloc buffer or NULL,
+ * kept from call to call), growing it for a longer message. Context: any
+ * thread. */
 #define MP__POOL_BIG ((size_t)1 << 20)
 void *mp__pool_big_alloc(size_t size);
 void *mp__pool_big_alloc_raw(size_t size);
