@@ -1178,8 +1178,11 @@ handler_main(void *arg)
     if (err != 0) {
         pool->state = POOL_TERMINATE;
     }
-    pthread_cond_broadcast(&pool->cv);
+    /* Broadcasts after the unlock (here and at the end), so that the
+     * creator it wakes does not find mu held by this thread, preempted on
+     * a busy CPU, and sleep again; the pool outlives this thread. */
     pthread_mutex_unlock(&pool->mu);
+    pthread_cond_broadcast(&pool->cv);
     for (;;) {
         pthread_mutex_lock(&pool->mu);
         if (pool->state == POOL_TERMINATE || pool->broken) {
@@ -1209,8 +1212,8 @@ handler_main(void *arg)
     }
     pthread_mutex_lock(&pool->mu);
     pool->done = true;
-    pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
+    pthread_cond_broadcast(&pool->cv);
     return NULL;
 }
 

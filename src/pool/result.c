@@ -125,8 +125,11 @@ mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
     r->has_exit = has_exit;
     r->exitcode = exitcode;
     r->done = true;
-    pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    /* After the unlock, so that a waiter it wakes does not find mu still
+     * held and sleep again; r lives on, the caller's job holds a
+     * reference until after this returns. */
+    pthread_cond_broadcast(&r->cv);
 }
 
 void
