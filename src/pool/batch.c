@@ -125,22 +125,28 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
     int rc = 0;
     size_t idx = 0;
     pthread_mutex_lock(&b->mu);
-    if (--b->chunks_left == 0) {
+    bool finished = --b->chunks_left == 0;
+    if (finished) {
         atomic_fetch_add(&b->seq, 1);
-        pthread_cond_broadcast(&b->cv);
         res = b->abandoned ? NULL : b->res;
         rc = b->first_err;
         idx = b->first_err_idx;
     }
-    /* The job's reference goes in the same turn, unless the handle (which
-     * the batch holds) is still to be completed. */
-    bool last = res == NULL && --b->refs == 0;
+    /* The job's reference goes in the same turn, unless waiters are to be
+     * woken or the handle (which the batch holds) completed first. */
+    bool last = !finished && --b->refs == 0;
     pthread_mutex_unlock(&b->mu);
-    if (res != NULL) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "item %zu failed: %s", idx, mp_strerror(rc));
-        mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL, false, 0,
-                            mp__pool_cb_counter(pool));
+    if (finished) {
+        /* After the unlock: a woken waiter finds mu free (see
+         * mp__result_complete). */
+        pthread_cond_broadcast(&b->cv);
+        if (res != NULL) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "item %zu failed: %s", idx,
+                     mp_strerror(rc));
+            mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL,
+                                false, 0, mp__pool_cb_counter(pool));
+        }
         batch_unref(b);
     } else if (last) {
         batch_free(b);
@@ -259,13 +265,17 @@ mp__batch_lock(batch_t *b)
 void
 mp__batch_unlock(batch_t *b, mp_pool_t *pool, const mp__tally_t *t)
 {
-    if (b->kind == BATCH_IMAP && t->done + t->failed > 0) {
+    bool wake = b->kind == BATCH_IMAP && t->done + t->failed > 0;
+    if (wake) {
         atomic_fetch_add(&b->seq, 1);
-        pthread_cond_broadcast(&b->cv);
     }
     /* Counted before anyone can see the items, as for an apply. */
     mp__pool_count_items(pool, t);
     pthread_mutex_unlock(&b->mu);
+    /* The caller's job holds a reference: b outlives the broadcast. */
+    if (wake) {
+        pthread_cond_broadcast(&b->cv);
+    }
 }
 
 void
