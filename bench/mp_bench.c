@@ -5,16 +5,21 @@
  * bench/compare can set the two side by side. Workloads whose pieces have
  * not landed yet say so on stderr and print no result line. After
  * py_anchor's workloads come a few it lacks (queue_throughput_small_8p8c,
- * queue_throughput_64mib, pool_map_worker_killed, pool_rss_idle_worker). */
+ * queue_throughput_64mib, pool_map_worker_killed, pool_rss_idle_worker);
+ * pool_startup also prints the bare fork floor under a pool start. */
 #include <multiproc.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -747,19 +752,99 @@ map_squares(mp_pool_t *pool, long n, long cs)
     big_array_free(out, (size_t)n * sizeof(long));
 }
 
-/* pool_startup: Pool(2) create + close + join, sequentially. */
+/* The floor under any Pool(2) start on this machine: a thread forks two
+ * children, which wait for their pipe to close and exit; the caller
+ * closes it once both are forked, and the thread reaps them. */
+struct fork_floor {
+    int pipe[2];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool forked;
+};
+
+static void *
+fork_floor_thread(void *arg)
+{
+    struct fork_floor *f = arg;
+    pid_t kids[2];
+
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        if (kids[k] < 0) {
+            perror("mp_bench: fork");
+            exit(2);
+        }
+        if (kids[k] == 0) {
+            char c;
+
+            close(f->pipe[1]);
+            while (read(f->pipe[0], &c, 1) > 0) {
+            }
+            _exit(0);
+        }
+    }
+    pthread_mutex_lock(&f->mu);
+    f->forked = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    for (int k = 0; k < 2; k++) {
+        while (waitpid(kids[k], NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    return NULL;
+}
+
+/* One fork_floor cycle. */
+static void
+fork_floor_cycle(void)
+{
+    struct fork_floor f = {.forked = false};
+    pthread_t t;
+
+    if (pipe(f.pipe) != 0) {
+        perror("mp_bench: pipe");
+        exit(2);
+    }
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_cond_init(&f.cv, NULL);
+    if (pthread_create(&t, NULL, fork_floor_thread, &f) != 0) {
+        fprintf(stderr, "mp_bench: pthread_create failed\n");
+        exit(2);
+    }
+    pthread_mutex_lock(&f.mu);
+    while (!f.forked) {
+        pthread_cond_wait(&f.cv, &f.mu);
+    }
+    pthread_mutex_unlock(&f.mu);
+    close(f.pipe[1]);
+    pthread_join(t, NULL);
+    close(f.pipe[0]);
+    pthread_cond_destroy(&f.cv);
+    pthread_mutex_destroy(&f.mu);
+}
+
+/* pool_startup: Pool(2) create + close + join, sequentially; each cycle
+ * is followed by one of the bare floor (pool_startup_fork_floor, ours). */
 static void
 wl_pool_startup(void)
 {
     long n = scaled(N_POOL_STARTUP, 1);
-    double t0 = now();
+    double pool_s = 0, floor_s = 0;
 
     for (long i = 0; i < n; i++) {
+        double t0 = now();
         pool_finish(pool2());
+        double t1 = now();
+        fork_floor_cycle();
+        pool_s += t1 - t0;
+        floor_s += now() - t1;
     }
-    double dt = now() - t0;
-    emit("pool_startup_close_join", dt / (double)n * 1e6, "us",
+    emit("pool_startup_close_join", pool_s / (double)n * 1e6, "us",
          "n=%ld mp_pool_create(2) + mp_pool_close + mp_pool_join", n);
+    emit("pool_startup_fork_floor", floor_s / (double)n * 1e6, "us",
+         "n=%ld bare floor, interleaved with the pool cycles: a thread "
+         "forks 2 children that exit when their pipe closes, and reaps "
+         "them", n);
 }
 
 /* pool_map_trivial: map(x*x) with the default chunksize, then with 1. */
