@@ -127,8 +127,9 @@ mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
     r->done = true;
     pthread_mutex_unlock(&r->mu);
     /* After the unlock, so that a waiter it wakes does not find mu still
-     * held and sleep again; r lives on, the caller's job holds a
-     * reference until after this returns. */
+     * held and sleep again. r lives on: whoever completes it (its job, or
+     * the map batch that holds it) keeps a reference until after this
+     * returns. */
     pthread_cond_broadcast(&r->cv);
 }
 
