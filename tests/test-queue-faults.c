@@ -120,6 +120,39 @@ TEST(queue_faults_producer_killed_after_claim)
     }
 }
 
+/* Killed after claiming its cell but before moving tail past it, and the
+ * cell then discarded by a consumer before any producer passed: the
+ * consumer moves tail too, and the next put finds its cell (it used to
+ * spin for ever on a tail behind a cell of the next lap). */
+TEST(queue_faults_producer_killed_before_moving_tail)
+{
+    long maxsizes[] = {0, 2};
+    for (size_t k = 0; k < MP__ARRAY_SIZE(maxsizes); k++) {
+        mp_queue_opts_t o = {.maxsize = maxsizes[k]};
+        mp_queue_t *q;
+        ASSERT_OK(mp_queue_create(&q, &o));
+        put_str(q, "before");
+        park_arg_t a = {q, 10, true};
+        park_and_kill(&a, MP__QUEUE_HOOK_PUT_TAIL_STALE);
+        ASSERT_EQ(mp_queue_qsize(q), 1); /* tail never moved */
+        expect_str(q, "before");
+        /* This get finds the dead producer's cell, discards it, and then
+         * the queue is empty. */
+        char buf[8];
+        ASSERT_ERR(mp_queue_get_into(q, buf, sizeof buf, MP_NO_WAIT),
+                   MP_EEMPTY);
+        ASSERT_EQ(mp_queue_qsize(q), 0);
+        for (int i = 0; i < 10; i++) {
+            put_str(q, "after");
+            ASSERT_EQ(mp_queue_qsize(q), 1);
+            expect_str(q, "after");
+        }
+        ASSERT_ERR(mp_queue_get_into(q, buf, sizeof buf, MP_NO_WAIT),
+                   MP_EEMPTY);
+        mp_queue_destroy(q);
+    }
+}
+
 TEST(queue_faults_consumer_killed_mid_read)
 {
     long maxsizes[] = {0, 1};

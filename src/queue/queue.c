@@ -17,7 +17,9 @@
  *     discarded one (the half-written message is dropped);
  *   - a producer turns a dead consumer's READING cell into a free one.
  * Positions (head, tail) are claimed by a cell's compare-and-swap first and
- * advanced by a second one that every passer-by helps with, so a process
+ * advanced by a second one that every passer-by helps with (a consumer
+ * that discards a dead producer's cell moves tail past it too, and a
+ * producer moves tail past any cell already on a later lap), so a process
  * killed between the two wedges nobody. A SIGKILL therefore loses at most
  * the message being handled (and, at worst, leaks its heap block).
  *
@@ -642,6 +644,15 @@ ovf_take(mp_queue_t *q, sink_t *sink)
 
 /* --- the ring: put side ------------------------------------------------- */
 
+/* Helps move a position (head or tail) past pos: a no-op when another
+ * process moved it already. */
+static inline void
+help_past(_Atomic uint64_t *position, uint64_t pos)
+{
+    uint64_t exp = pos;
+    atomic_compare_exchange_strong(position, &exp, pos + 1);
+}
+
 /* Fills the claimed cell at pos and publishes it. */
 static void
 cell_publish(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, const void *buf,
@@ -678,16 +689,17 @@ ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
         if (d == 0 && st_phase(s) == MP__QS_FREE) {
             if (atomic_compare_exchange_strong(
                     &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
-                uint64_t exp = pos;
-                atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+                test_hook(MP__QUEUE_HOOK_PUT_TAIL_STALE);
+                help_past(&h->tail, pos);
                 cell_publish(q, c, pos, buf, len, boff);
                 return 0;
             }
-        } else if (d == 0) {
-            /* Claimed by someone who may have died before moving tail. */
-            uint64_t exp = pos;
-            atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
-        } else if (d < 0) {
+        } else if (d >= 0) {
+            /* Claimed (d == 0), or even taken already (d > 0: a consumer
+             * discarded the cell of a producer that died), by someone who
+             * may have died before moving tail. */
+            help_past(&h->tail, pos);
+        } else {
             if (st_phase(s) == MP__QS_READING) {
                 p->pos = pos;
                 p->state = s;
@@ -695,7 +707,6 @@ ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
             }
             return q->exact ? Q_FULL : Q_RINGFULL;
         }
-        /* d > 0: tail was stale; reload. */
     }
 }
 
@@ -717,14 +728,12 @@ ring_claim(mp_queue_t *q, uint64_t *pos_out)
         if (d == 0 && st_phase(s) == MP__QS_FREE) {
             if (atomic_compare_exchange_strong(
                     &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
-                uint64_t exp = pos;
-                atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+                help_past(&h->tail, pos);
                 *pos_out = pos;
                 return c;
             }
-        } else if (d == 0) {
-            uint64_t exp = pos;
-            atomic_compare_exchange_strong(&h->tail, &exp, pos + 1);
+        } else {
+            help_past(&h->tail, pos); /* as in ring_try_put */
         }
     }
 }
@@ -1025,14 +1034,6 @@ cell_take(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, sink_t *sink, size_t len)
     wake_producers(q);
 }
 
-/* Helps move head past pos. */
-static inline void
-head_help(mp__qhdr_t *h, uint64_t pos)
-{
-    uint64_t exp = pos;
-    atomic_compare_exchange_strong(&h->head, &exp, pos + 1);
-}
-
 /* One attempt to take a message from the ring, or from the overflow list
  * when the ring is empty. Returns the length, Q_EMPTY, Q_BUSY with *p the
  * cell a producer still writes, or the sink's error (message stays). */
@@ -1058,7 +1059,7 @@ ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
             }
             if (atomic_compare_exchange_strong(
                     &c->state, &s, st_make(pos, MP__QS_READING, my_pid()))) {
-                head_help(h, pos);
+                help_past(&h->head, pos);
                 /* The claim succeeded on the state we read len under, and
                  * a state never comes back: len is this message's. */
                 cell_take(q, c, pos, sink, len);
@@ -1069,7 +1070,7 @@ ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
             p->state = s;
             return Q_BUSY;
         } else if ((d == 0 && ph == MP__QS_READING) || d > 0) {
-            head_help(h, pos); /* taken; its taker may have died */
+            help_past(&h->head, pos); /* taken; its taker may have died */
         } else if (atomic_load(&h->ovf_head) == 0) {
             /* FREE at pos or a previous lap still read, and no overflow:
              * the queue was empty when we read the cell. (Not reading tail
@@ -1118,7 +1119,10 @@ repair_writer(mp_queue_t *q, const probe_t *p)
             &c->state, &s, st_make(p->pos, MP__QS_READING, my_pid()))) {
         return;
     }
-    head_help(q->h, p->pos);
+    help_past(&q->h->head, p->pos);
+    /* It may have died before moving tail past its cell: once the cell is
+     * free for the next lap, a stale tail would read as an empty ring. */
+    help_past(&q->h->tail, p->pos);
     /* A dead mover's message is still on the overflow list (ovf_refill):
      * its task is not finished. */
     bool pending =
