@@ -757,8 +757,10 @@ MP_EXTERN void mp_pool_destroy(mp_pool_t *pool);
 
 /* In a task: mp_pool_out_write appends len bytes to the task's result;
  * mp_pool_out_error sets the message the caller reads with
- * mp_result_error_message when the task returns non-zero. Both return 0 or
- * MP_EINVAL, MP_ENOMEM. Context: the task's worker. */
+ * mp_result_error_message when the task returns non-zero (its first 1023
+ * bytes). Both return 0 or MP_EINVAL, MP_ENOMEM. Neither calls the
+ * library's allocator (nor malloc): see "Pool workers and the allocator"
+ * in docs/design.md. Context: the task's worker. */
 MP_EXTERN int mp_pool_out_write(mp_pool_out_t *out, const void *buf,
                                 size_t len);
 MP_EXTERN int mp_pool_out_error(mp_pool_out_t *out, const char *msg);

@@ -3,7 +3,8 @@
  * or exits fails alone with the cause; a worker SIGKILLed from outside
  * mid-task fails only its task; workers killed during a map; a crashing
  * initializer breaks the pool instead of forking forever; terminate and
- * destroy with tasks running. */
+ * destroy with tasks running; workers never call the allocator (they may
+ * be forked while another thread holds its lock). */
 #include "runner.h"
 
 #include <pthread.h>
@@ -416,4 +417,163 @@ TEST(pool_faults_idle_worker_killed)
         ASSERT_EQ(y, x * x);
     }
     check_and_finish(pool);
+}
+
+/*--- workers never call the allocator -------------------------------------*/
+
+/* A worker is forked, perhaps while another thread of the program holds
+ * the allocator's lock: it must not call the allocator itself. This
+ * allocator counts the calls made in any process but the test's. */
+static pid_t alloc_parent;
+static _Atomic long *child_alloc_calls; /* shared with the children */
+
+static void
+count_child_call(void)
+{
+    if (getpid() != alloc_parent) {
+        atomic_fetch_add(child_alloc_calls, 1);
+    }
+}
+
+static void *
+counting_malloc(size_t n)
+{
+    count_child_call();
+    return malloc(n);
+}
+
+static void *
+counting_realloc(void *p, size_t n)
+{
+    count_child_call();
+    return realloc(p, n);
+}
+
+static void *
+counting_calloc(size_t n, size_t size)
+{
+    count_child_call();
+    return calloc(n, size);
+}
+
+static void
+counting_free(void *p)
+{
+    count_child_call();
+    free(p);
+}
+
+/* Item: {kind, size}. Kind 0 writes size bytes of 'r' (in two writes);
+ * 1 fails with a message of size bytes; 2 fails with a code only. */
+typedef struct shape {
+    int64_t kind, size;
+} shape_t;
+
+static int
+shaped_task(const void *in, size_t len, mp_pool_out_t *out)
+{
+    shape_t s;
+    if (len < sizeof s) {
+        return -1;
+    }
+    memcpy(&s, in, sizeof s);
+    if (s.kind == 2) {
+        return -7;
+    }
+    /* Not malloc: under the sanitizers it is not safe after a fork from a
+     * program with threads (see docs/design.md). */
+    static char text[((size_t)1 << 21) + 1];
+    if (s.size < 0 || (size_t)s.size >= sizeof text) {
+        return -1;
+    }
+    memset(text, s.kind == 0 ? 'r' : 'e', (size_t)s.size);
+    text[s.size] = '\0';
+    int rc;
+    if (s.kind == 1) {
+        rc = mp_pool_out_error(out, text) == 0 ? -1 : -2;
+    } else {
+        size_t half = (size_t)s.size / 2;
+        rc = mp_pool_out_write(out, text, half);
+        if (rc == 0) {
+            rc = mp_pool_out_write(out, text + half, (size_t)s.size - half);
+        }
+    }
+    return rc;
+}
+
+TEST(pool_faults_worker_never_calls_the_allocator)
+{
+    child_alloc_calls = mmap(NULL, sizeof *child_alloc_calls,
+                             PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                             -1, 0);
+    ASSERT_NE(child_alloc_calls, MAP_FAILED);
+    alloc_parent = getpid();
+    ASSERT_OK(mp_set_allocator(counting_malloc, counting_realloc,
+                               counting_calloc, counting_free));
+    /* maxtasksperchild 3: workers are replaced (forked from the pool's
+     * thread) as the test goes. */
+    mp_pool_t *pool;
+    mp_pool_opts_t o = {.processes = 2, .maxtasksperchild = 3};
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    /* Results of every size class the worker's buffers go through (up to a
+     * huge-page one), items that differ (the per-item table), errors with
+     * long messages, and inputs that grow the worker's task buffer. */
+    enum { N = 40 };
+    shape_t in[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = (shape_t){.kind = i % 7 == 3 ? 1 : i % 11 == 5 ? 2 : 0,
+                          .size = (int64_t)1 << (i % 22)};
+    }
+    int status[N];
+    void *outs[N];
+    size_t out_lens[N];
+    const void *bufs[N];
+    size_t lens[N];
+    char *big = calloc(1, 300000);
+    ASSERT_NOT_NULL(big);
+    for (int i = 0; i < N; i++) {
+        /* Every fifth input is padded to 300000 bytes. */
+        if (i % 5 == 0) {
+            memcpy(big, &in[i], sizeof in[i]);
+        }
+        bufs[i] = i % 5 == 0 ? (const void *)big : (const void *)&in[i];
+        lens[i] = i % 5 == 0 ? 300000 : sizeof in[i];
+    }
+    for (long chunksize = 1; chunksize <= 8; chunksize *= 8) {
+        int rc = mp_pool_map_buffers(pool, shaped_task, bufs, lens, N, outs,
+                                     out_lens, status, chunksize,
+                                     MP_WAIT_FOREVER);
+        ASSERT_ERR(rc, MP_EREMOTE);
+        for (int i = 0; i < N; i++) {
+            shape_t s;
+            memcpy(&s, bufs[i], sizeof s);
+            if (s.kind == 0) {
+                ASSERT_OK(status[i]);
+                ASSERT_EQ(out_lens[i], (size_t)s.size);
+                ASSERT_EQ(((char *)outs[i])[0], 'r');
+                ASSERT_EQ(((char *)outs[i])[s.size - 1], 'r');
+            } else {
+                ASSERT_ERR(status[i], MP_EREMOTE);
+                ASSERT_NULL(outs[i]);
+            }
+            mp_free(outs[i]);
+        }
+    }
+    /* A message from mp_pool_out_error reaches the caller (its first 1023
+     * bytes). */
+    size_t sizes[] = {1000, 5000};
+    for (size_t k = 0; k < 2; k++) {
+        shape_t e = {1, (int64_t)sizes[k]};
+        mp_result_t *r;
+        ASSERT_OK(mp_pool_apply_async(pool, shaped_task, &e, sizeof e, &r));
+        ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
+        const char *m = mp_result_error_message(r);
+        ASSERT_EQ(strlen(m), sizes[k] < 1023 ? sizes[k] : 1023);
+        ASSERT_EQ(strspn(m, "e"), strlen(m));
+        mp_result_destroy(r);
+    }
+    free(big);
+    mpt_pool_finish(pool);
+    ASSERT_EQ(atomic_load(child_alloc_calls), 0);
+    munmap(child_alloc_calls, sizeof *child_alloc_calls);
 }

@@ -151,17 +151,17 @@ typedef struct big_hdr {
  * 4 KiB pages): only whole aligned 2 MiB ranges get huge pages. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-/* big_alloc and big_alloc_raw: small blocks zeroed or not (mappings are
- * zero pages in either case). */
+/* big_alloc, big_alloc_raw and map_alloc: small blocks zeroed or not
+ * (mappings are zero pages in either case), or mapped too (heap false). */
 static void *
-big_alloc(size_t size, bool zeroed)
+big_alloc(size_t size, bool zeroed, bool heap)
 {
     if (size > SIZE_MAX / 2) {
         return NULL;
     }
     big_hdr_t *h;
     size_t total = sizeof *h + size;
-    if (size < BIG_MAP_MIN) {
+    if (size < BIG_MAP_MIN && heap) {
         /* Not zeroed when not needed: clearing writes every page, a fault
          * each when fresh (or copy-on-write after a fork). */
         h = zeroed ? mp__calloc(1, total) : mp__malloc(total);
@@ -206,13 +206,39 @@ big_alloc(size_t size, bool zeroed)
 void *
 mp__pool_big_alloc(size_t size)
 {
-    return big_alloc(size, true);
+    return big_alloc(size, true, true);
 }
 
 void *
 mp__pool_big_alloc_raw(size_t size)
 {
-    return big_alloc(size, false);
+    return big_alloc(size, false, true);
+}
+
+int
+mp__pool_map_grow(char **buf, size_t *cap, size_t need, size_t keep)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    /* From what fills the first page, doubling: a copy of all it holds
+     * each time, so not too often. */
+    size_t ncap = *cap > 0 ? *cap : 4096 - sizeof(big_hdr_t);
+    while (ncap < need && ncap <= SIZE_MAX / 4) {
+        ncap *= 2;
+    }
+    ncap = ncap < need ? need : ncap;
+    char *nb = big_alloc(ncap, false, false);
+    if (nb == NULL) {
+        return MP_ENOMEM;
+    }
+    if (keep > 0) {
+        memcpy(nb, *buf, keep);
+    }
+    mp__pool_big_free(*buf);
+    *buf = nb;
+    *cap = ncap;
+    return 0;
 }
 
 void
@@ -240,14 +266,11 @@ mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
         }
         /* Longer than the buffer (the message stays queued): double it.
          * Its old bytes need not survive. */
-        size_t ncap = *cap < 4096 ? 8192 : *cap * 2;
-        char *nb = ncap > *cap ? mp__pool_big_alloc_raw(ncap) : NULL;
-        if (nb == NULL) {
+        if (*cap > SIZE_MAX / 4 ||
+            mp__pool_map_grow(buf, cap, *cap < 4096 ? 8192 : *cap * 2, 0) !=
+                0) {
             return MP_ENOMEM;
         }
-        mp__pool_big_free(*buf);
-        *buf = nb;
-        *cap = ncap;
     }
 }
 

@@ -98,14 +98,24 @@ int mp__pool_worker_main(void *arg);
  * used); smaller ones come from the library's allocator. big_alloc
  * returns size zeroed bytes (16-aligned) or NULL, big_alloc_raw the same
  * with the bytes not zeroed (for buffers that are written before read);
- * big_free frees what either gave (NULL is ignored). big_take_into is
- * mp_queue_get_into into *buf (of *cap bytes, a big_alloc buffer or NULL,
- * kept from call to call), growing it for a longer message. Context: any
- * thread. */
+ * big_free frees what any of these gave (NULL is ignored).
+ *
+ * A worker never calls the library's allocator (nor malloc): its process
+ * was forked, perhaps from a program with other threads, one of which may
+ * have held the allocator's lock at the fork, and would never release it
+ * there. (glibc's malloc guards against that; GCC 12's libasan and some
+ * third-party mallocs do not.) So a worker's buffers are mappings:
+ * map_grow grows *buf (of *cap bytes, NULL and 0 at first; a mapping from
+ * map_grow, big_alloc or big_alloc_raw) to at least need bytes, keeping
+ * its first keep bytes, doubling from one page; returns 0 or MP_ENOMEM.
+ * big_take_into is mp_queue_get_into into *buf (the same kind of buffer,
+ * kept from call to call), growing it with map_grow for a longer message.
+ * Context: any thread. */
 #define MP__POOL_BIG ((size_t)1 << 20)
 void *mp__pool_big_alloc(size_t size);
 void *mp__pool_big_alloc_raw(size_t size);
 void mp__pool_big_free(void *p);
+int mp__pool_map_grow(char **buf, size_t *cap, size_t need, size_t keep);
 ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
                                mp_duration_t timeout);
 

@@ -2,7 +2,10 @@
 /* worker.c - a pool worker's main loop: run the initializer, say READY,
  * then take tasks from its own inbox, find each task's function from its
  * (module path, offset) name, run it per item, and put the results on the
- * shared result queue. Also the task side of mp_pool_out_t. */
+ * shared result queue. Also the task side of mp_pool_out_t.
+ *
+ * Nothing here calls the allocator: a worker's buffers are mappings it
+ * keeps from task to task (see mp__pool_map_grow for why). */
 #include "pool_internal.h"
 
 #include <dlfcn.h>
@@ -11,9 +14,11 @@
 #include <string.h>
 
 struct mp_pool_out {
-    char *buf; /* from mp__pool_big_alloc_raw */
+    char *buf; /* from mp__pool_map_grow */
     size_t len, cap;
-    char *err;
+    char *err; /* the error text set, if err_set; from mp__pool_map_grow */
+    size_t err_cap;
+    bool err_set;
 };
 
 /* The module a lookup searches for, and the base it found. */
@@ -24,31 +29,13 @@ typedef struct module_query {
     bool found;
 } module_query_t;
 
-/* Makes room for need bytes in out (keeping its bytes): a power of two
- * from 256 up. need <= SIZE_MAX / 2. Returns 0 or MP_ENOMEM. */
+/* Makes room for need bytes in out (keeping its bytes). The worker keeps
+ * this buffer from task to task: large replies then reuse warm (huge)
+ * pages. Returns 0 or MP_ENOMEM. */
 static int
 out_reserve(mp_pool_out_t *out, size_t need)
 {
-    if (need <= out->cap) {
-        return 0;
-    }
-    size_t cap = out->cap > 0 ? out->cap : 256;
-    while (cap < need) {
-        cap *= 2;
-    }
-    /* The worker keeps this buffer from task to task: large replies then
-     * reuse warm (huge) pages. */
-    char *nb = mp__pool_big_alloc_raw(cap);
-    if (nb == NULL) {
-        return MP_ENOMEM;
-    }
-    if (out->len > 0) {
-        memcpy(nb, out->buf, out->len);
-    }
-    mp__pool_big_free(out->buf);
-    out->buf = nb;
-    out->cap = cap;
-    return 0;
+    return mp__pool_map_grow(&out->buf, &out->cap, need, out->len);
 }
 
 int
@@ -74,12 +61,13 @@ mp_pool_out_error(mp_pool_out_t *out, const char *msg)
     if (out == NULL || msg == NULL) {
         return MP_EINVAL;
     }
-    char *copy = mp__strdup(msg);
-    if (copy == NULL) {
+    size_t len = strlen(msg) + 1;
+    if (len > SIZE_MAX / 2 ||
+        mp__pool_map_grow(&out->err, &out->err_cap, len, 0) != 0) {
         return MP_ENOMEM;
     }
-    mp__free(out->err);
-    out->err = copy;
+    memcpy(out->err, msg, len);
+    out->err_set = true;
     return 0;
 }
 
@@ -111,7 +99,7 @@ find_module(struct dl_phdr_info *info, size_t size, void *arg)
 
 /* Resolves a task's function name to an address in this process, caching
  * the last module found. Returns NULL when the module is not loaded. The
- * cached name is on the heap (allocated on first use), not in .bss: the
+ * cached name is in a mapping (made on first use), not in .bss: the
  * library's writable globals then fit one page, which is all a process
  * writes of them after a fork (one copy-on-write fault, not two). */
 static mp_pool_fn
@@ -129,14 +117,8 @@ resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
         if (!q.found) {
             return NULL;
         }
-        if (fname_len > cached_cap) {
-            char *grown = mp__realloc(cached, fname_len);
-            if (grown != NULL) {
-                cached = grown;
-                cached_cap = fname_len;
-            }
-        }
-        if (fname_len <= cached_cap) {
+        /* Without room the name is looked up again next time. */
+        if (mp__pool_map_grow(&cached, &cached_cap, fname_len, 0) == 0) {
             memcpy(cached, fname, fname_len);
             cached_len = fname_len;
             cached_base = q.base;
@@ -152,28 +134,12 @@ resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
  * joined a reply whose items differ (header, table, bytes). */
 typedef struct reply_buf {
     mp_pool_out_t out;
-    mp__item_hdr_t *tab;
-    size_t tab_cap;
+    mp__item_hdr_t *tab; /* in tab_mem, of tab_bytes bytes */
+    char *tab_mem;
+    size_t tab_bytes;
     char *joined;
     size_t joined_cap;
 } reply_buf_t;
-
-/* Grows *buf (of *cap bytes) to hold at least need bytes. Returns 0 or
- * MP_ENOMEM. */
-static int
-grow(void **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    void *nb = mp__realloc(*buf, need);
-    if (nb == NULL) {
-        return MP_ENOMEM;
-    }
-    *buf = nb;
-    *cap = need;
-    return 0;
-}
 
 /* Runs fn on one item, appending its result (or error text) to rb->out
  * and its code and length to *ih. Returns 0 or MP_ENOMEM. */
@@ -195,7 +161,7 @@ run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
     if (rc != 0 && err == 0) {
         /* Failed: what it wrote is dropped, its message takes its place. */
         char text[64];
-        const char *m = out->err;
+        const char *m = out->err_set ? out->err : NULL;
         if (m == NULL) {
             snprintf(text, sizeof text, "task returned %d", rc);
             m = text;
@@ -206,10 +172,7 @@ run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
         ih->len = mlen;
     }
     /* A message set by a task that then succeeded is not the next one's. */
-    if (out->err != NULL) {
-        mp__free(out->err);
-        out->err = NULL;
-    }
+    out->err_set = false;
     return err;
 }
 
@@ -219,12 +182,12 @@ run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
 static int
 tab_start(reply_buf_t *rb, uint64_t nitems, uint64_t done, size_t len)
 {
-    size_t tab_cap = rb->tab_cap * sizeof *rb->tab;
-    if (nitems > SIZE_MAX / sizeof *rb->tab ||
-        grow((void **)&rb->tab, &tab_cap, nitems * sizeof *rb->tab) != 0) {
+    if (nitems > SIZE_MAX / 2 / sizeof *rb->tab ||
+        mp__pool_map_grow(&rb->tab_mem, &rb->tab_bytes,
+                          nitems * sizeof *rb->tab, 0) != 0) {
         return MP_ENOMEM;
     }
-    rb->tab_cap = tab_cap / sizeof *rb->tab;
+    rb->tab = (mp__item_hdr_t *)(void *)rb->tab_mem;
     for (uint64_t i = 0; i < done; i++) {
         rb->tab[i] = (mp__item_hdr_t){.rc = 0, .len = len};
     }
@@ -308,8 +271,8 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
     rh.uniform_len = MP__ITEM_VAR;
     size_t tab_len = th.nitems * sizeof *rb->tab;
     size_t data_len = rb->out.len - sizeof rh;
-    if (grow((void **)&rb->joined, &rb->joined_cap,
-             sizeof rh + tab_len + data_len) != 0) {
+    if (mp__pool_map_grow(&rb->joined, &rb->joined_cap,
+                          sizeof rh + tab_len + data_len, 0) != 0) {
         return MP_ENOMEM;
     }
     memcpy(rb->joined, &rh, sizeof rh);
@@ -373,8 +336,8 @@ mp__pool_worker_main(void *arg)
     }
     mp__pool_big_free(in);
     mp__pool_big_free(rb.out.buf);
-    mp__free(rb.out.err);
-    mp__free(rb.tab);
-    mp__free(rb.joined);
+    mp__pool_big_free(rb.out.err);
+    mp__pool_big_free(rb.tab_mem);
+    mp__pool_big_free(rb.joined);
     return code;
 }

@@ -59,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -275,7 +276,7 @@ enum task_kind {
 };
 
 /* A task's input: this header, then rel_len bytes of the path under the
- * roots (no NUL). */
+ * roots and a NUL. */
 struct task_in {
     uint32_t kind;
     uint32_t rel_len;
@@ -580,9 +581,25 @@ task_verify(const struct task_in *t, const char *rel, char *buf,
     return close_pair(src, dst, rc, what);
 }
 
+/* The worker's I/O buffer, mapped on its first task and kept: a worker
+ * does not call malloc, since it may have been forked while a thread of
+ * ours (the main one, submitting) held the allocator's lock (see "Pool
+ * workers and the allocator" in docs/design.md). */
+static char *
+io_buffer(void)
+{
+    static char *buf;
+    if (buf == NULL) {
+        void *m = mmap(NULL, IO_CHUNK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        buf = m == MAP_FAILED ? NULL : m;
+    }
+    return buf;
+}
+
 /* run_task is the pool's task function: decodes a struct task_in, runs
  * it and writes a struct task_out; on failure returns -1 with the message
- * "STEP: strerror". */
+ * "STEP: strerror". Calls no allocator (see io_buffer). */
 static int
 run_task(const void *in, size_t in_len, mp_pool_out_t *out)
 {
@@ -592,20 +609,16 @@ run_task(const void *in, size_t in_len, mp_pool_out_t *out)
         return -1;
     }
     memcpy(&t, in, sizeof t);
-    if (t.rel_len != in_len - sizeof t) {
+    const char *rel = (const char *)in + sizeof t;
+    if (t.rel_len != in_len - sizeof t - 1 || rel[t.rel_len] != '\0') {
         mp_pool_out_error(out, "bad task");
         return -1;
     }
-    char *rel = malloc(t.rel_len + 1);
-    char *buf = malloc(IO_CHUNK);
-    if (rel == NULL || buf == NULL) {
-        free(rel);
-        free(buf);
+    char *buf = io_buffer();
+    if (buf == NULL) {
         mp_pool_out_error(out, "out of memory");
         return -1;
     }
-    memcpy(rel, (const char *)in + sizeof t, t.rel_len);
-    rel[t.rel_len] = '\0';
     struct task_out res = {0};
     const char *what = "task";
     int rc;
@@ -630,8 +643,6 @@ run_task(const void *in, size_t in_len, mp_pool_out_t *out)
     } else {
         rc = mp_pool_out_write(out, &res, sizeof res) == 0 ? 0 : -1;
     }
-    free(rel);
-    free(buf);
     return rc;
 }
 
@@ -943,16 +954,16 @@ submit_job(struct run *r, struct job *j)
         .mode = e->st.st_mode & 07777,
         .times = {e->st.st_atim, e->st.st_mtim},
     };
-    char *in = malloc(sizeof t + rel_len);
+    char *in = malloc(sizeof t + rel_len + 1);
     if (in == NULL) {
         return MP_ENOMEM;
     }
     memcpy(in, &t, sizeof t);
-    memcpy(in + sizeof t, e->rel, rel_len);
+    memcpy(in + sizeof t, e->rel, rel_len + 1);
     mp_pool_callbacks_t cb = {on_task_success, on_task_error, j};
     j->attempts++;
-    int rc = mp_pool_apply_async_cb(r->pool, run_task, in, sizeof t + rel_len,
-                                    &cb, &j->res);
+    int rc = mp_pool_apply_async_cb(r->pool, run_task, in,
+                                    sizeof t + rel_len + 1, &cb, &j->res);
     free(in);
     return rc;
 }
