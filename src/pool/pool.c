@@ -151,8 +151,9 @@ typedef struct big_hdr {
  * 4 KiB pages): only whole aligned 2 MiB ranges get huge pages. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-/* big_alloc, big_alloc_raw and map_alloc: small blocks zeroed or not
- * (mappings are zero pages in either case), or mapped too (heap false). */
+/* For big_alloc and big_alloc_raw (heap true: small blocks from the
+ * allocator, zeroed or not; mappings are zero pages in either case) and
+ * map_grow (heap false: always a mapping). */
 static void *
 big_alloc(size_t size, bool zeroed, bool heap)
 {
