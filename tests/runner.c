@@ -117,6 +117,16 @@ mpt_pool_make(int n, long task_timeout_ms)
 }
 
 void
+mpt_process_finish(mp_process_t *p, int code)
+{
+    ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
+    int got = code - 1;
+    ASSERT_OK(mp_process_exitcode(p, &got));
+    ASSERT_EQ(got, code);
+    ASSERT_OK(mp_process_destroy(p));
+}
+
+void
 mpt_pool_finish(mp_pool_t *pool)
 {
     ASSERT_OK(mp_pool_close(pool));

@@ -106,6 +106,10 @@ int mpt_join(pid_t pid);
  * smaller counts. */
 int mpt_slow(void);
 
+/* mpt_process_finish joins started process p, checks its exit code is
+ * code (-N: killed by signal N), and destroys it. */
+void mpt_process_finish(mp_process_t *p, int code);
+
 /* Pool helpers shared by the pool tests: mpt_pool_make creates a pool of n
  * workers (and a per-task timeout, 0 for none); mpt_pool_finish closes,
  * joins and destroys it and checks no worker is left; mpt_task_square is a

@@ -379,11 +379,7 @@ TEST_TIMEOUT(mgr_starter_exits_without_shutdown, 30)
     ASSERT_OK(mp_process_start(p));
     char addr[256];
     mpt_read_all(pipe.rd, addr, sizeof addr);
-    ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
-    int code = -1;
-    ASSERT_OK(mp_process_exitcode(p, &code));
-    ASSERT_EQ(code, 0);
-    ASSERT_OK(mp_process_destroy(p));
+    mpt_process_finish(p, 0);
     ASSERT(!path_exists(addr));
     *strrchr(addr, '/') = '\0';
     ASSERT(!path_exists(addr));
@@ -455,11 +451,7 @@ TEST_TIMEOUT(mgr_private_dir_per_process, 30)
             ASSERT_OK(
                 mp_process_create(&p, child_starts_and_stops, &pipe.wr, NULL));
             ASSERT_OK(mp_process_start(p));
-            ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
-            int code = -1;
-            ASSERT_OK(mp_process_exitcode(p, &code));
-            ASSERT_EQ(code, 0);
-            ASSERT_OK(mp_process_destroy(p));
+            mpt_process_finish(p, 0);
         }
         char addr[256];
         mpt_read_all(pipe.rd, addr, sizeof addr);
@@ -607,11 +599,7 @@ TEST_TIMEOUT(mgr_connect_from_child, 30)
     mp_process_t *p;
     ASSERT_OK(mp_process_create(&p, child_connects, addr, NULL));
     ASSERT_OK(mp_process_start(p));
-    ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
-    int code = -1;
-    ASSERT_OK(mp_process_exitcode(p, &code));
-    ASSERT_EQ(code, 0);
-    ASSERT_OK(mp_process_destroy(p));
+    mpt_process_finish(p, 0);
     mp_manager_destroy(m);
 }
 
@@ -846,11 +834,7 @@ TEST_TIMEOUT(mgr_pool_after_fork, 30)
         ASSERT_OK(mp_process_create(&p, child_hellos, m, NULL));
         ASSERT_OK(mp_process_start(p));
         ASSERT_OK(hello(m)); /* the parent's connection is undisturbed */
-        ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
-        int code = -1;
-        ASSERT_OK(mp_process_exitcode(p, &code));
-        ASSERT_EQ(code, 0);
-        ASSERT_OK(mp_process_destroy(p));
+        mpt_process_finish(p, 0);
         ASSERT_OK(hello(m));
     }
     mp_manager_destroy(m);

@@ -464,7 +464,8 @@ counting_free(void *p)
 }
 
 /* Item: {kind, size}. Kind 0 writes size bytes of 'r' (in two writes);
- * 1 fails with a message of size bytes; 2 fails with a code only. */
+ * 1 fails with a message of size bytes; 2 fails with a code only; 3
+ * checks the out calls' answers to bad input, then writes "ok". */
 typedef struct shape {
     int64_t kind, size;
 } shape_t;
@@ -479,6 +480,14 @@ shaped_task(const void *in, size_t len, mp_pool_out_t *out)
     memcpy(&s, in, sizeof s);
     if (s.kind == 2) {
         return -7;
+    }
+    if (s.kind == 3) {
+        bool ok = mp_pool_out_error(out, NULL) == MP_EINVAL &&
+                  mp_pool_out_write(out, NULL, 1) == MP_EINVAL &&
+                  mp_pool_out_write(out, "x", SIZE_MAX) == MP_EINVAL &&
+                  mp_pool_out_write(out, NULL, 0) == 0 &&
+                  mp_pool_out_error(out, "") == 0;
+        return ok ? mp_pool_out_write(out, "ok", 2) : -1;
     }
     /* Not malloc: under the sanitizers it is not safe after a fork from a
      * program with threads (see docs/design.md). */
@@ -559,6 +568,16 @@ TEST(pool_faults_worker_never_calls_the_allocator)
             mp_free(outs[i]);
         }
     }
+    /* Bad input to the out calls is refused, and an error text set by a
+     * task that then succeeds is dropped. */
+    shape_t bad = {3, 0};
+    void *res;
+    size_t res_len;
+    ASSERT_OK(mp_pool_apply(pool, shaped_task, &bad, sizeof bad, &res,
+                            &res_len, MP_WAIT_FOREVER));
+    ASSERT_EQ(res_len, 2);
+    ASSERT_MEM_EQ(res, "ok", 2);
+    mp_free(res);
     /* A message from mp_pool_out_error reaches the caller (its first 1023
      * bytes). */
     size_t sizes[] = {1000, 5000};

@@ -110,11 +110,7 @@ TEST(process_fault_daemon_dies_with_parent)
     pid_t g = recv_pid(&a);
     ASSERT_GT(g, 0);
     ASSERT_OK(mp_process_kill(mid));
-    ASSERT_OK(mp_process_join(mid, MP_WAIT_FOREVER));
-    int code;
-    ASSERT_OK(mp_process_exitcode(mid, &code));
-    ASSERT_EQ(code, -SIGKILL);
-    ASSERT_OK(mp_process_destroy(mid));
+    mpt_process_finish(mid, -SIGKILL);
     /* The orphaned daemon is now our child: it must die of SIGKILL. */
     mpt_wait_pid_exit(g);
     ASSERT_EQ(mpt_join(g), -SIGKILL);
@@ -139,11 +135,7 @@ TEST(process_fault_daemon_parent_dies_before_it_arms)
     pid_t g = recv_pid(&a);
     ASSERT_GT(g, 0);
     ASSERT_OK(mp_process_kill(mid));
-    ASSERT_OK(mp_process_join(mid, MP_WAIT_FOREVER));
-    int code;
-    ASSERT_OK(mp_process_exitcode(mid, &code));
-    ASSERT_EQ(code, -SIGKILL);
-    ASSERT_OK(mp_process_destroy(mid));
+    mpt_process_finish(mid, -SIGKILL);
     /* Only now may the orphan arm its signal: it must see its parent gone. */
     mpt_signal(&hold, 1);
     mpt_wait_pid_exit(g);
