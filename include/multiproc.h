@@ -595,8 +595,20 @@ typedef struct mp_pool_opts {
                                     0: no limit */
 } mp_pool_opts_t;
 
-/* mp_pool_map's chunksize: Python's default rule, ceil(n / (4 * processes)). */
+/* mp_pool_map's chunksize: the pool picks it (see mp_pool_chunksize). */
 #define MP_POOL_CHUNKSIZE_AUTO (-1L)
+
+/* mp_pool_chunksize returns the chunk size that mp_pool_map and its
+ * relatives use with MP_POOL_CHUNKSIZE_AUTO for nitems items of item_bytes
+ * bytes each (the larger of an item's input and its result slot; for
+ * mp_pool_map_buffers the average input length): Python's rule,
+ * ceil(nitems / (4 * processes)), but no more items than fit in 64 KiB
+ * (item_bytes 0 counts as 1), and at least 1. A task here costs
+ * microseconds, not Python's hundreds, so smaller chunks lose nothing to
+ * overhead, balance better and keep the messages within memory the
+ * queues reuse. Returns it, or MP_EINVAL (NULL pool). Context: any. */
+MP_EXTERN long mp_pool_chunksize(const mp_pool_t *pool, size_t nitems,
+                                 size_t item_bytes);
 
 /* mp_pool_create starts the workers and returns once they are forked.
  * Failing to start one terminates those already started. An initializer
@@ -632,8 +644,8 @@ MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                             mp_duration_t timeout);
 
 /* mp_pool_map runs fn on each of the nitems items of in_size bytes at in,
- * in chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: Python's
- * rule), and writes the result of item i at out + i * out_size (a shorter
+ * in chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: see
+ * mp_pool_chunksize), and writes the result of item i at out + i * out_size (a shorter
  * result is zero-padded). It waits for every chunk, also after a failure (no
  * fail-fast). status, when not NULL, gets one code per item: 0, MP_EREMOTE
  * (fn failed), MP_EMSGSIZE (result longer than out_size), MP_EWORKER (the

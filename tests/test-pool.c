@@ -163,13 +163,59 @@ TEST(pool_map_reports_failed_items)
 TEST(pool_chunksize_rule)
 {
     /* Python: divmod(len, 4 * processes), +1 if remainder. */
-    ASSERT_EQ(mp__pool_chunksize(10, 2), 2);
-    ASSERT_EQ(mp__pool_chunksize(100, 3), 9);
-    ASSERT_EQ(mp__pool_chunksize(3, 5), 1);
-    ASSERT_EQ(mp__pool_chunksize(16, 4), 1);
-    ASSERT_EQ(mp__pool_chunksize(17, 4), 2);
-    ASSERT_EQ(mp__pool_chunksize(1000, 4), 63);
-    ASSERT_EQ(mp__pool_chunksize(0, 4), 1);
+    ASSERT_EQ(mp__pool_chunksize(10, 2, 8), 2);
+    ASSERT_EQ(mp__pool_chunksize(100, 3, 8), 9);
+    ASSERT_EQ(mp__pool_chunksize(3, 5, 8), 1);
+    ASSERT_EQ(mp__pool_chunksize(16, 4, 8), 1);
+    ASSERT_EQ(mp__pool_chunksize(17, 4, 8), 2);
+    ASSERT_EQ(mp__pool_chunksize(1000, 4, 8), 63);
+    ASSERT_EQ(mp__pool_chunksize(0, 4, 8), 1);
+    /* ... cut to 64 KiB of items a chunk, at least one item. */
+    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 8), 8192);
+    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 0), 65536);
+    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 1), 65536);
+    ASSERT_EQ(mp__pool_chunksize(1000, 2, 1000), 65);
+    ASSERT_EQ(mp__pool_chunksize(1000, 2, 1 << 20), 1);
+    ASSERT_EQ(mp__pool_chunksize(1000, 2, SIZE_MAX), 1);
+    ASSERT_EQ(mp__pool_chunksize(SIZE_MAX, 1, 1), 65536);
+}
+
+TEST(pool_chunksize_public)
+{
+    mp_pool_t *pool = mpt_pool_make(2, 0);
+    ASSERT_EQ(mp_pool_chunksize(pool, 100, 8), 13);
+    ASSERT_EQ(mp_pool_chunksize(pool, 3000000, 8), 8192);
+    ASSERT_EQ(mp_pool_chunksize(pool, 0, 8), 1);
+    ASSERT_EQ(mp_pool_chunksize(pool, SIZE_MAX, SIZE_MAX), 1);
+    ASSERT_EQ(mp_pool_chunksize(NULL, 100, 8), MP_EINVAL);
+
+    /* map with AUTO cuts its work as the call says: a chunk of 64 KiB
+     * items is one task, counted by the pool's task counter. */
+    enum { N = 100000 };
+    int64_t *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    ASSERT(in != NULL && out != NULL);
+    for (int64_t i = 0; i < N; i++) {
+        in[i] = i;
+    }
+    mp_pool_stats_t st;
+    mp_pool_worker_info_t before[2], after[2];
+    ASSERT_EQ(mp_pool_stats(pool, &st, before, 2), 2);
+    ASSERT_EQ(mp_pool_map(pool, mpt_task_square, in, sizeof *in, N, out,
+                          sizeof *out, MP_POOL_CHUNKSIZE_AUTO, NULL,
+                          MP_WAIT_FOREVER),
+              0);
+    ASSERT_EQ(mp_pool_stats(pool, &st, after, 2), 2);
+    long chunk = mp_pool_chunksize(pool, N, sizeof *in);
+    ASSERT_EQ(chunk, 8192);
+    ASSERT_EQ(after[0].tasks + after[1].tasks - before[0].tasks -
+                  before[1].tasks,
+              (uint64_t)((N + chunk - 1) / chunk));
+    for (int64_t i = 0; i < N; i++) {
+        ASSERT_EQ(out[i], i * i);
+    }
+    free(in);
+    free(out);
+    mpt_pool_finish(pool);
 }
 
 TEST(pool_apply_and_apply_async)

@@ -500,6 +500,19 @@ check_map_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
     return 0;
 }
 
+/* Returns the bytes an item of inp takes in a chunk's task or reply,
+ * whichever is larger (the average input for items of their own lengths),
+ * for the default chunk size. */
+static size_t
+item_bytes(const batch_t *b, const batch_input_t *inp)
+{
+    size_t in = inp->bufs == NULL ? inp->in_size
+                                  : chunk_data(inp, 0, inp->nitems) /
+                                        inp->nitems;
+    size_t out = b->kind == BATCH_MAP ? b->out_size : 0;
+    return in > out ? in : out;
+}
+
 /* Queues the chunks of a map-like batch b (kind and destinations set; the
  * caller's reference) over inp (at least one item). On success res, when
  * not NULL, is completed by the last chunk and the batch takes the job's
@@ -513,7 +526,8 @@ start_map(mp_pool_t *pool, batch_t *b, mp_pool_fn fn, const batch_input_t *inp,
         b->res = res;
         size_t chunk =
             chunksize == MP_POOL_CHUNKSIZE_AUTO
-                ? mp__pool_chunksize(inp->nitems, mp_pool_processes(pool))
+                ? mp__pool_chunksize(inp->nitems, mp_pool_processes(pool),
+                                     item_bytes(b, inp))
                 : (size_t)chunksize;
         err = submit_batch(pool, b, fn, inp, chunk);
     }

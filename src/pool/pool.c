@@ -57,6 +57,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -282,11 +283,25 @@ typedef struct job_block {
 } job_block_t;
 
 size_t
-mp__pool_chunksize(size_t nitems, int nproc)
+mp__pool_chunksize(size_t nitems, int nproc, size_t item_bytes)
 {
     size_t div = 4 * (size_t)(nproc > 0 ? nproc : 1);
     size_t chunk = nitems / div + (nitems % div != 0);
+    size_t fit = MP__POOL_CHUNK_BYTES / (item_bytes > 0 ? item_bytes : 1);
+    if (chunk > fit) {
+        chunk = fit;
+    }
     return chunk > 0 ? chunk : 1;
+}
+
+long
+mp_pool_chunksize(const mp_pool_t *pool, size_t nitems, size_t item_bytes)
+{
+    if (pool == NULL) {
+        return MP_EINVAL;
+    }
+    size_t chunk = mp__pool_chunksize(nitems, pool->nproc, item_bytes);
+    return chunk > LONG_MAX ? LONG_MAX : (long)chunk;
 }
 
 /* Wakes the handler thread. */

@@ -119,8 +119,11 @@ int mp__pool_map_grow(char **buf, size_t *cap, size_t need, size_t keep);
 ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
                                mp_duration_t timeout);
 
-/* The default chunk size of map: ceil(nitems / (4 * nproc)), at least 1. */
-size_t mp__pool_chunksize(size_t nitems, int nproc);
+/* The default chunk size of map (see mp_pool_chunksize): Python's
+ * ceil(nitems / (4 * nproc)), cut down so that a chunk of items of
+ * item_bytes each stays within MP__POOL_CHUNK_BYTES; at least 1. */
+#define MP__POOL_CHUNK_BYTES ((size_t)64 << 10)
+size_t mp__pool_chunksize(size_t nitems, int nproc, size_t item_bytes);
 
 /* Conditions on CLOCK_MONOTONIC, and a wait until a deadline (mu held).
  * Returns 0 when woken, MP_ETIMEDOUT when the deadline passed. */
