@@ -863,7 +863,8 @@ wl_pool_map_trivial(void)
         double dt = now() - t0;
         /* AUTO: Python's rule for Pool(2), ceil(n / (4 * 2)), cut to
          * 64 KiB of items a chunk. */
-        long eff = cs > 0 ? cs : mp_pool_chunksize(pool, (size_t)n, sizeof(long));
+        long eff =
+            cs > 0 ? cs : mp_pool_chunksize(pool, (size_t)n, sizeof(long));
         emit(cs > 0 ? "pool_map_trivial_chunksize1"
                     : "pool_map_trivial_default_chunksize",
              (double)n / dt, "items/s",

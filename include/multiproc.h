@@ -606,7 +606,8 @@ typedef struct mp_pool_opts {
  * (item_bytes 0 counts as 1), and at least 1. A task here costs
  * microseconds, not Python's hundreds, so smaller chunks lose nothing to
  * overhead, balance better and keep the messages within memory the
- * queues reuse. Returns it, or MP_EINVAL (NULL pool). Context: any. */
+ * queues reuse. Returns it, or MP_EINVAL (NULL pool). Context: any
+ * thread. */
 MP_EXTERN long mp_pool_chunksize(const mp_pool_t *pool, size_t nitems,
                                  size_t item_bytes);
 
@@ -645,8 +646,8 @@ MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 
 /* mp_pool_map runs fn on each of the nitems items of in_size bytes at in,
  * in chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: see
- * mp_pool_chunksize), and writes the result of item i at out + i * out_size (a shorter
- * result is zero-padded). It waits for every chunk, also after a failure (no
+ * mp_pool_chunksize), and writes the result of item i at
+ * out + i * out_size (a shorter result is zero-padded). It waits for every chunk, also after a failure (no
  * fail-fast). status, when not NULL, gets one code per item: 0, MP_EREMOTE
  * (fn failed), MP_EMSGSIZE (result longer than out_size), MP_EWORKER (the
  * worker died while it ran the item's chunk), MP_EBROKEN or MP_ECANCELED

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Returns the worker's pid. */
@@ -180,6 +181,25 @@ TEST(pool_chunksize_rule)
     ASSERT_EQ(mp__pool_chunksize(SIZE_MAX, 1, 1), 65536);
 }
 
+/* The tasks (chunks) a Pool(2)'s workers have completed so far. */
+static uint64_t
+tasks_done(mp_pool_t *pool)
+{
+    mp_pool_stats_t st;
+    mp_pool_worker_info_t w[2];
+    ASSERT_EQ(mp_pool_stats(pool, &st, w, 2), 2);
+    return w[0].tasks + w[1].tasks;
+}
+
+/* Returns its input's length as an int64. */
+static int
+length_task(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    int64_t n = (int64_t)len;
+    return mp_pool_out_write(out, &n, sizeof n);
+}
+
 TEST(pool_chunksize_public)
 {
     mp_pool_t *pool = mpt_pool_make(2, 0);
@@ -189,30 +209,54 @@ TEST(pool_chunksize_public)
     ASSERT_EQ(mp_pool_chunksize(pool, SIZE_MAX, SIZE_MAX), 1);
     ASSERT_EQ(mp_pool_chunksize(NULL, 100, 8), MP_EINVAL);
 
-    /* map with AUTO cuts its work as the call says: a chunk of 64 KiB
-     * items is one task, counted by the pool's task counter. */
+    /* map with AUTO cuts its work as the call says: each chunk is one
+     * task, counted by the workers' task counters. */
     enum { N = 100000 };
     int64_t *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
     ASSERT(in != NULL && out != NULL);
     for (int64_t i = 0; i < N; i++) {
         in[i] = i;
     }
-    mp_pool_stats_t st;
-    mp_pool_worker_info_t before[2], after[2];
-    ASSERT_EQ(mp_pool_stats(pool, &st, before, 2), 2);
+    uint64_t before = tasks_done(pool);
     ASSERT_EQ(mp_pool_map(pool, mpt_task_square, in, sizeof *in, N, out,
                           sizeof *out, MP_POOL_CHUNKSIZE_AUTO, NULL,
                           MP_WAIT_FOREVER),
               0);
-    ASSERT_EQ(mp_pool_stats(pool, &st, after, 2), 2);
     long chunk = mp_pool_chunksize(pool, N, sizeof *in);
     ASSERT_EQ(chunk, 8192);
-    ASSERT_EQ(after[0].tasks + after[1].tasks - before[0].tasks -
-                  before[1].tasks,
-              (uint64_t)((N + chunk - 1) / chunk));
+    ASSERT_EQ(tasks_done(pool) - before, (uint64_t)((N + chunk - 1) / chunk));
     for (int64_t i = 0; i < N; i++) {
         ASSERT_EQ(out[i], i * i);
     }
+
+    /* map_buffers counts the average buffer: 40 buffers of 20000 bytes
+     * (20016 in a task) make chunks of 3, where Python's rule says 5. */
+    enum { NB = 40, LEN = 20000 };
+    const void *bufs[NB];
+    size_t lens[NB], out_lens[NB];
+    void *outs[NB];
+    char *data = calloc(1, LEN);
+    ASSERT(data != NULL);
+    for (int i = 0; i < NB; i++) {
+        bufs[i] = data;
+        lens[i] = LEN;
+    }
+    chunk = mp_pool_chunksize(pool, NB, mp__var_item_span(LEN));
+    ASSERT_EQ(chunk, 3);
+    before = tasks_done(pool);
+    ASSERT_EQ(mp_pool_map_buffers(pool, length_task, bufs, lens, NB, outs,
+                                  out_lens, NULL, MP_POOL_CHUNKSIZE_AUTO,
+                                  MP_WAIT_FOREVER),
+              0);
+    ASSERT_EQ(tasks_done(pool) - before, (uint64_t)((NB + chunk - 1) / chunk));
+    for (int i = 0; i < NB; i++) {
+        int64_t n;
+        ASSERT_EQ(out_lens[i], sizeof n);
+        memcpy(&n, outs[i], sizeof n);
+        ASSERT_EQ(n, LEN);
+        mp_free(outs[i]);
+    }
+    free(data);
     free(in);
     free(out);
     mpt_pool_finish(pool);
