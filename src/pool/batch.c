@@ -321,12 +321,14 @@ mp__batch_store_locked(batch_t *b, size_t idx, const mp__outcome_t *o,
 }
 
 /* The input of a batch: nitems items of in_size bytes at in or, when bufs
- * is not NULL, buffers of their own lengths (lens). */
+ * is not NULL, buffers of their own lengths (lens), whose task spans sum
+ * to bufs_span. */
 typedef struct batch_input {
     const void *in;
     size_t in_size;
     const void *const *bufs;
     const size_t *lens;
+    size_t bufs_span;
     size_t nitems;
 } batch_input_t;
 
@@ -506,9 +508,8 @@ check_map_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
 static size_t
 item_bytes(const batch_t *b, const batch_input_t *inp)
 {
-    size_t in = inp->bufs == NULL ? inp->in_size
-                                  : chunk_data(inp, 0, inp->nitems) /
-                                        inp->nitems;
+    size_t in =
+        inp->bufs == NULL ? inp->in_size : inp->bufs_span / inp->nitems;
     size_t out = b->kind == BATCH_MAP ? b->out_size : 0;
     return in > out ? in : out;
 }
@@ -610,11 +611,12 @@ mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
 }
 
 /* Checks map_buffers' arguments: every length must fit a task message.
- * Returns 0 or MP_EINVAL. */
+ * Returns 0 with the sum of the items' task spans in *span, or
+ * MP_EINVAL. */
 static int
 check_bufs_args(const mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
                 const size_t *lens, size_t n, void **outs,
-                const size_t *out_lens, long chunksize)
+                const size_t *out_lens, long chunksize, size_t *span)
 {
     if (check_batch_args(pool, fn, NULL, 0, n, chunksize) != 0 ||
         (n > 0 &&
@@ -630,6 +632,7 @@ check_bufs_args(const mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
         }
         total += mp__var_item_span(lens[i]);
     }
+    *span = total;
     return 0;
 }
 
@@ -639,8 +642,9 @@ mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
                     int *status, long chunksize, mp_duration_t timeout)
 {
     int64_t deadline;
-    if (check_bufs_args(pool, fn, bufs, lens, n, outs, out_lens, chunksize) !=
-        0) {
+    size_t span;
+    if (check_bufs_args(pool, fn, bufs, lens, n, outs, out_lens, chunksize,
+                        &span) != 0) {
         return MP_EINVAL;
     }
     int err = mp__deadline(timeout, &deadline);
@@ -661,7 +665,8 @@ mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
     b->outs = outs;
     b->out_lens = out_lens;
     b->status = status;
-    batch_input_t inp = {.bufs = bufs, .lens = lens, .nitems = n};
+    batch_input_t inp = {
+        .bufs = bufs, .lens = lens, .bufs_span = span, .nitems = n};
     return run_map(pool, b, fn, &inp, chunksize, deadline);
 }
 
