@@ -344,9 +344,10 @@ run_in_this_process(struct test_entry *t)
     }
     int fds_after = mpt_fd_count();
     if (fds_after != fds_before) {
-        system("ls -l /proc/$PPID/fd >&2");
-        mpt_fail(__FILE__, __LINE__, "open fds: %d before, %d after",
-                 fds_before, fds_after);
+        int listed = system("ls -l /proc/$PPID/fd >&2");
+        mpt_fail(__FILE__, __LINE__, "open fds: %d before, %d after%s",
+                 fds_before, fds_after,
+                 listed == 0 ? "" : " (listing them failed)");
     }
     if (mpt_shm_names_left(getpid()) != 0) {
         mpt_fail(__FILE__, __LINE__, "shared-memory names left in /dev/shm");
