@@ -3,11 +3,13 @@
  * processes move many messages of mixed sizes (mostly small, some of
  * 256 KiB and more, a few of 1 MiB) through one queue; every message
  * arrives exactly once, intact, and in per-producer order at each
- * consumer. Counts shrink under sanitizers. */
+ * consumer; also on two CPUs, where a process that loses a claim steps
+ * aside. Counts shrink under sanitizers. */
 #include "runner.h"
 
 #include "queue/queue_internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
 
 #define NPROD 4
@@ -251,4 +253,47 @@ TEST_TIMEOUT(queue_stress_bounded_exactly_once, 120)
     ASSERT_OK(mp_queue_create(&q, &o));
     run_stress(q, scaled(200000));
     mp_queue_destroy(q);
+}
+
+/* Step-asides seen by count_step_aside, in every process. */
+static _Atomic long *step_asides;
+
+/* Queue test hook: counts lost claims that yielded. */
+static void
+count_step_aside(int point)
+{
+    if (point == MP__QUEUE_HOOK_STEP_ASIDE) {
+        atomic_fetch_add(step_asides, 1);
+    }
+}
+
+TEST_TIMEOUT(queue_stress_two_cpus_steps_aside, 120)
+{
+    /* On (at most) two CPUs of this process's mask, a handle steps aside
+     * on a lost claim: with eight processes on two CPUs, claims are lost
+     * all the time, and every message must still arrive exactly once. */
+    cpu_set_t was, two;
+    ASSERT_EQ(sched_getaffinity(0, sizeof was, &was), 0);
+    CPU_ZERO(&two);
+    for (int cpu = 0; cpu < CPU_SETSIZE && CPU_COUNT(&two) < 2; cpu++) {
+        if (CPU_ISSET(cpu, &was)) {
+            CPU_SET(cpu, &two);
+        }
+    }
+    ASSERT_EQ(sched_setaffinity(0, sizeof two, &two), 0);
+    step_asides = mp__shared_alloc(sizeof *step_asides);
+    ASSERT_NOT_NULL(step_asides);
+    mp__queue_test_hook = count_step_aside;
+    mp_queue_t *q;
+    ASSERT_OK(mp_simplequeue_create(&q));
+    run_stress(q, scaled(200000));
+    mp_queue_destroy(q);
+    mp__queue_test_hook = NULL;
+    ASSERT_EQ(sched_setaffinity(0, sizeof was, &was), 0);
+    if (CPU_COUNT(&two) == 2) {
+        /* Two producers (or consumers) run at once for much of the run:
+         * thousands of lost claims, not none. */
+        ASSERT(atomic_load(step_asides) > 0);
+    }
+    mp__shared_free((void *)step_asides);
 }

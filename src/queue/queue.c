@@ -36,6 +36,15 @@
  * that producers keeping pace with consumers do not pin the queue on the
  * slower list path.
  *
+ * Few CPUs: a put or get that loses a cell's claim to another producer
+ * (or consumer) knows that two of its side run at once. With at most
+ * STEP_ASIDE_MAX_CPUS CPUs a process of the other side then waits for one,
+ * and two of a side bouncing head or tail between the CPUs cost each
+ * message 3-4x the CPU time (2p2c runs on two CPUs ranged from 1.8M to
+ * 8.6M msg/s, docs/performance.md). The loser yields its CPU instead
+ * (sched_yield), so the sides pair up across the CPUs. With more CPUs the
+ * other side has its own, and yielding only slows the loser.
+ *
  * mp_wait_any: a put that sees poll waiters writes a byte to the queue's
  * wake-up FIFO (see queue_internal.h). */
 #include "queue_internal.h"
@@ -84,6 +93,10 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
+/* A handle in a process allowed this many CPUs or fewer steps aside on a
+ * lost claim (see the top of this file). */
+#define STEP_ASIDE_MAX_CPUS 2
+
 /* Results of one attempt on the ring (all below any error code). */
 #define Q_FULL (-100001)     /* a bounded queue holds maxsize messages */
 #define Q_RINGFULL (-100002) /* the ring has no free cell */
@@ -104,6 +117,7 @@ struct mp_queue {
     uint64_t mask;       /* ncells - 1 */
     bool exact;          /* bounded by the ring positions (maxsize <= ring) */
     bool closed;         /* this handle only */
+    bool step_aside;     /* a lost claim yields the CPU (few CPUs) */
     pid_t creator;       /* the creating process (removes the name), or 0 */
     _Atomic int poll_fd; /* the wake-up FIFO (mp_wait_any), or -1; a
                           * private queue's eventfd */
@@ -644,6 +658,17 @@ ovf_take(mp_queue_t *q, sink_t *sink)
 
 /* --- the ring: put side ------------------------------------------------- */
 
+/* After a claim lost to a process of the same side: on few CPUs, lets a
+ * process of the other side run on this one (see the top of this file). */
+static inline void
+lost_claim(const mp_queue_t *q)
+{
+    if (q->step_aside) {
+        test_hook(MP__QUEUE_HOOK_STEP_ASIDE);
+        sched_yield();
+    }
+}
+
 /* Helps move a position (head or tail) past pos: a no-op when another
  * process moved it already. */
 static inline void
@@ -694,6 +719,7 @@ ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
                 cell_publish(q, c, pos, buf, len, boff);
                 return 0;
             }
+            lost_claim(q);
         } else if (d >= 0) {
             /* Claimed (d == 0), or even taken already (d > 0: a consumer
              * discarded the cell of a producer that died), by someone who
@@ -1065,6 +1091,7 @@ ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
                 cell_take(q, c, pos, sink, len);
                 return (ssize_t)len;
             }
+            lost_claim(q);
         } else if (d == 0 && ph == MP__QS_WRITING) {
             p->pos = pos;
             p->state = s;
@@ -1205,6 +1232,8 @@ handle_new(mp_queue_t **out, mp_shm_t *shm, char *base, size_t map_len,
     q->exact = q->h->maxsize > 0 &&
                (uint64_t)q->h->maxsize <= MP__QUEUE_MAX_RING_CELLS;
     q->creator = creator;
+    /* The affinity when the handle is made (a fork child inherits both). */
+    q->step_aside = mp__plat_cpu_count() <= STEP_ASIDE_MAX_CPUS;
     atomic_init(&q->poll_fd, poll_fd);
     q->poll_eventfd = poll_fd >= 0;
     *out = q;

@@ -138,6 +138,7 @@ bool mp__queue_poll_ack(mp_queue_t *q);
 #define MP__QUEUE_HOOK_OVF_LINKED 3  /* overflow lock held, tail stale */
 #define MP__QUEUE_HOOK_OVF_POPPED 4  /* overflow lock held, count stale */
 #define MP__QUEUE_HOOK_PUT_TAIL_STALE 5 /* cell WRITING, tail not moved */
+#define MP__QUEUE_HOOK_STEP_ASIDE 6 /* a lost claim, about to yield */
 extern void (*mp__queue_test_hook)(int point);
 /* Test knob: when non-zero (a power of two), the ring size of queues
  * created from now on that are not bounded by their ring (so tests can
