@@ -41,7 +41,7 @@
  * STEP_ASIDE_MAX_CPUS CPUs a process of the other side then waits for one,
  * and two of a side bouncing head or tail between the CPUs cost each
  * message 3-4x the CPU time (2p2c runs on two CPUs ranged from 1.8M to
- * 8.6M msg/s, docs/performance.md). The loser yields its CPU instead
+ * 7.4M msg/s, docs/performance.md). The loser yields its CPU instead
  * (sched_yield), so the sides pair up across the CPUs. With more CPUs the
  * other side has its own, and yielding only slows the loser.
  *
