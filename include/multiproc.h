@@ -644,19 +644,19 @@ MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                             size_t in_len, void **out, size_t *out_len,
                             mp_duration_t timeout);
 
-/* mp_pool_map runs fn on each of the nitems items of in_size bytes at in,
- * in chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: see
- * mp_pool_chunksize), and writes the result of item i at
- * out + i * out_size (a shorter result is zero-padded). It waits for every chunk, also after a failure (no
- * fail-fast). status, when not NULL, gets one code per item: 0, MP_EREMOTE
- * (fn failed), MP_EMSGSIZE (result longer than out_size), MP_EWORKER (the
- * worker died while it ran the item's chunk), MP_EBROKEN or MP_ECANCELED
+/* mp_pool_map runs fn on each of the nitems items of in_size bytes at in, in
+ * chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: see
+ * mp_pool_chunksize), and writes the result of item i at out + i * out_size (a
+ * shorter result is zero-padded). It waits for every chunk, also after a
+ * failure (no fail-fast). status, when not NULL, gets one code per item: 0,
+ * MP_EREMOTE (fn failed), MP_EMSGSIZE (result longer than out_size), MP_EWORKER
+ * (the worker died while it ran the item's chunk), MP_EBROKEN or MP_ECANCELED
  * (pool broken or terminated). Returns 0 when every item succeeded (also for
  * nitems 0), else the code of the first failed item; or MP_ETIMEDOUT (the
- * chunks still running write nothing more to out or status), MP_EINVAL
- * (NULL pool/fn, NULL in or out with a non-zero size and nitems > 0,
- * chunksize 0 or below -1, bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM.
- * Context: the creating process, any thread. */
+ * chunks still running write nothing more to out or status), MP_EINVAL (NULL
+ * pool/fn, NULL in or out with a non-zero size and nitems > 0, chunksize 0 or
+ * below -1, bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the
+ * creating process, any thread. */
 MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                           size_t in_size, size_t nitems, void *out,
                           size_t out_size, long chunksize, int *status,

@@ -49,13 +49,13 @@ struct mp_imap {
     /* map_buffers: fresh result buffers go to outs and out_lens */
     void **outs;
     size_t *out_lens;
-    /* imap: results are kept until next() takes them, in a ring where
-     * at most cap items are submitted and not yet taken. Only the first win slots are in use: ordered, item i
-     * waits in slot i % win (items are taken in order, so the ones in
-     * flight span less than cap numbers); unordered, the ring is a queue in
-     * completion order (finished k-th: slot k % win). The window doubles
-     * (up to slots) when a result finds no slot, so a caller that keeps up
-     * reuses a few cached slots rather than faulting in a page of a
+    /* imap: results are kept until next() takes them, in a ring where at most
+     * cap items are submitted and not yet taken. Only the first win slots are
+     * in use: ordered, item i waits in slot i % win (items are taken in order,
+     * so the ones in flight span less than cap numbers); unordered, the ring is
+     * a queue in completion order (finished k-th: slot k % win). The window
+     * doubles (up to slots) when a result finds no slot, so a caller that keeps
+     * up reuses a few cached slots rather than faulting in a page of a
      * cap-sized array every hundred items. */
     bool ordered;
     size_t cap, slots, win;
