@@ -7,9 +7,11 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -348,6 +350,80 @@ TEST(conn_timeout_never_splits_a_message)
     close(fds[1]);
     ASSERT_ERR(mp_conn_recv_bytes_into(r, buf, sizeof buf, 10), MP_EOF);
     mp_conn_destroy(r);
+}
+
+/* A reader thread for conn_sleeping_reader_wakes_for_each_part. */
+struct sleepy_reader {
+    mp_conn_t *c;
+    mp_duration_t timeout;
+    _Atomic pid_t tid;
+    char buf[8];
+    ssize_t got;
+};
+
+static void *
+sleepy_reader_thread(void *p)
+{
+    struct sleepy_reader *sr = p;
+    sr->tid = gettid();
+    sr->got = mp_conn_recv_bytes_into(sr->c, sr->buf, sizeof sr->buf,
+                                      sr->timeout);
+    return NULL;
+}
+
+/* Yields until thread tid of this process is asleep (state S): a reader
+ * only sleeps once its spin has given up. */
+static void
+until_asleep(pid_t tid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    for (;;) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT(fd >= 0);
+        ssize_t n = read(fd, stat, sizeof stat - 1);
+        close(fd);
+        ASSERT(n > 0);
+        stat[n] = '\0';
+        const char *end = strrchr(stat, ')'); /* "pid (comm) S ..." */
+        if (end != NULL && end[1] == ' ' && end[2] == 'S') {
+            return;
+        }
+        sched_yield();
+    }
+}
+
+/* A reader that finds no data spins, then sleeps: it must wake for the
+ * header, sleep again inside the message, and wake for the payload, with
+ * and without a deadline (the two ways out of the spin). */
+TEST(conn_sleeping_reader_wakes_for_each_part)
+{
+    static const mp_duration_t timeouts[] = {MP_WAIT_FOREVER, 600000};
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        mp_conn_t *r, *w;
+        ASSERT_OK(mp_pipe(&r, &w, false));
+        int wfd = mp_conn_fileno(w);
+        struct sleepy_reader sr = {.c = r, .timeout = timeouts[i]};
+        pthread_t t;
+        ASSERT_EQ(pthread_create(&t, NULL, sleepy_reader_thread, &sr), 0);
+        while (sr.tid == 0) {
+            sched_yield();
+        }
+        until_asleep(sr.tid);
+        ASSERT_EQ(write(wfd, "\x00\x00\x00\x05", 4), 4);
+        int unread = -1; /* until the reader has taken the header */
+        while (ioctl(mp_conn_fileno(r), FIONREAD, &unread) == 0 && unread > 0) {
+            sched_yield();
+        }
+        ASSERT_EQ(unread, 0);
+        until_asleep(sr.tid); /* now waiting for the payload */
+        ASSERT_EQ(write(wfd, "hello", 5), 5);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        ASSERT_EQ(sr.got, 5);
+        ASSERT_MEM_EQ(sr.buf, "hello", 5);
+        mp_conn_destroy(r);
+        mp_conn_destroy(w);
+    }
 }
 
 TEST(conn_closed_returns_eclosed)
