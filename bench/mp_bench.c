@@ -263,8 +263,9 @@ wl_pipe_pingpong(void)
     check(mp_pipe(&r1, &w1, false), "mp_pipe"); /* parent -> child */
     check(mp_pipe(&r2, &w2, false), "mp_pipe"); /* child -> parent */
     struct pingpong simplex = {r1, w2, 0};
-    pingpong_run("pipe_pingpong_simplex", "2x mp_pipe(duplex=false) = pipe",
-                 r2, w1, &simplex);
+    pingpong_run("pipe_pingpong_simplex",
+                 "2x mp_pipe(duplex=false) = one-way socketpairs", r2, w1,
+                 &simplex);
     mp_conn_destroy(r1);
     mp_conn_destroy(w1);
     mp_conn_destroy(r2);
