@@ -277,7 +277,9 @@ MP_EXTERN int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len);
  * timeout, so a timeout never splits a message. maxlen 0 means no limit.
  * A message longer than maxlen (or too big to allocate) is read and
  * discarded, so the next call gets the next message (Python closes the
- * connection instead). *out is set only on success.
+ * connection instead). *out is set only on success. On a socket, when no
+ * data is there, the call retries without blocking for up to 30 us before
+ * it sleeps (a reply is usually caught awake; not on a one-CPU process).
  * Returns the length, or MP_EINVAL (NULL c or out, bad timeout), MP_EBADF
  * (write-only end), MP_ECLOSED, MP_ETIMEDOUT (nothing arrived), MP_EOF (the
  * peer closed between messages), MP_EPROTO (end of stream inside a message,
