@@ -249,8 +249,9 @@ typedef struct mp_conn mp_conn_t;
  * ends read and write. duplex false: *end1 is read-only and *end2
  * write-only (Python's Pipe(duplex=False) returns (reader, writer)); the
  * unused directions are shut down. (Python uses os.pipe() there; a
- * socketpair carries large messages faster.) Both fds are close-on-exec. Returns 0 or MP_EINVAL (a NULL or equal out
- * pointer), MP_EMFILE, MP_ENFILE, MP_ENOMEM. Context: any thread. */
+ * socketpair carries large messages faster.) Both fds are close-on-exec.
+ * Returns 0 or MP_EINVAL (a NULL or equal out pointer), MP_EMFILE,
+ * MP_ENFILE, MP_ENOMEM. Context: any thread. */
 MP_EXTERN int mp_pipe(mp_conn_t **end1, mp_conn_t **end2, bool duplex);
 
 /* mp_conn_from_fd wraps an open pipe, socket or other stream fd (Python's
@@ -462,9 +463,10 @@ MP_EXTERN int mp_queue_attach(mp_queue_t **out, const char *name);
  * put for lack of room and never waits long: when its ring is full (or many
  * large messages are queued) a put pauses at most 2 ms (never past timeout,
  * never with MP_NO_WAIT) for consumers to catch up, so memory is reused,
- * then stores the message in the overflow area. Returns 0, MP_EFULL (no room within timeout; also for MP_NO_WAIT),
- * MP_EMSGSIZE (len above the queue's capacity), MP_ENOMEM (the data area is
- * full of unread messages), MP_ECLOSED (this handle was closed), MP_EINVAL.
+ * then stores the message in the overflow area. Returns 0, MP_EFULL (no
+ * room within timeout; also for MP_NO_WAIT), MP_EMSGSIZE (len above the
+ * queue's capacity), MP_ENOMEM (the data area is full of unread
+ * messages), MP_ECLOSED (this handle was closed), MP_EINVAL.
  * mp_queue_put_nowait is put with MP_NO_WAIT. On failure nothing was put. */
 MP_EXTERN int mp_queue_put(mp_queue_t *q, const void *buf, size_t len,
                            mp_duration_t timeout);

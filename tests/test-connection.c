@@ -366,8 +366,8 @@ sleepy_reader_thread(void *p)
 {
     struct sleepy_reader *sr = p;
     sr->tid = gettid();
-    sr->got = mp_conn_recv_bytes_into(sr->c, sr->buf, sizeof sr->buf,
-                                      sr->timeout);
+    sr->got =
+        mp_conn_recv_bytes_into(sr->c, sr->buf, sizeof sr->buf, sr->timeout);
     return NULL;
 }
 

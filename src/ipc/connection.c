@@ -268,8 +268,7 @@ mp_wait(const int *fds, size_t n, bool *ready, mp_duration_t timeout)
 
 /* Allocates a connection owning fd; on failure fd is left open. */
 static int
-conn_new(mp_conn_t **out, int fd, bool readable, bool writable,
-         bool is_socket)
+conn_new(mp_conn_t **out, int fd, bool readable, bool writable, bool is_socket)
 {
     mp_conn_t *c = mp__calloc(1, sizeof *c);
     if (c == NULL) {
@@ -428,8 +427,8 @@ mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
         }
         size_t want = n < SSIZE_MAX ? n : SSIZE_MAX;
         bool nowait = c->is_socket && (timed || (c->spin && spin_until != 0));
-        ssize_t got = nowait ? recv(c->fd, p, want, MSG_DONTWAIT)
-                             : read(c->fd, p, want);
+        ssize_t got =
+            nowait ? recv(c->fd, p, want, MSG_DONTWAIT) : read(c->fd, p, want);
         if (got < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 must_poll = !conn_spin_again(c, &spin_until, wait_until) &&

@@ -227,7 +227,8 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
      * doubling, a copy of all it holds each time, while the items run. A
      * guess only: the buffer still grows as needed. */
     size_t guess = len - data_at;
-    int err = out_reserve(&rb->out, sizeof rh + (guess < SIZE_MAX / 4 ? guess : 0));
+    int err =
+        out_reserve(&rb->out, sizeof rh + (guess < SIZE_MAX / 4 ? guess : 0));
     if (err == 0) {
         err = mp_pool_out_write(&rb->out, &rh, sizeof rh);
     }

@@ -2,8 +2,8 @@
 /* registry.c - the process-wide bookkeeping of the process layer: the list
  * of this process's started children (in the fork-local page, so that a
  * child starts without its parent's), the current and parent process
- * handles, and the exit handling (Python's order: terminate daemonic children, then join every
- * child).
+ * handles, and the exit handling (Python's order: terminate daemonic
+ * children, then join every child).
  *
  * The list holds the children this process started and has not reaped
  * yet: Python's _children set, which active_children() reports. A forked
