@@ -129,7 +129,9 @@ typedef int (*mp_target_fn)(void *arg);
  * defaults. */
 typedef struct mp_process_opts {
     const char *name; /* NULL: "Process-N" (Python's identity numbering) */
-    bool daemon;      /* killed when the parent exits, even by SIGKILL */
+    bool daemon;      /* killed when the parent exits, even by SIGKILL;
+                         false: the creating process's own flag (Python's
+                         default), which mp_process_set_daemon may change */
 } mp_process_opts_t;
 
 /* mp_process_create makes a process object that will run target(arg) in a
@@ -1303,7 +1305,8 @@ typedef struct mp_manager_opts {
      * mp_manager_connect it is the server's address. */
     const char *address;
     /* The key clients must prove they know (Python's authkey). NULL: 32
-     * random bytes (mp_manager_authkey tells them). */
+     * random bytes from the kernel's CSPRNG (mp_manager_authkey tells
+     * them). */
     const void *authkey;
     size_t authkey_len;
     /* Bytes reserved for the shared state (sparse: only what is used costs
@@ -1320,7 +1323,8 @@ typedef struct mp_manager_opts {
 /* mp_manager_create makes a manager handle (nothing runs yet): start it
  * with mp_manager_start, or attach to a running server with
  * mp_manager_connect. Returns 0 or MP_EINVAL (NULL out, negative timeout,
- * authkey_len > 0 with a NULL key), MP_ENOMEM. */
+ * authkey_len > 0 with a NULL key), MP_ENOMEM, or the kernel's error when
+ * no random authkey can be had from getrandom (MP_ENOSYS ...). */
 MP_EXTERN int mp_manager_create(mp_manager_t **out,
                                 const mp_manager_opts_t *opts);
 
@@ -1339,11 +1343,11 @@ typedef struct mp_manager_type {
     void *arg;
 } mp_manager_type_t;
 
-/* mp_manager_register adds a user type named typeid (1..63 bytes) before
+/* mp_manager_register adds a user type named type_id (1..63 bytes) before
  * mp_manager_start (the server is forked with it). Returns 0 or MP_EINVAL
  * (NULL, bad name, NULL create/call/destroy), MP_EEXIST (name taken),
  * MP_ESTARTED (already started or connected), MP_ENOMEM. */
-MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *typeid,
+MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
                                   const mp_manager_type_t *type);
 
 /* mp_manager_start forks the server and returns once it listens. The
@@ -1391,7 +1395,7 @@ MP_EXTERN void mp_manager_destroy(mp_manager_t *m);
  * made with lock NULL gets a new RLock. Return 0 or MP_EINVAL (NULL m or
  * out, bad type, parties 0, length 0, a lock proxy of another manager),
  * MP_EKIND (lock is no Lock/RLock), MP_ENOTSTARTED, MP_ENOSERVER, MP_ENOMEM
- * (the store is full), MP_ENOENT (create_object: no such typeid), or the
+ * (the store is full), MP_ENOENT (create_object: no such type_id), or the
  * error the user type's create returned. Context: any process or thread
  * that has the handle. */
 MP_EXTERN int mp_manager_dict(mp_manager_t *m, mp_proxy_t **out);
@@ -1417,7 +1421,7 @@ MP_EXTERN int mp_manager_condition(mp_manager_t *m, mp_proxy_t *lock,
 MP_EXTERN int mp_manager_event(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_barrier(mp_manager_t *m, unsigned parties,
                                  mp_proxy_t **out);
-MP_EXTERN int mp_manager_create_object(mp_manager_t *m, const char *typeid,
+MP_EXTERN int mp_manager_create_object(mp_manager_t *m, const char *type_id,
                                        const void *args, size_t args_len,
                                        mp_proxy_t **out);
 

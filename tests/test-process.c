@@ -576,6 +576,42 @@ TEST(process_daemon_may_not_start_children)
     arg_close(&a);
 }
 
+/* Reports the daemon flag of a process it creates with no options, with
+ * daemon false, and after set_daemon(false). */
+static int
+t_report_child_daemon_flag(void *arg)
+{
+    proc_arg_t *a = arg;
+    mp_process_t *q = NULL;
+    ASSERT_OK(mp_process_create(&q, t_return_value, a, NULL));
+    send_int(&a->out, mp_process_daemon(q));
+    ASSERT_OK(mp_process_destroy(q));
+    mp_process_opts_t opts = {.daemon = false};
+    ASSERT_OK(mp_process_create(&q, t_return_value, a, &opts));
+    send_int(&a->out, mp_process_daemon(q));
+    ASSERT_OK(mp_process_set_daemon(q, false));
+    send_int(&a->out, mp_process_daemon(q));
+    ASSERT_OK(mp_process_destroy(q));
+    return 0;
+}
+
+/* Python: a new process's daemon flag defaults to its creator's. */
+TEST(process_daemon_flag_defaults_to_creators)
+{
+    proc_arg_t a;
+    arg_open(&a);
+    mp_process_opts_t opts = {.daemon = true};
+    join_expect(start(t_report_child_daemon_flag, &a, &opts), 0);
+    ASSERT_EQ(recv_int(&a.out), 1);
+    ASSERT_EQ(recv_int(&a.out), 1);
+    ASSERT_EQ(recv_int(&a.out), 0);
+    join_expect(start(t_report_child_daemon_flag, &a, NULL), 0);
+    ASSERT_EQ(recv_int(&a.out), 0);
+    ASSERT_EQ(recv_int(&a.out), 0);
+    ASSERT_EQ(recv_int(&a.out), 0);
+    arg_close(&a);
+}
+
 /* Handles made by the parent are the parent's: a child may not drive them
  * but may free its copies. */
 typedef struct inherit_arg {

@@ -202,7 +202,12 @@ mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
     p->state = MP__PROC_INITIAL;
     p->target = target;
     p->arg = arg;
-    p->daemon = opts != NULL && opts->daemon;
+    /* Python's default is the creator's flag: a process made inside a
+     * daemon is a daemon unless set_daemon(false) says otherwise. */
+    mp__registry_lock();
+    p->daemon =
+        (opts != NULL && opts->daemon) || mp__registry_is_daemon_locked();
+    mp__registry_unlock();
     p->creator = mp__getpid();
     p->pidfd = -1;
     *out = p;
