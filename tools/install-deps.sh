@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tools/install-deps.sh - installs, with apt-get, whatever of the build's
-# needs is missing: cmake, gcc and the C library headers, make, pkg-config,
-# python3, libssl-dev (libcrypto: the Listener/Client handshake), and for
-# the brief fuzz run clang with libFuzzer (libclang-rt-14-dev). Does nothing (and needs no network) on a machine that has them.
+# needs is missing: cmake, gcc, g++ (the C++ header test), the C library
+# headers, make, pkg-config, python3, libssl-dev (libcrypto: the
+# Listener/Client handshake), and clang with libFuzzer (libclang-rt-14-dev)
+# for the clang build and the brief fuzz run. Does nothing (and needs no
+# network) on a machine that has them.
 # Called by tools/tour.sh and tools/test-all.sh; safe to run by itself.
 set -euo pipefail
 
@@ -17,6 +19,7 @@ want() {
 }
 want cmake command -v cmake
 want gcc command -v gcc
+want g++ command -v g++
 want libc6-dev test -e /usr/include/stdio.h
 want make command -v make
 want pkg-config command -v pkg-config

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tools/test-all.sh - the README's second command: installs what is missing,
-# then builds and runs every test twice: in a normal build (build/) and in a
-# sanitizer build (build-asan/, AddressSanitizer + UndefinedBehaviorSanitizer),
-# then builds the libFuzzer targets with clang (build-fuzz/) and runs each
+# then builds and runs every test in four builds, each with warnings as errors
+# (MP_WERROR, off for users): a normal build (build/), a sanitizer build
+# (build-asan/, AddressSanitizer + UndefinedBehaviorSanitizer), a Release
+# build as distributions make it (build-release/, -O3 and fortified), and a
+# clang build (build-clang/); then builds the libFuzzer targets with clang (build-fuzz/) and runs each
 # for 20 s (a crash counts as a failure; its input is left in build-fuzz/).
 # The tests include the examples and the packaging test (package_install);
 # the tour (tools/tour.sh, the README's first command) runs once as well.
@@ -44,8 +46,12 @@ suite() {
     failed=$((failed + f))
 }
 
-suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none
-suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=address,undefined
+suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none -DMP_WERROR=ON
+suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=address,undefined \
+    -DMP_WERROR=ON
+suite build-release -DCMAKE_BUILD_TYPE=Release -DMP_SANITIZER=none -DMP_WERROR=ON
+suite build-clang -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=none -DMP_WERROR=ON
 
 # The README's first command must keep working too: the tour of the
 # examples, on the normal build just made (counted as one test).

@@ -40,10 +40,16 @@ fi
 
 echo "--- pkg-config"
 export PKG_CONFIG_PATH=${pc%/*}
+# A static-only install (-DBUILD_SHARED_LIBS=OFF) links with --static, which
+# adds the library's own dependencies.
+static=()
+if [ -z "$(find "$tmp/prefix" -name 'libmultiproc.so*' -print -quit)" ]; then
+    static=(--static)
+fi
 # shellcheck disable=SC2046 # pkg-config prints separate words on purpose
 "$cc" -std=c11 -Wall -Wextra -pedantic -Werror "${flags[@]}" \
     -o "$tmp/consumer-pkgconfig" "$here/consumer.c" \
-    $(pkg-config --cflags --libs multiproc)
+    $(pkg-config "${static[@]}" --cflags --libs multiproc)
 LD_LIBRARY_PATH=$(pkg-config --variable=libdir multiproc) \
     "$tmp/consumer-pkgconfig"
 
