@@ -408,7 +408,9 @@ MP_EXTERN void mp_listener_destroy(mp_listener_t *l);
 /* mp_client_connect connects to a listener at address and (with an
  * authkey) runs the client side of the handshake (answer_challenge then
  * deliver_challenge, as Python's Client does). The timeout bounds the
- * connect and the handshake together. *out is set only on success.
+ * connect and the handshake together; a listener whose backlog is full is
+ * waited for (as Python's blocking connect waits) until room comes or the
+ * timeout passes. *out is set only on success.
  * Returns 0 or MP_EINVAL (NULL out or address, bad address, NULL authkey
  * with authkey_len > 0, bad timeout), MP_ENAMETOOLONG, MP_ENOENT (no such
  * socket file or unknown host), -ECONNREFUSED (nobody listening),

@@ -622,3 +622,80 @@ TEST_TIMEOUT(auth_python_listener_wrong_key, 60)
 {
     c_client_to_python("127.0.0.1:0", "wrong", KEY_HEX, MP_EAUTH);
 }
+
+/* --- a full backlog (issue 21, item 8) ------------------------------------ */
+
+/* Connects raw AF_UNIX sockets to path without blocking until the
+ * listener's backlog is full (connect says EAGAIN); closes them, which
+ * leaves their connections queued. Returns how many were queued. */
+static int
+fill_backlog(const char *path)
+{
+    int n = 0;
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        0);
+        ASSERT_GE(fd, 0);
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+        int r = connect(fd, (struct sockaddr *)&un, sizeof un);
+        int e = errno;
+        close(fd);
+        if (r != 0) {
+            ASSERT_EQ(e, EAGAIN);
+            return n;
+        }
+        ASSERT_LT(++n, 1000);
+    }
+}
+
+/* A client child that connects with a long timeout (waiting for room in
+ * the backlog) and echoes one message through the parent. */
+static int
+backlog_client_child(void *arg)
+{
+    const char *path = arg;
+    mp_conn_t *c = NULL;
+    ASSERT_OK(mp_client_connect(&c, path, KEY, strlen(KEY), TMO));
+    expect_echo(c, "room", 4);
+    mp_conn_destroy(c);
+    return 0;
+}
+
+TEST(client_waits_for_room_in_a_full_backlog)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 1));
+    int queued = fill_backlog(t.path);
+    ASSERT_GT(queued, 0);
+    /* Nobody accepts: a short timeout ends in MP_ETIMEDOUT, with or
+     * without a key, never in success on an unconnected socket. */
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(mp_client_connect(&c, t.path, KEY, strlen(KEY), 50),
+               MP_ETIMEDOUT);
+    ASSERT_ERR(mp_client_connect(&c, t.path, NULL, 0, 50), MP_ETIMEDOUT);
+    ASSERT_NULL(c);
+    /* A client that waits gets in once accept makes room: the queued
+     * (closed) peers fail their handshakes, then it is served. */
+    pid_t pid = mpt_fork(backlog_client_child, t.path);
+    int failed = 0;
+    for (;;) {
+        int r = mp_listener_accept(l, &c, TMO);
+        if (r == 0) {
+            break;
+        }
+        ASSERT(r == MP_EOF || r == MP_EPIPE || r == -ECONNRESET);
+        ASSERT_LE(++failed, queued);
+    }
+    void *msg = NULL;
+    ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 4);
+    ASSERT_MEM_EQ(msg, "room", 4);
+    ASSERT_OK(mp_conn_send_bytes(c, msg, 4));
+    mp_free(msg);
+    ASSERT_EQ(mpt_join(pid), 0);
+    mp_conn_destroy(c);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -396,17 +397,66 @@ mp_listener_destroy(mp_listener_t *l)
     mp__free(l);
 }
 
-/* Connects fd to a, waiting no later than deadline. Returns 0 or an
- * error (MP_ETIMEDOUT, MP_ECONNREFUSED-like system errors). */
+/* Connects an AF_UNIX stream socket fd to a, waiting no later than
+ * deadline. A listener whose backlog is full makes a non-blocking connect
+ * fail with EAGAIN, and such a connect cannot be polled for completion; a
+ * blocking one waits for room and honours SO_SNDTIMEO. So this connects
+ * blocking, with the send timeout set to the time left (and cleared
+ * again: the connection's sends block without one). Returns 0, or
+ * MP_ETIMEDOUT (still no room at the deadline), or a system error. */
 static int
-connect_by(int fd, const lst_addr_t *a, int64_t deadline)
+connect_unix(int fd, const lst_addr_t *a, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = MP__NO_DEADLINE;
+        if (deadline != MP__NO_DEADLINE) {
+            left = deadline - mp__now_ns();
+            if (left <= 0) {
+                return MP_ETIMEDOUT;
+            }
+        }
+        /* A zero timeval means no timeout: the time left is at least 1 us. */
+        struct timeval tv = {0, 0};
+        if (left != MP__NO_DEADLINE) {
+            int64_t us = left / 1000 + 1;
+            tv.tv_sec = (time_t)(us / 1000000);
+            tv.tv_usec = (suseconds_t)(us % 1000000);
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+            return -errno;
+        }
+        int r = connect(fd, (const struct sockaddr *)&a->sa, a->len);
+        int e = errno;
+        static const struct timeval none = {0, 0};
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) !=
+            0) {
+            return -errno;
+        }
+        if (r == 0) {
+            return 0;
+        }
+        /* EAGAIN: the send timeout ran out with the backlog still full
+         * (the loop's deadline check says so, as a timeval is coarser than
+         * the deadline); EINTR: a signal, connect again for the rest. */
+        if (e != EAGAIN && e != EINTR) {
+            return -e;
+        }
+    }
+}
+
+/* Connects a TCP socket fd to a, waiting no later than deadline: a
+ * non-blocking connect, then poll for writability and SO_ERROR. Returns 0
+ * or an error (MP_ETIMEDOUT, -ECONNREFUSED and other system errors;
+ * EAGAIN here is a lack of local ports, not a wait). */
+static int
+connect_inet(int fd, const lst_addr_t *a, int64_t deadline)
 {
     int r = set_nonblock(fd, true);
     if (r < 0) {
         return r;
     }
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
-        if (errno != EINPROGRESS && errno != EINTR && errno != EAGAIN) {
+        if (errno != EINPROGRESS && errno != EINTR) {
             return -errno;
         }
         /* Wait for writability, then read the outcome from SO_ERROR. */
@@ -459,7 +509,8 @@ mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
     if (fd < 0) {
         return -errno;
     }
-    r = connect_by(fd, &a, deadline);
+    r = a.family == AF_UNIX ? connect_unix(fd, &a, deadline)
+                            : connect_inet(fd, &a, deadline);
     if (r < 0) {
         mp__plat_close(fd);
         return r;
