@@ -29,6 +29,7 @@
 #define MP__EREMOTE (-4015)
 #define MP__ENOSERVER (-4016)
 #define MP__EKIND (-4017)
+#define MP__EPIDNS (-4018)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -83,6 +84,8 @@
     XX(EREMOTE, MP__EREMOTE, "the task or call failed on the remote side")       \
     XX(ENOSERVER, MP__ENOSERVER,                                               \
        "the manager's server is gone: shut down or died")                     \
-    XX(EKIND, MP__EKIND, "the proxy refers to another kind of object")
+    XX(EKIND, MP__EKIND, "the proxy refers to another kind of object")     \
+    XX(EPIDNS, MP__EPIDNS,                                                     \
+       "the object belongs to processes of another pid namespace")
 
 #endif /* MULTIPROC_ERRNO_H */
