@@ -7,6 +7,10 @@
  *                             summary "N passed, N failed"
  *   mp_run_tests NAME...      run those tests
  *   mp_run_tests --list       print the test names
+ *   mp_run_tests --list-timeouts
+ *                             print "NAME SECONDS" per test: its timeout
+ *                             before MP_TEST_TIMEOUT_MULTIPLIER (CTest's
+ *                             entries are made from this list)
  *   mp_run_tests --run NAME   (internal) run one test in this process */
 #include "runner.h"
 
@@ -16,6 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -453,9 +458,15 @@ int
 main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+    if (argc == 2 && (strcmp(argv[1], "--list") == 0 ||
+                      strcmp(argv[1], "--list-timeouts") == 0)) {
+        bool timeouts = strcmp(argv[1], "--list-timeouts") == 0;
         for (int i = 0; i < ntests; i++) {
-            printf("%s\n", tests[i].name);
+            if (timeouts) {
+                printf("%s %d\n", tests[i].name, tests[i].timeout_s);
+            } else {
+                printf("%s\n", tests[i].name);
+            }
         }
         return 0;
     }
