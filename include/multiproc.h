@@ -358,6 +358,13 @@ MP_EXTERN int mp_wait(const int *fds, size_t n, bool *ready,
  * Python would hang in that mismatch). */
 typedef struct mp_listener mp_listener_t;
 
+/* With an authkey, a listener runs the handshakes of up to
+ * MP_LISTENER_PENDING_MAX accepted peers at once, without blocking; a
+ * newer peer beyond that drops the oldest. A peer whose handshake has not
+ * ended MP_LISTENER_HANDSHAKE_MS after it was accepted is dropped. */
+#define MP_LISTENER_PENDING_MAX 64
+#define MP_LISTENER_HANDSHAKE_MS 10000
+
 /* mp_listener_create binds and listens on address. A socket file is
  * created with mode 0600 and removed by mp_listener_close/destroy in the
  * process that created it (not in a forked child); an existing file is
@@ -376,24 +383,29 @@ MP_EXTERN int mp_listener_create(mp_listener_t **out, const char *address,
  * destroy. NULL for a NULL listener. Python: Listener.address. */
 MP_EXTERN const char *mp_listener_address(const mp_listener_t *l);
 
-/* mp_listener_accept waits up to timeout for a client, then (with an
- * authkey) runs the server side of the handshake (deliver_challenge then
- * answer_challenge, as Python's accept does); the same timeout bounds the
- * handshake, so a peer that connects and stalls costs at most the
- * timeout. A connection whose handshake fails is closed, and accept
- * returns the error (call it again for the next client). *out is set only
- * on success. Returns 0 or MP_EINVAL (NULL l or out, bad timeout),
- * MP_ECLOSED, MP_ETIMEDOUT (no client, or the handshake stalled), MP_EAUTH
- * (wrong key or a malformed handshake; the peer was sent "#FAILURE#" when
- * it answered wrongly), MP_EMSGSIZE (a handshake message over 256 bytes),
- * MP_EOF / MP_EPROTO (the peer closed during the handshake), MP_ENOMEM,
- * or a system error. Context: one thread at a time per listener. Python:
- * Listener.accept(). */
+/* mp_listener_accept waits up to timeout for a client and returns the
+ * first one that is ready: without an authkey, the next peer connected;
+ * with one, the first peer to finish the server side of the handshake
+ * (deliver_challenge then answer_challenge, as Python's accept does).
+ * Handshakes run side by side and go on across calls (see
+ * MP_LISTENER_PENDING_MAX: silent, slow or hostile peers do not hold up
+ * the others; each handshake is bounded by MP_LISTENER_HANDSHAKE_MS, not
+ * by the timeout). A peer whose handshake fails is closed and this call
+ * returns its error (call again for the next client); a peer dropped for
+ * time or room is closed silently. *out is set only on success. Returns 0
+ * or MP_EINVAL (NULL l or out, bad timeout), MP_ECLOSED, MP_ETIMEDOUT (no
+ * client finished in time), MP_EAUTH (wrong key or a malformed handshake;
+ * the peer was sent "#FAILURE#" when it answered wrongly), MP_EMSGSIZE (a
+ * handshake message over 256 bytes), MP_EOF / MP_EPROTO (the peer closed
+ * during the handshake), MP_ENOMEM, or a system error. Context: one
+ * thread at a time per listener. Python: Listener.accept(). */
 MP_EXTERN int mp_listener_accept(mp_listener_t *l, mp_conn_t **out,
                                  mp_duration_t timeout);
 
-/* mp_listener_fileno returns the listening fd (readable when a client is
- * waiting; usable with mp_wait), or MP_EINVAL (NULL), MP_ECLOSED. */
+/* mp_listener_fileno returns an fd that is readable when accept has work
+ * (a client is waiting, or a handshake under way has news; usable with
+ * mp_wait), or MP_EINVAL (NULL), MP_ECLOSED. In a forked child it changes
+ * at the child's first accept. */
 MP_EXTERN int mp_listener_fileno(const mp_listener_t *l);
 
 /* mp_listener_close stops listening and removes the socket file; accepted
@@ -663,12 +675,30 @@ MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * nitems 0), else the code of the first failed item; or MP_ETIMEDOUT (the
  * chunks still running write nothing more to out or status), MP_EINVAL (NULL
  * pool/fn, NULL in or out with a non-zero size and nitems > 0, chunksize 0 or
- * below -1, bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the
- * creating process, any thread. */
+ * below -1, bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Each failed
+ * item's message: mp_pool_map_errors. Context: the creating process, any
+ * thread. */
 MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                           size_t in_size, size_t nitems, void *out,
                           size_t out_size, long chunksize, int *status,
                           mp_duration_t timeout);
+
+/* mp_pool_map_errors is mp_pool_map (and so starmap) that also hands out
+ * why each item failed, as Python's map re-raises the task's own
+ * exception: errors, when not NULL, has nitems entries, which are first set
+ * to NULL; a failed item's entry then gets a fresh string (free with
+ * mp_free) holding what mp_result_error_message says for an apply that
+ * failed so: the task's mp_pool_out_error text (or "task returned N"), the
+ * worker's death ("worker killed by signal 9"), "the pool was terminated",
+ * ...; out of memory, an entry stays NULL and status has the code. After
+ * MP_ETIMEDOUT nothing more is written. On any return the caller frees the
+ * non-NULL entries. Same arguments (errors added) and returns as
+ * mp_pool_map. Context: the creating process, any thread. */
+MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn,
+                                 const void *in, size_t in_size,
+                                 size_t nitems, void *out, size_t out_size,
+                                 long chunksize, int *status, char **errors,
+                                 mp_duration_t timeout);
 
 /* mp_pool_starmap and mp_pool_starmap_async are mp_pool_map and
  * mp_pool_map_async (same arguments, same returns): in C the tuple of a
@@ -813,6 +843,13 @@ MP_EXTERN int mp_result_successful(mp_result_t *r);
  * mp_result_destroy. */
 MP_EXTERN const char *mp_result_error_message(mp_result_t *r);
 
+/* mp_result_item_error returns, for the handle of a mp_pool_map_async or
+ * mp_pool_starmap_async, why item idx failed (the text mp_pool_map_errors
+ * would give it), or NULL when the map is not finished, the item
+ * succeeded, idx is out of range, or r is another kind of handle (or
+ * NULL). Valid until mp_result_destroy. Never blocks. */
+MP_EXTERN const char *mp_result_item_error(mp_result_t *r, size_t idx);
+
 /* mp_result_exitcode stores in *code how the worker of a task that failed
  * with MP_EWORKER ended: its exit status, or minus the signal that killed
  * it. Returns 0, MP_EAGAIN (not finished), MP_ENOENT (the task did not fail
@@ -856,7 +893,9 @@ MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
  * ready (mp_result_wait), or until the pool was terminated or destroyed -
  * destroying the handle early does not stop the writes. mp_result_get on
  * the handle yields no bytes (out_len 0) and returns 0 when every item
- * succeeded, else the code of the first failed item. cb as in
+ * succeeded, else the code of the first failed item, whose message
+ * (mp_result_error_message, and on_error's) is "item N failed: " and that
+ * item's own text; mp_result_item_error tells each item's. cb as in
  * mp_pool_apply_async_cb. Returns 0 or the argument errors of mp_pool_map
  * (NULL res), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
  * process, any thread. */

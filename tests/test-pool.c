@@ -161,6 +161,107 @@ TEST(pool_map_reports_failed_items)
     mpt_pool_finish(pool);
 }
 
+/* Odd items fail with a message naming them, item 4 with a bare -3
+ * ("task returned -3"); the others succeed with x * x. */
+static int
+odd_fails(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    memcpy(&x, in, len < sizeof x ? len : sizeof x);
+    if (x % 2 != 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "odd value %lld", (long long)x);
+        mp_pool_out_error(out, msg);
+        return -1;
+    }
+    if (x == 4) {
+        return -3;
+    }
+    x *= x;
+    return mp_pool_out_write(out, &x, sizeof x);
+}
+
+/* Python's map re-raises the failed task's own exception: each failed
+ * item's message reaches the caller of map (mp_pool_map_errors), of
+ * starmap_async and of map_async (the handle's message, on_error's, and
+ * mp_result_item_error). */
+static int
+note_error_text(int err, const char *msg, void *arg)
+{
+    (void)err;
+    snprintf(arg, 128, "%s", msg);
+    return 0;
+}
+
+TEST(pool_map_failed_items_carry_their_messages)
+{
+    enum { N = 7 };
+    mp_pool_t *pool = mpt_pool_make(2, 0);
+    int64_t in[N], out[N];
+    int status[N];
+    char *errors[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+        errors[i] = (char *)1; /* set to NULL by the call */
+    }
+    ASSERT_ERR(mp_pool_map_errors(pool, odd_fails, in, sizeof in[0], N, out,
+                                  sizeof out[0], 2, status, errors,
+                                  MP_WAIT_FOREVER),
+               MP_EREMOTE);
+    for (int i = 0; i < N; i++) {
+        if (i % 2 != 0) {
+            char want[64];
+            snprintf(want, sizeof want, "odd value %d", i);
+            ASSERT_STR_EQ(errors[i], want);
+        } else if (i == 4) {
+            ASSERT_STR_EQ(errors[i], "task returned -3");
+        } else {
+            ASSERT_NULL(errors[i]);
+            ASSERT_EQ(out[i], (int64_t)i * i);
+        }
+        mp_free(errors[i]);
+    }
+    /* A result too long for its slot says so. */
+    int64_t one = 2;
+    int32_t small;
+    ASSERT_ERR(mp_pool_map_errors(pool, odd_fails, &one, sizeof one, 1, &small,
+                                  sizeof small, 1, status, errors,
+                                  MP_WAIT_FOREVER),
+               MP_EMSGSIZE);
+    ASSERT_NOT_NULL(strstr(errors[0], "longer than out_size"));
+    mp_free(errors[0]);
+
+    char seen[128] = "";
+    mp_pool_callbacks_t cbs = {.on_error = note_error_text, .arg = seen};
+    for (int star = 0; star < 2; star++) {
+        mp_result_t *r;
+        in[1] = 2; /* the first failure is now item 3 */
+        ASSERT_OK((star ? mp_pool_starmap_async : mp_pool_map_async)(
+            pool, odd_fails, in, sizeof in[0], N, out, sizeof out[0], 1, status,
+            &cbs, &r));
+        ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
+        ASSERT_STR_EQ(mp_result_error_message(r),
+                      "item 3 failed: odd value 3");
+        ASSERT_STR_EQ(seen, "item 3 failed: odd value 3");
+        ASSERT_NULL(mp_result_item_error(r, 0));
+        ASSERT_NULL(mp_result_item_error(r, 1));
+        ASSERT_STR_EQ(mp_result_item_error(r, 3), "odd value 3");
+        ASSERT_STR_EQ(mp_result_item_error(r, 4), "task returned -3");
+        ASSERT_STR_EQ(mp_result_item_error(r, 5), "odd value 5");
+        ASSERT_NULL(mp_result_item_error(r, N));
+        mp_result_destroy(r);
+        in[1] = 1;
+    }
+    /* An apply's handle has no items. */
+    mp_result_t *r;
+    ASSERT_OK(mp_pool_apply_async(pool, odd_fails, &in[1], sizeof in[1], &r));
+    ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
+    ASSERT_NULL(mp_result_item_error(r, 0));
+    mp_result_destroy(r);
+    ASSERT_NULL(mp_result_item_error(NULL, 0));
+    mpt_pool_finish(pool);
+}
+
 TEST(pool_chunksize_rule)
 {
     /* Python: divmod(len, 4 * processes), +1 if remainder. */

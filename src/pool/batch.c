@@ -46,6 +46,13 @@ struct mp_imap {
     int *status;
     int first_err;
     size_t first_err_idx;
+    /* map: each failed item's message (map_keep_message): the caller's
+     * array (mp_pool_map_errors), the batch's own (map_async: allocated at
+     * the first failure, handed to the result handle at the end), or NULL
+     * (messages not kept) */
+    char **errors;
+    bool own_errors;
+    size_t nitems;
     /* map_buffers: fresh result buffers go to outs and out_lens */
     void **outs;
     size_t *out_lens;
@@ -86,6 +93,17 @@ struct mp_imap {
 };
 typedef struct mp_imap batch_t;
 
+/* Frees errors, an array of n messages (NULL entries allowed; NULL: no
+ * array). */
+static void
+free_messages(char **errors, size_t n)
+{
+    for (size_t i = 0; errors != NULL && i < n; i++) {
+        mp__free(errors[i]);
+    }
+    mp__free(errors);
+}
+
 /* Frees a batch whose last reference went. */
 static void
 batch_free(batch_t *b)
@@ -96,6 +114,9 @@ batch_free(batch_t *b)
         }
     }
     mp__pool_big_free(b->items);
+    if (b->own_errors) {
+        free_messages(b->errors, b->nitems);
+    }
     if (b->res != NULL) {
         mp__result_unref(b->res);
     }
@@ -124,6 +145,7 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
     mp_result_t *res = NULL;
     int rc = 0;
     size_t idx = 0;
+    char **errors = NULL;
     pthread_mutex_lock(&b->mu);
     bool finished = --b->chunks_left == 0;
     if (finished) {
@@ -131,6 +153,10 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
         res = b->abandoned ? NULL : b->res;
         rc = b->first_err;
         idx = b->first_err_idx;
+        if (res != NULL && b->own_errors) {
+            errors = b->errors; /* the handle's from now on */
+            b->errors = NULL;
+        }
     }
     /* The job's reference goes in the same turn, unless waiters are to be
      * woken or the handle (which the batch holds) completed first. */
@@ -141,9 +167,13 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
          * mp__result_complete). */
         pthread_cond_broadcast(&b->cv);
         if (res != NULL) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "item %zu failed: %s", idx,
-                     mp_strerror(rc));
+            /* Python re-raises the first failed item's own exception. */
+            char msg[MP__POOL_MSG_MAX + 64];
+            const char *why = errors != NULL && rc != 0 && errors[idx] != NULL
+                                  ? errors[idx]
+                                  : mp_strerror(rc);
+            snprintf(msg, sizeof msg, "item %zu failed: %s", idx, why);
+            mp__result_set_item_messages(res, errors, b->nitems);
             mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL,
                                 false, 0, mp__pool_cb_counter(pool));
         }
@@ -153,13 +183,31 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
     }
 }
 
-/* Records item idx's final code rc in the status array and the first
- * error of a map batch; b->mu held. */
+/* Keeps failed item idx's message (msg, or rc's text when NULL) where
+ * map batch b keeps messages, if it does; out of memory, the item keeps
+ * only its code. b->mu held. */
 static void
-map_note(batch_t *b, size_t idx, int rc)
+map_keep_message(batch_t *b, size_t idx, int rc, const char *msg)
+{
+    if (b->own_errors && b->errors == NULL) {
+        b->errors = mp__calloc(b->nitems, sizeof *b->errors);
+    }
+    if (b->errors != NULL) {
+        b->errors[idx] = mp__strdup(msg != NULL ? msg : mp_strerror(rc));
+    }
+}
+
+/* Records item idx's final code rc (and its message msg, which may be
+ * NULL) in the status array, the messages and the first error of a map
+ * batch; b->mu held. */
+static void
+map_note(batch_t *b, size_t idx, int rc, const char *msg)
 {
     if (b->status != NULL) {
         b->status[idx] = rc;
+    }
+    if (rc != 0) {
+        map_keep_message(b, idx, rc, msg);
     }
     if (rc != 0 && (b->first_err == 0 || idx < b->first_err_idx)) {
         b->first_err = rc;
@@ -173,12 +221,20 @@ static int
 map_store(batch_t *b, size_t idx, const mp__outcome_t *o)
 {
     int rc = o->rc == 0 && o->len > b->out_size ? MP_EMSGSIZE : o->rc;
+    const char *msg = o->msg;
+    char why[96];
+    if (rc == MP_EMSGSIZE) {
+        snprintf(why, sizeof why,
+                 "the result of %zu bytes is longer than out_size (%zu)",
+                 o->len, b->out_size);
+        msg = why;
+    }
     if (rc == 0 && b->out_size > 0) {
         char *dst = b->out + idx * b->out_size;
         memcpy(dst, o->data, o->len);
         memset(dst + o->len, 0, b->out_size - o->len);
     }
-    map_note(b, idx, rc);
+    map_note(b, idx, rc, msg);
     return rc;
 }
 
@@ -196,7 +252,7 @@ bufs_store(batch_t *b, size_t idx, const mp__outcome_t *o)
             rc = MP_ENOMEM;
         }
     }
-    map_note(b, idx, rc);
+    map_note(b, idx, rc, rc == o->rc ? o->msg : NULL);
     return rc;
 }
 
@@ -577,9 +633,10 @@ run_map(mp_pool_t *pool, batch_t *b, mp_pool_fn fn, const batch_input_t *inp,
 }
 
 int
-mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-            size_t nitems, void *out, size_t out_size, long chunksize,
-            int *status, mp_duration_t timeout)
+mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                   size_t in_size, size_t nitems, void *out, size_t out_size,
+                   long chunksize, int *status, char **errors,
+                   mp_duration_t timeout)
 {
     int64_t deadline;
     if (check_map_args(pool, fn, in, in_size, nitems, out, out_size,
@@ -590,6 +647,9 @@ mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
     if (err != 0) {
         return err;
     }
+    for (size_t i = 0; errors != NULL && i < nitems; i++) {
+        errors[i] = NULL;
+    }
     batch_t *b = batch_new(BATCH_MAP);
     if (b == NULL) {
         return MP_ENOMEM;
@@ -597,8 +657,19 @@ mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
     b->out = out;
     b->out_size = out_size;
     b->status = status;
+    b->errors = errors;
+    b->nitems = nitems;
     batch_input_t inp = {.in = in, .in_size = in_size, .nitems = nitems};
     return run_map(pool, b, fn, &inp, chunksize, deadline);
+}
+
+int
+mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
+            size_t nitems, void *out, size_t out_size, long chunksize,
+            int *status, mp_duration_t timeout)
+{
+    return mp_pool_map_errors(pool, fn, in, in_size, nitems, out, out_size,
+                              chunksize, status, NULL, timeout);
 }
 
 int
@@ -701,6 +772,8 @@ mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
             b->out = out;
             b->out_size = out_size;
             b->status = status;
+            b->own_errors = true;
+            b->nitems = nitems;
             batch_input_t inp = {
                 .in = in, .in_size = in_size, .nitems = nitems};
             err = start_map(pool, b, fn, &inp, chunksize, r);

@@ -154,6 +154,12 @@ void mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
                          const char *msg, bool has_exit, int exitcode,
                          _Atomic uint64_t *cb_errors);
 void mp__result_unref(mp_result_t *r);
+/* Hands r the messages of a map_async's n items (errors: an array of n
+ * strings or NULLs from mp__malloc, or NULL when none failed), which
+ * mp_result_item_error reports and r frees; before mp__result_complete. */
+void mp__result_set_item_messages(mp_result_t *r, char **errors, size_t n);
+/* The longest failure message a result keeps, with its NUL. */
+#define MP__POOL_MSG_MAX 1024
 
 /* One task: an apply (res) or a chunk of a map/imap (batch, start, count;
  * an apply has count 1). Jobs live in blocks, one allocation for one job

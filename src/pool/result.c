@@ -17,6 +17,8 @@ struct mp_result {
     void *data;
     size_t len;
     char *msg;
+    char **item_msgs; /* map_async: each item's failure message, or NULL */
+    size_t nitems;    /* entries of item_msgs */
     bool has_exit;
     int exitcode;
     mp_pool_callbacks_t cb; /* set before the result is shared */
@@ -96,6 +98,16 @@ mp__result_set_callbacks(mp_result_t *r, const mp_pool_callbacks_t *cb,
 }
 
 void
+mp__result_set_item_messages(mp_result_t *r, char **errors, size_t n)
+{
+    /* Not done yet: only mp_result_item_error reads these, once done. */
+    pthread_mutex_lock(&r->mu);
+    r->item_msgs = errors;
+    r->nitems = errors != NULL ? n : 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void
 mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
                     const char *msg, bool has_exit, int exitcode,
                     _Atomic uint64_t *cb_errors)
@@ -143,6 +155,10 @@ mp__result_unref(mp_result_t *r)
     pthread_mutex_destroy(&r->mu);
     mp__free(r->data);
     mp__free(r->msg);
+    for (size_t i = 0; r->item_msgs != NULL && i < r->nitems; i++) {
+        mp__free(r->item_msgs[i]);
+    }
+    mp__free(r->item_msgs);
     mp__free(r);
 }
 
@@ -245,6 +261,20 @@ mp_result_error_message(mp_result_t *r)
     pthread_mutex_lock(&r->mu);
     /* msg is written once, before done, and never changes after. */
     const char *msg = r->done && r->rc != 0 ? r->msg : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return msg;
+}
+
+const char *
+mp_result_item_error(mp_result_t *r, size_t idx)
+{
+    if (r == NULL) {
+        return NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    /* Written once, before done, and never changed after. */
+    const char *msg =
+        r->done && idx < r->nitems ? r->item_msgs[idx] : NULL;
     pthread_mutex_unlock(&r->mu);
     return msg;
 }
