@@ -348,17 +348,14 @@ TEST_TIMEOUT(tracker_restarted_after_kill, 60)
     mp_shm_close(shm);
     ASSERT_EQ(kill(old, SIGKILL), 0);
     mpt_wait_pid_exit(old);
-    /* Writing to the dead tracker's pipe must not raise SIGPIPE; once the
-     * pipe is full the death is noticed and a new tracker is started. */
-    int i;
-    for (i = 0; i < 20000 && mp__tracker_pid() == old; i++) {
-        ASSERT_OK(mp_shm_create(&shm, NULL, 8, 0));
-        ASSERT_OK(mp_shm_unlink(shm));
-        mp_shm_close(shm);
-    }
+    /* Writing to the dead tracker's socket must not raise SIGPIPE; the
+     * first message notices the death and starts a new tracker. */
+    ASSERT_OK(mp_shm_create(&shm, NULL, 8, 0));
+    ASSERT_OK(mp_shm_unlink(shm));
+    mp_shm_close(shm);
     ASSERT_NE(mp__tracker_pid(), old);
-    /* Noticed on an unregistration, the death only disconnected us; the
-     * next registration starts a new tracker, which does its job. */
+    ASSERT_GT(mp__tracker_pid(), 0);
+    /* The new tracker does its job. */
     ASSERT_OK(mp_shm_create(&shm, NULL, 8, 0));
     pid_t fresh = mp__tracker_pid();
     ASSERT_NE(fresh, old);
@@ -368,6 +365,86 @@ TEST_TIMEOUT(tracker_restarted_after_kill, 60)
     mp_shm_close(shm);
     mp__tracker_disconnect();
     assert_cleaned(&r, 1);
+}
+
+/* Child of tracker_replacement_takes_over_names: makes blocks, reports;
+ * once released (the tracker was killed meanwhile) makes one more,
+ * reports again and exits without unlinking any. */
+static int
+child_blocks_across_tracker_death(void *arg)
+{
+    child_arg_t *a = arg;
+    report_t r;
+    close(a->hold.wr);
+    if (make_blocks(a, &r) != 0 || send_report(a, &r) != 0) {
+        return 1;
+    }
+    (void)mpt_wait_signal(&a->hold, NULL); /* EOF: the tracker is dead */
+    a->nblocks = 1;
+    if (make_blocks(a, &r) != 0 || send_report(a, &r) != 0) {
+        return 1;
+    }
+    return 0;
+}
+
+/* The contract: a killed tracker is replaced, and its replacement removes
+ * what the dead one held as well as what came after, once the tree has
+ * exited. */
+TEST(tracker_replacement_takes_over_names)
+{
+    child_arg_t a;
+    arg_open(&a, NBLOCKS);
+    pid_t pid = mpt_fork(child_blocks_across_tracker_death, &a);
+    report_t before, after;
+    recv_report(&a, &before);
+    ASSERT_EQ(kill(before.tracker, SIGKILL), 0);
+    mpt_wait_pid_exit(before.tracker);
+    mpt_pipe_close(&a.hold);
+    recv_report(&a, &after);
+    ASSERT_NE(after.tracker, before.tracker);
+    ASSERT_EQ(mpt_join(pid), 0);
+    assert_cleaned(&after, 1);
+    for (int i = 0; i < NBLOCKS; i++) {
+        ASSERT(!shm_exists(before.names[i]));
+    }
+    arg_close(&a);
+}
+
+/* A child that inherited the connection and notices the death first
+ * registers only its own names with its replacement: its parent's live
+ * block must survive the child's exit, and go with the parent's tree. */
+TEST(tracker_replacement_in_child_leaves_parent_names)
+{
+    mp_shm_t *mine = NULL, *more = NULL;
+    ASSERT_OK(mp_shm_create(&mine, NULL, 8, 0));
+    pid_t old = mp__tracker_pid();
+    child_arg_t a;
+    arg_open(&a, 1);
+    pid_t pid = mpt_fork(child_blocks_across_tracker_death, &a);
+    report_t first, second;
+    recv_report(&a, &first);
+    ASSERT_EQ(first.tracker, old);
+    ASSERT_EQ(kill(old, SIGKILL), 0);
+    mpt_wait_pid_exit(old);
+    mpt_pipe_close(&a.hold);
+    recv_report(&a, &second);
+    ASSERT_NE(second.tracker, old);
+    ASSERT_EQ(mpt_join(pid), 0);
+    assert_cleaned(&second, 1);
+    ASSERT(!shm_exists(first.names[0])); /* the child's first: its own */
+    ASSERT(shm_exists(mp_shm_name(mine)));
+    /* The parent's next message replaces the tracker for it. */
+    ASSERT_OK(mp_shm_create(&more, NULL, 8, 0));
+    report_t r = {.tracker = mp__tracker_pid()};
+    ASSERT_NE(r.tracker, old);
+    ASSERT_NE(r.tracker, second.tracker);
+    snprintf(r.names[0], NAME_LEN, "%s", mp_shm_name(mine));
+    snprintf(r.names[1], NAME_LEN, "%s", mp_shm_name(more));
+    mp_shm_close(mine);
+    mp_shm_close(more);
+    mp__tracker_disconnect();
+    assert_cleaned(&r, 2);
+    arg_close(&a);
 }
 
 #define THREADS 4

@@ -6,45 +6,59 @@
  * Protocol and lifecycle
  * ----------------------
  * - Start: lazily, on the first mp__tracker_register() in a process that has
- *   no connection. The caller makes a close-on-exec pipe and double-forks
- *   with _Fork() (no atfork handlers run, so the caller may hold any lock and
- *   be multi-threaded): an intermediate child forks the tracker and
- *   _exit()s; the caller reaps the intermediate at once and reads the
- *   tracker's pid from a second, one-shot pipe, on which the tracker sends
- *   it once it has detached. So the tracker is not our child (never our
- *   zombie) and, after setsid(), not in our process group or session.
- * - Connection: the caller keeps the write end. fork() duplicates it into
- *   every child, so the children of the tree register their own names with
- *   the same tracker and keep it alive; exec() drops it (close-on-exec). The
- *   intermediate and the tracker close their copies, or EOF would never come.
+ *   no connection. The caller makes a close-on-exec socketpair (AF_UNIX,
+ *   stream) and double-forks with _Fork() (no atfork handlers run, so the
+ *   caller may hold any lock and be multi-threaded): an intermediate child
+ *   forks the tracker and _exit()s; the caller reaps the intermediate at
+ *   once and reads the tracker's pid from a one-shot pipe, on which the
+ *   tracker sends it once it has detached. So the tracker is not our child
+ *   (never our zombie) and, after setsid(), not in our process group or
+ *   session.
+ * - Connection: the tracker holds one end of the socketpair, alone: the
+ *   caller closes its copy before anything else can fork (fork() waits for
+ *   tracker_mutex in our fork handler, and the start holds it). The caller
+ *   keeps the other end, the write end. fork() duplicates it into every
+ *   child, so the children of the tree register their own names with the
+ *   same tracker and keep it alive; exec() drops it (close-on-exec). The
+ *   intermediate closes its copy, or EOF would never come.
  * - Messages: lines "R /name\n" (register) and "U /name\n" (unregister),
- *   each one write() of fewer than PIPE_BUF bytes, so lines from different
- *   processes never interleave. The table is a multiset: "U" removes one
- *   matching "R", so an unlink by one process racing a re-create of the same
- *   name by another never loses the newer entry.
+ *   each one non-blocking send() of under 260 bytes, which an AF_UNIX stream
+ *   queues as one buffer, whole or not at all (EAGAIN), so lines from
+ *   different processes never interleave. The table is a multiset: "U"
+ *   removes one matching "R", so an unlink by one process racing a
+ *   re-create of the same name by another never loses the newer entry.
  * - End: when the last write end is closed (every process of the tree has
  *   exited or called mp_shutdown()), read() returns 0; the tracker
  *   shm_unlink()s every name still registered and _exit()s.
  * - Cost: a write that wakes a sleeping reader costs several times one that
- *   does not. After draining the pipe the tracker therefore pauses briefly
- *   before it blocks again, so a burst of create/unlink calls wakes it once
- *   per pause rather than once per message. Nothing ever waits for it.
- * - A killed tracker: every connected process also keeps a copy of the read
- *   end, so a write never raises SIGPIPE; the write end is non-blocking, and
- *   when the pipe stays full the writer checks that the tracker still lives
- *   and, if not, starts a new one (the old one's names are lost to it).
+ *   does not. After draining the socket the tracker therefore pauses
+ *   briefly before it blocks again, so a burst of create/unlink calls wakes
+ *   it once per pause rather than once per message. Nothing waits for it
+ *   unless its socket is full.
+ * - A killed tracker: nobody else holds its end, so the next send of every
+ *   connected process fails with EPIPE (MSG_NOSIGNAL: no SIGPIPE). That
+ *   process starts a replacement and first sends it every name it
+ *   registered itself and has not unregistered, so that the replacement
+ *   holds again what the dead tracker held for it. Each process keeps that
+ *   list (own_names: a table like the tracker's, which a child empties at
+ *   its first message, as its parent's names are its parent's). A process
+ *   that sends nothing after the death cannot notice it, and its names
+ *   outlive the tree (see docs/design.md, known limits).
  * - The tracker runs in a forked copy of a possibly multi-threaded process,
  *   so it calls only async-signal-safe functions: no malloc, no stdio. Its
  *   table lives in an anonymous mapping grown with mremap(); parsing is plain
  *   code. It ignores SIGINT/SIGTERM/SIGHUP/SIGPIPE/SIGQUIT (a ^C to the
  *   foreground group must not lose the cleanup) and closes every fd but its
- *   read end and stderr (it must not hold a pipe of the caller's open).
- * - mp__tracker_disconnect() (from mp_shutdown) closes this process's ends;
- *   the next registration starts a new tracker. Children forked before keep
- *   the old one alive, and it cleans up after them.
+ *   end of the socketpair and stderr (it must not hold a pipe of the
+ *   caller's open).
+ * - mp__tracker_disconnect() (from mp_shutdown) closes this process's end
+ *   and forgets its names (the tracker it leaves removes them with the
+ *   tree); the next registration starts a new tracker. Children forked
+ *   before keep the old one alive, and it cleans up after them.
  *
- * Process-local state (fds, pid) is guarded by a mutex; pthread_atfork keeps
- * it consistent in the child of a fork taken while another thread held it. */
+ * Process-local state (fd, pid, own names) is guarded by a mutex;
+ * pthread_atfork keeps it consistent in the child of a fork taken while
+ * another thread held it. */
 #include "shm_internal.h"
 
 #include <errno.h>
@@ -55,6 +69,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -64,17 +79,15 @@
 #define TRACKER_NAME_MAX 256
 /* A message: 'R' or 'U', a space, the name, '\n'. */
 #define TRACKER_MSG_MAX (TRACKER_NAME_MAX + 3)
-_Static_assert(TRACKER_MSG_MAX < PIPE_BUF, "messages are atomic writes");
+/* An AF_UNIX stream queues a send of up to half its send buffer (at least
+ * SOCK_MIN_SNDBUF, over 4 KiB) less 64 bytes as one buffer. */
+_Static_assert(TRACKER_MSG_MAX < 2048 - 64, "messages are atomic sends");
 /* How long the tracker lets messages queue up after draining them. */
 #define TRACKER_PAUSE_NS (2 * 1000 * 1000)
-/* How long a writer waits on a full pipe before asking if the tracker
- * still lives. */
-#define TRACKER_FULL_WAIT_MS 100
 
 static pthread_mutex_t tracker_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t tracker_once = PTHREAD_ONCE_INIT;
 static int tracker_wfd = -1; /* our write end, or -1: not connected */
-static int tracker_rfd = -1; /* our copy of the read end (see above) */
 static pid_t tracker_pidval; /* the tracker's pid while connected */
 
 /* atfork prepare: no other thread may be inside the tracker state. */
@@ -111,6 +124,11 @@ typedef struct tracker_table {
     tracker_slot_t *slots; /* an anonymous mapping */
     size_t used, cap;
 } tracker_table_t;
+
+/* The names this process registered and has not unregistered (see the
+ * top), valid in process own_names_pid only; tracker_mutex. */
+static tracker_table_t own_names;
+static pid_t own_names_pid;
 
 /* Adds a name, growing the mapping; a name that does not fit is dropped
  * (its segment then outlives the tree, as it would without a tracker). */
@@ -296,18 +314,13 @@ tracker_intermediate(int rfd, int wfd, int report_fd)
 static int
 tracker_start_locked(void)
 {
-    int p[2], report[2];
-    int err = mp__plat_pipe(p);
-    if (err != 0) {
-        return err;
+    int p[2], report[2]; /* p[0]: the tracker's end, p[1]: ours */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) {
+        return -errno;
     }
-    err = mp__plat_pipe(report);
+    int err = mp__plat_pipe(report);
     if (err != 0) {
         goto fail_pipe;
-    }
-    if (fcntl(p[1], F_SETFL, O_NONBLOCK) != 0) {
-        err = -errno;
-        goto fail_report;
     }
     /* _Fork: the intermediate and the tracker run no atfork handlers (we
      * hold tracker_mutex, which our own prepare handler would take). */
@@ -322,6 +335,8 @@ tracker_start_locked(void)
     }
     mp__plat_close(report[1]);
     report[1] = -1;
+    mp__plat_close(p[0]); /* the tracker's alone (see the top) */
+    p[0] = -1;
     int status;
     while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -336,7 +351,6 @@ tracker_start_locked(void)
         goto fail_report;
     }
     mp__plat_close(report[0]);
-    tracker_rfd = p[0];
     tracker_wfd = p[1];
     tracker_pidval = tpid;
     return 0;
@@ -355,8 +369,7 @@ tracker_disconnect_locked(void)
 {
     if (tracker_wfd >= 0) {
         mp__plat_close(tracker_wfd);
-        mp__plat_close(tracker_rfd);
-        tracker_wfd = tracker_rfd = -1;
+        tracker_wfd = -1;
         tracker_pidval = 0;
     }
 }
@@ -367,30 +380,58 @@ static int
 tracker_write_locked(const char *msg, size_t len)
 {
     for (;;) {
-        ssize_t n = write(tracker_wfd, msg, len);
+        ssize_t n = mp__plat_send_nb(tracker_wfd, msg, len);
         if (n == (ssize_t)len) {
             return 0;
         }
         if (n >= 0) {
-            return MP_EIO; /* cannot happen: writes below PIPE_BUF */
+            return MP_EIO; /* cannot happen: sends are atomic (the top) */
         }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno != EAGAIN) {
-            return -errno;
-        }
-        /* Full: the tracker is pausing, slow, or dead (our own read end
-         * keeps the pipe open, so its death shows only this way). */
-        struct pollfd pfd = {.fd = tracker_wfd, .events = POLLOUT};
-        int r = poll(&pfd, 1, TRACKER_FULL_WAIT_MS);
-        if (r == 0 && !mp__plat_pid_alive(tracker_pidval)) {
+        if (n == -ECONNRESET) {
             return MP_EPIPE;
         }
-        if (r < 0 && errno != EINTR) {
-            return -errno;
+        if (n != -EAGAIN) {
+            return (int)n;
+        }
+        /* Full: the tracker is pausing or slow; had it died, the send
+         * would have failed with EPIPE, and POLLHUP ends this wait. */
+        int r = mp__plat_poll_fd(tracker_wfd, POLLOUT, MP__NO_DEADLINE);
+        if (r < 0) {
+            return r;
         }
     }
+}
+
+/* Makes own_names this process's: in a child, the copy of its parent's
+ * list is emptied (the mapping is the child's own copy, reused). Called
+ * with tracker_mutex held. */
+static void
+own_names_adopt_locked(void)
+{
+    pid_t self = mp__getpid();
+    if (own_names_pid != self) {
+        own_names.used = 0;
+        own_names_pid = self;
+    }
+}
+
+/* Sends the new tracker a registration for each of own_names. Called with
+ * tracker_mutex held and a connection open. Returns 0 or the error of a
+ * write. */
+static int
+tracker_replay_locked(void)
+{
+    char buf[TRACKER_MSG_MAX + 1];
+    int err = 0;
+    for (size_t i = 0; i < own_names.used && err == 0; i++) {
+        const tracker_slot_t *sl = &own_names.slots[i];
+        buf[0] = 'R';
+        buf[1] = ' ';
+        memcpy(buf + 2, sl->name, sl->len);
+        buf[2 + sl->len] = '\n';
+        err = tracker_write_locked(buf, sl->len + 3);
+    }
+    return err;
 }
 
 /* Builds "<op> /name\n" into buf from name, with or without its '/'.
@@ -413,10 +454,12 @@ tracker_format(char *buf, char op, const char *name)
     return len + 4;
 }
 
-/* Sends op for name; with start, connects first if needed, and starts a
- * new tracker once if the old one died. */
+/* Sends op ('R' or 'U') for name and notes it in own_names. Without a
+ * live tracker (none yet, or a dead one), and while this process has names
+ * registered, starts one and registers all of them with it: the new name
+ * of an 'R' among them. Returns 0 or a negative error. */
 static int
-tracker_message(char op, const char *name, int start)
+tracker_message(char op, const char *name)
 {
     char buf[TRACKER_MSG_MAX + 1];
     size_t len = name != NULL ? tracker_format(buf, op, name) : 0;
@@ -425,22 +468,30 @@ tracker_message(char op, const char *name, int start)
     }
     pthread_once(&tracker_once, tracker_once_fn);
     pthread_mutex_lock(&tracker_mutex);
+    own_names_adopt_locked();
+    /* The name without op, space and newline. A name the mapping cannot
+     * take is still sent; only a replacement would miss it. */
+    if (op == 'R') {
+        table_add(&own_names, buf + 2, len - 3);
+    } else {
+        table_remove(&own_names, buf + 2, len - 3);
+    }
     int err = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (tracker_wfd < 0) {
-            if (!start) {
-                break; /* not connected: nothing registered to forget */
-            }
-            err = tracker_start_locked();
-            if (err != 0) {
-                break;
-            }
-        }
+    if (tracker_wfd >= 0) {
         err = tracker_write_locked(buf, len);
-        if (err != MP_EPIPE) {
-            break;
+        if (err == MP_EPIPE) {
+            tracker_disconnect_locked(); /* dead: replaced below */
+            err = 0;
         }
-        tracker_disconnect_locked();
+    }
+    if (tracker_wfd < 0 && (op == 'R' || own_names.used > 0)) {
+        err = tracker_start_locked();
+        if (err == 0) {
+            err = tracker_replay_locked();
+        }
+        if (op == 'R' && err != 0) {
+            table_remove(&own_names, buf + 2, len - 3); /* not created */
+        }
     }
     pthread_mutex_unlock(&tracker_mutex);
     return err;
@@ -449,14 +500,13 @@ tracker_message(char op, const char *name, int start)
 int
 mp__tracker_register(const char *name)
 {
-    return tracker_message('R', name, 1);
+    return tracker_message('R', name);
 }
 
 int
 mp__tracker_unregister(const char *name)
 {
-    int err = tracker_message('U', name, 0);
-    return err == MP_EPIPE ? 0 : err; /* a dead tracker forgot it anyway */
+    return tracker_message('U', name);
 }
 
 void
@@ -465,6 +515,8 @@ mp__tracker_disconnect(void)
     pthread_once(&tracker_once, tracker_once_fn);
     pthread_mutex_lock(&tracker_mutex);
     tracker_disconnect_locked();
+    own_names_adopt_locked();
+    own_names.used = 0; /* the tracker we leave removes them */
     pthread_mutex_unlock(&tracker_mutex);
 }
 
