@@ -240,8 +240,7 @@ TEST(pool_map_failed_items_carry_their_messages)
             pool, odd_fails, in, sizeof in[0], N, out, sizeof out[0], 1, status,
             &cbs, &r));
         ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
-        ASSERT_STR_EQ(mp_result_error_message(r),
-                      "item 3 failed: odd value 3");
+        ASSERT_STR_EQ(mp_result_error_message(r), "item 3 failed: odd value 3");
         ASSERT_STR_EQ(seen, "item 3 failed: odd value 3");
         ASSERT_NULL(mp_result_item_error(r, 0));
         ASSERT_NULL(mp_result_item_error(r, 1));

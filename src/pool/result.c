@@ -273,8 +273,7 @@ mp_result_item_error(mp_result_t *r, size_t idx)
     }
     pthread_mutex_lock(&r->mu);
     /* Written once, before done, and never changed after. */
-    const char *msg =
-        r->done && idx < r->nitems ? r->item_msgs[idx] : NULL;
+    const char *msg = r->done && idx < r->nitems ? r->item_msgs[idx] : NULL;
     pthread_mutex_unlock(&r->mu);
     return msg;
 }
