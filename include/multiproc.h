@@ -1356,6 +1356,16 @@ typedef struct mp_manager_opts {
     /* mp_manager_shutdown waits this long for the server to exit before it
      * kills it; 0: 1000 ms. */
     long shutdown_timeout_ms;
+    /* How long a proxy call that takes no timeout of its own (a dict, list,
+     * Namespace, Value or Array call ...) waits for the server's reply
+     * before it returns MP_ETIMEDOUT (the call may or may not have taken
+     * effect on the server); 0: MP_WAIT_FOREVER. A call with a timeout of
+     * its own (a queue put or get, an acquire, a wait, a join) waits that
+     * timeout plus 2 s for its reply. Whatever the timeouts, a server that
+     * died or whose link went silent ends every waiting call with
+     * MP_ENOSERVER: at once over AF_UNIX or when the server exits, within
+     * 11 s over TCP (keep-alive). */
+    mp_duration_t call_timeout;
     /* mp_manager_connect only: never map the store, send every call to the
      * server (what a client on another machine does). */
     bool remote_only;
@@ -1400,11 +1410,13 @@ MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
 MP_EXTERN int mp_manager_start(mp_manager_t *m);
 
 /* mp_manager_connect attaches to the running server at opts->address,
- * authenticating with opts->authkey (Python: BaseManager.connect). Returns
- * 0 or MP_EINVAL (no address), MP_ESTARTED, MP_EAUTH (wrong key),
- * -ECONNREFUSED / MP_ENOENT (nothing listens there), MP_ETIMEDOUT,
- * MP_EPROTO (not a manager). */
-MP_EXTERN int mp_manager_connect(mp_manager_t *m);
+ * authenticating with opts->authkey (Python: BaseManager.connect), within
+ * timeout (connect, handshake and the first exchange together). Returns 0
+ * or MP_EINVAL (NULL, no address, bad timeout), MP_ESTARTED, MP_EAUTH
+ * (wrong key), -ECONNREFUSED / MP_ENOENT (nothing listens there),
+ * MP_ETIMEDOUT, MP_EPROTO (not a manager). Context: any thread; the handle
+ * then belongs to the calling process. */
+MP_EXTERN int mp_manager_connect(mp_manager_t *m, mp_duration_t timeout);
 
 /* The server's address (valid while m lives), or NULL before start or
  * connect. */

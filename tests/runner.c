@@ -174,7 +174,7 @@ mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out)
                            .authkey_len = klen,
                            .remote_only = remote_only};
     ASSERT_OK(mp_manager_create(out, &o));
-    int err = mp_manager_connect(*out);
+    int err = mp_manager_connect(*out, 30000);
     if (err != 0) {
         mp_manager_destroy(*out);
         *out = NULL;

@@ -93,10 +93,10 @@ TEST(manager_lifecycle_and_errors)
     ASSERT_EQ(mp_manager_pid(m), 0);
     ASSERT_ERR(mp_manager_shutdown(m), MP_ENOTSTARTED);
     ASSERT_ERR(mp_manager_dict(m, &p), MP_ENOTSTARTED);
-    ASSERT_ERR(mp_manager_connect(m), MP_EINVAL); /* no address */
+    ASSERT_ERR(mp_manager_connect(m, 30000), MP_EINVAL); /* no address */
     ASSERT_OK(mp_manager_start(m));
     ASSERT_ERR(mp_manager_start(m), MP_ESTARTED);
-    ASSERT_ERR(mp_manager_connect(m), MP_ESTARTED);
+    ASSERT_ERR(mp_manager_connect(m, 30000), MP_ESTARTED);
     const void *key;
     size_t keylen;
     ASSERT_ERR(mp_manager_authkey(NULL, &key, &keylen), MP_EINVAL);
@@ -758,7 +758,7 @@ child_late_joiner(void *arg)
     mp_manager_t *c;
     mp_proxy_t *l;
     ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_OK(mp_manager_connect(c));
+    ASSERT_OK(mp_manager_connect(c, 30000));
     ASSERT_OK(mp_proxy_from_token(&l, c, token));
     ASSERT_EQ(mp_proxy_kind(l), MP_PROXY_LIST);
     lappend(l, "from a process that was already running");
@@ -854,7 +854,7 @@ task_append_via_token(const void *in, size_t len, mp_pool_out_t *out)
         .address = addr, .authkey = key, .authkey_len = keylen};
     mp_manager_t *c;
     mp_proxy_t *l;
-    if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c) != 0) {
+    if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c, 30000) != 0) {
         return 1;
     }
     int r = mp_proxy_from_token(&l, c, token);
@@ -1158,12 +1158,12 @@ TEST(manager_wrong_key_refused)
                            .authkey_len = 11};
     mp_manager_t *c;
     ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_ERR(mp_manager_connect(c), MP_EAUTH);
+    ASSERT_ERR(mp_manager_connect(c, 30000), MP_EAUTH);
     mp_manager_destroy(c);
     /* Nothing listens at a closed port / missing path. */
     mp_manager_opts_t none = {.address = "/nonexistent/mp-manager.sock"};
     ASSERT_OK(mp_manager_create(&c, &none));
-    ASSERT_ERR(mp_manager_connect(c), MP_ENOENT);
+    ASSERT_ERR(mp_manager_connect(c, 30000), MP_ENOENT);
     mp_manager_destroy(c);
     mp_proxy_t *d;
     ASSERT_OK(mp_manager_dict(m, &d)); /* still serving */

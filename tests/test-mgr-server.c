@@ -209,8 +209,8 @@ TEST(mgr_create_bad_args)
     ASSERT_ERR(mp_manager_authkey(NULL, &key, &klen), MP_EINVAL);
     ASSERT_ERR(mp_manager_shutdown(m), MP_ENOTSTARTED);
     ASSERT_ERR(mp_manager_shutdown(NULL), MP_EINVAL);
-    ASSERT_ERR(mp_manager_connect(m), MP_EINVAL); /* no address */
-    ASSERT_ERR(mp_manager_connect(NULL), MP_EINVAL);
+    ASSERT_ERR(mp_manager_connect(m, 30000), MP_EINVAL); /* no address */
+    ASSERT_ERR(mp_manager_connect(NULL, 30000), MP_EINVAL);
     ASSERT_ERR(mp_manager_start(NULL), MP_EINVAL);
     ASSERT_ERR(hello(m), MP_ENOTSTARTED);
     ASSERT_NULL(mp__mgr_store(m));
@@ -261,7 +261,7 @@ TEST_TIMEOUT(mgr_start_shutdown_unix, 30)
         mp_manager_type_t t = {type_create, type_call, type_destroy, NULL};
         ASSERT_ERR(mp_manager_register(m, "T", &t), MP_ESTARTED);
         ASSERT_ERR(mp_manager_start(m), MP_ESTARTED);
-        ASSERT_ERR(mp_manager_connect(m), MP_ESTARTED);
+        ASSERT_ERR(mp_manager_connect(m, 30000), MP_ESTARTED);
 
         ASSERT_OK(mp_manager_shutdown(m));
         ASSERT_OK(mp_manager_shutdown(m)); /* idempotent */
@@ -482,7 +482,7 @@ TEST_TIMEOUT(mgr_connect_tcp, 30)
     ASSERT_EQ(mp_manager_pid(c), 0);
     ASSERT_NOT_NULL(mp__mgr_store(c)); /* loopback: same host */
     ASSERT_OK(hello(c));
-    ASSERT_ERR(mp_manager_connect(c), MP_ESTARTED);
+    ASSERT_ERR(mp_manager_connect(c, 30000), MP_ESTARTED);
     ASSERT_ERR(mp_manager_start(c), MP_ESTARTED);
     ASSERT_ERR(mp_manager_shutdown(c), MP_ENOTOWNER);
     mp_manager_destroy(c);
@@ -499,7 +499,7 @@ TEST_TIMEOUT(mgr_connect_errors, 30)
     mp_manager_t *c;
     mp_manager_opts_t o = {.address = "/tmp/mp-no-such-dir/manager.sock"};
     ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_ERR(mp_manager_connect(c), MP_ENOENT);
+    ASSERT_ERR(mp_manager_connect(c, 30000), MP_ENOENT);
     ASSERT_ERR(hello(c), MP_ENOTSTARTED);
     mp_manager_destroy(c);
 
@@ -511,7 +511,7 @@ TEST_TIMEOUT(mgr_connect_errors, 30)
     mp_listener_destroy(l);
     o = (mp_manager_opts_t){.address = addr};
     ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_ERR(mp_manager_connect(c), -ECONNREFUSED);
+    ASSERT_ERR(mp_manager_connect(c, 30000), -ECONNREFUSED);
     mp_manager_destroy(c);
 
     /* Wrong key: MP_EAUTH, and the server keeps serving. */
@@ -520,7 +520,7 @@ TEST_TIMEOUT(mgr_connect_errors, 30)
     o = (mp_manager_opts_t){
         .address = mp_manager_address(m), .authkey = "wrong", .authkey_len = 5};
     ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_ERR(mp_manager_connect(c), MP_EAUTH);
+    ASSERT_ERR(mp_manager_connect(c, 30000), MP_EAUTH);
     mp_manager_destroy(c);
     ASSERT_OK(mpt_manager_connect(m, false, &c));
     ASSERT_OK(hello(c));
@@ -558,7 +558,7 @@ TEST_TIMEOUT(mgr_connect_not_a_manager, 30)
         .address = mp_listener_address(l), .authkey = "k", .authkey_len = 1};
     mp_manager_t *c;
     ASSERT_OK(mp_manager_create(&c, &o));
-    ASSERT_ERR(mp_manager_connect(c), MP_EPROTO);
+    ASSERT_ERR(mp_manager_connect(c, 30000), MP_EPROTO);
     pthread_join(th, NULL);
     mp_manager_destroy(c);
     mp_listener_destroy(l);
@@ -576,7 +576,7 @@ child_connects(void *arg)
                                .authkey_len = 0,
                                .remote_only = remote == 1};
         mp_manager_t *c;
-        if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c) != 0) {
+        if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c, 30000) != 0) {
             return 1;
         }
         if ((mp__mgr_store(c) == NULL) != (remote == 1)) {

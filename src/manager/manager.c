@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* manager.c - the manager handle: mp_manager_* life cycle (create,
  * register, start, connect, shutdown, destroy) and the client side of the
- * wire: a per-process pool of connections to the server and mp__mgr_call.
+ * wire: a per-process pool of connections to the server and mp__mgr_call,
+ * plus the one connection that carries this process's CREATE, INCREF and
+ * DECREF (the server counts references per connection).
  *
  * Start: the starter creates the store (and, for a default AF_UNIX path,
  * its process's private directory: see below), then forks the server (a
@@ -96,6 +98,14 @@ handles_child(void)
         }
         m->conns = NULL;
         pthread_mutex_unlock(&m->pool_mu);
+        /* The references connection too: the child holds no reference
+         * (an inherited proxy uses its parent's). ref_mu may have been
+         * held by another thread of the parent. */
+        if (m->ref_conn != NULL) {
+            mp_conn_destroy(m->ref_conn);
+            m->ref_conn = NULL;
+        }
+        pthread_mutex_init(&m->ref_mu, NULL);
         pthread_mutex_init(&m->life_mu, NULL);
         /* The keeper thread is the parent's. */
         pthread_mutex_init(&m->keeper_mu, NULL);
@@ -145,10 +155,17 @@ handles_remove(mp_manager_t *m)
 
 /*--- the pool of connections ------------------------------------------------*/
 
-/* Closes and frees every pooled connection (none may be busy). */
+/* Closes and frees every pooled connection and the references
+ * connection (none may be busy): the server then drops every reference
+ * this process held. */
 static void
 pool_clear(mp_manager_t *m)
 {
+    pthread_mutex_lock(&m->ref_mu);
+    mp_conn_t *rc = m->ref_conn;
+    m->ref_conn = NULL;
+    pthread_mutex_unlock(&m->ref_mu);
+    mp_conn_destroy(rc);
     pthread_mutex_lock(&m->pool_mu);
     mp__mgr_conn_t *pc = m->conns;
     m->conns = NULL;
@@ -195,10 +212,34 @@ transport_error(int err)
     }
 }
 
-/* Takes an idle connection of this process, or opens a new one. Returns 0
- * with *out set, or an error for the caller. */
+/* Opens a connection to address and arms TCP keep-alive on it (a no-op
+ * for AF_UNIX), all within timeout. Returns 0 with *out set, or the error of
+ * connecting. */
 static int
-pool_take(mp_manager_t *m, mp__mgr_conn_t **out)
+connect_server(const mp_manager_t *m, const char *address,
+               mp_duration_t timeout, mp_conn_t **out)
+{
+    mp_conn_t *c;
+    int err = mp_client_connect(&c, address, m->authkey, m->authkey_len,
+                                timeout);
+    if (err != 0) {
+        return err;
+    }
+    err = mp__plat_tcp_keepalive(mp_conn_fileno(c));
+    if (err != 0) {
+        mp_conn_destroy(c);
+        return err;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Takes an idle connection of this process, or opens a new one, by
+ * deadline (a new connection's handshake takes at most
+ * MP__MGR_HANDSHAKE_MS, also without a deadline). Returns 0 with *out set,
+ * or an error for the caller. */
+static int
+pool_take(mp_manager_t *m, int64_t deadline, mp__mgr_conn_t **out)
 {
     pthread_mutex_lock(&m->pool_mu);
     for (mp__mgr_conn_t *pc = m->conns; pc != NULL; pc = pc->next) {
@@ -211,10 +252,17 @@ pool_take(mp_manager_t *m, mp__mgr_conn_t **out)
     }
     pthread_mutex_unlock(&m->pool_mu);
     mp_conn_t *c;
-    int err = mp_client_connect(&c, m->address, m->authkey, m->authkey_len,
-                                MP__MGR_HANDSHAKE_MS);
+    int64_t handshake_deadline =
+        mp__deadline_after_ns(MP__MGR_HANDSHAKE_MS * INT64_C(1000000));
+    int err = connect_server(
+        m, m->address,
+        mp__remaining_ms(deadline < handshake_deadline ? deadline
+                                                       : handshake_deadline),
+        &c);
     if (err != 0) {
-        return transport_error(err);
+        return err == MP_ETIMEDOUT && deadline <= handshake_deadline
+                   ? MP_ETIMEDOUT
+                   : transport_error(err);
     }
     *out = pool_add_busy(m, c);
     return *out != NULL ? 0 : MP_ENOMEM;
@@ -273,6 +321,66 @@ exchange(mp_conn_t *c, const mp__mgr_req_t *req, mp__mgr_rep_t *rep,
     return err;
 }
 
+/* Whether op changes the references this process holds in the server. */
+static bool
+op_refs(uint16_t op)
+{
+    return op == MP__OP_CREATE || op == MP__OP_INCREF || op == MP__OP_DECREF;
+}
+
+/* Runs a CREATE, INCREF or DECREF over the references connection (made
+ * here when there is none), one at a time. None of them blocks in the
+ * server. Returns 0 or the error that left the connection unusable (then
+ * it is closed, and with it go the references it held). */
+static int
+ref_exchange(mp_manager_t *m, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
+{
+    pthread_mutex_lock(&m->ref_mu);
+    int err = 0;
+    if (m->ref_conn == NULL) {
+        err = connect_server(m, m->address, MP__MGR_HANDSHAKE_MS, &m->ref_conn);
+        if (err != 0) {
+            m->ref_conn = NULL;
+        }
+    }
+    if (err == 0) {
+        bool keep;
+        /* No deadline: giving up would drop the connection and with it
+         * every reference it holds. A dead or cut-off server still ends the
+         * wait (end of stream, or keep-alive on TCP). */
+        err = exchange(m->ref_conn, req, rep, MP_WAIT_FOREVER, &keep);
+        if (!keep) {
+            mp_conn_destroy(m->ref_conn);
+            m->ref_conn = NULL;
+        }
+    }
+    pthread_mutex_unlock(&m->ref_mu);
+    return err;
+}
+
+/* The deadline by which req's reply must have come: a timed operation may
+ * wait its own timeout on the server, plus MP__MGR_REPLY_GRACE_MS for the
+ * reply to travel; any other call waits the manager's call_timeout. Either
+ * may be forever: a dead server still ends the wait (end of stream on
+ * AF_UNIX, TCP keep-alive within MP__PLAT_KEEPALIVE_MS on a silent link). */
+static int64_t
+reply_deadline(const mp_manager_t *m, const mp__mgr_req_t *req)
+{
+    if (!req->timed) {
+        int64_t deadline;
+        (void)mp__deadline(m->call_timeout, &deadline); /* checked at create */
+        return deadline;
+    }
+    if (req->timeout == MP_WAIT_FOREVER) {
+        return MP__NO_DEADLINE;
+    }
+    int64_t grace_ns = MP__MGR_REPLY_GRACE_MS * INT64_C(1000000);
+    int64_t timeout_ns = req->timeout > (INT64_MAX - grace_ns) / 1000000
+                             ? INT64_MAX - grace_ns
+                             : req->timeout * INT64_C(1000000);
+    return mp__deadline_after_ns(timeout_ns + grace_ns);
+}
+
 int
 mp__mgr_call(mp_manager_t *m, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
 {
@@ -289,19 +397,27 @@ mp__mgr_call(mp_manager_t *m, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
     if (atomic_load(&m->shut)) {
         return rep->status = MP_ENOSERVER;
     }
-    mp__mgr_conn_t *pc;
-    int err = pool_take(m, &pc);
-    if (err != 0) {
-        return rep->status = err;
+    int err;
+    if (op_refs(req->op)) {
+        err = ref_exchange(m, req, rep);
+    } else {
+        int64_t deadline = reply_deadline(m, req);
+        mp__mgr_conn_t *pc;
+        err = pool_take(m, deadline, &pc);
+        if (err != 0) {
+            return rep->status = err;
+        }
+        bool keep;
+        err = exchange(pc->conn, req, rep, mp__remaining_ms(deadline), &keep);
+        /* A reply that did not come in time may still come: the stream is
+         * out of step, so the connection is dropped (keep is false then). */
+        pool_give(m, pc, keep);
     }
-    bool keep;
-    /* No deadline of our own: a blocking op's reply may take as long as
-     * req->timeout, and a dead server closes the socket (end of stream). */
-    err = exchange(pc->conn, req, rep, MP_WAIT_FOREVER, &keep);
-    pool_give(m, pc, keep);
     if (err != 0) {
         memset(rep, 0, sizeof *rep);
-        rep->status = err == MP_EPROTO ? MP_EPROTO : transport_error(err);
+        rep->status = err == MP_EPROTO || err == MP_ETIMEDOUT
+                          ? err
+                          : transport_error(err);
     }
     return rep->status;
 }
@@ -321,7 +437,9 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     if (opts == NULL) {
         opts = &none;
     }
+    int64_t unused_deadline;
     if (out == NULL || opts->shutdown_timeout_ms < 0 ||
+        mp__deadline(opts->call_timeout, &unused_deadline) != 0 ||
         (opts->authkey == NULL && opts->authkey_len > 0)) {
         return MP_EINVAL;
     }
@@ -337,6 +455,8 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     m->shutdown_timeout_ms = opts->shutdown_timeout_ms > 0
                                  ? opts->shutdown_timeout_ms
                                  : DEFAULT_SHUTDOWN_MS;
+    m->call_timeout =
+        opts->call_timeout != 0 ? opts->call_timeout : MP_WAIT_FOREVER;
     m->remote_only = opts->remote_only;
     m->authkey_len =
         opts->authkey != NULL ? opts->authkey_len : RANDOM_AUTHKEY_LEN;
@@ -355,13 +475,18 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     if (opts->authkey != NULL) {
         memcpy(m->authkey, opts->authkey, m->authkey_len);
     } else {
-        for (size_t i = 0; i < m->authkey_len; i += 8) {
-            uint64_t r = mp__plat_random_u64();
-            memcpy(m->authkey + i, &r, 8);
+        /* A secret: from the kernel, never from the names' generator. */
+        int r = mp__plat_secret_bytes(m->authkey, m->authkey_len);
+        if (r != 0) {
+            mp__free(m->authkey);
+            mp__free(m->listen_address);
+            mp__free(m);
+            return r;
         }
     }
     pthread_mutex_init(&m->life_mu, NULL);
     pthread_mutex_init(&m->pool_mu, NULL);
+    pthread_mutex_init(&m->ref_mu, NULL);
     pthread_mutex_init(&m->keeper_mu, NULL);
     pthread_cond_init(&m->keeper_cv, NULL);
     handles_add(m);
@@ -658,9 +783,9 @@ start_locked(mp_manager_t *m)
             goto fail;
         }
     }
-    for (size_t i = 0; i < MP__MGR_SECRET_LEN; i += 8) {
-        uint64_t r = mp__plat_random_u64();
-        memcpy(m->secret + i, &r, 8);
+    err = mp__plat_secret_bytes(m->secret, MP__MGR_SECRET_LEN);
+    if (err != 0) {
+        goto fail;
     }
     err = mp__store_create(&m->srv_store, m->store_size);
     if (err != 0) {
@@ -752,15 +877,15 @@ mp_manager_start(mp_manager_t *m)
 
 /*--- connect ----------------------------------------------------------------*/
 
-/* Says HELLO on c and, unless remote_only, attaches the store when the
- * server says this client is on its host. life_mu held. */
+/* Says HELLO on c by deadline and, unless remote_only, attaches the store
+ * when the server says this client is on its host. life_mu held. */
 static int
-hello_locked(mp_manager_t *m, mp_conn_t *c)
+hello_locked(mp_manager_t *m, mp_conn_t *c, int64_t deadline)
 {
     mp__mgr_req_t req = {.op = MP__OP_HELLO};
     mp__mgr_rep_t rep = {0};
     bool keep;
-    int err = exchange(c, &req, &rep, MP__MGR_HANDSHAKE_MS, &keep);
+    int err = exchange(c, &req, &rep, mp__remaining_ms(deadline), &keep);
     if (err != 0) {
         return err == MP_EOF ? MP_EPROTO : err;
     }
@@ -776,7 +901,9 @@ hello_locked(mp_manager_t *m, mp_conn_t *c)
             memcpy(name, rep.data, rep.len);
             name[rep.len] = '\0';
             /* Not mappable after all (another user, another mount
-             * namespace ...): every call goes to the server. */
+             * namespace, another pid namespace - whose pids in lock
+             * words would name other processes ...): every call goes to
+             * the server. */
             if (mp__store_attach(&m->store, name) != 0) {
                 m->store = NULL;
             }
@@ -788,9 +915,10 @@ hello_locked(mp_manager_t *m, mp_conn_t *c)
 }
 
 int
-mp_manager_connect(mp_manager_t *m)
+mp_manager_connect(mp_manager_t *m, mp_duration_t timeout)
 {
-    if (m == NULL) {
+    int64_t deadline;
+    if (m == NULL || mp__deadline(timeout, &deadline) != 0) {
         return MP_EINVAL;
     }
     pthread_mutex_lock(&m->life_mu);
@@ -804,12 +932,11 @@ mp_manager_connect(mp_manager_t *m)
         err = MP_EINVAL;
         goto out;
     }
-    err = mp_client_connect(&c, m->listen_address, m->authkey, m->authkey_len,
-                            MP__MGR_HANDSHAKE_MS);
+    err = connect_server(m, m->listen_address, mp__remaining_ms(deadline), &c);
     if (err != 0) {
         goto out;
     }
-    err = hello_locked(m, c);
+    err = hello_locked(m, c, deadline);
     if (err != 0) {
         mp_conn_destroy(c);
         goto out;
@@ -908,8 +1035,8 @@ send_shutdown(mp_manager_t *m, int64_t deadline)
 static void
 shutdown_locked(mp_manager_t *m)
 {
-    int64_t deadline =
-        mp__now_ns() + (int64_t)m->shutdown_timeout_ms * INT64_C(1000000);
+    int64_t deadline;
+    (void)mp__deadline(m->shutdown_timeout_ms, &deadline); /* it is > 0 */
     atomic_store(&m->shut, true);
     send_shutdown(m, deadline);
     if (mp_process_join(m->server, mp__remaining_ms(deadline)) != 0) {
@@ -977,6 +1104,7 @@ mp_manager_destroy(mp_manager_t *m)
     remove_private_path(m); /* a forked child's copy is no dir_user */
     pthread_mutex_destroy(&m->life_mu);
     pthread_mutex_destroy(&m->pool_mu);
+    pthread_mutex_destroy(&m->ref_mu);
     pthread_mutex_destroy(&m->keeper_mu);
     pthread_cond_destroy(&m->keeper_cv);
     mp__free(m->types);

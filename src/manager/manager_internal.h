@@ -112,6 +112,8 @@ typedef struct mp__mgr_req {
     uint16_t op;
     uint32_t index, gen;
     int64_t timeout; /* mp_duration_t of the caller */
+    bool timed;      /* not on the wire: the op waits up to timeout on the
+                        server (queue put/get/join, acquire, wait) */
     int64_t num[3];
     mp__mgr_bytes_t arg[2];
 } mp__mgr_req_t;
@@ -130,11 +132,13 @@ void mp__mgr_rep_clear(mp__mgr_rep_t *rep);
 
 /* Packed lists (keys, items, slices, extend): count entries, each a
  * little-endian uint64 length followed by that many bytes.
- * mp__mgr_pack_size/mp__mgr_pack build one; mp__mgr_unpack turns one into
+ * mp__mgr_pack_size/mp__mgr_pack build one (pack_size stores the bytes
+ * needed in *len and returns 0, or MP_ENOMEM when they do not fit in a
+ * size_t); mp__mgr_unpack turns one into
  * a single allocation of count mp_buf_t followed by their bytes (what the
  * public snapshot calls hand out); it returns MP_EPROTO if the packed
  * bytes do not hold exactly count well-formed entries. */
-size_t mp__mgr_pack_size(const mp_buf_t *bufs, size_t count);
+int mp__mgr_pack_size(const mp_buf_t *bufs, size_t count, size_t *len);
 void mp__mgr_pack(const mp_buf_t *bufs, size_t count, uint8_t *dst);
 int mp__mgr_unpack(const void *packed, size_t len, size_t count,
                    mp_buf_t **out);
@@ -171,7 +175,8 @@ int mp__mgr_rep_decode(const void *buf, size_t len, mp__mgr_rep_t *rep);
 typedef struct mp__store mp__store_t;
 
 /* mp__store_create makes a new named store segment of size bytes (sparse),
- * registered with the tracker, and formats it. Returns 0 or an mp error. */
+ * registered with the tracker, and formats it (with a fresh secret key for
+ * its dicts' hash, from the kernel). Returns 0 or an mp error. */
 int mp__store_create(mp__store_t **out, size_t size);
 
 /* mp__store_serve marks the store as served by the calling thread: it
@@ -188,7 +193,8 @@ void mp__store_close_down(mp__store_t *st);
 int mp__store_alive(mp__store_t *st);
 
 /* mp__store_attach maps an existing store by name. Returns 0 or MP_ENOENT,
- * MP_EACCES, MP_EPROTO (not a store), MP_ENOMEM. */
+ * MP_EACCES, MP_EPROTO (not a store), MP_EPIDNS (made in another pid
+ * namespace: the client is then served over its socket), MP_ENOMEM. */
 int mp__store_attach(mp__store_t **out, const char *name);
 
 /* mp__store_name returns the segment's name. */
@@ -225,12 +231,32 @@ int mp__store_user_handle(mp__store_t *st, uint32_t index, uint32_t gen,
 /*--- execution (exec.c) -----------------------------------------------------*/
 
 /* Per-connection state in the server: what the connection's thread holds
- * (locks, semaphore units, RLock levels), released by
- * mp__mgr_session_end when the client goes. NULL on the fast path (the
- * calling process holds, and death is detected by pid). */
+ * (locks, semaphore units, RLock levels) and the object references its
+ * client holds, all released by mp__mgr_session_end when the client goes.
+ * NULL on the fast path (the calling process holds, and death is detected
+ * by pid).
+ *
+ * References: with a session, mp__mgr_exec records every reference a
+ * CREATE or INCREF hands out, and a DECREF drops only one the session
+ * holds (else MP_ENOTOWNER): a client can never free what another holds,
+ * and a connection that ends drops exactly its own. One session holds at
+ * most MP__MGR_SESSION_REFS_MAX references (the same object counted as
+ * often as it was referenced); a CREATE or INCREF beyond that is refused
+ * with MP_ENOSPC and changes nothing. */
+#define MP__MGR_SESSION_REFS_MAX 65536u
 typedef struct mp__mgr_session mp__mgr_session_t;
 mp__mgr_session_t *mp__mgr_session_new(void);
 void mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s);
+/* mp__mgr_session_ref_room makes room for one more reference in s:
+ * returns 0 (the next mp__mgr_session_ref_note cannot fail), MP_ENOSPC
+ * (s is at MP__MGR_SESSION_REFS_MAX) or MP_ENOMEM. mp__mgr_session_ref_note
+ * records that s now holds one more reference of object (index, gen). The
+ * server uses the pair for the objects it makes itself (user types). */
+int mp__mgr_session_ref_room(mp__mgr_session_t *s);
+void mp__mgr_session_ref_note(mp__mgr_session_t *s, uint32_t index,
+                              uint32_t gen);
+/* mp__mgr_session_refs returns how many references s holds (tests). */
+uint64_t mp__mgr_session_refs(const mp__mgr_session_t *s);
 /* mp__mgr_session_cancel marks s as abandoned by its client (the server
  * calls it from another thread when the client hangs up in the middle of a
  * blocking request): the blocking op mp__mgr_exec runs for s then returns
@@ -240,8 +266,10 @@ void mp__mgr_session_cancel(mp__mgr_session_t *s);
 
 /* mp__mgr_exec runs req against st and fills rep (status 0 or an error).
  * Every op of the built-in kinds, CREATE/INCREF/DECREF included (run by
- * the server only); not HELLO, SHUTDOWN, USER_CALL, or CREATE of
- * MP_PROXY_USER: the server does those itself. Checks the object id
+ * the server only; with a session they keep its references, above, and
+ * may also fail with MP_ENOSPC, MP_ENOTOWNER); not HELLO, SHUTDOWN,
+ * USER_CALL, or CREATE of MP_PROXY_USER: the server does those itself.
+ * Checks the object id
  * and kind (MP_ECLOSED, MP_EKIND, MP_EINVAL), the arguments (MP_EINVAL,
  * MP_ERANGE), and the server's liveness (MP_ENOSERVER) before it starts
  * and, for a blocking op, at least every 100 ms while it waits. Returns

@@ -716,7 +716,11 @@ mp_list_extend(mp_proxy_t *l, const mp_buf_t *vals, size_t n)
     if (n > (size_t)INT64_MAX) {
         return MP_EINVAL;
     }
-    size_t size = mp__mgr_pack_size(vals, n);
+    size_t size;
+    r = mp__mgr_pack_size(vals, n, &size);
+    if (r != 0) {
+        return r; /* the lengths' sum does not fit in a size_t */
+    }
     uint8_t *packed = mp__malloc(size);
     if (packed == NULL) {
         return MP_ENOMEM;
@@ -821,6 +825,7 @@ mp_proxy_put(mp_proxy_t *q, const void *buf, size_t len,
         return r;
     }
     req.timeout = timeout;
+    req.timed = true;
     req.arg[0] = (mp__mgr_bytes_t){buf, len};
     r = run(q, &req, &rep);
     mp__mgr_rep_clear(&rep);
@@ -839,6 +844,7 @@ mp_proxy_get(mp_proxy_t *q, void **out, mp_duration_t timeout)
         return r;
     }
     req.timeout = timeout;
+    req.timed = true;
     return run_bytes(q, &req, out);
 }
 
@@ -867,6 +873,7 @@ timed(mp_proxy_t *p, unsigned mask, uint16_t op, mp_duration_t timeout)
         return r;
     }
     req.timeout = timeout;
+    req.timed = true;
     return run_num(p, &req);
 }
 
@@ -992,12 +999,15 @@ static int
 element_get(mp_proxy_t *p, int kind, uint16_t op, size_t index, void *out)
 {
     mp__mgr_req_t req;
-    if (out == NULL || index > (size_t)INT64_MAX) {
+    if (out == NULL) {
         return MP_EINVAL;
     }
     int r = begin(p, KIND(kind), op, &req);
     if (r != 0) {
         return r;
+    }
+    if (index > (size_t)INT64_MAX) {
+        return MP_ERANGE; /* past any array's end */
     }
     req.num[0] = (int64_t)index;
     return run_copy(p, &req, out, element_size(p));
@@ -1010,12 +1020,15 @@ element_set(mp_proxy_t *p, int kind, uint16_t op, size_t index,
 {
     mp__mgr_req_t req;
     mp__mgr_rep_t rep;
-    if (in == NULL || index > (size_t)INT64_MAX) {
+    if (in == NULL) {
         return MP_EINVAL;
     }
     int r = begin(p, KIND(kind), op, &req);
     if (r != 0) {
         return r;
+    }
+    if (index > (size_t)INT64_MAX) {
+        return MP_ERANGE; /* past any array's end */
     }
     req.num[0] = (int64_t)index;
     req.arg[0] = (mp__mgr_bytes_t){in, element_size(p)};

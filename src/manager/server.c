@@ -55,6 +55,10 @@ typedef struct srv_conn {
     pthread_t thread;
     mp_conn_t *conn; /* NULL once the thread closed it (under srv->mu) */
     bool done;       /* the thread finished (under srv->mu) */
+    /* Handshake state (under srv->mu): handshaking from the accept until
+     * the handshake ends or the accept loop hangs up on the peer to make
+     * room (evicted); counted in srv->n_unauth meanwhile. */
+    bool handshaking, evicted;
     bool same_host;
     mp__mgr_session_t *session;
     /* Watched while in a request with a timeout (under srv->mu): the
@@ -72,8 +76,10 @@ struct server {
     int wake[2]; /* a byte on wake[1] stops the accept loop */
 
     pthread_mutex_t mu; /* conns, their watch fields, stopping */
-    srv_conn_t *conns;
+    srv_conn_t *conns;  /* newest first */
     bool stopping;
+    unsigned n_unauth; /* conns in the handshake, not evicted (under mu) */
+    _Atomic uint32_t backoff_word; /* bumped to cut pauses short */
 
     pthread_t watcher;
     bool watcher_started;
@@ -353,9 +359,18 @@ handle_request(srv_conn_t *sc, mp__mgr_session_t *session,
         return;
     case MP__OP_CREATE:
         if (req->num[0] == MP_PROXY_USER) {
+            /* The client holds the new object's reference, as exec
+             * records it for the built-in kinds. */
             rep->status = mp__store_alive(srv->st);
             if (rep->status == 0) {
+                rep->status = mp__mgr_session_ref_room(session);
+            }
+            if (rep->status == 0) {
                 user_create(srv, req, rep);
+                if (rep->status == 0) {
+                    mp__mgr_session_ref_note(session, (uint32_t)rep->num,
+                                             rep->gen);
+                }
             }
             return;
         }
@@ -392,6 +407,27 @@ request_stop(server_t *srv)
 {
     uint8_t byte = 1;
     (void)mp__plat_write_full(srv->wake[1], &byte, 1);
+}
+
+/* Pauses the calling loop for MP__MGR_BACKOFF_MS after an error that
+ * retrying at once would only repeat, so that the loop cannot spin; a
+ * futex wait, which needs no memory and no descriptor. Teardown cuts it
+ * short (backoff_stop). */
+static void
+backoff(server_t *srv)
+{
+    uint32_t seen = atomic_load(&srv->backoff_word);
+    (void)mp__plat_futex_wait(&srv->backoff_word, seen,
+                              mp__now_ns() +
+                                  MP__MGR_BACKOFF_MS * INT64_C(1000000));
+}
+
+/* Ends every pause of backoff now and soon after (teardown). */
+static void
+backoff_stop(server_t *srv)
+{
+    atomic_fetch_add(&srv->backoff_word, 1);
+    (void)mp__plat_futex_wake(&srv->backoff_word, INT32_MAX);
 }
 
 /*--- the watcher ------------------------------------------------------------*/
@@ -449,7 +485,14 @@ watcher_main(void *arg)
         }
         pthread_mutex_unlock(&srv->mu);
         if (poll(pfd, n, -1) < 0) {
-            continue; /* EINTR */
+            /* EINTR: at once. A real error (ENOMEM; EINVAL: more
+             * descriptors than RLIMIT_NOFILE) would repeat: pause, then
+             * rebuild the set. Meanwhile a hang-up is noticed late; each
+             * watched request still ends at its timeout or shutdown. */
+            if (errno != EINTR) {
+                backoff(srv);
+            }
+            continue;
         }
         if (pfd[0].revents != 0) {
             uint8_t drain[64];
@@ -491,9 +534,18 @@ conn_main(void *arg)
 
     int64_t deadline = mp__now_ns() + MP__MGR_HANDSHAKE_MS * INT64_C(1000000);
     /* Listener.accept's order: deliver the challenge, then answer one. */
-    if (mp__auth_deliver(c, m->authkey, m->authkey_len, deadline) != 0 ||
-        mp__auth_answer(c, m->authkey, m->authkey_len, deadline) != 0) {
-        goto out; /* unauthenticated: dropped */
+    bool authed =
+        mp__auth_deliver(c, m->authkey, m->authkey_len, deadline) == 0 &&
+        mp__auth_answer(c, m->authkey, m->authkey_len, deadline) == 0;
+    pthread_mutex_lock(&srv->mu);
+    if (sc->handshaking) {
+        sc->handshaking = false; /* out of the handshake either way */
+        srv->n_unauth--;
+    }
+    authed = authed && !sc->evicted;
+    pthread_mutex_unlock(&srv->mu);
+    if (!authed) {
+        goto out; /* unauthenticated (or hung up on): dropped */
     }
     session = mp__mgr_session_new();
     if (session == NULL) {
@@ -575,7 +627,32 @@ reap_connections(server_t *srv)
     pthread_mutex_unlock(&srv->mu);
 }
 
-/* Starts a thread for accepted connection c (or drops c). */
+/* Hangs up on the connection that has been in the handshake longest (the
+ * last such in the newest-first list): its thread's handshake fails at
+ * once and the thread ends. Called with srv->mu held. */
+static void
+evict_oldest_unauth(server_t *srv)
+{
+    srv_conn_t *oldest = NULL;
+    for (srv_conn_t *sc = srv->conns; sc != NULL; sc = sc->next) {
+        if (sc->handshaking && sc->conn != NULL) {
+            oldest = sc;
+        }
+    }
+    if (oldest == NULL) {
+        return;
+    }
+    oldest->handshaking = false;
+    oldest->evicted = true;
+    srv->n_unauth--;
+    int fd = mp_conn_fileno(oldest->conn);
+    if (fd >= 0) {
+        (void)shutdown(fd, SHUT_RDWR);
+    }
+}
+
+/* Starts a thread for accepted connection c (or drops c), first making
+ * room in the handshake (MP__MGR_UNAUTH_MAX). */
 static void
 serve_connection(server_t *srv, mp_conn_t *c)
 {
@@ -589,21 +666,32 @@ serve_connection(server_t *srv, mp_conn_t *c)
             return;
         }
         srv->watcher_started = true;
+        /* Named, so that tools (and tests) can tell it in /proc. */
+        (void)pthread_setname_np(srv->watcher, MP__MGR_WATCHER_NAME);
     }
     srv_conn_t *sc = mp__calloc(1, sizeof *sc);
-    if (sc == NULL) {
+    /* A client that vanishes without closing (its host crashed, the link
+     * was cut) is found by keep-alive, and its references and locks are
+     * released as for one that closed. */
+    if (sc == NULL || mp__plat_tcp_keepalive(mp_conn_fileno(c)) != 0) {
+        mp__free(sc);
         mp_conn_destroy(c);
         return;
     }
     sc->srv = srv;
     sc->conn = c;
     pthread_mutex_lock(&srv->mu);
+    if (srv->n_unauth >= MP__MGR_UNAUTH_MAX) {
+        evict_oldest_unauth(srv);
+    }
     if (pthread_create(&sc->thread, NULL, conn_main, sc) != 0) {
         pthread_mutex_unlock(&srv->mu);
         mp_conn_destroy(c);
         mp__free(sc);
         return;
     }
+    sc->handshaking = true;
+    srv->n_unauth++;
     sc->next = srv->conns;
     srv->conns = sc;
     pthread_mutex_unlock(&srv->mu);
@@ -645,18 +733,28 @@ accept_loop(server_t *srv)
         /* poll itself, not mp_wait: no allocation (a heap page written
          * is a page fault in this new process). */
         int n = poll(pfd, 3, -1);
-        if (n < 0 && errno == EINTR) {
-            continue; /* SIGTERM: its byte is on wake[0] */
+        if (n < 0) {
+            /* EINTR (SIGTERM: its byte is on wake[0]): at once. A real
+             * error would repeat: pause instead of spinning. */
+            if (errno != EINTR) {
+                backoff(srv);
+            }
+            continue;
         }
-        if (n < 0 || pfd[1].revents != 0 || pfd[2].revents != 0) {
+        if (pfd[1].revents != 0 || pfd[2].revents != 0) {
             return;
         }
         reap_connections(srv);
         mp_conn_t *c = NULL;
         /* The handshake runs in the connection's thread, so a peer that
          * connects and stalls never holds up the others. */
-        if (mp_listener_accept(srv->lst, &c, MP_NO_WAIT) == 0) {
+        int err = mp_listener_accept(srv->lst, &c, MP_NO_WAIT);
+        if (err == 0) {
             serve_connection(srv, c);
+        } else if (err != MP_ETIMEDOUT) {
+            /* EMFILE, ENFILE, ENOMEM ...: the peer stays queued and the
+             * listener readable, so trying again at once would spin. */
+            backoff(srv);
         }
     }
 }
@@ -769,6 +867,7 @@ server_teardown(server_t *srv)
         srv->stopping = true;
         pthread_mutex_unlock(&srv->mu);
         watch_poke(srv);
+        backoff_stop(srv);
         pthread_join(srv->watcher, NULL);
     }
     end_connections(srv);

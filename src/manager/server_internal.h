@@ -18,6 +18,20 @@
 /* How long a peer may take for the authkey handshake (server side) and
  * for connect + handshake + HELLO (client side), in ms. */
 #define MP__MGR_HANDSHAKE_MS 10000
+/* A timed call (a queue get, an acquire ...) waits its own timeout on the
+ * server; its client waits this much longer for the reply to come back
+ * before it gives the call up with MP_ETIMEDOUT. */
+#define MP__MGR_REPLY_GRACE_MS 2000
+/* The most connections the server keeps in the handshake at once (each
+ * has a thread): accepting one more first hangs up on the oldest that has
+ * not finished, so silent peers cost a bounded number of threads and
+ * cannot keep a client that answers at once from being served. */
+#define MP__MGR_UNAUTH_MAX 64u
+/* How long the server's loops pause after an error that retrying at once
+ * would only repeat (no memory, a full descriptor table), in ms. */
+#define MP__MGR_BACKOFF_MS 100
+/* The name of the server's watcher thread (its /proc comm). */
+#define MP__MGR_WATCHER_NAME "mp-mgr-watch"
 
 /* A registered user type. */
 typedef struct mp__mgr_type {
@@ -46,6 +60,7 @@ struct mp_manager {
     size_t authkey_len;
     size_t store_size;
     long shutdown_timeout_ms;
+    mp_duration_t call_timeout; /* opts.call_timeout; MP_WAIT_FOREVER */
     bool remote_only;
 
     /* user types, registered before start */
@@ -83,6 +98,13 @@ struct mp_manager {
     /* this process's connections to the server (reset after fork) */
     pthread_mutex_t pool_mu;
     mp__mgr_conn_t *conns;
+    /* The server counts each object reference against the connection
+     * that took it (manager_internal.h, sessions), so this process's
+     * CREATE, INCREF and DECREF all go over this one connection: its
+     * references live exactly as long as it does. ref_mu is held across
+     * each such call (reset after fork: the child holds no reference). */
+    pthread_mutex_t ref_mu;
+    mp_conn_t *ref_conn; /* made at the first such call, or NULL */
 
     /* every live handle of this process, for the fork handlers */
     struct mp_manager *prev, *next;

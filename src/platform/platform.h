@@ -33,6 +33,58 @@ int mp__plat_futex_wake(_Atomic uint32_t *word, int n);
  * (a zombie counts as exited), 0 otherwise. */
 int mp__plat_pid_alive(pid_t pid);
 
+/* A holder identity: a process named so that a later process given the
+ * same pid is not taken for it. Bits 0-29 hold the pid (pids stay below
+ * 2^22), bits 30-31 are 0 (the death-surviving mutex keeps its waiters bit
+ * there), bits 32-63 hold the low 32 bits of the process's start time
+ * (field 22 of /proc/PID/stat: clock ticks after boot, 10 ms each), or 0
+ * when it could not be read (then only the pid is checked). Two processes
+ * get the same identity only if one reuses the other's pid within the
+ * same clock tick - the kernel hands pids out in a cycle, so that takes
+ * the whole pid space going round in 10 ms, or root writing
+ * ns_last_pid - or 2^32 ticks (497 days) apart. An identity is valid in
+ * the pid namespace it was made in only. */
+#define MP__PLAT_IDENT_PID_MASK 0x3fffffffu
+
+/* mp__plat_ident_pid returns the pid of an identity. */
+static inline pid_t
+mp__plat_ident_pid(uint64_t ident)
+{
+    return (pid_t)(ident & MP__PLAT_IDENT_PID_MASK);
+}
+
+/* mp__plat_self_ident returns the calling process's identity: read once
+ * per process (the start time from /proc/self/stat) and again in a forked
+ * child; after that, two loads. Never 0. Context: any thread. */
+uint64_t mp__plat_self_ident(void);
+
+/* mp__plat_ident_of returns the identity of the live process that has pid
+ * now (its start time 0 when the /proc mounted here does not belong to the
+ * caller's pid namespace or cannot be read), or 0 when none has. Reads
+ * /proc: slow paths only. */
+uint64_t mp__plat_ident_of(pid_t pid);
+
+/* mp__plat_ident_alive returns 1 if the process named by ident lives: its
+ * pid exists and has not exited (mp__plat_pid_alive) and, when the
+ * identity carries a start time and the /proc mounted here belongs to the
+ * caller's pid namespace, the process with that pid started at that time;
+ * 0 otherwise. This is the one test of "is this holder alive" for every
+ * lock word and queue cell of the library. Context: any thread; reads
+ * /proc, so only on slow paths. */
+int mp__plat_ident_alive(uint64_t ident);
+
+/* mp__plat_pidns_id returns an id of the calling process's pid namespace
+ * (the inode of /proc/self/ns/pid), read once per process; 0 if unknown.
+ * Shared objects record their creator's so that a process of another pid
+ * namespace, whose pids mean other processes, is refused (MP_EPIDNS).
+ * A namespace's id can be reused once it has no process left. */
+uint64_t mp__plat_pidns_id(void);
+
+/* mp__plat_pidns_same returns 1 if theirs (an id from mp__plat_pidns_id in
+ * some process) is the caller's pid namespace, or either id is unknown (0);
+ * else 0. */
+int mp__plat_pidns_same(uint64_t theirs);
+
 /* mp__plat_pidfd_open returns a close-on-exec pidfd for pid, or a negative
  * error (MP_ESRCH, MP_ENOSYS ...). */
 int mp__plat_pidfd_open(pid_t pid);
@@ -60,10 +112,65 @@ void mp__plat_close(int fd);
  * (readable or hung up), 0 (deadline passed), or a negative error. */
 int mp__plat_poll_in(int fd, int64_t deadline);
 
+/* mp__plat_poll_fd waits up to deadline for any of events (POLLIN,
+ * POLLOUT) on fd. Returns 1 (ready, hung up or in error), 0 (deadline
+ * passed), or a negative error. */
+int mp__plat_poll_fd(int fd, short events, int64_t deadline);
+
+/* mp__plat_send_nb sends up to n bytes on socket fd without blocking and
+ * without SIGPIPE; mp__plat_recv_nb receives up to n bytes without
+ * blocking. Both return the bytes moved (recv: 0 at end of stream),
+ * -EAGAIN when the socket is not ready, or another negative error. */
+ssize_t mp__plat_send_nb(int fd, const void *buf, size_t n);
+ssize_t mp__plat_recv_nb(int fd, void *buf, size_t n);
+
+/* --- readiness sets (linux_epoll.c) ----------------------------------- */
+
+/* mp__plat_epoll_create makes a close-on-exec epoll instance. Returns its
+ * fd (readable while one of its fds is ready) or a negative error. */
+int mp__plat_epoll_create(void);
+
+/* mp__plat_epoll_add registers fd in ep for events (EPOLLIN, EPOLLOUT;
+ * level-triggered), mp__plat_epoll_mod changes them, mp__plat_epoll_del
+ * removes fd. Return 0 or a negative error. */
+int mp__plat_epoll_add(int ep, int fd, uint32_t events);
+int mp__plat_epoll_mod(int ep, int fd, uint32_t events);
+int mp__plat_epoll_del(int ep, int fd);
+
+/* mp__plat_epoll_wait waits until deadline (MP__NO_DEADLINE: forever;
+ * now or earlier: just look) for ready fds of ep and stores up to cap of
+ * them in fds[] with their events in events[]. Returns how many (0 once
+ * the deadline passed with none ready; EINTR is retried) or a negative
+ * error. */
+int mp__plat_epoll_wait(int ep, int *fds, uint32_t *events, int cap,
+                        int64_t deadline);
+
 /* --- randomness (posix_random.c) -------------------------------------- */
 
-/* mp__plat_random_u64 returns 64 unpredictable bits: a per-process
- * generator seeded from the kernel (getrandom), reseeded after fork. */
+/* mp__plat_secret_bytes fills buf with len bytes from the kernel's CSPRNG
+ * (getrandom), retrying on EINTR and short reads. Every secret of the
+ * library (authkeys, the manager's shutdown secret, handshake challenges,
+ * hash keys) comes from here. Returns 0, or a negative error (MP_ENOSYS
+ * ...) with buf's contents unspecified: there is no weaker fallback. */
+int mp__plat_secret_bytes(void *buf, size_t len);
+
+/* mp__plat_random_u64 returns 64 bits for names (shared-memory segments,
+ * sockets): a per-process generator seeded from the kernel, reseeded after
+ * fork, unique in practice but NOT secret - one output reveals the
+ * generator's state, so its values must never serve as a secret. */
 uint64_t mp__plat_random_u64(void);
+
+/* --- socket options (posix_socket.c) --------------------------------- */
+
+/* Within this many ms of a TCP peer falling silent (keep-alive probes
+ * unanswered) or of sent data going unacknowledged, the kernel ends a
+ * connection that mp__plat_tcp_keepalive was applied to: reads then fail
+ * (ETIMEDOUT) instead of waiting for ever. */
+#define MP__PLAT_KEEPALIVE_MS 11000
+
+/* mp__plat_tcp_keepalive arms the bound above on a connected TCP socket;
+ * any other socket (AF_UNIX) is left as it is. Returns 0 or a negative
+ * error. */
+int mp__plat_tcp_keepalive(int fd);
 
 #endif /* MP_PLATFORM_H */
