@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* auth.c - the authkey handshake of multiprocessing.connection
  * (deliver_challenge / answer_challenge), legacy HMAC-MD5 and "{digest}"
- * forms, with HMAC from OpenSSL's libcrypto. See ipc_internal.h. */
+ * forms, with HMAC from OpenSSL's libcrypto: one non-blocking state
+ * machine, driven by the listener over many sockets at once and by the
+ * blocking helpers here. See ipc_internal.h. */
 #include "ipc_internal.h"
 
 #include "../platform/platform.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #define AUTH_CHALLENGE "#CHALLENGE#"
 #define AUTH_WELCOME "#WELCOME#"
@@ -103,10 +105,7 @@ mp__auth_challenge(uint8_t out[MP__AUTH_CHALLENGE_LEN])
     memcpy(out + off, AUTH_OUR_PREFIX, AUTH_LIT_LEN(AUTH_OUR_PREFIX));
     off += AUTH_LIT_LEN(AUTH_OUR_PREFIX);
     MP__ASSERT(off + AUTH_NONCE == MP__AUTH_CHALLENGE_LEN);
-    if (RAND_bytes(out + off, (int)AUTH_NONCE) != 1) {
-        return MP_EAUTH;
-    }
-    return 0;
+    return mp__plat_secret_bytes(out + off, AUTH_NONCE);
 }
 
 int
@@ -164,87 +163,230 @@ mp__auth_check(const void *key, size_t keylen, const uint8_t *m, size_t mlen,
     return 0;
 }
 
-int
-mp__auth_recv(mp_conn_t *c, uint8_t buf[MP__AUTH_MSG_MAX], size_t *len,
-              int64_t deadline)
+/* The steps of a handshake (mp__auth_hs_t.prog): deliver_challenge is
+ * CHALLENGE then CHECK, answer_challenge is RESPOND then WELCOMED. */
+enum {
+    HS_END = 0,
+    HS_CHALLENGE, /* send our challenge */
+    HS_CHECK,     /* read the answer; send #WELCOME# or #FAILURE# */
+    HS_RESPOND,   /* read the peer's challenge; send our answer */
+    HS_WELCOMED,  /* read the peer's verdict */
+};
+
+void
+mp__auth_hs_init(mp__auth_hs_t *h, const void *key, size_t keylen,
+                 bool deliver_first, bool both)
 {
-    int r = mp_conn_fileno(c);
-    if (r < 0) {
+    memset(h, 0, sizeof *h);
+    h->key = key;
+    h->keylen = keylen;
+    uint8_t deliver[2] = {HS_CHALLENGE, HS_CHECK};
+    uint8_t answer[2] = {HS_RESPOND, HS_WELCOMED};
+    memcpy(h->prog, deliver_first ? deliver : answer, 2);
+    if (both) {
+        memcpy(h->prog + 2, deliver_first ? answer : deliver, 2);
+    }
+}
+
+/* Queues payload as one frame for sending. */
+static void
+hs_queue(mp__auth_hs_t *h, const void *payload, size_t len)
+{
+    MP__ASSERT(MP__FRAME_HDR_SHORT + len <= sizeof h->out);
+    size_t n = mp__frame_encode(len, h->out);
+    memcpy(h->out + n, payload, len);
+    h->out_len = n + len;
+    h->out_off = 0;
+}
+
+/* Reads what is available of the next handshake frame, never past its
+ * end (bytes after it belong to the connection). Returns 1 when the frame
+ * is complete (h->in_len bytes in h->in), 0 when the socket has no more
+ * for now, MP_EOF (closed before the frame), MP_EPROTO (closed inside it,
+ * or a malformed header), MP_EMSGSIZE (over MP__AUTH_MSG_MAX: refused from
+ * its header, nothing of the payload read) or a system error. */
+static int
+hs_read(mp__auth_hs_t *h, int fd)
+{
+    for (;;) {
+        uint8_t *p;
+        size_t want;
+        if (!h->hdr_done) {
+            size_t need = h->hdr_need != 0 ? h->hdr_need : MP__FRAME_HDR_SHORT;
+            if (h->hdr_have == need) {
+                uint64_t len = 0;
+                int r = mp__frame_decode(h->hdr, h->hdr_have, &h->hdr_need,
+                                         &len);
+                if (r < 0) {
+                    return MP_EPROTO;
+                }
+                if (r == 0) {
+                    continue; /* the long header: read its 8 more bytes */
+                }
+                if (len > MP__AUTH_MSG_MAX) {
+                    return MP_EMSGSIZE;
+                }
+                h->hdr_done = true;
+                h->in_len = (size_t)len;
+                h->in_have = 0;
+                continue;
+            }
+            p = h->hdr + h->hdr_have;
+            want = need - h->hdr_have;
+        } else {
+            if (h->in_have == h->in_len) {
+                h->hdr_done = false;
+                h->hdr_have = 0;
+                h->hdr_need = 0;
+                return 1;
+            }
+            p = h->in + h->in_have;
+            want = h->in_len - h->in_have;
+        }
+        ssize_t n = mp__plat_recv_nb(fd, p, want);
+        if (n == -EAGAIN) {
+            return 0;
+        }
+        if (n < 0) {
+            return (int)n;
+        }
+        if (n == 0) {
+            return h->hdr_have == 0 ? MP_EOF : MP_EPROTO;
+        }
+        if (h->hdr_done) {
+            h->in_have += (size_t)n;
+        } else {
+            h->hdr_have += (size_t)n;
+        }
+    }
+}
+
+/* Runs the step prog[pc] on the frame just read (or, for HS_CHALLENGE,
+ * with none), queuing what it sends. Returns 0 or an error. */
+static int
+hs_apply(mp__auth_hs_t *h)
+{
+    const size_t pre = AUTH_LIT_LEN(AUTH_CHALLENGE);
+    uint8_t resp[MP__AUTH_RESPONSE_MAX];
+    size_t resp_len = 0;
+    int r;
+    switch (h->prog[h->pc]) {
+    case HS_CHALLENGE:
+        r = mp__auth_challenge(h->chal);
+        if (r == 0) {
+            hs_queue(h, h->chal, sizeof h->chal);
+        }
         return r;
-    }
-    bool started = false;
-    uint64_t n = 0;
-    /* Strict: every read of a handshake is bounded by the deadline, so a
-     * peer that stalls mid-message cannot hold the caller. */
-    r = mp__conn_read_header(c, deadline, true, &started, &n);
-    if (r < 0) {
+    case HS_CHECK:
+        r = mp__auth_check(h->key, h->keylen, h->chal + pre,
+                           sizeof h->chal - pre, h->in, h->in_len);
+        if (r < 0) {
+            /* The peer learns it failed, as from Python; our error wins
+             * over any error of telling it. */
+            h->fail = r;
+            hs_queue(h, AUTH_FAILURE, AUTH_LIT_LEN(AUTH_FAILURE));
+            return 0;
+        }
+        hs_queue(h, AUTH_WELCOME, AUTH_LIT_LEN(AUTH_WELCOME));
+        return 0;
+    case HS_RESPOND:
+        r = mp__auth_response(h->key, h->keylen, h->in, h->in_len, resp,
+                              &resp_len);
+        if (r == 0) {
+            hs_queue(h, resp, resp_len);
+        }
         return r;
+    default: /* HS_WELCOMED */
+        if (h->in_len != AUTH_LIT_LEN(AUTH_WELCOME) ||
+            memcmp(h->in, AUTH_WELCOME, h->in_len) != 0) {
+            return MP_EAUTH; /* Python: "digest sent was rejected" */
+        }
+        return 0;
     }
-    /* Refused before a byte of the payload is read: an unauthenticated
-     * peer gets no memory and no reading time out of us. */
-    if (n > MP__AUTH_MSG_MAX) {
-        return MP_EMSGSIZE;
+}
+
+int
+mp__auth_hs_step(mp__auth_hs_t *h, int fd, short *events)
+{
+    for (;;) {
+        if (h->out_off < h->out_len) {
+            ssize_t n = mp__plat_send_nb(fd, h->out + h->out_off,
+                                         h->out_len - h->out_off);
+            if (n == -EAGAIN) {
+                *events = POLLOUT;
+                return 0;
+            }
+            if (n < 0) {
+                return h->fail != 0 ? h->fail : (int)n;
+            }
+            h->out_off += (size_t)n;
+            continue;
+        }
+        if (h->fail != 0) {
+            return h->fail;
+        }
+        if (h->pc == sizeof h->prog || h->prog[h->pc] == HS_END) {
+            return 1;
+        }
+        if (h->prog[h->pc] != HS_CHALLENGE) {
+            int r = hs_read(h, fd);
+            if (r == 0) {
+                *events = POLLIN;
+                return 0;
+            }
+            if (r < 0) {
+                return r;
+            }
+        }
+        int r = hs_apply(h);
+        if (r < 0) {
+            return r;
+        }
+        h->pc++;
     }
-    r = mp__conn_read_exact(c, buf, (size_t)n, deadline, true, &started);
-    if (r < 0) {
-        return r;
+}
+
+int
+mp__auth_hs_run(mp__auth_hs_t *h, int fd, int64_t deadline)
+{
+    for (;;) {
+        short events = 0;
+        int r = mp__auth_hs_step(h, fd, &events);
+        if (r != 0) {
+            return r < 0 ? r : 0;
+        }
+        r = mp__plat_poll_fd(fd, events, deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            return MP_ETIMEDOUT;
+        }
     }
-    *len = (size_t)n;
-    return 0;
+}
+
+/* Runs half a handshake (deliver or answer) on connection c. */
+static int
+auth_half(mp_conn_t *c, const void *key, size_t keylen, bool deliver,
+          int64_t deadline)
+{
+    int fd = mp_conn_fileno(c);
+    if (fd < 0) {
+        return fd;
+    }
+    mp__auth_hs_t h;
+    mp__auth_hs_init(&h, key, keylen, deliver, false);
+    return mp__auth_hs_run(&h, fd, deadline);
 }
 
 int
 mp__auth_deliver(mp_conn_t *c, const void *key, size_t keylen, int64_t deadline)
 {
-    uint8_t chal[MP__AUTH_CHALLENGE_LEN];
-    int r = mp__auth_challenge(chal);
-    if (r == 0) {
-        r = mp_conn_send_bytes(c, chal, sizeof chal);
-    }
-    uint8_t resp[MP__AUTH_MSG_MAX];
-    size_t resp_len = 0;
-    if (r == 0) {
-        r = mp__auth_recv(c, resp, &resp_len, deadline);
-    }
-    if (r < 0) {
-        return r;
-    }
-    const size_t pre = AUTH_LIT_LEN(AUTH_CHALLENGE);
-    r = mp__auth_check(key, keylen, chal + pre, sizeof chal - pre, resp,
-                       resp_len);
-    if (r < 0) {
-        /* The peer learns it failed, as from Python; our error wins over
-         * any error of telling it. */
-        (void)mp_conn_send_bytes(c, AUTH_FAILURE, AUTH_LIT_LEN(AUTH_FAILURE));
-        return r;
-    }
-    return mp_conn_send_bytes(c, AUTH_WELCOME, AUTH_LIT_LEN(AUTH_WELCOME));
+    return auth_half(c, key, keylen, true, deadline);
 }
 
 int
 mp__auth_answer(mp_conn_t *c, const void *key, size_t keylen, int64_t deadline)
 {
-    uint8_t msg[MP__AUTH_MSG_MAX];
-    size_t len = 0;
-    int r = mp__auth_recv(c, msg, &len, deadline);
-    if (r < 0) {
-        return r;
-    }
-    uint8_t resp[MP__AUTH_RESPONSE_MAX];
-    size_t resp_len = 0;
-    r = mp__auth_response(key, keylen, msg, len, resp, &resp_len);
-    if (r == 0) {
-        r = mp_conn_send_bytes(c, resp, resp_len);
-    }
-    if (r == 0) {
-        r = mp__auth_recv(c, msg, &len, deadline);
-    }
-    if (r < 0) {
-        return r;
-    }
-    if (len != AUTH_LIT_LEN(AUTH_WELCOME) ||
-        memcmp(msg, AUTH_WELCOME, len) != 0) {
-        return MP_EAUTH; /* Python: "digest sent was rejected" */
-    }
-    return 0;
+    return auth_half(c, key, keylen, false, deadline);
 }

@@ -67,7 +67,8 @@ int mp__conn_read_header(mp_conn_t *c, int64_t deadline, bool strict,
                          bool *started, uint64_t *len);
 
 /* mp__auth_challenge fills out with a fresh challenge message (payload of
- * the first frame deliver_challenge sends). Returns 0, or MP_EAUTH when no
+ * the first frame deliver_challenge sends), its nonce from the kernel's
+ * CSPRNG (mp__plat_secret_bytes). Returns 0, or that call's error when no
  * random bytes could be had. */
 int mp__auth_challenge(uint8_t out[MP__AUTH_CHALLENGE_LEN]);
 
@@ -86,19 +87,52 @@ int mp__auth_response(const void *key, size_t keylen, const uint8_t *chal,
 int mp__auth_check(const void *key, size_t keylen, const uint8_t *m,
                    size_t mlen, const uint8_t *resp, size_t resp_len);
 
-/* mp__auth_recv reads one handshake frame of at most MP__AUTH_MSG_MAX bytes
- * into buf, every byte bounded by deadline. Returns 0 with *len set, or
- * MP_ETIMEDOUT, MP_EOF (closed before the frame), MP_EPROTO (closed inside
- * it, or a malformed header), MP_EMSGSIZE (longer than the limit: nothing
- * of its payload is read or allocated), or another system error. */
-int mp__auth_recv(mp_conn_t *c, uint8_t buf[MP__AUTH_MSG_MAX],
-                  size_t *len, int64_t deadline);
+/* A handshake in progress on a socket, advanced without blocking by
+ * mp__auth_hs_step: a program of steps (deliver_challenge, then
+ * answer_challenge, or the other way round), a frame being read (never
+ * past its end) and a frame being sent. Holds no resources: a caller may
+ * drop it at any point. */
+typedef struct {
+    const void *key; /* borrowed for the handshake's life */
+    size_t keylen;
+    uint8_t prog[4]; /* the steps, 0-terminated when fewer than 4 */
+    uint8_t pc;      /* the step under way */
+    bool hdr_done;   /* the frame's header is read; h->in_len is known */
+    int fail;        /* the error to return once #FAILURE# is sent */
+    size_t hdr_have, hdr_need;
+    uint8_t hdr[MP__FRAME_HDR_MAX];
+    size_t in_len, in_have;
+    uint8_t in[MP__AUTH_MSG_MAX];
+    size_t out_len, out_off;
+    uint8_t out[MP__FRAME_HDR_SHORT + MP__AUTH_RESPONSE_MAX];
+    uint8_t chal[MP__AUTH_CHALLENGE_LEN]; /* ours, while delivering */
+} mp__auth_hs_t;
+
+/* mp__auth_hs_init sets h up for a handshake with key (kept by pointer):
+ * deliver_challenge first (the listener's order) or answer_challenge first
+ * (the client's), and with both the other half after it. Never fails. */
+void mp__auth_hs_init(mp__auth_hs_t *h, const void *key, size_t keylen,
+                      bool deliver_first, bool both);
+
+/* mp__auth_hs_step advances h on socket fd as far as it can go without
+ * blocking. Returns 1 when the handshake succeeded (no byte after it was
+ * read), 0 when it waits for the socket (*events: POLLIN or POLLOUT), or an
+ * error: MP_EAUTH (wrong key or a malformed handshake; a peer that answered
+ * wrongly was sent "#FAILURE#"), MP_EOF (closed before a frame),
+ * MP_EPROTO (closed inside one, or a malformed header), MP_EMSGSIZE (a
+ * frame over MP__AUTH_MSG_MAX, refused from its header) or a system error.
+ * After 1 or an error, h must not be stepped again. */
+int mp__auth_hs_step(mp__auth_hs_t *h, int fd, short *events);
+
+/* mp__auth_hs_run steps h on fd until it ends, waiting no later than
+ * deadline. Returns 0, MP_ETIMEDOUT, or an error of mp__auth_hs_step. */
+int mp__auth_hs_run(mp__auth_hs_t *h, int fd, int64_t deadline);
 
 /* mp__auth_deliver runs deliver_challenge on c (send a challenge, check the
  * answer, send #WELCOME# or #FAILURE#); mp__auth_answer runs
  * answer_challenge (answer, then expect #WELCOME#). Reads are bounded by
  * deadline. Both return 0, MP_EAUTH (wrong key or a malformed handshake),
- * or an error of mp__auth_recv or of sending. */
+ * or an error of mp__auth_hs_step, or MP_ETIMEDOUT. */
 int mp__auth_deliver(mp_conn_t *c, const void *key, size_t keylen,
                      int64_t deadline);
 int mp__auth_answer(mp_conn_t *c, const void *key, size_t keylen,

@@ -24,11 +24,29 @@
 
 /* Room for any address text: a socket path, or "[v6%scope]:port". */
 #define LST_ADDR_MAX 128u
+/* The per-handshake time limit, in nanoseconds. */
+#define LST_HANDSHAKE_NS ((int64_t)MP_LISTENER_HANDSHAKE_MS * 1000000)
+
+/* A peer accepted from the kernel whose handshake is under way. */
+typedef struct {
+    int fd;
+    short events;     /* what its registration in the epoll waits for */
+    int64_t deadline; /* it is dropped at this time */
+    mp__auth_hs_t hs;
+} lst_pending_t;
 
 struct mp_listener {
     int fd;
     bool is_unix;
     bool closed;
+    /* Readiness of fd and of every pending socket: what accept waits on
+     * and what mp_listener_fileno returns. Made anew in a forked child
+     * (the kernel object is shared across fork), with ep_pid its owner. */
+    int ep;
+    pid_t ep_pid;
+    /* With a key: up to MP_LISTENER_PENDING_MAX handshakes, oldest first. */
+    lst_pending_t *pending;
+    size_t npending;
     /* The socket file to remove, and proof that it is still ours. */
     pid_t creator;
     dev_t dev;
@@ -234,6 +252,48 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
     return r;
 }
 
+/* Makes sure l->ep is this process's own readiness set holding the
+ * listening socket. In a forked child the inherited one is shared with the
+ * parent, so the child makes its own and forgets the inherited handshakes
+ * (closing its copies only: the parent goes on with them). Returns 0 or a
+ * negative error. */
+static int
+lst_own_ep(mp_listener_t *l)
+{
+    pid_t me = getpid();
+    if (l->ep >= 0 && l->ep_pid == me) {
+        return 0;
+    }
+    for (size_t i = 0; i < l->npending; i++) {
+        mp__plat_close(l->pending[i].fd);
+    }
+    l->npending = 0;
+    mp__plat_close(l->ep);
+    l->ep = mp__plat_epoll_create();
+    if (l->ep < 0) {
+        int r = l->ep;
+        l->ep = -1;
+        return r;
+    }
+    l->ep_pid = me;
+    return mp__plat_epoll_add(l->ep, l->fd, POLLIN);
+}
+
+/* Ends pending handshake i: its socket leaves the readiness set and is
+ * closed, and the table closes up behind it. */
+static void
+pending_drop(mp_listener_t *l, size_t i)
+{
+    int fd = l->pending[i].fd;
+    if (l->ep_pid == getpid()) {
+        (void)mp__plat_epoll_del(l->ep, fd);
+    }
+    mp__plat_close(fd);
+    memmove(&l->pending[i], &l->pending[i + 1],
+            (l->npending - i - 1) * sizeof *l->pending);
+    l->npending--;
+}
+
 /* Closes the listening socket and removes its socket file, if this
  * process made it and it is still the same file. */
 static void
@@ -243,6 +303,11 @@ listener_shut(mp_listener_t *l)
         return;
     }
     l->closed = true;
+    while (l->npending > 0) {
+        pending_drop(l, l->npending - 1);
+    }
+    mp__plat_close(l->ep);
+    l->ep = -1;
     if (l->fd >= 0) {
         mp__plat_close(l->fd);
         l->fd = -1;
@@ -273,11 +338,19 @@ mp_listener_create(mp_listener_t **out, const char *address,
         return MP_ENOMEM;
     }
     l->fd = -1;
+    l->ep = -1;
     l->is_unix = a.family == AF_UNIX;
     l->keylen = authkey_len;
     r = copy_key(authkey, authkey_len, &l->key);
+    if (r == 0 && authkey != NULL) {
+        l->pending = mp__calloc(MP_LISTENER_PENDING_MAX, sizeof *l->pending);
+        r = l->pending == NULL ? MP_ENOMEM : 0;
+    }
     if (r == 0) {
         r = listener_bind(l, &a, backlog);
+    }
+    if (r == 0) {
+        r = lst_own_ep(l);
     }
     if (r < 0) {
         mp_listener_destroy(l);
@@ -299,41 +372,121 @@ mp_listener_fileno(const mp_listener_t *l)
     if (l == NULL) {
         return MP_EINVAL;
     }
-    return l->closed ? MP_ECLOSED : l->fd;
+    return l->closed ? MP_ECLOSED : l->ep;
 }
 
-/* Wraps a connected socket fd in a connection and runs the handshake
- * (server: deliver then answer; client: answer then deliver) when a key
- * is given. The fd is consumed either way. Returns 0 or an error. */
+/* Wraps connected socket fd (consumed either way) in a connection in *out.
+ * Returns 0 or an error. */
 static int
-conn_establish(int fd, const uint8_t *key, size_t keylen, bool server,
-               int64_t deadline, mp_conn_t **out)
+lst_wrap(int fd, mp_conn_t **out)
 {
-    mp_conn_t *c = NULL;
-    int r = mp_conn_from_fd(&c, fd, true, true);
+    int r = mp_conn_from_fd(out, fd, true, true);
+    if (r < 0) {
+        mp__plat_close(fd);
+    }
+    return r;
+}
+
+/* Advances pending handshake i as far as it goes without blocking. On
+ * success the peer leaves the table as a connection in *out (1); on
+ * failure it is closed and the error returned; else 0. */
+static int
+pending_step(mp_listener_t *l, size_t i, mp_conn_t **out)
+{
+    lst_pending_t *p = &l->pending[i];
+    short events = 0;
+    int r = mp__auth_hs_step(&p->hs, p->fd, &events);
+    if (r == 0) {
+        if (events != p->events) {
+            r = mp__plat_epoll_mod(l->ep, p->fd, (uint32_t)events);
+            if (r < 0) {
+                pending_drop(l, i);
+                return r;
+            }
+            p->events = events;
+        }
+        return 0;
+    }
+    if (r < 0) {
+        pending_drop(l, i);
+        return r;
+    }
+    int fd = p->fd;
+    (void)mp__plat_epoll_del(l->ep, fd);
+    memmove(&l->pending[i], &l->pending[i + 1],
+            (l->npending - i - 1) * sizeof *l->pending);
+    l->npending--;
+    r = lst_wrap(fd, out);
+    return r < 0 ? r : 1;
+}
+
+/* Takes a newly connected peer fd into the table (dropping the oldest
+ * when it is full) and starts its handshake. Returns what pending_step
+ * returns. */
+static int
+pending_add(mp_listener_t *l, int fd, mp_conn_t **out)
+{
+    if (l->npending == MP_LISTENER_PENDING_MAX) {
+        pending_drop(l, 0);
+    }
+    int r = mp__plat_epoll_add(l->ep, fd, POLLIN);
     if (r < 0) {
         mp__plat_close(fd);
         return r;
     }
-    if (key != NULL) {
-        if (server) {
-            r = mp__auth_deliver(c, key, keylen, deadline);
-            if (r == 0) {
-                r = mp__auth_answer(c, key, keylen, deadline);
+    lst_pending_t *p = &l->pending[l->npending++];
+    p->fd = fd;
+    p->events = POLLIN;
+    p->deadline = mp__deadline_after_ns(LST_HANDSHAKE_NS);
+    mp__auth_hs_init(&p->hs, l->key, l->keylen, true, true);
+    return pending_step(l, l->npending - 1, out);
+}
+
+/* Accepts the peers the kernel has queued (at most a table's worth per
+ * call, so a flood cannot keep accept here). Without a key the first one
+ * is the result (1, in *out); with a key each starts its handshake.
+ * Returns 1, 0 (none finished) or an error. */
+static int
+lst_take_new(mp_listener_t *l, mp_conn_t **out)
+{
+    for (int k = 0; k < MP_LISTENER_PENDING_MAX; k++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue; /* the peer gave up before we came */
             }
-        } else {
-            r = mp__auth_answer(c, key, keylen, deadline);
-            if (r == 0) {
-                r = mp__auth_deliver(c, key, keylen, deadline);
-            }
+            /* EAGAIN: none left (or another process took it). */
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        }
+        if (!l->is_unix) {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        int r = l->key == NULL ? lst_wrap(fd, out) : pending_add(l, fd, out);
+        if (l->key == NULL && r == 0) {
+            return 1;
+        }
+        if (r != 0) {
+            return r;
         }
     }
-    if (r < 0) {
-        mp_conn_destroy(c);
-        return r;
-    }
-    *out = c;
     return 0;
+}
+
+/* Drops the handshakes whose time is up at now; returns the earliest
+ * deadline of those left, or MP__NO_DEADLINE. */
+static int64_t
+pending_expire(mp_listener_t *l, int64_t now)
+{
+    int64_t next = MP__NO_DEADLINE;
+    for (size_t i = l->npending; i-- > 0;) {
+        if (l->pending[i].deadline <= now) {
+            pending_drop(l, i);
+        } else if (l->pending[i].deadline < next) {
+            next = l->pending[i].deadline;
+        }
+    }
+    return next;
 }
 
 int
@@ -350,30 +503,39 @@ mp_listener_accept(mp_listener_t *l, mp_conn_t **out, mp_duration_t timeout)
     if (l->closed) {
         return MP_ECLOSED;
     }
-    int fd;
+    r = lst_own_ep(l);
+    if (r < 0) {
+        return r;
+    }
+    enum { BATCH = MP_LISTENER_PENDING_MAX + 1 };
+    int fds[BATCH];
+    uint32_t evs[BATCH];
     for (;;) {
-        r = mp__plat_poll_in(l->fd, deadline);
-        if (r < 0) {
-            return r;
+        int64_t next = pending_expire(l, mp__now_ns());
+        int n = mp__plat_epoll_wait(l->ep, fds, evs, BATCH,
+                                    next < deadline ? next : deadline);
+        if (n < 0) {
+            return n;
         }
-        if (r == 0) {
+        for (int i = 0; i < n; i++) {
+            if (fds[i] == l->fd) {
+                r = lst_take_new(l, out);
+            } else {
+                size_t j = 0;
+                while (j < l->npending && l->pending[j].fd != fds[i]) {
+                    j++;
+                }
+                /* Not found: dropped earlier in this round. */
+                r = j < l->npending ? pending_step(l, j, out) : 0;
+            }
+            if (r != 0) {
+                return r < 0 ? r : 0;
+            }
+        }
+        if (deadline != MP__NO_DEADLINE && mp__now_ns() >= deadline) {
             return MP_ETIMEDOUT;
         }
-        fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            break;
-        }
-        /* Another thread took it, or the peer gave up before we came. */
-        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK &&
-            errno != ECONNABORTED) {
-            return -errno;
-        }
     }
-    if (!l->is_unix) {
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return conn_establish(fd, l->key, l->keylen, true, deadline, out);
 }
 
 int
@@ -393,6 +555,7 @@ mp_listener_destroy(mp_listener_t *l)
         return;
     }
     listener_shut(l);
+    mp__free(l->pending);
     mp__free(l->key);
     mp__free(l);
 }
@@ -519,5 +682,14 @@ mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    return conn_establish(fd, authkey, authkey_len, false, deadline, out);
+    if (authkey != NULL) {
+        mp__auth_hs_t hs;
+        mp__auth_hs_init(&hs, authkey, authkey_len, false, true);
+        r = mp__auth_hs_run(&hs, fd, deadline);
+        if (r < 0) {
+            mp__plat_close(fd);
+            return r;
+        }
+    }
+    return lst_wrap(fd, out);
 }

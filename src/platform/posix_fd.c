@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* posix_fd.c - file-descriptor helpers: close-on-exec pipes, full reads and
- * writes that retry on EINTR, and a deadline-aware poll. */
+ * writes that retry on EINTR, a deadline-aware poll, and socket sends and
+ * receives that never block. */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int
@@ -62,9 +64,9 @@ mp__plat_close(int fd)
 }
 
 int
-mp__plat_poll_in(int fd, int64_t deadline)
+mp__plat_poll_fd(int fd, short events, int64_t deadline)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    struct pollfd pfd = {.fd = fd, .events = events};
     for (;;) {
         int r = poll(&pfd, 1, mp__remaining_ms(deadline));
         if (r > 0) {
@@ -78,6 +80,40 @@ mp__plat_poll_in(int fd, int64_t deadline)
         }
         if (errno != EINTR) {
             return -errno;
+        }
+    }
+}
+
+int
+mp__plat_poll_in(int fd, int64_t deadline)
+{
+    return mp__plat_poll_fd(fd, POLLIN, deadline);
+}
+
+ssize_t
+mp__plat_send_nb(int fd, const void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r >= 0) {
+            return r;
+        }
+        if (errno != EINTR) {
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+    }
+}
+
+ssize_t
+mp__plat_recv_nb(int fd, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+        if (r >= 0) {
+            return r;
+        }
+        if (errno != EINTR) {
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
         }
     }
 }
