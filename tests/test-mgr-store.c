@@ -278,7 +278,8 @@ TEST(mgr_store_list_ops)
     ASSERT_OK(OPS(st, MP__OP_LIST_APPEND, l, "b"));
     mp_buf_t ext[3] = {{"c", 1}, {"d", 1}, {"e", 1}};
     uint8_t packed[64];
-    size_t plen = mp__mgr_pack_size(ext, 3);
+    size_t plen = 0;
+    ASSERT_OK(mp__mgr_pack_size(ext, 3, &plen));
     mp__mgr_pack(ext, 3, packed);
     ASSERT_OK(ex(st, NULL, MP__OP_LIST_EXTEND, l, 0, 3, 0, packed, plen, NULL,
                  0, NULL));
@@ -677,7 +678,12 @@ TEST(mgr_store_pack_unpack)
 {
     mp_buf_t in[2] = {{"ab", 2}, {"", 0}};
     uint8_t buf[32];
-    size_t n = mp__mgr_pack_size(in, 2);
+    size_t n = 0;
+    ASSERT_OK(mp__mgr_pack_size(in, 2, &n));
+    ASSERT_EQ(n, 18u);
+    /* Lengths whose sum passes SIZE_MAX are refused, not wrapped. */
+    mp_buf_t huge[2] = {{"ab", 2}, {"", SIZE_MAX - 9}};
+    ASSERT_ERR(mp__mgr_pack_size(huge, 2, &n), MP_ENOMEM);
     ASSERT_EQ(n, 18u);
     mp__mgr_pack(in, 2, buf);
     mp_buf_t *out;

@@ -17,6 +17,8 @@
 #include "multiproc.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -39,6 +41,38 @@ __attribute__((noreturn)) void mp__panic(const char *file, int line,
             mp__panic(__FILE__, __LINE__, #expr);                              \
     } while (0)
 
+/* Checked size arithmetic: mp__size_add and mp__size_mul store a + b
+ * (a * b) in *out and return true, or return false with *out = SIZE_MAX
+ * when the result does not fit in a size_t. Every size the library adds or
+ * multiplies from a caller's lengths, a peer's message or shared memory
+ * goes through them. */
+static inline bool
+mp__size_add(size_t a, size_t b, size_t *out)
+{
+    if (a > SIZE_MAX - b) {
+        *out = SIZE_MAX;
+        return false;
+    }
+    *out = a + b;
+    return true;
+}
+
+static inline bool
+mp__size_mul(size_t a, size_t b, size_t *out)
+{
+    if (b != 0 && a > SIZE_MAX / b) {
+        *out = SIZE_MAX;
+        return false;
+    }
+    *out = a * b;
+    return true;
+}
+
+/* mp__siphash13 returns SipHash-1-3 of len bytes at data under the 128-bit
+ * key (key[0] holds its first 8 bytes read little-endian, key[1] the
+ * last 8): the hash for tables whose keys an adversary may choose. */
+uint64_t mp__siphash13(const uint64_t key[2], const void *data, size_t len);
+
 /* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds;
  * MP__NO_DEADLINE means forever. */
 #define MP__NO_DEADLINE INT64_MAX
@@ -51,9 +85,16 @@ __attribute__((noreturn)) void mp__panic(const char *file, int line,
 #define MP__FORK_CHILD_PATH __attribute__((hot))
 int64_t mp__now_ns(void);
 
-/* mp__deadline converts a public timeout into a deadline. Returns 0, or
- * MP_EINVAL for a negative timeout other than MP_WAIT_FOREVER. */
+/* mp__deadline converts a public timeout into a deadline: MP_WAIT_FOREVER,
+ * and any timeout whose deadline would pass INT64_MAX, is MP__NO_DEADLINE.
+ * Returns 0, or MP_EINVAL for a negative timeout other than
+ * MP_WAIT_FOREVER. Every timeout of the library is converted here (or by
+ * mp__deadline_after_ns), never by an open-coded now + timeout. */
 int mp__deadline(mp_duration_t timeout, int64_t *deadline);
+
+/* mp__deadline_after_ns returns the deadline ns nanoseconds from now,
+ * saturated at MP__NO_DEADLINE; ns <= 0 is now. */
+int64_t mp__deadline_after_ns(int64_t ns);
 
 /* mp__remaining_ms returns the milliseconds left until deadline, rounded up,
  * clamped to [0, INT32_MAX], or -1 for MP__NO_DEADLINE (poll()'s forever). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* time.c - the monotonic clock and the conversion from public timeouts
- * (mp_duration_t milliseconds) to absolute deadlines. */
+/* time.c - the monotonic clock and the one conversion from timeouts (public
+ * mp_duration_t milliseconds, or internal nanoseconds) to absolute
+ * deadlines, saturating at MP__NO_DEADLINE so that no timeout overflows. */
 #include "mp_internal.h"
 
 #include <time.h>
@@ -13,6 +14,17 @@ mp__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t
+mp__deadline_after_ns(int64_t ns)
+{
+    int64_t now = mp__now_ns();
+    if (ns <= 0) {
+        return now;
+    }
+    /* A sum past INT64_MAX (~292 years of uptime) is forever. */
+    return ns >= MP__NO_DEADLINE - now ? MP__NO_DEADLINE : now + ns;
+}
+
 int
 mp__deadline(mp_duration_t timeout, int64_t *deadline)
 {
@@ -23,12 +35,10 @@ mp__deadline(mp_duration_t timeout, int64_t *deadline)
     if (timeout < 0) {
         return MP_EINVAL;
     }
-    /* Beyond ~292 years the sum would overflow: that is forever. */
-    if (timeout > (INT64_MAX / 1000000) / 2) {
-        *deadline = MP__NO_DEADLINE;
-        return 0;
-    }
-    *deadline = mp__now_ns() + timeout * 1000000;
+    /* Milliseconds past INT64_MAX nanoseconds are forever too. */
+    *deadline = timeout > INT64_MAX / 1000000
+                    ? MP__NO_DEADLINE
+                    : mp__deadline_after_ns(timeout * 1000000);
     return 0;
 }
 

@@ -97,11 +97,11 @@ mp__mgr_req_encode(const mp__mgr_req_t *req, void **buf, size_t *len)
         return MP_EINVAL;
     }
     size_t l0 = req->arg[0].len, l1 = req->arg[1].len;
-    if (l0 > SIZE_MAX - MP__MGR_REQ_HDR ||
-        l1 > SIZE_MAX - MP__MGR_REQ_HDR - l0) {
+    size_t total;
+    if (!mp__size_add(MP__MGR_REQ_HDR, l0, &total) ||
+        !mp__size_add(total, l1, &total)) {
         return MP_ENOMEM;
     }
-    size_t total = MP__MGR_REQ_HDR + l0 + l1;
     uint8_t *p = mp__malloc(total);
     if (p == NULL) {
         return MP_ENOMEM;
@@ -166,10 +166,10 @@ mp__mgr_rep_encode(const mp__mgr_rep_t *rep, void **buf, size_t *len)
         (rep->len > 0 && rep->data == NULL)) {
         return MP_EINVAL;
     }
-    if (rep->len > SIZE_MAX - MP__MGR_REP_HDR) {
+    size_t total;
+    if (!mp__size_add(MP__MGR_REP_HDR, rep->len, &total)) {
         return MP_ENOMEM;
     }
-    size_t total = MP__MGR_REP_HDR + rep->len;
     uint8_t *p = mp__malloc(total);
     if (p == NULL) {
         return MP_ENOMEM;

@@ -10,7 +10,11 @@
  * swaps the slot's offset; delete stores a tombstone; a resize or clear
  * builds a whole new table then swaps the state's table offset. Old blocks
  * are freed after the swap (a kill in between only leaks them). The counts
- * in the table are recomputed by the next holder after a death. */
+ * in the table are recomputed by the next holder after a death.
+ *
+ * Keys are hashed with SipHash-1-3 under the store's secret key (made from
+ * the kernel's CSPRNG when the store is created): keys chosen by a client
+ * cannot be precomputed to collide and pile into one probe run. */
 #include "store_internal.h"
 
 #include <string.h>
@@ -52,7 +56,8 @@ typedef struct dict_op {
     uint64_t hash;
 } dict_op_t;
 
-static uint64_t hash_bytes(const void *p, size_t len);
+static uint64_t hash_bytes(const mp__store_t *st, const void *p, size_t len);
+static int op_lock(dict_op_t *op);
 static dict_table_t *table_new(mp__store_t *st, uint64_t cap, uint64_t *off);
 static int64_t find_slot(const dict_op_t *op);
 static dict_entry_t *entry_at(mp__store_t *st, uint64_t off);
@@ -116,23 +121,22 @@ mp__dict_exec(mp__store_t *st, uint64_t off, const mp__mgr_req_t *req,
         req->arg[1].ptr == NULL) {
         return MP_EINVAL;
     }
-    bool dead;
-    int r = mp__store_lock(st, &s->m, &dead);
+    if (keyed && key->len > st->heap_size) {
+        /* No such key fits in the store: answer without reading (hashing)
+         * a length the caller's buffer cannot have. */
+        if (req->op == MP__OP_DICT_CONTAINS) {
+            rep->num = 0;
+            return 0;
+        }
+        return req->op == MP__OP_DICT_SET ? MP_ENOMEM : MP_ENOENT;
+    }
+    dict_op_t op = {.st = st, .s = s, .key = key->ptr, .klen = key->len};
+    int r = op_lock(&op);
     if (r != 0) {
         return r;
     }
-    dict_op_t op = {.st = st, .s = s, .key = key->ptr, .klen = key->len};
-    op.t = mp__store_at(st, atomic_load(&s->table), sizeof(dict_table_t));
-    if (op.t == NULL) {
-        mp__mutex_unlock(&s->m);
-        return MP_EPROTO; /* never happens in a store we formatted */
-    }
-    if (dead) {
-        repair(&op);
-        mp__mutex_consistent(&s->m);
-    }
     if (keyed) {
-        op.hash = hash_bytes(op.key, op.klen);
+        op.hash = hash_bytes(st, op.key, op.klen);
     }
     switch (req->op) {
     case MP__OP_DICT_SET:
@@ -185,10 +189,11 @@ static int
 op_set(dict_op_t *op, const mp__mgr_bytes_t *val)
 {
     mp__store_t *st = op->st;
-    if (op->klen > UINT64_MAX / 2 || val->len > UINT64_MAX / 2 - op->klen) {
+    size_t need;
+    if (!mp__size_add(sizeof(dict_entry_t), op->klen, &need) ||
+        !mp__size_add(need, val->len, &need)) {
         return MP_ENOMEM;
     }
-    uint64_t need = sizeof(dict_entry_t) + op->klen + val->len;
     uint64_t eoff = mp__store_alloc(st, need);
     if (eoff == 0) {
         return MP_ENOMEM;
@@ -330,8 +335,11 @@ op_snapshot(dict_op_t *op, mp__mgr_rep_t *rep, bool items)
             bufs[k++] = (mp_buf_t){e->bytes + e->klen, e->vlen};
         }
     }
-    size_t len = mp__mgr_pack_size(bufs, k);
-    uint8_t *out = mp__malloc(len > 0 ? len : 1);
+    size_t len = 0;
+    uint8_t *out = NULL;
+    if (mp__mgr_pack_size(bufs, k, &len) == 0) {
+        out = mp__malloc(len > 0 ? len : 1);
+    }
     if (out == NULL) {
         mp__free(bufs);
         return MP_ENOMEM;
@@ -345,6 +353,30 @@ op_snapshot(dict_op_t *op, mp__mgr_rep_t *rep, bool items)
 }
 
 /*--- helpers --------------------------------------------------------------*/
+
+/* Takes op->s's lock for an op and loads its table into op->t, repairing
+ * the counts when the last holder died. Returns 0 (locked), or an error
+ * (not locked). */
+static int
+op_lock(dict_op_t *op)
+{
+    bool dead;
+    int r = mp__store_lock(op->st, &op->s->m, &dead);
+    if (r != 0) {
+        return r;
+    }
+    op->t = mp__store_at(op->st, atomic_load(&op->s->table),
+                         sizeof(dict_table_t));
+    if (op->t == NULL) {
+        mp__mutex_unlock(&op->s->m);
+        return MP_EPROTO; /* never happens in a store we formatted */
+    }
+    if (dead) {
+        repair(op);
+        mp__mutex_consistent(&op->s->m);
+    }
+    return 0;
+}
 
 /* After a holder died: recount live keys and used slots. */
 static void
@@ -394,30 +426,55 @@ entry_at(mp__store_t *st, uint64_t off)
     return mp__store_at(st, off, sizeof(dict_entry_t));
 }
 
-/* Allocates an empty table of cap slots; its offset goes to *off. */
+/* Allocates an empty table of cap slots; its offset goes to *off. Returns
+ * NULL (nothing allocated) when the store has no room. */
 static dict_table_t *
 table_new(mp__store_t *st, uint64_t cap, uint64_t *off)
 {
-    uint64_t bytes = sizeof(dict_table_t) + cap * sizeof(dict_slot_t);
-    *off = mp__store_alloc(st, bytes);
-    if (*off == 0) {
+    size_t bytes;
+    if (!mp__size_mul(cap, sizeof(dict_slot_t), &bytes) ||
+        !mp__size_add(bytes, sizeof(dict_table_t), &bytes)) {
         return NULL;
     }
+    *off = mp__store_alloc(st, bytes);
     dict_table_t *t = mp__store_at(st, *off, bytes);
+    if (t == NULL) {
+        /* Full (off 0), or a block the heap does not hold whole: never
+         * write through an unchecked offset. */
+        mp__store_free(st, *off);
+        return NULL;
+    }
     memset(t, 0, bytes);
     t->cap = cap;
     return t;
 }
 
-/* FNV-1a, 64 bits. */
+/* The hash of a key: SipHash-1-3 under the store's secret key. */
 static uint64_t
-hash_bytes(const void *p, size_t len)
+hash_bytes(const mp__store_t *st, const void *p, size_t len)
 {
-    const uint8_t *b = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
+    return mp__siphash13(st->hdr->hash_key, p, len);
+}
+
+uint64_t
+mp__dict_longest_probe(mp__store_t *st, uint64_t off)
+{
+    dict_op_t op = {.st = st, .s = mp__store_at(st, off, sizeof *op.s)};
+    if (op.s == NULL || op_lock(&op) != 0) {
+        return 0;
     }
-    return h;
+    const dict_table_t *t = op.t;
+    uint64_t longest = 0;
+    for (uint64_t j = 0; j < t->cap; j++) {
+        if (atomic_load(&t->slots[j].entry) <= SLOT_TOMB) {
+            continue;
+        }
+        uint64_t home = atomic_load(&t->slots[j].hash) & (t->cap - 1);
+        uint64_t dist = (j - home) & (t->cap - 1);
+        if (dist + 1 > longest) {
+            longest = dist + 1;
+        }
+    }
+    mp__mutex_unlock(&op.s->m);
+    return longest;
 }

@@ -637,9 +637,10 @@ exec_sliced(exec_ctx_t *c)
         }
         return r;
     }
-    int64_t deadline = MP__NO_DEADLINE;
-    if (timeout != MP_WAIT_FOREVER) {
-        deadline = mp__now_ns() + (int64_t)timeout * 1000000;
+    int64_t deadline;
+    int err = mp__deadline(timeout, &deadline);
+    if (err != 0) {
+        return err; /* a peer's request may carry any number */
     }
     for (;;) {
         int64_t left_ms = SLICE_MS;

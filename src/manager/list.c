@@ -363,8 +363,11 @@ op_slice(list_op_t *op, int64_t start, int64_t stop, mp__mgr_rep_t *rep)
         list_elem_t *e = elem_at(op->st, op->v->items[a + i]);
         bufs[i] = e != NULL ? (mp_buf_t){e->bytes, e->len} : (mp_buf_t){0};
     }
-    size_t len = mp__mgr_pack_size(bufs, n);
-    uint8_t *out = mp__malloc(len > 0 ? len : 1);
+    size_t len = 0;
+    uint8_t *out = NULL;
+    if (mp__mgr_pack_size(bufs, n, &len) == 0) {
+        out = mp__malloc(len > 0 ? len : 1);
+    }
     if (out == NULL) {
         mp__free(bufs);
         return MP_ENOMEM;
@@ -392,15 +395,17 @@ vec_publish(list_op_t *op, list_vec_t *nv, uint64_t noff)
 static list_vec_t *
 vec_new(mp__store_t *st, uint64_t cap, uint64_t *off)
 {
-    if (cap > (UINT64_MAX - sizeof(list_vec_t)) / sizeof(uint64_t)) {
+    size_t bytes;
+    if (!mp__size_mul(cap, sizeof(uint64_t), &bytes) ||
+        !mp__size_add(bytes, sizeof(list_vec_t), &bytes)) {
         return NULL;
     }
-    uint64_t bytes = sizeof(list_vec_t) + cap * sizeof(uint64_t);
     *off = mp__store_alloc(st, bytes);
-    if (*off == 0) {
+    list_vec_t *v = mp__store_at(st, *off, bytes);
+    if (v == NULL) {
+        mp__store_free(st, *off); /* 0 (full) is ignored */
         return NULL;
     }
-    list_vec_t *v = mp__store_at(st, *off, bytes);
     v->cap = cap;
     atomic_store(&v->len, 0);
     return v;
@@ -410,12 +415,13 @@ vec_new(mp__store_t *st, uint64_t cap, uint64_t *off)
 static uint64_t
 elem_new(mp__store_t *st, const void *p, size_t len)
 {
-    if (len > UINT64_MAX - sizeof(list_elem_t)) {
+    size_t bytes;
+    if (!mp__size_add(sizeof(list_elem_t), len, &bytes)) {
         return 0;
     }
-    uint64_t off = mp__store_alloc(st, sizeof(list_elem_t) + len);
+    uint64_t off = mp__store_alloc(st, bytes);
     if (off != 0) {
-        list_elem_t *e = mp__store_at(st, off, sizeof(list_elem_t) + len);
+        list_elem_t *e = mp__store_at(st, off, bytes);
         e->len = len;
         if (len > 0) {
             memcpy(e->bytes, p, len);

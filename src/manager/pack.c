@@ -36,14 +36,17 @@ get_u64(const uint8_t *src)
     return v;
 }
 
-size_t
-mp__mgr_pack_size(const mp_buf_t *bufs, size_t count)
+int
+mp__mgr_pack_size(const mp_buf_t *bufs, size_t count, size_t *len)
 {
     size_t n = 0;
     for (size_t i = 0; i < count; i++) {
-        n += 8 + bufs[i].len;
+        if (!mp__size_add(n, 8, &n) || !mp__size_add(n, bufs[i].len, &n)) {
+            return MP_ENOMEM;
+        }
     }
-    return n;
+    *len = n;
+    return 0;
 }
 
 void
@@ -87,7 +90,13 @@ mp__mgr_unpack(const void *packed, size_t len, size_t count, mp_buf_t **out)
         return MP_EPROTO;
     }
     size_t data_bytes = len - 8 * count;
-    mp_buf_t *bufs = mp__malloc(count * sizeof *bufs + data_bytes + 1);
+    size_t bytes;
+    mp_buf_t *bufs = NULL;
+    if (mp__size_mul(count, sizeof *bufs, &bytes) &&
+        mp__size_add(bytes, data_bytes, &bytes) &&
+        mp__size_add(bytes, 1, &bytes)) {
+        bufs = mp__malloc(bytes);
+    }
     if (bufs == NULL) {
         return MP_ENOMEM;
     }

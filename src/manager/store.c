@@ -53,6 +53,12 @@ mp__store_create(mp__store_t **out, size_t size)
         return r;
     }
     mp__store_hdr_t *h = mp_shm_buf(shm);
+    r = mp__plat_secret_bytes(h->hash_key, sizeof h->hash_key);
+    if (r != 0) {
+        (void)mp_shm_unlink(shm);
+        mp_shm_close(shm);
+        return r;
+    }
     uint32_t nslots = slots_for(size);
     h->version = MP__STORE_VERSION;
     h->nslots = nslots;

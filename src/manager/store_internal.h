@@ -18,7 +18,7 @@
 #include <pthread.h>
 
 #define MP__STORE_MAGIC 0x3130305453504d4dull /* "MMPST001" */
-#define MP__STORE_VERSION 1u
+#define MP__STORE_VERSION 2u
 
 /* One object table entry (shared). An id (index, gen) is valid while the
  * entry's gen equals it and kind is non-zero; freeing bumps gen. */
@@ -45,6 +45,10 @@ typedef struct mp__store_hdr {
     mp__mutex_t table_lock;       /* guards free_head and next_unused */
     _Atomic uint64_t free_head;   /* index + 1 of a freed entry, 0 none */
     _Atomic uint64_t next_unused; /* entries from here were never used */
+    /* The SipHash key of every dict in the store, from the kernel's CSPRNG
+     * at creation: the same in every process that maps the store (the
+     * server and fast-path clients), unknown to anyone who cannot. */
+    uint64_t hash_key[2];
 } mp__store_hdr_t;
 
 /* The process-local handles of one object, made on first use. */
@@ -141,6 +145,12 @@ int mp__dict_new(mp__store_t *st, uint64_t *off);
 void mp__dict_free(mp__store_t *st, uint64_t off);
 int mp__dict_exec(mp__store_t *st, uint64_t off, const mp__mgr_req_t *req,
                   mp__mgr_rep_t *rep);
+
+/* mp__dict_longest_probe returns the longest probe run among the dict's
+ * live keys: the slots a lookup of the worst-placed key visits (0 for an
+ * empty dict). An internal probe for tests: with a keyed hash, keys chosen
+ * to collide under any fixed hash still spread out. */
+uint64_t mp__dict_longest_probe(mp__store_t *st, uint64_t off);
 
 /* list.c: the same for a list (MP__OP_LIST_*). */
 int mp__list_new(mp__store_t *st, uint64_t *off);

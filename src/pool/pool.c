@@ -722,7 +722,7 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
                 pool->winfo[rh.slot].state = MP_POOL_WORKER_IDLE;
             } else if (pool->task_timeout_ns > 0) {
                 /* The next one starts about now. */
-                w->deadline = mp__now_ns() + pool->task_timeout_ns;
+                w->deadline = mp__deadline_after_ns(pool->task_timeout_ns);
             }
         }
         pthread_mutex_unlock(&pool->mu);
@@ -791,7 +791,7 @@ assign_locked(mp_pool_t *pool, int i, mp__job_t *j)
         /* The worker starts it now, so the timeout counts from here (a
          * pool with a timeout queues nothing ahead). */
         w->deadline = pool->task_timeout_ns > 0
-                          ? mp__now_ns() + pool->task_timeout_ns
+                          ? mp__deadline_after_ns(pool->task_timeout_ns)
                           : 0;
     }
     w->tail = j;
@@ -1300,8 +1300,7 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     /* A timeout counts from when the worker takes the task: with tasks
      * queued ahead the pool would not know when that is. */
     pool->depth = o.task_timeout_ms > 0 ? 1 : 1 + POOL_PREFETCH;
-    /* Capped far beyond any real run, so that now + timeout never
-     * overflows. */
+    /* Capped far beyond any real run (the deadline saturates anyway). */
     pool->task_timeout_ns = o.task_timeout_ms > INT64_MAX / 4 / 1000000
                                 ? INT64_MAX / 4
                                 : (int64_t)o.task_timeout_ms * 1000000;
