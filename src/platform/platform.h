@@ -89,6 +89,17 @@ int mp__plat_pidns_same(uint64_t theirs);
  * error (MP_ESRCH, MP_ENOSYS ...). */
 int mp__plat_pidfd_open(pid_t pid);
 
+/* mp__plat_have_pidfd tells whether pidfd_open works here (Linux 5.3;
+ * valgrind before 3.20 does not know it): where it does not, the process
+ * layer watches its children with sentinel pipes instead. Context: any
+ * thread. */
+bool mp__plat_have_pidfd(void);
+
+/* mp__plat_pidfd_disable(true) makes pidfd_open fail with MP_ENOSYS in
+ * this process and its later children, as where the call is missing; for
+ * tests of the fallback (the runner sets it when MP_TEST_NO_PIDFD=1). */
+void mp__plat_pidfd_disable(bool disable);
+
 /* mp__plat_cpu_count returns the CPUs in this process's affinity mask
  * (at least 1). */
 int mp__plat_cpu_count(void);

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* posix_pid.c - questions about processes: is a pid alive, a pidfd for it,
- * and how many CPUs this process may use. */
+/* posix_pid.c - questions about processes: is a pid alive, is a holder
+ * identity (pid plus start time) alive, a pidfd for a pid, which pid
+ * namespace this process is in, and how many CPUs this process may use. */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,36 +22,114 @@
 #define SYS_pidfd_open 434
 #endif
 
+/* Set by mp__plat_pidfd_disable (tests): pidfd_open fails with ENOSYS, as
+ * on a kernel before 5.3 or under valgrind before 3.20. */
+static _Atomic bool pidfd_disabled;
+
 int
 mp__plat_pidfd_open(pid_t pid)
 {
+    if (atomic_load_explicit(&pidfd_disabled, memory_order_relaxed)) {
+        return MP_ENOSYS;
+    }
     /* pidfds are close-on-exec by definition. */
     long fd = syscall(SYS_pidfd_open, pid, 0);
     return fd < 0 ? -errno : (int)fd;
+}
+
+bool
+mp__plat_have_pidfd(void)
+{
+    /* Whether the system has the call does not change: asked once, of the
+     * caller itself. 0: not known yet, 1: yes, -1: no. */
+    static _Atomic int known;
+    if (atomic_load_explicit(&pidfd_disabled, memory_order_relaxed)) {
+        return false;
+    }
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        int fd = mp__plat_pidfd_open(mp__getpid());
+        if (fd >= 0) {
+            mp__plat_close(fd);
+        } else if (fd != MP_ENOSYS && fd != MP_EPERM) {
+            return true; /* out of fds, say: it exists, ask again later */
+        }
+        /* EPERM: a seccomp filter that refuses calls it does not know. */
+        k = fd >= 0 ? 1 : -1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k > 0;
+}
+
+void
+mp__plat_pidfd_disable(bool disable)
+{
+    atomic_store(&pidfd_disabled, disable);
+}
+
+/* What /proc/PID/stat says of a process. */
+typedef struct proc_stat {
+    char state;         /* field 3: R, S, D, Z, X ... */
+    uint64_t starttime; /* field 22: clock ticks after boot */
+} proc_stat_t;
+
+/* Reads /proc/PID/stat (pid 0: /proc/self/stat). Returns 0, MP_ESRCH (no
+ * such process in the /proc mounted here), or another error (no /proc, a
+ * line it cannot parse). */
+static int
+proc_stat_read(pid_t pid, proc_stat_t *out)
+{
+    char path[64], buf[1024];
+    if (pid == 0) {
+        snprintf(path, sizeof path, "/proc/self/stat");
+    } else {
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? MP_ESRCH : -errno;
+    }
+    ssize_t n = mp__plat_read_full(fd, buf, sizeof buf - 1);
+    mp__plat_close(fd);
+    if (n <= 0) {
+        return n == 0 ? MP_ESRCH : (int)n; /* gone while we read it */
+    }
+    buf[n] = '\0';
+    /* The name (field 2) may hold anything: the fields after it start
+     * after its last ')'. */
+    const char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == '\0') {
+        return MP_EPROTO;
+    }
+    p += 2;
+    out->state = *p;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL) {
+            return MP_EPROTO;
+        }
+        p++;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long t = strtoull(p, &end, 10);
+    if (end == p || errno != 0) {
+        return MP_EPROTO;
+    }
+    out->starttime = t;
+    return 0;
 }
 
 /* Fallback when pidfd_open is missing: the state letter in /proc/PID/stat. */
 static int
 proc_stat_alive(pid_t pid)
 {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno == ENOENT ? 0 : 1;
+    proc_stat_t st;
+    int r = proc_stat_read(pid, &st);
+    if (r != 0) {
+        return r == MP_ESRCH ? 0 : 1;
     }
-    ssize_t n = mp__plat_read_full(fd, buf, sizeof buf - 1);
-    mp__plat_close(fd);
-    if (n <= 0) {
-        return 0;
-    }
-    buf[n] = '\0';
-    const char *rparen = strrchr(buf, ')');
-    if (rparen == NULL || rparen[1] == '\0' || rparen[2] == '\0') {
-        return 1;
-    }
-    char state = rparen[2];
-    return state != 'Z' && state != 'X';
+    return st.state != 'Z' && st.state != 'X';
 }
 
 int
@@ -73,6 +156,154 @@ mp__plat_pid_alive(pid_t pid)
     } while (r < 0 && errno == EINTR);
     mp__plat_close(fd);
     return r == 1 ? 0 : 1;
+}
+
+/*--- holder identities and the pid namespace -------------------------------*/
+
+/* This process's identity and pid namespace, in the fork-local page
+ * (mp__fork_local): a forked child finds them zero and reads its own once.
+ * A process stays in its pid namespace for life (unshare and setns move
+ * only the children made afterwards), so both are fixed per process. */
+typedef struct self_local {
+    _Atomic uint64_t ident; /* mp__plat_self_ident; 0 not read yet */
+    _Atomic uint64_t pidns; /* inode of /proc/self/ns/pid; 0 not read */
+    _Atomic int proc_ours;  /* /proc shows this pid namespace: 1 yes,
+                               -1 no, 0 not read yet */
+} self_local_t;
+
+static self_local_t *self_local; /* set once by self_once_fn */
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void
+self_once_fn(void)
+{
+    self_local = mp__fork_local(sizeof *self_local);
+}
+
+/* The calling process's fork-local record. */
+static self_local_t *
+self_rec(void)
+{
+    pthread_once(&self_once, self_once_fn);
+    return self_local;
+}
+
+/* Whether the /proc mounted here is the proc of the calling process's pid
+ * namespace, so that /proc/PID names the process that has pid PID here. In
+ * a new pid namespace that did not mount its own /proc, /proc/PID is the
+ * parent namespace's process PID: its start time says nothing about ours.
+ * The NSpid line of /proc/self/status lists the caller's pid in /proc's
+ * namespace and in each namespace below it down to the caller's: one
+ * number exactly when the two namespaces are one (Linux 4.1). */
+static bool
+proc_is_ours(void)
+{
+    self_local_t *rec = self_rec();
+    int known = atomic_load_explicit(&rec->proc_ours, memory_order_relaxed);
+    if (known != 0) {
+        return known > 0;
+    }
+    bool ours = false;
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = mp__plat_read_full(fd, buf, sizeof buf - 1);
+        mp__plat_close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        const char *line = strstr(buf, "\nNSpid:");
+        if (line != NULL) {
+            line += strlen("\nNSpid:");
+            char *end;
+            long first = strtol(line, &end, 10);
+            end += strspn(end, " \t");
+            /* One number, and it is our pid. */
+            ours = end != line && first == (long)mp__getpid() &&
+                   (*end == '\n' || *end == '\0');
+        }
+    }
+    atomic_store_explicit(&rec->proc_ours, ours ? 1 : -1,
+                          memory_order_relaxed);
+    return ours;
+}
+
+/* Builds an identity from a pid and a start time in clock ticks. */
+static uint64_t
+ident_make(pid_t pid, uint64_t starttime)
+{
+    return ((uint64_t)(uint32_t)starttime << 32) | (uint32_t)pid;
+}
+
+uint64_t
+mp__plat_self_ident(void)
+{
+    self_local_t *rec = self_local;
+    if (rec != NULL) {
+        uint64_t v = atomic_load_explicit(&rec->ident, memory_order_relaxed);
+        if (v != 0) {
+            return v;
+        }
+    }
+    rec = self_rec();
+    pid_t pid = mp__getpid();
+    proc_stat_t st;
+    uint64_t v = ident_make(pid, proc_stat_read(0, &st) == 0 ? st.starttime
+                                                              : 0);
+    atomic_store_explicit(&rec->ident, v, memory_order_relaxed);
+    return v;
+}
+
+uint64_t
+mp__plat_ident_of(pid_t pid)
+{
+    if (pid <= 0 || (pid_t)((uint32_t)pid & MP__PLAT_IDENT_PID_MASK) != pid ||
+        !mp__plat_pid_alive(pid)) {
+        return 0;
+    }
+    if (!proc_is_ours()) {
+        return ident_make(pid, 0); /* /proc/PID is another process */
+    }
+    proc_stat_t st;
+    int r = proc_stat_read(pid, &st);
+    if (r == MP_ESRCH || (r == 0 && (st.state == 'Z' || st.state == 'X'))) {
+        return 0; /* exited since */
+    }
+    return ident_make(pid, r == 0 ? st.starttime : 0);
+}
+
+int
+mp__plat_ident_alive(uint64_t ident)
+{
+    uint64_t now = mp__plat_ident_of(mp__plat_ident_pid(ident));
+    if (now == 0) {
+        return 0;
+    }
+    /* Without a start time on either side the pid must do; with both, a
+     * pid reused by a process that started later is another process. */
+    uint32_t tag = (uint32_t)(ident >> 32), now_tag = (uint32_t)(now >> 32);
+    return tag == 0 || now_tag == 0 || tag == now_tag;
+}
+
+uint64_t
+mp__plat_pidns_id(void)
+{
+    self_local_t *rec = self_rec();
+    uint64_t v = atomic_load_explicit(&rec->pidns, memory_order_relaxed);
+    if (v == 0) {
+        struct stat sb;
+        if (stat("/proc/self/ns/pid", &sb) != 0) {
+            return 0;
+        }
+        v = (uint64_t)sb.st_ino;
+        atomic_store_explicit(&rec->pidns, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+int
+mp__plat_pidns_same(uint64_t theirs)
+{
+    uint64_t ours = mp__plat_pidns_id();
+    return theirs == 0 || ours == 0 || theirs == ours;
 }
 
 int

@@ -73,9 +73,18 @@
 /* Then it sleeps until a consumer takes a message, at most this long
  * without consumer progress, before it spills (see full_sleep). */
 #define FULL_SLEEP_NS (2 * 1000 * 1000)
-/* The len of a cell that ovf_refill fills while its message is still on
- * the overflow list. */
-#define MOVE_PENDING UINT64_MAX
+/* The steps an ovf_lock holder journals (the header's jr_kind; see
+ * ovf_journal_repair). */
+#define QJ_NONE 0u
+#define QJ_PUT 1u     /* cell_publish: counting a task, publishing its cell */
+#define QJ_OVF_PUT 2u /* ovf_put: counting a task, linking its node */
+#define QJ_REFILL 3u  /* ovf_refill: moving a node into a claimed cell */
+#define QJ_TAKE 4u    /* ovf_take: popping a node into the taker's hand */
+/* No hand (a put of an inline message that has not spilled). */
+#define NO_HAND UINT32_MAX
+/* Keeps the compiler from moving a journalled step's stores past the next
+ * step's: a holder killed between two steps must have made the first. */
+#define QJ_STEP() atomic_signal_fence(memory_order_seq_cst)
 
 /* A put of a message of at least PACE_MIN bytes first waits while
  * PACE_DEPTH messages are queued and consumers take them (large_pace). */
@@ -190,7 +199,25 @@ st_dist(uint64_t s, uint64_t pos)
 static inline uint64_t
 my_pid(void)
 {
-    return (uint64_t)mp__getpid() & MP__QS_PID_MASK;
+    return (uint64_t)mp__plat_ident_pid(mp__plat_self_ident()) &
+           MP__QS_PID_MASK;
+}
+
+/* Records the calling process as the holder of cell c, which it has just
+ * claimed (see mp__qcell_t's holder). */
+static inline void
+cell_hold(mp__qcell_t *c)
+{
+    atomic_store_explicit(&c->holder, mp__plat_self_ident(),
+                          memory_order_relaxed);
+}
+
+/* Forgets cell c's holder; done before the store or compare-and-swap that
+ * hands the cell on, so that whoever claims it next finds 0. */
+static inline void
+cell_unhold(mp__qcell_t *c)
+{
+    atomic_store_explicit(&c->holder, 0, memory_order_relaxed);
 }
 
 /* A pause instruction for spin loops. */
@@ -477,31 +504,16 @@ spun_out(const waiter_t *w)
     return w->spins >= SPIN_PAUSE;
 }
 
-/* --- JoinableQueue counter ---------------------------------------------- */
+/* --- the overflow lock and its journal --------------------------------- */
 
-/* Counts one task as finished. Returns 0 or MP_EOVERRELEASE. */
-static int
-unfinished_dec(mp__qhdr_t *h)
-{
-    uint32_t u = atomic_load(&h->unfinished);
-    do {
-        if (u == 0) {
-            return MP_EOVERRELEASE;
-        }
-    } while (!atomic_compare_exchange_weak(&h->unfinished, &u, u - 1));
-    if (u == 1) {
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load(&h->join_waiters) != 0) {
-            mp__plat_futex_wake(&h->unfinished, INT32_MAX);
-        }
-    }
-    return 0;
-}
+static void ovf_journal_repair(mp_queue_t *q, bool listed);
 
-/* --- the overflow list -------------------------------------------------- */
-
-/* Takes the overflow lock; after a holder died, rebuilds tail and count by
- * walking from head (every update is one store, so head's chain is valid). */
+/* Takes the overflow lock, which guards the overflow list, the
+ * JoinableQueue count's changes and the cleaning of dead hands. After a
+ * holder died it rebuilds tail and count by walking from head (every
+ * update is one store, so head's chain is valid), then finishes or undoes
+ * the step the holder journalled (ovf_journal_repair), so that the count,
+ * the cells, the list and the hands agree again. */
 static void
 ovf_lock(mp_queue_t *q)
 {
@@ -509,38 +521,284 @@ ovf_lock(mp_queue_t *q)
     if (mp__mutex_lock(&h->ovf_lock, MP__NO_DEADLINE) != MP_EOWNERDEAD) {
         return;
     }
+    uint64_t jnode = atomic_load(&h->jr_node);
+    bool listed = false;
     uint64_t off = atomic_load(&h->ovf_head);
     uint64_t last = 0;
     int64_t n = 0;
     while (off != 0) {
+        listed = listed || off == jnode;
         last = off;
         n++;
         off = ((mp__qnode_t *)heap_ptr(q, off))->next;
     }
     atomic_store(&h->ovf_tail, last);
     atomic_store(&h->ovf_count, n);
+    ovf_journal_repair(q, listed);
     mp__mutex_consistent(&h->ovf_lock);
 }
 
-/* Appends a message to the overflow list. boff: the data's heap block, or 0
- * to copy it into the node. Returns 0 or MP_ENOMEM. */
+/* Starts a journalled step under ovf_lock: its fields, then its kind. */
+static void
+journal_begin(mp__qhdr_t *h, uint32_t kind, uint64_t claim, uint64_t node,
+              uint32_t hand)
+{
+    h->jr_claim = claim;
+    h->jr_hand = hand;
+    h->jr_old = atomic_load(&h->unfinished);
+    atomic_store(&h->jr_node, node);
+    QJ_STEP();
+    h->jr_kind = kind;
+    QJ_STEP();
+}
+
+/* Ends the journalled step: it is whole. */
+static inline void
+journal_end(mp__qhdr_t *h)
+{
+    QJ_STEP();
+    h->jr_kind = QJ_NONE;
+}
+
+/* Wakes join() callers once the count reached 0. */
+static void
+wake_joiners(mp__qhdr_t *h)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&h->join_waiters) != 0) {
+        mp__plat_futex_wake(&h->unfinished, INT32_MAX);
+    }
+}
+
+/* Counts one task as finished (task_done). Returns 0 or MP_EOVERRELEASE.
+ * One store under the lock, so a caller killed at any point has either
+ * finished the task or not. */
 static int
-ovf_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff)
+unfinished_dec(mp_queue_t *q)
 {
     mp__qhdr_t *h = q->h;
+    ovf_lock(q);
+    uint32_t u = atomic_load(&h->unfinished);
+    if (u != 0) {
+        atomic_store(&h->unfinished, u - 1);
+    }
+    mp__mutex_unlock(&h->ovf_lock);
+    if (u == 1) {
+        wake_joiners(h);
+    }
+    return u != 0 ? 0 : MP_EOVERRELEASE;
+}
+
+/* --- hands: the blocks of a put in progress ----------------------------- */
+
+/* Hand i of the queue. */
+static inline mp__qhand_t *
+hand_at(const mp_queue_t *q, uint32_t i)
+{
+    return &q->h->hands[i];
+}
+
+/* Gives hand i back after its put is done with it: the blocks it named
+ * went to a cell or to the overflow list, or were freed. */
+static void
+hand_give_back(mp_queue_t *q, uint32_t i)
+{
+    mp__qhand_t *hd = hand_at(q, i);
+    atomic_store_explicit(&hd->block, 0, memory_order_relaxed);
+    atomic_store_explicit(&hd->node, 0, memory_order_relaxed);
+    atomic_store_explicit(&hd->claim, 0, memory_order_relaxed);
+    atomic_store_explicit(&hd->owner, 0, memory_order_release);
+}
+
+/* Helps move a position (head or tail) past pos: a no-op when another
+ * process moved it already. */
+static inline void
+help_past(_Atomic uint64_t *position, uint64_t pos)
+{
+    uint64_t exp = pos;
+    atomic_compare_exchange_strong(position, &exp, pos + 1);
+}
+
+/* The position of the cell whose state word is w (its lap position is 40
+ * bits; head gives the rest). */
+static inline uint64_t
+word_pos(const mp_queue_t *q, uint64_t w)
+{
+    uint64_t head = atomic_load(&q->h->head);
+    return head + (uint64_t)st_dist(w, head);
+}
+
+/* The cell whose state word is, or was, w. */
+static inline mp__qcell_t *
+word_cell(const mp_queue_t *q, uint64_t w)
+{
+    return &q->cells[word_pos(q, w) & q->mask];
+}
+
+/* Discards the cell a dead producer left in WRITING with state word w (it
+ * becomes free for its next lap, its message dropped) and helps head and
+ * tail past it (it may have died before moving tail; once the cell is free
+ * for the next lap a stale tail would read as an empty ring). Frees no
+ * block: a hand, or the overflow list, owns the blocks of a message not
+ * published. Called with ovf_lock held, so that no journalled step of the
+ * dead producer is pending for this cell. */
+static void
+discard_cell(mp_queue_t *q, uint64_t w)
+{
+    uint64_t pos = word_pos(q, w);
+    mp__qcell_t *c = &q->cells[pos & q->mask];
+    if (atomic_load(&c->state) != w) {
+        return;
+    }
+    /* Nobody else changes a WRITING cell of a dead producer under the
+     * lock, so its holder record may go first. */
+    cell_unhold(c);
+    atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+    uint64_t s = w;
+    if (!atomic_compare_exchange_strong(
+            &c->state, &s, st_make(pos + q->mask + 1, MP__QS_FREE, 0))) {
+        return;
+    }
+    help_past(&q->h->head, pos);
+    help_past(&q->h->tail, pos);
+    wake_producers(q);
+}
+
+/* Cleans hand i of a dead process (ovf_lock held): a cell it claimed but
+ * did not publish is discarded; the blocks no cell or list took are freed
+ * (through the hand's words, so a cleaner killed midway never frees one
+ * twice); the hand is free again. */
+static void
+hand_clean(mp_queue_t *q, uint32_t i)
+{
+    mp__qhand_t *hd = hand_at(q, i);
+    uint64_t w = atomic_load(&hd->claim);
+    if (w != 0) {
+        if (atomic_load(&word_cell(q, w)->state) == w) {
+            /* Not published: the block is the hand's. Forget the claim
+             * first, so a cleaner after us still frees the block. */
+            atomic_store(&hd->claim, 0);
+            QJ_STEP();
+            discard_cell(q, w);
+        } else {
+            /* Published: the message owns the block now. */
+            atomic_store(&hd->block, 0);
+            QJ_STEP();
+            atomic_store(&hd->claim, 0);
+        }
+    }
+    uint64_t noff = atomic_load(&hd->node);
+    if (noff != 0) {
+        /* A taker's popped node still names its data block; a putter's
+         * unlinked node names none (ovf_put sets it under the lock). */
+        mp__heap_free_from(q->heap,
+                           &((mp__qnode_t *)heap_ptr(q, noff))->off);
+        mp__heap_free_from(q->heap, &hd->node);
+    }
+    mp__heap_free_from(q->heap, &hd->block);
+    atomic_store_explicit(&hd->owner, 0, memory_order_release);
+}
+
+/* The hand of a dead process that claimed the cell of state word w, or
+ * NO_HAND (ovf_lock held). */
+static uint32_t
+hand_of_claim(const mp_queue_t *q, uint64_t w)
+{
+    for (uint32_t i = 0; i < MP__QUEUE_HANDS; i++) {
+        const mp__qhand_t *hd = hand_at(q, i);
+        if (atomic_load(&hd->owner) != 0 && atomic_load(&hd->claim) == w) {
+            return i;
+        }
+    }
+    return NO_HAND;
+}
+
+unsigned
+mp__queue_reclaim(mp_queue_t *q)
+{
+    unsigned cleaned = 0;
+    for (uint32_t i = 0; i < MP__QUEUE_HANDS; i++) {
+        mp__qhand_t *hd = hand_at(q, i);
+        uint64_t who = atomic_load(&hd->owner);
+        if (who == 0 || mp__plat_ident_alive(who)) {
+            continue;
+        }
+        ovf_lock(q);
+        if (atomic_load(&hd->owner) == who) { /* nobody cleaned it since */
+            hand_clean(q, i);
+            cleaned++;
+        }
+        mp__mutex_unlock(&q->h->ovf_lock);
+    }
+    return cleaned;
+}
+
+/* Takes a free hand for a put, into *out. With all hands taken it cleans
+ * dead processes' hands, then yields until one is free or the put's
+ * deadline passes. Returns 0 or MP_EFULL (no hand in time). */
+static int
+hand_take(mp_queue_t *q, const waiter_t *w, uint32_t *out)
+{
+    uint64_t me = mp__plat_self_ident();
+    /* Processes start at different hands, so they seldom race for one. */
+    uint32_t start = (uint32_t)mp__plat_ident_pid(me) % MP__QUEUE_HANDS;
+    for (unsigned round = 0;; round++) {
+        for (uint32_t k = 0; k < MP__QUEUE_HANDS; k++) {
+            uint32_t i = (start + k) % MP__QUEUE_HANDS;
+            mp__qhand_t *hd = hand_at(q, i);
+            uint64_t none = 0;
+            if (atomic_load_explicit(&hd->owner, memory_order_relaxed) == 0 &&
+                atomic_compare_exchange_strong(&hd->owner, &none, me)) {
+                *out = i;
+                return 0;
+            }
+        }
+        if (round % 64 == 0 && mp__queue_reclaim(q) != 0) {
+            continue;
+        }
+        if (w->nowait || mp__now_ns() >= w->deadline) {
+            return MP_EFULL;
+        }
+        sched_yield();
+    }
+}
+
+/* --- the overflow list -------------------------------------------------- */
+
+/* Appends a message to the overflow list. boff: the data's heap block (in
+ * hand hi), or 0 to copy the message into the node. The node is taken into
+ * the hand too, and both pass to the list in one journalled step with the
+ * task's count (JoinableQueue). Returns 0 or MP_ENOMEM. */
+static int
+ovf_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
+        uint32_t hi)
+{
+    mp__qhdr_t *h = q->h;
+    mp__qhand_t *hd = hand_at(q, hi);
     size_t inl = boff != 0 ? 0 : len;
-    uint64_t noff = mp__heap_alloc(q->heap, sizeof(mp__qnode_t) + inl);
+    size_t nsize = sizeof(mp__qnode_t) + inl;
+    uint64_t noff = mp__heap_alloc_to(q->heap, nsize, &hd->node);
+    if (noff == 0 && mp__queue_reclaim(q) != 0) {
+        noff = mp__heap_alloc_to(q->heap, nsize, &hd->node);
+    }
     if (noff == 0) {
         return MP_ENOMEM;
     }
     mp__qnode_t *n = heap_ptr(q, noff);
     n->next = 0;
     n->len = len;
-    n->off = boff;
+    n->off = 0; /* the hand owns the block until the node is linked */
     if (inl != 0) {
         memcpy(n + 1, buf, inl);
     }
     ovf_lock(q);
+    journal_begin(h, QJ_OVF_PUT, 0, noff, hi);
+    if (h->flags & MP__QUEUE_FLAG_JOINABLE) {
+        atomic_store(&h->unfinished, h->jr_old + 1);
+    }
+    test_hook(MP__QUEUE_HOOK_OVF_COUNTED);
+    n->off = boff;
+    QJ_STEP();
     /* Link first, then move tail: a crash in between is repaired by the
      * walk in ovf_lock. */
     uint64_t t = atomic_load(&h->ovf_tail);
@@ -552,6 +810,9 @@ ovf_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff)
     test_hook(MP__QUEUE_HOOK_OVF_LINKED);
     atomic_store(&h->ovf_tail, noff);
     atomic_fetch_add(&h->ovf_count, 1);
+    atomic_store(&hd->block, 0); /* the list owns them now */
+    atomic_store(&hd->node, 0);
+    journal_end(h);
     mp__mutex_unlock(&h->ovf_lock);
     wake_consumers(q);
     return 0;
@@ -607,16 +868,24 @@ heap_copy_out(const mp_queue_t *q, sink_t *sink, uint64_t off, size_t len)
     sink_fill(sink, p, len);
 }
 
-/* Takes the oldest overflow message if the ring is empty. Returns its
- * length, Q_EMPTY, Q_RETRY (the ring is not empty after all) or the sink's
- * error (the message stays queued). */
+/* Takes the oldest overflow message if the ring is empty. The node leaves
+ * the list into a hand of the taker's (one journalled step), so that its
+ * blocks are freed if the taker dies while it copies the message out.
+ * Returns its length, Q_EMPTY, Q_RETRY (the ring is not empty after all),
+ * the sink's error (the message stays queued) or MP_EEMPTY (no hand before
+ * the deadline). */
 static ssize_t
-ovf_take(mp_queue_t *q, sink_t *sink)
+ovf_take(mp_queue_t *q, sink_t *sink, const waiter_t *w)
 {
     mp__qhdr_t *h = q->h;
     if (atomic_load(&h->ovf_head) == 0) {
         return Q_EMPTY;
     }
+    uint32_t hi;
+    if (hand_take(q, w, &hi) != 0) {
+        return MP_EEMPTY;
+    }
+    mp__qhand_t *hd = hand_at(q, hi);
     ovf_lock(q);
     uint64_t noff = atomic_load(&h->ovf_head);
     ssize_t r;
@@ -630,6 +899,7 @@ ovf_take(mp_queue_t *q, sink_t *sink)
         mp__qnode_t *n = heap_ptr(q, noff);
         r = sink_reserve(sink, n->len);
         if (r == 0) {
+            journal_begin(h, QJ_TAKE, 0, noff, hi);
             atomic_store(&h->ovf_head, n->next);
             test_hook(MP__QUEUE_HOOK_OVF_POPPED);
             if (n->next == 0) {
@@ -637,21 +907,25 @@ ovf_take(mp_queue_t *q, sink_t *sink)
             }
             atomic_fetch_sub(&h->ovf_count, 1);
             atomic_fetch_add_explicit(&h->ovf_pops, 1, memory_order_relaxed);
+            atomic_store(&hd->node, noff);
+            journal_end(h);
         }
     }
     mp__mutex_unlock(&h->ovf_lock);
     if (r != 0) {
+        hand_give_back(q, hi);
         return r;
     }
     mp__qnode_t *n = heap_ptr(q, noff);
     size_t len = n->len;
     if (n->off != 0) {
         heap_copy_out(q, sink, n->off, len);
-        mp__heap_free(q->heap, n->off);
+        mp__heap_free_from(q->heap, &n->off);
     } else {
         sink_fill(sink, n + 1, len);
     }
-    mp__heap_free(q->heap, noff);
+    mp__heap_free_from(q->heap, &hd->node);
+    hand_give_back(q, hi);
     wake_producers(q);
     return (ssize_t)len;
 }
@@ -669,15 +943,6 @@ lost_claim(const mp_queue_t *q)
     }
 }
 
-/* Helps move a position (head or tail) past pos: a no-op when another
- * process moved it already. */
-static inline void
-help_past(_Atomic uint64_t *position, uint64_t pos)
-{
-    uint64_t exp = pos;
-    atomic_compare_exchange_strong(position, &exp, pos + 1);
-}
-
 /* Fills the claimed cell at pos and publishes it. */
 static void
 cell_publish(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, const void *buf,
@@ -689,6 +954,7 @@ cell_publish(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, const void *buf,
     if (boff == 0 && len != 0) {
         memcpy(c->data, buf, len);
     }
+    cell_unhold(c);
     atomic_store_explicit(&c->state, st_make(pos, MP__QS_FULL, 0),
                           memory_order_release);
     wake_consumers(q);
@@ -714,6 +980,7 @@ ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
         if (d == 0 && st_phase(s) == MP__QS_FREE) {
             if (atomic_compare_exchange_strong(
                     &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
+                cell_hold(c);
                 test_hook(MP__QUEUE_HOOK_PUT_TAIL_STALE);
                 help_past(&h->tail, pos);
                 cell_publish(q, c, pos, buf, len, boff);
@@ -754,6 +1021,7 @@ ring_claim(mp_queue_t *q, uint64_t *pos_out)
         if (d == 0 && st_phase(s) == MP__QS_FREE) {
             if (atomic_compare_exchange_strong(
                     &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
+                cell_hold(c);
                 help_past(&h->tail, pos);
                 *pos_out = pos;
                 return c;
@@ -819,6 +1087,7 @@ ovf_refill(mp_queue_t *q)
         atomic_store_explicit(&c->len, n->len, memory_order_relaxed);
         atomic_fetch_sub(&h->ovf_count, 1);
         atomic_fetch_add_explicit(&h->ovf_pops, 1, memory_order_relaxed);
+        cell_unhold(c);
         atomic_store_explicit(&c->state, st_make(pos, MP__QS_FULL, 0),
                               memory_order_release);
         mp__heap_free(q->heap, noff);
@@ -848,12 +1117,31 @@ put_blocked(mp_queue_t *q)
     return st_dist(s, pos) < 0;
 }
 
+/* Whether the holder of the cell probed in p (WRITING or READING) lives:
+ * the identity it stored (mp__plat_ident_alive), or only the state's pid
+ * while that is not stored yet. */
+static bool
+cell_holder_alive(const mp_queue_t *q, const probe_t *p)
+{
+    const mp__qcell_t *c = &q->cells[p->pos & q->mask];
+    uint64_t pid = (uint64_t)st_pid(p->state);
+    uint64_t who = atomic_load_explicit((_Atomic uint64_t *)&c->holder,
+                                        memory_order_relaxed);
+    if (((uint64_t)mp__plat_ident_pid(who) & MP__QS_PID_MASK) != pid) {
+        who = pid;
+    }
+    return mp__plat_ident_alive(who);
+}
+
 /* Frees the cell a dead consumer held in READING (found by a producer). */
 static void
 repair_reader(mp_queue_t *q, const probe_t *p)
 {
     mp__qcell_t *c = &q->cells[p->pos & q->mask];
     uint64_t s = p->state;
+    /* Cleared first: were the state to move on meanwhile, a live holder
+     * would only be checked by its pid. */
+    cell_unhold(c);
     /* The block it was reading (if any) leaks: it may have freed it. */
     if (atomic_compare_exchange_strong(&c->state, &s,
                                        st_make(p->pos, MP__QS_FREE, 0))) {
@@ -1014,7 +1302,7 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
             return 0;
         }
         if (r == Q_BUSY && spun_out(w)) {
-            if (!mp__plat_pid_alive(st_pid(p.state))) {
+            if (!cell_holder_alive(q, &p)) {
                 repair_reader(q, &p);
                 continue;
             }
@@ -1050,9 +1338,11 @@ cell_take(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, sink_t *sink, size_t len)
     uint64_t freed = st_make(pos + q->mask + 1, MP__QS_FREE, 0);
     if (off == 0) {
         sink_fill(sink, c->data, len);
+        cell_unhold(c);
         atomic_store_explicit(&c->state, freed, memory_order_release);
     } else {
         /* The data lives in its own block: hand the cell back first. */
+        cell_unhold(c);
         atomic_store_explicit(&c->state, freed, memory_order_release);
         heap_copy_out(q, sink, off, len);
         mp__heap_free(q->heap, off);
@@ -1085,6 +1375,7 @@ ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
             }
             if (atomic_compare_exchange_strong(
                     &c->state, &s, st_make(pos, MP__QS_READING, my_pid()))) {
+                cell_hold(c);
                 help_past(&h->head, pos);
                 /* The claim succeeded on the state we read len under, and
                  * a state never comes back: len is this message's. */
@@ -1146,6 +1437,7 @@ repair_writer(mp_queue_t *q, const probe_t *p)
             &c->state, &s, st_make(p->pos, MP__QS_READING, my_pid()))) {
         return;
     }
+    cell_hold(c);
     help_past(&q->h->head, p->pos);
     /* It may have died before moving tail past its cell: once the cell is
      * free for the next lap, a stale tail would read as an empty ring. */
@@ -1156,6 +1448,7 @@ repair_writer(mp_queue_t *q, const probe_t *p)
         atomic_load_explicit(&c->len, memory_order_relaxed) == MOVE_PENDING;
     atomic_store_explicit(&c->len, 0, memory_order_relaxed);
     /* The dead producer's block (if it had one) leaks. */
+    cell_unhold(c);
     atomic_store_explicit(&c->state,
                           st_make(p->pos + q->mask + 1, MP__QS_FREE, 0),
                           memory_order_release);
@@ -1184,8 +1477,7 @@ queue_get(mp_queue_t *q, sink_t *sink, mp_duration_t timeout)
         if (r >= 0 || (r != Q_EMPTY && r != Q_BUSY)) {
             return r;
         }
-        if (r == Q_BUSY && spun_out(&w) &&
-            !mp__plat_pid_alive(st_pid(p.state))) {
+        if (r == Q_BUSY && spun_out(&w) && !cell_holder_alive(q, &p)) {
             repair_writer(q, &p);
             continue;
         }
@@ -1299,6 +1591,7 @@ segment_format(char *base, const layout_t *l)
     h->capacity = l->capacity;
     h->cells_off = SEGMENT_HDR;
     h->heap_off = l->heap_off;
+    h->pidns = mp__plat_pidns_id();
     mp__mutex_init(&h->ovf_lock);
     mp__qcell_t *cells = (mp__qcell_t *)(base + SEGMENT_HDR);
     for (uint64_t i = 0; i < l->ncells; i++) {
@@ -1457,6 +1750,12 @@ mp_queue_attach(mp_queue_t **out, const char *name)
     if (!segment_valid(mp_shm_buf(shm), mp_shm_size(shm))) {
         mp_shm_close(shm);
         return MP_EINVAL;
+    }
+    /* Cells and locks name processes by pid: another pid namespace's pids
+     * name other processes (issue 21). */
+    if (!mp__plat_pidns_same(((const mp__qhdr_t *)mp_shm_buf(shm))->pidns)) {
+        mp_shm_close(shm);
+        return MP_EPIDNS;
     }
     r = handle_new(out, shm, mp_shm_buf(shm), mp_shm_size(shm), 0, -1);
     if (r != 0) {

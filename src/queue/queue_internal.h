@@ -8,7 +8,10 @@
  *   [lap position (40 bits) | phase (2 bits) | pid (22 bits)]
  * moving FREE(pos) -> WRITING(pos, producer) -> FULL(pos) ->
  * READING(pos, consumer) -> FREE(pos + ncells). The pid lets a waiter find a
- * peer that died holding a cell and repair it. Small messages live inline in
+ * peer that died holding a cell and repair it; the cell's holder field
+ * completes it to the holder's identity (pid and start time, see
+ * mp__plat_self_ident), so that a process that got a dead holder's pid is
+ * not taken for it. Small messages live inline in
  * the cell; larger ones in a heap block (mp__heap_*) named by its offset.
  * An unbounded queue spills to an overflow FIFO (a linked list of heap
  * blocks under a death-surviving mutex) while its ring is full. */
@@ -20,11 +23,11 @@
 #include <stdalign.h>
 
 #define MP__QUEUE_MAGIC 0x3165756575717076ULL /* "vpqueue1" */
-#define MP__QUEUE_VERSION 2u
+#define MP__QUEUE_VERSION 3u
 #define MP__QUEUE_FLAG_JOINABLE 0x1u
 
 #define MP__QUEUE_CELL_SIZE 128u
-#define MP__QUEUE_INLINE_MAX (MP__QUEUE_CELL_SIZE - 24u)
+#define MP__QUEUE_INLINE_MAX (MP__QUEUE_CELL_SIZE - 32u)
 #define MP__QUEUE_UNBOUNDED_CELLS 4096u
 /* Bounded queues up to this maxsize get a ring of their own size (exact
  * bound); larger ones share the unbounded layout and bound by qsize. */
@@ -44,6 +47,12 @@ typedef struct mp__qcell {
     _Atomic uint64_t state;
     _Atomic uint64_t len;
     _Atomic uint64_t off; /* heap offset of the data, 0: inline */
+    /* The identity of the process holding the cell (WRITING or READING),
+     * stored by it right after its claim and set back to 0 before the
+     * cell is handed on (published, freed, or repaired), so it never names
+     * an earlier holder: 0 or another pid than the state's means "not
+     * written yet" and only the pid is checked. */
+    _Atomic uint64_t holder;
     unsigned char data[MP__QUEUE_INLINE_MAX];
 } mp__qcell_t;
 
@@ -57,6 +66,22 @@ typedef struct mp__qnode {
     uint64_t pad;
 } mp__qnode_t;
 
+/* A hand: the record one put keeps of the heap blocks it holds that no
+ * cell or overflow node names yet, so that when its process dies they are
+ * freed (hand_clean in queue.c) instead of leaking for the life of the
+ * queue. Blocks come in and go out through mp__heap_alloc_to and
+ * mp__heap_free_from, which update the hand's word in the same step. */
+typedef struct mp__qhand {
+    _Atomic uint64_t owner; /* identity of the putting process; 0: free */
+    _Atomic uint64_t claim; /* the state word of the cell it claimed for
+                             * the message (WRITING), 0: none */
+    _Atomic uint64_t block; /* the message's heap block, 0: none */
+    _Atomic uint64_t node;  /* its overflow node (not linked yet), 0: none */
+} mp__qhand_t;
+
+/* Puts that hold heap blocks at once (more wait for a hand). */
+#define MP__QUEUE_HANDS 32u
+
 typedef struct mp__qhdr {
     _Atomic uint64_t magic; /* stored last by the creator */
     uint32_t version;
@@ -66,6 +91,7 @@ typedef struct mp__qhdr {
     uint64_t capacity;                 /* largest message */
     uint64_t cells_off;                /* from the segment start */
     uint64_t heap_off;                 /* from the segment start */
+    uint64_t pidns; /* the creator's pid namespace (mp__plat_pidns_id) */
     alignas(64) _Atomic uint64_t tail; /* next position to claim for put */
     alignas(64) _Atomic uint64_t head; /* next position to claim for get */
     /* Futex words: bumped (and woken) only when someone may sleep. */
@@ -77,13 +103,26 @@ typedef struct mp__qhdr {
      * (unbounded queues); the get that finds the ring half empty clears
      * it and wakes every sleeper, once, not at every message. */
     _Atomic uint32_t drain_wanted;
-    alignas(64) _Atomic uint32_t unfinished; /* JoinableQueue tasks */
+    /* JoinableQueue tasks: puts completed (published to a cell or linked
+     * to the overflow list) minus task_done calls; changed only under
+     * ovf_lock, read without it (join sleeps on it). */
+    alignas(64) _Atomic uint32_t unfinished;
     _Atomic uint32_t join_waiters;
     alignas(64) mp__mutex_t ovf_lock;
     _Atomic uint64_t ovf_head; /* heap offsets of mp__qnode_t; 0: none */
     _Atomic uint64_t ovf_tail;
     _Atomic int64_t ovf_count;
     _Atomic uint64_t ovf_pops; /* messages taken from the list, ever */
+    /* The ovf_lock holder's journal: a step that changes what the lock
+     * guards together with a cell or a hand (see ovf_lock in queue.c); a
+     * locker that takes the lock over from a dead holder finishes it or
+     * undoes it. The lock also guards `unfinished`'s changes. */
+    uint32_t jr_kind;           /* QJ_* in queue.c; 0: none */
+    uint32_t jr_old;            /* unfinished before the step */
+    uint64_t jr_claim;          /* a cell's state word */
+    uint64_t jr_hand;           /* index of the putter's hand, or NO_HAND */
+    _Atomic uint64_t jr_node;   /* an overflow node */
+    mp__qhand_t hands[MP__QUEUE_HANDS];
     /* mp_wait_any: how many callers wait on the wake-up FIFO now. A
      * producer that publishes a message reads it (no syscall while it is
      * 0) and, when non-zero, writes one byte to the FIFO. */
@@ -139,11 +178,32 @@ bool mp__queue_poll_ack(mp_queue_t *q);
 #define MP__QUEUE_HOOK_OVF_POPPED 4  /* overflow lock held, count stale */
 #define MP__QUEUE_HOOK_PUT_TAIL_STALE 5 /* cell WRITING, tail not moved */
 #define MP__QUEUE_HOOK_STEP_ASIDE 6 /* a lost claim, about to yield */
+#define MP__QUEUE_HOOK_PUT_START 7  /* a put's block in its hand, nothing
+                                     * claimed yet */
+#define MP__QUEUE_HOOK_PUT_COUNTED 8   /* joinable: task counted under the
+                                        * lock, cell not published */
+#define MP__QUEUE_HOOK_PUT_PUBLISHED 9 /* cell published, hand not given
+                                        * back (joinable: lock held) */
+#define MP__QUEUE_HOOK_OVF_COUNTED 10  /* overflow lock held, task counted,
+                                        * node not linked */
+#define MP__QUEUE_HOOK_REFILL_UNLINKED 11 /* a node moved back to the ring
+                                           * left the list, its cell is not
+                                           * published */
 extern void (*mp__queue_test_hook)(int point);
 /* Test knob: when non-zero (a power of two), the ring size of queues
  * created from now on that are not bounded by their ring (so tests can
  * drive the overflow list with few messages). */
 extern uint32_t mp__queue_test_ring_cells;
+
+/* mp__queue_heap_free_bytes returns the bytes the queue's heap could
+ * still hand out (mp__heap_free_bytes): a probe for tests. */
+uint64_t mp__queue_heap_free_bytes(const mp_queue_t *q);
+
+/* mp__queue_reclaim frees what puts of dead processes held (their hands,
+ * see mp__qhand_t) and returns how many hands it cleaned. Puts call it
+ * when they find no room or no free hand, and gets when they repair a dead
+ * peer's cell; tests call it to look. Context: any thread. */
+unsigned mp__queue_reclaim(mp_queue_t *q);
 
 /* mp__queue_create_private is mp_queue_create for a queue that only the
  * calling process and the children it forks afterwards use (a pool's

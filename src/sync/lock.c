@@ -192,7 +192,7 @@ static _Thread_local struct tid_cache {
     pid_t tid;
 } tid_cache __attribute__((tls_model("initial-exec")));
 
-/* The calling thread's tid; pid is mp__getpid(). */
+/* The calling thread's tid; pid is the calling process's. */
 static pid_t
 my_tid(pid_t pid)
 {
@@ -203,22 +203,23 @@ my_tid(pid_t pid)
     return tid_cache.tid;
 }
 
-/* Does the calling thread hold the lock? The pid check guards against a
- * tid that a dead holder's thread left behind being reused here. pid is
- * mp__getpid(). */
+/* Does the calling thread hold the lock? The identity check guards against
+ * a tid that a dead holder's thread left behind being reused here (also by
+ * a process that got the dead holder's pid). me is mp__mutex_self(). */
 static bool
-held_by(const lock_state_t *s, pid_t pid)
+held_by(const lock_state_t *s, uint64_t me)
 {
-    return mp__mutex_holder(&s->m) == pid &&
+    return mp__mutex_held_by(&s->m, me) &&
            atomic_load_explicit((_Atomic pid_t *)&s->owner_tid,
-                                memory_order_relaxed) == my_tid(pid);
+                                memory_order_relaxed) ==
+               my_tid(mp__plat_ident_pid(me));
 }
 
 /* held_by() for the calling process. */
 static bool
 held_by_me(const lock_state_t *s)
 {
-    return held_by(s, mp__getpid());
+    return held_by(s, mp__mutex_self());
 }
 
 /* Takes the mutex until deadline and, once held (also after a dead
@@ -227,13 +228,12 @@ held_by_me(const lock_state_t *s)
 static int
 lock_take(lock_state_t *s, int64_t deadline, uint32_t depth, bool reenter)
 {
-    pid_t pid = mp__getpid();
-    uint32_t me = (uint32_t)pid & MP__MUTEX_PID_MASK;
+    uint64_t me = mp__mutex_self();
     /* Try the free case first: a free RLock is not ours, and one
      * compare-and-swap moves a contended cache line once, not twice. */
     int r = mp__mutex_trylock(&s->m, me);
     if (r == MP_EBUSY) {
-        if (reenter && s->recursive && held_by(s, pid)) {
+        if (reenter && s->recursive && held_by(s, me)) {
             /* Only this thread writes count while it holds the lock. */
             uint32_t n = atomic_load_explicit(&s->count, memory_order_relaxed);
             if (n >= INT_MAX) {
@@ -247,7 +247,7 @@ lock_take(lock_state_t *s, int64_t deadline, uint32_t depth, bool reenter)
     if (r == 0 || r == MP_EOWNERDEAD) {
         /* Relaxed: the mutex's acquire and release order these for every
          * other holder, and nobody else writes them meanwhile. */
-        atomic_store_explicit(&s->owner_tid, my_tid(pid),
+        atomic_store_explicit(&s->owner_tid, my_tid(mp__plat_ident_pid(me)),
                               memory_order_relaxed);
         atomic_store_explicit(&s->count, depth, memory_order_relaxed);
     }

@@ -12,14 +12,14 @@ mp__mutex_init(mp__mutex_t *m)
 /* Tries to take over the word `seen` whose holder is dead. Returns 1 if the
  * caller now holds the mutex. */
 static int
-take_from_dead(mp__mutex_t *m, uint32_t seen, uint32_t me)
+take_from_dead(mp__mutex_t *m, uint64_t seen, uint64_t me)
 {
-    pid_t holder = (pid_t)(seen & MP__MUTEX_PID_MASK);
-    if (holder == 0 || (uint32_t)holder == me || mp__plat_pid_alive(holder)) {
+    uint64_t holder = seen & MP__MUTEX_HOLDER_MASK;
+    if (holder == 0 || holder == me || mp__plat_ident_alive(holder)) {
         return 0;
     }
     /* Keep the waiters bit: others may be asleep behind the dead holder. */
-    uint32_t mine = me | (seen & MP__MUTEX_WAITERS);
+    uint64_t mine = me | (seen & MP__MUTEX_WAITERS);
     if (!atomic_compare_exchange_strong(&m->word, &seen, mine)) {
         return 0;
     }
@@ -43,15 +43,15 @@ locked_result(mp__mutex_t *m)
  * run at full speed until the wake-up (pthread_mutex does not spin
  * either). */
 int
-mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me)
+mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint64_t me)
 {
     for (;;) {
-        uint32_t seen;
+        uint64_t seen;
         if (deadline != MP__NO_DEADLINE && mp__now_ns() >= deadline) {
             /* Out of time (or a try): take a free word or a dead holder's,
              * without marking it (nobody will sleep). */
             seen = atomic_load(&m->word);
-            if ((seen & MP__MUTEX_PID_MASK) != 0) {
+            if ((seen & MP__MUTEX_HOLDER_MASK) != 0) {
                 return take_from_dead(m, seen, me) ? MP_EOWNERDEAD
                                                    : MP_ETIMEDOUT;
             }
@@ -65,10 +65,10 @@ mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me)
          * (glibc's mutex exchanges in a 2 for the same reason): a
          * compare-and-swap loop would keep losing against a holder that
          * locks and unlocks in a tight loop, and bounce the line as a spin
-         * does. A free word marked this way (pid 0) is still free. */
-        seen = atomic_fetch_or(&m->word, MP__MUTEX_WAITERS) |
+         * does. A free word marked this way (no holder) is still free. */
+        seen = atomic_fetch_or(&m->word, (uint64_t)MP__MUTEX_WAITERS) |
                MP__MUTEX_WAITERS;
-        if ((seen & MP__MUTEX_PID_MASK) == 0) {
+        if ((seen & MP__MUTEX_HOLDER_MASK) == 0) {
             /* Free: take it, keeping the bit, as others may sleep too. */
             if (atomic_compare_exchange_strong(&m->word, &seen,
                                                me | MP__MUTEX_WAITERS)) {
@@ -76,7 +76,9 @@ mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me)
             }
             continue;
         }
-        int r = mp__wait_slice(&m->word, seen, deadline);
+        /* The futex compares the low half (pid and waiters bit); a holder
+         * that differs only in its start time ends the slice instead. */
+        int r = mp__wait_slice(mp__mutex_futex(m), (uint32_t)seen, deadline);
         if (r == 0 && atomic_load(&m->word) != seen) {
             continue; /* woken: the word moved on */
         }
@@ -93,7 +95,7 @@ mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me)
 void
 mp__mutex_wake(mp__mutex_t *m)
 {
-    mp__plat_futex_wake(&m->word, 1);
+    mp__plat_futex_wake(mp__mutex_futex(m), 1);
 }
 
 void

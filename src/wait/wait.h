@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* wait.h - the internal mutex every shared object is built on: a futex word
- * holding the owner's pid, which survives the death of its owner.
+ * holding the owner's identity, which survives the death of its owner.
  *
- * Word layout: the holder's pid in the low 30 bits (0 = free) and
- * MP__MUTEX_WAITERS set when someone may sleep on it (also, briefly, on a
- * free word: a waiter sets the bit before it looks at the pid). A waiter
- * sleeps in slices; when a slice or its deadline runs out it asks whether
- * the holder still exists, and takes over the word of a dead holder
+ * Word layout (64 bits): the holder's identity (mp__plat_self_ident: pid
+ * in bits 0-29, start time in bits 32-63; 0 = free) and MP__MUTEX_WAITERS
+ * (bit 31) set when someone may sleep on it (also, briefly, on a free word:
+ * a waiter sets the bit before it looks at the holder). Lock and unlock
+ * change the whole word with one atomic operation; sleepers wait on its
+ * low 32 bits (pid and waiters bit), the futex word. A waiter sleeps in
+ * slices; when a slice or its deadline runs out it asks whether the holder
+ * still lives (mp__plat_ident_alive: a process that merely got the dead
+ * holder's pid does not count), and takes over the word of a dead holder
  * (MP_EOWNERDEAD).
  * So the fast paths are one compare-and-swap each and make no syscall, and
  * a holder killed by SIGKILL delays the others by at most one slice. */
@@ -16,16 +20,29 @@
 #include "../platform/platform.h"
 
 #define MP__MUTEX_WAITERS 0x80000000u
-#define MP__MUTEX_PID_MASK 0x3fffffffu
+#define MP__MUTEX_PID_MASK MP__PLAT_IDENT_PID_MASK
+/* The holder's identity: every bit but the waiters bit. */
+#define MP__MUTEX_HOLDER_MASK (~(uint64_t)MP__MUTEX_WAITERS)
 
 /* How long a waiter sleeps before it checks that the holder is alive. */
 #define MP__OWNER_CHECK_NS (100 * 1000000LL)
 
 typedef struct mp__mutex {
-    _Atomic uint32_t word;      /* shared; see above */
+    _Atomic uint64_t word;      /* shared; see above */
     _Atomic uint32_t dead_mark; /* shared; 1 after a holder died, until
                                    mp__mutex_consistent() */
 } mp__mutex_t;
+
+/* The futex word of m: the low 32 bits of its word. */
+static inline _Atomic uint32_t *
+mp__mutex_futex(mp__mutex_t *m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (_Atomic uint32_t *)(void *)((char *)&m->word + 4);
+#else
+    return (_Atomic uint32_t *)(void *)&m->word;
+#endif
+}
 
 /* mp__mutex_init puts a mutex in shared memory into the free state. */
 void mp__mutex_init(mp__mutex_t *m);
@@ -38,8 +55,8 @@ void mp__mutex_init(mp__mutex_t *m);
 static inline int mp__mutex_lock(mp__mutex_t *m, int64_t deadline);
 
 /* mp__mutex_lock_slow is mp__mutex_lock after its first compare-and-swap
- * found the mutex taken; me is the caller's word (mp__mutex_self()). */
-int mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint32_t me);
+ * found the mutex taken; me is the caller's identity (mp__mutex_self()). */
+int mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint64_t me);
 
 /* mp__mutex_wake wakes one sleeper of a mutex that was just freed. */
 void mp__mutex_wake(mp__mutex_t *m);
@@ -55,6 +72,10 @@ void mp__mutex_consistent(mp__mutex_t *m);
 /* mp__mutex_holder returns the pid holding the mutex, or 0 if free. */
 static inline pid_t mp__mutex_holder(const mp__mutex_t *m);
 
+/* mp__mutex_held_by returns whether the process of identity me (from
+ * mp__mutex_self()) holds the mutex: not merely a process with its pid. */
+static inline bool mp__mutex_held_by(const mp__mutex_t *m, uint64_t me);
+
 /* mp__wait_until sleeps on word while it equals expected, at most until
  * deadline and at most MP__OWNER_CHECK_NS at a time, so that callers can
  * look for dead peers between slices. Returns 0 (woken or slice over: check
@@ -65,11 +86,11 @@ int mp__wait_slice(_Atomic uint32_t *word, uint32_t expected, int64_t deadline);
  * atomic instructions and no call, as close to pthread_mutex as we get. */
 
 /* mp__mutex_self returns the word the calling process stores in a mutex it
- * takes: its pid. */
-static inline uint32_t
+ * takes: its identity. */
+static inline uint64_t
 mp__mutex_self(void)
 {
-    return (uint32_t)mp__getpid() & MP__MUTEX_PID_MASK;
+    return mp__plat_self_ident();
 }
 
 /* mp__mutex_trylock takes m for me (mp__mutex_self()) with one
@@ -77,9 +98,9 @@ mp__mutex_self(void)
  * mp__mutex_lock), or MP_EBUSY: held, nothing changed (not even a dead
  * holder is taken over). */
 static inline int
-mp__mutex_trylock(mp__mutex_t *m, uint32_t me)
+mp__mutex_trylock(mp__mutex_t *m, uint64_t me)
 {
-    uint32_t expected = 0;
+    uint64_t expected = 0;
     if (!atomic_compare_exchange_strong_explicit(&m->word, &expected, me,
                                                  memory_order_acquire,
                                                  memory_order_relaxed)) {
@@ -93,7 +114,7 @@ mp__mutex_trylock(mp__mutex_t *m, uint32_t me)
 static inline int
 mp__mutex_lock(mp__mutex_t *m, int64_t deadline)
 {
-    uint32_t me = mp__mutex_self();
+    uint64_t me = mp__mutex_self();
     int r = mp__mutex_trylock(m, me);
     return r != MP_EBUSY ? r : mp__mutex_lock_slow(m, deadline, me);
 }
@@ -101,20 +122,28 @@ mp__mutex_lock(mp__mutex_t *m, int64_t deadline)
 static inline int
 mp__mutex_unlock(mp__mutex_t *m)
 {
-    uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
+    uint64_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
     if (old & MP__MUTEX_WAITERS) {
         mp__mutex_wake(m);
     }
     /* A free word may carry the waiters bit (see mp__mutex_lock_slow). */
-    return (old & MP__MUTEX_PID_MASK) != 0 ? 0 : MP_EOVERRELEASE;
+    return (old & MP__MUTEX_HOLDER_MASK) != 0 ? 0 : MP_EOVERRELEASE;
 }
 
 static inline pid_t
 mp__mutex_holder(const mp__mutex_t *m)
 {
-    uint32_t w = atomic_load_explicit((_Atomic uint32_t *)&m->word,
+    uint64_t w = atomic_load_explicit((_Atomic uint64_t *)&m->word,
                                       memory_order_acquire);
     return (pid_t)(w & MP__MUTEX_PID_MASK);
+}
+
+static inline bool
+mp__mutex_held_by(const mp__mutex_t *m, uint64_t me)
+{
+    uint64_t w = atomic_load_explicit((_Atomic uint64_t *)&m->word,
+                                      memory_order_acquire);
+    return (w & MP__MUTEX_HOLDER_MASK) == me;
 }
 
 #endif /* MP_WAIT_H */
