@@ -66,6 +66,7 @@ mp__store_create(mp__store_t **out, size_t size)
     h->table_off = align_up(sizeof *h, 64);
     h->heap_off = align_up(
         h->table_off + (uint64_t)nslots * sizeof(mp__store_entry_t), 4096);
+    h->pidns = mp__plat_pidns_id();
     /* The table is left as the zero pages it is: an entry gets its first
      * generation (1: gen 0 is never a live id) when it is first handed
      * out, so that a store costs no page faults for entries never used. */
@@ -118,6 +119,10 @@ mp__store_attach(mp__store_t **out, const char *name)
     if (!ok) {
         mp_shm_close(shm);
         return MP_EPROTO;
+    }
+    if (!mp__plat_pidns_same(h->pidns)) {
+        mp_shm_close(shm);
+        return MP_EPIDNS;
     }
     r = attach_mapping(out, shm);
     if (r != 0) {

@@ -49,6 +49,10 @@ typedef struct mp__store_hdr {
      * at creation: the same in every process that maps the store (the
      * server and fast-path clients), unknown to anyone who cannot. */
     uint64_t hash_key[2];
+    /* The creator's pid namespace (mp__plat_pidns_id): lock words and
+     * queue cells in the store name processes by pid, so a process of
+     * another pid namespace may not map it (mp__store_attach). */
+    uint64_t pidns;
 } mp__store_hdr_t;
 
 /* The process-local handles of one object, made on first use. */
