@@ -470,8 +470,10 @@ MP_EXTERN int mp_joinablequeue_create(mp_queue_t **out, long maxsize);
 MP_EXTERN const char *mp_queue_name(const mp_queue_t *q);
 
 /* mp_queue_attach opens an existing queue by name in a process that did not
- * inherit it. Returns 0 or MP_ENOENT (no such queue, or destroyed),
- * MP_EINVAL (not a queue's name), MP_ENOMEM. */
+ * inherit it. The queue names the processes working on it by pid, so the
+ * attaching process must be in the creator's pid namespace. Returns 0 or
+ * MP_ENOENT (no such queue, or destroyed), MP_EINVAL (not a queue's name),
+ * MP_EPIDNS (made in another pid namespace), MP_ENOMEM. */
 MP_EXTERN int mp_queue_attach(mp_queue_t **out, const char *name);
 
 /* mp_queue_put copies len bytes from buf into the queue, waiting up to
@@ -1031,7 +1033,10 @@ MP_EXTERN void mp_shm_close(mp_shm_t *shm);
 
 /* One type for both: a Lock (not recursive, any process may release it) and
  * an RLock (recursive, owned by the acquiring thread). Both survive the death
- * of their holder: the next acquirer gets the lock with MP_EOWNERDEAD. */
+ * of their holder: the next acquirer gets the lock with MP_EOWNERDEAD, also
+ * when the dead holder's pid has been given to a new process meanwhile (a
+ * holder is its pid and its start time; see docs/design.md for the one
+ * case left: a pid reused within the same 10 ms clock tick). */
 typedef struct mp_lock mp_lock_t;
 
 /* mp_lock_create makes a Lock, mp_rlock_create an RLock, both unlocked.
@@ -1414,8 +1419,11 @@ MP_EXTERN int mp_manager_start(mp_manager_t *m);
  * timeout (connect, handshake and the first exchange together). Returns 0
  * or MP_EINVAL (NULL, no address, bad timeout), MP_ESTARTED, MP_EAUTH
  * (wrong key), -ECONNREFUSED / MP_ENOENT (nothing listens there),
- * MP_ETIMEDOUT, MP_EPROTO (not a manager). Context: any thread; the handle
- * then belongs to the calling process. */
+ * MP_ETIMEDOUT, MP_EPROTO (not a manager). A client on the server's host
+ * maps the server's store and runs calls there itself, unless it is in
+ * another pid namespace (or cannot map it): then every call goes to the
+ * server. Context: any thread; the handle then belongs to the calling
+ * process. */
 MP_EXTERN int mp_manager_connect(mp_manager_t *m, mp_duration_t timeout);
 
 /* The server's address (valid while m lives), or NULL before start or
