@@ -63,8 +63,7 @@ TEST(checked_deadline_saturates)
            d <= after + 1500 * INT64_C(1000000));
 
     ASSERT_EQ(mp__deadline_after_ns(INT64_MAX), MP__NO_DEADLINE);
-    ASSERT_EQ(mp__deadline_after_ns(INT64_MAX - mp__now_ns()),
-              MP__NO_DEADLINE);
+    ASSERT_EQ(mp__deadline_after_ns(INT64_MAX - mp__now_ns()), MP__NO_DEADLINE);
     before = mp__now_ns();
     int64_t past = mp__deadline_after_ns(INT64_MIN);
     int64_t zero = mp__deadline_after_ns(0);

@@ -100,7 +100,8 @@ TEST(mgr_input_list_extend_length_sum_overflows)
     const mp_buf_t vals[2] = {{"abc", 3}, {"d", SIZE_MAX - 11}};
     ASSERT_ERR(mp_list_extend(l, vals, 2), MP_ENOMEM);
     ASSERT_ERR(mp_list_extend(remote, vals, 2), MP_ENOMEM);
-    const mp_buf_t many[3] = {{"a", 1}, {"b", SIZE_MAX / 2}, {"c", SIZE_MAX / 2}};
+    const mp_buf_t many[3] = {
+        {"a", 1}, {"b", SIZE_MAX / 2}, {"c", SIZE_MAX / 2}};
     ASSERT_ERR(mp_list_extend(l, many, 3), MP_ENOMEM);
     ASSERT_EQ(mp_list_len(l), 0);
     /* Sane input still works. */
@@ -167,5 +168,18 @@ TEST(mgr_input_array_index_above_int64_max_is_erange)
     mp_proxy_destroy(remote);
     mp_proxy_destroy(a);
     mp_manager_destroy(c);
+    mp_manager_destroy(m);
+}
+
+TEST(mgr_input_authkey_length_size_max)
+{
+    /* The key's copy is one byte longer: the sum wrapped to a 0-byte
+     * allocation that the copy then overran. */
+    mp_manager_opts_t o = {.authkey = "k", .authkey_len = SIZE_MAX};
+    mp_manager_t *m = NULL;
+    ASSERT_ERR(mp_manager_create(&m, &o), MP_ENOMEM);
+    ASSERT_NULL(m);
+    o.authkey_len = 1;
+    ASSERT_OK(mp_manager_create(&m, &o));
     mp_manager_destroy(m);
 }

@@ -6,7 +6,6 @@
  * an outsider cannot precompute keys whose hashes collide. */
 #include "mp_internal.h"
 
-
 static inline uint64_t
 rotl64(uint64_t x, int b)
 {

@@ -365,8 +365,8 @@ op_lock(dict_op_t *op)
     if (r != 0) {
         return r;
     }
-    op->t = mp__store_at(op->st, atomic_load(&op->s->table),
-                         sizeof(dict_table_t));
+    op->t =
+        mp__store_at(op->st, atomic_load(&op->s->table), sizeof(dict_table_t));
     if (op->t == NULL) {
         mp__mutex_unlock(&op->s->m);
         return MP_EPROTO; /* never happens in a store we formatted */

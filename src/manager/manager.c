@@ -461,7 +461,10 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     m->authkey_len =
         opts->authkey != NULL ? opts->authkey_len : RANDOM_AUTHKEY_LEN;
     /* One byte more, so that an empty key still has a non-NULL pointer. */
-    m->authkey = mp__malloc(m->authkey_len + 1);
+    size_t key_bytes;
+    m->authkey = mp__size_add(m->authkey_len, 1, &key_bytes)
+                     ? mp__malloc(key_bytes)
+                     : NULL;
     if (opts->address != NULL) {
         m->listen_address = mp__strdup(opts->address);
     }

@@ -1388,11 +1388,12 @@ mp__pool_job_span(const mp__fn_name_t *name, size_t data)
 void *
 mp__pool_block_new(size_t total)
 {
-    if (total > SIZE_MAX - sizeof(job_block_t)) {
+    size_t bytes;
+    if (!mp__size_add(sizeof(job_block_t), total, &bytes)) {
         return NULL;
     }
     /* Zeroed: the messages' padding must be. */
-    return mp__pool_big_alloc(sizeof(job_block_t) + total);
+    return mp__pool_big_alloc(bytes);
 }
 
 mp__job_t *

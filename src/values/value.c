@@ -249,7 +249,8 @@ shared_init(struct mp_array *a, mp_type_t type, size_t length, const void *init,
         (opts != NULL && opts->lock != NULL && opts->raw)) {
         return MP_EINVAL;
     }
-    if (length > SIZE_MAX / elsize) {
+    size_t bytes;
+    if (!mp__size_mul(length, elsize, &bytes)) {
         return MP_EFBIG;
     }
     a->type = type;
@@ -266,14 +267,14 @@ shared_init(struct mp_array *a, mp_type_t type, size_t length, const void *init,
         }
         a->own_lock = true;
     }
-    if (mp__shobj_alloc(&a->obj, length * elsize) != 0) {
+    if (mp__shobj_alloc(&a->obj, bytes) != 0) {
         if (a->own_lock) {
             mp_lock_destroy(a->lock);
         }
         return MP_ENOMEM;
     }
     if (init != NULL) {
-        memcpy(a->obj.state, init, length * elsize); /* else zero-filled */
+        memcpy(a->obj.state, init, bytes); /* else zero-filled */
     }
     return 0;
 }
