@@ -508,3 +508,222 @@ TEST_TIMEOUT(queue_faults_kill_loop_overflow, 120)
     kill_loop(q);
     mp_queue_destroy(q);
 }
+
+/* --- the task count and the heap across kills (issue 21, items 10, 16) ---
+ * A producer or consumer parked at each point of a put or get where it can
+ * die, then SIGKILLed. Afterwards the queue holds exactly the messages that
+ * were put (the killed put counts if and only if it got past its point of
+ * no return), a JoinableQueue's join returns once those are task_done
+ * (Python: puts completed minus task_done calls), and the queue's heap has
+ * all its bytes back: no block of the killed process leaks. */
+
+#define WAIT_MS 20000 /* bounds a get or join that would otherwise hang */
+
+/* Puts a message of len bytes of ch. */
+static void
+put_fill(mp_queue_t *q, char ch, size_t len)
+{
+    char *m = malloc(len + 1);
+    ASSERT(m != NULL);
+    memset(m, ch, len);
+    ASSERT_OK(mp_queue_put(q, m, len, MP_WAIT_FOREVER));
+    free(m);
+}
+
+/* Gets a message and checks it is len bytes of ch. */
+static void
+expect_fill(mp_queue_t *q, char ch, size_t len)
+{
+    char *m = malloc(len + 1);
+    ASSERT(m != NULL);
+    ssize_t n = mp_queue_get_into(q, m, len + 1, WAIT_MS);
+    ASSERT_EQ(n, (ssize_t)len);
+    for (size_t i = 0; i < len; i++) {
+        ASSERT_EQ(m[i], ch);
+    }
+    free(m);
+}
+
+/* Checks the queue is empty (a dead producer's cell in the way is repaired
+ * by this get) and its heap has every byte it had when free0 was taken. */
+static void
+expect_drained(mp_queue_t *q, uint64_t free0)
+{
+    char b[8];
+    ASSERT_ERR(mp_queue_get_into(q, b, sizeof b, MP_NO_WAIT), MP_EEMPTY);
+    ASSERT_EQ(mp_queue_qsize(q), 0);
+    (void)mp__queue_reclaim(q);
+    ASSERT_EQ(mp__queue_heap_free_bytes(q), free0);
+}
+
+typedef struct put_case {
+    int point;    /* where the producer is killed */
+    size_t len;   /* its message: 8 (inline) or 5000 (a heap block) */
+    long maxsize; /* 0: unbounded */
+    int setup;    /* 0: plain; 1: it spills to the overflow list; 2: it
+                   * moves a spilled message back to the ring first */
+    bool counted; /* its message was put */
+} put_case_t;
+
+enum { PLAIN, SPILL, REFILL };
+
+/* Runs one case on a JoinableQueue (joinable) or a plain Queue. */
+static void
+put_killed_case(const put_case_t *k, bool joinable)
+{
+    mp_queue_opts_t o = {.maxsize = k->maxsize, .joinable = joinable};
+    if (k->setup != PLAIN) {
+        mp__queue_test_ring_cells = 2;
+    }
+    mp_queue_t *q;
+    ASSERT_OK(mp_queue_create(&q, &o));
+    mp__queue_test_ring_cells = 0;
+    uint64_t free0 = mp__queue_heap_free_bytes(q);
+    /* Before the kill: A; with SPILL, A and B fill the ring and C goes to
+     * the overflow list, so the killed put spills too; with REFILL, A is
+     * taken again, so the killed put first moves C into the ring. */
+    put_fill(q, 'A', k->len);
+    if (k->setup != PLAIN) {
+        put_fill(q, 'B', k->len);
+        put_fill(q, 'C', k->len);
+    }
+    if (k->setup == REFILL) {
+        expect_fill(q, 'A', k->len);
+        if (joinable) {
+            ASSERT_OK(mp_queue_task_done(q));
+        }
+    }
+    park_arg_t a = {q, k->len, true};
+    park_and_kill(&a, k->point);
+    if (k->setup != REFILL) {
+        expect_fill(q, 'A', k->len);
+    }
+    if (k->setup != PLAIN) {
+        expect_fill(q, 'B', k->len);
+        expect_fill(q, 'C', k->len);
+    }
+    if (k->counted) {
+        expect_fill(q, 'x', k->len);
+    }
+    expect_drained(q, free0);
+    if (joinable) {
+        long taken = (k->setup != PLAIN ? 3 : 1) - (k->setup == REFILL) +
+                     (k->counted ? 1 : 0);
+        for (long i = 0; i < taken; i++) {
+            ASSERT_OK(mp_queue_task_done(q));
+        }
+        ASSERT_OK(mp_queue_join(q, WAIT_MS));
+        ASSERT_ERR(mp_queue_task_done(q), MP_EOVERRELEASE);
+    }
+    /* It keeps working. */
+    put_fill(q, 'D', k->len);
+    expect_fill(q, 'D', k->len);
+    if (joinable) {
+        ASSERT_OK(mp_queue_task_done(q));
+        ASSERT_OK(mp_queue_join(q, MP_NO_WAIT));
+    }
+    expect_drained(q, free0);
+    mp_queue_destroy(q);
+}
+
+static const put_case_t put_cases[] = {
+    /* Killed before claiming a cell (a large message's block held). */
+    {MP__QUEUE_HOOK_PUT_START, 8, 0, PLAIN, false},
+    {MP__QUEUE_HOOK_PUT_START, 5000, 0, PLAIN, false},
+    {MP__QUEUE_HOOK_PUT_START, 5000, 2, PLAIN, false},
+    /* Cell claimed, tail not moved; claimed and not published. */
+    {MP__QUEUE_HOOK_PUT_TAIL_STALE, 5000, 0, PLAIN, false},
+    {MP__QUEUE_HOOK_PUT_CLAIMED, 8, 0, PLAIN, false},
+    {MP__QUEUE_HOOK_PUT_CLAIMED, 5000, 2, PLAIN, false},
+    /* Joinable: counted, not published (the next locker publishes). */
+    {MP__QUEUE_HOOK_PUT_COUNTED, 8, 0, PLAIN, true},
+    {MP__QUEUE_HOOK_PUT_COUNTED, 5000, 2, PLAIN, true},
+    /* Published, its hand not given back. */
+    {MP__QUEUE_HOOK_PUT_PUBLISHED, 8, 0, PLAIN, true},
+    {MP__QUEUE_HOOK_PUT_PUBLISHED, 5000, 0, PLAIN, true},
+    /* The overflow list: before linking, linked with tail stale. */
+    {MP__QUEUE_HOOK_OVF_COUNTED, 8, 0, SPILL, false},
+    {MP__QUEUE_HOOK_OVF_COUNTED, 5000, 0, SPILL, false},
+    {MP__QUEUE_HOOK_OVF_LINKED, 5000, 0, SPILL, true},
+    /* Moving C back to the ring: claimed, then unlinked, unpublished. */
+    {MP__QUEUE_HOOK_PUT_CLAIMED, 5000, 0, REFILL, false},
+    {MP__QUEUE_HOOK_REFILL_UNLINKED, 8, 0, REFILL, false},
+    {MP__QUEUE_HOOK_REFILL_UNLINKED, 5000, 0, REFILL, false},
+};
+
+TEST_TIMEOUT(queue_faults_joinable_put_killed_at_every_point, 120)
+{
+    for (size_t i = 0; i < MP__ARRAY_SIZE(put_cases); i++) {
+        put_killed_case(&put_cases[i], true);
+    }
+}
+
+TEST_TIMEOUT(queue_faults_put_killed_at_every_point_leaks_no_block, 120)
+{
+    for (size_t i = 0; i < MP__ARRAY_SIZE(put_cases); i++) {
+        if (put_cases[i].point != MP__QUEUE_HOOK_PUT_COUNTED) {
+            put_killed_case(&put_cases[i], false);
+        }
+    }
+}
+
+/* A put killed holding a block as large as the heap allows twice: with
+ * that block leaked, the second of two such messages would find no room
+ * (MP_ENOMEM) for the life of the queue. */
+TEST(queue_faults_killed_large_put_block_is_reclaimed)
+{
+    const size_t len = 256 * 1024;
+    mp_queue_opts_t o = {.capacity = len};
+    mp_queue_t *q;
+    ASSERT_OK(mp_queue_create(&q, &o));
+    uint64_t free0 = mp__queue_heap_free_bytes(q);
+    park_arg_t a = {q, len, true};
+    park_and_kill(&a, MP__QUEUE_HOOK_PUT_START);
+    put_fill(q, 'P', len);
+    put_fill(q, 'Q', len);
+    expect_fill(q, 'P', len);
+    expect_fill(q, 'Q', len);
+    expect_drained(q, free0);
+    mp_queue_destroy(q);
+}
+
+/* A consumer killed inside a get: its message is lost (a JoinableQueue
+ * still counts the task, as Python does for a message whose consumer died
+ * before task_done: whoever notices the death calls task_done for it), and
+ * the message's blocks are freed. */
+TEST(queue_faults_consumer_killed_in_get_leaks_no_block)
+{
+    /* In the ring (the next put repairs the cell), then from the overflow
+     * list (a reclaim cleans the taker's hand). */
+    for (int spill = 0; spill <= 1; spill++) {
+        mp_queue_opts_t o = {.maxsize = spill ? 0 : 1, .joinable = true};
+        if (spill) {
+            mp__queue_test_ring_cells = 2;
+        }
+        mp_queue_t *q;
+        ASSERT_OK(mp_queue_create(&q, &o));
+        mp__queue_test_ring_cells = 0;
+        uint64_t free0 = mp__queue_heap_free_bytes(q);
+        put_fill(q, 'A', 5000);
+        if (spill) {
+            put_fill(q, 'B', 5000);
+            put_fill(q, 'C', 5000);
+            expect_fill(q, 'A', 5000);
+            expect_fill(q, 'B', 5000);
+            ASSERT_OK(mp_queue_task_done(q));
+            ASSERT_OK(mp_queue_task_done(q));
+        }
+        park_arg_t a = {q, 5000, false};
+        park_and_kill(&a, spill ? MP__QUEUE_HOOK_OVF_POPPED
+                                : MP__QUEUE_HOOK_GET_CLAIMED);
+        ASSERT_ERR(mp_queue_join(q, MP_NO_WAIT), MP_ETIMEDOUT);
+        ASSERT_OK(mp_queue_task_done(q)); /* for the lost message */
+        ASSERT_OK(mp_queue_join(q, WAIT_MS));
+        put_fill(q, 'D', 5000);
+        expect_fill(q, 'D', 5000);
+        ASSERT_OK(mp_queue_task_done(q));
+        ASSERT_OK(mp_queue_join(q, MP_NO_WAIT));
+        expect_drained(q, free0);
+        mp_queue_destroy(q);
+    }
+}

@@ -943,28 +943,50 @@ lost_claim(const mp_queue_t *q)
     }
 }
 
-/* Fills the claimed cell at pos and publishes it. */
+/* Fills the claimed cell at pos and publishes it. The block boff (if any)
+ * stays in the put's hand until then: a hand names the cell it claimed, and
+ * a cleaner frees the block only while that cell is unpublished. In a
+ * JoinableQueue the task is counted in one journalled step with the
+ * publication, under ovf_lock: a producer killed before it is a put that
+ * never happened, one killed inside it a put that completed (the next
+ * locker publishes the cell, whose message is whole by then). */
 static void
 cell_publish(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, const void *buf,
              size_t len, uint64_t boff)
 {
+    mp__qhdr_t *h = q->h;
     test_hook(MP__QUEUE_HOOK_PUT_CLAIMED);
     atomic_store_explicit(&c->len, len, memory_order_relaxed);
     atomic_store_explicit(&c->off, boff, memory_order_relaxed);
     if (boff == 0 && len != 0) {
         memcpy(c->data, buf, len);
     }
-    cell_unhold(c);
-    atomic_store_explicit(&c->state, st_make(pos, MP__QS_FULL, 0),
-                          memory_order_release);
+    uint64_t full = st_make(pos, MP__QS_FULL, 0);
+    if (h->flags & MP__QUEUE_FLAG_JOINABLE) {
+        ovf_lock(q);
+        journal_begin(h, QJ_PUT, st_make(pos, MP__QS_WRITING, my_pid()), 0,
+                      NO_HAND);
+        atomic_store(&h->unfinished, h->jr_old + 1);
+        test_hook(MP__QUEUE_HOOK_PUT_COUNTED);
+        cell_unhold(c);
+        atomic_store_explicit(&c->state, full, memory_order_release);
+        test_hook(MP__QUEUE_HOOK_PUT_PUBLISHED);
+        journal_end(h);
+        mp__mutex_unlock(&h->ovf_lock);
+    } else {
+        cell_unhold(c);
+        atomic_store_explicit(&c->state, full, memory_order_release);
+        test_hook(MP__QUEUE_HOOK_PUT_PUBLISHED);
+    }
     wake_consumers(q);
 }
 
-/* One attempt to put a message into the ring. Returns 0 (put), Q_FULL,
- * Q_RINGFULL, or Q_BUSY with *p the cell a consumer still reads. */
+/* One attempt to put a message into the ring; boff's hand is hi (or
+ * NO_HAND). Returns 0 (put), Q_FULL, Q_RINGFULL, or Q_BUSY with *p the
+ * cell a consumer still reads. */
 static int
 ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
-             probe_t *p)
+             uint32_t hi, probe_t *p)
 {
     mp__qhdr_t *h = q->h;
     for (;;) {
@@ -978,9 +1000,12 @@ ring_try_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
         uint64_t s = atomic_load_explicit(&c->state, memory_order_acquire);
         int64_t d = st_dist(s, pos);
         if (d == 0 && st_phase(s) == MP__QS_FREE) {
-            if (atomic_compare_exchange_strong(
-                    &c->state, &s, st_make(pos, MP__QS_WRITING, my_pid()))) {
+            uint64_t w = st_make(pos, MP__QS_WRITING, my_pid());
+            if (atomic_compare_exchange_strong(&c->state, &s, w)) {
                 cell_hold(c);
+                if (hi != NO_HAND) {
+                    atomic_store(&hand_at(q, hi)->claim, w);
+                }
                 test_hook(MP__QUEUE_HOOK_PUT_TAIL_STALE);
                 help_past(&h->tail, pos);
                 cell_publish(q, c, pos, buf, len, boff);
@@ -1054,12 +1079,13 @@ ring_has_room(const mp_queue_t *q)
  * from the list only under the lock with the ring empty, so they cannot
  * take a node while it is moved.
  *
- * Crash safety: the node leaves the list only after its data is in the
- * claimed cell. Killed before that, the cell is discarded by the consumer
- * that repairs it and the node stays queued (the lock's owner-died walk
- * repairs the list); the cell's len is MOVE_PENDING then, so a joinable
- * queue does not count the task finished. Killed after, the message is
- * lost like any message being handled (its node block leaks). */
+ * Crash safety: each move is a journalled step (QJ_REFILL) that starts
+ * once the node's data is in the claimed cell. Killed before it, the cell
+ * is discarded by the consumer that repairs it and the node stays queued
+ * (the lock's owner-died walk repairs the list). Killed inside it, the
+ * next locker either discards the cell (the node is still listed) or
+ * publishes it and frees the node: the message is neither lost nor doubled,
+ * and no block leaks. Its task was counted when the node was linked. */
 static bool
 ovf_refill(mp_queue_t *q)
 {
@@ -1074,23 +1100,27 @@ ovf_refill(mp_queue_t *q)
             break;
         }
         mp__qnode_t *n = heap_ptr(q, noff);
-        atomic_store_explicit(&c->len, MOVE_PENDING, memory_order_relaxed);
+        atomic_store_explicit(&c->len, n->len, memory_order_relaxed);
         atomic_store_explicit(&c->off, n->off, memory_order_relaxed);
         if (n->off == 0 && n->len != 0) {
             memcpy(c->data, n + 1, n->len); /* inline nodes fit a cell */
         }
         test_hook(MP__QUEUE_HOOK_PUT_CLAIMED);
+        journal_begin(h, QJ_REFILL, st_make(pos, MP__QS_WRITING, my_pid()),
+                      noff, NO_HAND);
         atomic_store(&h->ovf_head, n->next);
         if (n->next == 0) {
             atomic_store(&h->ovf_tail, 0);
         }
-        atomic_store_explicit(&c->len, n->len, memory_order_relaxed);
+        test_hook(MP__QUEUE_HOOK_REFILL_UNLINKED);
         atomic_fetch_sub(&h->ovf_count, 1);
         atomic_fetch_add_explicit(&h->ovf_pops, 1, memory_order_relaxed);
         cell_unhold(c);
         atomic_store_explicit(&c->state, st_make(pos, MP__QS_FULL, 0),
                               memory_order_release);
-        mp__heap_free(q->heap, noff);
+        QJ_STEP();
+        mp__heap_free_from(q->heap, &h->jr_node);
+        journal_end(h);
         moved = true;
     }
     mp__mutex_unlock(&h->ovf_lock);
@@ -1133,20 +1163,98 @@ cell_holder_alive(const mp_queue_t *q, const probe_t *p)
     return mp__plat_ident_alive(who);
 }
 
-/* Frees the cell a dead consumer held in READING (found by a producer). */
+/* Frees the cell a dead consumer held in READING (found by a producer at
+ * position p->pos, the cell's next lap), and the message's block: a
+ * consumer frees it through the cell's own word before it hands the cell
+ * back (cell_take), so a READING cell still names it, or names 0. The cell
+ * is first taken over as ours, so a repairer killed midway leaves a
+ * READING cell of a dead process again. The message is lost; a
+ * JoinableQueue still counts its task, as Python does for a message whose
+ * consumer died before task_done. */
 static void
 repair_reader(mp_queue_t *q, const probe_t *p)
 {
     mp__qcell_t *c = &q->cells[p->pos & q->mask];
     uint64_t s = p->state;
+    uint64_t rpos = p->pos + (uint64_t)st_dist(s, p->pos);
     /* Cleared first: were the state to move on meanwhile, a live holder
      * would only be checked by its pid. */
     cell_unhold(c);
-    /* The block it was reading (if any) leaks: it may have freed it. */
-    if (atomic_compare_exchange_strong(&c->state, &s,
-                                       st_make(p->pos, MP__QS_FREE, 0))) {
-        wake_producers(q);
+    if (!atomic_compare_exchange_strong(
+            &c->state, &s, st_make(rpos, MP__QS_READING, my_pid()))) {
+        return;
     }
+    cell_hold(c);
+    mp__heap_free_from(q->heap, &c->off);
+    cell_unhold(c);
+    atomic_store_explicit(&c->state, st_make(p->pos, MP__QS_FREE, 0),
+                          memory_order_release);
+    wake_producers(q);
+}
+
+/* Finishes or undoes the journalled step of an ovf_lock holder that died
+ * (called by the locker that took the lock over, after the list walk;
+ * listed: the step's node is on the list). Nothing the lock guards changed
+ * since the holder died, and the cells it names could change only by
+ * their consumers once published. Idempotent, should this locker die too. */
+static void
+ovf_journal_repair(mp_queue_t *q, bool listed)
+{
+    mp__qhdr_t *h = q->h;
+    bool joinable = (h->flags & MP__QUEUE_FLAG_JOINABLE) != 0;
+    uint64_t w = h->jr_claim;
+    switch (h->jr_kind) {
+    case QJ_PUT: /* the message is whole: complete the put */
+        if (atomic_load(&word_cell(q, w)->state) == w) {
+            mp__qcell_t *c = word_cell(q, w);
+            cell_unhold(c);
+            atomic_store_explicit(&c->state,
+                                  st_make(word_pos(q, w), MP__QS_FULL, 0),
+                                  memory_order_release);
+            wake_consumers(q);
+        }
+        atomic_store(&h->unfinished, h->jr_old + 1);
+        break;
+    case QJ_OVF_PUT:
+        if (listed) { /* linked: the put completed, the list owns it all */
+            mp__qhand_t *hd = hand_at(q, (uint32_t)h->jr_hand);
+            atomic_store(&hd->block, 0);
+            atomic_store(&hd->node, 0);
+            atomic_store(&h->unfinished, h->jr_old + (joinable ? 1 : 0));
+        } else { /* not linked: it never happened; the hand frees both */
+            mp__qnode_t *n = heap_ptr(q, atomic_load(&h->jr_node));
+            n->off = 0;
+            atomic_store(&h->unfinished, h->jr_old);
+        }
+        break;
+    case QJ_REFILL:
+        if (atomic_load(&h->jr_node) == 0) {
+            break; /* moved and freed */
+        }
+        if (listed) { /* still queued on the list: drop the cell's copy */
+            discard_cell(q, w);
+            break;
+        }
+        if (atomic_load(&word_cell(q, w)->state) == w) {
+            mp__qcell_t *c = word_cell(q, w);
+            cell_unhold(c);
+            atomic_store_explicit(&c->state,
+                                  st_make(word_pos(q, w), MP__QS_FULL, 0),
+                                  memory_order_release);
+            wake_consumers(q);
+        }
+        mp__heap_free_from(q->heap, &h->jr_node);
+        break;
+    case QJ_TAKE:
+        if (!listed) { /* popped: the taker's hand owns the node */
+            atomic_store(&hand_at(q, (uint32_t)h->jr_hand)->node,
+                         atomic_load(&h->jr_node));
+        }
+        break;
+    default:
+        break;
+    }
+    h->jr_kind = QJ_NONE;
 }
 
 /* How many messages consumers have taken, ever (ring and list). */
@@ -1277,9 +1385,12 @@ drain_wait(mp_queue_t *q, waiter_t *w)
 }
 
 /* The put loop once the data is in place (inline in buf, or in heap block
- * boff). Returns 0, MP_EFULL or MP_ENOMEM. */
+ * boff, held in hand *hi). A spill to the overflow list takes a hand into
+ * *hi if it has none; the caller gives it back. Returns 0, MP_EFULL or
+ * MP_ENOMEM. */
 static int
-put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
+put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
+         uint32_t *hi, waiter_t *w)
 {
     mp__qhdr_t *h = q->h;
     for (;;) {
@@ -1291,7 +1402,7 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
                    (!ring_has_room(q) || !ovf_refill(q))) {
             r = Q_RINGFULL; /* keep FIFO: follow the messages spilled */
         } else {
-            r = ring_try_put(q, buf, len, boff, &p);
+            r = ring_try_put(q, buf, len, boff, *hi, &p);
         }
         if (r == 0) {
             if (!q->exact &&
@@ -1304,6 +1415,7 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
         if (r == Q_BUSY && spun_out(w)) {
             if (!cell_holder_alive(q, &p)) {
                 repair_reader(q, &p);
+                (void)mp__queue_reclaim(q); /* its other hands, if any */
                 continue;
             }
             if (!q->exact) {
@@ -1314,7 +1426,13 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, waiter_t *w)
             if (drain_wait(q, w) || full_sleep(q, w)) {
                 continue;
             }
-            return ovf_put(q, buf, len, boff);
+            if (*hi == NO_HAND) { /* an inline message needs one for its node */
+                int e = hand_take(q, w, hi);
+                if (e != 0) {
+                    return e;
+                }
+            }
+            return ovf_put(q, buf, len, boff, *hi);
         }
         if (r == Q_FULL && w->nowait) {
             return MP_EFULL;
@@ -1338,23 +1456,24 @@ cell_take(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, sink_t *sink, size_t len)
     uint64_t freed = st_make(pos + q->mask + 1, MP__QS_FREE, 0);
     if (off == 0) {
         sink_fill(sink, c->data, len);
-        cell_unhold(c);
-        atomic_store_explicit(&c->state, freed, memory_order_release);
     } else {
-        /* The data lives in its own block: hand the cell back first. */
-        cell_unhold(c);
-        atomic_store_explicit(&c->state, freed, memory_order_release);
+        /* The data lives in its own block, freed through the cell's word
+         * before the cell is handed back: a consumer killed at any point
+         * leaves it named by its READING cell or freed (repair_reader). */
         heap_copy_out(q, sink, off, len);
-        mp__heap_free(q->heap, off);
+        mp__heap_free_from(q->heap, &c->off);
     }
+    cell_unhold(c);
+    atomic_store_explicit(&c->state, freed, memory_order_release);
     wake_producers(q);
 }
 
 /* One attempt to take a message from the ring, or from the overflow list
- * when the ring is empty. Returns the length, Q_EMPTY, Q_BUSY with *p the
- * cell a producer still writes, or the sink's error (message stays). */
+ * when the ring is empty (w: the get's deadline, for a hand). Returns the
+ * length, Q_EMPTY, Q_BUSY with *p the cell a producer still writes, or the
+ * sink's error (message stays). */
 static ssize_t
-ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
+ring_try_get(mp_queue_t *q, sink_t *sink, const waiter_t *w, probe_t *p)
 {
     mp__qhdr_t *h = q->h;
     for (;;) {
@@ -1396,7 +1515,7 @@ ring_try_get(mp_queue_t *q, sink_t *sink, probe_t *p)
             return Q_EMPTY;
         } else if ((int64_t)(atomic_load(&h->tail) - pos) <= 0) {
             /* The ring is empty: take from the overflow list. */
-            ssize_t r = ovf_take(q, sink);
+            ssize_t r = ovf_take(q, sink, w);
             if (r != Q_RETRY) {
                 return r;
             }
@@ -1426,36 +1545,22 @@ get_blocked(mp_queue_t *q)
            atomic_load(&h->ovf_head) == 0;
 }
 
-/* Discards the cell a dead producer held in WRITING (found by a consumer):
- * it becomes consumed, and its unfinished task (if joinable) finished. */
+/* Repairs the cell a dead producer held in WRITING (found by a consumer),
+ * under ovf_lock: taking the lock first finishes a journalled step of the
+ * producer's, which may publish this very cell; otherwise the cell is
+ * discarded (its message dropped) together with the producer's hand that
+ * names it (its block freed). A WRITING cell's task was never counted. */
 static void
 repair_writer(mp_queue_t *q, const probe_t *p)
 {
-    mp__qcell_t *c = &q->cells[p->pos & q->mask];
-    uint64_t s = p->state;
-    if (!atomic_compare_exchange_strong(
-            &c->state, &s, st_make(p->pos, MP__QS_READING, my_pid()))) {
-        return;
+    ovf_lock(q);
+    uint32_t i = hand_of_claim(q, p->state);
+    if (i != NO_HAND) {
+        hand_clean(q, i);
+    } else {
+        discard_cell(q, p->state);
     }
-    cell_hold(c);
-    help_past(&q->h->head, p->pos);
-    /* It may have died before moving tail past its cell: once the cell is
-     * free for the next lap, a stale tail would read as an empty ring. */
-    help_past(&q->h->tail, p->pos);
-    /* A dead mover's message is still on the overflow list (ovf_refill):
-     * its task is not finished. */
-    bool pending =
-        atomic_load_explicit(&c->len, memory_order_relaxed) == MOVE_PENDING;
-    atomic_store_explicit(&c->len, 0, memory_order_relaxed);
-    /* The dead producer's block (if it had one) leaks. */
-    cell_unhold(c);
-    atomic_store_explicit(&c->state,
-                          st_make(p->pos + q->mask + 1, MP__QS_FREE, 0),
-                          memory_order_release);
-    if (!pending && (q->h->flags & MP__QUEUE_FLAG_JOINABLE)) {
-        (void)unfinished_dec(q->h);
-    }
-    wake_producers(q);
+    mp__mutex_unlock(&q->h->ovf_lock);
 }
 
 /* The get loop shared by mp_queue_get and mp_queue_get_into. */
@@ -1473,12 +1578,13 @@ queue_get(mp_queue_t *q, sink_t *sink, mp_duration_t timeout)
     mp__qhdr_t *h = q->h;
     for (;;) {
         probe_t p = {0, 0};
-        ssize_t r = ring_try_get(q, sink, &p);
+        ssize_t r = ring_try_get(q, sink, &w, &p);
         if (r >= 0 || (r != Q_EMPTY && r != Q_BUSY)) {
             return r;
         }
         if (r == Q_BUSY && spun_out(&w) && !cell_holder_alive(q, &p)) {
             repair_writer(q, &p);
+            (void)mp__queue_reclaim(q); /* its other hands, if any */
             continue;
         }
         if (r == Q_EMPTY && w.nowait) {
@@ -1822,30 +1928,39 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
         return MP_EMSGSIZE;
     }
     /* Large messages are copied before a cell is claimed, so a cell is
-     * held only for a few stores. */
+     * held only for a few stores. Their block is held in a hand until a
+     * cell or the overflow list takes it, so that it is freed if this
+     * process dies first (hand_clean). */
     uint64_t boff = 0;
+    uint32_t hi = NO_HAND;
     if (len >= PACE_MIN) {
         large_pace(q, &w);
     }
     if (len > MP__QUEUE_INLINE_MAX) {
-        boff = mp__heap_alloc(q->heap, len);
+        r = hand_take(q, &w, &hi);
+        if (r != 0) {
+            return r;
+        }
+        _Atomic uint64_t *held = &hand_at(q, hi)->block;
+        boff = mp__heap_alloc_to(q->heap, len, held);
+        if (boff == 0 && mp__queue_reclaim(q) != 0) {
+            boff = mp__heap_alloc_to(q->heap, len, held);
+        }
         if (boff == 0) {
+            hand_give_back(q, hi);
             return MP_ENOMEM;
         }
         memcpy(heap_ptr(q, boff), buf, len);
     }
-    bool joinable = (h->flags & MP__QUEUE_FLAG_JOINABLE) != 0;
-    if (joinable) {
-        atomic_fetch_add(&h->unfinished, 1); /* before it can be taken */
-    }
-    r = put_wait(q, buf, len, boff, &w);
-    if (r != 0) {
-        if (boff != 0) {
-            mp__heap_free(q->heap, boff);
+    /* A JoinableQueue counts the task when the message is published or
+     * linked (cell_publish, ovf_put), in one step with it. */
+    test_hook(MP__QUEUE_HOOK_PUT_START);
+    r = put_wait(q, buf, len, boff, &hi, &w);
+    if (hi != NO_HAND) {
+        if (r != 0) {
+            mp__heap_free_from(q->heap, &hand_at(q, hi)->block);
         }
-        if (joinable) {
-            (void)unfinished_dec(h);
-        }
+        hand_give_back(q, hi);
     }
     return r;
 }
@@ -1890,6 +2005,12 @@ mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
 }
 
 /* --- sizes, close, join ------------------------------------------------- */
+
+uint64_t
+mp__queue_heap_free_bytes(const mp_queue_t *q)
+{
+    return mp__heap_free_bytes(q->heap);
+}
 
 long
 mp_queue_qsize(const mp_queue_t *q)
@@ -1956,7 +2077,7 @@ mp_queue_task_done(mp_queue_t *q)
     if (q == NULL || !(q->h->flags & MP__QUEUE_FLAG_JOINABLE)) {
         return MP_EINVAL;
     }
-    return unfinished_dec(q->h);
+    return unfinished_dec(q);
 }
 
 int

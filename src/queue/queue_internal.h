@@ -62,7 +62,9 @@ _Static_assert(sizeof(mp__qcell_t) == MP__QUEUE_CELL_SIZE, "cell size");
 typedef struct mp__qnode {
     uint64_t next;
     uint64_t len;
-    uint64_t off; /* heap offset of the data, 0: inline after the node */
+    /* heap offset of the data, 0: inline after the node (or, while the
+     * node is not linked, in the putter's hand) */
+    _Atomic uint64_t off;
     uint64_t pad;
 } mp__qnode_t;
 

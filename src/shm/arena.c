@@ -18,7 +18,10 @@
  * Crash safety: the heap lock is the death-surviving mutex, and every
  * update is a single store of a list head or the bump pointer done last, so
  * a process killed at any point leaves the lists valid (at worst one block
- * leaks). */
+ * leaks). mp__heap_alloc_to and mp__heap_free_from leak nothing: they name
+ * the block in a word of the caller's in the same step, journalled in the
+ * heap's header so that the locker after a dead holder finishes the step
+ * (heap_journal_repair). */
 #include "shm_internal.h"
 
 #include <pthread.h>
@@ -39,6 +42,13 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
+
+/* The steps an mp__heap_alloc_to or mp__heap_free_from is taking under
+ * the lock (the heap's jr_op). */
+#define JR_NONE 0u
+#define JR_ALLOC_LIST 1u /* taking jr_off off its free list */
+#define JR_ALLOC_BUMP 2u /* carving jr_off at the bump pointer */
+#define JR_FREE 3u       /* pushing jr_off onto its free list */
 
 typedef struct block_hdr {
     uint32_t magic;
@@ -73,6 +83,7 @@ mp__heap_init(void *region, size_t size)
     h->size = size;
     h->bump = MP__HEAP_HDR_SLOT;
     memset(h->free_head, 0, sizeof h->free_head);
+    h->jr_op = JR_NONE;
     h->magic = HEAP_MAGIC;
     return h;
 }
@@ -95,11 +106,56 @@ populate(char *p, size_t len)
     (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
 }
 
-/* Takes the heap lock; a dead holder left the lists valid (see the top). */
+/* Keeps the compiler from moving the stores of one step of the journal
+ * past the next: a holder killed between two steps must have made every
+ * store before the step it reached (its stores reach memory in any case;
+ * only their order in the program matters to the locker after it). */
+#define JR_STEP() atomic_signal_fence(memory_order_seq_cst)
+
+/* The reference word a journal step names. */
+static inline _Atomic uint64_t *
+jr_ref_word(mp__heap_t *h)
+{
+    return (_Atomic uint64_t *)(void *)((char *)h + h->jr_ref);
+}
+
+/* Called with the lock just taken over from a dead holder: finishes the
+ * step of mp__heap_alloc_to or mp__heap_free_from it was in, or forgets
+ * one it had not made yet. Nothing else changed the heap since it died. */
+static void
+heap_journal_repair(mp__heap_t *h)
+{
+    uint64_t off = h->jr_off;
+    unsigned cls = h->jr_cls;
+    switch (h->jr_op) {
+    case JR_ALLOC_LIST:
+    case JR_ALLOC_BUMP: {
+        bool taken = h->jr_op == JR_ALLOC_LIST ? h->free_head[cls] != off
+                                                : h->bump > off;
+        if (taken) {
+            atomic_store(jr_ref_word(h), off + HDR_SIZE);
+        }
+        break;
+    }
+    case JR_FREE:
+        if (h->free_head[cls] == off) { /* pushed: it is free */
+            ((block_hdr_t *)((char *)h + off))->magic = 0;
+            atomic_store(jr_ref_word(h), 0);
+        }
+        break;
+    default:
+        break;
+    }
+    h->jr_op = JR_NONE;
+}
+
+/* Takes the heap lock; a dead holder left the lists valid (see the top),
+ * and its journal step is finished or forgotten. */
 static void
 heap_lock(mp__heap_t *h)
 {
     if (mp__mutex_lock(&h->lock, MP__NO_DEADLINE) == MP_EOWNERDEAD) {
+        heap_journal_repair(h);
         mp__mutex_consistent(&h->lock);
     }
 }
@@ -148,6 +204,103 @@ mp__heap_free(mp__heap_t *h, uint64_t off)
     *(uint64_t *)(base + off) = h->free_head[b->cls];
     h->free_head[b->cls] = off - HDR_SIZE;
     mp__mutex_unlock(&h->lock);
+}
+
+uint64_t
+mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
+{
+    unsigned cls = class_of(size);
+    if (cls == MP__HEAP_CLASSES) {
+        return 0;
+    }
+    uint64_t block_size = (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
+    char *base = (char *)h;
+    heap_lock(h);
+    uint64_t off = h->free_head[cls];
+    uint32_t op = JR_ALLOC_LIST;
+    if (off == 0 && h->bump <= h->size && block_size <= h->size - h->bump) {
+        off = h->bump;
+        op = JR_ALLOC_BUMP;
+    }
+    if (off == 0) {
+        mp__mutex_unlock(&h->lock);
+        return 0;
+    }
+    uint64_t next = op == JR_ALLOC_LIST ? *(uint64_t *)(base + off + HDR_SIZE)
+                                        : off + block_size;
+    /* The journal, then the header, then the one store that takes the
+     * block, then the reference: see heap_journal_repair. */
+    h->jr_off = off;
+    h->jr_cls = cls;
+    h->jr_ref = (int64_t)((char *)ref - base);
+    JR_STEP();
+    h->jr_op = op;
+    JR_STEP();
+    block_hdr_t *b = (block_hdr_t *)(base + off);
+    b->cls = cls;
+    b->mapsize = 0;
+    b->magic = BLOCK_MAGIC;
+    JR_STEP();
+    if (op == JR_ALLOC_LIST) {
+        h->free_head[cls] = next;
+    } else {
+        h->bump = next;
+    }
+    JR_STEP();
+    atomic_store(ref, off + HDR_SIZE);
+    JR_STEP();
+    h->jr_op = JR_NONE;
+    mp__mutex_unlock(&h->lock);
+    if (size >= POPULATE_MIN) {
+        populate(base + off, HDR_SIZE + size);
+    }
+    return off + HDR_SIZE;
+}
+
+void
+mp__heap_free_from(mp__heap_t *h, _Atomic uint64_t *ref)
+{
+    char *base = (char *)h;
+    heap_lock(h);
+    uint64_t off = atomic_load(ref);
+    if (off == 0) {
+        mp__mutex_unlock(&h->lock);
+        return;
+    }
+    MP__ASSERT(off >= MP__HEAP_HDR_SLOT + HDR_SIZE && off < h->size);
+    block_hdr_t *b = (block_hdr_t *)(base + off - HDR_SIZE);
+    MP__ASSERT(b->magic == BLOCK_MAGIC);
+    MP__ASSERT(b->cls < MP__HEAP_CLASSES);
+    h->jr_off = off - HDR_SIZE;
+    h->jr_cls = b->cls;
+    h->jr_ref = (int64_t)((char *)ref - base);
+    *(uint64_t *)(base + off) = h->free_head[b->cls];
+    JR_STEP();
+    h->jr_op = JR_FREE;
+    JR_STEP();
+    h->free_head[b->cls] = off - HDR_SIZE;
+    JR_STEP();
+    b->magic = 0;
+    atomic_store(ref, 0);
+    JR_STEP();
+    h->jr_op = JR_NONE;
+    mp__mutex_unlock(&h->lock);
+}
+
+uint64_t
+mp__heap_free_bytes(mp__heap_t *h)
+{
+    char *base = (char *)h;
+    heap_lock(h);
+    uint64_t n = h->bump < h->size ? h->size - h->bump : 0;
+    for (unsigned cls = 0; cls < MP__HEAP_CLASSES; cls++) {
+        for (uint64_t off = h->free_head[cls]; off != 0;
+             off = *(uint64_t *)(base + off + HDR_SIZE)) {
+            n += (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
+        }
+    }
+    mp__mutex_unlock(&h->lock);
+    return n;
 }
 
 /* --- the process tree's arena ------------------------------------------- */

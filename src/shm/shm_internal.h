@@ -35,6 +35,14 @@ typedef struct mp__heap {
     uint64_t size; /* bytes of the region, header included */
     uint64_t bump; /* offset of the next fresh block */
     uint64_t free_head[MP__HEAP_CLASSES]; /* offsets; 0 = empty */
+    /* The step under the lock of mp__heap_alloc_to / mp__heap_free_from
+     * (0: none): which block moves, its class, and the reference word
+     * (its offset from the heap) that names it. A locker that takes the
+     * lock over from a dead holder finishes or forgets the step. */
+    uint32_t jr_op;
+    uint32_t jr_cls;
+    uint64_t jr_off;
+    int64_t jr_ref;
 } mp__heap_t;
 
 /* mp__heap_init formats size bytes at region (>= MP__HEAP_HDR_SLOT) as an
@@ -47,6 +55,30 @@ uint64_t mp__heap_alloc(mp__heap_t *heap, size_t size);
 
 /* mp__heap_free returns a block that mp__heap_alloc gave out. */
 void mp__heap_free(mp__heap_t *heap, uint64_t off);
+
+/* mp__heap_alloc_to is mp__heap_alloc that also names the block in *ref, a
+ * word in the same shared mapping as the heap (so that every process finds
+ * it at the same offset from the heap), in one step with taking the block:
+ * a process killed at any point leaves the block either free with *ref
+ * untouched, or taken with *ref naming it (a later locker finishes a step
+ * its dead holder began). The block's header is written within the step.
+ * Returns the block's offset (as stored in *ref) or 0 (no room; *ref
+ * untouched). For a block that must not leak when its holder dies: the
+ * owner of *ref frees it with mp__heap_free_from. */
+uint64_t mp__heap_alloc_to(mp__heap_t *heap, size_t size,
+                           _Atomic uint64_t *ref);
+
+/* mp__heap_free_from frees the block *ref names (nothing if 0) and stores 0
+ * in *ref in the same step: a process killed at any point leaves either the
+ * block taken and named, or free and *ref 0, so a caller that repeats the
+ * call after a crash never frees it twice. *ref lies in the heap's mapping,
+ * as for mp__heap_alloc_to. */
+void mp__heap_free_from(mp__heap_t *heap, _Atomic uint64_t *ref);
+
+/* mp__heap_free_bytes returns how many bytes the heap could still hand out
+ * as blocks (headers included): the region past the bump pointer plus every
+ * block on the free lists. For probes and tests; takes the lock. */
+uint64_t mp__heap_free_bytes(mp__heap_t *heap);
 
 /* The process-local half of every shared object's handle. */
 typedef struct mp__shobj {
@@ -72,6 +104,14 @@ void mp__shobj_release(mp__shobj_t *obj);
  * process of this tree has exited, however they ended. */
 int mp__tracker_register(const char *name);
 int mp__tracker_unregister(const char *name);
+/* Files of the tree that the tracker removes once the tree is gone, as
+ * it does names: a socket file (dir false) if it is still inode ino, or a
+ * directory (dir true) if it is empty by then. path is absolute, at most
+ * 235 bytes. Return 0 or an error (MP_EINVAL for a path it cannot hold). */
+int mp__tracker_register_file(const char *path, bool dir,
+                              unsigned long long ino);
+int mp__tracker_unregister_file(const char *path, bool dir,
+                                unsigned long long ino);
 /* Closes this process's connection to the tracker (mp_shutdown). */
 void mp__tracker_disconnect(void);
 /* The tracker's pid, or 0 when none runs for this process (for tests). */
