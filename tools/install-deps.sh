@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # tools/install-deps.sh - installs, with apt-get, whatever of the build's
-# needs is missing: cmake, gcc, g++ (the C++ header test), the C library
-# headers, make, pkg-config, python3, libssl-dev (libcrypto: the
-# Listener/Client handshake), and clang with libFuzzer (libclang-rt-14-dev)
-# for the clang build and the brief fuzz run. Does nothing (and needs no
-# network) on a machine that has them.
-# Called by tools/tour.sh and tools/test-all.sh; safe to run by itself.
+# needs is missing. With --examples (what tools/tour.sh needs): cmake, gcc,
+# the C library headers, make, pkg-config, python3, libssl-dev (libcrypto:
+# the Listener/Client handshake) and libcjson-dev (the C/Python example
+# pair). Without it (tools/test-all.sh), also g++ (the C++ header test),
+# clang with libFuzzer (libclang-rt-14-dev) for the clang build and the
+# fuzzers, and valgrind. Does nothing (and needs no network) on a machine
+# that has them; safe to run by itself.
+#
+# Usage: tools/install-deps.sh [--examples]
 set -euo pipefail
 
 missing=()
@@ -17,15 +20,6 @@ want() {
         missing+=("$pkg")
     fi
 }
-want cmake command -v cmake
-want gcc command -v gcc
-want g++ command -v g++
-want libc6-dev test -e /usr/include/stdio.h
-want make command -v make
-want pkg-config command -v pkg-config
-want python3 command -v python3
-want libssl-dev test -e /usr/include/openssl/hmac.h
-want clang command -v clang
 # libFuzzer's runtime, wherever this clang keeps it.
 have_libfuzzer() {
     local lib
@@ -33,7 +27,20 @@ have_libfuzzer() {
         test -e "$lib" ||
         test -n "$(find /usr/lib/llvm-* -name 'libclang_rt.fuzzer*.a' 2>/dev/null)"
 }
-want libclang-rt-14-dev have_libfuzzer
+want cmake command -v cmake
+want gcc command -v gcc
+want libc6-dev test -e /usr/include/stdio.h
+want make command -v make
+want pkg-config command -v pkg-config
+want python3 command -v python3
+want libssl-dev test -e /usr/include/openssl/hmac.h
+want libcjson-dev test -e /usr/include/cjson/cJSON.h
+if [ "${1:-}" != --examples ]; then
+    want g++ command -v g++
+    want clang command -v clang
+    want valgrind command -v valgrind
+    want libclang-rt-14-dev have_libfuzzer
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# tools/tour.sh - the README's first command: installs what is missing,
-# builds the library and its examples in build/, then runs every example
-# under examples/ with a banner saying what it shows and which seed program
-# it mirrors, and last copies a small tree with tools/mpcopy. Exits
-# non-zero if the build, any example or the copy fails.
+# tools/tour.sh - the README's first command: installs what running the
+# examples needs, builds the library and its examples in build/, then runs
+# every example under examples/, simple ones first, printing one line each
+# (ok or FAILED, its name, what it shows; its output goes to
+# build/tour/<name>.log), the C/Python pair, and last copies a small tree
+# with tools/mpcopy. -v shows every example's output as it runs. Exits
+# non-zero if the build, any example or the copy fails, after printing the
+# failed ones' output.
+#
+# Usage: tools/tour.sh [-v]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-tools/install-deps.sh
+verbose=0
+if [ "${1:-}" = -v ]; then
+    verbose=1
+elif [ $# -ne 0 ]; then
+    echo "usage: tools/tour.sh [-v]" >&2
+    exit 2
+fi
+
+tools/install-deps.sh --examples
 
 echo "==> building in build/"
 log=$(mktemp)
@@ -20,55 +33,76 @@ if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     exit 1
 fi
 
-# Seed by seed (the README's example last), each seed's in name order.
+# Simple examples first: processes, then shared state, pipes, queues,
+# pools, managers, and the programs that talk over a socket.
+rank() {
+    case $1 in
+    process_*) echo 1 ;;
+    no_shared_memory | lock_print | shared_counter) echo 2 ;;
+    value_*) echo 3 ;;
+    pipe_*) echo 4 ;;
+    queue_* | joinable_*) echo 5 ;;
+    sync_*) echo 6 ;;
+    pool_*) echo 7 ;;
+    manager_*) echo 8 ;;
+    *) echo 9 ;;
+    esac
+}
 mapfile -t sources < <(for f in examples/*.c; do
-    printf '%s %s\n' "$(grep -o -m1 'seed [0-9]\{3\}' "$f" || echo z)" "$f"
+    printf '%s %s\n' "$(rank "$(basename "$f" .c)")" "$f"
 done | sort | awk '{ print $NF }')
 
+mkdir -p build/tour
 failed=()
 count=0
-for src in "${sources[@]}"; do
-    name=$(basename "$src" .c)
+# show <name> <what> <command...>: runs one example, its output in
+# build/tour/<name>.log (and on the terminal with -v), and prints one line:
+# ok or FAILED, the name, and what it shows.
+show() {
+    local name=$1 what=$2 status=ok
+    shift 2
     count=$((count + 1))
-    # The banner: the first paragraph of the file's header comment (from
-    # "<name>.c - " on) and the seed it mirrors.
-    what=$(awk 'NR == 1 { next }
-                NR == 2 { sub(/^\/\* [a-z_]+\.c - /, "") }
-                NR > 2 { if ($0 ~ /^ \*$/) exit; sub(/^ \* ?/, "") }
-                { end = sub(/ *\*\/$/, "")
-                  printf "%s%s", (NR > 2 ? " " : ""), $0
-                  if (end) exit }' "$src")
-    seed=$(grep -o -m1 'seed [0-9]\{3\}' "$src" || echo "README")
-    echo
-    echo "=== $name ($seed)"
-    echo "    $what" | fold -s -w 78 | sed '2,$s/^/    /'
-    echo
-    if [ "$name" = echo_client ]; then
-        echo "    (runs with echo_server below)"
-        continue
+    if [ "$verbose" = 1 ]; then
+        echo "=== $name: $what"
+        timeout 60 "$@" 2>&1 | tee "build/tour/$name.log" || status=FAILED
+    else
+        timeout 60 "$@" >"build/tour/$name.log" 2>&1 || status=FAILED
     fi
-    run=("build/examples/$name")
-    if [ "$name" = echo_server ]; then
-        # The pair needs an address and a client: examples/echo_test.sh
-        # starts the server, talks to it with echo_client and stops it.
-        run=(bash examples/echo_test.sh build/examples/echo_server
-             build/examples/echo_client)
-    fi
-    if ! timeout 60 "${run[@]}"; then
+    if [ "$status" != ok ]; then
         failed+=("$name")
     fi
+    local line
+    line=$(printf '%-6s %-24s %s' "$status" "$name" "$what")
+    if [ ${#line} -gt 79 ]; then # cut at a word, within 80 columns
+        line=${line:0:77}
+        line="${line% *} ..."
+    fi
+    echo "$line"
+}
+
+for src in "${sources[@]}"; do
+    name=$(basename "$src" .c)
+    # What it shows: the first line of the file's header comment, after
+    # "<name>.c - ".
+    what=$(sed -n '2{s/^\/\* [a-z_]*\.c - //;s/ *\*\/$//;p}' "$src")
+    case $name in
+    echo_client | json_worker) continue ;; # run with their partners below
+    echo_server)
+        # The pair needs an address and a client: examples/echo_test.sh
+        # starts the server, talks to it with echo_client and stops it.
+        show echo "$what" bash examples/echo_test.sh \
+            build/examples/echo_server build/examples/echo_client ;;
+    *) show "$name" "$what" "build/examples/$name" ;;
+    esac
 done
+if [ -x build/examples/json_worker ]; then
+    show json_driver "a Python driver hands JSON tasks to C workers" \
+        python3 examples/json_driver.py build/examples/json_worker 2
+fi
 
 # Last: the tool grown from seed 002's folder copier. A small tree (a few
 # hundred files, a few MB, nested dirs, a symlink) is copied with 2
 # workers, verified, and compared with diff -r.
-echo
-echo "=== mpcopy (seed 002, tools/mpcopy)"
-echo "    Copies a directory tree with the process pool while the parent" \
-     "shows progress; --verify re-reads both sides in the workers." |
-    fold -s -w 78 | sed '2,$s/^/    /'
-echo
-count=$((count + 1))
 tree=$(mktemp -d)
 trap 'rm -f "$log"; rm -rf "$tree"' EXIT
 # The contents: slices of one random blob, written by the shell's printf
@@ -81,18 +115,20 @@ for d in $(seq 1 8); do
     done
 done
 ln -s dir1/sub/file1 "$tree/src/link"
-echo "    \$ mpcopy -j 2 --verify $tree/src $tree/copy"
-if timeout 60 build/tools/mpcopy/mpcopy -j 2 --verify "$tree/src" \
-        "$tree/copy" && diff -r --no-dereference "$tree/src" "$tree/copy"; then
-    echo "    diff -r: the copy is identical"
-else
-    failed+=(mpcopy)
-fi
+# shellcheck disable=SC2016 # $0 is the inner shell's: the tree
+show mpcopy "copies a tree with the pool, showing progress (tools/mpcopy)" \
+    bash -c 'build/tools/mpcopy/mpcopy -j 2 --verify "$0/src" "$0/copy" &&
+        diff -r --no-dereference "$0/src" "$0/copy" &&
+        echo "diff -r: the copy is identical"' "$tree"
 rm -rf "$tree"
 
-echo
 if [ ${#failed[@]} -ne 0 ]; then
+    for name in "${failed[@]}"; do
+        echo "--- $name (build/tour/$name.log)"
+        cat "build/tour/$name.log"
+    done
     echo "tour: ${#failed[@]} of $count examples failed: ${failed[*]}" >&2
     exit 1
 fi
-echo "tour: all $count examples ran. Next: tools/test-all.sh"
+echo "tour: all $count examples ran; their output is in build/tour/" \
+    "(tools/tour.sh -v shows it). Next: tools/test-all.sh"
