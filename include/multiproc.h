@@ -367,11 +367,17 @@ typedef struct mp_listener mp_listener_t;
 
 /* mp_listener_create binds and listens on address. A socket file is
  * created with mode 0600 and removed by mp_listener_close/destroy in the
- * process that created it (not in a forked child); an existing file is
- * not replaced. backlog 0 means SOMAXCONN. The authkey is copied.
+ * process that created it (not in a forked child), or, if its process tree
+ * ends without that (SIGKILL), by the shared-memory tracker once the whole
+ * tree is gone. An existing file is not replaced, except a stale socket
+ * file: one nobody listens on (a connect to it is refused), left by a
+ * killed process. To tell, a live listener there is connected to and left
+ * at once (its accept sees a peer that hung up). backlog 0 means
+ * SOMAXCONN. The authkey is copied.
  * Returns 0 or MP_EINVAL (NULL out or address, bad address syntax or port,
  * negative backlog, NULL authkey with authkey_len > 0), MP_ENAMETOOLONG
- * (path too long for a socket), MP_EEXIST (the socket path exists),
+ * (path too long for a socket), MP_EEXIST (a live socket or another
+ * file is at the path),
  * MP_ENOENT (unknown host), MP_ENOMEM, or a system error (for example
  * -EADDRINUSE, MP_EACCES). Python: Listener(address, backlog=, authkey=). */
 MP_EXTERN int mp_listener_create(mp_listener_t **out, const char *address,
@@ -1314,7 +1320,16 @@ MP_EXTERN void mp_array_destroy(mp_array_t *arr);
  * the very same code on the same memory. Calls made after the server died
  * or was shut down return MP_ENOSERVER; a call blocked in a wait notices
  * within 100 ms. Byte strings stored in a dict, list or Namespace are
- * copied in and copied out (Python: values are returned by value). */
+ * copied in and copied out (Python: values are returned by value).
+ *
+ * The server guards itself against its peers: it keeps at most 64
+ * connections in the authkey handshake at once (one more hangs up on the
+ * oldest of them) and gives each 10 s for it; it counts every object
+ * reference against the client connection that took it, so a client can
+ * drop only references it holds, and a client that goes (even SIGKILLed)
+ * releases exactly its own; one client process holds at most 65,536
+ * references to one manager's objects (MP_ENOSPC beyond); a request is at
+ * most the store's size (MP_EMSGSIZE beyond). */
 typedef struct mp_manager mp_manager_t;
 typedef struct mp_proxy mp_proxy_t;
 
@@ -1456,9 +1471,10 @@ MP_EXTERN void mp_manager_destroy(mp_manager_t *m);
  * made with lock NULL gets a new RLock. Return 0 or MP_EINVAL (NULL m or
  * out, bad type, parties 0, length 0, a lock proxy of another manager),
  * MP_EKIND (lock is no Lock/RLock), MP_ENOTSTARTED, MP_ENOSERVER, MP_ENOMEM
- * (the store is full), MP_ENOENT (create_object: no such type_id), or the
- * error the user type's create returned. Context: any process or thread
- * that has the handle. */
+ * (the store is full), MP_ENOSPC (this process already holds 65,536
+ * references to m's objects), MP_ENOENT (create_object: no such type_id),
+ * or the error the user type's create returned. Context: any process or
+ * thread that has the handle. */
 MP_EXTERN int mp_manager_dict(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_list(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_namespace(mp_manager_t *m, mp_proxy_t **out);
@@ -1499,7 +1515,8 @@ MP_EXTERN int mp_proxy_token(const mp_proxy_t *p, char *buf, size_t buflen);
  * process or inherited) for the object a token names; the object lives at
  * least as long as this proxy. Returns 0 or MP_EINVAL (NULL, malformed
  * token), MP_ECLOSED (the object no longer exists), MP_ENOTSTARTED,
- * MP_ENOSERVER, MP_ENOMEM. */
+ * MP_ENOSERVER, MP_ENOMEM, MP_ENOSPC (this process already holds 65,536
+ * references to m's objects). */
 MP_EXTERN int mp_proxy_from_token(mp_proxy_t **out, mp_manager_t *m,
                                   const char *token);
 
@@ -1509,7 +1526,10 @@ MP_EXTERN int mp_proxy_kind(const mp_proxy_t *p);
 /* mp_proxy_destroy drops the proxy. An object lives while a proxy made by
  * a factory or by mp_proxy_from_token exists; a proxy a child inherited
  * through fork does not hold it (destroying it in the child only frees
- * the child's copy). NULL is ignored. */
+ * the child's copy). The server counts each process's references on its
+ * own connection: a process that ends, or destroys its manager handle,
+ * without destroying its proxies drops their references all the same.
+ * NULL is ignored. */
 MP_EXTERN void mp_proxy_destroy(mp_proxy_t *p);
 
 /* Every call below returns MP_EINVAL for a NULL proxy or argument, MP_EKIND
@@ -1597,7 +1617,9 @@ MP_EXTERN int mp_proxy_join(mp_proxy_t *q, mp_duration_t timeout);
 MP_EXTERN int mp_proxy_acquire(mp_proxy_t *p, mp_duration_t timeout);
 MP_EXTERN int mp_proxy_release(mp_proxy_t *p);
 
-/* Event: set, clear, is_set (1 or 0), wait (0 once set, MP_ETIMEDOUT).
+/* Event: set, clear, is_set (1 or 0), wait (0 once set, MP_ETIMEDOUT; a
+ * waiter that was waiting when set() ran returns 0 even if clear()
+ * followed at once, as in Python).
  * Condition: wait (the caller must hold it: MP_ENOTOWNER), notify n,
  * notify_all. Barrier: wait returns this party's index (0..parties-1) or
  * MP_EBROKEN / MP_ETIMEDOUT; abort, reset; parties, n_waiting and broken

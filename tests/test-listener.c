@@ -471,6 +471,12 @@ TEST(listener_existing_socket_path_not_replaced)
     ASSERT_OK(mp_listener_create(&a, t.path, NULL, 0, 0));
     ASSERT_ERR(mp_listener_create(&b, t.path, NULL, 0, 0), MP_EEXIST);
     ASSERT_NULL(b);
+    /* The check that found it alive connected and left at once. */
+    mp_conn_t *c = NULL;
+    ASSERT_OK(mp_listener_accept(a, &c, TMO));
+    void *msg = NULL;
+    ASSERT_ERR(mp_conn_recv_bytes(c, &msg, 0, TMO), MP_EOF);
+    mp_conn_destroy(c);
     /* The first listener still owns and serves the path. */
     c_to_c(a, NULL, 0);
     mp_listener_destroy(a);

@@ -4,6 +4,7 @@
 #include "ipc_internal.h"
 
 #include "../platform/platform.h"
+#include "../shm/shm_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -49,8 +51,8 @@ struct mp_listener {
     size_t npending;
     /* The socket file to remove, and proof that it is still ours. */
     pid_t creator;
-    dev_t dev;
-    ino_t ino;
+    struct stat st; /* its stat after its chmod: dev, inode, ctime */
+    char *tracked; /* its absolute path, registered with the tracker */
     uint8_t *key; /* NULL: no authentication */
     size_t keylen;
     char address[LST_ADDR_MAX];
@@ -202,9 +204,88 @@ set_nonblock(int fd, bool on)
     return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
+/* Locks (flock, exclusive) the directory that will hold socket file
+ * path, so that this library's listeners bind, check for a stale socket
+ * and listen there one at a time: else one could take another's socket,
+ * bound but not yet listening, for stale. Held for a few system calls that
+ * do not block. Returns the locked directory's fd (closing it unlocks), or
+ * -1 when it cannot be opened (then no stale socket is removed). */
+static int
+unix_dir_lock(const char *path)
+{
+    char dir[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+    size_t n = (size_t)(strrchr(path, '/') - path);
+    memcpy(dir, path, n > 0 ? n : 1); /* "/name": the root */
+    dir[n > 0 ? n : 1] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            mp__plat_close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* Returns true if the socket file at a's path is stale: a socket file
+ * that nobody listens on, so that a connect to it is refused (a process
+ * killed before it could remove it left it). A live listener is connected
+ * to and at once hung up on: its accept sees a peer that left. */
+static bool
+unix_stale(const lst_addr_t *a)
+{
+    const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        return false;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return false;
+    }
+    bool stale = connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 &&
+                 errno == ECONNREFUSED;
+    mp__plat_close(fd);
+    return stale;
+}
+
+/* Registers the listener's socket file with the tracker, which removes it
+ * if the process tree ends without closing the listener (SIGKILL). Best
+ * effort: without a registration (a path too long for the tracker, or no
+ * memory) the file may outlive such a death, and the next bind at the path
+ * removes it as stale. */
+static void
+unix_track(mp_listener_t *l)
+{
+    char cwd[PATH_MAX];
+    size_t n = strlen(l->address) + 1;
+    bool rel = l->address[0] != '/';
+    if (rel) {
+        if (getcwd(cwd, sizeof cwd) == NULL) {
+            return;
+        }
+        n += strlen(cwd) + 1;
+    }
+    char *abs = mp__malloc(n);
+    if (abs == NULL) {
+        return;
+    }
+    snprintf(abs, n, "%s%s%s", rel ? cwd : "", rel ? "/" : "", l->address);
+    if (mp__tracker_register_file(abs, &l->st) != 0) {
+        mp__free(abs);
+        return;
+    }
+    l->tracked = abs;
+}
+
 /* Binds and listens on a fresh socket for a. A socket file is made mode
  * 0600: chmod runs between bind and listen, when nobody can connect yet.
- * Returns 0 or a negative error; the listener's fd and identity are set. */
+ * A stale socket file at the path (see unix_stale) is removed first; a
+ * live one, or any other file, is MP_EEXIST. Returns 0 or a negative
+ * error; the listener's fd and identity are set. */
 static int
 listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
 {
@@ -213,26 +294,27 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
         return -errno;
     }
     int r = 0;
+    const char *path = ((struct sockaddr_un *)&a->sa)->sun_path;
+    int lock = l->is_unix ? unix_dir_lock(path) : -1;
     if (!l->is_unix) {
         int one = 1;
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     }
-    if (bind(fd, (struct sockaddr *)&a->sa, a->len) != 0) {
-        r = (l->is_unix && errno == EADDRINUSE) ? MP_EEXIST : -errno;
-        mp__plat_close(fd);
-        return r;
+    r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
+    if (r == -EADDRINUSE && lock >= 0 && unix_stale(a) &&
+        unlink(path) == 0) {
+        r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
     }
-    struct stat st;
+    if (r < 0) {
+        r = (l->is_unix && r == -EADDRINUSE) ? MP_EEXIST : r;
+        goto fail;
+    }
     if (l->is_unix) {
-        const char *path = ((struct sockaddr_un *)&a->sa)->sun_path;
-        if (chmod(path, 0600) != 0 || stat(path, &st) != 0) {
+        if (chmod(path, 0600) != 0 || stat(path, &l->st) != 0) {
             r = -errno;
             unlink(path);
-            mp__plat_close(fd);
-            return r;
+            goto fail;
         }
-        l->dev = st.st_dev;
-        l->ino = st.st_ino;
         l->creator = getpid();
         snprintf(l->address, sizeof l->address, "%s", path);
     } else {
@@ -240,15 +322,22 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
         socklen_t len = sizeof ss;
         if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
             r = -errno;
-            mp__plat_close(fd);
-            return r;
+            goto fail;
         }
         format_inet(&ss, l->address, sizeof l->address);
     }
+    /* From here the listener owns fd and the file: destroy undoes them. */
     l->fd = fd;
     if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
         r = -errno;
+    } else if (l->is_unix) {
+        unix_track(l);
     }
+    mp__plat_close(lock);
+    return r;
+fail:
+    mp__plat_close(fd);
+    mp__plat_close(lock);
     return r;
 }
 
@@ -295,7 +384,8 @@ pending_drop(mp_listener_t *l, size_t i)
 }
 
 /* Closes the listening socket and removes its socket file, if this
- * process made it and it is still the same file. */
+ * process made it and it is still the same file (inode and ctime: an
+ * inode number is soon reused). */
 static void
 listener_shut(mp_listener_t *l)
 {
@@ -314,8 +404,13 @@ listener_shut(mp_listener_t *l)
     }
     struct stat st;
     if (l->is_unix && l->creator == getpid() && stat(l->address, &st) == 0 &&
-        st.st_dev == l->dev && st.st_ino == l->ino) {
+        st.st_dev == l->st.st_dev && st.st_ino == l->st.st_ino &&
+        st.st_ctim.tv_sec == l->st.st_ctim.tv_sec &&
+        st.st_ctim.tv_nsec == l->st.st_ctim.tv_nsec) {
         unlink(l->address);
+    }
+    if (l->tracked != NULL && l->creator == getpid()) {
+        (void)mp__tracker_unregister_file(l->tracked, &l->st);
     }
 }
 
@@ -556,6 +651,7 @@ mp_listener_destroy(mp_listener_t *l)
     }
     listener_shut(l);
     mp__free(l->pending);
+    mp__free(l->tracked);
     mp__free(l->key);
     mp__free(l);
 }

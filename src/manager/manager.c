@@ -595,6 +595,9 @@ dir_make_locked(void)
     }
     dir_path = path;
     dir_pid = self;
+    /* Should this process die without its exit handler (SIGKILL), the
+     * tracker removes the directory, once empty, with the tree. */
+    (void)mp__tracker_register_file(path, NULL);
     if (!dir_atexit) {
         dir_atexit = atexit(dir_at_exit) == 0;
     }
@@ -614,6 +617,7 @@ dir_release(mp_manager_t *m)
     if (dir_pid == mp__getpid() && dir_users > 0 && --dir_users == 0 &&
         dir_pid != mp__session_pid()) {
         (void)rmdir(dir_path);
+        (void)mp__tracker_unregister_file(dir_path, NULL);
         mp__free(dir_path);
         dir_path = NULL;
     }

@@ -105,13 +105,13 @@ void mp__shobj_release(mp__shobj_t *obj);
 int mp__tracker_register(const char *name);
 int mp__tracker_unregister(const char *name);
 /* Files of the tree that the tracker removes once the tree is gone, as
- * it does names: a socket file (dir false) if it is still inode ino, or a
- * directory (dir true) if it is empty by then. path is absolute, at most
- * 235 bytes. Return 0 or an error (MP_EINVAL for a path it cannot hold). */
-int mp__tracker_register_file(const char *path, bool dir,
-                              unsigned long long ino);
-int mp__tracker_unregister_file(const char *path, bool dir,
-                                unsigned long long ino);
+ * it does names: a socket file (sock: its stat, taken after its last
+ * chmod) if the path still names that very file (inode and ctime), or a
+ * directory (sock NULL) if it is empty by then. path is absolute, at most
+ * 219 bytes. Return 0 or an error (MP_EINVAL for a path it cannot hold). */
+struct stat;
+int mp__tracker_register_file(const char *path, const struct stat *sock);
+int mp__tracker_unregister_file(const char *path, const struct stat *sock);
 /* Closes this process's connection to the tracker (mp_shutdown). */
 void mp__tracker_disconnect(void);
 /* The tracker's pid, or 0 when none runs for this process (for tests). */

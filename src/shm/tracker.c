@@ -27,9 +27,18 @@
  *   different processes never interleave. The table is a multiset: "U"
  *   removes one matching "R", so an unlink by one process racing a
  *   re-create of the same name by another never loses the newer entry.
+ * - Files: the same two ops carry "S<id>/abs/path" for a socket file the
+ *   tree bound (a listener's) and "D<id>/abs/dir" for a directory it made
+ *   (a manager's mp-mgr-*); <id> is 32 hex digits, the file's inode and its
+ *   ctime in ns (zeros for a directory): an inode number alone is soon
+ *   reused by the next file. They are names like the others in every
+ *   table.
  * - End: when the last write end is closed (every process of the tree has
  *   exited or called mp_shutdown()), read() returns 0; the tracker
- *   shm_unlink()s every name still registered and _exit()s.
+ *   shm_unlink()s every name still registered, unlinks every socket file
+ *   still registered that is still the registered file (a later owner's
+ *   socket at that path is left alone), then rmdir()s the directories
+ *   (those left empty), and _exit()s.
  * - Cost: a write that wakes a sleeping reader costs several times one that
  *   does not. After draining the socket the tracker therefore pauses
  *   briefly before it blocks again, so a burst of create/unlink calls wakes
@@ -69,6 +78,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -171,35 +181,117 @@ table_remove(tracker_table_t *t, const char *name, size_t len)
     }
 }
 
-/* shm_unlink()s every registered name (on Linux a plain unlink() in
- * /dev/shm: it does not allocate). */
+/* The hex digits of a file entry's identity, after its kind letter: the
+ * inode, then the ctime in ns, 16 digits each. */
+#define TRACKER_INO_DIGITS 32
+
+/* Reads the 16 lower-case hex digits at p. */
+static unsigned long long
+tracker_hex(const char *p)
+{
+    unsigned long long v = 0;
+    for (int i = 0; i < 16; i++) {
+        v = v << 4 | (unsigned)(p[i] <= '9' ? p[i] - '0' : p[i] - 'a' + 10);
+    }
+    return v;
+}
+
+/* Writes v as 16 lower-case hex digits at p. */
+static void
+tracker_put_hex(char *p, unsigned long long v)
+{
+    for (int i = 0; i < 16; i++) {
+        p[i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 15];
+    }
+}
+
+/* A file's ctime in ns. */
+static unsigned long long
+tracker_ctime_ns(const struct stat *st)
+{
+    return (unsigned long long)st->st_ctim.tv_sec * 1000000000ull +
+           (unsigned long long)st->st_ctim.tv_nsec;
+}
+
+/* Removes what every registered name names: shm_unlink() for a "/name"
+ * (on Linux a plain unlink() in /dev/shm: it does not allocate), unlink()
+ * for a socket file that is still the registered file, then rmdir() for
+ * the directories (after the files that were in them). */
 static void
 table_unlink_all(const tracker_table_t *t)
 {
     char path[TRACKER_NAME_MAX + 1];
-    for (size_t i = 0; i < t->used; i++) {
-        memcpy(path, t->slots[i].name, t->slots[i].len);
-        path[t->slots[i].len] = '\0';
-        (void)shm_unlink(path);
+    const size_t off = 1 + TRACKER_INO_DIGITS;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < t->used; i++) {
+            const tracker_slot_t *sl = &t->slots[i];
+            if ((pass == 1) != (sl->name[0] == 'D')) {
+                continue;
+            }
+            memcpy(path, sl->name, sl->len);
+            path[sl->len] = '\0';
+            struct stat st;
+            if (path[0] == '/') {
+                (void)shm_unlink(path);
+            } else if (path[0] == 'D') {
+                (void)rmdir(path + off);
+            } else if (lstat(path + off, &st) == 0 &&
+                       (unsigned long long)st.st_ino == tracker_hex(path + 1) &&
+                       tracker_ctime_ns(&st) == tracker_hex(path + 17)) {
+                (void)unlink(path + off);
+            }
+        }
     }
 }
 
-/* Applies one line (without its '\n'): "R /name" or "U /name", the name
- * free of further '/'. Anything else is ignored. */
+/* Returns 1 if name (len bytes) is a well-formed name: "/name" free of
+ * further '/' and NULs, or "S|D<32 hex>/abs/path" free of NULs. */
+static int
+tracker_name_ok(const char *name, size_t len)
+{
+    size_t i = 1;
+    if (name[0] == 'S' || name[0] == 'D') {
+        if (len < 2 + TRACKER_INO_DIGITS) {
+            return 0;
+        }
+        for (; i <= TRACKER_INO_DIGITS; i++) {
+            char c = name[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                return 0;
+            }
+        }
+        if (name[i] != '/') {
+            return 0;
+        }
+        for (; i < len; i++) {
+            if (name[i] == '\0') {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (name[0] != '/') {
+        return 0;
+    }
+    for (; i < len; i++) {
+        if (name[i] == '/' || name[i] == '\0') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Applies one line (without its '\n'): "R <name>" or "U <name>" (see
+ * tracker_name_ok). Anything else is ignored. */
 static void
 tracker_apply(tracker_table_t *t, const char *line, size_t n)
 {
     if (n < 4 || (line[0] != 'R' && line[0] != 'U') || line[1] != ' ' ||
-        line[2] != '/' || n - 2 > TRACKER_NAME_MAX - 1) {
+        n - 2 > TRACKER_NAME_MAX - 1 || !tracker_name_ok(line + 2, n - 2)) {
         return;
     }
     const char *name = line + 2;
     size_t len = n - 2;
-    for (size_t i = 1; i < len; i++) {
-        if (name[i] == '/' || name[i] == '\0') {
-            return;
-        }
-    }
     if (line[0] == 'R') {
         table_add(t, name, len);
     } else {
@@ -454,10 +546,10 @@ tracker_format(char *buf, char op, const char *name)
     return len + 4;
 }
 
-/* Sends op ('R' or 'U') for name and notes it in own_names. Without a
- * live tracker (none yet, or a dead one), and while this process has names
- * registered, starts one and registers all of them with it: the new name
- * of an 'R' among them. Returns 0 or a negative error. */
+static int tracker_send(char op, const char *buf, size_t len);
+
+/* Sends op ('R' or 'U') for the shared-memory name (see tracker_send).
+ * Returns 0 or a negative error. */
 static int
 tracker_message(char op, const char *name)
 {
@@ -466,6 +558,17 @@ tracker_message(char op, const char *name)
     if (len == 0) {
         return MP_EINVAL;
     }
+    return tracker_send(op, buf, len);
+}
+
+/* Sends the line buf (len bytes, op ('R' or 'U'), a space, a name, '\n')
+ * and notes the name in own_names. Without a live tracker (none yet, or a
+ * dead one), and while this process has names registered, starts one and
+ * registers all of them with it: the new name of an 'R' among them.
+ * Returns 0 or a negative error. */
+static int
+tracker_send(char op, const char *buf, size_t len)
+{
     pthread_once(&tracker_once, tracker_once_fn);
     pthread_mutex_lock(&tracker_mutex);
     own_names_adopt_locked();
@@ -507,6 +610,40 @@ int
 mp__tracker_unregister(const char *name)
 {
     return tracker_message('U', name);
+}
+
+/* Sends op for a file name: kind ('S' or 'D'), the identity of st (NULL:
+ * zeros), the absolute path. Returns 0 or a negative error. */
+static int
+tracker_file_message(char op, char kind, const char *path,
+                     const struct stat *st)
+{
+    char buf[TRACKER_MSG_MAX + 1];
+    const size_t pre = 3 + TRACKER_INO_DIGITS; /* "R S<ino>" */
+    size_t len = path != NULL ? strnlen(path, TRACKER_NAME_MAX) : 0;
+    if (len == 0 || path[0] != '/' || pre + len + 1 > TRACKER_NAME_MAX) {
+        return MP_EINVAL;
+    }
+    buf[0] = op;
+    buf[1] = ' ';
+    buf[2] = kind;
+    tracker_put_hex(buf + 3, st != NULL ? (unsigned long long)st->st_ino : 0);
+    tracker_put_hex(buf + 19, st != NULL ? tracker_ctime_ns(st) : 0);
+    memcpy(buf + pre, path, len);
+    buf[pre + len] = '\n';
+    return tracker_send(op, buf, pre + len + 1);
+}
+
+int
+mp__tracker_register_file(const char *path, const struct stat *sock)
+{
+    return tracker_file_message('R', sock != NULL ? 'S' : 'D', path, sock);
+}
+
+int
+mp__tracker_unregister_file(const char *path, const struct stat *sock)
+{
+    return tracker_file_message('U', sock != NULL ? 'S' : 'D', path, sock);
 }
 
 void
