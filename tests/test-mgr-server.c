@@ -8,12 +8,15 @@
 
 #include "manager/server_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1175,4 +1178,315 @@ TEST_TIMEOUT(mgr_user_type, 30)
     ASSERT_OK(mpt_wait_signal(&destroyed, &b));
     mp_manager_destroy(m);
     mpt_pipe_close(&destroyed);
+}
+
+/*--- hardening (issue 21): references, silent peers, loop errors ----------*/
+
+/* CREATE of kind over raw connection c; returns the id. */
+static void
+raw_create(mp_conn_t *c, int kind, uint32_t *index, uint32_t *gen)
+{
+    mp__mgr_req_t req = {.op = MP__OP_CREATE, .num = {kind}};
+    void *buf;
+    size_t len;
+    ASSERT_OK(mp__mgr_req_encode(&req, &buf, &len));
+    ASSERT_OK(mp_conn_send_bytes(c, buf, len));
+    mp_free(buf);
+    void *in = NULL;
+    ssize_t n = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
+    ASSERT_GE(n, 0);
+    mp__mgr_rep_t rep;
+    ASSERT_OK(mp__mgr_rep_decode(in, (size_t)n, &rep));
+    mp_free(in);
+    ASSERT_OK(rep.status);
+    *index = (uint32_t)rep.num;
+    *gen = rep.gen;
+    mp__mgr_rep_clear(&rep);
+}
+
+/* Another client (its own connection) can neither DECREF away an object
+ * it never referenced nor drop more references than it took. */
+TEST_TIMEOUT(mgr_decref_only_own_references, 30)
+{
+    mp_manager_t *m = mpt_manager_start(NULL);
+    mp_manager_t *c;
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
+    uint32_t index, gen;
+    create_obj(c, MP_PROXY_DICT, 0, &index, &gen);
+
+    mp_conn_t *thief = raw_connect(m);
+    mp__mgr_req_t dec = {.op = MP__OP_DECREF, .index = index, .gen = gen};
+    mp__mgr_req_t inc = {.op = MP__OP_INCREF, .index = index, .gen = gen};
+    ASSERT_ERR(raw_request(thief, &dec), MP_ENOTOWNER);
+    ASSERT_ERR(raw_request(thief, &dec), MP_ENOTOWNER);
+    ASSERT_OK(obj_call(c, MP__OP_DICT_LEN, index, gen, 0));
+    ASSERT_OK(raw_request(thief, &inc));
+    ASSERT_OK(raw_request(thief, &dec));
+    ASSERT_ERR(raw_request(thief, &dec), MP_ENOTOWNER);
+    ASSERT_OK(obj_call(c, MP__OP_DICT_LEN, index, gen, 0));
+    /* The starter (another process's handle) cannot either. */
+    ASSERT_ERR(obj_call(m, MP__OP_DECREF, index, gen, 0), MP_ENOTOWNER);
+    mp_conn_destroy(thief);
+
+    ASSERT_OK(obj_call(c, MP__OP_DECREF, index, gen, 0));
+    ASSERT_ERR(obj_call(c, MP__OP_DICT_LEN, index, gen, 0), MP_ECLOSED);
+    mp_manager_destroy(c);
+    mp_manager_destroy(m);
+}
+
+/* A user type whose destroy reports the object's int64 value's low byte
+ * on the fd in arg: which object went. */
+static void
+tagged_destroy(void *obj, void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    int64_t value = *(int64_t *)obj;
+    uint8_t b = (uint8_t)value;
+    free(obj);
+    (void)!write(fd, &b, 1);
+}
+
+/* CREATE of a "Tagged" object with value tag through m; returns its id. */
+static void
+tagged_create(mp_manager_t *m, int64_t tag, uint32_t *index, uint32_t *gen)
+{
+    mp__mgr_req_t cr = {.op = MP__OP_CREATE,
+                        .num = {MP_PROXY_USER},
+                        .arg = {{"Tagged", 6}, {&tag, 8}}};
+    mp__mgr_rep_t rep;
+    ASSERT_OK(mp__mgr_call(m, &cr, &rep));
+    *index = (uint32_t)rep.num;
+    *gen = rep.gen;
+    mp__mgr_rep_clear(&rep);
+}
+
+typedef struct refs_child {
+    mp_manager_t *m;
+    uint32_t shared_index, shared_gen;
+    mpt_pipe_t ready;
+} refs_child_t;
+
+/* Child: its own object 'X', two references of the parent's 'Y', a dict;
+ * says so and waits to be killed. */
+static int
+child_holds_refs(void *arg)
+{
+    refs_child_t *rc = arg;
+    uint32_t index, gen;
+    tagged_create(rc->m, 'X', &index, &gen);
+    create_obj(rc->m, MP_PROXY_DICT, 0, &index, &gen);
+    for (int i = 0; i < 2; i++) {
+        if (obj_call(rc->m, MP__OP_INCREF, rc->shared_index, rc->shared_gen,
+                     0) != 0) {
+            return 1;
+        }
+    }
+    mpt_signal(&rc->ready, 1);
+    for (;;) {
+        pause();
+    }
+    return 2;
+}
+
+/* A client SIGKILLed releases exactly the references it held: its own
+ * object goes, the one it shared keeps the parent's reference. */
+TEST_TIMEOUT(mgr_killed_client_releases_exactly_its_references, 30)
+{
+    mpt_pipe_t destroyed;
+    mpt_pipe_open(&destroyed);
+    mp_manager_t *m;
+    ASSERT_OK(mp_manager_create(&m, NULL));
+    mp_manager_type_t t = {counter_create, counter_call, tagged_destroy,
+                           (void *)(intptr_t)destroyed.wr};
+    ASSERT_OK(mp_manager_register(m, "Tagged", &t));
+    ASSERT_OK(mp_manager_start(m));
+    refs_child_t rc = {.m = m};
+    tagged_create(m, 'Y', &rc.shared_index, &rc.shared_gen);
+    mpt_pipe_open(&rc.ready);
+    pid_t pid = mpt_fork(child_holds_refs, &rc);
+    uint8_t b;
+    ASSERT_OK(mpt_wait_signal(&rc.ready, &b));
+    ASSERT_OK(kill(pid, SIGKILL));
+    ASSERT_EQ(mpt_join(pid), -SIGKILL);
+
+    /* The child's own object goes with its connection ... */
+    ASSERT_OK(mpt_wait_signal(&destroyed, &b));
+    ASSERT_EQ(b, 'X');
+    /* ... the shared one keeps exactly the parent's reference. */
+    int64_t v = 0;
+    ASSERT_OK(user_call(m, rc.shared_index, rc.shared_gen, "add", 0, &v));
+    ASSERT_EQ(v, 'Y');
+    ASSERT_OK(obj_call(m, MP__OP_DECREF, rc.shared_index, rc.shared_gen, 0));
+    ASSERT_OK(mpt_wait_signal(&destroyed, &b));
+    ASSERT_EQ(b, 'Y');
+    ASSERT_ERR(user_call(m, rc.shared_index, rc.shared_gen, "add", 0, NULL),
+               MP_ECLOSED);
+    mpt_pipe_close(&rc.ready);
+    mp_manager_destroy(m);
+    mpt_pipe_close(&destroyed);
+}
+
+/* Peers that connect and never answer the challenge: past
+ * MP__MGR_UNAUTH_MAX of them, each new one makes the server hang up on
+ * the oldest (so they cost a bounded number of threads), and a client
+ * that answers is served. */
+TEST_TIMEOUT(mgr_silent_peers_bounded, 60)
+{
+    mp_manager_t *m = mpt_manager_start(NULL);
+    enum { N = MP__MGR_UNAUTH_MAX + 40 };
+    static mp_conn_t *silent[N];
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(mp_client_connect(&silent[i], mp_manager_address(m), NULL, 0,
+                                    MP_WAIT_FOREVER));
+        /* Its challenge: the server's thread for it runs. */
+        void *in;
+        ssize_t n = mp_conn_recv_bytes(silent[i], &in, 0, MP_WAIT_FOREVER);
+        ASSERT_GT(n, 11);
+        ASSERT_MEM_EQ(in, "#CHALLENGE#", 11);
+        mp_free(in);
+        if (i >= (int)MP__MGR_UNAUTH_MAX) {
+            /* Hung up on before this one's challenge was sent. */
+            ASSERT_ERR(mp_conn_recv_bytes(silent[i - MP__MGR_UNAUTH_MAX], &in,
+                                          0, MP_NO_WAIT),
+                       MP_EOF);
+        }
+    }
+    /* The newest are still waiting for their answer. */
+    void *in;
+    ASSERT_ERR(mp_conn_recv_bytes(silent[N - 1], &in, 0, MP_NO_WAIT),
+               MP_ETIMEDOUT);
+    mp_manager_t *c;
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
+    ASSERT_OK(hello(c));
+    mp_manager_destroy(c);
+    for (int i = 0; i < N; i++) {
+        mp_conn_destroy(silent[i]);
+    }
+    ASSERT_OK(hello(m));
+    mp_manager_destroy(m);
+}
+
+/* The tid of process pid's thread named name, or -1. */
+static pid_t
+thread_named(pid_t pid, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    ASSERT_NOT_NULL(d);
+    pid_t found = -1;
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        char comm[64], cpath[384];
+        snprintf(cpath, sizeof cpath, "%s/%s/comm", path, e->d_name);
+        FILE *f = fopen(cpath, "re");
+        if (f == NULL) {
+            continue;
+        }
+        if (fgets(comm, sizeof comm, f) != NULL) {
+            comm[strcspn(comm, "\n")] = '\0';
+            if (strcmp(comm, name) == 0) {
+                found = (pid_t)atoi(e->d_name);
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+/* How often thread tid of pid has gone to sleep (voluntary context
+ * switches): a thread that spins does not. */
+static long
+sleeps_of(pid_t pid, pid_t tid)
+{
+    char path[96], line[128];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    FILE *f = fopen(path, "re");
+    ASSERT_NOT_NULL(f);
+    long n = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
+            n = atol(line + 24);
+        }
+    }
+    fclose(f);
+    ASSERT_GE(n, 0);
+    return n;
+}
+
+/* Waits until thread tid of pid has slept `more` times beyond base. */
+static void
+wait_sleeps(pid_t pid, pid_t tid, long base, long more)
+{
+    while (sleeps_of(pid, tid) < base + more) {
+        sched_yield();
+    }
+}
+
+/* The lowest descriptor number free in process pid. */
+static int
+lowest_free_fd(pid_t pid)
+{
+    char path[64];
+    for (int fd = 0;; fd++) {
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+        struct stat st;
+        if (lstat(path, &st) != 0) {
+            return fd;
+        }
+    }
+}
+
+/* A poll or accept that fails with a real error (not EINTR) makes the
+ * server's loops pause and try again, not spin: the watcher's poll of
+ * more descriptors than RLIMIT_NOFILE allows (EINVAL), and an accept with
+ * a full descriptor table (EMFILE). A spinning thread never sleeps. Once
+ * the limit is back, the server serves on. */
+TEST_TIMEOUT(mgr_server_loops_pause_on_errors, 60)
+{
+    mp_manager_opts_t o = {.store_size = 1 << 20};
+    mp_manager_t *m = mpt_manager_start(&o);
+    pid_t pid = mp_manager_pid(m);
+    mp_conn_t *a = raw_connect(m); /* starts the watcher */
+    uint32_t qi, qg;
+    raw_create(a, MP_PROXY_QUEUE, &qi, &qg);
+    pid_t watcher = thread_named(pid, MP__MGR_WATCHER_NAME);
+    ASSERT_GT(watcher, 0);
+
+    struct rlimit old, low;
+    ASSERT_OK(prlimit(pid, RLIMIT_NOFILE, NULL, &old));
+    low = old;
+    low.rlim_cur = 1;
+    ASSERT_OK(prlimit(pid, RLIMIT_NOFILE, &low, NULL));
+    long base = sleeps_of(pid, watcher);
+    /* A blocking get: the watcher now polls two descriptors (EINVAL). */
+    mp__mgr_req_t get = {
+        .op = MP__OP_Q_GET, .index = qi, .gen = qg, .timeout = MP_WAIT_FOREVER};
+    void *buf;
+    size_t len;
+    ASSERT_OK(mp__mgr_req_encode(&get, &buf, &len));
+    ASSERT_OK(mp_conn_send_bytes(a, buf, len));
+    mp_free(buf);
+    wait_sleeps(pid, watcher, base, 5);
+
+    /* A full descriptor table: the waiting peer stays queued (EMFILE). */
+    low.rlim_cur = (rlim_t)lowest_free_fd(pid);
+    ASSERT_OK(prlimit(pid, RLIMIT_NOFILE, &low, NULL));
+    base = sleeps_of(pid, pid);
+    mp_conn_t *late;
+    ASSERT_OK(mp_client_connect(&late, mp_manager_address(m), NULL, 0,
+                                MP_WAIT_FOREVER));
+    wait_sleeps(pid, pid, base, 5);
+
+    ASSERT_OK(prlimit(pid, RLIMIT_NOFILE, &old, NULL));
+    void *in;
+    ssize_t n = mp_conn_recv_bytes(late, &in, 0, MP_WAIT_FOREVER);
+    ASSERT_GT(n, 11);
+    ASSERT_MEM_EQ(in, "#CHALLENGE#", 11);
+    mp_free(in);
+    mp_conn_destroy(late);
+    ASSERT_OK(hello(m));
+    mp_conn_destroy(a);
+    mp_manager_destroy(m);
 }

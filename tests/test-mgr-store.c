@@ -932,3 +932,133 @@ TEST(mgr_store_close_down)
     ASSERT_ERR(dset(st, d, "k", "v"), MP_ENOSERVER);
     mp__store_destroy(st);
 }
+
+/*--- references per session (issue 21, item 2) ----------------------------*/
+
+/* CREATE of kind through session s; returns the id. */
+static oid_t
+session_create(mp__store_t *st, mp__mgr_session_t *s, int kind)
+{
+    mp__mgr_rep_t rep;
+    ASSERT_OK(ex(st, s, MP__OP_CREATE, (oid_t){0, 0}, 0, kind, 0, NULL, 0, NULL,
+                 0, &rep));
+    mp__mgr_rep_clear(&rep);
+    return (oid_t){(uint32_t)rep.num, rep.gen};
+}
+
+#define SOP(st, s, op, id) ex(st, s, op, id, 0, 0, 0, NULL, 0, NULL, 0, NULL)
+
+/* A session drops only references it holds; ending one drops exactly its
+ * own, however many objects and references it had. */
+TEST(mgr_session_drops_only_own_references)
+{
+    mp__store_t *st;
+    ASSERT_OK(mp__store_create(&st, STORE_SIZE));
+    mp__mgr_session_t *a = mp__mgr_session_new(), *b = mp__mgr_session_new();
+    ASSERT_NOT_NULL(a);
+    ASSERT_NOT_NULL(b);
+
+    oid_t d = session_create(st, a, MP_PROXY_DICT);
+    ASSERT_OK(dset(st, d, "k", "v"));
+    /* b never referenced d: its DECREF is refused and changes nothing. */
+    ASSERT_ERR(SOP(st, b, MP__OP_DECREF, d), MP_ENOTOWNER);
+    ASSERT_ERR(SOP(st, b, MP__OP_DECREF, d), MP_ENOTOWNER);
+    char buf[8];
+    ASSERT_OK(dget(st, d, "k", buf, sizeof buf));
+    /* Its own reference it may drop, once. */
+    ASSERT_OK(SOP(st, b, MP__OP_INCREF, d));
+    ASSERT_EQ(mp__mgr_session_refs(b), 1);
+    ASSERT_OK(SOP(st, b, MP__OP_DECREF, d));
+    ASSERT_ERR(SOP(st, b, MP__OP_DECREF, d), MP_ENOTOWNER);
+    ASSERT_OK(dget(st, d, "k", buf, sizeof buf));
+
+    /* Many objects, some referenced twice, some dropped again, in an order
+     * that moves entries about in the session's table. */
+    enum { N = 1500 };
+    static oid_t ids[N];
+    for (int i = 0; i < N; i++) {
+        ids[i] = session_create(st, a, i % 2 ? MP_PROXY_EVENT : MP_PROXY_LOCK);
+        if (i % 3 == 0) {
+            ASSERT_OK(SOP(st, a, MP__OP_INCREF, ids[i]));
+        }
+    }
+    ASSERT_EQ(mp__mgr_session_refs(a), 1 + N + (N + 2) / 3);
+    for (int i = N - 1; i >= 0; i -= 2) {
+        ASSERT_OK(SOP(st, a, MP__OP_DECREF, ids[i]));
+        /* Still referenced by a (not b's), or gone. */
+        ASSERT_ERR(SOP(st, b, MP__OP_DECREF, ids[i]),
+                   i % 3 == 0 ? MP_ENOTOWNER : MP_ECLOSED);
+    }
+    for (int i = 0; i < N; i++) {
+        bool gone = i % 2 == 1 && i % 3 != 0;
+        ASSERT_EQ(SOP(st, NULL, MP__OP_DESCRIBE, ids[i]),
+                  gone ? MP_ECLOSED : 0);
+    }
+    /* b shares one of them; a's end leaves exactly b's. */
+    ASSERT_OK(SOP(st, b, MP__OP_INCREF, ids[0]));
+    mp__mgr_session_end(st, a);
+    ASSERT_OK(SOP(st, NULL, MP__OP_DESCRIBE, ids[0]));
+    for (int i = 1; i < N; i++) {
+        ASSERT_ERR(SOP(st, NULL, MP__OP_DESCRIBE, ids[i]), MP_ECLOSED);
+    }
+    ASSERT_ERR(SOP(st, NULL, MP__OP_DESCRIBE, d), MP_ECLOSED);
+    mp__mgr_session_end(st, b);
+    ASSERT_ERR(SOP(st, NULL, MP__OP_DESCRIBE, ids[0]), MP_ECLOSED);
+    mp__store_destroy(st);
+}
+
+/* One session holds at most MP__MGR_SESSION_REFS_MAX references: more is
+ * MP_ENOSPC (nothing made, nothing counted), and room comes back when one
+ * is dropped. */
+TEST_TIMEOUT(mgr_session_reference_limit, 120)
+{
+    mp__store_t *st;
+    ASSERT_OK(mp__store_create(&st, STORE_SIZE));
+    mp__mgr_session_t *s = mp__mgr_session_new();
+    ASSERT_NOT_NULL(s);
+    oid_t ev = session_create(st, s, MP_PROXY_EVENT);
+    oid_t d = session_create(st, s, MP_PROXY_DICT);
+    for (uint32_t i = 2; i < MP__MGR_SESSION_REFS_MAX; i++) {
+        ASSERT_OK(SOP(st, s, MP__OP_INCREF, ev));
+    }
+    ASSERT_EQ(mp__mgr_session_refs(s), MP__MGR_SESSION_REFS_MAX);
+    ASSERT_ERR(SOP(st, s, MP__OP_INCREF, d), MP_ENOSPC);
+    mp__mgr_rep_t rep;
+    ASSERT_ERR(ex(st, s, MP__OP_CREATE, (oid_t){0, 0}, 0, MP_PROXY_LIST, 0,
+                  NULL, 0, NULL, 0, &rep),
+               MP_ENOSPC);
+    ASSERT_EQ(mp__mgr_session_refs(s), MP__MGR_SESSION_REFS_MAX);
+    ASSERT_OK(SOP(st, s, MP__OP_DECREF, d));
+    ASSERT_ERR(SOP(st, NULL, MP__OP_DESCRIBE, d), MP_ECLOSED);
+    oid_t l = session_create(st, s, MP_PROXY_LIST);
+    ASSERT_ERR(SOP(st, s, MP__OP_INCREF, l), MP_ENOSPC);
+    /* The end drops them all. */
+    mp__mgr_session_end(st, s);
+    ASSERT_ERR(SOP(st, NULL, MP__OP_DESCRIBE, ev), MP_ECLOSED);
+    ASSERT_ERR(SOP(st, NULL, MP__OP_DESCRIBE, l), MP_ECLOSED);
+    mp__store_destroy(st);
+}
+
+/*--- a manager Event's wait (issue 21, item 16) ----------------------------*/
+
+/* The check between two slices of a wait: set() then clear() at once. */
+static int
+set_then_clear(void *arg)
+{
+    mp_event_t *ev = arg;
+    ASSERT_OK(mp_event_set(ev));
+    ASSERT_OK(mp_event_clear(ev));
+    return 0;
+}
+
+/* A waiter waiting when set() ran returns 0 even if clear() followed
+ * before it looked, also when it happens between two slices of the
+ * sliced wait the manager uses (which checks the server between them). */
+TEST_TIMEOUT(mgr_event_set_clear_between_slices, 60)
+{
+    mp_event_t *ev;
+    ASSERT_OK(mp_event_create(&ev));
+    ASSERT_OK(mp__event_wait_checked(ev, 20000, set_then_clear, ev));
+    ASSERT_EQ(mp_event_is_set(ev), 0);
+    mp_event_destroy(ev);
+}

@@ -52,9 +52,23 @@ typedef struct session_hold {
     int64_t count; /* levels or units */
 } session_hold_t;
 
+/* A session's references of one object: count > 0 of (index, gen); a
+ * slot with count 0 is empty. */
+typedef struct session_ref {
+    uint32_t index, gen;
+    uint64_t count;
+} session_ref_t;
+
 struct mp__mgr_session {
     session_hold_t *holds;
     size_t n, cap;
+    /* The references the client holds (manager_internal.h): an
+     * open-addressing table hashed on the index, linear probing with
+     * backward-shift deletion, refs_cap a power of two (0 before the
+     * first), never more than half full; refs_total sums the counts. */
+    session_ref_t *refs;
+    size_t refs_cap, refs_used;
+    uint64_t refs_total;
     _Atomic bool cancelled; /* the client hung up (mp__mgr_session_cancel) */
 };
 
@@ -80,6 +94,7 @@ static int exec_sliced(exec_ctx_t *c);
 static int local_of(exec_ctx_t *c);
 static void session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen,
                          int64_t delta);
+static int session_ref_drop(mp__mgr_session_t *s, uint32_t index, uint32_t gen);
 static int check_alive(void *arg);
 
 int
@@ -98,7 +113,15 @@ mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
         return rep->status = r;
     }
     if (req->op == MP__OP_CREATE) {
-        return rep->status = exec_create(st, req, rep);
+        /* Room first, so that a new object never lacks its record. */
+        r = session != NULL ? mp__mgr_session_ref_room(session) : 0;
+        if (r == 0) {
+            r = exec_create(st, req, rep);
+        }
+        if (r == 0 && session != NULL) {
+            mp__mgr_session_ref_note(session, (uint32_t)rep->num, rep->gen);
+        }
+        return rep->status = r;
     }
     uint32_t allowed = kinds_of_op(req->op);
     if (allowed == 0) {
@@ -115,14 +138,23 @@ mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
     c.kind = atomic_load(&e->kind);
     c.state = atomic_load(&e->state);
     if (req->op == MP__OP_DECREF) {
-        return rep->status = exec_decref(st, req->index, req->gen);
+        /* A client drops only a reference it holds. */
+        r = session != NULL ? session_ref_drop(session, req->index, req->gen)
+                            : 0;
+        return rep->status = r != 0 ? r : exec_decref(st, req->index, req->gen);
     }
     if (c.kind >= 32 || !(allowed & KIND(c.kind))) {
         return rep->status = MP_EKIND;
     }
     switch (req->op) {
     case MP__OP_INCREF:
-        r = mp__store_obj_ref(st, req->index, req->gen);
+        r = session != NULL ? mp__mgr_session_ref_room(session) : 0;
+        if (r == 0) {
+            r = mp__store_obj_ref(st, req->index, req->gen);
+        }
+        if (r == 0 && session != NULL) {
+            mp__mgr_session_ref_note(session, req->index, req->gen);
+        }
         break;
     case MP__OP_DESCRIBE:
         rep->num = c.kind;
@@ -589,10 +621,7 @@ attempt(exec_ctx_t *c, mp_duration_t slice)
             (void)mp_lock_consistent(lock);
         }
         return r;
-    case MP__OP_WAIT:
-        if (c->kind == MP_PROXY_EVENT) {
-            return mp_event_wait(h, slice);
-        }
+    case MP__OP_WAIT: /* a condition (exec_sliced runs the others) */
         r = mp_condition_wait(h, slice);
         if (r == MP_EOWNERDEAD) {
             (void)mp_lock_consistent(c->loc->lock);
@@ -636,6 +665,11 @@ exec_sliced(exec_ctx_t *c)
             r = 0;
         }
         return r;
+    }
+    if (c->req->op == MP__OP_WAIT && c->kind == MP_PROXY_EVENT) {
+        /* One wait across the slices, so that a set() undone by a
+         * clear() between two of them still wakes it (Python's rule). */
+        return mp__event_wait_checked(c->loc->handle, timeout, check_alive, c);
     }
     int64_t deadline;
     int err = mp__deadline(timeout, &deadline);
@@ -827,6 +861,128 @@ session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen, int64_t delta)
     s->holds[s->n++] = (session_hold_t){index, gen, delta};
 }
 
+/* The first slot of the probe sequence of index in s's reference table
+ * (refs_cap > 0). */
+static size_t
+session_ref_home(const mp__mgr_session_t *s, uint32_t index)
+{
+    return (size_t)(((uint64_t)index * UINT64_C(0x9e3779b97f4a7c15)) >> 32) &
+           (s->refs_cap - 1);
+}
+
+/* The slot of s's references of (index, gen), or NULL when it holds none. */
+static session_ref_t *
+session_ref_find(mp__mgr_session_t *s, uint32_t index, uint32_t gen)
+{
+    if (s->refs_cap == 0) {
+        return NULL;
+    }
+    /* Never full, so an empty slot ends every probe. */
+    for (size_t i = session_ref_home(s, index);;
+         i = (i + 1) & (s->refs_cap - 1)) {
+        session_ref_t *r = &s->refs[i];
+        if (r->count == 0) {
+            return NULL;
+        }
+        if (r->index == index && r->gen == gen) {
+            return r;
+        }
+    }
+}
+
+/* Puts entry e in the first empty slot of its probe sequence (room made). */
+static void
+session_ref_place(mp__mgr_session_t *s, session_ref_t e)
+{
+    size_t i = session_ref_home(s, e.index);
+    while (s->refs[i].count != 0) {
+        i = (i + 1) & (s->refs_cap - 1);
+    }
+    s->refs[i] = e;
+}
+
+int
+mp__mgr_session_ref_room(mp__mgr_session_t *s)
+{
+    if (s->refs_total >= MP__MGR_SESSION_REFS_MAX) {
+        return MP_ENOSPC;
+    }
+    if ((s->refs_used + 1) * 2 <= s->refs_cap) {
+        return 0;
+    }
+    size_t old_cap = s->refs_cap;
+    session_ref_t *old = s->refs;
+    size_t cap = old_cap == 0 ? 16 : old_cap * 2;
+    session_ref_t *t = mp__calloc(cap, sizeof *t);
+    if (t == NULL) {
+        return MP_ENOMEM;
+    }
+    s->refs = t;
+    s->refs_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].count != 0) {
+            session_ref_place(s, old[i]);
+        }
+    }
+    mp__free(old);
+    return 0;
+}
+
+void
+mp__mgr_session_ref_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen)
+{
+    session_ref_t *r = session_ref_find(s, index, gen);
+    if (r != NULL) {
+        r->count++;
+    } else {
+        session_ref_place(s, (session_ref_t){index, gen, 1});
+        s->refs_used++;
+    }
+    s->refs_total++;
+}
+
+uint64_t
+mp__mgr_session_refs(const mp__mgr_session_t *s)
+{
+    return s != NULL ? s->refs_total : 0;
+}
+
+/* Drops one of s's references of (index, gen) from its record. Returns 0,
+ * or MP_ENOTOWNER when s holds none (nothing changes). */
+static int
+session_ref_drop(mp__mgr_session_t *s, uint32_t index, uint32_t gen)
+{
+    session_ref_t *r = session_ref_find(s, index, gen);
+    if (r == NULL) {
+        return MP_ENOTOWNER;
+    }
+    s->refs_total--;
+    if (--r->count > 0) {
+        return 0;
+    }
+    s->refs_used--;
+    /* Backward-shift deletion: move later entries of the run up into the
+     * hole unless their home lies cyclically in (hole, their slot]. */
+    size_t mask = s->refs_cap - 1;
+    size_t hole = (size_t)(r - s->refs);
+    size_t j = hole;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (s->refs[j].count == 0) {
+            break;
+        }
+        size_t home = session_ref_home(s, s->refs[j].index);
+        bool stays =
+            hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!stays) {
+            s->refs[hole] = s->refs[j];
+            hole = j;
+        }
+    }
+    s->refs[hole].count = 0;
+    return 0;
+}
+
 void
 mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s)
 {
@@ -849,6 +1005,20 @@ mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s)
             }
         }
     }
+    /* Then the references (a lock must live until it is released); a
+     * store already shut down frees nothing more. */
+    bool stop = st == NULL;
+    for (size_t i = 0; !stop && i < s->refs_cap; i++) {
+        session_ref_t *r = &s->refs[i];
+        mp__mgr_req_t req = {
+            .op = MP__OP_DECREF, .index = r->index, .gen = r->gen};
+        for (uint64_t k = 0; k < r->count && !stop; k++) {
+            mp__mgr_rep_t rep;
+            stop = mp__mgr_exec(st, NULL, &req, &rep) == MP_ENOSERVER;
+            mp__mgr_rep_clear(&rep);
+        }
+    }
+    mp__free(s->refs);
     mp__free(s->holds);
     mp__free(s);
 }

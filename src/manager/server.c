@@ -12,6 +12,12 @@
  * stays usable; a frame that ends early or has a malformed header ends
  * that connection (the stream cannot be trusted any more).
  *
+ * Bounds (docs/design.md, "Managers"): at most MP__MGR_UNAUTH_MAX
+ * connections in the handshake (one more hangs up on the oldest), each for
+ * at most MP__MGR_HANDSHAKE_MS; a logged-in connection's references are
+ * counted and capped by its session (exec.c); the loops pause after an
+ * error that would repeat instead of spinning on it.
+ *
  * A client that hangs up while its connection's thread waits in a
  * blocking op (a lock, a queue get ...) is noticed by the watcher thread,
  * which polls the sockets of exactly those connections for a hang-up and

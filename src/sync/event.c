@@ -93,6 +93,13 @@ mp_event_is_set(const mp_event_t *ev)
 int
 mp_event_wait(mp_event_t *ev, mp_duration_t timeout)
 {
+    return mp__event_wait_checked(ev, timeout, NULL, NULL);
+}
+
+int
+mp__event_wait_checked(mp_event_t *ev, mp_duration_t timeout,
+                       int (*check)(void *arg), void *arg)
+{
     int64_t deadline;
     if (ev == NULL) {
         return MP_EINVAL;
@@ -102,6 +109,8 @@ mp_event_wait(mp_event_t *ev, mp_duration_t timeout)
         return r;
     }
     event_state_t *s = state_of(ev);
+    /* The set count when the wait began: a set() any time after it wakes
+     * this waiter, however many slices later it looks. */
     uint32_t seen = atomic_load(&s->word);
     if (seen & EVENT_SET) {
         return 0;
@@ -109,7 +118,7 @@ mp_event_wait(mp_event_t *ev, mp_duration_t timeout)
     /* Register before re-reading the word: set() stores the word first and
      * reads waiters second, so one of us sees the other. */
     atomic_fetch_add(&s->waiters, 1);
-    bool timed_out = false;
+    bool timed_out = false, slice_over = false;
     for (;;) {
         uint32_t now = atomic_load(&s->word);
         if (event_fired(seen, now)) {
@@ -120,9 +129,26 @@ mp_event_wait(mp_event_t *ev, mp_duration_t timeout)
             r = MP_ETIMEDOUT;
             break;
         }
+        if (slice_over) {
+            slice_over = false;
+            r = check(arg);
+            if (r != 0) {
+                break;
+            }
+        }
+        int64_t until = deadline;
+        if (check != NULL) {
+            int64_t slice_end = mp__now_ns() + MP__OWNER_CHECK_NS;
+            until = slice_end < deadline ? slice_end : deadline;
+        }
         /* After a time-out, look once more: a set() may have raced it. */
-        timed_out =
-            mp__plat_futex_wait(&s->word, now, deadline) == MP_ETIMEDOUT;
+        if (mp__plat_futex_wait(&s->word, now, until) == MP_ETIMEDOUT) {
+            if (until == deadline) {
+                timed_out = true;
+            } else {
+                slice_over = true;
+            }
+        }
     }
     atomic_fetch_sub(&s->waiters, 1);
     return r;

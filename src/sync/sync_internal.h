@@ -40,6 +40,15 @@ size_t mp__event_state_size(void);
 void mp__event_state_init(void *state);
 int mp__event_wrap(void *state, mp_event_t **out);
 
+/* mp__event_wait_checked is mp_event_wait whose sleep is cut into slices
+ * of at most 100 ms; after each slice it calls check(arg), and a non-zero
+ * answer ends the wait and is returned. The set count is read once, when
+ * the wait begins: a set() at any time after it wakes the waiter (returns
+ * 0) even if a clear() follows before it looks, as in Python. check NULL:
+ * never asked (one sleep to the deadline). */
+int mp__event_wait_checked(mp_event_t *ev, mp_duration_t timeout,
+                           int (*check)(void *arg), void *arg);
+
 size_t mp__condition_state_size(void);
 void mp__condition_state_init(void *state);
 /* lock is the condition's lock: the wrapper uses it but never destroys
