@@ -11,8 +11,12 @@
  *                             print "NAME SECONDS" per test: its timeout
  *                             before MP_TEST_TIMEOUT_MULTIPLIER (CTest's
  *                             entries are made from this list)
- *   mp_run_tests --run NAME   (internal) run one test in this process */
+ *   mp_run_tests --run NAME   (internal) run one test in this process
+ *   mp_run_tests --helper NAME
+ *                             (internal) run a TEST_HELPER in this process */
 #include "runner.h"
+
+#include "platform/platform.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +53,49 @@ mpt_register(const char *name, mpt_fn fn, int timeout_s)
     tests[ntests].fn = fn;
     tests[ntests].timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
     ntests++;
+}
+
+#define MAX_HELPERS 64
+
+static struct helper_entry {
+    const char *name;
+    mpt_fn fn;
+} helpers[MAX_HELPERS];
+static int nhelpers;
+
+void
+mpt_register_helper(const char *name, mpt_fn fn)
+{
+    if (nhelpers == MAX_HELPERS) {
+        fprintf(stderr, "runner: too many helpers\n");
+        abort();
+    }
+    helpers[nhelpers].name = name;
+    helpers[nhelpers].fn = fn;
+    nhelpers++;
+}
+
+void
+mpt_exec_helper(const char *name)
+{
+    execl("/proc/self/exe", "mp_run_tests", "--helper", name, (char *)NULL);
+    mpt_fail(__FILE__, __LINE__, "exec of helper %s: %s", name,
+             strerror(errno));
+}
+
+/* The body of "--helper NAME". */
+static int
+run_helper(const char *name)
+{
+    for (int i = 0; i < nhelpers; i++) {
+        if (strcmp(helpers[i].name, name) == 0) {
+            helpers[i].fn();
+            fflush(NULL);
+            return 0;
+        }
+    }
+    fprintf(stderr, "no helper named %s\n", name);
+    return 2;
 }
 
 void
@@ -333,10 +380,15 @@ find_test(const char *name)
     return NULL;
 }
 
-/* The body of "--run NAME": the test, then the leak checks. */
+/* The body of "--run NAME": the test, then the leak checks. With
+ * MP_TEST_NO_PIDFD=1 the test runs as where pidfd_open is missing. */
 static int
 run_in_this_process(struct test_entry *t)
 {
+    const char *nopidfd = getenv("MP_TEST_NO_PIDFD");
+    if (nopidfd != NULL && strcmp(nopidfd, "1") == 0) {
+        mp__plat_pidfd_disable(true);
+    }
     int fds_before = mpt_fd_count();
     t->fn();
     fflush(NULL);
@@ -469,6 +521,9 @@ main(int argc, char **argv)
             }
         }
         return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--helper") == 0) {
+        return run_helper(argv[2]);
     }
     if (argc == 3 && strcmp(argv[1], "--run") == 0) {
         struct test_entry *t = find_test(argv[2]);

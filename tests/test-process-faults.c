@@ -268,6 +268,9 @@ t_middle_returns(void *arg)
 
 TEST(process_fault_exit_joins_children_and_ends_daemons)
 {
+    if (!mp__plat_have_pidfd()) {
+        mpt_skip("watches the daemons through pidfds");
+    }
     fault_arg_t a;
     fault_open(&a);
     mp_process_t *mid = NULL;

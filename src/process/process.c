@@ -19,6 +19,17 @@
  * close/destroy; join polls it and reaps with waitpid, and every other
  * query reaps without blocking.
  *
+ * Without pidfds (Linux before 5.3, valgrind before 3.20:
+ * mp__plat_have_pidfd) the sentinel is a pipe, as in Python: the child
+ * keeps the write end for life, so the parent's read end reports EOF once
+ * it exited. A second pipe the other way round is the child's parent
+ * sentinel: the parent keeps its write end in the handle (parent_wfd)
+ * until close/destroy. Neither write end may stay in any other process:
+ * both are made under the start lock, closed by the parent right after
+ * fork where they are not its own, and the ones a process keeps are
+ * closed by each child it starts (mp__registry_child_wfds). Liveness
+ * checks without pidfds read /proc (mp__plat_pid_alive).
+ *
  * Handles are process-local: a handle copied into a child by fork can be
  * closed and destroyed there (which frees the child's copy), but not used
  * to start, join, signal or query the process (MP_ENOTCHILD). */
@@ -210,6 +221,7 @@ mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
     mp__registry_unlock();
     p->creator = mp__getpid();
     p->pidfd = -1;
+    p->parent_wfd = -1;
     *out = p;
     return 0;
 }
@@ -287,13 +299,60 @@ stdin_may_hold_input(void)
 #endif
 }
 
-/* The child's set-up after fork; devnull is open_child_stdin()'s fd (the
- * child owns it now). Failures here are out of the question short of a
- * kernel bug; should one happen, the child exits with 127. Context: the
- * new child, one thread. */
-MP__FORK_CHILD_PATH static void
-child_setup(const mp_process_t *p, pid_t parent, int devnull)
+/* The two pipes of a child started without pidfds (see the top): the
+ * child's sentinel (the child keeps wr) and its parent-death pipe (the
+ * parent keeps wr); all -1 with pidfds. */
+typedef struct sentinel_pipes {
+    int sent_rd, sent_wr, pdeath_rd, pdeath_wr;
+} sentinel_pipes_t;
+
+/* Makes the pipes of sp when pidfds are missing, with room to list the
+ * parent's write end. Returns 0 or a negative error (nothing left open).
+ * Context: the parent, start lock held. */
+static int
+open_sentinel_pipes(sentinel_pipes_t *sp)
 {
+    *sp = (sentinel_pipes_t){-1, -1, -1, -1};
+    if (mp__plat_have_pidfd()) {
+        return 0;
+    }
+    int a[2], b[2];
+    int err = mp__plat_pipe(a);
+    if (err != 0) {
+        return err;
+    }
+    err = mp__plat_pipe(b);
+    if (err == 0) {
+        mp__registry_lock();
+        err = mp__registry_reserve_wfd_locked();
+        mp__registry_unlock();
+        if (err != 0) {
+            mp__plat_close(b[0]);
+            mp__plat_close(b[1]);
+        }
+    }
+    if (err != 0) {
+        mp__plat_close(a[0]);
+        mp__plat_close(a[1]);
+        return err;
+    }
+    *sp = (sentinel_pipes_t){a[0], a[1], b[0], b[1]};
+    return 0;
+}
+
+/* The child's set-up after fork; devnull is open_child_stdin()'s fd (the
+ * child owns it now), sp the sentinel pipes (all -1 with pidfds). Failures
+ * here are out of the question short of a kernel bug; should one happen,
+ * the child exits with 127. Context: the new child, one thread. */
+MP__FORK_CHILD_PATH static void
+child_setup(const mp_process_t *p, pid_t parent, int devnull,
+            const sentinel_pipes_t *sp)
+{
+    if (sp->sent_rd >= 0) {
+        (void)close(sp->sent_rd);
+        (void)close(sp->pdeath_wr);
+    }
+    mp__registry_child_wfds(sp->sent_wr);
     if (p->daemon) {
         int hold = atomic_load_explicit(&test_daemon_hold_fd,
                                         memory_order_relaxed);
@@ -315,7 +374,7 @@ child_setup(const mp_process_t *p, pid_t parent, int devnull)
             _exit(127);
         }
     }
-    mp__registry_become_child(p, parent);
+    mp__registry_become_child(p, parent, sp->pdeath_rd);
     /* dup2 onto a valid fd below the limit fails only with EINTR. */
     int r;
     do {
@@ -333,9 +392,10 @@ child_setup(const mp_process_t *p, pid_t parent, int devnull)
 
 /* The child's side of mp_process_start: set up, run the target. */
 MP__FORK_CHILD_PATH __attribute__((noreturn, noinline)) static void
-run_child(mp_process_t *p, pid_t parent, int devnull)
+run_child(mp_process_t *p, pid_t parent, int devnull,
+          const sentinel_pipes_t *sp)
 {
-    child_setup(p, parent, devnull);
+    child_setup(p, parent, devnull, sp);
     mp_process_exit(p->target(p->arg));
 }
 
@@ -348,12 +408,14 @@ reap_blocking(pid_t pid)
     }
 }
 
-/* Forks the child of p. On success stores its pid and pidfd; on failure
- * no child is left. Returns 0 or a negative error. Registry lock not held
- * (fork needs no registry lock). Not inlined: the child returns from fork
- * into it, so it belongs with the child's path. */
+/* Forks the child of p. On success stores its pid, its sentinel (a pidfd,
+ * or a pipe's read end) and, without pidfds, the write end of its
+ * parent-death pipe (else -1); on failure no child is left. Returns 0 or a
+ * negative error. Registry lock not held (fork needs no registry lock).
+ * Not inlined: the child returns from fork into it, so it belongs with the
+ * child's path. */
 MP__FORK_CHILD_PATH __attribute__((noinline)) static int
-spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
+spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *pwfd_out)
 {
     pid_t parent = mp__getpid();
     mp__registry_start_lock();
@@ -362,15 +424,41 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
         mp__registry_start_unlock();
         return devnull;
     }
+    sentinel_pipes_t sp;
+    int err = open_sentinel_pipes(&sp);
+    if (err != 0) {
+        mp__plat_close(devnull);
+        mp__registry_start_unlock();
+        return err;
+    }
     pid_t pid = fork();
     if (pid == 0) {
-        run_child(p, parent, devnull);
+        run_child(p, parent, devnull, &sp);
     }
     int fork_errno = errno;
     mp__plat_close(devnull);
+    if (sp.sent_rd >= 0) {
+        /* The child's ends; ours is listed before another start can fork
+         * (under the start lock), so that its child closes it. */
+        mp__plat_close(sp.sent_wr);
+        mp__plat_close(sp.pdeath_rd);
+        mp__registry_lock();
+        if (pid > 0) {
+            mp__registry_hold_wfd_locked(sp.pdeath_wr);
+        }
+        mp__registry_unlock();
+    }
     mp__registry_start_unlock();
     if (pid < 0) {
+        mp__plat_close(sp.sent_rd);
+        mp__plat_close(sp.pdeath_wr);
         return -fork_errno;
+    }
+    if (sp.sent_rd >= 0) {
+        *pid_out = pid;
+        *pidfd_out = sp.sent_rd;
+        *pwfd_out = sp.pdeath_wr;
+        return 0;
     }
     /* Until we reap it, pid cannot be reused: the pidfd is the child's. */
     int pidfd = mp__plat_pidfd_open(pid);
@@ -381,6 +469,7 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out)
     }
     *pid_out = pid;
     *pidfd_out = pidfd;
+    *pwfd_out = -1;
     return 0;
 }
 
@@ -405,12 +494,13 @@ mp_process_start(mp_process_t *p)
      * second time. */
     mp__process_flush_stdio();
     pid_t pid = 0;
-    int pidfd = -1;
-    err = spawn_child(p, &pid, &pidfd);
+    int pidfd = -1, pwfd = -1;
+    err = spawn_child(p, &pid, &pidfd, &pwfd);
     mp__registry_lock();
     if (err == 0) {
         p->pid = pid;
         p->pidfd = pidfd;
+        p->parent_wfd = pwfd;
         p->state = MP__PROC_STARTED;
         mp__registry_add_locked(p);
     } else {
@@ -418,6 +508,27 @@ mp_process_start(mp_process_t *p)
     }
     mp__registry_unlock();
     return err;
+}
+
+/* Waits, after child pid's sentinel fired and it could not be reaped, for
+ * it to become reapable: a pipe sentinel fires when the child's fds are
+ * closed, a moment before it is a zombie, or long before when it closed
+ * its end itself. Without a deadline it blocks in waitid (not reaping),
+ * else it sleeps a millisecond (at most until deadline), so that join
+ * does not spin. Registry lock not held. */
+static void
+wait_after_sentinel(pid_t pid, int64_t deadline)
+{
+    if (deadline == MP__NO_DEADLINE) {
+        siginfo_t si;
+        while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
+               errno == EINTR) {
+        }
+        return;
+    }
+    int64_t soon = mp__now_ns() + 1000 * 1000;
+    /* No fd to watch (poll ignores -1): a sleep until the earlier time. */
+    (void)mp__plat_poll_in(-1, soon < deadline ? soon : deadline);
 }
 
 int
@@ -433,17 +544,21 @@ mp_process_join(mp_process_t *p, mp_duration_t timeout)
     if (p->kind == MP__PROC_PARENT) {
         return mp__registry_parent_wait(deadline);
     }
-    for (;;) {
+    for (bool fired = false;; fired = true) {
         mp__registry_lock();
         int err = child_check_locked(p);
         bool done = err == 0 && mp__process_reap_locked(p);
         int fd = p->pidfd;
+        pid_t pid = p->pid;
         mp__registry_unlock();
         if (err != 0) {
             return err;
         }
         if (done) {
             return 0;
+        }
+        if (fired) {
+            wait_after_sentinel(pid, deadline);
         }
         /* The pidfd polls readable once the child has exited; another
          * thread may reap it first, which the next pass sees. */
@@ -637,9 +752,16 @@ close_locked(mp_process_t *p)
         }
     }
     /* In any other process this is the copy fork made: only that copy of
-     * the pidfd is ours to close. */
+     * the pidfd is ours to close. The parent-death pipe's write end is the
+     * creator's alone (a child started since closed its copy; its number
+     * may name another fd there now). */
     mp__plat_close(p->pidfd);
     p->pidfd = -1;
+    if (p->parent_wfd >= 0 && p->creator == mp__getpid()) {
+        mp__registry_drop_wfd_locked(p->parent_wfd);
+        mp__plat_close(p->parent_wfd);
+    }
+    p->parent_wfd = -1;
     p->closed = true;
     return 0;
 }

@@ -63,6 +63,8 @@ struct mp_process {
     pid_t creator;        /* the process that made the handle */
     pid_t pid;            /* 0 until started */
     int pidfd;            /* the sentinel, or -1 */
+    int parent_wfd;       /* without pidfds: the write end of the child's
+                             parent-death pipe (CHILD, creator only), or -1 */
     int exitcode;         /* valid once REAPED */
     struct mp_process *prev, *next; /* children list links */
     /* CHILD handles: the identity, then the name given at create (or
@@ -119,9 +121,33 @@ bool mp__registry_is_daemon_locked(void);
  * describe it: p (its handle, as copied by fork) becomes the current
  * process, named and numbered by p's strings in place, the forking
  * process (pid parent) its parent, and its own child numbering restarts.
- * Writes nothing on the heap and cannot fail. Context: the child, right
- * after fork, while it has one thread. */
-void mp__registry_become_child(const mp_process_t *p, pid_t parent);
+ * Without pidfds (see process.c), parent_rfd is the read end of its
+ * parent-death pipe (the parent's sentinel); else -1. Writes nothing on
+ * the heap and cannot fail. Context: the child, right after fork, while it
+ * has one thread. */
+void mp__registry_become_child(const mp_process_t *p, pid_t parent,
+                               int parent_rfd);
+
+/* mp__registry_child_wfds closes the write ends a just-forked child
+ * inherited (see mp__registry_hold_wfd_locked) and records own_wfd, the
+ * write end of its own sentinel pipe (-1 with pidfds): the first thing a
+ * child does, so that nothing it waits for delays those EOFs. Writes
+ * nothing on the heap. Context: the child, right after fork, one
+ * thread. */
+void mp__registry_child_wfds(int own_wfd);
+
+/* Without pidfds a process holds write ends whose EOF tells another
+ * process that it exited: its own sentinel's, and each child's
+ * parent-death pipe's. A child must hold none of them (it would delay the
+ * EOF until it exits too): mp__registry_child_wfds closes them.
+ * mp__registry_reserve_wfd_locked makes room for one more write end
+ * (before fork: MP_ENOMEM is then still a clean failure);
+ * mp__registry_hold_wfd_locked lists fd (room reserved), and
+ * mp__registry_drop_wfd_locked unlists it before it is closed. Registry
+ * lock held. */
+int mp__registry_reserve_wfd_locked(void);
+void mp__registry_hold_wfd_locked(int fd);
+void mp__registry_drop_wfd_locked(int fd);
 
 /* mp__registry_holds_locked tells whether the registry uses memory mem
  * (a handle or a name string), which must then not be freed: the copy of

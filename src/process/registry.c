@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@
 
 /* How long daemonic children get to obey SIGTERM at exit before SIGKILL. */
 #define DAEMON_GRACE_NS (1000 * 1000000LL)
+/* How long a reap waits for a child whose sentinel pipe fired to become a
+ * zombie (see reap_exiting). */
+#define EXITING_WAIT_NS (100 * 1000000LL)
 
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
@@ -58,6 +62,15 @@ static mp_process_t par_proc = {
     .name = "",
     .pidfd = -1,
 };
+/* Without pidfds (see mp__registry_hold_wfd_locked): the write end of this
+ * process's own sentinel pipe (-1 in the main process, or with pidfds),
+ * and the write ends of its children's parent-death pipes. Not
+ * fork-local: a child must see them to close them. Registry lock. */
+static int own_sentinel_wfd = -1;
+static int *held_wfds;
+static size_t held_n, held_cap;
+/* par_proc.pidfd is a parent-death pipe (without pidfds), not a pidfd. */
+static bool par_pipe;
 
 MP__FORK_CHILD_PATH static void run_exit_work(void);
 
@@ -153,6 +166,39 @@ mp__registry_remove_locked(mp_process_t *p)
     p->listed = false;
 }
 
+/* Reaps child p without blocking: waitpid's result. Registry lock held. */
+static pid_t
+reap_now(const mp_process_t *p, int *status)
+{
+    pid_t r;
+    do {
+        r = waitpid(p->pid, status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+/* Without pidfds (p->parent_wfd set), a child's sentinel pipe reports EOF
+ * as the child closes its fds on the way out, a moment before it becomes
+ * a zombie that waitpid can reap; whoever saw the sentinel fire expects
+ * the child reaped. So once the sentinel has fired, this waits (yielding
+ * the CPU) up to EXITING_WAIT_NS for the zombie: waitpid's result, 0 when
+ * still running (a child that closed its sentinel itself). Registry lock
+ * held. */
+static pid_t
+reap_exiting(const mp_process_t *p, int *status)
+{
+    if (p->parent_wfd < 0 || mp__plat_poll_in(p->pidfd, 0) != 1) {
+        return 0;
+    }
+    int64_t until = mp__now_ns() + EXITING_WAIT_NS;
+    pid_t r;
+    do {
+        sched_yield();
+        r = reap_now(p, status);
+    } while (r == 0 && mp__now_ns() < until);
+    return r;
+}
+
 bool
 mp__process_reap_locked(mp_process_t *p)
 {
@@ -163,10 +209,10 @@ mp__process_reap_locked(mp_process_t *p)
         return false;
     }
     int status = 0;
-    pid_t r;
-    do {
-        r = waitpid(p->pid, &status, WNOHANG);
-    } while (r < 0 && errno == EINTR);
+    pid_t r = reap_now(p, &status);
+    if (r == 0) {
+        r = reap_exiting(p, &status);
+    }
     if (r == 0) {
         return false; /* still running */
     }
@@ -207,14 +253,68 @@ mp__registry_holds_locked(const void *mem)
                            mem == cur_proc.name || mem == par_proc.name);
 }
 
+int
+mp__registry_reserve_wfd_locked(void)
+{
+    if (held_n < held_cap) {
+        return 0;
+    }
+    size_t ncap = held_cap == 0 ? 8 : held_cap * 2;
+    int *p = mp__realloc(held_wfds, ncap * sizeof *p);
+    if (p == NULL) {
+        return MP_ENOMEM;
+    }
+    held_wfds = p;
+    held_cap = ncap;
+    return 0;
+}
+
+void
+mp__registry_hold_wfd_locked(int fd)
+{
+    MP__ASSERT(held_n < held_cap);
+    held_wfds[held_n++] = fd;
+}
+
+void
+mp__registry_drop_wfd_locked(int fd)
+{
+    for (size_t i = 0; i < held_n; i++) {
+        if (held_wfds[i] == fd) {
+            held_wfds[i] = held_wfds[--held_n];
+            return;
+        }
+    }
+}
+
 MP__FORK_CHILD_PATH void
-mp__registry_become_child(const mp_process_t *p, pid_t parent)
+mp__registry_child_wfds(int own_wfd)
+{
+    /* No lock: the child has one thread. The parent's write ends are the
+     * parent's (see above). */
+    if (own_sentinel_wfd >= 0 || held_n > 0) {
+        mp__plat_close(own_sentinel_wfd);
+        for (size_t i = 0; i < held_n; i++) {
+            mp__plat_close(held_wfds[i]);
+        }
+        held_n = 0;
+    }
+    if (own_sentinel_wfd != own_wfd) {
+        own_sentinel_wfd = own_wfd; /* with pidfds, no page written */
+    }
+}
+
+MP__FORK_CHILD_PATH void
+mp__registry_become_child(const mp_process_t *p, pid_t parent, int parent_rfd)
 {
     /* No lock: the child has one thread (and its libc code for locking
      * would be one more page to fault in). */
     /* The inherited parent handle described our grandparent. */
     mp__plat_close(par_proc.pidfd);
-    par_proc.pidfd = -1;
+    par_proc.pidfd = parent_rfd;
+    if (par_pipe != (parent_rfd >= 0)) {
+        par_pipe = parent_rfd >= 0;
+    }
     mp__free(par_proc.name_alloc); /* NULL unless it renamed itself */
     /* The forking process's own name, as it was at fork, is our parent's. */
     par_proc.name_alloc = cur_proc.name_alloc;
@@ -284,6 +384,15 @@ mp__registry_parent_wait(int64_t deadline)
     int r = mp__plat_poll_in(fd, deadline);
     if (r < 0) {
         return r;
+    }
+    if (r == 1 && par_pipe) {
+        /* A pipe reports EOF as the parent closes its fds on the way out,
+         * a moment before it has exited and we are re-parented (which a
+         * pidfd waits for): wait for that too, as reap_exiting does. */
+        int64_t until = mp__now_ns() + EXITING_WAIT_NS;
+        while (getppid() == par_proc.pid && mp__now_ns() < until) {
+            sched_yield();
+        }
     }
     return r == 1 ? 0 : MP_ETIMEDOUT;
 }
