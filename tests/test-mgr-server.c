@@ -7,6 +7,7 @@
 #include "runner.h"
 
 #include "manager/server_internal.h"
+#include "manager/store_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1488,5 +1489,63 @@ TEST_TIMEOUT(mgr_server_loops_pause_on_errors, 60)
     mp_conn_destroy(late);
     ASSERT_OK(hello(m));
     mp_conn_destroy(a);
+    mp_manager_destroy(m);
+}
+
+typedef struct ev_waiter {
+    mp_proxy_t *ev;
+    pthread_t th;
+    int result;
+} ev_waiter_t;
+
+static void *
+thread_waits(void *arg)
+{
+    ev_waiter_t *w = arg;
+    w->result = mp_proxy_wait(w->ev, MP_WAIT_FOREVER);
+    return NULL;
+}
+
+/* Every waiter that was waiting when set() ran returns 0, however soon
+ * clear() follows: fast-path waiters and remote ones (waiting in server
+ * threads), all known to be inside their wait (the event's waiter count in
+ * the store) before set(). */
+TEST_TIMEOUT(mgr_event_set_clear_wakes_every_waiter, 30)
+{
+    mp_manager_t *m = mpt_manager_start(NULL);
+    mp_manager_t *c;
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
+    mp_proxy_t *ev, *rev;
+    ASSERT_OK(mp_manager_event(m, &ev));
+    char tok[MP_PROXY_TOKEN_MAX];
+    ASSERT_OK(mp_proxy_token(ev, tok, sizeof tok));
+    unsigned kind, type, index, gen;
+    ASSERT_EQ(sscanf(tok, "mp-proxy:1:%u:%u:%u:%u", &kind, &type, &index, &gen),
+              4);
+    ASSERT_OK(mp_proxy_from_token(&rev, c, tok));
+    mp__store_t *st = mp__mgr_store(m);
+    const void *state = mp__store_at(st, atomic_load(&st->table[index].state),
+                                     mp__event_state_size());
+    ASSERT_NOT_NULL(state);
+
+    enum { W = 4 };
+    ev_waiter_t w[W];
+    for (int i = 0; i < W; i++) {
+        w[i] = (ev_waiter_t){.ev = i % 2 ? rev : ev, .result = 1};
+        ASSERT_EQ(pthread_create(&w[i].th, NULL, thread_waits, &w[i]), 0);
+    }
+    while (mp__event_state_waiters(state) < W) {
+        sched_yield();
+    }
+    ASSERT_OK(mp_proxy_set(ev));
+    ASSERT_OK(mp_proxy_clear(ev));
+    for (int i = 0; i < W; i++) {
+        pthread_join(w[i].th, NULL);
+        ASSERT_OK(w[i].result);
+    }
+    ASSERT_EQ(mp_proxy_is_set(ev), 0);
+    mp_proxy_destroy(rev);
+    mp_proxy_destroy(ev);
+    mp_manager_destroy(c);
     mp_manager_destroy(m);
 }

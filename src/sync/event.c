@@ -186,6 +186,12 @@ mp__event_state_init(void *state)
     memset(state, 0, sizeof(event_state_t));
 }
 
+uint32_t
+mp__event_state_waiters(const void *state)
+{
+    return atomic_load(&((event_state_t *)state)->waiters);
+}
+
 int
 mp__event_wrap(void *state, mp_event_t **out)
 {

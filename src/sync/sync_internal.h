@@ -48,6 +48,9 @@ int mp__event_wrap(void *state, mp_event_t **out);
  * never asked (one sleep to the deadline). */
 int mp__event_wait_checked(mp_event_t *ev, mp_duration_t timeout,
                            int (*check)(void *arg), void *arg);
+/* mp__event_state_waiters returns how many waits are under way on an
+ * event state (each has read the set count it compares with): tests. */
+uint32_t mp__event_state_waiters(const void *state);
 
 size_t mp__condition_state_size(void);
 void mp__condition_state_init(void *state);
