@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* The short header, and the long one (escape word + 64-bit length). */
 #define MP__FRAME_HDR_SHORT 4u
@@ -137,5 +138,29 @@ int mp__auth_deliver(mp_conn_t *c, const void *key, size_t keylen,
                      int64_t deadline);
 int mp__auth_answer(mp_conn_t *c, const void *key, size_t keylen,
                     int64_t deadline);
+
+/* --- listener addresses (listener.c) ------------------------------------- */
+
+/* A parsed listener address: what socket(), bind() and connect() need. */
+typedef struct {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    int family;
+} mp__lst_addr_t;
+
+/* mp__lst_parse_address parses address: a string with a '/' is an AF_UNIX
+ * path; anything else must be HOST:PORT ("[v6]:PORT" for an IPv6 literal,
+ * port 0 .. 65535), resolved with getaddrinfo (first result; with
+ * numeric_only a host must be a numeric address, so no name service is
+ * asked: the fuzzer's mode). Returns 0 or MP_EINVAL, MP_ENAMETOOLONG,
+ * MP_ENOENT (unknown host) and other resolver errors. */
+int mp__lst_parse_address(const char *address, bool numeric_only,
+                          mp__lst_addr_t *a);
+
+/* mp__lst_format_inet writes the text form ("1.2.3.4:80", "[::1]:80") of
+ * an AF_INET or AF_INET6 address into buf, which the parser reads back as
+ * the same address. */
+void mp__lst_format_inet(const struct sockaddr_storage *ss, char *buf,
+                         size_t buflen);
 
 #endif /* MP_IPC_INTERNAL_H */

@@ -58,12 +58,7 @@ struct mp_listener {
     char address[LST_ADDR_MAX];
 };
 
-/* A parsed address: what socket(), bind() and connect() need. */
-typedef struct {
-    struct sockaddr_storage sa;
-    socklen_t len;
-    int family;
-} lst_addr_t;
+typedef mp__lst_addr_t lst_addr_t;
 
 /* Maps a getaddrinfo() error to a library code. */
 static int
@@ -86,12 +81,9 @@ resolve_error(int e)
     }
 }
 
-/* Parses address: a string with a '/' is an AF_UNIX path; anything else
- * must be HOST:PORT ("[v6]:PORT" for an IPv6 literal, port 0 .. 65535),
- * resolved with getaddrinfo (first result). Returns 0 or MP_EINVAL,
- * MP_ENAMETOOLONG, MP_ENOENT (unknown host) and other resolver errors. */
-static int
-parse_address(const char *address, lst_addr_t *a)
+int
+mp__lst_parse_address(const char *address, bool numeric_only,
+                      mp__lst_addr_t *a)
 {
     memset(a, 0, sizeof *a);
     if (address == NULL || address[0] == '\0') {
@@ -137,9 +129,10 @@ parse_address(const char *address, lst_addr_t *a)
     host[hlen] = '\0';
     char serv[8];
     snprintf(serv, sizeof serv, "%ld", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0)};
     struct addrinfo *res = NULL;
     errno = 0;
     int e = getaddrinfo(host, serv, &hints, &res);
@@ -157,9 +150,9 @@ parse_address(const char *address, lst_addr_t *a)
     return 0;
 }
 
-/* Writes the text form of a bound TCP address into buf. */
-static void
-format_inet(const struct sockaddr_storage *ss, char *buf, size_t buflen)
+void
+mp__lst_format_inet(const struct sockaddr_storage *ss, char *buf,
+                    size_t buflen)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -324,7 +317,7 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
             r = -errno;
             goto fail;
         }
-        format_inet(&ss, l->address, sizeof l->address);
+        mp__lst_format_inet(&ss, l->address, sizeof l->address);
     }
     /* From here the listener owns fd and the file: destroy undoes them. */
     l->fd = fd;
@@ -424,7 +417,7 @@ mp_listener_create(mp_listener_t **out, const char *address,
     }
     mp__init();
     lst_addr_t a;
-    int r = parse_address(address, &a);
+    int r = mp__lst_parse_address(address, false, &a);
     if (r < 0) {
         return r;
     }
@@ -760,7 +753,7 @@ mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
     }
     mp__init();
     lst_addr_t a;
-    r = parse_address(address, &a);
+    r = mp__lst_parse_address(address, false, &a);
     if (r < 0) {
         return r;
     }

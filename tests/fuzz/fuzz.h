@@ -25,4 +25,8 @@ int mp_fuzz_handshake(const uint8_t *data, size_t size);
  * scratch store, as the server runs them. */
 int mp_fuzz_manager(const uint8_t *data, size_t size);
 
+/* The listener's address parser (numeric hosts only: no name service),
+ * checked against the text it parsed. */
+int mp_fuzz_address(const uint8_t *data, size_t size);
+
 #endif /* MP_FUZZ_H */

@@ -35,6 +35,7 @@ replay_file(const char *path)
     mp_fuzz_framing(buf, n);
     mp_fuzz_handshake(buf, n);
     mp_fuzz_manager(buf, n);
+    mp_fuzz_address(buf, n);
     return 0;
 }
 
