@@ -732,12 +732,10 @@ patient_client_child(void *arg)
     return 0;
 }
 
-/* Connects the hostile peers to path (they stay connected; their fds go
- * into fds[], HOSTILE_ALL of them), then a real client, and accepts: the
- * real client must be served while every hostile peer is still there.
- * Only the garbage and oversized peers may make accept fail, once each. */
+/* Connects the hostile peers to the AF_UNIX path; they stay connected,
+ * their fds (HOSTILE_ALL of them) go into fds[]. */
 static void
-serve_past_hostile_peers(mp_listener_t *l, const char *path, int *fds)
+connect_hostile_peers(const char *path, int *fds)
 {
     static uint8_t big[4 + 10000];
     big[2] = (uint8_t)(10000 >> 8);
@@ -752,6 +750,16 @@ serve_past_hostile_peers(mp_listener_t *l, const char *path, int *fds)
             mpt_write_all(fds[i], "\0\0", 2);
         }
     }
+}
+
+/* Connects the hostile peers to path (see connect_hostile_peers), then a
+ * real client, and accepts: the real client must be served while every
+ * hostile peer is still there. Only the garbage and oversized peers may
+ * make accept fail, once each. */
+static void
+serve_past_hostile_peers(mp_listener_t *l, const char *path, int *fds)
+{
+    connect_hostile_peers(path, fds);
     pid_t pid = mpt_fork(patient_client_child, (void *)path);
     mp_conn_t *c = NULL;
     int failed = 0;
@@ -790,4 +798,21 @@ TEST_TIMEOUT(listener_hostile_peers_do_not_starve_accept, 60)
         close(fds[i]);
     }
     tmp_sock_close(&t);
+}
+
+/* The manager's server, the library's other listening socket, serves a
+ * real client past the same crowd (its handshakes run in threads of their
+ * own, bounded by the server). */
+TEST_TIMEOUT(manager_serves_past_hostile_peers, 60)
+{
+    mp_manager_t *m = mpt_manager_start(NULL);
+    static int fds[HOSTILE_ALL];
+    connect_hostile_peers(mp_manager_address(m), fds);
+    mp_manager_t *c = NULL;
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
+    mp_manager_destroy(c);
+    for (int i = 0; i < HOSTILE_ALL; i++) {
+        close(fds[i]);
+    }
+    mp_manager_destroy(m);
 }
