@@ -488,10 +488,12 @@ MP_EXTERN int mp_queue_attach(mp_queue_t **out, const char *name);
  * large messages are queued) a put pauses at most 2 ms (never past timeout,
  * never with MP_NO_WAIT) for consumers to catch up, so memory is reused,
  * then stores the message in the overflow area. Returns 0, MP_EFULL (no
- * room within timeout; also for MP_NO_WAIT), MP_EMSGSIZE (len above the
- * queue's capacity), MP_ENOMEM (the data area is full of unread
- * messages), MP_ECLOSED (this handle was closed), MP_EINVAL.
- * mp_queue_put_nowait is put with MP_NO_WAIT. On failure nothing was put. */
+ * room within timeout, also for MP_NO_WAIT; in any queue also when 32 puts
+ * of messages over 96 bytes are copying at once and none ends in time),
+ * MP_EMSGSIZE (len above the queue's capacity), MP_ENOMEM (the data area
+ * is full of unread messages), MP_ECLOSED (this handle was closed),
+ * MP_EINVAL. mp_queue_put_nowait is put with MP_NO_WAIT. On failure nothing
+ * was put. */
 MP_EXTERN int mp_queue_put(mp_queue_t *q, const void *buf, size_t len,
                            mp_duration_t timeout);
 MP_EXTERN int mp_queue_put_nowait(mp_queue_t *q, const void *buf, size_t len);
@@ -535,7 +537,13 @@ MP_EXTERN int mp_queue_cancel_join_thread(mp_queue_t *q);
 /* JoinableQueue: every put counts an unfinished task; mp_queue_task_done
  * marks one finished (MP_EOVERRELEASE: more task_done calls than puts) and
  * mp_queue_join waits up to timeout until none is unfinished (MP_ETIMEDOUT).
- * Both return MP_EINVAL on a queue that is not joinable. */
+ * Both return MP_EINVAL on a queue that is not joinable. As in Python, the
+ * unfinished count is the puts completed minus the task_done calls, and it
+ * stays exact when processes are killed at any moment: a put killed before
+ * its message was in the queue counts nothing, one killed after counts it
+ * (the message is there for consumers). A message whose consumer is killed
+ * before its task_done - inside mp_queue_get or after - stays unfinished,
+ * as in Python: whoever notices the death calls task_done for it. */
 MP_EXTERN int mp_queue_task_done(mp_queue_t *q);
 MP_EXTERN int mp_queue_join(mp_queue_t *q, mp_duration_t timeout);
 
