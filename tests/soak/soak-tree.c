@@ -66,6 +66,7 @@ int
 soak_tree(soak_round_t *r)
 {
     mp_init(); /* this process names the tree's segments */
+    soak_note(r, "killed during the set-up");
     char b = 'S';
     if (write(r->report_fd, &b, 1) != 1) {
         soak_fail(r, "cannot tell the driver: %s", strerror(errno));
@@ -101,6 +102,11 @@ soak_tree(soak_round_t *r)
         for (;;) {
             pause(); /* the driver's kill ends the round */
         }
+    }
+    soak_note(r, "killed at work");
+    b = 'B';
+    if (write(r->report_fd, &b, 1) != 1) {
+        soak_fail(r, "cannot tell the driver: %s", strerror(errno));
     }
     for (long i = 0;; i++) {
         void *buf = NULL;

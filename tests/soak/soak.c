@@ -350,7 +350,7 @@ static int timeout_multiplier = 1;
 /* --- what a round leaves behind ------------------------------------------ */
 
 typedef struct leftovers {
-    char text[1024];
+    char text[2048];
     size_t len;
     int count;
 } leftovers_t;
@@ -513,14 +513,18 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
     uint64_t rng = seed ^ 0x5deece66dull;
     int driver_kills = 0;
     if (sc->top_killed) {
-        /* Wait for the round to start, then kill it at a random moment
-         * of its set-up or of its work (0..40 ms later). */
+        /* Wait for the round to start ('S'), then kill it at a random
+         * moment of its set-up (0..60 ms later) or, every other round,
+         * once it has built its tree ('B'), 0..20 ms into its work. */
         struct pollfd pfd = {fds[0], POLLIN, 0};
         char b;
+        soak_round_t tmp = {.rng = rng};
+        bool at_work = soak_below(&tmp, 2) == 1;
         if (poll(&pfd, 1, 30000 * timeout_multiplier) == 1 &&
-            read(fds[0], &b, 1) == 1) {
-            soak_round_t tmp = {.rng = rng};
-            soak_pause_us(&tmp, 40000);
+            read(fds[0], &b, 1) == 1 &&
+            (!at_work || (poll(&pfd, 1, 30000 * timeout_multiplier) == 1 &&
+                          read(fds[0], &b, 1) == 1))) {
+            soak_pause_us(&tmp, at_work ? 20000 : 60000);
             if (kill(pid, SIGKILL) == 0) {
                 driver_kills = 1;
             }
@@ -554,11 +558,11 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
     if (procs > 0) {
         soak_reap_all(0);
     }
-    shm_leftovers(pid, &left);
     tmp_left = &left;
     tmp_empty_dirs = 0;
     tmp_root = dir;
     nftw(dir, tmp_visit, 16, FTW_DEPTH | FTW_PHYS);
+    shm_leftovers(pid, &left);
 
     int code;
     if (hung) {
