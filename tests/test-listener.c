@@ -643,8 +643,7 @@ fill_backlog(const char *path)
 {
     int n = 0;
     for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        0);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         ASSERT_GE(fd, 0);
         struct sockaddr_un un = {.sun_family = AF_UNIX};
         snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
@@ -713,9 +712,9 @@ TEST(client_waits_for_room_in_a_full_backlog)
 /* --- hostile peers do not starve accept (issue 21, item 5) ---------------- */
 
 /* The peers the starvation test connects before its real client. */
-#define HOSTILE_SILENT 120 /* connect and say nothing */
-#define HOSTILE_SLOW 40    /* half a frame header, then nothing */
-#define HOSTILE_GARBAGE 20 /* a malformed header */
+#define HOSTILE_SILENT 120   /* connect and say nothing */
+#define HOSTILE_SLOW 40      /* half a frame header, then nothing */
+#define HOSTILE_GARBAGE 20   /* a malformed header */
 #define HOSTILE_OVERSIZED 20 /* a 10,000-byte answer */
 #define HOSTILE_ALL                                                            \
     (HOSTILE_SILENT + HOSTILE_SLOW + HOSTILE_GARBAGE + HOSTILE_OVERSIZED)

@@ -27,8 +27,8 @@ typedef struct {
 } sock_report_t;
 
 typedef struct {
-    mpt_pipe_t report; /* child -> parent: a sock_report_t */
-    mpt_pipe_t hold;   /* never written: the child waits on it */
+    mpt_pipe_t report;   /* child -> parent: a sock_report_t */
+    mpt_pipe_t hold;     /* never written: the child waits on it */
     const char *address; /* where to listen; NULL (manager): its default */
     bool manager;
 } sock_child_t;

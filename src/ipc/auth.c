@@ -215,8 +215,8 @@ hs_read(mp__auth_hs_t *h, int fd)
             size_t need = h->hdr_need != 0 ? h->hdr_need : MP__FRAME_HDR_SHORT;
             if (h->hdr_have == need) {
                 uint64_t len = 0;
-                int r = mp__frame_decode(h->hdr, h->hdr_have, &h->hdr_need,
-                                         &len);
+                int r =
+                    mp__frame_decode(h->hdr, h->hdr_have, &h->hdr_need, &len);
                 if (r < 0) {
                     return MP_EPROTO;
                 }

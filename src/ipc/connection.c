@@ -399,9 +399,14 @@ conn_spin_again(const mp_conn_t *c, int64_t *until, int64_t deadline)
     return true;
 }
 
-int
-mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
-                    bool strict, bool *started)
+/* Reads exactly n bytes of connection c. *started tells whether a byte of
+ * the current message has arrived: until then each read waits only until
+ * deadline (MP_ETIMEDOUT) and end of stream is MP_EOF; afterwards end of
+ * stream is MP_EPROTO, and reads wait without a deadline, so a timeout
+ * never splits a message. Returns 0 or a negative error. */
+static int
+conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
+                bool *started)
 {
     uint8_t *p = buf;
     /* poll() only where a read could block past the deadline: a wait
@@ -413,7 +418,7 @@ mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
     bool must_poll = false;
     int64_t spin_until = -1;
     while (n > 0) {
-        int64_t wait_until = *started && !strict ? MP__NO_DEADLINE : deadline;
+        int64_t wait_until = *started ? MP__NO_DEADLINE : deadline;
         bool timed = wait_until != MP__NO_DEADLINE;
         if (must_poll || (timed && !c->is_socket)) {
             int r = mp__plat_poll_in(c->fd, wait_until);
@@ -450,15 +455,16 @@ mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
     return 0;
 }
 
-int
-mp__conn_read_header(mp_conn_t *c, int64_t deadline, bool strict, bool *started,
-                     uint64_t *len)
+/* Reads and decodes one frame header into *len, with the deadline rules
+ * of conn_read_exact. Returns 0, MP_EPROTO for a malformed header, or a
+ * read error. */
+static int
+conn_read_header(mp_conn_t *c, int64_t deadline, bool *started, uint64_t *len)
 {
     uint8_t hdr[MP__FRAME_HDR_MAX];
     size_t have = 0, need = MP__FRAME_HDR_SHORT;
     for (;;) {
-        int r = mp__conn_read_exact(c, hdr + have, need - have, deadline,
-                                    strict, started);
+        int r = conn_read_exact(c, hdr + have, need - have, deadline, started);
         if (r < 0) {
             return r;
         }
@@ -479,8 +485,7 @@ conn_discard(mp_conn_t *c, uint64_t len)
     bool started = true;
     while (len > 0) {
         size_t n = len < sizeof chunk ? (size_t)len : sizeof chunk;
-        int r =
-            mp__conn_read_exact(c, chunk, n, MP__NO_DEADLINE, false, &started);
+        int r = conn_read_exact(c, chunk, n, MP__NO_DEADLINE, &started);
         if (r < 0) {
             return r;
         }
@@ -508,7 +513,7 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
     }
     bool started = false;
     uint64_t len = 0;
-    r = mp__conn_read_header(c, deadline, false, &started, &len);
+    r = conn_read_header(c, deadline, &started, &len);
     if (r < 0) {
         return r;
     }
@@ -529,7 +534,7 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
             return r < 0 ? r : MP_ENOMEM;
         }
     }
-    r = mp__conn_read_exact(c, dst, (size_t)len, deadline, false, &started);
+    r = conn_read_exact(c, dst, (size_t)len, deadline, &started);
     if (r < 0) {
         if (out != NULL) {
             mp__free(dst);

@@ -52,21 +52,6 @@ int mp__frame_decode(const uint8_t *hdr, size_t have, size_t *need,
 /* Room for any response mp__auth_response writes ("{sha3_384}" + 48). */
 #define MP__AUTH_RESPONSE_MAX 80u
 
-/* mp__conn_read_exact reads exactly n bytes of connection c. *started
- * tells whether a byte of the current message has arrived: until then each
- * read waits only until deadline (MP_ETIMEDOUT) and end of stream is MP_EOF;
- * afterwards end of stream is MP_EPROTO, and reads wait without a deadline
- * (so a timeout never splits a message) unless strict is set (handshakes:
- * a stalled peer must not hold the caller). Returns 0 or a negative error. */
-int mp__conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
-                        bool strict, bool *started);
-
-/* mp__conn_read_header reads and decodes one frame header into *len, with
- * the deadline rules of mp__conn_read_exact. Returns 0, MP_EPROTO for a
- * malformed header, or a read error. */
-int mp__conn_read_header(mp_conn_t *c, int64_t deadline, bool strict,
-                         bool *started, uint64_t *len);
-
 /* mp__auth_challenge fills out with a fresh challenge message (payload of
  * the first frame deliver_challenge sends), its nonce from the kernel's
  * CSPRNG (mp__plat_secret_bytes). Returns 0, or that call's error when no

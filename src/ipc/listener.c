@@ -52,8 +52,8 @@ struct mp_listener {
     /* The socket file to remove, and proof that it is still ours. */
     pid_t creator;
     struct stat st; /* its stat after its chmod: dev, inode, ctime */
-    char *tracked; /* its absolute path, registered with the tracker */
-    uint8_t *key; /* NULL: no authentication */
+    char *tracked;  /* its absolute path, registered with the tracker */
+    uint8_t *key;   /* NULL: no authentication */
     size_t keylen;
     char address[LST_ADDR_MAX];
 };
@@ -82,8 +82,7 @@ resolve_error(int e)
 }
 
 int
-mp__lst_parse_address(const char *address, bool numeric_only,
-                      mp__lst_addr_t *a)
+mp__lst_parse_address(const char *address, bool numeric_only, mp__lst_addr_t *a)
 {
     memset(a, 0, sizeof *a);
     if (address == NULL || address[0] == '\0') {
@@ -129,10 +128,10 @@ mp__lst_parse_address(const char *address, bool numeric_only,
     host[hlen] = '\0';
     char serv[8];
     snprintf(serv, sizeof serv, "%ld", port);
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC,
-        .ai_socktype = SOCK_STREAM,
-        .ai_flags = AI_NUMERICSERV | (numeric_only ? AI_NUMERICHOST : 0)};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV |
+                                         (numeric_only ? AI_NUMERICHOST : 0)};
     struct addrinfo *res = NULL;
     errno = 0;
     int e = getaddrinfo(host, serv, &hints, &res);
@@ -151,8 +150,7 @@ mp__lst_parse_address(const char *address, bool numeric_only,
 }
 
 void
-mp__lst_format_inet(const struct sockaddr_storage *ss, char *buf,
-                    size_t buflen)
+mp__lst_format_inet(const struct sockaddr_storage *ss, char *buf, size_t buflen)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -294,8 +292,7 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     }
     r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
-    if (r == -EADDRINUSE && lock >= 0 && unix_stale(a) &&
-        unlink(path) == 0) {
+    if (r == -EADDRINUSE && lock >= 0 && unix_stale(a) && unlink(path) == 0) {
         r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
     }
     if (r < 0) {
@@ -680,8 +677,7 @@ connect_unix(int fd, const lst_addr_t *a, int64_t deadline)
         int r = connect(fd, (const struct sockaddr *)&a->sa, a->len);
         int e = errno;
         static const struct timeval none = {0, 0};
-        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) !=
-            0) {
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) != 0) {
             return -errno;
         }
         if (r == 0) {

@@ -64,8 +64,7 @@ address_check(const char *text, const mp__lst_addr_t *a)
     char again[128];
     mp__lst_format_inet(&a->sa, again, sizeof again);
     mp__lst_addr_t b;
-    if (mp__lst_parse_address(again, true, &b) != 0 ||
-        b.family != a->family) {
+    if (mp__lst_parse_address(again, true, &b) != 0 || b.family != a->family) {
         abort();
     }
     inet_key(&b, &port2, addr2);
