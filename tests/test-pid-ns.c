@@ -115,9 +115,11 @@ recycler(void *arg)
 
 /* Kills holder (parked holding something), then starts a process that gets
  * its pid and lives (see recycle_t). Returns that process, which
- * recycler_finish reaps. The new process starts in a later clock
- * tick than the holder (identities tell processes apart by start time;
- * reusing a pid within one tick is the documented limit). */
+ * recycler_finish reaps. With pidfs (Linux 6.9) the pid is reused at once
+ * (often within the holder's clock tick); without, identities are told
+ * apart by start time, and the new process starts in a later clock tick
+ * than the holder (reusing a pid within one tick is the documented limit
+ * there). */
 static pid_t
 kill_and_recycle(pid_t holder, recycle_t *rc)
 {
@@ -125,8 +127,11 @@ kill_and_recycle(pid_t holder, recycle_t *rc)
     ASSERT_NE(dead, 0);
     ASSERT_EQ(kill(holder, SIGKILL), 0);
     ASSERT_EQ(mpt_join(holder), -SIGKILL);
-    while ((uint32_t)boot_ticks() == (uint32_t)(dead >> 32)) {
-        sched_yield(); /* at most one tick */
+    if (!(dead & MP__PLAT_IDENT_PIDFS)) {
+        /* Without pidfs, identities are told apart by start time. */
+        while ((uint32_t)boot_ticks() == (uint32_t)(dead >> 32)) {
+            sched_yield(); /* at most one tick */
+        }
     }
     int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -213,6 +218,22 @@ lock_scenario(void *arg)
 TEST_TIMEOUT(pid_reuse_lock_holder_found_dead, 60)
 {
     ASSERT_EQ(in_new_pidns(lock_scenario, NULL), 0);
+}
+
+/* The same where identities carry start times (kernels before pidfs). */
+static int
+lock_scenario_start_time(void *arg)
+{
+    mp__plat_test_no_pidfs = true;
+    uint64_t me = mp__plat_self_ident();
+    ASSERT_EQ(me & MP__PLAT_IDENT_PIDFS, 0);
+    ASSERT_NE(me >> 32, 0); /* our /proc: a start time was read */
+    return lock_scenario(arg);
+}
+
+TEST_TIMEOUT(pid_reuse_lock_holder_found_dead_by_start_time, 60)
+{
+    ASSERT_EQ(in_new_pidns(lock_scenario_start_time, NULL), 0);
 }
 
 TEST_TIMEOUT(pid_reuse_rlock_holder_found_dead, 60)

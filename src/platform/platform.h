@@ -35,16 +35,20 @@ int mp__plat_pid_alive(pid_t pid);
 
 /* A holder identity: a process named so that a later process given the
  * same pid is not taken for it. Bits 0-29 hold the pid (pids stay below
- * 2^22), bits 30-31 are 0 (the death-surviving mutex keeps its waiters bit
- * there), bits 32-63 hold the low 32 bits of the process's start time
- * (field 22 of /proc/PID/stat: clock ticks after boot, 10 ms each), or 0
- * when it could not be read (then only the pid is checked). Two processes
- * get the same identity only if one reuses the other's pid within the
- * same clock tick - the kernel hands pids out in a cycle, so that takes
- * the whole pid space going round in 10 ms, or root writing
- * ns_last_pid - or 2^32 ticks (497 days) apart. An identity is valid in
- * the pid namespace it was made in only. */
+ * 2^22), bit 31 is 0 (the death-surviving mutex keeps its waiters bit
+ * there), bits 32-63 hold a tag of the process: with bit 30
+ * (MP__PLAT_IDENT_PIDFS) set, the inode number of its pidfd folded to 32
+ * bits (Linux 6.9's pidfs numbers every process from one counter, never
+ * reusing a number); else the low 32 bits of its start time (field 22 of
+ * /proc/PID/stat: clock ticks after boot, 10 ms each), or 0 when neither
+ * could be read (then only the pid is checked). With pidfs, two processes
+ * share an identity only 2^32 processes and threads apart; with start
+ * times, when one reuses the other's pid within the same clock tick - the
+ * kernel hands pids out in a cycle, so that takes the whole pid space
+ * going round in 10 ms, or root writing ns_last_pid - or 497 days apart.
+ * An identity is valid in the pid namespace it was made in only. */
 #define MP__PLAT_IDENT_PID_MASK 0x3fffffffu
+#define MP__PLAT_IDENT_PIDFS 0x40000000u
 
 /* mp__plat_ident_pid returns the pid of an identity. */
 static inline pid_t
@@ -54,24 +58,28 @@ mp__plat_ident_pid(uint64_t ident)
 }
 
 /* mp__plat_self_ident returns the calling process's identity: read once
- * per process (the start time from /proc/self/stat) and again in a forked
- * child; after that, two loads. Never 0. Context: any thread. */
+ * per process (a pidfd of itself, or /proc/self/stat) and again in a
+ * forked child; after that, two loads. Never 0. Context: any thread. */
 uint64_t mp__plat_self_ident(void);
 
 /* mp__plat_ident_of returns the identity of the live process that has pid
- * now (its start time 0 when the /proc mounted here does not belong to the
- * caller's pid namespace or cannot be read), or 0 when none has. Reads
- * /proc: slow paths only. */
+ * now, as mp__plat_self_ident would give it in that process (its tag 0
+ * when there is no pidfs and the /proc mounted here does not belong to
+ * the caller's pid namespace or cannot be read), or 0 when none has.
+ * Several syscalls: slow paths only. */
 uint64_t mp__plat_ident_of(pid_t pid);
 
 /* mp__plat_ident_alive returns 1 if the process named by ident lives: its
- * pid exists and has not exited (mp__plat_pid_alive) and, when the
- * identity carries a start time and the /proc mounted here belongs to the
- * caller's pid namespace, the process with that pid started at that time;
- * 0 otherwise. This is the one test of "is this holder alive" for every
- * lock word and queue cell of the library. Context: any thread; reads
- * /proc, so only on slow paths. */
+ * pid exists and has not exited (a zombie counts as exited) and, when
+ * the caller can read the same kind of tag for that pid, the tag is the
+ * identity's; 0 otherwise. This is the one test of "is this holder
+ * alive" for every lock word and queue cell of the library. Context: any
+ * thread; several syscalls, so only on slow paths. */
 int mp__plat_ident_alive(uint64_t ident);
+
+/* Test knob: when true, identities made from now on carry start times even
+ * where the kernel has pidfs (so tests reach that path on any kernel). */
+extern bool mp__plat_test_no_pidfs;
 
 /* mp__plat_pidns_id returns an id of the calling process's pid namespace
  * (the inode of /proc/self/ns/pid), read once per process; 0 if unknown.
@@ -183,5 +191,34 @@ uint64_t mp__plat_random_u64(void);
  * any other socket (AF_UNIX) is left as it is. Returns 0 or a negative
  * error. */
 int mp__plat_tcp_keepalive(int fd);
+
+/* --- loaded code (linux_elf.c) ---------------------------------------- */
+
+/* One loaded ELF object (the program or a shared object). */
+typedef struct mp__plat_code_object {
+    uintptr_t base;          /* load bias: an offset in the file's address
+                                space plus base is the address here */
+    const char *path;        /* the loader's name for it: "" for the main
+                                program; valid while the object is loaded */
+    uint8_t build_id[64];    /* its GNU build-id, */
+    size_t build_id_len;     /* 0 when it has none */
+} mp__plat_code_object_t;
+
+/* mp__plat_code_find describes in *out the loaded object in one of whose
+ * executable segments addr lies. Returns 0 or MP_ENOENT (no such object:
+ * addr is not loaded code). */
+int mp__plat_code_find(const void *addr, mp__plat_code_object_t *out);
+
+/* mp__plat_code_by_build_id describes in *out the loaded object whose
+ * build-id is the id_len bytes at id, checking that offset lies in one of
+ * its executable segments. Returns 0, MP_ENOENT (no loaded object has that
+ * id) or MP_EPROTO (it has, but offset is not in its code). */
+int mp__plat_code_by_build_id(const uint8_t *id, size_t id_len,
+                              uint64_t offset, mp__plat_code_object_t *out);
+
+/* mp__plat_code_load loads the shared object at path (dlopen, symbols
+ * resolved now, kept for the life of the process). Returns 0 or
+ * MP_ENOENT (it cannot be loaded). */
+int mp__plat_code_load(const char *path);
 
 #endif /* MP_PLATFORM_H */

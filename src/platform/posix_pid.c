@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -226,11 +227,77 @@ proc_is_ours(void)
     return ours;
 }
 
-/* Builds an identity from a pid and a start time in clock ticks. */
+/* Builds an identity from a pid and a 32-bit tag (kind: 0, a start time,
+ * or MP__PLAT_IDENT_PIDFS, a pidfs inode). */
 static uint64_t
-ident_make(pid_t pid, uint64_t starttime)
+ident_make(pid_t pid, uint64_t tag, uint64_t kind)
 {
-    return ((uint64_t)(uint32_t)starttime << 32) | (uint32_t)pid;
+    return ((uint64_t)(uint32_t)tag << 32) | kind | (uint32_t)pid;
+}
+
+bool mp__plat_test_no_pidfs;
+
+/* pidfs's magic number (statfs f_type of a pidfd, Linux 6.9). */
+#define PIDFS_MAGIC 0x50494446
+
+/* The inode number of pidfd fd folded to 32 bits, or 0 where pidfds are
+ * not pidfs files (Linux < 6.9: one anonymous inode serves them all).
+ * pidfs numbers every struct pid the kernel makes (processes and threads)
+ * from one 64-bit counter, never reusing one. */
+static uint32_t
+pidfd_tag(int fd)
+{
+    struct statfs sfs;
+    struct stat sb;
+    if (fstatfs(fd, &sfs) != 0 || (unsigned long)sfs.f_type != PIDFS_MAGIC ||
+        fstat(fd, &sb) != 0) {
+        return 0;
+    }
+    uint64_t ino = (uint64_t)sb.st_ino;
+    return (uint32_t)(ino ^ (ino >> 32));
+}
+
+/* The identity of the live process that has pid now, or 0 when none has:
+ * tagged with its pidfs inode when want_pidfs and the kernel has pidfs,
+ * else with its start time (0 when /proc cannot tell). */
+static uint64_t
+ident_read(pid_t pid, bool want_pidfs)
+{
+    int fd = mp__plat_pidfd_open(pid);
+    if (fd == MP_ESRCH) {
+        return 0;
+    }
+    uint32_t tag = 0;
+    if (fd >= 0) {
+        /* A pidfd polls readable once the process has exited. */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r;
+        do {
+            r = poll(&pfd, 1, 0);
+        } while (r < 0 && errno == EINTR);
+        if (r != 1 && want_pidfs && !mp__plat_test_no_pidfs) {
+            tag = pidfd_tag(fd);
+        }
+        mp__plat_close(fd);
+        if (r == 1) {
+            return 0;
+        }
+    } else if (!mp__plat_pid_alive(pid)) {
+        return 0;
+    }
+    if (tag != 0) {
+        return ident_make(pid, tag, MP__PLAT_IDENT_PIDFS);
+    }
+    bool self = pid == mp__getpid();
+    if (!self && !proc_is_ours()) {
+        return ident_make(pid, 0, 0); /* /proc/PID is another process */
+    }
+    proc_stat_t st;
+    int r = proc_stat_read(self ? 0 : pid, &st);
+    if (r == MP_ESRCH || (r == 0 && (st.state == 'Z' || st.state == 'X'))) {
+        return 0; /* exited since */
+    }
+    return ident_make(pid, r == 0 ? st.starttime : 0, 0);
 }
 
 uint64_t
@@ -245,9 +312,10 @@ mp__plat_self_ident(void)
     }
     rec = self_rec();
     pid_t pid = mp__getpid();
-    proc_stat_t st;
-    uint64_t v = ident_make(pid, proc_stat_read(0, &st) == 0 ? st.starttime
-                                                              : 0);
+    uint64_t v = ident_read(pid, true);
+    if (v == 0) {
+        v = ident_make(pid, 0, 0); /* we live: only a refused probe */
+    }
     atomic_store_explicit(&rec->ident, v, memory_order_relaxed);
     return v;
 }
@@ -255,32 +323,26 @@ mp__plat_self_ident(void)
 uint64_t
 mp__plat_ident_of(pid_t pid)
 {
-    if (pid <= 0 || (pid_t)((uint32_t)pid & MP__PLAT_IDENT_PID_MASK) != pid ||
-        !mp__plat_pid_alive(pid)) {
+    if (pid <= 0 || (pid_t)((uint32_t)pid & MP__PLAT_IDENT_PID_MASK) != pid) {
         return 0;
     }
-    if (!proc_is_ours()) {
-        return ident_make(pid, 0); /* /proc/PID is another process */
-    }
-    proc_stat_t st;
-    int r = proc_stat_read(pid, &st);
-    if (r == MP_ESRCH || (r == 0 && (st.state == 'Z' || st.state == 'X'))) {
-        return 0; /* exited since */
-    }
-    return ident_make(pid, r == 0 ? st.starttime : 0);
+    return ident_read(pid, true);
 }
 
 int
 mp__plat_ident_alive(uint64_t ident)
 {
-    uint64_t now = mp__plat_ident_of(mp__plat_ident_pid(ident));
+    uint64_t kind = ident & MP__PLAT_IDENT_PIDFS;
+    uint64_t now = ident_read(mp__plat_ident_pid(ident), kind != 0);
     if (now == 0) {
         return 0;
     }
-    /* Without a start time on either side the pid must do; with both, a
-     * pid reused by a process that started later is another process. */
+    /* Without a tag of the same kind on both sides (one could not be
+     * read) the pid must do; with both, a pid reused by another process
+     * carries another tag. */
     uint32_t tag = (uint32_t)(ident >> 32), now_tag = (uint32_t)(now >> 32);
-    return tag == 0 || now_tag == 0 || tag == now_tag;
+    return (now & MP__PLAT_IDENT_PIDFS) != kind || tag == 0 || now_tag == 0 ||
+           tag == now_tag;
 }
 
 uint64_t

@@ -3,11 +3,12 @@
  * holding the owner's identity, which survives the death of its owner.
  *
  * Word layout (64 bits): the holder's identity (mp__plat_self_ident: pid
- * in bits 0-29, start time in bits 32-63; 0 = free) and MP__MUTEX_WAITERS
+ * in bits 0-29, a tag of the process - its pidfs inode or its start time -
+ * in bits 30 and 32-63; 0 = free) and MP__MUTEX_WAITERS
  * (bit 31) set when someone may sleep on it (also, briefly, on a free word:
  * a waiter sets the bit before it looks at the holder). Lock and unlock
  * change the whole word with one atomic operation; sleepers wait on its
- * low 32 bits (pid and waiters bit), the futex word. A waiter sleeps in
+ * low 32 bits (pid, tag kind and waiters bit), the futex word. A waiter sleeps in
  * slices; when a slice or its deadline runs out it asks whether the holder
  * still lives (mp__plat_ident_alive: a process that merely got the dead
  * holder's pid does not count), and takes over the word of a dead holder
