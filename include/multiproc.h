@@ -1049,8 +1049,9 @@ MP_EXTERN void mp_shm_close(mp_shm_t *shm);
  * an RLock (recursive, owned by the acquiring thread). Both survive the death
  * of their holder: the next acquirer gets the lock with MP_EOWNERDEAD, also
  * when the dead holder's pid has been given to a new process meanwhile (a
- * holder is its pid and its start time; see docs/design.md for the one
- * case left: a pid reused within the same 10 ms clock tick). */
+ * holder is its pid and its pidfd's inode number, or before Linux 6.9 its
+ * start time: there a pid reused within the same 10 ms clock tick is not
+ * told apart; see docs/design.md). */
 typedef struct mp_lock mp_lock_t;
 
 /* mp_lock_create makes a Lock, mp_rlock_create an RLock, both unlocked.
