@@ -3,37 +3,19 @@
  * multiprocessing.connection format (see ipc_internal.h). */
 #include "ipc_internal.h"
 
+#include "../common/bytes.h"
+
 #include <errno.h>
-
-/* Stores the low n bytes of v big-endian at p. */
-static void
-put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        p[n - 1 - i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-/* Reads n bytes big-endian from p. */
-static uint64_t
-get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
 
 size_t
 mp__frame_encode(uint64_t len, uint8_t hdr[MP__FRAME_HDR_MAX])
 {
     if (len <= MP__FRAME_SHORT_MAX) {
-        put_be(hdr, len, MP__FRAME_HDR_SHORT);
+        mp__put_be(hdr, len, MP__FRAME_HDR_SHORT);
         return MP__FRAME_HDR_SHORT;
     }
-    put_be(hdr, UINT32_C(0xFFFFFFFF), MP__FRAME_HDR_SHORT);
-    put_be(hdr + MP__FRAME_HDR_SHORT, len, 8);
+    mp__put_be(hdr, UINT32_C(0xFFFFFFFF), MP__FRAME_HDR_SHORT);
+    mp__put_be(hdr + MP__FRAME_HDR_SHORT, len, 8);
     return MP__FRAME_HDR_MAX;
 }
 
@@ -41,7 +23,7 @@ int
 mp__frame_decode(const uint8_t *hdr, size_t have, size_t *need, uint64_t *len)
 {
     MP__ASSERT(have >= MP__FRAME_HDR_SHORT);
-    uint32_t word = (uint32_t)get_be(hdr, MP__FRAME_HDR_SHORT);
+    uint32_t word = (uint32_t)mp__get_be(hdr, MP__FRAME_HDR_SHORT);
     if (word <= MP__FRAME_SHORT_MAX) {
         *len = word;
         return 1;
@@ -57,7 +39,7 @@ mp__frame_decode(const uint8_t *hdr, size_t have, size_t *need, uint64_t *len)
     }
     /* Python accepts any escaped length, even a small one; so do we, up to
      * what a signed size can report. */
-    uint64_t v = get_be(hdr + MP__FRAME_HDR_SHORT, 8);
+    uint64_t v = mp__get_be(hdr + MP__FRAME_HDR_SHORT, 8);
     if (v > MP__FRAME_LEN_MAX) {
         return -EPROTO;
     }

@@ -5,60 +5,11 @@
  * accept exactly one well-formed message or answer MP_EPROTO. */
 #include "manager_internal.h"
 
+#include "../common/bytes.h"
+
 #include <string.h>
 
 #define MGR_MAGIC 'M'
-
-/*--- little-endian helpers --------------------------------------------------*/
-
-static void
-put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static uint16_t
-get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
 
 /* Byte offsets of the request header fields. */
 enum {
@@ -109,15 +60,15 @@ mp__mgr_req_encode(const mp__mgr_req_t *req, void **buf, size_t *len)
     memset(p, 0, MP__MGR_REQ_HDR);
     p[REQ_MAGIC] = MGR_MAGIC;
     p[REQ_VERSION] = MP__MGR_VERSION;
-    put_u16(p + REQ_OP, req->op);
-    put_u32(p + REQ_INDEX, req->index);
-    put_u32(p + REQ_GEN, req->gen);
-    put_u64(p + REQ_TIMEOUT, (uint64_t)req->timeout);
+    mp__put_le(p + REQ_OP, req->op, 2);
+    mp__put_le(p + REQ_INDEX, req->index, 4);
+    mp__put_le(p + REQ_GEN, req->gen, 4);
+    mp__put_le(p + REQ_TIMEOUT, (uint64_t)req->timeout, 8);
     for (int i = 0; i < 3; i++) {
-        put_u64(p + REQ_NUM + 8 * i, (uint64_t)req->num[i]);
+        mp__put_le(p + REQ_NUM + 8 * i, (uint64_t)req->num[i], 8);
     }
-    put_u64(p + REQ_LEN0, l0);
-    put_u64(p + REQ_LEN1, l1);
+    mp__put_le(p + REQ_LEN0, l0, 8);
+    mp__put_le(p + REQ_LEN1, l1, 8);
     if (l0 > 0) {
         memcpy(p + MP__MGR_REQ_HDR, req->arg[0].ptr, l0);
     }
@@ -137,19 +88,19 @@ mp__mgr_req_decode(const void *buf, size_t len, mp__mgr_req_t *req)
         p[REQ_MAGIC] != MGR_MAGIC || p[REQ_VERSION] != MP__MGR_VERSION) {
         return MP_EPROTO;
     }
-    uint64_t l0 = get_u64(p + REQ_LEN0), l1 = get_u64(p + REQ_LEN1);
+    uint64_t l0 = mp__get_le(p + REQ_LEN0, 8), l1 = mp__get_le(p + REQ_LEN1, 8);
     uint64_t body = len - MP__MGR_REQ_HDR;
     /* l0 + l1 == body, written so that no sum can overflow. */
     if (l0 > body || l1 != body - l0) {
         return MP_EPROTO;
     }
     memset(req, 0, sizeof *req);
-    req->op = get_u16(p + REQ_OP);
-    req->index = get_u32(p + REQ_INDEX);
-    req->gen = get_u32(p + REQ_GEN);
-    req->timeout = (int64_t)get_u64(p + REQ_TIMEOUT);
+    req->op = (uint16_t)mp__get_le(p + REQ_OP, 2);
+    req->index = (uint32_t)mp__get_le(p + REQ_INDEX, 4);
+    req->gen = (uint32_t)mp__get_le(p + REQ_GEN, 4);
+    req->timeout = (int64_t)mp__get_le(p + REQ_TIMEOUT, 8);
     for (int i = 0; i < 3; i++) {
-        req->num[i] = (int64_t)get_u64(p + REQ_NUM + 8 * i);
+        req->num[i] = (int64_t)mp__get_le(p + REQ_NUM + 8 * i, 8);
     }
     const uint8_t *body_ptr = p + MP__MGR_REQ_HDR;
     req->arg[0].ptr = l0 > 0 ? body_ptr : NULL;
@@ -174,10 +125,10 @@ mp__mgr_rep_encode(const mp__mgr_rep_t *rep, void **buf, size_t *len)
     if (p == NULL) {
         return MP_ENOMEM;
     }
-    put_u32(p + REP_STATUS, (uint32_t)rep->status);
-    put_u32(p + REP_GEN, rep->gen);
-    put_u64(p + REP_NUM, (uint64_t)rep->num);
-    put_u64(p + REP_LEN, rep->len);
+    mp__put_le(p + REP_STATUS, (uint32_t)rep->status, 4);
+    mp__put_le(p + REP_GEN, rep->gen, 4);
+    mp__put_le(p + REP_NUM, (uint64_t)rep->num, 8);
+    mp__put_le(p + REP_LEN, rep->len, 8);
     if (rep->len > 0) {
         memcpy(p + MP__MGR_REP_HDR, rep->data, rep->len);
     }
@@ -193,8 +144,8 @@ mp__mgr_rep_decode(const void *buf, size_t len, mp__mgr_rep_t *rep)
     if (p == NULL || rep == NULL || len < MP__MGR_REP_HDR) {
         return MP_EPROTO;
     }
-    int32_t status = (int32_t)get_u32(p + REP_STATUS);
-    uint64_t dlen = get_u64(p + REP_LEN);
+    int32_t status = (int32_t)(uint32_t)mp__get_le(p + REP_STATUS, 4);
+    uint64_t dlen = mp__get_le(p + REP_LEN, 8);
     /* A status is 0 or a negative mp error, never positive. */
     if (status > 0 || dlen != len - MP__MGR_REP_HDR) {
         return MP_EPROTO;
@@ -208,8 +159,8 @@ mp__mgr_rep_decode(const void *buf, size_t len, mp__mgr_rep_t *rep)
         memcpy(data, p + MP__MGR_REP_HDR, (size_t)dlen);
     }
     rep->status = status;
-    rep->gen = get_u32(p + REP_GEN);
-    rep->num = (int64_t)get_u64(p + REP_NUM);
+    rep->gen = (uint32_t)mp__get_le(p + REP_GEN, 4);
+    rep->num = (int64_t)mp__get_le(p + REP_NUM, 8);
     rep->data = data;
     rep->len = (size_t)dlen;
     return 0;

@@ -3,6 +3,8 @@
  * the reply's cleanup: the format manager_internal.h describes. */
 #include "manager_internal.h"
 
+#include "../common/bytes.h"
+
 #include <string.h>
 
 void
@@ -14,26 +16,6 @@ mp__mgr_rep_clear(mp__mgr_rep_t *rep)
     mp__free(rep->data);
     rep->data = NULL;
     rep->len = 0;
-}
-
-/* Stores v little-endian at dst. */
-static void
-put_u64(uint8_t *dst, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        dst[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-/* Reads a little-endian uint64 at src. */
-static uint64_t
-get_u64(const uint8_t *src)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v |= (uint64_t)src[i] << (8 * i);
-    }
-    return v;
 }
 
 int
@@ -53,7 +35,7 @@ void
 mp__mgr_pack(const mp_buf_t *bufs, size_t count, uint8_t *dst)
 {
     for (size_t i = 0; i < count; i++) {
-        put_u64(dst, bufs[i].len);
+        mp__put_le(dst, bufs[i].len, 8);
         dst += 8;
         if (bufs[i].len > 0) {
             memcpy(dst, bufs[i].data, bufs[i].len);
@@ -79,7 +61,7 @@ mp__mgr_unpack(const void *packed, size_t len, size_t count, mp_buf_t **out)
         if (len - off < 8) {
             return MP_EPROTO;
         }
-        uint64_t n = get_u64(p + off);
+        uint64_t n = mp__get_le(p + off, 8);
         off += 8;
         if (n > len - off) {
             return MP_EPROTO;
@@ -103,7 +85,7 @@ mp__mgr_unpack(const void *packed, size_t len, size_t count, mp_buf_t **out)
     uint8_t *dst = (uint8_t *)(bufs + count);
     off = 0;
     for (size_t i = 0; i < count; i++) {
-        size_t n = (size_t)get_u64(p + off);
+        size_t n = (size_t)mp__get_le(p + off, 8);
         off += 8;
         bufs[i].data = dst;
         bufs[i].len = n;
