@@ -34,6 +34,24 @@ void mpt_register(const char *name, mpt_fn fn, int timeout_s);
 #define TEST(name) MPT__DEFINE(name, 0)
 #define TEST_TIMEOUT(name, seconds) MPT__DEFINE(name, seconds)
 
+/* TEST_HELPER(name) { body } defines a program that a test runs in a fresh
+ * exec of this binary (mpt_exec_helper), to check what survives an exec:
+ * never a test of its own, never listed. The helper exits 0 when its body
+ * returns; its input comes through the environment. */
+void mpt_register_helper(const char *name, mpt_fn fn);
+#define TEST_HELPER(name)                                                      \
+    static void helper_##name(void);                                           \
+    __attribute__((constructor)) static void mpt_reg_helper_##name(void)       \
+    {                                                                          \
+        mpt_register_helper(#name, helper_##name);                             \
+    }                                                                          \
+    static void helper_##name(void)
+
+/* mpt_exec_helper replaces the calling process (a test's child) with this
+ * binary running helper name. It returns only if the exec failed, and then
+ * fails the test. */
+__attribute__((noreturn)) void mpt_exec_helper(const char *name);
+
 /* Exit code that marks a skipped test (CTest SKIP_RETURN_CODE). */
 #define MPT_SKIP_CODE 77
 __attribute__((noreturn)) void mpt_skip(const char *why);
