@@ -5,8 +5,11 @@
 # diff -r and a Python tree compare of types, modes, nanosecond mtimes,
 # link targets and contents), a sparse multi-GiB file (the copy's blocks
 # stay few), a ~200-level tree longer than PATH_MAX, copies into themselves
-# refused, unreadable entries skipped with exit 1, --verify, and a worker
-# SIGKILLed mid-copy. After every run no /dev/shm/mp-<pid>-* is left.
+# refused, unreadable entries skipped with exit 1, --verify, a worker
+# SIGKILLed mid-copy, --version, a single file, hard links, owners (as
+# root), --xattrs (attributes and ACLs), the status line on a 60-column
+# terminal, SIGINT/SIGTERM/SIGHUP mid-copy then --resume, and --resume's
+# refusals. After every run no /dev/shm/mp-<pid>-* is left.
 #
 # Unreadable files as root: root reads a chmod 000 file, so there the
 # case runs mpcopy under `setpriv --bounding-set -dac_override,
@@ -166,7 +169,7 @@ line" "$d/empty"
 case_help_and_usage() {
     run_mpcopy --help
     [ "$rc" = 0 ] || fail "--help exit $rc" || return
-    grep -q '^Usage: mpcopy \[-j N\] \[--verify\] SRC DST' "$WORK/out" ||
+    grep -q '^Usage: mpcopy \[-j N\] \[--verify\] \[--resume\] \[--xattrs\] SRC DST' "$WORK/out" ||
         fail "--help text" || return
     grep -q 'never overwrites' "$WORK/out" || fail "--help: DST rule" || return
     local args
@@ -180,9 +183,6 @@ case_help_and_usage() {
     done
     run_mpcopy "$WORK/nonexistent" "$WORK/d"
     [ "$rc" = 2 ] || fail "missing SRC: exit $rc" || return
-    touch "$WORK/plainfile"
-    run_mpcopy "$WORK/plainfile" "$WORK/d"
-    [ "$rc" = 2 ] || fail "file SRC: exit $rc" || return
     [ ! -e "$WORK/d" ] || fail "a refused run created DST"
 }
 
@@ -376,9 +376,292 @@ EOF
     fail "no kill landed on a running task in 3 tries"
 }
 
-cases=(case_help_and_usage case_full_tree case_existing_dst
+case_version() {
+    run_mpcopy --version
+    [ "$rc" = 0 ] || fail "--version exit $rc" || return
+    grep -Eq '^mpcopy [0-9]+\.[0-9]+\.[0-9]+ \(multiproc library [0-9]+\.[0-9]+\.[0-9]+\)$' \
+        "$WORK/out" || { cat "$WORK/out"; fail "--version text"; }
+}
+
+# SRC a single file (or symlink), as cp -a copies it: to a new name, into
+# a directory, never over an existing file without --resume.
+case_single_file() {
+    local w=$WORK/single
+    mkdir -p "$w/into"
+    head -c 70000 /dev/urandom >"$w/file.bin"; chmod 0640 "$w/file.bin"
+    touch -d '2004-05-06 07:08:09.123456789' "$w/file.bin"
+    ln -s file.bin "$w/link"
+    run_mpcopy "$w/file.bin" "$w/copy.bin"
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    cmp "$w/file.bin" "$w/copy.bin" || fail "contents" || return
+    [ "$(stat -c '%a %y' "$w/copy.bin")" = "$(stat -c '%a %y' "$w/file.bin")" ] ||
+        fail "mode and mtime" || return
+    run_mpcopy "$w/file.bin" "$w/into"
+    [ "$rc" = 0 ] && cmp -s "$w/file.bin" "$w/into/file.bin" ||
+        fail "into a directory: exit $rc" || return
+    run_mpcopy "$w/file.bin" "$w/copy.bin"
+    [ "$rc" = 2 ] || fail "over an existing file: exit $rc, want 2" || return
+    run_mpcopy "$w/link" "$w/link2"
+    [ "$rc" = 0 ] && [ "$(readlink "$w/link2")" = file.bin ] ||
+        fail "a symlink is copied as a link: exit $rc" || return
+    echo changed >"$w/copy.bin"
+    run_mpcopy --resume "$w/file.bin" "$w/copy.bin"
+    [ "$rc" = 0 ] && cmp -s "$w/file.bin" "$w/copy.bin" ||
+        fail "--resume over a stale copy: exit $rc"
+}
+
+# Hard links stay links: three names of one file, one of another.
+case_hard_links() {
+    local s=$WORK/hard/src d=$WORK/hard/dst
+    mkdir -p "$s/a" "$s/b"
+    head -c 100000 /dev/urandom >"$s/a/one"
+    ln "$s/a/one" "$s/b/two"; ln "$s/a/one" "$s/three"
+    echo other >"$s/b/x"; ln "$s/b/x" "$s/a/y"
+    run_mpcopy -j 2 "$s" "$d"
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    [ "$(stat -c %i "$d/a/one")" = "$(stat -c %i "$d/b/two")" ] &&
+    [ "$(stat -c %i "$d/a/one")" = "$(stat -c %i "$d/three")" ] &&
+    [ "$(stat -c %h "$d/a/one")" = 3 ] || fail "one, two, three: not one file" || return
+    [ "$(stat -c %i "$d/b/x")" = "$(stat -c %i "$d/a/y")" ] || fail "x, y" || return
+    [ "$(stat -c %i "$d/a/one")" != "$(stat -c %i "$d/b/x")" ] || fail "two files merged" || return
+    grep -q 'hard links 3' "$WORK/out" || fail "summary: $(cat "$WORK/out")" || return
+    compare_trees "$s" "$d" >/dev/null || fail "tree compare"
+}
+
+# As root the owners are kept (files, directories, symlinks, FIFOs).
+case_owners() {
+    [ "$(id -u)" = 0 ] || { echo "    SKIP: not root"; return 0; }
+    local s=$WORK/own/src d=$WORK/own/dst
+    mkdir -p "$s/sub"
+    echo data >"$s/sub/f"; head -c 40000000 /dev/urandom >"$s/big"
+    ln -s f "$s/sub/l"; mkfifo "$s/p"
+    chown 1234:5678 "$s/sub/f" "$s/p"; chown 4321:8765 "$s/sub"
+    chown 2222:3333 "$s/big"; chown -h 777:888 "$s/sub/l"; chown 55:66 "$s"
+    chmod 4755 "$s/sub/f"
+    run_mpcopy -j 2 "$s" "$d"
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    local p
+    for p in "" /sub /sub/f /sub/l /p /big; do
+        [ "$(stat -c '%u:%g %a' "$d$p")" = "$(stat -c '%u:%g %a' "$s$p")" ] ||
+            fail "owner of '$p': $(stat -c '%u:%g %a' "$d$p")" || return
+    done
+}
+
+# --xattrs copies extended attributes and ACLs (files, split files,
+# directories); without it none are copied.
+case_xattrs() {
+    local s=$WORK/xattr/src d=$WORK/xattr/dst
+    mkdir -p "$s/dir"
+    echo data >"$s/dir/f"; head -c 40000000 /dev/urandom >"$s/big"
+    if ! setfattr -n user.probe -v 1 "$s/dir/f" 2>/dev/null; then
+        echo "    SKIP: no user extended attributes here (or no setfattr)"
+        return 0
+    fi
+    setfattr -n user.colour -v blue "$s/dir/f"
+    setfattr -n user.empty "$s/big"; setfattr -n user.k -v v "$s/dir"
+    if command -v setfacl >/dev/null && setfacl -m u:1234:rwx "$s/dir/f" 2>/dev/null; then
+        setfacl -d -m g:4321:rx "$s/dir"
+    else
+        echo "    (no setfacl or no ACLs here: attributes only)"
+    fi
+    run_mpcopy -j 2 --xattrs "$s" "$d"
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    python3 - "$s" "$d" <<'EOF2' || { fail "attributes differ"; return; }
+import os, sys
+s, d = sys.argv[1:3]
+bad = 0
+for rel in ("dir/f", "big", "dir", "."):
+    a, b = (os.path.join(r, rel) for r in (s, d))
+    xa = {n: os.getxattr(a, n) for n in os.listxattr(a)}
+    xb = {n: os.getxattr(b, n) for n in os.listxattr(b)}
+    if xa != xb or not xa and rel != ".":
+        print("    %s: %r vs %r" % (rel, xa, xb)); bad = 1
+sys.exit(bad)
+EOF2
+    run_mpcopy -j 2 "$s" "$WORK/xattr/plain"
+    [ "$rc" = 0 ] || fail "without --xattrs: exit $rc" || return
+    [ -z "$(python3 -c 'import os,sys; print(os.listxattr(sys.argv[1]))' \
+        "$WORK/xattr/plain/dir/f" | tr -d '[]')" ] || fail "copied without --xattrs"
+}
+
+# The status line on a terminal 60 columns wide: no line reaches the last
+# column, the scan shows itself, and the copy's last line says 100%.
+case_status_line_fits() {
+    local s=$WORK/tty/src
+    mkdir -p "$s"
+    for i in $(seq 1 30); do mkdir "$s/d$i"; for j in 1 2 3; do echo "$i $j" >"$s/d$i/f$j"; done; done
+    python3 - "$MPCOPY" "$s" "$WORK/tty/dst" <<'EOF2' || fail "status line"
+import fcntl, os, re, struct, subprocess, sys, termios
+mpcopy, src, dst = sys.argv[1:4]
+master, slave = os.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+p = subprocess.Popen([mpcopy, "-j", "2", src, dst], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+out = b""
+while True:
+    try:
+        b = os.read(master, 65536)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+rc = p.wait(timeout=120)
+text = re.sub(r"\x1b\[K", "", out.decode()).replace("\r\n", "\n")
+lines = re.split(r"[\r\n]", text)
+longest = max(len(l) for l in lines)
+ok = rc == 0 and longest <= 59 and any(l.startswith("scan: ") for l in lines) \
+     and any(l.startswith("copy: 90/90 files (100%)") for l in lines)
+if not ok:
+    print("    rc %d, longest %d: %r" % (rc, longest, lines[:12]))
+sys.exit(0 if ok else 1)
+EOF2
+}
+
+# make_signal_tree DIR: 60 small files at the top (a breadth-first scan
+# queues them first) and a 320 MiB file one level down.
+make_signal_tree() {
+    mkdir -p "$1/sub"
+    for i in $(seq 1 60); do echo "small $i" >"$1/f$i"; done
+    python3 - "$1/sub/big.bin" <<'EOF2'
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    for mib in range(320):
+        f.write(b"".join(struct.pack("<QQ", mib, blk) * 256 for blk in range(256)))
+EOF2
+}
+
+# stop_worker_on SRC FILE: stops mpcopy's worker (pid in $WORK/pid;
+# run it with -j 1) at a moment it holds FILE open, and leaves it stopped:
+# the worker is single-stepped (SIGCONT, at once SIGSTOP, wait until it
+# is stopped, look at its open files), so it cannot race past FILE
+# between two looks. The worker is the child that has SRC open (with any
+# other that inherited it). Exit 1 when mpcopy ended first.
+stop_worker_on() {
+    python3 - "$WORK/pid" "$1" "$2" <<'EOF2'
+import os, signal, sys, time
+pidfile, src, target = sys.argv[1:4]
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+def holds(pid, path):
+    fds = "/proc/%d/fd" % pid
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) == path:
+                return True
+        except OSError:
+            pass
+    return False
+def kids(pid):
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+        except FileNotFoundError:  # a thread that ended
+            pass
+    return out
+deadline = time.monotonic() + 120
+try:
+    with open(pidfile) as f:
+        mp = int(f.read())
+    workers = []
+    while not workers and time.monotonic() < deadline:
+        if state(mp) in "ZX":
+            sys.exit(1)
+        workers = [k for k in kids(mp) if holds(k, src)]
+    # The pool's worker and any other child that inherited the fd (the
+    # shared-memory tracker) are stepped together.
+    while time.monotonic() < deadline:
+        workers += [k for k in kids(mp) if k not in workers and holds(k, src)]
+        for w in workers:
+            os.kill(w, signal.SIGSTOP)
+        for w in workers:
+            while state(w) not in "TZX":
+                pass
+        if any(holds(w, target) for w in workers):
+            sys.exit(0)  # stopped mid-copy of target
+        if state(mp) in "ZX":
+            sys.exit(1)
+        for w in workers:
+            os.kill(w, signal.SIGCONT)
+except (FileNotFoundError, ProcessLookupError, ValueError):
+    pass
+sys.exit(1)
+EOF2
+}
+
+# SIGINT, SIGTERM, SIGHUP mid-copy: exit 130/143/129, no worker left, the
+# partial file named on stderr with the command to finish; then --resume
+# with the same DST finishes the copy in place (no nested copy), keeping
+# the files that were whole (same inode) and the trees compare equal.
+case_signals_and_resume() {
+    local s=$WORK/sig/src
+    make_signal_tree "$s" || { fail "making the tree"; return; }
+    local sig want d
+    for sig in INT TERM HUP; do
+        case $sig in INT) want=130;; TERM) want=143;; HUP) want=129;; esac
+        d=$WORK/sig/dst-$sig
+        start_mpcopy -- -j 1 "$s" "$d"
+        stop_worker_on "$s" "$d/sub/big.bin" || { wait "$job"; cat "$WORK/err"; fail "$sig: mpcopy ended before the worker could be stopped"; return; }
+        kill -s "$sig" "$(cat "$WORK/pid")"
+        finish_mpcopy || return
+        [ "$rc" = "$want" ] || { cat "$WORK/err"; fail "$sig: exit $rc, want $want"; return; }
+        grep -q "interrupted by SIG$sig during the copy" "$WORK/err" &&
+        grep -q "left partial: $d/sub/big.bin" "$WORK/err" &&
+        grep -q "to finish, run: mpcopy --resume $s $d\$" "$WORK/err" ||
+            { cat "$WORK/err"; fail "$sig: message"; return; }
+        python3 - "$d" <<'EOF2' || { fail "$sig: a process still holds the copy"; return; }
+import os, sys
+d = sys.argv[1]
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        for fd in os.listdir("/proc/%s/fd" % p):
+            if os.readlink("/proc/%s/fd/%s" % (p, fd)).startswith(d + "/"):
+                sys.exit(1)
+    except OSError:
+        pass
+EOF2
+        cmp -s "$s/sub/big.bin" "$d/sub/big.bin" && fail "$sig: big.bin complete" && return
+        # The copies already whole (size and mtime), with their inodes.
+        local whole
+        whole=$(cd "$s" && for f in f*; do
+            [ "$(stat -c '%s %y' "$f")" = "$(stat -c '%s %y' "$d/$f" 2>/dev/null)" ] &&
+                echo "$f $(stat -c %i "$d/$f")"; done)
+        [ -n "$whole" ] || fail "$sig: no small file was whole" || return
+        run_mpcopy --resume "$s" "$d"
+        [ "$rc" = 0 ] || { cat "$WORK/err"; fail "$sig: resume exit $rc"; return; }
+        [ ! -e "$d/src" ] || fail "$sig: resume nested a copy in the partial one" || return
+        compare_trees "$s" "$d" >/dev/null || fail "$sig: trees differ after resume" || return
+        grep -q "$(echo "$whole" | wc -l) already whole" "$WORK/out" ||
+            fail "$sig: summary: $(cat "$WORK/out")" || return
+        local f ino
+        while read -r f ino; do
+            [ "$(stat -c %i "$d/$f")" = "$ino" ] || fail "$sig: $f copied again" || return
+        done <<<"$whole"
+        rm -rf "$d"
+    done
+}
+
+# --resume on a tree: DST a file is refused, DST inside SRC too.
+case_resume_refusals() {
+    local s=$WORK/rr/src
+    mkdir -p "$s/sub"; echo x >"$s/f"; echo y >"$WORK/rr/file"
+    run_mpcopy --resume "$s" "$WORK/rr/file"
+    [ "$rc" = 2 ] || fail "DST a file: exit $rc" || return
+    run_mpcopy --resume "$s" "$s/sub"
+    [ "$rc" = 2 ] && grep -q 'into itself' "$WORK/err" || fail "DST in SRC: exit $rc" || return
+    run_mpcopy --resume "$s" "$s"
+    [ "$rc" = 2 ] || fail "DST = SRC: exit $rc"
+}
+
+cases=(case_help_and_usage case_version case_full_tree case_existing_dst
        case_into_itself_refused case_sparse_big_file case_deep_tree
-       case_unreadable_skipped case_worker_killed)
+       case_unreadable_skipped case_worker_killed case_single_file
+       case_hard_links case_owners case_xattrs case_status_line_fits
+       case_signals_and_resume case_resume_refusals)
 [ $# -gt 1 ] && cases=("${@:2}")
 for c in "${cases[@]}"; do
     if "$c"; then

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* test_mpcopy_unit.c - unit tests of mpcopy's --verify machinery, which a
- * whole run cannot reach honestly (a correct copy never mismatches): the
- * sum64 checksum and verify_range, the compare a TASK_VERIFY runs in a
- * worker. Built from mpcopy.c itself, without its main(), so the code
- * under test is the tool's own. Prints "ok NAME" per check; exit 1 on the
- * first failure. */
-#pragma GCC diagnostic ignored "-Wunused-function"
-#define MPCOPY_NO_MAIN
-#include "mpcopy.c"
+/* test_mpcopy_unit.c - unit tests of the pieces of mpcopy that a whole
+ * run cannot reach honestly: the --verify machinery (a correct copy never
+ * mismatches: the sum64 checksum and verify_range), copy_data (holes
+ * kept, data moved by copy_file_range where the kernel offers it) and the
+ * status line (fits every width, no rate from a tiny interval). Linked
+ * with the tool's own objects (all but main.c), so the code under test is
+ * the tool's. Prints "ok NAME" per check; exit 1 on the first failure. */
+#include "mpcopy.h"
 
-#undef NDEBUG
-#include <assert.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define CHECK(cond)                                                            \
     do {                                                                       \
@@ -171,7 +172,8 @@ test_copy_data_keeps_holes(void)
     CHECK(pwrite(src, "island", 6, (off_t)(len / 2)) == 6);
     int dst = temp_file(NULL, len);
     const char *what = NULL;
-    int64_t n = copy_data(src, dst, 0, len, buf, &what);
+    unsigned ways = 0;
+    int64_t n = copy_data(src, dst, 0, len, buf, &ways, &what);
     CHECK(n > 0 && (size_t)n < len / 4);
     struct stat st;
     CHECK(fstat(dst, &st) == 0 && (uint64_t)st.st_blocks * 512 < len / 4);
@@ -184,6 +186,98 @@ test_copy_data_keeps_holes(void)
     puts("ok copy_data_keeps_holes");
 }
 
+/* Where this kernel and file system copy in the kernel (probed with a
+ * raw copy_file_range between two temporary files), copy_data uses it
+ * and not the user buffer; the bytes are the same either way. */
+static void
+test_copy_data_in_kernel(void)
+{
+    size_t len = 3 * IO_CHUNK + 777;
+    char *data = malloc(len), *buf = malloc(IO_CHUNK), *back = malloc(len);
+    CHECK(data != NULL && buf != NULL && back != NULL);
+    for (size_t i = 0; i < len; i++) {
+        data[i] = (char)(i * 7 + (i >> 12));
+    }
+    int src = temp_file((unsigned char *)data, len);
+    int probe = temp_file(NULL, 0);
+    loff_t in = 0, out = 0;
+    bool kernel_copies = copy_file_range(src, &in, probe, &out, 4096, 0) > 0;
+    close(probe);
+    int dst = temp_file(NULL, 0);
+    const char *what = NULL;
+    unsigned ways = 0;
+    CHECK(copy_data(src, dst, 0, len, buf, &ways, &what) == (int64_t)len);
+    CHECK(pread(dst, back, len, 0) == (ssize_t)len);
+    CHECK(memcmp(data, back, len) == 0);
+    if (kernel_copies) {
+        CHECK(ways == WAY_RANGE);
+        puts("ok copy_data_in_kernel");
+    } else {
+        CHECK(ways == WAY_BUFFER);
+        puts("ok copy_data_in_kernel (no copy_file_range here: buffer)");
+    }
+    close(src);
+    close(dst);
+    free(data);
+    free(buf);
+    free(back);
+}
+
+/* The status line never reaches the terminal's last column, at any
+ * width and with the largest counts; a wide terminal gets every field;
+ * the scan's line shows its count. */
+static void
+test_status_fits_width(void)
+{
+    struct status_view big = {.label = "verify",
+                              .files = 123456789012ULL,
+                              .total_files = 999999999999ULL,
+                              .bytes = 5ULL << 50,
+                              .total_bytes = 7ULL << 50,
+                              .elapsed = 98765.4};
+    struct status_view scan = {.label = "scan", .scanning = true,
+                               .files = 57146, .bytes = 740ULL << 20};
+    char buf[400];
+    for (size_t width = 2; width <= sizeof buf; width++) {
+        size_t n = format_status(buf, width, &big);
+        CHECK(n == strlen(buf) && n <= width - 1 && n >= 1);
+        CHECK(strchr(buf, '\n') == NULL && strchr(buf, '\r') == NULL);
+        n = format_status(buf, width, &scan);
+        CHECK(n <= width - 1);
+    }
+    struct status_view v = {.label = "copy", .files = 10, .total_files = 40,
+                            .bytes = 100 << 20, .total_bytes = 400 << 20,
+                            .elapsed = 2.0};
+    CHECK(format_status(buf, 80, &v) <= 79);
+    CHECK(strstr(buf, "10/40 files (25%)") != NULL);
+    CHECK(strstr(buf, "100.0 MiB/400.0 MiB") != NULL);
+    CHECK(strstr(buf, "50.0 MiB/s") != NULL && strstr(buf, "ETA 0:06"));
+    format_status(buf, 20, &v);
+    CHECK(strncmp(buf, "copy: 25%", 9) == 0);
+    format_status(buf, 200, &scan);
+    CHECK(strstr(buf, "57146 entries") != NULL);
+    puts("ok status_fits_width");
+}
+
+/* The first ticks of a phase show no rate and no ETA: 1 GiB done in a
+ * millisecond (files that were cloned, or already in the cache) is not a
+ * rate worth showing. */
+static void
+test_status_first_tick_rate(void)
+{
+    struct status_view v = {.label = "copy", .files = 3, .total_files = 9,
+                            .bytes = 1ULL << 30, .total_bytes = 3ULL << 30,
+                            .elapsed = 0.001};
+    char buf[200];
+    format_status(buf, sizeof buf, &v);
+    CHECK(strstr(buf, "/s") == NULL && strstr(buf, "GiB/s") == NULL);
+    CHECK(strstr(buf, "--") != NULL && strstr(buf, "ETA ?") != NULL);
+    v.elapsed = 4.0;
+    format_status(buf, sizeof buf, &v);
+    CHECK(strstr(buf, "256.0 MiB/s") != NULL && strstr(buf, "ETA 0:08"));
+    puts("ok status_first_tick_rate");
+}
+
 int
 main(void)
 {
@@ -191,5 +285,8 @@ main(void)
     test_sum_detects_changes();
     test_verify_range();
     test_copy_data_keeps_holes();
+    test_copy_data_in_kernel();
+    test_status_fits_width();
+    test_status_first_tick_rate();
     return 0;
 }

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/* tasks.c - the tasks mpcopy's pool workers run: copy a whole file (clone
+ * or copy its data, then its extended attributes, owner, mode and, last,
+ * times), copy one range of a split file, or checksum a range of a file
+ * and its copy (--verify). Every task can run again: a whole-file task
+ * unlinks and recreates its file, a range task writes the same bytes at
+ * the same offsets into a file the parent created at its final size. So
+ * when a worker dies (MP_EWORKER) its task is simply submitted again. The
+ * file-system calls themselves are in fs.c. */
+#include "mpcopy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The pool's initializer: opens the two roots in this worker (it
+ * inherited the parent's fds; its own are opened from the paths). */
+int
+worker_init(void *arg)
+{
+    struct roots *r = arg;
+    if (r->src_fd >= 0) {
+        close(r->src_fd);
+    }
+    if (r->dst_fd >= 0) {
+        close(r->dst_fd);
+    }
+    r->src_fd = open(r->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    r->dst_fd = open(r->dst, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return r->src_fd >= 0 && r->dst_fd >= 0 ? 0 : -1;
+}
+
+/* close_pair closes both files (-1: not open); rc is the task's outcome
+ * so far. A failed close of the copy (a late write error) turns success
+ * into -1. Returns the outcome, errno kept from the first failure. */
+static int
+close_pair(int src, int dst, int rc, const char **what)
+{
+    int saved = errno;
+    if (src >= 0) {
+        close(src);
+    }
+    if (dst >= 0 && close(dst) != 0 && rc == 0) {
+        saved = errno;
+        *what = "write";
+        rc = -1;
+    }
+    errno = saved;
+    return rc;
+}
+
+/* open_pair opens the source file rel for reading and its existing copy
+ * with copy_flags. Returns 0, or -1 with errno set, *what naming the
+ * step and nothing open. */
+static int
+open_pair(const char *rel, int copy_flags, int *src, int *dst,
+          const char **what)
+{
+    *src = open_source(rel);
+    if (*src < 0) {
+        *what = "open";
+        return -1;
+    }
+    *dst = open_copy(rel, copy_flags);
+    if (*dst < 0) {
+        *what = "open copy";
+        return close_pair(*src, -1, -1, what);
+    }
+    return 0;
+}
+
+/* The three task bodies. Each returns 0 or -1 with errno set and *what
+ * naming the failed step. buf: IO_CHUNK bytes, then 2 * XATTR_BUF. */
+static int
+task_copy_file(const struct task_in *t, const char *rel, char *buf,
+               struct task_out *res, const char **what)
+{
+    int src = open_source(rel);
+    struct stat st;
+    if (src < 0 || fstat(src, &st) != 0) {
+        *what = "open";
+        return src < 0 ? -1 : close_pair(src, -1, -1, what);
+    }
+    int dst = create_copy(rel);
+    if (dst < 0) {
+        *what = "create copy";
+        return close_pair(src, -1, -1, what);
+    }
+    unsigned ways = 0;
+    int rc = 0;
+    if (st.st_size > 0 && clone_file(src, dst) == 0) {
+        ways = WAY_CLONE;
+    } else if (copy_data(src, dst, 0, (uint64_t)st.st_size, buf, &ways,
+                         what) < 0) {
+        rc = -1;
+    }
+    if (rc == 0 && ftruncate(dst, st.st_size) != 0) { /* a trailing hole */
+        *what = "truncate copy";
+        rc = -1;
+    }
+    if (rc == 0 && g_roots.xattrs) {
+        rc = copy_xattrs(src, dst, buf + IO_CHUNK, what);
+    }
+    if (rc == 0) {
+        rc = set_meta_fd(dst, &t->meta, what);
+    }
+    res->bytes = (uint64_t)st.st_size;
+    res->ways = ways;
+    return close_pair(src, dst, rc, what);
+}
+
+static int
+task_copy_range(const struct task_in *t, const char *rel, char *buf,
+                struct task_out *res, const char **what)
+{
+    int src, dst;
+    if (open_pair(rel, O_WRONLY, &src, &dst, what) != 0) {
+        return -1;
+    }
+    unsigned ways = 0;
+    int64_t n = copy_data(src, dst, t->offset, t->offset + t->length, buf,
+                          &ways, what);
+    res->bytes = t->length;
+    res->ways = ways;
+    return close_pair(src, dst, n < 0 ? -1 : 0, what);
+}
+
+static int
+task_verify(const struct task_in *t, const char *rel, char *buf,
+            struct task_out *res, const char **what)
+{
+    int src, dst;
+    if (open_pair(rel, O_RDONLY | O_NOATIME, &src, &dst, what) != 0) {
+        return -1;
+    }
+    int rc = verify_range(src, dst, t->offset, t->length, buf, res, what);
+    return close_pair(src, dst, rc, what);
+}
+
+/* The worker's buffer (IO_CHUNK bytes of data, then room for extended
+ * attributes), mapped on its first task and kept: a worker does not call
+ * malloc, since it may have been forked while a thread of ours (the main
+ * one, submitting) held the allocator's lock (see "Pool workers and the
+ * allocator" in docs/design.md). */
+static char *
+io_buffer(void)
+{
+    static char *buf;
+    if (buf == NULL) {
+        void *m = mmap(NULL, IO_CHUNK + 2 * XATTR_BUF,
+                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        buf = m == MAP_FAILED ? NULL : m;
+    }
+    return buf;
+}
+
+/* run_task is the pool's task function: decodes a struct task_in, runs
+ * it and writes a struct task_out; on failure returns -1 with the message
+ * "STEP: strerror". Calls no allocator (see io_buffer). */
+int
+run_task(const void *in, size_t in_len, mp_pool_out_t *out)
+{
+    struct task_in t;
+    if (in_len < sizeof t) {
+        mp_pool_out_error(out, "bad task");
+        return -1;
+    }
+    memcpy(&t, in, sizeof t);
+    const char *rel = (const char *)in + sizeof t;
+    if (t.rel_len != in_len - sizeof t - 1 || rel[t.rel_len] != '\0') {
+        mp_pool_out_error(out, "bad task");
+        return -1;
+    }
+    char *buf = io_buffer();
+    if (buf == NULL) {
+        mp_pool_out_error(out, "out of memory");
+        return -1;
+    }
+    struct task_out res = {0};
+    const char *what = "task";
+    int rc;
+    switch (t.kind) {
+    case TASK_COPY_FILE:
+        rc = task_copy_file(&t, rel, buf, &res, &what);
+        break;
+    case TASK_COPY_RANGE:
+        rc = task_copy_range(&t, rel, buf, &res, &what);
+        break;
+    case TASK_VERIFY:
+        rc = task_verify(&t, rel, buf, &res, &what);
+        break;
+    default:
+        errno = EINVAL;
+        rc = -1;
+    }
+    if (rc != 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+        mp_pool_out_error(out, msg);
+    } else {
+        rc = mp_pool_out_write(out, &res, sizeof res) == 0 ? 0 : -1;
+    }
+    return rc;
+}
