@@ -53,8 +53,10 @@ client_loop(int slot, mp_proxy_t *lock, mp_proxy_t *dict)
         void *out = NULL;
         if (rc == 0) {
             ssize_t n = mp_dict_get(dict, key, strlen(key), &out);
-            rc = n == (ssize_t)sizeof turn && memcmp(out, &turn, sizeof turn)
-                         == 0 ? 0 : (n < 0 ? (int)n : MP_EPROTO);
+            rc = n == (ssize_t)sizeof turn &&
+                         memcmp(out, &turn, sizeof turn) == 0
+                     ? 0
+                     : (n < 0 ? (int)n : MP_EPROTO);
             mp_free(out);
         }
         int rel = mp_proxy_release(lock);
@@ -162,9 +164,7 @@ soak_manager(soak_round_t *r)
     for (int k = 0; k < r->kills - 1 && r->shared->failures == 0; k++) {
         int v = (int)soak_below(r, CLIENTS), code = 0;
         soak_pause_us(r, 20000);
-        int killed = soak_kill(r, c[v], &code);
-        mp_process_destroy(c[v]);
-        c[v] = NULL;
+        int killed = soak_kill(r, &c[v], &code);
         if (killed < 0) {
             break;
         }
@@ -175,8 +175,9 @@ soak_manager(soak_round_t *r)
         client_kills += killed;
         rc = mp_proxy_acquire(M->lock, 10000);
         if (rc != 0 && rc != MP_EOWNERDEAD) {
-            soak_fail(r, "after killing %s client %d the round's acquire "
-                         "got %s: a killed client's lock stays held",
+            soak_fail(r,
+                      "after killing %s client %d the round's acquire "
+                      "got %s: a killed client's lock stays held",
                       fn[v] == local_client ? "fast-path" : "remote", v,
                       mp_err_name(rc));
         } else {
@@ -191,12 +192,14 @@ soak_manager(soak_round_t *r)
         soak_count_kill(r);
     }
     for (int i = 0; i < CLIENTS; i++) {
-        int code = soak_finish(r, c[i], 20000, "a client after the "
-                                               "server's kill");
+        int code = soak_finish(r, c[i], 20000,
+                               "a client after the "
+                               "server's kill");
         if (code != 0 && code != -1000) {
-            soak_fail(r, "client %d exited with %d (%s) after the server's "
-                         "kill", i, code,
-                      mp_err_name(atomic_load(&M->last_err)));
+            soak_fail(r,
+                      "client %d exited with %d (%s) after the server's "
+                      "kill",
+                      i, code, mp_err_name(atomic_load(&M->last_err)));
         }
     }
     rc = mp_proxy_acquire(M->lock, 10000);

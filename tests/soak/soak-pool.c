@@ -16,13 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The task: a little work that depends on the item, then f(item). */
+/* The result the task must give for item. */
 static int64_t
 expected(int64_t item)
 {
     return item * 2654435761 + 7;
 }
 
+/* A pool task: item -> expected(item) after (item % 13) * 4000 steps of
+ * work, so that kills find workers busy. */
 static int
 pool_task(const void *in, size_t len, mp_pool_out_t *out)
 {
@@ -70,8 +72,7 @@ killer_main(void *arg)
             for (int i = 0; i < n; i++) {
                 if (w[i].state == MP_POOL_WORKER_BUSY && w[i].pid > 0) {
                     busy = w[i].pid;
-                } else if (w[i].state == MP_POOL_WORKER_IDLE &&
-                           w[i].pid > 0) {
+                } else if (w[i].state == MP_POOL_WORKER_IDLE && w[i].pid > 0) {
                     idle = w[i].pid;
                 }
             }
@@ -111,6 +112,8 @@ check_item(soak_round_t *r, size_t i, int code, int64_t res, const char *msg)
     return 1;
 }
 
+/* One pool round in mode (MODE_*): a pool of 2-3 workers, n items, the
+ * killer thread at work until the results are in. */
 static int
 pool_round(soak_round_t *r, int mode)
 {
@@ -134,8 +137,8 @@ pool_round(soak_round_t *r, int mode)
     long chunk = mode == MODE_MAP ? 1 + (long)soak_below(r, 6) : 1;
     size_t failed = 0;
     if (mode == MODE_MAP) {
-        rc = mp_pool_map(pool, pool_task, in, sizeof *in, n, out,
-                         sizeof *out, chunk, status, 60000);
+        rc = mp_pool_map(pool, pool_task, in, sizeof *in, n, out, sizeof *out,
+                         chunk, status, 60000);
         atomic_store(&k.done, 1);
         if (rc == MP_ETIMEDOUT) {
             soak_fail(r, "mp_pool_map: no result within 60 s (a hang)");
@@ -149,14 +152,15 @@ pool_round(soak_round_t *r, int mode)
                 }
             }
             if (rc != first) {
-                soak_fail(r, "mp_pool_map returned %s, its first failed "
-                             "item %s", mp_err_name(rc), mp_err_name(first));
+                soak_fail(r,
+                          "mp_pool_map returned %s, its first failed "
+                          "item %s",
+                          mp_err_name(rc), mp_err_name(first));
             }
         }
     } else if (mode == MODE_IMAP_UNORDERED) {
         mp_imap_t *it = NULL;
-        rc = mp_pool_imap_unordered(pool, pool_task, in, sizeof *in, n, 1,
-                                    &it);
+        rc = mp_pool_imap_unordered(pool, pool_task, in, sizeof *in, n, 1, &it);
         if (rc != 0) {
             soak_fail(r, "mp_pool_imap_unordered: %s", mp_err_name(rc));
         }
@@ -166,8 +170,7 @@ pool_round(soak_round_t *r, int mode)
             rc = mp_imap_next(it, &res, &len, &index, 30000);
             if (rc == MP_EOF) {
                 if (taken != n) {
-                    soak_fail(r, "imap ended after %zu of %zu items", taken,
-                              n);
+                    soak_fail(r, "imap ended after %zu of %zu items", taken, n);
                 }
                 break;
             }
@@ -178,15 +181,14 @@ pool_round(soak_round_t *r, int mode)
                 break;
             }
             if (index >= n || got[index]++ != 0) {
-                soak_fail(r, "imap gave item %zu twice or out of range",
-                          index);
+                soak_fail(r, "imap gave item %zu twice or out of range", index);
             } else {
                 int64_t v = 0;
                 if (rc == 0 && len == sizeof v) {
                     memcpy(&v, res, sizeof v);
                 }
-                failed += (size_t)check_item(r, index, rc, v,
-                                             rc != 0 ? res : NULL);
+                failed +=
+                    (size_t)check_item(r, index, rc, v, rc != 0 ? res : NULL);
             }
             mp_free(res);
         }
@@ -207,21 +209,25 @@ pool_round(soak_round_t *r, int mode)
             size_t len = 0;
             rc = mp_result_get(res[i], &buf, &len, 30000);
             if (rc == MP_ETIMEDOUT) {
-                soak_fail(r, "apply_async item %zu: no result within 30 s "
-                             "(a hang)", i);
+                soak_fail(r,
+                          "apply_async item %zu: no result within 30 s "
+                          "(a hang)",
+                          i);
             } else {
                 int64_t v = 0;
                 if (rc == 0 && len == sizeof v) {
                     memcpy(&v, buf, sizeof v);
                 }
-                failed += (size_t)check_item(
-                    r, i, rc, v, mp_result_error_message(res[i]));
+                failed += (size_t)check_item(r, i, rc, v,
+                                             mp_result_error_message(res[i]));
                 int code = 0;
                 if (rc == MP_EWORKER &&
                     (mp_result_exitcode(res[i], &code) != 0 ||
                      code != -SIGKILL)) {
-                    soak_fail(r, "apply_async item %zu: MP_EWORKER but the "
-                                 "worker's end is %d, not SIGKILL", i, code);
+                    soak_fail(r,
+                              "apply_async item %zu: MP_EWORKER but the "
+                              "worker's end is %d, not SIGKILL",
+                              i, code);
                 }
             }
             mp_free(buf);
@@ -244,8 +250,8 @@ pool_round(soak_round_t *r, int mode)
         soak_fail(r, "mp_pool_join after close: %s", mp_err_name(rc));
     }
     mp_pool_destroy(pool);
-    soak_note(r, "%d workers, %zu items, chunks of %ld, %zu failed", po.processes,
-              n, chunk, failed);
+    soak_note(r, "%d workers, %zu items, chunks of %ld, %zu failed",
+              po.processes, n, chunk, failed);
     free(in), free(out), free(status), free(got);
     return SOAK_PASS;
 }

@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QP_MAX 128     /* producer ids in a round */
-#define QSEQ_MAX 4096  /* messages a producer puts at most */
-#define QC_MAX 4       /* consumer slots */
-#define MSG_MAX 81920  /* longest message */
+#define QP_MAX 128    /* producer ids in a round */
+#define QSEQ_MAX 4096 /* messages a producer puts at most */
+#define QC_MAX 4      /* consumer slots */
+#define MSG_MAX 81920 /* longest message */
 #define MAGIC 0x51504d53u
 #define STOP_MAGIC 0x53544f50u
 
@@ -68,12 +68,14 @@ msg_len(uint32_t p, uint32_t seq)
     return (uint32_t)sizeof(msg_hdr_t) + (uint32_t)(h >> 20) % 48;
 }
 
+/* Byte i of message (p, seq). */
 static uint8_t
 body_byte(uint32_t p, uint32_t seq, uint32_t i)
 {
     return (uint8_t)(p * 31u + seq * 7u + i * 13u);
 }
 
+/* Writes message (p, seq) of len bytes into buf. */
 static void
 fill(char *buf, uint32_t p, uint32_t seq, uint32_t len)
 {
@@ -88,7 +90,7 @@ fill(char *buf, uint32_t p, uint32_t seq, uint32_t len)
 static int
 producer(void *arg)
 {
-    uint32_t p = (uint32_t)*(int *)arg;
+    uint32_t p = (uint32_t) * (int *)arg;
     char *buf = malloc(MSG_MAX);
     if (buf == NULL) {
         return 2;
@@ -202,6 +204,9 @@ consumer_owed(int c)
     return atomic_load(&L->cstate[c]) == 1 ? 1 : 2;
 }
 
+/* One round on a Queue (or a JoinableQueue): 2-3 producers and 1-2
+ * consumers killed and replaced r->kills times, then stopped, drained and
+ * accounted for. */
 static int
 queue_round(soak_round_t *r, bool joinable)
 {
@@ -250,18 +255,15 @@ queue_round(soak_round_t *r, bool joinable)
         soak_pause_us(r, 3000);
         if (victim < nprod) {
             int code = 0;
-            int k = soak_kill(r, prod[victim], &code);
-            mp_process_destroy(prod[victim]);
-            prod[victim] = NULL;
+            int k = soak_kill(r, &prod[victim], &code);
             if (k < 0) {
                 break;
             }
             if (k == 1) {
                 kills++, prod_kills++;
             } else if (code != 0) {
-                soak_fail(r, "producer %d exited with %d (%s)",
-                          prod_id[victim], code,
-                          mp_err_name(atomic_load(&L->last_err)));
+                soak_fail(r, "producer %d exited with %d (%s)", prod_id[victim],
+                          code, mp_err_name(atomic_load(&L->last_err)));
             }
             if (next_id < QP_MAX) {
                 prod_id[victim] = next_id;
@@ -271,9 +273,7 @@ queue_round(soak_round_t *r, bool joinable)
             }
         } else {
             int c = victim - nprod, code = 0;
-            int k = soak_kill(r, cons[c], &code);
-            mp_process_destroy(cons[c]);
-            cons[c] = NULL;
+            int k = soak_kill(r, &cons[c], &code);
             if (k < 0) {
                 break;
             }
@@ -332,8 +332,7 @@ queue_round(soak_round_t *r, bool joinable)
         }
         mp_free(buf);
         if (joinable && (rc = mp_queue_task_done(L->q)) != 0) {
-            soak_fail(r, "task_done of a drained message: %s",
-                      mp_err_name(rc));
+            soak_fail(r, "task_done of a drained message: %s", mp_err_name(rc));
         }
     }
     int join_rc = 0, used = 0;
@@ -390,8 +389,10 @@ queue_round(soak_round_t *r, bool joinable)
         soak_fail(r, "%ld duplicated messages", dups);
     }
     if (lost > cons_kills) {
-        soak_fail(r, "%ld messages lost after %d consumer kills (at most "
-                     "one per kill allowed)", lost, cons_kills);
+        soak_fail(r,
+                  "%ld messages lost after %d consumer kills (at most "
+                  "one per kill allowed)",
+                  lost, cons_kills);
     }
     if (phantom > 0 || atomic_load(&L->bad_seq) > 0) {
         soak_fail(r, "%ld messages received that were never put",
@@ -408,12 +409,13 @@ queue_round(soak_round_t *r, bool joinable)
     if (joinable) {
         snprintf(owed_text, sizeof owed_text,
                  ", task_done owed by dead consumers: %d, maybe %d (%d "
-                 "given)", owed, ambiguous, used);
+                 "given)",
+                 owed, ambiguous, used);
     }
-    soak_note(r, "maxsize %ld, %d producers, %d consumers, %ld received, "
-                 "%ld lost, %d left%s",
-              qo.maxsize, next_id, ncons, received, lost, leftover,
-              owed_text);
+    soak_note(r,
+              "maxsize %ld, %d producers, %d consumers, %ld received, "
+              "%ld lost, %d left%s",
+              qo.maxsize, next_id, ncons, received, lost, leftover, owed_text);
     mp_queue_destroy(L->q);
     soak_shared_unmap(L, sizeof *L);
     return SOAK_PASS;

@@ -66,6 +66,16 @@ child_rng(int slot)
     return r;
 }
 
+/* Counts an MP_EOWNERDEAD and tells the round (a byte on rec_fd). */
+static void
+owner_dead_seen(void)
+{
+    atomic_fetch_add(&S->ownerdead, 1);
+    char b = 'o';
+    while (write(S->rec_fd[1], &b, 1) < 0 && errno == EINTR) {
+    }
+}
+
 /* Takes lock l for a holder: 0 when taken, MP_EOWNERDEAD handled (the
  * pair repaired, the lock marked consistent), or the error. */
 static int
@@ -73,10 +83,7 @@ take(mp_lock_t *l, bool repair)
 {
     int rc = mp_lock_acquire(l, 10000);
     if (rc == MP_EOWNERDEAD) {
-        atomic_fetch_add(&S->ownerdead, 1);
-        char b = 'o';
-        while (write(S->rec_fd[1], &b, 1) < 0 && errno == EINTR) {
-        }
+        owner_dead_seen();
         if (repair) {
             atomic_store(&S->b, atomic_load(&S->a));
         }
@@ -88,6 +95,9 @@ take(mp_lock_t *l, bool repair)
 
 /* --- lock ---------------------------------------------------------------- */
 
+/* A Lock/RLock holder in slot *arg: takes the lock (twice for an RLock),
+ * checks the pair is whole, updates it in two steps, releases; until
+ * stop. */
 static int
 lock_holder(void *arg)
 {
@@ -147,9 +157,7 @@ storm(soak_round_t *r, mp_target_fn *fns, int nslots,
         while (read(S->rec_fd[0], &b, 1) == 1) {
             /* a recovery before this kill */
         }
-        int k = soak_kill(r, p[v], &code);
-        mp_process_destroy(p[v]);
-        p[v] = NULL;
+        int k = soak_kill(r, &p[v], &code);
         if (k < 0) {
             break;
         }
@@ -164,8 +172,10 @@ storm(soak_round_t *r, mp_target_fn *fns, int nslots,
                 S->holder_kills++;
                 struct pollfd pfd = {S->rec_fd[0], POLLIN, 0};
                 if (poll(&pfd, 1, 10000) != 1) {
-                    soak_fail(r, "slot %d was killed holding the lock and "
-                                 "no acquirer recovered it within 10 s", v);
+                    soak_fail(r,
+                              "slot %d was killed holding the lock and "
+                              "no acquirer recovered it within 10 s",
+                              v);
                 }
             }
         } else {
@@ -212,8 +222,10 @@ final_take(soak_round_t *r, mp_lock_t *l, const char *what)
 {
     int rc = take(l, true);
     if (rc < 0) {
-        soak_fail(r, "%s not recovered: the round's acquire got %s after "
-                     "the storm", what, mp_err_name(rc));
+        soak_fail(r,
+                  "%s not recovered: the round's acquire got %s after "
+                  "the storm",
+                  what, mp_err_name(rc));
         return;
     }
     if (atomic_load(&S->a) != atomic_load(&S->b)) {
@@ -246,9 +258,10 @@ soak_lock(soak_round_t *r)
         soak_fail(r, "%d MP_EOWNERDEAD after %d kills",
                   atomic_load(&S->ownerdead), r->shared->kills_done);
     }
-    soak_note(r, "%s, %ld turns, %d holders killed, %d owner-dead "
-                 "recoveries", S->rlock ? "RLock" : "Lock",
-              atomic_load(&S->a), S->holder_kills,
+    soak_note(r,
+              "%s, %ld turns, %d holders killed, %d owner-dead "
+              "recoveries",
+              S->rlock ? "RLock" : "Lock", atomic_load(&S->a), S->holder_kills,
               atomic_load(&S->ownerdead));
     mp_lock_destroy(S->lock);
     return SOAK_PASS;
@@ -256,6 +269,9 @@ soak_lock(soak_round_t *r)
 
 /* --- semaphore ----------------------------------------------------------- */
 
+/* A semaphore user in slot *arg: acquires a unit, checks that no more
+ * slots than units are inside, releases; its state word tells the round
+ * where it was when killed. Until stop. */
 static int
 sem_worker(void *arg)
 {
@@ -304,8 +320,10 @@ sem_on_kill(soak_round_t *r, int w)
     if (st == 2) {
         int rc = mp_semaphore_release(S->sem);
         if (rc != 0) {
-            soak_fail(r, "releasing a dead holder's unit: %s (a unit "
-                         "was duplicated)", mp_err_name(rc));
+            soak_fail(r,
+                      "releasing a dead holder's unit: %s (a unit "
+                      "was duplicated)",
+                      mp_err_name(rc));
         }
     } else if (st == 1 || st == 3) {
         sem_ambiguous++;
@@ -330,8 +348,9 @@ soak_semaphore(soak_round_t *r)
     storm(r, fns, 4, sem_on_kill, NULL);
     int v = mp_semaphore_get_value(S->sem);
     if (v > (int)S->units || v < (int)S->units - sem_ambiguous) {
-        soak_fail(r, "semaphore value %d after the storm: expected %u, or "
-                     "down to %d after %d kills inside acquire/release",
+        soak_fail(r,
+                  "semaphore value %d after the storm: expected %u, or "
+                  "down to %d after %d kills inside acquire/release",
                   v, S->units, (int)S->units - sem_ambiguous, sem_ambiguous);
     }
     if (atomic_load(&S->excl_bad) > 0) {
@@ -347,6 +366,8 @@ soak_semaphore(soak_round_t *r)
 
 /* --- condition ----------------------------------------------------------- */
 
+/* A condition waiter in slot *arg: waits under the lock until the ticket
+ * moves (or stop), counting waits that time out. */
 static int
 cond_waiter(void *arg)
 {
@@ -364,10 +385,7 @@ cond_waiter(void *arg)
             atomic_store(&S->holder, 0);
             rc = mp_condition_wait(S->cond, 10000);
             if (rc == MP_EOWNERDEAD) {
-                atomic_fetch_add(&S->ownerdead, 1);
-                char b = 'o';
-                while (write(S->rec_fd[1], &b, 1) < 0 && errno == EINTR) {
-                }
+                owner_dead_seen();
                 mp_lock_consistent(l);
             } else if (rc == MP_ETIMEDOUT) {
                 atomic_fetch_add(&S->wait_timeouts, 1);
@@ -384,6 +402,8 @@ cond_waiter(void *arg)
     return 0;
 }
 
+/* A notifier in slot *arg: moves the ticket and notifies one or all
+ * waiters under the lock, until stop. */
 static int
 cond_notifier(void *arg)
 {
@@ -454,8 +474,8 @@ soak_condition(soak_round_t *r)
         soak_fail(r, "creating the condition: %s", mp_err_name(rc));
         return SOAK_FAIL;
     }
-    mp_target_fn fns[5] = {cond_waiter, cond_waiter, cond_waiter,
-                           cond_notifier, cond_notifier};
+    mp_target_fn fns[5] = {cond_waiter, cond_waiter, cond_waiter, cond_notifier,
+                           cond_notifier};
     storm(r, fns, 5, NULL, cond_stop);
     if (atomic_load(&S->wait_timeouts) > 0) {
         soak_fail(r, "%d waits timed out (10 s) while notifiers ran",
@@ -464,15 +484,15 @@ soak_condition(soak_round_t *r)
     mp_lock_t *l = mp_condition_get_lock(S->cond);
     rc = take(l, false);
     if (rc < 0) {
-        soak_fail(r, "the condition's lock not recovered: %s",
-                  mp_err_name(rc));
+        soak_fail(r, "the condition's lock not recovered: %s", mp_err_name(rc));
     } else {
         mp_condition_release(S->cond);
     }
-    soak_note(r, "%s, %ld notifies, %d holders killed, %d owner-dead "
-                 "recoveries", own ? "own RLock" : "given Lock",
-              atomic_load(&S->ticket), S->holder_kills,
-              atomic_load(&S->ownerdead));
+    soak_note(r,
+              "%s, %ld notifies, %d holders killed, %d owner-dead "
+              "recoveries",
+              own ? "own RLock" : "given Lock", atomic_load(&S->ticket),
+              S->holder_kills, atomic_load(&S->ownerdead));
     mp_condition_destroy(S->cond);
     mp_lock_destroy(S->lock);
     return SOAK_PASS;
@@ -527,17 +547,14 @@ soak_barrier(soak_round_t *r)
         soak_fail(r, "creating the barrier: %s", mp_err_name(rc));
         return SOAK_FAIL;
     }
-    for (int cycle = 0; cycle < r->kills && r->shared->failures == 0;
-         cycle++) {
+    for (int cycle = 0; cycle < r->kills && r->shared->failures == 0; cycle++) {
         mp_process_t *p[PARTIES];
         for (int i = 0; i < PARTIES; i++) {
             p[i] = soak_start_ready(r, bar_party, NULL);
         }
         soak_pause_us(r, 20000);
         int v = (int)soak_below(r, PARTIES), code = 0;
-        soak_kill(r, p[v], &code);
-        mp_process_destroy(p[v]);
-        p[v] = NULL;
+        soak_kill(r, &p[v], &code);
         for (int i = 0; i < PARTIES; i++) {
             code = soak_finish(r, p[i], 15000, "a barrier party");
             if (code != 0 && code != -1000) {
@@ -548,8 +565,7 @@ soak_barrier(soak_round_t *r)
         mp_barrier_reset(S->bar);
         if (mp_barrier_n_waiting(S->bar) != 0 || mp_barrier_broken(S->bar)) {
             soak_fail(r, "after reset: %d waiting, broken %d",
-                      mp_barrier_n_waiting(S->bar),
-                      mp_barrier_broken(S->bar));
+                      mp_barrier_n_waiting(S->bar), mp_barrier_broken(S->bar));
         }
         memset(S->gen_index, 0, sizeof S->gen_index);
         for (int i = 0; i < PARTIES; i++) {
@@ -565,9 +581,10 @@ soak_barrier(soak_round_t *r)
         for (int g = 0; g < CLEAN_GENS; g++) {
             for (int i = 0; i < PARTIES; i++) {
                 if (atomic_load(&S->gen_index[g][i]) != 1) {
-                    soak_fail(r, "generation %d handed out index %d %d "
-                                 "times", g, i,
-                              atomic_load(&S->gen_index[g][i]));
+                    soak_fail(r,
+                              "generation %d handed out index %d %d "
+                              "times",
+                              g, i, atomic_load(&S->gen_index[g][i]));
                 }
             }
         }

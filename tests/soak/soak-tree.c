@@ -27,6 +27,7 @@
 
 /* --- tree ---------------------------------------------------------------- */
 
+/* A pool task of the tree: echoes its input. */
 static int
 tree_task(const void *in, size_t len, mp_pool_out_t *out)
 {
@@ -223,8 +224,7 @@ rp_init(soak_round_t *r)
     if (soak_below(r, 2) == 1) {
         soak_pause_us(r, 30000);
     }
-    soak_kill(r, h, NULL);
-    mp_process_destroy(h);
+    soak_kill(r, &h, NULL);
     /* Hand hpid to a new process that lives on. */
     pid_t twin = -1;
     for (int tries = 0; tries < 20 && twin != hpid; tries++) {
@@ -253,13 +253,13 @@ rp_init(soak_round_t *r)
     unsigned long long tstart = start_ticks(twin);
     rc = mp_lock_acquire(rp_lock, 10000);
     if (rc != MP_EOWNERDEAD) {
-        soak_fail(r, "%s holder pid %d killed and given to a live process: "
-                     "the next acquire got %s, not EOWNERDEAD (issue 21 "
-                     "item 6: holder identity does not survive pid reuse; "
-                     "start times %llu and %llu ticks%s)",
-                  rlock ? "RLock" : "Lock", (int)hpid, mp_err_name(rc),
-                  hstart, tstart,
-                  hstart == tstart ? ", the same clock tick" : "");
+        soak_fail(r,
+                  "%s holder pid %d killed and given to a live process: "
+                  "the next acquire got %s, not EOWNERDEAD (issue 21 "
+                  "item 6: holder identity does not survive pid reuse; "
+                  "start times %llu and %llu ticks%s)",
+                  rlock ? "RLock" : "Lock", (int)hpid, mp_err_name(rc), hstart,
+                  tstart, hstart == tstart ? ", the same clock tick" : "");
     } else {
         mp_lock_consistent(rp_lock);
         mp_lock_release(rp_lock);
@@ -308,8 +308,7 @@ soak_recycled_pid(soak_round_t *r)
     }
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : SOAK_FAIL;
     if (!WIFEXITED(st)) {
-        soak_fail(r, "the namespace's init died of signal %d",
-                  WTERMSIG(st));
+        soak_fail(r, "the namespace's init died of signal %d", WTERMSIG(st));
     }
     /* With its init gone this process can fork nothing more (its
      * children's pid namespace is dead), so it leaves without exit

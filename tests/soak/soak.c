@@ -159,15 +159,18 @@ soak_start_ready(soak_round_t *r, mp_target_fn fn, void *arg)
     while ((n = poll(&pfd, 1, 20000)) < 0 && errno == EINTR) {
     }
     if (n != 1 || read(ready_fd[0], &b, 1) != 1) {
-        soak_fail(r, "a started process (pid %d) was not at work within "
-                     "20 s", (int)mp_process_pid(p));
+        soak_fail(r,
+                  "a started process (pid %d) was not at work within "
+                  "20 s",
+                  (int)mp_process_pid(p));
     }
     return p;
 }
 
 int
-soak_kill(soak_round_t *r, mp_process_t *p, int *code)
+soak_kill(soak_round_t *r, mp_process_t **pp, int *code)
 {
+    mp_process_t *p = *pp;
     int rc = mp_process_kill(p);
     if (rc == 0) {
         rc = mp_process_join(p, 10000);
@@ -179,8 +182,10 @@ soak_kill(soak_round_t *r, mp_process_t *p, int *code)
     if (rc != 0) {
         soak_fail(r, "reaping killed pid %d: %s", (int)mp_process_pid(p),
                   mp_err_name(rc));
-        return -1;
+        return -1; /* still running: the handle stays */
     }
+    mp_process_destroy(p);
+    *pp = NULL;
     if (code != NULL) {
         *code = c;
     }
@@ -192,8 +197,7 @@ soak_kill(soak_round_t *r, mp_process_t *p, int *code)
 }
 
 int
-soak_finish(soak_round_t *r, mp_process_t *p, long timeout_ms,
-            const char *what)
+soak_finish(soak_round_t *r, mp_process_t *p, long timeout_ms, const char *what)
 {
     if (p == NULL) {
         return 0;
@@ -355,6 +359,8 @@ typedef struct leftovers {
     int count;
 } leftovers_t;
 
+/* Appends one printf-formatted item to the leftovers' text (as room
+ * allows) and counts it. */
 static void
 leftovers_add(leftovers_t *l, const char *fmt, ...)
 {
@@ -408,8 +414,7 @@ static const char *tmp_root;
  * (empty mp-mgr-* directories are a documented limit: counted apart);
  * everything is removed. */
 static int
-tmp_visit(const char *path, const struct stat *st, int type,
-          struct FTW *ftw)
+tmp_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)ftw;
     if (type == FTW_DP) {
@@ -462,6 +467,9 @@ wait_round(pid_t pid, long timeout_ms, int *status)
     }
 }
 
+/* Runs one round of scenario sc from seed in a fresh session-leading
+ * process, kills it past its deadline, and checks what it left behind;
+ * prints the round's line when it failed or was skipped (or --verbose). */
 static round_result_t
 run_round(scenario_t *sc, uint64_t seed, bool short_mode)
 {
@@ -472,8 +480,7 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
     snprintf(dir, sizeof dir, "%s/mp-soak-XXXXXX",
              base != NULL && base[0] != '\0' ? base : "/tmp");
     int fds[2];
-    if (sh == NULL || mkdtemp(dir) == NULL ||
-        pipe2(fds, O_CLOEXEC) != 0) {
+    if (sh == NULL || mkdtemp(dir) == NULL || pipe2(fds, O_CLOEXEC) != 0) {
         fprintf(stderr, "soak: cannot set up a round: %s\n", strerror(errno));
         exit(2);
     }
@@ -543,8 +550,6 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
     /* What the round left: processes (re-parented to us), shm names,
      * files in its TMPDIR. */
     leftovers_t left = {{0}, 0, 0};
-    int64_t t0 = now_ns();
-    (void)t0;
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -567,9 +572,10 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
     int code;
     if (hung) {
         code = SOAK_FAIL;
-        fprintf(stderr, "soak: %s round seed 0x%016" PRIx64
-                        ": FAIL: the round did not finish within %d s "
-                        "(killed)\n",
+        fprintf(stderr,
+                "soak: %s round seed 0x%016" PRIx64
+                ": FAIL: the round did not finish within %d s "
+                "(killed)\n",
                 sc->name, seed, 240 * timeout_multiplier);
     } else if (WIFEXITED(status)) {
         code = WEXITSTATUS(status);
@@ -581,15 +587,17 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
         code = sh->failures > 0 ? SOAK_FAIL : SOAK_PASS;
     } else {
         code = SOAK_FAIL;
-        fprintf(stderr, "soak: %s round seed 0x%016" PRIx64
-                        ": FAIL: the round process died of signal %d\n",
+        fprintf(stderr,
+                "soak: %s round seed 0x%016" PRIx64
+                ": FAIL: the round process died of signal %d\n",
                 sc->name, seed, WTERMSIG(status));
     }
     if (left.count > 0) {
         code = SOAK_FAIL;
-        fprintf(stderr, "soak: %s round seed 0x%016" PRIx64
-                        ": FAIL: left behind (within %d s of the round's "
-                        "end):%s\n",
+        fprintf(stderr,
+                "soak: %s round seed 0x%016" PRIx64
+                ": FAIL: left behind (within %d s of the round's "
+                "end):%s\n",
                 sc->name, seed, 20 * timeout_multiplier, left.text);
     }
     if (code == SOAK_SKIP) {
@@ -600,18 +608,22 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
     if (verbose || code != SOAK_PASS) {
         fprintf(stderr, "soak: %-19s seed 0x%016" PRIx64 " %s kills %d%s%s%s\n",
                 sc->name, seed,
-                code == SOAK_PASS ? "pass" :
-                code == SOAK_SKIP ? "SKIP" : "FAIL",
+                code == SOAK_PASS   ? "pass"
+                : code == SOAK_SKIP ? "SKIP"
+                                    : "FAIL",
                 res.kills, sh->note[0] ? " (" : "", sh->note,
                 sh->note[0] ? ")" : "");
         if (tmp_empty_dirs > 0 && verbose) {
-            fprintf(stderr, "soak:   %d empty directories left in TMPDIR "
-                            "(documented limit)\n", tmp_empty_dirs);
+            fprintf(stderr,
+                    "soak:   %d empty directories left in TMPDIR "
+                    "(documented limit)\n",
+                    tmp_empty_dirs);
         }
     }
     if (code == SOAK_FAIL) {
-        fprintf(stderr, "soak:   replay: mp_soak --scenario %s "
-                        "--round-seed 0x%016" PRIx64 "%s\n",
+        fprintf(stderr,
+                "soak:   replay: mp_soak --scenario %s "
+                "--round-seed 0x%016" PRIx64 "%s\n",
                 sc->name, seed, short_mode ? " --short" : "");
     }
     soak_shared_unmap(sh, sizeof *sh);
@@ -620,6 +632,7 @@ run_round(scenario_t *sc, uint64_t seed, bool short_mode)
 
 /* --- main ---------------------------------------------------------------- */
 
+/* Prints the usage and exits with status 2. */
 static void
 usage(void)
 {
@@ -630,6 +643,9 @@ usage(void)
     exit(2);
 }
 
+/* Parses the options, then runs cycles of one round per scenario until
+ * the kill count or the time is reached; prints per-scenario totals and
+ * "soak: N passed, M failed"; exits 1 when a round failed. */
 int
 main(int argc, char **argv)
 {
@@ -690,8 +706,7 @@ main(int argc, char **argv)
     /* Orphans of the rounds come to us; SIGCHLD is taken with
      * sigtimedwait. */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-        fprintf(stderr, "soak: PR_SET_CHILD_SUBREAPER: %s\n",
-                strerror(errno));
+        fprintf(stderr, "soak: PR_SET_CHILD_SUBREAPER: %s\n", strerror(errno));
         return 2;
     }
     sigset_t chld;
@@ -746,7 +761,8 @@ main(int argc, char **argv)
         }
         printf("soak: %-19s %3d passed %3d failed %3d skipped %5d kills%s%s\n",
                sc->name, sc->passed, sc->failed, sc->skipped, sc->kills,
-               sc->skipped ? "  skipped: " : "", sc->skipped ? sc->last_skip : "");
+               sc->skipped ? "  skipped: " : "",
+               sc->skipped ? sc->last_skip : "");
         passed += sc->passed;
         failed += sc->failed;
         skipped += sc->skipped;

@@ -33,7 +33,7 @@ typedef struct soak_round {
 typedef struct soak_shared {
     int kills_done;
     int failures;
-    char note[512];   /* one line the driver prints with the round */
+    char note[512];    /* one line the driver prints with the round */
     char detail[1536]; /* the first failure's text */
 } soak_shared_t;
 
@@ -95,11 +95,12 @@ mp_process_t *soak_start(soak_round_t *r, mp_target_fn fn, void *arg);
 mp_process_t *soak_start_ready(soak_round_t *r, mp_target_fn fn, void *arg);
 void soak_say_ready(void);
 
-/* soak_kill SIGKILLs started process p and reaps it (up to 10 s). Returns
- * 1 when the kill ended it (a kill counted), 0 when it had already exited
- * (*code then holds its exit code), -1 when it could not be reaped (a
- * failure recorded). */
-int soak_kill(soak_round_t *r, mp_process_t *p, int *code);
+/* soak_kill SIGKILLs started process *p, reaps it (up to 10 s), destroys
+ * the handle and sets *p to NULL. Returns 1 when the kill ended it (a
+ * kill counted), 0 when it had already exited (*code, when not NULL, then
+ * holds its exit code), -1 when it could not be reaped (a failure
+ * recorded). */
+int soak_kill(soak_round_t *r, mp_process_t **p, int *code);
 
 /* soak_finish waits up to timeout_ms for p to exit, destroys it and
  * returns its exit code; a process still running then is SIGKILLed, a
