@@ -11,6 +11,12 @@
  *
  * Usage: mp_soak [--short] [--kills N | --seconds S] [--seed X]
  *                [--scenario NAME] [--round-seed X] [--verbose] [--list]
+ * It runs cycles of one round per scenario until N kills (default 3000;
+ * 300 with --short, whose rounds are also smaller) or S seconds are
+ * reached. --seed X fixes the generator the rounds' seeds come from;
+ * --round-seed X (with --scenario) replays one round, as the line a
+ * failed round prints says. SOAK_QUEUE_VICTIMS=producers|consumers in
+ * the environment limits the queue rounds' kills to one side.
  * The driver itself never calls the library, so a round's process is the
  * first to use it and its pid names the round's /dev/shm segments. */
 #include "soak.h"
