@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -814,4 +815,87 @@ TEST_TIMEOUT(manager_serves_past_hostile_peers, 60)
         close(fds[i]);
     }
     mp_manager_destroy(m);
+}
+
+/* 1 if fd has something to read (or was hung up on), 0 if not yet. */
+static int
+readable_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, 0);
+    ASSERT_GE(n, 0);
+    return n;
+}
+
+/* Reads the listener's challenge frame on raw peer fd. */
+static void
+read_challenge(int fd)
+{
+    uint8_t frame[4 + MP__AUTH_CHALLENGE_LEN];
+    mpt_read_all(fd, frame, sizeof frame);
+    ASSERT_EQ(frame[3], MP__AUTH_CHALLENGE_LEN);
+    ASSERT_MEM_EQ(frame + 4, "#CHALLENGE#", 11);
+}
+
+/* 1 if raw peer fd has been hung up on (end of stream), 0 if it is still
+ * waiting (nothing to read). */
+static int
+hung_up(int fd)
+{
+    uint8_t b;
+    ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
+    if (n < 0) {
+        ASSERT(errno == EAGAIN || errno == EWOULDBLOCK);
+        return 0;
+    }
+    ASSERT_EQ(n, 0);
+    return 1;
+}
+
+TEST(listener_pending_handshakes_bounded_in_number)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 0));
+    enum { EXTRA = 10, N = MP_LISTENER_PENDING_MAX + EXTRA };
+    static int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = raw_connect(t.path);
+    }
+    /* Accept calls take them all in: each gets its challenge. */
+    mp_conn_t *c = NULL;
+    for (int i = 0; i < N; i++) {
+        while (!readable_now(fds[i])) {
+            ASSERT_ERR(mp_listener_accept(l, &c, 10), MP_ETIMEDOUT);
+        }
+        read_challenge(fds[i]);
+    }
+    /* The oldest were dropped to make room; the newest still wait. */
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(hung_up(fds[i]), i < EXTRA);
+        close(fds[i]);
+    }
+    ASSERT_NULL(c);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
+TEST_TIMEOUT(listener_pending_handshake_bounded_in_time, 90)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 0));
+    int fd = raw_connect(t.path);
+    /* One call that lasts past the peer's handshake limit: the peer is
+     * dropped within it, and the call still just times out. */
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(mp_listener_accept(l, &c, MP_LISTENER_HANDSHAKE_MS + 1000),
+               MP_ETIMEDOUT);
+    read_challenge(fd);
+    ASSERT_EQ(hung_up(fd), 1);
+    close(fd);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
 }
