@@ -1549,3 +1549,72 @@ TEST_TIMEOUT(mgr_event_set_clear_wakes_every_waiter, 30)
     mp_manager_destroy(c);
     mp_manager_destroy(m);
 }
+
+/* Sends n copies of req over c, then reads their n replies: each must be
+ * status 0. */
+static void
+raw_pipeline(mp_conn_t *c, const mp__mgr_req_t *req, int n)
+{
+    void *buf;
+    size_t len;
+    ASSERT_OK(mp__mgr_req_encode(req, &buf, &len));
+    for (int i = 0; i < n; i++) {
+        ASSERT_OK(mp_conn_send_bytes(c, buf, len));
+    }
+    mp_free(buf);
+    for (int i = 0; i < n; i++) {
+        void *in = NULL;
+        ssize_t got = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
+        ASSERT_GE(got, 0);
+        mp__mgr_rep_t rep;
+        ASSERT_OK(mp__mgr_rep_decode(in, (size_t)got, &rep));
+        mp_free(in);
+        ASSERT_OK(rep.status);
+        mp__mgr_rep_clear(&rep);
+    }
+}
+
+/* Over the wire, a connection at MP__MGR_SESSION_REFS_MAX references gets
+ * MP_ENOSPC for an INCREF and for a CREATE of any kind (a user type's
+ * too), keeps being served, and drops them all when it goes. */
+TEST_TIMEOUT(mgr_reference_limit_over_the_wire, 120)
+{
+    mpt_pipe_t destroyed;
+    mpt_pipe_open(&destroyed);
+    mp_manager_t *m;
+    mp_manager_opts_t o = {.store_size = 1 << 20};
+    ASSERT_OK(mp_manager_create(&m, &o));
+    mp_manager_type_t t = {counter_create, counter_call, tagged_destroy,
+                           (void *)(intptr_t)destroyed.wr};
+    ASSERT_OK(mp_manager_register(m, "Tagged", &t));
+    ASSERT_OK(mp_manager_start(m));
+    mp_conn_t *a = raw_connect(m);
+    uint32_t index, gen;
+    raw_create(a, MP_PROXY_EVENT, &index, &gen);
+    mp__mgr_req_t inc = {.op = MP__OP_INCREF, .index = index, .gen = gen};
+    int left = (int)MP__MGR_SESSION_REFS_MAX - 1;
+    while (left > 0) {
+        int n = left < 64 ? left : 64; /* replies fit in the buffers */
+        raw_pipeline(a, &inc, n);
+        left -= n;
+    }
+    int64_t tag = 'Z';
+    mp__mgr_req_t user = {.op = MP__OP_CREATE,
+                          .num = {MP_PROXY_USER},
+                          .arg = {{"Tagged", 6}, {&tag, 8}}};
+    mp__mgr_req_t dict = {.op = MP__OP_CREATE, .num = {MP_PROXY_DICT}};
+    ASSERT_ERR(raw_request(a, &inc), MP_ENOSPC);
+    ASSERT_ERR(raw_request(a, &user), MP_ENOSPC);
+    ASSERT_ERR(raw_request(a, &dict), MP_ENOSPC);
+    ASSERT_OK(raw_request(a, &(mp__mgr_req_t){.op = MP__OP_HELLO}));
+    ASSERT_OK(raw_request(
+        a, &(mp__mgr_req_t){.op = MP__OP_DECREF, .index = index, .gen = gen}));
+    ASSERT_OK(raw_request(a, &user));
+    mp_conn_destroy(a);
+    uint8_t b;
+    ASSERT_OK(mpt_wait_signal(&destroyed, &b));
+    ASSERT_EQ(b, 'Z');
+    ASSERT_OK(hello(m));
+    mp_manager_destroy(m);
+    mpt_pipe_close(&destroyed);
+}
