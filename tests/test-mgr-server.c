@@ -1133,16 +1133,28 @@ user_call(mp_manager_t *m, uint32_t index, uint32_t gen, const char *method,
     return err;
 }
 
+/* Opens *destroyed and starts a manager (store_size 0: the default)
+ * with one user type, name, of the counter's create and call and the given
+ * destroy, which reports on destroyed's write end. */
+static mp_manager_t *
+start_with_type(const char *name, void (*destroy)(void *obj, void *arg),
+                size_t store_size, mpt_pipe_t *destroyed)
+{
+    mpt_pipe_open(destroyed);
+    mp_manager_t *m;
+    mp_manager_opts_t o = {.store_size = store_size};
+    ASSERT_OK(mp_manager_create(&m, &o));
+    mp_manager_type_t t = {counter_create, counter_call, destroy,
+                           (void *)(intptr_t)destroyed->wr};
+    ASSERT_OK(mp_manager_register(m, name, &t));
+    ASSERT_OK(mp_manager_start(m));
+    return m;
+}
+
 TEST_TIMEOUT(mgr_user_type, 30)
 {
     mpt_pipe_t destroyed;
-    mpt_pipe_open(&destroyed);
-    mp_manager_t *m;
-    ASSERT_OK(mp_manager_create(&m, NULL));
-    mp_manager_type_t t = {counter_create, counter_call, counter_destroy,
-                           (void *)(intptr_t)destroyed.wr};
-    ASSERT_OK(mp_manager_register(m, "Counter", &t));
-    ASSERT_OK(mp_manager_start(m));
+    mp_manager_t *m = start_with_type("Counter", counter_destroy, 0, &destroyed);
 
     int64_t start = 40;
     mp__mgr_req_t cr = {.op = MP__OP_CREATE,
@@ -1294,13 +1306,7 @@ child_holds_refs(void *arg)
 TEST_TIMEOUT(mgr_killed_client_releases_exactly_its_references, 30)
 {
     mpt_pipe_t destroyed;
-    mpt_pipe_open(&destroyed);
-    mp_manager_t *m;
-    ASSERT_OK(mp_manager_create(&m, NULL));
-    mp_manager_type_t t = {counter_create, counter_call, tagged_destroy,
-                           (void *)(intptr_t)destroyed.wr};
-    ASSERT_OK(mp_manager_register(m, "Tagged", &t));
-    ASSERT_OK(mp_manager_start(m));
+    mp_manager_t *m = start_with_type("Tagged", tagged_destroy, 0, &destroyed);
     refs_child_t rc = {.m = m};
     tagged_create(m, 'Y', &rc.shared_index, &rc.shared_gen);
     mpt_pipe_open(&rc.ready);
@@ -1580,14 +1586,8 @@ raw_pipeline(mp_conn_t *c, const mp__mgr_req_t *req, int n)
 TEST_TIMEOUT(mgr_reference_limit_over_the_wire, 120)
 {
     mpt_pipe_t destroyed;
-    mpt_pipe_open(&destroyed);
-    mp_manager_t *m;
-    mp_manager_opts_t o = {.store_size = 1 << 20};
-    ASSERT_OK(mp_manager_create(&m, &o));
-    mp_manager_type_t t = {counter_create, counter_call, tagged_destroy,
-                           (void *)(intptr_t)destroyed.wr};
-    ASSERT_OK(mp_manager_register(m, "Tagged", &t));
-    ASSERT_OK(mp_manager_start(m));
+    mp_manager_t *m =
+        start_with_type("Tagged", tagged_destroy, 1 << 20, &destroyed);
     mp_conn_t *a = raw_connect(m);
     uint32_t index, gen;
     raw_create(a, MP_PROXY_EVENT, &index, &gen);
