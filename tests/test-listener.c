@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* test-listener.c - Listener and Client: C to C over AF_UNIX and TCP, the
- * authkey handshake (right, wrong, stalled and hostile peers), bad input,
- * and interop with CPython's multiprocessing.connection through
- * py_listener_peer.py. */
+ * authkey handshake (right, wrong, stalled and hostile peers, run side by
+ * side and bounded), a full backlog, bad input, socket files left by
+ * killed processes (listeners' and managers'), and interop with CPython's
+ * multiprocessing.connection through py_listener_peer.py. */
 #include "runner.h"
 
 #include "ipc/ipc_internal.h"
+#include "shm/shm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +487,181 @@ TEST(listener_existing_socket_path_not_replaced)
     tmp_sock_close(&t);
 }
 
+/* --- socket files outlive no process tree (issue 21, item 9) ------------ *
+ * A listener or a manager whose process is SIGKILLed leaves its socket
+ * file behind only until its tree is gone (the tracker removes it, and a
+ * manager's mp-mgr-* directory), and the path can be listened on again at
+ * once (a stale socket is replaced; a live one is not). */
+
+/* What a killed child reports: its listening address, its tracker and
+ * its manager's server. */
+typedef struct {
+    char address[160];
+    pid_t tracker;
+    pid_t server;
+} sock_report_t;
+
+typedef struct {
+    mpt_pipe_t report;   /* child -> parent: a sock_report_t */
+    mpt_pipe_t hold;     /* never written: the child waits on it */
+    const char *address; /* where to listen; NULL (manager): its default */
+    bool manager;
+} sock_child_t;
+
+/* Child: listens at a->address with a listener (or starts a manager),
+ * reports, then waits to be killed. A listener's process also holds a
+ * shared-memory block, so that it has a tracker with or without
+ * listeners. Returns non-zero on failure. */
+static int
+listen_then_wait(void *arg)
+{
+    sock_child_t *a = arg;
+    close(a->hold.wr);
+    sock_report_t r;
+    memset(&r, 0, sizeof r);
+    mp_listener_t *l = NULL;
+    mp_manager_t *m = NULL;
+    if (a->manager) {
+        mp_manager_opts_t o = {.address = a->address};
+        if (mp_manager_create(&m, &o) != 0 || mp_manager_start(m) != 0) {
+            return 1;
+        }
+        snprintf(r.address, sizeof r.address, "%s", mp_manager_address(m));
+        r.server = mp_manager_pid(m);
+    } else {
+        mp_shm_t *shm = NULL;
+        if (mp_shm_create(&shm, NULL, 4096, 0) != 0 ||
+            mp_listener_create(&l, a->address, "k", 1, 0) != 0) {
+            return 1;
+        }
+        snprintf(r.address, sizeof r.address, "%s", mp_listener_address(l));
+    }
+    r.tracker = mp__tracker_pid();
+    mpt_write_all(a->report.wr, &r, sizeof r);
+    (void)mpt_wait_signal(&a->hold, NULL);
+    return 0;
+}
+
+/* Runs listen_then_wait in a child (its own tracker: this process has
+ * none), SIGKILLs it once it listens (a manager's server first, so that
+ * neither can clean up), and returns its report. */
+static void
+kill_a_listening_child(const char *address, bool manager, sock_report_t *r)
+{
+    ASSERT_EQ(mp__tracker_pid(), 0);
+    sock_child_t a = {.address = address, .manager = manager};
+    mpt_pipe_open(&a.report);
+    mpt_pipe_open(&a.hold);
+    pid_t pid = mpt_fork(listen_then_wait, &a);
+    mpt_read_all(a.report.rd, r, sizeof *r);
+    ASSERT_GT(r->tracker, 0);
+    struct stat st;
+    ASSERT_EQ(stat(r->address, &st), 0);
+    ASSERT(S_ISSOCK(st.st_mode));
+    if (manager) {
+        ASSERT_GT(r->server, 0);
+        ASSERT_EQ(kill(r->server, SIGKILL), 0);
+        mpt_wait_pid_exit(r->server);
+    }
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_EQ(mpt_join(pid), -SIGKILL);
+    mpt_pipe_close(&a.report);
+    mpt_pipe_close(&a.hold);
+}
+
+TEST(listener_socket_file_removed_after_sigkill)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    sock_report_t r;
+    kill_a_listening_child(t.path, false, &r);
+    /* The tree is gone once the tracker is: it took the file with it. */
+    mpt_wait_pid_exit(r.tracker);
+    ASSERT_EQ(access(t.path, F_OK), -1);
+    ASSERT_EQ(errno, ENOENT);
+    tmp_sock_close(&t);
+}
+
+TEST(listener_replaces_a_stale_socket_file)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    sock_report_t r;
+    kill_a_listening_child(t.path, false, &r);
+    /* Whether or not the tracker got to it yet, the path is free to
+     * listen on: a socket nobody listens on is stale. */
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, NULL, 0, 0));
+    /* A live one is not replaced: the probe that finds it alive is a
+     * client that connects and leaves at once. */
+    mp_listener_t *again = NULL;
+    ASSERT_ERR(mp_listener_create(&again, t.path, NULL, 0, 0), MP_EEXIST);
+    ASSERT_NULL(again);
+    mp_conn_t *c = NULL;
+    ASSERT_OK(mp_listener_accept(l, &c, TMO));
+    void *msg = NULL;
+    ASSERT_ERR(mp_conn_recv_bytes(c, &msg, 0, TMO), MP_EOF);
+    mp_conn_destroy(c);
+    /* The path still leads to the first listener. */
+    mp_conn_t *cl = NULL;
+    ASSERT_OK(mp_client_connect(&cl, t.path, NULL, 0, TMO));
+    ASSERT_OK(mp_listener_accept(l, &c, TMO));
+    ASSERT_OK(mp_conn_send_bytes(cl, "hi", 2));
+    ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 2);
+    mp_free(msg);
+    mp_conn_destroy(c);
+    mp_conn_destroy(cl);
+    /* Any other kind of file is never replaced. */
+    mp_listener_destroy(l);
+    mpt_wait_pid_exit(r.tracker);
+    FILE *f = fopen(t.path, "w");
+    ASSERT_NOT_NULL(f);
+    fclose(f);
+    ASSERT_ERR(mp_listener_create(&l, t.path, NULL, 0, 0), MP_EEXIST);
+    ASSERT_EQ(unlink(t.path), 0);
+    tmp_sock_close(&t);
+}
+
+TEST_TIMEOUT(manager_socket_files_removed_after_sigkill, 60)
+{
+    sock_report_t r;
+    kill_a_listening_child(NULL, true, &r);
+    /* Default address: <tmp>/mp-mgr-XXXXXX/manager-N.sock. */
+    char dir[sizeof r.address];
+    snprintf(dir, sizeof dir, "%s", r.address);
+    char *slash = strrchr(dir, '/');
+    ASSERT_NOT_NULL(slash);
+    *slash = '\0';
+    ASSERT_NOT_NULL(strstr(dir, "/mp-mgr-"));
+    /* The tracker, with the last of the tree, removes the socket file
+     * and the directory. */
+    mpt_wait_pid_exit(r.tracker);
+    ASSERT_EQ(access(r.address, F_OK), -1);
+    ASSERT_EQ(access(dir, F_OK), -1);
+    ASSERT_EQ(errno, ENOENT);
+}
+
+TEST_TIMEOUT(manager_restarts_at_the_address_of_a_killed_one, 60)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    sock_report_t r;
+    kill_a_listening_child(t.path, true, &r);
+    /* At once, the tracker or not: the killed server's socket is stale. */
+    mp_manager_opts_t o = {.address = t.path};
+    mp_manager_t *m = NULL;
+    ASSERT_OK(mp_manager_create(&m, &o));
+    ASSERT_OK(mp_manager_start(m));
+    ASSERT_STR_EQ(mp_manager_address(m), t.path);
+    mp_manager_t *c = NULL;
+    ASSERT_OK(mpt_manager_connect(m, true, &c));
+    mp_manager_destroy(c);
+    mp_manager_destroy(m);
+    mpt_wait_pid_exit(r.tracker);
+    ASSERT_EQ(access(t.path, F_OK), -1);
+    tmp_sock_close(&t);
+}
+
 /* --- interop with CPython ------------------------------------------------ */
 
 /* Returns true if an executable python3 is on PATH. */
@@ -659,17 +837,51 @@ fill_backlog(const char *path)
     }
 }
 
-/* A client child that connects with a long timeout (waiting for room in
- * the backlog) and echoes one message through the parent. */
+/* A client child with the right key: connects to the address in arg with
+ * a long timeout (waiting for room in a full backlog too) and echoes one
+ * message through the parent. */
 static int
-backlog_client_child(void *arg)
+keyed_echo_child(void *arg)
 {
-    const char *path = arg;
     mp_conn_t *c = NULL;
-    ASSERT_OK(mp_client_connect(&c, path, KEY, strlen(KEY), TMO));
-    expect_echo(c, "room", 4);
+    ASSERT_OK(mp_client_connect(&c, arg, KEY, strlen(KEY), TMO));
+    expect_echo(c, "served", 6);
     mp_conn_destroy(c);
     return 0;
+}
+
+/* Forks keyed_echo_child for path and accepts on l until that client is
+ * served: before it, accept may fail at most max_failed times, each with
+ * one of the n_ok codes in ok[]. */
+static void
+serve_keyed_client(mp_listener_t *l, const char *path, const int *ok,
+                   size_t n_ok, int max_failed)
+{
+    pid_t pid = mpt_fork(keyed_echo_child, (void *)path);
+    mp_conn_t *c = NULL;
+    int failed = 0;
+    for (;;) {
+        /* The timeout is the suite's generous one, no bound on speed. */
+        int r = mp_listener_accept(l, &c, TMO);
+        if (r == 0) {
+            break;
+        }
+        size_t i = 0;
+        while (i < n_ok && ok[i] != r) {
+            i++;
+        }
+        if (i == n_ok) {
+            ASSERT_ERR(r, ok[0]);
+        }
+        ASSERT_LE(++failed, max_failed);
+    }
+    void *msg = NULL;
+    ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 6);
+    ASSERT_MEM_EQ(msg, "served", 6);
+    ASSERT_OK(mp_conn_send_bytes(c, msg, 6));
+    mp_free(msg);
+    ASSERT_EQ(mpt_join(pid), 0);
+    mp_conn_destroy(c);
 }
 
 TEST(client_waits_for_room_in_a_full_backlog)
@@ -689,23 +901,8 @@ TEST(client_waits_for_room_in_a_full_backlog)
     ASSERT_NULL(c);
     /* A client that waits gets in once accept makes room: the queued
      * (closed) peers fail their handshakes, then it is served. */
-    pid_t pid = mpt_fork(backlog_client_child, t.path);
-    int failed = 0;
-    for (;;) {
-        int r = mp_listener_accept(l, &c, TMO);
-        if (r == 0) {
-            break;
-        }
-        ASSERT(r == MP_EOF || r == MP_EPIPE || r == -ECONNRESET);
-        ASSERT_LE(++failed, queued);
-    }
-    void *msg = NULL;
-    ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 4);
-    ASSERT_MEM_EQ(msg, "room", 4);
-    ASSERT_OK(mp_conn_send_bytes(c, msg, 4));
-    mp_free(msg);
-    ASSERT_EQ(mpt_join(pid), 0);
-    mp_conn_destroy(c);
+    static const int gone[] = {MP_EOF, MP_EPIPE, -ECONNRESET};
+    serve_keyed_client(l, t.path, gone, 3, queued);
     mp_listener_destroy(l);
     tmp_sock_close(&t);
 }
@@ -719,18 +916,6 @@ TEST(client_waits_for_room_in_a_full_backlog)
 #define HOSTILE_OVERSIZED 20 /* a 10,000-byte answer */
 #define HOSTILE_ALL                                                            \
     (HOSTILE_SILENT + HOSTILE_SLOW + HOSTILE_GARBAGE + HOSTILE_OVERSIZED)
-
-/* A client child with the right key that echoes one message. */
-static int
-patient_client_child(void *arg)
-{
-    const char *address = arg;
-    mp_conn_t *c = NULL;
-    ASSERT_OK(mp_client_connect(&c, address, KEY, strlen(KEY), TMO));
-    expect_echo(c, "served", 6);
-    mp_conn_destroy(c);
-    return 0;
-}
 
 /* Connects the hostile peers to the AF_UNIX path; they stay connected,
  * their fds (HOSTILE_ALL of them) go into fds[]. */
@@ -760,26 +945,10 @@ static void
 serve_past_hostile_peers(mp_listener_t *l, const char *path, int *fds)
 {
     connect_hostile_peers(path, fds);
-    pid_t pid = mpt_fork(patient_client_child, (void *)path);
-    mp_conn_t *c = NULL;
-    int failed = 0;
-    for (;;) {
-        /* The timeout is the suite's generous one: before the fix the
-         * first silent peer held the call until it ran out. */
-        int r = mp_listener_accept(l, &c, TMO);
-        if (r == 0) {
-            break;
-        }
-        ASSERT(r == MP_EPROTO || r == MP_EMSGSIZE);
-        ASSERT_LE(++failed, HOSTILE_GARBAGE + HOSTILE_OVERSIZED);
-    }
-    void *msg = NULL;
-    ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 6);
-    ASSERT_MEM_EQ(msg, "served", 6);
-    ASSERT_OK(mp_conn_send_bytes(c, msg, 6));
-    mp_free(msg);
-    ASSERT_EQ(mpt_join(pid), 0);
-    mp_conn_destroy(c);
+    /* Before the fix the first silent peer held accept until its timeout
+     * ran out. */
+    static const int bad[] = {MP_EPROTO, MP_EMSGSIZE};
+    serve_keyed_client(l, path, bad, 2, HOSTILE_GARBAGE + HOSTILE_OVERSIZED);
 }
 
 TEST_TIMEOUT(listener_hostile_peers_do_not_starve_accept, 60)

@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -17,10 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -183,24 +180,12 @@ copy_key(const void *authkey, size_t len, uint8_t **out)
     return 0;
 }
 
-/* Sets or clears O_NONBLOCK on fd. Returns 0 or a negative error. */
-static int
-set_nonblock(int fd, bool on)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0) {
-        return -errno;
-    }
-    fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
-    return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
-}
-
 /* Locks (flock, exclusive) the directory that will hold socket file
  * path, so that this library's listeners bind, check for a stale socket
  * and listen there one at a time: else one could take another's socket,
  * bound but not yet listening, for stale. Held for a few system calls that
  * do not block. Returns the locked directory's fd (closing it unlocks), or
- * -1 when it cannot be opened (then no stale socket is removed). */
+ * -1 when it cannot be had (then no stale socket is removed). */
 static int
 unix_dir_lock(const char *path)
 {
@@ -208,39 +193,8 @@ unix_dir_lock(const char *path)
     size_t n = (size_t)(strrchr(path, '/') - path);
     memcpy(dir, path, n > 0 ? n : 1); /* "/name": the root */
     dir[n > 0 ? n : 1] = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            mp__plat_close(fd);
-            return -1;
-        }
-    }
-    return fd;
-}
-
-/* Returns true if the socket file at a's path is stale: a socket file
- * that nobody listens on, so that a connect to it is refused (a process
- * killed before it could remove it left it). A live listener is connected
- * to and at once hung up on: its accept sees a peer that left. */
-static bool
-unix_stale(const lst_addr_t *a)
-{
-    const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
-    struct stat st;
-    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-        return false;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        return false;
-    }
-    bool stale = connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 &&
-                 errno == ECONNREFUSED;
-    mp__plat_close(fd);
-    return stale;
+    int fd = mp__plat_dir_lock(dir);
+    return fd >= 0 ? fd : -1;
 }
 
 /* Registers the listener's socket file with the tracker, which removes it
@@ -274,8 +228,9 @@ unix_track(mp_listener_t *l)
 
 /* Binds and listens on a fresh socket for a. A socket file is made mode
  * 0600: chmod runs between bind and listen, when nobody can connect yet.
- * A stale socket file at the path (see unix_stale) is removed first; a
- * live one, or any other file, is MP_EEXIST. Returns 0 or a negative
+ * A stale socket file at the path (one that refuses connections: see
+ * mp__plat_unix_refused) is removed first; a live one, or any other file,
+ * is MP_EEXIST. Returns 0 or a negative
  * error; the listener's fd and identity are set. */
 static int
 listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
@@ -292,7 +247,10 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     }
     r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
-    if (r == -EADDRINUSE && lock >= 0 && unix_stale(a) && unlink(path) == 0) {
+    /* A socket nobody listens on was left by a killed process: stale. */
+    if (r == -EADDRINUSE && lock >= 0 &&
+        mp__plat_unix_refused((const struct sockaddr *)&a->sa, a->len) &&
+        unlink(path) == 0) {
         r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
     }
     if (r < 0) {
@@ -646,94 +604,6 @@ mp_listener_destroy(mp_listener_t *l)
     mp__free(l);
 }
 
-/* Connects an AF_UNIX stream socket fd to a, waiting no later than
- * deadline. A listener whose backlog is full makes a non-blocking connect
- * fail with EAGAIN, and such a connect cannot be polled for completion; a
- * blocking one waits for room and honours SO_SNDTIMEO. So this connects
- * blocking, with the send timeout set to the time left (and cleared
- * again: the connection's sends block without one). Returns 0, or
- * MP_ETIMEDOUT (still no room at the deadline), or a system error. */
-static int
-connect_unix(int fd, const lst_addr_t *a, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = MP__NO_DEADLINE;
-        if (deadline != MP__NO_DEADLINE) {
-            left = deadline - mp__now_ns();
-            if (left <= 0) {
-                return MP_ETIMEDOUT;
-            }
-        }
-        /* A zero timeval means no timeout: the time left is at least 1 us. */
-        struct timeval tv = {0, 0};
-        if (left != MP__NO_DEADLINE) {
-            int64_t us = left / 1000 + 1;
-            tv.tv_sec = (time_t)(us / 1000000);
-            tv.tv_usec = (suseconds_t)(us % 1000000);
-        }
-        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-            return -errno;
-        }
-        int r = connect(fd, (const struct sockaddr *)&a->sa, a->len);
-        int e = errno;
-        static const struct timeval none = {0, 0};
-        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) != 0) {
-            return -errno;
-        }
-        if (r == 0) {
-            return 0;
-        }
-        /* EAGAIN: the send timeout ran out with the backlog still full
-         * (the loop's deadline check says so, as a timeval is coarser than
-         * the deadline); EINTR: a signal, connect again for the rest. */
-        if (e != EAGAIN && e != EINTR) {
-            return -e;
-        }
-    }
-}
-
-/* Connects a TCP socket fd to a, waiting no later than deadline: a
- * non-blocking connect, then poll for writability and SO_ERROR. Returns 0
- * or an error (MP_ETIMEDOUT, -ECONNREFUSED and other system errors;
- * EAGAIN here is a lack of local ports, not a wait). */
-static int
-connect_inet(int fd, const lst_addr_t *a, int64_t deadline)
-{
-    int r = set_nonblock(fd, true);
-    if (r < 0) {
-        return r;
-    }
-    if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
-        if (errno != EINPROGRESS && errno != EINTR) {
-            return -errno;
-        }
-        /* Wait for writability, then read the outcome from SO_ERROR. */
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        for (;;) {
-            int n = poll(&pfd, 1, mp__remaining_ms(deadline));
-            if (n > 0) {
-                break;
-            }
-            if (n < 0 && errno != EINTR) {
-                return -errno;
-            }
-            if (n == 0 && deadline != MP__NO_DEADLINE &&
-                mp__now_ns() >= deadline) {
-                return MP_ETIMEDOUT;
-            }
-        }
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-            return -errno;
-        }
-        if (err != 0) {
-            return -err;
-        }
-    }
-    return set_nonblock(fd, false);
-}
-
 int
 mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
                   size_t authkey_len, mp_duration_t timeout)
@@ -757,8 +627,7 @@ mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
     if (fd < 0) {
         return -errno;
     }
-    r = a.family == AF_UNIX ? connect_unix(fd, &a, deadline)
-                            : connect_inet(fd, &a, deadline);
+    r = mp__plat_connect(fd, (const struct sockaddr *)&a.sa, a.len, deadline);
     if (r < 0) {
         mp__plat_close(fd);
         return r;

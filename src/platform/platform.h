@@ -192,6 +192,32 @@ uint64_t mp__plat_random_u64(void);
  * error. */
 int mp__plat_tcp_keepalive(int fd);
 
+/* --- connecting (posix_socket.c) -------------------------------------- */
+
+struct sockaddr;
+
+/* mp__plat_connect connects stream socket fd (blocking mode) to sa, waiting
+ * no later than deadline, and leaves fd blocking. AF_UNIX: a listener with
+ * a full backlog makes a non-blocking connect fail with EAGAIN at once,
+ * and such a connect cannot be polled for completion, so it connects
+ * blocking with SO_SNDTIMEO set to the time left (a blocking connect waits
+ * for room and honours it; the option is cleared after). Other families:
+ * a non-blocking connect, then poll and SO_ERROR. Returns 0, MP_ETIMEDOUT,
+ * or a negative system error (-ECONNREFUSED, -ENOENT; -EAGAIN for TCP is a
+ * lack of local ports). */
+int mp__plat_connect(int fd, const struct sockaddr *sa, unsigned len,
+                     int64_t deadline);
+
+/* mp__plat_unix_refused returns 1 if the AF_UNIX address sa names a socket
+ * file that refuses connections (nobody listens on it: a stale one), else
+ * 0. To tell, a live listener is connected to and left at once. */
+int mp__plat_unix_refused(const struct sockaddr *sa, unsigned len);
+
+/* mp__plat_dir_lock opens directory dir and takes an exclusive flock on
+ * it, waiting while another holds it. Returns the fd (closing it releases
+ * the lock) or a negative error. */
+int mp__plat_dir_lock(const char *dir);
+
 /* --- loaded code (linux_elf.c) ---------------------------------------- */
 
 /* One loaded ELF object (the program or a shared object). */

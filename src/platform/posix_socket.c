@@ -2,13 +2,21 @@
 /* posix_socket.c - socket options the library sets on connections it makes
  * or accepts: TCP keep-alive, so that a peer that vanished without closing
  * (a crashed host, a cut link) is noticed within MP__PLAT_KEEPALIVE_MS
- * instead of never. */
+ * instead of never; connecting with a deadline; telling a stale AF_UNIX
+ * socket file from a live one; locking a directory. */
 #include "platform.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 /* The probes: the first after KEEPALIVE_IDLE_S of silence, then one every
  * KEEPALIVE_INTERVAL_S, and the connection is dead after KEEPALIVE_COUNT
@@ -57,4 +65,127 @@ mp__plat_tcp_keepalive(int fd)
         err = set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, MP__PLAT_KEEPALIVE_MS);
     }
     return err;
+}
+
+/* Connects AF_UNIX fd blocking under SO_SNDTIMEO (see mp__plat_connect). */
+static int
+connect_unix(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+    static const struct timeval none = {0, 0};
+    for (;;) {
+        /* A zero timeval means no timeout: the time left is at least 1 us. */
+        struct timeval tv = none;
+        if (deadline != MP__NO_DEADLINE) {
+            int64_t left = deadline - mp__now_ns();
+            if (left <= 0) {
+                return MP_ETIMEDOUT;
+            }
+            int64_t us = left / 1000 + 1;
+            tv.tv_sec = (time_t)(us / 1000000);
+            tv.tv_usec = (suseconds_t)(us % 1000000);
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+            return -errno;
+        }
+        int r = connect(fd, sa, len);
+        int e = errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) != 0) {
+            return -errno;
+        }
+        if (r == 0) {
+            return 0;
+        }
+        /* EAGAIN: the send timeout ran out with the backlog still full
+         * (the deadline check above says so, as a timeval is coarser than
+         * the deadline); EINTR: a signal, connect again for the rest. */
+        if (e != EAGAIN && e != EINTR) {
+            return -e;
+        }
+    }
+}
+
+/* Sets or clears O_NONBLOCK on fd. Returns 0 or a negative error. */
+static int
+set_nonblock(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) {
+        return -errno;
+    }
+    fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+    return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+/* Connects fd without blocking, then waits for the outcome (see
+ * mp__plat_connect). */
+static int
+connect_nb(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+    int r = set_nonblock(fd, true);
+    if (r < 0) {
+        return r;
+    }
+    if (connect(fd, sa, len) != 0) {
+        if (errno != EINPROGRESS && errno != EINTR) {
+            return -errno;
+        }
+        /* Wait for writability, then read the outcome from SO_ERROR. */
+        r = mp__plat_poll_fd(fd, POLLOUT, deadline);
+        if (r <= 0) {
+            return r < 0 ? r : MP_ETIMEDOUT;
+        }
+        int err = 0;
+        socklen_t elen = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) {
+            return -errno;
+        }
+        if (err != 0) {
+            return -err;
+        }
+    }
+    return set_nonblock(fd, false);
+}
+
+int
+mp__plat_connect(int fd, const struct sockaddr *sa, unsigned len,
+                 int64_t deadline)
+{
+    return sa->sa_family == AF_UNIX
+               ? connect_unix(fd, sa, (socklen_t)len, deadline)
+               : connect_nb(fd, sa, (socklen_t)len, deadline);
+}
+
+int
+mp__plat_unix_refused(const struct sockaddr *sa, unsigned len)
+{
+    const char *path = ((const struct sockaddr_un *)sa)->sun_path;
+    struct stat st;
+    if (sa->sa_family != AF_UNIX || lstat(path, &st) != 0 ||
+        !S_ISSOCK(st.st_mode)) {
+        return 0;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return 0;
+    }
+    int refused = connect(fd, sa, (socklen_t)len) != 0 && errno == ECONNREFUSED;
+    mp__plat_close(fd);
+    return refused;
+}
+
+int
+mp__plat_dir_lock(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int r = -errno;
+            mp__plat_close(fd);
+            return r;
+        }
+    }
+    return fd;
 }
