@@ -34,6 +34,7 @@ typedef int (*ns_fn)(void *arg);
 typedef struct ns_arg {
     ns_fn fn;
     void *arg;
+    bool host_proc; /* keep the host's /proc (do not mount our own) */
 } ns_arg_t;
 
 /* Pid 1 of the new namespace: mounts the namespace's own /proc (in a
@@ -46,9 +47,10 @@ ns_init(void *arg)
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
         return 99;
     }
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              NULL) != 0) {
+    if (!a->host_proc &&
+        (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               NULL) != 0)) {
         return MPT_SKIP_CODE;
     }
     return a->fn(a->arg);
@@ -71,7 +73,7 @@ ns_enter(void *arg)
 static int
 in_new_pidns(ns_fn fn, void *arg)
 {
-    ns_arg_t a = {fn, arg};
+    ns_arg_t a = {fn, arg, false};
     int code = mpt_join(mpt_fork(ns_enter, &a));
     if (code == MPT_SKIP_CODE) {
         mpt_skip("no new pid namespace here (unshare or mounting /proc "
@@ -239,6 +241,41 @@ TEST_TIMEOUT(pid_reuse_lock_holder_found_dead_by_start_time, 60)
 TEST_TIMEOUT(pid_reuse_rlock_holder_found_dead, 60)
 {
     ASSERT_EQ(in_new_pidns(lock_scenario, (void *)1), 0);
+}
+
+/* Scenario, in a namespace that kept the host's /proc, where /proc/PID
+ * is the host's process PID: with start-time identities, a live holder
+ * must not be judged by that other process's start time. */
+static int
+host_proc_scenario(void *arg)
+{
+    (void)arg;
+    mp__plat_test_no_pidfs = true;
+    hold_arg_t h = {0};
+    ASSERT_OK(mp_lock_create(&h.lock));
+    mpt_pipe_open(&h.ready);
+    pid_t holder = mpt_fork(hold_forever, &h);
+    ASSERT_EQ(mpt_wait_signal(&h.ready, NULL), 0);
+    /* Past one liveness check: the holder lives, so no take-over. */
+    ASSERT_ERR(mp_lock_acquire(h.lock, 300), MP_ETIMEDOUT);
+    ASSERT_EQ(kill(holder, SIGKILL), 0);
+    ASSERT_EQ(mpt_join(holder), -SIGKILL);
+    ASSERT_ERR(mp_lock_acquire(h.lock, 10 * 1000), MP_EOWNERDEAD);
+    ASSERT_OK(mp_lock_consistent(h.lock));
+    ASSERT_OK(mp_lock_release(h.lock));
+    mpt_pipe_close(&h.ready);
+    mp_lock_destroy(h.lock);
+    return 0;
+}
+
+TEST_TIMEOUT(pid_ns_with_host_proc_keeps_live_holder, 60)
+{
+    ns_arg_t a = {host_proc_scenario, NULL, true};
+    int code = mpt_join(mpt_fork(ns_enter, &a));
+    if (code == MPT_SKIP_CODE) {
+        mpt_skip("no new pid namespace here");
+    }
+    ASSERT_EQ(code, 0);
 }
 
 /* In the process that got the pid of an RLock's dead holder, on its main
