@@ -54,19 +54,39 @@ raw_connect(mp_manager_t *m)
     return c;
 }
 
+/* Receives and decodes one reply from c into rep (clear it after). */
+static void
+raw_reply(mp_conn_t *c, mp__mgr_rep_t *rep)
+{
+    void *in = NULL;
+    ssize_t n = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
+    ASSERT_GE(n, 0);
+    ASSERT_OK(mp__mgr_rep_decode(in, (size_t)n, rep));
+    mp_free(in);
+}
+
 /* Sends len bytes as one frame and returns the reply's status. */
 static int
 raw_exchange(mp_conn_t *c, const void *buf, size_t len)
 {
     ASSERT_OK(mp_conn_send_bytes(c, buf, len));
-    void *in = NULL;
-    ssize_t n = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
-    ASSERT_GE(n, 0);
     mp__mgr_rep_t rep;
-    ASSERT_OK(mp__mgr_rep_decode(in, (size_t)n, &rep));
-    mp_free(in);
+    raw_reply(c, &rep);
     mp__mgr_rep_clear(&rep);
     return rep.status;
+}
+
+/* Encodes req and sends it n times without reading the replies. */
+static void
+raw_send(mp_conn_t *c, const mp__mgr_req_t *req, int n)
+{
+    void *buf;
+    size_t len;
+    ASSERT_OK(mp__mgr_req_encode(req, &buf, &len));
+    for (int i = 0; i < n; i++) {
+        ASSERT_OK(mp_conn_send_bytes(c, buf, len));
+    }
+    mp_free(buf);
 }
 
 /* Encodes req and runs raw_exchange. */
@@ -1199,18 +1219,9 @@ TEST_TIMEOUT(mgr_user_type, 30)
 static void
 raw_create(mp_conn_t *c, int kind, uint32_t *index, uint32_t *gen)
 {
-    mp__mgr_req_t req = {.op = MP__OP_CREATE, .num = {kind}};
-    void *buf;
-    size_t len;
-    ASSERT_OK(mp__mgr_req_encode(&req, &buf, &len));
-    ASSERT_OK(mp_conn_send_bytes(c, buf, len));
-    mp_free(buf);
-    void *in = NULL;
-    ssize_t n = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
-    ASSERT_GE(n, 0);
+    raw_send(c, &(mp__mgr_req_t){.op = MP__OP_CREATE, .num = {kind}}, 1);
     mp__mgr_rep_t rep;
-    ASSERT_OK(mp__mgr_rep_decode(in, (size_t)n, &rep));
-    mp_free(in);
+    raw_reply(c, &rep);
     ASSERT_OK(rep.status);
     *index = (uint32_t)rep.num;
     *gen = rep.gen;
@@ -1470,11 +1481,7 @@ TEST_TIMEOUT(mgr_server_loops_pause_on_errors, 60)
     /* A blocking get: the watcher now polls two descriptors (EINVAL). */
     mp__mgr_req_t get = {
         .op = MP__OP_Q_GET, .index = qi, .gen = qg, .timeout = MP_WAIT_FOREVER};
-    void *buf;
-    size_t len;
-    ASSERT_OK(mp__mgr_req_encode(&get, &buf, &len));
-    ASSERT_OK(mp_conn_send_bytes(a, buf, len));
-    mp_free(buf);
+    raw_send(a, &get, 1);
     wait_sleeps(pid, watcher, base, 5);
 
     /* A full descriptor table: the waiting peer stays queued (EMFILE). */
@@ -1561,20 +1568,10 @@ TEST_TIMEOUT(mgr_event_set_clear_wakes_every_waiter, 30)
 static void
 raw_pipeline(mp_conn_t *c, const mp__mgr_req_t *req, int n)
 {
-    void *buf;
-    size_t len;
-    ASSERT_OK(mp__mgr_req_encode(req, &buf, &len));
+    raw_send(c, req, n);
     for (int i = 0; i < n; i++) {
-        ASSERT_OK(mp_conn_send_bytes(c, buf, len));
-    }
-    mp_free(buf);
-    for (int i = 0; i < n; i++) {
-        void *in = NULL;
-        ssize_t got = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
-        ASSERT_GE(got, 0);
         mp__mgr_rep_t rep;
-        ASSERT_OK(mp__mgr_rep_decode(in, (size_t)got, &rep));
-        mp_free(in);
+        raw_reply(c, &rep);
         ASSERT_OK(rep.status);
         mp__mgr_rep_clear(&rep);
     }
