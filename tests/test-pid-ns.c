@@ -192,16 +192,24 @@ hold_forever(void *arg)
     }
 }
 
+/* Starts hold_forever on h (opening its ready pipe, which the caller
+ * closes) and returns the holder once it holds. */
+static pid_t
+hold_start(hold_arg_t *h)
+{
+    mpt_pipe_open(&h->ready);
+    pid_t holder = mpt_fork(hold_forever, h);
+    ASSERT_EQ(mpt_wait_signal(&h->ready, NULL), 0);
+    return holder;
+}
+
 /* Scenario: a (recursive) lock's holder dies and its pid is reused. */
 static int
 lock_scenario(void *arg)
 {
     hold_arg_t h = {.recursive = arg != NULL};
-    ASSERT_OK(h.recursive ? mp_rlock_create(&h.lock)
-                          : mp_lock_create(&h.lock));
-    mpt_pipe_open(&h.ready);
-    pid_t holder = mpt_fork(hold_forever, &h);
-    ASSERT_EQ(mpt_wait_signal(&h.ready, NULL), 0);
+    ASSERT_OK(h.recursive ? mp_rlock_create(&h.lock) : mp_lock_create(&h.lock));
+    pid_t holder = hold_start(&h);
     recycle_t rc = {0};
     pid_t reused = kill_and_recycle(holder, &rc);
     /* The word still carries the pid, now a live process's: the holder
@@ -253,9 +261,7 @@ host_proc_scenario(void *arg)
     mp__plat_test_no_pidfs = true;
     hold_arg_t h = {0};
     ASSERT_OK(mp_lock_create(&h.lock));
-    mpt_pipe_open(&h.ready);
-    pid_t holder = mpt_fork(hold_forever, &h);
-    ASSERT_EQ(mpt_wait_signal(&h.ready, NULL), 0);
+    pid_t holder = hold_start(&h);
     /* Past one liveness check: the holder lives, so no take-over. */
     ASSERT_ERR(mp_lock_acquire(h.lock, 300), MP_ETIMEDOUT);
     ASSERT_EQ(kill(holder, SIGKILL), 0);
@@ -285,8 +291,7 @@ static int
 rlock_not_mine(void *arg)
 {
     mp_lock_t *lock = arg;
-    if (mp_lock_is_mine(lock) != 0 ||
-        mp_lock_release(lock) != MP_ENOTOWNER ||
+    if (mp_lock_is_mine(lock) != 0 || mp_lock_release(lock) != MP_ENOTOWNER ||
         mp_lock_recursion(lock) != 2) {
         return 10;
     }
@@ -303,9 +308,7 @@ rlock_twin_scenario(void *arg)
     (void)arg;
     hold_arg_t h = {.recursive = true};
     ASSERT_OK(mp_rlock_create(&h.lock));
-    mpt_pipe_open(&h.ready);
-    pid_t holder = mpt_fork(hold_forever, &h);
-    ASSERT_EQ(mpt_wait_signal(&h.ready, NULL), 0);
+    pid_t holder = hold_start(&h);
     recycle_t rc = {.check = rlock_not_mine, .check_arg = h.lock};
     pid_t reused = kill_and_recycle(holder, &rc);
     recycler_finish(reused, &rc);
@@ -385,9 +388,7 @@ manager_lock_scenario(void *arg)
     mp_manager_t *m = mpt_manager_start(NULL);
     hold_arg_t h = {0};
     ASSERT_OK(mp_manager_lock(m, &h.proxy));
-    mpt_pipe_open(&h.ready);
-    pid_t holder = mpt_fork(hold_forever, &h);
-    ASSERT_EQ(mpt_wait_signal(&h.ready, NULL), 0);
+    pid_t holder = hold_start(&h);
     recycle_t rc = {0};
     pid_t reused = kill_and_recycle(holder, &rc);
     ASSERT_ERR(mp_proxy_acquire(h.proxy, 10 * 1000), MP_EOWNERDEAD);

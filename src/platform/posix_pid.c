@@ -222,8 +222,7 @@ proc_is_ours(void)
                    (*end == '\n' || *end == '\0');
         }
     }
-    atomic_store_explicit(&rec->proc_ours, ours ? 1 : -1,
-                          memory_order_relaxed);
+    atomic_store_explicit(&rec->proc_ours, ours ? 1 : -1, memory_order_relaxed);
     return ours;
 }
 

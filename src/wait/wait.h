@@ -8,8 +8,8 @@
  * (bit 31) set when someone may sleep on it (also, briefly, on a free word:
  * a waiter sets the bit before it looks at the holder). Lock and unlock
  * change the whole word with one atomic operation; sleepers wait on its
- * low 32 bits (pid, tag kind and waiters bit), the futex word. A waiter sleeps in
- * slices; when a slice or its deadline runs out it asks whether the holder
+ * low 32 bits (pid, tag kind and waiters bit), the futex word. A waiter sleeps
+ * in slices; when a slice or its deadline runs out it asks whether the holder
  * still lives (mp__plat_ident_alive: a process that merely got the dead
  * holder's pid does not count), and takes over the word of a dead holder
  * (MP_EOWNERDEAD).
