@@ -120,7 +120,8 @@ mp__store_attach(mp__store_t **out, const char *name)
         mp_shm_close(shm);
         return MP_EPROTO;
     }
-    if (!mp__plat_pidns_same(h->pidns)) {
+    /* Unknown counts as another: the socket serves such a client. */
+    if (!mp__plat_pidns_same(h->pidns, false)) {
         mp_shm_close(shm);
         return MP_EPIDNS;
     }

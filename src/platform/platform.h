@@ -89,9 +89,11 @@ extern bool mp__plat_test_no_pidfs;
 uint64_t mp__plat_pidns_id(void);
 
 /* mp__plat_pidns_same returns 1 if theirs (an id from mp__plat_pidns_id in
- * some process) is the caller's pid namespace, or either id is unknown (0);
- * else 0. */
-int mp__plat_pidns_same(uint64_t theirs);
+ * some process) is the caller's pid namespace, else 0. When either id is
+ * unknown (0: no /proc) it returns unknown_ok: callers that have another
+ * way (a manager client's socket) pass false, callers that have none (a
+ * queue attached by name) true. */
+int mp__plat_pidns_same(uint64_t theirs, bool unknown_ok);
 
 /* mp__plat_pidfd_open returns a close-on-exec pidfd for pid, or a negative
  * error (MP_ESRCH, MP_ENOSYS ...). */

@@ -361,10 +361,13 @@ mp__plat_pidns_id(void)
 }
 
 int
-mp__plat_pidns_same(uint64_t theirs)
+mp__plat_pidns_same(uint64_t theirs, bool unknown_ok)
 {
     uint64_t ours = mp__plat_pidns_id();
-    return theirs == 0 || ours == 0 || theirs == ours;
+    if (theirs == 0 || ours == 0) {
+        return unknown_ok;
+    }
+    return theirs == ours;
 }
 
 int

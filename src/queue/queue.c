@@ -1859,7 +1859,8 @@ mp_queue_attach(mp_queue_t **out, const char *name)
     }
     /* Cells and locks name processes by pid: another pid namespace's pids
      * name other processes (issue 21). */
-    if (!mp__plat_pidns_same(((const mp__qhdr_t *)mp_shm_buf(shm))->pidns)) {
+    if (!mp__plat_pidns_same(((const mp__qhdr_t *)mp_shm_buf(shm))->pidns,
+                             true)) {
         mp_shm_close(shm);
         return MP_EPIDNS;
     }
