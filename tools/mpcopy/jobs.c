@@ -348,7 +348,7 @@ copy_job_done(struct run *r, struct job *j)
 {
     struct entry *e = &r->entries[j->entry];
     if (j->kind == TASK_COPY_RANGE && e->parts_left == 1 && !e->failed) {
-        set_file_meta(r, e);
+        set_filled_meta(r, e);
     }
 }
 

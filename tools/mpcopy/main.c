@@ -78,9 +78,7 @@ refuse(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mpcopy: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vnote(fmt, ap);
     va_end(ap);
     exit(2);
 }
@@ -326,7 +324,7 @@ main(int argc, char **argv)
         /* Directories last, deepest first (children follow parents). */
         for (size_t i = r.nentries; i-- > 0;) {
             if (S_ISDIR(r.entries[i].st.st_mode)) {
-                set_dir_meta(&r, &r.entries[i]);
+                set_filled_meta(&r, &r.entries[i]);
             }
         }
         print_summary(&r);

@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -196,6 +197,7 @@ struct run {
 extern volatile sig_atomic_t g_signal;
 
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vnote(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 void report(struct run *r, struct entry *e, const char *msg);
 void report_errno(struct run *r, struct entry *e, const char *step);
 char *join_rel(const char *dir, const char *name);
@@ -205,8 +207,7 @@ int scan_tree(struct run *r);
 int scan_single(struct run *r, const char *name);
 void make_skeleton(struct run *r);
 void make_hard_links(struct run *r);
-void set_dir_meta(struct run *r, struct entry *e);
-void set_file_meta(struct run *r, struct entry *e);
+void set_filled_meta(struct run *r, struct entry *e);
 
 int copy_and_verify(struct run *r);
 void report_interrupted(struct run *r);

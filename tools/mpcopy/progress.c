@@ -238,18 +238,24 @@ status_clear(void)
     }
 }
 
-/* note prints "mpcopy: " and the formatted message as a line of its own
- * on stderr, blanking the status line first (it is redrawn below at the
- * next tick). */
+/* vnote prints "mpcopy: " and the formatted message as a line of its
+ * own on stderr, blanking the status line first (it is redrawn below at
+ * the next tick); note is vnote with the arguments inline. */
 void
-note(const char *fmt, ...)
+vnote(const char *fmt, va_list ap)
 {
     status_clear();
-    va_list ap;
-    va_start(ap, fmt);
     fputs("mpcopy: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+void
+note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(fmt, ap);
     va_end(ap);
 }
 

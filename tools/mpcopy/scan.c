@@ -275,26 +275,15 @@ make_hard_links(struct run *r)
     }
 }
 
-/* set_dir_meta gives the copy of directory e its extended attributes
- * (with --xattrs), owner, mode and times. */
+/* set_filled_meta gives the copy of a directory, or of a split file,
+ * its extended attributes (with --xattrs), owner, mode and times, once
+ * it is filled (a whole-file task does that itself). */
 void
-set_dir_meta(struct run *r, struct entry *e)
-{
-    struct meta m = entry_meta(e);
-    const char *what = "set directory metadata";
-    if (set_path_meta(e->rel, &m, true, &what) != 0) {
-        report_errno(r, e, what);
-    }
-}
-
-/* set_file_meta gives the copy of a split file e the same, once its last
- * range is in (a whole-file task does that itself). */
-void
-set_file_meta(struct run *r, struct entry *e)
+set_filled_meta(struct run *r, struct entry *e)
 {
     struct meta m = entry_meta(e);
     const char *what = "set metadata";
-    if (set_path_meta(e->rel, &m, false, &what) != 0) {
+    if (set_path_meta(e->rel, &m, S_ISDIR(e->st.st_mode), &what) != 0) {
         report_errno(r, e, what);
     }
 }

@@ -28,16 +28,18 @@ trap 'chmod -R u+rwx "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 failures=0
 fail() { echo "    FAIL: $*" >&2; return 1; }
 
-# start_mpcopy [WRAPPER...] -- ARGS...: starts mpcopy (under timeout and
-# the optional wrapper) in the background, stdout/stderr to $WORK/out and
-# $WORK/err; sets job (the timeout's pid) and mp_pid (mpcopy's own pid,
-# told by a shell that then execs it).
+# start_mpcopy [--paused] [WRAPPER...] -- ARGS...: starts mpcopy (under
+# timeout and the optional wrapper) in the background, stdout/stderr to
+# $WORK/out and $WORK/err; sets job (the timeout's pid); mpcopy's own pid
+# is told in $WORK/pid by a shell that then execs it. With --paused that
+# shell stops itself first (SIGSTOP; the caller sends SIGCONT).
 start_mpcopy() {
-    local wrap=()
+    local wrap=() pause=:
+    [ "$1" != --paused ] || { pause='kill -STOP $$'; shift; }
     while [ "$1" != -- ]; do wrap+=("$1"); shift; done
     shift
     rm -f "$WORK/pid"
-    timeout "$RUN_TIMEOUT" "${wrap[@]}" bash -c 'echo $$ >"$0"; exec "$@"' \
+    timeout "$RUN_TIMEOUT" "${wrap[@]}" bash -c 'echo $$ >"$0"; '"$pause"'; exec "$@"' \
         "$WORK/pid" "$MPCOPY" "$@" >"$WORK/out" 2>"$WORK/err" &
     job=$!
 }
@@ -302,78 +304,32 @@ case_unreadable_skipped() {
     [ -d "$d/closed" ] || fail "the unreadable dir was not made"
 }
 
-# A worker killed with SIGKILL while it holds the big file's copy open:
-# its range is retried, the copy is complete and the exit status 0.
-# If the kill happened to land between two tasks (nothing to retry), the
-# run is made again, up to 3 times.
+# A worker killed with SIGKILL while it holds the big file's copy open
+# (stopped there by stop_worker_on, so it is mid-task for sure): its range
+# is retried, the copy is complete and the exit status 0.
 case_worker_killed() {
-    local s=$WORK/kill/src
+    local s=$WORK/kill/src d=$WORK/kill/dst
     mkdir -p "$s/small"
-    python3 - "$s/big.bin" <<'EOF' || { fail "making big.bin"; return; }
+    python3 - "$s/big.bin" <<'EOF2' || { fail "making big.bin"; return; }
 import struct, sys
 with open(sys.argv[1], "wb") as f:
     for mib in range(640):
         f.write(b"".join(struct.pack("<QQ", mib, blk) * 256 for blk in range(256)))
-EOF
+EOF2
     for i in $(seq 1 50); do echo "small $i" >"$s/small/$i"; done
-    local try d
-    for try in 1 2 3; do
-        d=$WORK/kill/dst$try
-        start_mpcopy -- -j 2 --verify "$s" "$d"
-        python3 - "$WORK/pid" "$d/big.bin" <<'EOF'
-# Finds a worker (a child of mpcopy) that holds the copy of big.bin open,
-# and SIGKILLs it once.
-import os, signal, sys, time
-pidfile, target = sys.argv[1], sys.argv[2]
-def children(pid):
-    out = []
-    for t in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
-                out += [int(x) for x in f.read().split()]
-        except FileNotFoundError:  # a kernel without the children file
-            return [int(p) for p in os.listdir("/proc") if p.isdigit()
-                    and ppid(int(p)) == pid]
-    return out
-def ppid(p):
-    try:
-        with open("/proc/%d/stat" % p) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-deadline = time.monotonic() + 120
-while time.monotonic() < deadline:
-    try:
-        with open(pidfile) as f:
-            mp = int(f.read())
-        with open("/proc/%d/stat" % mp) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] in "ZX":
-                sys.exit(1)  # mpcopy ended first
-        for w in children(mp):
-            fds = "/proc/%d/fd" % w
-            for fd in os.listdir(fds):
-                if os.readlink(os.path.join(fds, fd)) == target:
-                    os.kill(w, signal.SIGKILL)
-                    print("    killed worker %d" % w)
-                    sys.exit(0)
-    except (FileNotFoundError, ProcessLookupError, PermissionError,
-            ValueError):
-        pass
-    time.sleep(0.001)  # poll interval; the check is on the real state
-sys.exit(1)
-EOF
-        finish_mpcopy || return
-        [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
-        cmp "$s/big.bin" "$d/big.bin" || fail "big.bin differs" || return
-        diff -r "$s" "$d" || fail "diff -r" || return
-        if grep -q 'retrying (attempt 2 of 3)' "$WORK/err"; then
-            grep -m1 'retrying' "$WORK/err" | sed 's/^/    /'
-            return 0
-        fi
-        echo "    (try $try: the kill missed a running task; again)"
-        rm -rf "$d"
-    done
-    fail "no kill landed on a running task in 3 tries"
+    local holder others
+    start_mpcopy --paused -- -j 2 --verify "$s" "$d"
+    { read -r holder; read -r others; } < <(stop_worker_on "$s" "$d/big.bin")
+    [ -n "$holder" ] || { wait "$job"; fail "mpcopy ended before a worker could be stopped"; return; }
+    kill -KILL "$holder"
+    # shellcheck disable=SC2086
+    [ -z "$others" ] || kill -CONT $others
+    finish_mpcopy || return
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    cmp "$s/big.bin" "$d/big.bin" || fail "big.bin differs" || return
+    diff -r "$s" "$d" || fail "diff -r" || return
+    grep -q 'retrying (attempt 2 of 3)' "$WORK/err" || { cat "$WORK/err"; fail "no retry"; return; }
+    grep -m1 'retrying' "$WORK/err" | sed 's/^/    /'
 }
 
 case_version() {
@@ -532,12 +488,14 @@ with open(sys.argv[1], "wb") as f:
 EOF2
 }
 
-# stop_worker_on SRC FILE: stops mpcopy's worker (pid in $WORK/pid;
-# run it with -j 1) at a moment it holds FILE open, and leaves it stopped:
-# the worker is single-stepped (SIGCONT, at once SIGSTOP, wait until it
-# is stopped, look at its open files), so it cannot race past FILE
-# between two looks. The worker is the child that has SRC open (with any
-# other that inherited it). Exit 1 when mpcopy ended first.
+# stop_worker_on SRC FILE: lets mpcopy (started with --paused; pid in
+# $WORK/pid) go on, then stops its workers at a moment one of them holds
+# FILE open, and leaves them stopped: they are
+# single-stepped together (SIGCONT, at once SIGSTOP, wait until they are
+# stopped, look at their open files), so none can race past FILE between
+# two looks. The workers are the children that have SRC open. Prints the
+# pid of the one holding FILE, and on a second line the others' (the
+# caller continues them). Exit 1 when mpcopy ended first.
 stop_worker_on() {
     python3 - "$WORK/pid" "$1" "$2" <<'EOF2'
 import os, signal, sys, time
@@ -563,37 +521,62 @@ def kids(pid):
         except FileNotFoundError:  # a thread that ended
             pass
     return out
+def alive(pid):
+    try:
+        return state(pid) not in "ZX"
+    except OSError:
+        return False
 deadline = time.monotonic() + 120
-try:
-    with open(pidfile) as f:
-        mp = int(f.read())
-    workers = []
-    while not workers and time.monotonic() < deadline:
-        if state(mp) in "ZX":
-            sys.exit(1)
-        workers = [k for k in kids(mp) if holds(k, src)]
-    # The pool's worker and any other child that inherited the fd (the
-    # shared-memory tracker) are stepped together.
-    while time.monotonic() < deadline:
+mp = None
+while mp is None and time.monotonic() < deadline:
+    try:  # written by the shell that then execs mpcopy
+        with open(pidfile) as f:
+            mp = int(f.read())
+    except (OSError, ValueError):
+        pass
+# mpcopy was started paused (start_mpcopy --paused): this loop runs
+# before it forks its first worker.
+while state(mp) != "T":
+    pass
+os.kill(mp, signal.SIGCONT)
+workers = []
+# The workers (any child that inherited SRC's fd for a moment, such as
+# the tracker's short-lived intermediate, drops out when it is gone) are
+# stepped together.
+while alive(mp) and time.monotonic() < deadline:
+    try:
         workers += [k for k in kids(mp) if k not in workers and holds(k, src)]
-        for w in workers:
+    except OSError:
+        continue
+    for w in list(workers):
+        try:
             os.kill(w, signal.SIGSTOP)
-        for w in workers:
+        except OSError:
+            workers.remove(w)
+    held = []
+    for w in list(workers):
+        try:
             while state(w) not in "TZX":
                 pass
-        if any(holds(w, target) for w in workers):
-            sys.exit(0)  # stopped mid-copy of target
-        if state(mp) in "ZX":
-            sys.exit(1)
-        for w in workers:
+            if holds(w, target):
+                held.append(w)
+        except OSError:
+            workers.remove(w)
+    if held:  # stopped mid-copy of target
+        print(held[0])
+        print(" ".join(str(w) for w in workers if w != held[0]))
+        sys.exit(0)
+    for w in workers:
+        try:
             os.kill(w, signal.SIGCONT)
-except (FileNotFoundError, ProcessLookupError, ValueError):
-    pass
+        except OSError:
+            pass
 sys.exit(1)
 EOF2
 }
 
-# SIGINT, SIGTERM, SIGHUP mid-copy: exit 130/143/129, no worker left, the
+# SIGINT, SIGTERM, SIGHUP mid-copy (the one worker, -j 1, stopped while
+# it holds the big file's copy): exit 130/143/129, no worker left, the
 # partial file named on stderr with the command to finish; then --resume
 # with the same DST finishes the copy in place (no nested copy), keeping
 # the files that were whole (same inode) and the trees compare equal.
@@ -604,8 +587,9 @@ case_signals_and_resume() {
     for sig in INT TERM HUP; do
         case $sig in INT) want=130;; TERM) want=143;; HUP) want=129;; esac
         d=$WORK/sig/dst-$sig
-        start_mpcopy -- -j 1 "$s" "$d"
-        stop_worker_on "$s" "$d/sub/big.bin" || { wait "$job"; cat "$WORK/err"; fail "$sig: mpcopy ended before the worker could be stopped"; return; }
+        start_mpcopy --paused -- -j 1 "$s" "$d"
+        stop_worker_on "$s" "$d/sub/big.bin" >/dev/null ||
+            { wait "$job"; cat "$WORK/err"; fail "$sig: mpcopy ended before the worker could be stopped"; return; }
         kill -s "$sig" "$(cat "$WORK/pid")"
         finish_mpcopy || return
         [ "$rc" = "$want" ] || { cat "$WORK/err"; fail "$sig: exit $rc, want $want"; return; }
