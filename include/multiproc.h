@@ -1343,7 +1343,7 @@ typedef struct mp_manager mp_manager_t;
 typedef struct mp_proxy mp_proxy_t;
 
 /* What a proxy refers to. */
-typedef enum mp_proxy_kind {
+typedef enum {
     MP_PROXY_DICT = 1,
     MP_PROXY_LIST,
     MP_PROXY_NAMESPACE,

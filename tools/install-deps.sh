@@ -5,7 +5,8 @@
 # the Listener/Client handshake) and libcjson-dev (the C/Python example
 # pair). Without it (tools/test-all.sh), also g++ (the C++ header test),
 # clang with libFuzzer (libclang-rt-14-dev) for the clang build and the
-# fuzzers, valgrind, and dpkg-dev (the Debian packages' dependencies). Does nothing (and needs no network) on a machine
+# fuzzers, valgrind, doxygen (the reference pages) and dpkg-dev (the Debian
+# packages' dependencies). Does nothing (and needs no network) on a machine
 # that has them; safe to run by itself.
 #
 # Usage: tools/install-deps.sh [--examples]
@@ -40,6 +41,7 @@ if [ "${1:-}" != --examples ]; then
     want clang command -v clang
     want valgrind command -v valgrind
     want dpkg-dev command -v dpkg-shlibdeps
+    want doxygen command -v doxygen
     want libclang-rt-14-dev have_libfuzzer
 fi
 

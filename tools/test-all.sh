@@ -46,7 +46,8 @@ suite() {
     failed=$((failed + f))
 }
 
-suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none -DMP_WERROR=ON
+suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none -DMP_WERROR=ON \
+    -DMP_BUILD_DOCS=ON
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=address,undefined \
     -DMP_WERROR=ON
 suite build-release -DCMAKE_BUILD_TYPE=Release -DMP_SANITIZER=none -DMP_WERROR=ON

@@ -39,10 +39,17 @@ deb() {
     done
     fail "no package $1 was built"
 }
+# contents <package>: the paths the package installs, in $tmp/<package>.list
+# (listed once, to a file: a pipe that a grep -q leaves early would kill
+# dpkg-deb, and pipefail would take that for a failure).
+contents() {
+    local list=$tmp/$1.list
+    [ -f "$list" ] || dpkg-deb -c "$(deb "$1")" | awk '{ print $6 }' >"$list"
+    echo "$list"
+}
 # has <package> <path>: the package installs path.
 has() {
-    dpkg-deb -c "$(deb "$1")" | awk '{ print $6 }' | grep -qx "./usr/$2" ||
-        fail "$1 does not install /usr/$2"
+    grep -qx "./usr/$2" "$(contents "$1")" || fail "$1 does not install /usr/$2"
 }
 
 major=$(sed -n 's/^CMAKE_PROJECT_VERSION_MAJOR:STATIC=//p' "$build/CMakeCache.txt")
@@ -51,17 +58,22 @@ echo "--- packages"
 for f in "$tmp"/out/*.deb; do
     echo "$(dpkg-deb -f "$f" Package): $(dpkg-deb -f "$f" Depends)"
 done
-dpkg-deb -c "$(deb "$runtime")" | awk '{ print $6 }' |
-    grep -q "/libmultiproc\.so\.$major$" || fail "$runtime has no soname link"
-if dpkg-deb -c "$(deb "$runtime")" | grep -q '\.h$\|\.a$\|\.pc$'; then
+grep -q "/libmultiproc\.so\.$major$" "$(contents "$runtime")" ||
+    fail "$runtime has no soname link"
+if grep -q '\.h$\|\.a$\|\.pc$' "$(contents "$runtime")"; then
     fail "$runtime carries development files"
 fi
 has libmultiproc-dev include/multiproc.h
 has libmultiproc-dev include/multiproc/version.h
 has libmultiproc-dev lib/pkgconfig/multiproc.pc
 has libmultiproc-dev lib/cmake/multiproc/multiprocConfig.cmake
-dpkg-deb -f "$(deb libmultiproc-dev)" Depends | grep -q "$runtime (= " ||
+depends=$(dpkg-deb -f "$(deb libmultiproc-dev)" Depends)
+[[ $depends == *"$runtime (= "* ]] ||
     fail "libmultiproc-dev does not depend on its $runtime"
+if [ -d "$build/docs/reference/man/man3" ]; then
+    has libmultiproc-dev share/man/man3/mp_queue_put.3
+    has libmultiproc-dev share/man/man7/multiproc.7
+fi
 if grep -q '^MP_BUILD_TOOLS:BOOL=ON' "$build/CMakeCache.txt"; then
     has mpcopy bin/mpcopy
     has mpcopy share/man/man1/mpcopy.1
