@@ -951,6 +951,40 @@ serve_past_hostile_peers(mp_listener_t *l, const char *path, int *fds)
     serve_keyed_client(l, path, bad, 2, HOSTILE_GARBAGE + HOSTILE_OVERSIZED);
 }
 
+/* A forked child's use of an inherited keyed listener: it serves a client
+ * of its own and leaves the parent's handshakes and socket file alone. */
+static int
+forked_listener_child(void *arg)
+{
+    mp_listener_t *l = arg;
+    static const int none[] = {0};
+    serve_keyed_client(l, mp_listener_address(l), none, 1, 0);
+    mp_listener_destroy(l);
+    return 0;
+}
+
+TEST(listener_shared_across_fork)
+{
+    tmp_sock_t t;
+    tmp_sock_open(&t);
+    mp_listener_t *l = NULL;
+    ASSERT_OK(mp_listener_create(&l, t.path, KEY, strlen(KEY), 0));
+    /* A handshake under way in the parent when it forks. */
+    int fd = raw_connect(t.path);
+    mp_conn_t *c = NULL;
+    ASSERT_ERR(mp_listener_accept(l, &c, 10), MP_ETIMEDOUT);
+    ASSERT_EQ(mpt_join(mpt_fork(forked_listener_child, l)), 0);
+    /* The child's destroy left the file (the parent made it) and the
+     * parent's handshake: the peer's hang-up reaches the parent. */
+    ASSERT_EQ(access(t.path, F_OK), 0);
+    close(fd);
+    ASSERT_ERR(mp_listener_accept(l, &c, TMO), -ECONNRESET);
+    static const int none[] = {0};
+    serve_keyed_client(l, t.path, none, 1, 0);
+    mp_listener_destroy(l);
+    tmp_sock_close(&t);
+}
+
 TEST_TIMEOUT(listener_hostile_peers_do_not_starve_accept, 60)
 {
     tmp_sock_t t;
