@@ -733,18 +733,20 @@ mp__queue_reclaim(mp_queue_t *q)
     return cleaned;
 }
 
-/* Takes a free hand for a put, into *out. With all hands taken it cleans
- * dead processes' hands, then yields until one is free or the put's
- * deadline passes. Returns 0 or MP_EFULL (no hand in time). */
+/* Takes a free hand into *out: a put's, or (take) a get's. With all
+ * taken it cleans dead processes' hands, then yields until one is free or
+ * the deadline of w passes. Returns 0 or MP_EFULL (no hand in time). */
 static int
-hand_take(mp_queue_t *q, const waiter_t *w, uint32_t *out)
+hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
 {
     uint64_t me = mp__plat_self_ident();
+    uint32_t first = take ? MP__QUEUE_PUT_HANDS : 0;
+    uint32_t n = take ? MP__QUEUE_TAKE_HANDS : MP__QUEUE_PUT_HANDS;
     /* Processes start at different hands, so they seldom race for one. */
-    uint32_t start = (uint32_t)mp__plat_ident_pid(me) % MP__QUEUE_HANDS;
+    uint32_t start = (uint32_t)mp__plat_ident_pid(me) % n;
     for (unsigned round = 0;; round++) {
-        for (uint32_t k = 0; k < MP__QUEUE_HANDS; k++) {
-            uint32_t i = (start + k) % MP__QUEUE_HANDS;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t i = first + (start + k) % n;
             mp__qhand_t *hd = hand_at(q, i);
             uint64_t none = 0;
             if (atomic_load_explicit(&hd->owner, memory_order_relaxed) == 0 &&
@@ -882,7 +884,7 @@ ovf_take(mp_queue_t *q, sink_t *sink, const waiter_t *w)
         return Q_EMPTY;
     }
     uint32_t hi;
-    if (hand_take(q, w, &hi) != 0) {
+    if (hand_take(q, w, true, &hi) != 0) {
         return MP_EEMPTY;
     }
     mp__qhand_t *hd = hand_at(q, hi);
@@ -1427,7 +1429,7 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
                 continue;
             }
             if (*hi == NO_HAND) { /* an inline message needs one for its node */
-                int e = hand_take(q, w, hi);
+                int e = hand_take(q, w, false, hi);
                 if (e != 0) {
                     return e;
                 }
@@ -1938,7 +1940,7 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
         large_pace(q, &w);
     }
     if (len > MP__QUEUE_INLINE_MAX) {
-        r = hand_take(q, &w, &hi);
+        r = hand_take(q, &w, false, &hi);
         if (r != 0) {
             return r;
         }

@@ -81,8 +81,13 @@ typedef struct mp__qhand {
     _Atomic uint64_t node;  /* its overflow node (not linked yet), 0: none */
 } mp__qhand_t;
 
-/* Puts that hold heap blocks at once (more wait for a hand). */
-#define MP__QUEUE_HANDS 32u
+/* Puts that hold heap blocks at once (more wait for a hand), and gets
+ * that hold a node taken from the overflow list. Separate, so that a get
+ * never waits for a hand held by a put that waits for gets (a bounded
+ * queue beyond its ring). */
+#define MP__QUEUE_PUT_HANDS 32u
+#define MP__QUEUE_TAKE_HANDS 8u
+#define MP__QUEUE_HANDS (MP__QUEUE_PUT_HANDS + MP__QUEUE_TAKE_HANDS)
 
 typedef struct mp__qhdr {
     _Atomic uint64_t magic; /* stored last by the creator */
