@@ -372,8 +372,9 @@ typedef struct mp_listener mp_listener_t;
  * tree is gone. An existing file is not replaced, except a stale socket
  * file: one nobody listens on (a connect to it is refused), left by a
  * killed process. To tell, a live listener there is connected to and left
- * at once (its accept sees a peer that hung up). backlog 0 means
- * SOMAXCONN. The authkey is copied.
+ * at once (its accept sees a peer that hung up); binds in one directory
+ * take turns (an flock held for a few system calls, waited for without a
+ * timeout). backlog 0 means SOMAXCONN. The authkey is copied.
  * Returns 0 or MP_EINVAL (NULL out or address, bad address syntax or port,
  * negative backlog, NULL authkey with authkey_len > 0), MP_ENAMETOOLONG
  * (path too long for a socket), MP_EEXIST (a live socket or another
