@@ -691,8 +691,7 @@ hand_clean(mp_queue_t *q, uint32_t i)
     if (noff != 0) {
         /* A taker's popped node still names its data block; a putter's
          * unlinked node names none (ovf_put sets it under the lock). */
-        mp__heap_free_from(q->heap,
-                           &((mp__qnode_t *)heap_ptr(q, noff))->off);
+        mp__heap_free_from(q->heap, &((mp__qnode_t *)heap_ptr(q, noff))->off);
         mp__heap_free_from(q->heap, &hd->node);
     }
     mp__heap_free_from(q->heap, &hd->block);
@@ -772,8 +771,7 @@ hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
  * the hand too, and both pass to the list in one journalled step with the
  * task's count (JoinableQueue). Returns 0 or MP_ENOMEM. */
 static int
-ovf_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
-        uint32_t hi)
+ovf_put(mp_queue_t *q, const void *buf, size_t len, uint64_t boff, uint32_t hi)
 {
     mp__qhdr_t *h = q->h;
     mp__qhand_t *hd = hand_at(q, hi);
@@ -1227,6 +1225,9 @@ ovf_journal_repair(mp_queue_t *q, bool listed)
             mp__qnode_t *n = heap_ptr(q, atomic_load(&h->jr_node));
             n->off = 0;
             atomic_store(&h->unfinished, h->jr_old);
+            if (joinable && h->jr_old == 0) {
+                wake_joiners(h);
+            }
         }
         break;
     case QJ_REFILL:

@@ -124,11 +124,11 @@ typedef struct mp__qhdr {
      * guards together with a cell or a hand (see ovf_lock in queue.c); a
      * locker that takes the lock over from a dead holder finishes it or
      * undoes it. The lock also guards `unfinished`'s changes. */
-    uint32_t jr_kind;           /* QJ_* in queue.c; 0: none */
-    uint32_t jr_old;            /* unfinished before the step */
-    uint64_t jr_claim;          /* a cell's state word */
-    uint64_t jr_hand;           /* index of the putter's hand, or NO_HAND */
-    _Atomic uint64_t jr_node;   /* an overflow node */
+    uint32_t jr_kind;         /* QJ_* in queue.c; 0: none */
+    uint32_t jr_old;          /* unfinished before the step */
+    uint64_t jr_claim;        /* a cell's state word */
+    uint64_t jr_hand;         /* index of the putter's hand, or NO_HAND */
+    _Atomic uint64_t jr_node; /* an overflow node */
     mp__qhand_t hands[MP__QUEUE_HANDS];
     /* mp_wait_any: how many callers wait on the wake-up FIFO now. A
      * producer that publishes a message reads it (no syscall while it is
@@ -179,23 +179,22 @@ bool mp__queue_poll_ack(mp_queue_t *q);
 /* Test hook: when non-NULL, called with MP__QUEUE_HOOK_* at the points
  * named, in the process doing the put or get. Fault tests park a process
  * there and SIGKILL it. */
-#define MP__QUEUE_HOOK_PUT_CLAIMED 1 /* cell WRITING, not yet published */
-#define MP__QUEUE_HOOK_GET_CLAIMED 2 /* cell READING, not yet freed */
-#define MP__QUEUE_HOOK_OVF_LINKED 3  /* overflow lock held, tail stale */
-#define MP__QUEUE_HOOK_OVF_POPPED 4  /* overflow lock held, count stale */
+#define MP__QUEUE_HOOK_PUT_CLAIMED 1    /* cell WRITING, not yet published */
+#define MP__QUEUE_HOOK_GET_CLAIMED 2    /* cell READING, not yet freed */
+#define MP__QUEUE_HOOK_OVF_LINKED 3     /* overflow lock held, tail stale */
+#define MP__QUEUE_HOOK_OVF_POPPED 4     /* overflow lock held, count stale */
 #define MP__QUEUE_HOOK_PUT_TAIL_STALE 5 /* cell WRITING, tail not moved */
-#define MP__QUEUE_HOOK_STEP_ASIDE 6 /* a lost claim, about to yield */
-#define MP__QUEUE_HOOK_PUT_START 7  /* a put's block in its hand, nothing
-                                     * claimed yet */
-#define MP__QUEUE_HOOK_PUT_COUNTED 8   /* joinable: task counted under the
-                                        * lock, cell not published */
-#define MP__QUEUE_HOOK_PUT_PUBLISHED 9 /* cell published, hand not given
-                                        * back (joinable: lock held) */
-#define MP__QUEUE_HOOK_OVF_COUNTED 10  /* overflow lock held, task counted,
-                                        * node not linked */
-#define MP__QUEUE_HOOK_REFILL_UNLINKED 11 /* a node moved back to the ring
-                                           * left the list, its cell is not
-                                           * published */
+#define MP__QUEUE_HOOK_STEP_ASIDE 6     /* a lost claim, about to yield */
+/* A put's block in its hand, nothing claimed yet. */
+#define MP__QUEUE_HOOK_PUT_START 7
+/* Joinable: the task counted under the lock, the cell not published. */
+#define MP__QUEUE_HOOK_PUT_COUNTED 8
+/* The cell published, the hand not given back (joinable: lock held). */
+#define MP__QUEUE_HOOK_PUT_PUBLISHED 9
+/* The overflow lock held, the task counted, the node not linked. */
+#define MP__QUEUE_HOOK_OVF_COUNTED 10
+/* A node moved back to the ring left the list; its cell not published. */
+#define MP__QUEUE_HOOK_REFILL_UNLINKED 11
 extern void (*mp__queue_test_hook)(int point);
 /* Test knob: when non-zero (a power of two), the ring size of queues
  * created from now on that are not bounded by their ring (so tests can

@@ -112,6 +112,18 @@ populate(char *p, size_t len)
  * only their order in the program matters to the locker after it). */
 #define JR_STEP() atomic_signal_fence(memory_order_seq_cst)
 
+void (*mp__heap_test_hook)(int point);
+
+/* Calls the test hook, if a test set one. */
+static inline void
+heap_test_hook(int point)
+{
+    void (*fn)(int) = mp__heap_test_hook;
+    if (fn != NULL) {
+        fn(point);
+    }
+}
+
 /* The reference word a journal step names. */
 static inline _Atomic uint64_t *
 jr_ref_word(mp__heap_t *h)
@@ -131,7 +143,7 @@ heap_journal_repair(mp__heap_t *h)
     case JR_ALLOC_LIST:
     case JR_ALLOC_BUMP: {
         bool taken = h->jr_op == JR_ALLOC_LIST ? h->free_head[cls] != off
-                                                : h->bump > off;
+                                               : h->bump > off;
         if (taken) {
             atomic_store(jr_ref_word(h), off + HDR_SIZE);
         }
@@ -247,6 +259,7 @@ mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
         h->bump = next;
     }
     JR_STEP();
+    heap_test_hook(MP__HEAP_HOOK_TAKEN);
     atomic_store(ref, off + HDR_SIZE);
     JR_STEP();
     h->jr_op = JR_NONE;
@@ -280,6 +293,7 @@ mp__heap_free_from(mp__heap_t *h, _Atomic uint64_t *ref)
     JR_STEP();
     h->free_head[b->cls] = off - HDR_SIZE;
     JR_STEP();
+    heap_test_hook(MP__HEAP_HOOK_PUSHED);
     b->magic = 0;
     atomic_store(ref, 0);
     JR_STEP();

@@ -75,6 +75,13 @@ uint64_t mp__heap_alloc_to(mp__heap_t *heap, size_t size,
  * as for mp__heap_alloc_to. */
 void mp__heap_free_from(mp__heap_t *heap, _Atomic uint64_t *ref);
 
+/* Test hook: when non-NULL, called under the heap lock at the points
+ * named, in the process allocating or freeing; fault tests park a process
+ * there and SIGKILL it. */
+#define MP__HEAP_HOOK_TAKEN 1  /* mp__heap_alloc_to: taken, ref not set */
+#define MP__HEAP_HOOK_PUSHED 2 /* mp__heap_free_from: freed, ref not 0 */
+extern void (*mp__heap_test_hook)(int point);
+
 /* mp__heap_free_bytes returns how many bytes the heap could still hand out
  * as blocks (headers included): the region past the bump pointer plus every
  * block on the free lists. For probes and tests; takes the lock. */
