@@ -23,12 +23,6 @@
 #define KINDS_ALL 0xfffeu /* every kind but user types */
 #define SLICE_MS 100
 
-/* A queue's state: its segment's name. */
-#define QUEUE_NAME_MAX 256u
-typedef struct queue_state {
-    char name[QUEUE_NAME_MAX];
-} queue_state_t;
-
 /* A Value's or Array's state: the elements behind a mutex. */
 typedef struct values_state {
     mp__mutex_t m;
@@ -92,6 +86,9 @@ static int exec_values(exec_ctx_t *c);
 static int exec_sync(exec_ctx_t *c);
 static int exec_sliced(exec_ctx_t *c);
 static int local_of(exec_ctx_t *c);
+static void local_free(mp__store_local_t *loc);
+static void state_free(mp__store_t *st, uint32_t kind, uint64_t state_off,
+                       uint64_t user);
 static void session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen,
                          int64_t delta);
 static int session_ref_drop(mp__mgr_session_t *s, uint32_t index, uint32_t gen);
@@ -295,14 +292,14 @@ queue_new(mp__store_t *st, const mp__mgr_req_t *req, bool joinable,
     if (opts.maxsize < 0) {
         opts.maxsize = 0;
     }
-    *off = mp__store_alloc(st, sizeof(queue_state_t));
-    queue_state_t *qs = mp__store_at(st, *off, sizeof *qs);
+    *off = mp__store_alloc(st, sizeof(mp__store_queue_state_t));
+    mp__store_queue_state_t *qs = mp__store_at(st, *off, sizeof *qs);
     if (qs == NULL) {
         return MP_ENOMEM;
     }
     int r = mp_queue_create(q, &opts);
     const char *name = r == 0 ? mp_queue_name(*q) : NULL;
-    if (r == 0 && strlen(name) >= QUEUE_NAME_MAX) {
+    if (r == 0 && strlen(name) >= MP__STORE_QUEUE_NAME_MAX) {
         mp_queue_destroy(*q);
         r = MP_ENAMETOOLONG;
     }
@@ -398,7 +395,7 @@ exec_create(mp__store_t *st, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
     uint32_t index, gen;
     r = mp__store_obj_new(st, kind, off, 0, &index, &gen);
     if (r != 0) {
-        mp__store_state_free(st, kind, off, 0);
+        state_free(st, kind, off, 0);
         mp_queue_destroy(q);
         return r;
     }
@@ -410,8 +407,9 @@ exec_create(mp__store_t *st, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
             loc->gen = gen;
             loc->kind = kind;
             loc->handle = q;
+            loc->free = local_free;
             if (mp__store_local_set(st, index, loc) != loc) {
-                mp__store_local_free(loc);
+                local_free(loc);
             }
         } else {
             mp_queue_destroy(q); /* removes it: the object is unusable */
@@ -430,15 +428,16 @@ exec_decref(mp__store_t *st, uint32_t index, uint32_t gen)
     uint64_t off, user;
     int r = mp__store_obj_unref(st, index, gen, &kind, &off, &user);
     if (r == 1) {
-        mp__store_state_free(st, kind, off, user);
+        state_free(st, kind, off, user);
         r = 0;
     }
     return r;
 }
 
-void
-mp__store_state_free(mp__store_t *st, uint32_t kind, uint64_t state_off,
-                     uint64_t user)
+/* Frees the kind-specific state of a dead object: queues are removed,
+ * user objects handed to the user destroy hook. */
+static void
+state_free(mp__store_t *st, uint32_t kind, uint64_t state_off, uint64_t user)
 {
     switch (kind) {
     case MP_PROXY_DICT:
@@ -473,17 +472,6 @@ mp__store_state_free(mp__store_t *st, uint32_t kind, uint64_t state_off,
         break;
     }
     mp__store_free(st, state_off);
-}
-
-const char *
-mp__store_queue_name(mp__store_t *st, uint64_t state_off)
-{
-    queue_state_t *qs = mp__store_at(st, state_off, sizeof(queue_state_t));
-    if (qs == NULL || memchr(qs->name, '\0', sizeof qs->name) == NULL ||
-        qs->name[0] == '\0') {
-        return NULL;
-    }
-    return qs->name;
 }
 
 /*--- Value and Array --------------------------------------------------------*/
@@ -781,20 +769,22 @@ local_of(exec_ctx_t *c)
     }
     loc->gen = c->req->gen;
     loc->kind = c->kind;
+    loc->free = local_free;
     int r = local_new(c, loc);
     if (r != 0) {
-        mp__store_local_free(loc);
+        local_free(loc);
         return r;
     }
     c->loc = mp__store_local_set(c->st, c->req->index, loc);
     if (c->loc != loc) {
-        mp__store_local_free(loc);
+        local_free(loc);
     }
     return 0;
 }
 
-void
-mp__store_local_free(mp__store_local_t *loc)
+/* Frees handles made by local_of (their record's free function). */
+static void
+local_free(mp__store_local_t *loc)
 {
     if (loc == NULL) {
         return;

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* store.c - the manager's shared store: one named segment holding a header
  * (with the server's liveness word), the object table and a heap, plus
- * each process's attachment to it (store_internal.h has the layout).
+ * each process's attachment to it with its cache of process-local handles
+ * (store_internal.h has the layout), and the names the store owns (its
+ * segment's and its queues'). The store knows no kind's state beyond a
+ * queue's name: the kinds live above it (objects.c, dict.c, list.c ...),
+ * and a cached handle record carries its maker's free function.
  *
  * Liveness: the serving thread holds a robust process-shared pthread mutex
  * for as long as it runs. A trylock by anyone else answers EBUSY (alive,
@@ -223,12 +227,15 @@ mp__store_detach(mp__store_t *st)
     /* Only entries ever handed out can have cached handles. */
     uint64_t used = atomic_load(&st->hdr->next_unused);
     for (uint64_t i = 0; i < used && i < st->nslots; i++) {
-        mp__store_local_free(atomic_load(&st->cache[i]));
+        mp__store_local_t *cached = atomic_load(&st->cache[i]);
+        if (cached != NULL) {
+            cached->free(cached);
+        }
     }
     mp__store_local_t *loc = atomic_load(&st->retired);
     while (loc != NULL) {
         mp__store_local_t *next = loc->next_retired;
-        mp__store_local_free(loc);
+        loc->free(loc);
         loc = next;
     }
     munmap((void *)st->cache, cache_bytes(st->nslots));
@@ -258,6 +265,18 @@ mp__store_remove_names(mp__store_t *st)
         }
     }
     (void)mp_shm_unlink(st->shm);
+}
+
+const char *
+mp__store_queue_name(mp__store_t *st, uint64_t state_off)
+{
+    mp__store_queue_state_t *qs =
+        mp__store_at(st, state_off, sizeof(mp__store_queue_state_t));
+    if (qs == NULL || memchr(qs->name, '\0', sizeof qs->name) == NULL ||
+        qs->name[0] == '\0') {
+        return NULL;
+    }
+    return qs->name;
 }
 
 void

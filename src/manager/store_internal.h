@@ -62,8 +62,17 @@ typedef struct mp__store_local {
     void *handle;    /* mp_lock_t *, mp_semaphore_t *, mp_event_t *,
                         mp_condition_t *, mp_barrier_t *, mp_queue_t * */
     mp_lock_t *lock; /* a condition's lock wrapper */
+    /* Frees this record and its handles (set by their maker, objects.c:
+     * the store frees what it caches without knowing the kinds). */
+    void (*free)(struct mp__store_local *loc);
     struct mp__store_local *next_retired;
 } mp__store_local_t;
+
+/* A queue object's state: the name of its segment, NUL-terminated. */
+#define MP__STORE_QUEUE_NAME_MAX 256u
+typedef struct mp__store_queue_state {
+    char name[MP__STORE_QUEUE_NAME_MAX];
+} mp__store_queue_state_t;
 
 struct mp__store {
     mp_shm_t *shm;
@@ -130,16 +139,9 @@ mp__store_local_t *mp__store_local_get(mp__store_t *st, uint32_t index,
 mp__store_local_t *mp__store_local_set(mp__store_t *st, uint32_t index,
                                        mp__store_local_t *loc);
 
-/* mp__store_local_free frees handles (exec.c knows their kinds). */
-void mp__store_local_free(mp__store_local_t *loc);
-
-/* Frees the kind-specific state of a dead object (exec.c): queues are
- * removed, user objects handed to the user destroy hook. */
-void mp__store_state_free(mp__store_t *st, uint32_t kind, uint64_t state_off,
-                          uint64_t user);
-
-/* The queue name a queue object's state holds (exec.c), or NULL when the
- * state does not hold a well-formed one. */
+/* mp__store_queue_name returns the queue name a queue object's state
+ * (mp__store_queue_state_t at state_off) holds, or NULL when the state
+ * does not hold a well-formed one. */
 const char *mp__store_queue_name(mp__store_t *st, uint64_t state_off);
 
 /* dict.c: a dict (or Namespace) state. mp__dict_new makes an empty one;
