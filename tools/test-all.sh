@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # tools/test-all.sh - the README's second command: installs what is missing,
 # then builds and runs every test in four builds, each with warnings as errors
-# (MP_WERROR, off for users): a normal build (build/), a sanitizer build
-# (build-asan/, AddressSanitizer + UndefinedBehaviorSanitizer), a Release
-# build as distributions make it (build-release/, -O3 and fortified), and a
-# clang build (build-clang/); then builds the libFuzzer targets with clang (build-fuzz/) and runs each
-# for 20 s (a crash counts as a failure; its input is left in build-fuzz/).
-# The tests include the examples and the packaging test (package_install);
-# the tour (tools/tour.sh, the README's first command) runs once as well.
-# Ends with the line "all: N passed, M failed" over both runs and exits
+# (MP_WERROR, off for users): a normal build (build/, with the reference
+# pages), a sanitizer build (build-asan/, AddressSanitizer +
+# UndefinedBehaviorSanitizer), a Release build as distributions make it
+# (build-release/, -O3 and fortified), and a clang build (build-clang/).
+# The tests include the examples, the packaging tests (install, Debian
+# packages, subproject), the C++ header test, the source-structure check and
+# the short soak. Then: the tour (tools/tour.sh, the README's first command),
+# a subset of the tests under valgrind (tools/valgrind-check.sh), and the
+# libFuzzer targets built with clang (build-fuzz/), each run for 20 s (a
+# crash counts as a failure; its input is left in build-fuzz/).
+# Ends with the line "all: N passed, M failed" over everything and exits
 # non-zero if anything failed (a build that fails counts as one failure).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -66,7 +69,23 @@ else
     failed=$((failed + 1))
 fi
 
-# fuzz: builds fuzz_framing, fuzz_handshake and fuzz_manager with clang and
+# valgrind: memcheck over a subset of the tests in a normal build of its
+# own (tools/valgrind-check.sh); its tests count one each.
+echo "=== valgrind: tools/valgrind-check.sh"
+tools/valgrind-check.sh build-valgrind 2>&1 | tee build/valgrind.log
+vsummary=$(grep -Eo '^valgrind: [0-9]+ passed, [0-9]+ failed' build/valgrind.log |
+    tail -n 1)
+if [ -z "$vsummary" ]; then
+    echo "=== valgrind: no summary"
+    failed=$((failed + 1))
+else
+    read -r _ vp _ vf _ <<<"$vsummary"
+    passed=$((passed + vp))
+    failed=$((failed + vf))
+fi
+
+# fuzz: builds fuzz_framing, fuzz_handshake, fuzz_manager and fuzz_address
+# with clang and
 # -fsanitize=fuzzer,address,undefined in build-fuzz/ and runs each for 20 s
 # from the seed corpus; each clean run counts one pass, a crash one failure.
 fuzz() {
@@ -75,12 +94,12 @@ fuzz() {
     if ! cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang \
         -DCMAKE_BUILD_TYPE=Debug -DMP_WERROR=OFF -DMP_BUILD_EXAMPLES=OFF \
         -DMP_FUZZ=ON -DMP_SANITIZER=fuzzer-no-link,address,undefined ||
-        ! cmake --build "$dir" -j "$(nproc)" --target fuzz_framing fuzz_handshake fuzz_manager; then
+        ! cmake --build "$dir" -j "$(nproc)" --target fuzz_framing fuzz_handshake fuzz_manager fuzz_address; then
         echo "=== $dir: the build failed"
         failed=$((failed + 1))
         return
     fi
-    for t in framing handshake manager; do
+    for t in framing handshake manager address; do
         echo "=== $dir: fuzz_$t for 20 s"
         work=$(mktemp -d "${TMPDIR:-/tmp}/mp-fuzz.XXXXXX")
         if "$dir/tests/fuzz/fuzz_$t" -max_total_time=20 -max_len=4096 \
