@@ -23,15 +23,6 @@
 #define KINDS_ALL 0xfffeu /* every kind but user types */
 #define SLICE_MS 100
 
-/* A Value's or Array's state: the elements behind a mutex. */
-typedef struct values_state {
-    mp__mutex_t m;
-    uint32_t type;
-    uint32_t esize;
-    uint64_t length;
-    uint8_t data[];
-} values_state_t;
-
 /* A condition's state: its lock (its own RLock, or another object's),
  * then the condition's own state at cond_off. */
 typedef struct cond_obj_state {
@@ -82,7 +73,6 @@ static bool op_blocks(uint16_t op);
 static int exec_create(mp__store_t *st, const mp__mgr_req_t *req,
                        mp__mgr_rep_t *rep);
 static int exec_decref(mp__store_t *st, uint32_t index, uint32_t gen);
-static int exec_values(exec_ctx_t *c);
 static int exec_sync(exec_ctx_t *c);
 static int exec_sliced(exec_ctx_t *c);
 static int local_of(exec_ctx_t *c);
@@ -162,7 +152,7 @@ mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
         } else if (req->op >= MP__OP_LIST_LEN && req->op <= MP__OP_LIST_CLEAR) {
             r = mp__list_exec(st, c.state, req, rep);
         } else if (req->op >= MP__OP_VALUE_GET && req->op <= MP__OP_ARRAY_LEN) {
-            r = exec_values(&c);
+            r = mp__values_exec(st, c.state, c.kind, req, rep);
         } else {
             r = local_of(&c);
             if (r == 0) {
@@ -243,41 +233,6 @@ state_new(mp__store_t *st, const mp__mgr_req_t *req, uint32_t kind,
     default:
         mp__barrier_state_init(p, (unsigned)req->num[1]);
         break;
-    }
-    return 0;
-}
-
-/* Value (num1 = type) or Array (num1 = type, num2 = length): arg0 holds
- * the initial elements, or nothing for zeroes. */
-static int
-values_new(mp__store_t *st, const mp__mgr_req_t *req, bool array, uint64_t *off)
-{
-    if (req->num[1] <= 0 || req->num[1] > 0x7f) {
-        return MP_EINVAL;
-    }
-    size_t esize = mp_type_size((mp_type_t)req->num[1]);
-    int64_t length = array ? req->num[2] : 1;
-    if (esize == 0 || length <= 0 || (uint64_t)length > UINT32_MAX / esize) {
-        return MP_EINVAL;
-    }
-    uint64_t bytes = (uint64_t)length * esize;
-    const mp__mgr_bytes_t *init = &req->arg[0];
-    if (init->len != 0 && (init->len != bytes || init->ptr == NULL)) {
-        return MP_EINVAL;
-    }
-    *off = mp__store_alloc(st, sizeof(values_state_t) + bytes);
-    values_state_t *v = mp__store_at(st, *off, sizeof *v + bytes);
-    if (v == NULL) {
-        return MP_ENOMEM;
-    }
-    mp__mutex_init(&v->m);
-    v->type = (uint32_t)req->num[1];
-    v->esize = (uint32_t)esize;
-    v->length = (uint64_t)length;
-    if (init->len != 0) {
-        memcpy(v->data, init->ptr, bytes);
-    } else {
-        memset(v->data, 0, bytes);
     }
     return 0;
 }
@@ -376,7 +331,7 @@ exec_create(mp__store_t *st, const mp__mgr_req_t *req, mp__mgr_rep_t *rep)
     switch (kind) {
     case MP_PROXY_VALUE:
     case MP_PROXY_ARRAY:
-        r = values_new(st, req, kind == MP_PROXY_ARRAY, &off);
+        r = mp__values_new(st, req, kind == MP_PROXY_ARRAY, &off);
         break;
     case MP_PROXY_QUEUE:
     case MP_PROXY_JOINABLE_QUEUE:
@@ -472,64 +427,6 @@ state_free(mp__store_t *st, uint32_t kind, uint64_t state_off, uint64_t user)
         break;
     }
     mp__store_free(st, state_off);
-}
-
-/*--- Value and Array --------------------------------------------------------*/
-
-static int
-exec_values(exec_ctx_t *c)
-{
-    const mp__mgr_req_t *req = c->req;
-    values_state_t *v = mp__store_at(c->st, c->state, sizeof *v);
-    if (v == NULL) {
-        return MP_ECLOSED;
-    }
-    bool is_array = c->kind == MP_PROXY_ARRAY;
-    if ((req->op == MP__OP_VALUE_GET || req->op == MP__OP_VALUE_SET) ==
-        is_array) {
-        return MP_EKIND;
-    }
-    if (req->op == MP__OP_ARRAY_LEN) {
-        c->rep->num = (int64_t)v->length;
-        return 0;
-    }
-    uint64_t index = 0;
-    if (is_array) {
-        if (req->num[0] < 0 || (uint64_t)req->num[0] >= v->length) {
-            return MP_ERANGE;
-        }
-        index = (uint64_t)req->num[0];
-    }
-    bool set = req->op == MP__OP_VALUE_SET || req->op == MP__OP_ARRAY_SET;
-    if (set && (req->arg[0].len != v->esize || req->arg[0].ptr == NULL)) {
-        return MP_EINVAL;
-    }
-    void *out = NULL;
-    if (!set && (out = mp__malloc(v->esize)) == NULL) {
-        return MP_ENOMEM;
-    }
-    bool dead;
-    int r = mp__store_lock(c->st, &v->m, &dead);
-    if (r != 0) {
-        mp__free(out);
-        return r;
-    }
-    if (dead) {
-        mp__mutex_consistent(&v->m); /* a torn element at worst */
-    }
-    uint8_t *elem = v->data + index * v->esize;
-    if (set) {
-        memcpy(elem, req->arg[0].ptr, v->esize);
-    } else {
-        memcpy(out, elem, v->esize);
-    }
-    mp__mutex_unlock(&v->m);
-    if (!set) {
-        c->rep->data = out;
-        c->rep->len = v->esize;
-        c->rep->num = v->esize;
-    }
-    return 0;
 }
 
 /*--- sync objects and queues ------------------------------------------------*/

@@ -164,6 +164,18 @@ void mp__list_free(mp__store_t *st, uint64_t off);
 int mp__list_exec(mp__store_t *st, uint64_t off, const mp__mgr_req_t *req,
                   mp__mgr_rep_t *rep);
 
+/* values.c: a Value's or Array's state. mp__values_new makes one for a
+ * CREATE request (num1: the mp_type_t; for an Array, array true and num2
+ * the length; arg0 the initial elements or empty for zeroes) into *off:
+ * returns 0, MP_EINVAL or MP_ENOMEM. It holds no other block, so
+ * mp__store_free frees it. mp__values_exec runs one MP__OP_VALUE_* or
+ * MP__OP_ARRAY_* op on the state at off of an object of kind (a Value's
+ * ops on an Array, or the other way, are MP_EKIND). */
+int mp__values_new(mp__store_t *st, const mp__mgr_req_t *req, bool array,
+                   uint64_t *off);
+int mp__values_exec(mp__store_t *st, uint64_t off, uint32_t kind,
+                    const mp__mgr_req_t *req, mp__mgr_rep_t *rep);
+
 /* mp__store_lock takes a structure's mutex for an op: a holder that died
  * is reported through *dead (the caller repairs, then calls
  * mp__mutex_consistent). Waits in slices, checking the server's liveness
