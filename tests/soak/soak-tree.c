@@ -10,8 +10,8 @@
  * - recycled_pid: inside a new pid namespace (unshare, with a /proc of its
  *   own), a Lock holder is killed and its pid handed to a new live process
  *   through /proc/sys/kernel/ns_last_pid; the next acquirer must still get
- *   the lock (MP_EOWNERDEAD) within 10 s. Skipped where namespaces are not
- *   permitted. */
+ *   the lock (MP_EOWNERDEAD) within 10 s. An unprivileged caller makes a
+ *   user namespace first; skipped where neither is permitted. */
 #include "soak.h"
 
 #include <errno.h>
@@ -146,19 +146,27 @@ rp_holder(void *arg)
     return 0;
 }
 
+/* Writes text to the file at path; returns 0 or -errno. */
+static int
+write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    size_t n = strlen(text);
+    int rc = write(fd, text, n) == (ssize_t)n ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 /* Writes the pid the next fork of this namespace should get. */
 static int
 set_last_pid(pid_t next)
 {
-    int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
     char buf[32];
-    int n = snprintf(buf, sizeof buf, "%d", (int)next - 1);
-    int rc = write(fd, buf, (size_t)n) == n ? 0 : -errno;
-    close(fd);
-    return rc;
+    snprintf(buf, sizeof buf, "%d", (int)next - 1);
+    return write_file("/proc/sys/kernel/ns_last_pid", buf);
 }
 
 /* The start time of pid (field 22 of /proc/<pid>/stat, clock ticks after
@@ -280,14 +288,43 @@ rp_init(soak_round_t *r)
     return SOAK_PASS;
 }
 
+/* Enters a new user namespace, where the caller is root, so that an
+ * unprivileged caller may make the pid namespace. Returns 0 or -errno. */
+static int
+enter_user_ns(void)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER) != 0) {
+        return -errno;
+    }
+    char map[64];
+    int rc = write_file("/proc/self/setgroups", "deny");
+    if (rc == 0 || rc == -ENOENT) {
+        snprintf(map, sizeof map, "0 %d 1", (int)uid);
+        rc = write_file("/proc/self/uid_map", map);
+    }
+    if (rc == 0) {
+        snprintf(map, sizeof map, "0 %d 1", (int)gid);
+        rc = write_file("/proc/self/gid_map", map);
+    }
+    return rc;
+}
+
 int
 soak_recycled_pid(soak_round_t *r)
 {
     mp_init(); /* the namespace's processes name segments after us */
     if (unshare(CLONE_NEWPID) != 0) {
-        soak_note(r, "unshare(CLONE_NEWPID) not permitted: %s",
-                  strerror(errno));
-        return SOAK_SKIP;
+        /* Unprivileged: a user namespace of our own first. */
+        int e = errno, rc = enter_user_ns();
+        if (rc != 0 || unshare(CLONE_NEWPID) != 0) {
+            soak_note(r,
+                      "unshare(CLONE_NEWPID) not permitted: %s; with a "
+                      "user namespace: %s",
+                      strerror(e), strerror(rc != 0 ? -rc : errno));
+            return SOAK_SKIP;
+        }
     }
     fflush(NULL);
     pid_t init = fork();

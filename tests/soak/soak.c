@@ -736,6 +736,7 @@ main(int argc, char **argv)
     long kills = 0;
     int cycles = 0;
     for (bool done = false; !done;) {
+        long kills_before = kills;
         for (size_t s = 0; s < NSCENARIOS; s++) {
             scenario_t *sc = &scenarios[s];
             if (only != NULL && strcmp(sc->name, only) != 0) {
@@ -758,6 +759,11 @@ main(int argc, char **argv)
         done = have_round_seed ||
                (kills_target >= 0 && kills >= kills_target) ||
                (seconds >= 0 && elapsed >= (double)seconds);
+        if (!done && kills_target >= 0 && kills == kills_before) {
+            printf("soak: a whole cycle killed nothing (every round "
+                   "skipped?): stopping\n");
+            done = true;
+        }
     }
     int passed = 0, failed = 0, skipped = 0;
     for (size_t s = 0; s < NSCENARIOS; s++) {
