@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* store_internal.h - what store.c, dict.c, list.c and exec.c share: the
- * layout of the store segment (header, object table, heap), the helpers
- * that turn heap offsets into pointers and object ids into table entries,
- * and the per-process cache of wrapped handles.
+/* store_internal.h - what the files that work on the store share (store.c,
+ * dict.c, list.c, values.c, objects.c, exec.c): the layout of the store
+ * segment (header, object table, heap), the helpers that turn heap offsets
+ * into pointers and object ids into table entries, the per-process cache
+ * of wrapped handles, and the contracts of the kinds' states. They call
+ * downward only: store.c <- dict.c, list.c, values.c <- objects.c <-
+ * exec.c.
  *
  * Segment layout: [store_hdr | object table | heap]. Every reference inside
  * the segment is an offset (table entries name their state by heap offset),
@@ -143,6 +146,26 @@ mp__store_local_t *mp__store_local_set(mp__store_t *st, uint32_t index,
  * (mp__store_queue_state_t at state_off) holds, or NULL when the state
  * does not hold a well-formed one. */
 const char *mp__store_queue_name(mp__store_t *st, uint64_t state_off);
+
+/* objects.c: mp__obj_create makes the object a CREATE request asks for
+ * (num0: its mp_proxy_kind_t, not a user type; num1, num2 and arg0 its
+ * parameters) with one reference, and puts its id in rep (num: index,
+ * gen). Returns 0, MP_EINVAL (bad parameters), MP_EKIND / MP_ECLOSED (a
+ * condition's lock that is no lock or is gone), MP_ENOMEM (store or table
+ * full) or a queue's creation error. mp__obj_decref drops one reference
+ * of (index, gen) and at the last frees the object's state (a queue's
+ * segment removed, a condition's reference to another object's lock
+ * dropped, a user object handed to the store's user destroy hook).
+ * Returns 0, MP_ECLOSED or MP_EINVAL. mp__obj_local_of finds, or makes
+ * and caches, this process's handles of the sync object or queue (index,
+ * gen) of kind whose state is at state into *out (valid until the store
+ * is detached). Returns 0, MP_ENOMEM, MP_ECLOSED (a queue already gone),
+ * MP_EKIND (no handles for that kind) or an error of wrapping. */
+int mp__obj_create(mp__store_t *st, const mp__mgr_req_t *req,
+                   mp__mgr_rep_t *rep);
+int mp__obj_decref(mp__store_t *st, uint32_t index, uint32_t gen);
+int mp__obj_local_of(mp__store_t *st, uint32_t index, uint32_t gen,
+                     uint32_t kind, uint64_t state, mp__store_local_t **out);
 
 /* dict.c: a dict (or Namespace) state. mp__dict_new makes an empty one;
  * mp__dict_free frees it and everything in it (no other user left);
