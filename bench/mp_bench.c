@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* mp_bench.c - the workloads of shared/bench/py_anchor.py, run with this
- * library: same names, shapes, sizes and counts (times --scale), same output
+/* mp_bench.c - the workloads of bench/py_bench.py (whose reference is
+ * ../shared/bench/py_anchor.py), run with this library: same names,
+ * shapes, sizes and counts (times --scale), same output
  * `name<TAB>value<TAB>unit<TAB>notes` with '#' metadata lines, so that
  * bench/compare can set the two side by side. Workloads whose pieces have
  * not landed yet say so on stderr and print no result line. After
- * py_anchor's workloads come a few it lacks (queue_throughput_small_8p8c,
- * queue_throughput_64mib, pool_map_worker_killed, pool_rss_idle_worker);
+ * py_bench's workloads come a few it lacks (queue_throughput_small_8p8c,
+ * queue_throughput_64mib, pool_map_worker_killed) and pool_rss_idle_worker
+ * (which py_bench has, but not the reference py_anchor);
  * pool_startup also prints the bare fork floor under a pool start. */
 #include <multiproc.h>
+
+#include "bench_util.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Every join is bounded, as py_anchor's JOIN_TIMEOUT (120 s). */
+/* Every join is bounded, as py_bench's WAIT_S (120 s). */
 #define JOIN_TIMEOUT_MS ((mp_duration_t)120000)
 #define MIB ((size_t)1 << 20)
 
-/* The counts py_anchor uses by default (its --n-* flags). */
+/* The counts py_bench uses by default (its --n-* flags). */
 #define N_FORK 150
 #define N_LOCK 10000000L
 #define N_VALUE 1000000L
@@ -47,7 +50,7 @@
 #define N_MANAGER_START 40L
 #define N_MANAGER_DICT 20000L
 #define N_MANAGER_QUEUE 20000L
-/* Ours, not py_anchor's: messages of queue_throughput_64mib. */
+/* Ours, not py_bench's: messages of queue_throughput_64mib. */
 #define N_QUEUE_HUGE 40L
 /* Ours: items of pool_map_worker_killed, each sleeping SLOW_ITEM_US. */
 #define N_POOL_KILLED 2000L
@@ -55,17 +58,7 @@
 
 static double g_scale = 1.0;
 
-/* Returns CLOCK_MONOTONIC in seconds (what time.perf_counter reads). */
-static double
-now(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* Returns max(lo, int(n * scale)), py_anchor's scaling of every count. */
+/* Returns max(lo, int(n * scale)), py_bench's scaling of every count. */
 static long
 scaled(long n, long lo)
 {
@@ -85,29 +78,6 @@ check(ssize_t rc, const char *what)
         exit(2);
     }
     return rc;
-}
-
-/* Prints one result line, the value formatted as py_anchor's emit(). */
-static void emit(const char *name, double v, const char *unit,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-emit(const char *name, double v, const char *unit, const char *fmt, ...)
-{
-    char notes[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(notes, sizeof notes, fmt, ap);
-    va_end(ap);
-    if (v >= 1000) {
-        printf("%s\t%.0f\t%s\t%s\n", name, v, unit, notes);
-    } else if (v >= 10) {
-        printf("%s\t%.2f\t%s\t%s\n", name, v, unit, notes);
-    } else {
-        printf("%s\t%.3f\t%s\t%s\n", name, v, unit, notes);
-    }
-    fflush(stdout);
 }
 
 /* Starts target(arg) in a new child process and returns its handle. */
@@ -164,15 +134,15 @@ wl_process_start_join(void)
 {
     long n = scaled(N_FORK, 1);
 
-    for (int i = 0; i < 3; i++) { /* warm-up, as py_anchor */
+    for (int i = 0; i < 3; i++) { /* warm-up, as py_bench */
         start_join_once();
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         start_join_once();
     }
-    double dt = now() - t0;
-    emit("process_start_join_fork", dt / (double)n * 1e6, "us",
+    double dt = bench_now() - t0;
+    bench_emit("process_start_join_fork", dt / (double)n * 1e6, "us",
          "n=%ld mp_process_create+start+join+destroy(noop) sequential", n);
     fprintf(stderr, "mp_bench: process_start_join_forkserver, "
                     "process_start_join_spawn: not available yet "
@@ -209,7 +179,7 @@ pingpong_child(void *arg)
     return 0;
 }
 
-/* Times n 8-byte round trips (after py_anchor's 2000 warm-up ones) from
+/* Times n 8-byte round trips (after py_bench's 2000 warm-up ones) from
  * the parent's ends prd/pwr to an echo child on pp's ends. */
 static void
 pingpong_run(const char *name, const char *how, mp_conn_t *prd,
@@ -232,15 +202,15 @@ pingpong_run(const char *name, const char *how, mp_conn_t *prd,
     double t0 = 0;
     for (long i = -warm; i < n; i++) {
         if (i == 0) {
-            t0 = now();
+            t0 = bench_now();
         }
         check(mp_conn_send_bytes(pwr, msg, sizeof msg), "mp_conn_send_bytes");
         check(mp_conn_recv_bytes_into(prd, buf, sizeof buf, MP_WAIT_FOREVER),
               "mp_conn_recv_bytes_into");
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     join_all(&p, 1);
-    emit(name, dt / (double)n * 1e6, "us",
+    bench_emit(name, dt / (double)n * 1e6, "us",
          "n=%ld 8-byte mp_conn_send_bytes/mp_conn_recv_bytes_into round "
          "trip; %s", n, how);
 }
@@ -272,7 +242,7 @@ wl_pipe_pingpong(void)
     mp_conn_destroy(w2);
 }
 
-/* Returns malloc(size) with every byte 'x' (py_anchor's b"x" * size);
+/* Returns malloc(size) with every byte 'x' (py_bench's b"x" * size);
  * exits when out of memory. */
 static char *
 xpayload(size_t size)
@@ -312,7 +282,7 @@ pipe_sink(void *arg)
         }
         total += (double)len;
     }
-    s->res[0] = now();
+    s->res[0] = bench_now();
     s->res[1] = total;
     free(buf);
     return 0;
@@ -332,13 +302,13 @@ wl_pipe_throughput_large(void)
     s.res = mp_array_ptr(res);
     mp_process_t *p = spawn(pipe_sink, &s);
     char *payload = xpayload(MIB);
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < s.n; i++) {
         check(mp_conn_send_bytes(w, payload, MIB), "mp_conn_send_bytes");
     }
     join_all(&p, 1);
     double dt = s.res[0] - t0;
-    emit("pipe_throughput_large", s.res[1] / dt / 1e6, "MB/s",
+    bench_emit("pipe_throughput_large", s.res[1] / dt / 1e6, "MB/s",
          "n=%ld 1MiB mp_conn_send_bytes/mp_conn_recv_bytes_into over "
          "mp_pipe(duplex=false); %.2fs", s.n, dt);
     free(payload);
@@ -376,7 +346,7 @@ q_producer(void *arg)
     if (mp_barrier_wait(r->barrier, JOIN_TIMEOUT_MS) < 0) {
         return 1;
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < r->per; i++) {
         if (mp_queue_put(r->q, payload, r->size, MP_WAIT_FOREVER) != 0) {
             return 1;
@@ -389,7 +359,7 @@ q_producer(void *arg)
 }
 
 /* Consumer: gets into one reused buffer until the empty message (our
- * stand-in for py_anchor's None), noting the time of each real one. */
+ * stand-in for py_bench's None), noting the time of each real one. */
 static int
 q_consumer(void *arg)
 {
@@ -402,7 +372,7 @@ q_consumer(void *arg)
     if (mp_barrier_wait(r->barrier, JOIN_TIMEOUT_MS) < 0) {
         return 1;
     }
-    double t_last = now();
+    double t_last = bench_now();
     for (;;) {
         ssize_t len = mp_queue_get_into(r->q, buf, r->size, MP_WAIT_FOREVER);
 
@@ -414,7 +384,7 @@ q_consumer(void *arg)
         }
         count++;
         nbytes += (double)len;
-        t_last = now();
+        t_last = bench_now();
     }
     r->res[3 * k] = t_last;
     r->res[3 * k + 1] = (double)count;
@@ -423,7 +393,7 @@ q_consumer(void *arg)
     return 0;
 }
 
-/* py_anchor's _queue_run: nprod producers put n_total / nprod size-byte
+/* py_bench's queue_run: nprod producers put n_total / nprod size-byte
  * messages each into a fresh queue from make, ncons consumers get them;
  * the span runs from the first producer's start to the last consumer's
  * last message. Stores msg/s in *rate, bytes/s in *bps, the span in *dt. */
@@ -505,7 +475,7 @@ small_runs(const char *prefix, queue_maker_fn make, const char *how,
         queue_run(make, shapes[i][0], shapes[i][1], n, 64, &rate, &bps, &dt);
         snprintf(name, sizeof name, "%s_%dp%dc", prefix, shapes[i][0],
                  shapes[i][1]);
-        emit(name, rate, "msg/s", "n=%ld 64B payload; %s; get_into; %.2fs",
+        bench_emit(name, rate, "msg/s", "n=%ld 64B payload; %s; get_into; %.2fs",
              n, how, dt);
     }
 }
@@ -518,12 +488,12 @@ large_run(const char *name, queue_maker_fn make, const char *how, long n,
     double rate, bps, dt;
 
     queue_run(make, 1, 1, n, size, &rate, &bps, &dt);
-    emit(name, bps / 1e6, "MB/s",
+    bench_emit(name, bps / 1e6, "MB/s",
          "n=%ld %zuMiB payload 1p1c; %s; get_into; %.2fs", n, size / MIB, how,
          dt);
 }
 
-/* py_anchor's (producers, consumers) shapes of the small-message runs. */
+/* py_bench's (producers, consumers) shapes of the small-message runs. */
 static const int PY_SHAPES[][2] = {{1, 1}, {2, 2}};
 
 /* queue_throughput_small: 64 B messages through a Queue, 1p1c and 2p2c. */
@@ -558,7 +528,7 @@ wl_simplequeue_throughput_large(void)
               "mp_simplequeue_create", scaled(N_QUEUE_LARGE, 2), MIB);
 }
 
-/* queue_throughput_small_8p8c (not in py_anchor): 8 producers, 8
+/* queue_throughput_small_8p8c (not in py_bench): 8 producers, 8
  * consumers, 64 B messages. */
 static void
 wl_queue_throughput_8p8c(void)
@@ -569,7 +539,7 @@ wl_queue_throughput_8p8c(void)
                shape, 1);
 }
 
-/* queue_throughput_64mib (not in py_anchor): 64 MiB messages, 1p1c. */
+/* queue_throughput_64mib (not in py_bench): 64 MiB messages, 1p1c. */
 static void
 wl_queue_throughput_64mib(void)
 {
@@ -624,13 +594,13 @@ wl_joinablequeue(void)
             ps[k] = spawn(jq_consumer, &j);
         }
         check(mp_barrier_wait(j.barrier, JOIN_TIMEOUT_MS), "mp_barrier_wait");
-        double t0 = now();
+        double t0 = bench_now();
         for (long i = 0; i < n; i++) {
             check(mp_queue_put(j.q, &i, sizeof i, MP_WAIT_FOREVER),
                   "mp_queue_put");
         }
         check(mp_queue_join(j.q, JOIN_TIMEOUT_MS), "mp_queue_join");
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         for (int k = 0; k < nc; k++) {
             check(mp_queue_put(j.q, "", 0, MP_WAIT_FOREVER), "mp_queue_put");
         }
@@ -638,7 +608,7 @@ wl_joinablequeue(void)
         mp_barrier_destroy(j.barrier);
         mp_queue_destroy(j.q);
         snprintf(name, sizeof name, "joinablequeue_1p%dc", nc);
-        emit(name, (double)n / dt, "tasks/s",
+        bench_emit(name, (double)n / dt, "tasks/s",
              "n=%ld long tasks; parent puts all + mp_queue_join; consumers "
              "get_into+task_done", n);
     }
@@ -646,7 +616,7 @@ wl_joinablequeue(void)
 
 /*----- pools --------------------------------------------------------------*/
 
-/* py_anchor's _sq: one long in, its square out. */
+/* py_bench's square: one long in, its square out. */
 static int
 sq_task(const void *in, size_t in_len, mp_pool_out_t *out)
 {
@@ -660,7 +630,7 @@ sq_task(const void *in, size_t in_len, mp_pool_out_t *out)
     return mp_pool_out_write(out, &x, sizeof x);
 }
 
-/* Returns a new pool of two workers (py_anchor's Pool(2)). */
+/* Returns a new pool of two workers (py_bench's Pool(2)). */
 static mp_pool_t *
 pool2(void)
 {
@@ -722,7 +692,7 @@ big_array_free(void *p, size_t bytes)
     munmap(p, bytes > 0 ? bytes : 1);
 }
 
-/* Returns longs 0 .. n-1 (py_anchor's range(n)) in a big_array. */
+/* Returns longs 0 .. n-1 (py_bench's range(n)) in a big_array. */
 static long *
 range_items(long n)
 {
@@ -833,16 +803,16 @@ wl_pool_startup(void)
     double pool_s = 0, floor_s = 0;
 
     for (long i = 0; i < n; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         pool_finish(pool2());
-        double t1 = now();
+        double t1 = bench_now();
         fork_floor_cycle();
         pool_s += t1 - t0;
-        floor_s += now() - t1;
+        floor_s += bench_now() - t1;
     }
-    emit("pool_startup_close_join", pool_s / (double)n * 1e6, "us",
+    bench_emit("pool_startup_close_join", pool_s / (double)n * 1e6, "us",
          "n=%ld mp_pool_create(2) + mp_pool_close + mp_pool_join", n);
-    emit("pool_startup_fork_floor", floor_s / (double)n * 1e6, "us",
+    bench_emit("pool_startup_fork_floor", floor_s / (double)n * 1e6, "us",
          "n=%ld bare floor, interleaved with the pool cycles: a thread "
          "forks 2 children that exit when their pipe closes, and reaps "
          "them", n);
@@ -859,14 +829,14 @@ wl_pool_map_trivial(void)
     map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO); /* warm-up */
     for (size_t k = 0; k < 2; k++) {
         long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10);
-        double t0 = now();
+        double t0 = bench_now();
         map_squares(pool, n, cs);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         /* AUTO: Python's rule for Pool(2), ceil(n / (4 * 2)), cut to
          * 64 KiB of items a chunk. */
         long eff =
             cs > 0 ? cs : mp_pool_chunksize(pool, (size_t)n, sizeof(long));
-        emit(cs > 0 ? "pool_map_trivial_chunksize1"
+        bench_emit(cs > 0 ? "pool_map_trivial_chunksize1"
                     : "pool_map_trivial_default_chunksize",
              (double)n / dt, "items/s",
              "n=%ld mp_pool_map(x*x) Pool(2) chunksize=%s (effective %ld);"
@@ -894,7 +864,7 @@ wl_pool_imap_unordered_trivial(void)
         char name[64];
         int rc;
 
-        double t0 = now();
+        double t0 = bench_now();
         check(mp_pool_imap_unordered(pool, sq_task, in, sizeof(long),
                                      (size_t)n, cs, &it),
               "mp_pool_imap_unordered");
@@ -904,7 +874,7 @@ wl_pool_imap_unordered_trivial(void)
             mp_free(res);
             cnt++;
         }
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         mp_imap_destroy(it);
         big_array_free(in, (size_t)n * sizeof(long));
         if (cnt != n) {
@@ -913,7 +883,7 @@ wl_pool_imap_unordered_trivial(void)
         }
         snprintf(name, sizeof name, cs == 1 ? "pool_imap_unordered_trivial"
                  : "pool_imap_unordered_trivial_chunksize%ld", cs);
-        emit(name, (double)n / dt, "items/s",
+        bench_emit(name, (double)n / dt, "items/s",
              "n=%ld mp_pool_imap_unordered(x*x) Pool(2) chunksize=%ld%s;"
              " input array: mmap+MADV_POPULATE_WRITE, timed",
              n, cs, cs == 1 ? " (the default)" : "");
@@ -954,13 +924,13 @@ wl_pool_apply_async_roundtrip(void)
     for (long i = 0; i < 200; i++) {
         apply_once(pool, i);
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         apply_once(pool, i);
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     pool_finish(pool);
-    emit("pool_apply_async_roundtrip", dt / (double)n * 1e6, "us",
+    bench_emit("pool_apply_async_roundtrip", dt / (double)n * 1e6, "us",
          "n=%ld mp_pool_apply_async(x*x) + mp_result_get one at a time, "
          "Pool(2)", n);
 }
@@ -987,7 +957,7 @@ nap(void)
     nanosleep(&ts, NULL);
 }
 
-/* pool_map_worker_killed (not in py_anchor): a map of slow items, chunksize
+/* pool_map_worker_killed (not in py_bench): a map of slow items, chunksize
  * 1, during which one busy worker is SIGKILLed once a quarter of the items
  * is done; measures until the map returns (the killed item fails with
  * MP_EWORKER, the others complete). */
@@ -1003,7 +973,7 @@ wl_pool_map_worker_killed(void)
     pid_t victim = 0;
     long failed = 0;
 
-    double t0 = now();
+    double t0 = bench_now();
     check(mp_pool_map_async(pool, slow_task, NULL, 0, (size_t)n, NULL, 0, 1,
                             status, NULL, &r),
           "mp_pool_map_async");
@@ -1022,10 +992,10 @@ wl_pool_map_worker_killed(void)
             nap();
         }
     }
-    double t_kill = now();
+    double t_kill = bench_now();
     kill(victim, SIGKILL);
     int rc = mp_result_wait(r, JOIN_TIMEOUT_MS);
-    double t1 = now();
+    double t1 = bench_now();
     check(rc, "mp_result_wait");
     for (long i = 0; i < n; i++) {
         failed += status[i] != 0;
@@ -1036,7 +1006,7 @@ wl_pool_map_worker_killed(void)
     mp_result_destroy(r);
     pool_finish(pool);
     free(status);
-    emit("pool_map_worker_killed", (t1 - t0) * 1e3, "ms",
+    bench_emit("pool_map_worker_killed", (t1 - t0) * 1e3, "ms",
          "n=%ld items of %ld us sleep, Pool(2) mp_pool_map_async chunksize=1, "
          "one busy worker SIGKILLed at 1/4 done; returns %.1f ms after the "
          "kill, %ld item(s) MP_EWORKER, the rest done (Python's Pool.map "
@@ -1098,7 +1068,7 @@ rerun_fresh(const char *name)
     fflush(stdout);
 }
 
-/* pool_rss_idle_worker (not in py_anchor; its result is
+/* pool_rss_idle_worker (not in py_anchor, last in py_bench; its result is
  * rss_idle_pool_worker_kib): the RSS of the idle workers of a Pool(2)
  * after a warm-up map of 1000 items. Measured in a fresh run of this
  * program, as bench/compare's Python probe: workers forked from a parent
@@ -1130,7 +1100,7 @@ wl_rss_idle_pool_worker(void)
         hi = kib > hi ? kib : hi;
     }
     pool_finish(pool);
-    emit("rss_idle_pool_worker_kib", (double)sum / nw, "KiB",
+    bench_emit("rss_idle_pool_worker_kib", (double)sum / nw, "KiB",
          "mean VmRSS of %d idle Pool(2) workers after a 1000-item map "
          "(min %ld, max %ld KiB)", nw, lo, hi);
 }
@@ -1158,14 +1128,14 @@ lock_worker(void *arg)
     if (mp_barrier_wait(d->barrier, JOIN_TIMEOUT_MS) < 0) {
         return 1;
     }
-    d->times[2 * k] = now();
+    d->times[2 * k] = bench_now();
     for (long i = 0; i < d->n; i++) {
         if (mp_lock_acquire(d->lock, MP_WAIT_FOREVER) != 0 ||
             mp_lock_release(d->lock) != 0) {
             return 1;
         }
     }
-    d->times[2 * k + 1] = now();
+    d->times[2 * k + 1] = bench_now();
     return 0;
 }
 
@@ -1181,7 +1151,7 @@ value_worker(void *arg)
     if (mp_barrier_wait(d->barrier, JOIN_TIMEOUT_MS) < 0) {
         return 1;
     }
-    d->times[2 * k] = now();
+    d->times[2 * k] = bench_now();
     for (long i = 0; i < d->n; i++) {
         if (mp_lock_acquire(lock, MP_WAIT_FOREVER) != 0) {
             return 1;
@@ -1191,7 +1161,7 @@ value_worker(void *arg)
             return 1;
         }
     }
-    d->times[2 * k + 1] = now();
+    d->times[2 * k + 1] = bench_now();
     return 0;
 }
 
@@ -1235,17 +1205,17 @@ wl_lock_contention(void)
     d.n = scaled(N_LOCK, 10);
     check(mp_lock_create(&d.lock), "mp_lock_create");
     run_duo(&d, lock_worker, &span, &overlap);
-    emit("lock_contention", 2.0 * (double)d.n / span, "ops/s",
+    bench_emit("lock_contention", 2.0 * (double)d.n / span, "ops/s",
          "n=%ld per process x2 procs; op = mp_lock_acquire+release; "
          "overlap %.0f%%", d.n, overlap);
 
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < d.n; i++) {
         check(mp_lock_acquire(d.lock, MP_WAIT_FOREVER), "mp_lock_acquire");
         check(mp_lock_release(d.lock), "mp_lock_release");
     }
-    double dt = now() - t0;
-    emit("lock_uncontended", (double)d.n / dt, "ops/s",
+    double dt = bench_now() - t0;
+    bench_emit("lock_uncontended", (double)d.n / dt, "ops/s",
          "n=%ld 1 process; mp_lock_acquire+release", d.n);
     mp_lock_destroy(d.lock);
 }
@@ -1269,7 +1239,7 @@ wl_value_increment_locked(void)
                 2 * d.n);
         exit(3);
     }
-    emit("value_increment_locked", 2.0 * (double)d.n / span, "ops/s",
+    bench_emit("value_increment_locked", 2.0 * (double)d.n / span, "ops/s",
          "n=%ld per process x2; mp_lock_acquire(mp_value_get_lock) ++*ptr "
          "release (RLock); overlap %.0f%%", d.n, overlap);
     mp_value_destroy(d.value);
@@ -1297,12 +1267,12 @@ wl_shared_memory_create_unlink(void)
     for (int i = 0; i < 20; i++) { /* warm-up: starts the tracker */
         shm_cycle();
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         shm_cycle();
     }
-    double dt = now() - t0;
-    emit("shared_memory_create_unlink", dt / (double)n * 1e6, "us",
+    double dt = bench_now() - t0;
+    bench_emit("shared_memory_create_unlink", dt / (double)n * 1e6, "us",
          "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_close", n);
 }
 
@@ -1319,17 +1289,17 @@ wl_shared_memory_copy_large(void)
     for (int i = 0; i < 10; i++) {
         memcpy(buf, src, MIB);
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         memcpy(buf, src, MIB);
         /* Keeps the compiler from merging the copies into one. */
         __asm__ volatile("" ::: "memory");
     }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     check(mp_shm_unlink(s), "mp_shm_unlink");
     mp_shm_close(s);
     free(src);
-    emit("shared_memory_copy_large", (double)n * (double)MIB / dt / 1e6,
+    bench_emit("shared_memory_copy_large", (double)n * (double)MIB / dt / 1e6,
          "MB/s", "n=%ld memcpy of 1 MiB into mp_shm_buf (same process)", n);
 }
 
@@ -1350,18 +1320,18 @@ static void
 wl_manager_start(void)
 {
     long n = scaled(N_MANAGER_START, 1);
-    double t0 = now();
+    double t0 = bench_now();
 
     for (long i = 0; i < n; i++) {
         mp_manager_t *m = manager_start();
         check(mp_manager_shutdown(m), "mp_manager_shutdown");
         mp_manager_destroy(m);
     }
-    emit("manager_start_shutdown", (now() - t0) / (double)n * 1e6, "us",
+    bench_emit("manager_start_shutdown", (bench_now() - t0) / (double)n * 1e6, "us",
          "n=%ld mp_manager_start + mp_manager_shutdown", n);
 }
 
-/* The child of manager_dict_ops: py_anchor's _mgr_dict_worker. */
+/* The child of manager_dict_ops: py_bench's use_manager_dict. */
 struct mgr_dict {
     mp_proxy_t *d;
     long n;
@@ -1375,20 +1345,20 @@ mgr_dict_child(void *arg)
     int64_t zero = 0, k, i;
     void *v;
 
-    /* Warm-up, as py_anchor (its connection is made on first use). */
+    /* Warm-up, as py_bench (its connection is made on first use). */
     check(mp_dict_set(a->d, &zero, sizeof zero, &zero, sizeof zero),
           "mp_dict_set");
     check(mp_dict_get(a->d, &zero, sizeof zero, &v), "mp_dict_get");
     mp_free(v);
     double t[2];
-    t[0] = now();
+    t[0] = bench_now();
     for (i = 0; i < a->n; i++) {
         k = i & 1023;
         check(mp_dict_set(a->d, &k, sizeof k, &i, sizeof i), "mp_dict_set");
         check(mp_dict_get(a->d, &k, sizeof k, &v), "mp_dict_get");
         mp_free(v);
     }
-    t[1] = now();
+    t[1] = bench_now();
     check(mp_queue_put(a->res, t, sizeof t, MP_WAIT_FOREVER), "mp_queue_put");
     return 0;
 }
@@ -1413,7 +1383,7 @@ wl_manager_dict_ops(void)
     mp_queue_destroy(a.res);
     mp_proxy_destroy(a.d);
     mp_manager_destroy(m);
-    emit("manager_dict_ops", 2.0 * (double)a.n / (t[1] - t[0]), "ops/s",
+    bench_emit("manager_dict_ops", 2.0 * (double)a.n / (t[1] - t[0]), "ops/s",
          "n=%ld set+get pairs from a child (op = one set or one get)", a.n);
 }
 
@@ -1432,7 +1402,7 @@ mgr_q_producer(void *arg)
     char msg[64] = {0};
 
     check(mp_barrier_wait(a->barrier, JOIN_TIMEOUT_MS), "mp_barrier_wait");
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < a->n; i++) {
         check(mp_proxy_put(a->q, msg, sizeof msg, MP_WAIT_FOREVER),
               "mp_proxy_put");
@@ -1453,7 +1423,7 @@ mgr_q_consumer(void *arg)
         check(mp_proxy_get(a->q, &v, MP_WAIT_FOREVER), "mp_proxy_get");
         mp_free(v);
     }
-    double t1 = now();
+    double t1 = bench_now();
     check(mp_queue_put(a->res, &t1, sizeof t1, MP_WAIT_FOREVER),
           "mp_queue_put");
     return 0;
@@ -1486,19 +1456,19 @@ wl_manager_queue_throughput(void)
     mp_barrier_destroy(a.barrier);
     mp_proxy_destroy(a.q);
     mp_manager_destroy(m);
-    emit("manager_queue_throughput", (double)a.n / (t1 - t0), "msg/s",
+    bench_emit("manager_queue_throughput", (double)a.n / (t1 - t0), "msg/s",
          "n=%ld 64B bytes 1p1c via mp_manager_queue", a.n);
 }
 
 /*----- the list -----------------------------------------------------------*/
 
-/* One workload of py_anchor.py (or of ours): fn runs it. */
+/* One workload of py_bench.py (or of ours): fn runs it. */
 struct workload {
     const char *name;
     void (*fn)(void);
 };
 
-/* In py_anchor.py's order, then the workloads Python lacks. */
+/* In py_bench.py's order, then the workloads Python lacks. */
 static const struct workload WORKLOADS[] = {
     {"process_start_join", wl_process_start_join},
     {"pipe_pingpong", wl_pipe_pingpong},
@@ -1519,47 +1489,13 @@ static const struct workload WORKLOADS[] = {
     {"manager_queue_throughput", wl_manager_queue_throughput},
     {"shared_memory_create_unlink", wl_shared_memory_create_unlink},
     {"shared_memory_copy_large", wl_shared_memory_copy_large},
-    /* Ours, not py_anchor's: printed after its workloads. */
+    /* Ours, not py_anchor's (py_bench has the last): after its workloads. */
     {"queue_throughput_small_8p8c", wl_queue_throughput_8p8c},
     {"queue_throughput_64mib", wl_queue_throughput_64mib},
     {"pool_map_worker_killed", wl_pool_map_worker_killed},
     {"pool_rss_idle_worker", wl_rss_idle_pool_worker},
 };
 #define N_WORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
-
-/* Returns 1 if name starts with one of the comma-separated prefixes of only
- * (or only is NULL or empty), as py_anchor's --only. */
-static int
-selected(const char *only, const char *name)
-{
-    const char *p = only;
-
-    if (only == NULL || *only == '\0') {
-        return 1;
-    }
-    while (*p != '\0') {
-        size_t len = strcspn(p, ",");
-        const char *tok = p;
-        size_t tlen = len;
-
-        /* py_anchor strips blanks around each prefix and skips empty ones. */
-        while (tlen > 0 && (*tok == ' ' || *tok == '\t')) {
-            tok++;
-            tlen--;
-        }
-        while (tlen > 0 && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t')) {
-            tlen--;
-        }
-        if (tlen > 0 && strncmp(name, tok, tlen) == 0) {
-            return 1;
-        }
-        p += len;
-        if (*p == ',') {
-            p++;
-        }
-    }
-    return 0;
-}
 
 /* Prints the usage line on stderr and returns the exit code 2. */
 static int
@@ -1613,13 +1549,9 @@ main(int argc, char **argv)
             list = 1;
         } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
             only = argv[++i];
-        } else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
-            char *end = NULL;
-
-            g_scale = strtod(argv[++i], &end);
-            if (end == argv[i] || *end != '\0' || !(g_scale > 0)) {
-                return usage(argv[0]);
-            }
+        } else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc &&
+                   bench_positive(argv[i + 1], &g_scale)) {
+            i++;
         } else {
             return usage(argv[0]);
         }
@@ -1635,12 +1567,12 @@ main(int argc, char **argv)
     for (size_t k = 0; k < N_WORKLOADS; k++) {
         const struct workload *w = &WORKLOADS[k];
 
-        if (!selected(only, w->name)) {
+        if (!bench_selected(only, w->name)) {
             continue;
         }
-        double t0 = now();
+        double t0 = bench_now();
         w->fn();
-        printf("# %s took %.2fs\n", w->name, now() - t0);
+        printf("# %s took %.2fs\n", w->name, bench_now() - t0);
         fflush(stdout);
     }
     mp_shutdown();
