@@ -47,7 +47,7 @@ typedef struct killer {
     mp_pool_t *pool;
     uint64_t rng;
     atomic_int done;
-    int kills;
+    int kills, busy_kills;
 } killer_t;
 
 /* The killer thread: up to r->kills times, waits a random moment and
@@ -60,7 +60,9 @@ killer_main(void *arg)
     soak_round_t rr = *k->r;
     rr.rng = k->rng;
     int attempts = 0;
-    while (k->kills < k->r->kills && !atomic_load(&k->done) &&
+    pid_t killed[64]; /* a killed worker shows until the pool reaps it */
+    int nkilled = 0;
+    while (k->kills < k->r->kills && k->kills < 64 && !atomic_load(&k->done) &&
            attempts++ < k->r->kills * 200) {
         soak_pause_us(&rr, 3000);
         mp_pool_stats_t st;
@@ -70,6 +72,13 @@ killer_main(void *arg)
         for (int look = 0; look < 200 && busy == 0; look++) {
             int n = mp_pool_stats(k->pool, &st, w, 8);
             for (int i = 0; i < n; i++) {
+                bool dead = false;
+                for (int j = 0; j < nkilled; j++) {
+                    dead |= killed[j] == w[i].pid;
+                }
+                if (dead) {
+                    continue;
+                }
                 if (w[i].state == MP_POOL_WORKER_BUSY && w[i].pid > 0) {
                     busy = w[i].pid;
                 } else if (w[i].state == MP_POOL_WORKER_IDLE && w[i].pid > 0) {
@@ -83,7 +92,9 @@ killer_main(void *arg)
         pid_t victim = busy != 0 ? busy : idle;
         if (victim != 0 && !atomic_load(&k->done) &&
             kill(victim, SIGKILL) == 0) {
+            killed[nkilled++] = victim;
             k->kills++;
+            k->busy_kills += busy != 0;
             soak_count_kill(k->r);
         }
     }
@@ -137,8 +148,10 @@ pool_round(soak_round_t *r, int mode)
     long chunk = mode == MODE_MAP ? 1 + (long)soak_below(r, 6) : 1;
     size_t failed = 0;
     if (mode == MODE_MAP) {
-        rc = mp_pool_map(pool, pool_task, in, sizeof *in, n, out, sizeof *out,
-                         chunk, status, 60000);
+        /* Every other round asks for each failed item's text too. */
+        char **errors = soak_below(r, 2) ? calloc(n, sizeof *errors) : NULL;
+        rc = mp_pool_map_errors(pool, pool_task, in, sizeof *in, n, out,
+                                sizeof *out, chunk, status, errors, 60000);
         atomic_store(&k.done, 1);
         if (rc == MP_ETIMEDOUT) {
             soak_fail(r, "mp_pool_map: no result within 60 s (a hang)");
@@ -146,7 +159,8 @@ pool_round(soak_round_t *r, int mode)
             int first = 0;
             for (size_t i = 0; i < n; i++) {
                 failed += (size_t)check_item(r, i, status[i], out[i],
-                                             "(map gives no message)");
+                                             errors != NULL ? errors[i]
+                                                            : "(status only)");
                 if (first == 0 && status[i] != 0) {
                     first = status[i];
                 }
@@ -158,6 +172,10 @@ pool_round(soak_round_t *r, int mode)
                           mp_err_name(rc), mp_err_name(first));
             }
         }
+        for (size_t i = 0; errors != NULL && i < n; i++) {
+            mp_free(errors[i]);
+        }
+        free(errors);
     } else if (mode == MODE_IMAP_UNORDERED) {
         mp_imap_t *it = NULL;
         rc = mp_pool_imap_unordered(pool, pool_task, in, sizeof *in, n, 1, &it);
@@ -250,8 +268,10 @@ pool_round(soak_round_t *r, int mode)
         soak_fail(r, "mp_pool_join after close: %s", mp_err_name(rc));
     }
     mp_pool_destroy(pool);
-    soak_note(r, "%d workers, %zu items, chunks of %ld, %zu failed",
-              po.processes, n, chunk, failed);
+    soak_note(r,
+              "%d workers, %zu items, chunks of %ld, %d kills of busy "
+              "workers, %zu failed",
+              po.processes, n, chunk, k.busy_kills, failed);
     free(in), free(out), free(status), free(got);
     return SOAK_PASS;
 }
