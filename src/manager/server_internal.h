@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* server_internal.h - what manager.c (the handle, the client side) and
- * server.c (the server process) share: the manager handle's layout, which
- * the server process inherits through fork, and the server's entry point. */
+/* server_internal.h - what the files of a manager's handle (manager.c:
+ * life cycle; client.c: the client side of the wire) and server.c (the
+ * server process) share: the manager handle's layout, which the server
+ * process inherits through fork, the contracts between those files, and
+ * the server's entry point. */
 #ifndef MP_SERVER_INTERNAL_H
 #define MP_SERVER_INTERNAL_H
 
@@ -109,6 +111,39 @@ struct mp_manager {
     /* every live handle of this process, for the fork handlers */
     struct mp_manager *prev, *next;
 };
+
+/*--- the client side of the wire (client.c) ---------------------------------*/
+
+/* mp__mgr_connect_server opens a connection to address with m's authkey
+ * and arms TCP keep-alive on it (a no-op for AF_UNIX), all within
+ * timeout. Returns 0 with *out set, or the error of connecting. */
+int mp__mgr_connect_server(const mp_manager_t *m, const char *address,
+                           mp_duration_t timeout, mp_conn_t **out);
+
+/* mp__mgr_exchange sends req over c and reads the reply into rep, waiting
+ * for it at most timeout. Returns 0 (rep filled, its status may be an
+ * error) or the error that left the connection unusable (the stream is
+ * then out of step: the caller drops it); *keep says whether c may be
+ * reused. */
+int mp__mgr_exchange(mp_conn_t *c, const mp__mgr_req_t *req,
+                     mp__mgr_rep_t *rep, mp_duration_t timeout, bool *keep);
+
+/* mp__mgr_pool_adopt adds c to m's pool as an idle connection (on no
+ * memory, c is destroyed). */
+void mp__mgr_pool_adopt(mp_manager_t *m, mp_conn_t *c);
+
+/* mp__mgr_pool_clear closes and frees every pooled connection and the
+ * references connection (none may be busy): the server then drops every
+ * reference this process held. Takes pool_mu and ref_mu. */
+void mp__mgr_pool_clear(mp_manager_t *m);
+
+/* mp__mgr_pool_forget closes this process's copies of m's pooled
+ * connections and of its references connection and forgets them, taking
+ * no lock: for a forked child (the fork handlers), whose copies are its
+ * parent's streams. */
+void mp__mgr_pool_forget(mp_manager_t *m);
+
+/*--- the server process (server.c) ------------------------------------------*/
 
 /* mp__mgr_server_main is the server process's target: arg is the manager
  * handle (the forked copy). It listens on m->sock_path or
