@@ -117,6 +117,64 @@ MP_EXTERN void mp_free(void *ptr);
  * honouring the affinity mask as os.process_cpu_count() does. */
 MP_EXTERN int mp_cpu_count(void);
 
+/*===== Start methods =======================================================*/
+
+/* How mp_process_start makes a child (Python's start methods):
+ *   MP_START_FORK        fork() of the caller: fastest, the child sees the
+ *                        caller's memory, but a caller with threads can
+ *                        leave its child holding a lock another thread had
+ *                        (malloc's, a logger's): a deadlock hazard.
+ *   MP_START_FORKSERVER  a server process, itself a fresh exec of the
+ *                        program (one thread, no state of the caller),
+ *                        forks each child on request: safe from threads.
+ *   MP_START_SPAWN       a fresh exec of the program that runs only the
+ *                        target: safe from threads, slowest.
+ * Under forkserver and spawn the child shares no memory with its creator:
+ * the target is named across the exec (its object's build-id and its
+ * offset there, so static functions work), and the argument is copied as
+ * bytes (mp_process_opts_t.arg_size). Both need mp_main() at the top of
+ * main. MP_START_DEFAULT (0) means "the process-wide default". */
+typedef enum {
+    MP_START_DEFAULT = 0,
+    MP_START_FORK = 1,
+    MP_START_FORKSERVER = 2,
+    MP_START_SPAWN = 3
+} mp_start_method_t;
+
+/* mp_main is the entry hook that spawn and forkserver need; call it first
+ * thing in main: `int main(int argc, char **argv) { mp_main(argc, argv);
+ * ... }`. In a normal run it records that the program has the hook and
+ * returns 0 at once. In a process the library started with spawn (or the
+ * forkserver it runs), it runs that process's target (or serves requests)
+ * and exits: it never returns there, so main's own code never runs twice.
+ * Starting a spawn or forkserver process from a program that did not call
+ * it fails with MP_ENOMAIN. Context: main's thread, before anything
+ * else. Python: the `if __name__ == '__main__':` guard. */
+MP_EXTERN int mp_main(int argc, char **argv);
+
+/* mp_start_method_name returns "fork", "forkserver" or "spawn" (NULL for
+ * MP_START_DEFAULT or a value outside the enum). mp_start_method_parse
+ * stores the method named name in *out: 0 or MP_EINVAL. */
+MP_EXTERN const char *mp_start_method_name(mp_start_method_t method);
+MP_EXTERN int mp_start_method_parse(const char *name, mp_start_method_t *out);
+
+/* mp_set_start_method sets the process-wide default method, once: a second
+ * call (or one after the default was fixed by mp_start_method or by a
+ * start) returns MP_EBUSY unless force is true. With force, method
+ * MP_START_DEFAULT unsets it again. Returns 0, MP_EBUSY or MP_EINVAL (not
+ * a method). A child inherits its creator's default (fork), or has its own
+ * method as default (spawn, forkserver: as Python's). Context: any thread.
+ * Python: multiprocessing.set_start_method(method, force). */
+MP_EXTERN int mp_set_start_method(mp_start_method_t method, bool force);
+
+/* mp_start_method returns the process-wide default method, fixing it on
+ * first use as Python's get_start_method() does: the method set, else the
+ * one the environment variable MULTIPROC_START_METHOD names ("fork",
+ * "forkserver", "spawn"; so a program and its tests run under each method
+ * unchanged), else MP_START_FORK. Returns the method (> 0), or MP_EINVAL
+ * when the variable names no method (nothing is fixed then). */
+MP_EXTERN int mp_start_method(void);
+
 /*===== Processes ===========================================================*/
 
 typedef struct mp_process mp_process_t;
@@ -132,23 +190,37 @@ typedef struct mp_process_opts {
     bool daemon;      /* killed when the parent exits, even by SIGKILL;
                          false: the creating process's own flag (Python's
                          default), which mp_process_set_daemon may change */
+    mp_start_method_t start_method; /* 0: mp_start_method() at start */
+    size_t arg_size; /* 0: arg is a pointer passed as is (fork only; NULL
+                        under any method); else arg points to arg_size
+                        bytes that a forkserver or spawn child gets a copy
+                        of (its target is passed a pointer to the copy,
+                        aligned for any type; fork passes arg as is) */
 } mp_process_opts_t;
 
 /* mp_process_create makes a process object that will run target(arg) in a
- * child once started. The name is copied. arg is passed as is: with the
- * fork start method the child sees the same address, with a copy of the
- * parent's memory. Returns 0 or MP_EINVAL (NULL out or target), MP_ENOMEM.
- * Context: any process; the object belongs to the creating process. */
+ * child once started. The name is copied. With the fork start method arg is
+ * passed as is (the child sees the same address, with a copy of the
+ * parent's memory); under forkserver and spawn the opts' arg_size bytes at
+ * arg are copied to the child when it starts (arg must stay valid until
+ * mp_process_start returns). Returns 0 or MP_EINVAL (NULL out or target, a
+ * start_method outside the enum), MP_ENOMEM. Context: any process; the
+ * object belongs to the creating process. */
 MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
                                 void *arg, const mp_process_opts_t *opts);
 
-/* mp_process_start forks the child and returns once it runs. A failure is
- * reported here with its reason and leaves no child behind. Before forking
- * it flushes stdio (so buffered output is not written twice) and reaps
- * children that have exited. Returns 0 or MP_ESTARTED (started before),
- * MP_EDAEMON (the caller is a daemon process), MP_ENOTCHILD (object made by
- * another process), MP_ECLOSED, MP_EAGAIN/MP_ENOMEM (fork failed), or the
- * errno of a failed set-up step in the child. */
+/* mp_process_start starts the child with the handle's start method (the
+ * default when it has none: which fixes the default, see
+ * mp_start_method) and returns once it runs. A failure is reported here
+ * with its reason and leaves no child behind. Before forking it flushes
+ * stdio (so buffered output is not written twice) and reaps children that
+ * have exited. Returns 0 or MP_ESTARTED (started before), MP_EDAEMON (the
+ * caller is a daemon process), MP_ENOTCHILD (object made by another
+ * process), MP_ECLOSED, MP_EAGAIN/MP_ENOMEM (fork failed), the errno of a
+ * failed set-up step; under forkserver and spawn also MP_ENOMAIN (the
+ * program did not call mp_main), MP_EINVAL (a non-NULL arg without
+ * arg_size, or MULTIPROC_START_METHOD names no method), MP_ENOTSUP (the
+ * target's object has no build-id) and errors starting the forkserver. */
 MP_EXTERN int mp_process_start(mp_process_t *p);
 
 /* mp_process_join waits up to timeout for the child to exit and reaps it.
@@ -210,6 +282,14 @@ MP_EXTERN int mp_process_close(mp_process_t *p);
  * never abandoned to become a zombie). NULL and the library-owned handles of
  * mp_current_process()/mp_parent_process() are ignored (0). */
 MP_EXTERN int mp_process_destroy(mp_process_t *p);
+
+/* mp_process_start_method returns the method that started p: for a child
+ * handle the one it was or will be started with (MP_START_DEFAULT while it
+ * is to take the default and has not started), for mp_current_process()
+ * the one that started the caller (MP_START_DEFAULT in the main process),
+ * for mp_parent_process() MP_START_DEFAULT. NULL gives MP_START_DEFAULT.
+ * Python: get_start_method() in the child, Process._start_method. */
+MP_EXTERN mp_start_method_t mp_process_start_method(const mp_process_t *p);
 
 /* mp_process_exit ends the calling process the way a target's return does:
  * it terminates daemon children, joins the others, flushes stdio and exits
@@ -639,8 +719,10 @@ typedef struct mp_pool_opts {
  * relatives use with MP_POOL_CHUNKSIZE_AUTO for nitems items of item_bytes
  * bytes each (the larger of an item's input and its result slot; for
  * mp_pool_map_buffers the average input length): Python's rule,
- * ceil(nitems / (4 * processes)), but no more items than fit in 64 KiB
- * (item_bytes 0 counts as 1), and at least 1. A task here costs
+ * ceil(nitems / (4 * processes)), but no more items than fit in 63 KiB
+ * (so that a chunk's message, headers included, stays under the queues'
+ * 64 KiB large-message path; item_bytes 0 counts as 1), and at least 1.
+ * A task here costs
  * microseconds, not Python's hundreds, so smaller chunks lose nothing to
  * overhead, balance better and keep the messages within memory the
  * queues reuse. Returns it, or MP_EINVAL (NULL pool). Context: any
@@ -1078,12 +1160,14 @@ MP_EXTERN int mp_lock_release(mp_lock_t *lock);
  * the lock). Returns 0 or MP_ENOTOWNER (the caller does not hold it). */
 MP_EXTERN int mp_lock_consistent(mp_lock_t *lock);
 
-/* mp_lock_locked returns 1 if someone holds the lock, else 0. */
-MP_EXTERN int mp_lock_locked(const mp_lock_t *lock);
+/* mp_lock_locked tells whether someone holds the lock (false for NULL).
+ * Context: any process that has the lock. */
+MP_EXTERN bool mp_lock_locked(const mp_lock_t *lock);
 
-/* mp_lock_is_mine returns 1 if the calling thread holds the lock (for a Lock:
- * it was the last to acquire it and has not released it), else 0. */
-MP_EXTERN int mp_lock_is_mine(const mp_lock_t *lock);
+/* mp_lock_is_mine tells whether the calling thread holds the lock (for a
+ * Lock: it was the last to acquire it and has not released it); false for
+ * NULL. Context: any process that has the lock. */
+MP_EXTERN bool mp_lock_is_mine(const mp_lock_t *lock);
 
 /* mp_lock_recursion returns how many times an RLock is held (0 if free;
  * 0 or 1 for a Lock). */
@@ -1177,8 +1261,9 @@ MP_EXTERN int mp_event_create(mp_event_t **out);
 MP_EXTERN int mp_event_set(mp_event_t *ev);
 MP_EXTERN int mp_event_clear(mp_event_t *ev);
 
-/* mp_event_is_set returns 1 if set, 0 if clear, MP_EINVAL for NULL. */
-MP_EXTERN int mp_event_is_set(const mp_event_t *ev);
+/* mp_event_is_set tells whether the flag is set (false for NULL). Context:
+ * any process that has the event. */
+MP_EXTERN bool mp_event_is_set(const mp_event_t *ev);
 
 /* mp_event_wait returns 0 once the flag is set (at once if it is),
  * MP_ETIMEDOUT if it was not set within timeout, or MP_EINVAL. */
@@ -1219,11 +1304,13 @@ MP_EXTERN int mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout);
 MP_EXTERN int mp_barrier_abort(mp_barrier_t *bar);
 MP_EXTERN int mp_barrier_reset(mp_barrier_t *bar);
 
-/* parties, the number now waiting, and 1 if broken (else 0); MP_EINVAL for
- * NULL. */
+/* mp_barrier_parties and mp_barrier_n_waiting return the parties and the
+ * number now waiting, or MP_EINVAL for NULL; mp_barrier_broken tells
+ * whether the barrier is broken (false for NULL). Context: any process that
+ * has the barrier. */
 MP_EXTERN int mp_barrier_parties(const mp_barrier_t *bar);
 MP_EXTERN int mp_barrier_n_waiting(const mp_barrier_t *bar);
-MP_EXTERN int mp_barrier_broken(const mp_barrier_t *bar);
+MP_EXTERN bool mp_barrier_broken(const mp_barrier_t *bar);
 
 /* Same ownership rule as mp_lock_destroy. NULL is ignored. */
 MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);

@@ -125,7 +125,7 @@ TEST(barrier_bad_input)
     ASSERT_ERR(mp_barrier_reset(NULL), MP_EINVAL);
     ASSERT_ERR(mp_barrier_parties(NULL), MP_EINVAL);
     ASSERT_ERR(mp_barrier_n_waiting(NULL), MP_EINVAL);
-    ASSERT_ERR(mp_barrier_broken(NULL), MP_EINVAL);
+    ASSERT(!mp_barrier_broken(NULL));
     mp_barrier_destroy(NULL);
     ASSERT_OK(mp_barrier_create(&bar, 2, NULL));
     ASSERT_ERR(mp_barrier_wait(bar, -5), MP_EINVAL);

@@ -11,7 +11,7 @@ TEST(event_bad_input)
     ASSERT_ERR(mp_event_create(NULL), MP_EINVAL);
     ASSERT_ERR(mp_event_set(NULL), MP_EINVAL);
     ASSERT_ERR(mp_event_clear(NULL), MP_EINVAL);
-    ASSERT_ERR(mp_event_is_set(NULL), MP_EINVAL);
+    ASSERT(!mp_event_is_set(NULL));
     ASSERT_ERR(mp_event_wait(NULL, MP_WAIT_FOREVER), MP_EINVAL);
     mp_event_destroy(NULL);
     ASSERT_OK(mp_event_create(&ev));

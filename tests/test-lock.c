@@ -196,8 +196,8 @@ TEST(lock_bad_input)
     ASSERT_ERR(mp_lock_acquire(NULL, MP_WAIT_FOREVER), MP_EINVAL);
     ASSERT_ERR(mp_lock_release(NULL), MP_EINVAL);
     ASSERT_ERR(mp_lock_consistent(NULL), MP_EINVAL);
-    ASSERT_ERR(mp_lock_locked(NULL), MP_EINVAL);
-    ASSERT_ERR(mp_lock_is_mine(NULL), MP_EINVAL);
+    ASSERT(!mp_lock_locked(NULL));
+    ASSERT(!mp_lock_is_mine(NULL));
     ASSERT_ERR(mp_lock_recursion(NULL), MP_EINVAL);
     mp_lock_destroy(NULL);
     for (int rec = 0; rec < 2; rec++) {

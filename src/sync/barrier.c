@@ -187,13 +187,11 @@ mp_barrier_n_waiting(const mp_barrier_t *bar)
     return (int)atomic_load((_Atomic uint32_t *)&state_of(bar)->count);
 }
 
-int
+bool
 mp_barrier_broken(const mp_barrier_t *bar)
 {
-    if (bar == NULL) {
-        return MP_EINVAL;
-    }
-    return atomic_load((_Atomic uint32_t *)&state_of(bar)->broken) != 0;
+    return bar != NULL &&
+           atomic_load((_Atomic uint32_t *)&state_of(bar)->broken) != 0;
 }
 
 void

@@ -80,11 +80,11 @@ mp_event_clear(mp_event_t *ev)
     return 0;
 }
 
-int
+bool
 mp_event_is_set(const mp_event_t *ev)
 {
     if (ev == NULL) {
-        return MP_EINVAL;
+        return false;
     }
     uint32_t w = atomic_load((_Atomic uint32_t *)&state_of(ev)->word);
     return (w & EVENT_SET) != 0;

@@ -102,22 +102,16 @@ mp_lock_consistent(mp_lock_t *lock)
     return 0;
 }
 
-int
+bool
 mp_lock_locked(const mp_lock_t *lock)
 {
-    if (lock == NULL) {
-        return MP_EINVAL;
-    }
-    return mp__mutex_holder(&state_of(lock)->m) != 0;
+    return lock != NULL && mp__mutex_holder(&state_of(lock)->m) != 0;
 }
 
-int
+bool
 mp_lock_is_mine(const mp_lock_t *lock)
 {
-    if (lock == NULL) {
-        return MP_EINVAL;
-    }
-    return held_by_me(state_of(lock));
+    return lock != NULL && held_by_me(state_of(lock));
 }
 
 int
