@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* error.c - error texts and names generated from MP_ERRNO_MAP, and
- * mp__panic for broken invariants. */
+/* error.c - error texts and names generated from MP_ERRNO_MAP, and the
+ * version queries: the library's own tables, no OS call (mp__panic, which
+ * writes to stderr, lives in platform/linux_self.c). */
 #include "mp_internal.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 const char *
 mp_strerror(int err)
@@ -65,17 +64,14 @@ mp_err_name_r(int err, char *buf, size_t buflen)
     return format_code(err, text, mp_err_name(1), buf, buflen);
 }
 
-void
-mp__panic(const char *file, int line, const char *what)
+unsigned
+mp_version(void)
 {
-    char msg[512];
-    int n = snprintf(msg, sizeof msg,
-                     "multiproc: internal error at %s:%d: %s (pid %d)\n",
-                     file, line, what, (int)getpid());
-    if (n > 0) {
-        ssize_t w = write(STDERR_FILENO, msg,
-                          (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        (void)w;
-    }
-    abort();
+    return MP_VERSION_HEX;
+}
+
+const char *
+mp_version_string(void)
+{
+    return MP_VERSION_STRING;
 }

@@ -32,7 +32,8 @@ void mp__free(void *ptr);
 char *mp__strdup(const char *s);
 
 /* Broken invariants (library bugs, corrupted shared state) abort with the
- * place and expression; environmental errors are returned, never asserted. */
+ * place and expression; environmental errors are returned, never asserted.
+ * mp__panic writes to stderr, so it is defined in platform/linux_self.c. */
 __attribute__((noreturn)) void mp__panic(const char *file, int line,
                                          const char *what);
 #define MP__ASSERT(expr)                                                       \
@@ -99,6 +100,9 @@ int64_t mp__deadline_after_ns(int64_t ns);
 /* mp__remaining_ms returns the milliseconds left until deadline, rounded up,
  * clamped to [0, INT32_MAX], or -1 for MP__NO_DEADLINE (poll()'s forever). */
 int mp__remaining_ms(int64_t deadline);
+
+/* The process basics below reach the OS, so platform/linux_self.c defines
+ * them; they are declared here because every layer uses them. */
 
 /* mp__init runs the library's one-time set-up for this process; every public
  * entry point that creates something calls it. Cheap after the first call. */

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* init.c - lazy per-process library set-up, version queries, the cached
- * pid/tid that stay right across fork, and the fork-local page that holds
- * process-local state a forked child must not inherit. */
-#include "mp_internal.h"
+/* linux_self.c - the calling process itself: lazy per-process library
+ * set-up (mp__init, mp_init), the cached pid/tid that stay right across
+ * fork, the fork-local page (an anonymous mapping with MADV_WIPEONFORK)
+ * that holds process-local state a forked child must not inherit, and
+ * mp__panic, the process's last words on stderr. These are declared in
+ * common/mp_internal.h (every file asserts and asks for its pid) and
+ * defined here, where the OS calls live. */
+#include "platform.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -121,14 +127,17 @@ mp__gettid(void)
     return cached_tid;
 }
 
-unsigned
-mp_version(void)
+void
+mp__panic(const char *file, int line, const char *what)
 {
-    return MP_VERSION_HEX;
-}
-
-const char *
-mp_version_string(void)
-{
-    return MP_VERSION_STRING;
+    char msg[512];
+    int n = snprintf(msg, sizeof msg,
+                     "multiproc: internal error at %s:%d: %s (pid %d)\n",
+                     file, line, what, (int)getpid());
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, msg,
+                          (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        (void)w;
+    }
+    abort();
 }
