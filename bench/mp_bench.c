@@ -833,7 +833,7 @@ wl_pool_map_trivial(void)
         map_squares(pool, n, cs);
         double dt = bench_now() - t0;
         /* AUTO: Python's rule for Pool(2), ceil(n / (4 * 2)), cut to
-         * 64 KiB of items a chunk. */
+         * 63 KiB of items a chunk. */
         long eff =
             cs > 0 ? cs : mp_pool_chunksize(pool, (size_t)n, sizeof(long));
         bench_emit(cs > 0 ? "pool_map_trivial_chunksize1"

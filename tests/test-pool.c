@@ -271,14 +271,20 @@ TEST(pool_chunksize_rule)
     ASSERT_EQ(mp__pool_chunksize(17, 4, 8), 2);
     ASSERT_EQ(mp__pool_chunksize(1000, 4, 8), 63);
     ASSERT_EQ(mp__pool_chunksize(0, 4, 8), 1);
-    /* ... cut to 64 KiB of items a chunk, at least one item. */
-    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 8), 8192);
-    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 0), 65536);
-    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 1), 65536);
-    ASSERT_EQ(mp__pool_chunksize(1000, 2, 1000), 65);
+    /* ... cut to 63 KiB of items a chunk (a chunk's message, headers
+     * included, stays under the queues' 64 KiB large-message path), at
+     * least one item. */
+    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 8), 8064);
+    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 0), 64512);
+    ASSERT_EQ(mp__pool_chunksize(3000000, 2, 1), 64512);
+    ASSERT_EQ(mp__pool_chunksize(1000, 2, 1000), 64);
     ASSERT_EQ(mp__pool_chunksize(1000, 2, 1 << 20), 1);
     ASSERT_EQ(mp__pool_chunksize(1000, 2, SIZE_MAX), 1);
-    ASSERT_EQ(mp__pool_chunksize(SIZE_MAX, 1, 1), 65536);
+    ASSERT_EQ(mp__pool_chunksize(SIZE_MAX, 1, 1), 64512);
+    /* A chunk of longs with its task header and module path stays under
+     * the large-message threshold. */
+    ASSERT_LT(mp__task_data_offset(256) + 8 * mp__pool_chunksize(3000000, 2, 8),
+              (size_t)MP__QUEUE_LARGE_MIN - 16);
 }
 
 /* The tasks (chunks) a Pool(2)'s workers have completed so far. */
@@ -304,7 +310,7 @@ TEST(pool_chunksize_public)
 {
     mp_pool_t *pool = mpt_pool_make(2, 0);
     ASSERT_EQ(mp_pool_chunksize(pool, 100, 8), 13);
-    ASSERT_EQ(mp_pool_chunksize(pool, 3000000, 8), 8192);
+    ASSERT_EQ(mp_pool_chunksize(pool, 3000000, 8), 8064);
     ASSERT_EQ(mp_pool_chunksize(pool, 0, 8), 1);
     ASSERT_EQ(mp_pool_chunksize(pool, SIZE_MAX, SIZE_MAX), 1);
     ASSERT_EQ(mp_pool_chunksize(NULL, 100, 8), MP_EINVAL);
@@ -323,7 +329,7 @@ TEST(pool_chunksize_public)
                           MP_WAIT_FOREVER),
               0);
     long chunk = mp_pool_chunksize(pool, N, sizeof *in);
-    ASSERT_EQ(chunk, 8192);
+    ASSERT_EQ(chunk, 8064);
     ASSERT_EQ(tasks_done(pool) - before, (uint64_t)((N + chunk - 1) / chunk));
     for (int64_t i = 0; i < N; i++) {
         ASSERT_EQ(out[i], i * i);

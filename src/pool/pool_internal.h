@@ -22,6 +22,7 @@
 #define MP_POOL_INTERNAL_H
 
 #include "../common/mp_internal.h"
+#include "../queue/queue_internal.h"
 #include "../shm/shm_internal.h"
 
 #include <pthread.h>
@@ -121,8 +122,14 @@ ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
 
 /* The default chunk size of map (see mp_pool_chunksize): Python's
  * ceil(nitems / (4 * nproc)), cut down so that a chunk of items of
- * item_bytes each stays within MP__POOL_CHUNK_BYTES; at least 1. */
-#define MP__POOL_CHUNK_BYTES ((size_t)64 << 10)
+ * item_bytes each stays within MP__POOL_CHUNK_BYTES; at least 1. That is
+ * the queues' large-message threshold less MP__POOL_CHUNK_ROOM for the
+ * task's header and module path (or the reply's header) and the heap
+ * block's header, so that a chunk's message stays under the threshold: a
+ * chunk of exactly 64 KiB of items went over it and cost ~15 % more CPU
+ * (docs/design.md, "Pool chunk size"). */
+#define MP__POOL_CHUNK_ROOM ((size_t)1024)
+#define MP__POOL_CHUNK_BYTES ((size_t)MP__QUEUE_LARGE_MIN - MP__POOL_CHUNK_ROOM)
 size_t mp__pool_chunksize(size_t nitems, int nproc, size_t item_bytes);
 
 /* Conditions on CLOCK_MONOTONIC, and a wait until a deadline (mu held).

@@ -88,13 +88,13 @@
 
 /* A put of a message of at least PACE_MIN bytes first waits while
  * PACE_DEPTH messages are queued and consumers take them (large_pace). */
-#define PACE_MIN (64u * 1024)
+#define PACE_MIN MP__QUEUE_LARGE_MIN
 #define PACE_DEPTH 4
 #define PACE_SPIN 2000 /* pauses before it sleeps */
 
 /* A get of a message of at least PREFAULT_MIN bytes maps its pages before
  * it copies them (heap_copy_out). */
-#define PREFAULT_MIN (64u * 1024)
+#define PREFAULT_MIN MP__QUEUE_LARGE_MIN
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif

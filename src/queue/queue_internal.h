@@ -26,6 +26,13 @@
 #define MP__QUEUE_VERSION 3u
 #define MP__QUEUE_FLAG_JOINABLE 0x1u
 
+/* Messages of this many bytes and up take the large-message path: a put
+ * paces them and has the heap map its block's pages (madvise), and a get
+ * maps them before it copies (two system calls a message, and a heap block
+ * of twice the size). Callers that choose their message sizes (the pool's
+ * chunks) stay under it. */
+#define MP__QUEUE_LARGE_MIN (64u * 1024)
+
 #define MP__QUEUE_CELL_SIZE 128u
 #define MP__QUEUE_INLINE_MAX (MP__QUEUE_CELL_SIZE - 32u)
 #define MP__QUEUE_UNBOUNDED_CELLS 4096u
