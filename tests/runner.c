@@ -509,6 +509,8 @@ spawn_test(const char *self, struct test_entry *t)
 int
 main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 2 && (strcmp(argv[1], "--list") == 0 ||
                       strcmp(argv[1], "--list-timeouts") == 0)) {

@@ -30,6 +30,7 @@
 #define MP__ENOSERVER (-4016)
 #define MP__EKIND (-4017)
 #define MP__EPIDNS (-4018)
+#define MP__ENOMAIN (-4019)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -86,6 +87,8 @@
        "the manager's server is gone: shut down or died")                     \
     XX(EKIND, MP__EKIND, "the proxy refers to another kind of object")     \
     XX(EPIDNS, MP__EPIDNS,                                                     \
-       "the object belongs to processes of another pid namespace")
+       "the object belongs to processes of another pid namespace")        \
+    XX(ENOMAIN, MP__ENOMAIN,                                                   \
+       "spawn and forkserver need mp_main() called at the top of main")
 
 #endif /* MULTIPROC_ERRNO_H */

@@ -166,6 +166,52 @@ int mp__plat_epoll_del(int ep, int fd);
 int mp__plat_epoll_wait(int ep, int *fds, uint32_t *events, int cap,
                         int64_t deadline);
 
+/* --- memory mappings (linux_mem.c) ----------------------------------- */
+
+/* mp__plat_map_anon maps len bytes of zeroed read-write anonymous memory:
+ * shared, the pages are the same memory in every process forked after
+ * (MAP_NORESERVE: charged as used); private, a child gets a copy on
+ * write. Returns the mapping, or NULL (no memory). */
+void *mp__plat_map_anon(bool shared, size_t len);
+
+/* mp__plat_remap grows or shrinks the private anonymous mapping p of
+ * old_len bytes to new_len, moving it when needed. Returns its new
+ * address (the old one is gone), or NULL with p left as it was. */
+void *mp__plat_remap(void *p, size_t old_len, size_t new_len);
+
+/* mp__plat_unmap removes the mapping of len bytes at p (p NULL: nothing). */
+void mp__plat_unmap(void *p, size_t len);
+
+/* mp__plat_memfd_map makes an anonymous memory file of len bytes (name is
+ * only for /proc) and maps all of it shared and read-write into *out; the
+ * file itself is closed (the mapping keeps the memory). Forked children
+ * share it. A file mapping is not charged against the commit limit, so a
+ * sparse region costs only the pages touched. Returns 0, MP_EFBIG (len
+ * too large) or a negative error. */
+int mp__plat_memfd_map(const char *name, size_t len, void **out);
+
+/* mp__plat_shm_create creates the POSIX shared-memory object path
+ * (O_EXCL, mode 0600), sizes it to len (> 0) and maps it shared into
+ * *out. On failure nothing is left: the object is unlinked again.
+ * Returns 0, MP_EEXIST, MP_EFBIG or another negative error. */
+int mp__plat_shm_create(const char *path, size_t len, void **out);
+
+/* mp__plat_shm_attach maps the whole existing object path shared into
+ * *out and stores its size in *len. Returns 0, MP_ENOENT, MP_EINVAL (the
+ * object is empty), MP_EFBIG (larger than PTRDIFF_MAX) or another
+ * negative error; a failure never unlinks it. */
+int mp__plat_shm_attach(const char *path, void **out, size_t *len);
+
+/* mp__plat_shm_unlink removes the name path. Returns 0 or a negative
+ * error (MP_ENOENT when there is none). */
+int mp__plat_shm_unlink(const char *path);
+
+/* mp__plat_populate asks the kernel to map the pages of len bytes at p
+ * into this process now (MADV_POPULATE_WRITE when write, else _READ;
+ * Linux 5.14) rather than a fault per page on first touch. Only a hint:
+ * on an older kernel, or without memory, they come on first touch. */
+void mp__plat_populate(void *p, size_t len, bool write);
+
 /* --- randomness (posix_random.c) -------------------------------------- */
 
 /* mp__plat_secret_bytes fills buf with len bytes from the kernel's CSPRNG
@@ -249,4 +295,66 @@ int mp__plat_code_by_build_id(const uint8_t *id, size_t id_len,
  * MP_ENOENT (it cannot be loaded). */
 int mp__plat_code_load(const char *path);
 
+/* --- starting processes by exec (posix_spawn.c) ----------------------- */
+/* The most fds one mp__plat_send_fds message carries. */
+#define MP__PLAT_FDS_MAX 8
+/* mp__plat_spawn_self starts a fresh exec of the running program
+ * (/proc/self/exe) with argv and this process's environment: its stdin is
+ * stdin_fd (-1: this process's), stdout and stderr this process's, fds[i]
+ * (0 <= n <= 8, none -1) becomes fd 3 + i in it, every other fd of this
+ * process is closed there whatever its close-on-exec flag, and its signal
+ * mask is empty. posix_spawn (no fork handlers, no copy of the caller):
+ * safe in a process with threads. Returns 0 with *pid_out set, or a
+ * negative error (the exec's own failure included). */
+int mp__plat_spawn_self(char *const argv[], int stdin_fd, const int *fds,
+                        int n, pid_t *pid_out);
+/* mp__plat_socketpair makes a close-on-exec AF_UNIX pair of type
+ * (SOCK_STREAM, SOCK_SEQPACKET). Returns 0 or a negative error. */
+int mp__plat_socketpair(int type, int fds[2]);
+/* mp__plat_send_full writes all n bytes to socket fd, blocking, without
+ * SIGPIPE (a closed peer is -EPIPE). Returns 0 or a negative error. */
+int mp__plat_send_full(int fd, const void *buf, size_t n);
+/* mp__plat_send_fds sends len (> 0) bytes and nfds (1..MP__PLAT_FDS_MAX)
+ * fds in one message on sock (SCM_RIGHTS), blocking, without SIGPIPE.
+ * Returns 0 or a negative error. */
+int mp__plat_send_fds(int sock, const void *buf, size_t len, const int *fds,
+                      int nfds);
+/* mp__plat_recv_fds receives one message of up to cap bytes on sock,
+ * blocking, and stores up to maxfds fds that came with it (close-on-exec)
+ * in fds, their count in *nfds (extra ones are closed). Returns the bytes
+ * (0: the peer closed), MP_EPROTO (message or fds truncated: none kept),
+ * or a negative error. */
+ssize_t mp__plat_recv_fds(int sock, void *buf, size_t cap, int *fds,
+                          int maxfds, int *nfds);
+/* mp__plat_fork is fork(): the child's 0, the child's pid, or a negative
+ * error. Only for a process that surely has one thread (the forkserver). */
+pid_t mp__plat_fork(void);
+/* mp__plat_kill sends sig to pid. Returns 0 or a negative error. */
+int mp__plat_kill(pid_t pid, int sig);
+/* mp__plat_wait_pid reaps child pid (-1: any), waiting when block.
+ * Returns its pid with *code set (the exit status, or minus the signal
+ * that killed it), 0 (none exited, !block), or a negative error
+ * (-ECHILD: no such child). */
+pid_t mp__plat_wait_pid(pid_t pid, bool block, int *code);
+/* mp__plat_sigchld_fd blocks SIGCHLD in the calling thread and returns a
+ * non-blocking close-on-exec fd that is readable while one is pending, or
+ * a negative error; mp__plat_drain_sigfd reads what is pending. */
+int mp__plat_sigchld_fd(void);
+void mp__plat_drain_sigfd(int fd);
+/* mp__plat_server_signals(true) ignores SIGINT and SIGPIPE (the
+ * forkserver: a terminal's ^C is for the program, not for it); false
+ * restores both to the default and empties the signal mask (a child the
+ * forkserver made). */
+void mp__plat_server_signals(bool server);
+/* mp__plat_die_with_parent arms SIGKILL for the caller when its parent
+ * (whose pid must be parent) exits, and kills the caller at once when the
+ * parent is already gone. Returns 0 or a negative error. Note: the signal
+ * comes when the parent's thread that made the caller ends. */
+int mp__plat_die_with_parent(pid_t parent);
+/* mp__plat_close_all_but closes every fd from 3 up except the n fds of
+ * keep (ascending, each >= 3). Context: a process with one thread. */
+void mp__plat_close_all_but(const int *keep, int n);
+/* mp__plat_devnull_rd opens /dev/null read-only, close-on-exec, at an fd
+ * above stderr. Returns the fd or a negative error. */
+int mp__plat_devnull_rd(void);
 #endif /* MP_PLATFORM_H */

@@ -201,6 +201,10 @@ mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
         return MP_EINVAL;
     }
     *out = NULL;
+    if (opts != NULL && opts->start_method != MP_START_DEFAULT &&
+        mp_start_method_name(opts->start_method) == NULL) {
+        return MP_EINVAL;
+    }
     mp__registry_init();
     /* Python numbers a process when it is created, named or not. */
     const char *prefix;
@@ -213,6 +217,8 @@ mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
     p->state = MP__PROC_INITIAL;
     p->target = target;
     p->arg = arg;
+    p->method = opts != NULL ? opts->start_method : MP_START_DEFAULT;
+    p->arg_size = opts != NULL ? opts->arg_size : 0;
     /* Python's default is the creator's flag: a process made inside a
      * daemon is a daemon unless set_daemon(false) says otherwise. */
     mp__registry_lock();
@@ -415,7 +421,8 @@ reap_blocking(pid_t pid)
  * Not inlined: the child returns from fork into it, so it belongs with the
  * child's path. */
 MP__FORK_CHILD_PATH __attribute__((noinline)) static int
-spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *pwfd_out)
+spawn_child(mp_process_t *p, const mp__boot_info_t *bi, pid_t *pid_out,
+            int *pidfd_out, int *pwfd_out)
 {
     pid_t parent = mp__getpid();
     mp__registry_start_lock();
@@ -431,11 +438,20 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *pwfd_out)
         mp__registry_start_unlock();
         return err;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        run_child(p, parent, devnull, &sp);
+    pid_t pid;
+    int fork_errno;
+    if (bi != NULL) {
+        /* spawn: an exec that runs only the target (spawn.c). */
+        int e = mp__spawn_exec(bi, devnull, sp.sent_wr, sp.pdeath_rd, &pid);
+        fork_errno = -e;
+        pid = e == 0 ? pid : -1;
+    } else {
+        pid = fork();
+        if (pid == 0) {
+            run_child(p, parent, devnull, &sp);
+        }
+        fork_errno = errno;
     }
-    int fork_errno = errno;
     mp__plat_close(devnull);
     if (sp.sent_rd >= 0) {
         /* The child's ends; ours is listed before another start can fork
@@ -473,6 +489,67 @@ spawn_child(mp_process_t *p, pid_t *pid_out, int *pidfd_out, int *pwfd_out)
     return 0;
 }
 
+/* Fills bi from p, about to be started with method (forkserver or spawn)
+ * by this process. Returns 0 or MP_EINVAL (a non-NULL arg without
+ * arg_size: a pointer cannot cross an exec). */
+static int
+boot_info_of(const mp_process_t *p, mp_start_method_t method,
+             mp__boot_info_t *bi)
+{
+    if (p->arg != NULL && p->arg_size == 0) {
+        return MP_EINVAL;
+    }
+    *bi = (mp__boot_info_t){
+        .method = method,
+        .daemon = p->daemon,
+        .creator = mp__getpid(),
+        .parent_name = mp_process_name(mp_current_process()),
+        .name = p->name,
+        .identity = p->identity,
+        .target = p->target,
+        .arg = p->arg,
+        .arg_size = p->arg != NULL ? p->arg_size : 0,
+    };
+    return 0;
+}
+
+/* Has the forkserver make the child of p (forkserver.c): the parent-death
+ * pipe it gets is made here, its write end kept in the handle and listed
+ * as spawn_child does; the sentinel is the status socket the server
+ * reports the exit code on. Returns 0 or a negative error (no child
+ * left). */
+static int
+start_by_server(const mp__boot_info_t *bi, pid_t *pid_out, int *sent_out,
+                int *pwfd_out)
+{
+    mp__registry_start_lock();
+    int b[2];
+    int err = mp__plat_pipe(b);
+    if (err == 0) {
+        mp__registry_lock();
+        err = mp__registry_reserve_wfd_locked();
+        mp__registry_unlock();
+        if (err != 0) {
+            mp__plat_close(b[0]);
+            mp__plat_close(b[1]);
+        }
+    }
+    if (err == 0) {
+        err = mp__forkserver_start(bi, b[0], pid_out, sent_out);
+        mp__plat_close(b[0]);
+        if (err == 0) {
+            mp__registry_lock();
+            mp__registry_hold_wfd_locked(b[1]);
+            mp__registry_unlock();
+            *pwfd_out = b[1];
+        } else {
+            mp__plat_close(b[1]);
+        }
+    }
+    mp__registry_start_unlock();
+    return err;
+}
+
 int
 mp_process_start(mp_process_t *p)
 {
@@ -482,8 +559,29 @@ mp_process_start(mp_process_t *p)
     mp__registry_init();
     mp__registry_lock();
     int err = start_check_locked(p);
+    mp__registry_unlock();
+    if (err != 0) {
+        return err;
+    }
+    /* The method (fixing the default) and, for an exec, what the child is
+     * told; a fork reads none of this. */
+    int method = mp__start_resolve(p->method);
+    mp__boot_info_t bi;
+    if (method > 0 && method != MP_START_FORK) {
+        err = boot_info_of(p, (mp_start_method_t)method, &bi);
+    }
+    mp__registry_lock();
+    if (err == 0 && method < 0) {
+        err = method;
+    }
+    if (err == 0) {
+        err = start_check_locked(p); /* again: another thread may start */
+    }
     if (err == 0) {
         p->state = MP__PROC_STARTING;
+        if ((int)p->method != method) {
+            p->method = (mp_start_method_t)method; /* the child's copy too */
+        }
         mp__registry_reap_all_locked();
     }
     mp__registry_unlock();
@@ -495,7 +593,12 @@ mp_process_start(mp_process_t *p)
     mp__process_flush_stdio();
     pid_t pid = 0;
     int pidfd = -1, pwfd = -1;
-    err = spawn_child(p, &pid, &pidfd, &pwfd);
+    if (method == MP_START_FORKSERVER) {
+        err = start_by_server(&bi, &pid, &pidfd, &pwfd);
+    } else {
+        err = spawn_child(p, method == MP_START_SPAWN ? &bi : NULL, &pid,
+                          &pidfd, &pwfd);
+    }
     mp__registry_lock();
     if (err == 0) {
         p->pid = pid;
@@ -609,7 +712,12 @@ send_signal(mp_process_t *p, int sig)
     mp__registry_lock();
     int err = child_check_locked(p);
     /* Not reaped means the pid is still the child's (a zombie at worst),
-     * and only this process reaps it, under this lock. */
+     * and only this process reaps it, under this lock. A forkserver's
+     * child is reaped by the server, which reports it: look first (the
+     * pid is the child's until the server reaps it, as in Python). */
+    if (err == 0 && p->method == MP_START_FORKSERVER) {
+        (void)mp__process_reap_locked(p);
+    }
     if (err == 0 && p->state == MP__PROC_STARTED) {
         (void)kill(p->pid, sig);
     }
@@ -811,6 +919,21 @@ mp_process_destroy(mp_process_t *p)
         mp__free(p);
     }
     return 0;
+}
+
+mp_start_method_t
+mp_process_start_method(const mp_process_t *p)
+{
+    if (p == NULL || p->kind == MP__PROC_PARENT) {
+        return MP_START_DEFAULT;
+    }
+    if (p->kind == MP__PROC_CURRENT) {
+        return mp__registry_own_method();
+    }
+    mp__registry_lock();
+    mp_start_method_t m = p->method;
+    mp__registry_unlock();
+    return m;
 }
 
 void

@@ -55,8 +55,11 @@ struct mp_process {
     bool closed;            /* guarded by the registry lock */
     bool daemon;
     bool listed; /* in the children list; guarded by the lock */
+    mp_start_method_t method; /* as created (0: the default) until start
+                                 resolves it; then the one used */
     mp_target_fn target;
     void *arg;
+    size_t arg_size; /* 0: arg is a pointer; else its bytes' size */
     const char *name;     /* in strs, name_alloc, or a static string */
     char *name_alloc;     /* owned copy (mp_process_set_name), or NULL */
     const char *identity; /* "1:2" for Process-1:2, in strs; CHILD only */
@@ -112,6 +115,11 @@ bool mp__process_reap_locked(mp_process_t *p);
 /* mp__registry_reap_all_locked reaps every listed child that has exited.
  * Registry lock held. */
 void mp__registry_reap_all_locked(void);
+
+/* mp__registry_has_method_locked tells whether a listed (started, not
+ * reaped) child of this process was started with method. Registry lock
+ * held. */
+bool mp__registry_has_method_locked(mp_start_method_t method);
 
 /* mp__registry_is_daemon_locked tells whether the calling process is a
  * daemonic child (which may not start children). Registry lock held. */
@@ -182,5 +190,137 @@ void mp__process_test_fail_setup(int err);
  * its parent-death signal; -1 stops that. Tests only: they let the parent
  * die first. */
 void mp__process_test_hold_daemons(int fd);
+
+/* mp__registry_name_self renames the calling process (a copy of name):
+ * what a spawned child does with its parent's name before
+ * mp__registry_become_child makes it the parent's. Returns 0 or
+ * MP_ENOMEM. */
+int mp__registry_name_self(const char *name);
+
+/* mp__registry_own_method returns the method that started the calling
+ * process (MP_START_DEFAULT in the main process). */
+mp_start_method_t mp__registry_own_method(void);
+
+/*--- start methods (start.c, boot.c, spawn.c, forkserver.c, main.c) ------*/
+
+/* mp__start_resolve returns asked, or the default when asked is
+ * MP_START_DEFAULT (mp_start_method: fixing it), or MP_EINVAL. */
+int mp__start_resolve(mp_start_method_t asked);
+
+/* mp_main's record that the program has the entry hook, and its argv[0]
+ * (the name a spawned child is started under). mp__start_argv0 never
+ * returns NULL. mp__start_test_forget_hook makes this process behave as a
+ * program without the hook (tests only). */
+void mp__start_mark_hook(const char *argv0);
+bool mp__start_hook_called(void);
+const char *mp__start_argv0(void);
+void mp__start_test_forget_hook(void);
+
+/* The argv[1] that makes mp_main boot a spawned child or serve as the
+ * forkserver; the channel is fd MP__BOOT_FD in both (argv[2] names it). A
+ * spawned child has its sentinel pipe's write end at MP__BOOT_FD + 1 and
+ * its parent-death pipe's read end at MP__BOOT_FD + 2 when the record says
+ * so (without pidfds). */
+#define MP__BOOT_ARG_SPAWN "--multiproc-spawn"
+#define MP__BOOT_ARG_FORKSERVER "--multiproc-forkserver"
+#define MP__BOOT_FD 3
+
+/* The boot record (boot.c): its magic, version, fixed head (magic,
+ * version, method, daemon, has_pipes, creator pid), and the longest one a
+ * child accepts besides the argument's bytes (three u16 strings and an
+ * fnref with a u16 path, with room to spare). */
+#define MP__BOOT_MAGIC "MPBT"
+#define MP__BOOT_VERSION 1
+#define MP__BOOT_HEAD 12
+#define MP__BOOT_META_MAX (4 * 65536 + 1024)
+
+/* How long a creator waits for a new spawn or forkserver child to read its
+ * boot record and report (an exec of the program under load included). */
+#define MP__BOOT_TIMEOUT_NS (60 * 1000000000LL)
+
+/* What a spawn or forkserver child is told (boot.c). */
+typedef struct mp__boot_info {
+    mp_start_method_t method;
+    bool daemon;
+    bool has_pipes; /* spawn without pidfds: the sentinel pipes' ends are
+                       at MP__BOOT_FD + 1 and + 2 (set by mp__spawn_exec) */
+    pid_t creator;
+    const char *parent_name, *name, *identity;
+    mp_target_fn target;
+    const void *arg;
+    size_t arg_size;
+} mp__boot_info_t;
+
+/* mp__boot_send writes the boot record of bi on socket fd (the creator's
+ * end of a new child's boot channel) and waits until deadline for the
+ * child's report. Returns 0 (the child runs its target), the child's
+ * error (MP_ENOENT/MP_EPROTO: its target cannot be found in it),
+ * MP_EPIPE (it died first), MP_ETIMEDOUT, MP_ENOTSUP (the target's object
+ * has no build-id), MP_ENOMEM or another send error. */
+int mp__boot_send(int fd, const mp__boot_info_t *bi, int64_t deadline);
+
+/* mp__boot_child is the life of a spawn or forkserver child: it reads its
+ * boot record from fd, becomes the process it describes (name, identity,
+ * parent, daemon, start method), reports on fd, and exits with its
+ * target's result; on a failure before the target it reports the error
+ * and exits with 127. spawn_layout: the fds of a spawned child (see
+ * MP__BOOT_FD); else pdeath_rfd is the read end of the creator's
+ * parent-death pipe and a daemon dies with process server (its parent).
+ * Context: a fresh process with one thread. */
+__attribute__((noreturn)) void mp__boot_child(int fd, bool spawn_layout,
+                                              int pdeath_rfd, pid_t server);
+
+/* mp__spawn_exec starts a spawned child for bi: a fresh exec of this
+ * program with stdin from devnull, the boot channel and (when not -1, as
+ * without pidfds) sent_wr and pdeath_rd at its fixed fds, then boots it. Returns 0 with
+ * *pid_out (a child of the caller, running its target), or a negative
+ * error with no child left. Context: the creator, start lock held. */
+int mp__spawn_exec(const mp__boot_info_t *bi, int devnull, int sent_wr,
+                   int pdeath_rd, pid_t *pid_out);
+
+/* mp__forkserver_start has this process's forkserver (started, or
+ * restarted when it died) fork a child for bi, handing it pdeath_rd, and
+ * boots it. Returns 0 with *pid_out (the server's child) and *status_out
+ * (the sentinel: a socket that gets the exit code, see
+ * mp__forkserver_status), or a negative error with no child left.
+ * Context: the creator (start lock held by process.c). */
+int mp__forkserver_start(const mp__boot_info_t *bi, int pdeath_rd,
+                         pid_t *pid_out, int *status_out);
+
+/* The forkserver's messages (forkserver.c): a request (magic, version,
+ * daemon flag) and a stop. */
+#define MP__FS_REQ_MAGIC "MPFQ"
+#define MP__FS_STOP_MAGIC "MPFS"
+#define MP__FS_REQ_VERSION 1
+#define MP__FS_REQ_LEN 6
+
+/* mp__forkserver_serve is the forkserver's life (mp_main with
+ * MP__BOOT_ARG_FORKSERVER): it serves requests on ctl until every creator
+ * closed it or asked it to stop. */
+__attribute__((noreturn)) void mp__forkserver_serve(int ctl);
+
+/* mp__forkserver_stop stops the forkserver this process started, if any,
+ * and reaps it (mp_shutdown; a later start starts a new one). Children it
+ * made keep running (their exit codes are then lost: 255). */
+void mp__forkserver_stop(void);
+
+/* mp__forkserver_pid returns the pid of this process's forkserver, or 0
+ * (tests kill it to see it replaced). */
+pid_t mp__forkserver_pid(void);
+
+/* mp__forkserver_status reads the exit code a forkserver sent on status
+ * socket fd without blocking: returns 1 with *code (255 when the server
+ * died first: the code is lost), or 0 while the child runs. */
+static inline int
+mp__forkserver_status(int fd, int *code)
+{
+    int32_t v;
+    ssize_t r = mp__plat_recv_nb(fd, &v, sizeof v);
+    if (r == MP_EAGAIN) {
+        return 0;
+    }
+    *code = r == (ssize_t)sizeof v ? (int)v : 255;
+    return 1;
+}
 
 #endif /* MP_PROCESS_INTERNAL_H */

@@ -208,6 +208,16 @@ mp__process_reap_locked(mp_process_t *p)
     if (p->state != MP__PROC_STARTED) {
         return false;
     }
+    if (p->method == MP_START_FORKSERVER) {
+        /* The server's child: the server reaps it and reports its code
+         * on the sentinel (forkserver.c). */
+        if (!mp__forkserver_status(p->pidfd, &p->exitcode)) {
+            return false;
+        }
+        p->state = MP__PROC_REAPED;
+        mp__registry_remove_locked(p);
+        return true;
+    }
     int status = 0;
     pid_t r = reap_now(p, &status);
     if (r == 0) {
@@ -238,6 +248,41 @@ mp__registry_reap_all_locked(void)
         (void)mp__process_reap_locked(p);
         p = next;
     }
+}
+
+bool
+mp__registry_has_method_locked(mp_start_method_t method)
+{
+    for (mp_process_t *p = reg->child_head; p != NULL; p = p->next) {
+        if (p->method == method) {
+            return true;
+        }
+    }
+    return false;
+}
+
+mp_start_method_t
+mp__registry_own_method(void)
+{
+    mp__registry_lock();
+    mp_start_method_t m = own_handle != NULL ? own_handle->method
+                                             : MP_START_DEFAULT;
+    mp__registry_unlock();
+    return m;
+}
+
+int
+mp__registry_name_self(const char *name)
+{
+    mp__registry_lock();
+    char *copy = mp__strdup(name);
+    if (copy != NULL) {
+        mp__free(cur_proc.name_alloc);
+        cur_proc.name_alloc = copy;
+        cur_proc.name = copy;
+    }
+    mp__registry_unlock();
+    return copy != NULL ? 0 : MP_ENOMEM;
 }
 
 bool
