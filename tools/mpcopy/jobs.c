@@ -78,8 +78,11 @@ report_interrupted(struct run *r)
                        (uint64_t)e->st.st_size > RANGE_BYTES;
         if (in_copy && e->parts_left > 0) {
             if (partial++ < 10) {
-                note("left partial: %s/%s", r->copy,
-                     r->single ? g_roots.dst_name : e->rel);
+                if (r->single) {
+                    note("left partial: %s", r->copy);
+                } else {
+                    note("left partial: %s/%s", r->copy, e->rel);
+                }
             }
         } else if (!e->started) {
             untouched++;
@@ -248,8 +251,10 @@ run_jobs(struct run *r, struct job *jobs, size_t n, const char *label,
             j->res = NULL;
             in_flight--;
             struct entry *e = &r->entries[j->entry];
-            if (stopped && j->err != 0) {
-                continue; /* cut short by the signal: left partial */
+            if (g_signal != 0 && j->err != 0) {
+                /* Cut short by the signal (a Ctrl-C reaches the workers
+                 * too, or the pool was terminated): left partial. */
+                continue;
             }
             if (j->err == MP_EWORKER && j->attempts < MAX_ATTEMPTS &&
                 status == 0 && g_signal == 0) {

@@ -190,10 +190,12 @@ status_begin(const char *label, bool scanning, uint64_t total_files,
                                          .total_files = total_files,
                                          .total_bytes = total_bytes};
     g_status.start = now_s();
-    /* A terminal shows the line at once; a log gets its first after a
-     * second. */
-    g_status.last_draw = g_status.tty ? g_status.start - TTY_INTERVAL
-                                      : g_status.start;
+    /* A terminal shows the line at once (a cold scan's first directory
+     * may take a while); a log gets its first after a second. */
+    g_status.last_draw = g_status.start;
+    if (g_status.tty) {
+        draw(false);
+    }
 }
 
 /* status_update records the counts so far and redraws when due. */
