@@ -26,7 +26,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #define ARENA_SIZE (1ULL << 30)
@@ -100,10 +99,7 @@ mp__heap_init(void *region, size_t size)
 static void
 populate(char *p, size_t len)
 {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t start = (uintptr_t)p & ~(page - 1);
-    uintptr_t end = ((uintptr_t)p + len + page - 1) & ~(page - 1);
-    (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+    mp__plat_populate(p, len, true);
 }
 
 /* Keeps the compiler from moving the stores of one step of the journal
@@ -325,16 +321,8 @@ static mp__heap_t *arena; /* inherited across fork with the mapping */
 static void
 arena_create(void)
 {
-    int fd = memfd_create("mp-arena", MFD_CLOEXEC);
-    void *base = MAP_FAILED;
-    if (fd >= 0 && ftruncate(fd, (off_t)ARENA_SIZE) == 0) {
-        base = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_NORESERVE, fd, 0);
-    }
-    if (fd >= 0) {
-        mp__plat_close(fd); /* the mapping keeps the memory alive */
-    }
-    if (base == MAP_FAILED) {
+    void *base = NULL;
+    if (mp__plat_memfd_map("mp-arena", ARENA_SIZE, &base) != 0) {
         return; /* allocations report MP_ENOMEM */
     }
     arena = mp__heap_init(base, ARENA_SIZE);
@@ -355,9 +343,8 @@ large_alloc(size_t size)
         return NULL;
     }
     size_t mapsize = (size + HDR_SIZE + page - 1) / page * page;
-    void *base = mmap(NULL, mapsize, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
+    void *base = mp__plat_map_anon(true, mapsize);
+    if (base == NULL) {
         return NULL;
     }
     block_hdr_t *b = base;
@@ -396,7 +383,7 @@ mp__shared_free(void *ptr)
     MP__ASSERT(b->magic == BLOCK_MAGIC);
     if (b->cls == LARGE_CLASS) {
         b->magic = 0;
-        munmap(b, b->mapsize);
+        mp__plat_unmap(b, b->mapsize);
         return;
     }
     mp__heap_t *h = arena;

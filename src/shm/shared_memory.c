@@ -16,8 +16,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* The longest name a caller may give, without the leading '/'. */
@@ -74,8 +72,8 @@ mp_shm_create(mp_shm_t **out, const char *name, size_t size, unsigned flags)
         if (err == 0 && tracked) {
             err = mp__tracker_register(shm->path);
             if (err != 0) {
-                (void)munmap(shm->buf, shm->size);
-                (void)shm_unlink(shm->path);
+                mp__plat_unmap(shm->buf, shm->size);
+                (void)mp__plat_shm_unlink(shm->path);
             }
         }
     } else {
@@ -121,32 +119,13 @@ mp_shm_attach(mp_shm_t **out, const char *name)
     if (shm == NULL) {
         return MP_ENOMEM;
     }
-    int fd;
-    do {
-        fd = shm_open(shm->path, O_RDWR | O_CLOEXEC, 0);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        err = -errno;
-        goto fail;
+    void *p = NULL;
+    size_t size = 0;
+    err = mp__plat_shm_attach(shm->path, &p, &size);
+    if (err == 0) {
+        shm->buf = p;
+        shm->size = size;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        err = -errno;
-    } else if (st.st_size <= 0) {
-        err = MP_EINVAL; /* an empty object cannot be mapped */
-    } else if ((uintmax_t)st.st_size > (uintmax_t)PTRDIFF_MAX) {
-        err = MP_EFBIG;
-    } else {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-                       MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) {
-            err = -errno;
-        } else {
-            shm->buf = p;
-            shm->size = (size_t)st.st_size;
-        }
-    }
-    mp__plat_close(fd);
     if (err != 0) {
         goto fail;
     }
@@ -182,8 +161,9 @@ mp_shm_unlink(mp_shm_t *shm)
     if (shm == NULL) {
         return MP_EINVAL;
     }
-    if (shm_unlink(shm->path) != 0) {
-        return -errno;
+    int err = mp__plat_shm_unlink(shm->path);
+    if (err != 0) {
+        return err;
     }
     /* Unlink first, then forget: a crash in between leaves the tracker a
      * name that is already gone, never a live name it does not know. */
@@ -200,9 +180,7 @@ mp_shm_close(mp_shm_t *shm)
     if (shm == NULL) {
         return;
     }
-    if (shm->buf != NULL) {
-        (void)munmap(shm->buf, shm->size);
-    }
+    mp__plat_unmap(shm->buf, shm->size);
     mp__free(shm);
 }
 
@@ -272,32 +250,11 @@ shm_generate_name(mp_shm_t *shm)
 static int
 shm_create_object(mp_shm_t *shm, size_t size)
 {
-    int fd;
-    do {
-        fd = shm_open(shm->path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        return -errno;
-    }
-    int err = 0;
-    int r;
-    do {
-        r = ftruncate(fd, (off_t)size);
-    } while (r != 0 && errno == EINTR);
-    if (r != 0) {
-        err = errno == EINVAL ? MP_EFBIG : -errno;
-    } else {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) {
-            err = -errno;
-        } else {
-            shm->buf = p;
-            shm->size = size;
-        }
-    }
-    mp__plat_close(fd); /* the mapping keeps the object alive */
-    if (err != 0) {
-        (void)shm_unlink(shm->path);
+    void *p = NULL;
+    int err = mp__plat_shm_create(shm->path, size, &p);
+    if (err == 0) {
+        shm->buf = p;
+        shm->size = size;
     }
     return err;
 }

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* linux_mem.c - memory mappings: anonymous ones (private or shared with
+ * forked children), memfd-backed shared ones, named POSIX shared-memory
+ * objects (shm_open + ftruncate + mmap), growing, unmapping, and the
+ * page-population hints. Every mmap of the library outside the fork-local
+ * page (linux_self.c) is made here. */
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void *
+mp__plat_map_anon(bool shared, size_t len)
+{
+    int flags = MAP_ANONYMOUS | (shared ? MAP_SHARED | MAP_NORESERVE
+                                        : MAP_PRIVATE);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *
+mp__plat_remap(void *p, size_t old_len, size_t new_len)
+{
+    void *q = mremap(p, old_len, new_len, MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? NULL : q;
+}
+
+void
+mp__plat_unmap(void *p, size_t len)
+{
+    if (p != NULL) {
+        (void)munmap(p, len);
+    }
+}
+
+/* Maps len bytes of fd shared and read-write into *out. Returns 0 or a
+ * negative error. */
+static int
+map_fd(int fd, size_t len, void **out)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        return -errno;
+    }
+    *out = p;
+    return 0;
+}
+
+/* Sets fd's size to len, retrying on EINTR. Returns 0 or a negative error
+ * (MP_EFBIG when len is beyond what the file may hold). */
+static int
+set_size(int fd, size_t len)
+{
+    if ((uintmax_t)len > (uintmax_t)INT64_MAX) {
+        return MP_EFBIG;
+    }
+    int r;
+    do {
+        r = ftruncate(fd, (off_t)len);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        return errno == EINVAL || errno == EFBIG ? MP_EFBIG : -errno;
+    }
+    return 0;
+}
+
+int
+mp__plat_memfd_map(const char *name, size_t len, void **out)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int err = set_size(fd, len);
+    if (err == 0) {
+        err = map_fd(fd, len, out);
+    }
+    mp__plat_close(fd); /* the mapping keeps the memory alive */
+    return err;
+}
+
+int
+mp__plat_shm_create(const char *path, size_t len, void **out)
+{
+    int fd;
+    do {
+        fd = shm_open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    int err = set_size(fd, len);
+    if (err == 0) {
+        err = map_fd(fd, len, out);
+    }
+    mp__plat_close(fd); /* the mapping keeps the object alive */
+    if (err != 0) {
+        (void)shm_unlink(path);
+    }
+    return err;
+}
+
+int
+mp__plat_shm_attach(const char *path, void **out, size_t *len)
+{
+    int fd;
+    do {
+        fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int err;
+    if (fstat(fd, &st) != 0) {
+        err = -errno;
+    } else if (st.st_size <= 0) {
+        err = MP_EINVAL; /* an empty object cannot be mapped */
+    } else if ((uintmax_t)st.st_size > (uintmax_t)PTRDIFF_MAX) {
+        err = MP_EFBIG;
+    } else {
+        err = map_fd(fd, (size_t)st.st_size, out);
+        if (err == 0) {
+            *len = (size_t)st.st_size;
+        }
+    }
+    mp__plat_close(fd);
+    return err;
+}
+
+int
+mp__plat_shm_unlink(const char *path)
+{
+    return shm_unlink(path) == 0 ? 0 : -errno;
+}
+
+void
+mp__plat_populate(void *p, size_t len, bool write)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)p & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+    (void)madvise((void *)start, end - start,
+                  write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
