@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* linux_futex.c - futex wait/wake, the one wait primitive under every lock,
  * semaphore, condition, event and barrier of the library. Shared (not
- * FUTEX_PRIVATE) because the words live in memory mapped by many processes. */
+ * FUTEX_PRIVATE) because the words live in memory mapped by many processes.
+ * Also mp__plat_yield, the one way a spinning waiter gives up the CPU. */
 #include "platform.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,4 +42,10 @@ mp__plat_futex_wake(_Atomic uint32_t *word, int n)
 {
     long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
     return r < 0 ? 0 : (int)r;
+}
+
+void
+mp__plat_yield(void)
+{
+    (void)sched_yield();
 }

@@ -27,6 +27,11 @@ int mp__plat_futex_wait(_Atomic uint32_t *word, uint32_t expected,
  * Returns the number woken. */
 int mp__plat_futex_wake(_Atomic uint32_t *word, int n);
 
+/* mp__plat_yield gives the CPU to another runnable thread, if any (on a
+ * busy machine the thread a spinner waits for may need this CPU; on an
+ * idle one it returns at once). For bounded spins only. */
+void mp__plat_yield(void);
+
 /* --- processes (posix_pid.c) ------------------------------------------ */
 
 /* mp__plat_pid_alive returns 1 if process pid exists and has not exited

@@ -4,7 +4,6 @@
 #include "pool_internal.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,10 +59,10 @@ mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
     if (deadline != MP__NO_DEADLINE && deadline < until) {
         until = deadline;
     }
-    /* sched_yield: on a busy machine the thread we wait for may need this
-     * CPU; on an idle one it returns at once. */
+    /* Yield: on a busy machine the thread we wait for may need this CPU;
+     * on an idle one it returns at once. */
     while (atomic_load(seq) == s && mp__now_ns() < until) {
-        sched_yield();
+        mp__plat_yield();
     }
     pthread_mutex_lock(mu);
     /* Bumped under mu before the broadcast: none is missed. */
