@@ -6,16 +6,10 @@
 #include "../platform/platform.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
-#include <time.h>
-#include <unistd.h>
 
 struct mp_conn {
     int fd;
@@ -46,7 +40,6 @@ static int conn_new(mp_conn_t **out, int fd, bool readable, bool writable,
                     bool is_socket);
 static int conn_check(const mp_conn_t *c, bool want_read);
 static int conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt);
-static int wait_poll(struct pollfd *pfds, size_t n, int64_t deadline);
 static ssize_t conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap,
                          size_t maxlen, mp_duration_t timeout);
 
@@ -62,18 +55,18 @@ mp_pipe(mp_conn_t **end1, mp_conn_t **end2, bool duplex)
      * simplex pair is shut down in the direction it does not carry, so the
      * kernel enforces it as it would for a pipe. */
     int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-        return -errno;
+    int r = mp__plat_socketpair(SOCK_STREAM, fds);
+    if (r != 0) {
+        return r;
     }
-    if (!duplex && (shutdown(fds[0], SHUT_WR) != 0 ||
-                    shutdown(fds[1], SHUT_RD) != 0)) {
-        int r = -errno;
+    if (!duplex && ((r = mp__plat_shutdown(fds[0], SHUT_WR)) != 0 ||
+                    (r = mp__plat_shutdown(fds[1], SHUT_RD)) != 0)) {
         mp__plat_close(fds[0]);
         mp__plat_close(fds[1]);
         return r;
     }
     mp_conn_t *a = NULL, *b = NULL;
-    int r = conn_new(&a, fds[0], true, duplex, true);
+    r = conn_new(&a, fds[0], true, duplex, true);
     if (r == 0) {
         r = conn_new(&b, fds[1], duplex, true, true);
     }
@@ -95,19 +88,16 @@ mp_conn_from_fd(mp_conn_t **out, int fd, bool readable, bool writable)
         return MP_EINVAL;
     }
     mp__init();
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        return -errno;
+    int sock = mp__plat_fd_is_socket(fd);
+    if (sock < 0) {
+        return sock;
     }
-    int r = conn_new(out, fd, readable, writable, S_ISSOCK(st.st_mode));
+    int r = conn_new(out, fd, readable, writable, sock == 1);
     if (r < 0) {
         return r;
     }
     /* The library's rule: none of its fds leaks into an exec'd program. */
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0 && !(flags & FD_CLOEXEC)) {
-        (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
+    (void)mp__plat_set_cloexec(fd);
     return 0;
 }
 
@@ -124,7 +114,7 @@ mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
     if (!c->is_socket && !c->pipe_grown && len >= PIPE_GROW_MIN) {
         c->pipe_grown = true;
         /* Best effort: over the user's pipe quota it fails (EPERM). */
-        (void)fcntl(c->fd, F_SETPIPE_SZ, PIPE_GROW_SIZE);
+        (void)mp__plat_pipe_grow(c->fd, PIPE_GROW_SIZE);
     }
     uint8_t hdr[MP__FRAME_HDR_MAX];
     /* Header and payload go out in one writev: one system call for small
@@ -251,7 +241,7 @@ mp_wait(const int *fds, size_t n, bool *ready, mp_duration_t timeout)
         pfds[i].fd = fds[i];
         pfds[i].events = POLLIN;
     }
-    r = wait_poll(pfds, n, deadline);
+    r = mp__plat_poll_many(pfds, n, deadline);
     for (size_t i = 0; r >= 0 && i < n; i++) {
         if (pfds[i].revents & POLLNVAL) {
             r = MP_EBADF;
@@ -298,62 +288,15 @@ conn_check(const mp_conn_t *c, bool want_read)
     return 0;
 }
 
-/* Waits (no deadline) until fd can take more data; for an fd that the
- * caller made non-blocking. Returns 0 or a negative error. */
-static int
-conn_wait_out(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-    while (poll(&pfd, 1, -1) < 0) {
-        if (errno != EINTR) {
-            return -errno;
-        }
-    }
-    return 0;
-}
-
-/* One writev (pipe) or sendmsg (socket) of iov; returns the bytes written
- * or -errno. SIGPIPE is kept from the process: sockets have MSG_NOSIGNAL;
- * for a pipe the signal is blocked in this thread around the write and, if
- * the write raised it, taken back before unblocking. */
-static ssize_t
-conn_write_once(mp_conn_t *c, struct iovec *iov, int iovcnt)
-{
-    ssize_t n;
-    if (c->is_socket) {
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-        return n < 0 ? -errno : n;
-    }
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    /* A SIGPIPE pending before our write is someone else's: leave it. */
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-    n = writev(c->fd, iov, iovcnt);
-    int err = n < 0 ? errno : 0;
-    if (err == EPIPE && !was_pending) {
-        const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return n < 0 ? -err : n;
-}
-
 /* Writes every byte of iov, looping on partial writes and EINTR. */
 static int
 conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt)
 {
     while (iovcnt > 0) {
-        ssize_t n = conn_write_once(c, iov, iovcnt);
-        if (n == -EINTR) {
-            continue;
-        }
-        if (n == -EAGAIN || n == -EWOULDBLOCK) {
-            int r = conn_wait_out(c->fd);
+        ssize_t n = mp__plat_writev_nosig(c->fd, c->is_socket, iov, iovcnt);
+        if (n == -EAGAIN) {
+            /* The caller made the fd non-blocking: wait for room. */
+            int r = mp__plat_poll_fd(c->fd, POLLOUT, MP__NO_DEADLINE);
             if (r < 0) {
                 return r;
             }
@@ -432,18 +375,15 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
         }
         size_t want = n < SSIZE_MAX ? n : SSIZE_MAX;
         bool nowait = c->is_socket && (timed || (c->spin && spin_until != 0));
-        ssize_t got =
-            nowait ? recv(c->fd, p, want, MSG_DONTWAIT) : read(c->fd, p, want);
+        ssize_t got = nowait ? mp__plat_recv_nb(c->fd, p, want)
+                             : mp__plat_read_some(c->fd, p, want);
+        if (got == -EAGAIN) {
+            must_poll = !conn_spin_again(c, &spin_until, wait_until) &&
+                        (timed || !nowait);
+            continue;
+        }
         if (got < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                must_poll = !conn_spin_again(c, &spin_until, wait_until) &&
-                            (timed || !nowait);
-                continue;
-            }
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
+            return (int)got;
         }
         if (got == 0) {
             return *started ? MP_EPROTO : MP_EOF;
@@ -547,25 +487,3 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
     return (ssize_t)len;
 }
 
-/* poll() on n fds until one is ready or deadline passes, retrying EINTR and
- * poll's early (rounded-down) returns. Returns the ready count, 0 at the
- * deadline, or a negative error. */
-static int
-wait_poll(struct pollfd *pfds, size_t n, int64_t deadline)
-{
-    for (;;) {
-        int r = poll(pfds, (nfds_t)n, mp__remaining_ms(deadline));
-        if (r > 0) {
-            return r;
-        }
-        if (r == 0) {
-            if (deadline == MP__NO_DEADLINE || mp__now_ns() >= deadline) {
-                return 0;
-            }
-            continue;
-        }
-        if (errno != EINTR) {
-            return -errno;
-        }
-    }
-}

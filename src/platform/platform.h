@@ -143,6 +143,42 @@ int mp__plat_poll_in(int fd, int64_t deadline);
  * passed), or a negative error. */
 int mp__plat_poll_fd(int fd, short events, int64_t deadline);
 
+struct pollfd;
+struct iovec;
+
+/* mp__plat_poll_many is the library's one poll loop: it polls the n fds
+ * of pfds until one is ready or deadline (MP__NO_DEADLINE: none) passes,
+ * retrying EINTR and poll's early (rounded-down) returns. Returns the
+ * ready count (revents set), 0 at the deadline, or a negative error. */
+int mp__plat_poll_many(struct pollfd *pfds, size_t n, int64_t deadline);
+
+/* mp__plat_read_some makes one read of up to n bytes (EINTR retried).
+ * Returns the bytes read (0: end of file), -EAGAIN (non-blocking fd with
+ * nothing to read), or another negative error. */
+ssize_t mp__plat_read_some(int fd, void *buf, size_t n);
+
+/* mp__plat_writev_nosig makes one write of iov to fd (EINTR retried)
+ * without ever raising SIGPIPE: a socket (is_socket) is written with
+ * MSG_NOSIGNAL; for a pipe, SIGPIPE is blocked in this thread around the
+ * write and, if the write raised it, taken back before unblocking (one
+ * that was pending before is left). Returns the bytes written (maybe
+ * fewer than asked), -EAGAIN (non-blocking fd that is full), -EPIPE or
+ * another negative error. */
+ssize_t mp__plat_writev_nosig(int fd, bool is_socket, const struct iovec *iov,
+                              int iovcnt);
+
+/* mp__plat_set_cloexec sets close-on-exec on fd (an fd the caller gave
+ * the library). Returns 0 or a negative error. */
+int mp__plat_set_cloexec(int fd);
+
+/* mp__plat_fd_is_socket returns 1 if fd is a socket, 0 if it is another
+ * open file, or a negative error (MP_EBADF). */
+int mp__plat_fd_is_socket(int fd);
+
+/* mp__plat_pipe_grow asks for pipe fd's buffer to be size bytes. Returns
+ * 0 or a negative error (-EPERM over the user's pipe quota). */
+int mp__plat_pipe_grow(int fd, int size);
+
 /* mp__plat_send_nb sends up to n bytes on socket fd without blocking and
  * without SIGPIPE; mp__plat_recv_nb receives up to n bytes without
  * blocking. Both return the bytes moved (recv: 0 at end of stream),
@@ -265,6 +301,14 @@ int mp__plat_connect(int fd, const struct sockaddr *sa, unsigned len,
  * file that refuses connections (nobody listens on it: a stale one), else
  * 0. To tell, a live listener is connected to and left at once. */
 int mp__plat_unix_refused(const struct sockaddr *sa, unsigned len);
+
+/* mp__plat_unix_path_refused is mp__plat_unix_refused for the socket file
+ * at path (0 for a path too long for an AF_UNIX address). */
+int mp__plat_unix_path_refused(const char *path);
+
+/* mp__plat_shutdown shuts down socket fd for how (SHUT_RD, SHUT_WR,
+ * SHUT_RDWR). Returns 0 or a negative error. */
+int mp__plat_shutdown(int fd, int how);
 
 /* mp__plat_dir_lock opens directory dir and takes an exclusive flock on
  * it, waiting while another holds it. Returns the fd (closing it releases

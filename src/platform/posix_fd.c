@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* posix_fd.c - file-descriptor helpers: close-on-exec pipes, full reads and
- * writes that retry on EINTR, a deadline-aware poll, and socket sends and
- * receives that never block. */
+ * writes that retry on EINTR, the one deadline-aware poll loop, socket
+ * sends and receives that never block, writes that never raise SIGPIPE,
+ * and fd flags (close-on-exec, is-a-socket, pipe size). */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 int
@@ -64,13 +70,12 @@ mp__plat_close(int fd)
 }
 
 int
-mp__plat_poll_fd(int fd, short events, int64_t deadline)
+mp__plat_poll_many(struct pollfd *pfds, size_t n, int64_t deadline)
 {
-    struct pollfd pfd = {.fd = fd, .events = events};
     for (;;) {
-        int r = poll(&pfd, 1, mp__remaining_ms(deadline));
+        int r = poll(pfds, (nfds_t)n, mp__remaining_ms(deadline));
         if (r > 0) {
-            return 1;
+            return r;
         }
         if (r == 0) {
             if (deadline == MP__NO_DEADLINE || mp__now_ns() >= deadline) {
@@ -82,6 +87,14 @@ mp__plat_poll_fd(int fd, short events, int64_t deadline)
             return -errno;
         }
     }
+}
+
+int
+mp__plat_poll_fd(int fd, short events, int64_t deadline)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int r = mp__plat_poll_many(&pfd, 1, deadline);
+    return r > 0 ? 1 : r;
 }
 
 int
@@ -116,4 +129,91 @@ mp__plat_recv_nb(int fd, void *buf, size_t n)
             return errno == EWOULDBLOCK ? -EAGAIN : -errno;
         }
     }
+}
+
+ssize_t
+mp__plat_read_some(int fd, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0) {
+            return r;
+        }
+        if (errno != EINTR) {
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+    }
+}
+
+/* One writev of iov to the pipe fd with SIGPIPE blocked in this thread
+ * and, if the write raised it, taken back before unblocking. Returns the
+ * bytes written or -errno. */
+static ssize_t
+writev_pipe(int fd, const struct iovec *iov, int iovcnt)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    /* A SIGPIPE pending before our write is someone else's: leave it. */
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    ssize_t n = writev(fd, iov, iovcnt);
+    int err = n < 0 ? errno : 0;
+    if (err == EPIPE && !was_pending) {
+        const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return n < 0 ? -err : n;
+}
+
+ssize_t
+mp__plat_writev_nosig(int fd, bool is_socket, const struct iovec *iov,
+                      int iovcnt)
+{
+    for (;;) {
+        ssize_t n;
+        if (is_socket) {
+            struct msghdr msg = {.msg_iov = (struct iovec *)iov,
+                                 .msg_iovlen = (size_t)iovcnt};
+            n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+            n = n < 0 ? -errno : n;
+        } else {
+            n = writev_pipe(fd, iov, iovcnt);
+        }
+        if (n != -EINTR) {
+            return n == -EWOULDBLOCK ? -EAGAIN : n;
+        }
+    }
+}
+
+int
+mp__plat_set_cloexec(int fd)
+{
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) {
+        return -errno;
+    }
+    if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+int
+mp__plat_fd_is_socket(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        return -errno;
+    }
+    return S_ISSOCK(st.st_mode) ? 1 : 0;
+}
+
+int
+mp__plat_pipe_grow(int fd, int size)
+{
+    return fcntl(fd, F_SETPIPE_SZ, size) < 0 ? -errno : 0;
 }

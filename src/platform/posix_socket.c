@@ -3,7 +3,8 @@
  * or accepts: TCP keep-alive, so that a peer that vanished without closing
  * (a crashed host, a cut link) is noticed within MP__PLAT_KEEPALIVE_MS
  * instead of never; connecting with a deadline; telling a stale AF_UNIX
- * socket file from a live one; locking a directory. */
+ * socket file from a live one; locking a directory; shutting a socket
+ * down one way. */
 #include "platform.h"
 
 #include <errno.h>
@@ -11,6 +12,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -174,6 +177,21 @@ mp__plat_unix_refused(const struct sockaddr *sa, unsigned len)
 }
 
 int
+mp__plat_unix_path_refused(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    size_t len = strlen(path);
+    if (len >= sizeof sun.sun_path) {
+        return 0;
+    }
+    memcpy(sun.sun_path, path, len + 1);
+    return mp__plat_unix_refused((const struct sockaddr *)&sun,
+                                 (unsigned)(offsetof(struct sockaddr_un,
+                                                     sun_path) +
+                                            len + 1));
+}
+
+int
 mp__plat_dir_lock(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -188,4 +206,10 @@ mp__plat_dir_lock(const char *dir)
         }
     }
     return fd;
+}
+
+int
+mp__plat_shutdown(int fd, int how)
+{
+    return shutdown(fd, how) == 0 ? 0 : -errno;
 }
