@@ -272,9 +272,15 @@ fd_is_closed(void *arg)
 
 TEST(start_method_parent_fd_not_inherited)
 {
-    /* An fd without close-on-exec, which a fork would pass on. */
+    /* An fd without close-on-exec, which a fork would pass on, above the
+     * fds a spawned child gets from its creator (3..5), so that it is not
+     * taken for one of them. */
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
+    int high = fcntl(fds[0], F_DUPFD, 40);
+    ASSERT_GE(high, 40);
+    close(fds[0]);
+    fds[0] = high;
     mpt_process_finish(start_with(MP_START_FORK, fd_is_closed, &fds[0],
                                   sizeof fds[0], false, NULL),
                        1);
