@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* server_internal.h - what the files of a manager's handle (manager.c:
- * life cycle; client.c: the client side of the wire) and server.c (the
- * server process) share: the manager handle's layout, which the server
+ * life cycle; start.c: starting and stopping the server; handles.c: what a
+ * process's handles share; client.c: the client side of the wire) and
+ * server.c (the server process) share: the manager handle's layout, which the server
  * process inherits through fork, the contracts between those files, and
  * the server's entry point. */
 #ifndef MP_SERVER_INTERNAL_H
@@ -77,7 +78,7 @@ struct mp_manager {
     char *address;        /* the server's address, once known */
     char *sock_path;      /* a default AF_UNIX path (removed at shutdown) */
     bool dir_user;        /* sock_path is in this process's private dir
-                           * (manager.c) and counts as one of its users */
+                           * (handles.c) and counts as one of its users */
     mp_process_t *server; /* started handles: the server process */
     pid_t server_pid;     /* its pid (kept after shutdown) */
     uint8_t secret[MP__MGR_SECRET_LEN];
@@ -142,6 +143,40 @@ void mp__mgr_pool_clear(mp_manager_t *m);
  * no lock: for a forked child (the fork handlers), whose copies are its
  * parent's streams. */
 void mp__mgr_pool_forget(mp_manager_t *m);
+
+/*--- what a process's handles share (handles.c) -----------------------------*/
+
+/* mp__mgr_handles_add / mp__mgr_handles_remove put m on / take it off this
+ * process's list of live handles, which the fork handlers (installed at
+ * the first add) walk: in a forked child every handle's pool is forgotten
+ * (mp__mgr_pool_forget), its locks and keeper state start over, and its
+ * socket file is left to the parent. */
+void mp__mgr_handles_add(mp_manager_t *m);
+void mp__mgr_handles_remove(mp_manager_t *m);
+
+/* mp__mgr_private_path_make sets m->sock_path to a fresh socket path in
+ * this process's private directory (made mode 0700 under $TMPDIR or /tmp
+ * unless it exists, registered with the tracker, removed at exit) and
+ * counts m as one of its users (m->dir_user). Returns 0, MP_ENOMEM or
+ * mkdtemp's error. mp__mgr_private_path_remove unlinks that socket file
+ * if m made it, gives up m's use of the directory (the last user in a
+ * process other than the session's first removes it) and frees
+ * m->sock_path. */
+int mp__mgr_private_path_make(mp_manager_t *m);
+void mp__mgr_private_path_remove(mp_manager_t *m);
+
+/*--- starting and stopping the server (start.c) -----------------------------*/
+
+/* mp__mgr_stop_pipe_close closes whichever ends of m->stop_fd are open
+ * (a forked child's inherited copies included). */
+void mp__mgr_stop_pipe_close(mp_manager_t *m);
+
+/* mp__mgr_shutdown_locked stops the server within m->shutdown_timeout_ms
+ * (then kills it), reaps it, closes the pool and removes the names the
+ * store and the socket path held; the store stays mapped for proxies
+ * still in use (they see MP_ENOSERVER). life_mu held; a started handle in
+ * its starting process. */
+void mp__mgr_shutdown_locked(mp_manager_t *m);
 
 /*--- the server process (server.c) ------------------------------------------*/
 
