@@ -21,7 +21,12 @@
  * that discards a dead producer's cell moves tail past it too, and a
  * producer moves tail past any cell already on a later lap), so a process
  * killed between the two wedges nobody. A SIGKILL therefore loses at most
- * the message being handled (and, at worst, leaks its heap block).
+ * the message being handled, and leaks none of its heap blocks: a put holds
+ * them in a hand (mp__qhand_t) until a cell or the overflow list takes
+ * them, and a dead process's hand is cleaned (hand_clean). A JoinableQueue
+ * counts a task in one journalled step with its message's publication,
+ * under ovf_lock, whose next locker finishes a dead holder's step
+ * (ovf_journal_repair).
  *
  * Ordering: a message from one producer is claimed at a later position than
  * its earlier ones, or goes to the overflow list after them: once the list
@@ -1769,24 +1774,16 @@ mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts)
     /* A memfd rather than MAP_SHARED | MAP_ANONYMOUS: a file mapping is
      * not charged against the commit limit, so the sparse heap costs only
      * the pages used, whatever the overcommit policy. */
-    int fd = memfd_create("mp-queue", MFD_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    char *base = MAP_FAILED;
-    if (ftruncate(fd, (off_t)l.total) == 0) {
-        base = mmap(NULL, (size_t)l.total, PROT_READ | PROT_WRITE, MAP_SHARED,
-                    fd, 0);
-    }
-    r = base == MAP_FAILED ? -errno : 0;
-    mp__plat_close(fd); /* the mapping keeps the memory */
+    void *map = NULL;
+    r = mp__plat_memfd_map("mp-queue", (size_t)l.total, &map);
     if (r != 0) {
         return r == MP_EFBIG ? MP_ENOSPC : r;
     }
+    char *base = map;
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0) {
         r = -errno;
-        munmap(base, (size_t)l.total);
+        mp__plat_unmap(base, (size_t)l.total);
         return r;
     }
     segment_format(base, &l);
@@ -1795,7 +1792,7 @@ mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts)
     r = handle_new(out, NULL, base, (size_t)l.total, mp__getpid(), efd);
     if (r != 0) {
         mp__plat_close(efd);
-        munmap(base, (size_t)l.total);
+        mp__plat_unmap(base, (size_t)l.total);
     }
     return r;
 }
@@ -1885,7 +1882,7 @@ mp_queue_destroy(mp_queue_t *q)
         mp__plat_close(fd);
     }
     if (q->shm == NULL) {
-        munmap(q->base, q->map_len); /* private: no name to remove */
+        mp__plat_unmap(q->base, q->map_len); /* private: no name */
         mp__free(q);
         return;
     }
