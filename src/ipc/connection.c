@@ -486,4 +486,3 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
     }
     return (ssize_t)len;
 }
-

@@ -197,33 +197,61 @@ unix_dir_lock(const char *path)
     return fd >= 0 ? fd : -1;
 }
 
-/* Registers the listener's socket file with the tracker, which removes it
- * if the process tree ends without closing the listener (SIGKILL). Best
- * effort: without a registration (a path too long for the tracker, or no
- * memory) the file may outlive such a death, and the next bind at the path
- * removes it as stale. */
-static void
-unix_track(mp_listener_t *l)
+/* Returns path made absolute in a fresh string, or NULL (no memory, or
+ * no current directory for a relative path). */
+static char *
+unix_abs_path(const char *path)
 {
     char cwd[PATH_MAX];
-    size_t n = strlen(l->address) + 1;
-    bool rel = l->address[0] != '/';
+    size_t n = strlen(path) + 1;
+    bool rel = path[0] != '/';
     if (rel) {
         if (getcwd(cwd, sizeof cwd) == NULL) {
-            return;
+            return NULL;
         }
         n += strlen(cwd) + 1;
     }
     char *abs = mp__malloc(n);
-    if (abs == NULL) {
-        return;
+    if (abs != NULL) {
+        snprintf(abs, n, "%s%s%s", rel ? cwd : "", rel ? "/" : "", path);
     }
-    snprintf(abs, n, "%s%s%s", rel ? cwd : "", rel ? "/" : "", l->address);
-    if (mp__tracker_register_file(abs, &l->st) != 0) {
-        mp__free(abs);
-        return;
+    return abs;
+}
+
+/* The tracker's part in a bind at a socket path: first the path is
+ * registered as pending (so a death between bind and the file's own
+ * registration leaves nothing behind), then the bound file with its
+ * identity, which the tracker removes if the process tree ends without
+ * closing the listener (SIGKILL). Best effort: without a registration (a
+ * path too long for the tracker, or no memory) the file may outlive such a
+ * death, and the next bind at the path removes it as stale. */
+typedef struct unix_tracking {
+    char *abs;    /* the absolute path, or NULL */
+    bool pending; /* registered as pending */
+} unix_tracking_t;
+
+static void
+unix_track_begin(unix_tracking_t *t, const char *path)
+{
+    t->abs = unix_abs_path(path);
+    t->pending = t->abs != NULL && mp__tracker_register_pending(t->abs) == 0;
+}
+
+/* Ends the bind's tracking: on success (bound) the file is registered
+ * and l keeps the path; in any case the pending entry goes. */
+static void
+unix_track_end(unix_tracking_t *t, mp_listener_t *l, bool bound)
+{
+    if (bound && t->abs != NULL &&
+        mp__tracker_register_file(t->abs, &l->st) == 0) {
+        l->tracked = t->abs;
+        t->abs = NULL;
     }
-    l->tracked = abs;
+    if (t->pending) {
+        (void)mp__tracker_unregister_pending(l->tracked != NULL ? l->tracked
+                                                                : t->abs);
+    }
+    mp__free(t->abs);
 }
 
 /* Binds and listens on a fresh socket for a. A socket file is made mode
@@ -235,55 +263,60 @@ unix_track(mp_listener_t *l)
 static int
 listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
 {
-    int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = mp__plat_socket(a->family, true);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     int r = 0;
     const char *path = ((struct sockaddr_un *)&a->sa)->sun_path;
     int lock = l->is_unix ? unix_dir_lock(path) : -1;
-    if (!l->is_unix) {
-        int one = 1;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    unix_tracking_t tracking = {0};
+    if (l->is_unix) {
+        unix_track_begin(&tracking, path);
     }
-    r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
+    if (!l->is_unix) {
+        mp__plat_reuse_addr(fd);
+    }
+    r = mp__plat_bind(fd, (struct sockaddr *)&a->sa, a->len);
     /* A socket nobody listens on was left by a killed process: stale. */
     if (r == -EADDRINUSE && lock >= 0 &&
         mp__plat_unix_refused((const struct sockaddr *)&a->sa, a->len) &&
-        unlink(path) == 0) {
-        r = bind(fd, (struct sockaddr *)&a->sa, a->len) == 0 ? 0 : -errno;
+        mp__plat_unlink(path) == 0) {
+        r = mp__plat_bind(fd, (struct sockaddr *)&a->sa, a->len);
     }
     if (r < 0) {
         r = (l->is_unix && r == -EADDRINUSE) ? MP_EEXIST : r;
         goto fail;
     }
     if (l->is_unix) {
-        if (chmod(path, 0600) != 0 || stat(path, &l->st) != 0) {
-            r = -errno;
-            unlink(path);
+        if ((r = mp__plat_chmod(path, 0600)) != 0 ||
+            (r = mp__plat_stat(path, true, &l->st)) != 0) {
+            (void)mp__plat_unlink(path);
             goto fail;
         }
         l->creator = getpid();
         snprintf(l->address, sizeof l->address, "%s", path);
     } else {
         struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-            r = -errno;
+        unsigned len = 0;
+        r = mp__plat_sockname(fd, (struct sockaddr *)&ss, sizeof ss, &len);
+        if (r != 0) {
             goto fail;
         }
         mp__lst_format_inet(&ss, l->address, sizeof l->address);
     }
     /* From here the listener owns fd and the file: destroy undoes them. */
     l->fd = fd;
-    if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
-        r = -errno;
-    } else if (l->is_unix) {
-        unix_track(l);
+    r = mp__plat_listen(fd, backlog);
+    if (l->is_unix) {
+        unix_track_end(&tracking, l, true); /* the file is ours: track it */
     }
     mp__plat_close(lock);
     return r;
 fail:
+    if (l->is_unix) {
+        unix_track_end(&tracking, l, false);
+    }
     mp__plat_close(fd);
     mp__plat_close(lock);
     return r;
@@ -351,11 +384,12 @@ listener_shut(mp_listener_t *l)
         l->fd = -1;
     }
     struct stat st;
-    if (l->is_unix && l->creator == getpid() && stat(l->address, &st) == 0 &&
+    if (l->is_unix && l->creator == getpid() &&
+        mp__plat_stat(l->address, true, &st) == 0 &&
         st.st_dev == l->st.st_dev && st.st_ino == l->st.st_ino &&
         st.st_ctim.tv_sec == l->st.st_ctim.tv_sec &&
         st.st_ctim.tv_nsec == l->st.st_ctim.tv_nsec) {
-        unlink(l->address);
+        (void)mp__plat_unlink(l->address);
     }
     if (l->tracked != NULL && l->creator == getpid()) {
         (void)mp__tracker_unregister_file(l->tracked, &l->st);
@@ -493,17 +527,16 @@ static int
 lst_take_new(mp_listener_t *l, mp_conn_t **out)
 {
     for (int k = 0; k < MP_LISTENER_PENDING_MAX; k++) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = mp__plat_accept(l->fd);
+        if (fd == -ECONNABORTED) {
+            continue; /* the peer gave up before we came */
+        }
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
-                continue; /* the peer gave up before we came */
-            }
             /* EAGAIN: none left (or another process took it). */
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+            return fd == -EAGAIN ? 0 : fd;
         }
         if (!l->is_unix) {
-            int one = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            mp__plat_nodelay(fd);
         }
         int r = l->key == NULL ? lst_wrap(fd, out) : pending_add(l, fd, out);
         if (l->key == NULL && r == 0) {
@@ -623,9 +656,9 @@ mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
     if (r < 0) {
         return r;
     }
-    int fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = mp__plat_socket(a.family, false);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     r = mp__plat_connect(fd, (const struct sockaddr *)&a.sa, a.len, deadline);
     if (r < 0) {
@@ -633,8 +666,7 @@ mp_client_connect(mp_conn_t **out, const char *address, const void *authkey,
         return r;
     }
     if (a.family != AF_UNIX) {
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        mp__plat_nodelay(fd);
     }
     if (authkey != NULL) {
         mp__auth_hs_t hs;

@@ -132,8 +132,8 @@ mp__panic(const char *file, int line, const char *what)
 {
     char msg[512];
     int n = snprintf(msg, sizeof msg,
-                     "multiproc: internal error at %s:%d: %s (pid %d)\n",
-                     file, line, what, (int)getpid());
+                     "multiproc: internal error at %s:%d: %s (pid %d)\n", file,
+                     line, what, (int)getpid());
     if (n > 0) {
         ssize_t w = write(STDERR_FILENO, msg,
                           (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);

@@ -220,7 +220,8 @@ void *mp__plat_map_anon(bool shared, size_t len);
  * address (the old one is gone), or NULL with p left as it was. */
 void *mp__plat_remap(void *p, size_t old_len, size_t new_len);
 
-/* mp__plat_unmap removes the mapping of len bytes at p (p NULL: nothing). */
+/* mp__plat_unmap removes the mapping of len bytes at p (p NULL: nothing),
+ * and memcheck's ignore range of a mp__plat_memfd_map region. */
 void mp__plat_unmap(void *p, size_t len);
 
 /* mp__plat_memfd_map makes an anonymous memory file of len bytes (name is
@@ -228,7 +229,8 @@ void mp__plat_unmap(void *p, size_t len);
  * file itself is closed (the mapping keeps the memory). Forked children
  * share it. A file mapping is not charged against the commit limit, so a
  * sparse region costs only the pages touched. Returns 0, MP_EFBIG (len
- * too large) or a negative error. */
+ * too large) or a negative error. Under valgrind the region is kept out of
+ * memcheck's leak check (see linux_mem.c). */
 int mp__plat_memfd_map(const char *name, size_t len, void **out);
 
 /* mp__plat_shm_create creates the POSIX shared-memory object path
@@ -314,6 +316,54 @@ int mp__plat_shutdown(int fd, int how);
  * it, waiting while another holds it. Returns the fd (closing it releases
  * the lock) or a negative error. */
 int mp__plat_dir_lock(const char *dir);
+
+/* mp__plat_socket makes a close-on-exec stream socket of family
+ * (AF_UNIX, AF_INET, AF_INET6), non-blocking when nonblock. Returns its fd
+ * or a negative error. */
+int mp__plat_socket(int family, bool nonblock);
+
+/* mp__plat_bind binds socket fd to the address sa. Returns 0 or a
+ * negative error (-EADDRINUSE ...). */
+int mp__plat_bind(int fd, const struct sockaddr *sa, unsigned len);
+
+/* mp__plat_listen makes bound socket fd listen with backlog (<= 0: the
+ * system's largest, SOMAXCONN). Returns 0 or a negative error. */
+int mp__plat_listen(int fd, int backlog);
+
+/* mp__plat_sockname stores in *sa (cap bytes) the address socket fd is
+ * bound to and its length in *len. Returns 0 or a negative error. */
+int mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len);
+
+/* mp__plat_accept takes one queued connection of listening socket fd
+ * (non-blocking) as a blocking close-on-exec fd. Returns the fd, -EAGAIN
+ * (none queued), -ECONNABORTED (that peer gave up: try again) or another
+ * negative error. */
+int mp__plat_accept(int fd);
+
+/* mp__plat_reuse_addr lets TCP socket fd bind an address that connections
+ * of an earlier listener still linger on (SO_REUSEADDR); mp__plat_nodelay
+ * sends its small writes at once (TCP_NODELAY). Best effort: the socket
+ * works either way. */
+void mp__plat_reuse_addr(int fd);
+void mp__plat_nodelay(int fd);
+
+/* --- file system paths (posix_file.c) --------------------------------- */
+
+struct stat;
+
+/* mp__plat_unlink removes the file (not directory) path; mp__plat_rmdir
+ * the empty directory path; mp__plat_chdir makes path the working
+ * directory; mp__plat_chmod sets path's permission bits to mode. Each
+ * returns 0 or a negative error (MP_ENOENT, -ENOTEMPTY ...). */
+int mp__plat_unlink(const char *path);
+int mp__plat_rmdir(const char *path);
+int mp__plat_chdir(const char *path);
+int mp__plat_chmod(const char *path, unsigned mode);
+
+/* mp__plat_stat stores path's status in *st (of the file a symbolic link
+ * names when follow, else of the link itself). Returns 0 or a negative
+ * error. */
+int mp__plat_stat(const char *path, bool follow, struct stat *st);
 
 /* --- loaded code (linux_elf.c) ---------------------------------------- */
 

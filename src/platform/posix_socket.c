@@ -4,7 +4,8 @@
  * (a crashed host, a cut link) is noticed within MP__PLAT_KEEPALIVE_MS
  * instead of never; connecting with a deadline; telling a stale AF_UNIX
  * socket file from a live one; locking a directory; shutting a socket
- * down one way. */
+ * down one way; and making, binding, listening and accepting on the
+ * sockets of listeners and clients. */
 #include "platform.h"
 
 #include <errno.h>
@@ -212,4 +213,61 @@ int
 mp__plat_shutdown(int fd, int how)
 {
     return shutdown(fd, how) == 0 ? 0 : -errno;
+}
+
+int
+mp__plat_socket(int family, bool nonblock)
+{
+    int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
+    int fd = socket(family, type, 0);
+    return fd >= 0 ? fd : -errno;
+}
+
+int
+mp__plat_bind(int fd, const struct sockaddr *sa, unsigned len)
+{
+    return bind(fd, sa, (socklen_t)len) == 0 ? 0 : -errno;
+}
+
+int
+mp__plat_listen(int fd, int backlog)
+{
+    return listen(fd, backlog > 0 ? backlog : SOMAXCONN) == 0 ? 0 : -errno;
+}
+
+int
+mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
+{
+    socklen_t l = (socklen_t)cap;
+    if (getsockname(fd, sa, &l) != 0) {
+        return -errno;
+    }
+    *len = (unsigned)l;
+    return 0;
+}
+
+int
+mp__plat_accept(int fd)
+{
+    for (;;) {
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c >= 0) {
+            return c;
+        }
+        if (errno != EINTR) {
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+    }
+}
+
+void
+mp__plat_reuse_addr(int fd)
+{
+    (void)set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+}
+
+void
+mp__plat_nodelay(int fd)
+{
+    (void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 }
