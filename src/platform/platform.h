@@ -32,6 +32,10 @@ int mp__plat_futex_wake(_Atomic uint32_t *word, int n);
  * idle one it returns at once). For bounded spins only. */
 void mp__plat_yield(void);
 
+/* mp__plat_nap sleeps about ns nanoseconds (a pause that lets work pile
+ * up, never a wait for a condition: an interrupted nap just ends early). */
+void mp__plat_nap(int64_t ns);
+
 /* --- processes (posix_pid.c) ------------------------------------------ */
 
 /* mp__plat_pid_alive returns 1 if process pid exists and has not exited
@@ -456,4 +460,26 @@ void mp__plat_close_all_but(const int *keep, int n);
 /* mp__plat_devnull_rd opens /dev/null read-only, close-on-exec, at an fd
  * above stderr. Returns the fd or a negative error. */
 int mp__plat_devnull_rd(void);
+
+/* --- detached helpers (posix_detach.c) -------------------------------- */
+
+/* mp__plat_fork_bare is _Fork(): fork without running any fork handler
+ * (the caller may hold locks those handlers take). The child may call
+ * async-signal-safe functions only, and the library's cached pid is not
+ * refreshed for it (getpid() is). Returns the child's 0, the child's pid,
+ * or a negative error. */
+pid_t mp__plat_fork_bare(void);
+
+/* mp__plat_detach leaves the caller's session (setsid: no terminal's
+ * signals, not in its process group), ignores SIGINT, SIGTERM, SIGHUP,
+ * SIGPIPE and SIGQUIT, empties the signal mask and makes "/" the working
+ * directory. For a helper process that must outlive its starter's
+ * signals. Context: a process with one thread. */
+void mp__plat_detach(void);
+
+/* mp__plat_keep_fds makes fds[i] (0 <= n <= MP__PLAT_FDS_MAX) fd 3 + i,
+ * close-on-exec, and closes stdin, stdout and every other fd from 3 up:
+ * stderr stays. Context: a process with one thread. Returns 0 or a
+ * negative error (some fds may be closed by then). */
+int mp__plat_keep_fds(const int *fds, int n);
 #endif /* MP_PLATFORM_H */

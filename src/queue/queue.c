@@ -1197,6 +1197,21 @@ repair_reader(mp_queue_t *q, const probe_t *p)
     wake_producers(q);
 }
 
+/* Publishes the cell a dead ovf_lock holder claimed with state word w and
+ * filled (its message is whole), if it is still unpublished. */
+static void
+publish_claimed(mp_queue_t *q, uint64_t w)
+{
+    mp__qcell_t *c = word_cell(q, w);
+    if (atomic_load(&c->state) == w) {
+        cell_unhold(c);
+        atomic_store_explicit(&c->state,
+                              st_make(word_pos(q, w), MP__QS_FULL, 0),
+                              memory_order_release);
+        wake_consumers(q);
+    }
+}
+
 /* Finishes or undoes the journalled step of an ovf_lock holder that died
  * (called by the locker that took the lock over, after the list walk;
  * listed: the step's node is on the list). Nothing the lock guards changed
@@ -1210,14 +1225,7 @@ ovf_journal_repair(mp_queue_t *q, bool listed)
     uint64_t w = h->jr_claim;
     switch (h->jr_kind) {
     case QJ_PUT: /* the message is whole: complete the put */
-        if (atomic_load(&word_cell(q, w)->state) == w) {
-            mp__qcell_t *c = word_cell(q, w);
-            cell_unhold(c);
-            atomic_store_explicit(&c->state,
-                                  st_make(word_pos(q, w), MP__QS_FULL, 0),
-                                  memory_order_release);
-            wake_consumers(q);
-        }
+        publish_claimed(q, w);
         atomic_store(&h->unfinished, h->jr_old + 1);
         break;
     case QJ_OVF_PUT:
@@ -1243,14 +1251,7 @@ ovf_journal_repair(mp_queue_t *q, bool listed)
             discard_cell(q, w);
             break;
         }
-        if (atomic_load(&word_cell(q, w)->state) == w) {
-            mp__qcell_t *c = word_cell(q, w);
-            cell_unhold(c);
-            atomic_store_explicit(&c->state,
-                                  st_make(word_pos(q, w), MP__QS_FULL, 0),
-                                  memory_order_release);
-            wake_consumers(q);
-        }
+        publish_claimed(q, w);
         mp__heap_free_from(q->heap, &h->jr_node);
         break;
     case QJ_TAKE:
