@@ -168,6 +168,37 @@ heap_lock(mp__heap_t *h)
     }
 }
 
+/* With the lock held: the block of class cls to hand out next (its
+ * header's offset), from its free list (*op JR_ALLOC_LIST) or carved at
+ * the bump pointer (JR_ALLOC_BUMP); 0 when the region has no room. Nothing
+ * is taken yet: heap_take does that, in one store. */
+static uint64_t
+heap_next(const mp__heap_t *h, unsigned cls, uint32_t *op)
+{
+    uint64_t block_size = (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
+    *op = JR_ALLOC_LIST;
+    if (h->free_head[cls] != 0) {
+        return h->free_head[cls];
+    }
+    *op = JR_ALLOC_BUMP;
+    if (h->bump <= h->size && block_size <= h->size - h->bump) {
+        return h->bump;
+    }
+    return 0;
+}
+
+/* With the lock held: takes block off of class cls, which heap_next gave
+ * with op, with one store (the free list's head or the bump pointer). */
+static void
+heap_take(mp__heap_t *h, uint64_t off, unsigned cls, uint32_t op)
+{
+    if (op == JR_ALLOC_LIST) {
+        h->free_head[cls] = *(uint64_t *)((char *)h + off + HDR_SIZE);
+    } else {
+        h->bump = off + ((uint64_t)1 << (cls + MIN_CLASS_SHIFT));
+    }
+}
+
 uint64_t
 mp__heap_alloc(mp__heap_t *h, size_t size)
 {
@@ -175,15 +206,12 @@ mp__heap_alloc(mp__heap_t *h, size_t size)
     if (cls == MP__HEAP_CLASSES) {
         return 0;
     }
-    uint64_t block_size = (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
     char *base = (char *)h;
+    uint32_t op;
     heap_lock(h);
-    uint64_t off = h->free_head[cls];
+    uint64_t off = heap_next(h, cls, &op);
     if (off != 0) {
-        h->free_head[cls] = *(uint64_t *)(base + off + HDR_SIZE);
-    } else if (h->bump <= h->size && block_size <= h->size - h->bump) {
-        off = h->bump;
-        h->bump = off + block_size;
+        heap_take(h, off, cls, op);
     }
     mp__mutex_unlock(&h->lock);
     if (off == 0) {
@@ -221,21 +249,14 @@ mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
     if (cls == MP__HEAP_CLASSES) {
         return 0;
     }
-    uint64_t block_size = (uint64_t)1 << (cls + MIN_CLASS_SHIFT);
     char *base = (char *)h;
+    uint32_t op;
     heap_lock(h);
-    uint64_t off = h->free_head[cls];
-    uint32_t op = JR_ALLOC_LIST;
-    if (off == 0 && h->bump <= h->size && block_size <= h->size - h->bump) {
-        off = h->bump;
-        op = JR_ALLOC_BUMP;
-    }
+    uint64_t off = heap_next(h, cls, &op);
     if (off == 0) {
         mp__mutex_unlock(&h->lock);
         return 0;
     }
-    uint64_t next = op == JR_ALLOC_LIST ? *(uint64_t *)(base + off + HDR_SIZE)
-                                        : off + block_size;
     /* The journal, then the header, then the one store that takes the
      * block, then the reference: see heap_journal_repair. */
     h->jr_off = off;
@@ -249,11 +270,7 @@ mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
     b->mapsize = 0;
     b->magic = BLOCK_MAGIC;
     JR_STEP();
-    if (op == JR_ALLOC_LIST) {
-        h->free_head[cls] = next;
-    } else {
-        h->bump = next;
-    }
+    heap_take(h, off, cls, op);
     JR_STEP();
     heap_test_hook(MP__HEAP_HOOK_TAKEN);
     atomic_store(ref, off + HDR_SIZE);
