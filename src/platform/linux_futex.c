@@ -2,7 +2,8 @@
 /* linux_futex.c - futex wait/wake, the one wait primitive under every lock,
  * semaphore, condition, event and barrier of the library. Shared (not
  * FUTEX_PRIVATE) because the words live in memory mapped by many processes.
- * Also mp__plat_yield, the one way a spinning waiter gives up the CPU. */
+ * Also mp__plat_yield, the one way a spinning waiter gives up the CPU, and
+ * mp__plat_nap, a plain pause. */
 #include "platform.h"
 
 #include <errno.h>
@@ -48,4 +49,11 @@ void
 mp__plat_yield(void)
 {
     (void)sched_yield();
+}
+
+void
+mp__plat_nap(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    (void)nanosleep(&ts, NULL);
 }

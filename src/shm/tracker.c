@@ -77,11 +77,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,14 +146,12 @@ table_add(tracker_table_t *t, const char *name, size_t len)
         size_t ncap = t->cap == 0 ? 64 : t->cap * 2;
         void *p;
         if (t->slots == NULL) {
-            p = mmap(NULL, ncap * sizeof(tracker_slot_t),
-                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-                     0);
+            p = mp__plat_map_anon(false, ncap * sizeof(tracker_slot_t));
         } else {
-            p = mremap(t->slots, t->cap * sizeof(tracker_slot_t),
-                       ncap * sizeof(tracker_slot_t), MREMAP_MAYMOVE);
+            p = mp__plat_remap(t->slots, t->cap * sizeof(tracker_slot_t),
+                               ncap * sizeof(tracker_slot_t));
         }
-        if (p == MAP_FAILED) {
+        if (p == NULL) {
             return;
         }
         t->slots = p;
@@ -215,8 +210,10 @@ tracker_ctime_ns(const struct stat *st)
 
 /* Removes what every registered name names: shm_unlink() for a "/name"
  * (on Linux a plain unlink() in /dev/shm: it does not allocate), unlink()
- * for a socket file that is still the registered file, then rmdir() for
- * the directories (after the files that were in them). */
+ * for a socket file that is still the registered file, and for a pending
+ * socket (its process died between bind and registering the file) if it
+ * is a socket nobody listens on, then rmdir() for the directories (after
+ * the files that were in them). */
 static void
 table_unlink_all(const tracker_table_t *t)
 {
@@ -232,25 +229,31 @@ table_unlink_all(const tracker_table_t *t)
             path[sl->len] = '\0';
             struct stat st;
             if (path[0] == '/') {
-                (void)shm_unlink(path);
+                (void)mp__plat_shm_unlink(path);
             } else if (path[0] == 'D') {
-                (void)rmdir(path + off);
-            } else if (lstat(path + off, &st) == 0 &&
+                (void)mp__plat_rmdir(path + off);
+            } else if (path[0] == 'P') {
+                if (mp__plat_stat(path + off, false, &st) == 0 &&
+                    S_ISSOCK(st.st_mode) &&
+                    mp__plat_unix_path_refused(path + off)) {
+                    (void)mp__plat_unlink(path + off);
+                }
+            } else if (mp__plat_stat(path + off, false, &st) == 0 &&
                        (unsigned long long)st.st_ino == tracker_hex(path + 1) &&
                        tracker_ctime_ns(&st) == tracker_hex(path + 17)) {
-                (void)unlink(path + off);
+                (void)mp__plat_unlink(path + off);
             }
         }
     }
 }
 
 /* Returns 1 if name (len bytes) is a well-formed name: "/name" free of
- * further '/' and NULs, or "S|D<32 hex>/abs/path" free of NULs. */
+ * further '/' and NULs, or "S|D|P<32 hex>/abs/path" free of NULs. */
 static int
 tracker_name_ok(const char *name, size_t len)
 {
     size_t i = 1;
-    if (name[0] == 'S' || name[0] == 'D') {
+    if (name[0] == 'S' || name[0] == 'D' || name[0] == 'P') {
         if (len < 2 + TRACKER_INO_DIGITS) {
             return 0;
         }
@@ -306,43 +309,16 @@ tracker_apply(tracker_table_t *t, const char *line, size_t n)
 static int
 tracker_detach(int rfd, int report_fd)
 {
-    (void)setsid();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
-    for (size_t i = 0; i < MP__ARRAY_SIZE(ignored); i++) {
-        (void)sigaction(ignored[i], &sa, NULL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    /* Do not pin the caller's directory. "/" cannot fail to be entered
-     * short of a broken system, and then staying put does no harm (an if,
-     * not a (void) cast: glibc's fortified chdir warns on a cast). */
-    if (chdir("/") != 0) {
-    }
-    /* Park both fds out of the way, then move them to 3 and 4 so that one
-     * close_range covers all the rest. */
-    rfd = fcntl(rfd, F_DUPFD_CLOEXEC, 10);
-    report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
-    if (rfd < 0 || report_fd < 0 || dup3(rfd, 3, O_CLOEXEC) < 0 ||
-        dup3(report_fd, 4, O_CLOEXEC) < 0) {
+    mp__plat_detach();
+    /* rfd becomes 3, report_fd 4; stdin, stdout and the rest are closed. */
+    const int keep[2] = {rfd, report_fd};
+    if (mp__plat_keep_fds(keep, 2) != 0) {
         _exit(1);
     }
-    (void)close(0);
-    (void)close(1);
-    if (syscall(SYS_close_range, 5u, ~0u, 0u) != 0) {
-        for (int i = 5; i < 65536; i++) {
-            (void)close(i);
-        }
-    }
-    pid_t self = (pid_t)syscall(SYS_getpid);
-    ssize_t n;
-    do {
-        n = write(4, &self, sizeof self);
-    } while (n < 0 && errno == EINTR);
-    (void)close(4);
+    /* getpid, not mp__getpid: _Fork ran no fork handler to refresh it. */
+    pid_t self = getpid();
+    (void)mp__plat_write_full(4, &self, sizeof self);
+    mp__plat_close(4);
     return 3;
 }
 
@@ -356,10 +332,7 @@ tracker_main(int rfd, int report_fd)
     char buf[4096];
     size_t have = 0; /* bytes of an incomplete line at the start of buf */
     for (;;) {
-        ssize_t n = read(fd, buf + have, sizeof buf - have);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
+        ssize_t n = mp__plat_read_some(fd, buf + have, sizeof buf - have);
         if (n <= 0) {
             break; /* EOF: the whole tree is gone (or the pipe broke) */
         }
@@ -378,8 +351,7 @@ tracker_main(int rfd, int report_fd)
         }
         if (end < sizeof buf) {
             /* Drained: let the next messages queue up (see the top). */
-            static const struct timespec nap = {0, TRACKER_PAUSE_NS};
-            (void)nanosleep(&nap, NULL);
+            mp__plat_nap(TRACKER_PAUSE_NS);
         }
     }
     table_unlink_all(&table);
@@ -393,8 +365,8 @@ tracker_main(int rfd, int report_fd)
 __attribute__((noreturn)) static void
 tracker_intermediate(int rfd, int wfd, int report_fd)
 {
-    (void)close(wfd);
-    pid_t tpid = _Fork();
+    mp__plat_close(wfd);
+    pid_t tpid = mp__plat_fork_bare();
     if (tpid == 0) {
         tracker_main(rfd, report_fd);
     }
@@ -407,22 +379,23 @@ static int
 tracker_start_locked(void)
 {
     int p[2], report[2]; /* p[0]: the tracker's end, p[1]: ours */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) {
-        return -errno;
+    int err = mp__plat_socketpair(SOCK_STREAM, p);
+    if (err != 0) {
+        return err;
     }
-    int err = mp__plat_pipe(report);
+    err = mp__plat_pipe(report);
     if (err != 0) {
         goto fail_pipe;
     }
     /* _Fork: the intermediate and the tracker run no atfork handlers (we
      * hold tracker_mutex, which our own prepare handler would take). */
-    pid_t mid = _Fork();
+    pid_t mid = mp__plat_fork_bare();
     if (mid < 0) {
-        err = -errno;
+        err = (int)mid;
         goto fail_report;
     }
     if (mid == 0) {
-        (void)close(report[0]);
+        mp__plat_close(report[0]);
         tracker_intermediate(p[0], p[1], report[1]);
     }
     mp__plat_close(report[1]);
@@ -430,8 +403,7 @@ tracker_start_locked(void)
     mp__plat_close(p[0]); /* the tracker's alone (see the top) */
     p[0] = -1;
     int status;
-    while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {
-    }
+    (void)mp__plat_wait_pid(mid, true, &status);
     /* Whatever waitpid said (ECHILD if SIGCHLD is ignored), the
      * intermediate is gone: this read ends with the pid the tracker sends
      * once set up, or with EOF if there is no tracker. */
@@ -644,6 +616,18 @@ int
 mp__tracker_unregister_file(const char *path, const struct stat *sock)
 {
     return tracker_file_message('U', sock != NULL ? 'S' : 'D', path, sock);
+}
+
+int
+mp__tracker_register_pending(const char *path)
+{
+    return tracker_file_message('R', 'P', path, NULL);
+}
+
+int
+mp__tracker_unregister_pending(const char *path)
+{
+    return tracker_file_message('U', 'P', path, NULL);
 }
 
 void
