@@ -447,7 +447,7 @@ static void
 watch_poke(server_t *srv)
 {
     uint8_t byte = 1;
-    (void)!write(srv->watch_wake[1], &byte, 1);
+    (void)mp__plat_write_full(srv->watch_wake[1], &byte, 1);
 }
 
 /* Marks sc watched (on) or not for the request it is about to run. */
@@ -490,19 +490,18 @@ watcher_main(void *arg)
             }
         }
         pthread_mutex_unlock(&srv->mu);
-        if (poll(pfd, n, -1) < 0) {
-            /* EINTR: at once. A real error (ENOMEM; EINVAL: more
-             * descriptors than RLIMIT_NOFILE) would repeat: pause, then
-             * rebuild the set. Meanwhile a hang-up is noticed late; each
-             * watched request still ends at its timeout or shutdown. */
-            if (errno != EINTR) {
-                backoff(srv);
-            }
+        if (mp__plat_poll_many(pfd, n, MP__NO_DEADLINE) < 0) {
+            /* Not EINTR (retried at once): a real error (ENOMEM; EINVAL:
+             * more descriptors than RLIMIT_NOFILE) would repeat: pause,
+             * then rebuild the set. Meanwhile a hang-up is noticed late;
+             * each watched request still ends at its timeout or
+             * shutdown. */
+            backoff(srv);
             continue;
         }
         if (pfd[0].revents != 0) {
             uint8_t drain[64];
-            (void)!read(srv->watch_wake[0], drain, sizeof drain);
+            (void)mp__plat_read_some(srv->watch_wake[0], drain, sizeof drain);
         }
         bool hangup = false;
         for (nfds_t i = 1; i < n; i++) {
@@ -653,7 +652,7 @@ evict_oldest_unauth(server_t *srv)
     srv->n_unauth--;
     int fd = mp_conn_fileno(oldest->conn);
     if (fd >= 0) {
-        (void)shutdown(fd, SHUT_RDWR);
+        (void)mp__plat_shutdown(fd, SHUT_RDWR);
     }
 }
 
@@ -714,7 +713,7 @@ end_connections(server_t *srv)
         if (sc->conn != NULL) {
             int fd = mp_conn_fileno(sc->conn);
             if (fd >= 0) {
-                (void)shutdown(fd, SHUT_RDWR);
+                (void)mp__plat_shutdown(fd, SHUT_RDWR);
             }
         }
     }
@@ -738,13 +737,11 @@ accept_loop(server_t *srv)
     for (;;) {
         /* poll itself, not mp_wait: no allocation (a heap page written
          * is a page fault in this new process). */
-        int n = poll(pfd, 3, -1);
-        if (n < 0) {
-            /* EINTR (SIGTERM: its byte is on wake[0]): at once. A real
-             * error would repeat: pause instead of spinning. */
-            if (errno != EINTR) {
-                backoff(srv);
-            }
+        if (mp__plat_poll_many(pfd, 3, MP__NO_DEADLINE) < 0) {
+            /* Not EINTR (retried at once: SIGTERM's byte is then on
+             * wake[0]): a real error would repeat: pause instead of
+             * spinning. */
+            backoff(srv);
             continue;
         }
         if (pfd[1].revents != 0 || pfd[2].revents != 0) {
@@ -782,7 +779,7 @@ on_sigterm(int sig)
     uint8_t byte = 1;
     term_received = 1;
     if (term_wake_fd >= 0) {
-        (void)!write(term_wake_fd, &byte, 1);
+        (void)mp__plat_write_full(term_wake_fd, &byte, 1); /* AS-safe */
     }
     errno = saved;
 }

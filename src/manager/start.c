@@ -16,11 +16,9 @@
 #include "../platform/platform.h"
 #include "../process/process_internal.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 /* Waits for the server's report on ready_fd[0]. Returns its status (0:
  * serving, and m->address set) or MP_ENOSERVER when it died first. */
@@ -32,12 +30,9 @@ await_ready(mp_manager_t *m)
     struct pollfd pfd[2] = {
         {.fd = m->ready_fd[0], .events = POLLIN},
         {.fd = mp_process_sentinel(m->server), .events = POLLIN}};
-    int n;
-    do {
-        n = poll(pfd, 2, -1);
-    } while (n < 0 && errno == EINTR);
+    int n = mp__plat_poll_many(pfd, 2, MP__NO_DEADLINE);
     if (n < 0) {
-        return -errno;
+        return n;
     }
     if (pfd[0].revents == 0) {
         return MP_ENOSERVER;
@@ -45,10 +40,7 @@ await_ready(mp_manager_t *m)
     /* The report is one write: one read gets it all unless the address
      * is long. */
     uint8_t msg[8 + 248];
-    ssize_t n_read;
-    do {
-        n_read = read(m->ready_fd[0], msg, sizeof msg);
-    } while (n_read < 0 && errno == EINTR);
+    ssize_t n_read = mp__plat_read_some(m->ready_fd[0], msg, sizeof msg);
     if (n_read < 8) {
         return MP_ENOSERVER;
     }
@@ -166,8 +158,8 @@ start_locked(mp_manager_t *m)
     /* The starter's own way to stop the server: a byte on a socketpair
      * only the two hold (no connection, handshake or thread needed; a
      * socket, so that sending to a dead server is EPIPE, not SIGPIPE). */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, m->stop_fd) != 0) {
-        err = -errno;
+    err = mp__plat_socketpair(SOCK_STREAM, m->stop_fd);
+    if (err != 0) {
         m->stop_fd[0] = m->stop_fd[1] = -1;
         goto fail;
     }
@@ -261,8 +253,7 @@ static void
 send_shutdown(mp_manager_t *m, int64_t deadline)
 {
     uint8_t byte = 1;
-    if (m->stop_fd[1] >= 0 &&
-        send(m->stop_fd[1], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+    if (m->stop_fd[1] >= 0 && mp__plat_send_nb(m->stop_fd[1], &byte, 1) == 1) {
         mp__mgr_stop_pipe_close(m);
         return;
     }

@@ -13,11 +13,11 @@
  * a clean shutdown sets `closed` first, which every check reads before. */
 #include "store_internal.h"
 
+#include "../platform/platform.h"
 #include "../queue/queue_internal.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define STORE_DEFAULT_SIZE ((size_t)1 << 30)
 #define STORE_MIN_SIZE ((size_t)64 << 10)
@@ -238,7 +238,7 @@ mp__store_detach(mp__store_t *st)
         loc->free(loc);
         loc = next;
     }
-    munmap((void *)st->cache, cache_bytes(st->nslots));
+    mp__plat_unmap((void *)st->cache, cache_bytes(st->nslots));
     mp_shm_close(st->shm);
     mp__free(st);
 }
@@ -544,9 +544,8 @@ attach_mapping(mp__store_t **out, mp_shm_t *shm)
      * mapping, so that slots never used cost no page (calloc may hand
      * out recycled heap memory and clear all of it) and a forked child
      * gets its own copy. */
-    void *cache = mmap(NULL, cache_bytes(h->nslots), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (cache == MAP_FAILED) {
+    void *cache = mp__plat_map_anon(false, cache_bytes(h->nslots));
+    if (cache == NULL) {
         mp__free(st);
         return MP_ENOMEM;
     }
