@@ -84,6 +84,9 @@ uint64_t mp__siphash13(const uint64_t key[2], const void *data, size_t len);
  * runs (fork copies no page tables of file mappings), faults in one page
  * of ours, not one per source file. */
 #define MP__FORK_CHILD_PATH __attribute__((hot))
+
+/* The clock and deadlines below are defined in platform/posix_clock.c.
+ * mp__now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 int64_t mp__now_ns(void);
 
 /* mp__deadline converts a public timeout into a deadline: MP_WAIT_FOREVER,

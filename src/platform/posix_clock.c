@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* time.c - the monotonic clock and the one conversion from timeouts (public
- * mp_duration_t milliseconds, or internal nanoseconds) to absolute
- * deadlines, saturating at MP__NO_DEADLINE so that no timeout overflows. */
-#include "mp_internal.h"
+/* posix_clock.c - the monotonic clock and the one conversion from timeouts
+ * (public mp_duration_t milliseconds, or internal nanoseconds) to absolute
+ * deadlines, saturating at MP__NO_DEADLINE so that no timeout overflows.
+ * Declared in common/mp_internal.h (every layer keeps deadlines), defined
+ * here because the clock is the OS's. */
+#include "platform.h"
 
 #include <time.h>
 
