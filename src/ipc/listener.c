@@ -294,7 +294,7 @@ listener_bind(mp_listener_t *l, lst_addr_t *a, int backlog)
             (void)mp__plat_unlink(path);
             goto fail;
         }
-        l->creator = getpid();
+        l->creator = mp__getpid();
         snprintf(l->address, sizeof l->address, "%s", path);
     } else {
         struct sockaddr_storage ss;
@@ -330,7 +330,7 @@ fail:
 static int
 lst_own_ep(mp_listener_t *l)
 {
-    pid_t me = getpid();
+    pid_t me = mp__getpid();
     if (l->ep >= 0 && l->ep_pid == me) {
         return 0;
     }
@@ -355,7 +355,7 @@ static void
 pending_drop(mp_listener_t *l, size_t i)
 {
     int fd = l->pending[i].fd;
-    if (l->ep_pid == getpid()) {
+    if (l->ep_pid == mp__getpid()) {
         (void)mp__plat_epoll_del(l->ep, fd);
     }
     mp__plat_close(fd);
@@ -384,14 +384,14 @@ listener_shut(mp_listener_t *l)
         l->fd = -1;
     }
     struct stat st;
-    if (l->is_unix && l->creator == getpid() &&
+    if (l->is_unix && l->creator == mp__getpid() &&
         mp__plat_stat(l->address, true, &st) == 0 &&
         st.st_dev == l->st.st_dev && st.st_ino == l->st.st_ino &&
         st.st_ctim.tv_sec == l->st.st_ctim.tv_sec &&
         st.st_ctim.tv_nsec == l->st.st_ctim.tv_nsec) {
         (void)mp__plat_unlink(l->address);
     }
-    if (l->tracked != NULL && l->creator == getpid()) {
+    if (l->tracked != NULL && l->creator == mp__getpid()) {
         (void)mp__tracker_unregister_file(l->tracked, &l->st);
     }
 }
