@@ -36,7 +36,6 @@
 #include "process_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -264,16 +263,10 @@ start_check_locked(const mp_process_t *p)
 static int
 open_child_stdin(void)
 {
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int err = fd < 0 ? -errno : 0;
-    if (err == 0 && fd <= STDERR_FILENO) {
-        /* A closed standard fd was reused: move out of its way, so that
-         * the parent's own stdin/stdout/stderr stay as they were. */
-        int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-        err = moved < 0 ? -errno : 0;
-        mp__plat_close(fd);
-        fd = moved;
-    }
+    /* Above stderr: where a closed standard fd would be reused, the
+     * parent's own stdin/stdout/stderr stay as they were. */
+    int fd = mp__plat_devnull_rd();
+    int err = fd < 0 ? fd : 0;
     /* Load first: an exchange on every start would write the library's
      * data page (a copy-on-write fault after each fork). */
     int injected = atomic_load_explicit(&test_fail_err, memory_order_relaxed);
