@@ -11,7 +11,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -497,4 +500,92 @@ TEST(tracker_threads_and_forks)
     mp__tracker_disconnect();
     mpt_wait_pid_exit(t);
     ASSERT_EQ(mpt_shm_names_left(getpid()), 0);
+}
+
+/*--- sockets pending between bind and registration -------------------------*/
+
+/* What a child that binds a socket at a pending path tells the test. */
+typedef struct pending_child {
+    const char *path;   /* absolute */
+    bool bind_it;       /* bind a socket there (else the path is another's) */
+    mpt_pipe_t report;  /* child -> test: the tracker's pid, once bound */
+    mpt_pipe_t hold;    /* never written: the child waits to be killed */
+} pending_child_t;
+
+/* Registers a->path as pending, binds a socket there without listening
+ * (as mp_listener_create does between bind and registering the file),
+ * reports the tracker's pid and waits to be killed: the worst moment. */
+static int
+bind_pending_then_wait(void *arg)
+{
+    pending_child_t *a = arg;
+    ASSERT_OK(mp__tracker_register_pending(a->path));
+    if (a->bind_it) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT(fd >= 0);
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof sun.sun_path, "%s", a->path);
+        ASSERT_EQ(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    }
+    pid_t tracker = mp__tracker_pid();
+    mpt_write_all(a->report.wr, &tracker, sizeof tracker);
+    char b;
+    mpt_read_all(a->hold.rd, &b, 1); /* killed first */
+    return 1;
+}
+
+/* Runs bind_pending_then_wait for path in a child, SIGKILLs it at its
+ * worst moment, and waits until its tree (and so its tracker) is gone. */
+static void
+kill_pending_binder(const char *path, bool bind_it)
+{
+    ASSERT_EQ(mp__tracker_pid(), 0);
+    pending_child_t a = {.path = path, .bind_it = bind_it};
+    mpt_pipe_open(&a.report);
+    mpt_pipe_open(&a.hold);
+    pid_t pid = mpt_fork(bind_pending_then_wait, &a);
+    pid_t tracker;
+    mpt_read_all(a.report.rd, &tracker, sizeof tracker);
+    ASSERT_GT(tracker, 0);
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_EQ(mpt_join(pid), -SIGKILL);
+    mpt_wait_pid_exit(tracker);
+    mpt_pipe_close(&a.report);
+    mpt_pipe_close(&a.hold);
+}
+
+TEST(tracker_removes_a_socket_killed_between_bind_and_registration)
+{
+    char dir[] = "/tmp/mp-pending.XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    char path[sizeof dir + 16];
+    snprintf(path, sizeof path, "%s/s.sock", dir);
+    kill_pending_binder(path, true);
+    ASSERT_EQ(access(path, F_OK), -1); /* the tracker took it */
+    ASSERT_EQ(rmdir(dir), 0);
+}
+
+TEST(tracker_keeps_a_live_socket_at_a_pending_path)
+{
+    char dir[] = "/tmp/mp-pending.XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    char path[sizeof dir + 16];
+    snprintf(path, sizeof path, "%s/s.sock", dir);
+    /* The path is this (live) test's socket, not the killed tree's: a
+     * plain one, so that this process starts no tracker of its own. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT(fd >= 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    ASSERT_EQ(listen(fd, 4), 0);
+    kill_pending_binder(path, false);
+    ASSERT_EQ(access(path, F_OK), 0);
+    /* The tracker's probe was a client that connected and left. */
+    int probe = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    ASSERT(probe >= 0);
+    close(probe);
+    close(fd);
+    ASSERT_EQ(unlink(path), 0);
+    ASSERT_EQ(rmdir(dir), 0);
 }

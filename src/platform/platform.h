@@ -338,6 +338,11 @@ int mp__plat_listen(int fd, int backlog);
  * bound to and its length in *len. Returns 0 or a negative error. */
 int mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len);
 
+/* mp__plat_peername stores in *sa (cap bytes) the address of connected
+ * socket fd's peer and its length in *len. Returns 0 or a negative error
+ * (-ENOTCONN ...). */
+int mp__plat_peername(int fd, struct sockaddr *sa, unsigned cap, unsigned *len);
+
 /* mp__plat_accept takes one queued connection of listening socket fd
  * (non-blocking) as a blocking close-on-exec fd. Returns the fd, -EAGAIN
  * (none queued), -ECONNABORTED (that peer gave up: try again) or another
@@ -368,6 +373,11 @@ int mp__plat_chmod(const char *path, unsigned mode);
  * names when follow, else of the link itself). Returns 0 or a negative
  * error. */
 int mp__plat_stat(const char *path, bool follow, struct stat *st);
+
+/* mp__plat_mkdtemp makes a fresh directory (mode 0700) from tmpl, a path
+ * ending in "XXXXXX", which it replaces in tmpl with the name it chose.
+ * Returns 0 or a negative error. */
+int mp__plat_mkdtemp(char *tmpl);
 
 /* --- loaded code (linux_elf.c) ---------------------------------------- */
 
@@ -449,6 +459,11 @@ void mp__plat_drain_sigfd(int fd);
  * restores both to the default and empties the signal mask (a child the
  * forkserver made). */
 void mp__plat_server_signals(bool server);
+/* mp__plat_signal_set makes handler sig's disposition for the whole
+ * process: SIG_DFL, SIG_IGN, or a function (async-signal-safe) that runs
+ * with sig blocked, after which an interrupted call restarts where it can
+ * (SA_RESTART). */
+void mp__plat_signal_set(int sig, void (*handler)(int));
 /* mp__plat_die_with_parent arms SIGKILL for the caller when its parent
  * (whose pid must be parent) exits, and kills the caller at once when the
  * parent is already gone. Returns 0 or a negative error. Note: the signal

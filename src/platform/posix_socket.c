@@ -186,10 +186,9 @@ mp__plat_unix_path_refused(const char *path)
         return 0;
     }
     memcpy(sun.sun_path, path, len + 1);
-    return mp__plat_unix_refused((const struct sockaddr *)&sun,
-                                 (unsigned)(offsetof(struct sockaddr_un,
-                                                     sun_path) +
-                                            len + 1));
+    return mp__plat_unix_refused(
+        (const struct sockaddr *)&sun,
+        (unsigned)(offsetof(struct sockaddr_un, sun_path) + len + 1));
 }
 
 int
@@ -240,6 +239,17 @@ mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
 {
     socklen_t l = (socklen_t)cap;
     if (getsockname(fd, sa, &l) != 0) {
+        return -errno;
+    }
+    *len = (unsigned)l;
+    return 0;
+}
+
+int
+mp__plat_peername(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
+{
+    socklen_t l = (socklen_t)cap;
+    if (getpeername(fd, sa, &l) != 0) {
         return -errno;
     }
     *len = (unsigned)l;

@@ -119,6 +119,13 @@ int mp__tracker_unregister(const char *name);
 struct stat;
 int mp__tracker_register_file(const char *path, const struct stat *sock);
 int mp__tracker_unregister_file(const char *path, const struct stat *sock);
+/* A socket about to be bound at path (absolute, as above): registered
+ * before bind, unregistered once the bound file is registered with its
+ * identity (or the bind failed), so that a process killed in between
+ * leaves nothing: once the tree is gone the tracker removes the path if it
+ * is a socket nobody listens on. Return 0 or an error. */
+int mp__tracker_register_pending(const char *path);
+int mp__tracker_unregister_pending(const char *path);
 /* Closes this process's connection to the tracker (mp_shutdown). */
 void mp__tracker_disconnect(void);
 /* The tracker's pid, or 0 when none runs for this process (for tests). */
