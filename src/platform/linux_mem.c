@@ -117,15 +117,25 @@ mp__plat_memfd_map(const char *name, size_t len, void **out)
     return err;
 }
 
-int
-mp__plat_shm_create(const char *path, size_t len, void **out)
+/* Opens the shared-memory object path read-write and close-on-exec with
+ * the extra flags (O_CREAT | O_EXCL: a new one, mode 0600), retrying on
+ * EINTR. Returns the fd or a negative error. */
+static int
+shm_open_rw(const char *path, int flags)
 {
     int fd;
     do {
-        fd = shm_open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+        fd = shm_open(path, flags | O_RDWR | O_CLOEXEC, 0600);
     } while (fd < 0 && errno == EINTR);
+    return fd >= 0 ? fd : -errno;
+}
+
+int
+mp__plat_shm_create(const char *path, size_t len, void **out)
+{
+    int fd = shm_open_rw(path, O_CREAT | O_EXCL);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     int err = set_size(fd, len);
     if (err == 0) {
@@ -141,12 +151,9 @@ mp__plat_shm_create(const char *path, size_t len, void **out)
 int
 mp__plat_shm_attach(const char *path, void **out, size_t *len)
 {
-    int fd;
-    do {
-        fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-    } while (fd < 0 && errno == EINTR);
+    int fd = shm_open_rw(path, 0);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     struct stat st;
     int err;
