@@ -4,7 +4,7 @@
  * force, MULTIPROC_START_METHOD), a child reporting its method, arguments
  * as bytes, exit codes, terminate, kill and daemons under each method, an
  * fd of the parent not inherited under spawn and forkserver, a killed
- * forkserver replaced, no spawn from a program without mp_main, and a
+ * forkserver replaced, the forkserver ending with its program, no spawn from a program without mp_main, and a
  * threaded program starting processes under forkserver and spawn. */
 #include "runner.h"
 
@@ -334,6 +334,39 @@ TEST(start_method_forkserver_killed_is_replaced)
     mpt_process_finish(
         start_with(MP_START_FORKSERVER, return_7, NULL, 0, false, NULL), 7);
     ASSERT_NE(mp__forkserver_pid(), second);
+}
+
+/* In a raw child: starts a forkserver child, reports the server's pid on
+ * daemon_report_fd, and waits to be killed. */
+static int
+start_server_and_wait(void *arg)
+{
+    (void)arg;
+    mpt_process_finish(
+        start_with(MP_START_FORKSERVER, return_7, NULL, 0, false, NULL), 7);
+    pid_t server = mp__forkserver_pid();
+    mpt_write_all(daemon_report_fd, &server, sizeof server);
+    for (;;) {
+        pause();
+    }
+    return 0; /* not reached */
+}
+
+TEST(start_method_forkserver_dies_with_program)
+{
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    daemon_report_fd = fds[1];
+    pid_t prog = mpt_fork(start_server_and_wait, NULL);
+    close(fds[1]);
+    pid_t server;
+    mpt_read_all(fds[0], &server, sizeof server);
+    close(fds[0]);
+    ASSERT_GT(server, 0);
+    /* No exit handler, no mp_shutdown: the server sees its channel end. */
+    kill(prog, SIGKILL);
+    ASSERT_EQ(mpt_join(prog), -SIGKILL);
+    mpt_wait_pid_exit(server);
 }
 
 /* A program that did not call mp_main: no spawn, no forkserver. */
