@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* platform.h - the contract between the library and the operating system.
  * Every mp__plat_* function is implemented in a posix_*.c or linux_*.c file
- * beside this header; the rest of the library makes no raw syscalls for
- * these jobs. All file descriptors it creates are close-on-exec, and every
- * call retries on EINTR itself unless its contract says otherwise. */
+ * beside this header; the rest of the library makes no raw OS call at all
+ * (tools/check-structure.py rejects one). The process basics declared in
+ * common/mp_internal.h - mp__panic, the clock and deadlines, mp__init, the
+ * cached pid/tid, the fork-local page - are defined here too
+ * (linux_self.c, posix_clock.c). All file descriptors it creates are
+ * close-on-exec, and every call retries on EINTR itself unless its
+ * contract says otherwise. */
 #ifndef MP_PLATFORM_H
 #define MP_PLATFORM_H
 
