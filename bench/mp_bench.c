@@ -516,16 +516,16 @@ wl_queue_throughput_large(void)
 static void
 wl_simplequeue_throughput_small(void)
 {
-    small_runs("simplequeue_throughput_small", mp_simplequeue_create,
-               "mp_simplequeue_create", PY_SHAPES, 2);
+    small_runs("simplequeue_throughput_small", mp_simple_queue_create,
+               "mp_simple_queue_create", PY_SHAPES, 2);
 }
 
 /* simplequeue_throughput_large: as queue_throughput_large, SimpleQueue. */
 static void
 wl_simplequeue_throughput_large(void)
 {
-    large_run("simplequeue_throughput_large", mp_simplequeue_create,
-              "mp_simplequeue_create", scaled(N_QUEUE_LARGE, 2), MIB);
+    large_run("simplequeue_throughput_large", mp_simple_queue_create,
+              "mp_simple_queue_create", scaled(N_QUEUE_LARGE, 2), MIB);
 }
 
 /* queue_throughput_small_8p8c (not in py_bench): 8 producers, 8
@@ -587,7 +587,7 @@ wl_joinablequeue(void)
         mp_process_t *ps[2];
         char name[32];
 
-        check(mp_joinablequeue_create(&j.q, 0), "mp_joinablequeue_create");
+        check(mp_joinable_queue_create(&j.q, 0), "mp_joinable_queue_create");
         check(mp_barrier_create(&j.barrier, (unsigned)nc + 1, NULL),
               "mp_barrier_create");
         for (int k = 0; k < nc; k++) {
@@ -1371,7 +1371,7 @@ wl_manager_dict_ops(void)
     double t[2];
 
     check(mp_manager_dict(m, &a.d), "mp_manager_dict");
-    check(mp_simplequeue_create(&a.res), "mp_simplequeue_create");
+    check(mp_simple_queue_create(&a.res), "mp_simple_queue_create");
     mp_process_t *p = spawn(mgr_dict_child, &a);
     join_all(&p, 1);
     check(mp_queue_get_into(a.res, t, sizeof t, MP_WAIT_FOREVER),
@@ -1439,8 +1439,8 @@ wl_manager_queue_throughput(void)
 
     check(mp_manager_queue(m, 0, &a.q), "mp_manager_queue");
     check(mp_barrier_create(&a.barrier, 2, NULL), "mp_barrier_create");
-    check(mp_simplequeue_create(&res_prod), "mp_simplequeue_create");
-    check(mp_simplequeue_create(&res_cons), "mp_simplequeue_create");
+    check(mp_simple_queue_create(&res_prod), "mp_simple_queue_create");
+    check(mp_simple_queue_create(&res_cons), "mp_simple_queue_create");
     struct mgr_queue ac = a, ap = a;
     ac.res = res_cons;
     ap.res = res_prod;

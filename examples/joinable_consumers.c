@@ -118,7 +118,7 @@ main(void)
 
     /* Establish communication queues */
     struct queues qs;
-    check(mp_joinablequeue_create(&qs.tasks, 0), "JoinableQueue");
+    check(mp_joinable_queue_create(&qs.tasks, 0), "JoinableQueue");
     check(mp_queue_create(&qs.results, NULL), "Queue");
 
     /* Start consumers */

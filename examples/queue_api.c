@@ -69,11 +69,11 @@ sleep_ms(long ms)
     }
 }
 
-/* Python's True/False for a 0/1 answer. */
+/* Python's True/False for an answer. */
 static const char *
-py_bool(long b)
+py_bool(bool b)
 {
-    return check(b, "query") ? "True" : "False";
+    return b ? "True" : "False";
 }
 
 /* Python's name of the exception a failed put or get raises. */

@@ -535,7 +535,7 @@ typedef struct mp_queue mp_queue_t;
 
 /* Options for mp_queue_create; all-zero (or NULL) means the defaults. */
 typedef struct mp_queue_opts {
-    long maxsize;    /* at most this many messages; <= 0: unbounded */
+    size_t maxsize;  /* at most this many messages; 0: unbounded */
     bool joinable;   /* a JoinableQueue: task_done and join */
     size_t capacity; /* bytes reserved for message data; 0: 1 GiB. The
                         reservation is sparse: memory is used only for the
@@ -544,13 +544,13 @@ typedef struct mp_queue_opts {
 } mp_queue_opts_t;
 
 /* mp_queue_create makes a queue (Python: Queue(maxsize), or JoinableQueue
- * with opts->joinable). mp_simplequeue_create makes an unbounded one
- * (SimpleQueue) and mp_joinablequeue_create a joinable one. Returns 0 or
+ * with opts->joinable). mp_simple_queue_create makes an unbounded one
+ * (SimpleQueue) and mp_joinable_queue_create a joinable one. Returns 0 or
  * MP_EINVAL, MP_ENOMEM, MP_ENOSPC. Context: any process; the queue is
  * removed once its creator destroys it or its whole process tree exits. */
 MP_EXTERN int mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts);
-MP_EXTERN int mp_simplequeue_create(mp_queue_t **out);
-MP_EXTERN int mp_joinablequeue_create(mp_queue_t **out, long maxsize);
+MP_EXTERN int mp_simple_queue_create(mp_queue_t **out);
+MP_EXTERN int mp_joinable_queue_create(mp_queue_t **out, size_t maxsize);
 
 /* mp_queue_name returns the name another process passes to mp_queue_attach
  * (valid while the handle lives). */
@@ -596,12 +596,12 @@ MP_EXTERN ssize_t mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
                                     mp_duration_t timeout);
 
 /* mp_queue_qsize returns the number of messages in the queue (a snapshot:
- * others may change it at once); mp_queue_empty returns 1 if it is empty,
- * mp_queue_full 1 if a bounded queue is at maxsize (else 0). All three return
- * MP_EINVAL for NULL. */
-MP_EXTERN long mp_queue_qsize(const mp_queue_t *q);
-MP_EXTERN int mp_queue_empty(const mp_queue_t *q);
-MP_EXTERN int mp_queue_full(const mp_queue_t *q);
+ * others may change it at once), or MP_EINVAL for NULL; mp_queue_empty
+ * tells whether it is empty, mp_queue_full whether a bounded queue is at
+ * maxsize (both false for NULL). Context: any process that has the queue. */
+MP_EXTERN ssize_t mp_queue_qsize(const mp_queue_t *q);
+MP_EXTERN bool mp_queue_empty(const mp_queue_t *q);
+MP_EXTERN bool mp_queue_full(const mp_queue_t *q);
 
 /* mp_queue_close marks this handle closed: later puts and gets through it
  * return MP_ECLOSED; other handles and processes are not affected.

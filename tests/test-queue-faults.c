@@ -183,7 +183,7 @@ TEST(queue_faults_consumer_killed_mid_read)
 TEST(queue_faults_joinable_producer_killed)
 {
     mp_queue_t *q;
-    ASSERT_OK(mp_joinablequeue_create(&q, 0));
+    ASSERT_OK(mp_joinable_queue_create(&q, 0));
     park_arg_t a = {q, 8, true};
     park_and_kill(&a, MP__QUEUE_HOOK_PUT_CLAIMED);
     put_str(q, "ok");
@@ -484,7 +484,7 @@ kill_loop(mp_queue_t *q)
 TEST_TIMEOUT(queue_faults_kill_loop_unbounded, 120)
 {
     mp_queue_t *q;
-    ASSERT_OK(mp_simplequeue_create(&q));
+    ASSERT_OK(mp_simple_queue_create(&q));
     kill_loop(q);
     mp_queue_destroy(q);
 }
@@ -503,7 +503,7 @@ TEST_TIMEOUT(queue_faults_kill_loop_overflow, 120)
     /* A ring of 4 cells: most messages go through the overflow list. */
     mp__queue_test_ring_cells = 4;
     mp_queue_t *q;
-    ASSERT_OK(mp_simplequeue_create(&q));
+    ASSERT_OK(mp_simple_queue_create(&q));
     mp__queue_test_ring_cells = 0;
     kill_loop(q);
     mp_queue_destroy(q);

@@ -241,7 +241,7 @@ scaled(uint32_t n)
 TEST_TIMEOUT(queue_stress_unbounded_exactly_once, 120)
 {
     mp_queue_t *q;
-    ASSERT_OK(mp_simplequeue_create(&q));
+    ASSERT_OK(mp_simple_queue_create(&q));
     run_stress(q, scaled(1000000));
     mp_queue_destroy(q);
 }
@@ -285,7 +285,7 @@ TEST_TIMEOUT(queue_stress_two_cpus_steps_aside, 120)
     ASSERT_NOT_NULL(step_asides);
     mp__queue_test_hook = count_step_aside;
     mp_queue_t *q;
-    ASSERT_OK(mp_simplequeue_create(&q));
+    ASSERT_OK(mp_simple_queue_create(&q));
     run_stress(q, scaled(200000));
     mp_queue_destroy(q);
     mp__queue_test_hook = NULL;

@@ -465,3 +465,27 @@ TEST_TIMEOUT(start_method_threaded_program, 120)
         pthread_mutex_destroy(&mu[i]);
     }
 }
+
+/* Pools and managers start their workers and server by fork whatever the
+ * default (their arguments are pointers; other methods are later work):
+ * a program run with MULTIPROC_START_METHOD=spawn keeps working. */
+TEST(start_method_pool_and_manager_fork_under_any_default)
+{
+    setenv("MULTIPROC_START_METHOD", "spawn", 1);
+    ASSERT_EQ(mp_start_method(), MP_START_SPAWN);
+    mp_pool_t *pool = mpt_pool_make(2, 0);
+    int64_t x = 12, *y = NULL;
+    size_t len = 0;
+    ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, (void **)&y,
+                            &len, MP_WAIT_FOREVER));
+    ASSERT_EQ(len, sizeof *y);
+    ASSERT_EQ(*y, 144);
+    mp_free(y);
+    mpt_pool_finish(pool);
+    mp_manager_t *m = mpt_manager_start(NULL);
+    pid_t server = mp_manager_pid(m);
+    ASSERT_OK(mp_manager_shutdown(m));
+    mpt_wait_pid_exit(server);
+    mp_manager_destroy(m);
+    unsetenv("MULTIPROC_START_METHOD");
+}

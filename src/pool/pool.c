@@ -564,7 +564,10 @@ spawn_worker(mp_pool_t *pool, int i)
                                 .gen = ++pool->next_gen};
     snprintf(name, sizeof name, "ForkPoolWorker-%llu",
              (unsigned long long)pool->next_gen);
-    mp_process_opts_t po = {.name = name, .daemon = true};
+    /* fork whatever the default: a worker's context is a pointer (pools
+     * under spawn and forkserver are issue 17's later work). */
+    mp_process_opts_t po = {
+        .name = name, .daemon = true, .start_method = MP_START_FORK};
     err = mp_process_create(&w->proc, mp__pool_worker_main, &w->ctx, &po);
     if (err == 0) {
         err = mp_process_start(w->proc);
@@ -1135,7 +1138,7 @@ spin_for_results(mp_pool_t *pool)
     }
     int64_t until = now + HANDLER_SPIN_NS;
     do {
-        if (mp_queue_empty(pool->results) == 0) {
+        if (!mp_queue_empty(pool->results)) {
             return true;
         }
         sched_yield();

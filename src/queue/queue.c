@@ -1669,7 +1669,8 @@ layout_of(layout_t *l, const mp_queue_opts_t *opts)
     if (l->capacity > MAX_CAPACITY) {
         return MP_EINVAL;
     }
-    l->maxsize = l->o.maxsize > 0 ? l->o.maxsize : 0;
+    l->maxsize =
+        l->o.maxsize > INT64_MAX ? INT64_MAX : (int64_t)l->o.maxsize;
     l->ncells = MP__QUEUE_UNBOUNDED_CELLS;
     if (l->maxsize > 0 && (uint64_t)l->maxsize <= MP__QUEUE_MAX_RING_CELLS) {
         l->ncells = pow2_ceil((uint64_t)l->maxsize);
@@ -1801,13 +1802,13 @@ mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts)
 
 
 int
-mp_simplequeue_create(mp_queue_t **out)
+mp_simple_queue_create(mp_queue_t **out)
 {
     return mp_queue_create(out, NULL);
 }
 
 int
-mp_joinablequeue_create(mp_queue_t **out, long maxsize)
+mp_joinable_queue_create(mp_queue_t **out, size_t maxsize)
 {
     mp_queue_opts_t o = {.maxsize = maxsize, .joinable = true};
     return mp_queue_create(out, &o);
@@ -2014,7 +2015,7 @@ mp__queue_heap_free_bytes(const mp_queue_t *q)
     return mp__heap_free_bytes(q->heap);
 }
 
-long
+ssize_t
 mp_queue_qsize(const mp_queue_t *q)
 {
     if (q == NULL) {
@@ -2028,24 +2029,20 @@ mp_queue_qsize(const mp_queue_t *q)
     if (o > 0) {
         n += o;
     }
-    return (long)n;
+    return (ssize_t)n;
 }
 
-int
+bool
 mp_queue_empty(const mp_queue_t *q)
 {
-    long n = mp_queue_qsize(q);
-    return n < 0 ? (int)n : n == 0;
+    return q != NULL && mp_queue_qsize(q) == 0;
 }
 
-int
+bool
 mp_queue_full(const mp_queue_t *q)
 {
-    long n = mp_queue_qsize(q);
-    if (n < 0) {
-        return (int)n;
-    }
-    return q->h->maxsize > 0 && n >= q->h->maxsize;
+    return q != NULL && q->h->maxsize > 0 &&
+           mp_queue_qsize(q) >= q->h->maxsize;
 }
 
 int

@@ -65,7 +65,7 @@ int main()
           "mp_value_create");
     value_ptr counter(raw_value);
     mp_queue_t *raw_queue = nullptr;
-    check(mp_simplequeue_create(&raw_queue), "mp_simplequeue_create");
+    check(mp_simple_queue_create(&raw_queue), "mp_simple_queue_create");
     queue_ptr replies(raw_queue);
 
     shared_state state{counter.get(), replies.get()};

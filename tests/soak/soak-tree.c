@@ -42,7 +42,7 @@ tree_daemon(void *arg)
     mp_shm_t *shm = NULL;
     mp_queue_t *q = NULL;
     if (mp_shm_create(&shm, NULL, 1 << 16, 0) != 0 ||
-        mp_simplequeue_create(&q) != 0) {
+        mp_simple_queue_create(&q) != 0) {
         return 3;
     }
     for (;;) {
@@ -88,7 +88,7 @@ soak_tree(soak_round_t *r)
     mp_process_opts_t dopts = {.daemon = true};
     int rc;
     if ((rc = mp_shm_create(&shm, NULL, 1 << 20, 0)) != 0 ||
-        (rc = mp_simplequeue_create(&q)) != 0 ||
+        (rc = mp_simple_queue_create(&q)) != 0 ||
         (rc = mp_manager_create(&m1, NULL)) != 0 ||
         (rc = mp_manager_start(m1)) != 0 ||
         (rc = mp_manager_dict(m1, &d)) != 0 ||
