@@ -11,13 +11,14 @@
  * and start the handles' locks and keeper state over. */
 #include "server_internal.h"
 
+#include "../platform/platform.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 /*--- the private directory of default addresses: its state ---------------*/
 
@@ -136,7 +137,8 @@ dir_at_exit(void)
     if (dir_path == NULL || dir_pid != mp__getpid()) {
         return;
     }
-    if (rmdir(dir_path) == 0 || errno != ENOTEMPTY) {
+    int r = mp__plat_rmdir(dir_path);
+    if (r == 0 || r != -ENOTEMPTY) {
         return;
     }
     if (pthread_mutex_trylock(&handles_mu) != 0) {
@@ -144,11 +146,11 @@ dir_at_exit(void)
     }
     for (mp_manager_t *m = handles; m != NULL; m = m->next) {
         if (m->dir_user) {
-            (void)unlink(m->sock_path);
+            (void)mp__plat_unlink(m->sock_path);
         }
     }
     pthread_mutex_unlock(&handles_mu);
-    (void)rmdir(dir_path);
+    (void)mp__plat_rmdir(dir_path);
 }
 
 /* Makes this process's directory unless it has one. dir_mu held. */
@@ -157,7 +159,9 @@ dir_make_locked(void)
 {
     pid_t self = mp__getpid();
     /* A server stopped by SIGTERM removes it once empty. */
-    if (dir_path != NULL && dir_pid == self && access(dir_path, F_OK) == 0) {
+    struct stat st;
+    if (dir_path != NULL && dir_pid == self &&
+        mp__plat_stat(dir_path, true, &st) == 0) {
         return 0;
     }
     if (dir_pid != self) {
@@ -175,8 +179,8 @@ dir_make_locked(void)
         return MP_ENOMEM;
     }
     snprintf(path, n, "%s/mp-mgr-XXXXXX", base);
-    if (mkdtemp(path) == NULL) {
-        int err = -errno;
+    int err = mp__plat_mkdtemp(path);
+    if (err != 0) {
         mp__free(path);
         return err;
     }
@@ -203,7 +207,7 @@ dir_release(mp_manager_t *m)
     pthread_mutex_lock(&dir_mu);
     if (dir_pid == mp__getpid() && dir_users > 0 && --dir_users == 0 &&
         dir_pid != mp__session_pid()) {
-        (void)rmdir(dir_path);
+        (void)mp__plat_rmdir(dir_path);
         (void)mp__tracker_unregister_file(dir_path, NULL);
         mp__free(dir_path);
         dir_path = NULL;
@@ -238,7 +242,7 @@ void
 mp__mgr_private_path_remove(mp_manager_t *m)
 {
     if (m->dir_user) {
-        (void)unlink(m->sock_path);
+        (void)mp__plat_unlink(m->sock_path);
         dir_release(m);
     }
     mp__free(m->sock_path);

@@ -295,8 +295,8 @@ static bool
 peer_same_host(int fd)
 {
     struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+    unsigned len;
+    if (mp__plat_peername(fd, (struct sockaddr *)&ss, sizeof ss, &len) != 0) {
         return false;
     }
     if (ss.ss_family == AF_UNIX) {
@@ -836,10 +836,7 @@ server_setup(server_t *srv)
         return err;
     }
     term_wake_fd = srv->wake[1];
-    struct sigaction sa = {.sa_handler = on_sigterm};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    (void)sigaction(SIGTERM, &sa, NULL);
+    mp__plat_signal_set(SIGTERM, on_sigterm);
     mp__store_set_user_destroy(srv->st, user_destroy_hook, srv);
     return mp__store_serve(srv->st);
 }
@@ -857,13 +854,12 @@ server_teardown(server_t *srv)
         char *slash = strrchr(srv->m->sock_path, '/');
         if (slash != NULL) {
             *slash = '\0';
-            (void)rmdir(srv->m->sock_path); /* fails while not empty */
+            /* fails while not empty */
+            (void)mp__plat_rmdir(srv->m->sock_path);
             *slash = '/';
         }
     }
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    sigemptyset(&dfl.sa_mask);
-    (void)sigaction(SIGTERM, &dfl, NULL);
+    mp__plat_signal_set(SIGTERM, SIG_DFL);
     term_wake_fd = -1;
     if (srv->watcher_started) {
         pthread_mutex_lock(&srv->mu);
@@ -900,9 +896,7 @@ mp__mgr_server_main(void *arg)
     /* Python's manager server ignores SIGINT: ^C in a terminal reaches
      * the whole foreground group, and the server must outlive its users'
      * handlers so that they can still shut it down cleanly. */
-    struct sigaction ign = {.sa_handler = SIG_IGN};
-    sigemptyset(&ign.sa_mask);
-    (void)sigaction(SIGINT, &ign, NULL); /* sigaction, as for SIGTERM */
+    mp__plat_signal_set(SIGINT, SIG_IGN);
     pthread_mutex_init(&srv.mu, NULL);
     pthread_mutex_init(&srv.users_mu, NULL);
     srv.max_request = m->store_size + MP__MGR_REQ_HDR;

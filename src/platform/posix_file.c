@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* posix_file.c - paths in the file system: removing a file or an empty
- * directory, a file's identity (stat, lstat), its mode, and the working
- * directory. Every call retries on EINTR where the call can report it. */
+ * directory, making a fresh private directory, a file's identity (stat,
+ * lstat), its mode, and the working directory. Every call retries on
+ * EINTR where the call can report it. */
 #include "platform.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,4 +39,10 @@ int
 mp__plat_chdir(const char *path)
 {
     return chdir(path) == 0 ? 0 : -errno;
+}
+
+int
+mp__plat_mkdtemp(char *tmpl)
+{
+    return mkdtemp(tmpl) != NULL ? 0 : -errno;
 }

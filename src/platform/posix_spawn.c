@@ -288,6 +288,14 @@ mp__plat_server_signals(bool server)
     }
 }
 
+void
+mp__plat_signal_set(int sig, void (*handler)(int))
+{
+    struct sigaction sa = {.sa_handler = handler, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(sig, &sa, NULL);
+}
+
 int
 mp__plat_die_with_parent(pid_t parent)
 {
