@@ -98,10 +98,10 @@ queue_new(mp__store_t *st, const mp__mgr_req_t *req, bool joinable,
           uint64_t *off, mp_queue_t **q)
 {
     mp_queue_opts_t opts = {.joinable = joinable};
-    opts.maxsize = req->num[1] > LONG_MAX ? LONG_MAX : (long)req->num[1];
-    if (opts.maxsize < 0) {
-        opts.maxsize = 0;
-    }
+    /* <= 0: unbounded. */
+    opts.maxsize = req->num[1] <= 0         ? 0
+                   : req->num[1] > LONG_MAX ? LONG_MAX
+                                            : (long)req->num[1];
     *off = mp__store_alloc(st, sizeof(mp__store_queue_state_t));
     mp__store_queue_state_t *qs = mp__store_at(st, *off, sizeof *qs);
     if (qs == NULL) {
