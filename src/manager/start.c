@@ -163,7 +163,10 @@ start_locked(mp_manager_t *m)
         m->stop_fd[0] = m->stop_fd[1] = -1;
         goto fail;
     }
-    mp_process_opts_t po = {.name = "SyncManager", .daemon = true};
+    /* fork whatever the default: the server starts from m, a pointer
+     * (managers under spawn and forkserver are issue 17's later work). */
+    mp_process_opts_t po = {
+        .name = "SyncManager", .daemon = true, .start_method = MP_START_FORK};
     err = mp_process_create(&m->server, mp__mgr_server_main, m, &po);
     if (err == 0) {
         err = keeper_start(m);
