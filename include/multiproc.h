@@ -148,8 +148,11 @@ typedef enum {
  * forkserver it runs), it runs that process's target (or serves requests)
  * and exits: it never returns there, so main's own code never runs twice.
  * Starting a spawn or forkserver process from a program that did not call
- * it fails with MP_ENOMAIN. Context: main's thread, before anything
- * else. Python: the `if __name__ == '__main__':` guard. */
+ * it fails with MP_ENOMAIN. The library's execs are told apart by argv
+ * (exactly `<argv0> --multiproc-spawn 3` or `--multiproc-forkserver 3`):
+ * a program must not take those arguments itself. Context: main's
+ * thread, before anything else. Python: the `if __name__ == '__main__':`
+ * guard. */
 MP_EXTERN int mp_main(int argc, char **argv);
 
 /* mp_start_method_name returns "fork", "forkserver" or "spawn" (NULL for
@@ -239,7 +242,9 @@ MP_EXTERN int mp_process_is_alive(mp_process_t *p);
 /* mp_process_terminate sends SIGTERM, mp_process_kill SIGKILL. A process
  * that has already exited is left alone (returns 0). Returns 0 or
  * MP_ENOTSTARTED, MP_ENOTCHILD, MP_ECLOSED. The signal goes to the child
- * only, not to its descendants. */
+ * only, not to its descendants. A forkserver's child is reaped by the
+ * server: as in Python, a signal sent in the moment between that reap and
+ * its report could reach a process that reused the pid. */
 MP_EXTERN int mp_process_terminate(mp_process_t *p);
 MP_EXTERN int mp_process_kill(mp_process_t *p);
 
@@ -266,7 +271,9 @@ MP_EXTERN bool mp_process_daemon(const mp_process_t *p);
 MP_EXTERN int mp_process_set_daemon(mp_process_t *p, bool daemon);
 
 /* mp_process_sentinel returns a file descriptor that becomes readable when
- * the process exits (a pidfd), for poll()/epoll/mp_wait. It stays owned by
+ * the process exits (a pidfd; a pipe without pidfds; for a forkserver's
+ * child the socket the server reports its exit on), for
+ * poll()/epoll/mp_wait. It stays owned by
  * the handle: do not close it. Returns the fd or MP_ENOTSTARTED, MP_ECLOSED.
  * For mp_parent_process() it becomes readable when the parent exits. */
 MP_EXTERN int mp_process_sentinel(mp_process_t *p);
@@ -1350,11 +1357,11 @@ typedef struct mp_array mp_array_t;
 
 /* mp_value_create makes a shared scalar of type, initialised from *init (or
  * zero when init is NULL). Returns 0 or MP_EINVAL (NULL out, unknown type,
- * both lock and raw given), MP_ENOMEM. mp_rawvalue_create is the same with
+ * both lock and raw given), MP_ENOMEM. mp_raw_value_create is the same with
  * no lock. */
 MP_EXTERN int mp_value_create(mp_value_t **out, mp_type_t type,
                               const void *init, const mp_shared_opts_t *opts);
-MP_EXTERN int mp_rawvalue_create(mp_value_t **out, mp_type_t type,
+MP_EXTERN int mp_raw_value_create(mp_value_t **out, mp_type_t type,
                                  const void *init);
 
 /* mp_value_get copies the value into *out, mp_value_set copies *in into it,
@@ -1376,10 +1383,10 @@ MP_EXTERN void mp_value_destroy(mp_value_t *val);
 /* mp_array_create makes a shared array of length elements (at least 1),
  * copied from init (length elements) or zero-filled when init is NULL.
  * Returns 0 or MP_EINVAL, MP_EFBIG (length * size overflows), MP_ENOMEM.
- * mp_rawarray_create is the same with no lock. */
+ * mp_raw_array_create is the same with no lock. */
 MP_EXTERN int mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
                               const void *init, const mp_shared_opts_t *opts);
-MP_EXTERN int mp_rawarray_create(mp_array_t **out, mp_type_t type,
+MP_EXTERN int mp_raw_array_create(mp_array_t **out, mp_type_t type,
                                  size_t length, const void *init);
 
 /* mp_array_get/mp_array_set copy one element, mp_array_read/mp_array_write
