@@ -297,8 +297,8 @@ wl_pipe_throughput_large(void)
     mp_array_t *res = NULL;
 
     check(mp_pipe(&s.rd, &w, false), "mp_pipe");
-    check(mp_rawarray_create(&res, MP_TYPE_DOUBLE, 2, NULL),
-          "mp_rawarray_create");
+    check(mp_raw_array_create(&res, MP_TYPE_DOUBLE, 2, NULL),
+          "mp_raw_array_create");
     s.res = mp_array_ptr(res);
     mp_process_t *p = spawn(pipe_sink, &s);
     char *payload = xpayload(MIB);
@@ -409,8 +409,8 @@ queue_run(queue_maker_fn make, int nprod, int ncons, long n_total,
     check(make(&r.q), "queue create");
     check(mp_barrier_create(&r.barrier, (unsigned)nw, NULL),
           "mp_barrier_create");
-    check(mp_rawarray_create(&res, MP_TYPE_DOUBLE, (size_t)(3 * nw), NULL),
-          "mp_rawarray_create");
+    check(mp_raw_array_create(&res, MP_TYPE_DOUBLE, (size_t)(3 * nw), NULL),
+          "mp_raw_array_create");
     r.res = mp_array_ptr(res);
     for (int k = 0; k < nw; k++) {
         r.next = k; /* the child's copy of r keeps this index */
@@ -1175,8 +1175,8 @@ run_duo(struct duo *d, mp_target_fn target, double *span, double *overlap_pct)
     mp_process_t *ps[2];
 
     check(mp_barrier_create(&d->barrier, 2, NULL), "mp_barrier_create");
-    check(mp_rawarray_create(&times, MP_TYPE_DOUBLE, 4, NULL),
-          "mp_rawarray_create");
+    check(mp_raw_array_create(&times, MP_TYPE_DOUBLE, 4, NULL),
+          "mp_raw_array_create");
     d->times = mp_array_ptr(times);
     for (int k = 0; k < 2; k++) {
         d->next = k; /* the child's copy of *d keeps this index */

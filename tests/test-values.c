@@ -121,7 +121,7 @@ TEST(value_all_types_round_trip)
             sample(&next, t, 2);
             mp_value_t *v = NULL;
             if (raw) {
-                ASSERT_OK(mp_rawvalue_create(&v, t, &init));
+                ASSERT_OK(mp_raw_value_create(&v, t, &init));
             } else {
                 ASSERT_OK(mp_value_create(&v, t, &init, NULL));
             }
@@ -172,7 +172,7 @@ TEST(array_all_types_round_trip)
             ASSERT_MEM_EQ(&got, &v, size);
         }
         mp_array_destroy(a);
-        ASSERT_OK(mp_rawarray_create(&a, t, LEN, NULL));
+        ASSERT_OK(mp_raw_array_create(&a, t, LEN, NULL));
         ASSERT_OK(mp_array_read(a, 0, LEN, out));
         static const unsigned char zero[LEN * sizeof(any_t)];
         ASSERT_MEM_EQ(out, zero, LEN * size);
@@ -296,10 +296,10 @@ TEST(value_raw_kinds_have_no_lock)
     int one = 1;
     mp_value_t *v = NULL;
     mp_array_t *a = NULL;
-    ASSERT_OK(mp_rawvalue_create(&v, MP_TYPE_INT, &one));
+    ASSERT_OK(mp_raw_value_create(&v, MP_TYPE_INT, &one));
     ASSERT_NULL(mp_value_get_lock(v));
     mp_value_destroy(v);
-    ASSERT_OK(mp_rawarray_create(&a, MP_TYPE_INT, 4, NULL));
+    ASSERT_OK(mp_raw_array_create(&a, MP_TYPE_INT, 4, NULL));
     ASSERT_NULL(mp_array_get_lock(a));
     mp_array_destroy(a);
     /* opts.raw is the same thing. */
@@ -449,8 +449,8 @@ TEST(value_bad_input)
     ASSERT_ERR(mp_value_create(NULL, MP_TYPE_INT, NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_value_create(&v, (mp_type_t)'z', NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_value_create(&v, MP_TYPE_INT, NULL, &both), MP_EINVAL);
-    ASSERT_ERR(mp_rawvalue_create(&v, (mp_type_t)'z', NULL), MP_EINVAL);
-    ASSERT_ERR(mp_rawvalue_create(NULL, MP_TYPE_INT, NULL), MP_EINVAL);
+    ASSERT_ERR(mp_raw_value_create(&v, (mp_type_t)'z', NULL), MP_EINVAL);
+    ASSERT_ERR(mp_raw_value_create(NULL, MP_TYPE_INT, NULL), MP_EINVAL);
     ASSERT(v == (mp_value_t *)0x1); /* *out untouched on failure */
     mp_lock_destroy(lock);
 
@@ -479,11 +479,11 @@ TEST(array_bad_input)
     ASSERT_ERR(mp_array_create(&a, MP_TYPE_INT, 1, NULL, &both), MP_EINVAL);
     ASSERT_ERR(mp_array_create(&a, MP_TYPE_INT, SIZE_MAX / 2, NULL, NULL),
                MP_EFBIG);
-    ASSERT_ERR(mp_rawarray_create(&a, MP_TYPE_DOUBLE, SIZE_MAX, NULL),
+    ASSERT_ERR(mp_raw_array_create(&a, MP_TYPE_DOUBLE, SIZE_MAX, NULL),
                MP_EFBIG);
-    ASSERT_ERR(mp_rawarray_create(&a, MP_TYPE_INT, 0, NULL), MP_EINVAL);
+    ASSERT_ERR(mp_raw_array_create(&a, MP_TYPE_INT, 0, NULL), MP_EINVAL);
     /* Fits in size_t but in no memory. */
-    ASSERT_ERR(mp_rawarray_create(&a, MP_TYPE_CHAR, SIZE_MAX - 16, NULL),
+    ASSERT_ERR(mp_raw_array_create(&a, MP_TYPE_CHAR, SIZE_MAX - 16, NULL),
                MP_ENOMEM);
     ASSERT(a == (mp_array_t *)0x1);
     mp_lock_destroy(lock);

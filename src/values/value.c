@@ -87,7 +87,7 @@ mp_value_create(mp_value_t **out, mp_type_t type, const void *init,
 }
 
 int
-mp_rawvalue_create(mp_value_t **out, mp_type_t type, const void *init)
+mp_raw_value_create(mp_value_t **out, mp_type_t type, const void *init)
 {
     return mp_value_create(out, type, init, &raw_opts);
 }
@@ -160,7 +160,7 @@ mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
 }
 
 int
-mp_rawarray_create(mp_array_t **out, mp_type_t type, size_t length,
+mp_raw_array_create(mp_array_t **out, mp_type_t type, size_t length,
                    const void *init)
 {
     return mp_array_create(out, type, length, init, &raw_opts);
