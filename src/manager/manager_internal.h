@@ -8,16 +8,33 @@
  *              object table, plus the server's liveness word
  *   dict.c     dict/Namespace state in the store
  *   list.c     list state in the store
+ *   values.c   Value/Array state in the store
+ *   objects.c  objects of every kind: state made at CREATE, freed with the
+ *              last reference; this process's handles of sync objects and
+ *              queues
  *   exec.c     mp__mgr_exec: runs one request against the store; the same
- *              code serves a proxy's fast path and the server
+ *              code serves a proxy's fast path and the server; sessions
+ *   pack.c     packed byte lists, reply cleanup
  *   codec.c    request/reply <-> bytes (the server's parser: fuzzed)
  *   server.c   the server process: listener, one thread per connection,
  *              user types, shutdown
- *   manager.c  mp_manager_* lifecycle and the client side of the wire
- *              (per-process pool of connections, mp__mgr_call)
+ *   client.c   the client side of the wire (per-process pool of
+ *              connections, the references connection, mp__mgr_call)
+ *   handles.c  what a process's handles share: fork handlers, the private
+ *              socket directory
+ *   start.c    starting and stopping the server
+ *   manager.c  mp_manager_* life cycle: create, register, connect, destroy
  *
- * Layering: proxy -> (exec | manager -> codec) ; server -> codec, exec ;
- * exec -> store, dict, list, sync, queue. */
+ * This header declares what proxies, the executor, the codec and the
+ * server share: requests and replies, the wire, the store's public face,
+ * sessions, mp__mgr_exec, mp__mgr_call. store_internal.h adds the store's
+ * layout and the kinds' states (for the files that work on the store);
+ * server_internal.h the manager handle and the contracts between the
+ * handle's files and the server.
+ *
+ * Layering (each calls only down): pack <- store <- dict, list, values <-
+ * objects <- exec <- server, proxy ; pack <- codec <- client <- handles <-
+ * start <- manager <- proxy ; start forks server's main. */
 #ifndef MP_MANAGER_INTERNAL_H
 #define MP_MANAGER_INTERNAL_H
 
@@ -282,6 +299,8 @@ int mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
 /* mp__mgr_store returns the store m maps in this process for the fast
  * path, or NULL (remote only, or not started/connected). */
 mp__store_t *mp__mgr_store(mp_manager_t *m);
+
+/*--- the client side of the wire (client.c) ---------------------------------*/
 
 /* mp__mgr_call sends req to m's server over one of this process's pooled
  * connections (made lazily, per process, reset after fork) and waits for
