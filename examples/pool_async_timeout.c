@@ -17,7 +17,7 @@
  * The task sleeps 20 ms instead of 2 s. Python's get(timeout) raises
  * multiprocessing.TimeoutError and the task keeps running; Python has no
  * way to stop a stuck task short of terminating the whole pool, which is
- * what mp_pool_opts_t.task_timeout_ms adds. */
+ * what mp_pool_opts_t.task_timeout adds. */
 #include <multiproc.h>
 
 #include <stdio.h>
@@ -125,7 +125,7 @@ main(void)
     /* With a task timeout the stuck task is killed with its worker; the
      * pool replaces the worker and goes on. */
     check(mp_pool_create(&pool, &(mp_pool_opts_t){.processes = 2,
-                                                  .task_timeout_ms = 1000}),
+                                                  .task_timeout = 1000}),
           "Pool(2, task timeout)");
     check(mp_pool_apply_async_cb(pool, stuck, NULL, 0, &cb, &r), "apply_async");
     rc = mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER);

@@ -710,13 +710,13 @@ typedef struct mp_pool_opts {
     mp_pool_init_fn initializer; /* NULL: none */
     void *initarg;               /* passed to initializer (fork: same
                                     address, copied memory) */
-    long maxtasksperchild;       /* tasks (chunks) before a worker is
+    size_t maxtasksperchild;     /* tasks (chunks) before a worker is
                                     replaced; 0: no limit */
-    long task_timeout_ms;        /* a task (a map chunk) still running this
+    mp_duration_t task_timeout;  /* a task (a map chunk) still running this
                                     long after a worker took it is killed
                                     with its worker (SIGKILL), fails with
                                     MP_ETIMEDOUT and the worker is replaced;
-                                    0: no limit */
+                                    0 or MP_WAIT_FOREVER: no limit */
 } mp_pool_opts_t;
 
 /* mp_pool_map's chunksize: the pool picks it (see mp_pool_chunksize). */
@@ -742,8 +742,8 @@ MP_EXTERN long mp_pool_chunksize(const mp_pool_t *pool, size_t nitems,
  * that returns non-zero, or workers that keep dying before they finish
  * starting, break the pool: every pending task fails with MP_EBROKEN (the
  * message tells why) and later submissions return MP_EBROKEN. Returns 0 or
- * MP_EINVAL (NULL out, negative processes, maxtasksperchild or
- * task_timeout_ms), MP_ENOMEM,
+ * MP_EINVAL (NULL out, negative processes, a task_timeout below 0 other
+ * than MP_WAIT_FOREVER), MP_ENOMEM,
  * MP_EAGAIN, or the error of starting a worker. Context: any thread; the
  * pool belongs to the creating process. */
 MP_EXTERN int mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts);
@@ -926,7 +926,7 @@ MP_EXTERN int mp_pool_out_error(mp_pool_out_t *out, const char *msg);
  * fresh copy of its result in *out (free with mp_free; out and out_len may
  * be NULL). A timeout leaves the task running and the result gettable.
  * Returns 0 or MP_ETIMEDOUT (also, with mp_result_ready 1 and a message,
- * for a task killed by the pool's task_timeout_ms), MP_EREMOTE (the task
+ * for a task killed by the pool's task_timeout), MP_EREMOTE (the task
  * returned non-zero),
  * MP_EWORKER (its worker died: see mp_result_exitcode), MP_EBROKEN,
  * MP_ECANCELED (pool terminated), MP_ENOMEM, MP_EINVAL. The failures carry a
@@ -1039,7 +1039,7 @@ typedef struct mp_pool_stats {
     uint64_t submitted;       /* items queued */
     uint64_t done;            /* items that succeeded */
     uint64_t failed;          /* items that failed, timed out included */
-    uint64_t timed_out;       /* items killed by task_timeout_ms */
+    uint64_t timed_out;       /* items killed by task_timeout */
     uint64_t callback_errors; /* callbacks that returned non-zero */
     int processes;            /* worker slots */
 } mp_pool_stats_t;

@@ -160,10 +160,10 @@ mpt_slow(void)
 }
 
 mp_pool_t *
-mpt_pool_make(int n, long task_timeout_ms)
+mpt_pool_make(int n, mp_duration_t task_timeout)
 {
     mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = n, .task_timeout_ms = task_timeout_ms};
+    mp_pool_opts_t o = {.processes = n, .task_timeout = task_timeout};
     ASSERT_OK(mp_pool_create(&pool, &o));
     return pool;
 }

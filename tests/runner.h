@@ -132,7 +132,7 @@ void mpt_process_finish(mp_process_t *p, int code);
  * workers (and a per-task timeout, 0 for none); mpt_pool_finish closes,
  * joins and destroys it and checks no worker is left; mpt_task_square is a
  * task squaring one int64_t item (a message and -1 for another size). */
-mp_pool_t *mpt_pool_make(int n, long task_timeout_ms);
+mp_pool_t *mpt_pool_make(int n, mp_duration_t task_timeout);
 void mpt_pool_finish(mp_pool_t *pool);
 int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
 

@@ -137,13 +137,19 @@ TEST(pool_more_task_timeout_in_map)
 TEST(pool_more_task_timeout_bad_input)
 {
     mp_pool_t *pool = NULL;
-    mp_pool_opts_t o = {.processes = 1, .task_timeout_ms = -1};
+    mp_pool_opts_t o = {.processes = 1, .task_timeout = -2};
+    ASSERT_ERR(mp_pool_create(&pool, &o), MP_EINVAL);
+    o.task_timeout = INT64_MIN;
     ASSERT_ERR(mp_pool_create(&pool, &o), MP_EINVAL);
     ASSERT_NULL(pool);
-    /* A huge timeout is as good as none. */
-    o.task_timeout_ms = LONG_MAX;
+    /* A huge timeout is as good as none, and so is MP_WAIT_FOREVER. */
+    o.task_timeout = INT64_MAX;
     ASSERT_OK(mp_pool_create(&pool, &o));
     check_square(pool, 3);
+    mpt_pool_finish(pool);
+    o.task_timeout = MP_WAIT_FOREVER;
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    check_square(pool, 4);
     mpt_pool_finish(pool);
 }
 

@@ -33,7 +33,7 @@
  * failed start; too many in a row, or an initializer that fails, break
  * the pool.
  *
- * A per-task timeout (task_timeout_ms) is a deadline set when a task is
+ * A per-task timeout (task_timeout) is a deadline set when a task is
  * put into an idle worker's inbox (such a pool queues no task ahead, so the
  * worker starts it at once); the handler's wait ends at the nearest
  * deadline and kills a worker whose task is still running (SIGKILL: a task
@@ -131,7 +131,7 @@ struct mp_pool {
     unsigned quick_rounds; /* rounds whose results came while spinning */
     int64_t last_reply_ns; /* when the handler last took a reply */
     int *item_slot;        /* the worker slot of items[k + 2] */
-    long task_timeout_ms;
+    int64_t task_timeout_ms; /* 0: no limit */
     int64_t task_timeout_ns;      /* 0: none */
     mp_pool_worker_info_t *winfo; /* mp_pool_stats's view; under mu */
     _Atomic uint64_t n_submitted, n_done, n_failed, n_timed_out, n_cb_errors;
@@ -957,8 +957,8 @@ settle_dead_jobs(mp_pool_t *pool, mp__job_t *list, uint64_t started,
         if (timed_out && j == list) {
             char why[128];
             snprintf(why, sizeof why,
-                     "task timed out after %ld ms; its worker was killed",
-                     pool->task_timeout_ms);
+                     "task timed out after %lld ms; its worker was killed",
+                     (long long)pool->task_timeout_ms);
             job_fail(j, MP_ETIMEDOUT, why, false, 0);
         } else if (before) {
             char why[128];
@@ -1284,10 +1284,12 @@ int
 mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
 {
     mp_pool_opts_t o = opts != NULL ? *opts : (mp_pool_opts_t){0};
-    if (out == NULL || o.processes < 0 || o.maxtasksperchild < 0 ||
-        o.task_timeout_ms < 0) {
+    if (out == NULL || o.processes < 0 ||
+        (o.task_timeout < 0 && o.task_timeout != MP_WAIT_FOREVER)) {
         return MP_EINVAL;
     }
+    /* MP_WAIT_FOREVER is no limit, as 0 is. */
+    int64_t task_timeout_ms = o.task_timeout > 0 ? o.task_timeout : 0;
     mp__init();
     mp_pool_t *pool = mp__calloc(1, sizeof *pool);
     if (pool == NULL) {
@@ -1296,17 +1298,18 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     pthread_mutex_init(&pool->mu, NULL);
     mp__pool_cond_init(&pool->cv);
     pool->nproc = o.processes > 0 ? o.processes : mp_cpu_count();
-    pool->maxtasks = o.maxtasksperchild;
+    pool->maxtasks = o.maxtasksperchild > LONG_MAX ? LONG_MAX
+                                                   : (long)o.maxtasksperchild;
     pool->init = o.initializer;
     pool->initarg = o.initarg;
-    pool->task_timeout_ms = o.task_timeout_ms;
+    pool->task_timeout_ms = task_timeout_ms;
     /* A timeout counts from when the worker takes the task: with tasks
      * queued ahead the pool would not know when that is. */
-    pool->depth = o.task_timeout_ms > 0 ? 1 : 1 + POOL_PREFETCH;
+    pool->depth = task_timeout_ms > 0 ? 1 : 1 + POOL_PREFETCH;
     /* Capped far beyond any real run (the deadline saturates anyway). */
-    pool->task_timeout_ns = o.task_timeout_ms > INT64_MAX / 4 / 1000000
+    pool->task_timeout_ns = task_timeout_ms > INT64_MAX / 4 / 1000000
                                 ? INT64_MAX / 4
-                                : (int64_t)o.task_timeout_ms * 1000000;
+                                : task_timeout_ms * 1000000;
     pool->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int err = pool->wake_fd < 0 ? -errno : 0;
     pool->workers = mp__calloc((size_t)pool->nproc, sizeof *pool->workers);
