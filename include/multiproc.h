@@ -937,11 +937,13 @@ MP_EXTERN int mp_result_get(mp_result_t *r, void **out, size_t *out_len,
                             mp_duration_t timeout);
 MP_EXTERN int mp_result_wait(mp_result_t *r, mp_duration_t timeout);
 
-/* mp_result_ready returns 1 once the task finished, else 0;
- * mp_result_successful returns 1 (succeeded), 0 (failed) or MP_EAGAIN (not
- * ready: Python's ValueError). Both return MP_EINVAL for NULL. Never block. */
-MP_EXTERN int mp_result_ready(mp_result_t *r);
-MP_EXTERN int mp_result_successful(mp_result_t *r);
+/* mp_result_ready tells whether the task finished (false for NULL).
+ * mp_result_successful stores in *successful whether the finished task
+ * succeeded; it returns 0, MP_ERUNNING (not finished: Python's ValueError)
+ * or MP_EINVAL (NULL). Neither blocks. Context: any thread of the creating
+ * process. */
+MP_EXTERN bool mp_result_ready(mp_result_t *r);
+MP_EXTERN int mp_result_successful(mp_result_t *r, bool *successful);
 
 /* mp_result_error_message returns the failure's text (the task's message,
  * "task returned N", "worker killed by signal 9", "the pool was
@@ -958,8 +960,9 @@ MP_EXTERN const char *mp_result_item_error(mp_result_t *r, size_t idx);
 
 /* mp_result_exitcode stores in *code how the worker of a task that failed
  * with MP_EWORKER ended: its exit status, or minus the signal that killed
- * it. Returns 0, MP_EAGAIN (not finished), MP_ENOENT (the task did not fail
- * with MP_EWORKER), MP_EINVAL. */
+ * it. Returns 0, MP_ERUNNING (not finished), MP_ENOENT (the task did not
+ * fail with MP_EWORKER), MP_EINVAL. Context: any thread of the creating
+ * process. */
 MP_EXTERN int mp_result_exitcode(mp_result_t *r, int *code);
 
 /* mp_result_destroy frees the handle; an unfinished task still runs and

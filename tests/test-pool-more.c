@@ -92,7 +92,9 @@ TEST(pool_more_task_timeout_kills_blocked_task)
     }
     ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_ETIMEDOUT);
     ASSERT_EQ(mp_result_ready(r), 1);
-    ASSERT_EQ(mp_result_successful(r), 0);
+    bool ok = true;
+    ASSERT_OK(mp_result_successful(r, &ok));
+    ASSERT(!ok);
     const char *msg = mp_result_error_message(r);
     ASSERT_NOT_NULL(msg);
     ASSERT(strstr(msg, "timed out after 500 ms") != NULL);

@@ -389,7 +389,9 @@ TEST(pool_apply_and_apply_async)
     ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, sizeof x, &r));
     ASSERT_OK(mp_result_wait(r, MP_WAIT_FOREVER));
     ASSERT_EQ(mp_result_ready(r), 1);
-    ASSERT_EQ(mp_result_successful(r), 1);
+    bool ok = false;
+    ASSERT_OK(mp_result_successful(r, &ok));
+    ASSERT(ok);
     ASSERT_NULL(mp_result_error_message(r));
     int code;
     ASSERT_ERR(mp_result_exitcode(r, &code), MP_ENOENT);
@@ -447,10 +449,11 @@ TEST(pool_get_timeout_leaves_result_gettable)
     ASSERT_ERR(mp_result_get(r, &buf, &len, MP_NO_WAIT), MP_ETIMEDOUT);
     ASSERT_ERR(mp_result_wait(r, 1), MP_ETIMEDOUT);
     ASSERT_EQ(mp_result_ready(r), 0);
-    ASSERT_ERR(mp_result_successful(r), MP_EAGAIN);
+    bool ok;
+    ASSERT_ERR(mp_result_successful(r, &ok), MP_ERUNNING);
     ASSERT_NULL(mp_result_error_message(r));
     int code;
-    ASSERT_ERR(mp_result_exitcode(r, &code), MP_EAGAIN);
+    ASSERT_ERR(mp_result_exitcode(r, &code), MP_ERUNNING);
     ASSERT_ERR(mp_result_get(r, &buf, &len, -5), MP_EINVAL);
     ASSERT_ERR(mp_result_wait(r, -5), MP_EINVAL);
     /* mp_pool_apply's timeout: the task stays queued behind the first. */
@@ -476,7 +479,9 @@ TEST(pool_task_failure_carries_message)
     void *buf = NULL;
     ASSERT_ERR(mp_result_get(r1, &buf, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
     ASSERT_NULL(buf);
-    ASSERT_EQ(mp_result_successful(r1), 0);
+    bool ok1 = true;
+    ASSERT_OK(mp_result_successful(r1, &ok1));
+    ASSERT(!ok1);
     ASSERT_STR_EQ(mp_result_error_message(r1), "boom: bad value");
     ASSERT_ERR(mp_result_wait(r2, MP_WAIT_FOREVER), 0);
     ASSERT_ERR(mp_result_get(r2, NULL, NULL, MP_NO_WAIT), MP_EREMOTE);
@@ -584,8 +589,9 @@ TEST(pool_bad_input)
     ASSERT_ERR(mp_pool_join(NULL, 0), MP_EINVAL);
     ASSERT_ERR(mp_result_get(NULL, NULL, NULL, 0), MP_EINVAL);
     ASSERT_ERR(mp_result_wait(NULL, 0), MP_EINVAL);
-    ASSERT_ERR(mp_result_ready(NULL), MP_EINVAL);
-    ASSERT_ERR(mp_result_successful(NULL), MP_EINVAL);
+    ASSERT(!mp_result_ready(NULL));
+    bool ok_null;
+    ASSERT_ERR(mp_result_successful(NULL, &ok_null), MP_EINVAL);
     ASSERT_NULL(mp_result_error_message(NULL));
     int code;
     ASSERT_ERR(mp_result_exitcode(NULL, &code), MP_EINVAL);
@@ -595,6 +601,7 @@ TEST(pool_bad_input)
     mp_pool_destroy(NULL);
     ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, 8, &r));
     ASSERT_ERR(mp_result_exitcode(r, NULL), MP_EINVAL);
+    ASSERT_ERR(mp_result_successful(r, NULL), MP_EINVAL);
     mp_result_destroy(r);
     mpt_pool_finish(pool);
 }

@@ -227,26 +227,29 @@ mp_result_wait(mp_result_t *r, mp_duration_t timeout)
     return err;
 }
 
-int
+bool
 mp_result_ready(mp_result_t *r)
 {
     if (r == NULL) {
-        return MP_EINVAL;
+        return false;
     }
     pthread_mutex_lock(&r->mu);
-    int done = r->done;
+    bool done = r->done;
     pthread_mutex_unlock(&r->mu);
     return done;
 }
 
 int
-mp_result_successful(mp_result_t *r)
+mp_result_successful(mp_result_t *r, bool *successful)
 {
-    if (r == NULL) {
+    if (r == NULL || successful == NULL) {
         return MP_EINVAL;
     }
     pthread_mutex_lock(&r->mu);
-    int ret = !r->done ? MP_EAGAIN : r->rc == 0;
+    int ret = r->done ? 0 : MP_ERUNNING;
+    if (ret == 0) {
+        *successful = r->rc == 0;
+    }
     pthread_mutex_unlock(&r->mu);
     return ret;
 }
@@ -284,7 +287,7 @@ mp_result_exitcode(mp_result_t *r, int *code)
         return MP_EINVAL;
     }
     pthread_mutex_lock(&r->mu);
-    int ret = !r->done ? MP_EAGAIN : !r->has_exit ? MP_ENOENT : 0;
+    int ret = !r->done ? MP_ERUNNING : !r->has_exit ? MP_ENOENT : 0;
     if (ret == 0) {
         *code = r->exitcode;
     }
