@@ -200,26 +200,26 @@ relax(void)
 }
 
 /* Sets g_spin to the number of relax() calls that take g_spin_us, timed
- * over about a millisecond of them, and says so on a '#' line. */
+ * over one stretch of 200000 of them, and says so on a '#' line. One
+ * stretch, as the reference c_limits times it: on a loaded machine a
+ * preemption inside it makes a pause look longer and the budget fewer
+ * pauses, alike in both, so that their spinning figures stay comparable. */
 static void
 calibrate_spin(void)
 {
-    long done = 0;
-    double t0 = bench_now(), dt;
+    const long pauses = 200000;
+    double t0 = bench_now(), per;
 
-    do {
-        for (int i = 0; i < 4096; i++) {
-            relax();
-        }
-        done += 4096;
-        dt = bench_now() - t0;
-    } while (dt < 1e-3);
-    g_spin = (long)(g_spin_us * 1e-6 / (dt / (double)done));
+    for (long i = 0; i < pauses; i++) {
+        relax();
+    }
+    per = (bench_now() - t0) / (double)pauses;
+    g_spin = (long)(g_spin_us * 1e-6 / per);
     if (g_spin < 1) {
         g_spin = 1;
     }
     printf("# spin: one pause %.1f ns; a %.1f us budget is %ld pauses\n",
-           dt / (double)done * 1e9, g_spin_us, g_spin);
+           per * 1e9, g_spin_us, g_spin);
 }
 
 /* FUTEX_WAIT (while *word == expect) or FUTEX_WAKE (up to expect waiters)
