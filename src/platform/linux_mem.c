@@ -43,6 +43,12 @@ memcheck_ignore(void *p, size_t len, bool ignore)
 #endif
 }
 
+size_t
+mp__plat_page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
 void *
 mp__plat_map_anon(bool shared, size_t len)
 {
@@ -182,7 +188,7 @@ mp__plat_shm_unlink(const char *path)
 void
 mp__plat_populate(void *p, size_t len, bool write)
 {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t page = (uintptr_t)mp__plat_page_size();
     uintptr_t start = (uintptr_t)p & ~(page - 1);
     uintptr_t end = ((uintptr_t)p + len + page - 1) & ~(page - 1);
     (void)madvise((void *)start, end - start,

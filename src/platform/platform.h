@@ -217,6 +217,10 @@ int mp__plat_epoll_wait(int ep, int *fds, uint32_t *events, int cap,
 
 /* --- memory mappings (linux_mem.c) ----------------------------------- */
 
+/* mp__plat_page_size returns the size of a memory page: the unit of every
+ * mapping's length. */
+size_t mp__plat_page_size(void);
+
 /* mp__plat_map_anon maps len bytes of zeroed read-write anonymous memory:
  * shared, the pages are the same memory in every process forked after
  * (MAP_NORESERVE: charged as used); private, a child gets a copy on

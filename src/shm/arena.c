@@ -26,7 +26,6 @@
 
 #include <pthread.h>
 #include <string.h>
-#include <unistd.h>
 
 #define ARENA_SIZE (1ULL << 30)
 #define HEAP_MAGIC 0x6d7061726e6131ULL /* "mparna1" */
@@ -355,7 +354,7 @@ arena_get(void)
 static void *
 large_alloc(size_t size)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = mp__plat_page_size();
     if (size > SIZE_MAX - HDR_SIZE - page) {
         return NULL;
     }
