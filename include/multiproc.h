@@ -223,7 +223,10 @@ MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
  * failed set-up step; under forkserver and spawn also MP_ENOMAIN (the
  * program did not call mp_main), MP_EINVAL (a non-NULL arg without
  * arg_size, or MULTIPROC_START_METHOD names no method), MP_ENOTSUP (the
- * target's object has no build-id) and errors starting the forkserver. */
+ * target's object has no build-id), MP_ENOENT/MP_EPROTO (the child found
+ * no such code: another binary), MP_EPIPE (the child died before it could
+ * run its target), MP_ETIMEDOUT (it did not report within a minute) and
+ * errors starting the forkserver. */
 MP_EXTERN int mp_process_start(mp_process_t *p);
 
 /* mp_process_join waits up to timeout for the child to exit and reaps it.
