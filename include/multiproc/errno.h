@@ -74,7 +74,7 @@
     XX(EDAEMON, MP__EDAEMON,                                                   \
        "daemonic processes are not allowed to have children")                 \
     XX(ENOTCHILD, MP__ENOTCHILD, "not a child of the calling process")         \
-    XX(ERUNNING, MP__ERUNNING, "process is still running")                     \
+    XX(ERUNNING, MP__ERUNNING, "still running: not finished yet")              \
     XX(ENOTOWNER, MP__ENOTOWNER, "lock not owned by the caller")               \
     XX(EOVERRELEASE, MP__EOVERRELEASE,                                         \
        "semaphore or lock released too many times")                           \
