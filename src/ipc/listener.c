@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -57,27 +56,6 @@ struct mp_listener {
 
 typedef mp__lst_addr_t lst_addr_t;
 
-/* Maps a getaddrinfo() error to a library code. */
-static int
-resolve_error(int e)
-{
-    switch (e) {
-    case EAI_NONAME:
-#ifdef EAI_NODATA
-    case EAI_NODATA:
-#endif
-        return MP_ENOENT;
-    case EAI_AGAIN:
-        return MP_EAGAIN;
-    case EAI_MEMORY:
-        return MP_ENOMEM;
-    case EAI_SYSTEM:
-        return errno != 0 ? -errno : MP_EIO;
-    default:
-        return MP_EINVAL;
-    }
-}
-
 int
 mp__lst_parse_address(const char *address, bool numeric_only, mp__lst_addr_t *a)
 {
@@ -123,26 +101,14 @@ mp__lst_parse_address(const char *address, bool numeric_only, mp__lst_addr_t *a)
     }
     memcpy(host, h, hlen);
     host[hlen] = '\0';
-    char serv[8];
-    snprintf(serv, sizeof serv, "%ld", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV |
-                                         (numeric_only ? AI_NUMERICHOST : 0)};
-    struct addrinfo *res = NULL;
-    errno = 0;
-    int e = getaddrinfo(host, serv, &hints, &res);
-    if (e != 0) {
-        return resolve_error(e);
+    unsigned len = 0;
+    int r = mp__plat_resolve(host, (unsigned)port, numeric_only,
+                             (struct sockaddr *)&a->sa, sizeof a->sa, &len);
+    if (r != 0) {
+        return r;
     }
-    if (res == NULL || res->ai_addrlen > sizeof a->sa) {
-        freeaddrinfo(res);
-        return MP_ENOENT;
-    }
-    memcpy(&a->sa, res->ai_addr, res->ai_addrlen);
-    a->len = res->ai_addrlen;
-    a->family = res->ai_family;
-    freeaddrinfo(res);
+    a->len = (socklen_t)len;
+    a->family = a->sa.ss_family;
     return 0;
 }
 

@@ -334,6 +334,14 @@ int mp__plat_dir_lock(const char *dir);
  * or a negative error. */
 int mp__plat_socket(int family, bool nonblock);
 
+/* mp__plat_resolve looks host up (a name, or with numeric_only an IPv4 or
+ * IPv6 literal only) and stores its first stream address with port in
+ * *sa (cap bytes), its length in *len. Returns 0, MP_ENOENT (no such
+ * host), MP_EAGAIN (the resolver failed for now), MP_ENOMEM, MP_EINVAL
+ * (a malformed name) or another negative error. */
+int mp__plat_resolve(const char *host, unsigned port, bool numeric_only,
+                     struct sockaddr *sa, unsigned cap, unsigned *len);
+
 /* mp__plat_bind binds socket fd to the address sa. Returns 0 or a
  * negative error (-EADDRINUSE ...). */
 int mp__plat_bind(int fd, const struct sockaddr *sa, unsigned len);

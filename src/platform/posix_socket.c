@@ -4,17 +4,19 @@
  * (a crashed host, a cut link) is noticed within MP__PLAT_KEEPALIVE_MS
  * instead of never; connecting with a deadline; telling a stale AF_UNIX
  * socket file from a live one; locking a directory; shutting a socket
- * down one way; and making, binding, listening and accepting on the
- * sockets of listeners and clients. */
+ * down one way; and resolving, making, binding, listening and accepting on
+ * the sockets of listeners and clients. */
 #include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -280,4 +282,51 @@ void
 mp__plat_nodelay(int fd)
 {
     (void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+/* Maps a getaddrinfo() error to a library code. */
+static int
+resolve_error(int e)
+{
+    switch (e) {
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+        return MP_ENOENT;
+    case EAI_AGAIN:
+        return MP_EAGAIN;
+    case EAI_MEMORY:
+        return MP_ENOMEM;
+    case EAI_SYSTEM:
+        return errno != 0 ? -errno : MP_EIO;
+    default:
+        return MP_EINVAL;
+    }
+}
+
+int
+mp__plat_resolve(const char *host, unsigned port, bool numeric_only,
+                 struct sockaddr *sa, unsigned cap, unsigned *len)
+{
+    char serv[8];
+    snprintf(serv, sizeof serv, "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV |
+                                         (numeric_only ? AI_NUMERICHOST : 0)};
+    struct addrinfo *res = NULL;
+    errno = 0;
+    int e = getaddrinfo(host, serv, &hints, &res);
+    if (e != 0) {
+        return resolve_error(e);
+    }
+    if (res == NULL || res->ai_addrlen > cap) {
+        freeaddrinfo(res);
+        return MP_ENOENT;
+    }
+    memcpy(sa, res->ai_addr, res->ai_addrlen);
+    *len = (unsigned)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
 }
