@@ -8,6 +8,7 @@
  * threaded program starting processes under forkserver and spawn. */
 #include "runner.h"
 
+#include "process/fnref.h"
 #include "process/process_internal.h"
 
 #include <errno.h>
@@ -488,4 +489,32 @@ TEST(start_method_pool_and_manager_fork_under_any_default)
     mpt_wait_pid_exit(server);
     mp_manager_destroy(m);
     unsetenv("MULTIPROC_START_METHOD");
+}
+
+static int
+return_8(void *arg)
+{
+    (void)arg;
+    return 8;
+}
+
+/* A target the child cannot find (here: sent by a name registered only in
+ * this process) is reported by start, and no child is left. */
+TEST(start_method_unknown_target_reported)
+{
+    ASSERT_OK(mp__fnref_register("registered-only-in-the-creator",
+                                 (mp__fn_t)return_8));
+    for (int i = 1; i < NMETHODS; i++) {
+        mp_process_opts_t o = {.start_method = methods[i]};
+        mp_process_t *p = NULL;
+        ASSERT_OK(mp_process_create(&p, return_8, NULL, &o));
+        ASSERT_ERR(mp_process_start(p), MP_ENOENT);
+        ASSERT_EQ(mp_process_is_alive(p), 0);
+        ASSERT_EQ(mp_active_children(NULL, 0), 0);
+        ASSERT_OK(mp_process_destroy(p));
+    }
+    /* fork shares the registration. */
+    mpt_process_finish(start_with(MP_START_FORK, return_8, NULL, 0, false,
+                                  NULL),
+                       8);
 }
