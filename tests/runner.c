@@ -272,10 +272,35 @@ mpt_read_all(int fd, void *buf, size_t n)
     }
 }
 
+/* mpt_wait_pid_exit without pidfds (valgrind before 3.20): our child is
+ * waited for without being reaped; any other process is looked at every
+ * millisecond until it is gone or a zombie (the library's own check). */
+static void
+wait_pid_exit_no_pidfd(pid_t pid)
+{
+    siginfo_t si;
+    int r;
+    do {
+        r = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        return;
+    }
+    ASSERT_EQ(errno, ECHILD);
+    while (mp__plat_pid_alive(pid)) {
+        struct timespec ms = {0, 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+}
+
 void
 mpt_wait_pid_exit(pid_t pid)
 {
     int fd = pidfd_open_(pid);
+    if (fd < 0 && errno == ENOSYS) {
+        wait_pid_exit_no_pidfd(pid);
+        return;
+    }
     if (fd < 0) {
         ASSERT_EQ(errno, ESRCH); /* already gone */
         return;

@@ -18,9 +18,8 @@
 # Debian 12's valgrind 3.19 does not know pidfd_open: the library falls
 # back to sentinel pipes there, which these runs therefore exercise. The
 # subset keeps to pools of two workers: every forked process is
-# leak-checked when it exits, and a worker then has gigabytes of sparse
-# shared mappings (the queues, the arena) for memcheck to scan, which takes
-# it minutes with five workers.
+# leak-checked when it exits, which takes a pool test minutes under
+# valgrind (the whole run about 15 minutes on two CPUs).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
