@@ -4,8 +4,9 @@
  * force, MULTIPROC_START_METHOD), a child reporting its method, arguments
  * as bytes, exit codes, terminate, kill and daemons under each method, an
  * fd of the parent not inherited under spawn and forkserver, a killed
- * forkserver replaced, the forkserver ending with its program, no spawn from a program without mp_main, and a
- * threaded program starting processes under forkserver and spawn. */
+ * forkserver replaced, the forkserver ending with its program, no spawn from a
+ * program without mp_main, and a threaded program starting processes under
+ * forkserver and spawn. */
 #include "runner.h"
 
 #include "process/fnref.h"
@@ -30,10 +31,8 @@ static mp_process_t *
 start_with(mp_start_method_t m, mp_target_fn target, const void *arg,
            size_t size, bool daemon, const char *name)
 {
-    mp_process_opts_t o = {.name = name,
-                           .daemon = daemon,
-                           .start_method = m,
-                           .arg_size = size};
+    mp_process_opts_t o = {
+        .name = name, .daemon = daemon, .start_method = m, .arg_size = size};
     mp_process_t *p = NULL;
     ASSERT_OK(mp_process_create(&p, target, (void *)arg, &o));
     ASSERT_OK(mp_process_start(p));
@@ -93,10 +92,8 @@ TEST(start_method_default_set_force_env)
     unsetenv("MULTIPROC_START_METHOD");
 
     mp_process_opts_t bad = {.start_method = (mp_start_method_t)5};
-    ASSERT_ERR(mp_process_create(&p, return_7, NULL, &bad),
-               MP_EINVAL);
-    ASSERT_EQ(mp_process_start_method(mp_current_process()),
-              MP_START_DEFAULT);
+    ASSERT_ERR(mp_process_create(&p, return_7, NULL, &bad), MP_EINVAL);
+    ASSERT_EQ(mp_process_start_method(mp_current_process()), MP_START_DEFAULT);
     ASSERT_EQ(mp_process_start_method(NULL), MP_START_DEFAULT);
 }
 
@@ -171,9 +168,9 @@ TEST(start_method_arguments_are_bytes)
         mpt_process_finish(
             start_with(methods[i], sum_bytes, buf, sizeof buf, false, NULL),
             sum % 251);
-        mpt_process_finish(start_with(methods[i], return_arg_or_zero, NULL, 0,
-                                      false, NULL),
-                           42);
+        mpt_process_finish(
+            start_with(methods[i], return_arg_or_zero, NULL, 0, false, NULL),
+            42);
     }
     /* A bare pointer cannot cross an exec. */
     for (int i = 1; i < NMETHODS; i++) {
@@ -514,7 +511,6 @@ TEST(start_method_unknown_target_reported)
         ASSERT_OK(mp_process_destroy(p));
     }
     /* fork shares the registration. */
-    mpt_process_finish(start_with(MP_START_FORK, return_8, NULL, 0, false,
-                                  NULL),
-                       8);
+    mpt_process_finish(
+        start_with(MP_START_FORK, return_8, NULL, 0, false, NULL), 8);
 }

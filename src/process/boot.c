@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* Appends a u16-length string to the record at *at. */
 static void
 put_str(uint8_t **at, const char *s, size_t len)

@@ -23,9 +23,9 @@
  *
  * Creator side (this file; the server's loop is fsserver.c): the server's
  * pid and channel, in the fork-local page (a forked child starts its own
- * server when it needs one), under a lock of their own. Before each request the server is checked (reaped if dead)
- * and started again when gone; a request the server died under is retried
- * once on a new one. */
+ * server when it needs one), under a lock of their own. Before each request the
+ * server is checked (reaped if dead) and started again when gone; a request the
+ * server died under is retried once on a new one. */
 #include "process_internal.h"
 
 #include <pthread.h>
@@ -34,7 +34,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-
 
 /* The creator's view of its server, in the fork-local page (a forked
  * child finds it zeroed: no server, lock free). */
@@ -101,8 +100,8 @@ ensure_server(void)
     }
     char fdarg[12];
     snprintf(fdarg, sizeof fdarg, "%d", MP__BOOT_FD);
-    char *argv[] = {(char *)mp__start_argv0(), MP__BOOT_ARG_FORKSERVER,
-                    fdarg, NULL};
+    char *argv[] = {(char *)mp__start_argv0(), MP__BOOT_ARG_FORKSERVER, fdarg,
+                    NULL};
     pid_t pid = 0;
     err = mp__plat_spawn_self(argv, devnull, &ch[1], 1, &pid);
     mp__plat_close(devnull);
@@ -179,8 +178,8 @@ request(const mp__boot_info_t *bi, int pdeath_rd, pid_t *pid_out,
 }
 
 int
-mp__forkserver_start(const mp__boot_info_t *bi, int pdeath_rd,
-                     pid_t *pid_out, int *status_out)
+mp__forkserver_start(const mp__boot_info_t *bi, int pdeath_rd, pid_t *pid_out,
+                     int *status_out)
 {
     pthread_once(&fs_once, fs_init_once);
     pthread_mutex_lock(&fs->mu);

@@ -77,7 +77,8 @@ serve_request(server_t *s)
         }
         server_exit(s);
     }
-    bool ok = r == MP__FS_REQ_LEN && nfds == 3 && memcmp(req, MP__FS_REQ_MAGIC, 4) == 0 &&
+    bool ok = r == MP__FS_REQ_LEN && nfds == 3 &&
+              memcmp(req, MP__FS_REQ_MAGIC, 4) == 0 &&
               req[4] == MP__FS_REQ_VERSION;
     if (ok && s->n == s->cap) {
         size_t ncap = s->cap == 0 ? 16 : 2 * s->cap;

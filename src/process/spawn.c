@@ -23,14 +23,12 @@ mp__spawn_exec(const mp__boot_info_t *bi, int devnull, int sent_wr,
     }
     char fdarg[12];
     snprintf(fdarg, sizeof fdarg, "%d", MP__BOOT_FD);
-    char *argv[] = {(char *)mp__start_argv0(), MP__BOOT_ARG_SPAWN, fdarg,
-                    NULL};
+    char *argv[] = {(char *)mp__start_argv0(), MP__BOOT_ARG_SPAWN, fdarg, NULL};
     mp__boot_info_t info = *bi;
     info.has_pipes = sent_wr >= 0; /* without pidfds (process.c) */
     int fds[3] = {boot[1], sent_wr, pdeath_rd};
     pid_t pid = 0;
-    err = mp__plat_spawn_self(argv, devnull, fds, info.has_pipes ? 3 : 1,
-                              &pid);
+    err = mp__plat_spawn_self(argv, devnull, fds, info.has_pipes ? 3 : 1, &pid);
     mp__plat_close(boot[1]);
     if (err == 0) {
         err = mp__boot_send(boot[0], &info,
