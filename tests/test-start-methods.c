@@ -367,6 +367,50 @@ TEST(start_method_forkserver_dies_with_program)
     mpt_wait_pid_exit(server);
 }
 
+/* In a raw child: starts the forkserver, then a forked child X (which
+ * holds a copy of the server's channel), then a forkserver daemon D;
+ * reports the pids of X, D and the server, and waits to be killed. */
+static int
+start_daemon_beside_fork_child(void *arg)
+{
+    (void)arg;
+    mpt_process_finish(
+        start_with(MP_START_FORKSERVER, return_7, NULL, 0, false, NULL), 7);
+    mp_process_t *x =
+        start_with(MP_START_FORK, wait_forever, NULL, 0, false, NULL);
+    mp_process_t *d =
+        start_with(MP_START_FORKSERVER, wait_forever, NULL, 0, true, NULL);
+    pid_t pids[3] = {mp_process_pid(x), mp_process_pid(d),
+                     mp__forkserver_pid()};
+    mpt_write_all(daemon_report_fd, pids, sizeof pids);
+    for (;;) {
+        pause();
+    }
+    return 0; /* not reached */
+}
+
+TEST(start_method_forkserver_daemon_dies_with_creator)
+{
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    daemon_report_fd = fds[1];
+    pid_t prog = mpt_fork(start_daemon_beside_fork_child, NULL);
+    close(fds[1]);
+    pid_t pids[3];
+    mpt_read_all(fds[0], pids, sizeof pids);
+    close(fds[0]);
+    kill(prog, SIGKILL);
+    ASSERT_EQ(mpt_join(prog), -SIGKILL);
+    /* The server lives on (X holds its channel), and kills the daemon
+     * whose creator is gone. */
+    mpt_wait_pid_exit(pids[1]);
+    ASSERT_EQ(kill(pids[2], 0), 0);
+    /* X's end closes the channel: the server ends too. */
+    kill(pids[0], SIGKILL);
+    mpt_wait_pid_exit(pids[0]);
+    mpt_wait_pid_exit(pids[2]);
+}
+
 /* A program that did not call mp_main: no spawn, no forkserver. */
 TEST_HELPER(start_without_main)
 {
