@@ -15,8 +15,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
-#include <string.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -236,11 +236,15 @@ mp__plat_listen(int fd, int backlog)
     return listen(fd, backlog > 0 ? backlog : SOMAXCONN) == 0 ? 0 : -errno;
 }
 
-int
-mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
+/* Stores socket fd's own address (peer false) or its peer's in *sa (cap
+ * bytes) and its length in *len. Returns 0 or a negative error. */
+static int
+sock_address(int fd, bool peer, struct sockaddr *sa, unsigned cap,
+             unsigned *len)
 {
     socklen_t l = (socklen_t)cap;
-    if (getsockname(fd, sa, &l) != 0) {
+    int r = peer ? getpeername(fd, sa, &l) : getsockname(fd, sa, &l);
+    if (r != 0) {
         return -errno;
     }
     *len = (unsigned)l;
@@ -248,14 +252,15 @@ mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
 }
 
 int
+mp__plat_sockname(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
+{
+    return sock_address(fd, false, sa, cap, len);
+}
+
+int
 mp__plat_peername(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
 {
-    socklen_t l = (socklen_t)cap;
-    if (getpeername(fd, sa, &l) != 0) {
-        return -errno;
-    }
-    *len = (unsigned)l;
-    return 0;
+    return sock_address(fd, true, sa, cap, len);
 }
 
 int
