@@ -3,8 +3,9 @@
  * for a proxy's fast path and for the server. It checks the request, then
  * hands it to the kind's file (dict.c, list.c, values.c; objects.c for
  * CREATE and DECREF) or runs a sync object's or queue's op on this
- * process's handles of it (objects.c makes them); plus the server's
- * per-connection sessions (what a client holds and its references).
+ * process's handles of it (objects.c makes them), keeping the session's
+ * record (session.c); and mp__mgr_session_end, which releases what a
+ * session's client held when its connection ends.
  *
  * Every request is treated as hostile (it may come from the network): the
  * id must name a live object of a kind the op serves, numbers must be in
@@ -23,32 +24,6 @@
 #define KINDS_ALL 0xfffeu /* every kind but user types */
 #define SLICE_MS 100
 
-/* One held thing of a session. */
-typedef struct session_hold {
-    uint32_t index, gen;
-    int64_t count; /* levels or units */
-} session_hold_t;
-
-/* A session's references of one object: count > 0 of (index, gen); a
- * slot with count 0 is empty. */
-typedef struct session_ref {
-    uint32_t index, gen;
-    uint64_t count;
-} session_ref_t;
-
-struct mp__mgr_session {
-    session_hold_t *holds;
-    size_t n, cap;
-    /* The references the client holds (manager_internal.h): an
-     * open-addressing table hashed on the index, linear probing with
-     * backward-shift deletion, refs_cap a power of two (0 before the
-     * first), never more than half full; refs_total sums the counts. */
-    session_ref_t *refs;
-    size_t refs_cap, refs_used;
-    uint64_t refs_total;
-    _Atomic bool cancelled; /* the client hung up (mp__mgr_session_cancel) */
-};
-
 /* One op in progress. */
 typedef struct exec_ctx {
     mp__store_t *st;
@@ -64,9 +39,6 @@ static uint32_t kinds_of_op(uint16_t op);
 static bool op_blocks(uint16_t op);
 static int exec_sync(exec_ctx_t *c);
 static int exec_sliced(exec_ctx_t *c);
-static void session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen,
-                         int64_t delta);
-static int session_ref_drop(mp__mgr_session_t *s, uint32_t index, uint32_t gen);
 static int check_alive(void *arg);
 
 int
@@ -111,9 +83,11 @@ mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
     c.state = atomic_load(&e->state);
     if (req->op == MP__OP_DECREF) {
         /* A client drops only a reference it holds. */
-        r = session != NULL ? session_ref_drop(session, req->index, req->gen)
-                            : 0;
-        return rep->status = r != 0 ? r : mp__obj_decref(st, req->index, req->gen);
+        r = session != NULL
+                ? mp__mgr_session_ref_drop(session, req->index, req->gen)
+                : 0;
+        return rep->status =
+                   r != 0 ? r : mp__obj_decref(st, req->index, req->gen);
     }
     if (c.kind >= 32 || !(allowed & KIND(c.kind))) {
         return rep->status = MP_EKIND;
@@ -149,9 +123,9 @@ mp__mgr_exec(mp__store_t *st, mp__mgr_session_t *session,
     }
     if (session != NULL && (r == 0 || r == MP_EOWNERDEAD)) {
         if (req->op == MP__OP_ACQUIRE) {
-            session_note(session, req->index, req->gen, 1);
+            mp__mgr_session_hold_note(session, req->index, req->gen, 1);
         } else if (req->op == MP__OP_RELEASE) {
-            session_note(session, req->index, req->gen, -1);
+            mp__mgr_session_hold_note(session, req->index, req->gen, -1);
         }
     }
     if (r != 0 && r != MP_EOWNERDEAD) {
@@ -274,8 +248,8 @@ exec_sliced(exec_ctx_t *c)
 {
     mp_duration_t timeout = c->req->timeout;
     if (c->req->op == MP__OP_WAIT && c->kind == MP_PROXY_BARRIER) {
-        int r = mp__barrier_wait_checked(c->loc->handle, timeout, check_alive,
-                                         c);
+        int r =
+            mp__barrier_wait_checked(c->loc->handle, timeout, check_alive, c);
         if (r >= 0) {
             c->rep->num = r;
             r = 0;
@@ -318,174 +292,13 @@ static int
 check_alive(void *arg)
 {
     exec_ctx_t *c = arg;
-    if (c->session != NULL && atomic_load(&c->session->cancelled)) {
+    if (mp__mgr_session_cancelled(c->session)) {
         return MP_ENOSERVER;
     }
     return mp__store_alive(c->st);
 }
 
-void
-mp__mgr_session_cancel(mp__mgr_session_t *s)
-{
-    if (s != NULL) {
-        atomic_store(&s->cancelled, true);
-    }
-}
-
-/*--- sessions ---------------------------------------------------------------*/
-
-mp__mgr_session_t *
-mp__mgr_session_new(void)
-{
-    return mp__calloc(1, sizeof(mp__mgr_session_t));
-}
-
-/* Adds delta to what the session holds of object (index, gen). */
-static void
-session_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen, int64_t delta)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->holds[i].index == index && s->holds[i].gen == gen) {
-            s->holds[i].count += delta;
-            return;
-        }
-    }
-    if (delta < 0) {
-        return; /* released what another connection acquired */
-    }
-    if (s->n == s->cap) {
-        size_t cap = s->cap == 0 ? 8 : s->cap * 2;
-        session_hold_t *h = mp__realloc(s->holds, cap * sizeof *h);
-        if (h == NULL) {
-            return; /* not recorded: not released at the end */
-        }
-        s->holds = h;
-        s->cap = cap;
-    }
-    s->holds[s->n++] = (session_hold_t){index, gen, delta};
-}
-
-/* The first slot of the probe sequence of index in s's reference table
- * (refs_cap > 0). */
-static size_t
-session_ref_home(const mp__mgr_session_t *s, uint32_t index)
-{
-    return (size_t)(((uint64_t)index * UINT64_C(0x9e3779b97f4a7c15)) >> 32) &
-           (s->refs_cap - 1);
-}
-
-/* The slot of s's references of (index, gen), or NULL when it holds none. */
-static session_ref_t *
-session_ref_find(mp__mgr_session_t *s, uint32_t index, uint32_t gen)
-{
-    if (s->refs_cap == 0) {
-        return NULL;
-    }
-    /* Never full, so an empty slot ends every probe. */
-    for (size_t i = session_ref_home(s, index);;
-         i = (i + 1) & (s->refs_cap - 1)) {
-        session_ref_t *r = &s->refs[i];
-        if (r->count == 0) {
-            return NULL;
-        }
-        if (r->index == index && r->gen == gen) {
-            return r;
-        }
-    }
-}
-
-/* Puts entry e in the first empty slot of its probe sequence (room made). */
-static void
-session_ref_place(mp__mgr_session_t *s, session_ref_t e)
-{
-    size_t i = session_ref_home(s, e.index);
-    while (s->refs[i].count != 0) {
-        i = (i + 1) & (s->refs_cap - 1);
-    }
-    s->refs[i] = e;
-}
-
-int
-mp__mgr_session_ref_room(mp__mgr_session_t *s)
-{
-    if (s->refs_total >= MP__MGR_SESSION_REFS_MAX) {
-        return MP_ENOSPC;
-    }
-    if ((s->refs_used + 1) * 2 <= s->refs_cap) {
-        return 0;
-    }
-    size_t old_cap = s->refs_cap;
-    session_ref_t *old = s->refs;
-    size_t cap = old_cap == 0 ? 16 : old_cap * 2;
-    session_ref_t *t = mp__calloc(cap, sizeof *t);
-    if (t == NULL) {
-        return MP_ENOMEM;
-    }
-    s->refs = t;
-    s->refs_cap = cap;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].count != 0) {
-            session_ref_place(s, old[i]);
-        }
-    }
-    mp__free(old);
-    return 0;
-}
-
-void
-mp__mgr_session_ref_note(mp__mgr_session_t *s, uint32_t index, uint32_t gen)
-{
-    session_ref_t *r = session_ref_find(s, index, gen);
-    if (r != NULL) {
-        r->count++;
-    } else {
-        session_ref_place(s, (session_ref_t){index, gen, 1});
-        s->refs_used++;
-    }
-    s->refs_total++;
-}
-
-uint64_t
-mp__mgr_session_refs(const mp__mgr_session_t *s)
-{
-    return s != NULL ? s->refs_total : 0;
-}
-
-/* Drops one of s's references of (index, gen) from its record. Returns 0,
- * or MP_ENOTOWNER when s holds none (nothing changes). */
-static int
-session_ref_drop(mp__mgr_session_t *s, uint32_t index, uint32_t gen)
-{
-    session_ref_t *r = session_ref_find(s, index, gen);
-    if (r == NULL) {
-        return MP_ENOTOWNER;
-    }
-    s->refs_total--;
-    if (--r->count > 0) {
-        return 0;
-    }
-    s->refs_used--;
-    /* Backward-shift deletion: move later entries of the run up into the
-     * hole unless their home lies cyclically in (hole, their slot]. */
-    size_t mask = s->refs_cap - 1;
-    size_t hole = (size_t)(r - s->refs);
-    size_t j = hole;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (s->refs[j].count == 0) {
-            break;
-        }
-        size_t home = session_ref_home(s, s->refs[j].index);
-        bool stays =
-            hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-        if (!stays) {
-            s->refs[hole] = s->refs[j];
-            hole = j;
-        }
-    }
-    s->refs[hole].count = 0;
-    return 0;
-}
+/*--- the end of a session: what it held is released -----------------------*/
 
 void
 mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s)
@@ -493,14 +306,16 @@ mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s)
     if (s == NULL) {
         return;
     }
-    for (size_t i = 0; st != NULL && i < s->n; i++) {
-        session_hold_t *h = &s->holds[i];
-        mp__mgr_req_t req = {
-            .op = MP__OP_RELEASE, .index = h->index, .gen = h->gen};
+    uint32_t index, gen;
+    int64_t held;
+    for (size_t i = 0;
+         st != NULL && mp__mgr_session_hold_at(s, i, &index, &gen, &held);
+         i++) {
+        mp__mgr_req_t req = {.op = MP__OP_RELEASE, .index = index, .gen = gen};
         /* A Lock is held once however often it was counted; the others
          * count levels or units. */
-        int kind = mp__store_kind(st, h->index, h->gen);
-        int64_t n = kind == MP_PROXY_LOCK && h->count > 0 ? 1 : h->count;
+        int kind = mp__store_kind(st, index, gen);
+        int64_t n = kind == MP_PROXY_LOCK && held > 0 ? 1 : held;
         for (int64_t k = 0; k < n; k++) {
             mp__mgr_rep_t rep;
             if (mp__mgr_exec(st, NULL, &req, &rep) != 0) {
@@ -512,19 +327,17 @@ mp__mgr_session_end(mp__store_t *st, mp__mgr_session_t *s)
     /* Then the references (a lock must live until it is released); a
      * store already shut down frees nothing more. */
     bool stop = st == NULL;
-    for (size_t i = 0; !stop && i < s->refs_cap; i++) {
-        session_ref_t *r = &s->refs[i];
-        mp__mgr_req_t req = {
-            .op = MP__OP_DECREF, .index = r->index, .gen = r->gen};
-        for (uint64_t k = 0; k < r->count && !stop; k++) {
+    uint64_t count;
+    for (size_t i = 0;
+         !stop && mp__mgr_session_ref_at(s, i, &index, &gen, &count); i++) {
+        mp__mgr_req_t req = {.op = MP__OP_DECREF, .index = index, .gen = gen};
+        for (uint64_t k = 0; k < count && !stop; k++) {
             mp__mgr_rep_t rep;
             stop = mp__mgr_exec(st, NULL, &req, &rep) == MP_ENOSERVER;
             mp__mgr_rep_clear(&rep);
         }
     }
-    mp__free(s->refs);
-    mp__free(s->holds);
-    mp__free(s);
+    mp__mgr_session_free(s);
 }
 
 /*--- which op serves which kinds ------------------------------------------*/

@@ -12,8 +12,10 @@
  *   objects.c  objects of every kind: state made at CREATE, freed with the
  *              last reference; this process's handles of sync objects and
  *              queues
+ *   session.c  a server connection's record of what its client holds
  *   exec.c     mp__mgr_exec: runs one request against the store; the same
- *              code serves a proxy's fast path and the server; sessions
+ *              code serves a proxy's fast path and the server; the end of
+ *              a session (what it held is released)
  *   pack.c     packed byte lists, reply cleanup
  *   codec.c    request/reply <-> bytes (the server's parser: fuzzed)
  *   server.c   the server process: listener, one thread per connection,
@@ -33,7 +35,7 @@
  * handle's files and the server.
  *
  * Layering (each calls only down): pack <- store <- dict, list, values <-
- * objects <- exec <- server, proxy ; pack <- codec <- client <- handles <-
+ * objects <- exec <- server, proxy ; session <- exec ; pack <- codec <- client <- handles <-
  * start <- manager <- proxy ; start forks server's main. */
 #ifndef MP_MANAGER_INTERNAL_H
 #define MP_MANAGER_INTERNAL_H
@@ -245,7 +247,7 @@ int mp__store_user_new(mp__store_t *st, uint64_t handle, uint32_t *index,
 int mp__store_user_handle(mp__store_t *st, uint32_t index, uint32_t gen,
                           uint64_t *handle);
 
-/*--- execution (exec.c) -----------------------------------------------------*/
+/*--- sessions (session.c) and execution (exec.c) ---------------------------*/
 
 /* Per-connection state in the server: what the connection's thread holds
  * (locks, semaphore units, RLock levels) and the object references its
@@ -280,6 +282,29 @@ uint64_t mp__mgr_session_refs(const mp__mgr_session_t *s);
  * MP_ENOSERVER at its next liveness check (within 100 ms), so that the
  * connection's thread can end the session and release what it holds. */
 void mp__mgr_session_cancel(mp__mgr_session_t *s);
+
+/* What mp__mgr_exec and mp__mgr_session_end use of a session (session.c;
+ * s not NULL unless said). mp__mgr_session_cancelled says whether
+ * mp__mgr_session_cancel ran (false for NULL). mp__mgr_session_hold_note
+ * adds delta to what s holds of object (index, gen) (a release of what
+ * s does not hold is ignored; on no memory a new hold is not recorded,
+ * and then not released at the end). mp__mgr_session_ref_drop drops one of
+ * s's references of (index, gen) from its record: returns 0, or
+ * MP_ENOTOWNER when s holds none (nothing changes). mp__mgr_session_hold_at
+ * and mp__mgr_session_ref_at read the i-th hold (count: levels or units)
+ * or reference slot (count 0: an empty slot) of s into the out-parameters
+ * and return true, or false once i is past the last. mp__mgr_session_free
+ * frees s's record, releasing nothing (NULL: nothing). */
+bool mp__mgr_session_cancelled(const mp__mgr_session_t *s);
+void mp__mgr_session_hold_note(mp__mgr_session_t *s, uint32_t index,
+                               uint32_t gen, int64_t delta);
+int mp__mgr_session_ref_drop(mp__mgr_session_t *s, uint32_t index,
+                             uint32_t gen);
+bool mp__mgr_session_hold_at(const mp__mgr_session_t *s, size_t i,
+                             uint32_t *index, uint32_t *gen, int64_t *count);
+bool mp__mgr_session_ref_at(const mp__mgr_session_t *s, size_t i,
+                            uint32_t *index, uint32_t *gen, uint64_t *count);
+void mp__mgr_session_free(mp__mgr_session_t *s);
 
 /* mp__mgr_exec runs req against st and fills rep (status 0 or an error).
  * Every op of the built-in kinds, CREATE/INCREF/DECREF included (run by
