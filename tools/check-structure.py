@@ -120,7 +120,9 @@ def check_layers(root, path, text):
 def check_shape(root, path, text):
     lines = text.count("\n")
     if lines > MAX_LINES:
-        yield "length %s: %d lines (at most %d)" % (path, lines, MAX_LINES)
+        # No count in the finding: it names the debt, which stays the same
+        # debt while the file's length moves.
+        yield "length %s: over %d lines" % (path, MAX_LINES)
     comments = re.findall(r"/\*(.*?)\*/", text, re.S)
     body = [c for c in comments if "SPDX-License-Identifier" not in c]
     name = os.path.basename(path)
