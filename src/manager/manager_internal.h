@@ -35,8 +35,8 @@
  * handle's files and the server.
  *
  * Layering (each calls only down): pack <- store <- dict, list, values <-
- * objects <- exec <- server, proxy ; session <- exec ; pack <- codec <- client <- handles <-
- * start <- manager <- proxy ; start forks server's main. */
+ * objects <- exec <- server, proxy ; session <- exec ; pack <- codec <- client
+ * <- handles <- start <- manager <- proxy ; start forks server's main. */
 #ifndef MP_MANAGER_INTERNAL_H
 #define MP_MANAGER_INTERNAL_H
 
@@ -66,26 +66,26 @@ enum mp__mgr_op {
 
     /* dict and namespace: arg0 = key, arg1 = value */
     MP__OP_DICT_SET = 16,
-    MP__OP_DICT_GET,      /* rep data = value */
+    MP__OP_DICT_GET, /* rep data = value */
     MP__OP_DICT_DELETE,
     MP__OP_DICT_POP,      /* rep data = value */
     MP__OP_DICT_CONTAINS, /* rep num = 1/0 */
     MP__OP_DICT_LEN,      /* rep num */
     MP__OP_DICT_CLEAR,
-    MP__OP_DICT_KEYS,     /* rep data = packed list, num = count */
-    MP__OP_DICT_ITEMS,    /* rep data = packed k,v,k,v, num = 2*pairs */
+    MP__OP_DICT_KEYS,  /* rep data = packed list, num = count */
+    MP__OP_DICT_ITEMS, /* rep data = packed k,v,k,v, num = 2*pairs */
 
     /* list: num0 = index (python rules), num1 = stop (slice) */
     MP__OP_LIST_LEN = 40,
-    MP__OP_LIST_APPEND,  /* arg0 */
-    MP__OP_LIST_EXTEND,  /* arg0 = packed list, num0 = count */
-    MP__OP_LIST_GET,     /* rep data */
-    MP__OP_LIST_SET,     /* num0, arg0 */
-    MP__OP_LIST_DELETE,  /* num0 */
-    MP__OP_LIST_INSERT,  /* num0, arg0 */
-    MP__OP_LIST_POP,     /* num0, rep data */
-    MP__OP_LIST_INDEX,   /* arg0, rep num */
-    MP__OP_LIST_SLICE,   /* num0 start, num1 stop, rep packed, num count */
+    MP__OP_LIST_APPEND, /* arg0 */
+    MP__OP_LIST_EXTEND, /* arg0 = packed list, num0 = count */
+    MP__OP_LIST_GET,    /* rep data */
+    MP__OP_LIST_SET,    /* num0, arg0 */
+    MP__OP_LIST_DELETE, /* num0 */
+    MP__OP_LIST_INSERT, /* num0, arg0 */
+    MP__OP_LIST_POP,    /* num0, rep data */
+    MP__OP_LIST_INDEX,  /* arg0, rep num */
+    MP__OP_LIST_SLICE,  /* num0 start, num1 stop, rep packed, num count */
     MP__OP_LIST_REVERSE,
     MP__OP_LIST_CLEAR,
 
@@ -99,22 +99,22 @@ enum mp__mgr_op {
     /* locks, semaphores, conditions, events, barriers */
     MP__OP_ACQUIRE = 80,
     MP__OP_RELEASE,
-    MP__OP_WAIT,      /* event/condition; barrier: rep num = index */
-    MP__OP_NOTIFY,    /* num0 = n */
+    MP__OP_WAIT,   /* event/condition; barrier: rep num = index */
+    MP__OP_NOTIFY, /* num0 = n */
     MP__OP_NOTIFY_ALL,
     MP__OP_EV_SET,
     MP__OP_EV_CLEAR,
     MP__OP_EV_IS_SET, /* rep num */
     MP__OP_BAR_ABORT,
     MP__OP_BAR_RESET,
-    MP__OP_BAR_INFO,  /* rep num = parties | n_waiting << 16 | broken << 32 */
+    MP__OP_BAR_INFO, /* rep num = parties | n_waiting << 16 | broken << 32 */
 
     /* Value / Array: num0 = index; arg0 = element bytes for set */
     MP__OP_VALUE_GET = 100, /* rep data = element */
     MP__OP_VALUE_SET,
     MP__OP_ARRAY_GET,
     MP__OP_ARRAY_SET,
-    MP__OP_ARRAY_LEN,       /* rep num */
+    MP__OP_ARRAY_LEN, /* rep num */
 
     /* user types (server only): arg0 = method name, arg1 = input */
     MP__OP_USER_CALL = 120, /* rep data = output */
@@ -331,8 +331,7 @@ mp__store_t *mp__mgr_store(mp_manager_t *m);
  * connections (made lazily, per process, reset after fork) and waits for
  * the reply. A lost connection or a dead server is MP_ENOSERVER. Returns
  * rep->status (transport errors are also stored there). */
-int mp__mgr_call(mp_manager_t *m, const mp__mgr_req_t *req,
-                 mp__mgr_rep_t *rep);
+int mp__mgr_call(mp_manager_t *m, const mp__mgr_req_t *req, mp__mgr_rep_t *rep);
 
 /* mp__mgr_invoke runs req the fastest way: mp__mgr_exec on the mapped
  * store when there is one and the object is built-in, else mp__mgr_call.

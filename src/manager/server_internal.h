@@ -2,8 +2,8 @@
 /* server_internal.h - what the files of a manager's handle (manager.c:
  * life cycle; start.c: starting and stopping the server; handles.c: what a
  * process's handles share; client.c: the client side of the wire) and
- * server.c (the server process) share: the manager handle's layout, which the server
- * process inherits through fork, the contracts between those files, and
+ * server.c (the server process) share: the manager handle's layout, which the
+ * server process inherits through fork, the contracts between those files, and
  * the server's entry point. */
 #ifndef MP_SERVER_INTERNAL_H
 #define MP_SERVER_INTERNAL_H
@@ -126,8 +126,8 @@ int mp__mgr_connect_server(const mp_manager_t *m, const char *address,
  * error) or the error that left the connection unusable (the stream is
  * then out of step: the caller drops it); *keep says whether c may be
  * reused. */
-int mp__mgr_exchange(mp_conn_t *c, const mp__mgr_req_t *req,
-                     mp__mgr_rep_t *rep, mp_duration_t timeout, bool *keep);
+int mp__mgr_exchange(mp_conn_t *c, const mp__mgr_req_t *req, mp__mgr_rep_t *rep,
+                     mp_duration_t timeout, bool *keep);
 
 /* mp__mgr_pool_adopt adds c to m's pool as an idle connection (on no
  * memory, c is destroyed). */
