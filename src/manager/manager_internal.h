@@ -2,8 +2,11 @@
 /* manager_internal.h - the pieces of a manager and the contracts between
  * them (docs/design.md, "Managers").
  *
- *   proxy.c    public per-kind calls: each builds one request and hands it
- *              to mp__mgr_invoke (fast path or server)
+ *   proxy.c    the proxy handle, its request helpers (proxy_internal.h),
+ *              factories, tokens, and the public calls of queues, sync
+ *              objects, Values/Arrays and user types: each builds one
+ *              request and hands it to mp__mgr_invoke (fast path or server)
+ *   collections.c  the public dict, Namespace and list calls
  *   store.c    the shared store: a named segment holding a heap and the
  *              object table, plus the server's liveness word
  *   dict.c     dict/Namespace state in the store
@@ -32,11 +35,12 @@
  * sessions, mp__mgr_exec, mp__mgr_call. store_internal.h adds the store's
  * layout and the kinds' states (for the files that work on the store);
  * server_internal.h the manager handle and the contracts between the
- * handle's files and the server.
+ * handle's files and the server; proxy_internal.h the proxy handle.
  *
  * Layering (each calls only down): pack <- store <- dict, list, values <-
  * objects <- exec <- server, proxy ; session <- exec ; pack <- codec <- client
- * <- handles <- start <- manager <- proxy ; start forks server's main. */
+ * <- handles <- start <- manager <- proxy <- collections ; start forks
+ * server's main. */
 #ifndef MP_MANAGER_INTERNAL_H
 #define MP_MANAGER_INTERNAL_H
 
