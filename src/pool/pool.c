@@ -1141,7 +1141,7 @@ spin_for_results(mp_pool_t *pool)
         if (!mp_queue_empty(pool->results)) {
             return true;
         }
-        sched_yield();
+        mp__plat_yield();
     } while (mp__now_ns() < until);
     return false;
 }

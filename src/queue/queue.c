@@ -481,7 +481,7 @@ wait_step(waiter_t *w, mp_queue_t *q, _Atomic uint32_t *seq,
     }
     if (w->spins < SPIN_PAUSE + SPIN_YIELD) {
         w->spins++;
-        sched_yield();
+        mp__plat_yield();
         return 0;
     }
     atomic_fetch_add(waiters, 1);
@@ -765,7 +765,7 @@ hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
         if (w->nowait || mp__now_ns() >= w->deadline) {
             return MP_EFULL;
         }
-        sched_yield();
+        mp__plat_yield();
     }
 }
 
@@ -865,10 +865,7 @@ heap_copy_out(const mp_queue_t *q, sink_t *sink, uint64_t off, size_t len)
 {
     char *p = heap_ptr(q, off);
     if (len >= PREFAULT_MIN) {
-        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        uintptr_t start = (uintptr_t)p & ~(page - 1);
-        uintptr_t end = ((uintptr_t)p + len + page - 1) & ~(page - 1);
-        (void)madvise((void *)start, end - start, MADV_POPULATE_READ);
+        mp__plat_populate(p, len, false);
     }
     sink_fill(sink, p, len);
 }
@@ -944,7 +941,7 @@ lost_claim(const mp_queue_t *q)
 {
     if (q->step_aside) {
         test_hook(MP__QUEUE_HOOK_STEP_ASIDE);
-        sched_yield();
+        mp__plat_yield();
     }
 }
 
@@ -1697,8 +1694,7 @@ layout_of(layout_t *l, const mp_queue_opts_t *opts)
 static void
 segment_format(char *base, const layout_t *l)
 {
-    (void)madvise(base, (size_t)(l->heap_off + MP__HEAP_HDR_SLOT),
-                  MADV_POPULATE_WRITE);
+    mp__plat_populate(base, (size_t)(l->heap_off + MP__HEAP_HDR_SLOT), true);
     mp__qhdr_t *h = (mp__qhdr_t *)base;
     h->version = MP__QUEUE_VERSION;
     h->flags = l->o.joinable ? MP__QUEUE_FLAG_JOINABLE : 0;
