@@ -143,7 +143,8 @@ wl_process_start_join(void)
     }
     double dt = bench_now() - t0;
     bench_emit("process_start_join_fork", dt / (double)n * 1e6, "us",
-         "n=%ld mp_process_create+start+join+destroy(noop) sequential", n);
+               "n=%ld mp_process_create+start+join+destroy(noop) sequential",
+               n);
     fprintf(stderr, "mp_bench: process_start_join_forkserver, "
                     "process_start_join_spawn: not available yet "
                     "(needs the forkserver and spawn start methods)\n");
@@ -169,8 +170,8 @@ pingpong_child(void *arg)
         return 1;
     }
     for (long i = 0; i < pp->n; i++) {
-        ssize_t len = mp_conn_recv_bytes_into(pp->rd, buf, sizeof buf,
-                                              MP_WAIT_FOREVER);
+        ssize_t len =
+            mp_conn_recv_bytes_into(pp->rd, buf, sizeof buf, MP_WAIT_FOREVER);
 
         if (len < 0 || mp_conn_send_bytes(pp->wr, buf, (size_t)len) != 0) {
             return 1;
@@ -182,8 +183,8 @@ pingpong_child(void *arg)
 /* Times n 8-byte round trips (after py_bench's 2000 warm-up ones) from
  * the parent's ends prd/pwr to an echo child on pp's ends. */
 static void
-pingpong_run(const char *name, const char *how, mp_conn_t *prd,
-             mp_conn_t *pwr, struct pingpong *pp)
+pingpong_run(const char *name, const char *how, mp_conn_t *prd, mp_conn_t *pwr,
+             struct pingpong *pp)
 {
     long n = scaled(N_PINGPONG, 1);
     long warm = n < 2000 ? n : 2000;
@@ -192,9 +193,9 @@ pingpong_run(const char *name, const char *how, mp_conn_t *prd,
 
     pp->n = warm + n;
     mp_process_t *p = spawn(pingpong_child, pp);
-    ssize_t len = check(mp_conn_recv_bytes_into(prd, buf, sizeof buf,
-                                                JOIN_TIMEOUT_MS),
-                        "mp_conn_recv_bytes_into");
+    ssize_t len =
+        check(mp_conn_recv_bytes_into(prd, buf, sizeof buf, JOIN_TIMEOUT_MS),
+              "mp_conn_recv_bytes_into");
     if (len != 5 || memcmp(buf, "ready", 5) != 0) {
         fprintf(stderr, "mp_bench: %s: bad ready message\n", name);
         exit(3);
@@ -211,8 +212,9 @@ pingpong_run(const char *name, const char *how, mp_conn_t *prd,
     double dt = bench_now() - t0;
     join_all(&p, 1);
     bench_emit(name, dt / (double)n * 1e6, "us",
-         "n=%ld 8-byte mp_conn_send_bytes/mp_conn_recv_bytes_into round "
-         "trip; %s", n, how);
+               "n=%ld 8-byte mp_conn_send_bytes/mp_conn_recv_bytes_into round "
+               "trip; %s",
+               n, how);
 }
 
 /* pipe_pingpong: over one duplex Pipe, then over two simplex ones. */
@@ -225,8 +227,8 @@ wl_pipe_pingpong(void)
     check(mp_pipe(&a, &b, true), "mp_pipe");
     struct pingpong duplex = {b, b, 0};
     pingpong_run("pipe_pingpong",
-                 "mp_pipe(duplex=true) = AF_UNIX SOCK_STREAM socketpair", a,
-                 a, &duplex);
+                 "mp_pipe(duplex=true) = AF_UNIX SOCK_STREAM socketpair", a, a,
+                 &duplex);
     mp_conn_destroy(a);
     mp_conn_destroy(b);
 
@@ -274,8 +276,7 @@ pipe_sink(void *arg)
     double total = 0;
 
     for (long i = 0; i < s->n; i++) {
-        ssize_t len = mp_conn_recv_bytes_into(s->rd, buf, MIB,
-                                              MP_WAIT_FOREVER);
+        ssize_t len = mp_conn_recv_bytes_into(s->rd, buf, MIB, MP_WAIT_FOREVER);
 
         if (len < 0) {
             return 1;
@@ -309,8 +310,9 @@ wl_pipe_throughput_large(void)
     join_all(&p, 1);
     double dt = s.res[0] - t0;
     bench_emit("pipe_throughput_large", s.res[1] / dt / 1e6, "MB/s",
-         "n=%ld 1MiB mp_conn_send_bytes/mp_conn_recv_bytes_into over "
-         "mp_pipe(duplex=false); %.2fs", s.n, dt);
+               "n=%ld 1MiB mp_conn_send_bytes/mp_conn_recv_bytes_into over "
+               "mp_pipe(duplex=false); %.2fs",
+               s.n, dt);
     free(payload);
     mp_array_destroy(res);
     mp_conn_destroy(s.rd);
@@ -398,8 +400,8 @@ q_consumer(void *arg)
  * the span runs from the first producer's start to the last consumer's
  * last message. Stores msg/s in *rate, bytes/s in *bps, the span in *dt. */
 static void
-queue_run(queue_maker_fn make, int nprod, int ncons, long n_total,
-          size_t size, double *rate, double *bps, double *dt)
+queue_run(queue_maker_fn make, int nprod, int ncons, long n_total, size_t size,
+          double *rate, double *bps, double *dt)
 {
     struct qrun r = {.size = size, .per = n_total / nprod};
     mp_array_t *res = NULL;
@@ -475,8 +477,8 @@ small_runs(const char *prefix, queue_maker_fn make, const char *how,
         queue_run(make, shapes[i][0], shapes[i][1], n, 64, &rate, &bps, &dt);
         snprintf(name, sizeof name, "%s_%dp%dc", prefix, shapes[i][0],
                  shapes[i][1]);
-        bench_emit(name, rate, "msg/s", "n=%ld 64B payload; %s; get_into; %.2fs",
-             n, how, dt);
+        bench_emit(name, rate, "msg/s",
+                   "n=%ld 64B payload; %s; get_into; %.2fs", n, how, dt);
     }
 }
 
@@ -489,8 +491,8 @@ large_run(const char *name, queue_maker_fn make, const char *how, long n,
 
     queue_run(make, 1, 1, n, size, &rate, &bps, &dt);
     bench_emit(name, bps / 1e6, "MB/s",
-         "n=%ld %zuMiB payload 1p1c; %s; get_into; %.2fs", n, size / MIB, how,
-         dt);
+               "n=%ld %zuMiB payload 1p1c; %s; get_into; %.2fs", n, size / MIB,
+               how, dt);
 }
 
 /* py_bench's (producers, consumers) shapes of the small-message runs. */
@@ -535,8 +537,8 @@ wl_queue_throughput_8p8c(void)
 {
     static const int shape[][2] = {{8, 8}};
 
-    small_runs("queue_throughput_small", make_queue, "mp_queue_create",
-               shape, 1);
+    small_runs("queue_throughput_small", make_queue, "mp_queue_create", shape,
+               1);
 }
 
 /* queue_throughput_64mib (not in py_bench): 64 MiB messages, 1p1c. */
@@ -608,9 +610,11 @@ wl_joinablequeue(void)
         mp_barrier_destroy(j.barrier);
         mp_queue_destroy(j.q);
         snprintf(name, sizeof name, "joinablequeue_1p%dc", nc);
-        bench_emit(name, (double)n / dt, "tasks/s",
-             "n=%ld long tasks; parent puts all + mp_queue_join; consumers "
-             "get_into+task_done", n);
+        bench_emit(
+            name, (double)n / dt, "tasks/s",
+            "n=%ld long tasks; parent puts all + mp_queue_join; consumers "
+            "get_into+task_done",
+            n);
     }
 }
 
@@ -811,11 +815,12 @@ wl_pool_startup(void)
         floor_s += bench_now() - t1;
     }
     bench_emit("pool_startup_close_join", pool_s / (double)n * 1e6, "us",
-         "n=%ld mp_pool_create(2) + mp_pool_close + mp_pool_join", n);
+               "n=%ld mp_pool_create(2) + mp_pool_close + mp_pool_join", n);
     bench_emit("pool_startup_fork_floor", floor_s / (double)n * 1e6, "us",
-         "n=%ld bare floor, interleaved with the pool cycles: a thread "
-         "forks 2 children that exit when their pipe closes, and reaps "
-         "them", n);
+               "n=%ld bare floor, interleaved with the pool cycles: a thread "
+               "forks 2 children that exit when their pipe closes, and reaps "
+               "them",
+               n);
 }
 
 /* pool_map_trivial: map(x*x) with the default chunksize, then with 1. */
@@ -836,12 +841,13 @@ wl_pool_map_trivial(void)
          * 63 KiB of items a chunk. */
         long eff =
             cs > 0 ? cs : mp_pool_chunksize(pool, (size_t)n, sizeof(long));
-        bench_emit(cs > 0 ? "pool_map_trivial_chunksize1"
-                    : "pool_map_trivial_default_chunksize",
-             (double)n / dt, "items/s",
-             "n=%ld mp_pool_map(x*x) Pool(2) chunksize=%s (effective %ld);"
-             " in/out arrays: mmap+MADV_POPULATE_WRITE, timed",
-             n, cs > 0 ? "1" : "AUTO", eff);
+        bench_emit(
+            cs > 0 ? "pool_map_trivial_chunksize1"
+                   : "pool_map_trivial_default_chunksize",
+            (double)n / dt, "items/s",
+            "n=%ld mp_pool_map(x*x) Pool(2) chunksize=%s (effective %ld);"
+            " in/out arrays: mmap+MADV_POPULATE_WRITE, timed",
+            n, cs > 0 ? "1" : "AUTO", eff);
     }
     pool_finish(pool);
 }
@@ -851,8 +857,7 @@ wl_pool_map_trivial(void)
 static void
 wl_pool_imap_unordered_trivial(void)
 {
-    static const long cs_n[][2] = {{1, N_POOL_IMAP},
-                                   {100, N_POOL_IMAP_CS100}};
+    static const long cs_n[][2] = {{1, N_POOL_IMAP}, {100, N_POOL_IMAP_CS100}};
     mp_pool_t *pool = pool2();
 
     map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO); /* warm-up */
@@ -865,8 +870,8 @@ wl_pool_imap_unordered_trivial(void)
         int rc;
 
         double t0 = bench_now();
-        check(mp_pool_imap_unordered(pool, sq_task, in, sizeof(long),
-                                     (size_t)n, cs, &it),
+        check(mp_pool_imap_unordered(pool, sq_task, in, sizeof(long), (size_t)n,
+                                     cs, &it),
               "mp_pool_imap_unordered");
         while ((rc = mp_imap_next(it, &res, NULL, NULL, JOIN_TIMEOUT_MS)) !=
                MP_EOF) {
@@ -881,12 +886,14 @@ wl_pool_imap_unordered_trivial(void)
             fprintf(stderr, "mp_bench: imap_unordered: %ld of %ld\n", cnt, n);
             exit(3);
         }
-        snprintf(name, sizeof name, cs == 1 ? "pool_imap_unordered_trivial"
-                 : "pool_imap_unordered_trivial_chunksize%ld", cs);
+        snprintf(name, sizeof name,
+                 cs == 1 ? "pool_imap_unordered_trivial"
+                         : "pool_imap_unordered_trivial_chunksize%ld",
+                 cs);
         bench_emit(name, (double)n / dt, "items/s",
-             "n=%ld mp_pool_imap_unordered(x*x) Pool(2) chunksize=%ld%s;"
-             " input array: mmap+MADV_POPULATE_WRITE, timed",
-             n, cs, cs == 1 ? " (the default)" : "");
+                   "n=%ld mp_pool_imap_unordered(x*x) Pool(2) chunksize=%ld%s;"
+                   " input array: mmap+MADV_POPULATE_WRITE, timed",
+                   n, cs, cs == 1 ? " (the default)" : "");
     }
     pool_finish(pool);
 }
@@ -931,8 +938,9 @@ wl_pool_apply_async_roundtrip(void)
     double dt = bench_now() - t0;
     pool_finish(pool);
     bench_emit("pool_apply_async_roundtrip", dt / (double)n * 1e6, "us",
-         "n=%ld mp_pool_apply_async(x*x) + mp_result_get one at a time, "
-         "Pool(2)", n);
+               "n=%ld mp_pool_apply_async(x*x) + mp_result_get one at a time, "
+               "Pool(2)",
+               n);
 }
 
 /* A slow trivial task: sleeps SLOW_ITEM_US, then writes nothing. */
@@ -1006,12 +1014,13 @@ wl_pool_map_worker_killed(void)
     mp_result_destroy(r);
     pool_finish(pool);
     free(status);
-    bench_emit("pool_map_worker_killed", (t1 - t0) * 1e3, "ms",
-         "n=%ld items of %ld us sleep, Pool(2) mp_pool_map_async chunksize=1, "
-         "one busy worker SIGKILLed at 1/4 done; returns %.1f ms after the "
-         "kill, %ld item(s) MP_EWORKER, the rest done (Python's Pool.map "
-         "hangs forever here)",
-         n, SLOW_ITEM_US, (t1 - t_kill) * 1e3, failed);
+    bench_emit(
+        "pool_map_worker_killed", (t1 - t0) * 1e3, "ms",
+        "n=%ld items of %ld us sleep, Pool(2) mp_pool_map_async chunksize=1, "
+        "one busy worker SIGKILLed at 1/4 done; returns %.1f ms after the "
+        "kill, %ld item(s) MP_EWORKER, the rest done (Python's Pool.map "
+        "hangs forever here)",
+        n, SLOW_ITEM_US, (t1 - t_kill) * 1e3, failed);
 }
 
 /* Returns the VmRSS of pid in KiB from /proc/<pid>/status, or -1. */
@@ -1101,8 +1110,9 @@ wl_rss_idle_pool_worker(void)
     }
     pool_finish(pool);
     bench_emit("rss_idle_pool_worker_kib", (double)sum / nw, "KiB",
-         "mean VmRSS of %d idle Pool(2) workers after a 1000-item map "
-         "(min %ld, max %ld KiB)", nw, lo, hi);
+               "mean VmRSS of %d idle Pool(2) workers after a 1000-item map "
+               "(min %ld, max %ld KiB)",
+               nw, lo, hi);
 }
 
 /*----- two workers on one lock --------------------------------------------*/
@@ -1206,8 +1216,9 @@ wl_lock_contention(void)
     check(mp_lock_create(&d.lock), "mp_lock_create");
     run_duo(&d, lock_worker, &span, &overlap);
     bench_emit("lock_contention", 2.0 * (double)d.n / span, "ops/s",
-         "n=%ld per process x2 procs; op = mp_lock_acquire+release; "
-         "overlap %.0f%%", d.n, overlap);
+               "n=%ld per process x2 procs; op = mp_lock_acquire+release; "
+               "overlap %.0f%%",
+               d.n, overlap);
 
     double t0 = bench_now();
     for (long i = 0; i < d.n; i++) {
@@ -1216,7 +1227,7 @@ wl_lock_contention(void)
     }
     double dt = bench_now() - t0;
     bench_emit("lock_uncontended", (double)d.n / dt, "ops/s",
-         "n=%ld 1 process; mp_lock_acquire+release", d.n);
+               "n=%ld 1 process; mp_lock_acquire+release", d.n);
     mp_lock_destroy(d.lock);
 }
 
@@ -1239,9 +1250,11 @@ wl_value_increment_locked(void)
                 2 * d.n);
         exit(3);
     }
-    bench_emit("value_increment_locked", 2.0 * (double)d.n / span, "ops/s",
-         "n=%ld per process x2; mp_lock_acquire(mp_value_get_lock) ++*ptr "
-         "release (RLock); overlap %.0f%%", d.n, overlap);
+    bench_emit(
+        "value_increment_locked", 2.0 * (double)d.n / span, "ops/s",
+        "n=%ld per process x2; mp_lock_acquire(mp_value_get_lock) ++*ptr "
+        "release (RLock); overlap %.0f%%",
+        d.n, overlap);
     mp_value_destroy(d.value);
 }
 
@@ -1273,7 +1286,7 @@ wl_shared_memory_create_unlink(void)
     }
     double dt = bench_now() - t0;
     bench_emit("shared_memory_create_unlink", dt / (double)n * 1e6, "us",
-         "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_close", n);
+               "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_close", n);
 }
 
 /* shared_memory_copy_large: 1 MiB memcpy into a block, same process. */
@@ -1300,7 +1313,8 @@ wl_shared_memory_copy_large(void)
     mp_shm_close(s);
     free(src);
     bench_emit("shared_memory_copy_large", (double)n * (double)MIB / dt / 1e6,
-         "MB/s", "n=%ld memcpy of 1 MiB into mp_shm_buf (same process)", n);
+               "MB/s", "n=%ld memcpy of 1 MiB into mp_shm_buf (same process)",
+               n);
 }
 
 /*----- managers -----------------------------------------------------------*/
@@ -1327,8 +1341,8 @@ wl_manager_start(void)
         check(mp_manager_shutdown(m), "mp_manager_shutdown");
         mp_manager_destroy(m);
     }
-    bench_emit("manager_start_shutdown", (bench_now() - t0) / (double)n * 1e6, "us",
-         "n=%ld mp_manager_start + mp_manager_shutdown", n);
+    bench_emit("manager_start_shutdown", (bench_now() - t0) / (double)n * 1e6,
+               "us", "n=%ld mp_manager_start + mp_manager_shutdown", n);
 }
 
 /* The child of manager_dict_ops: py_bench's use_manager_dict. */
@@ -1384,7 +1398,8 @@ wl_manager_dict_ops(void)
     mp_proxy_destroy(a.d);
     mp_manager_destroy(m);
     bench_emit("manager_dict_ops", 2.0 * (double)a.n / (t[1] - t[0]), "ops/s",
-         "n=%ld set+get pairs from a child (op = one set or one get)", a.n);
+               "n=%ld set+get pairs from a child (op = one set or one get)",
+               a.n);
 }
 
 /* The two children of manager_queue_throughput. */
@@ -1457,7 +1472,7 @@ wl_manager_queue_throughput(void)
     mp_proxy_destroy(a.q);
     mp_manager_destroy(m);
     bench_emit("manager_queue_throughput", (double)a.n / (t1 - t0), "msg/s",
-         "n=%ld 64B bytes 1p1c via mp_manager_queue", a.n);
+               "n=%ld 64B bytes 1p1c via mp_manager_queue", a.n);
 }
 
 /*----- the list -----------------------------------------------------------*/

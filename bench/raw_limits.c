@@ -46,8 +46,8 @@
 extern char **environ;
 
 #define MIB ((size_t)1 << 20)
-#define LINE 64              /* bytes of a cache line: padding unit */
-#define GROUP_ALARM_S 120u   /* seconds one group may take */
+#define LINE 64            /* bytes of a cache line: padding unit */
+#define GROUP_ALARM_S 120u /* seconds one group may take */
 
 static double g_scale = 1.0;
 static double g_spin_us = 10.0; /* how long a waiter spins before it sleeps */
@@ -56,8 +56,7 @@ static long g_spin = 1000;      /* g_spin_us as relax() iterations */
 /*----- small tools ---------------------------------------------------------*/
 
 /* Stops the program (exit 2) with errno's text after a failed call. */
-static void __attribute__((noreturn))
-fail(const char *what)
+static void __attribute__((noreturn)) fail(const char *what)
 {
     fprintf(stderr, "raw_limits: %s: %s\n", what, strerror(errno));
     exit(2);
@@ -362,7 +361,7 @@ group_syscall(void)
     }
     dt = bench_now() - t0;
     bench_emit("syscall_getppid", dt / (double)n * 1e6, "us",
-           "n=%ld syscall(SYS_getppid), no libc cache", n);
+               "n=%ld syscall(SYS_getppid), no libc cache", n);
     n = count(5000000);
     t0 = bench_now();
     for (long i = 0; i < n; i++) {
@@ -370,7 +369,7 @@ group_syscall(void)
     }
     dt = bench_now() - t0;
     bench_emit("clock_gettime_monotonic", dt / (double)n * 1e6, "us",
-           "n=%ld clock_gettime(CLOCK_MONOTONIC) through the vDSO", n);
+               "n=%ld clock_gettime(CLOCK_MONOTONIC) through the vDSO", n);
 }
 
 /*----- fork: creating and reaping a process --------------------------------*/
@@ -407,13 +406,13 @@ time_forks(const char *name, long n, size_t resident_mib, size_t touch_mib)
 
     if (touch_mib) {
         bench_emit(name, dt / (double)n * 1e6, "us",
-               "n=%ld fork()+child writes a byte in each of %zu pages (COW)"
-               "+_exit+waitpid(); %zu MiB resident", n, touch_mib * MIB / 4096,
-               resident_mib);
+                   "n=%ld fork()+child writes a byte in each of %zu pages (COW)"
+                   "+_exit+waitpid(); %zu MiB resident",
+                   n, touch_mib * MIB / 4096, resident_mib);
     } else {
         bench_emit(name, dt / (double)n * 1e6, "us",
-               "n=%ld fork()+_exit(0)+waitpid(); %zu MiB extra resident", n,
-               resident_mib);
+                   "n=%ld fork()+_exit(0)+waitpid(); %zu MiB extra resident", n,
+                   resident_mib);
     }
     if (mem) {
         munmap(mem, resident_mib * MIB);
@@ -457,7 +456,7 @@ group_vfork_posix_spawn(void)
     }
     dt = bench_now() - t0;
     bench_emit("vfork_waitpid", dt / (double)n * 1e6, "us",
-           "n=%ld vfork()+_exit(0)+waitpid()", n);
+               "n=%ld vfork()+_exit(0)+waitpid()", n);
     n = count(500);
     t0 = bench_now();
     for (long i = 0; i < n; i++) {
@@ -472,8 +471,9 @@ group_vfork_posix_spawn(void)
     }
     dt = bench_now() - t0;
     bench_emit("posix_spawn_true_waitpid", dt / (double)n * 1e6, "us",
-           "n=%ld posix_spawn(/bin/true)+waitpid(): exec and dynamic "
-           "loading included", n);
+               "n=%ld posix_spawn(/bin/true)+waitpid(): exec and dynamic "
+               "loading included",
+               n);
 }
 
 /*----- round trips over file descriptors -----------------------------------*/
@@ -495,7 +495,8 @@ close_unused(const struct ends *mine, const struct ends *theirs)
     int fds[2] = {theirs->rd, theirs->wr};
 
     for (int i = 0; i < 2; i++) {
-        if (fds[i] == mine->rd || fds[i] == mine->wr || (i == 1 && fds[1] == fds[0])) {
+        if (fds[i] == mine->rd || fds[i] == mine->wr ||
+            (i == 1 && fds[1] == fds[0])) {
             continue;
         }
         close(fds[i]);
@@ -519,8 +520,8 @@ echo_body(void *arg)
 /* Times n 8-byte round trips from the parent's ends to a child echoing on
  * its ends, after n/20 + 10 untimed ones, and closes the parent's ends. */
 static void
-time_roundtrips(const char *name, struct ends parent, struct ends child,
-                long n, const char *how)
+time_roundtrips(const char *name, struct ends parent, struct ends child, long n,
+                const char *how)
 {
     long warm = n / 20 + 10;
     struct echo_job job = {child, parent, n + warm};
@@ -543,8 +544,8 @@ time_roundtrips(const char *name, struct ends parent, struct ends child,
     if (parent.wr != parent.rd) {
         close(parent.wr);
     }
-    bench_emit(name, dt / (double)n * 1e6, "us", "n=%ld 8-byte round trip; %s", n,
-           how);
+    bench_emit(name, dt / (double)n * 1e6, "us", "n=%ld 8-byte round trip; %s",
+               n, how);
 }
 
 static void
@@ -599,8 +600,8 @@ group_eventfd_pingpong(void)
 /*----- round trips over a shared word --------------------------------------*/
 
 struct turn_page {
-    struct gate turn;        /* 1: the child's move, 0: the parent's */
-    _Atomic unsigned spin;   /* the same for the pure-spin round trip; 2 ends */
+    struct gate turn;      /* 1: the child's move, 0: the parent's */
+    _Atomic unsigned spin; /* the same for the pure-spin round trip; 2 ends */
     char pad[LINE - sizeof(unsigned)];
     long child_sleeps, child_wakes;
 };
@@ -689,9 +690,11 @@ plain_futex_roundtrips(long n)
     double dt = bench_now() - t0;
 
     reap(pid);
-    bench_emit("futex_pingpong_nospin", dt / (double)n * 1e6, "us",
-           "n=%ld round trip; FUTEX_WAKE on every move, FUTEX_WAIT at once, "
-           "no spinning", n);
+    bench_emit(
+        "futex_pingpong_nospin", dt / (double)n * 1e6, "us",
+        "n=%ld round trip; FUTEX_WAKE on every move, FUTEX_WAIT at once, "
+        "no spinning",
+        n);
     munmap(page, sizeof *page);
 }
 
@@ -716,11 +719,11 @@ gate_roundtrips(const char *name, long n, long spin, const char *how)
     double dt = bench_now() - t0;
 
     reap(pid);
-    bench_emit(name, dt / (double)n * 1e6, "us",
-           "n=%ld round trip; %s; sleeps/roundtrip=%.2f wakes/roundtrip=%.2f",
-           n, how,
-           (double)(g_gate_sleeps + page->child_sleeps) / (double)(n + warm),
-           (double)(g_gate_wakes + page->child_wakes) / (double)(n + warm));
+    bench_emit(
+        name, dt / (double)n * 1e6, "us",
+        "n=%ld round trip; %s; sleeps/roundtrip=%.2f wakes/roundtrip=%.2f", n,
+        how, (double)(g_gate_sleeps + page->child_sleeps) / (double)(n + warm),
+        (double)(g_gate_wakes + page->child_wakes) / (double)(n + warm));
     munmap(page, sizeof *page);
 }
 
@@ -760,9 +763,9 @@ spin_roundtrips(long n)
     atomic_store_explicit(w, 2, memory_order_release);
     reap(pid);
     bench_emit("atomic_spin_pingpong", dt / (double)done * 1e6, "us",
-           "n=%ld round trip; spinning on a shared cache line, no system "
-           "call, sched_yield every 4096 pauses%s", done,
-           done < n ? "; cut at the 8 s deadline" : "");
+               "n=%ld round trip; spinning on a shared cache line, no system "
+               "call, sched_yield every 4096 pauses%s",
+               done, done < n ? "; cut at the 8 s deadline" : "");
     munmap(page, sizeof *page);
 }
 
@@ -863,15 +866,17 @@ time_lock(const char *name, const char *what, enum lock_kind kind, long n,
                 2 * n);
         exit(3);
     }
-    double first = page->begin[0] < page->begin[1] ? page->begin[0] : page->begin[1];
+    double first =
+        page->begin[0] < page->begin[1] ? page->begin[0] : page->begin[1];
     double last = page->end[0] > page->end[1] ? page->end[0] : page->end[1];
-    double both_from = page->begin[0] > page->begin[1] ? page->begin[0] : page->begin[1];
+    double both_from =
+        page->begin[0] > page->begin[1] ? page->begin[0] : page->begin[1];
     double both_to = page->end[0] < page->end[1] ? page->end[0] : page->end[1];
     double overlap = both_to > both_from ? both_to - both_from : 0;
 
     bench_emit(name, 2.0 * (double)n / (last - first), "ops/s",
-           "n=%ld per process x2; %s; overlap %.0f%%", n, how,
-           100.0 * overlap / (last - first));
+               "n=%ld per process x2; %s; overlap %.0f%%", n, how,
+               100.0 * overlap / (last - first));
     if (kind != MUTEX_INCREMENT) {
         char uname_[64];
         double t0 = bench_now();
@@ -880,7 +885,8 @@ time_lock(const char *name, const char *what, enum lock_kind kind, long n,
         double dt = bench_now() - t0;
 
         snprintf(uname_, sizeof uname_, "%s_uncontended", what);
-        bench_emit(uname_, (double)n / dt, "ops/s", "n=%ld 1 process; %s", n, how);
+        bench_emit(uname_, (double)n / dt, "ops/s", "n=%ld 1 process; %s", n,
+                   how);
     }
     pthread_mutex_destroy(&page->mutex);
     sem_destroy(&page->sem);
@@ -910,8 +916,8 @@ struct ring {
     char pad0[LINE - sizeof(unsigned)];
     _Atomic unsigned tail; /* messages read, by the consumer */
     char pad1[LINE - sizeof(unsigned)];
-    struct bell filled;    /* the consumer sleeps here when empty */
-    struct bell drained;   /* the producer sleeps here when full */
+    struct bell filled;  /* the consumer sleeps here when empty */
+    struct bell drained; /* the producer sleeps here when full */
     _Atomic int arrived;
     char pad2[LINE - sizeof(int)];
     double begin, end;
@@ -927,8 +933,8 @@ struct ring_job {
 /* Returns a fresh value of the other side's counter once it differs from
  * stuck: spins up to spin pauses, then sleeps on the bell. */
 static unsigned
-ring_wait(_Atomic unsigned *other, unsigned stuck, struct bell *bell,
-          long spin, long *sleeps)
+ring_wait(_Atomic unsigned *other, unsigned stuck, struct bell *bell, long spin,
+          long *sleeps)
 {
     unsigned v = atomic_load_explicit(other, memory_order_acquire);
 
@@ -994,8 +1000,8 @@ ring_consumer(void *arg)
         uint64_t seq;
 
         if (tail == head_seen) {
-            head_seen = ring_wait(&r->head, tail, &r->filled, job->spin,
-                                  &r->sleeps[1]);
+            head_seen =
+                ring_wait(&r->head, tail, &r->filled, job->spin, &r->sleeps[1]);
         }
         memcpy(msg, r->slot[tail % RING_SLOTS], sizeof msg);
         memcpy(&seq, msg, sizeof seq);
@@ -1023,10 +1029,12 @@ time_ring(const char *name, long n, long spin, const char *how)
                 r->bad);
         exit(3);
     }
-    bench_emit(name, (double)n / (r->end - r->begin), "msg/s",
-           "n=%ld 64B msgs, %u-slot ring, 2 child procs; %s; sleeps prod=%ld "
-           "cons=%ld wakes prod=%ld cons=%ld", n, RING_SLOTS, how,
-           r->sleeps[0], r->sleeps[1], r->rings[0], r->rings[1]);
+    bench_emit(
+        name, (double)n / (r->end - r->begin), "msg/s",
+        "n=%ld 64B msgs, %u-slot ring, 2 child procs; %s; sleeps prod=%ld "
+        "cons=%ld wakes prod=%ld cons=%ld",
+        n, RING_SLOTS, how, r->sleeps[0], r->sleeps[1], r->rings[0],
+        r->rings[1]);
     munmap(r, sizeof *r);
 }
 
@@ -1063,7 +1071,7 @@ group_memcpy(void)
     double dt = bench_now() - t0;
 
     bench_emit("memcpy_1mib_hot", (double)n * (double)MIB / dt / 1e9, "GB/s",
-           "n=%ld memcpy of one 1 MiB buffer to another (in cache)", n);
+               "n=%ld memcpy of one 1 MiB buffer to another (in cache)", n);
     munmap(from, MIB);
     munmap(to, MIB);
 
@@ -1079,7 +1087,8 @@ group_memcpy(void)
     }
     dt = bench_now() - t0;
     bench_emit("memcpy_1mib_cold", (double)n * (double)MIB / dt / 1e9, "GB/s",
-           "n=%ld 1 MiB copies walking through 2x128 MiB (memory bound)", n);
+               "n=%ld 1 MiB copies walking through 2x128 MiB (memory bound)",
+               n);
     munmap(from, big);
     munmap(to, big);
 }
@@ -1134,7 +1143,7 @@ time_stream(const char *name, int rd, int wr, long n, const char *how)
     reap(pid);
     close(wr);
     bench_emit(name, (double)n * (double)MIB / (page->end - t0) / 1e6, "MB/s",
-           "n=%ld 1 MiB messages; %s", n, how);
+               "n=%ld 1 MiB messages; %s", n, how);
     munmap(src, MIB);
     munmap(page, sizeof *page);
 }
@@ -1212,8 +1221,9 @@ group_process_vm_readv(void)
 
     close(hold[1]);
     reap(pid);
-    bench_emit("process_vm_readv_1mib", (double)n * (double)MIB / dt / 1e6, "MB/s",
-           "n=%ld 1 MiB process_vm_readv() from a child (one copy)", n);
+    bench_emit("process_vm_readv_1mib", (double)n * (double)MIB / dt / 1e6,
+               "MB/s", "n=%ld 1 MiB process_vm_readv() from a child (one copy)",
+               n);
     munmap(dst, MIB);
     munmap(page, sizeof *page);
 }
@@ -1285,9 +1295,11 @@ group_shm_transfer(void)
 
     reap(producer);
     reap(consumer);
-    bench_emit("shm_transfer_1mib", (double)n * (double)MIB / (h->end - h->begin) / 1e6,
-           "MB/s", "n=%ld 1 MiB through 2 shared slots: a copy in and a copy "
-           "out, handed over by futex", n);
+    bench_emit("shm_transfer_1mib",
+               (double)n * (double)MIB / (h->end - h->begin) / 1e6, "MB/s",
+               "n=%ld 1 MiB through 2 shared slots: a copy in and a copy "
+               "out, handed over by futex",
+               n);
     munmap(h, sizeof *h);
 }
 
@@ -1322,9 +1334,11 @@ group_shm_open(void)
     }
     double dt = bench_now() - t0;
 
-    bench_emit("shm_open_create_unlink", dt / (double)n * 1e6, "us",
-           "n=%ld shm_open(O_CREAT|O_EXCL)+ftruncate(4096)+mmap+close+munmap"
-           "+shm_unlink", n);
+    bench_emit(
+        "shm_open_create_unlink", dt / (double)n * 1e6, "us",
+        "n=%ld shm_open(O_CREAT|O_EXCL)+ftruncate(4096)+mmap+close+munmap"
+        "+shm_unlink",
+        n);
 }
 
 static void
@@ -1348,8 +1362,9 @@ group_fresh_mem(void)
     double dt = bench_now() - t0;
 
     bench_emit("mmap_touch_munmap_1mib", dt / (double)n * 1e6, "us",
-           "n=%ld mmap 1 MiB, write a byte per 4 KiB page (256 faults), "
-           "munmap; %.2f us/page", n, dt / (double)n * 1e6 / 256);
+               "n=%ld mmap 1 MiB, write a byte per 4 KiB page (256 faults), "
+               "munmap; %.2f us/page",
+               n, dt / (double)n * 1e6 / 256);
 }
 
 /*----- the groups and main -------------------------------------------------*/
@@ -1396,8 +1411,10 @@ main(int argc, char **argv)
                    bench_positive(argv[i + 1], &g_spin_us)) {
             i++;
         } else {
-            fprintf(stderr, "usage: %s [--list] [--only a,b] [--scale F] "
-                    "[--spin-us U]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--list] [--only a,b] [--scale F] "
+                    "[--spin-us U]\n",
+                    argv[0]);
             return 2;
         }
     }

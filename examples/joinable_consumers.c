@@ -90,8 +90,8 @@ consumer(void *arg)
     const char *proc_name = mp_process_name(mp_current_process());
     for (;;) {
         struct task t;
-        ssize_t n = mp_queue_get_into(qs->tasks, &t, sizeof(t),
-                                      MP_WAIT_FOREVER);
+        ssize_t n =
+            mp_queue_get_into(qs->tasks, &t, sizeof(t), MP_WAIT_FOREVER);
         check(n, "get task");
         if (n == 0) {
             /* Poison pill means shutdown */
@@ -124,8 +124,8 @@ main(void)
     /* Start consumers */
     int num_consumers = mp_cpu_count();
     printf("Creating %d consumers\n", num_consumers);
-    mp_process_t **consumers = calloc((size_t)num_consumers,
-                                      sizeof(*consumers));
+    mp_process_t **consumers =
+        calloc((size_t)num_consumers, sizeof(*consumers));
     if (consumers == NULL) {
         fprintf(stderr, "ERROR: out of memory\n");
         return 1;
@@ -134,8 +134,7 @@ main(void)
         char name[32];
         snprintf(name, sizeof(name), "Consumer-%d", i + 1);
         mp_process_opts_t opts = {.name = name};
-        check(mp_process_create(&consumers[i], consumer, &qs, &opts),
-              "create");
+        check(mp_process_create(&consumers[i], consumer, &qs, &opts), "create");
         check(mp_process_start(consumers[i]), "start");
     }
 

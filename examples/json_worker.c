@@ -65,8 +65,7 @@ run_task(const cJSON *task, cJSON *reply)
     }
     if (strcmp(op->valuestring, "sum_squares") == 0) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(task, "n");
-        if (!cJSON_IsNumber(n) || n->valuedouble < 0 ||
-            n->valuedouble > 1e6) {
+        if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 1e6) {
             cJSON_AddStringToObject(reply, "error",
                                     "sum_squares needs 0 <= n <= 1000000");
             return 0;
@@ -124,9 +123,10 @@ serve(mp_conn_t *c)
             return MP_ENOMEM;
         }
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(task, "id");
-        cJSON_AddItemToObject(reply, "id", cJSON_IsNumber(id)
-                                               ? cJSON_CreateNumber(id->valuedouble)
-                                               : cJSON_CreateNull());
+        cJSON_AddItemToObject(reply, "id",
+                              cJSON_IsNumber(id)
+                                  ? cJSON_CreateNumber(id->valuedouble)
+                                  : cJSON_CreateNull());
         int stop = 0;
         if (task == NULL) {
             cJSON_AddStringToObject(reply, "error", "not JSON");

@@ -109,8 +109,7 @@ letters_writer(const void *in, size_t len, mp_pool_out_t *out)
 {
     (void)out;
     mp_proxy_t *q = queue_of(in, len);
-    printf("writer 启动 (%d) , 父进程为 (%d)\n", (int)getpid(),
-           (int)getppid());
+    printf("writer 启动 (%d) , 父进程为 (%d)\n", (int)getpid(), (int)getppid());
     for (const char *c = "hello"; *c != '\0'; c++) {
         check(mp_proxy_put(q, c, 1, MP_WAIT_FOREVER), "put");
     }
@@ -124,8 +123,7 @@ letters_reader(const void *in, size_t len, mp_pool_out_t *out)
 {
     (void)out;
     mp_proxy_t *q = queue_of(in, len);
-    printf("reader 启动 (%d) , 父进程为 (%d)\n", (int)getpid(),
-           (int)getppid());
+    printf("reader 启动 (%d) , 父进程为 (%d)\n", (int)getpid(), (int)getppid());
     long n = check(mp_proxy_qsize(q), "qsize");
     for (long i = 0; i < n; i++) {
         void *msg;

@@ -115,16 +115,15 @@ share_through_queue(void)
     mp_process_t *procs[RUNS];
     for (int i = 0; i < RUNS; i++) {
         args[i] = (struct put_args){q, i};
-        check(mp_process_create(&procs[i], put_item, &args[i], NULL),
-              "create");
+        check(mp_process_create(&procs[i], put_item, &args[i], NULL), "create");
         check(mp_process_start(procs[i]), "start");
     }
     int got = 0;
     for (int i = 0; i < RUNS; i++) {
         char buf[32];
-        ssize_t n = check((int)mp_queue_get_into(q, buf, sizeof buf - 1,
-                                                 MP_WAIT_FOREVER),
-                          "get");
+        ssize_t n = check(
+            (int)mp_queue_get_into(q, buf, sizeof buf - 1, MP_WAIT_FOREVER),
+            "get");
         buf[n] = '\0';
         printf("%s\n", buf);
         got++;
@@ -189,6 +188,5 @@ main(void)
     printf("a Queue carries data between processes:\n");
     int got = share_through_queue();
     printf("the parent got %d messages through the queue\n", got);
-    return thread_info.len == RUNS && own_copies == RUNS && got == RUNS ? 0
-                                                                        : 1;
+    return thread_info.len == RUNS && own_copies == RUNS && got == RUNS ? 0 : 1;
 }

@@ -124,8 +124,8 @@ main(void)
 
     /* With a task timeout the stuck task is killed with its worker; the
      * pool replaces the worker and goes on. */
-    check(mp_pool_create(&pool, &(mp_pool_opts_t){.processes = 2,
-                                                  .task_timeout = 1000}),
+    check(mp_pool_create(
+              &pool, &(mp_pool_opts_t){.processes = 2, .task_timeout = 1000}),
           "Pool(2, task timeout)");
     check(mp_pool_apply_async_cb(pool, stuck, NULL, 0, &cb, &r), "apply_async");
     rc = mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER);

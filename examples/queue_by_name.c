@@ -84,16 +84,15 @@ worker(void *arg)
 {
     mp_conn_t *tasks = arg;
     char name[256];
-    ssize_t n = mp_conn_recv_bytes_into(tasks, name, sizeof(name) - 1,
-                                        MP_WAIT_FOREVER);
+    ssize_t n =
+        mp_conn_recv_bytes_into(tasks, name, sizeof(name) - 1, MP_WAIT_FOREVER);
     check(n, "recv name");
     name[n] = '\0';
     mp_conn_destroy(tasks);
 
     mp_queue_t *q;
     check(mp_queue_attach(&q, name), "attach");
-    printf("Process to write: %d (attached queue '%s')\n", (int)getpid(),
-           name);
+    printf("Process to write: %d (attached queue '%s')\n", (int)getpid(), name);
     srand((unsigned)getpid());
     for (int value = 0; value < VALUES; value++) {
         printf("Put %d to queue...\n", value);
@@ -138,8 +137,8 @@ main(void)
     int seen[VALUES] = {0};
     for (int i = 0; i < WORKERS * VALUES; i++) {
         int value;
-        ssize_t n = mp_queue_get_into(q, &value, sizeof(value),
-                                      MP_WAIT_FOREVER);
+        ssize_t n =
+            mp_queue_get_into(q, &value, sizeof(value), MP_WAIT_FOREVER);
         check(n, "get");
         printf("Get %d from queue.\n", value);
         if (value >= 0 && value < VALUES) {

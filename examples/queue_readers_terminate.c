@@ -99,8 +99,8 @@ read_proc(void *arg)
     printf("Process to read: %d\n", (int)getpid());
     for (;;) {
         int value;
-        ssize_t n = mp_queue_get_into(s->q, &value, sizeof(value),
-                                      MP_WAIT_FOREVER);
+        ssize_t n =
+            mp_queue_get_into(s->q, &value, sizeof(value), MP_WAIT_FOREVER);
         check(n, "get");
         printf("Get %d from queue.\n", value);
         check(mp_semaphore_release(s->printed), "release");

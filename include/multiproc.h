@@ -52,7 +52,7 @@ typedef enum {
 #define MP__ERRNO_ENUM(name, value, msg) MP_##name = (value),
     MP_ERRNO_MAP(MP__ERRNO_ENUM)
 #undef MP__ERRNO_ENUM
-    MP_ERRNO_MAX = -4096
+        MP_ERRNO_MAX = -4096
 } mp_errno_t;
 
 /* mp_strerror returns a static English message for err (for example
@@ -387,8 +387,7 @@ MP_EXTERN ssize_t mp_conn_recv_bytes(mp_conn_t *c, void **out, size_t maxlen,
  * raises BufferTooShort with the message). Timeout and other errors as for
  * mp_conn_recv_bytes. Python: recv_bytes_into(buf). */
 MP_EXTERN ssize_t mp_conn_recv_bytes_into(mp_conn_t *c, void *buf,
-                                          size_t buflen,
-                                          mp_duration_t timeout);
+                                          size_t buflen, mp_duration_t timeout);
 
 /* mp_conn_poll waits up to timeout for data (or end of stream) to be
  * readable, consuming nothing. Returns 1 readable, 0 not within timeout,
@@ -803,11 +802,10 @@ MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * MP_ETIMEDOUT nothing more is written. On any return the caller frees the
  * non-NULL entries. Same arguments (errors added) and returns as
  * mp_pool_map. Context: the creating process, any thread. */
-MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn,
-                                 const void *in, size_t in_size,
-                                 size_t nitems, void *out, size_t out_size,
-                                 long chunksize, int *status, char **errors,
-                                 mp_duration_t timeout);
+MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                                 size_t in_size, size_t nitems, void *out,
+                                 size_t out_size, long chunksize, int *status,
+                                 char **errors, mp_duration_t timeout);
 
 /* mp_pool_starmap and mp_pool_starmap_async are mp_pool_map and
  * mp_pool_map_async (same arguments, same returns): in C the tuple of a
@@ -1011,10 +1009,9 @@ MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
  * mp_pool_apply_async_cb. Returns 0 or the argument errors of mp_pool_map
  * (NULL res), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
  * process, any thread. */
-MP_EXTERN int mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn,
-                                const void *in, size_t in_size,
-                                size_t nitems, void *out, size_t out_size,
-                                long chunksize, int *status,
+MP_EXTERN int mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                                size_t in_size, size_t nitems, void *out,
+                                size_t out_size, long chunksize, int *status,
                                 const mp_pool_callbacks_t *cb,
                                 mp_result_t **res);
 MP_EXTERN int mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn,
@@ -1034,8 +1031,8 @@ enum {
 };
 
 typedef struct mp_pool_worker_info {
-    pid_t pid; /* 0 when STOPPED or RESTARTING */
-    int state; /* MP_POOL_WORKER_* */
+    pid_t pid;      /* 0 when STOPPED or RESTARTING */
+    int state;      /* MP_POOL_WORKER_* */
     uint64_t tasks; /* tasks (chunks) this slot completed, all processes */
 } mp_pool_worker_info_t;
 
@@ -1057,8 +1054,7 @@ typedef struct mp_pool_stats {
  * Context: any thread of the creating process, also after close or
  * terminate (not after destroy). */
 MP_EXTERN int mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
-                            mp_pool_worker_info_t *workers,
-                            size_t nworkers);
+                            mp_pool_worker_info_t *workers, size_t nworkers);
 
 /* A terminal progress bar for long runs (any work, not only pools). On a
  * TTY it redraws one line ("\r"), at most about 10 times a second; on any
@@ -1202,8 +1198,7 @@ typedef struct mp_semaphore mp_semaphore_t;
  * never exceed value. Returns 0 or MP_EINVAL (NULL out, value above
  * MP_SEM_VALUE_MAX), MP_ENOMEM. */
 MP_EXTERN int mp_semaphore_create(mp_semaphore_t **out, unsigned value);
-MP_EXTERN int mp_bounded_semaphore_create(mp_semaphore_t **out,
-                                          unsigned value);
+MP_EXTERN int mp_bounded_semaphore_create(mp_semaphore_t **out, unsigned value);
 
 /* mp_semaphore_acquire decrements the counter, waiting up to timeout for it
  * to be positive. Returns 0, MP_ETIMEDOUT, MP_EINVAL. */
@@ -1368,7 +1363,7 @@ typedef struct mp_array mp_array_t;
 MP_EXTERN int mp_value_create(mp_value_t **out, mp_type_t type,
                               const void *init, const mp_shared_opts_t *opts);
 MP_EXTERN int mp_raw_value_create(mp_value_t **out, mp_type_t type,
-                                 const void *init);
+                                  const void *init);
 
 /* mp_value_get copies the value into *out, mp_value_set copies *in into it,
  * each under the lock (if any; a lock whose holder died is recovered, since
@@ -1393,7 +1388,7 @@ MP_EXTERN void mp_value_destroy(mp_value_t *val);
 MP_EXTERN int mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
                               const void *init, const mp_shared_opts_t *opts);
 MP_EXTERN int mp_raw_array_create(mp_array_t **out, mp_type_t type,
-                                 size_t length, const void *init);
+                                  size_t length, const void *init);
 
 /* mp_array_get/mp_array_set copy one element, mp_array_read/mp_array_write
  * count elements from start (a slice), under the lock. Return 0 or
@@ -1588,15 +1583,13 @@ MP_EXTERN void mp_manager_destroy(mp_manager_t *m);
 MP_EXTERN int mp_manager_dict(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_list(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_namespace(mp_manager_t *m, mp_proxy_t **out);
-MP_EXTERN int mp_manager_queue(mp_manager_t *m, long maxsize,
-                               mp_proxy_t **out);
+MP_EXTERN int mp_manager_queue(mp_manager_t *m, long maxsize, mp_proxy_t **out);
 MP_EXTERN int mp_manager_joinable_queue(mp_manager_t *m, long maxsize,
                                         mp_proxy_t **out);
 MP_EXTERN int mp_manager_value(mp_manager_t *m, mp_type_t type,
                                const void *init, mp_proxy_t **out);
-MP_EXTERN int mp_manager_array(mp_manager_t *m, mp_type_t type,
-                               size_t length, const void *init,
-                               mp_proxy_t **out);
+MP_EXTERN int mp_manager_array(mp_manager_t *m, mp_type_t type, size_t length,
+                               const void *init, mp_proxy_t **out);
 MP_EXTERN int mp_manager_lock(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_rlock(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_semaphore(mp_manager_t *m, unsigned value,
@@ -1761,9 +1754,8 @@ MP_EXTERN ssize_t mp_proxy_array_len(mp_proxy_t *a);
  * / 0 when it gave none). Returns 0, the negative mp error the callback
  * returned, MP_EREMOTE for any other failure, MP_EKIND for a built-in
  * object. */
-MP_EXTERN int mp_proxy_call(mp_proxy_t *p, const char *method,
-                            const void *in, size_t in_len, void **out,
-                            size_t *out_len);
+MP_EXTERN int mp_proxy_call(mp_proxy_t *p, const char *method, const void *in,
+                            size_t in_len, void **out, size_t *out_len);
 
 #ifdef __cplusplus
 }

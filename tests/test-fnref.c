@@ -201,8 +201,7 @@ TEST(fnref_registered_names)
 {
     ASSERT_OK(mp__fnref_register("test.other", (mp__fn_t)other));
     ASSERT_OK(mp__fnref_register("test.other", (mp__fn_t)other)); /* again */
-    ASSERT_ERR(mp__fnref_register("test.other", (mp__fn_t)triple),
-               MP_EEXIST);
+    ASSERT_ERR(mp__fnref_register("test.other", (mp__fn_t)triple), MP_EEXIST);
     size_t len;
     uint8_t *ref = ref_of((mp__fn_t)other, &len);
     ASSERT_EQ(ref[5], 2); /* by name */
@@ -236,7 +235,6 @@ TEST(fnref_bad_input)
     ASSERT_ERR(mp__fnref_decode("MPFN\x01\x01", 6, NULL), MP_EINVAL);
     /* Not code at all: a data address. */
     static int data;
-    ASSERT_ERR(mp__fnref_encode((mp__fn_t)(uintptr_t)&data, &ref),
-               MP_ENOENT);
+    ASSERT_ERR(mp__fnref_encode((mp__fn_t)(uintptr_t)&data, &ref), MP_ENOENT);
     ASSERT(ref == NULL);
 }

@@ -1017,8 +1017,7 @@ TEST(manager_user_type)
     ASSERT_ERR(mp_proxy_call(c, "fail", NULL, 0, &out, &outlen), MP_EREMOTE);
     ASSERT_ERR(mp_proxy_call(c, "", NULL, 0, &out, &outlen), MP_EINVAL);
     ASSERT_ERR(mp_proxy_call(c, longname, NULL, 0, &out, &outlen), MP_EINVAL);
-    ASSERT_ERR(mp_manager_create_object(m, longname, NULL, 0, &c2),
-               MP_EINVAL);
+    ASSERT_ERR(mp_manager_create_object(m, longname, NULL, 0, &c2), MP_EINVAL);
     ASSERT_ERR(mp_proxy_call(c, "get", NULL, 0, NULL, &outlen), MP_EINVAL);
     ASSERT_ERR(mp_dict_len(c), MP_EKIND);
 

@@ -600,7 +600,8 @@ child_connects(void *arg)
                                .authkey_len = 0,
                                .remote_only = remote == 1};
         mp_manager_t *c;
-        if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c, 30000) != 0) {
+        if (mp_manager_create(&c, &o) != 0 ||
+            mp_manager_connect(c, 30000) != 0) {
             return 1;
         }
         if ((mp__mgr_store(c) == NULL) != (remote == 1)) {
@@ -1174,7 +1175,8 @@ start_with_type(const char *name, void (*destroy)(void *obj, void *arg),
 TEST_TIMEOUT(mgr_user_type, 30)
 {
     mpt_pipe_t destroyed;
-    mp_manager_t *m = start_with_type("Counter", counter_destroy, 0, &destroyed);
+    mp_manager_t *m =
+        start_with_type("Counter", counter_destroy, 0, &destroyed);
 
     int64_t start = 40;
     mp__mgr_req_t cr = {.op = MP__OP_CREATE,

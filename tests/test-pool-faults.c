@@ -514,9 +514,9 @@ shaped_task(const void *in, size_t len, mp_pool_out_t *out)
 
 TEST(pool_faults_worker_never_calls_the_allocator)
 {
-    child_alloc_calls = mmap(NULL, sizeof *child_alloc_calls,
-                             PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                             -1, 0);
+    child_alloc_calls =
+        mmap(NULL, sizeof *child_alloc_calls, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(child_alloc_calls, MAP_FAILED);
     alloc_parent = getpid();
     ASSERT_OK(mp_set_allocator(counting_malloc, counting_realloc,
@@ -532,7 +532,9 @@ TEST(pool_faults_worker_never_calls_the_allocator)
     enum { N = 40 };
     shape_t in[N];
     for (int i = 0; i < N; i++) {
-        in[i] = (shape_t){.kind = i % 7 == 3 ? 1 : i % 11 == 5 ? 2 : 0,
+        in[i] = (shape_t){.kind = i % 7 == 3    ? 1
+                                  : i % 11 == 5 ? 2
+                                                : 0,
                           .size = (int64_t)1 << (i % 22)};
     }
     int status[N];
@@ -551,9 +553,9 @@ TEST(pool_faults_worker_never_calls_the_allocator)
         lens[i] = i % 5 == 0 ? 300000 : sizeof in[i];
     }
     for (long chunksize = 1; chunksize <= 8; chunksize *= 8) {
-        int rc = mp_pool_map_buffers(pool, shaped_task, bufs, lens, N, outs,
-                                     out_lens, status, chunksize,
-                                     MP_WAIT_FOREVER);
+        int rc =
+            mp_pool_map_buffers(pool, shaped_task, bufs, lens, N, outs,
+                                out_lens, status, chunksize, MP_WAIT_FOREVER);
         ASSERT_ERR(rc, MP_EREMOTE);
         for (int i = 0; i < N; i++) {
             shape_t s;
@@ -575,8 +577,8 @@ TEST(pool_faults_worker_never_calls_the_allocator)
     shape_t bad = {3, 0};
     void *res;
     size_t res_len;
-    ASSERT_OK(mp_pool_apply(pool, shaped_task, &bad, sizeof bad, &res,
-                            &res_len, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_apply(pool, shaped_task, &bad, sizeof bad, &res, &res_len,
+                            MP_WAIT_FOREVER));
     ASSERT_EQ(res_len, 2);
     ASSERT_MEM_EQ(res, "ok", 2);
     mp_free(res);

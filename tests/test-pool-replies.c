@@ -47,8 +47,8 @@ check_one_chunk(mp_pool_t *pool, const char *const *items, size_t n)
         lens[i] = strlen(items[i]);
         any_failed |= items[i][0] == 'F';
     }
-    int rc = mp_pool_map_buffers(pool, echo_task, bufs, lens, n, outs,
-                                 out_lens, status, (long)n, 10000);
+    int rc = mp_pool_map_buffers(pool, echo_task, bufs, lens, n, outs, out_lens,
+                                 status, (long)n, 10000);
     ASSERT_EQ(rc, any_failed ? MP_EREMOTE : 0);
     for (size_t i = 0; i < n; i++) {
         const char *s = items[i];

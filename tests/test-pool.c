@@ -855,11 +855,10 @@ TEST(pool_imap_backlog_widens_the_ring)
             in[i][1] = i == TAKEN;
         }
         mp_imap_t *it;
-        ASSERT_OK(ordered
-                      ? mp_pool_imap(pool, backlog_task, in, sizeof in[0], N,
-                                     1, &it)
-                      : mp_pool_imap_unordered(pool, backlog_task, in,
-                                               sizeof in[0], N, 1, &it));
+        ASSERT_OK(ordered ? mp_pool_imap(pool, backlog_task, in, sizeof in[0],
+                                         N, 1, &it)
+                          : mp_pool_imap_unordered(pool, backlog_task, in,
+                                                   sizeof in[0], N, 1, &it));
         static bool seen[N];
         memset(seen, 0, sizeof seen);
         for (size_t k = 0; k < N; k++) {
@@ -891,8 +890,8 @@ TEST(pool_imap_backlog_widens_the_ring)
     /* Results left in a widened ring are freed with the iterator. */
     mp_imap_t *it;
     in[TAKEN][1] = 0;
-    ASSERT_OK(mp_pool_imap_unordered(pool, backlog_task, in, sizeof in[0], N,
-                                     1, &it));
+    ASSERT_OK(mp_pool_imap_unordered(pool, backlog_task, in, sizeof in[0], N, 1,
+                                     &it));
     wait_finished(pool, finished + N);
     void *buf;
     ASSERT_EQ(mp_imap_next(it, &buf, NULL, NULL, MP_WAIT_FOREVER) == 0 ||

@@ -1039,10 +1039,10 @@ TEST(process_shutdown_reaps_and_is_idempotent)
 /* --- the fork-local page: what a forked child does not inherit ---------- */
 
 typedef struct fork_local_arg {
-    uint64_t *word;   /* in the fork-local page, 1 in the parent */
-    mpt_pipe_t out;   /* child -> test: its first random values */
-    mpt_pipe_t held;  /* holder thread -> test: "I hold the registry lock" */
-    mpt_pipe_t let;   /* test -> holder thread: "release it" */
+    uint64_t *word;  /* in the fork-local page, 1 in the parent */
+    mpt_pipe_t out;  /* child -> test: its first random values */
+    mpt_pipe_t held; /* holder thread -> test: "I hold the registry lock" */
+    mpt_pipe_t let;  /* test -> holder thread: "release it" */
 } fork_local_arg_t;
 
 /* Holds the registry lock until told to let it go. */

@@ -506,10 +506,10 @@ TEST(tracker_threads_and_forks)
 
 /* What a child that binds a socket at a pending path tells the test. */
 typedef struct pending_child {
-    const char *path;   /* absolute */
-    bool bind_it;       /* bind a socket there (else the path is another's) */
-    mpt_pipe_t report;  /* child -> test: the tracker's pid, once bound */
-    mpt_pipe_t hold;    /* never written: the child waits to be killed */
+    const char *path;  /* absolute */
+    bool bind_it;      /* bind a socket there (else the path is another's) */
+    mpt_pipe_t report; /* child -> test: the tracker's pid, once bound */
+    mpt_pipe_t hold;   /* never written: the child waits to be killed */
 } pending_child_t;
 
 /* Registers a->path as pending, binds a socket there without listening

@@ -5,9 +5,10 @@
 # the Listener/Client handshake) and libcjson-dev (the C/Python example
 # pair). Without it (tools/test-all.sh), also g++ (the C++ header test),
 # clang with libFuzzer (libclang-rt-14-dev) for the clang build and the
-# fuzzers, valgrind, doxygen (the reference pages) and dpkg-dev (the Debian
-# packages' dependencies). Does nothing (and needs no network) on a machine
-# that has them; safe to run by itself.
+# fuzzers, clang-format (the format check), valgrind, doxygen (the
+# reference pages) and dpkg-dev (the Debian packages' dependencies). Does
+# nothing (and needs no network) on a machine that has them; safe to run by
+# itself.
 #
 # Usage: tools/install-deps.sh [--examples]
 set -euo pipefail
@@ -39,6 +40,7 @@ want libcjson-dev test -e /usr/include/cjson/cJSON.h
 if [ "${1:-}" != --examples ]; then
     want g++ command -v g++
     want clang command -v clang
+    want clang-format command -v clang-format
     want valgrind command -v valgrind
     want dpkg-dev command -v dpkg-shlibdeps
     want doxygen command -v doxygen

@@ -65,29 +65,29 @@
     XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                     \
     XX(ECANCELED, -ECANCELED, "operation canceled")                            \
     XX(EOWNERDEAD, -EOWNERDEAD,                                                \
-       "previous owner died; the protected state may be inconsistent")        \
+       "previous owner died; the protected state may be inconsistent")         \
     XX(ECLOSED, MP__ECLOSED, "object is closed")                               \
     XX(EOF, MP__EOF, "end of stream: the peer closed its end")                 \
     XX(EBROKEN, MP__EBROKEN, "broken: a barrier was aborted or a peer died")   \
     XX(ENOTSTARTED, MP__ENOTSTARTED, "process not started")                    \
     XX(ESTARTED, MP__ESTARTED, "cannot start a process twice")                 \
     XX(EDAEMON, MP__EDAEMON,                                                   \
-       "daemonic processes are not allowed to have children")                 \
+       "daemonic processes are not allowed to have children")                  \
     XX(ENOTCHILD, MP__ENOTCHILD, "not a child of the calling process")         \
     XX(ERUNNING, MP__ERUNNING, "still running: not finished yet")              \
     XX(ENOTOWNER, MP__ENOTOWNER, "lock not owned by the caller")               \
     XX(EOVERRELEASE, MP__EOVERRELEASE,                                         \
-       "semaphore or lock released too many times")                           \
+       "semaphore or lock released too many times")                            \
     XX(EEMPTY, MP__EEMPTY, "queue is empty")                                   \
     XX(EFULL, MP__EFULL, "queue is full")                                      \
-    XX(EAUTH, MP__EAUTH, "authentication failed")                             \
-    XX(EWORKER, MP__EWORKER, "a pool worker died while running the task")    \
-    XX(EREMOTE, MP__EREMOTE, "the task or call failed on the remote side")       \
+    XX(EAUTH, MP__EAUTH, "authentication failed")                              \
+    XX(EWORKER, MP__EWORKER, "a pool worker died while running the task")      \
+    XX(EREMOTE, MP__EREMOTE, "the task or call failed on the remote side")     \
     XX(ENOSERVER, MP__ENOSERVER,                                               \
-       "the manager's server is gone: shut down or died")                     \
-    XX(EKIND, MP__EKIND, "the proxy refers to another kind of object")     \
+       "the manager's server is gone: shut down or died")                      \
+    XX(EKIND, MP__EKIND, "the proxy refers to another kind of object")         \
     XX(EPIDNS, MP__EPIDNS,                                                     \
-       "the object belongs to processes of another pid namespace")        \
+       "the object belongs to processes of another pid namespace")             \
     XX(ENOMAIN, MP__ENOMAIN,                                                   \
        "spawn and forkserver need mp_main() called at the top of main")
 

@@ -82,11 +82,11 @@ describe(const struct dl_phdr_info *info, mp__plat_code_object_t *obj)
 
 /* What a search looks for and what it found. */
 typedef struct code_search {
-    uintptr_t addr;            /* by address: the code address */
-    const uint8_t *id;         /* by build-id: the id, its length and */
-    size_t id_len;             /* the offset that must be code */
+    uintptr_t addr;    /* by address: the code address */
+    const uint8_t *id; /* by build-id: the id, its length and */
+    size_t id_len;     /* the offset that must be code */
     uint64_t offset;
-    int result;                /* 0 found, MP_ENOENT, MP_EPROTO */
+    int result; /* 0 found, MP_ENOENT, MP_EPROTO */
     mp__plat_code_object_t *out;
 } code_search_t;
 
@@ -127,8 +127,8 @@ by_build_id(struct dl_phdr_info *info, size_t size, void *data)
 int
 mp__plat_code_find(const void *addr, mp__plat_code_object_t *out)
 {
-    code_search_t s = {.addr = (uintptr_t)addr, .result = MP_ENOENT,
-                       .out = out};
+    code_search_t s = {
+        .addr = (uintptr_t)addr, .result = MP_ENOENT, .out = out};
     dl_iterate_phdr(by_address, &s);
     return s.result;
 }
@@ -140,8 +140,11 @@ mp__plat_code_by_build_id(const uint8_t *id, size_t id_len, uint64_t offset,
     if (id_len == 0) {
         return MP_ENOENT;
     }
-    code_search_t s = {.id = id, .id_len = id_len, .offset = offset,
-                       .result = MP_ENOENT, .out = out};
+    code_search_t s = {.id = id,
+                       .id_len = id_len,
+                       .offset = offset,
+                       .result = MP_ENOENT,
+                       .out = out};
     dl_iterate_phdr(by_build_id, &s);
     return s.result;
 }

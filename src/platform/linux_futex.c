@@ -15,8 +15,7 @@
 #include <unistd.h>
 
 int
-mp__plat_futex_wait(_Atomic uint32_t *word, uint32_t expected,
-                    int64_t deadline)
+mp__plat_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline)
 {
     struct timespec ts, *tsp = NULL;
     if (deadline != MP__NO_DEADLINE) {

@@ -399,12 +399,12 @@ int mp__plat_mkdtemp(char *tmpl);
 
 /* One loaded ELF object (the program or a shared object). */
 typedef struct mp__plat_code_object {
-    uintptr_t base;          /* load bias: an offset in the file's address
-                                space plus base is the address here */
-    const char *path;        /* the loader's name for it: "" for the main
-                                program; valid while the object is loaded */
-    uint8_t build_id[64];    /* its GNU build-id, */
-    size_t build_id_len;     /* 0 when it has none */
+    uintptr_t base;       /* load bias: an offset in the file's address
+                             space plus base is the address here */
+    const char *path;     /* the loader's name for it: "" for the main
+                             program; valid while the object is loaded */
+    uint8_t build_id[64]; /* its GNU build-id, */
+    size_t build_id_len;  /* 0 when it has none */
 } mp__plat_code_object_t;
 
 /* mp__plat_code_find describes in *out the loaded object in one of whose
@@ -416,8 +416,8 @@ int mp__plat_code_find(const void *addr, mp__plat_code_object_t *out);
  * build-id is the id_len bytes at id, checking that offset lies in one of
  * its executable segments. Returns 0, MP_ENOENT (no loaded object has that
  * id) or MP_EPROTO (it has, but offset is not in its code). */
-int mp__plat_code_by_build_id(const uint8_t *id, size_t id_len,
-                              uint64_t offset, mp__plat_code_object_t *out);
+int mp__plat_code_by_build_id(const uint8_t *id, size_t id_len, uint64_t offset,
+                              mp__plat_code_object_t *out);
 
 /* mp__plat_code_load loads the shared object at path (dlopen, symbols
  * resolved now, kept for the life of the process). Returns 0 or
@@ -435,8 +435,8 @@ int mp__plat_code_load(const char *path);
  * mask is empty. posix_spawn (no fork handlers, no copy of the caller):
  * safe in a process with threads. Returns 0 with *pid_out set, or a
  * negative error (the exec's own failure included). */
-int mp__plat_spawn_self(char *const argv[], int stdin_fd, const int *fds,
-                        int n, pid_t *pid_out);
+int mp__plat_spawn_self(char *const argv[], int stdin_fd, const int *fds, int n,
+                        pid_t *pid_out);
 /* mp__plat_socketpair makes a close-on-exec AF_UNIX pair of type
  * (SOCK_STREAM, SOCK_SEQPACKET). Returns 0 or a negative error. */
 int mp__plat_socketpair(int type, int fds[2]);
@@ -453,8 +453,8 @@ int mp__plat_send_fds(int sock, const void *buf, size_t len, const int *fds,
  * in fds, their count in *nfds (extra ones are closed). Returns the bytes
  * (0: the peer closed), MP_EPROTO (message or fds truncated: none kept),
  * or a negative error. */
-ssize_t mp__plat_recv_fds(int sock, void *buf, size_t cap, int *fds,
-                          int maxfds, int *nfds);
+ssize_t mp__plat_recv_fds(int sock, void *buf, size_t cap, int *fds, int maxfds,
+                          int *nfds);
 /* mp__plat_fork is fork(): the child's 0, the child's pid, or a negative
  * error. Only for a process that surely has one thread (the forkserver). */
 pid_t mp__plat_fork(void);

@@ -174,8 +174,8 @@ mp__batch_chunk_done(batch_t *b, mp_pool_t *pool)
                                   : mp_strerror(rc);
             snprintf(msg, sizeof msg, "item %zu failed: %s", idx, why);
             mp__result_set_item_messages(res, errors, b->nitems);
-            mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL,
-                                false, 0, mp__pool_cb_counter(pool));
+            mp__result_complete(res, rc, NULL, 0, rc != 0 ? msg : NULL, false,
+                                0, mp__pool_cb_counter(pool));
         }
         batch_unref(b);
     } else if (last) {
@@ -564,8 +564,7 @@ check_map_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
 static size_t
 item_bytes(const batch_t *b, const batch_input_t *inp)
 {
-    size_t in =
-        inp->bufs == NULL ? inp->in_size : inp->bufs_span / inp->nitems;
+    size_t in = inp->bufs == NULL ? inp->in_size : inp->bufs_span / inp->nitems;
     size_t out = b->kind == BATCH_MAP ? b->out_size : 0;
     return in > out ? in : out;
 }
@@ -1016,8 +1015,8 @@ mp_imap_next(mp_imap_t *it, void **out, size_t *out_len, size_t *index,
     err = taken.rc;
     if (taken.inline_data) {
         /* Copied here, outside the lock, by the thread that frees it. */
-        data = out != NULL ? mp__pool_dup_bytes(taken.u.bytes, taken.len)
-                           : NULL;
+        data =
+            out != NULL ? mp__pool_dup_bytes(taken.u.bytes, taken.len) : NULL;
         if (out != NULL && data == NULL) {
             err = MP_ENOMEM;
             taken.len = 0;

@@ -127,11 +127,11 @@ struct mp_pool {
     bool reaped;
     char *rbuf; /* the handler's buffer for replies */
     size_t rbuf_cap;
-    mp_waitable_t *items;  /* wait_and_handle's set */
-    unsigned quick_rounds; /* rounds whose results came while spinning */
-    int64_t last_reply_ns; /* when the handler last took a reply */
-    int *item_slot;        /* the worker slot of items[k + 2] */
-    int64_t task_timeout_ms; /* 0: no limit */
+    mp_waitable_t *items;         /* wait_and_handle's set */
+    unsigned quick_rounds;        /* rounds whose results came while spinning */
+    int64_t last_reply_ns;        /* when the handler last took a reply */
+    int *item_slot;               /* the worker slot of items[k + 2] */
+    int64_t task_timeout_ms;      /* 0: no limit */
     int64_t task_timeout_ns;      /* 0: none */
     mp_pool_worker_info_t *winfo; /* mp_pool_stats's view; under mu */
     _Atomic uint64_t n_submitted, n_done, n_failed, n_timed_out, n_cb_errors;
@@ -1298,8 +1298,8 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     pthread_mutex_init(&pool->mu, NULL);
     mp__pool_cond_init(&pool->cv);
     pool->nproc = o.processes > 0 ? o.processes : mp_cpu_count();
-    pool->maxtasks = o.maxtasksperchild > LONG_MAX ? LONG_MAX
-                                                   : (long)o.maxtasksperchild;
+    pool->maxtasks =
+        o.maxtasksperchild > LONG_MAX ? LONG_MAX : (long)o.maxtasksperchild;
     pool->init = o.initializer;
     pool->initarg = o.initarg;
     pool->task_timeout_ms = task_timeout_ms;
@@ -1319,8 +1319,8 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     pool->task_started =
         mp__shared_alloc((size_t)pool->nproc * sizeof *pool->task_started);
     if (err == 0 && (pool->workers == NULL || pool->items == NULL ||
-                     pool->item_slot == NULL ||
-                     pool->task_started == NULL || pool->winfo == NULL)) {
+                     pool->item_slot == NULL || pool->task_started == NULL ||
+                     pool->winfo == NULL)) {
         err = MP_ENOMEM;
     }
     if (err == 0) {

@@ -245,8 +245,7 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
             err = run_item(fn, items + 16, (size_t)ilen, rb, &ih);
             items += mp__var_item_span((size_t)ilen);
         } else {
-            err = run_item(fn, items + i * th.item_size, th.item_size, rb,
-                           &ih);
+            err = run_item(fn, items + i * th.item_size, th.item_size, rb, &ih);
         }
         if (i == 0) {
             first_len = ih.len;

@@ -163,8 +163,7 @@ decode_name(const uint8_t *p, size_t len, mp__fn_t *fn)
         return MP_EPROTO;
     }
     size_t name_len = (size_t)mp__get_le(p, 2);
-    if (name_len == 0 || name_len > MP__FNREF_NAME_MAX ||
-        len != 2 + name_len) {
+    if (name_len == 0 || name_len > MP__FNREF_NAME_MAX || len != 2 + name_len) {
         return MP_EPROTO;
     }
     pthread_mutex_lock(&registry_mu);

@@ -353,8 +353,8 @@ child_setup(const mp_process_t *p, pid_t parent, int devnull,
     }
     mp__registry_child_wfds(sp->sent_wr);
     if (p->daemon) {
-        int hold = atomic_load_explicit(&test_daemon_hold_fd,
-                                        memory_order_relaxed);
+        int hold =
+            atomic_load_explicit(&test_daemon_hold_fd, memory_order_relaxed);
         if (hold >= 0) {
             uint8_t go;
             (void)mp__plat_read_full(hold, &go, sizeof go);

@@ -54,12 +54,12 @@ struct mp_process {
     mp__proc_state_t state; /* guarded by the registry lock */
     bool closed;            /* guarded by the registry lock */
     bool daemon;
-    bool listed; /* in the children list; guarded by the lock */
+    bool listed;              /* in the children list; guarded by the lock */
     mp_start_method_t method; /* as created (0: the default) until start
                                  resolves it; then the one used */
     mp_target_fn target;
     void *arg;
-    size_t arg_size; /* 0: arg is a pointer; else its bytes' size */
+    size_t arg_size;      /* 0: arg is a pointer; else its bytes' size */
     const char *name;     /* in strs, name_alloc, or a static string */
     char *name_alloc;     /* owned copy (mp_process_set_name), or NULL */
     const char *identity; /* "1:2" for Process-1:2, in strs; CHILD only */
@@ -173,7 +173,6 @@ int mp__registry_parent_wait(int64_t deadline);
  * the parent exits (opened on first use), or a negative error. */
 int mp__registry_parent_sentinel(void);
 
-
 /* mp__process_flush_stdio is fflush(NULL), skipped when no stream has
  * output to write (which it tells without writing, where libc lets it):
  * what start does before fork and mp_process_exit before _exit. */
@@ -272,9 +271,9 @@ __attribute__((noreturn)) void mp__boot_child(int fd, bool spawn_layout,
 
 /* mp__spawn_exec starts a spawned child for bi: a fresh exec of this
  * program with stdin from devnull, the boot channel and (when not -1, as
- * without pidfds) sent_wr and pdeath_rd at its fixed fds, then boots it. Returns 0 with
- * *pid_out (a child of the caller, running its target), or a negative
- * error with no child left. Context: the creator, start lock held. */
+ * without pidfds) sent_wr and pdeath_rd at its fixed fds, then boots it.
+ * Returns 0 with *pid_out (a child of the caller, running its target), or a
+ * negative error with no child left. Context: the creator, start lock held. */
 int mp__spawn_exec(const mp__boot_info_t *bi, int devnull, int sent_wr,
                    int pdeath_rd, pid_t *pid_out);
 

@@ -265,8 +265,8 @@ mp_start_method_t
 mp__registry_own_method(void)
 {
     mp__registry_lock();
-    mp_start_method_t m = own_handle != NULL ? own_handle->method
-                                             : MP_START_DEFAULT;
+    mp_start_method_t m =
+        own_handle != NULL ? own_handle->method : MP_START_DEFAULT;
     mp__registry_unlock();
     return m;
 }

@@ -1666,8 +1666,7 @@ layout_of(layout_t *l, const mp_queue_opts_t *opts)
     if (l->capacity > MAX_CAPACITY) {
         return MP_EINVAL;
     }
-    l->maxsize =
-        l->o.maxsize > INT64_MAX ? INT64_MAX : (int64_t)l->o.maxsize;
+    l->maxsize = l->o.maxsize > INT64_MAX ? INT64_MAX : (int64_t)l->o.maxsize;
     l->ncells = MP__QUEUE_UNBOUNDED_CELLS;
     if (l->maxsize > 0 && (uint64_t)l->maxsize <= MP__QUEUE_MAX_RING_CELLS) {
         l->ncells = pow2_ceil((uint64_t)l->maxsize);
@@ -1794,8 +1793,6 @@ mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts)
     }
     return r;
 }
-
-
 
 int
 mp_simple_queue_create(mp_queue_t **out)
@@ -2037,8 +2034,7 @@ mp_queue_empty(const mp_queue_t *q)
 bool
 mp_queue_full(const mp_queue_t *q)
 {
-    return q != NULL && q->h->maxsize > 0 &&
-           mp_queue_qsize(q) >= q->h->maxsize;
+    return q != NULL && q->h->maxsize > 0 && mp_queue_qsize(q) >= q->h->maxsize;
 }
 
 int

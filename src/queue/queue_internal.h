@@ -100,12 +100,12 @@ typedef struct mp__qhdr {
     _Atomic uint64_t magic; /* stored last by the creator */
     uint32_t version;
     uint32_t flags;
-    int64_t maxsize;                   /* <= 0: unbounded */
-    uint64_t ncells;                   /* power of two */
-    uint64_t capacity;                 /* largest message */
-    uint64_t cells_off;                /* from the segment start */
-    uint64_t heap_off;                 /* from the segment start */
-    uint64_t pidns; /* the creator's pid namespace (mp__plat_pidns_id) */
+    int64_t maxsize;    /* <= 0: unbounded */
+    uint64_t ncells;    /* power of two */
+    uint64_t capacity;  /* largest message */
+    uint64_t cells_off; /* from the segment start */
+    uint64_t heap_off;  /* from the segment start */
+    uint64_t pidns;     /* the creator's pid namespace (mp__plat_pidns_id) */
     alignas(64) _Atomic uint64_t tail; /* next position to claim for put */
     alignas(64) _Atomic uint64_t head; /* next position to claim for get */
     /* Futex words: bumped (and woken) only when someone may sleep. */

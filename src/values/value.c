@@ -161,7 +161,7 @@ mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
 
 int
 mp_raw_array_create(mp_array_t **out, mp_type_t type, size_t length,
-                   const void *init)
+                    const void *init)
 {
     return mp_array_create(out, type, length, init, &raw_opts);
 }

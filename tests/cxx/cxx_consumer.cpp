@@ -11,10 +11,12 @@
 #include <memory>
 #include <string>
 
-namespace {
+namespace
+{
 
 // check ends the program with the library's message when a call failed.
-void check(int rc, const char *what)
+void
+check(int rc, const char *what)
 {
     if (rc < 0) {
         std::fprintf(stderr, "cxx_consumer: %s: %s\n", what, mp_strerror(rc));
@@ -23,10 +25,16 @@ void check(int rc, const char *what)
 }
 
 struct value_deleter {
-    void operator()(mp_value_t *v) const { mp_value_destroy(v); }
+    void operator()(mp_value_t *v) const
+    {
+        mp_value_destroy(v);
+    }
 };
 struct queue_deleter {
-    void operator()(mp_queue_t *q) const { mp_queue_destroy(q); }
+    void operator()(mp_queue_t *q) const
+    {
+        mp_queue_destroy(q);
+    }
 };
 using value_ptr = std::unique_ptr<mp_value_t, value_deleter>;
 using queue_ptr = std::unique_ptr<mp_queue_t, queue_deleter>;
@@ -40,7 +48,8 @@ constexpr int kChildren = 3;
 constexpr int kIncrements = 500;
 
 // child adds kIncrements to the counter under its lock, then says so.
-int child(void *arg)
+int
+child(void *arg)
 {
     auto *state = static_cast<shared_state *>(arg);
     mp_lock_t *lock = mp_value_get_lock(state->counter);
@@ -50,15 +59,18 @@ int child(void *arg)
         *static_cast<int *>(mp_value_ptr(state->counter)) += 1;
         mp_lock_release(lock);
     }
-    const std::string done = "done " + std::to_string(mp_process_pid(
-                                           mp_current_process()));
+    const std::string done =
+        "done " + std::to_string(mp_process_pid(mp_current_process()));
     return mp_queue_put(state->replies, done.data(), done.size(),
-                        MP_WAIT_FOREVER) < 0 ? 3 : 0;
+                        MP_WAIT_FOREVER) < 0
+               ? 3
+               : 0;
 }
 
 } // namespace
 
-int main()
+int
+main()
 {
     mp_value_t *raw_value = nullptr;
     check(mp_value_create(&raw_value, MP_TYPE_INT, nullptr, nullptr),
@@ -101,7 +113,6 @@ int main()
                      total);
         return 1;
     }
-    std::printf("cxx_consumer: ok (%d children, total %d)\n", kChildren,
-                total);
+    std::printf("cxx_consumer: ok (%d children, total %d)\n", kChildren, total);
     return 0;
 }

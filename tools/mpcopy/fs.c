@@ -55,8 +55,8 @@ open_parent(int rootfd, const char *rel, char *leaf)
         if (slash == NULL) {
             return fd;
         }
-        int next = openat(fd, leaf,
-                          O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next =
+            openat(fd, leaf, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int saved = errno;
         close(fd);
         errno = saved;
@@ -149,8 +149,8 @@ create_copy(const char *rel)
     }
     int fd = -1;
     if (unlinkat(dfd, leaf, 0) == 0 || errno == ENOENT) {
-        fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-                    O_NOFOLLOW, 0600);
+        fd = openat(dfd, leaf,
+                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     }
     int saved = errno;
     close(dfd);
@@ -185,8 +185,8 @@ copy_segment(int src, int dst, uint64_t pos, uint64_t end, char *buf,
     uint64_t start = pos;
     while (pos < end && !g_no_copy_range) {
         loff_t in = (loff_t)pos, out = (loff_t)pos;
-        size_t want = end - pos < (uint64_t)1 << 30 ? end - pos
-                                                    : (size_t)1 << 30;
+        size_t want =
+            end - pos < (uint64_t)1 << 30 ? end - pos : (size_t)1 << 30;
         ssize_t n = copy_file_range(src, &in, dst, &out, want, 0);
         if (n > 0) {
             pos += (uint64_t)n;
@@ -204,8 +204,8 @@ copy_segment(int src, int dst, uint64_t pos, uint64_t end, char *buf,
             *what = "copy";
             return -1;
         }
-        g_no_copy_range = errno == ENOSYS || errno == EXDEV ||
-                          errno == EOPNOTSUPP;
+        g_no_copy_range =
+            errno == ENOSYS || errno == EXDEV || errno == EOPNOTSUPP;
         break; /* this file: the buffer */
     }
     while (pos < end) {
@@ -222,8 +222,8 @@ copy_segment(int src, int dst, uint64_t pos, uint64_t end, char *buf,
             return -1;
         }
         for (ssize_t done = 0; done < n;) {
-            ssize_t w = pwrite(dst, buf + done, (size_t)(n - done),
-                               (off_t)pos + done);
+            ssize_t w =
+                pwrite(dst, buf + done, (size_t)(n - done), (off_t)pos + done);
             if (w < 0 && errno == EINTR) {
                 continue;
             }
@@ -266,8 +266,8 @@ copy_data(int src, int dst, uint64_t offset, uint64_t end, char *buf,
             break;
         }
         uint64_t seg_end = (uint64_t)hole < end ? (uint64_t)hole : end;
-        int64_t n = copy_segment(src, dst, (uint64_t)data, seg_end, buf,
-                                 ways, what);
+        int64_t n =
+            copy_segment(src, dst, (uint64_t)data, seg_end, buf, ways, what);
         if (n < 0) {
             return -1;
         }
@@ -550,8 +550,8 @@ make_sized_file(const char *rel, uint64_t size, bool resume)
     int dfd = dst_parent(rel, leaf);
     int fd = -1, rc = -1;
     if (dfd >= 0 && (!resume || clear_place(dfd, leaf) == 0)) {
-        fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-                    O_NOFOLLOW, 0600);
+        fd = openat(dfd, leaf,
+                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     }
     if (fd >= 0 && ftruncate(fd, (off_t)size) == 0) {
         rc = 0;

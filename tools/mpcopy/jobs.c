@@ -23,8 +23,8 @@ struct job {
     uint64_t offset, length;
     int attempts;
     mp_result_t *res;
-    int err;          /* 0, or the code mp_result_get would return */
-    char *msg;        /* err's message (malloc) */
+    int err;   /* 0, or the code mp_result_get would return */
+    char *msg; /* err's message (malloc) */
     struct task_out out;
     struct job *next; /* in run->finished or in a retry list */
 };
@@ -74,8 +74,7 @@ report_interrupted(struct run *r)
         if (!S_ISREG(e->st.st_mode) || e->is_link || e->whole || e->failed) {
             continue;
         }
-        bool in_copy = e->started ||
-                       (uint64_t)e->st.st_size > RANGE_BYTES;
+        bool in_copy = e->started || (uint64_t)e->st.st_size > RANGE_BYTES;
         if (in_copy && e->parts_left > 0) {
             if (partial++ < 10) {
                 if (r->single) {
@@ -99,11 +98,10 @@ report_interrupted(struct run *r)
     } else {
         note("%llu files copied whole, %zu not yet copied; directories "
              "keep mode 0700 until the copy completes",
-             (unsigned long long)(r->files_done + r->skipped_files),
-             untouched);
+             (unsigned long long)(r->files_done + r->skipped_files), untouched);
     }
-    note("to finish, run: mpcopy --resume%s %s %s", r->verify ? " --verify"
-         : "", r->src_arg, r->copy);
+    note("to finish, run: mpcopy --resume%s %s %s",
+         r->verify ? " --verify" : "", r->src_arg, r->copy);
 }
 
 /*===== The pool's callbacks (its handler thread) ===========================*/
@@ -298,8 +296,8 @@ make_jobs(struct run *r, uint32_t whole, uint32_t part, size_t *n)
         if (S_ISREG(e->st.st_mode) && !e->failed && !e->is_link &&
             !(copying && e->whole)) {
             uint64_t size = (uint64_t)e->st.st_size;
-            count += size > RANGE_BYTES ? (size + RANGE_BYTES - 1) / RANGE_BYTES
-                                        : 1;
+            count +=
+                size > RANGE_BYTES ? (size + RANGE_BYTES - 1) / RANGE_BYTES : 1;
         }
     }
     struct job *jobs = calloc(count ? count : 1, sizeof *jobs);
@@ -322,15 +320,18 @@ make_jobs(struct run *r, uint32_t whole, uint32_t part, size_t *n)
         r->phase_bytes += size;
         if (size <= RANGE_BYTES) {
             /* A whole-file verify reads to the end, whatever the size. */
-            jobs[k++] = (struct job){.run = r, .entry = i, .kind = whole,
-                                     .length = UINT64_MAX};
+            jobs[k++] = (struct job){
+                .run = r, .entry = i, .kind = whole, .length = UINT64_MAX};
             e->parts_left = 1;
             continue;
         }
         for (uint64_t off = 0; off < size; off += RANGE_BYTES) {
             uint64_t len = size - off < RANGE_BYTES ? size - off : RANGE_BYTES;
-            jobs[k++] = (struct job){.run = r, .entry = i, .kind = part,
-                                     .offset = off, .length = len};
+            jobs[k++] = (struct job){.run = r,
+                                     .entry = i,
+                                     .kind = part,
+                                     .offset = off,
+                                     .length = len};
             e->parts_left++;
         }
     }
@@ -364,8 +365,10 @@ verify_job_done(struct run *r, struct job *j)
     struct entry *e = &r->entries[j->entry];
     if (j->err == 0 && j->out.mismatch && !e->failed) {
         char msg[128];
-        snprintf(msg, sizeof msg, "the copy differs (checksums %016llx, "
-                 "copy %016llx)", (unsigned long long)j->out.src_sum,
+        snprintf(msg, sizeof msg,
+                 "the copy differs (checksums %016llx, "
+                 "copy %016llx)",
+                 (unsigned long long)j->out.src_sum,
                  (unsigned long long)j->out.dst_sum);
         report(r, e, msg);
     }
@@ -401,19 +404,19 @@ copy_and_verify(struct run *r)
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&r->mu, NULL);
-    mp_pool_opts_t opts = {.processes = r->jobs, .initializer = worker_init,
-                           .initarg = &g_roots};
+    mp_pool_opts_t opts = {
+        .processes = r->jobs, .initializer = worker_init, .initarg = &g_roots};
     int rc = mp_pool_create(&r->pool, &opts);
     int status = -1;
     if (rc != 0) {
         note("cannot start the workers: %s", mp_strerror(rc));
         goto out;
     }
-    status = run_phase(r, TASK_COPY_FILE, TASK_COPY_RANGE, "copy",
-                       copy_job_done);
+    status =
+        run_phase(r, TASK_COPY_FILE, TASK_COPY_RANGE, "copy", copy_job_done);
     if (status == 0 && r->verify) {
-        status = run_phase(r, TASK_VERIFY, TASK_VERIFY, "verify",
-                           verify_job_done);
+        status =
+            run_phase(r, TASK_VERIFY, TASK_VERIFY, "verify", verify_job_done);
     }
     mp_pool_close(r->pool);
     mp_pool_join(r->pool, MP_WAIT_FOREVER);

@@ -27,40 +27,47 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-"Usage: mpcopy [-j N] [--verify] [--resume] [--xattrs] SRC DST\n"
-"Copy SRC (a directory tree or a single file) with a pool of worker\n"
-"processes, as `cp -a` would, showing progress on stderr.\n"
-"\n"
-"  If DST does not exist it becomes the copy (its parent must exist).\n"
-"  If DST is a directory the copy is DST/NAME, NAME being SRC's last\n"
-"  component (as `cp -a SRC DST` does). Without --resume, mpcopy\n"
-"  never overwrites or merges: when the copy's place is taken it\n"
-"  refuses (exit 2); it also refuses to copy a tree into itself.\n"
-"  Copied: files (cloned where the file system can, else copied in the\n"
-"  kernel; holes kept), directories, symlinks (as links, never\n"
-"  followed), hard links (as links), FIFOs and device nodes; modes,\n"
-"  access/modification times (nanoseconds), owners when run as root.\n"
-"  A file that cannot be read is reported and skipped; a worker that\n"
-"  dies has its task run again (up to %d tries).\n"
-"  SIGINT, SIGTERM or SIGHUP stop the workers; mpcopy says what is left\n"
-"  partial and exits with 128 + the signal's number.\n"
-"\n"
-"  -j, --jobs N   worker processes (default: the CPUs we may use, %d)\n"
-"      --verify   after copying, checksum every file and its copy again\n"
-"                 in the workers and report any difference\n"
-"      --resume   finish an interrupted copy: DST is the copy itself when\n"
-"                 it exists (the path the interrupted run named); files\n"
-"                 already there whole (same size and mtime, rsync's quick\n"
-"                 check) are kept, the rest copied again\n"
-"      --xattrs   copy extended attributes too (ACLs included)\n"
-"  -h, --help     show this help\n"
-"  -V, --version  show mpcopy's and the library's versions\n"
-"\n"
-"Exit status: 0 copied; 1 some entries failed (reported on stderr);\n"
-"2 usage error or refusal (nothing copied); 129, 130, 143 interrupted\n"
-"by SIGHUP, SIGINT, SIGTERM.\n",
-            MAX_ATTEMPTS, mp_cpu_count());
+    fprintf(
+        f,
+        "Usage: mpcopy [-j N] [--verify] [--resume] [--xattrs] SRC DST\n"
+        "Copy SRC (a directory tree or a single file) with a pool of worker\n"
+        "processes, as `cp -a` would, showing progress on stderr.\n"
+        "\n"
+        "  If DST does not exist it becomes the copy (its parent must exist).\n"
+        "  If DST is a directory the copy is DST/NAME, NAME being SRC's last\n"
+        "  component (as `cp -a SRC DST` does). Without --resume, mpcopy\n"
+        "  never overwrites or merges: when the copy's place is taken it\n"
+        "  refuses (exit 2); it also refuses to copy a tree into itself.\n"
+        "  Copied: files (cloned where the file system can, else copied in "
+        "the\n"
+        "  kernel; holes kept), directories, symlinks (as links, never\n"
+        "  followed), hard links (as links), FIFOs and device nodes; modes,\n"
+        "  access/modification times (nanoseconds), owners when run as root.\n"
+        "  A file that cannot be read is reported and skipped; a worker that\n"
+        "  dies has its task run again (up to %d tries).\n"
+        "  SIGINT, SIGTERM or SIGHUP stop the workers; mpcopy says what is "
+        "left\n"
+        "  partial and exits with 128 + the signal's number.\n"
+        "\n"
+        "  -j, --jobs N   worker processes (default: the CPUs we may use, %d)\n"
+        "      --verify   after copying, checksum every file and its copy "
+        "again\n"
+        "                 in the workers and report any difference\n"
+        "      --resume   finish an interrupted copy: DST is the copy itself "
+        "when\n"
+        "                 it exists (the path the interrupted run named); "
+        "files\n"
+        "                 already there whole (same size and mtime, rsync's "
+        "quick\n"
+        "                 check) are kept, the rest copied again\n"
+        "      --xattrs   copy extended attributes too (ACLs included)\n"
+        "  -h, --help     show this help\n"
+        "  -V, --version  show mpcopy's and the library's versions\n"
+        "\n"
+        "Exit status: 0 copied; 1 some entries failed (reported on stderr);\n"
+        "2 usage error or refusal (nothing copied); 129, 130, 143 interrupted\n"
+        "by SIGHUP, SIGINT, SIGTERM.\n",
+        MAX_ATTEMPTS, mp_cpu_count());
 }
 
 /* usage_error prints msg and a hint to stderr and exits with 2. */
@@ -224,16 +231,17 @@ prepare_target(struct run *r)
     bool in_place = r->resume && !r->single;
     if (is_dir && !in_place) {
         if (*name == '\0') {
-            refuse("cannot name a copy of %s inside %s", r->src_arg,
-                   r->target);
+            refuse("cannot name a copy of %s inside %s", r->src_arg, r->target);
         }
         r->copy = join_rel(r->target, name);
     } else if (exists && !is_dir && !r->resume) {
         refuse("%s exists and is not a directory; mpcopy does not "
-               "overwrite", r->target);
+               "overwrite",
+               r->target);
     } else if (exists && !is_dir && !r->single) {
         refuse("%s exists and is not a directory: it cannot be the copy "
-               "of the tree %s", r->target, r->src_arg);
+               "of the tree %s",
+               r->target, r->src_arg);
     } else {
         r->copy = strdup(r->target);
     }
@@ -251,7 +259,8 @@ prepare_target(struct run *r)
     }
     if (copy_exists && !r->resume) {
         refuse("%s already exists; mpcopy does not overwrite or merge "
-               "(--resume finishes an interrupted copy)", r->copy);
+               "(--resume finishes an interrupted copy)",
+               r->copy);
     }
     if (r->single) {
         if (realpath(copy_dir, g_roots.dst) == NULL) {
@@ -282,8 +291,7 @@ print_summary(const struct run *r)
     format_bytes(bytes, sizeof bytes, (double)r->file_bytes);
     printf("mpcopy: files %llu (%s)", (unsigned long long)r->nfiles, bytes);
     if (r->skipped_files > 0) {
-        printf(", %llu already whole",
-               (unsigned long long)r->skipped_files);
+        printf(", %llu already whole", (unsigned long long)r->skipped_files);
     }
     printf(", directories %zu, symlinks %zu, other %zu, hard links %zu",
            r->ndirs, r->nlinks, r->nspecial, r->nhard);

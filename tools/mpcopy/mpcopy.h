@@ -80,8 +80,8 @@ uint64_t sum64_final(struct sum64 *s);
  * compared; mismatch set when a chunk or the sizes differ, with the
  * checksums of the first differing chunk (else both 0). Returns 0, or -1
  * with errno set and *what naming the step. buf holds IO_CHUNK bytes. */
-int verify_range(int src, int dst, uint64_t offset, uint64_t length,
-                 char *buf, struct task_out *res, const char **what);
+int verify_range(int src, int dst, uint64_t offset, uint64_t length, char *buf,
+                 struct task_out *res, const char **what);
 
 /*===== fs.c ================================================================*/
 
@@ -177,15 +177,15 @@ struct run {
     int src_root, dst_root;       /* parent's fds of the two roots */
     struct entry *entries;
     size_t nentries, cap;
-    uint64_t nfiles, file_bytes;  /* regular files and their size */
-    uint64_t phase_files;         /* files the current phase works on */
-    uint64_t phase_bytes;         /* and their bytes (sizes, holes too) */
-    uint64_t skipped_files;       /* --resume: found whole */
-    uint64_t files_done;          /* the current phase's files done */
-    unsigned ways;                /* the WAY_* the copy tasks used */
+    uint64_t nfiles, file_bytes; /* regular files and their size */
+    uint64_t phase_files;        /* files the current phase works on */
+    uint64_t phase_bytes;        /* and their bytes (sizes, holes too) */
+    uint64_t skipped_files;      /* --resume: found whole */
+    uint64_t files_done;         /* the current phase's files done */
+    unsigned ways;               /* the WAY_* the copy tasks used */
     size_t ndirs, nlinks, nspecial, nhard;
     bool failed;
-    const char *phase;            /* what runs: "scan", "copy", ... */
+    const char *phase; /* what runs: "scan", "copy", ... */
     mp_pool_t *pool;
     /* Tasks finished by the pool's callbacks, for the main thread. */
     pthread_mutex_t mu;
@@ -217,11 +217,11 @@ void catch_signals(void);
 
 /* What a status line shows (see format_status). */
 struct status_view {
-    const char *label;        /* "scan", "copy", "verify" */
-    bool scanning;            /* totals unknown: counts only */
+    const char *label; /* "scan", "copy", "verify" */
+    bool scanning;     /* totals unknown: counts only */
     uint64_t files, total_files;
     uint64_t bytes, total_bytes;
-    double elapsed;           /* seconds since the phase began */
+    double elapsed; /* seconds since the phase began */
 };
 
 size_t format_status(char *buf, size_t width, const struct status_view *v);

@@ -59,8 +59,7 @@ terminal_width(int fd)
 void
 format_bytes(char *buf, size_t len, double v)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB",
-                                        "PiB"};
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
     size_t u = 0;
     for (; v >= 1024.0 && u + 1 < sizeof units / sizeof *units; u++) {
         v /= 1024.0;
@@ -74,8 +73,7 @@ format_duration(char *buf, size_t len, double secs)
 {
     unsigned long long s = (unsigned long long)(secs + 0.5);
     if (s >= 3600) {
-        snprintf(buf, len, "%llu:%02llu:%02llu", s / 3600, s / 60 % 60,
-                 s % 60);
+        snprintf(buf, len, "%llu:%02llu:%02llu", s / 3600, s / 60 % 60, s % 60);
     } else {
         snprintf(buf, len, "%llu:%02llu", s / 60, s % 60);
     }
@@ -98,17 +96,17 @@ format_status(char *buf, size_t width, const struct status_view *v)
     format_bytes(total, sizeof total, (double)v->total_bytes);
     size_t nforms = 0;
     if (v->scanning) {
-        snprintf(forms[nforms++], sizeof forms[0], "%s: %llu entries, %s "
-                 "in files so far", v->label, (unsigned long long)v->files,
-                 done);
-        snprintf(forms[nforms++], sizeof forms[0], "%s: %llu entries",
-                 v->label, (unsigned long long)v->files);
+        snprintf(forms[nforms++], sizeof forms[0],
+                 "%s: %llu entries, %s "
+                 "in files so far",
+                 v->label, (unsigned long long)v->files, done);
+        snprintf(forms[nforms++], sizeof forms[0], "%s: %llu entries", v->label,
+                 (unsigned long long)v->files);
     } else {
-        double frac = v->total_bytes > 0
-                          ? (double)v->bytes / (double)v->total_bytes
-                      : v->total_files > 0
-                          ? (double)v->files / (double)v->total_files
-                          : 1.0;
+        double frac =
+            v->total_bytes > 0   ? (double)v->bytes / (double)v->total_bytes
+            : v->total_files > 0 ? (double)v->files / (double)v->total_files
+                                 : 1.0;
         snprintf(pct, sizeof pct, "%d%%", (int)(frac * 100.0));
         if (v->elapsed >= RATE_AFTER) {
             double bps = (double)v->bytes / v->elapsed;
@@ -149,8 +147,9 @@ draw(bool final)
     v.elapsed = now_s() - g_status.start;
     int cols = g_status.tty ? terminal_width(STDERR_FILENO) : PLAIN_WIDTH;
     char line[512];
-    size_t width = cols < 2 ? 2 : (size_t)cols + 1 > sizeof line
-                                      ? sizeof line : (size_t)cols;
+    size_t width = cols < 2                         ? 2
+                   : (size_t)cols + 1 > sizeof line ? sizeof line
+                                                    : (size_t)cols;
     if (final && !v.scanning) {
         /* The last line: how long the phase took and its average rate. */
         char done[32], rate[32] = "", took[24];
@@ -160,11 +159,12 @@ draw(bool final)
             format_bytes(rate, sizeof rate, (double)v.bytes / v.elapsed);
         }
         char full[256];
-        snprintf(full, sizeof full, "%s: %llu/%llu files (%d%%), %s in %s%s%s%s",
-                 v.label, (unsigned long long)v.files,
-                 (unsigned long long)v.total_files,
-                 v.files == v.total_files ? 100
-                 : (int)(100.0 * (double)v.files / (double)v.total_files),
+        snprintf(full, sizeof full,
+                 "%s: %llu/%llu files (%d%%), %s in %s%s%s%s", v.label,
+                 (unsigned long long)v.files, (unsigned long long)v.total_files,
+                 v.files == v.total_files
+                     ? 100
+                     : (int)(100.0 * (double)v.files / (double)v.total_files),
                  done, took, rate[0] ? ", " : "", rate, rate[0] ? "/s" : "");
         snprintf(line, width, "%s", full);
     } else {

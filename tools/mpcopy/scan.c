@@ -95,8 +95,8 @@ scan_dir(struct run *r, size_t i)
         char *rel = join_rel(r->entries[i].rel, de->d_name);
         if (rel == NULL) {
             rc = -1;
-        } else if (fstatat(dirfd(d), de->d_name, &st,
-                           AT_SYMLINK_NOFOLLOW) != 0) {
+        } else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
+                   0) {
             struct entry tmp = {.rel = rel};
             report_errno(r, &tmp, "stat");
             free(rel);
@@ -146,7 +146,8 @@ group_hard_links(struct run *r)
     }
     n = 0;
     for (size_t i = 0; i < r->nentries; i++) {
-        if (S_ISREG(r->entries[i].st.st_mode) && r->entries[i].st.st_nlink > 1) {
+        if (S_ISREG(r->entries[i].st.st_mode) &&
+            r->entries[i].st.st_nlink > 1) {
             idx[n++] = i;
         }
     }

@@ -92,8 +92,8 @@ task_copy_file(const struct task_in *t, const char *rel, char *buf,
     int rc = 0;
     if (st.st_size > 0 && clone_file(src, dst) == 0) {
         ways = WAY_CLONE;
-    } else if (copy_data(src, dst, 0, (uint64_t)st.st_size, buf, &ways,
-                         what) < 0) {
+    } else if (copy_data(src, dst, 0, (uint64_t)st.st_size, buf, &ways, what) <
+               0) {
         rc = -1;
     }
     if (rc == 0 && ftruncate(dst, st.st_size) != 0) { /* a trailing hole */
@@ -120,8 +120,8 @@ task_copy_range(const struct task_in *t, const char *rel, char *buf,
         return -1;
     }
     unsigned ways = 0;
-    int64_t n = copy_data(src, dst, t->offset, t->offset + t->length, buf,
-                          &ways, what);
+    int64_t n =
+        copy_data(src, dst, t->offset, t->offset + t->length, buf, &ways, what);
     res->bytes = t->length;
     res->ways = ways;
     return close_pair(src, dst, n < 0 ? -1 : 0, what);
@@ -149,9 +149,8 @@ io_buffer(void)
 {
     static char *buf;
     if (buf == NULL) {
-        void *m = mmap(NULL, IO_CHUNK + 2 * XATTR_BUF,
-                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+        void *m = mmap(NULL, IO_CHUNK + 2 * XATTR_BUF, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         buf = m == MAP_FAILED ? NULL : m;
     }
     return buf;

@@ -150,8 +150,8 @@ test_verify_range(void)
     CHECK(verify_range(src, wronly, 0, UINT64_MAX, buf, &res, &what) == -1);
     CHECK(strcmp(what, "read copy") == 0);
 
-    int fds[] = {src, same, changed, shorter, zeros, hole, empty1, empty2,
-                 wronly};
+    int fds[] = {src,  same,   changed, shorter, zeros,
+                 hole, empty1, empty2,  wronly};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
         close(fds[i]);
     }
@@ -235,8 +235,10 @@ test_status_fits_width(void)
                               .bytes = 5ULL << 50,
                               .total_bytes = 7ULL << 50,
                               .elapsed = 98765.4};
-    struct status_view scan = {.label = "scan", .scanning = true,
-                               .files = 57146, .bytes = 740ULL << 20};
+    struct status_view scan = {.label = "scan",
+                               .scanning = true,
+                               .files = 57146,
+                               .bytes = 740ULL << 20};
     char buf[400];
     for (size_t width = 2; width <= sizeof buf; width++) {
         size_t n = format_status(buf, width, &big);
@@ -245,8 +247,11 @@ test_status_fits_width(void)
         n = format_status(buf, width, &scan);
         CHECK(n <= width - 1);
     }
-    struct status_view v = {.label = "copy", .files = 10, .total_files = 40,
-                            .bytes = 100 << 20, .total_bytes = 400 << 20,
+    struct status_view v = {.label = "copy",
+                            .files = 10,
+                            .total_files = 40,
+                            .bytes = 100 << 20,
+                            .total_bytes = 400 << 20,
                             .elapsed = 2.0};
     CHECK(format_status(buf, 80, &v) <= 79);
     CHECK(strstr(buf, "10/40 files (25%)") != NULL);
@@ -265,8 +270,11 @@ test_status_fits_width(void)
 static void
 test_status_first_tick_rate(void)
 {
-    struct status_view v = {.label = "copy", .files = 3, .total_files = 9,
-                            .bytes = 1ULL << 30, .total_bytes = 3ULL << 30,
+    struct status_view v = {.label = "copy",
+                            .files = 3,
+                            .total_files = 9,
+                            .bytes = 1ULL << 30,
+                            .total_bytes = 3ULL << 30,
                             .elapsed = 0.001};
     char buf[200];
     format_status(buf, sizeof buf, &v);

@@ -144,8 +144,8 @@ sum_chunk(int fd, uint64_t pos, size_t len, char *buf, uint64_t *sum,
 
 /* verify_range: see mpcopy.h. */
 int
-verify_range(int src, int dst, uint64_t offset, uint64_t length,
-             char *buf, struct task_out *res, const char **what)
+verify_range(int src, int dst, uint64_t offset, uint64_t length, char *buf,
+             struct task_out *res, const char **what)
 {
     struct stat ss, ds;
     if (fstat(src, &ss) != 0 || fstat(dst, &ds) != 0) {
@@ -153,8 +153,9 @@ verify_range(int src, int dst, uint64_t offset, uint64_t length,
         return -1;
     }
     uint64_t size = (uint64_t)ss.st_size;
-    uint64_t end = offset >= size ? offset
-                   : size - offset < length ? size : offset + length;
+    uint64_t end = offset >= size           ? offset
+                   : size - offset < length ? size
+                                            : offset + length;
     uint64_t src_data = 0, dst_data = 0;
     *res = (struct task_out){.mismatch = ss.st_size != ds.st_size};
     for (uint64_t pos = offset; pos < end && !res->mismatch;) {
@@ -187,4 +188,3 @@ verify_range(int src, int dst, uint64_t offset, uint64_t length,
     res->bytes = end - offset;
     return 0;
 }
-
