@@ -210,16 +210,21 @@ mpt_manager_start(const mp_manager_opts_t *opts)
     return m;
 }
 
-int
-mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out)
+mp_manager_opts_t
+mpt_manager_client_opts(mp_manager_t *m)
 {
     const void *key;
     size_t klen;
     ASSERT_OK(mp_manager_authkey(m, &key, &klen));
-    mp_manager_opts_t o = {.address = mp_manager_address(m),
-                           .authkey = key,
-                           .authkey_len = klen,
-                           .remote_only = remote_only};
+    return (mp_manager_opts_t){
+        .address = mp_manager_address(m), .authkey = key, .authkey_len = klen};
+}
+
+int
+mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out)
+{
+    mp_manager_opts_t o = mpt_manager_client_opts(m);
+    o.remote_only = remote_only;
     ASSERT_OK(mp_manager_create(out, &o));
     int err = mp_manager_connect(*out, 30000);
     if (err != 0) {

@@ -140,9 +140,12 @@ int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
  * and starts a manager with opts (NULL: defaults; failures fail the test);
  * mpt_manager_connect connects a second handle to m's server with m's
  * address and key (remote_only: every call goes to the server) and
- * returns mp_manager_connect's result, *out set only on success. */
+ * returns mp_manager_connect's result, *out set only on success;
+ * mpt_manager_client_opts gives the options such a handle starts from (m's
+ * address and key), for a test that sets more of them. */
 mp_manager_t *mpt_manager_start(const mp_manager_opts_t *opts);
 int mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out);
+mp_manager_opts_t mpt_manager_client_opts(mp_manager_t *m);
 
 /* mpt_write_all writes, mpt_read_all reads exactly n bytes on fd, retrying
  * on EINTR; a short read (EOF) or an error fails the test. */

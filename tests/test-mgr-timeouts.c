@@ -49,14 +49,9 @@ stop_process(pid_t pid)
 static mp_manager_t *
 remote_client(mp_manager_t *m, mp_duration_t call_timeout)
 {
-    const void *key;
-    size_t klen;
-    ASSERT_OK(mp_manager_authkey(m, &key, &klen));
-    mp_manager_opts_t o = {.address = mp_manager_address(m),
-                           .authkey = key,
-                           .authkey_len = klen,
-                           .remote_only = true,
-                           .call_timeout = call_timeout};
+    mp_manager_opts_t o = mpt_manager_client_opts(m);
+    o.remote_only = true;
+    o.call_timeout = call_timeout;
     mp_manager_t *c;
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_OK(mp_manager_connect(c, 30000));
@@ -99,11 +94,7 @@ TEST_TIMEOUT(mgr_connect_honours_its_timeout, 60)
 {
     mp_manager_opts_t so = {.address = "127.0.0.1:0"};
     mp_manager_t *m = mpt_manager_start(&so);
-    const void *key;
-    size_t klen;
-    ASSERT_OK(mp_manager_authkey(m, &key, &klen));
-    mp_manager_opts_t o = {
-        .address = mp_manager_address(m), .authkey = key, .authkey_len = klen};
+    mp_manager_opts_t o = mpt_manager_client_opts(m);
     mp_manager_t *c;
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c, -2), MP_EINVAL);

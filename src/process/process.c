@@ -305,6 +305,26 @@ typedef struct sentinel_pipes {
     int sent_rd, sent_wr, pdeath_rd, pdeath_wr;
 } sentinel_pipes_t;
 
+/* Makes a child's parent-death pipe in b, with room in the registry to
+ * list the parent's write end (b[1]). Returns 0 or a negative error
+ * (nothing left open). Context: the parent, start lock held. */
+static int
+open_pdeath_pipe(int b[2])
+{
+    int err = mp__plat_pipe(b);
+    if (err != 0) {
+        return err;
+    }
+    mp__registry_lock();
+    err = mp__registry_reserve_wfd_locked();
+    mp__registry_unlock();
+    if (err != 0) {
+        mp__plat_close(b[0]);
+        mp__plat_close(b[1]);
+    }
+    return err;
+}
+
 /* Makes the pipes of sp when pidfds are missing, with room to list the
  * parent's write end. Returns 0 or a negative error (nothing left open).
  * Context: the parent, start lock held. */
@@ -320,16 +340,7 @@ open_sentinel_pipes(sentinel_pipes_t *sp)
     if (err != 0) {
         return err;
     }
-    err = mp__plat_pipe(b);
-    if (err == 0) {
-        mp__registry_lock();
-        err = mp__registry_reserve_wfd_locked();
-        mp__registry_unlock();
-        if (err != 0) {
-            mp__plat_close(b[0]);
-            mp__plat_close(b[1]);
-        }
-    }
+    err = open_pdeath_pipe(b);
     if (err != 0) {
         mp__plat_close(a[0]);
         mp__plat_close(a[1]);
@@ -517,16 +528,7 @@ start_by_server(const mp__boot_info_t *bi, pid_t *pid_out, int *sent_out,
 {
     mp__registry_start_lock();
     int b[2];
-    int err = mp__plat_pipe(b);
-    if (err == 0) {
-        mp__registry_lock();
-        err = mp__registry_reserve_wfd_locked();
-        mp__registry_unlock();
-        if (err != 0) {
-            mp__plat_close(b[0]);
-            mp__plat_close(b[1]);
-        }
-    }
+    int err = open_pdeath_pipe(b);
     if (err == 0) {
         err = mp__forkserver_start(bi, b[0], pid_out, sent_out);
         mp__plat_close(b[0]);
