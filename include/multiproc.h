@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* multiproc.h - Python's multiprocessing for C: processes, shared memory,
- * locks, shared values (and, as they land, pipes, queues, pools, managers).
+/* multiproc.h - Python's multiprocessing for C: processes and their start
+ * methods, pipes and connections, queues, pools, shared memory, locks and
+ * the other synchronisation objects, shared values, and managers.
  *
  * Introduction
  * ------------
@@ -18,9 +19,10 @@
  * that the library maps; the handle itself is process-local. Each contract
  * names the process that may call it ("Context:").
  *
- * Sections, simple to advanced: Errors, Time, Library, Processes, Pipes
- * and connections, Listeners and clients, Queues, Pools, Shared memory,
- * Locks, Semaphores, Conditions, Events, Barriers, Shared values.
+ * Sections, simple to advanced: Errors, Time, Library, Start methods,
+ * Processes, Pipes and connections, Listeners and clients, Queues, Waiting
+ * on many objects, Pools, Shared memory, Locks, Semaphores, Conditions,
+ * Events, Barriers, Shared values, Managers.
  * docs/python-mapping.md maps every multiprocessing name to its mp_ twin.
  */
 #ifndef MULTIPROC_H
@@ -219,8 +221,11 @@ MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
  * stdio (so buffered output is not written twice) and reaps children that
  * have exited. Returns 0 or MP_ESTARTED (started before), MP_EDAEMON (the
  * caller is a daemon process), MP_ENOTCHILD (object made by another
- * process), MP_ECLOSED, MP_EAGAIN/MP_ENOMEM (fork failed), the errno of a
- * failed set-up step; under forkserver and spawn also MP_ENOMAIN (the
+ * process), MP_ECLOSED, MP_EAGAIN/MP_ENOMEM (fork failed), the error of
+ * making the child's pidfd or, without pidfds, its pipes (a fork child's
+ * own set-up after the fork cannot fail short of a kernel bug; if it did,
+ * the child would exit with 127); under forkserver and spawn also
+ * MP_ENOMAIN (the
  * program did not call mp_main), MP_EINVAL (a non-NULL arg without
  * arg_size, or MULTIPROC_START_METHOD names no method), MP_ENOTSUP (the
  * target's object has no build-id), MP_ENOENT/MP_EPROTO (the child found
