@@ -716,8 +716,8 @@ map_squares(mp_pool_t *pool, long n, long cs)
     long *in = range_items(n);
     long *out = big_array((size_t)n * sizeof(long));
 
-    check(mp_pool_map(pool, sq_task, in, sizeof(long), (size_t)n, out,
-                      sizeof(long), cs, NULL, JOIN_TIMEOUT_MS),
+    check(mp_pool_map(pool, sq_task, in, sizeof(long), (size_t)n, cs, out,
+                      sizeof(long), NULL, JOIN_TIMEOUT_MS),
           "mp_pool_map");
     if (out[n - 1] != (n - 1) * (n - 1)) {
         fprintf(stderr, "mp_bench: pool map: wrong result\n");
@@ -982,8 +982,8 @@ wl_pool_map_worker_killed(void)
     long failed = 0;
 
     double t0 = bench_now();
-    check(mp_pool_map_async(pool, slow_task, NULL, 0, (size_t)n, NULL, 0, 1,
-                            status, NULL, &r),
+    check(mp_pool_map_async(pool, slow_task, NULL, 0, (size_t)n, 1, NULL, NULL,
+                            0, status, &r),
           "mp_pool_map_async");
     /* Polls (this is no test): kills the first busy worker seen after a
      * quarter of the items are done. */

@@ -109,8 +109,8 @@ main(void)
     mp_pool_opts_t opts = {.processes = 5};
     check(mp_pool_create(&pool, &opts), "pool create");
     int in3[3] = {1, 2, 3}, out3[3];
-    check(mp_pool_map(pool, square, in3, sizeof(int), 3, out3, sizeof(int),
-                      MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER),
+    check(mp_pool_map(pool, square, in3, sizeof(int), 3, MP_POOL_CHUNKSIZE_AUTO,
+                      out3, sizeof(int), NULL, MP_WAIT_FOREVER),
           "map");
     print_list(out3, 3);
     mp_pool_destroy(pool); /* leaving `with`: terminate */
@@ -122,8 +122,9 @@ main(void)
     for (int i = 0; i < 10; i++) {
         in10[i] = i;
     }
-    check(mp_pool_map(pool, square, in10, sizeof(int), 10, out10, sizeof(int),
-                      MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER),
+    check(mp_pool_map(pool, square, in10, sizeof(int), 10,
+                      MP_POOL_CHUNKSIZE_AUTO, out10, sizeof(int), NULL,
+                      MP_WAIT_FOREVER),
           "map");
     print_list(out10, 10);
 

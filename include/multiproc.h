@@ -792,8 +792,8 @@ MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * item's message: mp_pool_map_errors. Context: the creating process, any
  * thread. */
 MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                          size_t in_size, size_t nitems, void *out,
-                          size_t out_size, long chunksize, int *status,
+                          size_t in_size, size_t nitems, long chunksize,
+                          void *out, size_t out_size, int *status,
                           mp_duration_t timeout);
 
 /* mp_pool_map_errors is mp_pool_map (and so starmap) that also hands out
@@ -808,8 +808,8 @@ MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * non-NULL entries. Same arguments (errors added) and returns as
  * mp_pool_map. Context: the creating process, any thread. */
 MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                                 size_t in_size, size_t nitems, void *out,
-                                 size_t out_size, long chunksize, int *status,
+                                 size_t in_size, size_t nitems, long chunksize,
+                                 void *out, size_t out_size, int *status,
                                  char **errors, mp_duration_t timeout);
 
 /* mp_pool_starmap and mp_pool_starmap_async are mp_pool_map and
@@ -817,8 +817,8 @@ MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * starmap item is the struct the item already is, so they are plain
  * aliases for code written after Python's. */
 MP_EXTERN int mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                              size_t in_size, size_t nitems, void *out,
-                              size_t out_size, long chunksize, int *status,
+                              size_t in_size, size_t nitems, long chunksize,
+                              void *out, size_t out_size, int *status,
                               mp_duration_t timeout);
 
 /* mp_pool_map_buffers is mp_pool_map over n byte buffers of their own
@@ -836,8 +836,8 @@ MP_EXTERN int mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * process, any thread. */
 MP_EXTERN int mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn,
                                   const void *const *bufs, const size_t *lens,
-                                  size_t n, void **outs, size_t *out_lens,
-                                  int *status, long chunksize,
+                                  size_t n, long chunksize, void **outs,
+                                  size_t *out_lens, int *status,
                                   mp_duration_t timeout);
 
 /* An iterator over the results of mp_pool_imap or mp_pool_imap_unordered. */
@@ -1015,15 +1015,15 @@ MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
  * (NULL res), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
  * process, any thread. */
 MP_EXTERN int mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                                size_t in_size, size_t nitems, void *out,
-                                size_t out_size, long chunksize, int *status,
-                                const mp_pool_callbacks_t *cb,
+                                size_t in_size, size_t nitems, long chunksize,
+                                const mp_pool_callbacks_t *cb, void *out,
+                                size_t out_size, int *status,
                                 mp_result_t **res);
 MP_EXTERN int mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn,
                                     const void *in, size_t in_size,
-                                    size_t nitems, void *out, size_t out_size,
-                                    long chunksize, int *status,
-                                    const mp_pool_callbacks_t *cb,
+                                    size_t nitems, long chunksize,
+                                    const mp_pool_callbacks_t *cb, void *out,
+                                    size_t out_size, int *status,
                                     mp_result_t **res);
 
 /* A worker slot's state in mp_pool_stats. */

@@ -197,8 +197,8 @@ TEST(nopidfd_pool_map_and_worker_death)
     for (int i = 0; i < N; i++) {
         in[i] = i;
     }
-    ASSERT_ERR(mp_pool_map(pool, square_or_die, in, sizeof in[0], N, out,
-                           sizeof out[0], 1, status, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map(pool, square_or_die, in, sizeof in[0], N, 1, out,
+                           sizeof out[0], status, MP_WAIT_FOREVER),
                MP_EWORKER);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(status[i], i == 3 ? MP_EWORKER : 0);

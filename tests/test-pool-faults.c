@@ -77,7 +77,7 @@ check_and_finish(mp_pool_t *pool)
     for (int i = 0; i < 8; i++) {
         in[i] = i + 1;
     }
-    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, 8, 8, out, 8, 1, NULL,
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, 8, 8, 1, out, 8, NULL,
                           MP_WAIT_FOREVER));
     for (int i = 0; i < 8; i++) {
         ASSERT_EQ(out[i], (i + 1) * (i + 1));
@@ -208,7 +208,7 @@ TEST_TIMEOUT(pool_faults_random_kills_during_map, 60)
     int kills = 0;
     pthread_t killer;
     ASSERT_EQ(pthread_create(&killer, NULL, killer_main, &kills), 0);
-    int err = mp_pool_map(pool, sq_progress, in, 8, N, out, 8, 5, status,
+    int err = mp_pool_map(pool, sq_progress, in, 8, N, 5, out, 8, status,
                           MP_WAIT_FOREVER);
     atomic_store(&prog->finished, true);
     ASSERT_EQ(pthread_join(killer, NULL), 0);
@@ -554,8 +554,8 @@ TEST(pool_faults_worker_never_calls_the_allocator)
     }
     for (long chunksize = 1; chunksize <= 8; chunksize *= 8) {
         int rc =
-            mp_pool_map_buffers(pool, shaped_task, bufs, lens, N, outs,
-                                out_lens, status, chunksize, MP_WAIT_FOREVER);
+            mp_pool_map_buffers(pool, shaped_task, bufs, lens, N, chunksize,
+                                outs, out_lens, status, MP_WAIT_FOREVER);
         ASSERT_ERR(rc, MP_EREMOTE);
         for (int i = 0; i < N; i++) {
             shape_t s;

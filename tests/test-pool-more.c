@@ -122,8 +122,8 @@ TEST(pool_more_task_timeout_in_map)
     mp_pool_t *pool = mpt_pool_make(2, TASK_TIMEOUT_MS);
     int64_t in[6] = {1, 2, -1, 3, 4, 5}, out[6];
     int status[6];
-    ASSERT_ERR(mp_pool_map(pool, square_or_block, in, sizeof in[0], 6, out,
-                           sizeof out[0], 1, status, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map(pool, square_or_block, in, sizeof in[0], 6, 1, out,
+                           sizeof out[0], status, MP_WAIT_FOREVER),
                MP_ETIMEDOUT);
     for (int i = 0; i < 6; i++) {
         ASSERT_EQ(status[i], i == 2 ? MP_ETIMEDOUT : 0);
@@ -312,9 +312,9 @@ TEST(pool_more_map_async_fills_output)
         in[i] = i;
     }
     mp_result_t *r;
-    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], N, out,
-                                sizeof out[0], MP_POOL_CHUNKSIZE_AUTO, status,
-                                &cbs, &r));
+    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], N,
+                                MP_POOL_CHUNKSIZE_AUTO, &cbs, out,
+                                sizeof out[0], status, &r));
     void *data = (void *)1;
     size_t len = 99;
     ASSERT_OK(mp_result_get(r, &data, &len, MP_WAIT_FOREVER));
@@ -331,8 +331,8 @@ TEST(pool_more_map_async_fills_output)
 
     /* A failed item: the first failure's code, status per item. */
     in[4] = -9;
-    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], N, out,
-                                sizeof out[0], 2, status, &cbs, &r));
+    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], N, 2,
+                                &cbs, out, sizeof out[0], status, &r));
     ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
     ASSERT_NOT_NULL(strstr(mp_result_error_message(r), "item 4"));
     ASSERT_EQ(status[4], MP_EREMOTE);
@@ -342,14 +342,14 @@ TEST(pool_more_map_async_fills_output)
     mp_result_destroy(r);
 
     /* Zero items: ready at once, callback already run, no callbacks. */
-    ASSERT_OK(mp_pool_map_async(pool, square_or_block, NULL, 8, 0, NULL, 8, 1,
-                                NULL, &cbs, &r));
+    ASSERT_OK(mp_pool_map_async(pool, square_or_block, NULL, 8, 0, 1, &cbs,
+                                NULL, 8, NULL, &r));
     ASSERT_EQ(mp_result_ready(r), 1);
     ASSERT_EQ(seen.successes, 2);
     ASSERT_OK(mp_result_get(r, NULL, NULL, 0));
     mp_result_destroy(r);
-    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], N, out,
-                                sizeof out[0], 3, NULL, NULL, &r));
+    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], N, 3,
+                                NULL, out, sizeof out[0], NULL, &r));
     ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
     mp_result_destroy(r);
     mpt_pool_finish(pool);
@@ -363,8 +363,8 @@ TEST(pool_more_map_async_get_timeout_then_terminate)
     int64_t in[3] = {-1, 2, 3}, out[3];
     int status[3];
     mp_result_t *r;
-    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], 3, out,
-                                sizeof out[0], 1, status, NULL, &r));
+    ASSERT_OK(mp_pool_map_async(pool, square_or_block, in, sizeof in[0], 3, 1,
+                                NULL, out, sizeof out[0], status, &r));
     uint8_t b;
     ASSERT_OK(mpt_wait_signal(&running, &b));
     ASSERT_ERR(mp_result_get(r, NULL, NULL, 0), MP_ETIMEDOUT);
@@ -386,37 +386,37 @@ TEST(pool_more_map_async_bad_input)
     mp_pool_t *pool = mpt_pool_make(1, 0);
     int64_t in[2] = {1, 2}, out[2];
     mp_result_t *r = NULL;
-    ASSERT_ERR(mp_pool_map_async(NULL, square_or_block, in, 8, 2, out, 8, 1,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(NULL, square_or_block, in, 8, 2, 1, NULL, out,
+                                 8, NULL, &r),
                MP_EINVAL);
     ASSERT_ERR(
-        mp_pool_map_async(pool, NULL, in, 8, 2, out, 8, 1, NULL, NULL, &r),
+        mp_pool_map_async(pool, NULL, in, 8, 2, 1, NULL, out, 8, NULL, &r),
         MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, out, 8, 1,
-                                 NULL, NULL, NULL),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, 1, NULL, out,
+                                 8, NULL, NULL),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, NULL, 8, 2, out, 8, 1,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, NULL, 8, 2, 1, NULL,
+                                 out, 8, NULL, &r),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, NULL, 8, 1,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, 1, NULL, NULL,
+                                 8, NULL, &r),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, out, 8, 0,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, 0, NULL, out,
+                                 8, NULL, &r),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, out, 8, -2,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, -2, NULL, out,
+                                 8, NULL, &r),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, SIZE_MAX, out, 8,
-                                 1, NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, SIZE_MAX, 1,
+                                 NULL, out, 8, NULL, &r),
                MP_EINVAL);
     ASSERT_NULL(r);
     ASSERT_OK(mp_pool_close(pool));
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, out, 8, 1,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 2, 1, NULL, out,
+                                 8, NULL, &r),
                MP_ECLOSED);
-    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 0, out, 8, 1,
-                                 NULL, NULL, &r),
+    ASSERT_ERR(mp_pool_map_async(pool, square_or_block, in, 8, 0, 1, NULL, out,
+                                 8, NULL, &r),
                MP_ECLOSED);
     ASSERT_NULL(r);
     ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
@@ -459,7 +459,7 @@ TEST(pool_more_stats_track_workers_and_counts)
     ASSERT_OK(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER));
     mp_result_destroy(r);
     int64_t in[5] = {1, 2, -3, 4, 5}, out[5];
-    ASSERT_ERR(mp_pool_map(pool, square_or_block, in, 8, 5, out, 8, 1, NULL,
+    ASSERT_ERR(mp_pool_map(pool, square_or_block, in, 8, 5, 1, out, 8, NULL,
                            MP_WAIT_FOREVER),
                MP_EREMOTE);
     ASSERT_EQ(mp_pool_stats(pool, &st, wi, 1), 1);

@@ -183,8 +183,8 @@ storm_case(int nproc, int n, bool ordered_imap)
         ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, 0), MP_EOF);
         mp_imap_destroy(it);
     } else {
-        ASSERT_ERR(mp_pool_map(pool, trapped_square, in, 8, (size_t)n, out, 8,
-                               1, status, MP_WAIT_FOREVER),
+        ASSERT_ERR(mp_pool_map(pool, trapped_square, in, 8, (size_t)n, 1, out,
+                               8, status, MP_WAIT_FOREVER),
                    MP_EWORKER);
     }
     ASSERT_EQ(pthread_join(killer, NULL), 0);
@@ -321,8 +321,8 @@ TEST(pool_prefetch_chunk_replies_with_varied_items)
         bufs[i] = &in[i];
         lens[i] = 8;
     }
-    ASSERT_ERR(mp_pool_map_buffers(pool, varied, bufs, lens, N, outs, out_lens,
-                                   status, 9, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, varied, bufs, lens, N, 9, outs,
+                                   out_lens, status, MP_WAIT_FOREVER),
                MP_EREMOTE);
     for (int i = 0; i < N; i++) {
         if (i % 7 == 0) {
@@ -373,7 +373,7 @@ TEST(pool_prefetch_maxtasksperchild_with_queued_tasks)
     for (int i = 0; i < N; i++) {
         in[i] = i;
     }
-    ASSERT_OK(mp_pool_map(pool, counted_square, in, 8, N, out, 8, 1, NULL,
+    ASSERT_OK(mp_pool_map(pool, counted_square, in, 8, N, 1, out, 8, NULL,
                           MP_WAIT_FOREVER));
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(out[i], (int64_t)i * i);

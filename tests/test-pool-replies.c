@@ -47,8 +47,8 @@ check_one_chunk(mp_pool_t *pool, const char *const *items, size_t n)
         lens[i] = strlen(items[i]);
         any_failed |= items[i][0] == 'F';
     }
-    int rc = mp_pool_map_buffers(pool, echo_task, bufs, lens, n, outs, out_lens,
-                                 status, (long)n, 10000);
+    int rc = mp_pool_map_buffers(pool, echo_task, bufs, lens, n, (long)n, outs,
+                                 out_lens, status, 10000);
     ASSERT_EQ(rc, any_failed ? MP_EREMOTE : 0);
     for (size_t i = 0; i < n; i++) {
         const char *s = items[i];
@@ -106,8 +106,8 @@ TEST(pool_replies_results_longer_than_input)
     for (size_t i = 0; i < N; i++) {
         snprintf(in[i], sizeof in[i], "D%06zu", i);
     }
-    ASSERT_OK(mp_pool_map(pool, echo_task, in, sizeof in[0], N, out,
-                          sizeof out[0], N / 2, NULL, 30000));
+    ASSERT_OK(mp_pool_map(pool, echo_task, in, sizeof in[0], N, N / 2, out,
+                          sizeof out[0], NULL, 30000));
     for (size_t i = 0; i < N; i++) {
         ASSERT_MEM_EQ(out[i], in[i], sizeof in[i]);
         ASSERT_MEM_EQ(out[i] + sizeof in[i], in[i], sizeof in[i]);
@@ -133,8 +133,8 @@ TEST(pool_replies_big_chunks_repeatedly)
     }
     for (int round = 0; round < 3; round++) {
         memset(out, 0, n * sizeof *out);
-        ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof *in, n, out,
-                              sizeof *out, 256 * 1024, NULL, 60000));
+        ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof *in, n,
+                              256 * 1024, out, sizeof *out, NULL, 60000));
         for (size_t i = 0; i < n; i++) {
             ASSERT_EQ(out[i], in[i] * in[i]);
         }

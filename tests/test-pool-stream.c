@@ -256,9 +256,8 @@ TEST(pool_stream_map_buffers)
     }
     const long chunks[] = {1, 3, 7, MP_POOL_CHUNKSIZE_AUTO, N};
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
-        ASSERT_OK(mp_pool_map_buffers(pool, sum_task, bufs, lens, N, outs,
-                                      out_lens, status, chunks[c],
-                                      MP_WAIT_FOREVER));
+        ASSERT_OK(mp_pool_map_buffers(pool, sum_task, bufs, lens, N, chunks[c],
+                                      outs, out_lens, status, MP_WAIT_FOREVER));
         for (int i = 0; i < N; i++) {
             uint64_t sum;
             ASSERT_EQ(status[i], 0);
@@ -274,8 +273,8 @@ TEST(pool_stream_map_buffers)
     lens[5] = lens[9] = 3;
     bufs[5] = data[5];
     bufs[9] = data[9];
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, N, outs,
-                                   out_lens, status, 4, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, N, 4, outs,
+                                   out_lens, status, MP_WAIT_FOREVER),
                MP_EREMOTE);
     for (int i = 0; i < N; i++) {
         if (i == 5 || i == 9) {
@@ -289,14 +288,14 @@ TEST(pool_stream_map_buffers)
         mp_free(outs[i]);
     }
     /* status may be NULL; zero buffers succeed with NULL arrays. */
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 12, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 12, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EREMOTE);
     for (int i = 0; i < 12; i++) {
         mp_free(outs[i]);
     }
-    ASSERT_OK(mp_pool_map_buffers(pool, sum_task, NULL, NULL, 0, NULL, NULL,
-                                  NULL, 1, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_map_buffers(pool, sum_task, NULL, NULL, 0, 1, NULL, NULL,
+                                  NULL, MP_WAIT_FOREVER));
     mpt_pool_finish(pool);
 }
 
@@ -306,49 +305,49 @@ TEST(pool_stream_map_buffers_bad_input)
     const void *bufs[2] = {"ab", NULL};
     size_t lens[2] = {2, 0}, out_lens[2];
     void *outs[2];
-    ASSERT_ERR(mp_pool_map_buffers(NULL, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(NULL, sum_task, bufs, lens, 2, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, NULL, bufs, lens, 2, outs, out_lens,
-                                   NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, NULL, bufs, lens, 2, 1, outs, out_lens,
+                                   NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, NULL, lens, 2, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, NULL, lens, 2, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, NULL, 2, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, NULL, 2, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, NULL,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, NULL,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs, NULL,
-                                   NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs, NULL,
+                                   NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, 0, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 0, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, -2, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, -2, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, 1, -5),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs,
+                                   out_lens, NULL, -5),
                MP_EINVAL);
     lens[1] = 1; /* a NULL buffer with a length */
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
     lens[1] = 0;
     lens[0] = SIZE_MAX; /* cannot fit a task */
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
     lens[0] = 2;
     ASSERT_OK(mp_pool_close(pool));
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, outs,
-                                   out_lens, NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs,
+                                   out_lens, NULL, MP_WAIT_FOREVER),
                MP_ECLOSED);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, NULL, NULL, 0, NULL, NULL,
-                                   NULL, 1, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, NULL, NULL, 0, 1, NULL, NULL,
+                                   NULL, MP_WAIT_FOREVER),
                MP_ECLOSED);
     ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
     mp_pool_destroy(pool);
@@ -376,8 +375,8 @@ TEST(pool_stream_map_buffers_timeout)
     size_t lens[2] = {2, 2}, out_lens[2];
     void *outs[2];
     int status[2];
-    ASSERT_ERR(mp_pool_map_buffers(pool, gated_task, bufs, lens, 2, outs,
-                                   out_lens, status, 1, MP_NO_WAIT),
+    ASSERT_ERR(mp_pool_map_buffers(pool, gated_task, bufs, lens, 2, 1, outs,
+                                   out_lens, status, MP_NO_WAIT),
                MP_ETIMEDOUT);
     ASSERT_NULL(outs[0]);
     ASSERT_NULL(outs[1]);
@@ -417,15 +416,15 @@ TEST(pool_stream_starmap)
     for (int i = 0; i < N; i++) {
         in[i] = (pair_t){i, i + 3};
     }
-    ASSERT_OK(mp_pool_starmap(pool, mul_task, in, sizeof in[0], N, out,
-                              sizeof out[0], MP_POOL_CHUNKSIZE_AUTO, status,
-                              MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_starmap(pool, mul_task, in, sizeof in[0], N,
+                              MP_POOL_CHUNKSIZE_AUTO, out, sizeof out[0],
+                              status, MP_WAIT_FOREVER));
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(out[i], (int64_t)i * (i + 3));
         ASSERT_EQ(status[i], 0);
     }
-    ASSERT_ERR(mp_pool_starmap(pool, NULL, in, sizeof in[0], N, out,
-                               sizeof out[0], 1, NULL, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_starmap(pool, NULL, in, sizeof in[0], N, 1, out,
+                               sizeof out[0], NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
     mpt_pool_finish(pool);
 }
@@ -440,15 +439,15 @@ TEST(pool_stream_starmap_async)
         in[i] = (pair_t){-i, 5};
     }
     mp_result_t *r;
-    ASSERT_OK(mp_pool_starmap_async(pool, mul_task, in, sizeof in[0], N, out,
-                                    sizeof out[0], 3, NULL, NULL, &r));
+    ASSERT_OK(mp_pool_starmap_async(pool, mul_task, in, sizeof in[0], N, 3,
+                                    NULL, out, sizeof out[0], NULL, &r));
     ASSERT_OK(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER));
     mp_result_destroy(r);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(out[i], (int64_t)-i * 5);
     }
-    ASSERT_ERR(mp_pool_starmap_async(pool, mul_task, in, sizeof in[0], N, out,
-                                     sizeof out[0], 3, NULL, NULL, NULL),
+    ASSERT_ERR(mp_pool_starmap_async(pool, mul_task, in, sizeof in[0], N, 3,
+                                     NULL, out, sizeof out[0], NULL, NULL),
                MP_EINVAL);
     mpt_pool_finish(pool);
 }
@@ -541,7 +540,7 @@ check_after_storm(mp_pool_t *pool)
     for (int i = 0; i < 16; i++) {
         in[i] = i;
     }
-    ASSERT_OK(mp_pool_map(pool, storm_task, in, 8, 16, out, 8, 1, NULL,
+    ASSERT_OK(mp_pool_map(pool, storm_task, in, 8, 16, 1, out, 8, NULL,
                           MP_WAIT_FOREVER));
     for (int i = 0; i < 16; i++) {
         ASSERT_EQ(out[i], i * 3 + 1);

@@ -87,8 +87,8 @@ TEST(pool_map_squares_five_workers)
     ASSERT_EQ(mp_pool_processes(pool), 5);
     int64_t in[3] = {1, 2, 3}, out[3] = {0};
     int status[3] = {-1, -1, -1};
-    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof in[0], 3, out,
-                          sizeof out[0], MP_POOL_CHUNKSIZE_AUTO, status,
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof in[0], 3,
+                          MP_POOL_CHUNKSIZE_AUTO, out, sizeof out[0], status,
                           MP_WAIT_FOREVER));
     ASSERT_EQ(out[0], 1);
     ASSERT_EQ(out[1], 4);
@@ -110,8 +110,8 @@ TEST(pool_map_range_ten_four_workers)
     long sizes[] = {MP_POOL_CHUNKSIZE_AUTO, 1, 3, 10, 100};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         memset(out, 0xff, sizeof out);
-        ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof in[0], 10, out,
-                              sizeof out[0], sizes[s], NULL, 10000 * 60));
+        ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, sizeof in[0], 10,
+                              sizes[s], out, sizeof out[0], NULL, 10000 * 60));
         for (int i = 0; i < 10; i++) {
             ASSERT_EQ(out[i], i * i);
         }
@@ -122,13 +122,14 @@ TEST(pool_map_range_ten_four_workers)
 TEST(pool_map_zero_items_and_short_results)
 {
     mp_pool_t *pool = mpt_pool_make(2, 0);
-    ASSERT_OK(mp_pool_map(pool, mpt_task_square, NULL, 8, 0, NULL, 8,
-                          MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, NULL, 8, 0,
+                          MP_POOL_CHUNKSIZE_AUTO, NULL, 8, NULL,
+                          MP_WAIT_FOREVER));
     /* Wider slots are zero-padded; narrower ones fail with MP_EMSGSIZE. */
     int64_t in[2] = {3, 4};
     int64_t wide[4];
     memset(wide, 0xff, sizeof wide);
-    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, 8, 2, wide, 16, 1, NULL,
+    ASSERT_OK(mp_pool_map(pool, mpt_task_square, in, 8, 2, 1, wide, 16, NULL,
                           MP_WAIT_FOREVER));
     ASSERT_EQ(wide[0], 9);
     ASSERT_EQ(wide[1], 0);
@@ -136,7 +137,7 @@ TEST(pool_map_zero_items_and_short_results)
     ASSERT_EQ(wide[3], 0);
     int32_t narrow[2];
     int status[2];
-    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, in, 8, 2, narrow, 4, 1,
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, in, 8, 2, 1, narrow, 4,
                            status, MP_WAIT_FOREVER),
                MP_EMSGSIZE);
     ASSERT_EQ(status[0], MP_EMSGSIZE);
@@ -152,7 +153,7 @@ TEST(pool_map_reports_failed_items)
     char in[4][8] = {{0}};
     int64_t out[4];
     int status[4];
-    ASSERT_ERR(mp_pool_map(pool, failing, in, 8, 4, out, 8, 2, status,
+    ASSERT_ERR(mp_pool_map(pool, failing, in, 8, 4, 2, out, 8, status,
                            MP_WAIT_FOREVER),
                MP_EREMOTE);
     for (int i = 0; i < 4; i++) {
@@ -204,8 +205,8 @@ TEST(pool_map_failed_items_carry_their_messages)
         in[i] = i;
         errors[i] = (char *)1; /* set to NULL by the call */
     }
-    ASSERT_ERR(mp_pool_map_errors(pool, odd_fails, in, sizeof in[0], N, out,
-                                  sizeof out[0], 2, status, errors,
+    ASSERT_ERR(mp_pool_map_errors(pool, odd_fails, in, sizeof in[0], N, 2, out,
+                                  sizeof out[0], status, errors,
                                   MP_WAIT_FOREVER),
                MP_EREMOTE);
     for (int i = 0; i < N; i++) {
@@ -224,8 +225,8 @@ TEST(pool_map_failed_items_carry_their_messages)
     /* A result too long for its slot says so. */
     int64_t one = 2;
     int32_t small;
-    ASSERT_ERR(mp_pool_map_errors(pool, odd_fails, &one, sizeof one, 1, &small,
-                                  sizeof small, 1, status, errors,
+    ASSERT_ERR(mp_pool_map_errors(pool, odd_fails, &one, sizeof one, 1, 1,
+                                  &small, sizeof small, status, errors,
                                   MP_WAIT_FOREVER),
                MP_EMSGSIZE);
     ASSERT_NOT_NULL(strstr(errors[0], "longer than out_size"));
@@ -237,8 +238,8 @@ TEST(pool_map_failed_items_carry_their_messages)
         mp_result_t *r;
         in[1] = 2; /* the first failure is now item 3 */
         ASSERT_OK((star ? mp_pool_starmap_async : mp_pool_map_async)(
-            pool, odd_fails, in, sizeof in[0], N, out, sizeof out[0], 1, status,
-            &cbs, &r));
+            pool, odd_fails, in, sizeof in[0], N, 1, &cbs, out, sizeof out[0],
+            status, &r));
         ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
         ASSERT_STR_EQ(mp_result_error_message(r), "item 3 failed: odd value 3");
         ASSERT_STR_EQ(seen, "item 3 failed: odd value 3");
@@ -324,8 +325,8 @@ TEST(pool_chunksize_public)
         in[i] = i;
     }
     uint64_t before = tasks_done(pool);
-    ASSERT_EQ(mp_pool_map(pool, mpt_task_square, in, sizeof *in, N, out,
-                          sizeof *out, MP_POOL_CHUNKSIZE_AUTO, NULL,
+    ASSERT_EQ(mp_pool_map(pool, mpt_task_square, in, sizeof *in, N,
+                          MP_POOL_CHUNKSIZE_AUTO, out, sizeof *out, NULL,
                           MP_WAIT_FOREVER),
               0);
     long chunk = mp_pool_chunksize(pool, N, sizeof *in);
@@ -350,8 +351,8 @@ TEST(pool_chunksize_public)
     chunk = mp_pool_chunksize(pool, NB, mp__var_item_span(LEN));
     ASSERT_EQ(chunk, 3);
     before = tasks_done(pool);
-    ASSERT_EQ(mp_pool_map_buffers(pool, length_task, bufs, lens, NB, outs,
-                                  out_lens, NULL, MP_POOL_CHUNKSIZE_AUTO,
+    ASSERT_EQ(mp_pool_map_buffers(pool, length_task, bufs, lens, NB,
+                                  MP_POOL_CHUNKSIZE_AUTO, outs, out_lens, NULL,
                                   MP_WAIT_FOREVER),
               0);
     ASSERT_EQ(tasks_done(pool) - before, (uint64_t)((NB + chunk - 1) / chunk));
@@ -513,8 +514,9 @@ TEST(pool_close_join_ordering)
     ASSERT_ERR(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, NULL, NULL,
                              MP_WAIT_FOREVER),
                MP_ECLOSED);
-    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, sizeof x, 1, &x, sizeof x,
-                           MP_POOL_CHUNKSIZE_AUTO, NULL, MP_WAIT_FOREVER),
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, sizeof x, 1,
+                           MP_POOL_CHUNKSIZE_AUTO, &x, sizeof x, NULL,
+                           MP_WAIT_FOREVER),
                MP_ECLOSED);
     /* Queued work still completes after close. */
     ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
@@ -564,25 +566,25 @@ TEST(pool_bad_input)
     ASSERT_ERR(mp_pool_apply(pool, mpt_task_square, &x, 8, NULL, NULL, -3),
                MP_EINVAL);
     ASSERT_ERR(mp_pool_apply(pool, NULL, &x, 8, NULL, NULL, 10), MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(NULL, mpt_task_square, &x, 8, 1, &y, 8, 1, NULL, 10),
+    ASSERT_ERR(mp_pool_map(NULL, mpt_task_square, &x, 8, 1, 1, &y, 8, NULL, 10),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, NULL, &x, 8, 1, &y, 8, 1, NULL, 10),
+    ASSERT_ERR(mp_pool_map(pool, NULL, &x, 8, 1, 1, &y, 8, NULL, 10),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, &y, 8, 0, NULL, 10),
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, 0, &y, 8, NULL, 10),
                MP_EINVAL);
     ASSERT_ERR(
-        mp_pool_map(pool, mpt_task_square, &x, 8, 1, &y, 8, -2, NULL, 10),
+        mp_pool_map(pool, mpt_task_square, &x, 8, 1, -2, &y, 8, NULL, 10),
         MP_EINVAL);
     ASSERT_ERR(
-        mp_pool_map(pool, mpt_task_square, NULL, 8, 1, &y, 8, 1, NULL, 10),
+        mp_pool_map(pool, mpt_task_square, NULL, 8, 1, 1, &y, 8, NULL, 10),
         MP_EINVAL);
     ASSERT_ERR(
-        mp_pool_map(pool, mpt_task_square, &x, 8, 1, NULL, 8, 1, NULL, 10),
+        mp_pool_map(pool, mpt_task_square, &x, 8, 1, 1, NULL, 8, NULL, 10),
         MP_EINVAL);
-    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, &y, 8, 1, NULL, -9),
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, 1, &y, 8, NULL, -9),
                MP_EINVAL);
     ASSERT_ERR(
-        mp_pool_map(pool, mpt_task_square, &x, 8, SIZE_MAX, &y, 8, 1, NULL, 10),
+        mp_pool_map(pool, mpt_task_square, &x, 8, SIZE_MAX, 1, &y, 8, NULL, 10),
         MP_EINVAL);
     ASSERT_ERR(mp_pool_close(NULL), MP_EINVAL);
     ASSERT_ERR(mp_pool_terminate(NULL), MP_EINVAL);
@@ -664,7 +666,7 @@ TEST(pool_failing_initializer_breaks_pool)
     /* Broken for good: later submissions fail at once. */
     ASSERT_ERR(mp_pool_join(pool, MP_WAIT_FOREVER), MP_ERUNNING);
     int64_t x = 1;
-    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, &x, 8, 1, NULL,
+    ASSERT_ERR(mp_pool_map(pool, mpt_task_square, &x, 8, 1, 1, &x, 8, NULL,
                            MP_WAIT_FOREVER),
                MP_EBROKEN);
     mp_pool_destroy(pool);

@@ -633,8 +633,8 @@ run_map(mp_pool_t *pool, batch_t *b, mp_pool_fn fn, const batch_input_t *inp,
 
 int
 mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                   size_t in_size, size_t nitems, void *out, size_t out_size,
-                   long chunksize, int *status, char **errors,
+                   size_t in_size, size_t nitems, long chunksize, void *out,
+                   size_t out_size, int *status, char **errors,
                    mp_duration_t timeout)
 {
     int64_t deadline;
@@ -664,19 +664,19 @@ mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 
 int
 mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-            size_t nitems, void *out, size_t out_size, long chunksize,
+            size_t nitems, long chunksize, void *out, size_t out_size,
             int *status, mp_duration_t timeout)
 {
-    return mp_pool_map_errors(pool, fn, in, in_size, nitems, out, out_size,
-                              chunksize, status, NULL, timeout);
+    return mp_pool_map_errors(pool, fn, in, in_size, nitems, chunksize, out,
+                              out_size, status, NULL, timeout);
 }
 
 int
 mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-                size_t nitems, void *out, size_t out_size, long chunksize,
+                size_t nitems, long chunksize, void *out, size_t out_size,
                 int *status, mp_duration_t timeout)
 {
-    return mp_pool_map(pool, fn, in, in_size, nitems, out, out_size, chunksize,
+    return mp_pool_map(pool, fn, in, in_size, nitems, chunksize, out, out_size,
                        status, timeout);
 }
 
@@ -708,8 +708,8 @@ check_bufs_args(const mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
 
 int
 mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
-                    const size_t *lens, size_t n, void **outs, size_t *out_lens,
-                    int *status, long chunksize, mp_duration_t timeout)
+                    const size_t *lens, size_t n, long chunksize, void **outs,
+                    size_t *out_lens, int *status, mp_duration_t timeout)
 {
     int64_t deadline;
     size_t span;
@@ -742,9 +742,9 @@ mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
 
 int
 mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                  size_t in_size, size_t nitems, void *out, size_t out_size,
-                  long chunksize, int *status, const mp_pool_callbacks_t *cb,
-                  mp_result_t **res)
+                  size_t in_size, size_t nitems, long chunksize,
+                  const mp_pool_callbacks_t *cb, void *out, size_t out_size,
+                  int *status, mp_result_t **res)
 {
     if (res == NULL || check_map_args(pool, fn, in, in_size, nitems, out,
                                       out_size, chunksize) != 0) {
@@ -793,12 +793,12 @@ mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 
 int
 mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                      size_t in_size, size_t nitems, void *out, size_t out_size,
-                      long chunksize, int *status,
-                      const mp_pool_callbacks_t *cb, mp_result_t **res)
+                      size_t in_size, size_t nitems, long chunksize,
+                      const mp_pool_callbacks_t *cb, void *out, size_t out_size,
+                      int *status, mp_result_t **res)
 {
-    return mp_pool_map_async(pool, fn, in, in_size, nitems, out, out_size,
-                             chunksize, status, cb, res);
+    return mp_pool_map_async(pool, fn, in, in_size, nitems, chunksize, cb, out,
+                             out_size, status, res);
 }
 
 /* Makes an imap batch whose ring holds cap items. Returns 0 or MP_EINVAL,

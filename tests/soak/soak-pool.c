@@ -150,8 +150,8 @@ pool_round(soak_round_t *r, int mode)
     if (mode == MODE_MAP) {
         /* Every other round asks for each failed item's text too. */
         char **errors = soak_below(r, 2) ? calloc(n, sizeof *errors) : NULL;
-        rc = mp_pool_map_errors(pool, pool_task, in, sizeof *in, n, out,
-                                sizeof *out, chunk, status, errors, 60000);
+        rc = mp_pool_map_errors(pool, pool_task, in, sizeof *in, n, chunk, out,
+                                sizeof *out, status, errors, 60000);
         atomic_store(&k.done, 1);
         if (rc == MP_ETIMEDOUT) {
             soak_fail(r, "mp_pool_map: no result within 60 s (a hang)");
