@@ -1653,7 +1653,8 @@ MP_EXTERN void mp_proxy_destroy(mp_proxy_t *p);
  * mp_dict_set stores a copy. mp_dict_get copies the value into *out and
  * returns its length, or MP_ENOENT (Python: KeyError). mp_dict_delete and
  * mp_dict_pop remove the key (MP_ENOENT when absent); pop hands the value
- * out like get. mp_dict_contains returns 1 or 0; mp_dict_len the count.
+ * out like get. mp_dict_contains stores in *found whether the key is there
+ * (returns 0 or an error); mp_dict_len returns the count.
  * mp_dict_keys and mp_dict_items take a snapshot: *out is one allocation
  * holding *n buffers (keys; or key, value, key, value ...) in no
  * particular order. */
@@ -1664,7 +1665,8 @@ MP_EXTERN ssize_t mp_dict_get(mp_proxy_t *d, const void *key, size_t klen,
 MP_EXTERN int mp_dict_delete(mp_proxy_t *d, const void *key, size_t klen);
 MP_EXTERN ssize_t mp_dict_pop(mp_proxy_t *d, const void *key, size_t klen,
                               void **out);
-MP_EXTERN int mp_dict_contains(mp_proxy_t *d, const void *key, size_t klen);
+MP_EXTERN int mp_dict_contains(mp_proxy_t *d, const void *key, size_t klen,
+                               bool *found);
 MP_EXTERN ssize_t mp_dict_len(mp_proxy_t *d);
 MP_EXTERN int mp_dict_clear(mp_proxy_t *d);
 MP_EXTERN int mp_dict_keys(mp_proxy_t *d, mp_buf_t **out, size_t *n);
@@ -1725,16 +1727,17 @@ MP_EXTERN int mp_proxy_join(mp_proxy_t *q, mp_duration_t timeout);
 MP_EXTERN int mp_proxy_acquire(mp_proxy_t *p, mp_duration_t timeout);
 MP_EXTERN int mp_proxy_release(mp_proxy_t *p);
 
-/* Event: set, clear, is_set (1 or 0), wait (0 once set, MP_ETIMEDOUT; a
- * waiter that was waiting when set() ran returns 0 even if clear()
- * followed at once, as in Python).
- * Condition: wait (the caller must hold it: MP_ENOTOWNER), notify n,
- * notify_all. Barrier: wait returns this party's index (0..parties-1) or
- * MP_EBROKEN / MP_ETIMEDOUT; abort, reset; parties, n_waiting and broken
- * return those numbers. */
+/* Event: set, clear, is_set (the answer in *is_set; returns 0 or an error,
+ * so that a dead server never reads as "set"), wait (0 once set, MP_ETIMEDOUT;
+ * a waiter that was waiting when set() ran returns 0 even if clear() followed
+ * at once, as in Python). Condition: wait (the caller must hold it:
+ * MP_ENOTOWNER), notify n, notify_all. Barrier: wait returns this party's index
+ * (0..parties-1) or MP_EBROKEN / MP_ETIMEDOUT; abort, reset; parties and
+ * n_waiting return those numbers, broken stores the answer in *broken (returns
+ * 0 or an error). */
 MP_EXTERN int mp_proxy_set(mp_proxy_t *ev);
 MP_EXTERN int mp_proxy_clear(mp_proxy_t *ev);
-MP_EXTERN int mp_proxy_is_set(mp_proxy_t *ev);
+MP_EXTERN int mp_proxy_is_set(mp_proxy_t *ev, bool *is_set);
 MP_EXTERN int mp_proxy_wait(mp_proxy_t *p, mp_duration_t timeout);
 MP_EXTERN int mp_proxy_notify(mp_proxy_t *cond, unsigned n);
 MP_EXTERN int mp_proxy_notify_all(mp_proxy_t *cond);
@@ -1742,7 +1745,7 @@ MP_EXTERN int mp_proxy_abort(mp_proxy_t *bar);
 MP_EXTERN int mp_proxy_reset(mp_proxy_t *bar);
 MP_EXTERN int mp_proxy_parties(mp_proxy_t *bar);
 MP_EXTERN int mp_proxy_n_waiting(mp_proxy_t *bar);
-MP_EXTERN int mp_proxy_broken(mp_proxy_t *bar);
+MP_EXTERN int mp_proxy_broken(mp_proxy_t *bar, bool *broken);
 
 /* Value and Array (elements of an mp_type_t): get copies out one value of
  * mp_type_size(type) bytes, set copies one in; each call is atomic.

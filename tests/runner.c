@@ -220,6 +220,30 @@ mpt_manager_client_opts(mp_manager_t *m)
         .address = mp_manager_address(m), .authkey = key, .authkey_len = klen};
 }
 
+bool
+mpt_dict_contains(mp_proxy_t *d, const void *key, size_t klen)
+{
+    bool found = false;
+    ASSERT_OK(mp_dict_contains(d, key, klen, &found));
+    return found;
+}
+
+bool
+mpt_proxy_is_set(mp_proxy_t *ev)
+{
+    bool is_set = false;
+    ASSERT_OK(mp_proxy_is_set(ev, &is_set));
+    return is_set;
+}
+
+bool
+mpt_proxy_broken(mp_proxy_t *bar)
+{
+    bool broken = false;
+    ASSERT_OK(mp_proxy_broken(bar, &broken));
+    return broken;
+}
+
 int
 mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out)
 {

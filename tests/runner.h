@@ -146,6 +146,10 @@ int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
 mp_manager_t *mpt_manager_start(const mp_manager_opts_t *opts);
 int mpt_manager_connect(mp_manager_t *m, bool remote_only, mp_manager_t **out);
 mp_manager_opts_t mpt_manager_client_opts(mp_manager_t *m);
+/* The answers of the proxy predicates, failing the test on an error. */
+bool mpt_dict_contains(mp_proxy_t *d, const void *key, size_t klen);
+bool mpt_proxy_is_set(mp_proxy_t *ev);
+bool mpt_proxy_broken(mp_proxy_t *bar);
 
 /* mpt_write_all writes, mpt_read_all reads exactly n bytes on fd, retrying
  * on EINTR; a short read (EOF) or an error fails the test. */

@@ -163,8 +163,11 @@ TEST(manager_dict_calls)
     ASSERT_EQ(mp_dict_len(d), 2);
     ASSERT(dhas(d, "a", "one"));
     ASSERT(dhas(d, "b", ""));
-    ASSERT_EQ(mp_dict_contains(d, "a", 1), 1);
-    ASSERT_EQ(mp_dict_contains(d, "zz", 2), 0);
+    ASSERT_EQ(mpt_dict_contains(d, "a", 1), 1);
+    ASSERT_EQ(mpt_dict_contains(d, "zz", 2), 0);
+    ASSERT_ERR(mp_dict_contains(d, "a", 1, NULL), MP_EINVAL);
+    bool found;
+    ASSERT_ERR(mp_dict_contains(NULL, "a", 1, &found), MP_EINVAL);
     void *v = NULL;
     ASSERT_ERR(mp_dict_get(d, "zz", 2, &v), MP_ENOENT);
     ASSERT_ERR(mp_dict_delete(d, "zz", 2), MP_ENOENT);
@@ -172,7 +175,7 @@ TEST(manager_dict_calls)
     ASSERT_EQ(mp_dict_pop(d, "a", 1, &v), 3);
     ASSERT_MEM_EQ(v, "one", 3);
     mp_free(v);
-    ASSERT_EQ(mp_dict_contains(d, "a", 1), 0);
+    ASSERT_EQ(mpt_dict_contains(d, "a", 1), 0);
     ASSERT_OK(mp_dict_delete(d, "b", 1));
     ASSERT_EQ(mp_dict_len(d), 0);
 
@@ -583,16 +586,20 @@ TEST(manager_event_calls)
     sync_arg_t s;
     ASSERT_OK(mp_manager_event(m, &s.a));
     ASSERT_OK(mp_manager_event(m, &s.b));
-    ASSERT_EQ(mp_proxy_is_set(s.a), 0);
+    ASSERT_EQ(mpt_proxy_is_set(s.a), 0);
+    ASSERT_ERR(mp_proxy_is_set(s.a, NULL), MP_EINVAL);
+    bool answer;
+    ASSERT_ERR(mp_proxy_is_set(NULL, &answer), MP_EINVAL);
+    ASSERT_ERR(mp_proxy_broken(s.a, &answer), MP_EKIND);
     ASSERT_ERR(mp_proxy_wait(s.a, MP_NO_WAIT), MP_ETIMEDOUT);
     ASSERT_ERR(mp_proxy_wait(s.a, 20), MP_ETIMEDOUT);
     pid_t pid = mpt_fork(child_set_event, &s);
     ASSERT_OK(mp_proxy_set(s.b));
     ASSERT_OK(mp_proxy_wait(s.a, MP_WAIT_FOREVER));
     ASSERT_EQ(mpt_join(pid), 0);
-    ASSERT_EQ(mp_proxy_is_set(s.a), 1);
+    ASSERT_EQ(mpt_proxy_is_set(s.a), 1);
     ASSERT_OK(mp_proxy_clear(s.a));
-    ASSERT_EQ(mp_proxy_is_set(s.a), 0);
+    ASSERT_EQ(mpt_proxy_is_set(s.a), 0);
     ASSERT_ERR(mp_proxy_wait(s.a, -9), MP_EINVAL);
     ASSERT_ERR(mp_proxy_notify(s.a, 1), MP_EKIND);
     mp_proxy_destroy(s.a);
@@ -667,7 +674,10 @@ TEST(manager_barrier_calls)
     ASSERT_OK(mp_manager_barrier(m, 2, &s.a));
     ASSERT_EQ(mp_proxy_parties(s.a), 2);
     ASSERT_EQ(mp_proxy_n_waiting(s.a), 0);
-    ASSERT_EQ(mp_proxy_broken(s.a), 0);
+    ASSERT_EQ(mpt_proxy_broken(s.a), 0);
+    ASSERT_ERR(mp_proxy_broken(s.a, NULL), MP_EINVAL);
+    bool answer;
+    ASSERT_ERR(mp_proxy_is_set(s.a, &answer), MP_EKIND);
     for (int round = 0; round < 3; round++) {
         pid_t pid = mpt_fork(child_barrier_wait, &s);
         int r = mp_proxy_wait(s.a, MP_WAIT_FOREVER);
@@ -676,10 +686,10 @@ TEST(manager_barrier_calls)
     }
     /* Alone, a wait times out and breaks the barrier. */
     ASSERT_ERR(mp_proxy_wait(s.a, 20), MP_ETIMEDOUT);
-    ASSERT_EQ(mp_proxy_broken(s.a), 1);
+    ASSERT_EQ(mpt_proxy_broken(s.a), 1);
     ASSERT_ERR(mp_proxy_wait(s.a, MP_NO_WAIT), MP_EBROKEN);
     ASSERT_OK(mp_proxy_reset(s.a));
-    ASSERT_EQ(mp_proxy_broken(s.a), 0);
+    ASSERT_EQ(mpt_proxy_broken(s.a), 0);
     ASSERT_OK(mp_proxy_abort(s.a));
     ASSERT_ERR(mp_proxy_wait(s.a, MP_NO_WAIT), MP_EBROKEN);
     ASSERT_ERR(mp_proxy_parties(NULL), MP_EINVAL);

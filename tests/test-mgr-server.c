@@ -1558,7 +1558,7 @@ TEST_TIMEOUT(mgr_event_set_clear_wakes_every_waiter, 30)
         pthread_join(w[i].th, NULL);
         ASSERT_OK(w[i].result);
     }
-    ASSERT_EQ(mp_proxy_is_set(ev), 0);
+    ASSERT_EQ(mpt_proxy_is_set(ev), 0);
     mp_proxy_destroy(rev);
     mp_proxy_destroy(ev);
     mp_manager_destroy(c);

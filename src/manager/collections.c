@@ -85,9 +85,16 @@ mp_dict_delete(mp_proxy_t *d, const void *key, size_t klen)
 }
 
 int
-mp_dict_contains(mp_proxy_t *d, const void *key, size_t klen)
+mp_dict_contains(mp_proxy_t *d, const void *key, size_t klen, bool *found)
 {
-    return dict_keyed_num(d, MP__OP_DICT_CONTAINS, key, klen);
+    if (found == NULL) {
+        return MP_EINVAL;
+    }
+    int r = dict_keyed_num(d, MP__OP_DICT_CONTAINS, key, klen);
+    if (r >= 0) {
+        *found = r > 0;
+    }
+    return r > 0 ? 0 : r;
 }
 
 ssize_t

@@ -599,10 +599,18 @@ mp_proxy_clear(mp_proxy_t *ev)
 }
 
 int
-mp_proxy_is_set(mp_proxy_t *ev)
+mp_proxy_is_set(mp_proxy_t *ev, bool *is_set)
 {
-    return (int)mp__proxy_simple_num(ev, KIND(MP_PROXY_EVENT),
-                                     MP__OP_EV_IS_SET);
+    if (is_set == NULL) {
+        return MP_EINVAL;
+    }
+    int64_t r =
+        mp__proxy_simple_num(ev, KIND(MP_PROXY_EVENT), MP__OP_EV_IS_SET);
+    if (r < 0) {
+        return (int)r;
+    }
+    *is_set = r != 0;
+    return 0;
 }
 
 int
@@ -639,9 +647,17 @@ mp_proxy_n_waiting(mp_proxy_t *bar)
 }
 
 int
-mp_proxy_broken(mp_proxy_t *bar)
+mp_proxy_broken(mp_proxy_t *bar, bool *broken)
 {
-    return barrier_info(bar, 32);
+    if (broken == NULL) {
+        return MP_EINVAL;
+    }
+    int r = barrier_info(bar, 32);
+    if (r < 0) {
+        return r;
+    }
+    *broken = r != 0;
+    return 0;
 }
 
 /*--- Value and Array --------------------------------------------------------*/
