@@ -1268,7 +1268,7 @@ shm_cycle(void)
 
     check(mp_shm_create(&s, NULL, 4096, 0), "mp_shm_create");
     check(mp_shm_unlink(s), "mp_shm_unlink");
-    mp_shm_close(s);
+    mp_shm_destroy(s);
 }
 
 /* shared_memory_create_unlink: SharedMemory(create=True, size=4096) life. */
@@ -1286,7 +1286,7 @@ wl_shared_memory_create_unlink(void)
     }
     double dt = bench_now() - t0;
     bench_emit("shared_memory_create_unlink", dt / (double)n * 1e6, "us",
-               "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_close", n);
+               "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_destroy", n);
 }
 
 /* shared_memory_copy_large: 1 MiB memcpy into a block, same process. */
@@ -1310,7 +1310,7 @@ wl_shared_memory_copy_large(void)
     }
     double dt = bench_now() - t0;
     check(mp_shm_unlink(s), "mp_shm_unlink");
-    mp_shm_close(s);
+    mp_shm_destroy(s);
     free(src);
     bench_emit("shared_memory_copy_large", (double)n * (double)MIB / dt / 1e6,
                "MB/s", "n=%ld memcpy of 1 MiB into mp_shm_buf (same process)",

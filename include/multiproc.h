@@ -1127,7 +1127,8 @@ MP_EXTERN int mp_shm_create(mp_shm_t **out, const char *name, size_t size,
  * MP_EINVAL, MP_ENAMETOOLONG, MP_EACCES, MP_ENOMEM. */
 MP_EXTERN int mp_shm_attach(mp_shm_t **out, const char *name);
 
-/* The block's memory, size in bytes, and name (without leading '/'). */
+/* The block's memory (NULL once closed), size in bytes, and name (without
+ * leading '/'). Context: the process that has the handle. */
 MP_EXTERN void *mp_shm_buf(const mp_shm_t *shm);
 MP_EXTERN size_t mp_shm_size(const mp_shm_t *shm);
 MP_EXTERN const char *mp_shm_name(const mp_shm_t *shm);
@@ -1136,9 +1137,13 @@ MP_EXTERN const char *mp_shm_name(const mp_shm_t *shm);
  * Returns 0 or MP_ENOENT (already removed). */
 MP_EXTERN int mp_shm_unlink(mp_shm_t *shm);
 
-/* mp_shm_close unmaps the block and frees the handle (Python's close(); the
- * name stays unless unlinked). NULL is ignored. */
-MP_EXTERN void mp_shm_close(mp_shm_t *shm);
+/* mp_shm_close unmaps the block (Python's close(); the name stays unless
+ * unlinked): mp_shm_buf is NULL afterwards, while the size, the name and
+ * mp_shm_unlink still work. Idempotent. Returns 0 or MP_EINVAL (NULL).
+ * mp_shm_destroy closes the block if it is open and frees the handle. NULL
+ * is ignored. Context: the process that has the handle. */
+MP_EXTERN int mp_shm_close(mp_shm_t *shm);
+MP_EXTERN void mp_shm_destroy(mp_shm_t *shm);
 
 /*===== Locks: Lock and RLock ===============================================*/
 

@@ -169,7 +169,7 @@ TEST(mgr_store_create_attach)
     ASSERT_OK(mp_shm_create(&shm, NULL, 1 << 20, 0));
     ASSERT_ERR(mp__store_attach(&st2, mp_shm_name(shm)), MP_EPROTO);
     mp_shm_unlink(shm);
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     mp__store_destroy(st);
 }
 

@@ -622,9 +622,9 @@ TEST(queue_attach_same_process_and_bad_names)
     ASSERT_OK(mp_shm_create(&small, NULL, 16, 0));
     ASSERT_ERR(mp_queue_attach(&bad, mp_shm_name(small)), MP_EINVAL);
     ASSERT_OK(mp_shm_unlink(small));
-    mp_shm_close(small);
+    mp_shm_destroy(small);
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     /* After the creator destroys it, new attaches fail. */
     char keep[300];
     snprintf(keep, sizeof keep, "%s", mp_queue_name(q));

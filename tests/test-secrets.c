@@ -93,7 +93,7 @@ TEST(secret_authkey_not_derivable_from_shm_names)
     ASSERT_EQ(strlen(dash + 1), 16u);
     uint64_t seen = strtoull(dash + 1, NULL, 16);
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
 
     /* ... and from it every value the generator will draw next. */
     enum { AHEAD = 256 };

@@ -61,7 +61,7 @@ static void
 drop_block(mp_shm_t *shm)
 {
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
 }
 
 /* --- create, attach, names ---------------------------------------------- */
@@ -102,10 +102,10 @@ TEST(shm_create_and_attach)
     ASSERT(!shm_exists(mp_shm_name(shm)));
     ASSERT_ERR(mp_shm_unlink(shm), MP_ENOENT);
     ASSERT_STR_EQ((char *)mp_shm_buf(b), "world");
-    mp_shm_close(a);
-    mp_shm_close(b);
+    mp_shm_destroy(a);
+    mp_shm_destroy(b);
     ASSERT_STR_EQ((char *)buf, "world");
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
 }
 
 /* Child of shm_visible_across_processes: writes through the inherited
@@ -123,8 +123,8 @@ child_writes(void *arg)
         return 2; /* the parent's write must be visible */
     }
     ((char *)mp_shm_buf(att))[2] = 'B';
-    mp_shm_close(att);
-    mp_shm_close(shm); /* the child's copy of the handle */
+    mp_shm_destroy(att);
+    mp_shm_destroy(shm); /* the child's copy of the handle */
     return 0;
 }
 
@@ -167,7 +167,7 @@ TEST(shm_user_given_names)
     ASSERT_STR_EQ(mp_shm_name(shm), longest);
     mp_shm_t *att = NULL;
     ASSERT_OK(mp_shm_attach(&att, longest));
-    mp_shm_close(att);
+    mp_shm_destroy(att);
     drop_block(shm);
 }
 
@@ -184,7 +184,7 @@ child_reports_name(void *arg)
     ssize_t w = write(p->wr, name, strlen(name) + 1);
     int bad = w != (ssize_t)strlen(name) + 1;
     bad |= mp_shm_unlink(shm) != 0;
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     return bad;
 }
 
@@ -325,10 +325,10 @@ TEST(shm_unlink_twice_and_null)
     ASSERT_ERR(mp_shm_attach(&(mp_shm_t *){NULL}, mp_shm_name(shm)), MP_ENOENT);
     /* The mapping outlives the name. */
     ((char *)mp_shm_buf(shm))[31] = 1;
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
 
     ASSERT_ERR(mp_shm_unlink(NULL), MP_EINVAL);
-    mp_shm_close(NULL);
+    mp_shm_destroy(NULL);
     ASSERT_NULL(mp_shm_buf(NULL));
     ASSERT_EQ(mp_shm_size(NULL), 0);
     ASSERT_NULL(mp_shm_name(NULL));
@@ -375,4 +375,26 @@ TEST(shm_untracked_survives)
     ASSERT_OK(mp_shm_attach(&shm, msg + 64));
     ASSERT_EQ(mp_shm_size(shm), 8);
     drop_block(shm);
+}
+
+TEST(shm_close_keeps_the_handle)
+{
+    mp_shm_t *shm = create_block(64);
+    memcpy(mp_shm_buf(shm), "kept", 5);
+    mp_shm_t *other = NULL;
+    ASSERT_OK(mp_shm_attach(&other, mp_shm_name(shm)));
+    /* Python's close(): the mapping goes, the handle and the name stay. */
+    ASSERT_OK(mp_shm_close(shm));
+    ASSERT_NULL(mp_shm_buf(shm));
+    ASSERT_EQ(mp_shm_size(shm), 64);
+    ASSERT(shm_exists(mp_shm_name(shm)));
+    ASSERT_OK(mp_shm_close(shm));                     /* idempotent */
+    ASSERT_STR_EQ((char *)mp_shm_buf(other), "kept"); /* others unaffected */
+    /* unlink() after close(), as Python allows. */
+    ASSERT_OK(mp_shm_unlink(shm));
+    ASSERT(!shm_exists(mp_shm_name(other)));
+    mp_shm_destroy(shm);   /* frees a closed handle */
+    mp_shm_destroy(other); /* closes an open one, then frees it */
+    ASSERT_ERR(mp_shm_close(NULL), MP_EINVAL);
+    mp_shm_destroy(NULL);
 }

@@ -75,7 +75,7 @@ make_blocks(child_arg_t *a, report_t *r)
         }
         snprintf(r->names[i], NAME_LEN, "%s", mp_shm_name(shm));
         if (i > 0) {
-            mp_shm_close(shm);
+            mp_shm_destroy(shm);
         }
     }
     r->tracker = mp__tracker_pid();
@@ -220,7 +220,7 @@ child_attaches(void *arg)
         return 2;
     }
     ((char *)mp_shm_buf(att))[0] = 'x';
-    mp_shm_close(att);
+    mp_shm_destroy(att);
     return send_report(a, &r);
 }
 
@@ -245,7 +245,7 @@ TEST(tracker_attach_does_not_take_ownership)
     ASSERT(shm_exists(name));
     ASSERT_EQ(((char *)mp_shm_buf(shm))[0], 'x');
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     arg_close(&a);
 }
 
@@ -278,9 +278,9 @@ TEST(tracker_is_detached_from_the_caller)
     ASSERT_OK(mp_shm_create(&other, NULL, 8, 0));
     ASSERT_EQ(mp__tracker_pid(), t);
     ASSERT_OK(mp_shm_unlink(other));
-    mp_shm_close(other);
+    mp_shm_destroy(other);
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     /* Disconnecting ends it once no one else holds the pipe. */
     mp__tracker_disconnect();
     mp__tracker_disconnect(); /* idempotent */
@@ -299,7 +299,7 @@ TEST(tracker_ignores_terminal_signals)
     ASSERT_EQ(kill(r.tracker, SIGHUP), 0);
     ASSERT_EQ(kill(r.tracker, SIGPIPE), 0);
     /* Had any signal ended it, the block would survive the disconnect. */
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     mp_shutdown();
     assert_cleaned(&r, 1);
 }
@@ -314,13 +314,13 @@ TEST(tracker_unregister_on_unlink)
     ASSERT_OK(mp_shm_create(&shm, name, 8, 0));
     pid_t t = mp__tracker_pid();
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     ASSERT_OK(mp_shm_create(&shm, name, 8, MP_SHM_UNTRACKED));
     mp__tracker_disconnect();
     mpt_wait_pid_exit(t);
     ASSERT(shm_exists(name));
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
 }
 
 TEST(tracker_disconnect_removes_leftovers)
@@ -335,11 +335,11 @@ TEST(tracker_disconnect_removes_leftovers)
     assert_cleaned(&r, 1);
     /* The mapping is still ours; a new block starts a new tracker. */
     ((char *)mp_shm_buf(shm))[0] = 1;
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     ASSERT_OK(mp_shm_create(&shm, NULL, 8, 0));
     ASSERT_GT(mp__tracker_pid(), 0);
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
 }
 
 TEST_TIMEOUT(tracker_restarted_after_kill, 60)
@@ -348,14 +348,14 @@ TEST_TIMEOUT(tracker_restarted_after_kill, 60)
     ASSERT_OK(mp_shm_create(&shm, NULL, 8, 0));
     pid_t old = mp__tracker_pid();
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     ASSERT_EQ(kill(old, SIGKILL), 0);
     mpt_wait_pid_exit(old);
     /* Writing to the dead tracker's socket must not raise SIGPIPE; the
      * first message notices the death and starts a new tracker. */
     ASSERT_OK(mp_shm_create(&shm, NULL, 8, 0));
     ASSERT_OK(mp_shm_unlink(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     ASSERT_NE(mp__tracker_pid(), old);
     ASSERT_GT(mp__tracker_pid(), 0);
     /* The new tracker does its job. */
@@ -365,7 +365,7 @@ TEST_TIMEOUT(tracker_restarted_after_kill, 60)
     ASSERT_GT(fresh, 0);
     report_t r = {.tracker = fresh};
     snprintf(r.names[0], NAME_LEN, "%s", mp_shm_name(shm));
-    mp_shm_close(shm);
+    mp_shm_destroy(shm);
     mp__tracker_disconnect();
     assert_cleaned(&r, 1);
 }
@@ -443,8 +443,8 @@ TEST(tracker_replacement_in_child_leaves_parent_names)
     ASSERT_NE(r.tracker, second.tracker);
     snprintf(r.names[0], NAME_LEN, "%s", mp_shm_name(mine));
     snprintf(r.names[1], NAME_LEN, "%s", mp_shm_name(more));
-    mp_shm_close(mine);
-    mp_shm_close(more);
+    mp_shm_destroy(mine);
+    mp_shm_destroy(more);
     mp__tracker_disconnect();
     assert_cleaned(&r, 2);
     arg_close(&a);
@@ -463,7 +463,7 @@ thread_churn(void *arg)
         if (mp_shm_create(&shm, NULL, 64, 0) != 0 || mp_shm_unlink(shm) != 0) {
             return (void *)1;
         }
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
     }
     return NULL;
 }

@@ -60,7 +60,7 @@ mp__store_create(mp__store_t **out, size_t size)
     r = mp__plat_secret_bytes(h->hash_key, sizeof h->hash_key);
     if (r != 0) {
         (void)mp_shm_unlink(shm);
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
         return r;
     }
     uint32_t nslots = slots_for(size);
@@ -90,7 +90,7 @@ mp__store_create(mp__store_t **out, size_t size)
     }
     if (r != 0) {
         (void)mp_shm_unlink(shm);
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
     }
     return r;
 }
@@ -121,17 +121,17 @@ mp__store_attach(mp__store_t **out, const char *name)
                                 4096) &&
         h->heap_off + MP__HEAP_HDR_SLOT < size;
     if (!ok) {
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
         return MP_EPROTO;
     }
     /* Unknown counts as another: the socket serves such a client. */
     if (!mp__plat_pidns_same(h->pidns, false)) {
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
         return MP_EPIDNS;
     }
     r = attach_mapping(out, shm);
     if (r != 0) {
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
     }
     return r;
 }
@@ -239,7 +239,7 @@ mp__store_detach(mp__store_t *st)
         loc = next;
     }
     mp__plat_unmap((void *)st->cache, cache_bytes(st->nslots));
-    mp_shm_close(st->shm);
+    mp_shm_destroy(st->shm);
     mp__free(st);
 }
 

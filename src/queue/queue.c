@@ -1743,7 +1743,7 @@ mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
     r = fifo_create(mp_shm_name(shm));
     if (r != 0) {
         (void)mp_shm_unlink(shm);
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
         return r;
     }
     mp__qhdr_t *h = (mp__qhdr_t *)base;
@@ -1752,7 +1752,7 @@ mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
     if (r != 0) {
         fifo_remove(mp_shm_name(shm));
         (void)mp_shm_unlink(shm);
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
     }
     return r;
 }
@@ -1849,19 +1849,19 @@ mp_queue_attach(mp_queue_t **out, const char *name)
         return r;
     }
     if (!segment_valid(mp_shm_buf(shm), mp_shm_size(shm))) {
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
         return MP_EINVAL;
     }
     /* Cells and locks name processes by pid: another pid namespace's pids
      * name other processes (issue 21). */
     if (!mp__plat_pidns_same(((const mp__qhdr_t *)mp_shm_buf(shm))->pidns,
                              true)) {
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
         return MP_EPIDNS;
     }
     r = handle_new(out, shm, mp_shm_buf(shm), mp_shm_size(shm), 0, -1);
     if (r != 0) {
-        mp_shm_close(shm);
+        mp_shm_destroy(shm);
     }
     return r;
 }
@@ -1885,7 +1885,7 @@ mp_queue_destroy(mp_queue_t *q)
         fifo_remove(mp_shm_name(q->shm));
         (void)mp_shm_unlink(q->shm);
     }
-    mp_shm_close(q->shm);
+    mp_shm_destroy(q->shm);
     mp__free(q);
 }
 

@@ -174,14 +174,24 @@ mp_shm_unlink(mp_shm_t *shm)
     return 0;
 }
 
-void
+int
 mp_shm_close(mp_shm_t *shm)
 {
     if (shm == NULL) {
-        return;
+        return MP_EINVAL;
     }
-    mp__plat_unmap(shm->buf, shm->size);
-    mp__free(shm);
+    mp__plat_unmap(shm->buf, shm->size); /* NULL (closed before): nothing */
+    shm->buf = NULL;
+    return 0;
+}
+
+void
+mp_shm_destroy(mp_shm_t *shm)
+{
+    if (shm != NULL) {
+        (void)mp_shm_close(shm);
+        mp__free(shm);
+    }
 }
 
 /* ---- helpers ----------------------------------------------------------- */
