@@ -35,13 +35,13 @@
 static int
 wait_or_stop(int fd, int sfd)
 {
-    int fds[2] = {fd, sfd};
-    bool ready[2];
-    int r = mp_wait(fds, 2, ready, MP_WAIT_FOREVER);
+    mp_waitable_t items[2] = {{.kind = MP_WAIT_FD, .u.fd = fd},
+                              {.kind = MP_WAIT_FD, .u.fd = sfd}};
+    int r = mp_wait_any(items, 2, MP_WAIT_FOREVER);
     if (r < 0) {
         return r;
     }
-    return ready[1] ? 0 : 1;
+    return items[1].ready ? 0 : 1;
 }
 
 /* Echoes messages on c until the client leaves (1) or a stop signal

@@ -281,7 +281,7 @@ MP_EXTERN int mp_process_set_daemon(mp_process_t *p, bool daemon);
 /* mp_process_sentinel returns a file descriptor that becomes readable when
  * the process exits (a pidfd; a pipe without pidfds; for a forkserver's
  * child the socket the server reports its exit on), for
- * poll()/epoll/mp_wait. It stays owned by
+ * poll()/epoll/mp_wait_any. It stays owned by
  * the handle: do not close it. Returns the fd or MP_ENOTSTARTED, MP_ECLOSED.
  * For mp_parent_process() it becomes readable when the parent exits. */
 MP_EXTERN int mp_process_sentinel(mp_process_t *p);
@@ -419,17 +419,6 @@ MP_EXTERN int mp_conn_close(mp_conn_t *c);
  * ignored. */
 MP_EXTERN void mp_conn_destroy(mp_conn_t *c);
 
-/* mp_wait waits up to timeout until at least one of the n fds is readable
- * or hung up: connections (mp_conn_fileno), process sentinels
- * (mp_process_sentinel) or any other fd. ready (n entries, may be NULL)
- * receives which ones; fds is not modified. With n 0 it just waits out the
- * timeout. Returns how many are ready (0 when the timeout passed), or
- * MP_EINVAL (NULL fds with n > 0, a negative fd, n too large, bad timeout),
- * MP_EBADF (an fd that is not open), MP_ENOMEM. Python:
- * multiprocessing.connection.wait(objects, timeout). */
-MP_EXTERN int mp_wait(const int *fds, size_t n, bool *ready,
-                      mp_duration_t timeout);
-
 /*===== Listeners and clients ===============================================*/
 
 /* A listening socket: Python's multiprocessing.connection.Listener. Each
@@ -505,7 +494,7 @@ MP_EXTERN int mp_listener_accept(mp_listener_t *l, mp_conn_t **out,
 
 /* mp_listener_fileno returns an fd that is readable when accept has work
  * (a client is waiting, or a handshake under way has news; usable with
- * mp_wait), or MP_EINVAL (NULL), MP_ECLOSED. In a forked child it changes
+ * mp_wait_any), or MP_EINVAL (NULL), MP_ECLOSED. In a forked child it changes
  * at the child's first accept. */
 MP_EXTERN int mp_listener_fileno(const mp_listener_t *l);
 

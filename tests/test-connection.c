@@ -5,6 +5,8 @@
  * SIGPIPE, and a Python peer speaking multiprocessing.connection. */
 #include "runner.h"
 
+#include "ipc/ipc_internal.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -632,16 +634,16 @@ TEST(wait_on_connections_and_sentinels)
     ASSERT_OK(mp_pipe(&a, &b, true));
     int fds[2] = {mp_conn_fileno(r1), mp_conn_fileno(b)};
     bool ready[2] = {true, true};
-    ASSERT_EQ(mp_wait(fds, 2, ready, MP_NO_WAIT), 0);
+    ASSERT_EQ(mp__wait_fds(fds, 2, ready, MP_NO_WAIT), 0);
     ASSERT(!ready[0] && !ready[1]);
-    ASSERT_EQ(mp_wait(fds, 2, ready, 10), 0);
+    ASSERT_EQ(mp__wait_fds(fds, 2, ready, 10), 0);
     send_msg(a, 1, 1);
-    ASSERT_EQ(mp_wait(fds, 2, ready, MP_WAIT_FOREVER), 1);
+    ASSERT_EQ(mp__wait_fds(fds, 2, ready, MP_WAIT_FOREVER), 1);
     ASSERT(!ready[0] && ready[1]);
     send_msg(w1, 0, 2);
-    ASSERT_EQ(mp_wait(fds, 2, ready, MP_NO_WAIT), 2);
+    ASSERT_EQ(mp__wait_fds(fds, 2, ready, MP_NO_WAIT), 2);
     ASSERT(ready[0] && ready[1]);
-    ASSERT_EQ(mp_wait(fds, 2, NULL, MP_NO_WAIT), 2);
+    ASSERT_EQ(mp__wait_fds(fds, 2, NULL, MP_NO_WAIT), 2);
     expect_msg(b, 1, 1);
     expect_msg(r1, 0, 2);
 
@@ -651,13 +653,13 @@ TEST(wait_on_connections_and_sentinels)
     ASSERT_OK(mp_process_start(p));
     int both[2] = {mp_conn_fileno(r1), mp_process_sentinel(p)};
     ASSERT_GE(both[1], 0);
-    ASSERT_EQ(mp_wait(both, 2, ready, MP_WAIT_FOREVER), 1);
+    ASSERT_EQ(mp__wait_fds(both, 2, ready, MP_WAIT_FOREVER), 1);
     ASSERT(!ready[0] && ready[1]);
     ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
     ASSERT_OK(mp_process_destroy(p));
     /* A closed peer counts as ready (end of stream). */
     mp_conn_destroy(w1);
-    ASSERT_EQ(mp_wait(fds, 1, ready, MP_WAIT_FOREVER), 1);
+    ASSERT_EQ(mp__wait_fds(fds, 1, ready, MP_WAIT_FOREVER), 1);
     ASSERT(ready[0]);
     mp_conn_destroy(r1);
     mp_conn_destroy(a);
@@ -667,17 +669,17 @@ TEST(wait_on_connections_and_sentinels)
 TEST(wait_bad_input)
 {
     bool ready[1];
-    ASSERT_ERR(mp_wait(NULL, 1, ready, 0), MP_EINVAL);
+    ASSERT_ERR(mp__wait_fds(NULL, 1, ready, 0), MP_EINVAL);
     int neg = -1;
-    ASSERT_ERR(mp_wait(&neg, 1, ready, 0), MP_EINVAL);
+    ASSERT_ERR(mp__wait_fds(&neg, 1, ready, 0), MP_EINVAL);
     int fds[2];
     ASSERT_OK(pipe2(fds, O_CLOEXEC));
-    ASSERT_ERR(mp_wait(fds, 1, ready, -2), MP_EINVAL);
-    ASSERT_ERR(mp_wait(fds, SIZE_MAX, ready, 0), MP_EINVAL);
+    ASSERT_ERR(mp__wait_fds(fds, 1, ready, -2), MP_EINVAL);
+    ASSERT_ERR(mp__wait_fds(fds, SIZE_MAX, ready, 0), MP_EINVAL);
     close(fds[0]);
     close(fds[1]);
-    ASSERT_ERR(mp_wait(fds, 1, ready, MP_WAIT_FOREVER), MP_EBADF);
+    ASSERT_ERR(mp__wait_fds(fds, 1, ready, MP_WAIT_FOREVER), MP_EBADF);
     /* Nothing to wait for: the timeout passes. */
-    ASSERT_EQ(mp_wait(NULL, 0, NULL, MP_NO_WAIT), 0);
-    ASSERT_EQ(mp_wait(NULL, 0, NULL, 5), 0);
+    ASSERT_EQ(mp__wait_fds(NULL, 0, NULL, MP_NO_WAIT), 0);
+    ASSERT_EQ(mp__wait_fds(NULL, 0, NULL, 5), 0);
 }

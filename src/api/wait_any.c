@@ -2,7 +2,7 @@
 /* wait_any.c - mp_wait_any: Python's connection.wait() over connections,
  * process sentinels, plain fds and queues.
  *
- * Every item becomes one fd for mp_wait (the one poll loop of the library):
+ * Every item becomes one fd for mp__wait_fds (the one poll loop of the library):
  * a connection its fd, a process its sentinel, a queue its wake-up FIFO
  * (queue_internal.h). Queues have no readiness of their own in the kernel,
  * so the loop is:
@@ -15,6 +15,7 @@
  *   then stop counting ourselves.
  * Counting comes before the first look, so a put either is seen by the
  * look or sees us and writes its byte: no wake-up is lost. */
+#include "../ipc/ipc_internal.h"
 #include "../queue/queue_internal.h"
 
 #include <limits.h>
@@ -22,7 +23,7 @@
 /* Items up to this many are waited on without allocating. */
 #define LOCAL_ITEMS 16
 
-/* The fds mp_wait polls, one per item, and what it reports. */
+/* The fds mp__wait_fds polls, one per item, and what it reports. */
 typedef struct poll_set {
     int *fds;
     bool *ready;
@@ -124,7 +125,7 @@ queues_register(mp_waitable_t *items, size_t n, bool begin)
  * waiting if a queue was ready, else up to deadline), marks the fds that
  * are ready and the queues whose FIFO woke us and that now hold a message.
  * Called with the caller counted on every queue. Returns the number ready
- * or an error of mp_wait. */
+ * or an error of mp__wait_fds. */
 static int
 wait_round(mp_waitable_t *items, size_t n, poll_set_t *ps, int64_t deadline)
 {
@@ -137,7 +138,7 @@ wait_round(mp_waitable_t *items, size_t n, poll_set_t *ps, int64_t deadline)
         }
     }
     mp_duration_t ms = count > 0 ? MP_NO_WAIT : mp__remaining_ms(deadline);
-    int r = mp_wait(n > 0 ? ps->fds : NULL, n, ps->ready, ms);
+    int r = mp__wait_fds(n > 0 ? ps->fds : NULL, n, ps->ready, ms);
     if (r < 0) {
         return r;
     }

@@ -215,7 +215,7 @@ mp_conn_destroy(mp_conn_t *c)
 }
 
 int
-mp_wait(const int *fds, size_t n, bool *ready, mp_duration_t timeout)
+mp__wait_fds(const int *fds, size_t n, bool *ready, mp_duration_t timeout)
 {
     int64_t deadline;
     int r = mp__deadline(timeout, &deadline);

@@ -148,4 +148,12 @@ int mp__lst_parse_address(const char *address, bool numeric_only,
 void mp__lst_format_inet(const struct sockaddr_storage *ss, char *buf,
                          size_t buflen);
 
+/* mp__wait_fds waits up to timeout until at least one of the n fds is
+ * readable or hung up; ready (n entries, may be NULL) receives which ones.
+ * With n 0 it just waits out the timeout. Returns how many are ready (0
+ * when the timeout passed), or MP_EINVAL (NULL fds with n > 0, a negative
+ * fd, n too large, bad timeout), MP_EBADF (an fd that is not open),
+ * MP_ENOMEM. mp_wait_any's engine (src/api/wait_any.c). */
+int mp__wait_fds(const int *fds, size_t n, bool *ready, mp_duration_t timeout);
+
 #endif /* MP_IPC_INTERNAL_H */

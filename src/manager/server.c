@@ -735,7 +735,7 @@ accept_loop(server_t *srv)
         {.fd = srv->wake[0], .events = POLLIN},
         {.fd = srv->m->stop_fd[0], .events = POLLIN}};
     for (;;) {
-        /* poll itself, not mp_wait: no allocation (a heap page written
+        /* poll itself, not mp_wait_any: no allocation (a heap page written
          * is a page fault in this new process). */
         if (mp__plat_poll_many(pfd, 3, MP__NO_DEADLINE) < 0) {
             /* Not EINTR (retried at once: SIGTERM's byte is then on

@@ -25,7 +25,7 @@
 static int
 await_ready(mp_manager_t *m)
 {
-    /* poll itself, not mp_wait: no allocation (after a fork every heap
+    /* poll itself, not mp_wait_any: no allocation (after a fork every heap
      * page this process writes first costs a copy-on-write fault). */
     struct pollfd pfd[2] = {
         {.fd = m->ready_fd[0], .events = POLLIN},
