@@ -2,9 +2,9 @@
 /* wait_any.c - mp_wait_any: Python's connection.wait() over connections,
  * process sentinels, plain fds and queues.
  *
- * Every item becomes one fd for mp__wait_fds (the one poll loop of the library):
- * a connection its fd, a process its sentinel, a queue its wake-up FIFO
- * (queue_internal.h). Queues have no readiness of their own in the kernel,
+ * Every item becomes one fd for mp__wait_fds (the one poll loop of the
+ * library): a connection its fd, a process its sentinel, a queue its wake-up
+ * FIFO (queue_internal.h). Queues have no readiness of their own in the kernel,
  * so the loop is:
  *   count ourselves as a poll waiter on every queue (producers then write
  *   a byte to the FIFO after each put),
