@@ -1286,7 +1286,8 @@ wl_shared_memory_create_unlink(void)
     }
     double dt = bench_now() - t0;
     bench_emit("shared_memory_create_unlink", dt / (double)n * 1e6, "us",
-               "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_destroy", n);
+               "n=%ld mp_shm_create(NULL,4096)+mp_shm_unlink+mp_shm_destroy",
+               n);
 }
 
 /* shared_memory_copy_large: 1 MiB memcpy into a block, same process. */
