@@ -5,7 +5,7 @@
  * negative code from this table on failure. System errors are passed through as
  * -errno unchanged; codes the OS has no word for live in a reserved range below
  * -4000. The table is append-only: a number, once given, is never reused.
- * Included by multiproc.h; do not include it on its own. */
+ * Included by multiproc/common.h (and so by multiproc.h). */
 #ifndef MULTIPROC_ERRNO_H
 #define MULTIPROC_ERRNO_H
 

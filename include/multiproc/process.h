@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/* multiproc/process.h - processes: the start methods (fork, forkserver, spawn)
+ * and the mp_process_* calls. Included by multiproc.h; including it alone
+ * works too. */
+#ifndef MULTIPROC_PROCESS_H
+#define MULTIPROC_PROCESS_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===== Start methods =======================================================*/
+
+/* How mp_process_start makes a child (Python's start methods):
+ *   MP_START_FORK        fork() of the caller: fastest, the child sees the
+ *                        caller's memory, but a caller with threads can
+ *                        leave its child holding a lock another thread had
+ *                        (malloc's, a logger's): a deadlock hazard.
+ *   MP_START_FORKSERVER  a server process, itself a fresh exec of the
+ *                        program (one thread, no state of the caller),
+ *                        forks each child on request: safe from threads.
+ *   MP_START_SPAWN       a fresh exec of the program that runs only the
+ *                        target: safe from threads, slowest.
+ * Under forkserver and spawn the child shares no memory with its creator:
+ * the target is named across the exec (its object's build-id and its
+ * offset there, so static functions work), and the argument is copied as
+ * bytes (mp_process_opts_t.arg_size). Both need mp_main() at the top of
+ * main. MP_START_DEFAULT (0) means "the process-wide default". */
+typedef enum {
+    MP_START_DEFAULT = 0,
+    MP_START_FORK = 1,
+    MP_START_FORKSERVER = 2,
+    MP_START_SPAWN = 3
+} mp_start_method_t;
+
+/* mp_main is the entry hook that spawn and forkserver need; call it first
+ * thing in main: `int main(int argc, char **argv) { mp_main(argc, argv);
+ * ... }`. In a normal run it records that the program has the hook and
+ * returns 0 at once. In a process the library started with spawn (or the
+ * forkserver it runs), it runs that process's target (or serves requests)
+ * and exits: it never returns there, so main's own code never runs twice.
+ * Starting a spawn or forkserver process from a program that did not call
+ * it fails with MP_ENOMAIN. The library's execs are told apart by argv
+ * (exactly `<argv0> --multiproc-spawn 3` or `--multiproc-forkserver 3`):
+ * a program must not take those arguments itself. Context: main's
+ * thread, before anything else. Python: the `if __name__ == '__main__':`
+ * guard. */
+MP_EXTERN int mp_main(int argc, char **argv);
+
+/* mp_start_method_name returns "fork", "forkserver" or "spawn" (NULL for
+ * MP_START_DEFAULT or a value outside the enum). mp_start_method_parse
+ * stores the method named name in *out: 0 or MP_EINVAL. */
+MP_EXTERN const char *mp_start_method_name(mp_start_method_t method);
+MP_EXTERN int mp_start_method_parse(const char *name, mp_start_method_t *out);
+
+/* mp_set_start_method sets the process-wide default method, once: a second
+ * call (or one after the default was fixed by mp_start_method or by a
+ * start) returns MP_EBUSY unless force is true. With force, method
+ * MP_START_DEFAULT unsets it again. Returns 0, MP_EBUSY or MP_EINVAL (not
+ * a method). A child inherits its creator's default (fork), or has its own
+ * method as default (spawn, forkserver: as Python's). Context: any thread.
+ * Python: multiprocessing.set_start_method(method, force). */
+MP_EXTERN int mp_set_start_method(mp_start_method_t method, bool force);
+
+/* mp_start_method returns the process-wide default method, fixing it on
+ * first use as Python's get_start_method() does: the method set, else the
+ * one the environment variable MULTIPROC_START_METHOD names ("fork",
+ * "forkserver", "spawn"; so a program and its tests run under each method
+ * unchanged), else MP_START_FORK. Returns the method (> 0), or MP_EINVAL
+ * when the variable names no method (nothing is fixed then). */
+MP_EXTERN int mp_start_method(void);
+
+/*===== Processes ===========================================================*/
+
+typedef struct mp_process mp_process_t;
+
+/* A process target. Its return value becomes the child's exit code
+ * (truncated to 8 bits by the OS, as for exit()). */
+typedef int (*mp_target_fn)(void *arg);
+
+/* Options for mp_process_create; all-zero (or a NULL pointer) means the
+ * defaults. */
+typedef struct mp_process_opts {
+    const char *name; /* NULL: "Process-N" (Python's identity numbering) */
+    bool daemon;      /* killed when the parent exits, even by SIGKILL;
+                         false: the creating process's own flag (Python's
+                         default), which mp_process_set_daemon may change */
+    mp_start_method_t start_method; /* 0: mp_start_method() at start */
+    size_t arg_size; /* 0: arg is a pointer passed as is (fork only; NULL
+                        under any method); else arg points to arg_size
+                        bytes that a forkserver or spawn child gets a copy
+                        of (its target is passed a pointer to the copy,
+                        aligned for any type; fork passes arg as is) */
+} mp_process_opts_t;
+
+/* mp_process_create makes a process object that will run target(arg) in a
+ * child once started. The name is copied. With the fork start method arg is
+ * passed as is (the child sees the same address, with a copy of the
+ * parent's memory); under forkserver and spawn the opts' arg_size bytes at
+ * arg are copied to the child when it starts (arg must stay valid until
+ * mp_process_start returns). Returns 0 or MP_EINVAL (NULL out or target, a
+ * start_method outside the enum), MP_ENOMEM. Context: any process; the
+ * object belongs to the creating process. */
+MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
+                                void *arg, const mp_process_opts_t *opts);
+
+/* mp_process_start starts the child with the handle's start method (the
+ * default when it has none: which fixes the default, see
+ * mp_start_method) and returns once it runs. A failure is reported here
+ * with its reason and leaves no child behind. Before forking it flushes
+ * stdio (so buffered output is not written twice) and reaps children that
+ * have exited. Returns 0 or MP_ESTARTED (started before), MP_EDAEMON (the
+ * caller is a daemon process), MP_ENOTCHILD (object made by another
+ * process), MP_ECLOSED, MP_EAGAIN/MP_ENOMEM (fork failed), the error of
+ * making the child's pidfd or, without pidfds, its pipes (a fork child's
+ * own set-up after the fork cannot fail short of a kernel bug; if it did,
+ * the child would exit with 127); under forkserver and spawn also
+ * MP_ENOMAIN (the
+ * program did not call mp_main), MP_EINVAL (a non-NULL arg without
+ * arg_size, or MULTIPROC_START_METHOD names no method), MP_ENOTSUP (the
+ * target's object has no build-id), MP_ENOENT/MP_EPROTO (the child found
+ * no such code: another binary), MP_EPIPE (the child died before it could
+ * run its target), MP_ETIMEDOUT (it did not report within a minute) and
+ * errors starting the forkserver. */
+MP_EXTERN int mp_process_start(mp_process_t *p);
+
+/* mp_process_join waits up to timeout for the child to exit and reaps it.
+ * Returns 0 when it has exited (mp_process_exitcode then has the code),
+ * MP_ETIMEDOUT if it is still running, MP_ENOTSTARTED, MP_ENOTCHILD (not a
+ * child of the caller, or the current process), MP_ECLOSED, MP_EINVAL (bad
+ * timeout). On the handle from mp_parent_process() it waits for the parent
+ * to exit. Context: the creating process (any thread). */
+MP_EXTERN int mp_process_join(mp_process_t *p, mp_duration_t timeout);
+
+/* mp_process_is_alive returns 1 if the process runs, 0 if it has not been
+ * started or has exited (an exited child is reaped), or MP_ECLOSED. Always 1
+ * for mp_current_process(). Never blocks. */
+MP_EXTERN int mp_process_is_alive(mp_process_t *p);
+
+/* mp_process_terminate sends SIGTERM, mp_process_kill SIGKILL. A process
+ * that has already exited is left alone (returns 0). Returns 0 or
+ * MP_ENOTSTARTED, MP_ENOTCHILD, MP_ECLOSED. The signal goes to the child
+ * only, not to its descendants. A forkserver's child is reaped by the
+ * server: as in Python, a signal sent in the moment between that reap and
+ * its report could reach a process that reused the pid. */
+MP_EXTERN int mp_process_terminate(mp_process_t *p);
+MP_EXTERN int mp_process_kill(mp_process_t *p);
+
+/* mp_process_exitcode stores the exit code of an exited child in *code: the
+ * target's return value, the value given to exit(), or minus the number of
+ * the signal that killed it. Polls (and reaps) without blocking. Returns 0,
+ * MP_ERUNNING (still running: Python's None), MP_ENOTSTARTED, MP_ECLOSED or
+ * MP_EINVAL. */
+MP_EXTERN int mp_process_exitcode(mp_process_t *p, int *code);
+
+/* mp_process_pid returns the pid, or 0 before start (and after close). */
+MP_EXTERN pid_t mp_process_pid(const mp_process_t *p);
+
+/* mp_process_name returns the name ("Process-1", "Process-1:2", the given
+ * one, or "MainProcess"). Valid until the handle is destroyed. */
+MP_EXTERN const char *mp_process_name(const mp_process_t *p);
+
+/* mp_process_set_name copies a new name. Returns 0, MP_EINVAL or MP_ENOMEM. */
+MP_EXTERN int mp_process_set_name(mp_process_t *p, const char *name);
+
+/* mp_process_daemon returns the daemon flag; mp_process_set_daemon sets it
+ * before start (MP_ESTARTED after). */
+MP_EXTERN bool mp_process_daemon(const mp_process_t *p);
+MP_EXTERN int mp_process_set_daemon(mp_process_t *p, bool daemon);
+
+/* mp_process_sentinel returns a file descriptor that becomes readable when
+ * the process exits (a pidfd; a pipe without pidfds; for a forkserver's
+ * child the socket the server reports its exit on), for
+ * poll()/epoll/mp_wait_any. It stays owned by
+ * the handle: do not close it. Returns the fd or MP_ENOTSTARTED, MP_ECLOSED.
+ * For mp_parent_process() it becomes readable when the parent exits. */
+MP_EXTERN int mp_process_sentinel(mp_process_t *p);
+
+/* mp_process_close releases the handle's OS resources (the sentinel) of an
+ * exited or never-started process; afterwards every call but destroy returns
+ * MP_ECLOSED. Idempotent. Returns 0 or MP_ERUNNING (join or terminate it
+ * first). */
+MP_EXTERN int mp_process_close(mp_process_t *p);
+
+/* mp_process_destroy closes and frees the handle. Returns 0, or MP_ERUNNING
+ * when the child still runs (the handle stays valid: a running child is
+ * never abandoned to become a zombie). NULL and the library-owned handles of
+ * mp_current_process()/mp_parent_process() are ignored (0). */
+MP_EXTERN int mp_process_destroy(mp_process_t *p);
+
+/* mp_process_start_method returns the method that started p: for a child
+ * handle the one it was or will be started with (MP_START_DEFAULT while it
+ * is to take the default and has not started), for mp_current_process()
+ * the one that started the caller (MP_START_DEFAULT in the main process),
+ * for mp_parent_process() MP_START_DEFAULT. NULL gives MP_START_DEFAULT.
+ * Python: get_start_method() in the child, Process._start_method. */
+MP_EXTERN mp_start_method_t mp_process_start_method(const mp_process_t *p);
+
+/* mp_process_exit ends the calling process the way a target's return does:
+ * it terminates daemon children, joins the others, flushes stdio and exits
+ * with code without running atexit handlers inherited from the parent.
+ * Python: sys.exit(code) inside a child. */
+MP_EXTERN void mp_process_exit(int code) __attribute__((noreturn));
+
+/* mp_current_process returns the handle of the calling process ("MainProcess"
+ * in the process that did not come from mp_process_start). Library-owned;
+ * never NULL. */
+MP_EXTERN mp_process_t *mp_current_process(void);
+
+/* mp_parent_process returns a handle on the parent of a process started with
+ * mp_process_start, or NULL in the main process. mp_process_is_alive() on it
+ * tells whether the parent still runs, mp_process_join() waits for it to
+ * exit, and its sentinel becomes readable when it does: the way for a child
+ * to learn that its parent died. Library-owned. */
+MP_EXTERN mp_process_t *mp_parent_process(void);
+
+/* mp_active_children reaps children that have exited, then stores up to cap
+ * handles of the caller's started, still running children in out (which may
+ * be NULL when cap is 0). Returns how many there are (possibly more than
+ * cap), or MP_EINVAL. The handles stay owned by their creator. */
+MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MULTIPROC_PROCESS_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* multiproc/queue.h - Queue, SimpleQueue and JoinableQueue: byte messages in
+ * shared memory. Included by multiproc.h; including it alone works too. */
+#ifndef MULTIPROC_QUEUE_H
+#define MULTIPROC_QUEUE_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===== Queues: Queue, SimpleQueue, JoinableQueue ==========================*/
+
+/* A multi-producer, multi-consumer FIFO of byte messages (0 bytes and up) in
+ * shared memory. Any process that inherited the queue (fork) or attached it
+ * by name (mp_queue_attach: a process that was already running, such as a
+ * pool worker) may put and get. A put copies the message into the queue and
+ * returns: nothing is buffered in the putting process, so a producer may
+ * exit right after its last put. A process killed with SIGKILL at any moment
+ * (mid-put, mid-get) never corrupts or wedges the queue for the others; at
+ * most the one message it was handling is lost, and none is duplicated.
+ * Messages from one producer arrive in the order they were put. */
+typedef struct mp_queue mp_queue_t;
+
+/* Options for mp_queue_create; all-zero (or NULL) means the defaults. */
+typedef struct mp_queue_opts {
+    size_t maxsize;  /* at most this many messages; 0: unbounded */
+    bool joinable;   /* a JoinableQueue: task_done and join */
+    size_t capacity; /* bytes reserved for message data; 0: 1 GiB. The
+                        reservation is sparse: memory is used only for the
+                        messages in the queue, and reused. A single message
+                        may be as large as this. */
+} mp_queue_opts_t;
+
+/* mp_queue_create makes a queue (Python: Queue(maxsize), or JoinableQueue
+ * with opts->joinable). mp_simple_queue_create makes an unbounded one
+ * (SimpleQueue) and mp_joinable_queue_create a joinable one. Returns 0 or
+ * MP_EINVAL, MP_ENOMEM, MP_ENOSPC. Context: any process; the queue is
+ * removed once its creator destroys it or its whole process tree exits. */
+MP_EXTERN int mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts);
+MP_EXTERN int mp_simple_queue_create(mp_queue_t **out);
+MP_EXTERN int mp_joinable_queue_create(mp_queue_t **out, size_t maxsize);
+
+/* mp_queue_name returns the name another process passes to mp_queue_attach
+ * (valid while the handle lives). */
+MP_EXTERN const char *mp_queue_name(const mp_queue_t *q);
+
+/* mp_queue_attach opens an existing queue by name in a process that did not
+ * inherit it. The queue names the processes working on it by pid, so the
+ * attaching process must be in the creator's pid namespace. Returns 0 or
+ * MP_ENOENT (no such queue, or destroyed), MP_EINVAL (not a queue's name),
+ * MP_EPIDNS (made in another pid namespace), MP_ENOMEM. */
+MP_EXTERN int mp_queue_attach(mp_queue_t **out, const char *name);
+
+/* mp_queue_put copies len bytes from buf into the queue, waiting up to
+ * timeout for room in a bounded queue. An unbounded queue never refuses a
+ * put for lack of room and never waits long: when its ring is full (or many
+ * large messages are queued) a put pauses at most 2 ms (never past timeout,
+ * never with MP_NO_WAIT) for consumers to catch up, so memory is reused,
+ * then stores the message in the overflow area. Returns 0, MP_EFULL (no
+ * room within timeout, also for MP_NO_WAIT; in any queue also when 32 puts
+ * of messages over 96 bytes are copying at once and none ends in time),
+ * MP_EMSGSIZE (len above the queue's capacity), MP_ENOMEM (the data area
+ * is full of unread messages), MP_ECLOSED (this handle was closed),
+ * MP_EINVAL. mp_queue_put_nowait is put with MP_NO_WAIT. On failure nothing
+ * was put. */
+MP_EXTERN int mp_queue_put(mp_queue_t *q, const void *buf, size_t len,
+                           mp_duration_t timeout);
+MP_EXTERN int mp_queue_put_nowait(mp_queue_t *q, const void *buf, size_t len);
+
+/* mp_queue_get takes the oldest message, waiting up to timeout for one, and
+ * stores a fresh buffer holding it in *out (the caller frees it with
+ * mp_free; non-NULL also for an empty message). Returns the message length,
+ * or MP_EEMPTY (none within timeout; also for MP_NO_WAIT), MP_ECLOSED,
+ * MP_ENOMEM (the message stays queued), MP_EINVAL. mp_queue_get_nowait is
+ * get with MP_NO_WAIT. */
+MP_EXTERN ssize_t mp_queue_get(mp_queue_t *q, void **out,
+                               mp_duration_t timeout);
+MP_EXTERN ssize_t mp_queue_get_nowait(mp_queue_t *q, void **out);
+
+/* mp_queue_get_into is mp_queue_get into the caller's buffer. Returns the
+ * length, or MP_EMSGSIZE when the next message is longer than buflen (it
+ * stays queued), or the errors of mp_queue_get. */
+MP_EXTERN ssize_t mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
+                                    mp_duration_t timeout);
+
+/* mp_queue_qsize returns the number of messages in the queue (a snapshot:
+ * others may change it at once), or MP_EINVAL for NULL; mp_queue_empty
+ * tells whether it is empty, mp_queue_full whether a bounded queue is at
+ * maxsize (both false for NULL). Context: any process that has the queue. */
+MP_EXTERN ssize_t mp_queue_qsize(const mp_queue_t *q);
+MP_EXTERN bool mp_queue_empty(const mp_queue_t *q);
+MP_EXTERN bool mp_queue_full(const mp_queue_t *q);
+
+/* mp_queue_close marks this handle closed: later puts and gets through it
+ * return MP_ECLOSED; other handles and processes are not affected.
+ * Idempotent; returns 0 or MP_EINVAL. */
+MP_EXTERN int mp_queue_close(mp_queue_t *q);
+
+/* Python's join_thread/cancel_join_thread: puts are never buffered in the
+ * process, so there is nothing to flush. mp_queue_join_thread returns 0 on a
+ * closed handle and MP_EBUSY ("queue not closed") otherwise;
+ * mp_queue_cancel_join_thread returns 0. */
+MP_EXTERN int mp_queue_join_thread(mp_queue_t *q);
+MP_EXTERN int mp_queue_cancel_join_thread(mp_queue_t *q);
+
+/* JoinableQueue: every put counts an unfinished task; mp_queue_task_done
+ * marks one finished (MP_EOVERRELEASE: more task_done calls than puts) and
+ * mp_queue_join waits up to timeout until none is unfinished (MP_ETIMEDOUT).
+ * Both return MP_EINVAL on a queue that is not joinable. As in Python, the
+ * unfinished count is the puts completed minus the task_done calls, and it
+ * stays exact when processes are killed at any moment: a put killed before
+ * its message was in the queue counts nothing, one killed after counts it
+ * (the message is there for consumers). A message whose consumer is killed
+ * before its task_done - inside mp_queue_get or after - stays unfinished,
+ * as in Python: whoever notices the death calls task_done for it. */
+MP_EXTERN int mp_queue_task_done(mp_queue_t *q);
+MP_EXTERN int mp_queue_join(mp_queue_t *q, mp_duration_t timeout);
+
+/* mp_queue_destroy frees the handle. In the creating process it also
+ * removes the queue (processes that still have it mapped keep working on
+ * their mapping; new attaches fail); elsewhere it only unmaps. NULL is
+ * ignored. */
+MP_EXTERN void mp_queue_destroy(mp_queue_t *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MULTIPROC_QUEUE_H */

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* multiproc/sync.h - the synchronisation objects: Lock, RLock, Semaphore,
+ * BoundedSemaphore, Condition, Event, Barrier. Included by multiproc.h;
+ * including it alone works too. */
+#ifndef MULTIPROC_SYNC_H
+#define MULTIPROC_SYNC_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===== Locks: Lock and RLock ===============================================*/
+
+/* One type for both: a Lock (not recursive, any process may release it) and
+ * an RLock (recursive, owned by the acquiring thread). Both survive the death
+ * of their holder: the next acquirer gets the lock with MP_EOWNERDEAD, also
+ * when the dead holder's pid has been given to a new process meanwhile (a
+ * holder is its pid and its pidfd's inode number, or before Linux 6.9 its
+ * start time: there a pid reused within the same 10 ms clock tick is not
+ * told apart; see docs/design.md). */
+typedef struct mp_lock mp_lock_t;
+
+/* mp_lock_create makes a Lock, mp_rlock_create an RLock, both unlocked.
+ * Returns 0 or MP_EINVAL (NULL out), MP_ENOMEM. */
+MP_EXTERN int mp_lock_create(mp_lock_t **out);
+MP_EXTERN int mp_rlock_create(mp_lock_t **out);
+
+/* mp_lock_acquire takes the lock, waiting up to timeout. An RLock already
+ * held by the calling thread is taken once more. Returns 0, MP_ETIMEDOUT
+ * (not acquired; also for MP_NO_WAIT on a held lock), MP_EOWNERDEAD (the
+ * holder died while holding it: the caller now holds it, and should repair
+ * the state and call mp_lock_consistent), MP_EINVAL. Context: any process
+ * that created or inherited the lock, any thread. */
+MP_EXTERN int mp_lock_acquire(mp_lock_t *lock, mp_duration_t timeout);
+
+/* mp_lock_release releases the lock (an RLock: one level). Returns 0,
+ * MP_EOVERRELEASE (a Lock that is not held), MP_ENOTOWNER (an RLock not held
+ * by the calling thread), MP_EINVAL. */
+MP_EXTERN int mp_lock_release(mp_lock_t *lock);
+
+/* mp_lock_consistent marks the state a lock protects as repaired after
+ * MP_EOWNERDEAD. Until it is called, every acquirer gets MP_EOWNERDEAD (with
+ * the lock). Returns 0 or MP_ENOTOWNER (the caller does not hold it). */
+MP_EXTERN int mp_lock_consistent(mp_lock_t *lock);
+
+/* mp_lock_locked tells whether someone holds the lock (false for NULL).
+ * Context: any process that has the lock. */
+MP_EXTERN bool mp_lock_locked(const mp_lock_t *lock);
+
+/* mp_lock_is_mine tells whether the calling thread holds the lock (for a
+ * Lock: it was the last to acquire it and has not released it); false for
+ * NULL. Context: any process that has the lock. */
+MP_EXTERN bool mp_lock_is_mine(const mp_lock_t *lock);
+
+/* mp_lock_recursion returns how many times an RLock is held (0 if free;
+ * 0 or 1 for a Lock). */
+MP_EXTERN int mp_lock_recursion(const mp_lock_t *lock);
+
+/* mp_lock_destroy frees the lock. In the creating process it also frees the
+ * shared state, so call it once no other process uses the lock; in any other
+ * process it only drops the local handle. NULL is ignored. */
+MP_EXTERN void mp_lock_destroy(mp_lock_t *lock);
+
+/*===== Semaphores: Semaphore and BoundedSemaphore ==========================*/
+
+typedef struct mp_semaphore mp_semaphore_t;
+
+#define MP_SEM_VALUE_MAX 2147483647
+
+/* mp_semaphore_create makes a counter starting at value; releases may raise
+ * it up to MP_SEM_VALUE_MAX. mp_bounded_semaphore_create makes one that may
+ * never exceed value. Returns 0 or MP_EINVAL (NULL out, value above
+ * MP_SEM_VALUE_MAX), MP_ENOMEM. */
+MP_EXTERN int mp_semaphore_create(mp_semaphore_t **out, unsigned value);
+MP_EXTERN int mp_bounded_semaphore_create(mp_semaphore_t **out, unsigned value);
+
+/* mp_semaphore_acquire decrements the counter, waiting up to timeout for it
+ * to be positive. Returns 0, MP_ETIMEDOUT, MP_EINVAL. */
+MP_EXTERN int mp_semaphore_acquire(mp_semaphore_t *sem, mp_duration_t timeout);
+
+/* mp_semaphore_release increments the counter and wakes one waiter. Returns
+ * 0, MP_EOVERRELEASE (a bounded semaphore at its initial value),
+ * MP_EOVERFLOW (at MP_SEM_VALUE_MAX), MP_EINVAL. */
+MP_EXTERN int mp_semaphore_release(mp_semaphore_t *sem);
+
+/* mp_semaphore_get_value returns the counter (>= 0) or MP_EINVAL. */
+MP_EXTERN int mp_semaphore_get_value(const mp_semaphore_t *sem);
+
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+MP_EXTERN void mp_semaphore_destroy(mp_semaphore_t *sem);
+
+/*===== Conditions ==========================================================*/
+
+typedef struct mp_condition mp_condition_t;
+
+/* mp_condition_create makes a condition variable bound to lock (a Lock or an
+ * RLock the caller keeps alive for the condition's lifetime), or to a new
+ * RLock of its own when lock is NULL. Returns 0, MP_EINVAL, MP_ENOMEM. */
+MP_EXTERN int mp_condition_create(mp_condition_t **out, mp_lock_t *lock);
+
+/* The condition's lock, to acquire and release around waits and notifies. */
+MP_EXTERN mp_lock_t *mp_condition_get_lock(mp_condition_t *cond);
+MP_EXTERN int mp_condition_acquire(mp_condition_t *cond, mp_duration_t timeout);
+MP_EXTERN int mp_condition_release(mp_condition_t *cond);
+
+/* mp_condition_wait releases the lock (all levels of an RLock), waits up to
+ * timeout for a notify, and takes the lock back before returning, whatever
+ * the result. Returns 0 (notified), MP_ETIMEDOUT, MP_ENOTOWNER (the caller
+ * does not hold the lock; nothing waited), MP_EOWNERDEAD (notified or timed
+ * out, but the lock's previous holder died: the caller holds it), MP_EINVAL.
+ * A waiter whose notifier died is not held past its timeout. */
+MP_EXTERN int mp_condition_wait(mp_condition_t *cond, mp_duration_t timeout);
+
+/* A predicate for mp_condition_wait_for: non-zero means "done". */
+typedef int (*mp_predicate_fn)(void *arg);
+
+/* mp_condition_wait_for waits until pred(arg) is non-zero, checking it with
+ * the lock held first and after every wake-up, for up to timeout in all.
+ * Returns 0 (the predicate holds), MP_ETIMEDOUT (it still does not), or the
+ * errors of mp_condition_wait. */
+MP_EXTERN int mp_condition_wait_for(mp_condition_t *cond, mp_predicate_fn pred,
+                                    void *arg, mp_duration_t timeout);
+
+/* mp_condition_notify wakes up to n waiters; mp_condition_notify_all wakes
+ * them all. The caller must hold the lock. Never blocks. Returns 0,
+ * MP_ENOTOWNER, MP_EINVAL. */
+MP_EXTERN int mp_condition_notify(mp_condition_t *cond, unsigned n);
+MP_EXTERN int mp_condition_notify_all(mp_condition_t *cond);
+
+/* Same ownership rule as mp_lock_destroy; the lock given at creation is not
+ * destroyed. NULL is ignored. */
+MP_EXTERN void mp_condition_destroy(mp_condition_t *cond);
+
+/*===== Events ==============================================================*/
+
+typedef struct mp_event mp_event_t;
+
+/* mp_event_create makes an event flag, initially clear. */
+MP_EXTERN int mp_event_create(mp_event_t **out);
+
+/* mp_event_set sets the flag and wakes every waiter; mp_event_clear clears
+ * it. Both return 0 or MP_EINVAL. */
+MP_EXTERN int mp_event_set(mp_event_t *ev);
+MP_EXTERN int mp_event_clear(mp_event_t *ev);
+
+/* mp_event_is_set tells whether the flag is set (false for NULL). Context:
+ * any process that has the event. */
+MP_EXTERN bool mp_event_is_set(const mp_event_t *ev);
+
+/* mp_event_wait returns 0 once the flag is set (at once if it is),
+ * MP_ETIMEDOUT if it was not set within timeout, or MP_EINVAL. */
+MP_EXTERN int mp_event_wait(mp_event_t *ev, mp_duration_t timeout);
+
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+MP_EXTERN void mp_event_destroy(mp_event_t *ev);
+
+/*===== Barriers ============================================================*/
+
+typedef struct mp_barrier mp_barrier_t;
+
+/* Run once per generation by the last process to arrive, before anyone is
+ * released. A non-zero return breaks the barrier. */
+typedef int (*mp_barrier_action_fn)(void *arg);
+
+typedef struct mp_barrier_opts {
+    mp_barrier_action_fn action; /* NULL: none */
+    void *action_arg;
+    mp_duration_t timeout; /* default for MP_WAIT_DEFAULT; 0 means forever */
+} mp_barrier_opts_t;
+
+/* mp_barrier_create makes a barrier for parties waiters (at least 1).
+ * Returns 0, MP_EINVAL, MP_ENOMEM. */
+MP_EXTERN int mp_barrier_create(mp_barrier_t **out, unsigned parties,
+                                const mp_barrier_opts_t *opts);
+
+/* mp_barrier_wait waits until parties callers have arrived, then returns a
+ * distinct index 0..parties-1 to each (exactly one gets 0). Errors:
+ * MP_ETIMEDOUT (this caller timed out; the barrier is now broken),
+ * MP_EBROKEN (the barrier is or became broken: aborted, reset while waiting,
+ * a peer timed out, or the action failed), MP_EINVAL. */
+MP_EXTERN int mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout);
+
+/* mp_barrier_abort breaks the barrier: current and future waiters get
+ * MP_EBROKEN until mp_barrier_reset, which makes it usable again (current
+ * waiters get MP_EBROKEN). Both return 0 or MP_EINVAL. */
+MP_EXTERN int mp_barrier_abort(mp_barrier_t *bar);
+MP_EXTERN int mp_barrier_reset(mp_barrier_t *bar);
+
+/* mp_barrier_parties and mp_barrier_n_waiting return the parties and the
+ * number now waiting, or MP_EINVAL for NULL; mp_barrier_broken tells
+ * whether the barrier is broken (false for NULL). Context: any process that
+ * has the barrier. */
+MP_EXTERN int mp_barrier_parties(const mp_barrier_t *bar);
+MP_EXTERN int mp_barrier_n_waiting(const mp_barrier_t *bar);
+MP_EXTERN bool mp_barrier_broken(const mp_barrier_t *bar);
+
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MULTIPROC_SYNC_H */
