@@ -85,7 +85,7 @@ TEST(manager_lifecycle_and_errors)
     ASSERT_ERR(mp_manager_create(NULL, NULL), MP_EINVAL);
     mp_manager_opts_t bad = {.authkey_len = 4};
     ASSERT_ERR(mp_manager_create(&m, &bad), MP_EINVAL);
-    mp_manager_opts_t badt = {.shutdown_timeout_ms = -5};
+    mp_manager_opts_t badt = {.shutdown_timeout = -5};
     ASSERT_ERR(mp_manager_create(&m, &badt), MP_EINVAL);
 
     ASSERT_OK(mp_manager_create(&m, NULL));

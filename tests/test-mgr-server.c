@@ -216,8 +216,14 @@ TEST(mgr_create_bad_args)
 {
     mp_manager_t *m = NULL;
     ASSERT_ERR(mp_manager_create(NULL, NULL), MP_EINVAL);
-    mp_manager_opts_t o = {.shutdown_timeout_ms = -1};
+    mp_manager_opts_t o = {.shutdown_timeout = -2};
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
+    o.shutdown_timeout = INT64_MIN;
+    ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
+    o.shutdown_timeout = MP_WAIT_FOREVER; /* never kill it: accepted */
+    ASSERT_OK(mp_manager_create(&m, &o));
+    mp_manager_destroy(m);
+    m = NULL;
     o = (mp_manager_opts_t){.authkey_len = 3};
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
     ASSERT_NULL(m);

@@ -81,8 +81,8 @@ typedef struct mp_manager_opts {
      * memory); 0: 1 GiB. */
     size_t store_size;
     /* mp_manager_shutdown waits this long for the server to exit before it
-     * kills it; 0: 1000 ms. */
-    long shutdown_timeout_ms;
+     * kills it; 0: 1000 ms; MP_WAIT_FOREVER: it never kills it. */
+    mp_duration_t shutdown_timeout;
     /* How long a proxy call that takes no timeout of its own (a dict, list,
      * Namespace, Value or Array call ...) waits for the server's reply
      * before it returns MP_ETIMEDOUT (the call may or may not have taken
@@ -162,7 +162,7 @@ MP_EXTERN int mp_manager_authkey(const mp_manager_t *m, const void **key,
 MP_EXTERN pid_t mp_manager_pid(const mp_manager_t *m);
 
 /* mp_manager_shutdown stops the server (Python: shutdown()): asks it to
- * exit, waits up to shutdown_timeout_ms, then kills it. Every proxy of it,
+ * exit, waits up to shutdown_timeout, then kills it. Every proxy of it,
  * in any process, then returns MP_ENOSERVER. Idempotent. Returns 0 or
  * MP_EINVAL, MP_ENOTSTARTED (never started), MP_ENOTOWNER (a connected
  * handle, or a process other than the starter). */
@@ -186,8 +186,9 @@ MP_EXTERN void mp_manager_destroy(mp_manager_t *m);
 MP_EXTERN int mp_manager_dict(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_list(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_namespace(mp_manager_t *m, mp_proxy_t **out);
-MP_EXTERN int mp_manager_queue(mp_manager_t *m, long maxsize, mp_proxy_t **out);
-MP_EXTERN int mp_manager_joinable_queue(mp_manager_t *m, long maxsize,
+MP_EXTERN int mp_manager_queue(mp_manager_t *m, size_t maxsize,
+                               mp_proxy_t **out);
+MP_EXTERN int mp_manager_joinable_queue(mp_manager_t *m, size_t maxsize,
                                         mp_proxy_t **out);
 MP_EXTERN int mp_manager_value(mp_manager_t *m, mp_type_t type,
                                const void *init, mp_proxy_t **out);
@@ -311,7 +312,7 @@ MP_EXTERN int mp_proxy_put(mp_proxy_t *q, const void *buf, size_t len,
                            mp_duration_t timeout);
 MP_EXTERN ssize_t mp_proxy_get(mp_proxy_t *q, void **out,
                                mp_duration_t timeout);
-MP_EXTERN long mp_proxy_qsize(mp_proxy_t *q);
+MP_EXTERN ssize_t mp_proxy_qsize(mp_proxy_t *q);
 MP_EXTERN int mp_proxy_task_done(mp_proxy_t *q);
 MP_EXTERN int mp_proxy_join(mp_proxy_t *q, mp_duration_t timeout);
 

@@ -36,7 +36,8 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
         opts = &none;
     }
     int64_t unused_deadline;
-    if (out == NULL || opts->shutdown_timeout_ms < 0 ||
+    if (out == NULL ||
+        mp__deadline(opts->shutdown_timeout, &unused_deadline) != 0 ||
         mp__deadline(opts->call_timeout, &unused_deadline) != 0 ||
         (opts->authkey == NULL && opts->authkey_len > 0)) {
         return MP_EINVAL;
@@ -50,9 +51,8 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     m->stop_fd[0] = m->stop_fd[1] = -1;
     m->store_size =
         opts->store_size > 0 ? opts->store_size : DEFAULT_STORE_SIZE;
-    m->shutdown_timeout_ms = opts->shutdown_timeout_ms > 0
-                                 ? opts->shutdown_timeout_ms
-                                 : DEFAULT_SHUTDOWN_MS;
+    m->shutdown_timeout = opts->shutdown_timeout != 0 ? opts->shutdown_timeout
+                                                      : DEFAULT_SHUTDOWN_MS;
     m->call_timeout =
         opts->call_timeout != 0 ? opts->call_timeout : MP_WAIT_FOREVER;
     m->remote_only = opts->remote_only;

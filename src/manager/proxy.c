@@ -261,16 +261,23 @@ mp_manager_namespace(mp_manager_t *m, mp_proxy_t **out)
     return create_plain(m, MP_PROXY_NAMESPACE, 0, out);
 }
 
-int
-mp_manager_queue(mp_manager_t *m, long maxsize, mp_proxy_t **out)
+/* A queue's maxsize as the request carries it (an int64; 0: unbounded). */
+static int64_t
+clamp_maxsize(size_t maxsize)
 {
-    return create_plain(m, MP_PROXY_QUEUE, maxsize > 0 ? maxsize : 0, out);
+    return maxsize > INT64_MAX ? INT64_MAX : (int64_t)maxsize;
 }
 
 int
-mp_manager_joinable_queue(mp_manager_t *m, long maxsize, mp_proxy_t **out)
+mp_manager_queue(mp_manager_t *m, size_t maxsize, mp_proxy_t **out)
 {
-    return create_plain(m, MP_PROXY_JOINABLE_QUEUE, maxsize > 0 ? maxsize : 0,
+    return create_plain(m, MP_PROXY_QUEUE, clamp_maxsize(maxsize), out);
+}
+
+int
+mp_manager_joinable_queue(mp_manager_t *m, size_t maxsize, mp_proxy_t **out)
+{
+    return create_plain(m, MP_PROXY_JOINABLE_QUEUE, clamp_maxsize(maxsize),
                         out);
 }
 
@@ -504,10 +511,10 @@ mp_proxy_get(mp_proxy_t *q, void **out, mp_duration_t timeout)
     return mp__proxy_run_bytes(q, &req, out);
 }
 
-long
+ssize_t
 mp_proxy_qsize(mp_proxy_t *q)
 {
-    return (long)mp__proxy_simple_num(q, KINDS_QUEUE, MP__OP_Q_QSIZE);
+    return (ssize_t)mp__proxy_simple_num(q, KINDS_QUEUE, MP__OP_Q_QSIZE);
 }
 
 int

@@ -62,8 +62,8 @@ struct mp_manager {
     uint8_t *authkey;     /* owned copy (random when none was given) */
     size_t authkey_len;
     size_t store_size;
-    long shutdown_timeout_ms;
-    mp_duration_t call_timeout; /* opts.call_timeout; MP_WAIT_FOREVER */
+    mp_duration_t shutdown_timeout; /* opts.shutdown_timeout, or 1000 ms */
+    mp_duration_t call_timeout;     /* opts.call_timeout; MP_WAIT_FOREVER */
     bool remote_only;
 
     /* user types, registered before start */
@@ -171,7 +171,7 @@ void mp__mgr_private_path_remove(mp_manager_t *m);
  * (a forked child's inherited copies included). */
 void mp__mgr_stop_pipe_close(mp_manager_t *m);
 
-/* mp__mgr_shutdown_locked stops the server within m->shutdown_timeout_ms
+/* mp__mgr_shutdown_locked stops the server within m->shutdown_timeout
  * (then kills it), reaps it, closes the pool and removes the names the
  * store and the socket path held; the store stays mapped for proxies
  * still in use (they see MP_ENOSERVER). life_mu held; a started handle in

@@ -281,7 +281,7 @@ void
 mp__mgr_shutdown_locked(mp_manager_t *m)
 {
     int64_t deadline;
-    (void)mp__deadline(m->shutdown_timeout_ms, &deadline); /* it is > 0 */
+    (void)mp__deadline(m->shutdown_timeout, &deadline); /* checked at create */
     atomic_store(&m->shut, true);
     send_shutdown(m, deadline);
     if (mp_process_join(m->server, mp__remaining_ms(deadline)) != 0) {
