@@ -260,15 +260,22 @@ mp_list_extend(mp_proxy_t *l, const mp_buf_t *vals, size_t n)
     return v > 0 ? 0 : (int)v;
 }
 
-ssize_t
-mp_list_get(mp_proxy_t *l, ssize_t index, void **out)
+/* A list call that hands out the item at index (get, pop). */
+static ssize_t
+list_item(mp_proxy_t *l, uint16_t op, ssize_t index, void **out)
 {
     mp__mgr_req_t req;
     if (out == NULL) {
         return MP_EINVAL;
     }
-    int r = begin_list(l, MP__OP_LIST_GET, index, NULL, 0, &req);
+    int r = begin_list(l, op, index, NULL, 0, &req);
     return r != 0 ? r : mp__proxy_run_bytes(l, &req, out);
+}
+
+ssize_t
+mp_list_get(mp_proxy_t *l, ssize_t index, void **out)
+{
+    return list_item(l, MP__OP_LIST_GET, index, out);
 }
 
 int
@@ -292,12 +299,7 @@ mp_list_insert(mp_proxy_t *l, ssize_t index, const void *val, size_t len)
 ssize_t
 mp_list_pop(mp_proxy_t *l, ssize_t index, void **out)
 {
-    mp__mgr_req_t req;
-    if (out == NULL) {
-        return MP_EINVAL;
-    }
-    int r = begin_list(l, MP__OP_LIST_POP, index, NULL, 0, &req);
-    return r != 0 ? r : mp__proxy_run_bytes(l, &req, out);
+    return list_item(l, MP__OP_LIST_POP, index, out);
 }
 
 ssize_t
