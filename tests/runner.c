@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -341,6 +342,20 @@ mpt_wait_pid_exit(pid_t pid)
     close(fd);
 }
 
+/* When this runner process started (the coarse real-time clock file times
+ * are stamped from, so a name made after it is never stamped before it):
+ * a name made before it belongs to an earlier process that had the same
+ * pid, whose tree's tracker may not have removed it yet. */
+static struct timespec runner_started;
+
+/* Whether a is before b. */
+static bool
+time_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 int
 mpt_shm_names_left(pid_t session_pid)
 {
@@ -353,10 +368,14 @@ mpt_shm_names_left(pid_t session_pid)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, prefix, (size_t)plen) == 0) {
-            fprintf(stderr, "leak: /dev/shm/%s\n", e->d_name);
-            n++;
+        struct stat st;
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0 ||
+            (fstatat(dirfd(d), e->d_name, &st, 0) == 0 &&
+             time_before(&st.st_ctim, &runner_started))) {
+            continue;
         }
+        fprintf(stderr, "leak: /dev/shm/%s\n", e->d_name);
+        n++;
     }
     closedir(d);
     return n;
@@ -565,6 +584,7 @@ main(int argc, char **argv)
 {
     /* A spawned child or the forkserver never returns from here. */
     mp_main(argc, argv);
+    clock_gettime(CLOCK_REALTIME_COARSE, &runner_started);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 2 && (strcmp(argv[1], "--list") == 0 ||
                       strcmp(argv[1], "--list-timeouts") == 0)) {

@@ -160,7 +160,9 @@ void mpt_read_all(int fd, void *buf, size_t n);
  * applies) until process pid, which need not be a child, has exited. */
 void mpt_wait_pid_exit(pid_t pid);
 
-/* mpt_shm_names_left counts /dev/shm entries named "mp-<pid>-*". */
+/* mpt_shm_names_left counts /dev/shm entries named "mp-<pid>-*" made since
+ * this runner process started (older ones belong to an earlier process
+ * that had the same pid). */
 int mpt_shm_names_left(pid_t session_pid);
 
 /* mpt_fd_count counts this process's open file descriptors. */
