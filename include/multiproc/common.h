@@ -26,7 +26,7 @@ extern "C" {
 
 /*===== Errors ==============================================================*/
 
-/* The error codes, MP_EPERM ... MP_EOVERRELEASE, all negative. */
+/* The error codes, one per row of MP_ERRNO_MAP (errno.h), all negative. */
 typedef enum {
 #define MP__ERRNO_ENUM(name, value, msg) MP_##name = (value),
     MP_ERRNO_MAP(MP__ERRNO_ENUM)
@@ -36,16 +36,18 @@ typedef enum {
 
 /* mp_strerror returns a static English message for err (for example
  * "timed out" for MP_ETIMEDOUT), or "unknown error" for a code outside the
- * table. Never NULL. Context: any thread. */
+ * table. Never NULL. Context: any process, any thread; async-signal-safe. */
 MP_EXTERN const char *mp_strerror(int err);
 
 /* mp_err_name returns the code's name without the MP_ prefix ("ETIMEDOUT"),
- * or "UNKNOWN" for a code outside the table. Never NULL. */
+ * or "UNKNOWN" for a code outside the table. Never NULL. Context: any
+ * process, any thread; async-signal-safe. */
 MP_EXTERN const char *mp_err_name(int err);
 
 /* mp_strerror_r and mp_err_name_r write the same text into buf (always
  * NUL-terminated when buflen > 0; unknown codes include their number) and
- * return buf. */
+ * return buf. Context: any process, any thread (they format with snprintf:
+ * not async-signal-safe). */
 MP_EXTERN char *mp_strerror_r(int err, char *buf, size_t buflen);
 MP_EXTERN char *mp_err_name_r(int err, char *buf, size_t buflen);
 
@@ -61,13 +63,14 @@ typedef int64_t mp_duration_t;
 /*===== Library =============================================================*/
 
 /* mp_version returns MP_VERSION_HEX of the library that is linked in, and
- * mp_version_string its "MAJOR.MINOR.PATCH". */
+ * mp_version_string its "MAJOR.MINOR.PATCH". Context: any process, any
+ * thread; async-signal-safe. */
 MP_EXTERN unsigned mp_version(void);
 MP_EXTERN const char *mp_version_string(void);
 
 /* mp_init prepares the library in this process (fork handlers, the exit
  * handler that joins children). Optional: every entry point calls it lazily.
- * Returns 0. Context: any thread; idempotent. */
+ * Returns 0. Context: any process, any thread; idempotent. */
 MP_EXTERN int mp_init(void);
 
 /* mp_shutdown releases what the library holds for this process and that can
@@ -76,24 +79,29 @@ MP_EXTERN int mp_init(void);
  * not unlink are removed once the rest of its process tree has exited) and
  * reaps children that have already exited. Live handles stay valid; a later
  * call into the library re-opens what it needs. Returns 0. Context: any
- * thread, typically just before the process exits or in a test's cleanup. */
+ * process, any thread, typically just before the process exits or in a
+ * test's cleanup. */
 MP_EXTERN int mp_shutdown(void);
 
 /* mp_set_allocator replaces the allocator the library uses for its
  * process-local memory. All four functions are required. Call it before any
  * other mp_ call. Returns 0 or MP_EINVAL (a NULL function), MP_EBUSY (the
- * library already allocated memory). */
+ * library already allocated memory). Context: one thread, before the
+ * program's first other mp_ call (it swaps the functions without a lock). */
 MP_EXTERN int mp_set_allocator(void *(*malloc_fn)(size_t),
                                void *(*realloc_fn)(void *, size_t),
                                void *(*calloc_fn)(size_t, size_t),
                                void (*free_fn)(void *));
 
-/* mp_free releases a buffer that a library call handed to the caller. */
+/* mp_free releases a buffer that a library call handed to the caller; NULL
+ * is ignored. Context: any thread of the process that holds the buffer (a
+ * forked child may free its copy). */
 MP_EXTERN void mp_free(void *ptr);
 
 /* mp_cpu_count returns the number of CPUs this process may run on (its
  * affinity mask), at least 1. Python: multiprocessing.cpu_count(), but
- * honouring the affinity mask as os.process_cpu_count() does. */
+ * honouring the affinity mask as os.process_cpu_count() does. Context: any
+ * process, any thread. */
 MP_EXTERN int mp_cpu_count(void);
 
 #ifdef __cplusplus
