@@ -23,7 +23,8 @@ extern "C" {
 typedef struct mp_lock mp_lock_t;
 
 /* mp_lock_create makes a Lock, mp_rlock_create an RLock, both unlocked.
- * Returns 0 or MP_EINVAL (NULL out), MP_ENOMEM. */
+ * Returns 0 or MP_EINVAL (NULL out), MP_ENOMEM. Context: any process, any
+ * thread; the lock is shared with the children forked after it. */
 MP_EXTERN int mp_lock_create(mp_lock_t **out);
 MP_EXTERN int mp_rlock_create(mp_lock_t **out);
 
@@ -32,35 +33,41 @@ MP_EXTERN int mp_rlock_create(mp_lock_t **out);
  * (not acquired; also for MP_NO_WAIT on a held lock), MP_EOWNERDEAD (the
  * holder died while holding it: the caller now holds it, and should repair
  * the state and call mp_lock_consistent), MP_EINVAL. Context: any process
- * that created or inherited the lock, any thread. */
+ * that has the lock, any thread. */
 MP_EXTERN int mp_lock_acquire(mp_lock_t *lock, mp_duration_t timeout);
 
 /* mp_lock_release releases the lock (an RLock: one level). Returns 0,
  * MP_EOVERRELEASE (a Lock that is not held), MP_ENOTOWNER (an RLock not held
- * by the calling thread), MP_EINVAL. */
+ * by the calling thread), MP_EINVAL. Context: any process that has the
+ * lock, any thread (a Lock: any thread of any process, as Python's; an
+ * RLock: its holding thread). */
 MP_EXTERN int mp_lock_release(mp_lock_t *lock);
 
 /* mp_lock_consistent marks the state a lock protects as repaired after
  * MP_EOWNERDEAD. Until it is called, every acquirer gets MP_EOWNERDEAD (with
- * the lock). Returns 0 or MP_ENOTOWNER (the caller does not hold it). */
+ * the lock). Returns 0 or MP_ENOTOWNER (the caller does not hold it),
+ * MP_EINVAL (NULL). Context: the thread that holds the lock, in any process
+ * that has it. */
 MP_EXTERN int mp_lock_consistent(mp_lock_t *lock);
 
 /* mp_lock_locked tells whether someone holds the lock (false for NULL).
- * Context: any process that has the lock. */
+ * Context: any process that has the lock, any thread. */
 MP_EXTERN bool mp_lock_locked(const mp_lock_t *lock);
 
 /* mp_lock_is_mine tells whether the calling thread holds the lock (for a
  * Lock: it was the last to acquire it and has not released it); false for
- * NULL. Context: any process that has the lock. */
+ * NULL. Context: any process that has the lock, any thread. */
 MP_EXTERN bool mp_lock_is_mine(const mp_lock_t *lock);
 
 /* mp_lock_recursion returns how many times an RLock is held (0 if free;
- * 0 or 1 for a Lock). */
+ * 0 or 1 for a Lock), or MP_EINVAL (NULL). Context: any process that has
+ * the lock, any thread. */
 MP_EXTERN int mp_lock_recursion(const mp_lock_t *lock);
 
 /* mp_lock_destroy frees the lock. In the creating process it also frees the
  * shared state, so call it once no other process uses the lock; in any other
- * process it only drops the local handle. NULL is ignored. */
+ * process it only drops the local handle. NULL is ignored. Context: any
+ * process that has the lock. */
 MP_EXTERN void mp_lock_destroy(mp_lock_t *lock);
 
 /*===== Semaphores: Semaphore and BoundedSemaphore ==========================*/
@@ -72,23 +79,28 @@ typedef struct mp_semaphore mp_semaphore_t;
 /* mp_semaphore_create makes a counter starting at value; releases may raise
  * it up to MP_SEM_VALUE_MAX. mp_bounded_semaphore_create makes one that may
  * never exceed value. Returns 0 or MP_EINVAL (NULL out, value above
- * MP_SEM_VALUE_MAX), MP_ENOMEM. */
+ * MP_SEM_VALUE_MAX), MP_ENOMEM. Context: any process, any thread; the
+ * semaphore is shared with the children forked after it. */
 MP_EXTERN int mp_semaphore_create(mp_semaphore_t **out, unsigned value);
 MP_EXTERN int mp_bounded_semaphore_create(mp_semaphore_t **out, unsigned value);
 
 /* mp_semaphore_acquire decrements the counter, waiting up to timeout for it
- * to be positive. Returns 0, MP_ETIMEDOUT, MP_EINVAL. */
+ * to be positive. Returns 0, MP_ETIMEDOUT, MP_EINVAL. Context: any process
+ * that has the semaphore, any thread. */
 MP_EXTERN int mp_semaphore_acquire(mp_semaphore_t *sem, mp_duration_t timeout);
 
 /* mp_semaphore_release increments the counter and wakes one waiter. Returns
  * 0, MP_EOVERRELEASE (a bounded semaphore at its initial value),
- * MP_EOVERFLOW (at MP_SEM_VALUE_MAX), MP_EINVAL. */
+ * MP_EOVERFLOW (at MP_SEM_VALUE_MAX), MP_EINVAL. Context: any process that
+ * has the semaphore, any thread; async-signal-safe (as sem_post). */
 MP_EXTERN int mp_semaphore_release(mp_semaphore_t *sem);
 
-/* mp_semaphore_get_value returns the counter (>= 0) or MP_EINVAL. */
+/* mp_semaphore_get_value returns the counter (>= 0) or MP_EINVAL. Context:
+ * any process that has the semaphore, any thread; async-signal-safe. */
 MP_EXTERN int mp_semaphore_get_value(const mp_semaphore_t *sem);
 
-/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. Context: any
+ * process that has the semaphore. */
 MP_EXTERN void mp_semaphore_destroy(mp_semaphore_t *sem);
 
 /*===== Conditions ==========================================================*/
@@ -97,10 +109,15 @@ typedef struct mp_condition mp_condition_t;
 
 /* mp_condition_create makes a condition variable bound to lock (a Lock or an
  * RLock the caller keeps alive for the condition's lifetime), or to a new
- * RLock of its own when lock is NULL. Returns 0, MP_EINVAL, MP_ENOMEM. */
+ * RLock of its own when lock is NULL. Returns 0, MP_EINVAL, MP_ENOMEM.
+ * Context: any process, any thread; the condition is shared with the
+ * children forked after it. */
 MP_EXTERN int mp_condition_create(mp_condition_t **out, mp_lock_t *lock);
 
-/* The condition's lock, to acquire and release around waits and notifies. */
+/* The condition's lock, to acquire and release around waits and notifies:
+ * mp_condition_get_lock returns it (NULL for NULL), mp_condition_acquire
+ * and mp_condition_release are mp_lock_acquire and mp_lock_release on it.
+ * Context: any process that has the condition, any thread. */
 MP_EXTERN mp_lock_t *mp_condition_get_lock(mp_condition_t *cond);
 MP_EXTERN int mp_condition_acquire(mp_condition_t *cond, mp_duration_t timeout);
 MP_EXTERN int mp_condition_release(mp_condition_t *cond);
@@ -110,7 +127,8 @@ MP_EXTERN int mp_condition_release(mp_condition_t *cond);
  * the result. Returns 0 (notified), MP_ETIMEDOUT, MP_ENOTOWNER (the caller
  * does not hold the lock; nothing waited), MP_EOWNERDEAD (notified or timed
  * out, but the lock's previous holder died: the caller holds it), MP_EINVAL.
- * A waiter whose notifier died is not held past its timeout. */
+ * A waiter whose notifier died is not held past its timeout. Context: any
+ * process that has the condition, the thread that holds its lock. */
 MP_EXTERN int mp_condition_wait(mp_condition_t *cond, mp_duration_t timeout);
 
 /* A predicate for mp_condition_wait_for: non-zero means "done". */
@@ -119,41 +137,49 @@ typedef int (*mp_predicate_fn)(void *arg);
 /* mp_condition_wait_for waits until pred(arg) is non-zero, checking it with
  * the lock held first and after every wake-up, for up to timeout in all.
  * Returns 0 (the predicate holds), MP_ETIMEDOUT (it still does not), or the
- * errors of mp_condition_wait. */
+ * errors of mp_condition_wait. Context: as mp_condition_wait; pred runs in
+ * the calling thread with the lock held. */
 MP_EXTERN int mp_condition_wait_for(mp_condition_t *cond, mp_predicate_fn pred,
                                     void *arg, mp_duration_t timeout);
 
 /* mp_condition_notify wakes up to n waiters; mp_condition_notify_all wakes
  * them all. The caller must hold the lock. Never blocks. Returns 0,
- * MP_ENOTOWNER, MP_EINVAL. */
+ * MP_ENOTOWNER, MP_EINVAL. Context: any process that has the condition,
+ * the thread that holds its lock. */
 MP_EXTERN int mp_condition_notify(mp_condition_t *cond, unsigned n);
 MP_EXTERN int mp_condition_notify_all(mp_condition_t *cond);
 
 /* Same ownership rule as mp_lock_destroy; the lock given at creation is not
- * destroyed. NULL is ignored. */
+ * destroyed. NULL is ignored. Context: any process that has the
+ * condition. */
 MP_EXTERN void mp_condition_destroy(mp_condition_t *cond);
 
 /*===== Events ==============================================================*/
 
 typedef struct mp_event mp_event_t;
 
-/* mp_event_create makes an event flag, initially clear. */
+/* mp_event_create makes an event flag, initially clear. Returns 0 or
+ * MP_EINVAL (NULL out), MP_ENOMEM. Context: any process, any thread; the
+ * event is shared with the children forked after it. */
 MP_EXTERN int mp_event_create(mp_event_t **out);
 
 /* mp_event_set sets the flag and wakes every waiter; mp_event_clear clears
- * it. Both return 0 or MP_EINVAL. */
+ * it. Both return 0 or MP_EINVAL. Context: any process that has the event,
+ * any thread; async-signal-safe. */
 MP_EXTERN int mp_event_set(mp_event_t *ev);
 MP_EXTERN int mp_event_clear(mp_event_t *ev);
 
 /* mp_event_is_set tells whether the flag is set (false for NULL). Context:
- * any process that has the event. */
+ * any process that has the event, any thread; async-signal-safe. */
 MP_EXTERN bool mp_event_is_set(const mp_event_t *ev);
 
 /* mp_event_wait returns 0 once the flag is set (at once if it is),
- * MP_ETIMEDOUT if it was not set within timeout, or MP_EINVAL. */
+ * MP_ETIMEDOUT if it was not set within timeout, or MP_EINVAL. Context: any
+ * process that has the event, any thread. */
 MP_EXTERN int mp_event_wait(mp_event_t *ev, mp_duration_t timeout);
 
-/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. Context: any
+ * process that has the event. */
 MP_EXTERN void mp_event_destroy(mp_event_t *ev);
 
 /*===== Barriers ============================================================*/
@@ -171,7 +197,8 @@ typedef struct mp_barrier_opts {
 } mp_barrier_opts_t;
 
 /* mp_barrier_create makes a barrier for parties waiters (at least 1).
- * Returns 0, MP_EINVAL, MP_ENOMEM. */
+ * Returns 0, MP_EINVAL, MP_ENOMEM. Context: any process, any thread; the
+ * barrier (its action too) is shared with the children forked after it. */
 MP_EXTERN int mp_barrier_create(mp_barrier_t **out, unsigned parties,
                                 const mp_barrier_opts_t *opts);
 
@@ -179,24 +206,28 @@ MP_EXTERN int mp_barrier_create(mp_barrier_t **out, unsigned parties,
  * distinct index 0..parties-1 to each (exactly one gets 0). Errors:
  * MP_ETIMEDOUT (this caller timed out; the barrier is now broken),
  * MP_EBROKEN (the barrier is or became broken: aborted, reset while waiting,
- * a peer timed out, or the action failed), MP_EINVAL. */
+ * a peer timed out, or the action failed), MP_EINVAL. Context: any process
+ * that has the barrier, any thread; not from the barrier's own action (it
+ * runs with the barrier's lock held). */
 MP_EXTERN int mp_barrier_wait(mp_barrier_t *bar, mp_duration_t timeout);
 
 /* mp_barrier_abort breaks the barrier: current and future waiters get
  * MP_EBROKEN until mp_barrier_reset, which makes it usable again (current
- * waiters get MP_EBROKEN). Both return 0 or MP_EINVAL. */
+ * waiters get MP_EBROKEN). Both return 0 or MP_EINVAL. Context: any
+ * process that has the barrier, any thread; not from its action. */
 MP_EXTERN int mp_barrier_abort(mp_barrier_t *bar);
 MP_EXTERN int mp_barrier_reset(mp_barrier_t *bar);
 
 /* mp_barrier_parties and mp_barrier_n_waiting return the parties and the
  * number now waiting, or MP_EINVAL for NULL; mp_barrier_broken tells
  * whether the barrier is broken (false for NULL). Context: any process that
- * has the barrier. */
+ * has the barrier, any thread, its action too. */
 MP_EXTERN int mp_barrier_parties(const mp_barrier_t *bar);
 MP_EXTERN int mp_barrier_n_waiting(const mp_barrier_t *bar);
 MP_EXTERN bool mp_barrier_broken(const mp_barrier_t *bar);
 
-/* Same ownership rule as mp_lock_destroy. NULL is ignored. */
+/* Same ownership rule as mp_lock_destroy. NULL is ignored. Context: any
+ * process that has the barrier. */
 MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);
 
 #ifdef __cplusplus
