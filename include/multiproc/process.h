@@ -51,7 +51,8 @@ MP_EXTERN int mp_main(int argc, char **argv);
 
 /* mp_start_method_name returns "fork", "forkserver" or "spawn" (NULL for
  * MP_START_DEFAULT or a value outside the enum). mp_start_method_parse
- * stores the method named name in *out: 0 or MP_EINVAL. */
+ * stores the method named name in *out: 0 or MP_EINVAL. Context: any
+ * process, any thread; mp_start_method_name is async-signal-safe. */
 MP_EXTERN const char *mp_start_method_name(mp_start_method_t method);
 MP_EXTERN int mp_start_method_parse(const char *name, mp_start_method_t *out);
 
@@ -60,7 +61,8 @@ MP_EXTERN int mp_start_method_parse(const char *name, mp_start_method_t *out);
  * start) returns MP_EBUSY unless force is true. With force, method
  * MP_START_DEFAULT unsets it again. Returns 0, MP_EBUSY or MP_EINVAL (not
  * a method). A child inherits its creator's default (fork), or has its own
- * method as default (spawn, forkserver: as Python's). Context: any thread.
+ * method as default (spawn, forkserver: as Python's). Context: any process,
+ * any thread.
  * Python: multiprocessing.set_start_method(method, force). */
 MP_EXTERN int mp_set_start_method(mp_start_method_t method, bool force);
 
@@ -69,7 +71,8 @@ MP_EXTERN int mp_set_start_method(mp_start_method_t method, bool force);
  * one the environment variable MULTIPROC_START_METHOD names ("fork",
  * "forkserver", "spawn"; so a program and its tests run under each method
  * unchanged), else MP_START_FORK. Returns the method (> 0), or MP_EINVAL
- * when the variable names no method (nothing is fixed then). */
+ * when the variable names no method (nothing is fixed then). Context: any
+ * process, any thread. */
 MP_EXTERN int mp_start_method(void);
 
 /*===== Processes ===========================================================*/
@@ -101,8 +104,8 @@ typedef struct mp_process_opts {
  * parent's memory); under forkserver and spawn the opts' arg_size bytes at
  * arg are copied to the child when it starts (arg must stay valid until
  * mp_process_start returns). Returns 0 or MP_EINVAL (NULL out or target, a
- * start_method outside the enum), MP_ENOMEM. Context: any process; the
- * object belongs to the creating process. */
+ * start_method outside the enum), MP_ENOMEM. Context: any process, any
+ * thread; the object belongs to the creating process. */
 MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
                                 void *arg, const mp_process_opts_t *opts);
 
@@ -123,7 +126,9 @@ MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
  * target's object has no build-id), MP_ENOENT/MP_EPROTO (the child found
  * no such code: another binary), MP_EPIPE (the child died before it could
  * run its target), MP_ETIMEDOUT (it did not report within a minute) and
- * errors starting the forkserver. */
+ * errors starting the forkserver. Context: the creating process, any thread
+ * (a second start of one handle gets MP_ESTARTED); under fork, see
+ * MP_START_FORK for a caller with threads. */
 MP_EXTERN int mp_process_start(mp_process_t *p);
 
 /* mp_process_join waits up to timeout for the child to exit and reaps it.
@@ -136,7 +141,10 @@ MP_EXTERN int mp_process_join(mp_process_t *p, mp_duration_t timeout);
 
 /* mp_process_is_alive returns 1 if the process runs, 0 if it has not been
  * started or has exited (an exited child is reaped), or MP_ECLOSED. Always 1
- * for mp_current_process(). Never blocks. */
+ * for mp_current_process(). Never blocks. Also MP_ENOTCHILD (not a child
+ * of the caller), MP_EINVAL (NULL). Context: the creating process, any
+ * thread; the handles of mp_current_process() and mp_parent_process() in
+ * the process they belong to. */
 MP_EXTERN int mp_process_is_alive(mp_process_t *p);
 
 /* mp_process_terminate sends SIGTERM, mp_process_kill SIGKILL. A process
@@ -144,7 +152,8 @@ MP_EXTERN int mp_process_is_alive(mp_process_t *p);
  * MP_ENOTSTARTED, MP_ENOTCHILD, MP_ECLOSED. The signal goes to the child
  * only, not to its descendants. A forkserver's child is reaped by the
  * server: as in Python, a signal sent in the moment between that reap and
- * its report could reach a process that reused the pid. */
+ * its report could reach a process that reused the pid. Context: the
+ * creating process, any thread. */
 MP_EXTERN int mp_process_terminate(mp_process_t *p);
 MP_EXTERN int mp_process_kill(mp_process_t *p);
 
@@ -152,21 +161,27 @@ MP_EXTERN int mp_process_kill(mp_process_t *p);
  * target's return value, the value given to exit(), or minus the number of
  * the signal that killed it. Polls (and reaps) without blocking. Returns 0,
  * MP_ERUNNING (still running: Python's None), MP_ENOTSTARTED, MP_ECLOSED or
- * MP_EINVAL. */
+ * MP_EINVAL; MP_ENOTCHILD (not a child of the caller, or the parent's
+ * handle). Context: the creating process, any thread. */
 MP_EXTERN int mp_process_exitcode(mp_process_t *p, int *code);
 
-/* mp_process_pid returns the pid, or 0 before start (and after close). */
+/* mp_process_pid returns the pid, or 0 before start (and after close).
+ * Context: any process that has the handle, any thread. */
 MP_EXTERN pid_t mp_process_pid(const mp_process_t *p);
 
 /* mp_process_name returns the name ("Process-1", "Process-1:2", the given
- * one, or "MainProcess"). Valid until the handle is destroyed. */
+ * one, or "MainProcess"). Valid until the handle is destroyed or renamed.
+ * Context: any process that has the handle, any thread. */
 MP_EXTERN const char *mp_process_name(const mp_process_t *p);
 
-/* mp_process_set_name copies a new name. Returns 0, MP_EINVAL or MP_ENOMEM. */
+/* mp_process_set_name copies a new name. Returns 0, MP_EINVAL, MP_ECLOSED or
+ * MP_ENOMEM. Context: any process that has the handle, any thread; the old
+ * name a concurrent mp_process_name returned is freed. */
 MP_EXTERN int mp_process_set_name(mp_process_t *p, const char *name);
 
 /* mp_process_daemon returns the daemon flag; mp_process_set_daemon sets it
- * before start (MP_ESTARTED after). */
+ * before start (MP_ESTARTED after). Context: any process that has the
+ * handle, any thread. */
 MP_EXTERN bool mp_process_daemon(const mp_process_t *p);
 MP_EXTERN int mp_process_set_daemon(mp_process_t *p, bool daemon);
 
@@ -175,19 +190,25 @@ MP_EXTERN int mp_process_set_daemon(mp_process_t *p, bool daemon);
  * child the socket the server reports its exit on), for
  * poll()/epoll/mp_wait_any. It stays owned by
  * the handle: do not close it. Returns the fd or MP_ENOTSTARTED, MP_ECLOSED.
- * For mp_parent_process() it becomes readable when the parent exits. */
+ * For mp_parent_process() it becomes readable when the parent exits.
+ * Context: the creating process (a forked child's copy of the handle gives
+ * the same descriptor, inherited), any thread. */
 MP_EXTERN int mp_process_sentinel(mp_process_t *p);
 
 /* mp_process_close releases the handle's OS resources (the sentinel) of an
  * exited or never-started process; afterwards every call but destroy returns
  * MP_ECLOSED. Idempotent. Returns 0 or MP_ERUNNING (join or terminate it
- * first). */
+ * first), MP_ENOTCHILD (mp_parent_process()'s handle). Context: any process
+ * that has the handle, any thread; in a process other than the creating
+ * one it releases only that process's copy. */
 MP_EXTERN int mp_process_close(mp_process_t *p);
 
 /* mp_process_destroy closes and frees the handle. Returns 0, or MP_ERUNNING
  * when the child still runs (the handle stays valid: a running child is
  * never abandoned to become a zombie). NULL and the library-owned handles of
- * mp_current_process()/mp_parent_process() are ignored (0). */
+ * mp_current_process()/mp_parent_process() are ignored (0). Context: any
+ * process that has the handle; only the creating process removes the
+ * child from its list of children. */
 MP_EXTERN int mp_process_destroy(mp_process_t *p);
 
 /* mp_process_start_method returns the method that started p: for a child
@@ -195,31 +216,35 @@ MP_EXTERN int mp_process_destroy(mp_process_t *p);
  * is to take the default and has not started), for mp_current_process()
  * the one that started the caller (MP_START_DEFAULT in the main process),
  * for mp_parent_process() MP_START_DEFAULT. NULL gives MP_START_DEFAULT.
- * Python: get_start_method() in the child, Process._start_method. */
+ * Python: get_start_method() in the child, Process._start_method. Context:
+ * any process that has the handle, any thread. */
 MP_EXTERN mp_start_method_t mp_process_start_method(const mp_process_t *p);
 
 /* mp_process_exit ends the calling process the way a target's return does:
  * it terminates daemon children, joins the others, flushes stdio and exits
  * with code without running atexit handlers inherited from the parent.
- * Python: sys.exit(code) inside a child. */
+ * Python: sys.exit(code) inside a child. Context: any process, any thread
+ * (the other threads do not run their cleanup). */
 MP_EXTERN void mp_process_exit(int code) __attribute__((noreturn));
 
 /* mp_current_process returns the handle of the calling process ("MainProcess"
  * in the process that did not come from mp_process_start). Library-owned;
- * never NULL. */
+ * never NULL. Context: any process, any thread. */
 MP_EXTERN mp_process_t *mp_current_process(void);
 
 /* mp_parent_process returns a handle on the parent of a process started with
  * mp_process_start, or NULL in the main process. mp_process_is_alive() on it
  * tells whether the parent still runs, mp_process_join() waits for it to
  * exit, and its sentinel becomes readable when it does: the way for a child
- * to learn that its parent died. Library-owned. */
+ * to learn that its parent died. Library-owned. Context: any process, any
+ * thread. */
 MP_EXTERN mp_process_t *mp_parent_process(void);
 
 /* mp_active_children reaps children that have exited, then stores up to cap
  * handles of the caller's started, still running children in out (which may
  * be NULL when cap is 0). Returns how many there are (possibly more than
- * cap), or MP_EINVAL. The handles stay owned by their creator. */
+ * cap), or MP_EINVAL. The handles stay owned by their creator. Context: any
+ * process (it lists that process's own children), any thread. */
 MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);
 
 #ifdef __cplusplus
