@@ -36,35 +36,39 @@ typedef struct mp_queue_opts {
 /* mp_queue_create makes a queue (Python: Queue(maxsize), or JoinableQueue
  * with opts->joinable). mp_simple_queue_create makes an unbounded one
  * (SimpleQueue) and mp_joinable_queue_create a joinable one. Returns 0 or
- * MP_EINVAL, MP_ENOMEM, MP_ENOSPC. Context: any process; the queue is
- * removed once its creator destroys it or its whole process tree exits. */
+ * MP_EINVAL, MP_ENOMEM, MP_ENOSPC. Context: any process, any thread; the
+ * queue is removed once its creator destroys it or its whole process tree
+ * exits. */
 MP_EXTERN int mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts);
 MP_EXTERN int mp_simple_queue_create(mp_queue_t **out);
 MP_EXTERN int mp_joinable_queue_create(mp_queue_t **out, size_t maxsize);
 
 /* mp_queue_name returns the name another process passes to mp_queue_attach
- * (valid while the handle lives). */
+ * (valid while the handle lives). Context: any process that has the
+ * handle, any thread. */
 MP_EXTERN const char *mp_queue_name(const mp_queue_t *q);
 
 /* mp_queue_attach opens an existing queue by name in a process that did not
  * inherit it. The queue names the processes working on it by pid, so the
  * attaching process must be in the creator's pid namespace. Returns 0 or
  * MP_ENOENT (no such queue, or destroyed), MP_EINVAL (not a queue's name),
- * MP_EPIDNS (made in another pid namespace), MP_ENOMEM. */
+ * MP_EPIDNS (made in another pid namespace), MP_ENOMEM. Context: any
+ * process of the creator's pid namespace, any thread. */
 MP_EXTERN int mp_queue_attach(mp_queue_t **out, const char *name);
 
 /* mp_queue_put copies len bytes from buf into the queue, waiting up to
  * timeout for room in a bounded queue. An unbounded queue never refuses a
  * put for lack of room and never waits long: when its ring is full (or many
- * large messages are queued) a put pauses at most 2 ms (never past timeout,
+ * large messages are queued) a put pauses briefly (never past timeout,
  * never with MP_NO_WAIT) for consumers to catch up, so memory is reused,
- * then stores the message in the overflow area. Returns 0, MP_EFULL (no
- * room within timeout, also for MP_NO_WAIT; in any queue also when 32 puts
- * of messages over 96 bytes are copying at once and none ends in time),
+ * then stores the message in the overflow area (docs/design.md, "Queues").
+ * Returns 0, MP_EFULL (no room within timeout, also for MP_NO_WAIT; in any
+ * queue also when the puts of large messages that may copy at once all
+ * copy and none ends in time: docs/design.md, "Queues"),
  * MP_EMSGSIZE (len above the queue's capacity), MP_ENOMEM (the data area
  * is full of unread messages), MP_ECLOSED (this handle was closed),
  * MP_EINVAL. mp_queue_put_nowait is put with MP_NO_WAIT. On failure nothing
- * was put. */
+ * was put. Context: any process that has the queue, any thread. */
 MP_EXTERN int mp_queue_put(mp_queue_t *q, const void *buf, size_t len,
                            mp_duration_t timeout);
 MP_EXTERN int mp_queue_put_nowait(mp_queue_t *q, const void *buf, size_t len);
@@ -74,34 +78,39 @@ MP_EXTERN int mp_queue_put_nowait(mp_queue_t *q, const void *buf, size_t len);
  * mp_free; non-NULL also for an empty message). Returns the message length,
  * or MP_EEMPTY (none within timeout; also for MP_NO_WAIT), MP_ECLOSED,
  * MP_ENOMEM (the message stays queued), MP_EINVAL. mp_queue_get_nowait is
- * get with MP_NO_WAIT. */
+ * get with MP_NO_WAIT. Context: any process that has the queue, any
+ * thread. */
 MP_EXTERN ssize_t mp_queue_get(mp_queue_t *q, void **out,
                                mp_duration_t timeout);
 MP_EXTERN ssize_t mp_queue_get_nowait(mp_queue_t *q, void **out);
 
 /* mp_queue_get_into is mp_queue_get into the caller's buffer. Returns the
  * length, or MP_EMSGSIZE when the next message is longer than buflen (it
- * stays queued), or the errors of mp_queue_get. */
+ * stays queued), or the errors of mp_queue_get. Context: any process that
+ * has the queue, any thread. */
 MP_EXTERN ssize_t mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
                                     mp_duration_t timeout);
 
 /* mp_queue_qsize returns the number of messages in the queue (a snapshot:
  * others may change it at once), or MP_EINVAL for NULL; mp_queue_empty
  * tells whether it is empty, mp_queue_full whether a bounded queue is at
- * maxsize (both false for NULL). Context: any process that has the queue. */
+ * maxsize (both false for NULL). Context: any process that has the queue,
+ * any thread. */
 MP_EXTERN ssize_t mp_queue_qsize(const mp_queue_t *q);
 MP_EXTERN bool mp_queue_empty(const mp_queue_t *q);
 MP_EXTERN bool mp_queue_full(const mp_queue_t *q);
 
 /* mp_queue_close marks this handle closed: later puts and gets through it
  * return MP_ECLOSED; other handles and processes are not affected.
- * Idempotent; returns 0 or MP_EINVAL. */
+ * Idempotent; returns 0 or MP_EINVAL. Context: any process that has the
+ * queue, any thread (a put or get under way may still finish). */
 MP_EXTERN int mp_queue_close(mp_queue_t *q);
 
 /* Python's join_thread/cancel_join_thread: puts are never buffered in the
  * process, so there is nothing to flush. mp_queue_join_thread returns 0 on a
  * closed handle and MP_EBUSY ("queue not closed") otherwise;
- * mp_queue_cancel_join_thread returns 0. */
+ * mp_queue_cancel_join_thread returns 0; both MP_EINVAL for NULL. Context:
+ * any process that has the queue, any thread. */
 MP_EXTERN int mp_queue_join_thread(mp_queue_t *q);
 MP_EXTERN int mp_queue_cancel_join_thread(mp_queue_t *q);
 
@@ -114,14 +123,15 @@ MP_EXTERN int mp_queue_cancel_join_thread(mp_queue_t *q);
  * its message was in the queue counts nothing, one killed after counts it
  * (the message is there for consumers). A message whose consumer is killed
  * before its task_done - inside mp_queue_get or after - stays unfinished,
- * as in Python: whoever notices the death calls task_done for it. */
+ * as in Python: whoever notices the death calls task_done for it. Context:
+ * any process that has the queue, any thread. */
 MP_EXTERN int mp_queue_task_done(mp_queue_t *q);
 MP_EXTERN int mp_queue_join(mp_queue_t *q, mp_duration_t timeout);
 
 /* mp_queue_destroy frees the handle. In the creating process it also
  * removes the queue (processes that still have it mapped keep working on
  * their mapping; new attaches fail); elsewhere it only unmaps. NULL is
- * ignored. */
+ * ignored. Context: any process that has the queue. */
 MP_EXTERN void mp_queue_destroy(mp_queue_t *q);
 
 #ifdef __cplusplus
