@@ -139,8 +139,18 @@ ssize_t mp__plat_read_full(int fd, void *buf, size_t n);
 /* mp__plat_write_full writes all n bytes. Returns 0 or a negative error. */
 int mp__plat_write_full(int fd, const void *buf, size_t n);
 
-/* mp__plat_close closes fd, ignoring EINTR (the fd is gone either way). */
+/* mp__plat_close closes fd, ignoring EINTR (the fd is gone either way).
+ * On a forked child's path (MP__FORK_CHILD_PATH). */
 void mp__plat_close(int fd);
+
+/* mp__plat_dup returns a close-on-exec copy of fd at the lowest free fd
+ * >= min_fd, or a negative error. */
+int mp__plat_dup(int fd, int min_fd);
+
+/* mp__plat_dup_onto makes target a copy of fd (dup2: target is closed
+ * first if open, and is inherited across exec). Returns 0 or a negative
+ * error. On a forked child's path (MP__FORK_CHILD_PATH). */
+int mp__plat_dup_onto(int fd, int target);
 
 /* mp__plat_poll_in waits up to deadline for fd to be readable. Returns 1
  * (readable or hung up), 0 (deadline passed), or a negative error. */
@@ -215,6 +225,43 @@ int mp__plat_epoll_del(int ep, int fd);
 int mp__plat_epoll_wait(int ep, int *fds, uint32_t *events, int cap,
                         int64_t deadline);
 
+/* --- wakers (linux_waker.c) ------------------------------------------- */
+/* A waker is an fd, the library's one way to wake a thread or process
+ * blocked in poll() or epoll (mp__plat_poll_many, mp__wait_fds) on it
+ * among other fds: it is readable from a signal until a drain. Each is
+ * non-blocking and close-on-exec, and is passed around as its fd (poll
+ * it as it is; close it with mp__plat_waker_close). */
+
+/* mp__plat_waker_open makes a private waker (an eventfd), which a process
+ * and the children it forks afterwards share. Returns its fd or a
+ * negative error (-EMFILE ...). Context: any thread. */
+int mp__plat_waker_open(void);
+
+/* mp__plat_waker_create_named makes a named waker at path (a FIFO, mode
+ * 0600) for unrelated processes to open with mp__plat_waker_open_named;
+ * remove it with mp__plat_unlink. Returns 0, MP_EEXIST or another
+ * negative error. */
+int mp__plat_waker_create_named(const char *path);
+
+/* mp__plat_waker_open_named opens the named waker at path (never blocks,
+ * whether or not another process has it open). Returns its fd, MP_ENOENT
+ * (no such name), MP_EBADF (path is not a waker) or another negative
+ * error. */
+int mp__plat_waker_open_named(const char *path);
+
+/* mp__plat_waker_signal makes waker fd readable (a waker already full of
+ * signals stays so). Never blocks, never fails, keeps errno:
+ * async-signal-safe, so a signal handler may call it. */
+void mp__plat_waker_signal(int fd);
+
+/* mp__plat_waker_drain takes every pending signal of waker fd, so that it
+ * is no longer readable until the next signal. Returns true when at least
+ * one was pending. Context: any thread. */
+bool mp__plat_waker_drain(int fd);
+
+/* mp__plat_waker_close closes waker fd (-1: nothing). */
+void mp__plat_waker_close(int fd);
+
 /* --- memory mappings (linux_mem.c) ----------------------------------- */
 
 /* mp__plat_page_size returns the size of a memory page: the unit of every
@@ -226,6 +273,16 @@ size_t mp__plat_page_size(void);
  * (MAP_NORESERVE: charged as used); private, a child gets a copy on
  * write. Returns the mapping, or NULL (no memory). */
 void *mp__plat_map_anon(bool shared, size_t len);
+
+/* mp__plat_map_huge maps at least len bytes of zeroed private read-write
+ * anonymous memory that start at a huge-page boundary (2 MiB on x86-64
+ * and arm64 with 4 KiB pages) and asks for transparent huge pages there:
+ * only whole aligned huge pages get them, and on a VM one fault for 2 MiB
+ * costs far less than 512 faults. A hint only: without huge pages it is
+ * ordinary memory. Returns the aligned start, and in *map and *map_len
+ * the whole mapping (a little larger), which mp__plat_unmap takes back;
+ * or NULL (no memory, len too large). Context: any thread. */
+void *mp__plat_map_huge(size_t len, void **map, size_t *map_len);
 
 /* mp__plat_remap grows or shrinks the private anonymous mapping p of
  * old_len bytes to new_len, moving it when needed. Returns its new
@@ -456,15 +513,24 @@ int mp__plat_send_fds(int sock, const void *buf, size_t len, const int *fds,
 ssize_t mp__plat_recv_fds(int sock, void *buf, size_t cap, int *fds, int maxfds,
                           int *nfds);
 /* mp__plat_fork is fork(): the child's 0, the child's pid, or a negative
- * error. Only for a process that surely has one thread (the forkserver). */
+ * error. The child of a process with threads may find locks held that no
+ * thread of it will release (the fork start method's documented hazard).
+ * On a forked child's path (MP__FORK_CHILD_PATH): the child returns into
+ * it. */
 pid_t mp__plat_fork(void);
-/* mp__plat_kill sends sig to pid. Returns 0 or a negative error. */
+/* mp__plat_kill sends sig to pid. Returns 0 or a negative error. On a
+ * forked child's path (MP__FORK_CHILD_PATH: the exit work signals daemonic
+ * children). */
 int mp__plat_kill(pid_t pid, int sig);
 /* mp__plat_wait_pid reaps child pid (-1: any), waiting when block.
  * Returns its pid with *code set (the exit status, or minus the signal
  * that killed it), 0 (none exited, !block), or a negative error
  * (-ECHILD: no such child). */
 pid_t mp__plat_wait_pid(pid_t pid, bool block, int *code);
+/* mp__plat_wait_exited waits until child pid has exited, without reaping
+ * it (waitid WNOWAIT); returns at once when it is not (or no longer) a
+ * child of the caller. */
+void mp__plat_wait_exited(pid_t pid);
 /* mp__plat_sigchld_fd blocks SIGCHLD in the calling thread and returns a
  * non-blocking close-on-exec fd that is readable while one is pending, or
  * a negative error; mp__plat_drain_sigfd reads what is pending. */
@@ -483,7 +549,8 @@ void mp__plat_signal_set(int sig, void (*handler)(int));
 /* mp__plat_die_with_parent arms SIGKILL for the caller when its parent
  * (whose pid must be parent) exits, and kills the caller at once when the
  * parent is already gone. Returns 0 or a negative error. Note: the signal
- * comes when the parent's thread that made the caller ends. */
+ * comes when the parent's thread that made the caller ends. On a forked
+ * child's path (MP__FORK_CHILD_PATH). */
 int mp__plat_die_with_parent(pid_t parent);
 /* mp__plat_close_all_but closes every fd from 3 up except the n fds of
  * keep (ascending, each >= 3). Context: a process with one thread. */

@@ -2,7 +2,7 @@
 /* posix_fd.c - file-descriptor helpers: close-on-exec pipes, full reads and
  * writes that retry on EINTR, the one deadline-aware poll loop, socket
  * sends and receives that never block, writes that never raise SIGPIPE,
- * and fd flags (close-on-exec, is-a-socket, pipe size). */
+ * fd flags (close-on-exec, is-a-socket, pipe size), and copies of fds. */
 #include "platform.h"
 
 #include <errno.h>
@@ -59,7 +59,7 @@ mp__plat_write_full(int fd, const void *buf, size_t n)
     return 0;
 }
 
-void
+MP__FORK_CHILD_PATH void
 mp__plat_close(int fd)
 {
     if (fd >= 0) {
@@ -67,6 +67,23 @@ mp__plat_close(int fd)
          * retry could close an fd another thread just opened. */
         (void)close(fd);
     }
+}
+
+int
+mp__plat_dup(int fd, int min_fd)
+{
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, min_fd);
+    return r < 0 ? -errno : r;
+}
+
+MP__FORK_CHILD_PATH int
+mp__plat_dup_onto(int fd, int target)
+{
+    int r;
+    do {
+        r = dup2(fd, target);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
 }
 
 int

@@ -3,7 +3,8 @@
  * OS: a fresh exec of this program with chosen fds (posix_spawn), sockets
  * that carry fds (SCM_RIGHTS), fork and wait for the forkserver, signals
  * (SIGCHLD as an fd, dispositions reset in a child), the parent-death
- * signal, and closing every fd but a few. */
+ * signal, and closing every fd but a few; fork, signals and waits for the
+ * fork start method too. */
 #include "platform.h"
 
 #include <errno.h>
@@ -221,14 +222,14 @@ mp__plat_recv_fds(int sock, void *buf, size_t cap, int *fds, int maxfds,
     return r;
 }
 
-pid_t
+MP__FORK_CHILD_PATH pid_t
 mp__plat_fork(void)
 {
     pid_t pid = fork();
     return pid < 0 ? -errno : pid;
 }
 
-int
+MP__FORK_CHILD_PATH int
 mp__plat_kill(pid_t pid, int sig)
 {
     return kill(pid, sig) == 0 ? 0 : -errno;
@@ -249,6 +250,15 @@ mp__plat_wait_pid(pid_t pid, bool block, int *code)
         *code = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
     }
     return r;
+}
+
+void
+mp__plat_wait_exited(pid_t pid)
+{
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
+           errno == EINTR) {
+    }
 }
 
 int
@@ -296,7 +306,7 @@ mp__plat_signal_set(int sig, void (*handler)(int))
     (void)sigaction(sig, &sa, NULL);
 }
 
-int
+MP__FORK_CHILD_PATH int
 mp__plat_die_with_parent(pid_t parent)
 {
     /* The signal comes when the parent's thread that made this process
@@ -347,10 +357,9 @@ mp__plat_devnull_rd(void)
         return -errno;
     }
     if (fd <= STDERR_FILENO) {
-        int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-        int err = moved < 0 ? -errno : 0;
+        int moved = mp__plat_dup(fd, STDERR_FILENO + 1);
         (void)close(fd);
-        return err != 0 ? err : moved;
+        return moved;
     }
     return fd;
 }

@@ -35,60 +35,16 @@
  * to start, join, signal or query the process (MP_ENOTCHILD). */
 #include "process_internal.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef MP__HAVE_SINGLE_THREADED
-#define HAVE_STREAM_LIST 1
-/* glibc's list of open streams (linked by the public _chain field): an
- * exported symbol, no longer declared in any header; weak, so that a libc
- * without it makes us fall back to fflush(NULL). */
-extern FILE *_IO_list_all __attribute__((weak));
-#endif
 
 /* Errno the next start's preparation fails with (tests only; 0: none). */
 static _Atomic int test_fail_err;
 /* An fd a new daemon reads one byte from before it arms its parent-death
  * signal (tests only; -1: none). */
 static _Atomic int test_daemon_hold_fd = -1;
-
-/* Tells whether some stdio stream may hold output not yet written. Where
- * it can, it looks without writing anything (fflush(NULL) takes libc's
- * stream-list lock: a copy-on-write fault after a fork, and two pages of
- * libc's code a child would fault in); elsewhere it answers true. */
-static bool
-stdio_output_pending(void)
-{
-#ifdef HAVE_STREAM_LIST
-    /* Only with one thread: nobody can open or close a stream while we
-     * walk the list without its lock. */
-    if (&_IO_list_all != NULL && mp__single_threaded()) {
-        for (FILE *f = _IO_list_all; f != NULL; f = f->_chain) {
-            /* Buffered narrow output, or a wide stream (whose buffers are
-             * not public). */
-            if (f->_IO_write_ptr > f->_IO_write_base || f->_mode > 0) {
-                return true;
-            }
-        }
-        return false;
-    }
-#endif
-    return true;
-}
-
-MP__FORK_CHILD_PATH void
-mp__process_flush_stdio(void)
-{
-    if (stdio_output_pending()) {
-        fflush(NULL);
-    }
-}
 
 /* Returns the error a call acting on child p reports, or 0 when p is a
  * started (or reaped) child handle of the calling process. Registry lock
@@ -359,8 +315,8 @@ child_setup(const mp_process_t *p, pid_t parent, int devnull,
             const sentinel_pipes_t *sp)
 {
     if (sp->sent_rd >= 0) {
-        (void)close(sp->sent_rd);
-        (void)close(sp->pdeath_wr);
+        mp__plat_close(sp->sent_rd);
+        mp__plat_close(sp->pdeath_wr);
     }
     mp__registry_child_wfds(sp->sent_wr);
     if (p->daemon) {
@@ -372,28 +328,19 @@ child_setup(const mp_process_t *p, pid_t parent, int devnull,
         }
         /* Note: the signal comes when the thread that forked ends, which
          * for a start from another thread may be before the parent exits.
-         * prctl fails only for a bad signal number. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
-            _exit(127);
-        }
-        /* The parent may have died before prctl: no signal would come,
-         * so do what it would have done. Start did not wait for this
-         * child, so it may already have a pid its caller passed on. */
-        if (getppid() != parent) {
-            (void)kill(getpid(), SIGKILL);
+         * A parent that died first gets this child killed at once: start
+         * did not wait for it, so its pid may already be passed on. */
+        if (mp__plat_die_with_parent(parent) != 0) {
             _exit(127);
         }
     }
     mp__registry_become_child(p, parent, sp->pdeath_rd);
-    /* dup2 onto a valid fd below the limit fails only with EINTR. */
-    int r;
-    do {
-        r = dup2(devnull, STDIN_FILENO);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) {
+    /* dup2 onto a valid fd below the limit fails only with EINTR, which
+     * the helper retries. */
+    if (mp__plat_dup_onto(devnull, STDIN_FILENO) != 0) {
         _exit(127);
     }
-    (void)close(devnull); /* not mp__plat_close: its code is elsewhere */
+    mp__plat_close(devnull);
     /* Drop input the parent had buffered. */
     if (stdin_may_hold_input()) {
         __fpurge(stdin);
@@ -407,15 +354,6 @@ run_child(mp_process_t *p, pid_t parent, int devnull,
 {
     child_setup(p, parent, devnull, sp);
     mp_process_exit(p->target(p->arg));
-}
-
-/* Waits for child pid to exit and reaps it (it is known to be exiting). */
-static void
-reap_blocking(pid_t pid)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
 }
 
 /* Forks the child of p. On success stores its pid, its sentinel (a pidfd,
@@ -442,19 +380,16 @@ spawn_child(mp_process_t *p, const mp__boot_info_t *bi, pid_t *pid_out,
         mp__registry_start_unlock();
         return err;
     }
-    pid_t pid;
-    int fork_errno;
+    pid_t pid = -1;
     if (bi != NULL) {
         /* spawn: an exec that runs only the target (spawn.c). */
-        int e = mp__spawn_exec(bi, devnull, sp.sent_wr, sp.pdeath_rd, &pid);
-        fork_errno = -e;
-        pid = e == 0 ? pid : -1;
+        err = mp__spawn_exec(bi, devnull, sp.sent_wr, sp.pdeath_rd, &pid);
     } else {
-        pid = fork();
+        pid = mp__plat_fork();
         if (pid == 0) {
             run_child(p, parent, devnull, &sp);
         }
-        fork_errno = errno;
+        err = pid < 0 ? (int)pid : 0;
     }
     mp__plat_close(devnull);
     if (sp.sent_rd >= 0) {
@@ -463,16 +398,16 @@ spawn_child(mp_process_t *p, const mp__boot_info_t *bi, pid_t *pid_out,
         mp__plat_close(sp.sent_wr);
         mp__plat_close(sp.pdeath_rd);
         mp__registry_lock();
-        if (pid > 0) {
+        if (err == 0) {
             mp__registry_hold_wfd_locked(sp.pdeath_wr);
         }
         mp__registry_unlock();
     }
     mp__registry_start_unlock();
-    if (pid < 0) {
+    if (err != 0) {
         mp__plat_close(sp.sent_rd);
         mp__plat_close(sp.pdeath_wr);
-        return -fork_errno;
+        return err;
     }
     if (sp.sent_rd >= 0) {
         *pid_out = pid;
@@ -483,8 +418,9 @@ spawn_child(mp_process_t *p, const mp__boot_info_t *bi, pid_t *pid_out,
     /* Until we reap it, pid cannot be reused: the pidfd is the child's. */
     int pidfd = mp__plat_pidfd_open(pid);
     if (pidfd < 0) {
-        (void)kill(pid, SIGKILL);
-        reap_blocking(pid);
+        int code;
+        (void)mp__plat_kill(pid, SIGKILL);
+        (void)mp__plat_wait_pid(pid, true, &code);
         return pidfd;
     }
     *pid_out = pid;
@@ -618,10 +554,7 @@ static void
 wait_after_sentinel(pid_t pid, int64_t deadline)
 {
     if (deadline == MP__NO_DEADLINE) {
-        siginfo_t si;
-        while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
-               errno == EINTR) {
-        }
+        mp__plat_wait_exited(pid);
         return;
     }
     int64_t soon = mp__now_ns() + 1000 * 1000;
@@ -714,7 +647,7 @@ send_signal(mp_process_t *p, int sig)
         (void)mp__process_reap_locked(p);
     }
     if (err == 0 && p->state == MP__PROC_STARTED) {
-        (void)kill(p->pid, sig);
+        (void)mp__plat_kill(p->pid, sig);
     }
     mp__registry_unlock();
     return err;

@@ -10,14 +10,9 @@
  * child starts with an empty list: its parent's children are not its own. */
 #include "process_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* How long daemonic children get to obey SIGTERM at exit before SIGKILL. */
@@ -166,15 +161,13 @@ mp__registry_remove_locked(mp_process_t *p)
     p->listed = false;
 }
 
-/* Reaps child p without blocking: waitpid's result. Registry lock held. */
+/* Reaps child p without blocking: mp__plat_wait_pid's result (its pid
+ * with *code set, 0 while it runs, or a negative error). Registry lock
+ * held. */
 static pid_t
-reap_now(const mp_process_t *p, int *status)
+reap_now(const mp_process_t *p, int *code)
 {
-    pid_t r;
-    do {
-        r = waitpid(p->pid, status, WNOHANG);
-    } while (r < 0 && errno == EINTR);
-    return r;
+    return mp__plat_wait_pid(p->pid, false, code);
 }
 
 /* Without pidfds (p->parent_wfd set), a child's sentinel pipe reports EOF
@@ -185,7 +178,7 @@ reap_now(const mp_process_t *p, int *status)
  * still running (a child that closed its sentinel itself). Registry lock
  * held. */
 static pid_t
-reap_exiting(const mp_process_t *p, int *status)
+reap_exiting(const mp_process_t *p, int *code)
 {
     if (p->parent_wfd < 0 || mp__plat_poll_in(p->pidfd, 0) != 1) {
         return 0;
@@ -193,8 +186,8 @@ reap_exiting(const mp_process_t *p, int *status)
     int64_t until = mp__now_ns() + EXITING_WAIT_NS;
     pid_t r;
     do {
-        sched_yield();
-        r = reap_now(p, status);
+        mp__plat_yield();
+        r = reap_now(p, code);
     } while (r == 0 && mp__now_ns() < until);
     return r;
 }
@@ -218,17 +211,16 @@ mp__process_reap_locked(mp_process_t *p)
         mp__registry_remove_locked(p);
         return true;
     }
-    int status = 0;
-    pid_t r = reap_now(p, &status);
+    int code = 0;
+    pid_t r = reap_now(p, &code);
     if (r == 0) {
-        r = reap_exiting(p, &status);
+        r = reap_exiting(p, &code);
     }
     if (r == 0) {
         return false; /* still running */
     }
     if (r == p->pid) {
-        p->exitcode =
-            WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+        p->exitcode = code;
     } else {
         /* ECHILD: someone else reaped it (waitpid(-1) elsewhere, or
          * SIGCHLD ignored), so it is gone and its status is lost. */
@@ -436,7 +428,7 @@ mp__registry_parent_wait(int64_t deadline)
          * pidfd waits for): wait for that too, as reap_exiting does. */
         int64_t until = mp__now_ns() + EXITING_WAIT_NS;
         while (getppid() == par_proc.pid && mp__now_ns() < until) {
-            sched_yield();
+            mp__plat_yield();
         }
     }
     return r == 1 ? 0 : MP_ETIMEDOUT;
@@ -449,7 +441,7 @@ signal_listed_locked(bool daemons, int sig)
 {
     for (mp_process_t *p = reg->child_head; p != NULL; p = p->next) {
         if (p->daemon == daemons) {
-            (void)kill(p->pid, sig);
+            (void)mp__plat_kill(p->pid, sig);
         }
     }
 }
@@ -473,7 +465,7 @@ wait_listed(bool daemons, int64_t deadline)
             return 0;
         }
         pid_t pid = p->pid;
-        int fd = fcntl(p->pidfd, F_DUPFD_CLOEXEC, 0);
+        int fd = mp__plat_dup(p->pidfd, 0);
         mp__registry_unlock();
         int r = -1;
         if (fd >= 0) {
@@ -489,10 +481,7 @@ wait_listed(bool daemons, int64_t deadline)
             }
             /* Wait without reaping; the next pass reaps it under the
              * lock. ECHILD means another thread reaped it already. */
-            siginfo_t si;
-            while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
-                   errno == EINTR) {
-            }
+            mp__plat_wait_exited(pid);
         }
     }
 }
