@@ -30,14 +30,15 @@ typedef struct mp_conn mp_conn_t;
  * unused directions are shut down. (Python uses os.pipe() there; a
  * socketpair carries large messages faster.) Both fds are close-on-exec.
  * Returns 0 or MP_EINVAL (a NULL or equal out pointer), MP_EMFILE,
- * MP_ENFILE, MP_ENOMEM. Context: any thread. */
+ * MP_ENFILE, MP_ENOMEM. Context: any process, any thread. */
 MP_EXTERN int mp_pipe(mp_conn_t **end1, mp_conn_t **end2, bool duplex);
 
 /* mp_conn_from_fd wraps an open pipe, socket or other stream fd (Python's
  * Connection(fd, readable, writable)). On success the connection owns fd
  * (mp_conn_close closes it) and fd is made close-on-exec; on failure the
  * caller still owns it. Returns 0 or MP_EINVAL (NULL out, fd < 0, neither
- * direction), MP_EBADF (fd not open), MP_ENOMEM. */
+ * direction), MP_EBADF (fd not open), MP_ENOMEM. Context: any process, any
+ * thread. */
 MP_EXTERN int mp_conn_from_fd(mp_conn_t **out, int fd, bool readable,
                               bool writable);
 
@@ -47,7 +48,8 @@ MP_EXTERN int mp_conn_from_fd(mp_conn_t **out, int fd, bool readable,
  * Returns 0 or MP_EINVAL (NULL c, or NULL buf with len > 0), MP_EBADF
  * (read-only end), MP_ECLOSED, MP_EPIPE (the reading end is closed; part
  * of the message may have been sent, so the stream is broken), or another
- * system error. Python: send_bytes(buf). */
+ * system error. Python: send_bytes(buf). Context: any process that has the
+ * connection, one sending thread at a time (a receiver may run beside it). */
 MP_EXTERN int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len);
 
 /* mp_conn_recv_bytes receives one whole message into a fresh buffer that
@@ -58,13 +60,15 @@ MP_EXTERN int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len);
  * A message longer than maxlen (or too big to allocate) is read and
  * discarded, so the next call gets the next message (Python closes the
  * connection instead). *out is set only on success. On a socket, when no
- * data is there, the call retries without blocking for up to 30 us before
- * it sleeps (a reply is usually caught awake; not on a one-CPU process).
- * Returns the length, or MP_EINVAL (NULL c or out, bad timeout), MP_EBADF
- * (write-only end), MP_ECLOSED, MP_ETIMEDOUT (nothing arrived), MP_EOF (the
- * peer closed between messages), MP_EPROTO (end of stream inside a message,
- * or a malformed header: the stream cannot be trusted any more),
- * MP_EMSGSIZE, MP_ENOMEM. Python: recv_bytes(maxlength). */
+ * data is there, the call retries briefly without blocking before it
+ * sleeps, so a prompt reply is caught awake (docs/design.md, "Connections:
+ * how a receive waits"). Returns the length, or MP_EINVAL (NULL c or out, bad
+ * timeout), MP_EBADF (write-only end), MP_ECLOSED, MP_ETIMEDOUT (nothing
+ * arrived), MP_EOF (the peer closed between messages), MP_EPROTO (end of stream
+ * inside a message, or a malformed header: the stream cannot be trusted any
+ * more), MP_EMSGSIZE, MP_ENOMEM. Python: recv_bytes(maxlength). Context: any
+ * process that has the connection, one receiving thread at a time (a sender
+ * may run beside it). */
 MP_EXTERN ssize_t mp_conn_recv_bytes(mp_conn_t *c, void **out, size_t maxlen,
                                      mp_duration_t timeout);
 
@@ -72,33 +76,39 @@ MP_EXTERN ssize_t mp_conn_recv_bytes(mp_conn_t *c, void **out, size_t maxlen,
  * bytes; buf may be NULL when buflen is 0) and returns its length. A
  * message longer than buflen is read and discarded (MP_EMSGSIZE; Python
  * raises BufferTooShort with the message). Timeout and other errors as for
- * mp_conn_recv_bytes. Python: recv_bytes_into(buf). */
+ * mp_conn_recv_bytes. Python: recv_bytes_into(buf). Context: as
+ * mp_conn_recv_bytes: any process that has the connection, one receiving
+ * thread at a time. */
 MP_EXTERN ssize_t mp_conn_recv_bytes_into(mp_conn_t *c, void *buf,
                                           size_t buflen, mp_duration_t timeout);
 
 /* mp_conn_poll waits up to timeout for data (or end of stream) to be
  * readable, consuming nothing. Returns 1 readable, 0 not within timeout,
  * or MP_EINVAL (NULL c, bad timeout), MP_EBADF (write-only end),
- * MP_ECLOSED. Python: poll(timeout) (MP_NO_WAIT is its default). */
+ * MP_ECLOSED. Python: poll(timeout) (MP_NO_WAIT is its default). Context:
+ * any process that has the connection, any thread. */
 MP_EXTERN int mp_conn_poll(mp_conn_t *c, mp_duration_t timeout);
 
 /* mp_conn_fileno returns the connection's fd (still owned by it), or
- * MP_EINVAL (NULL), MP_ECLOSED. */
+ * MP_EINVAL (NULL), MP_ECLOSED. Context: any process that has the
+ * connection, any thread. */
 MP_EXTERN int mp_conn_fileno(const mp_conn_t *c);
 
 /* mp_conn_readable and mp_conn_writable return the directions it was made
- * with; mp_conn_closed whether it is closed (false for NULL). */
+ * with; mp_conn_closed whether it is closed (false for NULL). Context: any
+ * process that has the connection, any thread. */
 MP_EXTERN bool mp_conn_readable(const mp_conn_t *c);
 MP_EXTERN bool mp_conn_writable(const mp_conn_t *c);
 MP_EXTERN bool mp_conn_closed(const mp_conn_t *c);
 
 /* mp_conn_close closes the fd; afterwards every call but destroy returns
- * MP_ECLOSED. Idempotent. Returns 0 or MP_EINVAL (NULL). Must not race
- * with another thread's use of c. */
+ * MP_ECLOSED. Idempotent. Returns 0 or MP_EINVAL (NULL). Context: any
+ * process that has the connection (it closes that process's fd only), one
+ * thread, with no other call on c under way. */
 MP_EXTERN int mp_conn_close(mp_conn_t *c);
 
 /* mp_conn_destroy closes (if needed) and frees the connection. NULL is
- * ignored. */
+ * ignored. Context: any process that has the connection. */
 MP_EXTERN void mp_conn_destroy(mp_conn_t *c);
 
 /*===== Listeners and clients ===============================================*/
@@ -145,14 +155,16 @@ typedef struct mp_listener mp_listener_t;
  * (path too long for a socket), MP_EEXIST (a live socket or another
  * file is at the path),
  * MP_ENOENT (unknown host), MP_ENOMEM, or a system error (for example
- * -EADDRINUSE, MP_EACCES). Python: Listener(address, backlog=, authkey=). */
+ * -EADDRINUSE, MP_EACCES). Python: Listener(address, backlog=, authkey=).
+ * Context: any process, any thread. */
 MP_EXTERN int mp_listener_create(mp_listener_t **out, const char *address,
                                  const void *authkey, size_t authkey_len,
                                  int backlog);
 
 /* mp_listener_address returns the bound address, e.g. "127.0.0.1:40123"
  * with the port picked for port 0, or the socket path; valid until
- * destroy. NULL for a NULL listener. Python: Listener.address. */
+ * destroy. NULL for a NULL listener. Python: Listener.address. Context: any
+ * process that has the listener, any thread. */
 MP_EXTERN const char *mp_listener_address(const mp_listener_t *l);
 
 /* mp_listener_accept waits up to timeout for a client and returns the
@@ -177,16 +189,18 @@ MP_EXTERN int mp_listener_accept(mp_listener_t *l, mp_conn_t **out,
 /* mp_listener_fileno returns an fd that is readable when accept has work
  * (a client is waiting, or a handshake under way has news; usable with
  * mp_wait_any), or MP_EINVAL (NULL), MP_ECLOSED. In a forked child it changes
- * at the child's first accept. */
+ * at the child's first accept. Context: any process that has the listener,
+ * any thread. */
 MP_EXTERN int mp_listener_fileno(const mp_listener_t *l);
 
 /* mp_listener_close stops listening and removes the socket file; accepted
  * connections stay open. Idempotent. Returns 0 or MP_EINVAL (NULL).
- * Python: Listener.close(). */
+ * Python: Listener.close(). Context: any process that has the listener (only
+ * the creating process removes the socket file), with no accept under way. */
 MP_EXTERN int mp_listener_close(mp_listener_t *l);
 
 /* mp_listener_destroy closes (if needed) and frees the listener. NULL is
- * ignored. */
+ * ignored. Context: any process that has the listener. */
 MP_EXTERN void mp_listener_destroy(mp_listener_t *l);
 
 /* mp_client_connect connects to a listener at address and (with an
@@ -200,7 +214,8 @@ MP_EXTERN void mp_listener_destroy(mp_listener_t *l);
  * socket file or unknown host), -ECONNREFUSED (nobody listening),
  * MP_ETIMEDOUT, MP_EAUTH (the listener rejected our key, or proved it does
  * not know it: both ends fail), MP_EMSGSIZE, MP_EOF, MP_EPROTO, MP_ENOMEM
- * or another system error. Python: Client(address, authkey=). */
+ * or another system error. Python: Client(address, authkey=). Context: any
+ * process, any thread. */
 MP_EXTERN int mp_client_connect(mp_conn_t **out, const char *address,
                                 const void *authkey, size_t authkey_len,
                                 mp_duration_t timeout);
