@@ -57,9 +57,10 @@ typedef struct mp_pool_opts {
  * relatives use with MP_POOL_CHUNKSIZE_AUTO for nitems items of item_bytes
  * bytes each (the larger of an item's input and its result slot; for
  * mp_pool_map_buffers the average input length): Python's rule,
- * ceil(nitems / (4 * processes)), but no more items than fit in 63 KiB
- * (so that a chunk's message, headers included, stays under the queues'
- * 64 KiB large-message path; item_bytes 0 counts as 1), and at least 1.
+ * ceil(nitems / (4 * processes)), but no more items than keep a chunk's
+ * message, headers included, under the size from which the queues treat a
+ * message as large (docs/design.md, "Pool chunk size"; item_bytes 0 counts
+ * as 1), and at least 1.
  * A task here costs
  * microseconds, not Python's hundreds, so smaller chunks lose nothing to
  * overhead, balance better and keep the messages within memory the
@@ -79,7 +80,8 @@ MP_EXTERN long mp_pool_chunksize(const mp_pool_t *pool, size_t nitems,
  * pool belongs to the creating process. */
 MP_EXTERN int mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts);
 
-/* mp_pool_processes returns the number of workers, or MP_EINVAL. */
+/* mp_pool_processes returns the number of workers, or MP_EINVAL. Context:
+ * any thread of the creating process. */
 MP_EXTERN int mp_pool_processes(const mp_pool_t *pool);
 
 /* mp_pool_apply_async queues fn(in) (the bytes are copied) and stores a
@@ -96,7 +98,8 @@ MP_EXTERN int mp_pool_apply_async(mp_pool_t *pool, mp_pool_fn fn,
  * apply_async, then mp_result_get. On success *out holds a fresh buffer (free
  * it with mp_free) of *out_len bytes; out and out_len may be NULL. A task
  * that times out keeps running; its result is dropped. Returns 0 or the
- * errors of both calls. */
+ * errors of both calls. Context: the creating process, any thread (not a
+ * callback of this pool). */
 MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                             size_t in_len, void **out, size_t *out_len,
                             mp_duration_t timeout);
@@ -139,7 +142,8 @@ MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 /* mp_pool_starmap and mp_pool_starmap_async are mp_pool_map and
  * mp_pool_map_async (same arguments, same returns): in C the tuple of a
  * starmap item is the struct the item already is, so they are plain
- * aliases for code written after Python's. */
+ * aliases for code written after Python's. Context: as mp_pool_map and
+ * mp_pool_map_async: the creating process, any thread. */
 MP_EXTERN int mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                               size_t in_size, size_t nitems, long chunksize,
                               void *out, size_t out_size, int *status,
@@ -221,25 +225,30 @@ MP_EXTERN int mp_imap_next(mp_imap_t *it, void **out, size_t *out_len,
                            size_t *index, mp_duration_t timeout);
 
 /* mp_imap_destroy frees the iterator; results not taken are dropped and
- * tasks still queued or running go on. NULL is ignored. */
+ * tasks still queued or running go on. NULL is ignored. Context: the
+ * creating process, with no mp_imap_next on it under way. */
 MP_EXTERN void mp_imap_destroy(mp_imap_t *it);
 
 /* mp_pool_close stops new submissions; the workers exit once the queued
  * tasks are done. mp_pool_terminate stops at once: the workers are killed
  * (SIGKILL: bounded, a task cannot ignore it), every unfinished task fails
  * with MP_ECANCELED ("the pool was terminated"), and it returns once the
- * workers are reaped. Both are idempotent and return 0 or MP_EINVAL. */
+ * workers are reaped. Both are idempotent and return 0 or MP_EINVAL.
+ * Context: the creating process, any thread; terminate not from a callback
+ * of this pool (it waits for the result-handler thread). */
 MP_EXTERN int mp_pool_close(mp_pool_t *pool);
 MP_EXTERN int mp_pool_terminate(mp_pool_t *pool);
 
 /* mp_pool_join waits up to timeout for the workers to exit after close or
  * terminate. Returns 0, MP_ERUNNING (neither close nor terminate was called:
- * Python's "Pool is still running"), MP_ETIMEDOUT, MP_EINVAL. */
+ * Python's "Pool is still running"), MP_ETIMEDOUT, MP_EINVAL. Context: the
+ * creating process, any thread, not a callback of this pool. */
 MP_EXTERN int mp_pool_join(mp_pool_t *pool, mp_duration_t timeout);
 
 /* mp_pool_destroy terminates a pool that is not yet joined, then frees it.
  * Result handles stay valid (unfinished ones report MP_ECANCELED). NULL is
- * ignored. Python: leaving `with Pool() as p:` (which terminates). */
+ * ignored. Python: leaving `with Pool() as p:` (which terminates). Context:
+ * the creating process, not a callback of this pool. */
 MP_EXTERN void mp_pool_destroy(mp_pool_t *pool);
 
 /* In a task: mp_pool_out_write appends len bytes to the task's result;
@@ -278,14 +287,16 @@ MP_EXTERN int mp_result_successful(mp_result_t *r, bool *successful);
 /* mp_result_error_message returns the failure's text (the task's message,
  * "task returned N", "worker killed by signal 9", "the pool was
  * terminated", ...), or NULL when not finished or successful. Valid until
- * mp_result_destroy. */
+ * mp_result_destroy. Never blocks. Context: any thread of the creating
+ * process. */
 MP_EXTERN const char *mp_result_error_message(mp_result_t *r);
 
 /* mp_result_item_error returns, for the handle of a mp_pool_map_async or
  * mp_pool_starmap_async, why item idx failed (the text mp_pool_map_errors
  * would give it), or NULL when the map is not finished, the item
  * succeeded, idx is out of range, or r is another kind of handle (or
- * NULL). Valid until mp_result_destroy. Never blocks. */
+ * NULL). Valid until mp_result_destroy. Never blocks. Context: any thread
+ * of the creating process. */
 MP_EXTERN const char *mp_result_item_error(mp_result_t *r, size_t idx);
 
 /* mp_result_exitcode stores in *code how the worker of a task that failed
@@ -296,7 +307,8 @@ MP_EXTERN const char *mp_result_item_error(mp_result_t *r, size_t idx);
 MP_EXTERN int mp_result_exitcode(mp_result_t *r, int *code);
 
 /* mp_result_destroy frees the handle; an unfinished task still runs and
- * its result is dropped. NULL is ignored. */
+ * its result is dropped. NULL is ignored. Context: any thread of the
+ * creating process. */
 MP_EXTERN void mp_result_destroy(mp_result_t *r);
 
 /* Callbacks of mp_pool_apply_async_cb and mp_pool_map_async: Python's
@@ -319,7 +331,8 @@ typedef struct mp_pool_callbacks {
 } mp_pool_callbacks_t;
 
 /* mp_pool_apply_async_cb is mp_pool_apply_async with callbacks (cb NULL:
- * none; *cb is copied). Same returns. */
+ * none; *cb is copied). Same returns. Context: the creating process, any
+ * thread. */
 MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
                                      const void *in, size_t in_len,
                                      const mp_pool_callbacks_t *cb,
@@ -424,7 +437,8 @@ MP_EXTERN int mp_progress_update(mp_progress_t *p, uint64_t done,
                                  uint64_t bytes);
 MP_EXTERN int mp_progress_finish(mp_progress_t *p);
 
-/* mp_progress_destroy frees the bar (without printing). NULL is ignored. */
+/* mp_progress_destroy frees the bar (without printing). NULL is ignored.
+ * Context: any process, any thread. */
 MP_EXTERN void mp_progress_destroy(mp_progress_t *p);
 
 #ifdef __cplusplus
