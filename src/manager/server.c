@@ -29,7 +29,6 @@
 #include "../platform/platform.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -79,7 +78,7 @@ struct server {
     mp__store_t *st;
     mp_listener_t *lst;
     size_t max_request;
-    int wake[2]; /* a byte on wake[1] stops the accept loop */
+    int wake; /* a waker: its signal stops the accept loop */
 
     pthread_mutex_t mu; /* conns, their watch fields, stopping */
     srv_conn_t *conns;  /* newest first */
@@ -89,7 +88,7 @@ struct server {
 
     pthread_t watcher;
     bool watcher_started;
-    int watch_wake[2];      /* a byte: the watched set changed */
+    int watch_wake;         /* a waker: the watched set changed */
     uint64_t watch_tickets; /* the last ticket handed out (under mu) */
 
     pthread_mutex_t users_mu; /* every srv_user_t field but obj */
@@ -411,8 +410,7 @@ send_reply(mp_conn_t *c, const mp__mgr_rep_t *rep)
 static void
 request_stop(server_t *srv)
 {
-    uint8_t byte = 1;
-    (void)mp__plat_write_full(srv->wake[1], &byte, 1);
+    mp__plat_waker_signal(srv->wake);
 }
 
 /* Pauses the calling loop for MP__MGR_BACKOFF_MS after an error that
@@ -446,8 +444,7 @@ backoff_stop(server_t *srv)
 static void
 watch_poke(server_t *srv)
 {
-    uint8_t byte = 1;
-    (void)mp__plat_write_full(srv->watch_wake[1], &byte, 1);
+    mp__plat_waker_signal(srv->watch_wake);
 }
 
 /* Marks sc watched (on) or not for the request it is about to run. */
@@ -473,7 +470,7 @@ watcher_main(void *arg)
     uint64_t ticket[WATCH_MAX + 1];
     for (;;) {
         nfds_t n = 1;
-        pfd[0] = (struct pollfd){.fd = srv->watch_wake[0], .events = POLLIN};
+        pfd[0] = (struct pollfd){.fd = srv->watch_wake, .events = POLLIN};
         pthread_mutex_lock(&srv->mu);
         if (srv->stopping) {
             pthread_mutex_unlock(&srv->mu);
@@ -500,8 +497,7 @@ watcher_main(void *arg)
             continue;
         }
         if (pfd[0].revents != 0) {
-            uint8_t drain[64];
-            (void)mp__plat_read_some(srv->watch_wake[0], drain, sizeof drain);
+            (void)mp__plat_waker_drain(srv->watch_wake);
         }
         bool hangup = false;
         for (nfds_t i = 1; i < n; i++) {
@@ -665,7 +661,10 @@ serve_connection(server_t *srv, mp_conn_t *c)
      * clients all map the store never needs it, and the start is quicker
      * without it. */
     if (!srv->watcher_started) {
-        if ((srv->watch_wake[0] < 0 && mp__plat_pipe(srv->watch_wake) != 0) ||
+        if (srv->watch_wake < 0) {
+            srv->watch_wake = mp__plat_waker_open();
+        }
+        if (srv->watch_wake < 0 ||
             pthread_create(&srv->watcher, NULL, watcher_main, srv) != 0) {
             mp_conn_destroy(c);
             return;
@@ -732,14 +731,14 @@ accept_loop(server_t *srv)
      * exited: then this daemon is being killed anyway). */
     struct pollfd pfd[3] = {
         {.fd = mp_listener_fileno(srv->lst), .events = POLLIN},
-        {.fd = srv->wake[0], .events = POLLIN},
+        {.fd = srv->wake, .events = POLLIN},
         {.fd = srv->m->stop_fd[0], .events = POLLIN}};
     for (;;) {
         /* poll itself, not mp_wait_any: no allocation (a heap page written
          * is a page fault in this new process). */
         if (mp__plat_poll_many(pfd, 3, MP__NO_DEADLINE) < 0) {
-            /* Not EINTR (retried at once: SIGTERM's byte is then on
-             * wake[0]): a real error would repeat: pause instead of
+            /* Not EINTR (retried at once: SIGTERM has then signalled
+             * wake): a real error would repeat: pause instead of
              * spinning. */
             backoff(srv);
             continue;
@@ -762,7 +761,7 @@ accept_loop(server_t *srv)
     }
 }
 
-/* The wake pipe's write end, for the SIGTERM handler (one server per
+/* The accept loop's waker, for the SIGTERM handler (one server per
  * process). */
 static volatile sig_atomic_t term_wake_fd = -1;
 /* Set by SIGTERM: the starter is exiting (or someone asked for it). */
@@ -775,13 +774,10 @@ static void
 on_sigterm(int sig)
 {
     (void)sig;
-    int saved = errno;
-    uint8_t byte = 1;
     term_received = 1;
     if (term_wake_fd >= 0) {
-        (void)mp__plat_write_full(term_wake_fd, &byte, 1); /* AS-safe */
+        mp__plat_waker_signal(term_wake_fd); /* AS-safe, keeps errno */
     }
-    errno = saved;
 }
 
 /* Tells the starter how the start went: one write (so one wake-up),
@@ -815,8 +811,8 @@ report_ready(mp_manager_t *m, int32_t status, const char *address)
 }
 
 /* Sets up what the server needs before it reports ready: the listener,
- * the wake pipe and the store's liveness word (the watcher and its pipe
- * start with the first connection). Returns 0 or the
+ * the accept loop's waker and the store's liveness word (the watcher and
+ * its waker start with the first connection). Returns 0 or the
  * error to report (what was made is undone by server_teardown). */
 static int
 server_setup(server_t *srv)
@@ -831,11 +827,11 @@ server_setup(server_t *srv)
         srv->lst = NULL;
         return err;
     }
-    err = mp__plat_pipe(srv->wake);
-    if (err != 0) {
-        return err;
+    srv->wake = mp__plat_waker_open();
+    if (srv->wake < 0) {
+        return srv->wake;
     }
-    term_wake_fd = srv->wake[1];
+    term_wake_fd = srv->wake;
     mp__plat_signal_set(SIGTERM, on_sigterm);
     mp__store_set_user_destroy(srv->st, user_destroy_hook, srv);
     return mp__store_serve(srv->st);
@@ -871,14 +867,8 @@ server_teardown(server_t *srv)
     }
     end_connections(srv);
     users_free_all(srv);
-    for (int i = 0; i < 2; i++) {
-        if (srv->wake[i] >= 0) {
-            mp__plat_close(srv->wake[i]);
-        }
-        if (srv->watch_wake[i] >= 0) {
-            mp__plat_close(srv->watch_wake[i]);
-        }
-    }
+    mp__plat_waker_close(srv->wake);
+    mp__plat_waker_close(srv->watch_wake);
     pthread_mutex_destroy(&srv->mu);
     pthread_mutex_destroy(&srv->users_mu);
 }
@@ -887,8 +877,7 @@ int
 mp__mgr_server_main(void *arg)
 {
     mp_manager_t *m = arg;
-    server_t srv = {
-        .m = m, .st = m->srv_store, .wake = {-1, -1}, .watch_wake = {-1, -1}};
+    server_t srv = {.m = m, .st = m->srv_store, .wake = -1, .watch_wake = -1};
     mp__plat_close(m->ready_fd[0]);
     m->ready_fd[0] = -1;
     mp__plat_close(m->stop_fd[1]);

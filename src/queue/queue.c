@@ -54,15 +54,8 @@
  * wake-up FIFO (see queue_internal.h). */
 #include "queue_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define DEFAULT_CAPACITY (1ULL << 30)
 #define MAX_CAPACITY (1ULL << 44)
@@ -100,12 +93,6 @@
 /* A get of a message of at least PREFAULT_MIN bytes maps its pages before
  * it copies them (heap_copy_out). */
 #define PREFAULT_MIN MP__QUEUE_LARGE_MIN
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 /* Linux 5.14 */
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
 
 /* A handle in a process allowed this many CPUs or fewer steps aside on a
  * lost claim (see the top of this file). */
@@ -133,9 +120,8 @@ struct mp_queue {
     bool closed;         /* this handle only */
     bool step_aside;     /* a lost claim yields the CPU (few CPUs) */
     pid_t creator;       /* the creating process (removes the name), or 0 */
-    _Atomic int poll_fd; /* the wake-up FIFO (mp_wait_any), or -1; a
-                          * private queue's eventfd */
-    bool poll_eventfd;   /* poll_fd is an eventfd (8-byte writes) */
+    _Atomic int poll_fd; /* the wake-up waker (mp_wait_any), or -1: a
+                          * named queue's FIFO, a private queue's eventfd */
     /* A put through this handle waited FULL_SLEEP_NS in vain: puts do not
      * sleep for a full ring (full_off) or pace large messages (pace_off)
      * again until one finds the ring with room (no wait needed). */
@@ -283,12 +269,11 @@ fifo_create(const char *name)
     if (r != 0) {
         return r;
     }
-    if (mkfifo(path, 0600) != 0) {
-        r = -errno;
+    r = mp__plat_waker_create_named(path);
+    if (r != 0) {
         (void)mp__tracker_unregister(tname);
-        return r;
     }
-    return 0;
+    return r;
 }
 
 /* Removes the FIFO of segment name (the creator's destroy). */
@@ -298,7 +283,7 @@ fifo_remove(const char *name)
     char path[FIFO_PATH_MAX];
     if (fifo_path(name, path, sizeof path) == 0) {
         /* Unlink first, then forget: as mp_shm_unlink does. */
-        (void)unlink(path);
+        (void)mp__plat_unlink(path);
         (void)mp__tracker_unregister(path + strlen("/dev/shm/"));
     }
 }
@@ -321,22 +306,13 @@ fifo_open(mp_queue_t *q)
     if (r != 0) {
         return r;
     }
-    /* O_RDWR: the open never blocks and never fails for want of a reader,
-     * a write never raises SIGPIPE, and a poll never sees end of file. */
-    do {
-        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
+    fd = mp__plat_waker_open_named(path);
     if (fd < 0) {
-        return -errno;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
-        mp__plat_close(fd);
-        return MP_EBADF;
+        return fd;
     }
     int none = -1;
     if (!atomic_compare_exchange_strong(&q->poll_fd, &none, fd)) {
-        mp__plat_close(fd); /* another thread opened it first */
+        mp__plat_waker_close(fd); /* another thread opened it first */
         fd = none;
     }
     return fd;
@@ -348,21 +324,15 @@ mp__queue_poll_fd(mp_queue_t *q)
     return q->closed ? MP_EBADF : fifo_open(q);
 }
 
-/* Writes one byte to the FIFO so that poll()ing waiters wake up. A full
- * FIFO (EAGAIN) is already signalled; a FIFO that cannot be opened (the
- * queue was removed) has no waiter that could need it. */
+/* Signals the waker so that poll()ing waiters wake up. A waker that
+ * cannot be opened (the queue was removed) has no waiter that could need
+ * it. */
 static void
 fifo_signal(mp_queue_t *q)
 {
     int fd = fifo_open(q);
-    if (fd < 0) {
-        return;
-    }
-    const uint64_t one = 1; /* an eventfd takes 8 bytes, a FIFO 1 */
-    const unsigned char b = 1;
-    const void *msg = q->poll_eventfd ? (const void *)&one : (const void *)&b;
-    size_t len = q->poll_eventfd ? sizeof one : sizeof b;
-    while (write(fd, msg, len) < 0 && errno == EINTR) {
+    if (fd >= 0) {
+        mp__plat_waker_signal(fd);
     }
 }
 
@@ -392,11 +362,7 @@ mp__queue_poll_ack(mp_queue_t *q)
 {
     int fd = atomic_load_explicit(&q->poll_fd, memory_order_acquire);
     if (fd >= 0) {
-        unsigned char buf[64];
-        ssize_t n;
-        do {
-            n = read(fd, buf, sizeof buf);
-        } while (n > 0 || (n < 0 && errno == EINTR));
+        (void)mp__plat_waker_drain(fd);
     }
     /* Drain, then look: a put whose byte we just ate published before
      * writing it, so we see its message here and pass the byte on. */
@@ -1639,7 +1605,6 @@ handle_new(mp_queue_t **out, mp_shm_t *shm, char *base, size_t map_len,
     /* The affinity when the handle is made (a fork child inherits both). */
     q->step_aside = mp__plat_cpu_count() <= STEP_ASIDE_MAX_CPUS;
     atomic_init(&q->poll_fd, poll_fd);
-    q->poll_eventfd = poll_fd >= 0;
     *out = q;
     return 0;
 }
@@ -1777,18 +1742,17 @@ mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts)
         return r == MP_EFBIG ? MP_ENOSPC : r;
     }
     char *base = map;
-    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int efd = mp__plat_waker_open();
     if (efd < 0) {
-        r = -errno;
         mp__plat_unmap(base, (size_t)l.total);
-        return r;
+        return efd;
     }
     segment_format(base, &l);
     mp__qhdr_t *h = (mp__qhdr_t *)base;
     atomic_store_explicit(&h->magic, MP__QUEUE_MAGIC, memory_order_release);
     r = handle_new(out, NULL, base, (size_t)l.total, mp__getpid(), efd);
     if (r != 0) {
-        mp__plat_close(efd);
+        mp__plat_waker_close(efd);
         mp__plat_unmap(base, (size_t)l.total);
     }
     return r;
@@ -1872,10 +1836,7 @@ mp_queue_destroy(mp_queue_t *q)
     if (q == NULL) {
         return;
     }
-    int fd = atomic_load(&q->poll_fd);
-    if (fd >= 0) {
-        mp__plat_close(fd);
-    }
+    mp__plat_waker_close(atomic_load(&q->poll_fd));
     if (q->shm == NULL) {
         mp__plat_unmap(q->base, q->map_len); /* private: no name */
         mp__free(q);
@@ -1899,7 +1860,7 @@ mp__queue_remove_name(const char *name)
     }
     fifo_remove(name);
     /* Unlink first, then forget: as mp_shm_unlink does. */
-    (void)shm_unlink(path);
+    (void)mp__plat_shm_unlink(path);
     (void)mp__tracker_unregister(path);
 }
 

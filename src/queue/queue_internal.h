@@ -137,35 +137,35 @@ typedef struct mp__qhdr {
     uint64_t jr_hand;         /* index of the putter's hand, or NO_HAND */
     _Atomic uint64_t jr_node; /* an overflow node */
     mp__qhand_t hands[MP__QUEUE_HANDS];
-    /* mp_wait_any: how many callers wait on the wake-up FIFO now. A
+    /* mp_wait_any: how many callers wait on the queue's waker now. A
      * producer that publishes a message reads it (no syscall while it is
-     * 0) and, when non-zero, writes one byte to the FIFO. */
+     * 0) and, when non-zero, signals the waker. */
     alignas(64) _Atomic uint32_t poll_waiters;
 } mp__qhdr_t;
 
 _Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
 
 /* --- waiting with mp_wait_any (wait_any.c) --------------------------------
- * Each queue has a wake-up FIFO next to its segment, "/dev/shm/<name>.w"
- * (mode 0600), made by mp_queue_create, removed by the creator's destroy or
- * by the tracker; a private queue (mp__queue_create_private) has an
- * eventfd instead, which reads and polls the same way (a put writes an
- * 8-byte 1 to it). Its bytes carry no data: while poll_waiters > 0 a put
- * writes one, so a waiter can poll() a queue together with other fds. The
- * FIFO is level-triggered in effect: a waiter drains it only after it found
- * the queue empty, and one that drains and then finds a message writes a
- * byte back, so a wake-up is never eaten by another waiter. A waiter that
- * is SIGKILLed while counted leaves poll_waiters too high for good: that
- * only costs every later put one write() (a full FIFO answers EAGAIN). */
+ * Each queue has a waker (platform.h's mp__plat_waker_*): a named queue a
+ * named one next to its segment, "/dev/shm/<name>.w" (a FIFO, mode 0600),
+ * made by mp_queue_create, removed by the creator's destroy or by the
+ * tracker; a private queue (mp__queue_create_private) a private one (an
+ * eventfd). While poll_waiters > 0 a put signals it, so a waiter can
+ * poll() a queue together with other fds. The waker is level-triggered in
+ * effect: a waiter drains it only after it found the queue empty, and one
+ * that drains and then finds a message signals it again, so a wake-up is
+ * never eaten by another waiter. A waiter that is SIGKILLed while counted
+ * leaves poll_waiters too high for good: that only costs every later put
+ * one write() (a full waker stays signalled). */
 
-/* The suffix of the wake-up FIFO's name (after the segment's name). */
+/* The suffix of the named waker's name (after the segment's name). */
 #define MP__QUEUE_FIFO_SUFFIX ".w"
 
-/* mp__queue_poll_fd returns the handle's FIFO fd (opened on first use,
- * O_RDWR | O_NONBLOCK, kept until mp_queue_destroy; a private queue's
- * eventfd), or MP_EBADF (a closed
- * handle, or the FIFO is not one), MP_ENOENT (the creator already removed
- * the queue), another open error. Context: any thread. */
+/* mp__queue_poll_fd returns the handle's waker fd (a named queue's opened
+ * on first use and kept until mp_queue_destroy; a private queue's made
+ * with it), or MP_EBADF (a closed handle, or the name is not a waker),
+ * MP_ENOENT (the creator already removed the queue), another open error.
+ * Context: any thread. */
 int mp__queue_poll_fd(mp_queue_t *q);
 
 /* mp__queue_poll_begin counts the caller as a poll waiter (after a
@@ -177,10 +177,10 @@ void mp__queue_poll_end(mp_queue_t *q);
 /* mp__queue_poll_ready returns true when the queue holds a message. */
 bool mp__queue_poll_ready(const mp_queue_t *q);
 
-/* mp__queue_poll_ack is called when poll() found the FIFO readable and
- * mp__queue_poll_ready was false: it drains the FIFO, then returns whether
- * the queue holds a message (writing a byte back if so, for other
- * waiters). */
+/* mp__queue_poll_ack is called when poll() found the waker readable and
+ * mp__queue_poll_ready was false: it drains the waker, then returns
+ * whether the queue holds a message (signalling it again if so, for
+ * other waiters). */
 bool mp__queue_poll_ack(mp_queue_t *q);
 
 /* Test hook: when non-NULL, called with MP__QUEUE_HOOK_* at the points
@@ -227,7 +227,7 @@ unsigned mp__queue_reclaim(mp_queue_t *q);
  * children) rather than a named FIFO. mp_queue_destroy unmaps it and
  * closes the eventfd in the calling process, whichever process calls it.
  * Returns 0 or MP_EINVAL (NULL out, capacity too large), MP_ENOSPC,
- * MP_ENOMEM, another memfd/mmap/eventfd error. Context: any thread. */
+ * MP_ENOMEM, another memfd/mmap/waker error. Context: any thread. */
 int mp__queue_create_private(mp_queue_t **out, const mp_queue_opts_t *opts);
 
 /* mp__queue_remove_name removes the names a queue called name (as
