@@ -26,17 +26,18 @@ extern "C" {
  * shared memory; any other proxy sends the call to the server, which runs
  * the very same code on the same memory. Calls made after the server died
  * or was shut down return MP_ENOSERVER; a call blocked in a wait notices
- * within 100 ms. Byte strings stored in a dict, list or Namespace are
- * copied in and copied out (Python: values are returned by value).
+ * soon (docs/design.md, "Managers"). Byte strings stored in a dict, list or
+ * Namespace are copied in and copied out (Python: values are returned by
+ * value).
  *
- * The server guards itself against its peers: it keeps at most 64
- * connections in the authkey handshake at once (one more hangs up on the
- * oldest of them) and gives each 10 s for it; it counts every object
- * reference against the client connection that took it, so a client can
- * drop only references it holds, and a client that goes (even SIGKILLed)
- * releases exactly its own; one client process holds at most 65,536
- * references to one manager's objects (MP_ENOSPC beyond); a request is at
- * most the store's size (MP_EMSGSIZE beyond). */
+ * The server guards itself against its peers: it bounds the connections in
+ * the authkey handshake at once (one more hangs up on the oldest of them)
+ * and the time each has for it (docs/design.md, "Managers"); it counts
+ * every object reference against the client connection that took it, so a
+ * client can drop only references it holds, and a client that goes (even
+ * SIGKILLed) releases exactly its own; one client process holds at most
+ * 65,536 references to one manager's objects (MP_ENOSPC beyond); a request
+ * is at most the store's size (MP_EMSGSIZE beyond). */
 typedef struct mp_manager mp_manager_t;
 typedef struct mp_proxy mp_proxy_t;
 
@@ -88,10 +89,10 @@ typedef struct mp_manager_opts {
      * before it returns MP_ETIMEDOUT (the call may or may not have taken
      * effect on the server); 0: MP_WAIT_FOREVER. A call with a timeout of
      * its own (a queue put or get, an acquire, a wait, a join) waits that
-     * timeout plus 2 s for its reply. Whatever the timeouts, a server that
-     * died or whose link went silent ends every waiting call with
-     * MP_ENOSERVER: at once over AF_UNIX or when the server exits, within
-     * 11 s over TCP (keep-alive). */
+     * timeout plus a short grace for its reply. Whatever the timeouts, a
+     * server that died or whose link went silent ends every waiting call
+     * with MP_ENOSERVER: at once over AF_UNIX or when the server exits,
+     * within seconds over TCP (keep-alive; docs/design.md, "Managers"). */
     mp_duration_t call_timeout;
     /* mp_manager_connect only: never map the store, send every call to the
      * server (what a client on another machine does). */
@@ -102,7 +103,8 @@ typedef struct mp_manager_opts {
  * with mp_manager_start, or attach to a running server with
  * mp_manager_connect. Returns 0 or MP_EINVAL (NULL out, negative timeout,
  * authkey_len > 0 with a NULL key), MP_ENOMEM, or the kernel's error when
- * no random authkey can be had from getrandom (MP_ENOSYS ...). */
+ * no random authkey can be had from getrandom (MP_ENOSYS ...). Context: any
+ * process, any thread. */
 MP_EXTERN int mp_manager_create(mp_manager_t **out,
                                 const mp_manager_opts_t *opts);
 
@@ -125,7 +127,8 @@ typedef struct mp_manager_type {
  * mp_manager_register adds a user type named type_id (1..63 bytes) before
  * mp_manager_start (the server is forked with it). Returns 0 or MP_EINVAL
  * (NULL, bad name, NULL create/call/destroy), MP_EEXIST (name taken),
- * MP_ESTARTED (already started or connected), MP_ENOMEM. */
+ * MP_ESTARTED (already started or connected), MP_ENOMEM. Context: the
+ * process that will start the manager, any thread, before the start. */
 MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
                                   const mp_manager_type_t *type);
 
@@ -134,7 +137,8 @@ MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
  * SIGKILL), and everything it held (shared memory, sockets) is removed.
  * Returns 0 or MP_EINVAL, MP_ESTARTED (started or connected before),
  * MP_ECLOSED (shut down), an error of mp_listener_create (-EADDRINUSE,
- * MP_EEXIST ...) or of starting the process. Context: the creating process. */
+ * MP_EEXIST ...) or of starting the process. Context: the creating process,
+ * any thread (a second start gets MP_ESTARTED). */
 MP_EXTERN int mp_manager_start(mp_manager_t *m);
 
 /* mp_manager_connect attaches to the running server at opts->address,
@@ -150,27 +154,31 @@ MP_EXTERN int mp_manager_start(mp_manager_t *m);
 MP_EXTERN int mp_manager_connect(mp_manager_t *m, mp_duration_t timeout);
 
 /* The server's address (valid while m lives), or NULL before start or
- * connect. */
+ * connect. Context: any process that has the handle, any thread. */
 MP_EXTERN const char *mp_manager_address(const mp_manager_t *m);
 
 /* mp_manager_authkey points *key at the authkey (valid while m lives) and
- * sets *len. Returns 0 or MP_EINVAL. */
+ * sets *len. Returns 0 or MP_EINVAL. Context: any process that has the
+ * handle, any thread. */
 MP_EXTERN int mp_manager_authkey(const mp_manager_t *m, const void **key,
                                  size_t *len);
 
-/* The server's pid for a started manager; 0 otherwise. */
+/* The server's pid for a started manager; 0 otherwise. Context: any process
+ * that has the handle, any thread. */
 MP_EXTERN pid_t mp_manager_pid(const mp_manager_t *m);
 
 /* mp_manager_shutdown stops the server (Python: shutdown()): asks it to
  * exit, waits up to shutdown_timeout, then kills it. Every proxy of it,
  * in any process, then returns MP_ENOSERVER. Idempotent. Returns 0 or
  * MP_EINVAL, MP_ENOTSTARTED (never started), MP_ENOTOWNER (a connected
- * handle, or a process other than the starter). */
+ * handle, or a process other than the starter). Context: the starting
+ * process, any thread. */
 MP_EXTERN int mp_manager_shutdown(mp_manager_t *m);
 
 /* mp_manager_destroy shuts a started manager down (in its starting
  * process) and frees the handle. Destroy its proxies first. NULL is
- * ignored. */
+ * ignored. Context: any process that has the handle (a forked child's copy
+ * only drops that copy). */
 MP_EXTERN void mp_manager_destroy(mp_manager_t *m);
 
 /* Object factories: each makes a new object in the server and a proxy to
@@ -181,8 +189,8 @@ MP_EXTERN void mp_manager_destroy(mp_manager_t *m);
  * MP_EKIND (lock is no Lock/RLock), MP_ENOTSTARTED, MP_ENOSERVER, MP_ENOMEM
  * (the store is full), MP_ENOSPC (this process already holds 65,536
  * references to m's objects), MP_ENOENT (create_object: no such type_id),
- * or the error the user type's create returned. Context: any process or
- * thread that has the handle. */
+ * or the error the user type's create returned. Context: any process that
+ * has the handle, any thread. */
 MP_EXTERN int mp_manager_dict(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_list(mp_manager_t *m, mp_proxy_t **out);
 MP_EXTERN int mp_manager_namespace(mp_manager_t *m, mp_proxy_t **out);
@@ -215,7 +223,8 @@ MP_EXTERN int mp_manager_create_object(mp_manager_t *m, const char *type_id,
 /* mp_proxy_token writes a text token naming the object (not the manager)
  * into buf, to hand the object to a process that did not inherit the proxy
  * (through a queue, a pipe, a pool task, a file ...). Returns 0 or
- * MP_EINVAL, MP_ERANGE (buflen < MP_PROXY_TOKEN_MAX). */
+ * MP_EINVAL, MP_ERANGE (buflen < MP_PROXY_TOKEN_MAX). Context: any process
+ * that has the proxy, any thread. */
 MP_EXTERN int mp_proxy_token(const mp_proxy_t *p, char *buf, size_t buflen);
 
 /* mp_proxy_from_token makes a proxy of m (started or connected in this
@@ -223,11 +232,13 @@ MP_EXTERN int mp_proxy_token(const mp_proxy_t *p, char *buf, size_t buflen);
  * least as long as this proxy. Returns 0 or MP_EINVAL (NULL, malformed
  * token), MP_ECLOSED (the object no longer exists), MP_ENOTSTARTED,
  * MP_ENOSERVER, MP_ENOMEM, MP_ENOSPC (this process already holds 65,536
- * references to m's objects). */
+ * references to m's objects). Context: any process that has m, any
+ * thread. */
 MP_EXTERN int mp_proxy_from_token(mp_proxy_t **out, mp_manager_t *m,
                                   const char *token);
 
-/* The kind of object a proxy refers to, or MP_EINVAL for NULL. */
+/* The kind of object a proxy refers to, or MP_EINVAL for NULL. Context: any
+ * process that has the proxy, any thread. */
 MP_EXTERN int mp_proxy_kind(const mp_proxy_t *p);
 
 /* mp_proxy_destroy drops the proxy. An object lives while a proxy made by
@@ -236,7 +247,7 @@ MP_EXTERN int mp_proxy_kind(const mp_proxy_t *p);
  * the child's copy). The server counts each process's references on its
  * own connection: a process that ends, or destroys its manager handle,
  * without destroying its proxies drops their references all the same.
- * NULL is ignored. */
+ * NULL is ignored. Context: any process that has the proxy. */
 MP_EXTERN void mp_proxy_destroy(mp_proxy_t *p);
 
 /* Every call below returns MP_EINVAL for a NULL proxy or argument, MP_EKIND
@@ -256,7 +267,7 @@ MP_EXTERN void mp_proxy_destroy(mp_proxy_t *p);
  * (returns 0 or an error); mp_dict_len returns the count.
  * mp_dict_keys and mp_dict_items take a snapshot: *out is one allocation
  * holding *n buffers (keys; or key, value, key, value ...) in no
- * particular order. */
+ * particular order. Context: any process that has the proxy, any thread. */
 MP_EXTERN int mp_dict_set(mp_proxy_t *d, const void *key, size_t klen,
                           const void *val, size_t vlen);
 MP_EXTERN ssize_t mp_dict_get(mp_proxy_t *d, const void *key, size_t klen,
@@ -273,7 +284,8 @@ MP_EXTERN int mp_dict_items(mp_proxy_t *d, mp_buf_t **out, size_t *n);
 
 /* Namespace: attributes by name (a C string of 1..255 bytes). get returns
  * the value's length or MP_ENOENT (Python: AttributeError). names works
- * like mp_dict_keys (the buffers hold the names without terminator). */
+ * like mp_dict_keys (the buffers hold the names without terminator).
+ * Context: any process that has the proxy, any thread. */
 MP_EXTERN int mp_namespace_set(mp_proxy_t *ns, const char *name,
                                const void *val, size_t vlen);
 MP_EXTERN ssize_t mp_namespace_get(mp_proxy_t *ns, const char *name,
@@ -287,7 +299,8 @@ MP_EXTERN int mp_namespace_names(mp_proxy_t *ns, mp_buf_t **out, size_t *n);
  * hands out a snapshot like mp_dict_keys; mp_list_index returns the first
  * index holding an equal value, or MP_ENOENT (ValueError); mp_list_pop
  * removes and hands out the element at index (MP_ERANGE on an empty
- * list); mp_list_extend appends n buffers in order as one atomic step. */
+ * list); mp_list_extend appends n buffers in order as one atomic step.
+ * Context: any process that has the proxy, any thread. */
 MP_EXTERN ssize_t mp_list_len(mp_proxy_t *l);
 MP_EXTERN int mp_list_append(mp_proxy_t *l, const void *val, size_t len);
 MP_EXTERN int mp_list_extend(mp_proxy_t *l, const mp_buf_t *vals, size_t n);
@@ -307,7 +320,8 @@ MP_EXTERN int mp_list_clear(mp_proxy_t *l);
 /* Queue and JoinableQueue proxies: put and get as mp_queue_put /
  * mp_queue_get (MP_EFULL / MP_EEMPTY when the timeout runs out, also for
  * MP_NO_WAIT), qsize, and for a JoinableQueue task_done (MP_EOVERRELEASE
- * when called more often than put) and join (MP_ETIMEDOUT). */
+ * when called more often than put) and join (MP_ETIMEDOUT). Context: any
+ * process that has the proxy, any thread. */
 MP_EXTERN int mp_proxy_put(mp_proxy_t *q, const void *buf, size_t len,
                            mp_duration_t timeout);
 MP_EXTERN ssize_t mp_proxy_get(mp_proxy_t *q, void **out,
@@ -322,7 +336,8 @@ MP_EXTERN int mp_proxy_join(mp_proxy_t *q, mp_duration_t timeout);
  * hold; MP_EOVERRELEASE for a free Lock or a BoundedSemaphore at its
  * value). The holder is the calling process when the proxy maps the store,
  * else the server's thread for the caller's connection: a remote client
- * that disconnects releases what it held. */
+ * that disconnects releases what it held. Context: any process that has
+ * the proxy, any thread; a release where the holder is (above). */
 MP_EXTERN int mp_proxy_acquire(mp_proxy_t *p, mp_duration_t timeout);
 MP_EXTERN int mp_proxy_release(mp_proxy_t *p);
 
@@ -333,7 +348,7 @@ MP_EXTERN int mp_proxy_release(mp_proxy_t *p);
  * MP_ENOTOWNER), notify n, notify_all. Barrier: wait returns this party's index
  * (0..parties-1) or MP_EBROKEN / MP_ETIMEDOUT; abort, reset; parties and
  * n_waiting return those numbers, broken stores the answer in *broken (returns
- * 0 or an error). */
+ * 0 or an error). Context: any process that has the proxy, any thread. */
 MP_EXTERN int mp_proxy_set(mp_proxy_t *ev);
 MP_EXTERN int mp_proxy_clear(mp_proxy_t *ev);
 MP_EXTERN int mp_proxy_is_set(mp_proxy_t *ev, bool *is_set);
@@ -349,7 +364,7 @@ MP_EXTERN int mp_proxy_broken(mp_proxy_t *bar, bool *broken);
 /* Value and Array (elements of an mp_type_t): get copies out one value of
  * mp_type_size(type) bytes, set copies one in; each call is atomic.
  * Arrays: index out of range is MP_ERANGE; mp_proxy_array_len returns the
- * length. */
+ * length. Context: any process that has the proxy, any thread. */
 MP_EXTERN int mp_proxy_value_get(mp_proxy_t *v, void *out);
 MP_EXTERN int mp_proxy_value_set(mp_proxy_t *v, const void *in);
 MP_EXTERN int mp_proxy_array_get(mp_proxy_t *a, size_t index, void *out);
@@ -360,7 +375,9 @@ MP_EXTERN ssize_t mp_proxy_array_len(mp_proxy_t *a);
  * mp_proxy_call runs method (1..63 bytes) of a registered user type's object in
  * the server and hands its result out in *out / *out_len (NULL / 0 when it gave
  * none). Returns 0, the negative mp error the callback returned, MP_EREMOTE for
- * any other failure, MP_EKIND for a built-in object. */
+ * any other failure, MP_EKIND for a built-in object. Context: any process
+ * that has the proxy, any thread; the server runs the calls on one object
+ * one at a time. */
 MP_EXTERN int mp_proxy_call(mp_proxy_t *p, const char *method, const void *in,
                             size_t in_len, void **out, size_t *out_len);
 
