@@ -133,8 +133,7 @@ MP_EXTERN int mp_shareable_list_type(const mp_shareable_list_t *l,
  * "xxxxxxx?", "xxxxxx?x" or "<room>s") into buf. Returns 0 or MP_ERANGE
  * (also for buflen < MP_SHAREABLE_FORMAT_MAX), or an error above. */
 MP_EXTERN int mp_shareable_list_format(const mp_shareable_list_t *l,
-                                       ssize_t index, char *buf,
-                                       size_t buflen);
+                                       ssize_t index, char *buf, size_t buflen);
 
 /* Reading an item: each getter reads one type and returns MP_EKIND for an
  * item of another type (see mp_shareable_list_type). A str or bytes item
@@ -156,20 +155,17 @@ MP_EXTERN ssize_t mp_shareable_list_get_bytes(const mp_shareable_list_t *l,
  * format and type code change with it); a str or bytes longer than the
  * item's room is MP_EOVERFLOW (Python's ValueError), and nothing changes.
  * set_str takes UTF-8 text (else MP_EINVAL) of len bytes. */
-MP_EXTERN int mp_shareable_list_set_int64(mp_shareable_list_t *l,
-                                          ssize_t index, int64_t value);
+MP_EXTERN int mp_shareable_list_set_int64(mp_shareable_list_t *l, ssize_t index,
+                                          int64_t value);
 MP_EXTERN int mp_shareable_list_set_double(mp_shareable_list_t *l,
                                            ssize_t index, double value);
-MP_EXTERN int mp_shareable_list_set_bool(mp_shareable_list_t *l,
-                                         ssize_t index, bool value);
-MP_EXTERN int mp_shareable_list_set_str(mp_shareable_list_t *l,
-                                        ssize_t index, const char *text,
-                                        size_t len);
-MP_EXTERN int mp_shareable_list_set_bytes(mp_shareable_list_t *l,
-                                          ssize_t index, const void *data,
-                                          size_t len);
-MP_EXTERN int mp_shareable_list_set_none(mp_shareable_list_t *l,
-                                         ssize_t index);
+MP_EXTERN int mp_shareable_list_set_bool(mp_shareable_list_t *l, ssize_t index,
+                                         bool value);
+MP_EXTERN int mp_shareable_list_set_str(mp_shareable_list_t *l, ssize_t index,
+                                        const char *text, size_t len);
+MP_EXTERN int mp_shareable_list_set_bytes(mp_shareable_list_t *l, ssize_t index,
+                                          const void *data, size_t len);
+MP_EXTERN int mp_shareable_list_set_none(mp_shareable_list_t *l, ssize_t index);
 
 /* mp_shareable_list_close unmaps the block (the name stays: unlink it
  * through mp_shareable_list_shm); later calls but destroy and shm return
