@@ -26,14 +26,16 @@ typedef struct mp_shm mp_shm_t;
  * exited, even if they were killed (see docs/design.md, "tracker").
  * Returns 0 or MP_EINVAL (NULL out, size 0, bad name or flags), MP_EEXIST,
  * MP_ENAMETOOLONG, MP_EFBIG (size beyond what a mapping can hold),
- * MP_ENOSPC, MP_EACCES, MP_ENOMEM. */
+ * MP_ENOSPC, MP_EACCES, MP_ENOMEM. Context: any process, any thread; the
+ * mapping is shared with the children forked after it. */
 MP_EXTERN int mp_shm_create(mp_shm_t **out, const char *name, size_t size,
                             unsigned flags);
 
 /* mp_shm_attach maps an existing block by name (as mp_shm_name gives it, with
  * or without the leading '/'). Attaching never takes ownership: the block is
  * not removed when the attaching process exits. Returns 0 or MP_ENOENT,
- * MP_EINVAL, MP_ENAMETOOLONG, MP_EACCES, MP_ENOMEM. */
+ * MP_EINVAL, MP_ENAMETOOLONG, MP_EACCES, MP_ENOMEM. Context: any process,
+ * any thread. */
 MP_EXTERN int mp_shm_attach(mp_shm_t **out, const char *name);
 
 /* The block's memory (NULL once closed), size in bytes, and name (without
@@ -43,7 +45,8 @@ MP_EXTERN size_t mp_shm_size(const mp_shm_t *shm);
 MP_EXTERN const char *mp_shm_name(const mp_shm_t *shm);
 
 /* mp_shm_unlink removes the block's name; mappings stay valid until closed.
- * Returns 0 or MP_ENOENT (already removed). */
+ * Returns 0 or MP_ENOENT (already removed), MP_EINVAL (NULL). Context: any
+ * process that has the handle, one thread at a time per handle. */
 MP_EXTERN int mp_shm_unlink(mp_shm_t *shm);
 
 /* mp_shm_close unmaps the block (Python's close(); the name stays unless
@@ -110,12 +113,13 @@ MP_EXTERN int mp_shareable_list_create(mp_shareable_list_t **out,
 MP_EXTERN int mp_shareable_list_attach(mp_shareable_list_t **out,
                                        const char *name);
 
-/* The number of items (Python's len()), or MP_EINVAL (NULL), MP_ECLOSED. */
+/* The number of items (Python's len()), or MP_EINVAL (NULL), MP_ECLOSED.
+ * Context: any process that has the list, any thread. */
 MP_EXTERN ssize_t mp_shareable_list_len(const mp_shareable_list_t *l);
 
 /* The block under the list (Python's .shm): its name, and mp_shm_unlink to
  * remove it (the list owns the handle: do not close or destroy it). NULL
- * for NULL. */
+ * for NULL. Context: any process that has the list, any thread. */
 MP_EXTERN mp_shm_t *mp_shareable_list_shm(const mp_shareable_list_t *l);
 
 /* Every call below takes Python's indexes: a negative one counts from the
@@ -125,13 +129,15 @@ MP_EXTERN mp_shm_t *mp_shareable_list_shm(const mp_shareable_list_t *l);
  * value would lie outside the item's room). */
 
 /* mp_shareable_list_type returns the item's type (an
- * mp_shareable_type_t) or an error. */
+ * mp_shareable_type_t) or an error. Context: any process that has the list,
+ * any thread. */
 MP_EXTERN int mp_shareable_list_type(const mp_shareable_list_t *l,
                                      ssize_t index);
 
 /* mp_shareable_list_format writes the item's struct format ("q", "d",
  * "xxxxxxx?", "xxxxxx?x" or "<room>s") into buf. Returns 0 or MP_ERANGE
- * (also for buflen < MP_SHAREABLE_FORMAT_MAX), or an error above. */
+ * (also for buflen < MP_SHAREABLE_FORMAT_MAX), or an error above. Context:
+ * any process that has the list, any thread. */
 MP_EXTERN int mp_shareable_list_format(const mp_shareable_list_t *l,
                                        ssize_t index, char *buf, size_t buflen);
 
@@ -139,7 +145,9 @@ MP_EXTERN int mp_shareable_list_format(const mp_shareable_list_t *l,
  * item of another type (see mp_shareable_list_type). A str or bytes item
  * loses its trailing NUL bytes, as in Python; get_str and get_bytes hand
  * out a malloc()ed copy (free with mp_free; get_str's is NUL-terminated)
- * and return its length (without the terminator). */
+ * and return its length (without the terminator). Context: any process
+ * that has the list, any thread (a read racing a write of the same item may
+ * see a torn value). */
 MP_EXTERN int mp_shareable_list_get_int64(const mp_shareable_list_t *l,
                                           ssize_t index, int64_t *out);
 MP_EXTERN int mp_shareable_list_get_double(const mp_shareable_list_t *l,
@@ -154,7 +162,9 @@ MP_EXTERN ssize_t mp_shareable_list_get_bytes(const mp_shareable_list_t *l,
 /* Writing an item: any item may take a value of any type, as in Python (its
  * format and type code change with it); a str or bytes longer than the
  * item's room is MP_EOVERFLOW (Python's ValueError), and nothing changes.
- * set_str takes UTF-8 text (else MP_EINVAL) of len bytes. */
+ * set_str takes UTF-8 text (else MP_EINVAL) of len bytes. Context: any
+ * process that has the list, any thread; writers of one item must be
+ * serialised by the caller (a lock). */
 MP_EXTERN int mp_shareable_list_set_int64(mp_shareable_list_t *l, ssize_t index,
                                           int64_t value);
 MP_EXTERN int mp_shareable_list_set_double(mp_shareable_list_t *l,
