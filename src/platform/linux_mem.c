@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* linux_mem.c - memory mappings: anonymous ones (private or shared with
- * forked children), memfd-backed shared ones, named POSIX shared-memory
- * objects (shm_open + ftruncate + mmap), growing, unmapping, and the
- * page-population hints. Every mmap of the library outside the fork-local
- * page (linux_self.c) is made here. */
+ * forked children, or aligned for transparent huge pages), memfd-backed
+ * shared ones, named POSIX shared-memory objects (shm_open + ftruncate +
+ * mmap), growing, unmapping, and the page-population hints. Every mmap of
+ * the library outside the fork-local page (linux_self.c) is made here. */
 #include "platform.h"
 
 #include <errno.h>
@@ -56,6 +56,31 @@ mp__plat_map_anon(bool shared, size_t len)
         MAP_ANONYMOUS | (shared ? MAP_SHARED | MAP_NORESERVE : MAP_PRIVATE);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
     return p == MAP_FAILED ? NULL : p;
+}
+
+/* The huge page size mp__plat_map_huge aligns to (x86-64, arm64 with 4 KiB
+ * pages). */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *
+mp__plat_map_huge(size_t len, void **map, size_t *map_len)
+{
+    if (len > SIZE_MAX / 2) {
+        return NULL;
+    }
+    /* One huge page more than the rounded length, so that an aligned
+     * range of that length fits wherever the kernel puts the mapping. */
+    size_t rounded = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    char *p = mp__plat_map_anon(false, rounded + HUGE_PAGE);
+    if (p == NULL) {
+        return NULL;
+    }
+    char *start =
+        (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    (void)madvise(start, rounded, MADV_HUGEPAGE);
+    *map = p;
+    *map_len = rounded + HUGE_PAGE;
+    return start;
 }
 
 void *

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* pool_internal.h - what the files of the pool share: the messages between
- * the pool and its workers, result handles, the worker's main loop, and
- * the jobs that pool.c queues for batch.c's many-item calls.
+/* pool_internal.h - what every file of the pool shares: the messages
+ * between the pool and its workers, the worker's main loop (worker.c),
+ * the big buffers (buffers.c), result handles and condition waits
+ * (result.c), jobs and how a task names its function (job.c), the
+ * submission services (dispatch.c), the statistics (stats.c) and the
+ * batch stores the handler calls (batch.c). The pool's own state is in
+ * pool_state.h, a batch's in batch_internal.h (pool.c lists the files).
  *
  * Messages (all fields in host order; the peers are forks of one program):
  *   inbox (one mp_queue per worker, pool -> worker):
@@ -92,10 +96,10 @@ typedef struct mp__worker_ctx {
 /* The worker process's target: arg is an mp__worker_ctx_t. */
 int mp__pool_worker_main(void *arg);
 
-/* Large internal buffers (MP__POOL_BIG bytes and up) come from mmap with
- * transparent huge pages asked for: on a VM a page fault costs
- * microseconds, and a 2 MiB page takes one fault instead of 512. From
- * 64 KiB they get a plain mapping of their own (pages untouched until
+/* buffers.c. Large internal buffers (MP__POOL_BIG bytes and up) are
+ * mappings with transparent huge pages asked for (mp__plat_map_huge): on a VM a
+ * page fault costs microseconds, and a 2 MiB page takes one fault instead of
+ * 512. From 64 KiB they get a plain mapping of their own (pages untouched until
  * used); smaller ones come from the library's allocator. big_alloc
  * returns size zeroed bytes (16-aligned) or NULL, big_alloc_raw the same
  * with the bytes not zeroed (for buffers that are written before read);
@@ -120,7 +124,7 @@ int mp__pool_map_grow(char **buf, size_t *cap, size_t need, size_t keep);
 ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
                                mp_duration_t timeout);
 
-/* The default chunk size of map (see mp_pool_chunksize): Python's
+/* map.c: the default chunk size of map (see mp_pool_chunksize): Python's
  * ceil(nitems / (4 * nproc)), cut down so that a chunk of items of
  * item_bytes each stays within MP__POOL_CHUNK_BYTES; at least 1. That is
  * the queues' large-message threshold less MP__POOL_CHUNK_ROOM for the
@@ -132,7 +136,8 @@ ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
 #define MP__POOL_CHUNK_BYTES ((size_t)MP__QUEUE_LARGE_MIN - MP__POOL_CHUNK_ROOM)
 size_t mp__pool_chunksize(size_t nitems, int nproc, size_t item_bytes);
 
-/* Conditions on CLOCK_MONOTONIC, and a wait until a deadline (mu held).
+/* result.c: conditions on CLOCK_MONOTONIC, and a wait until a deadline
+ * (mu held).
  * Returns 0 when woken, MP_ETIMEDOUT when the deadline passed. */
 void mp__pool_cond_init(pthread_cond_t *cv);
 int mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
@@ -147,8 +152,8 @@ int mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
                             int64_t deadline, _Atomic uint32_t *seq,
                             int64_t spin_ns);
 
-/* Result handles: a new one holds two references (the caller's and the
- * job's). complete takes ownership of data (mp__malloc'd) and copies msg;
+/* result.c: result handles. A new one holds two references (the caller's and
+ * the job's). complete takes ownership of data (mp__malloc'd) and copies msg;
  * has_exit marks an exitcode for MP_EWORKER. Context: any thread. */
 mp_result_t *mp__result_new(void);
 /* Sets r's callbacks (cb may be NULL) and the bytes on_success gets when
@@ -182,7 +187,7 @@ typedef struct mp__job {
     mp_result_t *res;
     struct mp_imap *batch;
     size_t start, count;
-    int put_err; /* why its inbox put failed (pool.c's failed list) */
+    int put_err; /* why its inbox put failed (dispatch.c's failed list) */
 } mp__job_t;
 
 /* How one item of a job ended. */
@@ -202,7 +207,7 @@ typedef struct mp__fn_name {
     uint64_t offset;
 } mp__fn_name_t;
 
-/* fn_name finds fn's name (a dladdr call: once per map, not per chunk);
+/* job.c. fn_name finds fn's name (a dladdr call: once per map, not per chunk);
  * job_span returns the bytes a job with data input bytes takes in a block
  * (0: too large); block_new makes a block of total bytes (NULL: out of
  * memory); job_place builds a job at offset *used of block (advancing
@@ -215,12 +220,13 @@ mp__job_t *mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
                               const mp__fn_name_t *name, uint64_t item_size,
                               size_t nitems, size_t data, char **dst);
 
-/* pool.c's services to batch.c. Context: any thread, no pool lock held.
- * job_alloc builds a job of nitems items (item_size bytes each, or
- * MP__ITEM_VAR) with room for data input bytes at *dst; job_new one over
- * nitems items of item_size bytes at in (both NULL when out of memory).
- * job_free frees a job and drops its references. submit queues a list of
- * jobs (first .. last, linked by next), or returns the submission error
+/* job.c, dispatch.c, stats.c and buffers.c: services to the API files
+ * and batch.c. Context: any thread, no pool lock held. job_alloc builds a
+ * job of nitems items (item_size bytes each, or MP__ITEM_VAR) with room
+ * for data input bytes at *dst; job_new one over nitems items of
+ * item_size bytes at in (both NULL when out of memory). job_free frees a
+ * job and drops its references. submit queues a list of jobs (first ..
+ * last, linked by next), or returns the submission error
  * (MP_ECLOSED, MP_EBROKEN) with nothing queued; submit_error returns that
  * error now, or 0. count_item counts an item's final code in the stats;
  * cb_counter is where a job's failing callbacks are counted; dup_bytes
@@ -238,7 +244,7 @@ _Atomic uint64_t *mp__pool_cb_counter(mp_pool_t *pool);
 void *mp__pool_dup_bytes(const void *data, size_t len);
 
 /* Final item codes counted locally, then added to the pool's statistics
- * at once (mp__pool_count_items; pool may be NULL). */
+ * at once (mp__pool_count_items, stats.c; pool may be NULL). */
 typedef struct mp__tally {
     uint64_t done, failed, timed_out;
 } mp__tally_t;
@@ -253,9 +259,9 @@ mp__tally_add(mp__tally_t *t, int rc)
 
 void mp__pool_count_items(mp_pool_t *pool, const mp__tally_t *t);
 
-/* batch.c's side, called by the handler thread: batch_lock locks batch b;
- * batch_store_locked stores item idx's outcome in it and tallies the
- * item's final code in *t; batch_unlock wakes b's waiters, counts *t in
+/* batch.c's side, called by the handler thread (reply.c) and job.c: batch_lock
+ * locks batch b; batch_store_locked stores item idx's outcome in it and tallies
+ * the item's final code in *t; batch_unlock wakes b's waiters, counts *t in
  * pool's stats and unlocks. batch_chunk_done (b not locked) ends one chunk
  * job of b (the last one of a map_async completes its handle) and drops
  * the job's reference. */

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: MIT */
+/* handler.c - the pool's result-handler thread (mp__pool_handler_main):
+ * it forks the first workers, then loops: dispatch, fail what an inbox
+ * refused, stop the workers of a closed pool once idle, then wait with
+ * mp_wait_any on the pool's waker, the result queue and every worker's
+ * sentinel, and handle what came - replies (READY, INITFAIL, DONE), exits
+ * (supervisor.c) and task timeouts. It ends after the workers are gone.
+ *
+ * While workers hold tasks it first watches the result queue for a short
+ * while (HANDLER_SPIN_NS), yielding the CPU, before it sleeps: their
+ * results are usually microseconds away, and a sleeping handler costs each
+ * result a wake-up.
+ *
+ * A per-task timeout (task_timeout) is a deadline set when a task goes
+ * into an idle worker's inbox (dispatch.c); the wait ends at the nearest
+ * deadline and the handler kills a worker whose task is still running
+ * (SIGKILL: a task cannot ignore it). The exit is then handled like any
+ * death, except that the task fails with MP_ETIMEDOUT (even if it never
+ * started: requeueing it could time out again forever). */
+#include "pool_state.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../platform/platform.h"
+
+/* How long the handler watches the result queue before it sleeps. */
+#define HANDLER_SPIN_NS 50000
+
+/* Handles one message from the result queue (handler thread, mu not
+ * held). */
+static void
+handle_reply(mp_pool_t *pool, const char *msg, size_t len)
+{
+    mp__reply_hdr_t rh;
+    if (len < sizeof rh) {
+        return;
+    }
+    memcpy(&rh, msg, sizeof rh);
+    if (rh.slot >= (uint32_t)pool->nproc) {
+        return;
+    }
+    mp__worker_t *w = &pool->workers[rh.slot];
+    if (w->proc == NULL || w->ctx.gen != rh.gen) {
+        return; /* from an incarnation already reaped */
+    }
+    if (rh.kind == MP__REPLY_READY) {
+        pthread_mutex_lock(&pool->mu);
+        w->ready = true;
+        pool->start_failures = 0;
+        pool->winfo[rh.slot].state = MP_POOL_WORKER_IDLE;
+        pthread_mutex_unlock(&pool->mu);
+    } else if (rh.kind == MP__REPLY_INITFAIL) {
+        char why[96];
+        snprintf(why, sizeof why, "initializer failed (returned %lld)",
+                 (long long)rh.init_rc);
+        pthread_mutex_lock(&pool->mu);
+        mp__pool_set_broken_locked(pool, why);
+        pthread_mutex_unlock(&pool->mu);
+    } else if (rh.kind == MP__REPLY_DONE) {
+        pthread_mutex_lock(&pool->mu);
+        mp__job_t *j = mp__pool_unlink_job_locked(w, rh.id);
+        if (j != NULL) {
+            pool->winfo[rh.slot].tasks++;
+            if (w->head == NULL) {
+                pool->winfo[rh.slot].state = MP_POOL_WORKER_IDLE;
+            } else if (pool->task_timeout_ns > 0) {
+                /* The next one starts about now. */
+                w->deadline = mp__deadline_after_ns(pool->task_timeout_ns);
+            }
+        }
+        pthread_mutex_unlock(&pool->mu);
+        if (j != NULL) {
+            mp__pool_job_complete(j, &rh, msg + sizeof rh, msg + len);
+        }
+    }
+}
+
+/* Takes every message from the result queue; with linger, waits a little
+ * for messages still being put (a dead worker's result may sit behind a
+ * live worker's half-written one). */
+static void
+drain_results(mp_pool_t *pool, bool linger)
+{
+    mp_duration_t wait = linger ? 20 : 0;
+    for (;;) {
+        /* Into one buffer, kept: large replies reuse warm memory. */
+        ssize_t n = mp__pool_big_take_into(pool->results, &pool->rbuf,
+                                           &pool->rbuf_cap, wait);
+        if (n < 0) {
+            /* MP_EEMPTY, or MP_ENOMEM: the reply stays queued, and the
+             * next round tries again. */
+            return;
+        }
+        handle_reply(pool, pool->rbuf, (size_t)n);
+        pool->last_reply_ns = mp__now_ns();
+    }
+}
+
+/* Returns how long the handler may wait before a task times out: the
+ * time to the nearest deadline, or MP_WAIT_FOREVER (handler thread, mu
+ * held). */
+static mp_duration_t
+next_task_timeout_locked(const mp_pool_t *pool)
+{
+    int64_t next = MP__NO_DEADLINE;
+    for (int i = 0; i < pool->nproc; i++) {
+        const mp__worker_t *w = &pool->workers[i];
+        if (w->proc != NULL && w->head != NULL && w->deadline != 0 &&
+            !w->timed_out && w->deadline < next) {
+            next = w->deadline;
+        }
+    }
+    return next == MP__NO_DEADLINE ? MP_WAIT_FOREVER
+                                   : (mp_duration_t)mp__remaining_ms(next);
+}
+
+/* Kills the workers whose task ran past its deadline; their exit, seen
+ * by the next wait, fails the task with MP_ETIMEDOUT (handler thread). */
+static void
+expire_tasks(mp_pool_t *pool)
+{
+    if (pool->task_timeout_ns == 0) {
+        return;
+    }
+    int64_t now = mp__now_ns();
+    pthread_mutex_lock(&pool->mu);
+    for (int i = 0; i < pool->nproc; i++) {
+        mp__worker_t *w = &pool->workers[i];
+        if (w->proc != NULL && w->head != NULL && w->deadline != 0 &&
+            !w->timed_out && now >= w->deadline) {
+            w->timed_out = true;
+            (void)mp_process_kill(w->proc);
+        }
+    }
+    pthread_mutex_unlock(&pool->mu);
+}
+
+/* Whether some worker holds tasks (handler thread, mu not held). */
+static bool
+tasks_out(mp_pool_t *pool)
+{
+    bool out = false;
+    pthread_mutex_lock(&pool->mu);
+    for (int i = 0; i < pool->nproc && !out; i++) {
+        out = pool->workers[i].head != NULL;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return out;
+}
+
+/* While workers hold tasks, their results are usually microseconds away,
+ * and right after a result the next task (of a caller looping over apply)
+ * often is: watches the result queue for a short while, yielding the CPU,
+ * before the handler sleeps in poll (which costs the workers a FIFO write
+ * per result and the handler a wake-up). Returns whether results came. */
+static bool
+spin_for_results(mp_pool_t *pool)
+{
+    int64_t now = mp__now_ns();
+    if (now - pool->last_reply_ns >= HANDLER_SPIN_NS && !tasks_out(pool)) {
+        return false;
+    }
+    int64_t until = now + HANDLER_SPIN_NS;
+    do {
+        if (!mp_queue_empty(pool->results)) {
+            return true;
+        }
+        mp__plat_yield();
+    } while (mp__now_ns() < until);
+    return false;
+}
+
+/* Waits for a reply, a worker exit or a wake-up, and handles what came
+ * (handler thread, mu not held). When the spin found results, the wait
+ * only looks (exits, wake-ups), and only every few rounds. */
+static void
+wait_and_handle(mp_pool_t *pool)
+{
+    bool quick = spin_for_results(pool);
+    if (quick && ++pool->quick_rounds % 8 != 0) {
+        drain_results(pool, false);
+        expire_tasks(pool);
+        return;
+    }
+    mp_waitable_t *it = pool->items;
+    int *map = pool->item_slot;
+    size_t n = 0;
+    it[n++] = (mp_waitable_t){.kind = MP_WAIT_FD, .u.fd = pool->wake_fd};
+    it[n++] = (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = pool->results};
+    for (int i = 0; i < pool->nproc; i++) {
+        if (pool->workers[i].proc != NULL) {
+            map[n - 2] = i;
+            it[n++] = (mp_waitable_t){.kind = MP_WAIT_PROCESS,
+                                      .u.process = pool->workers[i].proc};
+        }
+    }
+    pthread_mutex_lock(&pool->mu);
+    mp_duration_t timeout = quick ? 0 : next_task_timeout_locked(pool);
+    pthread_mutex_unlock(&pool->mu);
+    int r = mp_wait_any(it, n, timeout);
+    if (r < 0) {
+        /* Only MP_ENOMEM is possible here: without a way to wait, the
+         * pool cannot go on. */
+        char why[96];
+        snprintf(why, sizeof why, "cannot wait for workers: %s",
+                 mp_strerror(r));
+        pthread_mutex_lock(&pool->mu);
+        mp__pool_set_broken_locked(pool, why);
+        pthread_mutex_unlock(&pool->mu);
+        return;
+    }
+    if (it[0].ready) {
+        (void)mp__plat_waker_drain(pool->wake_fd);
+    }
+    bool dead_with_job = false;
+    pthread_mutex_lock(&pool->mu);
+    for (size_t k = 2; k < n; k++) {
+        dead_with_job |= it[k].ready && pool->workers[map[k - 2]].head != NULL;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    /* Exits were seen before this drain: whatever a dead worker put before
+     * it died is in the queue now. */
+    drain_results(pool, dead_with_job);
+    for (size_t k = 2; k < n; k++) {
+        if (it[k].ready) {
+            mp__pool_worker_exited(pool, map[k - 2]);
+        }
+    }
+    expire_tasks(pool);
+}
+
+/* The result-handler thread. */
+void *
+mp__pool_handler_main(void *arg)
+{
+    mp_pool_t *pool = arg;
+    int err = 0;
+    for (int i = 0; i < pool->nproc && err == 0; i++) {
+        err = mp__pool_spawn_worker(pool, i);
+    }
+    pthread_mutex_lock(&pool->mu);
+    pool->started = true;
+    pool->start_err = err;
+    if (err != 0) {
+        pool->state = POOL_TERMINATE;
+    }
+    /* Broadcasts after the unlock (here and at the end), so that the
+     * creator it wakes does not find mu held by this thread, preempted on
+     * a busy CPU, and sleep again; the pool outlives this thread. */
+    pthread_mutex_unlock(&pool->mu);
+    pthread_cond_broadcast(&pool->cv);
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        if (pool->state == POOL_TERMINATE || pool->broken) {
+            int code = pool->broken ? MP_EBROKEN : MP_ECANCELED;
+            char why[sizeof pool->broken_msg];
+            snprintf(why, sizeof why, "%s",
+                     pool->broken ? pool->broken_msg
+                                  : "the pool was terminated");
+            pthread_mutex_unlock(&pool->mu);
+            mp__pool_shutdown_all(pool, code, why);
+            break;
+        }
+        mp__pool_dispatch_locked(pool);
+        bool refused = pool->failed != NULL;
+        pthread_mutex_unlock(&pool->mu);
+        if (refused) {
+            mp__pool_fail_refused(pool);
+        }
+        pthread_mutex_lock(&pool->mu);
+        mp__pool_stop_idle_locked(pool);
+        bool finished =
+            pool->state == POOL_CLOSE && mp__pool_live_workers(pool) == 0;
+        pthread_mutex_unlock(&pool->mu);
+        if (finished) {
+            break;
+        }
+        wait_and_handle(pool);
+    }
+    pthread_mutex_lock(&pool->mu);
+    pool->done = true;
+    pthread_mutex_unlock(&pool->mu);
+    pthread_cond_broadcast(&pool->cv);
+    return NULL;
+}
