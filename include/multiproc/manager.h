@@ -5,6 +5,7 @@
 #ifndef MULTIPROC_MANAGER_H
 #define MULTIPROC_MANAGER_H
 
+#include "shm.h"
 #include "values.h"
 
 #ifdef __cplusplus
@@ -97,6 +98,16 @@ typedef struct mp_manager_opts {
     /* mp_manager_connect only: never map the store, send every call to the
      * server (what a client on another machine does). */
     bool remote_only;
+    /* Python's start(initializer, initargs): when set, mp_manager_start's
+     * server process calls initializer(initargs, initargs_len) before it
+     * listens (initargs_len bytes at initargs are copied at
+     * mp_manager_create; initargs may be NULL when initargs_len is 0). It
+     * returns 0, or a negative mp error that mp_manager_start then returns
+     * (any other value: MP_EREMOTE; a server that dies in it:
+     * MP_ENOSERVER), and no server is left running. */
+    int (*initializer)(const void *initargs, size_t initargs_len);
+    const void *initargs;
+    size_t initargs_len;
 } mp_manager_opts_t;
 
 /* mp_manager_create makes a manager handle (nothing runs yet): start it
@@ -132,13 +143,14 @@ typedef struct mp_manager_type {
 MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
                                   const mp_manager_type_t *type);
 
-/* mp_manager_start forks the server and returns once it listens. The
- * server is a daemon of the calling process: it dies with it (even under
- * SIGKILL), and everything it held (shared memory, sockets) is removed.
- * Returns 0 or MP_EINVAL, MP_ESTARTED (started or connected before),
- * MP_ECLOSED (shut down), an error of mp_listener_create (-EADDRINUSE,
- * MP_EEXIST ...) or of starting the process. Context: the creating process,
- * any thread (a second start gets MP_ESTARTED). */
+/* mp_manager_start forks the server and returns once it listens (after
+ * the options' initializer ran there). The server is a daemon of the
+ * calling process: it dies with it (even under SIGKILL), and everything it
+ * held (shared memory, sockets) is removed. Returns 0 or MP_EINVAL,
+ * MP_ESTARTED (started or connected before), MP_ECLOSED (shut down), an
+ * error of mp_listener_create (-EADDRINUSE, MP_EEXIST ...) or of starting
+ * the process, or the initializer's failure (see mp_manager_opts_t). Context:
+ * the creating process, any thread (a second start gets MP_ESTARTED). */
 MP_EXTERN int mp_manager_start(mp_manager_t *m);
 
 /* mp_manager_connect attaches to the running server at opts->address,
@@ -216,6 +228,28 @@ MP_EXTERN int mp_manager_barrier(mp_manager_t *m, unsigned parties,
 MP_EXTERN int mp_manager_create_object(mp_manager_t *m, const char *type_id,
                                        const void *args, size_t args_len,
                                        mp_proxy_t **out);
+
+/* SharedMemoryManager (Python: multiprocessing.managers.SharedMemoryManager;
+ * here every manager is one). mp_manager_shared_memory has the server create
+ * a named block of size bytes (zero-filled; Python's smm.SharedMemory(size))
+ * and attaches it in *out; mp_manager_shareable_list does the same for a
+ * ShareableList of the n items (smm.ShareableList(sequence)). The block
+ * belongs to the server from its first moment: it outlives the client that
+ * asked for it (even one killed with SIGKILL) and is unlinked at the
+ * manager's shutdown (a server that is killed leaves it to the tracker,
+ * which removes it once the server's process tree is gone). A client may
+ * unlink it sooner (mp_shm_unlink); destroy the handle (mp_shm_destroy,
+ * mp_shareable_list_destroy) in any case. Returns 0 or MP_EINVAL (NULL m
+ * or out, size 0, an item mp_shareable_list_create refuses), MP_EFBIG,
+ * MP_ENOSPC (errors of mp_shm_create in the server), MP_ENOTSTARTED,
+ * MP_ENOSERVER, MP_ENOMEM, or an error of mp_shm_attach (MP_ENOENT for a
+ * client on another host: the block is the server host's). Context: any
+ * process or thread that has the handle. */
+MP_EXTERN int mp_manager_shared_memory(mp_manager_t *m, size_t size,
+                                       mp_shm_t **out);
+MP_EXTERN int mp_manager_shareable_list(mp_manager_t *m,
+                                        const mp_shareable_item_t *items,
+                                        size_t n, mp_shareable_list_t **out);
 
 /* The longest token mp_proxy_token writes, terminator included. */
 #define MP_PROXY_TOKEN_MAX 64

@@ -39,7 +39,8 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     if (out == NULL ||
         mp__deadline(opts->shutdown_timeout, &unused_deadline) != 0 ||
         mp__deadline(opts->call_timeout, &unused_deadline) != 0 ||
-        (opts->authkey == NULL && opts->authkey_len > 0)) {
+        (opts->authkey == NULL && opts->authkey_len > 0) ||
+        (opts->initargs == NULL && opts->initargs_len > 0)) {
         return MP_EINVAL;
     }
     mp__init();
@@ -66,8 +67,18 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
     if (opts->address != NULL) {
         m->listen_address = mp__strdup(opts->address);
     }
+    m->initializer = opts->initializer;
+    m->initargs_len = opts->initargs_len;
+    if (opts->initargs_len > 0) {
+        m->initargs = mp__malloc(opts->initargs_len);
+        if (m->initargs != NULL) {
+            memcpy(m->initargs, opts->initargs, opts->initargs_len);
+        }
+    }
     if (m->authkey == NULL ||
-        (opts->address != NULL && m->listen_address == NULL)) {
+        (opts->address != NULL && m->listen_address == NULL) ||
+        (opts->initargs_len > 0 && m->initargs == NULL)) {
+        mp__free(m->initargs);
         mp__free(m->authkey);
         mp__free(m->listen_address);
         mp__free(m);
@@ -79,6 +90,7 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
         /* A secret: from the kernel, never from the names' generator. */
         int r = mp__plat_secret_bytes(m->authkey, m->authkey_len);
         if (r != 0) {
+            mp__free(m->initargs);
             mp__free(m->authkey);
             mp__free(m->listen_address);
             mp__free(m);
@@ -272,7 +284,7 @@ mp_manager_destroy(mp_manager_t *m)
         mp__store_detach(m->srv_store);
     }
     if (m->server != NULL) {
-        (void)mp_process_destroy(m->server);
+        mp_process_destroy(m->server);
     }
     mp__mgr_private_path_remove(m); /* a forked child's copy is no dir_user */
     pthread_mutex_destroy(&m->life_mu);
@@ -281,6 +293,7 @@ mp_manager_destroy(mp_manager_t *m)
     pthread_mutex_destroy(&m->keeper_mu);
     pthread_cond_destroy(&m->keeper_cv);
     mp__free(m->types);
+    mp__free(m->initargs);
     mp__free(m->listen_address);
     mp__free(m->address);
     mp__free(m->authkey);

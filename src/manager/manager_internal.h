@@ -55,18 +55,20 @@
 /* Operations. Numbers are wire values: append only. */
 enum mp__mgr_op {
     /* server-level (index/gen 0) */
-    MP__OP_HELLO = 1, /* rep: data = store name, num = 1 if the store may
-                         be mapped (same host), gen = protocol version */
-    MP__OP_CREATE,    /* num0 = kind, num1 = kind parameter (queue maxsize,
-                         semaphore value, barrier parties, value/array
-                         type, array length in num2), arg0 = init bytes
-                         (value/array) or typeid (user) ; condition: num1 =
-                         lock index, num2 = lock gen, or num1 = -1 for a
-                         new RLock. rep: num = index, gen = gen */
-    MP__OP_INCREF,    /* object: +1 reference */
-    MP__OP_DECREF,    /* object: -1 reference; frees it at 0 */
-    MP__OP_SHUTDOWN,  /* server: exit (owner only: arg0 = shutdown secret) */
-    MP__OP_DESCRIBE,  /* object: rep num = kind (for tokens) */
+    MP__OP_HELLO = 1,  /* rep: data = store name, num = 1 if the store may
+                          be mapped (same host), gen = protocol version */
+    MP__OP_CREATE,     /* num0 = kind, num1 = kind parameter (queue maxsize,
+                          semaphore value, barrier parties, value/array
+                          type, array length in num2), arg0 = init bytes
+                          (value/array) or typeid (user) ; condition: num1 =
+                          lock index, num2 = lock gen, or num1 = -1 for a
+                          new RLock. rep: num = index, gen = gen */
+    MP__OP_INCREF,     /* object: +1 reference */
+    MP__OP_DECREF,     /* object: -1 reference; frees it at 0 */
+    MP__OP_SHUTDOWN,   /* server: exit (owner only: arg0 = shutdown secret) */
+    MP__OP_DESCRIBE,   /* object: rep num = kind (for tokens) */
+    MP__OP_SHM_CREATE, /* server: a named block of num0 bytes, unlinked at
+                          the server's shutdown; rep data = its name */
 
     /* dict and namespace: arg0 = key, arg1 = value */
     MP__OP_DICT_SET = 16,

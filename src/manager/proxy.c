@@ -31,6 +31,7 @@ server_only_op(uint16_t op)
     case MP__OP_DECREF:
     case MP__OP_SHUTDOWN:
     case MP__OP_USER_CALL:
+    case MP__OP_SHM_CREATE:
         return true;
     default:
         return false;

@@ -78,7 +78,8 @@ struct server {
     mp__store_t *st;
     mp_listener_t *lst;
     size_t max_request;
-    int wake; /* a waker: its signal stops the accept loop */
+    int wake;                    /* a waker: its signal stops the accept loop */
+    mp__mgr_segments_t segments; /* SharedMemoryManager's blocks */
 
     pthread_mutex_t mu; /* conns, their watch fields, stopping */
     srv_conn_t *conns;  /* newest first */
@@ -362,6 +363,12 @@ handle_request(srv_conn_t *sc, mp__mgr_session_t *session,
             user_call(srv, req, rep);
         }
         return;
+    case MP__OP_SHM_CREATE:
+        rep->status = mp__store_alive(srv->st);
+        if (rep->status == 0) {
+            mp__mgr_segments_create(&srv->segments, req, rep);
+        }
+        return;
     case MP__OP_CREATE:
         if (req->num[0] == MP_PROXY_USER) {
             /* The client holds the new object's reference, as exec
@@ -401,7 +408,7 @@ send_reply(mp_conn_t *c, const mp__mgr_rep_t *rep)
             return err;
         }
     }
-    err = mp_conn_send_bytes(c, out, len);
+    err = mp_conn_send_bytes(c, out, len, MP_WAIT_FOREVER);
     mp__free(out);
     return err;
 }
@@ -810,6 +817,17 @@ report_ready(mp_manager_t *m, int32_t status, const char *address)
     m->ready_fd[1] = -1;
 }
 
+/* Runs m's initializer, if any. Returns 0, its known negative mp error,
+ * or MP_EREMOTE for any other failure it reports (user_status). */
+static int
+run_initializer(const mp_manager_t *m)
+{
+    if (m->initializer == NULL) {
+        return 0;
+    }
+    return user_status(m->initializer(m->initargs, m->initargs_len));
+}
+
 /* Sets up what the server needs before it reports ready: the listener,
  * the accept loop's waker and the store's liveness word (the watcher and
  * its waker start with the first connection). Returns 0 or the
@@ -888,13 +906,24 @@ mp__mgr_server_main(void *arg)
     mp__plat_signal_set(SIGINT, SIG_IGN);
     pthread_mutex_init(&srv.mu, NULL);
     pthread_mutex_init(&srv.users_mu, NULL);
+    mp__mgr_segments_init(&srv.segments);
     srv.max_request = m->store_size + MP__MGR_REQ_HDR;
 
-    int err = server_setup(&srv);
+    /* Python's BaseManager runs the initializer before it serves. */
+    int err = run_initializer(m);
+    if (err != 0) {
+        report_ready(m, err, NULL);
+        pthread_mutex_destroy(&srv.mu);
+        pthread_mutex_destroy(&srv.users_mu);
+        mp__mgr_segments_free(&srv.segments);
+        return 1;
+    }
+    err = server_setup(&srv);
     if (err != 0) {
         /* The starter removes the store. */
         report_ready(m, err, NULL);
         server_teardown(&srv);
+        mp__mgr_segments_free(&srv.segments);
         return 1;
     }
     report_ready(m, 0, mp_listener_address(srv.lst));
@@ -906,6 +935,8 @@ mp__mgr_server_main(void *arg)
      * names go. */
     mp__store_close_down(srv.st);
     server_teardown(&srv);
+    /* SharedMemoryManager: every block made through us goes now. */
+    mp__mgr_segments_free(&srv.segments);
     /* The process exits next: its exit unmaps the store (an explicit
      * unmap first would only add work on the way to the exit, which the
      * starter waits for). The store's names: a starter that stopped us

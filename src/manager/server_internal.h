@@ -65,6 +65,10 @@ struct mp_manager {
     mp_duration_t shutdown_timeout; /* opts.shutdown_timeout, or 1000 ms */
     mp_duration_t call_timeout;     /* opts.call_timeout; MP_WAIT_FOREVER */
     bool remote_only;
+    /* opts.initializer and a copy of its initargs (run by the server) */
+    int (*initializer)(const void *initargs, size_t initargs_len);
+    void *initargs;
+    size_t initargs_len;
 
     /* user types, registered before start */
     mp__mgr_type_t *types;
@@ -177,6 +181,33 @@ void mp__mgr_stop_pipe_close(mp_manager_t *m);
  * still in use (they see MP_ENOSERVER). life_mu held; a started handle in
  * its starting process. */
 void mp__mgr_shutdown_locked(mp_manager_t *m);
+
+/*--- SharedMemoryManager: the server's blocks (segments.c) ------------------*/
+
+/* The named blocks a server made for its clients (MP__OP_SHM_CREATE),
+ * each unlinked at the server's shutdown, whoever created it and whether
+ * or not that client still lives (Python's SharedMemoryServer). */
+typedef struct mp__mgr_segments {
+    pthread_mutex_t mu;
+    mp_shm_t **shm; /* closed handles: the name and unlink stay usable */
+    size_t n, cap;
+} mp__mgr_segments_t;
+
+/* mp__mgr_segments_init makes an empty list. */
+void mp__mgr_segments_init(mp__mgr_segments_t *s);
+
+/* mp__mgr_segments_create runs MP__OP_SHM_CREATE: a fresh block of
+ * req->num[0] bytes (tracked by the server's tracker as well, so a killed
+ * server's blocks go with its process tree), recorded in s; rep->data its
+ * name. rep->status: 0, or an error of mp_shm_create, MP_ENOMEM. Takes
+ * s->mu. */
+void mp__mgr_segments_create(mp__mgr_segments_t *s, const mp__mgr_req_t *req,
+                             mp__mgr_rep_t *rep);
+
+/* mp__mgr_segments_free unlinks every block of s (one a client already
+ * unlinked is skipped) and frees the list. At the server's shutdown, no
+ * request running. */
+void mp__mgr_segments_free(mp__mgr_segments_t *s);
 
 /*--- the server process (server.c) ------------------------------------------*/
 

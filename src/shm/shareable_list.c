@@ -437,16 +437,15 @@ sl_write_item(mp_shareable_list_t *l, size_t i, const mp_shareable_item_t *it)
 }
 
 int
-mp_shareable_list_create(mp_shareable_list_t **out, const char *name,
-                         const mp_shareable_item_t *items, size_t n,
-                         unsigned flags)
+mp__shareable_list_size(const mp_shareable_item_t *items, size_t n,
+                        size_t *size)
 {
-    if (out == NULL || (items == NULL && n > 0)) {
+    if (items == NULL && n > 0) {
         return MP_EINVAL;
     }
     /* 8 * (n + 2) header bytes, the rooms, 9 * n of formats and codes */
-    size_t data = 0, size, fixed;
-    if (!mp__size_mul(n, 25, &fixed) || !mp__size_add(fixed, 16, &fixed)) {
+    size_t data = 0, fixed;
+    if (!mp__size_mul(n, 17, &fixed) || !mp__size_add(fixed, 16, &fixed)) {
         return MP_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -455,35 +454,28 @@ mp_shareable_list_create(mp_shareable_list_t **out, const char *name,
             return MP_EINVAL;
         }
     }
-    /* fixed counted 8 bytes of room per item: take them back */
-    if (!mp__size_add(fixed - 8 * n, data, &size)) {
-        return MP_EINVAL;
-    }
+    return mp__size_add(fixed, data, size) ? 0 : MP_EINVAL;
+}
+
+int
+mp__shareable_list_init(mp_shareable_list_t **out, mp_shm_t *shm,
+                        const mp_shareable_item_t *items, size_t n)
+{
     uint64_t *offsets = mp__malloc((n + 1) * sizeof *offsets);
-    if (offsets == NULL) {
+    mp_shareable_list_t *l = mp__malloc(sizeof *l);
+    if (offsets == NULL || l == NULL) {
+        mp__free(offsets);
+        mp__free(l);
         return MP_ENOMEM;
     }
     offsets[0] = 0;
     for (size_t i = 0; i < n; i++) {
         offsets[i + 1] = offsets[i] + sl_item_room(&items[i]);
     }
-    mp_shm_t *shm;
-    int err = mp_shm_create(&shm, name, size, flags);
-    if (err != 0) {
-        mp__free(offsets);
-        return err;
-    }
     uint8_t *buf = mp_shm_buf(shm);
     int64_t len = (int64_t)n;
     memcpy(buf, &len, sizeof len);
     memcpy(buf + 8, offsets, (n + 1) * sizeof *offsets);
-    mp_shareable_list_t *l = mp__malloc(sizeof *l);
-    if (l == NULL) {
-        mp__free(offsets);
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
-        return MP_ENOMEM;
-    }
     *l = (mp_shareable_list_t){
         .shm = shm, .buf = buf, .n = n, .offsets = offsets};
     for (size_t i = 0; i < n; i++) {
@@ -491,6 +483,30 @@ mp_shareable_list_create(mp_shareable_list_t **out, const char *name,
     }
     *out = l;
     return 0;
+}
+
+int
+mp_shareable_list_create(mp_shareable_list_t **out, const char *name,
+                         const mp_shareable_item_t *items, size_t n,
+                         unsigned flags)
+{
+    size_t size;
+    int err =
+        out != NULL ? mp__shareable_list_size(items, n, &size) : MP_EINVAL;
+    if (err != 0) {
+        return err;
+    }
+    mp_shm_t *shm;
+    err = mp_shm_create(&shm, name, size, flags);
+    if (err != 0) {
+        return err;
+    }
+    err = mp__shareable_list_init(out, shm, items, n);
+    if (err != 0) {
+        (void)mp_shm_unlink(shm);
+        mp_shm_destroy(shm);
+    }
+    return err;
 }
 
 int
