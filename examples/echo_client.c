@@ -46,7 +46,7 @@ main(int argc, char **argv)
     for (int i = first; i < argc && status == 0; i++) {
         size_t len = strlen(argv[i]);
         void *reply = NULL;
-        ssize_t n = mp_conn_send_bytes(c, argv[i], len);
+        ssize_t n = mp_conn_send_bytes(c, argv[i], len, MP_WAIT_FOREVER);
         if (n == 0) {
             n = mp_conn_recv_bytes(c, &reply, 0, TIMEOUT_MS);
         }

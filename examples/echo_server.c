@@ -63,7 +63,7 @@ serve(mp_conn_t *c, int sfd)
             fprintf(stderr, "echo_server: receive: %s\n", mp_strerror((int)n));
             return 1;
         }
-        r = mp_conn_send_bytes(c, msg, (size_t)n);
+        r = mp_conn_send_bytes(c, msg, (size_t)n, MP_WAIT_FOREVER);
         mp_free(msg);
         if (r < 0) {
             fprintf(stderr, "echo_server: send: %s\n", mp_strerror(r));

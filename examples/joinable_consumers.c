@@ -174,7 +174,7 @@ main(void)
         int code;
         check(mp_process_join(consumers[i], MP_WAIT_FOREVER), "join");
         check(mp_process_exitcode(consumers[i], &code), "exitcode");
-        check(mp_process_destroy(consumers[i]), "destroy");
+        mp_process_destroy(consumers[i]);
         failed |= code != 0;
     }
     free(consumers);

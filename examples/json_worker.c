@@ -143,7 +143,7 @@ serve(mp_conn_t *c)
         if (text == NULL) {
             return MP_ENOMEM;
         }
-        int rc = mp_conn_send_bytes(c, text, strlen(text));
+        int rc = mp_conn_send_bytes(c, text, strlen(text), MP_WAIT_FOREVER);
         cJSON_free(text);
         if (rc < 0) {
             return rc;

@@ -130,7 +130,7 @@ share_through_queue(void)
     }
     for (int i = 0; i < RUNS; i++) {
         check(mp_process_join(procs[i], MP_WAIT_FOREVER), "join");
-        check(mp_process_destroy(procs[i]), "destroy");
+        mp_process_destroy(procs[i]);
     }
     mp_queue_destroy(q);
     return got;
@@ -179,7 +179,7 @@ main(void)
         check(mp_process_join(procs[i], MP_WAIT_FOREVER), "join");
         check(mp_process_exitcode(procs[i], &code), "exitcode");
         own_copies += code == 1;
-        check(mp_process_destroy(procs[i]), "destroy");
+        mp_process_destroy(procs[i]);
     }
     printf("threads: the list has %d items; processes: %d of %d saw only "
            "their own item; the parent's copy has %d\n",

@@ -115,7 +115,7 @@ main(void)
            py_bool(check(mp_process_is_alive(p), "is_alive")));
     check(mp_process_exitcode(p, &code), "exitcode");
     printf("child exit code: %d\n", code);
-    check(mp_process_destroy(p), "destroy");
+    mp_process_destroy(p);
     if (code != 12) {
         fprintf(stderr, "ERROR: exit code %d, expected 12\n", code);
         return 1;
@@ -136,7 +136,7 @@ main(void)
     check(mp_process_exitcode(p, &code), "exitcode");
     printf("terminated: alive: %s, exit code: %d\n",
            py_bool(check(mp_process_is_alive(p), "is_alive")), code);
-    check(mp_process_destroy(p), "destroy");
+    mp_process_destroy(p);
     if (code != -15) {
         fprintf(stderr, "ERROR: exit code %d, expected -15\n", code);
         return 1;

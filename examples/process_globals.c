@@ -109,7 +109,7 @@ run_and_join(mp_target_fn target)
     check(mp_process_start(p), "start");
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     check(mp_process_exitcode(p, &code), "exitcode");
-    check(mp_process_destroy(p), "destroy");
+    mp_process_destroy(p);
     return code;
 }
 

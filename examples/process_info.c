@@ -73,6 +73,6 @@ main(void)
     check(mp_process_start(p), "start");
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     check(mp_process_exitcode(p, &code), "exitcode");
-    check(mp_process_destroy(p), "destroy");
+    mp_process_destroy(p);
     return code == 0 ? 0 : 1;
 }

@@ -59,7 +59,7 @@ main(void)
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     int code;
     check(mp_process_exitcode(p, &code), "exitcode");
-    check(mp_process_destroy(p), "destroy");
+    mp_process_destroy(p);
     printf("parent ends\n");
     return code == 0 ? 0 : 1;
 }

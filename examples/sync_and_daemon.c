@@ -136,7 +136,7 @@ run_workers(int n, mp_target_fn target, struct shared *sh)
         check(mp_process_join(procs[i], MP_WAIT_FOREVER), "join");
         check(mp_process_exitcode(procs[i], &code), "exitcode");
         failed += code != 0;
-        check(mp_process_destroy(procs[i]), "destroy");
+        mp_process_destroy(procs[i]);
     }
     return failed;
 }

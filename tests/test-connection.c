@@ -49,7 +49,7 @@ send_msg(mp_conn_t *c, size_t n, unsigned seed)
     uint8_t *buf = malloc(n > 0 ? n : 1);
     ASSERT_NOT_NULL(buf);
     fill(buf, n, seed);
-    ASSERT_OK(mp_conn_send_bytes(c, buf, n));
+    ASSERT_OK(mp_conn_send_bytes(c, buf, n, MP_WAIT_FOREVER));
     free(buf);
 }
 
@@ -72,7 +72,7 @@ echo_child(void *p)
             return 0;
         }
         ASSERT_OK(n);
-        ASSERT_OK(mp_conn_send_bytes(a->out, m, (size_t)n));
+        ASSERT_OK(mp_conn_send_bytes(a->out, m, (size_t)n, MP_WAIT_FOREVER));
         mp_free(m);
     }
 }
@@ -146,14 +146,14 @@ TEST(pipe_simplex_direction_errors)
     ASSERT_OK(mp_pipe(&r, &w, false));
     char buf[4];
     void *m = NULL;
-    ASSERT_ERR(mp_conn_send_bytes(r, "x", 1), MP_EBADF);
+    ASSERT_ERR(mp_conn_send_bytes(r, "x", 1, MP_WAIT_FOREVER), MP_EBADF);
     ASSERT_ERR(mp_conn_recv_bytes(w, &m, 0, MP_NO_WAIT), MP_EBADF);
     ASSERT_ERR(mp_conn_recv_bytes_into(w, buf, sizeof buf, MP_NO_WAIT),
                MP_EBADF);
     ASSERT_ERR(mp_conn_poll(w, MP_NO_WAIT), MP_EBADF);
     ASSERT_NULL(m);
     /* The ends still work in their own direction. */
-    ASSERT_OK(mp_conn_send_bytes(w, "abc", 3));
+    ASSERT_OK(mp_conn_send_bytes(w, "abc", 3, MP_WAIT_FOREVER));
     ASSERT_EQ(mp_conn_recv_bytes_into(r, buf, sizeof buf, MP_NO_WAIT), 3);
     ASSERT_MEM_EQ(buf, "abc", 3);
     mp_conn_destroy(r);
@@ -278,10 +278,10 @@ TEST(conn_recv_into_sizes)
     mp_conn_t *a, *b;
     ASSERT_OK(mp_pipe(&a, &b, true));
     char buf[8] = {0};
-    ASSERT_OK(mp_conn_send_bytes(a, "0123456789", 10));
-    ASSERT_OK(mp_conn_send_bytes(a, "abcdefgh", 8));
-    ASSERT_OK(mp_conn_send_bytes(a, NULL, 0));
-    ASSERT_OK(mp_conn_send_bytes(a, "z", 1));
+    ASSERT_OK(mp_conn_send_bytes(a, "0123456789", 10, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_conn_send_bytes(a, "abcdefgh", 8, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_conn_send_bytes(a, NULL, 0, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_conn_send_bytes(a, "z", 1, MP_WAIT_FOREVER));
     ASSERT_ERR(mp_conn_recv_bytes_into(b, buf, sizeof buf, MP_NO_WAIT),
                MP_EMSGSIZE);
     ASSERT_EQ(mp_conn_recv_bytes_into(b, buf, sizeof buf, MP_NO_WAIT), 8);
@@ -398,6 +398,46 @@ until_asleep(pid_t tid)
 /* A reader that finds no data spins, then sleeps: it must wake for the
  * header, sleep again inside the message, and wake for the payload, with
  * and without a deadline (the two ways out of the spin). */
+/* A send waits for room at most its timeout, and a send that timed out
+ * sent nothing: the reader gets every message that was sent, whole, and
+ * no part of the refused one. */
+TEST(conn_send_timeout_when_full_never_splits)
+{
+    mp_conn_t *a, *b;
+    ASSERT_OK(mp_pipe(&a, &b, false));
+    char msg[64];
+    long sent = 0;
+    int rc;
+    for (;;) {
+        memset(msg, (int)(sent & 0x7f), sizeof msg);
+        rc = mp_conn_send_bytes(b, msg, sizeof msg, MP_NO_WAIT);
+        if (rc != 0) {
+            break;
+        }
+        sent++;
+    }
+    ASSERT_ERR(rc, MP_ETIMEDOUT);
+    ASSERT(sent > 0);
+    /* Still full: a bounded wait times out too. */
+    ASSERT_ERR(mp_conn_send_bytes(b, "refused", 7, 20), MP_ETIMEDOUT);
+    for (long i = 0; i < sent; i++) {
+        char got[sizeof msg];
+        ASSERT_EQ(mp_conn_recv_bytes_into(a, got, sizeof got, MP_NO_WAIT),
+                  (ssize_t)sizeof got);
+        memset(msg, (int)(i & 0x7f), sizeof msg);
+        ASSERT(memcmp(got, msg, sizeof msg) == 0);
+    }
+    ASSERT_EQ(mp_conn_poll(a, MP_NO_WAIT), 0);
+    /* Room again: a send with a timeout goes through. */
+    ASSERT_OK(mp_conn_send_bytes(b, "ok", 2, 1000));
+    void *m = NULL;
+    ASSERT_EQ(mp_conn_recv_bytes(a, &m, 0, MP_WAIT_FOREVER), 2);
+    ASSERT(memcmp(m, "ok", 2) == 0);
+    mp_free(m);
+    mp_conn_destroy(a);
+    mp_conn_destroy(b);
+}
+
 TEST(conn_sleeping_reader_wakes_for_each_part)
 {
     static const mp_duration_t timeouts[] = {MP_WAIT_FOREVER, 600000};
@@ -439,7 +479,7 @@ TEST(conn_closed_returns_eclosed)
     ASSERT(mp_conn_closed(a));
     void *m = NULL;
     char buf[1];
-    ASSERT_ERR(mp_conn_send_bytes(a, "x", 1), MP_ECLOSED);
+    ASSERT_ERR(mp_conn_send_bytes(a, "x", 1, MP_WAIT_FOREVER), MP_ECLOSED);
     ASSERT_ERR(mp_conn_recv_bytes(a, &m, 0, MP_NO_WAIT), MP_ECLOSED);
     ASSERT_ERR(mp_conn_recv_bytes_into(a, buf, 1, MP_NO_WAIT), MP_ECLOSED);
     ASSERT_ERR(mp_conn_poll(a, MP_NO_WAIT), MP_ECLOSED);
@@ -461,7 +501,7 @@ TEST(conn_bad_input)
     ASSERT_ERR(mp_conn_from_fd(NULL, 0, true, true), MP_EINVAL);
     ASSERT_ERR(mp_conn_from_fd(&a, -1, true, true), MP_EINVAL);
     ASSERT_ERR(mp_conn_from_fd(&a, 0, false, false), MP_EINVAL);
-    ASSERT_ERR(mp_conn_send_bytes(NULL, "x", 1), MP_EINVAL);
+    ASSERT_ERR(mp_conn_send_bytes(NULL, "x", 1, MP_WAIT_FOREVER), MP_EINVAL);
     ASSERT_ERR(mp_conn_recv_bytes(NULL, &m, 0, 0), MP_EINVAL);
     ASSERT_ERR(mp_conn_recv_bytes_into(NULL, buf, 1, 0), MP_EINVAL);
     ASSERT_ERR(mp_conn_poll(NULL, 0), MP_EINVAL);
@@ -472,7 +512,9 @@ TEST(conn_bad_input)
     mp_conn_destroy(NULL);
 
     ASSERT_OK(mp_pipe(&a, &b, true));
-    ASSERT_ERR(mp_conn_send_bytes(a, NULL, 1), MP_EINVAL);
+    ASSERT_ERR(mp_conn_send_bytes(a, NULL, 1, MP_WAIT_FOREVER), MP_EINVAL);
+    ASSERT_ERR(mp_conn_send_bytes(a, "x", 1, -2), MP_EINVAL);
+    ASSERT_ERR(mp_conn_send_bytes(a, "x", 1, INT64_MIN), MP_EINVAL);
     ASSERT_ERR(mp_conn_recv_bytes(a, NULL, 0, 0), MP_EINVAL);
     ASSERT_ERR(mp_conn_recv_bytes_into(a, NULL, 1, 0), MP_EINVAL);
     ASSERT_ERR(mp_conn_recv_bytes(a, &m, 0, -2), MP_EINVAL);
@@ -525,15 +567,15 @@ TEST(pipe_sigpipe_is_epipe)
     mp_conn_t *r, *w;
     ASSERT_OK(mp_pipe(&r, &w, false));
     mp_conn_destroy(r);
-    ASSERT_ERR(mp_conn_send_bytes(w, "x", 1), MP_EPIPE);
-    ASSERT_ERR(mp_conn_send_bytes(w, NULL, 0), MP_EPIPE);
+    ASSERT_ERR(mp_conn_send_bytes(w, "x", 1, MP_WAIT_FOREVER), MP_EPIPE);
+    ASSERT_ERR(mp_conn_send_bytes(w, NULL, 0, MP_WAIT_FOREVER), MP_EPIPE);
     assert_no_sigpipe_pending();
     mp_conn_destroy(w);
 
     mp_conn_t *a, *b;
     ASSERT_OK(mp_pipe(&a, &b, true));
     mp_conn_destroy(b);
-    ASSERT_ERR(mp_conn_send_bytes(a, "x", 1), MP_EPIPE);
+    ASSERT_ERR(mp_conn_send_bytes(a, "x", 1, MP_WAIT_FOREVER), MP_EPIPE);
     assert_no_sigpipe_pending();
     mp_conn_destroy(a);
 }
@@ -548,7 +590,7 @@ TEST(pipe_sigpipe_pending_before_is_kept)
     mp_conn_t *r, *w;
     ASSERT_OK(mp_pipe(&r, &w, false));
     mp_conn_destroy(r);
-    ASSERT_ERR(mp_conn_send_bytes(w, "x", 1), MP_EPIPE);
+    ASSERT_ERR(mp_conn_send_bytes(w, "x", 1, MP_WAIT_FOREVER), MP_EPIPE);
     mp_conn_destroy(w);
     /* The caller's own SIGPIPE is still pending, and the mask unchanged. */
     sigset_t pending, now;
@@ -656,7 +698,7 @@ TEST(wait_on_connections_and_sentinels)
     ASSERT_EQ(mp__wait_fds(both, 2, ready, MP_WAIT_FOREVER), 1);
     ASSERT(!ready[0] && ready[1]);
     ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
-    ASSERT_OK(mp_process_destroy(p));
+    mp_process_destroy(p);
     /* A closed peer counts as ready (end of stream). */
     mp_conn_destroy(w1);
     ASSERT_EQ(mp__wait_fds(fds, 1, ready, MP_WAIT_FOREVER), 1);

@@ -63,7 +63,7 @@ fill(uint8_t *buf, size_t n)
 static void
 expect_echo(mp_conn_t *c, const void *msg, size_t n)
 {
-    ASSERT_OK(mp_conn_send_bytes(c, msg, n));
+    ASSERT_OK(mp_conn_send_bytes(c, msg, n, MP_WAIT_FOREVER));
     void *got = NULL;
     ssize_t r = mp_conn_recv_bytes(c, &got, 0, TMO);
     ASSERT_EQ(r, (ssize_t)n);
@@ -82,7 +82,7 @@ echo_until_eof(mp_conn_t *c)
             return;
         }
         ASSERT_OK(n);
-        ASSERT_OK(mp_conn_send_bytes(c, msg, (size_t)n));
+        ASSERT_OK(mp_conn_send_bytes(c, msg, (size_t)n, MP_WAIT_FOREVER));
         mp_free(msg);
     }
 }
@@ -328,7 +328,7 @@ fake_server_child(void *arg)
     mp_conn_t *c = NULL;
     ASSERT_OK(mp_listener_accept(l, &c, TMO));
     static uint8_t big[10000];
-    ASSERT_OK(mp_conn_send_bytes(c, big, sizeof big));
+    ASSERT_OK(mp_conn_send_bytes(c, big, sizeof big, MP_WAIT_FOREVER));
     /* The client closes with our message unread: a reset, not an EOF. */
     void *m = NULL;
     ssize_t r = mp_conn_recv_bytes(c, &m, 0, TMO);
@@ -606,7 +606,7 @@ TEST(listener_replaces_a_stale_socket_file)
     mp_conn_t *cl = NULL;
     ASSERT_OK(mp_client_connect(&cl, t.path, NULL, 0, TMO));
     ASSERT_OK(mp_listener_accept(l, &c, TMO));
-    ASSERT_OK(mp_conn_send_bytes(cl, "hi", 2));
+    ASSERT_OK(mp_conn_send_bytes(cl, "hi", 2, MP_WAIT_FOREVER));
     ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 2);
     mp_free(msg);
     mp_conn_destroy(c);
@@ -878,7 +878,7 @@ serve_keyed_client(mp_listener_t *l, const char *path, const int *ok,
     void *msg = NULL;
     ASSERT_EQ(mp_conn_recv_bytes(c, &msg, 0, TMO), 6);
     ASSERT_MEM_EQ(msg, "served", 6);
-    ASSERT_OK(mp_conn_send_bytes(c, msg, 6));
+    ASSERT_OK(mp_conn_send_bytes(c, msg, 6, MP_WAIT_FOREVER));
     mp_free(msg);
     ASSERT_EQ(mpt_join(pid), 0);
     mp_conn_destroy(c);

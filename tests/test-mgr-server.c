@@ -69,7 +69,7 @@ raw_reply(mp_conn_t *c, mp__mgr_rep_t *rep)
 static int
 raw_exchange(mp_conn_t *c, const void *buf, size_t len)
 {
-    ASSERT_OK(mp_conn_send_bytes(c, buf, len));
+    ASSERT_OK(mp_conn_send_bytes(c, buf, len, MP_WAIT_FOREVER));
     mp__mgr_rep_t rep;
     raw_reply(c, &rep);
     mp__mgr_rep_clear(&rep);
@@ -84,7 +84,7 @@ raw_send(mp_conn_t *c, const mp__mgr_req_t *req, int n)
     size_t len;
     ASSERT_OK(mp__mgr_req_encode(req, &buf, &len));
     for (int i = 0; i < n; i++) {
-        ASSERT_OK(mp_conn_send_bytes(c, buf, len));
+        ASSERT_OK(mp_conn_send_bytes(c, buf, len, MP_WAIT_FOREVER));
     }
     mp_free(buf);
 }
@@ -571,7 +571,7 @@ fake_server(void *arg)
         ssize_t n = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);
         if (n >= 0) {
             mp_free(in);
-            (void)mp_conn_send_bytes(c, "not a manager", 13);
+            (void)mp_conn_send_bytes(c, "not a manager", 13, MP_WAIT_FOREVER);
         }
         mp_conn_destroy(c);
     }
@@ -807,7 +807,7 @@ TEST_TIMEOUT(mgr_unauthenticated_refused, 30)
     void *buf;
     size_t len;
     ASSERT_OK(mp__mgr_req_encode(&req, &buf, &len));
-    ASSERT_OK(mp_conn_send_bytes(c, buf, len));
+    ASSERT_OK(mp_conn_send_bytes(c, buf, len, MP_WAIT_FOREVER));
     mp_free(buf);
     void *in;
     ssize_t n = mp_conn_recv_bytes(c, &in, 0, MP_WAIT_FOREVER);

@@ -43,14 +43,20 @@ MP_EXTERN int mp_conn_from_fd(mp_conn_t **out, int fd, bool readable,
                               bool writable);
 
 /* mp_conn_send_bytes sends len bytes of buf (len 0 sends an empty message)
- * as one whole message, blocking until the OS took all of it. The payload
- * is not copied. A peer that closed never kills the caller with SIGPIPE.
- * Returns 0 or MP_EINVAL (NULL c, or NULL buf with len > 0), MP_EBADF
- * (read-only end), MP_ECLOSED, MP_EPIPE (the reading end is closed; part
- * of the message may have been sent, so the stream is broken), or another
- * system error. Python: send_bytes(buf). Context: any process that has the
- * connection, one sending thread at a time (a receiver may run beside it). */
-MP_EXTERN int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len);
+ * as one whole message, blocking until the OS took all of it. The timeout
+ * bounds the wait for room for the message to start: once its first bytes
+ * are out, the rest is written without a timeout (until the peer reads it
+ * or closes), so a timeout never splits a message; MP_NO_WAIT sends only
+ * if there is room now. The payload is not copied. A peer that closed
+ * never kills the caller with SIGPIPE. Returns 0 or MP_EINVAL (NULL c, or
+ * NULL buf with len > 0, bad timeout), MP_EBADF (read-only end),
+ * MP_ECLOSED, MP_ETIMEDOUT (no room before the timeout: nothing was sent),
+ * MP_EPIPE (the reading end is closed; part of the message may have been
+ * sent, so the stream is broken), or another system error. Python:
+ * send_bytes(buf). Context: any process that has the connection, one
+ * sending thread at a time (a receiver may run beside it). */
+MP_EXTERN int mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len,
+                                 mp_duration_t timeout);
 
 /* mp_conn_recv_bytes receives one whole message into a fresh buffer that
  * the caller frees with mp_free (non-NULL even for an empty message) and

@@ -75,6 +75,30 @@ MP_EXTERN int mp_set_start_method(mp_start_method_t method, bool force);
  * process, any thread. */
 MP_EXTERN int mp_start_method(void);
 
+/*===== Contexts ============================================================*/
+
+/* A context names a start method (Python's get_context(method)): a value,
+ * copied freely, never freed. Its method is what process, pool and manager
+ * options take (`opts.start_method = ctx.method`), and the mp_context_*
+ * factories (multiproc/sync.h, multiproc/values.h) make objects bound to
+ * it: an object of the fork context lives in the process tree's fork arena
+ * and reaches only children forked after it (its token is refused with
+ * MP_ECONTEXT, as Python refuses a fork-context lock for a spawn process);
+ * an object of the spawn or forkserver context lives in a named arena and
+ * has a token (mp_lock_token ...) that any process of the same user opens
+ * (mp_lock_attach ...) while the creating tree lives. The plain _create
+ * calls use the default context. */
+typedef struct mp_context {
+    mp_start_method_t method; /* fork, forkserver or spawn, never 0 */
+} mp_context_t;
+
+/* mp_get_context stores in *out the context of method; MP_START_DEFAULT
+ * gives the default one (which fixes the default, see mp_start_method).
+ * Returns 0 or MP_EINVAL (NULL out, method outside the enum, or an unset
+ * default while MULTIPROC_START_METHOD names no method). Context: any
+ * thread. Python: multiprocessing.get_context(method). */
+MP_EXTERN int mp_get_context(mp_start_method_t method, mp_context_t *out);
+
 /*===== Processes ===========================================================*/
 
 typedef struct mp_process mp_process_t;
@@ -203,13 +227,20 @@ MP_EXTERN int mp_process_sentinel(mp_process_t *p);
  * one it releases only that process's copy. */
 MP_EXTERN int mp_process_close(mp_process_t *p);
 
-/* mp_process_destroy closes and frees the handle. Returns 0, or MP_ERUNNING
- * when the child still runs (the handle stays valid: a running child is
- * never abandoned to become a zombie). NULL and the library-owned handles of
- * mp_current_process()/mp_parent_process() are ignored (0). Context: any
- * process that has the handle; only the creating process removes the
- * child from its list of children. */
-MP_EXTERN int mp_process_destroy(mp_process_t *p);
+/* mp_process_destroy closes and frees the handle; the handle is invalid
+ * afterwards, whatever the child's state. A child that still runs is
+ * never abandoned: it stays in the creator's list of children and is
+ * reaped as every child is (by the next mp_process_start,
+ * mp_active_children or mp_shutdown; at exit the library joins it, after
+ * SIGTERM if it is a daemon, as Python does), and its handle is freed
+ * then; mp_active_children no longer lists it. To learn that a child
+ * still runs, call mp_process_close first (MP_ERUNNING), as Python's
+ * close() raises. NULL and the library-owned handles of
+ * mp_current_process()/mp_parent_process() are ignored. Context: any
+ * process that has the handle, any thread, no other call on the handle
+ * under way; in a process other than the creating one it frees only that
+ * process's copy. */
+MP_EXTERN void mp_process_destroy(mp_process_t *p);
 
 /* mp_process_start_method returns the method that started p: for a child
  * handle the one it was or will be started with (MP_START_DEFAULT while it
@@ -242,7 +273,7 @@ MP_EXTERN mp_process_t *mp_parent_process(void);
 
 /* mp_active_children reaps children that have exited, then stores up to cap
  * handles of the caller's started, still running children in out (which may
- * be NULL when cap is 0). Returns how many there are (possibly more than
+ * be NULL when cap is 0), but for those whose handle was destroyed. Returns how many there are (possibly more than
  * cap), or MP_EINVAL. The handles stay owned by their creator. Context: any
  * process (it lists that process's own children), any thread. */
 MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);

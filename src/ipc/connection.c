@@ -102,14 +102,29 @@ mp_conn_from_fd(mp_conn_t **out, int fd, bool readable, bool writable)
 }
 
 int
-mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len)
+mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len,
+                   mp_duration_t timeout)
 {
-    if (c == NULL || (buf == NULL && len > 0)) {
+    int64_t deadline;
+    if (c == NULL || (buf == NULL && len > 0) ||
+        mp__deadline(timeout, &deadline) != 0) {
         return MP_EINVAL;
     }
     int r = conn_check(c, false);
     if (r < 0) {
         return r;
+    }
+    if (deadline != MP__NO_DEADLINE) {
+        /* The timeout bounds the wait for room for the message's first
+         * bytes; once they are out the rest follows without a timeout, so
+         * that a timeout never splits a message (as a receive's). */
+        r = mp__plat_poll_fd(c->fd, POLLOUT, deadline);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            return MP_ETIMEDOUT;
+        }
     }
     if (!c->is_socket && !c->pipe_grown && len >= PIPE_GROW_MIN) {
         c->pipe_grown = true;

@@ -182,7 +182,7 @@ mp__mgr_exchange(mp_conn_t *c, const mp__mgr_req_t *req, mp__mgr_rep_t *rep,
         return err;
     }
     *keep = false;
-    err = mp_conn_send_bytes(c, buf, len);
+    err = mp_conn_send_bytes(c, buf, len, MP_WAIT_FOREVER);
     mp__free(buf);
     if (err != 0) {
         return err;

@@ -64,18 +64,6 @@ child_check_locked(const mp_process_t *p)
     return 0;
 }
 
-/* Frees p's name copy unless the registry uses it (the name of this
- * process or of its parent, in a started child). Registry lock held. */
-static void
-free_name_locked(mp_process_t *p)
-{
-    if (p->kind != MP__PROC_CHILD ||
-        !mp__registry_holds_locked(p->name_alloc)) {
-        mp__free(p->name_alloc);
-    }
-    p->name_alloc = NULL;
-}
-
 /* Replaces p's name with a copy of name. Registry lock held (but a fork
  * by another thread does not take it): the new name is in place before
  * the old one is freed, so a child forked meanwhile never inherits a
@@ -90,7 +78,7 @@ set_name_locked(mp_process_t *p, const char *name)
     mp_process_t old = {.kind = p->kind, .name_alloc = p->name_alloc};
     p->name = copy;
     p->name_alloc = copy;
-    free_name_locked(&old);
+    mp__registry_free_name_locked(&old);
     return 0;
 }
 
@@ -539,6 +527,11 @@ mp_process_start(mp_process_t *p)
         mp__registry_add_locked(p);
     } else {
         p->state = MP__PROC_INITIAL; /* Python: it may be started again */
+        if (p->destroyed) {
+            /* Destroyed by another thread during the start: ours to free. */
+            mp__registry_release_locked(p);
+            mp__registry_free_locked(p);
+        }
     }
     mp__registry_unlock();
     return err;
@@ -787,18 +780,7 @@ close_locked(mp_process_t *p)
             return MP_ERUNNING;
         }
     }
-    /* In any other process this is the copy fork made: only that copy of
-     * the pidfd is ours to close. The parent-death pipe's write end is the
-     * creator's alone (a child started since closed its copy; its number
-     * may name another fd there now). */
-    mp__plat_close(p->pidfd);
-    p->pidfd = -1;
-    if (p->parent_wfd >= 0 && p->creator == mp__getpid()) {
-        mp__registry_drop_wfd_locked(p->parent_wfd);
-        mp__plat_close(p->parent_wfd);
-    }
-    p->parent_wfd = -1;
-    p->closed = true;
+    mp__registry_release_locked(p);
     return 0;
 }
 
@@ -820,33 +802,23 @@ mp_process_close(mp_process_t *p)
     return err;
 }
 
-int
+void
 mp_process_destroy(mp_process_t *p)
 {
     if (p == NULL || p->kind != MP__PROC_CHILD) {
-        return 0;
+        return;
     }
     mp__registry_lock();
-    int err = close_locked(p);
-    bool held = false;
-    if (err == 0) {
-        if (p->creator == mp__getpid()) {
-            mp__registry_remove_locked(p);
-        }
-        free_name_locked(p);
-        /* In a started child, the copy of the handle it was started from
-         * (or its parent was) is the registry's: its strings name this
-         * process. */
-        held = mp__registry_holds_locked(p);
+    if (close_locked(p) == 0) {
+        mp__registry_free_locked(p);
+    } else {
+        /* Still running (or being started by another thread): never
+         * abandoned. It stays listed, so it is reaped as every child is
+         * (the next start, mp_active_children, mp_shutdown, the exit's
+         * join), and the registry frees the handle then. */
+        p->destroyed = true;
     }
     mp__registry_unlock();
-    if (err != 0) {
-        return err;
-    }
-    if (!held) {
-        mp__free(p);
-    }
-    return 0;
 }
 
 mp_start_method_t

@@ -55,6 +55,9 @@ struct mp_process {
     bool closed;            /* guarded by the registry lock */
     bool daemon;
     bool listed;              /* in the children list; guarded by the lock */
+    bool destroyed; /* mp_process_destroy ran while the child ran: the
+                       registry frees the handle once it reaps the child
+                       (mp__registry_reap_all_locked); guarded by the lock */
     mp_start_method_t method; /* as created (0: the default) until start
                                  resolves it; then the one used */
     mp_target_fn target;
@@ -112,9 +115,27 @@ void mp__registry_remove_locked(mp_process_t *p);
  * this process. */
 bool mp__process_reap_locked(mp_process_t *p);
 
-/* mp__registry_reap_all_locked reaps every listed child that has exited.
+/* mp__registry_reap_all_locked reaps every listed child that has exited,
+ * and frees the handles destroyed while their child ran (see destroyed).
  * Registry lock held. */
 void mp__registry_reap_all_locked(void);
+
+/* mp__registry_release_locked releases the OS resources of child handle p
+ * (its sentinel and, in its creator, the write end of its parent-death
+ * pipe) and marks it closed: the close part of mp_process_close and
+ * destroy, once its child has been reaped (or in a process other than its
+ * creator, which owns only its copies). Registry lock held. */
+void mp__registry_release_locked(mp_process_t *p);
+
+/* mp__registry_free_name_locked frees p's name copy (mp_process_set_name)
+ * unless the registry uses it (the name of this process or of its parent,
+ * in a started child). Registry lock held. */
+void mp__registry_free_name_locked(mp_process_t *p);
+
+/* mp__registry_free_locked frees closed child handle p: unlists it (in its
+ * creator), frees its name copy and the handle itself, unless the registry
+ * uses the handle (see mp__registry_holds_locked). Registry lock held. */
+void mp__registry_free_locked(mp_process_t *p);
 
 /* mp__registry_has_method_locked tells whether a listed (started, not
  * reaped) child of this process was started with method. Registry lock
@@ -202,9 +223,8 @@ mp_start_method_t mp__registry_own_method(void);
 
 /*--- start methods (start.c, boot.c, spawn.c, forkserver.c, main.c) ------*/
 
-/* mp__start_resolve returns asked, or the default when asked is
- * MP_START_DEFAULT (mp_start_method: fixing it), or MP_EINVAL. */
-int mp__start_resolve(mp_start_method_t asked);
+/* mp__start_resolve (the default method's home, src/shm/context.c, says
+ * more) is declared in shm_internal.h. */
 
 /* mp_main's record that the program has the entry hook, and its argv[0]
  * (the name a spawned child is started under). mp__start_argv0 never

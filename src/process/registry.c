@@ -237,8 +237,52 @@ mp__registry_reap_all_locked(void)
     mp_process_t *p = reg->child_head;
     while (p != NULL) {
         mp_process_t *next = p->next; /* p may be unlinked */
-        (void)mp__process_reap_locked(p);
+        if (mp__process_reap_locked(p) && p->destroyed) {
+            mp__registry_release_locked(p);
+            mp__registry_free_locked(p);
+        }
         p = next;
+    }
+}
+
+void
+mp__registry_release_locked(mp_process_t *p)
+{
+    /* In any other process this is the copy fork made: only that copy of
+     * the pidfd is ours to close. The parent-death pipe's write end is the
+     * creator's alone (a child started since closed its copy; its number
+     * may name another fd there now). */
+    mp__plat_close(p->pidfd);
+    p->pidfd = -1;
+    if (p->parent_wfd >= 0 && p->creator == mp__getpid()) {
+        mp__registry_drop_wfd_locked(p->parent_wfd);
+        mp__plat_close(p->parent_wfd);
+    }
+    p->parent_wfd = -1;
+    p->closed = true;
+}
+
+void
+mp__registry_free_name_locked(mp_process_t *p)
+{
+    if (p->kind != MP__PROC_CHILD ||
+        !mp__registry_holds_locked(p->name_alloc)) {
+        mp__free(p->name_alloc);
+    }
+    p->name_alloc = NULL;
+}
+
+void
+mp__registry_free_locked(mp_process_t *p)
+{
+    if (p->creator == mp__getpid()) {
+        mp__registry_remove_locked(p);
+    }
+    mp__registry_free_name_locked(p);
+    /* In a started child, the copy of the handle it was started from (or
+     * its parent was) is the registry's: its strings name this process. */
+    if (!mp__registry_holds_locked(p)) {
+        mp__free(p);
     }
 }
 
@@ -551,6 +595,9 @@ mp_active_children(mp_process_t **out, size_t cap)
     mp__registry_reap_all_locked();
     size_t n = 0;
     for (mp_process_t *p = reg->child_head; p != NULL; p = p->next) {
+        if (p->destroyed) {
+            continue; /* no longer the caller's to use */
+        }
         if (n < cap) {
             out[n] = p;
         }
