@@ -77,7 +77,7 @@ typedef struct mp__qnode {
 
 /* A hand: the record one put keeps of the heap blocks it holds that no
  * cell or overflow node names yet, so that when its process dies they are
- * freed (hand_clean in queue.c) instead of leaking for the life of the
+ * freed (hand_clean in recover.c) instead of leaking for the life of the
  * queue. Blocks come in and go out through mp__heap_alloc_to and
  * mp__heap_free_from, which update the hand's word in the same step. */
 typedef struct mp__qhand {
@@ -128,10 +128,10 @@ typedef struct mp__qhdr {
     _Atomic int64_t ovf_count;
     _Atomic uint64_t ovf_pops; /* messages taken from the list, ever */
     /* The ovf_lock holder's journal: a step that changes what the lock
-     * guards together with a cell or a hand (see ovf_lock in queue.c); a
+     * guards together with a cell or a hand (see recover.c); a
      * locker that takes the lock over from a dead holder finishes it or
      * undoes it. The lock also guards `unfinished`'s changes. */
-    uint32_t jr_kind;         /* QJ_* in queue.c; 0: none */
+    uint32_t jr_kind;         /* QJ_* in queue_private.h; 0: none */
     uint32_t jr_old;          /* unfinished before the step */
     uint64_t jr_claim;        /* a cell's state word */
     uint64_t jr_hand;         /* index of the putter's hand, or NO_HAND */
