@@ -5,6 +5,7 @@
 #ifndef MULTIPROC_MANAGER_H
 #define MULTIPROC_MANAGER_H
 
+#include "process.h"
 #include "shm.h"
 #include "values.h"
 
@@ -67,8 +68,10 @@ typedef struct mp_buf {
     size_t len;
 } mp_buf_t;
 
-/* Options for mp_manager_create; all-zero (or NULL) means the defaults. */
+/* Options for mp_manager_create; MP_MANAGER_OPTS_INIT (or NULL) means the
+ * defaults. */
 typedef struct mp_manager_opts {
+    size_t size; /* sizeof(mp_manager_opts_t): set by MP_MANAGER_OPTS_INIT */
     /* Where the server listens (mp_listener_create's syntax): NULL picks a
      * fresh AF_UNIX path; "HOST:PORT" is TCP (port 0: any free port; use
      * "0.0.0.0:PORT" to be reachable from other machines). For
@@ -108,12 +111,24 @@ typedef struct mp_manager_opts {
     int (*initializer)(const void *initargs, size_t initargs_len);
     const void *initargs;
     size_t initargs_len;
+    /* How mp_manager_start starts the server (Python: the manager's
+     * context); 0: mp_start_method() at start. fork copies the starter;
+     * spawn and forkserver start a fresh exec of the program (which must
+     * call mp_main), handing it the address, keys and options as bytes:
+     * the initializer is then named by its code (as a spawn target is),
+     * and user types (mp_manager_register) are refused with MP_ENOTSUP. */
+    mp_start_method_t start_method;
 } mp_manager_opts_t;
+/* MP_MANAGER_OPTS_INIT: an mp_manager_opts_t with its size set and every other
+ * field at its default (see common.h, "Options structs"). */
+#define MP_MANAGER_OPTS_INIT MP__OPTS_INIT(mp_manager_opts_t)
 
 /* mp_manager_create makes a manager handle (nothing runs yet): start it
  * with mp_manager_start, or attach to a running server with
- * mp_manager_connect. Returns 0 or MP_EINVAL (NULL out, negative timeout,
- * authkey_len > 0 with a NULL key), MP_ENOMEM, or the kernel's error when
+ * mp_manager_connect. Returns 0 or MP_EINVAL (NULL out, opts not
+ * initialised with MP_MANAGER_OPTS_INIT: a wrong size, negative timeout,
+ * authkey_len > 0 with a NULL key, initargs_len > 0 with NULL initargs, a
+ * start_method outside the enum), MP_ENOMEM, or the kernel's error when
  * no random authkey can be had from getrandom (MP_ENOSYS ...). Context: any
  * process, any thread. */
 MP_EXTERN int mp_manager_create(mp_manager_t **out,
@@ -143,13 +158,16 @@ typedef struct mp_manager_type {
 MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
                                   const mp_manager_type_t *type);
 
-/* mp_manager_start forks the server and returns once it listens (after
- * the options' initializer ran there). The server is a daemon of the
- * calling process: it dies with it (even under SIGKILL), and everything it
- * held (shared memory, sockets) is removed. Returns 0 or MP_EINVAL,
- * MP_ESTARTED (started or connected before), MP_ECLOSED (shut down), an
- * error of mp_listener_create (-EADDRINUSE, MP_EEXIST ...) or of starting
- * the process, or the initializer's failure (see mp_manager_opts_t). Context:
+/* mp_manager_start starts the server by the options' start method and
+ * returns once it listens (after the options' initializer ran there). The
+ * server is a daemon of the calling process: it dies with it (even under
+ * SIGKILL), and everything it held (shared memory, sockets) is removed.
+ * Returns 0 or MP_EINVAL (also: the default method is unset and
+ * MULTIPROC_START_METHOD names none), MP_ESTARTED (started or connected
+ * before), MP_ECLOSED (shut down), MP_ENOTSUP (user types under spawn or
+ * forkserver), an error of mp_listener_create (-EADDRINUSE, MP_EEXIST ...)
+ * or of starting the process (MP_ENOMAIN ...: see mp_process_start), or
+ * the initializer's failure (see mp_manager_opts_t). Context:
  * the creating process, any thread (a second start gets MP_ESTARTED). */
 MP_EXTERN int mp_manager_start(mp_manager_t *m);
 

@@ -31,16 +31,17 @@ mp__mgr_store(mp_manager_t *m)
 int
 mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
 {
-    mp_manager_opts_t none = {0};
+    mp_manager_opts_t none = MP_MANAGER_OPTS_INIT;
     if (opts == NULL) {
         opts = &none;
     }
     int64_t unused_deadline;
-    if (out == NULL ||
+    if (out == NULL || MP__OPTS_BAD(opts) ||
         mp__deadline(opts->shutdown_timeout, &unused_deadline) != 0 ||
         mp__deadline(opts->call_timeout, &unused_deadline) != 0 ||
         (opts->authkey == NULL && opts->authkey_len > 0) ||
-        (opts->initargs == NULL && opts->initargs_len > 0)) {
+        (opts->initargs == NULL && opts->initargs_len > 0) ||
+        (unsigned)opts->start_method > MP_START_SPAWN) {
         return MP_EINVAL;
     }
     mp__init();
@@ -68,6 +69,7 @@ mp_manager_create(mp_manager_t **out, const mp_manager_opts_t *opts)
         m->listen_address = mp__strdup(opts->address);
     }
     m->initializer = opts->initializer;
+    m->start_method = opts->start_method;
     m->initargs_len = opts->initargs_len;
     if (opts->initargs_len > 0) {
         m->initargs = mp__malloc(opts->initargs_len);

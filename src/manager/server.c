@@ -910,7 +910,7 @@ mp__mgr_server_main(void *arg)
     srv.max_request = m->store_size + MP__MGR_REQ_HDR;
 
     /* Python's BaseManager runs the initializer before it serves. */
-    int err = run_initializer(m);
+    int err = m->boot_err != 0 ? m->boot_err : run_initializer(m);
     if (err != 0) {
         report_ready(m, err, NULL);
         pthread_mutex_destroy(&srv.mu);

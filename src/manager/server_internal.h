@@ -69,6 +69,10 @@ struct mp_manager {
     int (*initializer)(const void *initargs, size_t initargs_len);
     void *initargs;
     size_t initargs_len;
+    mp_start_method_t start_method; /* opts.start_method (0: the default) */
+    /* A server started by spawn or forkserver: an error of rebuilding its
+     * handle (spawned.c), reported instead of running the initializer. */
+    int boot_err;
 
     /* user types, registered before start */
     mp__mgr_type_t *types;
@@ -218,6 +222,23 @@ void mp__mgr_segments_free(mp__mgr_segments_t *s);
  * length and the bound address. Returns the exit code (0 after a
  * SHUTDOWN). */
 int mp__mgr_server_main(void *arg);
+
+/*--- a server started by spawn or forkserver (spawned.c) --------------------*/
+
+/* mp__mgr_boot_encode makes the boot record that an exec'd server of m
+ * starts from (m's address or socket path, store, keys, initializer and
+ * its arguments; ready_path: the named waker it reports on) in a fresh
+ * buffer *out (mp__free). Returns its length, or MP_ENOMEM, MP_EINVAL (a
+ * field over 4 GiB), MP_ENOENT / MP_ENOTSUP (the initializer cannot be
+ * named: see mp__fnref_encode). */
+ssize_t mp__mgr_boot_encode(const mp_manager_t *m, const char *ready_path,
+                            void **out);
+
+/* mp__mgr_spawned_main is an exec'd server's target: arg is the boot
+ * record. It rebuilds a handle, reports a failure to do so on the ready
+ * channel (or exits 1 when it cannot even open that), and otherwise runs
+ * mp__mgr_server_main. */
+int mp__mgr_spawned_main(void *arg);
 
 /* The longest address the ready report carries. */
 #define MP__MGR_ADDRESS_MAX 4096u

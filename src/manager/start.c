@@ -17,6 +17,7 @@
 #include "../process/process_internal.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -130,10 +131,97 @@ keeper_stop(mp_manager_t *m)
     m->keeper_running = false;
 }
 
-/* Forks the server and waits until it serves. life_mu held. */
+/* Makes the channels of a forked server: the ready pipe and the stop
+ * socket, and the process object that forks it. Returns 0 or an error. */
+static int
+make_forked(mp_manager_t *m)
+{
+    int err = mp__plat_pipe(m->ready_fd);
+    if (err != 0) {
+        m->ready_fd[0] = m->ready_fd[1] = -1;
+        return err;
+    }
+    /* The starter's own way to stop the server: a byte on a socketpair
+     * only the two hold (no connection, handshake or thread needed; a
+     * socket, so that sending to a dead server is EPIPE, not SIGPIPE). */
+    err = mp__plat_socketpair(SOCK_STREAM, m->stop_fd);
+    if (err != 0) {
+        m->stop_fd[0] = m->stop_fd[1] = -1;
+        return err;
+    }
+    /* The server starts from m itself, a pointer. */
+    mp_process_opts_t po = MP_PROCESS_OPTS_INIT;
+    po.name = "SyncManager";
+    po.daemon = true;
+    po.start_method = MP_START_FORK;
+    return mp_process_create(&m->server, mp__mgr_server_main, m, &po);
+}
+
+/* Makes what an exec'd server (spawn, forkserver) starts from: a named
+ * waker beside the socket path for its ready report (it inherits no
+ * pipe; the starter stops it with a SHUTDOWN request, having no stop
+ * socket) and the process object, whose argument is the boot record
+ * (spawned.c). *ready_path: the waker's path, to remove once the server
+ * reported. Returns 0 or an error. */
+static int
+make_exec(mp_manager_t *m, mp_start_method_t method, char **ready_path)
+{
+    if (m->n_types > 0) {
+        return MP_ENOTSUP; /* user types are callbacks: pointers */
+    }
+    if (m->sock_path == NULL) {
+        /* TCP: the private directory still holds the waker. */
+        int err = mp__mgr_private_path_make(m);
+        if (err != 0) {
+            return err;
+        }
+    }
+    size_t n = strlen(m->sock_path) + sizeof ".ready";
+    *ready_path = mp__malloc(n);
+    if (*ready_path == NULL) {
+        return MP_ENOMEM;
+    }
+    snprintf(*ready_path, n, "%s.ready", m->sock_path);
+    int err = mp__plat_waker_create_named(*ready_path);
+    if (err != 0) {
+        mp__free(*ready_path);
+        *ready_path = NULL;
+        return err;
+    }
+    int fd = mp__plat_waker_open_named(*ready_path);
+    if (fd < 0) {
+        return fd;
+    }
+    m->ready_fd[0] = fd;
+    void *rec;
+    ssize_t len = mp__mgr_boot_encode(m, *ready_path, &rec);
+    if (len < 0) {
+        return (int)len;
+    }
+    mp_process_opts_t po = MP_PROCESS_OPTS_INIT;
+    po.name = "SyncManager";
+    po.daemon = true;
+    po.start_method = method;
+    po.arg_size = (size_t)len;
+    err = mp_process_create(&m->server, mp__mgr_spawned_main, rec, &po);
+    if (err == 0) {
+        err = keeper_start(m); /* copies the record to the child */
+    }
+    mp__free(rec);
+    return err;
+}
+
+/* Starts the server by m's start method and waits until it serves.
+ * life_mu held. */
 static int
 start_locked(mp_manager_t *m)
 {
+    int method = m->start_method != MP_START_DEFAULT ? (int)m->start_method
+                                                     : mp_start_method();
+    if (method < 0) {
+        return method;
+    }
+    char *ready_path = NULL;
     int err = 0;
     if (m->listen_address == NULL) {
         err = mp__mgr_private_path_make(m);
@@ -150,31 +238,23 @@ start_locked(mp_manager_t *m)
         m->srv_store = NULL;
         goto fail;
     }
-    err = mp__plat_pipe(m->ready_fd);
-    if (err != 0) {
-        m->ready_fd[0] = m->ready_fd[1] = -1;
-        goto fail;
-    }
-    /* The starter's own way to stop the server: a byte on a socketpair
-     * only the two hold (no connection, handshake or thread needed; a
-     * socket, so that sending to a dead server is EPIPE, not SIGPIPE). */
-    err = mp__plat_socketpair(SOCK_STREAM, m->stop_fd);
-    if (err != 0) {
-        m->stop_fd[0] = m->stop_fd[1] = -1;
-        goto fail;
-    }
-    /* fork whatever the default: the server starts from m, a pointer
-     * (managers under spawn and forkserver are issue 17's later work). */
-    mp_process_opts_t po = {
-        .name = "SyncManager", .daemon = true, .start_method = MP_START_FORK};
-    err = mp_process_create(&m->server, mp__mgr_server_main, m, &po);
-    if (err == 0) {
-        err = keeper_start(m);
+    if (method == MP_START_FORK) {
+        err = make_forked(m);
+        if (err == 0) {
+            err = keeper_start(m);
+        }
+    } else {
+        err = make_exec(m, (mp_start_method_t)method, &ready_path);
     }
     mp__plat_close(m->ready_fd[1]);
     m->ready_fd[1] = -1;
     if (err == 0) {
         err = await_ready(m);
+    }
+    if (ready_path != NULL) {
+        (void)mp__plat_unlink(ready_path);
+        mp__free(ready_path);
+        ready_path = NULL;
     }
     mp__plat_close(m->ready_fd[0]);
     m->ready_fd[0] = -1;
@@ -198,7 +278,7 @@ fail:
             (void)mp_process_kill(m->server);
             (void)mp_process_join(m->server, MP_WAIT_FOREVER);
         }
-        (void)mp_process_destroy(m->server);
+        mp_process_destroy(m->server);
         m->server = NULL;
     }
     keeper_stop(m);
@@ -288,7 +368,7 @@ mp__mgr_shutdown_locked(mp_manager_t *m)
         (void)mp_process_kill(m->server);
         (void)mp_process_join(m->server, MP_WAIT_FOREVER);
     }
-    (void)mp_process_destroy(m->server);
+    mp_process_destroy(m->server);
     m->server = NULL;
     keeper_stop(m);
     mp__mgr_pool_clear(m);
