@@ -131,4 +131,16 @@ void mp__tracker_disconnect(void);
 /* The tracker's pid, or 0 when none runs for this process (for tests). */
 pid_t mp__tracker_pid(void);
 
+/* ShareableList (shareable_list.c), for lists made in a block someone else
+ * created (a SharedMemoryManager's server): mp__shareable_list_size stores
+ * in *size the bytes a list of the n items takes (returns 0 or MP_EINVAL:
+ * items NULL with n > 0, or an item mp_shareable_list_create refuses);
+ * mp__shareable_list_init writes that list into shm (a fresh block of at
+ * least that size, whose handle the list then owns) and makes its handle.
+ * Returns 0 or MP_ENOMEM (shm untouched, still the caller's). */
+int mp__shareable_list_size(const mp_shareable_item_t *items, size_t n,
+                            size_t *size);
+int mp__shareable_list_init(mp_shareable_list_t **out, mp_shm_t *shm,
+                            const mp_shareable_item_t *items, size_t n);
+
 #endif /* MP_SHM_INTERNAL_H */
