@@ -205,22 +205,25 @@ child_releases(void *arg)
 TEST(arena_release_only_by_creator)
 {
     mp__shobj_t obj;
-    ASSERT_OK(mp__shobj_alloc(&obj, 128));
+    const mp_context_t fork_ctx = {MP_START_FORK};
+    const size_t block = sizeof(mp__objhdr_t) + 128; /* header, then state */
+    ASSERT_OK(mp__shobj_alloc(&obj, MP__KIND_LOCK, &fork_ctx, 128));
     ASSERT_EQ(obj.creator, getpid());
+    ASSERT(obj.state == obj.hdr + 1);
     strcpy(obj.state, "alive");
     ASSERT_EQ(mpt_join(mpt_fork(child_releases, &obj)), 0);
     /* The child's release freed nothing: a fresh block of the same class
      * is a different one, and our data is intact. */
-    void *other = mp__shared_alloc(128);
-    ASSERT(other != obj.state);
+    void *other = mp__shared_alloc(block);
+    ASSERT(other != obj.hdr);
     ASSERT_STR_EQ(obj.state, "alive");
     mp__shared_free(other);
-    void *was = obj.state;
+    void *was = obj.hdr;
     mp__shobj_release(&obj);
     ASSERT_NULL(obj.state);
     mp__shobj_release(&obj); /* a second release is harmless */
     /* Freed by the creator: the block is the next one handed out. */
-    void *again = mp__shared_alloc(128);
+    void *again = mp__shared_alloc(block);
     ASSERT(again == was);
     mp__shared_free(again);
 }

@@ -31,6 +31,7 @@
 #define MP__EKIND (-4017)
 #define MP__EPIDNS (-4018)
 #define MP__ENOMAIN (-4019)
+#define MP__ECONTEXT (-4020)
 
 /* XX(name, value, message): one row per code. The enum, mp_strerror() and
  * mp_err_name() are all generated from this list. */
@@ -89,6 +90,8 @@
     XX(EPIDNS, MP__EPIDNS,                                                     \
        "the object belongs to processes of another pid namespace")             \
     XX(ENOMAIN, MP__ENOMAIN,                                                   \
-       "spawn and forkserver need mp_main() called at the top of main")
+       "spawn and forkserver need mp_main() called at the top of main")        \
+    XX(ECONTEXT, MP__ECONTEXT,                                                 \
+       "object of the fork context used by a process not forked from it")
 
 #endif /* MULTIPROC_ERRNO_H */

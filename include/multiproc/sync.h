@@ -6,10 +6,41 @@
 #define MULTIPROC_SYNC_H
 
 #include "common.h"
+#include "process.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*===== Tokens and contexts =================================================*/
+
+/* Every object of this header and of multiproc/values.h is bound to a
+ * context (mp_context_t, multiproc/process.h): the plain _create calls use
+ * the default one (and so fix the default start method, as Python's
+ * Lock() does), the mp_context_* calls the one given (NULL: the default).
+ * An object of the spawn or forkserver context has a token: text of at
+ * most MP_TOKEN_MAX bytes, terminator included, that mp_<object>_token
+ * writes and mp_<object>_attach opens, in any process of the same user:
+ * a spawn or forkserver child (pass it in the process's argument bytes),
+ * or a program that was never forked from the creator. The token names
+ * the object while its creating process tree lives (the named arena it is
+ * in is removed when the tree is gone).
+ *
+ * mp_<object>_token returns 0 or MP_EINVAL (NULL object or buf),
+ * MP_ERANGE (buflen too small), MP_ECONTEXT (an object of the fork
+ * context, or one with a lock of the fork context: it reaches only
+ * children forked after it; Python raises RuntimeError there too),
+ * and MP_ENOTSUP for a barrier with an action (a function pointer does not
+ * cross an exec).
+ *
+ * mp_<object>_attach makes a new handle on the object a token names.
+ * Returns 0 or MP_EINVAL (NULL out, not a token of that kind of object),
+ * MP_ECLOSED (no such object any more: destroyed, its tree gone, or a
+ * forged token), MP_ENOMEM, MP_EACCES (another user's). The handle is
+ * destroyed as a forked child's copy is: its destroy never frees the
+ * object. Context: any process, any thread. Python: pickling a
+ * multiprocessing object to a spawned child. */
+#define MP_TOKEN_MAX 256
 
 /*===== Locks: Lock and RLock ===============================================*/
 
@@ -70,6 +101,16 @@ MP_EXTERN int mp_lock_recursion(const mp_lock_t *lock);
  * process that has the lock. */
 MP_EXTERN void mp_lock_destroy(mp_lock_t *lock);
 
+/* mp_context_lock and mp_context_rlock are mp_lock_create and
+ * mp_rlock_create in context ctx (NULL: the default); they also return
+ * MP_EINVAL for a ctx whose method is outside the enum. Python:
+ * ctx.Lock(), ctx.RLock(). mp_lock_token and mp_lock_attach: see "Tokens
+ * and contexts" above. */
+MP_EXTERN int mp_context_lock(const mp_context_t *ctx, mp_lock_t **out);
+MP_EXTERN int mp_context_rlock(const mp_context_t *ctx, mp_lock_t **out);
+MP_EXTERN int mp_lock_token(const mp_lock_t *lock, char *buf, size_t buflen);
+MP_EXTERN int mp_lock_attach(mp_lock_t **out, const char *token);
+
 /*===== Semaphores: Semaphore and BoundedSemaphore ==========================*/
 
 typedef struct mp_semaphore mp_semaphore_t;
@@ -102,6 +143,18 @@ MP_EXTERN int mp_semaphore_get_value(const mp_semaphore_t *sem);
 /* Same ownership rule as mp_lock_destroy. NULL is ignored. Context: any
  * process that has the semaphore. */
 MP_EXTERN void mp_semaphore_destroy(mp_semaphore_t *sem);
+
+/* The semaphores in context ctx (NULL: the default), as mp_context_lock;
+ * their token calls: see "Tokens and contexts" above. Python:
+ * ctx.Semaphore(value), ctx.BoundedSemaphore(value). */
+MP_EXTERN int mp_context_semaphore(const mp_context_t *ctx,
+                                   mp_semaphore_t **out, unsigned value);
+MP_EXTERN int mp_context_bounded_semaphore(const mp_context_t *ctx,
+                                           mp_semaphore_t **out,
+                                           unsigned value);
+MP_EXTERN int mp_semaphore_token(const mp_semaphore_t *sem, char *buf,
+                                 size_t buflen);
+MP_EXTERN int mp_semaphore_attach(mp_semaphore_t **out, const char *token);
 
 /*===== Conditions ==========================================================*/
 
@@ -154,6 +207,17 @@ MP_EXTERN int mp_condition_notify_all(mp_condition_t *cond);
  * condition. */
 MP_EXTERN void mp_condition_destroy(mp_condition_t *cond);
 
+/* mp_context_condition is mp_condition_create in context ctx (NULL: the
+ * default); a new lock is of that context too. Its token names the
+ * condition and its lock, and the handle mp_condition_attach makes has a
+ * handle of the lock of its own (mp_condition_get_lock). See "Tokens and
+ * contexts" above. Python: ctx.Condition(lock). */
+MP_EXTERN int mp_context_condition(const mp_context_t *ctx,
+                                   mp_condition_t **out, mp_lock_t *lock);
+MP_EXTERN int mp_condition_token(const mp_condition_t *cond, char *buf,
+                                 size_t buflen);
+MP_EXTERN int mp_condition_attach(mp_condition_t **out, const char *token);
+
 /*===== Events ==============================================================*/
 
 typedef struct mp_event mp_event_t;
@@ -182,6 +246,12 @@ MP_EXTERN int mp_event_wait(mp_event_t *ev, mp_duration_t timeout);
  * process that has the event. */
 MP_EXTERN void mp_event_destroy(mp_event_t *ev);
 
+/* mp_context_event is mp_event_create in context ctx (NULL: the default);
+ * the token calls: see "Tokens and contexts" above. Python: ctx.Event(). */
+MP_EXTERN int mp_context_event(const mp_context_t *ctx, mp_event_t **out);
+MP_EXTERN int mp_event_token(const mp_event_t *ev, char *buf, size_t buflen);
+MP_EXTERN int mp_event_attach(mp_event_t **out, const char *token);
+
 /*===== Barriers ============================================================*/
 
 typedef struct mp_barrier mp_barrier_t;
@@ -191,14 +261,20 @@ typedef struct mp_barrier mp_barrier_t;
 typedef int (*mp_barrier_action_fn)(void *arg);
 
 typedef struct mp_barrier_opts {
+    size_t size; /* sizeof(mp_barrier_opts_t): set by MP_BARRIER_OPTS_INIT */
     mp_barrier_action_fn action; /* NULL: none */
     void *action_arg;
     mp_duration_t timeout; /* default for MP_WAIT_DEFAULT; 0 means forever */
 } mp_barrier_opts_t;
+/* MP_BARRIER_OPTS_INIT: an mp_barrier_opts_t with its size set and every other
+ * field at its default (see common.h, "Options structs"). */
+#define MP_BARRIER_OPTS_INIT MP__OPTS_INIT(mp_barrier_opts_t)
 
 /* mp_barrier_create makes a barrier for parties waiters (at least 1).
- * Returns 0, MP_EINVAL, MP_ENOMEM. Context: any process, any thread; the
- * barrier (its action too) is shared with the children forked after it. */
+ * Returns 0, MP_EINVAL (NULL out, no parties, opts not initialised with
+ * MP_BARRIER_OPTS_INIT: a wrong size), MP_ENOMEM. Context: any process, any
+ * thread; the barrier (its action too) is shared with the children forked after
+ * it. */
 MP_EXTERN int mp_barrier_create(mp_barrier_t **out, unsigned parties,
                                 const mp_barrier_opts_t *opts);
 
@@ -229,6 +305,17 @@ MP_EXTERN bool mp_barrier_broken(const mp_barrier_t *bar);
 /* Same ownership rule as mp_lock_destroy. NULL is ignored. Context: any
  * process that has the barrier. */
 MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);
+
+/* mp_context_barrier is mp_barrier_create in context ctx (NULL: the
+ * default); the token calls: see "Tokens and contexts" above (a barrier
+ * with an action has none; an attached barrier has no action). Python:
+ * ctx.Barrier(parties, action, timeout). */
+MP_EXTERN int mp_context_barrier(const mp_context_t *ctx, mp_barrier_t **out,
+                                 unsigned parties,
+                                 const mp_barrier_opts_t *opts);
+MP_EXTERN int mp_barrier_token(const mp_barrier_t *bar, char *buf,
+                               size_t buflen);
+MP_EXTERN int mp_barrier_attach(mp_barrier_t **out, const char *token);
 
 #ifdef __cplusplus
 }

@@ -35,18 +35,24 @@ typedef enum mp_type {
  * process, any thread; async-signal-safe. */
 MP_EXTERN size_t mp_type_size(mp_type_t type);
 
-/* How a shared value is guarded; NULL or all-zero means "a new RLock". */
+/* How a shared value is guarded; NULL or MP_SHARED_OPTS_INIT means "a new
+ * RLock". */
 typedef struct mp_shared_opts {
+    size_t size;     /* sizeof(mp_shared_opts_t): set by MP_SHARED_OPTS_INIT */
     mp_lock_t *lock; /* use this lock (the caller keeps it alive) */
     bool raw;        /* no lock at all: RawValue / RawArray */
 } mp_shared_opts_t;
+/* MP_SHARED_OPTS_INIT: an mp_shared_opts_t with its size set and every other
+ * field at its default (see common.h, "Options structs"). */
+#define MP_SHARED_OPTS_INIT MP__OPTS_INIT(mp_shared_opts_t)
 
 typedef struct mp_value mp_value_t;
 typedef struct mp_array mp_array_t;
 
 /* mp_value_create makes a shared scalar of type, initialised from *init (or
  * zero when init is NULL). Returns 0 or MP_EINVAL (NULL out, unknown type,
- * both lock and raw given), MP_ENOMEM. mp_raw_value_create is the same with
+ * both lock and raw given, opts not initialised with MP_SHARED_OPTS_INIT: a
+ * wrong size), MP_ENOMEM. mp_raw_value_create is the same with
  * no lock. Context: any process, any thread; the value is shared with the
  * children forked after it. */
 MP_EXTERN int mp_value_create(mp_value_t **out, mp_type_t type,
@@ -74,6 +80,17 @@ MP_EXTERN mp_lock_t *mp_value_get_lock(mp_value_t *val);
 /* Same ownership rule as mp_lock_destroy; a caller-given lock is not
  * destroyed. NULL is ignored. Context: any process that has the value. */
 MP_EXTERN void mp_value_destroy(mp_value_t *val);
+
+/* mp_context_value is mp_value_create in context ctx (NULL: the default);
+ * a new lock is of that context too. Its token names the value, its type
+ * and its lock; the handle mp_value_attach makes has a handle of the lock
+ * of its own (mp_value_get_lock). See "Tokens and contexts" in
+ * multiproc/sync.h. Python: ctx.Value(type, init, lock). */
+MP_EXTERN int mp_context_value(const mp_context_t *ctx, mp_value_t **out,
+                               mp_type_t type, const void *init,
+                               const mp_shared_opts_t *opts);
+MP_EXTERN int mp_value_token(const mp_value_t *val, char *buf, size_t buflen);
+MP_EXTERN int mp_value_attach(mp_value_t **out, const char *token);
 
 /* mp_array_create makes a shared array of length elements (at least 1),
  * copied from init (length elements) or zero-filled when init is NULL.
@@ -107,6 +124,15 @@ MP_EXTERN mp_lock_t *mp_array_get_lock(mp_array_t *arr);
 /* Same ownership rule as mp_value_destroy. NULL is ignored. Context: any
  * process that has the array. */
 MP_EXTERN void mp_array_destroy(mp_array_t *arr);
+
+/* mp_context_array is mp_array_create in context ctx (NULL: the default),
+ * with the token calls as for a value. Python: ctx.Array(type, init,
+ * lock). */
+MP_EXTERN int mp_context_array(const mp_context_t *ctx, mp_array_t **out,
+                               mp_type_t type, size_t length, const void *init,
+                               const mp_shared_opts_t *opts);
+MP_EXTERN int mp_array_token(const mp_array_t *arr, char *buf, size_t buflen);
+MP_EXTERN int mp_array_attach(mp_array_t **out, const char *token);
 
 #ifdef __cplusplus
 }

@@ -55,9 +55,9 @@ struct mp_process {
     bool closed;            /* guarded by the registry lock */
     bool daemon;
     bool listed;              /* in the children list; guarded by the lock */
-    bool destroyed; /* mp_process_destroy ran while the child ran: the
-                       registry frees the handle once it reaps the child
-                       (mp__registry_reap_all_locked); guarded by the lock */
+    bool destroyed;           /* mp_process_destroy ran while the child ran: the
+                                 registry frees the handle once it reaps the child
+                                 (mp__registry_reap_all_locked); guarded by the lock */
     mp_start_method_t method; /* as created (0: the default) until start
                                  resolves it; then the one used */
     mp_target_fn target;

@@ -10,10 +10,12 @@
  * are named by offsets from it, so processes that map the region at
  * different addresses share it.
  *
- * The arena: one heap per process tree over a 1 GiB sparse memfd mapping
- * made on first use and inherited by every child forked afterwards (pages
- * cost memory only once touched); it serves blocks up to 512 KiB. Larger
- * blocks get a mapping of their own.
+ * The arenas: the fork arena, one heap per process tree over a 1 GiB
+ * sparse memfd mapping made on first use and inherited by every child
+ * forked afterwards (pages cost memory only once touched); it serves blocks
+ * up to 512 KiB, larger ones get a mapping of their own. Objects of the
+ * spawn and forkserver contexts live in the named arena instead (named.c;
+ * shobj.c picks).
  *
  * Crash safety: the heap lock is the death-surviving mutex, and every
  * update is a single store of a list head or the bump pointer done last, so
@@ -334,6 +336,37 @@ mp__heap_free_bytes(mp__heap_t *h)
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static mp__heap_t *arena; /* inherited across fork with the mapping */
 
+bool
+mp__heap_block_ok(const mp__heap_t *h, uint64_t off, size_t need)
+{
+    if (off % 16 != 0 || off < MP__HEAP_HDR_SLOT + HDR_SIZE || off >= h->size) {
+        return false;
+    }
+    const block_hdr_t *b =
+        (const block_hdr_t *)((const char *)h + off - HDR_SIZE);
+    if (b->magic != BLOCK_MAGIC || b->cls >= MP__HEAP_CLASSES) {
+        return false;
+    }
+    uint64_t avail = ((uint64_t)1 << (b->cls + MIN_CLASS_SHIFT)) - HDR_SIZE;
+    return need <= avail && avail <= h->size - off;
+}
+
+bool
+mp__heap_check(const mp__heap_t *h, size_t size)
+{
+    return h->magic == HEAP_MAGIC && h->size == size;
+}
+
+size_t
+mp__heap_block_room(const void *payload)
+{
+    const block_hdr_t *b = (const block_hdr_t *)payload - 1;
+    if (b->magic != BLOCK_MAGIC || b->cls >= MP__HEAP_CLASSES) {
+        return 0; /* freed meanwhile */
+    }
+    return ((size_t)1 << (b->cls + MIN_CLASS_SHIFT)) - HDR_SIZE;
+}
+
 static void
 arena_create(void)
 {
@@ -405,37 +438,4 @@ mp__shared_free(void *ptr)
     mp__heap_t *h = arena;
     MP__ASSERT(h != NULL);
     mp__heap_free(h, (uint64_t)((char *)ptr - (char *)h));
-}
-
-int
-mp__shobj_alloc(mp__shobj_t *obj, size_t size)
-{
-    mp__init();
-    obj->state = mp__shared_alloc(size);
-    obj->creator = mp__getpid();
-    return obj->state != NULL ? 0 : MP_ENOMEM;
-}
-
-int
-mp__shobj_wrap(void **out, size_t handle_size, void *state)
-{
-    if (out == NULL || state == NULL) {
-        return MP_EINVAL;
-    }
-    mp__shobj_t *obj = mp__calloc(1, handle_size);
-    if (obj == NULL) {
-        return MP_ENOMEM;
-    }
-    obj->state = state; /* creator 0: no release frees it */
-    *out = obj;
-    return 0;
-}
-
-void
-mp__shobj_release(mp__shobj_t *obj)
-{
-    if (obj->state != NULL && obj->creator == mp__getpid()) {
-        mp__shared_free(obj->state);
-    }
-    obj->state = NULL;
 }

@@ -87,15 +87,50 @@ extern void (*mp__heap_test_hook)(int point);
  * block on the free lists. For probes and tests; takes the lock. */
 uint64_t mp__heap_free_bytes(mp__heap_t *heap);
 
+/* The header in shared memory before every library object's state: what
+ * a token names (see token.c). magic is cleared, and gen set to 0, when the
+ * creator frees the object, so a token of it is refused from then on. */
+#define MP__OBJHDR_MAGIC 0x6d706f62u /* "mpob" */
+typedef struct mp__objhdr {
+    _Atomic uint32_t magic;
+    uint8_t kind;   /* MP__KIND_* */
+    uint8_t method; /* the context it was made in: MP_START_* */
+    uint16_t pad;
+    _Atomic uint64_t gen; /* random, never 0 while the object lives */
+} mp__objhdr_t;
+_Static_assert(sizeof(mp__objhdr_t) == 16, "object header keeps alignment");
+
+/* The kinds of object a token names (also the tag letter of its text). */
+#define MP__KIND_LOCK 'L'
+#define MP__KIND_SEMAPHORE 'S'
+#define MP__KIND_CONDITION 'C'
+#define MP__KIND_EVENT 'E'
+#define MP__KIND_BARRIER 'B'
+#define MP__KIND_ARRAY 'A'
+#define MP__KIND_VALUE 'V'
+
 /* The process-local half of every shared object's handle. */
 typedef struct mp__shobj {
-    void *state;   /* in shared memory */
-    pid_t creator; /* the only process whose release frees state */
+    void *state;       /* in shared memory */
+    mp__objhdr_t *hdr; /* just before state; NULL for a wrapped state */
+    pid_t creator;     /* the only process whose release frees state */
 } mp__shobj_t;
 
-/* mp__shobj_alloc allocates size zeroed shared bytes for a new object made
- * by the calling process. Returns 0 or MP_ENOMEM. */
-int mp__shobj_alloc(mp__shobj_t *obj, size_t size);
+/* mp__shobj_alloc allocates size zeroed shared bytes (after an object
+ * header of kind kind) for a new object made by the calling process in the
+ * context ctx (NULL: the default context, which fixes the default method,
+ * as Python's Lock() does): the fork arena for fork, this tree's named arena
+ * (made on first use; a tracked segment) for spawn and forkserver, so that
+ * a token can name it. Returns 0, MP_EINVAL (the default is unset and
+ * MULTIPROC_START_METHOD names no method, or method outside the enum) or
+ * MP_ENOMEM. */
+int mp__shobj_alloc(mp__shobj_t *obj, int kind, const mp_context_t *ctx,
+                    size_t size);
+
+/* mp__shobj_room returns how many bytes of state the block of an object
+ * in an arena (obj->hdr not NULL, a block of a heap: any object a token
+ * opened) has room for; 0 once it is freed. */
+size_t mp__shobj_room(const mp__shobj_t *obj);
 
 /* mp__shobj_wrap allocates a zeroed handle of handle_size bytes, whose
  * first member must be an mp__shobj_t, for a state that lives elsewhere
@@ -106,6 +141,79 @@ int mp__shobj_wrap(void **out, size_t handle_size, void *state);
 /* mp__shobj_release frees the shared state if the caller created it, and
  * in any case forgets it. */
 void mp__shobj_release(mp__shobj_t *obj);
+
+/* Contexts (context.c). mp__start_resolve returns asked (a method of the
+ * enum), or the default when asked is MP_START_DEFAULT (mp_start_method:
+ * fixing it), or MP_EINVAL. mp__context_method does that for a context
+ * (NULL: the default). */
+int mp__start_resolve(mp_start_method_t asked);
+int mp__context_method(const mp_context_t *ctx);
+
+/* Checks of a heap someone else formatted, before anything in it is
+ * trusted (arena.c): mp__heap_check tells whether h is a heap over size
+ * bytes; mp__heap_block_ok whether off (from h) is the payload of a live
+ * block of h with room for need bytes. */
+bool mp__heap_check(const mp__heap_t *h, size_t size);
+/* mp__heap_block_room returns the bytes the block at payload (handed out
+ * by a heap) holds, or 0 once it is freed. */
+size_t mp__heap_block_room(const void *payload);
+bool mp__heap_block_ok(const mp__heap_t *h, uint64_t off, size_t need);
+
+/* The named arena (named.c): a tracked segment of MP__ARENA_SIZE bytes
+ * whose name lives while an object does. mp__named_alloc returns size
+ * zeroed bytes in this process's named arena (made on first use), or NULL;
+ * mp__named_free frees such a block (the last one unlinks the name).
+ * mp__named_current copies this process's arena's name into name and
+ * stores its heap in *heap, or returns false while it has none.
+ * mp__named_check returns the heap of size bytes mapped at base if they
+ * are a named arena, else NULL. Context: any thread. */
+#define MP__ARENA_SIZE ((size_t)1 << 30)
+#define MP__NAMED_NAME_MAX 40 /* "mp-", a pid, '-', 16 hex digits */
+void *mp__named_alloc(size_t size);
+void mp__named_free(void *ptr);
+bool mp__named_current(char name[MP__NAMED_NAME_MAX + 1], mp__heap_t **heap);
+mp__heap_t *mp__named_check(void *base, size_t size);
+
+/* Tokens (token.c): text that names shared objects in the named arena, so
+ * that processes not forked from the creator open them. A token is
+ * "mpt1:<tag>" followed by fields ":<field>": a reference to an object is
+ * three (its arena's segment name, its offset there and its generation,
+ * in hex), a number one (hex). The put calls append to buf (buflen bytes,
+ * *pos used so far, kept NUL-terminated) and return 0, MP_ERANGE (buf too
+ * small) or, for a reference, MP_ECONTEXT (the object was made in the fork
+ * context: Python refuses such an object for a spawn or forkserver
+ * process). The get calls parse from *cur and advance it; they return 0,
+ * MP_EINVAL (not such a token) or, for a reference, MP_ECLOSED (no live
+ * object of that kind there: destroyed, its tree gone, or forged) and the
+ * errors of mapping the arena (MP_ENOMEM: this process has 16 arenas of
+ * others mapped). A referenced handle's state is the object's (creator 0:
+ * no release frees it; mp__token_release). */
+int mp__token_begin(char *buf, size_t buflen, size_t *pos, int tag);
+int mp__token_put_u64(char *buf, size_t buflen, size_t *pos, uint64_t v);
+int mp__token_put_ref(char *buf, size_t buflen, size_t *pos,
+                      const mp__shobj_t *obj);
+int mp__token_expect(const char **cur, int tag);
+int mp__token_get_u64(const char **cur, uint64_t *v);
+int mp__token_get_ref(const char **cur, int kind, size_t size,
+                      mp__shobj_t *obj);
+/* mp__token_release forgets a handle mp__token_get_ref opened (from
+ * mp__shobj_release): the arena it maps is unmapped with its last one. */
+void mp__token_release(const mp__shobj_t *obj);
+/* mp__token_end returns 0 when *cur is the token's end, else MP_EINVAL. */
+int mp__token_end(const char *cur);
+/* Every object's token starts with its own reference, its tag its kind.
+ * mp__shobj_token writes that start for obj (*pos: its length) and
+ * returns as the put calls do. mp__shobj_attach parses it from token (the
+ * whole token when cur is NULL; else *cur is left at what follows) and
+ * allocates a
+ * zeroed handle of handle_size bytes, whose first member is an
+ * mp__shobj_t, on the object (size bytes of state) into *out; returns 0,
+ * MP_EINVAL (NULL out, or not such a token), MP_ENOMEM or the errors of
+ * mp__token_get_ref. The caller frees the handle with mp__free. */
+int mp__shobj_token(const mp__shobj_t *obj, int kind, char *buf, size_t buflen,
+                    size_t *pos);
+int mp__shobj_attach(void **out, size_t handle_size, int kind, size_t size,
+                     const char *token, const char **cur);
 
 /* Tracker (tracker.c): names registered here are shm_unlink()ed once every
  * process of this tree has exited, however they ended. */

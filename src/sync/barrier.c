@@ -52,6 +52,37 @@ int
 mp_barrier_create(mp_barrier_t **out, unsigned parties,
                   const mp_barrier_opts_t *opts)
 {
+    return mp_context_barrier(NULL, out, parties, opts);
+}
+
+int
+mp_barrier_token(const mp_barrier_t *bar, char *buf, size_t buflen)
+{
+    size_t pos;
+    if (bar == NULL) {
+        return MP_EINVAL;
+    }
+    if (bar->action != NULL) {
+        return MP_ENOTSUP; /* a function pointer does not cross an exec */
+    }
+    return mp__shobj_token(&bar->obj, MP__KIND_BARRIER, buf, buflen, &pos);
+}
+
+int
+mp_barrier_attach(mp_barrier_t **out, const char *token)
+{
+    return mp__shobj_attach((void **)out, sizeof(mp_barrier_t),
+                            MP__KIND_BARRIER, sizeof(barrier_state_t), token,
+                            NULL);
+}
+
+int
+mp_context_barrier(const mp_context_t *ctx, mp_barrier_t **out,
+                   unsigned parties, const mp_barrier_opts_t *opts)
+{
+    if (MP__OPTS_BAD(opts)) {
+        return MP_EINVAL;
+    }
     mp_duration_t timeout = opts != NULL ? opts->timeout : 0;
     if (out == NULL || parties == 0 || parties > INT32_MAX ||
         (timeout < 0 && timeout != MP_WAIT_FOREVER)) {
@@ -61,9 +92,11 @@ mp_barrier_create(mp_barrier_t **out, unsigned parties,
     if (bar == NULL) {
         return MP_ENOMEM;
     }
-    if (mp__shobj_alloc(&bar->obj, sizeof(barrier_state_t)) != 0) {
+    int err = mp__shobj_alloc(&bar->obj, MP__KIND_BARRIER, ctx,
+                              sizeof(barrier_state_t));
+    if (err != 0) {
         mp__free(bar);
-        return MP_ENOMEM;
+        return err;
     }
     if (opts != NULL) {
         bar->action = opts->action;

@@ -40,6 +40,52 @@ state_of(const mp_condition_t *cond)
 int
 mp_condition_create(mp_condition_t **out, mp_lock_t *lock)
 {
+    return mp_context_condition(NULL, out, lock);
+}
+
+int
+mp_condition_token(const mp_condition_t *cond, char *buf, size_t buflen)
+{
+    size_t pos;
+    if (cond == NULL) {
+        return MP_EINVAL;
+    }
+    int err =
+        mp__shobj_token(&cond->obj, MP__KIND_CONDITION, buf, buflen, &pos);
+    if (err == 0) {
+        err = mp__token_put_ref(buf, buflen, &pos, mp__lock_shobj(cond->lock));
+    }
+    return err;
+}
+
+int
+mp_condition_attach(mp_condition_t **out, const char *token)
+{
+    const char *cur;
+    mp_condition_t *cond;
+    int err = mp__shobj_attach((void **)&cond, sizeof *cond, MP__KIND_CONDITION,
+                               sizeof(cond_state_t), token, &cur);
+    if (err != 0) {
+        return err;
+    }
+    err = mp__lock_attach_ref(&cur, &cond->lock);
+    if (err == 0 && (err = mp__token_end(cur)) != 0) {
+        mp_lock_destroy(cond->lock);
+    }
+    if (err != 0) {
+        mp__shobj_release(&cond->obj); /* the handle's, not the object */
+        mp__free(cond);
+        return err;
+    }
+    cond->own_lock = true; /* the handle, never the state (creator 0) */
+    *out = cond;
+    return 0;
+}
+
+int
+mp_context_condition(const mp_context_t *ctx, mp_condition_t **out,
+                     mp_lock_t *lock)
+{
     if (out == NULL) {
         return MP_EINVAL;
     }
@@ -47,13 +93,14 @@ mp_condition_create(mp_condition_t **out, mp_lock_t *lock)
     if (cond == NULL) {
         return MP_ENOMEM;
     }
-    int r = mp__shobj_alloc(&cond->obj, sizeof(cond_state_t));
+    int r = mp__shobj_alloc(&cond->obj, MP__KIND_CONDITION, ctx,
+                            sizeof(cond_state_t));
     if (r != 0) {
         goto fail;
     }
     cond->lock = lock;
     if (lock == NULL) {
-        r = mp_rlock_create(&cond->lock);
+        r = mp_context_rlock(ctx, &cond->lock);
         if (r != 0) {
             goto fail;
         }

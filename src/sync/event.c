@@ -35,6 +35,12 @@ state_of(const mp_event_t *ev)
 int
 mp_event_create(mp_event_t **out)
 {
+    return mp_context_event(NULL, out);
+}
+
+int
+mp_context_event(const mp_context_t *ctx, mp_event_t **out)
+{
     if (out == NULL) {
         return MP_EINVAL;
     }
@@ -42,12 +48,31 @@ mp_event_create(mp_event_t **out)
     if (ev == NULL) {
         return MP_ENOMEM;
     }
-    if (mp__shobj_alloc(&ev->obj, sizeof(event_state_t)) != 0) {
+    int err =
+        mp__shobj_alloc(&ev->obj, MP__KIND_EVENT, ctx, sizeof(event_state_t));
+    if (err != 0) {
         mp__free(ev);
-        return MP_ENOMEM;
+        return err;
     }
     *out = ev;
     return 0;
+}
+
+int
+mp_event_token(const mp_event_t *ev, char *buf, size_t buflen)
+{
+    size_t pos;
+    if (ev == NULL) {
+        return MP_EINVAL;
+    }
+    return mp__shobj_token(&ev->obj, MP__KIND_EVENT, buf, buflen, &pos);
+}
+
+int
+mp_event_attach(mp_event_t **out, const char *token)
+{
+    return mp__shobj_attach((void **)out, sizeof(mp_event_t), MP__KIND_EVENT,
+                            sizeof(event_state_t), token, NULL);
 }
 
 int

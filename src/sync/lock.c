@@ -25,7 +25,8 @@ struct mp_lock {
     mp__shobj_t obj; /* state: lock_state_t */
 };
 
-static int lock_create(mp_lock_t **out, bool recursive);
+static int lock_create(mp_lock_t **out, const mp_context_t *ctx,
+                       bool recursive);
 static bool held_by_me(const lock_state_t *s);
 static int lock_take(lock_state_t *s, int64_t deadline, uint32_t depth,
                      bool reenter);
@@ -41,13 +42,65 @@ state_of(const mp_lock_t *lock)
 int
 mp_lock_create(mp_lock_t **out)
 {
-    return lock_create(out, false);
+    return lock_create(out, NULL, false);
 }
 
 int
 mp_rlock_create(mp_lock_t **out)
 {
-    return lock_create(out, true);
+    return lock_create(out, NULL, true);
+}
+
+int
+mp_context_lock(const mp_context_t *ctx, mp_lock_t **out)
+{
+    return lock_create(out, ctx, false);
+}
+
+int
+mp_context_rlock(const mp_context_t *ctx, mp_lock_t **out)
+{
+    return lock_create(out, ctx, true);
+}
+
+int
+mp_lock_token(const mp_lock_t *lock, char *buf, size_t buflen)
+{
+    size_t pos;
+    if (lock == NULL) {
+        return MP_EINVAL;
+    }
+    return mp__shobj_token(&lock->obj, MP__KIND_LOCK, buf, buflen, &pos);
+}
+
+int
+mp_lock_attach(mp_lock_t **out, const char *token)
+{
+    return mp__shobj_attach((void **)out, sizeof(mp_lock_t), MP__KIND_LOCK,
+                            sizeof(lock_state_t), token, NULL);
+}
+
+const mp__shobj_t *
+mp__lock_shobj(const mp_lock_t *lock)
+{
+    return &lock->obj;
+}
+
+int
+mp__lock_attach_ref(const char **cur, mp_lock_t **out)
+{
+    mp_lock_t *lock = mp__calloc(1, sizeof *lock);
+    if (lock == NULL) {
+        return MP_ENOMEM;
+    }
+    int err =
+        mp__token_get_ref(cur, MP__KIND_LOCK, sizeof(lock_state_t), &lock->obj);
+    if (err != 0) {
+        mp__free(lock);
+        return err;
+    }
+    *out = lock;
+    return 0;
 }
 
 int
@@ -157,9 +210,10 @@ mp__lock_restore(mp_lock_t *lock, uint32_t depth)
     return lock_take(state_of(lock), MP__NO_DEADLINE, depth, false);
 }
 
-/* Allocates a free lock of either kind into *out. */
+/* Allocates a free lock of either kind, of context ctx (NULL: the
+ * default), into *out. */
 static int
-lock_create(mp_lock_t **out, bool recursive)
+lock_create(mp_lock_t **out, const mp_context_t *ctx, bool recursive)
 {
     if (out == NULL) {
         return MP_EINVAL;
@@ -168,9 +222,11 @@ lock_create(mp_lock_t **out, bool recursive)
     if (lock == NULL) {
         return MP_ENOMEM;
     }
-    if (mp__shobj_alloc(&lock->obj, sizeof(lock_state_t)) != 0) {
+    int err =
+        mp__shobj_alloc(&lock->obj, MP__KIND_LOCK, ctx, sizeof(lock_state_t));
+    if (err != 0) {
         mp__free(lock);
-        return MP_ENOMEM;
+        return err;
     }
     mp__lock_state_init(state_of(lock), recursive);
     *out = lock;

@@ -23,7 +23,8 @@ struct mp_semaphore {
     mp__shobj_t obj; /* state: sem_state_t */
 };
 
-static int sem_create(mp_semaphore_t **out, unsigned value, bool bounded);
+static int sem_create(mp_semaphore_t **out, const mp_context_t *ctx,
+                      unsigned value, bool bounded);
 static bool sem_try_take(sem_state_t *s);
 
 /* The shared state behind a handle. */
@@ -36,13 +37,27 @@ state_of(const mp_semaphore_t *sem)
 int
 mp_semaphore_create(mp_semaphore_t **out, unsigned value)
 {
-    return sem_create(out, value, false);
+    return sem_create(out, NULL, value, false);
 }
 
 int
 mp_bounded_semaphore_create(mp_semaphore_t **out, unsigned value)
 {
-    return sem_create(out, value, true);
+    return sem_create(out, NULL, value, true);
+}
+
+int
+mp_context_semaphore(const mp_context_t *ctx, mp_semaphore_t **out,
+                     unsigned value)
+{
+    return sem_create(out, ctx, value, false);
+}
+
+int
+mp_context_bounded_semaphore(const mp_context_t *ctx, mp_semaphore_t **out,
+                             unsigned value)
+{
+    return sem_create(out, ctx, value, true);
 }
 
 int
@@ -117,9 +132,29 @@ mp_semaphore_destroy(mp_semaphore_t *sem)
     mp__free(sem);
 }
 
-/* Allocates a semaphore of either kind starting at value into *out. */
+int
+mp_semaphore_token(const mp_semaphore_t *sem, char *buf, size_t buflen)
+{
+    size_t pos;
+    if (sem == NULL) {
+        return MP_EINVAL;
+    }
+    return mp__shobj_token(&sem->obj, MP__KIND_SEMAPHORE, buf, buflen, &pos);
+}
+
+int
+mp_semaphore_attach(mp_semaphore_t **out, const char *token)
+{
+    return mp__shobj_attach((void **)out, sizeof(mp_semaphore_t),
+                            MP__KIND_SEMAPHORE, sizeof(sem_state_t), token,
+                            NULL);
+}
+
+/* Allocates a semaphore of either kind starting at value, of context ctx
+ * (NULL: the default), into *out. */
 static int
-sem_create(mp_semaphore_t **out, unsigned value, bool bounded)
+sem_create(mp_semaphore_t **out, const mp_context_t *ctx, unsigned value,
+           bool bounded)
 {
     if (out == NULL || value > MP_SEM_VALUE_MAX) {
         return MP_EINVAL;
@@ -128,9 +163,11 @@ sem_create(mp_semaphore_t **out, unsigned value, bool bounded)
     if (sem == NULL) {
         return MP_ENOMEM;
     }
-    if (mp__shobj_alloc(&sem->obj, sizeof(sem_state_t)) != 0) {
+    int err = mp__shobj_alloc(&sem->obj, MP__KIND_SEMAPHORE, ctx,
+                              sizeof(sem_state_t));
+    if (err != 0) {
         mp__free(sem);
-        return MP_ENOMEM;
+        return err;
     }
     mp__semaphore_state_init(state_of(sem), value, bounded);
     *out = sem;

@@ -19,6 +19,13 @@ int mp__lock_release_all(mp_lock_t *lock, uint32_t *depth);
  * MP_EOWNERDEAD (held anyway; the previous holder died). */
 int mp__lock_restore(mp_lock_t *lock, uint32_t depth);
 
+/* For the tokens of objects that hold a lock (a Condition, a Value):
+ * mp__lock_shobj is the lock's shared half (for mp__token_put_ref), and
+ * mp__lock_attach_ref parses a lock's reference at *cur (advancing it)
+ * into a new handle. Returns as mp__token_get_ref, or MP_ENOMEM. */
+const mp__shobj_t *mp__lock_shobj(const mp_lock_t *lock);
+int mp__lock_attach_ref(const char **cur, mp_lock_t **out);
+
 /*--- states in caller-given shared memory (the manager's store) -----------
  * For each kind: mp__X_state_size() is the bytes its state takes (8-byte
  * alignment suffices); mp__X_state_init formats such bytes (zeroed or not)

@@ -7,7 +7,7 @@
  * sees the same storage; the handle (type, length, lock pointer) is
  * process-local and copied by fork. The lock is a new RLock by default, a
  * lock the caller gives (and keeps alive), or none for the Raw kinds. */
-#include "../shm/shm_internal.h"
+#include "../sync/sync_internal.h"
 
 #include <string.h>
 #include <wchar.h>
@@ -26,13 +26,18 @@ struct mp_value {
     struct mp_array arr;
 };
 
-static int shared_init(struct mp_array *a, mp_type_t type, size_t length,
-                       const void *init, const mp_shared_opts_t *opts);
+static int shared_init(struct mp_array *a, const mp_context_t *ctx, int kind,
+                       mp_type_t type, size_t length, const void *init,
+                       const mp_shared_opts_t *opts);
+static int shared_token(const struct mp_array *a, int kind, char *buf,
+                        size_t buflen);
+static int shared_attach(struct mp_array **out, int kind, const char *token);
 static int shared_copy(struct mp_array *a, size_t start, size_t count,
                        void *dst, const void *src);
 static void shared_fini(struct mp_array *a);
 
-static const mp_shared_opts_t raw_opts = {.lock = NULL, .raw = true};
+static const mp_shared_opts_t raw_opts = {
+    .size = sizeof(mp_shared_opts_t), .lock = NULL, .raw = true};
 
 size_t
 mp_type_size(mp_type_t type)
@@ -70,6 +75,13 @@ int
 mp_value_create(mp_value_t **out, mp_type_t type, const void *init,
                 const mp_shared_opts_t *opts)
 {
+    return mp_context_value(NULL, out, type, init, opts);
+}
+
+int
+mp_context_value(const mp_context_t *ctx, mp_value_t **out, mp_type_t type,
+                 const void *init, const mp_shared_opts_t *opts)
+{
     if (out == NULL) {
         return MP_EINVAL;
     }
@@ -77,7 +89,7 @@ mp_value_create(mp_value_t **out, mp_type_t type, const void *init,
     if (val == NULL) {
         return MP_ENOMEM;
     }
-    int err = shared_init(&val->arr, type, 1, init, opts);
+    int err = shared_init(&val->arr, ctx, MP__KIND_VALUE, type, 1, init, opts);
     if (err != 0) {
         mp__free(val);
         return err;
@@ -90,6 +102,21 @@ int
 mp_raw_value_create(mp_value_t **out, mp_type_t type, const void *init)
 {
     return mp_value_create(out, type, init, &raw_opts);
+}
+
+int
+mp_value_token(const mp_value_t *val, char *buf, size_t buflen)
+{
+    return val != NULL ? shared_token(&val->arr, MP__KIND_VALUE, buf, buflen)
+                       : MP_EINVAL;
+}
+
+int
+mp_value_attach(mp_value_t **out, const char *token)
+{
+    _Static_assert(sizeof(mp_value_t) == sizeof(struct mp_array),
+                   "a Value is its Array");
+    return shared_attach((struct mp_array **)out, MP__KIND_VALUE, token);
 }
 
 int
@@ -143,6 +170,13 @@ int
 mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
                 const void *init, const mp_shared_opts_t *opts)
 {
+    return mp_context_array(NULL, out, type, length, init, opts);
+}
+
+int
+mp_context_array(const mp_context_t *ctx, mp_array_t **out, mp_type_t type,
+                 size_t length, const void *init, const mp_shared_opts_t *opts)
+{
     if (out == NULL) {
         return MP_EINVAL;
     }
@@ -150,7 +184,7 @@ mp_array_create(mp_array_t **out, mp_type_t type, size_t length,
     if (arr == NULL) {
         return MP_ENOMEM;
     }
-    int err = shared_init(arr, type, length, init, opts);
+    int err = shared_init(arr, ctx, MP__KIND_ARRAY, type, length, init, opts);
     if (err != 0) {
         mp__free(arr);
         return err;
@@ -164,6 +198,19 @@ mp_raw_array_create(mp_array_t **out, mp_type_t type, size_t length,
                     const void *init)
 {
     return mp_array_create(out, type, length, init, &raw_opts);
+}
+
+int
+mp_array_token(const mp_array_t *arr, char *buf, size_t buflen)
+{
+    return arr != NULL ? shared_token(arr, MP__KIND_ARRAY, buf, buflen)
+                       : MP_EINVAL;
+}
+
+int
+mp_array_attach(mp_array_t **out, const char *token)
+{
+    return shared_attach(out, MP__KIND_ARRAY, token);
 }
 
 int
@@ -237,15 +284,90 @@ mp_array_destroy(mp_array_t *arr)
 
 /* ---- the common core --------------------------------------------------- */
 
-/* Fills in *a: checks the arguments, allocates and initialises the shared
- * elements and picks the lock. On failure nothing is left allocated.
- * Returns 0, MP_EINVAL, MP_EFBIG or MP_ENOMEM. */
+/* Writes the token of *a, an object of kind: its reference, its type,
+ * its length and its lock ("0" for none, else "1" and the lock's
+ * reference). Returns as mp_lock_token. */
 static int
-shared_init(struct mp_array *a, mp_type_t type, size_t length, const void *init,
+shared_token(const struct mp_array *a, int kind, char *buf, size_t buflen)
+{
+    size_t pos;
+    int err = mp__shobj_token(&a->obj, kind, buf, buflen, &pos);
+    if (err == 0) {
+        err = mp__token_put_u64(buf, buflen, &pos, (uint64_t)a->type);
+    }
+    if (err == 0) {
+        err = mp__token_put_u64(buf, buflen, &pos, a->length);
+    }
+    if (err == 0) {
+        err = mp__token_put_u64(buf, buflen, &pos, a->lock != NULL);
+    }
+    if (err == 0 && a->lock != NULL) {
+        err = mp__token_put_ref(buf, buflen, &pos, mp__lock_shobj(a->lock));
+    }
+    return err;
+}
+
+/* Opens a token of kind that shared_token wrote into a new handle *out,
+ * whose lock (if any) is a handle of its own. Returns as mp_lock_attach. */
+static int
+shared_attach(struct mp_array **out, int kind, const char *token)
+{
+    const char *cur;
+    struct mp_array *a;
+    uint64_t type, length, locked;
+    int err = mp__shobj_attach((void **)&a, sizeof *a, kind, 0, token, &cur);
+    if (err != 0) {
+        return err;
+    }
+    a->lock = NULL;
+    err = mp__token_get_u64(&cur, &type);
+    if (err == 0) {
+        err = mp__token_get_u64(&cur, &length);
+    }
+    if (err == 0) {
+        err = mp__token_get_u64(&cur, &locked);
+    }
+    size_t elsize =
+        err == 0 && type <= 0x7f ? mp_type_size((mp_type_t)type) : 0;
+    size_t bytes;
+    if (err == 0 && (elsize == 0 || length == 0 || locked > 1 ||
+                     !mp__size_mul(length, elsize, &bytes))) {
+        err = MP_EINVAL;
+    }
+    if (err == 0 && bytes > mp__shobj_room(&a->obj)) {
+        err = MP_ECLOSED; /* not the object the token was made for */
+    }
+    if (err == 0 && locked) {
+        err = mp__lock_attach_ref(&cur, &a->lock);
+    }
+    if (err == 0) {
+        err = mp__token_end(cur);
+    }
+    if (err != 0) {
+        mp_lock_destroy(a->lock);
+        mp__shobj_release(&a->obj); /* the handle's, not the object */
+        mp__free(a);
+        return err;
+    }
+    a->type = (mp_type_t)type;
+    a->elsize = elsize;
+    a->length = (size_t)length;
+    a->own_lock = a->lock != NULL; /* the handle, never the state */
+    *out = a;
+    return 0;
+}
+
+/* Fills in *a, an object of kind in context ctx (NULL: the default):
+ * checks the arguments, allocates and initialises the shared elements and
+ * picks the lock (a new one of the same context). On failure nothing is
+ * left allocated. Returns 0, MP_EINVAL, MP_EFBIG or MP_ENOMEM. */
+static int
+shared_init(struct mp_array *a, const mp_context_t *ctx, int kind,
+            mp_type_t type, size_t length, const void *init,
             const mp_shared_opts_t *opts)
 {
     size_t elsize = mp_type_size(type);
-    if (elsize == 0 || length == 0 ||
+    if (elsize == 0 || length == 0 || MP__OPTS_BAD(opts) ||
         (opts != NULL && opts->lock != NULL && opts->raw)) {
         return MP_EINVAL;
     }
@@ -261,17 +383,18 @@ shared_init(struct mp_array *a, mp_type_t type, size_t length, const void *init,
     if (opts != NULL && opts->lock != NULL) {
         a->lock = opts->lock;
     } else if (opts == NULL || !opts->raw) {
-        int err = mp_rlock_create(&a->lock);
+        int err = mp_context_rlock(ctx, &a->lock);
         if (err != 0) {
             return err;
         }
         a->own_lock = true;
     }
-    if (mp__shobj_alloc(&a->obj, bytes) != 0) {
+    int err = mp__shobj_alloc(&a->obj, kind, ctx, bytes);
+    if (err != 0) {
         if (a->own_lock) {
             mp_lock_destroy(a->lock);
         }
-        return MP_ENOMEM;
+        return err;
     }
     if (init != NULL) {
         memcpy(a->obj.state, init, bytes); /* else zero-filled */
