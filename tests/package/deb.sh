@@ -3,7 +3,8 @@
 # builds the packages of a build tree with `cpack -G DEB` into a temporary
 # directory, checks each one's name, dependencies and contents, unpacks all
 # of them into a temporary root (dpkg-deb -x: what dpkg -i would put on a
-# machine, without touching this one), then builds tests/package/consumer.c
+# machine, without touching this one), checks that the versions, the
+# runtime package's name and the SONAME follow CMake's version, then builds tests/package/consumer.c
 # against that root with pkg-config and runs it, and runs the unpacked
 # mpcopy. Its temporary directory is removed however it ends.
 #
@@ -52,11 +53,18 @@ has() {
     grep -qx "./usr/$2" "$(contents "$1")" || fail "$1 does not install /usr/$2"
 }
 
-major=$(sed -n 's/^CMAKE_PROJECT_VERSION_MAJOR:STATIC=//p' "$build/CMakeCache.txt")
+# The version is CMake's (project(multiproc VERSION ...)), never one of ours:
+# the runtime package is named for its major version, as the SONAME is.
+version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
+major=${version%%.*}
 runtime=libmultiproc$major
 echo "--- packages"
 for f in "$tmp"/out/*.deb; do
-    echo "$(dpkg-deb -f "$f" Package): $(dpkg-deb -f "$f" Depends)"
+    echo "$(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Version):" \
+        "$(dpkg-deb -f "$f" Depends)"
+    [ "$(dpkg-deb -f "$f" Version)" = "$version" ] ||
+        fail "$(dpkg-deb -f "$f" Package) has version" \
+            "$(dpkg-deb -f "$f" Version), CMake $version"
 done
 grep -q "/libmultiproc\.so\.$major$" "$(contents "$runtime")" ||
     fail "$runtime has no soname link"
@@ -83,6 +91,7 @@ echo "--- unpacked into a temporary root"
 for f in "$tmp"/out/*.deb; do
     dpkg-deb -x "$f" "$tmp/root"
 done
+bash "$here/check-soname.sh" "$tmp/root" "$version" package_deb
 pc=$(find "$tmp/root" -name multiproc.pc -print -quit)
 export PKG_CONFIG_PATH=${pc%/*}
 libdir=$(pkg-config --variable=libdir multiproc)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tests/package/run.sh - the packaging test (CTest "package_install"):
-# installs the library from a build tree into a temporary prefix, then
+# installs the library from a build tree into a temporary prefix, checks
+# that pkg-config and the shared library's SONAME carry CMake's version
+# (check-soname.sh), then
 # builds consumer.c against that copy twice, once with
 # `pkg-config --cflags --libs multiproc` (shared library) and once as a
 # CMake project using find_package(multiproc) (static library), and runs
@@ -37,14 +39,23 @@ if [ -z "$pc" ]; then
     echo "package_install: no multiproc.pc was installed" >&2
     exit 1
 fi
+# The version is CMake's (project(multiproc VERSION ...)), never one of ours.
+version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 
 echo "--- pkg-config"
 export PKG_CONFIG_PATH=${pc%/*}
+if [ "$(pkg-config --modversion multiproc)" != "$version" ]; then
+    echo "package_install: pkg-config says version" \
+        "$(pkg-config --modversion multiproc), CMake $version" >&2
+    exit 1
+fi
 # A static-only install (-DBUILD_SHARED_LIBS=OFF) links with --static, which
 # adds the library's own dependencies.
 static=()
 if [ -z "$(find "$tmp/prefix" -name 'libmultiproc.so*' -print -quit)" ]; then
     static=(--static)
+else
+    bash "$here/check-soname.sh" "$tmp/prefix" "$version" package_install
 fi
 # shellcheck disable=SC2046 # pkg-config prints separate words on purpose
 "$cc" -std=c11 -Wall -Wextra -pedantic -Werror "${flags[@]}" \

@@ -4,8 +4,9 @@
 # add_subdirectory, once with the defaults and once with
 # -DBUILD_SHARED_LIBS=OFF; checks that only the library was built (no
 # examples, tools, benchmarks or tests of multiproc's own), that the static
-# configuration made no shared library, and runs the consumer each time. Its
-# temporary directory is removed however it ends.
+# configuration made no shared library, that the default one's SONAME
+# follows the version CMake wrote into version.h, and runs the consumer each
+# time. Its temporary directory is removed however it ends.
 #
 # Usage: tests/subproject/run.sh <multiproc source dir> [<cmake> [<C compiler>]]
 set -euo pipefail
@@ -47,6 +48,11 @@ echo "--- add_subdirectory, defaults"
 build default
 only_library "$tmp/default"
 "$tmp/default/consumer"
+# The version CMake wrote into the header names the library and its SONAME.
+version=$(sed -n 's/^#define MP_VERSION_STRING "\(.*\)"$/\1/p' \
+    "$tmp/default/multiproc/include/multiproc/version.h")
+bash "$here/../package/check-soname.sh" "$tmp/default" "$version" \
+    subproject_build
 
 echo "--- add_subdirectory, -DBUILD_SHARED_LIBS=OFF"
 build static -DBUILD_SHARED_LIBS=OFF
