@@ -6,6 +6,7 @@
 #define MULTIPROC_POOL_H
 
 #include "common.h"
+#include "process.h" /* mp_start_method_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,26 +36,37 @@ typedef int (*mp_pool_fn)(const void *in, size_t in_len, mp_pool_out_t *out);
  * its first task. A non-zero return breaks the pool (see mp_pool_create). */
 typedef int (*mp_pool_init_fn)(void *arg);
 
-/* Options for mp_pool_create; all-zero (or NULL) means the defaults. */
+/* Options for mp_pool_create; MP_POOL_OPTS_INIT (or NULL) means the
+ * defaults. */
 typedef struct mp_pool_opts {
-    int processes;               /* workers; 0: mp_cpu_count() */
-    mp_pool_init_fn initializer; /* NULL: none */
-    void *initarg;               /* passed to initializer (fork: same
-                                    address, copied memory) */
-    size_t maxtasksperchild;     /* tasks (chunks) before a worker is
-                                    replaced; 0: no limit */
-    mp_duration_t task_timeout;  /* a task (a map chunk) still running this
-                                    long after a worker took it is killed
-                                    with its worker (SIGKILL), fails with
-                                    MP_ETIMEDOUT and the worker is replaced;
-                                    0 or MP_WAIT_FOREVER: no limit */
+    size_t size;   /* sizeof(mp_pool_opts_t): set by MP_POOL_OPTS_INIT */
+    int processes; /* workers; 0: mp_cpu_count() */
+    mp_pool_init_fn initializer;    /* NULL: none */
+    void *initarg;                  /* passed to initializer: see
+                                       initarg_size */
+    size_t maxtasksperchild;        /* tasks (chunks) before a worker is
+                                       replaced; 0: no limit */
+    mp_duration_t task_timeout;     /* a task (a map chunk) still running this
+                                       long after a worker took it is killed
+                                       with its worker (SIGKILL), fails with
+                                       MP_ETIMEDOUT and the worker is replaced;
+                                       0 or MP_WAIT_FOREVER: no limit */
+    mp_start_method_t start_method; /* how workers are started; 0:
+                                       mp_start_method() at create */
+    size_t initarg_size; /* 0: initarg is a pointer passed as is (fork
+                            only; NULL under any method); else initarg
+                            points to initarg_size bytes, copied at create,
+                            that a forkserver or spawn worker (replacements
+                            too) gets a copy of, aligned for any type (fork
+                            passes initarg as is: the same address, in
+                            copied memory) */
 } mp_pool_opts_t;
-
-/* mp_pool_map's chunksize: the pool picks it (see mp_pool_chunksize). */
-#define MP_POOL_CHUNKSIZE_AUTO (-1L)
+/* MP_POOL_OPTS_INIT: an mp_pool_opts_t with its size set and every other
+ * field at its default (see common.h, "Options structs"). */
+#define MP_POOL_OPTS_INIT MP__OPTS_INIT(mp_pool_opts_t)
 
 /* mp_pool_chunksize returns the chunk size that mp_pool_map and its
- * relatives use with MP_POOL_CHUNKSIZE_AUTO for nitems items of item_bytes
+ * relatives use with chunksize 0 (automatic) for nitems items of item_bytes
  * bytes each (the larger of an item's input and its result slot; for
  * mp_pool_map_buffers the average input length): Python's rule,
  * ceil(nitems / (4 * processes)), but no more items than keep a chunk's
@@ -66,18 +78,29 @@ typedef struct mp_pool_opts {
  * overhead, balance better and keep the messages within memory the
  * queues reuse. Returns it, or MP_EINVAL (NULL pool). Context: any
  * thread. */
-MP_EXTERN long mp_pool_chunksize(const mp_pool_t *pool, size_t nitems,
-                                 size_t item_bytes);
+MP_EXTERN ssize_t mp_pool_chunksize(const mp_pool_t *pool, size_t nitems,
+                                    size_t item_bytes);
 
-/* mp_pool_create starts the workers and returns once they are forked.
- * Failing to start one terminates those already started. An initializer
- * that returns non-zero, or workers that keep dying before they finish
+/* mp_pool_create starts the workers with the pool's start method and
+ * returns once they run. Failing to start one terminates those already
+ * started. Under fork a worker is a copy of the caller; under forkserver
+ * and spawn it shares no memory with it (named queues carry the tasks, the
+ * initializer is named across the exec as a process target is and gets
+ * its argument as bytes), and a task function must be a function of the
+ * program or of a library it loaded at start. The fault guarantees are the
+ * same under every method. An initializer that returns non-zero (or that
+ * a worker cannot find), or workers that keep dying before they finish
  * starting, break the pool: every pending task fails with MP_EBROKEN (the
  * message tells why) and later submissions return MP_EBROKEN. Returns 0 or
- * MP_EINVAL (NULL out, negative processes, a task_timeout below 0 other
- * than MP_WAIT_FOREVER), MP_ENOMEM,
- * MP_EAGAIN, or the error of starting a worker. Context: any thread; the
- * pool belongs to the creating process. */
+ * MP_EINVAL (NULL out, opts not initialised with MP_POOL_OPTS_INIT: a
+ * wrong size, negative processes, a task_timeout below 0 other
+ * than MP_WAIT_FOREVER, a start_method outside the enum, a non-NULL
+ * initarg without initarg_size under forkserver or spawn, or
+ * MULTIPROC_START_METHOD naming no method), MP_ENOMEM, MP_EAGAIN,
+ * MP_ENOMAIN (forkserver or spawn in a program that did not call
+ * mp_main), MP_ENOTSUP (forkserver or spawn with an initializer in an
+ * object without a build-id), or the error of starting a worker.
+ * Context: any thread; the pool belongs to the creating process. */
 MP_EXTERN int mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts);
 
 /* mp_pool_processes returns the number of workers, or MP_EINVAL. Context:
@@ -96,30 +119,29 @@ MP_EXTERN int mp_pool_apply_async(mp_pool_t *pool, mp_pool_fn fn,
 
 /* mp_pool_apply runs fn(in) in a worker and waits up to timeout for it:
  * apply_async, then mp_result_get. On success *out holds a fresh buffer (free
- * it with mp_free) of *out_len bytes; out and out_len may be NULL. A task
- * that times out keeps running; its result is dropped. Returns 0 or the
- * errors of both calls. Context: the creating process, any thread (not a
- * callback of this pool). */
-MP_EXTERN int mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                            size_t in_len, void **out, size_t *out_len,
-                            mp_duration_t timeout);
+ * it with mp_free; out may be NULL) and the call returns its length. A task
+ * that times out keeps running; its result is dropped. Returns the result's
+ * length (>= 0) or the errors of both calls. Context: the creating process,
+ * any thread (not a callback of this pool). */
+MP_EXTERN ssize_t mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                                size_t in_len, void **out,
+                                mp_duration_t timeout);
 
 /* mp_pool_map runs fn on each of the nitems items of in_size bytes at in, in
- * chunks of chunksize items per task (MP_POOL_CHUNKSIZE_AUTO: see
- * mp_pool_chunksize), and writes the result of item i at out + i * out_size (a
- * shorter result is zero-padded). It waits for every chunk, also after a
- * failure (no fail-fast). status, when not NULL, gets one code per item: 0,
- * MP_EREMOTE (fn failed), MP_EMSGSIZE (result longer than out_size), MP_EWORKER
- * (the worker died while it ran the item's chunk), MP_EBROKEN or MP_ECANCELED
- * (pool broken or terminated). Returns 0 when every item succeeded (also for
- * nitems 0), else the code of the first failed item; or MP_ETIMEDOUT (the
- * chunks still running write nothing more to out or status), MP_EINVAL (NULL
- * pool/fn, NULL in or out with a non-zero size and nitems > 0, chunksize 0 or
- * below -1, bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Each failed
- * item's message: mp_pool_map_errors. Context: the creating process, any
- * thread. */
+ * chunks of chunksize items per task (0: automatic, see mp_pool_chunksize), and
+ * writes the result of item i at out + i * out_size (a shorter result is
+ * zero-padded). It waits for every chunk, also after a failure (no fail-fast).
+ * status, when not NULL, gets one code per item: 0, MP_EREMOTE (fn failed),
+ * MP_EMSGSIZE (result longer than out_size), MP_EWORKER (the worker died while
+ * it ran the item's chunk), MP_EBROKEN or MP_ECANCELED (pool broken or
+ * terminated). Returns 0 when every item succeeded (also for nitems 0), else
+ * the code of the first failed item; or MP_ETIMEDOUT (the chunks still running
+ * write nothing more to out or status), MP_EINVAL (NULL pool/fn, NULL in or out
+ * with a non-zero size and nitems > 0, bad timeout), MP_ECLOSED, MP_EBROKEN,
+ * MP_ENOMEM. Each failed item's message: mp_pool_map_errors. Context: the
+ * creating process, any thread. */
 MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                          size_t in_size, size_t nitems, long chunksize,
+                          size_t in_size, size_t nitems, size_t chunksize,
                           void *out, size_t out_size, int *status,
                           mp_duration_t timeout);
 
@@ -135,9 +157,10 @@ MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * non-NULL entries. Same arguments (errors added) and returns as
  * mp_pool_map. Context: the creating process, any thread. */
 MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                                 size_t in_size, size_t nitems, long chunksize,
-                                 void *out, size_t out_size, int *status,
-                                 char **errors, mp_duration_t timeout);
+                                 size_t in_size, size_t nitems,
+                                 size_t chunksize, void *out, size_t out_size,
+                                 int *status, char **errors,
+                                 mp_duration_t timeout);
 
 /* mp_pool_starmap and mp_pool_starmap_async are mp_pool_map and
  * mp_pool_map_async (same arguments, same returns): in C the tuple of a
@@ -145,7 +168,7 @@ MP_EXTERN int mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * aliases for code written after Python's. Context: as mp_pool_map and
  * mp_pool_map_async: the creating process, any thread. */
 MP_EXTERN int mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                              size_t in_size, size_t nitems, long chunksize,
+                              size_t in_size, size_t nitems, size_t chunksize,
                               void *out, size_t out_size, int *status,
                               mp_duration_t timeout);
 
@@ -159,12 +182,11 @@ MP_EXTERN int mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * Returns 0 when every item succeeded (also for n 0), else the code of the
  * first failed item, or MP_ETIMEDOUT (nothing more is written), MP_EINVAL
  * (NULL pool/fn, NULL bufs, lens, outs or out_lens with n > 0, a NULL
- * buffer with a non-zero length, lengths too big, chunksize 0 or below -1,
- * bad timeout), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
- * process, any thread. */
+ * buffer with a non-zero length, lengths too big, bad timeout), MP_ECLOSED,
+ * MP_EBROKEN, MP_ENOMEM. Context: the creating process, any thread. */
 MP_EXTERN int mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn,
                                   const void *const *bufs, const size_t *lens,
-                                  size_t n, long chunksize, void **outs,
+                                  size_t n, size_t chunksize, void **outs,
                                   size_t *out_lens, int *status,
                                   mp_duration_t timeout);
 
@@ -172,18 +194,18 @@ MP_EXTERN int mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn,
 typedef struct mp_imap mp_imap_t;
 
 /* mp_pool_imap queues fn over nitems items of in_size bytes at in (copied
- * now), in chunks of chunksize items (MP_POOL_CHUNKSIZE_AUTO: 1, as in
+ * now), in chunks of chunksize items (0: automatic, which is 1, as in
  * Python), and stores an iterator in *out whose mp_imap_next yields the
  * results in item order; mp_pool_imap_unordered yields them as they
  * finish. Returns 0 or MP_EINVAL (NULL pool/fn/out, NULL in with a
- * non-zero size and nitems > 0, chunksize 0 or below -1), MP_ECLOSED,
+ * non-zero size and nitems > 0), MP_ECLOSED,
  * MP_EBROKEN, MP_ENOMEM. Context: the creating process. */
 MP_EXTERN int mp_pool_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                           size_t in_size, size_t nitems, long chunksize,
+                           size_t in_size, size_t nitems, size_t chunksize,
                            mp_imap_t **out);
 MP_EXTERN int mp_pool_imap_unordered(mp_pool_t *pool, mp_pool_fn fn,
                                      const void *in, size_t in_size,
-                                     size_t nitems, long chunksize,
+                                     size_t nitems, size_t chunksize,
                                      mp_imap_t **out);
 
 /* A source of input for mp_pool_imap_source: stores the next item in
@@ -213,16 +235,16 @@ MP_EXTERN int mp_pool_imap_source(mp_pool_t *pool, mp_pool_fn fn,
 
 /* mp_imap_next waits up to timeout for the next result and stores its item
  * number in *index. On success *out gets the result (a buffer the caller
- * frees with mp_free) and *out_len its length; when the item failed it
- * returns the item's code (MP_EREMOTE, MP_EWORKER, MP_EBROKEN,
+ * frees with mp_free) and the call returns its length; when the item failed
+ * it returns the item's code (MP_EREMOTE, MP_EWORKER, MP_EBROKEN,
  * MP_ECANCELED, MP_ENOMEM) and *out gets the error message (a string, also
- * to free) - iteration goes on with the next item, as in Python. out,
- * out_len and index may be NULL. Returns 0, an item's code, MP_EOF (every
- * result was taken: StopIteration), MP_ETIMEDOUT (the iterator stays
- * usable), MP_EINVAL. Context: any thread of the creating process, one at a
- * time. */
-MP_EXTERN int mp_imap_next(mp_imap_t *it, void **out, size_t *out_len,
-                           size_t *index, mp_duration_t timeout);
+ * to free) - iteration goes on with the next item, as in Python. out and
+ * index may be NULL. Returns the result's length (>= 0), an item's code,
+ * MP_EOF (every result was taken: StopIteration), MP_ETIMEDOUT (the
+ * iterator stays usable), MP_EINVAL. Context: any thread of the creating
+ * process, one at a time. */
+MP_EXTERN ssize_t mp_imap_next(mp_imap_t *it, void **out, size_t *index,
+                               mp_duration_t timeout);
 
 /* mp_imap_destroy frees the iterator; results not taken are dropped and
  * tasks still queued or running go on. NULL is ignored. Context: the
@@ -262,18 +284,18 @@ MP_EXTERN int mp_pool_out_write(mp_pool_out_t *out, const void *buf,
 MP_EXTERN int mp_pool_out_error(mp_pool_out_t *out, const char *msg);
 
 /* mp_result_get waits up to timeout for the task and, on success, stores a
- * fresh copy of its result in *out (free with mp_free; out and out_len may
- * be NULL). A timeout leaves the task running and the result gettable.
- * Returns 0 or MP_ETIMEDOUT (also, with mp_result_ready 1 and a message,
- * for a task killed by the pool's task_timeout), MP_EREMOTE (the task
- * returned non-zero),
- * MP_EWORKER (its worker died: see mp_result_exitcode), MP_EBROKEN,
- * MP_ECANCELED (pool terminated), MP_ENOMEM, MP_EINVAL. The failures carry a
- * message (mp_result_error_message). mp_result_wait waits the same way and
- * returns 0 once the task finished either way, or MP_ETIMEDOUT, MP_EINVAL.
- * Context: any thread of the creating process. */
-MP_EXTERN int mp_result_get(mp_result_t *r, void **out, size_t *out_len,
-                            mp_duration_t timeout);
+ * fresh copy of its result in *out (free with mp_free; out may be NULL) and
+ * returns its length. A timeout leaves the task running and the result
+ * gettable. Returns the result's length (>= 0) or MP_ETIMEDOUT (also, with
+ * mp_result_ready 1 and a message, for a task killed by the pool's
+ * task_timeout), MP_EREMOTE (the task returned non-zero), MP_EWORKER (its
+ * worker died: see mp_result_exitcode), MP_EBROKEN, MP_ECANCELED (pool
+ * terminated), MP_ENOMEM, MP_EINVAL. The failures carry a message
+ * (mp_result_error_message). mp_result_wait waits the same way and returns 0
+ * once the task finished either way, or MP_ETIMEDOUT, MP_EINVAL. Context: any
+ * thread of the creating process. */
+MP_EXTERN ssize_t mp_result_get(mp_result_t *r, void **out,
+                                mp_duration_t timeout);
 MP_EXTERN int mp_result_wait(mp_result_t *r, mp_duration_t timeout);
 
 /* mp_result_ready tells whether the task finished (false for NULL).
@@ -344,7 +366,7 @@ MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
  * with mp_pool_map; out and status must stay valid until the handle is
  * ready (mp_result_wait), or until the pool was terminated or destroyed -
  * destroying the handle early does not stop the writes. mp_result_get on
- * the handle yields no bytes (out_len 0) and returns 0 when every item
+ * the handle yields no bytes (it returns length 0) when every item
  * succeeded, else the code of the first failed item, whose message
  * (mp_result_error_message, and on_error's) is "item N failed: " and that
  * item's own text; mp_result_item_error tells each item's. cb as in
@@ -352,13 +374,13 @@ MP_EXTERN int mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn,
  * (NULL res), MP_ECLOSED, MP_EBROKEN, MP_ENOMEM. Context: the creating
  * process, any thread. */
 MP_EXTERN int mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                                size_t in_size, size_t nitems, long chunksize,
+                                size_t in_size, size_t nitems, size_t chunksize,
                                 const mp_pool_callbacks_t *cb, void *out,
                                 size_t out_size, int *status,
                                 mp_result_t **res);
 MP_EXTERN int mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn,
                                     const void *in, size_t in_size,
-                                    size_t nitems, long chunksize,
+                                    size_t nitems, size_t chunksize,
                                     const mp_pool_callbacks_t *cb, void *out,
                                     size_t out_size, int *status,
                                     mp_result_t **res);
@@ -409,8 +431,10 @@ MP_EXTERN int mp_pool_stats(mp_pool_t *pool, mp_pool_stats_t *st,
  * line. */
 typedef struct mp_progress mp_progress_t;
 
-/* Options for mp_progress_create; all-zero (or NULL) means the defaults. */
+/* Options for mp_progress_create; MP_PROGRESS_OPTS_INIT (or NULL) means the
+ * defaults. */
 typedef struct mp_progress_opts {
+    size_t size;  /* sizeof(mp_progress_opts_t): set by MP_PROGRESS_OPTS_INIT */
     FILE *stream; /* NULL: stderr */
     int tty;      /* 0: ask isatty(); 1: draw as on a TTY; -1: plain lines */
     /* The clock, in nanoseconds of any monotonic origin (NULL:
@@ -422,10 +446,14 @@ typedef struct mp_progress_opts {
      * moves while a few large items are worked on. */
     uint64_t total_bytes;
 } mp_progress_opts_t;
+/* MP_PROGRESS_OPTS_INIT: an mp_progress_opts_t with its size set and every
+ * other field at its default (see common.h, "Options structs"). */
+#define MP_PROGRESS_OPTS_INIT MP__OPTS_INIT(mp_progress_opts_t)
 
 /* mp_progress_create makes a bar for total items (0: unknown, no
  * percentage or ETA) labelled label (copied; NULL: ""). Returns 0 or
- * MP_EINVAL (NULL out), MP_ENOMEM. mp_progress_update records done items
+ * MP_EINVAL (NULL out, opts not initialised with MP_PROGRESS_OPTS_INIT: a
+ * wrong size), MP_ENOMEM. mp_progress_update records done items
  * and bytes so far (absolute counts, not increments)
  * and redraws when due; mp_progress_finish prints the final line (once).
  * Both return 0 or MP_EINVAL (NULL), MP_EIO (writing failed). Context: one

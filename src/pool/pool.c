@@ -19,8 +19,10 @@
  *   map.c         map and its relatives; cuts a batch's input into chunks
  *   pool.c        this file (it starts handler.c's thread)
  *   handler.c     the handler thread: waits, takes replies, times tasks out
- *   supervisor.c  forks, reaps and replaces workers; settles a dead
+ *   supervisor.c  starts, reaps and replaces workers; settles a dead
  *                 worker's tasks; breaks and shuts down the pool
+ *   worker_boot.c how workers start under each start method: queues,
+ *                 started slots, a spawn/forkserver worker's boot record
  *   dispatch.c    which worker gets which task; queuing submitted jobs
  *   reply.c       decodes a worker's reply; completes or fails a job
  *   job.c         jobs, their task messages and the blocks they live in
@@ -34,11 +36,12 @@
  * shares; batch_internal.h a batch.
  *
  * Life cycle: create starts the handler thread and waits until it has
- * forked the first workers; close lets the handler stop the workers once
- * the work is done; terminate kills them at once, failing what is left
- * with MP_ECANCELED; join and destroy wait for the handler to end and
- * reap it. Callbacks (apply_async_cb, map_async) run in the handler
- * thread, inside mp__result_complete, before the result is ready. */
+ * started the first workers (with the pool's start method, worker_boot.c);
+ * close lets the handler stop the workers once the work is done;
+ * terminate kills them at once, failing what is left with MP_ECANCELED;
+ * join and destroy wait for the handler to end and reap it. Callbacks
+ * (apply_async_cb, map_async) run in the handler thread, inside
+ * mp__result_complete, before the result is ready. */
 #include "pool_state.h"
 
 #include <limits.h>
@@ -57,7 +60,10 @@ pool_free(mp_pool_t *pool)
     mp__plat_waker_close(pool->wake_fd);
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
-    mp__shared_free((void *)pool->task_started);
+    mp__pool_launch_fini(&pool->launch);
+    if (pool->transport.release != NULL) {
+        pool->transport.release(pool->transport.arg);
+    }
     mp__free(pool->items);
     mp__free(pool->item_slot);
     mp__pool_big_free(pool->rbuf);
@@ -69,6 +75,16 @@ pool_free(mp_pool_t *pool)
 int
 mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
 {
+    return mp__pool_create_transport(out, opts, NULL);
+}
+
+int
+mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
+                          const mp__pool_transport_t *t)
+{
+    if (MP__OPTS_BAD(opts)) {
+        return MP_EINVAL;
+    }
     mp_pool_opts_t o = opts != NULL ? *opts : (mp_pool_opts_t){0};
     if (out == NULL || o.processes < 0 ||
         (o.task_timeout < 0 && o.task_timeout != MP_WAIT_FOREVER)) {
@@ -79,15 +95,19 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     mp__init();
     mp_pool_t *pool = mp__calloc(1, sizeof *pool);
     if (pool == NULL) {
+        if (t != NULL && t->release != NULL) {
+            t->release(t->arg);
+        }
         return MP_ENOMEM;
     }
     pthread_mutex_init(&pool->mu, NULL);
     mp__pool_cond_init(&pool->cv);
+    if (t != NULL) {
+        pool->transport = *t;
+    }
     pool->nproc = o.processes > 0 ? o.processes : mp_cpu_count();
     pool->maxtasks =
         o.maxtasksperchild > LONG_MAX ? LONG_MAX : (long)o.maxtasksperchild;
-    pool->init = o.initializer;
-    pool->initarg = o.initarg;
     pool->task_timeout_ms = task_timeout_ms;
     /* A timeout counts from when the worker takes the task: with tasks
      * queued ahead the pool would not know when that is. */
@@ -102,21 +122,21 @@ mp_pool_create(mp_pool_t **out, const mp_pool_opts_t *opts)
     pool->items = mp__calloc((size_t)pool->nproc + 2, sizeof *pool->items);
     pool->item_slot = mp__calloc((size_t)pool->nproc, sizeof(int));
     pool->winfo = mp__calloc((size_t)pool->nproc, sizeof *pool->winfo);
-    pool->task_started =
-        mp__shared_alloc((size_t)pool->nproc * sizeof *pool->task_started);
     if (err == 0 && (pool->workers == NULL || pool->items == NULL ||
-                     pool->item_slot == NULL || pool->task_started == NULL ||
-                     pool->winfo == NULL)) {
+                     pool->item_slot == NULL || pool->winfo == NULL)) {
         err = MP_ENOMEM;
+    }
+    if (err == 0) {
+        err = mp__pool_launch_init(&pool->launch, &o, pool->nproc);
     }
     if (err == 0) {
         /* Bounded (by more than the workers can have answered and not yet
          * taken: their tasks and a status each), so that its ring is small
          * and quick to set up; a put that finds it full only waits for the
          * handler. */
-        mp_queue_opts_t qo = {.maxsize =
-                                  (long)pool->nproc * (pool->depth + 2) + 8};
-        err = mp__queue_create_private(&pool->results, &qo);
+        err = mp__pool_launch_queue(
+            &pool->launch, (size_t)pool->nproc * (size_t)(pool->depth + 2) + 8,
+            &pool->results);
     }
     if (err == 0) {
         err = -pthread_create(&pool->thread, NULL, mp__pool_handler_main, pool);
@@ -182,9 +202,9 @@ mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn, const void *in,
     return 0;
 }
 
-int
+ssize_t
 mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_len,
-              void **out, size_t *out_len, mp_duration_t timeout)
+              void **out, mp_duration_t timeout)
 {
     int64_t deadline;
     int err = mp__deadline(timeout, &deadline);
@@ -195,9 +215,9 @@ mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_len,
     if (err != 0) {
         return err;
     }
-    err = mp_result_get(r, out, out_len, timeout);
+    ssize_t len = mp_result_get(r, out, timeout);
     mp_result_destroy(r);
-    return err;
+    return len;
 }
 
 /* Moves a running pool to state (CLOSE or TERMINATE) and wakes the

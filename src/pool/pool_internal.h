@@ -81,7 +81,9 @@ typedef struct mp__item_hdr {
     uint64_t len;
 } mp__item_hdr_t;
 
-/* What a forked worker needs; the pool's copy, read after fork. */
+/* What a worker needs: for a forked worker the pool's copy, read after
+ * fork; a spawn or forkserver worker builds its own from its boot record
+ * (worker_boot.c). */
 typedef struct mp__worker_ctx {
     mp_queue_t *inbox;
     mp_queue_t *results;
@@ -91,10 +93,44 @@ typedef struct mp__worker_ctx {
     _Atomic uint64_t *started; /* shared: the id of the task it started */
     uint32_t slot;
     uint64_t gen;
+    int init_err; /* not 0: the initializer could not be found here; the
+                     worker reports it as the initializer's failure */
+    bool exec;    /* not a fork of the pool: a task named by an absolute
+                     address (no module) cannot be run */
 } mp__worker_ctx_t;
 
 /* The worker process's target: arg is an mp__worker_ctx_t. */
 int mp__pool_worker_main(void *arg);
+
+/* worker_boot.c: how a pool starts its workers under its start method.
+ * launch_init resolves the method of o (MP_START_DEFAULT: the process
+ * default), checks that the initializer's argument can reach a worker,
+ * and makes the started slots (nproc words; a named segment unless
+ * fork); returns 0 or MP_EINVAL, MP_ENOTSUP, MP_ENOMEM or a segment's
+ * error, with nothing left to free on failure. launch_fini frees it
+ * (removing the segment). launch_queue makes one of the pool's queues
+ * (bounded to maxsize): a private one under fork, a named one otherwise.
+ * launch_worker starts the worker ctx describes (its queues, slot, gen
+ * and maxtasks set; this fills in the rest) and stores its process in
+ * *out; returns 0 or the error of starting it, with *out NULL. Context:
+ * the pool's creating process. */
+typedef struct mp__pool_launch {
+    mp_start_method_t method; /* never MP_START_DEFAULT */
+    mp_pool_init_fn init;
+    void *initarg; /* fork: the caller's; else a copy (initarg_size) */
+    size_t initarg_size;
+    void *init_ref; /* forkserver/spawn: the initializer's fnref */
+    size_t init_ref_len;
+    mp_shm_t *slots; /* forkserver/spawn: the segment holding started */
+    _Atomic uint64_t *started; /* per slot: the task its worker began */
+} mp__pool_launch_t;
+int mp__pool_launch_init(mp__pool_launch_t *l, const mp_pool_opts_t *o,
+                         int nproc);
+void mp__pool_launch_fini(mp__pool_launch_t *l);
+int mp__pool_launch_queue(const mp__pool_launch_t *l, size_t maxsize,
+                          mp_queue_t **out);
+int mp__pool_launch_worker(const mp__pool_launch_t *l, mp__worker_ctx_t *ctx,
+                           mp_process_t **out);
 
 /* buffers.c. Large internal buffers (MP__POOL_BIG bytes and up) are
  * mappings with transparent huge pages asked for (mp__plat_map_huge): on a VM a

@@ -16,6 +16,7 @@
 #define MP_POOL_STATE_H
 
 #include "pool_internal.h"
+#include "remote.h"
 
 #include "../process/process_internal.h"
 
@@ -31,7 +32,8 @@ enum { POOL_RUN, POOL_CLOSE, POOL_TERMINATE };
 
 /* A worker slot. */
 typedef struct mp__worker {
-    mp_process_t *proc; /* NULL: the slot is empty */
+    mp_process_t *proc; /* NULL: no process (empty, or remote) */
+    void *remote;       /* a transport's worker (remote.h); NULL: none */
     mp_queue_t *inbox;
     /* The tasks put in its inbox, oldest first (linked by next): the
      * head is the one it runs, or runs next. */
@@ -54,12 +56,13 @@ struct mp_pool {
     char broken_msg[128];
     int nproc;
     long maxtasks;
-    mp_pool_init_fn init;
-    void *initarg;
+    /* The start method, the initializer, and the started slots (shared,
+     * one per slot: the task its worker began, launch.started). */
+    mp__pool_launch_t launch;
+    /* Workers that are not its own children (start NULL: none). */
+    mp__pool_transport_t transport;
     mp__worker_t *workers;
     mp_queue_t *results;
-    /* Shared (mp__shared_alloc), one per slot: the task its worker began. */
-    _Atomic uint64_t *task_started;
     int wake_fd; /* the handler's waker (mp__plat_waker_*) */
     mp__job_t *pend_head, *pend_tail;
     mp__job_t *failed; /* refused by an inbox: the handler fails them */
@@ -84,13 +87,20 @@ struct mp_pool {
     _Atomic uint64_t n_submitted, n_done, n_failed, n_timed_out, n_cb_errors;
 };
 
+/* Whether slot w holds a worker: a process, or a transport's. */
+static inline bool
+mp__worker_live(const mp__worker_t *w)
+{
+    return w->proc != NULL || w->remote != NULL;
+}
+
 /* handler.c: the result-handler thread's body (arg: the pool), which
  * pool.c's mp_pool_create starts. It forks the first workers, sets
  * started and start_err, and sets done when it ends. */
 void *mp__pool_handler_main(void *arg);
 
 /* supervisor.c, called by the handler thread only (mu not held unless
- * the name says _locked). spawn_worker forks the worker of slot i and
+ * the name says _locked). spawn_worker starts the worker of slot i and
  * returns 0, or a negative error with the slot left empty; worker_exited
  * deals with slot i's worker, which exited (results drained first): fails
  * the task it was running, requeues the ones it had not started, counts a
@@ -98,8 +108,11 @@ void *mp__pool_handler_main(void *arg);
  * shutdown_all kills and reaps every worker, then fails every task left
  * with err and why; live_workers counts live workers (mu held);
  * set_broken_locked marks the pool broken with why (mu held; the first
- * reason stays). */
+ * reason stays); worker_kill kills slot i's worker (live); worker_waitable
+ * returns what becomes ready once it ended. */
 int mp__pool_spawn_worker(mp_pool_t *pool, int i);
+void mp__pool_worker_kill(mp_pool_t *pool, int i);
+mp_waitable_t mp__pool_worker_waitable(mp_pool_t *pool, int i);
 void mp__pool_worker_exited(mp_pool_t *pool, int i);
 void mp__pool_shutdown_all(mp_pool_t *pool, int err, const char *why);
 int mp__pool_live_workers(const mp_pool_t *pool);

@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* supervisor.c - the pool's workers as processes: forking one into a
+/* supervisor.c - the pool's workers as processes: starting one into a
  * slot, reaping it, what happens when one exits (its tasks settled, a
- * replacement forked, failed starts counted), breaking the pool, and the
+ * replacement started, failed starts counted), breaking the pool, and the
  * final shutdown that kills every worker and fails what is left.
  *
  * Only the handler thread calls these (handler.c): it owns the workers,
- * and forks them itself so that a daemon worker's parent-death signal is
- * tied to the thread that lives as long as the pool. A worker is forked
- * (MP_START_FORK, whatever the default: its context is a pointer into the
- * pool) with its own bounded inbox; its slot's incarnation number (gen)
- * tells its replies from those of the worker it replaced.
+ * and starts them itself so that a daemon worker's parent-death signal is
+ * tied to the thread that lives as long as the pool. A worker is started
+ * with the pool's start method (worker_boot.c) with its own bounded inbox;
+ * its slot's incarnation number (gen) tells its replies from those of the
+ * worker it replaced.
  *
  * At an exit, the handler has first drained the result queue (a result
  * put before the exit is found there). The worker published the id of
- * each task it started (task_started, in shared memory), and runs its
+ * each task it started (launch.started, in shared memory), and runs its
  * inbox in order: the tasks up to the started one failed with it
  * (MP_EWORKER, with the exit status as cause; MP_ETIMEDOUT for a worker
  * killed for the task timeout), the ones after it never ran and go back
@@ -50,46 +50,37 @@ set_winfo(mp_pool_t *pool, int i, int state, pid_t pid)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Forks the worker of slot i (handler thread, mu not held). Returns 0 or
- * a negative error with the slot left empty. */
+/* Starts the worker of slot i with the pool's start method (handler
+ * thread, mu not held). Returns 0 or a negative error with the slot left
+ * empty. */
 int
 mp__pool_spawn_worker(mp_pool_t *pool, int i)
 {
     mp__worker_t *w = &pool->workers[i];
-    char name[48];
     /* Bounded: it never holds more than depth tasks and a STOP, and a
      * small ring is quick to set up. */
-    mp_queue_opts_t qo = {.maxsize = pool->depth + 1};
-    int err = mp__queue_create_private(&w->inbox, &qo);
+    int err = mp__pool_launch_queue(&pool->launch, (size_t)pool->depth + 1,
+                                    &w->inbox);
     if (err != 0) {
         w->inbox = NULL;
         return err;
     }
     /* No task of this slot's new worker has started. */
-    atomic_store(&pool->task_started[i], 0);
+    atomic_store(&pool->launch.started[i], 0);
     w->ctx = (mp__worker_ctx_t){.inbox = w->inbox,
                                 .results = pool->results,
-                                .init = pool->init,
-                                .initarg = pool->initarg,
                                 .maxtasks = pool->maxtasks,
-                                .started = &pool->task_started[i],
                                 .slot = (uint32_t)i,
                                 .gen = ++pool->next_gen};
-    snprintf(name, sizeof name, "ForkPoolWorker-%llu",
-             (unsigned long long)pool->next_gen);
-    /* fork whatever the default: a worker's context is a pointer (pools
-     * under spawn and forkserver are issue 17's later work). */
-    mp_process_opts_t po = {
-        .name = name, .daemon = true, .start_method = MP_START_FORK};
-    err = mp_process_create(&w->proc, mp__pool_worker_main, &w->ctx, &po);
-    if (err == 0) {
-        err = mp_process_start(w->proc);
-        if (err != 0) {
-            mp_process_destroy(w->proc);
-        }
+    pid_t pid = 0;
+    if (pool->transport.start != NULL) {
+        err = pool->transport.start(pool->transport.arg, &w->ctx, &w->remote,
+                                    &pid);
+    } else {
+        err = mp__pool_launch_worker(&pool->launch, &w->ctx, &w->proc);
+        pid = err == 0 ? mp_process_pid(w->proc) : 0;
     }
     if (err != 0) {
-        w->proc = NULL;
         mp_queue_destroy(w->inbox);
         w->inbox = NULL;
         set_winfo(pool, i, MP_POOL_WORKER_STOPPED, 0);
@@ -105,7 +96,7 @@ mp__pool_spawn_worker(mp_pool_t *pool, int i)
     w->stopping = false;
     w->deadline = 0;
     pool->winfo[i].state = MP_POOL_WORKER_STARTING;
-    pool->winfo[i].pid = mp_process_pid(w->proc);
+    pool->winfo[i].pid = pid;
     pthread_mutex_unlock(&pool->mu);
     return 0;
 }
@@ -123,11 +114,16 @@ reap_worker(mp_pool_t *pool, int i, int state, int *exitcode)
     pool->winfo[i].state = state;
     pool->winfo[i].pid = 0;
     pthread_mutex_unlock(&pool->mu);
-    MP__ASSERT(mp_process_join(w->proc, MP_WAIT_FOREVER) == 0);
-    MP__ASSERT(mp_process_exitcode(w->proc, exitcode) == 0);
-    mp_process_destroy(w->proc);
+    if (w->remote != NULL) {
+        pool->transport.reap(w->remote, exitcode);
+    } else {
+        MP__ASSERT(mp_process_join(w->proc, MP_WAIT_FOREVER) == 0);
+        MP__ASSERT(mp_process_exitcode(w->proc, exitcode) == 0);
+        mp_process_destroy(w->proc);
+    }
     mp_queue_destroy(w->inbox);
     w->proc = NULL;
+    w->remote = NULL;
     w->inbox = NULL;
 }
 
@@ -154,13 +150,34 @@ describe_exit(char *buf, size_t len, int code)
     }
 }
 
+void
+mp__pool_worker_kill(mp_pool_t *pool, int i)
+{
+    mp__worker_t *w = &pool->workers[i];
+    if (w->remote != NULL) {
+        pool->transport.kill(w->remote);
+    } else {
+        (void)mp_process_kill(w->proc);
+    }
+}
+
+mp_waitable_t
+mp__pool_worker_waitable(mp_pool_t *pool, int i)
+{
+    mp__worker_t *w = &pool->workers[i];
+    if (w->remote != NULL) {
+        return pool->transport.waitable(w->remote);
+    }
+    return (mp_waitable_t){.kind = MP_WAIT_PROCESS, .u.process = w->proc};
+}
+
 /* Counts live workers. */
 int
 mp__pool_live_workers(const mp_pool_t *pool)
 {
     int n = 0;
     for (int i = 0; i < pool->nproc; i++) {
-        n += pool->workers[i].proc != NULL;
+        n += mp__worker_live(&pool->workers[i]);
     }
     return n;
 }
@@ -227,7 +244,7 @@ mp__pool_worker_exited(mp_pool_t *pool, int i)
     mp__job_t *list = take_jobs_locked(w);
     pthread_mutex_unlock(&pool->mu);
     mp__job_t *rq = settle_dead_jobs(
-        pool, list, atomic_load(&pool->task_started[i]), timed_out, code);
+        pool, list, atomic_load(&pool->launch.started[i]), timed_out, code);
     pthread_mutex_lock(&pool->mu);
     mp__pool_requeue_locked(pool, rq);
     bool wanted = !stopping && !pool->broken &&
@@ -273,13 +290,13 @@ void
 mp__pool_shutdown_all(mp_pool_t *pool, int err, const char *why)
 {
     for (int i = 0; i < pool->nproc; i++) {
-        if (pool->workers[i].proc != NULL) {
-            (void)mp_process_kill(pool->workers[i].proc);
+        if (mp__worker_live(&pool->workers[i])) {
+            mp__pool_worker_kill(pool, i);
         }
     }
     for (int i = 0; i < pool->nproc; i++) {
         mp__worker_t *w = &pool->workers[i];
-        if (w->proc != NULL) {
+        if (mp__worker_live(w)) {
             int code;
             reap_worker(pool, i, MP_POOL_WORKER_STOPPED, &code);
         }

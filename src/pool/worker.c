@@ -7,6 +7,7 @@
  * Nothing here calls the allocator: a worker's buffers are mappings it
  * keeps from task to task (see mp__pool_map_grow for why). */
 #include "pool_internal.h"
+#include "remote.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -102,8 +103,8 @@ find_module(struct dl_phdr_info *info, size_t size, void *arg)
  * cached name is in a mapping (made on first use), not in .bss: the
  * library's writable globals then fit one page, which is all a process
  * writes of them after a fork (one copy-on-write fault, not two). */
-static mp_pool_fn
-resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
+mp_pool_fn
+mp__pool_resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
 {
     static char *cached;
     static size_t cached_len, cached_cap;
@@ -212,7 +213,10 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
     const char *fname = msg + sizeof th;
     const char *items = msg + data_at;
     const char *end = msg + len;
-    mp_pool_fn fn = resolve_fn(fname, th.fname_len, th.offset);
+    /* An absolute address (no module) means something only in a fork. */
+    mp_pool_fn fn = th.fname_len == 0 && w->exec
+                        ? NULL
+                        : mp__pool_resolve_fn(fname, th.fname_len, th.offset);
     /* From here on the task counts as started: should the worker die, the
      * pool fails it instead of giving it to another worker. */
     atomic_store(w->started, th.id);
@@ -296,8 +300,8 @@ int
 mp__pool_worker_main(void *arg)
 {
     const mp__worker_ctx_t *w = arg;
-    if (w->init != NULL) {
-        int rc = w->init(w->initarg);
+    if (w->init_err != 0 || w->init != NULL) {
+        int rc = w->init_err != 0 ? w->init_err : w->init(w->initarg);
         if (rc != 0) {
             (void)put_status(w, MP__REPLY_INITFAIL, rc);
             return 1;
