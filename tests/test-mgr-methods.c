@@ -56,10 +56,11 @@ start_reporting(mp_start_method_t method)
     snprintf(a.name, sizeof a.name, "mp-%d-init-%d", (int)getpid(),
              (int)method);
     parent_marker = 4242;
-    mp_manager_opts_t o = {.start_method = method,
-                           .initializer = init_report,
-                           .initargs = &a,
-                           .initargs_len = sizeof a};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.start_method = method;
+    o.initializer = init_report;
+    o.initargs = &a;
+    o.initargs_len = sizeof a;
     mp_manager_t *m = mpt_manager_start(&o);
     mp_shm_t *shm = NULL;
     ASSERT_OK(mp_shm_attach(&shm, a.name));
@@ -215,23 +216,26 @@ TEST_TIMEOUT(mgr_method_exec_errors, 60)
 {
     for (int i = 0; i < N_EXEC; i++) {
         /* the initializer's failure crosses the exec */
-        mp_manager_opts_t o = {.start_method = exec_methods[i],
-                               .initializer = init_fail};
+        mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+        o.start_method = exec_methods[i];
+        o.initializer = init_fail;
         mp_manager_t *m = NULL;
         ASSERT_OK(mp_manager_create(&m, &o));
         ASSERT_ERR(mp_manager_start(m), MP_EACCES);
         ASSERT_EQ(mp_manager_pid(m), 0);
         mp_manager_destroy(m);
         /* user types are pointers: refused */
-        mp_manager_opts_t u = {.start_method = exec_methods[i]};
+        mp_manager_opts_t u = MP_MANAGER_OPTS_INIT;
+        u.start_method = exec_methods[i];
         ASSERT_OK(mp_manager_create(&m, &u));
         const mp_manager_type_t t = {ut_create, ut_call, ut_destroy, NULL};
         ASSERT_OK(mp_manager_register(m, "thing", &t));
         ASSERT_ERR(mp_manager_start(m), MP_ENOTSUP);
         mp_manager_destroy(m);
         /* a TCP address */
-        mp_manager_opts_t tcp = {.start_method = exec_methods[i],
-                                 .address = "127.0.0.1:0"};
+        mp_manager_opts_t tcp = MP_MANAGER_OPTS_INIT;
+        tcp.start_method = exec_methods[i];
+        tcp.address = "127.0.0.1:0";
         m = mpt_manager_start(&tcp);
         ASSERT_EQ(strncmp(mp_manager_address(m), "127.0.0.1:", 10), 0);
         mp_proxy_t *d = NULL;
@@ -240,14 +244,16 @@ TEST_TIMEOUT(mgr_method_exec_errors, 60)
         mp_manager_destroy(m);
     }
     mp_manager_t *m = NULL;
-    mp_manager_opts_t bad = {.start_method = (mp_start_method_t)9};
+    mp_manager_opts_t bad = MP_MANAGER_OPTS_INIT;
+    bad.start_method = (mp_start_method_t)9;
     ASSERT_ERR(mp_manager_create(&m, &bad), MP_EINVAL);
 }
 
 TEST_TIMEOUT(mgr_method_exec_server_killed, 60)
 {
     for (int i = 0; i < N_EXEC; i++) {
-        mp_manager_opts_t o = {.start_method = exec_methods[i]};
+        mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+        o.start_method = exec_methods[i];
         mp_manager_t *m = mpt_manager_start(&o);
         mp_proxy_t *d = NULL;
         ASSERT_OK(mp_manager_dict(m, &d));
@@ -269,7 +275,8 @@ static int
 child_starts_manager(void *arg)
 {
     starter_arg_t *a = arg;
-    mp_manager_opts_t o = {.start_method = a->method};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.start_method = a->method;
     mp_manager_t *m = NULL;
     if (mp_manager_create(&m, &o) != 0 || mp_manager_start(m) != 0) {
         return 1;
