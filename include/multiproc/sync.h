@@ -105,7 +105,8 @@ MP_EXTERN void mp_lock_destroy(mp_lock_t *lock);
  * mp_rlock_create in context ctx (NULL: the default); they also return
  * MP_EINVAL for a ctx whose method is outside the enum. Python:
  * ctx.Lock(), ctx.RLock(). mp_lock_token and mp_lock_attach: see "Tokens
- * and contexts" above. */
+ * and contexts" above. Context: any process, any thread (the token: any
+ * process that has the lock). */
 MP_EXTERN int mp_context_lock(const mp_context_t *ctx, mp_lock_t **out);
 MP_EXTERN int mp_context_rlock(const mp_context_t *ctx, mp_lock_t **out);
 MP_EXTERN int mp_lock_token(const mp_lock_t *lock, char *buf, size_t buflen);
@@ -146,7 +147,8 @@ MP_EXTERN void mp_semaphore_destroy(mp_semaphore_t *sem);
 
 /* The semaphores in context ctx (NULL: the default), as mp_context_lock;
  * their token calls: see "Tokens and contexts" above. Python:
- * ctx.Semaphore(value), ctx.BoundedSemaphore(value). */
+ * ctx.Semaphore(value), ctx.BoundedSemaphore(value). Context: any process,
+ * any thread (the token: any process that has the semaphore). */
 MP_EXTERN int mp_context_semaphore(const mp_context_t *ctx,
                                    mp_semaphore_t **out, unsigned value);
 MP_EXTERN int mp_context_bounded_semaphore(const mp_context_t *ctx,
@@ -211,7 +213,8 @@ MP_EXTERN void mp_condition_destroy(mp_condition_t *cond);
  * default); a new lock is of that context too. Its token names the
  * condition and its lock, and the handle mp_condition_attach makes has a
  * handle of the lock of its own (mp_condition_get_lock). See "Tokens and
- * contexts" above. Python: ctx.Condition(lock). */
+ * contexts" above. Python: ctx.Condition(lock). Context: any process, any
+ * thread (the token: any process that has the condition). */
 MP_EXTERN int mp_context_condition(const mp_context_t *ctx,
                                    mp_condition_t **out, mp_lock_t *lock);
 MP_EXTERN int mp_condition_token(const mp_condition_t *cond, char *buf,
@@ -247,7 +250,9 @@ MP_EXTERN int mp_event_wait(mp_event_t *ev, mp_duration_t timeout);
 MP_EXTERN void mp_event_destroy(mp_event_t *ev);
 
 /* mp_context_event is mp_event_create in context ctx (NULL: the default);
- * the token calls: see "Tokens and contexts" above. Python: ctx.Event(). */
+ * the token calls: see "Tokens and contexts" above. Python: ctx.Event().
+ * Context: any process, any thread (the token: any process that has the
+ * event). */
 MP_EXTERN int mp_context_event(const mp_context_t *ctx, mp_event_t **out);
 MP_EXTERN int mp_event_token(const mp_event_t *ev, char *buf, size_t buflen);
 MP_EXTERN int mp_event_attach(mp_event_t **out, const char *token);
@@ -309,7 +314,8 @@ MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);
 /* mp_context_barrier is mp_barrier_create in context ctx (NULL: the
  * default); the token calls: see "Tokens and contexts" above (a barrier
  * with an action has none; an attached barrier has no action). Python:
- * ctx.Barrier(parties, action, timeout). */
+ * ctx.Barrier(parties, action, timeout). Context: any process, any thread
+ * (the token: any process that has the barrier). */
 MP_EXTERN int mp_context_barrier(const mp_context_t *ctx, mp_barrier_t **out,
                                  unsigned parties,
                                  const mp_barrier_opts_t *opts);

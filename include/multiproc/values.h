@@ -85,7 +85,8 @@ MP_EXTERN void mp_value_destroy(mp_value_t *val);
  * a new lock is of that context too. Its token names the value, its type
  * and its lock; the handle mp_value_attach makes has a handle of the lock
  * of its own (mp_value_get_lock). See "Tokens and contexts" in
- * multiproc/sync.h. Python: ctx.Value(type, init, lock). */
+ * multiproc/sync.h. Python: ctx.Value(type, init, lock). Context: any
+ * process, any thread (the token: any process that has the value). */
 MP_EXTERN int mp_context_value(const mp_context_t *ctx, mp_value_t **out,
                                mp_type_t type, const void *init,
                                const mp_shared_opts_t *opts);
@@ -127,7 +128,8 @@ MP_EXTERN void mp_array_destroy(mp_array_t *arr);
 
 /* mp_context_array is mp_array_create in context ctx (NULL: the default),
  * with the token calls as for a value. Python: ctx.Array(type, init,
- * lock). */
+ * lock). Context: any process, any thread (the token: any process that has
+ * the array). */
 MP_EXTERN int mp_context_array(const mp_context_t *ctx, mp_array_t **out,
                                mp_type_t type, size_t length, const void *init,
                                const mp_shared_opts_t *opts);
