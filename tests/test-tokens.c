@@ -9,8 +9,6 @@
  * context check); contexts as values. */
 #include "runner.h"
 
-#include "shm/shm_internal.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,4 +539,183 @@ TEST(tokens_default_context_follows_the_start_method)
     ASSERT(!mp_lock_locked(lock));
     mp_lock_destroy(lock);
     unsetenv("MULTIPROC_START_METHOD");
+}
+
+/* Stores the arena name a token names (its field 2) in name. */
+static void
+arena_name_of(const char *token, char name[64])
+{
+    const char *a = strchr(token, ':');
+    ASSERT_NOT_NULL(a);
+    a = strchr(a + 1, ':');
+    ASSERT_NOT_NULL(a);
+    const char *b = strchr(a + 1, ':');
+    ASSERT(b != NULL && b - a - 1 < 64);
+    memcpy(name, a + 1, (size_t)(b - a - 1));
+    name[b - a - 1] = '\0';
+}
+
+/* Tells whether /dev/shm has name. */
+static bool
+shm_exists(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    return access(path, F_OK) == 0;
+}
+
+/* Child of tokens_arena_name_lives_while_an_object_does: makes a lock in
+ * the arena it inherited, lets the parent destroy the parent's last
+ * object, then destroys its own: the last one, so it removes the name. */
+static mpt_pipe_t made, parent_done;
+
+static int
+child_outlives_parent_objects(void *arg)
+{
+    const mp_context_t *ctx = arg;
+    mp_lock_t *lock;
+    if (mp_context_lock(ctx, &lock) != 0) {
+        return 1;
+    }
+    mpt_signal(&made, 1);
+    if (mpt_wait_signal(&parent_done, NULL) != 0) {
+        return 2;
+    }
+    mp_lock_destroy(lock);
+    return 0;
+}
+
+TEST(tokens_arena_name_lives_while_an_object_does)
+{
+    mp_context_t ctx;
+    ASSERT_OK(mp_get_context(MP_START_SPAWN, &ctx));
+    mp_lock_t *l1;
+    mp_event_t *e1;
+    char tok[MP_TOKEN_MAX], name[64], name2[64];
+    ASSERT_OK(mp_context_lock(&ctx, &l1));
+    ASSERT_OK(mp_context_event(&ctx, &e1));
+    ASSERT_OK(mp_lock_token(l1, tok, sizeof tok));
+    arena_name_of(tok, name);
+    ASSERT(shm_exists(name));
+    mp_lock_destroy(l1);
+    ASSERT(shm_exists(name)); /* the event still lives there */
+    mp_event_destroy(e1);
+    ASSERT(!shm_exists(name)); /* the last object took the name along */
+    ASSERT_ERR(mp_lock_attach(&l1, tok), MP_ECLOSED);
+
+    /* The next object makes a new arena. */
+    ASSERT_OK(mp_context_lock(&ctx, &l1));
+    ASSERT_OK(mp_lock_token(l1, tok, sizeof tok));
+    arena_name_of(tok, name2);
+    ASSERT(strcmp(name, name2) != 0 && shm_exists(name2));
+
+    /* A forked child's object keeps the shared arena's name alive after
+     * ours are gone, and its destroy removes it. */
+    mpt_pipe_open(&made);
+    mpt_pipe_open(&parent_done);
+    pid_t pid = mpt_fork(child_outlives_parent_objects, &ctx);
+    ASSERT_OK(mpt_wait_signal(&made, NULL));
+    mp_lock_destroy(l1);
+    ASSERT(shm_exists(name2));
+    mpt_signal(&parent_done, 1);
+    ASSERT_EQ(mpt_join(pid), 0);
+    ASSERT(!shm_exists(name2));
+    mpt_pipe_close(&made);
+    mpt_pipe_close(&parent_done);
+    /* Here the arena was retired by the child: a new one is made. */
+    ASSERT_OK(mp_context_lock(&ctx, &l1));
+    ASSERT_OK(mp_lock_token(l1, tok, sizeof tok));
+    arena_name_of(tok, name);
+    ASSERT(strcmp(name, name2) != 0 && shm_exists(name));
+    mp_lock_destroy(l1);
+    ASSERT(!shm_exists(name));
+}
+
+/* How many mappings of /dev/shm/name this process has. */
+static int
+mappings_of(const char *name)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    ASSERT_NOT_NULL(f);
+    char line[512], path[128];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        n += strstr(line, path) != NULL;
+    }
+    fclose(f);
+    return n;
+}
+
+TEST(tokens_opened_handles_give_back_their_mapping)
+{
+    mp_context_t ctx;
+    ASSERT_OK(mp_get_context(MP_START_FORKSERVER, &ctx));
+    mp_semaphore_t *sem, *a, *b;
+    char tok[MP_TOKEN_MAX], name[64];
+    ASSERT_OK(mp_context_semaphore(&ctx, &sem, 2));
+    ASSERT_OK(mp_semaphore_token(sem, tok, sizeof tok));
+    arena_name_of(tok, name);
+    ASSERT_EQ(mappings_of(name), 1);
+    /* Opened handles map the arena once more, whatever their number. */
+    ASSERT_OK(mp_semaphore_attach(&a, tok));
+    ASSERT_OK(mp_semaphore_attach(&b, tok));
+    ASSERT_EQ(mappings_of(name), 2);
+    ASSERT_OK(mp_semaphore_acquire(a, MP_NO_WAIT));
+    ASSERT_EQ(mp_semaphore_get_value(sem), 1);
+    mp_semaphore_destroy(a);
+    ASSERT_EQ(mappings_of(name), 2);
+    mp_semaphore_destroy(b); /* the last: the mapping goes */
+    ASSERT_EQ(mappings_of(name), 1);
+    /* A token refused after its arena was mapped leaves nothing mapped. */
+    char bad[MP_TOKEN_MAX * 2];
+    snprintf(bad, sizeof bad, "%s:0", tok);
+    ASSERT_ERR(mp_semaphore_attach(&a, bad), MP_EINVAL);
+    ASSERT_EQ(mappings_of(name), 1);
+    ASSERT_OK(mp_semaphore_release(sem));
+    mp_semaphore_destroy(sem);
+    ASSERT_EQ(mappings_of(name), 0);
+}
+
+TEST(tokens_forged_array_and_condition_fields_are_refused)
+{
+    mp_context_t ctx;
+    ASSERT_OK(mp_get_context(MP_START_SPAWN, &ctx));
+    mp_array_t *arr, *got;
+    mp_condition_t *cond, *cgot;
+    ASSERT_OK(mp_context_array(&ctx, &arr, MP_TYPE_DOUBLE, 4, NULL, NULL));
+    ASSERT_OK(mp_context_condition(&ctx, &cond, NULL));
+    char tok[MP_TOKEN_MAX], ctok[MP_TOKEN_MAX], t[MP_TOKEN_MAX * 2];
+    ASSERT_OK(mp_array_token(arr, tok, sizeof tok));
+    ASSERT_OK(mp_condition_token(cond, ctok, sizeof ctok));
+    /* mpt1:A:<arena>:<off>:<gen>:<type>:<length>:<locked>:<lock ref> */
+    strcpy(t, tok);
+    set_field(t, 5, "7a"); /* 'z': no type */
+    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
+    strcpy(t, tok);
+    set_field(t, 6, "0");
+    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
+    strcpy(t, tok);
+    set_field(t, 6, "100000"); /* more than its block holds */
+    ASSERT_ERR(mp_array_attach(&got, t), MP_ECLOSED);
+    strcpy(t, tok);
+    set_field(t, 6, "ffffffffffffffff"); /* the size overflows */
+    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
+    strcpy(t, tok);
+    set_field(t, 7, "2");
+    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
+    ASSERT_ERR(mp_value_attach((mp_value_t **)&got, tok), MP_EINVAL);
+    /* The condition's lock reference: another generation. */
+    strcpy(t, ctok);
+    set_field(t, 7, "1");
+    ASSERT_ERR(mp_condition_attach(&cgot, t), MP_ECLOSED);
+    ASSERT_OK(mp_condition_attach(&cgot, ctok));
+    ASSERT(mp_condition_get_lock(cgot) != NULL);
+    mp_condition_destroy(cgot);
+    ASSERT_OK(mp_array_attach(&got, tok));
+    ASSERT_EQ(mp_array_length(got), 4);
+    ASSERT(mp_array_get_lock(got) != NULL);
+    mp_array_destroy(got);
+    mp_array_destroy(arr);
+    mp_condition_destroy(cond);
 }
