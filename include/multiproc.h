@@ -17,11 +17,13 @@
  * fork start method): a lock, event, value or shared-memory block made by the
  * parent is the same object in the child. Shared state lives in shared memory
  * that the library maps; the handle itself is process-local. Each contract
- * names the process that may call it ("Context:").
+ * ends with its "Context:": the processes and threads that may call it,
+ * and whether it is async-signal-safe (docs/api-conventions.md, rule 9).
  *
- * Sections, simple to advanced: Errors, Time, Library, Start methods,
- * Processes, Pipes and connections, Listeners and clients, Queues, Waiting
- * on many objects, Pools, Shared memory, Locks, Semaphores, Conditions,
+ * Sections, simple to advanced: Errors, Time, Options structs, Library,
+ * Start methods, Contexts, Processes, Pipes and connections, Listeners and
+ * clients, Queues, Waiting on many objects, Pools, Shared memory,
+ * ShareableList, Tokens and contexts, Locks, Semaphores, Conditions,
  * Events, Barriers, Shared values, Managers.
  * docs/python-mapping.md maps every multiprocessing name to its mp_ twin.
  */
