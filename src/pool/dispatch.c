@@ -216,7 +216,7 @@ mp__pool_stop_idle_locked(mp_pool_t *pool)
     mp__task_hdr_t stop = {.kind = MP__TASK_STOP};
     for (int i = 0; i < pool->nproc; i++) {
         mp__worker_t *w = &pool->workers[i];
-        if (w->proc != NULL && !w->stopping) {
+        if (mp__worker_live(w) && !w->stopping) {
             /* A put that fails leaves the worker to the kill below. */
             w->stopping =
                 mp_queue_put(w->inbox, &stop, sizeof stop, MP_NO_WAIT) == 0;

@@ -41,7 +41,7 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
         return;
     }
     mp__worker_t *w = &pool->workers[rh.slot];
-    if (w->proc == NULL || w->ctx.gen != rh.gen) {
+    if (!mp__worker_live(w) || w->ctx.gen != rh.gen) {
         return; /* from an incarnation already reaped */
     }
     if (rh.kind == MP__REPLY_READY) {
@@ -106,7 +106,7 @@ next_task_timeout_locked(const mp_pool_t *pool)
     int64_t next = MP__NO_DEADLINE;
     for (int i = 0; i < pool->nproc; i++) {
         const mp__worker_t *w = &pool->workers[i];
-        if (w->proc != NULL && w->head != NULL && w->deadline != 0 &&
+        if (mp__worker_live(w) && w->head != NULL && w->deadline != 0 &&
             !w->timed_out && w->deadline < next) {
             next = w->deadline;
         }
@@ -127,10 +127,10 @@ expire_tasks(mp_pool_t *pool)
     pthread_mutex_lock(&pool->mu);
     for (int i = 0; i < pool->nproc; i++) {
         mp__worker_t *w = &pool->workers[i];
-        if (w->proc != NULL && w->head != NULL && w->deadline != 0 &&
+        if (mp__worker_live(w) && w->head != NULL && w->deadline != 0 &&
             !w->timed_out && now >= w->deadline) {
             w->timed_out = true;
-            (void)mp_process_kill(w->proc);
+            mp__pool_worker_kill(pool, i);
         }
     }
     pthread_mutex_unlock(&pool->mu);
@@ -189,10 +189,9 @@ wait_and_handle(mp_pool_t *pool)
     it[n++] = (mp_waitable_t){.kind = MP_WAIT_FD, .u.fd = pool->wake_fd};
     it[n++] = (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = pool->results};
     for (int i = 0; i < pool->nproc; i++) {
-        if (pool->workers[i].proc != NULL) {
+        if (mp__worker_live(&pool->workers[i])) {
             map[n - 2] = i;
-            it[n++] = (mp_waitable_t){.kind = MP_WAIT_PROCESS,
-                                      .u.process = pool->workers[i].proc};
+            it[n++] = mp__pool_worker_waitable(pool, i);
         }
     }
     pthread_mutex_lock(&pool->mu);

@@ -113,7 +113,10 @@ reply_next(reply_reader_t *r, mp__outcome_t *o, char *msg, size_t msg_len)
         size_t n = ih.len < msg_len ? ih.len : msg_len - 1;
         memcpy(msg, r->data, n);
         msg[n] = '\0';
-        *o = (mp__outcome_t){.rc = MP_EREMOTE, .msg = msg};
+        /* A transport's worker may give the item's library code
+         * (remote.h); a negative one only, so that it reads as failed. */
+        int rc = (ih.pad & MP__ITEM_CODE) && ih.rc < 0 ? ih.rc : MP_EREMOTE;
+        *o = (mp__outcome_t){.rc = rc, .msg = msg};
     }
     r->data += ih.len;
     return true;

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* remote.h - the pool's hook for workers that are not forked children of
+ * the pool's process (the MPI ranks of libmultiproc_mpi), and the one
+ * exported entry, mp__remote_bridge, through which libmultiproc_mpi (a
+ * library of its own, linked against the shared libmultiproc whose
+ * internal symbols are hidden) reaches the internals it needs.
+ *
+ * A transport replaces how a pool starts, kills, waits for and reaps the
+ * worker of a slot; everything else (dispatch, prefetch, results, task
+ * accounting, close/terminate) stays the pool's own. A transport's worker
+ * takes its task messages from ctx->inbox and answers on ctx->results in
+ * the formats of pool_internal.h, with ctx->slot and ctx->gen, as
+ * mp__pool_worker_main does. Its DONE replies may set MP__ITEM_CODE in an
+ * item's flags: the item's rc is then the library code the item fails with
+ * (MP_EWORKER, MP_ETIMEDOUT, ...), not a task's return value.
+ * Layer: pool. */
+#ifndef MP_POOL_REMOTE_H
+#define MP_POOL_REMOTE_H
+
+#include "../platform/platform.h"
+#include "pool_internal.h"
+
+/* mp__item_hdr_t.pad's flag: rc is the item's library code. */
+#define MP__ITEM_CODE 1u
+
+/* How a pool's workers are started and ended; see above. Every call comes
+ * from the pool's handler thread with no pool lock held.
+ * start starts slot ctx->slot's worker (ctx stays valid until reap),
+ *   stores its handle in *worker and a pid for mp_pool_stats (0: none);
+ *   returns 0 or a negative error.
+ * waitable returns what becomes ready once the worker ended; it has put
+ *   every reply it will put before that.
+ * kill makes the worker end soon, its tasks unfinished.
+ * reap waits until the worker ended (after kill, or after its waitable was
+ *   ready), stores how (an exit status, or minus a signal) in *exitcode and
+ *   frees the handle.
+ * release (may be NULL) is called with arg once the pool is freed, or
+ * once creating it failed after the arguments were checked. */
+typedef struct mp__pool_transport {
+    void *arg;
+    int (*start)(void *arg, const mp__worker_ctx_t *ctx, void **worker,
+                 pid_t *pid);
+    mp_waitable_t (*waitable)(void *worker);
+    void (*kill)(void *worker);
+    void (*reap)(void *worker, int *exitcode);
+    void (*release)(void *arg);
+} mp__pool_transport_t;
+
+/* mp__pool_create_transport is mp_pool_create with the workers of
+ * transport t (*t is copied; t NULL: forked children, as mp_pool_create).
+ * Same returns. Context: any thread. */
+int mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
+                              const mp__pool_transport_t *t);
+
+/* mp__pool_resolve_fn returns the function a task names (module path as
+ * dladdr gives it, offset in it), or NULL when no such module is loaded.
+ * Context: any thread (it caches the last module). */
+mp_pool_fn mp__pool_resolve_fn(const char *fname, size_t fname_len,
+                               uint64_t offset);
+
+/* What libmultiproc_mpi reaches of the core library. */
+#define MP__REMOTE_BRIDGE_VERSION 1u
+typedef struct mp__remote_bridge {
+    unsigned version; /* MP__REMOTE_BRIDGE_VERSION */
+    int (*pool_create)(mp_pool_t **out, const mp_pool_opts_t *opts,
+                       const mp__pool_transport_t *t);
+    void (*fn_name)(mp_pool_fn fn, mp__fn_name_t *name);
+    mp_pool_fn (*resolve_fn)(const char *fname, size_t fname_len,
+                             uint64_t offset);
+    int64_t (*now_ns)(void);
+    void (*yield)(void);
+    void (*nap)(int64_t ns);
+    int (*waker_open)(void);
+    void (*waker_signal)(int fd);
+    void (*waker_close)(int fd);
+    int (*code_find)(const void *addr, mp__plat_code_object_t *out);
+    void (*signal_set)(int sig, void (*handler)(int));
+} mp__remote_bridge_t;
+
+/* mp__remote_bridge returns the core's bridge when it is of the version
+ * asked for, else NULL (a libmultiproc_mpi built against another core).
+ * Exported from the shared library though internal: its only caller is
+ * libmultiproc_mpi, and no public header declares it. */
+__attribute__((visibility("default"))) const mp__remote_bridge_t *
+mp__remote_bridge(unsigned version);
+
+#endif /* MP_POOL_REMOTE_H */
