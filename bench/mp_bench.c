@@ -8,7 +8,9 @@
  * py_bench's workloads come a few it lacks (queue_throughput_small_8p8c,
  * queue_throughput_64mib, pool_map_worker_killed) and pool_rss_idle_worker
  * (which py_bench has, but not the reference py_anchor);
- * pool_startup also prints the bare fork floor under a pool start. */
+ * pool_startup also prints the bare fork floor under a pool start, and
+ * pool_startup_first_result times a pool's start under each start method
+ * (py_bench has it, the reference py_anchor does not). */
 #include <multiproc.h>
 
 #include "bench_util.h"
@@ -32,6 +34,8 @@
 
 /* The counts py_bench uses by default (its --n-* flags). */
 #define N_FORK 150
+#define N_FORKSERVER 30
+#define N_SPAWN 20
 #define N_LOCK 10000000L
 #define N_VALUE 1000000L
 #define N_SHM 20000L
@@ -42,6 +46,7 @@
 #define N_PIPE_LARGE 1500L
 #define N_JOINABLE 100000L
 #define N_POOL_STARTUP 30L
+#define N_POOL_STARTUP_FIRST 10L
 #define N_POOL_MAP 3000000L
 #define N_POOL_MAP_CS1 50000L
 #define N_POOL_IMAP 50000L
@@ -105,7 +110,7 @@ join_all(mp_process_t **ps, size_t n)
                     (int)mp_process_pid(ps[i]), code);
             exit(2);
         }
-        check(mp_process_destroy(ps[i]), "mp_process_destroy");
+        mp_process_destroy(ps[i]);
     }
 }
 
@@ -119,35 +124,52 @@ noop_target(void *arg)
     return 0;
 }
 
-/* Creates, starts and joins one no-op child. */
+/* Creates, starts (by method) and joins one no-op child. */
 static void
-start_join_once(void)
+start_join_once(mp_start_method_t method)
 {
-    mp_process_t *p = spawn(noop_target, NULL);
+    mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+    o.start_method = method;
+    mp_process_t *p = NULL;
 
+    check(mp_process_create(&p, noop_target, NULL, &o), "mp_process_create");
+    check(mp_process_start(p), "mp_process_start");
     join_all(&p, 1);
 }
 
-/* process_start_join: sequential create+start+join of a no-op child. */
+/* process_start_join: sequential create+start+join of a no-op child, by
+ * each start method (forkserver and spawn exec this program: main calls
+ * mp_main first). */
 static void
 wl_process_start_join(void)
 {
-    long n = scaled(N_FORK, 1);
+    static const struct {
+        mp_start_method_t method;
+        const char *name;
+        long count; /* py_bench's --n-fork, --n-forkserver, --n-spawn */
+    } methods[] = {
+        {MP_START_FORK, "process_start_join_fork", N_FORK},
+        {MP_START_FORKSERVER, "process_start_join_forkserver", N_FORKSERVER},
+        {MP_START_SPAWN, "process_start_join_spawn", N_SPAWN},
+    };
 
-    for (int i = 0; i < 3; i++) { /* warm-up, as py_bench */
-        start_join_once();
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        long n = scaled(methods[m].count, 1);
+
+        /* Warm-up, as py_bench: starts the forkserver, warms caches. */
+        for (int i = 0; i < 3; i++) {
+            start_join_once(methods[m].method);
+        }
+        double t0 = bench_now();
+        for (long i = 0; i < n; i++) {
+            start_join_once(methods[m].method);
+        }
+        double dt = bench_now() - t0;
+        bench_emit(methods[m].name, dt / (double)n * 1e6, "us",
+                   "n=%ld mp_process_create+start+join+destroy(noop) "
+                   "sequential, start method %s",
+                   n, mp_start_method_name(methods[m].method));
     }
-    double t0 = bench_now();
-    for (long i = 0; i < n; i++) {
-        start_join_once();
-    }
-    double dt = bench_now() - t0;
-    bench_emit("process_start_join_fork", dt / (double)n * 1e6, "us",
-               "n=%ld mp_process_create+start+join+destroy(noop) sequential",
-               n);
-    fprintf(stderr, "mp_bench: process_start_join_forkserver, "
-                    "process_start_join_spawn: not available yet "
-                    "(needs the forkserver and spawn start methods)\n");
 }
 
 /*----- pipes --------------------------------------------------------------*/
@@ -166,14 +188,15 @@ pingpong_child(void *arg)
     const struct pingpong *pp = arg;
     char buf[64];
 
-    if (mp_conn_send_bytes(pp->wr, "ready", 5) != 0) {
+    if (mp_conn_send_bytes(pp->wr, "ready", 5, MP_WAIT_FOREVER) != 0) {
         return 1;
     }
     for (long i = 0; i < pp->n; i++) {
         ssize_t len =
             mp_conn_recv_bytes_into(pp->rd, buf, sizeof buf, MP_WAIT_FOREVER);
 
-        if (len < 0 || mp_conn_send_bytes(pp->wr, buf, (size_t)len) != 0) {
+        if (len < 0 || mp_conn_send_bytes(pp->wr, buf, (size_t)len,
+                                          MP_WAIT_FOREVER) != 0) {
             return 1;
         }
     }
@@ -205,7 +228,8 @@ pingpong_run(const char *name, const char *how, mp_conn_t *prd, mp_conn_t *pwr,
         if (i == 0) {
             t0 = bench_now();
         }
-        check(mp_conn_send_bytes(pwr, msg, sizeof msg), "mp_conn_send_bytes");
+        check(mp_conn_send_bytes(pwr, msg, sizeof msg, MP_WAIT_FOREVER),
+              "mp_conn_send_bytes");
         check(mp_conn_recv_bytes_into(prd, buf, sizeof buf, MP_WAIT_FOREVER),
               "mp_conn_recv_bytes_into");
     }
@@ -305,7 +329,8 @@ wl_pipe_throughput_large(void)
     char *payload = xpayload(MIB);
     double t0 = bench_now();
     for (long i = 0; i < s.n; i++) {
-        check(mp_conn_send_bytes(w, payload, MIB), "mp_conn_send_bytes");
+        check(mp_conn_send_bytes(w, payload, MIB, MP_WAIT_FOREVER),
+              "mp_conn_send_bytes");
     }
     join_all(&p, 1);
     double dt = s.res[0] - t0;
@@ -458,7 +483,8 @@ make_queue(mp_queue_t **out)
 static int
 make_queue4(mp_queue_t **out)
 {
-    const mp_queue_opts_t opts = {.maxsize = 4};
+    mp_queue_opts_t opts = MP_QUEUE_OPTS_INIT;
+    opts.maxsize = 4;
 
     return mp_queue_create(out, &opts);
 }
@@ -638,7 +664,8 @@ sq_task(const void *in, size_t in_len, mp_pool_out_t *out)
 static mp_pool_t *
 pool2(void)
 {
-    const mp_pool_opts_t opts = {.processes = 2};
+    mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
+    opts.processes = 2;
     mp_pool_t *pool = NULL;
 
     check(mp_pool_create(&pool, &opts), "mp_pool_create");
@@ -711,7 +738,7 @@ range_items(long n)
 /* Maps sq_task over 0 .. n-1 with chunksize cs; exits unless every square
  * came back. */
 static void
-map_squares(mp_pool_t *pool, long n, long cs)
+map_squares(mp_pool_t *pool, long n, size_t cs)
 {
     long *in = range_items(n);
     long *out = big_array((size_t)n * sizeof(long));
@@ -823,24 +850,71 @@ wl_pool_startup(void)
                n);
 }
 
+/* pool_startup_first_result: under each start method, Pool(2) create +
+ * one apply of sq_task + close + join, sequentially, after one untimed
+ * cycle (which starts the forkserver). */
+static void
+wl_pool_startup_first_result(void)
+{
+    static const mp_start_method_t methods[] = {
+        MP_START_FORK, MP_START_FORKSERVER, MP_START_SPAWN};
+    long n = scaled(N_POOL_STARTUP_FIRST, 1);
+
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
+        opts.processes = 2;
+        opts.start_method = methods[m];
+        double t0 = 0;
+
+        for (long i = -1; i < n; i++) {
+            mp_pool_t *pool = NULL;
+            long x = 3, *y = NULL;
+
+            if (i == 0) {
+                t0 = bench_now();
+            }
+            check(mp_pool_create(&pool, &opts), "mp_pool_create");
+            ssize_t len = check(mp_pool_apply(pool, sq_task, &x, sizeof x,
+                                              (void **)&y, JOIN_TIMEOUT_MS),
+                                "mp_pool_apply");
+            if (len != (ssize_t)sizeof *y || *y != 9) {
+                fprintf(stderr, "mp_bench: wrong pool result\n");
+                exit(2);
+            }
+            mp_free(y);
+            pool_finish(pool);
+        }
+        double dt = bench_now() - t0;
+        const char *name = mp_start_method_name(methods[m]);
+        char wl[64];
+
+        snprintf(wl, sizeof wl, "pool_startup_first_result_%s", name);
+        bench_emit(wl, dt / (double)n * 1e6, "us",
+                   "n=%ld %s mp_pool_create(2) + mp_pool_apply + "
+                   "mp_pool_close + mp_pool_join",
+                   n, name);
+    }
+}
+
 /* pool_map_trivial: map(x*x) with the default chunksize, then with 1. */
 static void
 wl_pool_map_trivial(void)
 {
-    static const long cs_n[][2] = {{MP_POOL_CHUNKSIZE_AUTO, N_POOL_MAP},
-                                   {1, N_POOL_MAP_CS1}};
+    /* Chunk size 0: automatic. */
+    static const long cs_n[][2] = {{0, N_POOL_MAP}, {1, N_POOL_MAP_CS1}};
     mp_pool_t *pool = pool2();
 
-    map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO); /* warm-up */
+    map_squares(pool, 1000, 0); /* warm-up */
     for (size_t k = 0; k < 2; k++) {
         long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10);
         double t0 = bench_now();
-        map_squares(pool, n, cs);
+        map_squares(pool, n, (size_t)cs);
         double dt = bench_now() - t0;
-        /* AUTO: Python's rule for Pool(2), ceil(n / (4 * 2)), cut to
+        /* AUTO (0): Python's rule for Pool(2), ceil(n / (4 * 2)), cut to
          * 63 KiB of items a chunk. */
-        long eff =
-            cs > 0 ? cs : mp_pool_chunksize(pool, (size_t)n, sizeof(long));
+        long eff = cs > 0
+                       ? cs
+                       : (long)mp_pool_chunksize(pool, (size_t)n, sizeof(long));
         bench_emit(
             cs > 0 ? "pool_map_trivial_chunksize1"
                    : "pool_map_trivial_default_chunksize",
@@ -860,21 +934,20 @@ wl_pool_imap_unordered_trivial(void)
     static const long cs_n[][2] = {{1, N_POOL_IMAP}, {100, N_POOL_IMAP_CS100}};
     mp_pool_t *pool = pool2();
 
-    map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO); /* warm-up */
+    map_squares(pool, 1000, 0); /* warm-up */
     for (size_t k = 0; k < 2; k++) {
         long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10), cnt = 0;
         long *in = range_items(n);
         mp_imap_t *it = NULL;
         void *res = NULL;
         char name[64];
-        int rc;
+        ssize_t rc;
 
         double t0 = bench_now();
         check(mp_pool_imap_unordered(pool, sq_task, in, sizeof(long), (size_t)n,
-                                     cs, &it),
+                                     (size_t)cs, &it),
               "mp_pool_imap_unordered");
-        while ((rc = mp_imap_next(it, &res, NULL, NULL, JOIN_TIMEOUT_MS)) !=
-               MP_EOF) {
+        while ((rc = mp_imap_next(it, &res, NULL, JOIN_TIMEOUT_MS)) != MP_EOF) {
             check(rc, "mp_imap_next");
             mp_free(res);
             cnt++;
@@ -905,12 +978,11 @@ apply_once(mp_pool_t *pool, long x)
     mp_result_t *r = NULL;
     long y = 0;
     void *out = NULL;
-    size_t len = 0;
 
     check(mp_pool_apply_async(pool, sq_task, &x, sizeof x, &r),
           "mp_pool_apply_async");
-    check(mp_result_get(r, &out, &len, JOIN_TIMEOUT_MS), "mp_result_get");
-    if (len == sizeof y) {
+    if (check(mp_result_get(r, &out, JOIN_TIMEOUT_MS), "mp_result_get") ==
+        (ssize_t)sizeof y) {
         memcpy(&y, out, sizeof y);
     }
     if (y != x * x) {
@@ -1095,7 +1167,7 @@ wl_rss_idle_pool_worker(void)
     long sum = 0, lo = -1, hi = -1;
     int nw;
 
-    map_squares(pool, 1000, MP_POOL_CHUNKSIZE_AUTO);
+    map_squares(pool, 1000, 0);
     nw = (int)check(mp_pool_stats(pool, &st, w, 2), "mp_pool_stats");
     for (int k = 0; k < nw; k++) {
         long kib = vmrss_kib(w[k].pid);
@@ -1495,6 +1567,7 @@ static const struct workload WORKLOADS[] = {
     {"simplequeue_throughput_large", wl_simplequeue_throughput_large},
     {"joinablequeue", wl_joinablequeue},
     {"pool_startup", wl_pool_startup},
+    {"pool_startup_first_result", wl_pool_startup_first_result},
     {"pool_map_trivial", wl_pool_map_trivial},
     {"pool_imap_unordered_trivial", wl_pool_imap_unordered_trivial},
     {"pool_apply_async_roundtrip", wl_pool_apply_async_roundtrip},
@@ -1560,6 +1633,9 @@ main(int argc, char **argv)
     const char *only = NULL;
     int list = 0;
 
+    /* spawn and forkserver children (process_start_join,
+     * pool_startup_first_result) boot here. */
+    mp_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--list") == 0) {
             list = 1;

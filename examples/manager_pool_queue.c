@@ -148,8 +148,7 @@ static void
 finish(mp_result_t *r)
 {
     void *out;
-    size_t len;
-    check(mp_result_get(r, &out, &len, MP_WAIT_FOREVER), "task");
+    check(mp_result_get(r, &out, MP_WAIT_FOREVER), "task");
     mp_free(out);
     mp_result_destroy(r);
 }
@@ -162,7 +161,8 @@ main(void)
     check(mp_manager_start(manager), "manager start");
 
     /* Seed 000: Pool(8), three writers, one reader. */
-    mp_pool_opts_t opts = {.processes = 8};
+    mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
+    opts.processes = 8;
     mp_pool_t *pool;
     check(mp_pool_create(&pool, &opts), "pool");
     mp_proxy_t *q;

@@ -91,7 +91,9 @@ main(void)
         return 1;
     }
     mp_pool_t *pool;
-    check(mp_pool_create(&pool, &(mp_pool_opts_t){.processes = 4}), "Pool(4)");
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 4;
+    check(mp_pool_create(&pool, &o), "Pool(4)");
     mp_result_t *res_list[10];
     int sum = 0;
     mp_pool_callbacks_t cb = {on_success, on_error, &sum};
@@ -101,7 +103,7 @@ main(void)
     }
     for (int i = 0; i < 10; i++) {
         void *y;
-        check(mp_result_get(res_list[i], &y, NULL, 10000), "get(timeout=10)");
+        check(mp_result_get(res_list[i], &y, 10000), "get(timeout=10)");
         printf("%d\n", *(int *)y);
         mp_free(y);
         mp_result_destroy(res_list[i]);
@@ -112,29 +114,27 @@ main(void)
      * gettable; terminate then cancels it. */
     mp_result_t *r;
     check(mp_pool_apply_async(pool, stuck, NULL, 0, &r), "apply_async");
-    int rc = mp_result_get(r, NULL, NULL, 100);
-    printf("get(timeout=0.1): %s, ready: %d\n", mp_err_name(rc),
+    ssize_t rc = mp_result_get(r, NULL, 100);
+    printf("get(timeout=0.1): %s, ready: %d\n", mp_err_name((int)rc),
            mp_result_ready(r));
     check(mp_pool_terminate(pool), "terminate");
-    printf("after terminate: %s (%s)\n",
-           mp_err_name(mp_result_get(r, NULL, NULL, 0)),
+    printf("after terminate: %s (%s)\n", mp_err_name(mp_result_get(r, NULL, 0)),
            mp_result_error_message(r));
     mp_result_destroy(r);
     mp_pool_destroy(pool);
 
     /* With a task timeout the stuck task is killed with its worker; the
      * pool replaces the worker and goes on. */
-    check(mp_pool_create(
-              &pool, &(mp_pool_opts_t){.processes = 2, .task_timeout = 1000}),
-          "Pool(2, task timeout)");
+    o.processes = 2;
+    o.task_timeout = 1000;
+    check(mp_pool_create(&pool, &o), "Pool(2, task timeout)");
     check(mp_pool_apply_async_cb(pool, stuck, NULL, 0, &cb, &r), "apply_async");
-    rc = mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER);
-    printf("stuck task: %s\n", mp_err_name(rc));
+    rc = mp_result_get(r, NULL, MP_WAIT_FOREVER);
+    printf("stuck task: %s\n", mp_err_name((int)rc));
     mp_result_destroy(r);
     int x = 12;
     void *y;
-    check(mp_pool_apply(pool, f, &x, sizeof x, &y, NULL, MP_WAIT_FOREVER),
-          "apply");
+    check(mp_pool_apply(pool, f, &x, sizeof x, &y, MP_WAIT_FOREVER), "apply");
     printf("pool still works: f(12) = %d\n", *(int *)y);
     mp_free(y);
     check(mp_pool_close(pool), "close");

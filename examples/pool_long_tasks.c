@@ -102,7 +102,7 @@ static void
 check_all(mp_result_t **res, int n)
 {
     for (int i = 0; i < n; i++) {
-        check(mp_result_get(res[i], NULL, NULL, 0), "task result");
+        check(mp_result_get(res[i], NULL, 0), "task result");
         mp_result_destroy(res[i]);
     }
 }
@@ -116,7 +116,9 @@ main(void)
     printf("Parent process %d.\n", (int)getpid());
     mp_pool_t *p;
     mp_result_t *res[10];
-    check(mp_pool_create(&p, &(mp_pool_opts_t){.processes = 4}), "Pool(4)");
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 4;
+    check(mp_pool_create(&p, &o), "Pool(4)");
     submit_all(p, long_time_task, 5, res);
     printf("Waiting for all subprocesses done...\n");
     check(mp_pool_close(p), "close");
@@ -127,16 +129,17 @@ main(void)
 
     /* Seed 002: Pool(3) over ten tasks; the parent watches the counts. */
     mp_pool_t *po;
-    check(mp_pool_create(&po, &(mp_pool_opts_t){.processes = 3}), "Pool(3)");
+    o.processes = 3;
+    check(mp_pool_create(&po, &o), "Pool(3)");
     submit_all(po, worker, 10, res);
     printf("------start------\n");
     check(mp_pool_close(po), "close");
     /* The bar prints plain lines (at most one a second) when stdout is
      * not a terminal, and redraws one line when it is. */
     mp_progress_t *bar;
-    check(mp_progress_create(&bar, 10, "tasks",
-                             &(mp_progress_opts_t){.stream = stdout}),
-          "progress");
+    mp_progress_opts_t bo = MP_PROGRESS_OPTS_INIT;
+    bo.stream = stdout;
+    check(mp_progress_create(&bar, 10, "tasks", &bo), "progress");
     mp_pool_stats_t st;
     do {
         check(mp_pool_stats(po, &st, NULL, 0), "stats");

@@ -106,11 +106,13 @@ main(void)
 
     /* with Pool(5) as p: print(p.map(f, [1, 2, 3])) */
     mp_pool_t *pool;
-    mp_pool_opts_t opts = {.processes = 5};
+    mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
+    opts.processes = 5;
     check(mp_pool_create(&pool, &opts), "pool create");
     int in3[3] = {1, 2, 3}, out3[3];
-    check(mp_pool_map(pool, square, in3, sizeof(int), 3, MP_POOL_CHUNKSIZE_AUTO,
-                      out3, sizeof(int), NULL, MP_WAIT_FOREVER),
+    /* Chunk size 0: the pool picks it. */
+    check(mp_pool_map(pool, square, in3, sizeof(int), 3, 0, out3, sizeof(int),
+                      NULL, MP_WAIT_FOREVER),
           "map");
     print_list(out3, 3);
     mp_pool_destroy(pool); /* leaving `with`: terminate */
@@ -122,9 +124,8 @@ main(void)
     for (int i = 0; i < 10; i++) {
         in10[i] = i;
     }
-    check(mp_pool_map(pool, square, in10, sizeof(int), 10,
-                      MP_POOL_CHUNKSIZE_AUTO, out10, sizeof(int), NULL,
-                      MP_WAIT_FOREVER),
+    check(mp_pool_map(pool, square, in10, sizeof(int), 10, 0, out10,
+                      sizeof(int), NULL, MP_WAIT_FOREVER),
           "map");
     print_list(out10, 10);
 
@@ -133,12 +134,12 @@ main(void)
           "imap_unordered");
     for (;;) {
         void *res;
-        size_t len, index;
-        int r = mp_imap_next(it, &res, &len, &index, MP_WAIT_FOREVER);
-        if (r == MP_EOF) {
+        size_t index;
+        ssize_t len = mp_imap_next(it, &res, &index, MP_WAIT_FOREVER);
+        if (len == MP_EOF) {
             break;
         }
-        check(r, "imap next");
+        check((int)len, "imap next");
         printf("%d\n", *(int *)res);
         mp_free(res);
     }
@@ -149,19 +150,18 @@ main(void)
     check(mp_pool_apply_async(pool, square, &ten, sizeof ten, &res),
           "apply_async");
     void *val;
-    size_t len;
-    check(mp_result_get(res, &val, &len, 1000), "get");
+    check((int)mp_result_get(res, &val, 1000), "get");
     printf("%d\n", *(int *)val);
     mp_free(val);
     mp_result_destroy(res);
 
     check(mp_pool_apply_async(pool, sleep_ten, NULL, 0, &res), "apply_async");
-    int r = mp_result_get(res, &val, &len, 1000);
+    ssize_t r = mp_result_get(res, &val, 1000);
     if (r == MP_ETIMEDOUT) {
         printf("multiprocessing.TimeoutError (get(timeout=1) gave %s)\n",
-               mp_err_name(r));
+               mp_err_name((int)r));
     } else {
-        check(r < 0 ? r : MP_EINVAL, "get of the sleeping task");
+        check(r < 0 ? (int)r : MP_EINVAL, "get of the sleeping task");
     }
     mp_pool_destroy(pool); /* leaving `with`: terminate stops the sleeper */
     mp_result_destroy(res);
@@ -182,7 +182,7 @@ main(void)
     check(mp_pool_join(pool, MP_WAIT_FOREVER), "join");
     long total = 0;
     for (int i = 0; i < NTASKS; i++) {
-        check(mp_result_get(results[i], &val, &len, MP_NO_WAIT), "get");
+        check((int)mp_result_get(results[i], &val, MP_NO_WAIT), "get");
         total += *(long *)val;
         mp_free(val);
         mp_result_destroy(results[i]);

@@ -92,7 +92,9 @@ main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     mp_pool_t *pool;
-    check(mp_pool_create(&pool, &(mp_pool_opts_t){.processes = 3}), "Pool(3)");
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 3;
+    check(mp_pool_create(&pool, &o), "Pool(3)");
     /* Only now the queue: the workers are already running. */
     mp_queue_t *queue;
     check(mp_queue_create(&queue, NULL), "Queue");
@@ -113,9 +115,9 @@ main(void)
 
     /* The seed's loop: one report per file, a progress line for each. */
     mp_progress_t *bar;
-    check(mp_progress_create(&bar, NFILES, "copied",
-                             &(mp_progress_opts_t){.stream = stdout}),
-          "progress");
+    mp_progress_opts_t bo = MP_PROGRESS_OPTS_INIT;
+    bo.stream = stdout;
+    check(mp_progress_create(&bar, NFILES, "copied", &bo), "progress");
     size_t bytes = 0;
     for (int done = 1; done <= NFILES; done++) {
         struct report rep;
@@ -129,7 +131,7 @@ main(void)
 
     check(mp_pool_join(pool, MP_WAIT_FOREVER), "join");
     for (int i = 0; i < NFILES; i++) {
-        check(mp_result_get(res[i], NULL, NULL, 0), "copy_file");
+        check(mp_result_get(res[i], NULL, 0), "copy_file");
         mp_result_destroy(res[i]);
     }
     printf("all %d files reported, %zu of %zu bytes\n", NFILES, bytes,

@@ -19,7 +19,8 @@
 static mp_manager_t *
 start_at(const char *address)
 {
-    mp_manager_opts_t o = {.address = address};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = address;
     mp_manager_t *m = mpt_manager_start(&o);
     ASSERT_GT(mp_manager_pid(m), 0);
     ASSERT_NOT_NULL(mp_manager_address(m));
@@ -83,9 +84,11 @@ TEST(manager_lifecycle_and_errors)
     mp_manager_t *m = NULL;
     mp_proxy_t *p = NULL;
     ASSERT_ERR(mp_manager_create(NULL, NULL), MP_EINVAL);
-    mp_manager_opts_t bad = {.authkey_len = 4};
+    mp_manager_opts_t bad = MP_MANAGER_OPTS_INIT;
+    bad.authkey_len = 4;
     ASSERT_ERR(mp_manager_create(&m, &bad), MP_EINVAL);
-    mp_manager_opts_t badt = {.shutdown_timeout = -5};
+    mp_manager_opts_t badt = MP_MANAGER_OPTS_INIT;
+    badt.shutdown_timeout = -5;
     ASSERT_ERR(mp_manager_create(&m, &badt), MP_EINVAL);
 
     ASSERT_OK(mp_manager_create(&m, NULL));
@@ -761,10 +764,11 @@ child_late_joiner(void *arg)
     mpt_read_all(a->to_child.rd, &keylen, sizeof(keylen));
     mpt_read_all(a->to_child.rd, key, keylen);
     mpt_read_all(a->to_child.rd, token, sizeof(token));
-    mp_manager_opts_t o = {.address = addr,
-                           .authkey = key,
-                           .authkey_len = keylen,
-                           .remote_only = a->remote_only};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = addr;
+    o.authkey = key;
+    o.authkey_len = keylen;
+    o.remote_only = a->remote_only;
     mp_manager_t *c;
     mp_proxy_t *l;
     ASSERT_OK(mp_manager_create(&c, &o));
@@ -860,8 +864,10 @@ task_append_via_token(const void *in, size_t len, mp_pool_out_t *out)
     const unsigned char *key =
         (const unsigned char *)(token + strlen(token) + 1);
     size_t keylen = len - (size_t)((const char *)key - s);
-    mp_manager_opts_t o = {
-        .address = addr, .authkey = key, .authkey_len = keylen};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = addr;
+    o.authkey = key;
+    o.authkey_len = keylen;
     mp_manager_t *c;
     mp_proxy_t *l;
     if (mp_manager_create(&c, &o) != 0 || mp_manager_connect(c, 30000) != 0) {
@@ -900,8 +906,7 @@ TEST_TIMEOUT(manager_used_by_running_pool_workers, 60)
     }
     for (int i = 0; i < 6; i++) {
         void *out = NULL;
-        size_t outlen = 0;
-        ASSERT_OK(mp_result_get(res[i], &out, &outlen, MP_WAIT_FOREVER));
+        ASSERT_OK(mp_result_get(res[i], &out, MP_WAIT_FOREVER));
         mp_free(out);
         mp_result_destroy(res[i]);
     }
@@ -1162,15 +1167,17 @@ TEST(manager_client_killed)
 TEST(manager_wrong_key_refused)
 {
     mp_manager_t *m = start_at("127.0.0.1:0");
-    mp_manager_opts_t o = {.address = mp_manager_address(m),
-                           .authkey = "not the key",
-                           .authkey_len = 11};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = mp_manager_address(m);
+    o.authkey = "not the key";
+    o.authkey_len = 11;
     mp_manager_t *c;
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c, 30000), MP_EAUTH);
     mp_manager_destroy(c);
     /* Nothing listens at a closed port / missing path. */
-    mp_manager_opts_t none = {.address = "/nonexistent/mp-manager.sock"};
+    mp_manager_opts_t none = MP_MANAGER_OPTS_INIT;
+    none.address = "/nonexistent/mp-manager.sock";
     ASSERT_OK(mp_manager_create(&c, &none));
     ASSERT_ERR(mp_manager_connect(c, 30000), MP_ENOENT);
     mp_manager_destroy(c);

@@ -209,10 +209,9 @@ TEST(nopidfd_pool_map_and_worker_death)
     /* The dead worker was replaced. */
     int64_t x = 9, y = 0;
     void *res = NULL;
-    size_t len = 0;
-    ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, &res, &len,
-                            MP_WAIT_FOREVER));
-    ASSERT_EQ(len, sizeof y);
+    ASSERT_EQ(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, &res,
+                            MP_WAIT_FOREVER),
+              (ssize_t)sizeof y);
     memcpy(&y, res, sizeof y);
     ASSERT_EQ(y, 81);
     mp_free(res);

@@ -100,7 +100,7 @@ crash_case(mp_pool_fn fn, int code, const char *text)
     for (int64_t i = N / 2; i < N; i++) {
         ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &i, 8, &good[i]));
     }
-    ASSERT_ERR(mp_result_get(bad, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
+    ASSERT_ERR(mp_result_get(bad, NULL, MP_WAIT_FOREVER), MP_EWORKER);
     int got;
     ASSERT_OK(mp_result_exitcode(bad, &got));
     ASSERT_EQ(got, code);
@@ -111,9 +111,9 @@ crash_case(mp_pool_fn fn, int code, const char *text)
     mp_result_destroy(bad);
     for (int64_t i = 0; i < N; i++) {
         void *buf;
-        size_t len;
         int64_t y;
-        ASSERT_OK(mp_result_get(good[i], &buf, &len, MP_WAIT_FOREVER));
+        ASSERT_EQ(mp_result_get(good[i], &buf, MP_WAIT_FOREVER),
+                  (ssize_t)sizeof y);
         memcpy(&y, buf, sizeof y);
         mp_free(buf);
         ASSERT_EQ(y, i * i);
@@ -151,13 +151,13 @@ TEST(pool_faults_worker_killed_mid_task)
     pid_t pid;
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_OK(kill(pid, SIGKILL) == 0 ? 0 : -1);
-    ASSERT_ERR(mp_result_get(victim, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
+    ASSERT_ERR(mp_result_get(victim, NULL, MP_WAIT_FOREVER), MP_EWORKER);
     int code;
     ASSERT_OK(mp_result_exitcode(victim, &code));
     ASSERT_EQ(code, -SIGKILL);
     mp_result_destroy(victim);
     for (int i = 0; i < 4; i++) {
-        ASSERT_OK(mp_result_get(r[i], NULL, NULL, MP_WAIT_FOREVER));
+        ASSERT_OK(mp_result_get(r[i], NULL, MP_WAIT_FOREVER));
         mp_result_destroy(r[i]);
     }
     check_and_finish(pool);
@@ -244,12 +244,14 @@ TEST(pool_faults_crashing_initializer_no_fork_loop)
 {
     mpt_pipe_open(&running);
     mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = 2, .initializer = init_crash};
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 2;
+    o.initializer = init_crash;
     ASSERT_OK(mp_pool_create(&pool, &o));
     mp_result_t *r;
     int err = mp_pool_apply_async(pool, mpt_task_square, "12345678", 8, &r);
     if (err == 0) {
-        ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
+        ASSERT_ERR(mp_result_get(r, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
         ASSERT_NOT_NULL(
             strstr(mp_result_error_message(r), "workers keep dying at start"));
         mp_result_destroy(r);
@@ -288,8 +290,7 @@ TEST(pool_faults_terminate_with_tasks_running)
     }
     ASSERT_OK(mp_pool_terminate(pool));
     for (int i = 0; i < 4; i++) {
-        ASSERT_ERR(mp_result_get(r[i], NULL, NULL, MP_WAIT_FOREVER),
-                   MP_ECANCELED);
+        ASSERT_ERR(mp_result_get(r[i], NULL, MP_WAIT_FOREVER), MP_ECANCELED);
         ASSERT_STR_EQ(mp_result_error_message(r[i]), "the pool was terminated");
     }
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
@@ -326,7 +327,7 @@ TEST(pool_faults_destroy_without_join)
     }
     mp_pool_destroy(pool);
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
-    ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_NO_WAIT), MP_ECANCELED);
+    ASSERT_ERR(mp_result_get(r, NULL, MP_NO_WAIT), MP_ECANCELED);
     mp_result_destroy(r);
     /* A closed pool with work queued is destroyed the same way. */
     pool = mpt_pool_make(1, 0);
@@ -335,7 +336,7 @@ TEST(pool_faults_destroy_without_join)
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_OK(mp_pool_close(pool));
     mp_pool_destroy(pool);
-    ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_NO_WAIT), MP_ECANCELED);
+    ASSERT_ERR(mp_result_get(r, NULL, MP_NO_WAIT), MP_ECANCELED);
     mp_result_destroy(r);
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
     mpt_pipe_close(&mpt_announce);
@@ -366,15 +367,15 @@ TEST(pool_faults_imap_item_crash)
     ASSERT_OK(mp_pool_imap(pool, sq_crash_3, in, 8, N, 1, &it));
     for (size_t k = 0; k < N; k++) {
         void *buf = NULL;
-        size_t len, idx;
-        int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+        size_t idx;
+        ssize_t got = mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER);
         ASSERT_EQ(idx, k);
         if (k == 3) {
-            ASSERT_ERR(err, MP_EWORKER);
+            ASSERT_ERR(got, MP_EWORKER);
             ASSERT_NOT_NULL(strstr((char *)buf, "signal 11"));
         } else {
-            ASSERT_OK(err);
             int64_t y;
+            ASSERT_EQ(got, (ssize_t)sizeof y);
             memcpy(&y, buf, sizeof y);
             ASSERT_EQ(y, (int64_t)(k * k));
         }
@@ -402,17 +403,18 @@ TEST(pool_faults_idle_worker_killed)
     mp_pool_t *pool = mpt_pool_make(1, 0);
     for (int round = 0; round < 5; round++) {
         void *buf;
-        size_t len;
         pid_t pid;
-        ASSERT_OK(mp_pool_apply(pool, pid_of_worker, NULL, 0, &buf, &len,
-                                MP_WAIT_FOREVER));
+        ASSERT_EQ(
+            mp_pool_apply(pool, pid_of_worker, NULL, 0, &buf, MP_WAIT_FOREVER),
+            (ssize_t)sizeof pid);
         memcpy(&pid, buf, sizeof pid);
         mp_free(buf);
         ASSERT_EQ(kill(pid, SIGKILL), 0);
         mpt_wait_pid_exit(pid);
         int64_t x = round;
-        ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, 8, &buf, &len,
-                                MP_WAIT_FOREVER));
+        ASSERT_EQ(
+            mp_pool_apply(pool, mpt_task_square, &x, 8, &buf, MP_WAIT_FOREVER),
+            8);
         int64_t y;
         memcpy(&y, buf, sizeof y);
         mp_free(buf);
@@ -524,7 +526,9 @@ TEST(pool_faults_worker_never_calls_the_allocator)
     /* maxtasksperchild 3: workers are replaced (forked from the pool's
      * thread) as the test goes. */
     mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = 2, .maxtasksperchild = 3};
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 2;
+    o.maxtasksperchild = 3;
     ASSERT_OK(mp_pool_create(&pool, &o));
     /* Results of every size class the worker's buffers go through (up to a
      * huge-page one), items that differ (the per-item table), errors with
@@ -552,7 +556,7 @@ TEST(pool_faults_worker_never_calls_the_allocator)
         bufs[i] = i % 5 == 0 ? (const void *)big : (const void *)&in[i];
         lens[i] = i % 5 == 0 ? 300000 : sizeof in[i];
     }
-    for (long chunksize = 1; chunksize <= 8; chunksize *= 8) {
+    for (size_t chunksize = 1; chunksize <= 8; chunksize *= 8) {
         int rc =
             mp_pool_map_buffers(pool, shaped_task, bufs, lens, N, chunksize,
                                 outs, out_lens, status, MP_WAIT_FOREVER);
@@ -576,10 +580,9 @@ TEST(pool_faults_worker_never_calls_the_allocator)
      * task that then succeeds is dropped. */
     shape_t bad = {3, 0};
     void *res;
-    size_t res_len;
-    ASSERT_OK(mp_pool_apply(pool, shaped_task, &bad, sizeof bad, &res, &res_len,
-                            MP_WAIT_FOREVER));
-    ASSERT_EQ(res_len, 2);
+    ASSERT_EQ(mp_pool_apply(pool, shaped_task, &bad, sizeof bad, &res,
+                            MP_WAIT_FOREVER),
+              2);
     ASSERT_MEM_EQ(res, "ok", 2);
     mp_free(res);
     /* A message from mp_pool_out_error reaches the caller (its first 1023
@@ -589,7 +592,7 @@ TEST(pool_faults_worker_never_calls_the_allocator)
         shape_t e = {1, (int64_t)sizes[k]};
         mp_result_t *r;
         ASSERT_OK(mp_pool_apply_async(pool, shaped_task, &e, sizeof e, &r));
-        ASSERT_ERR(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
+        ASSERT_ERR(mp_result_get(r, NULL, MP_WAIT_FOREVER), MP_EREMOTE);
         const char *m = mp_result_error_message(r);
         ASSERT_EQ(strlen(m), sizes[k] < 1023 ? sizes[k] : 1023);
         ASSERT_EQ(strspn(m, "e"), strlen(m));

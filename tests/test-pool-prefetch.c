@@ -58,10 +58,8 @@ static void
 expect_value(mp_result_t *r, int64_t want)
 {
     void *buf;
-    size_t len;
     int64_t y;
-    ASSERT_OK(mp_result_get(r, &buf, &len, MP_WAIT_FOREVER));
-    ASSERT_EQ(len, sizeof y);
+    ASSERT_EQ(mp_result_get(r, &buf, MP_WAIT_FOREVER), (ssize_t)sizeof y);
     memcpy(&y, buf, sizeof y);
     mp_free(buf);
     ASSERT_EQ(y, want);
@@ -85,7 +83,7 @@ TEST(pool_prefetch_killed_worker_queued_tasks_run_once)
     pid_t pid;
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_EQ(kill(pid, SIGKILL), 0);
-    ASSERT_ERR(mp_result_get(blocked, NULL, NULL, MP_WAIT_FOREVER), MP_EWORKER);
+    ASSERT_ERR(mp_result_get(blocked, NULL, MP_WAIT_FOREVER), MP_EWORKER);
     int code;
     ASSERT_OK(mp_result_exitcode(blocked, &code));
     ASSERT_EQ(code, -SIGKILL);
@@ -170,17 +168,17 @@ storm_case(int nproc, int n, bool ordered_imap)
         ASSERT_OK(mp_pool_imap(pool, trapped_square, in, 8, (size_t)n, 1, &it));
         for (int i = 0; i < n; i++) {
             void *buf = NULL;
-            size_t len = 0, idx = SIZE_MAX;
-            int rc = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+            size_t idx = SIZE_MAX;
+            ssize_t got = mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER);
             ASSERT_EQ(idx, (size_t)i); /* in order, kills or not */
-            status[i] = rc;
-            if (rc == 0) {
-                ASSERT_EQ(len, 8);
+            status[i] = got < 0 ? (int)got : 0;
+            if (got >= 0) {
+                ASSERT_EQ(got, 8);
                 memcpy(&out[i], buf, 8);
             }
             mp_free(buf);
         }
-        ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, 0), MP_EOF);
+        ASSERT_ERR(mp_imap_next(it, NULL, NULL, 0), MP_EOF);
         mp_imap_destroy(it);
     } else {
         ASSERT_ERR(mp_pool_map(pool, trapped_square, in, 8, (size_t)n, 1, out,
@@ -235,8 +233,8 @@ TEST(pool_prefetch_idle_worker_takes_task_behind_blocked_one)
         mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &a));
     ASSERT_OK(mp_pool_apply_async(pool, mpt_task_square, &x, 8, &b));
     ASSERT_OK(mp_pool_apply_async(pool, open_gate, NULL, 0, &c));
-    ASSERT_OK(mp_result_get(c, NULL, NULL, MP_WAIT_FOREVER));
-    ASSERT_OK(mp_result_get(a, NULL, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_result_get(c, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_result_get(a, NULL, MP_WAIT_FOREVER));
     expect_value(b, 49);
     mp_result_destroy(a);
     mp_result_destroy(b);
@@ -265,7 +263,7 @@ TEST(pool_prefetch_single_worker_many_blocked_behind)
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_EQ(mp_result_ready(r[0]), 0);
     mpt_signal(&mpt_gate, 1);
-    ASSERT_OK(mp_result_get(a, NULL, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_result_get(a, NULL, MP_WAIT_FOREVER));
     for (int64_t i = 0; i < N; i++) {
         expect_value(r[i], i * i);
         ASSERT_EQ(atomic_load(&runs->count[i]), 1);
@@ -342,17 +340,16 @@ TEST(pool_prefetch_chunk_replies_with_varied_items)
     ASSERT_OK(mp_pool_imap(pool, varied, in, 8, N, 9, &it));
     for (int i = 0; i < N; i++) {
         void *buf = NULL;
-        size_t len = 0, idx = 0;
-        int rc = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+        size_t idx = 0;
+        ssize_t got = mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER);
         ASSERT_EQ(idx, (size_t)i);
         if (i % 7 == 0) {
-            ASSERT_ERR(rc, MP_EREMOTE);
+            ASSERT_ERR(got, MP_EREMOTE);
             char want[32];
             snprintf(want, sizeof want, "item %d refused", i);
             ASSERT_NOT_NULL(strstr((char *)buf, want));
         } else {
-            ASSERT_EQ(rc, 0);
-            ASSERT_EQ(len, (size_t)(i % 64));
+            ASSERT_EQ(got, i % 64);
         }
         mp_free(buf);
     }
@@ -367,7 +364,9 @@ TEST(pool_prefetch_maxtasksperchild_with_queued_tasks)
     enum { N = 90 };
     runs_map();
     mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = 2, .maxtasksperchild = 3};
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 2;
+    o.maxtasksperchild = 3;
     ASSERT_OK(mp_pool_create(&pool, &o));
     static int64_t in[N], out[N];
     for (int i = 0; i < N; i++) {

@@ -81,8 +81,9 @@ source_case(bool ordered, size_t total)
                                   ordered, &it));
     for (size_t k = 0; k < total; k++) {
         void *buf;
-        size_t len, idx;
-        ASSERT_OK(mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER));
+        size_t idx;
+        ssize_t len = mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER);
+        ASSERT_OK(len);
         s.consumed++;
         ASSERT_LT(idx, total);
         ASSERT_EQ(seen[idx], 0);
@@ -93,13 +94,13 @@ source_case(bool ordered, size_t total)
         uint8_t expect[16];
         memset(expect, (int)(idx % 64), sizeof expect);
         uint64_t sum;
-        ASSERT_EQ(len, sizeof sum);
+        ASSERT_EQ(len, (ssize_t)sizeof sum);
         memcpy(&sum, buf, sizeof sum);
         mp_free(buf);
         ASSERT_EQ(sum, checksum(expect, idx % 13));
     }
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_NO_WAIT), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_NO_WAIT), MP_EOF);
     ASSERT_EQ(s.produced, total);
     /* The first fill reaches the bound: the window was really used. */
     ASSERT_EQ(s.max_seen, total < WINDOW ? total : WINDOW);
@@ -127,15 +128,15 @@ TEST(pool_stream_source_error_ends_iteration)
         ASSERT_OK(mp_pool_imap_source(pool, sum_task, counting_next, &s, 4,
                                       ordered, &it));
         for (int k = 0; k < 30; k++) {
-            ASSERT_OK(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER));
+            ASSERT_OK(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER));
             s.consumed++;
         }
         size_t idx = 0;
         void *buf = &s;
-        ASSERT_ERR(mp_imap_next(it, &buf, NULL, &idx, MP_WAIT_FOREVER), MP_EIO);
+        ASSERT_ERR(mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER), MP_EIO);
         ASSERT_EQ(idx, 30);
         ASSERT(buf == &s); /* nothing handed out */
-        ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+        ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
         mp_imap_destroy(it);
     }
     /* A source failing at once, and an empty one. */
@@ -143,13 +144,13 @@ TEST(pool_stream_source_error_ends_iteration)
     mp_imap_t *it;
     ASSERT_OK(
         mp_pool_imap_source(pool, sum_task, counting_next, &s, 2, false, &it));
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EIO);
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EIO);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
     s = (counting_src_t){.total = 0, .window = 2, .fail_at = SIZE_MAX};
     ASSERT_OK(
         mp_pool_imap_source(pool, sum_task, counting_next, &s, 2, true, &it));
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
     mpt_pool_finish(pool);
 }
@@ -177,17 +178,17 @@ TEST(pool_stream_source_failed_items_go_on)
     for (size_t k = 0; k < 6; k++) {
         void *buf;
         size_t idx;
-        int err = mp_imap_next(it, &buf, NULL, &idx, MP_WAIT_FOREVER);
+        ssize_t got = mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER);
         ASSERT_EQ(idx, k);
         if (k % 2 == 0) {
-            ASSERT_ERR(err, MP_EREMOTE);
+            ASSERT_ERR(got, MP_EREMOTE);
             ASSERT_STR_EQ((char *)buf, "refused");
         } else {
-            ASSERT_OK(err);
+            ASSERT_OK(got);
         }
         mp_free(buf);
     }
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
     mpt_pool_finish(pool);
 }
@@ -217,8 +218,8 @@ TEST(pool_stream_source_bad_input)
     /* Destroyed early with items in flight: they finish unseen. */
     ASSERT_OK(
         mp_pool_imap_source(pool, sum_task, counting_next, &s, 8, false, &it));
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, -5), MP_EINVAL);
-    ASSERT_OK(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER));
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, -5), MP_EINVAL);
+    ASSERT_OK(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER));
     s.consumed++;
     mp_imap_destroy(it);
     /* The pool closes mid-iteration: the input ends with MP_ECLOSED. */
@@ -227,11 +228,11 @@ TEST(pool_stream_source_bad_input)
         mp_pool_imap_source(pool, sum_task, counting_next, &s, 4, true, &it));
     ASSERT_OK(mp_pool_close(pool));
     for (int k = 0; k < 4; k++) {
-        ASSERT_OK(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER));
+        ASSERT_OK(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER));
         s.consumed++;
     }
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_ECLOSED);
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_ECLOSED);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
     ASSERT_ERR(
         mp_pool_imap_source(pool, sum_task, counting_next, &s, 4, true, &it),
@@ -254,7 +255,7 @@ TEST(pool_stream_map_buffers)
         memset(data[i], 'a' + i % 20, sizeof data[i]);
         bufs[i] = lens[i] > 0 ? data[i] : NULL;
     }
-    const long chunks[] = {1, 3, 7, MP_POOL_CHUNKSIZE_AUTO, N};
+    const size_t chunks[] = {1, 3, 7, 0 /* automatic */, N};
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         ASSERT_OK(mp_pool_map_buffers(pool, sum_task, bufs, lens, N, chunks[c],
                                       outs, out_lens, status, MP_WAIT_FOREVER));
@@ -323,12 +324,17 @@ TEST(pool_stream_map_buffers_bad_input)
     ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs, NULL,
                                    NULL, MP_WAIT_FOREVER),
                MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 0, outs,
-                                   out_lens, NULL, MP_WAIT_FOREVER),
-               MP_EINVAL);
-    ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, -2, outs,
-                                   out_lens, NULL, MP_WAIT_FOREVER),
-               MP_EINVAL);
+    /* No chunk size is out of range: 0 picks one, and SIZE_MAX makes one
+     * chunk of every item. */
+    const size_t chunks[] = {0, SIZE_MAX};
+    for (size_t k = 0; k < 2; k++) {
+        ASSERT_OK(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, chunks[k],
+                                      outs, out_lens, NULL, MP_WAIT_FOREVER));
+        ASSERT_EQ(out_lens[0], sizeof(uint64_t));
+        ASSERT_EQ(out_lens[1], sizeof(uint64_t));
+        mp_free(outs[0]);
+        mp_free(outs[1]);
+    }
     ASSERT_ERR(mp_pool_map_buffers(pool, sum_task, bufs, lens, 2, 1, outs,
                                    out_lens, NULL, -5),
                MP_EINVAL);
@@ -416,9 +422,8 @@ TEST(pool_stream_starmap)
     for (int i = 0; i < N; i++) {
         in[i] = (pair_t){i, i + 3};
     }
-    ASSERT_OK(mp_pool_starmap(pool, mul_task, in, sizeof in[0], N,
-                              MP_POOL_CHUNKSIZE_AUTO, out, sizeof out[0],
-                              status, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_pool_starmap(pool, mul_task, in, sizeof in[0], N, 0, out,
+                              sizeof out[0], status, MP_WAIT_FOREVER));
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(out[i], (int64_t)i * (i + 3));
         ASSERT_EQ(status[i], 0);
@@ -441,7 +446,7 @@ TEST(pool_stream_starmap_async)
     mp_result_t *r;
     ASSERT_OK(mp_pool_starmap_async(pool, mul_task, in, sizeof in[0], N, 3,
                                     NULL, out, sizeof out[0], NULL, &r));
-    ASSERT_OK(mp_result_get(r, NULL, NULL, MP_WAIT_FOREVER));
+    ASSERT_OK(mp_result_get(r, NULL, MP_WAIT_FOREVER));
     mp_result_destroy(r);
     for (int i = 0; i < N; i++) {
         ASSERT_EQ(out[i], (int64_t)-i * 5);
@@ -566,24 +571,24 @@ TEST_TIMEOUT(pool_stream_storm_imap_unordered_kills, 90)
     size_t failed = 0;
     for (size_t k = 0; k < n; k++) {
         void *buf;
-        size_t len, idx;
-        int err = mp_imap_next(it, &buf, &len, &idx, MP_WAIT_FOREVER);
+        size_t idx;
+        ssize_t got = mp_imap_next(it, &buf, &idx, MP_WAIT_FOREVER);
         ASSERT_LT(idx, n);
         ASSERT_EQ(seen[idx], 0);
         seen[idx] = 1;
-        if (err == 0) {
+        if (got >= 0) {
             int64_t y;
-            ASSERT_EQ(len, sizeof y);
+            ASSERT_EQ(got, (ssize_t)sizeof y);
             memcpy(&y, buf, sizeof y);
             ASSERT_EQ(y, (int64_t)idx * 3 + 1);
         } else {
-            ASSERT_ERR(err, MP_EWORKER);
+            ASSERT_ERR(got, MP_EWORKER);
             ASSERT_NOT_NULL(strstr(buf, "killed by signal 9"));
             failed++;
         }
         mp_free(buf);
     }
-    ASSERT_ERR(mp_imap_next(it, NULL, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
+    ASSERT_ERR(mp_imap_next(it, NULL, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
     long kills = stop_killer(killer);
     /* Each kill fails at most the one item its worker held. */
@@ -611,18 +616,17 @@ TEST_TIMEOUT(pool_stream_storm_apply_async_kills, 90)
     size_t failed = 0;
     for (size_t i = 0; i < n; i++) {
         void *buf;
-        size_t len;
-        int err = mp_result_get(r[i], &buf, &len, MP_WAIT_FOREVER);
+        ssize_t got = mp_result_get(r[i], &buf, MP_WAIT_FOREVER);
         ASSERT_EQ(mp_result_ready(r[i]), 1);
-        if (err == 0) {
+        if (got >= 0) {
             int64_t y;
-            ASSERT_EQ(len, sizeof y);
+            ASSERT_EQ(got, (ssize_t)sizeof y);
             memcpy(&y, buf, sizeof y);
             mp_free(buf);
             ASSERT_EQ(y, (int64_t)i * 3 + 1);
             ASSERT_ERR(mp_result_exitcode(r[i], &(int){0}), MP_ENOENT);
         } else {
-            ASSERT_ERR(err, MP_EWORKER);
+            ASSERT_ERR(got, MP_EWORKER);
             int code;
             ASSERT_OK(mp_result_exitcode(r[i], &code));
             ASSERT_EQ(code, -SIGKILL);

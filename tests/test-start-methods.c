@@ -31,8 +31,11 @@ static mp_process_t *
 start_with(mp_start_method_t m, mp_target_fn target, const void *arg,
            size_t size, bool daemon, const char *name)
 {
-    mp_process_opts_t o = {
-        .name = name, .daemon = daemon, .start_method = m, .arg_size = size};
+    mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+    o.name = name;
+    o.daemon = daemon;
+    o.start_method = m;
+    o.arg_size = size;
     mp_process_t *p = NULL;
     ASSERT_OK(mp_process_create(&p, target, (void *)arg, &o));
     ASSERT_OK(mp_process_start(p));
@@ -91,7 +94,8 @@ TEST(start_method_default_set_force_env)
     mp_process_destroy(p);
     unsetenv("MULTIPROC_START_METHOD");
 
-    mp_process_opts_t bad = {.start_method = (mp_start_method_t)5};
+    mp_process_opts_t bad = MP_PROCESS_OPTS_INIT;
+    bad.start_method = (mp_start_method_t)5;
     ASSERT_ERR(mp_process_create(&p, return_7, NULL, &bad), MP_EINVAL);
     ASSERT_EQ(mp_process_start_method(mp_current_process()), MP_START_DEFAULT);
     ASSERT_EQ(mp_process_start_method(NULL), MP_START_DEFAULT);
@@ -130,7 +134,9 @@ TEST(start_method_child_reports_its_method)
     /* The default method, chosen by the environment. */
     setenv("MULTIPROC_START_METHOD", "spawn", 1);
     mp_process_t *p = NULL;
-    mp_process_opts_t o = {.name = "reporter", .arg_size = sizeof self};
+    mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+    o.name = "reporter";
+    o.arg_size = sizeof self;
     ASSERT_OK(mp_process_create(&p, report_method, &self, &o));
     ASSERT_EQ(mp_process_start_method(p), MP_START_DEFAULT);
     ASSERT_OK(mp_process_start(p));
@@ -174,7 +180,8 @@ TEST(start_method_arguments_are_bytes)
     }
     /* A bare pointer cannot cross an exec. */
     for (int i = 1; i < NMETHODS; i++) {
-        mp_process_opts_t o = {.start_method = methods[i]};
+        mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+        o.start_method = methods[i];
         mp_process_t *p = NULL;
         ASSERT_OK(mp_process_create(&p, sum_bytes, buf, &o));
         ASSERT_ERR(mp_process_start(p), MP_EINVAL);
@@ -416,7 +423,8 @@ TEST_HELPER(start_without_main)
 {
     mp__start_test_forget_hook();
     for (int i = 1; i < NMETHODS; i++) {
-        mp_process_opts_t o = {.start_method = methods[i]};
+        mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+        o.start_method = methods[i];
         mp_process_t *p = NULL;
         ASSERT_OK(mp_process_create(&p, return_7, NULL, &o));
         ASSERT_ERR(mp_process_start(p), MP_ENOMAIN);
@@ -425,7 +433,8 @@ TEST_HELPER(start_without_main)
     }
     ASSERT_EQ(mp__forkserver_pid(), 0);
     /* fork still works. */
-    mp_process_opts_t o = {.start_method = MP_START_FORK};
+    mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+    o.start_method = MP_START_FORK;
     mp_process_t *p = NULL;
     ASSERT_OK(mp_process_create(&p, return_7, NULL, &o));
     ASSERT_OK(mp_process_start(p));
@@ -508,19 +517,18 @@ TEST_TIMEOUT(start_method_threaded_program, 120)
     }
 }
 
-/* Pools and managers start their workers and server by fork whatever the
- * default (their arguments are pointers; other methods are later work):
- * a program run with MULTIPROC_START_METHOD=spawn keeps working. */
+/* A program run with MULTIPROC_START_METHOD=spawn keeps working: its pool
+ * starts its workers by spawn (test-pool-start-methods.c checks that), its
+ * manager its server by fork whatever the default. */
 TEST(start_method_pool_and_manager_fork_under_any_default)
 {
     setenv("MULTIPROC_START_METHOD", "spawn", 1);
     ASSERT_EQ(mp_start_method(), MP_START_SPAWN);
     mp_pool_t *pool = mpt_pool_make(2, 0);
     int64_t x = 12, *y = NULL;
-    size_t len = 0;
-    ASSERT_OK(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, (void **)&y,
-                            &len, MP_WAIT_FOREVER));
-    ASSERT_EQ(len, sizeof *y);
+    ASSERT_EQ(mp_pool_apply(pool, mpt_task_square, &x, sizeof x, (void **)&y,
+                            MP_WAIT_FOREVER),
+              (ssize_t)sizeof *y);
     ASSERT_EQ(*y, 144);
     mp_free(y);
     mpt_pool_finish(pool);
@@ -546,7 +554,8 @@ TEST(start_method_unknown_target_reported)
     ASSERT_OK(mp__fnref_register("registered-only-in-the-creator",
                                  (mp__fn_t)return_8));
     for (int i = 1; i < NMETHODS; i++) {
-        mp_process_opts_t o = {.start_method = methods[i]};
+        mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+        o.start_method = methods[i];
         mp_process_t *p = NULL;
         ASSERT_OK(mp_process_create(&p, return_8, NULL, &o));
         ASSERT_ERR(mp_process_start(p), MP_ENOENT);

@@ -104,7 +104,7 @@ typedef struct mp__batch_input {
  * block, and queues them: returns 0, or an error with nothing queued, b
  * abandoned and its chunk references dropped. */
 int mp__batch_check_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                         size_t in_size, size_t nitems, long chunksize);
+                         size_t in_size, size_t nitems);
 int mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
                      const mp__batch_input_t *inp, size_t chunk);
 

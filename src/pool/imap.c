@@ -59,9 +59,9 @@ imap_new(mp_pool_t *pool, size_t cap, bool ordered, mp__batch_t **bp)
 /* imap and imap_unordered: the same, but results are kept for next(). */
 static int
 start_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-           size_t nitems, long chunksize, bool ordered, mp_imap_t **out)
+           size_t nitems, size_t chunksize, bool ordered, mp_imap_t **out)
 {
-    if (mp__batch_check_args(pool, fn, in, in_size, nitems, chunksize) != 0 ||
+    if (mp__batch_check_args(pool, fn, in, in_size, nitems) != 0 ||
         out == NULL) {
         return MP_EINVAL;
     }
@@ -73,8 +73,7 @@ start_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
     b->nsubmitted = nitems;
     b->src_done = true;
     if (nitems > 0) {
-        size_t chunk =
-            chunksize == MP_POOL_CHUNKSIZE_AUTO ? 1 : (size_t)chunksize;
+        size_t chunk = chunksize == 0 ? 1 : chunksize;
         mp__batch_input_t inp = {
             .in = in, .in_size = in_size, .nitems = nitems};
         err = mp__batch_submit(pool, b, fn, &inp, chunk);
@@ -89,14 +88,14 @@ start_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
 
 int
 mp_pool_imap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-             size_t nitems, long chunksize, mp_imap_t **out)
+             size_t nitems, size_t chunksize, mp_imap_t **out)
 {
     return start_imap(pool, fn, in, in_size, nitems, chunksize, true, out);
 }
 
 int
 mp_pool_imap_unordered(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                       size_t in_size, size_t nitems, long chunksize,
+                       size_t in_size, size_t nitems, size_t chunksize,
                        mp_imap_t **out)
 {
     return start_imap(pool, fn, in, in_size, nitems, chunksize, false, out);
@@ -201,9 +200,8 @@ imap_ready(const mp_imap_t *it)
                        : it->nfinished > it->next;
 }
 
-int
-mp_imap_next(mp_imap_t *it, void **out, size_t *out_len, size_t *index,
-             mp_duration_t timeout)
+ssize_t
+mp_imap_next(mp_imap_t *it, void **out, size_t *index, mp_duration_t timeout)
 {
     int64_t deadline;
     if (it == NULL) {
@@ -257,14 +255,12 @@ mp_imap_next(mp_imap_t *it, void **out, size_t *out_len, size_t *index,
         *out = data;
         data = NULL;
     }
-    if (out_len != NULL) {
-        *out_len = taken.len;
-    }
     if (index != NULL) {
         *index = taken.idx;
     }
     mp__free(data); /* not taken (out NULL) */
-    return err;
+    /* A result's length fits: it was allocated. */
+    return err != 0 ? err : (ssize_t)taken.len;
 }
 
 void

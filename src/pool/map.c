@@ -25,15 +25,15 @@ mp__pool_chunksize(size_t nitems, int nproc, size_t item_bytes)
     return chunk > 0 ? chunk : 1;
 }
 
-long
+ssize_t
 mp_pool_chunksize(const mp_pool_t *pool, size_t nitems, size_t item_bytes)
 {
     if (pool == NULL) {
         return MP_EINVAL;
     }
-    size_t chunk =
-        mp__pool_chunksize(nitems, mp_pool_processes(pool), item_bytes);
-    return chunk > LONG_MAX ? LONG_MAX : (long)chunk;
+    /* At most MP__POOL_CHUNK_BYTES: it fits. */
+    return (ssize_t)mp__pool_chunksize(nitems, mp_pool_processes(pool),
+                                       item_bytes);
 }
 
 /* Returns the input bytes the job of items start .. start + count - 1 of
@@ -95,11 +95,10 @@ free_job_list(mp__job_t *j)
 /* Checks the arguments that map and imap share. Returns 0 or MP_EINVAL. */
 int
 mp__batch_check_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                     size_t in_size, size_t nitems, long chunksize)
+                     size_t in_size, size_t nitems)
 {
     if (pool == NULL || fn == NULL ||
-        (nitems > 0 && in == NULL && in_size > 0) || chunksize == 0 ||
-        chunksize < MP_POOL_CHUNKSIZE_AUTO ||
+        (nitems > 0 && in == NULL && in_size > 0) ||
         (in_size > 0 && nitems > SIZE_MAX / in_size)) {
         return MP_EINVAL;
     }
@@ -117,9 +116,11 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
     mp__pool_fn_name(fn, &name);
     size_t total = 0;
     int err = 0;
-    for (size_t start = 0; start < inp->nitems && err == 0; start += chunk) {
-        size_t count =
-            inp->nitems - start < chunk ? inp->nitems - start : chunk;
+    /* Advancing by count, which never passes nitems (a chunk size may be
+     * anything up to SIZE_MAX). */
+    size_t count;
+    for (size_t start = 0; start < inp->nitems && err == 0; start += count) {
+        count = inp->nitems - start < chunk ? inp->nitems - start : chunk;
         size_t span = mp__pool_job_span(&name, chunk_data(inp, start, count));
         if (span == 0 || total > SIZE_MAX / 2 - span) {
             err = MP_ENOMEM;
@@ -135,9 +136,8 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
     }
     mp__job_t *first = NULL, *last = NULL;
     size_t used = 0, njobs = 0;
-    for (size_t start = 0; start < inp->nitems; start += chunk) {
-        size_t count =
-            inp->nitems - start < chunk ? inp->nitems - start : chunk;
+    for (size_t start = 0; start < inp->nitems; start += count) {
+        count = inp->nitems - start < chunk ? inp->nitems - start : chunk;
         mp__job_t *j =
             job_place_chunk(pool, block, &used, &name, inp, start, count);
         j->batch = b;
@@ -168,10 +168,9 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
 /* Checks map's and map_async's arguments. Returns 0 or MP_EINVAL. */
 static int
 check_map_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
-               size_t in_size, size_t nitems, const void *out, size_t out_size,
-               long chunksize)
+               size_t in_size, size_t nitems, const void *out, size_t out_size)
 {
-    if (mp__batch_check_args(pool, fn, in, in_size, nitems, chunksize) != 0 ||
+    if (mp__batch_check_args(pool, fn, in, in_size, nitems) != 0 ||
         (nitems > 0 && out == NULL && out_size > 0) ||
         (out_size > 0 && nitems > SIZE_MAX / out_size)) {
         return MP_EINVAL;
@@ -196,16 +195,16 @@ item_bytes(const mp__batch_t *b, const mp__batch_input_t *inp)
  * reference to it. Returns 0 or an error: nothing queued and b freed. */
 static int
 start_map(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
-          const mp__batch_input_t *inp, long chunksize, mp_result_t *res)
+          const mp__batch_input_t *inp, size_t chunksize, mp_result_t *res)
 {
     int err = mp__pool_submit_error(pool);
     if (err == 0) {
         b->res = res;
         size_t chunk =
-            chunksize == MP_POOL_CHUNKSIZE_AUTO
+            chunksize == 0
                 ? mp__pool_chunksize(inp->nitems, mp_pool_processes(pool),
                                      item_bytes(b, inp))
-                : (size_t)chunksize;
+                : chunksize;
         err = mp__batch_submit(pool, b, fn, inp, chunk);
     }
     if (err != 0) {
@@ -242,7 +241,7 @@ wait_map(mp__batch_t *b, int64_t deadline)
  * for it. Returns what mp_pool_map returns. */
 static int
 run_map(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
-        const mp__batch_input_t *inp, long chunksize, int64_t deadline)
+        const mp__batch_input_t *inp, size_t chunksize, int64_t deadline)
 {
     if (inp->nitems == 0) {
         mp__batch_unref(b);
@@ -254,13 +253,12 @@ run_map(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
 
 int
 mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                   size_t in_size, size_t nitems, long chunksize, void *out,
+                   size_t in_size, size_t nitems, size_t chunksize, void *out,
                    size_t out_size, int *status, char **errors,
                    mp_duration_t timeout)
 {
     int64_t deadline;
-    if (check_map_args(pool, fn, in, in_size, nitems, out, out_size,
-                       chunksize) != 0) {
+    if (check_map_args(pool, fn, in, in_size, nitems, out, out_size) != 0) {
         return MP_EINVAL;
     }
     int err = mp__deadline(timeout, &deadline);
@@ -285,7 +283,7 @@ mp_pool_map_errors(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 
 int
 mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-            size_t nitems, long chunksize, void *out, size_t out_size,
+            size_t nitems, size_t chunksize, void *out, size_t out_size,
             int *status, mp_duration_t timeout)
 {
     return mp_pool_map_errors(pool, fn, in, in_size, nitems, chunksize, out,
@@ -294,7 +292,7 @@ mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
 
 int
 mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
-                size_t nitems, long chunksize, void *out, size_t out_size,
+                size_t nitems, size_t chunksize, void *out, size_t out_size,
                 int *status, mp_duration_t timeout)
 {
     return mp_pool_map(pool, fn, in, in_size, nitems, chunksize, out, out_size,
@@ -307,9 +305,9 @@ mp_pool_starmap(mp_pool_t *pool, mp_pool_fn fn, const void *in, size_t in_size,
 static int
 check_bufs_args(const mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
                 const size_t *lens, size_t n, void **outs,
-                const size_t *out_lens, long chunksize, size_t *span)
+                const size_t *out_lens, size_t *span)
 {
-    if (mp__batch_check_args(pool, fn, NULL, 0, n, chunksize) != 0 ||
+    if (mp__batch_check_args(pool, fn, NULL, 0, n) != 0 ||
         (n > 0 &&
          (bufs == NULL || lens == NULL || outs == NULL || out_lens == NULL))) {
         return MP_EINVAL;
@@ -329,13 +327,12 @@ check_bufs_args(const mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
 
 int
 mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
-                    const size_t *lens, size_t n, long chunksize, void **outs,
+                    const size_t *lens, size_t n, size_t chunksize, void **outs,
                     size_t *out_lens, int *status, mp_duration_t timeout)
 {
     int64_t deadline;
     size_t span;
-    if (check_bufs_args(pool, fn, bufs, lens, n, outs, out_lens, chunksize,
-                        &span) != 0) {
+    if (check_bufs_args(pool, fn, bufs, lens, n, outs, out_lens, &span) != 0) {
         return MP_EINVAL;
     }
     int err = mp__deadline(timeout, &deadline);
@@ -363,12 +360,12 @@ mp_pool_map_buffers(mp_pool_t *pool, mp_pool_fn fn, const void *const *bufs,
 
 int
 mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                  size_t in_size, size_t nitems, long chunksize,
+                  size_t in_size, size_t nitems, size_t chunksize,
                   const mp_pool_callbacks_t *cb, void *out, size_t out_size,
                   int *status, mp_result_t **res)
 {
-    if (res == NULL || check_map_args(pool, fn, in, in_size, nitems, out,
-                                      out_size, chunksize) != 0) {
+    if (res == NULL ||
+        check_map_args(pool, fn, in, in_size, nitems, out, out_size) != 0) {
         return MP_EINVAL;
     }
     mp_result_t *r = mp__result_new();
@@ -414,7 +411,7 @@ mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
 
 int
 mp_pool_starmap_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                      size_t in_size, size_t nitems, long chunksize,
+                      size_t in_size, size_t nitems, size_t chunksize,
                       const mp_pool_callbacks_t *cb, void *out, size_t out_size,
                       int *status, mp_result_t **res)
 {

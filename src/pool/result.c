@@ -174,9 +174,8 @@ wait_done_locked(mp_result_t *r, int64_t deadline)
     return 0;
 }
 
-int
-mp_result_get(mp_result_t *r, void **out, size_t *out_len,
-              mp_duration_t timeout)
+ssize_t
+mp_result_get(mp_result_t *r, void **out, mp_duration_t timeout)
 {
     int64_t deadline;
     if (r == NULL) {
@@ -193,21 +192,13 @@ mp_result_get(mp_result_t *r, void **out, size_t *out_len,
     }
     if (err == 0 && out != NULL) {
         /* Every get hands out its own copy: the result stays gettable. */
-        void *copy = mp__malloc(r->len > 0 ? r->len : 1);
-        if (copy == NULL) {
-            err = MP_ENOMEM;
-        } else {
-            if (r->len > 0) {
-                memcpy(copy, r->data, r->len);
-            }
-            *out = copy;
-        }
+        *out = mp__pool_dup_bytes(r->data, r->len);
+        err = *out == NULL ? MP_ENOMEM : 0;
     }
-    if (err == 0 && out_len != NULL) {
-        *out_len = r->len;
-    }
+    /* A result's length fits: it was allocated. */
+    ssize_t len = err == 0 ? (ssize_t)r->len : err;
     pthread_mutex_unlock(&r->mu);
-    return err;
+    return len;
 }
 
 int

@@ -129,7 +129,8 @@ static int
 pool_round(soak_round_t *r, int mode)
 {
     mp_pool_t *pool = NULL;
-    mp_pool_opts_t po = {.processes = 2 + (int)soak_below(r, 2)};
+    mp_pool_opts_t po = MP_POOL_OPTS_INIT;
+    po.processes = 2 + (int)soak_below(r, 2);
     int rc = mp_pool_create(&pool, &po);
     if (rc != 0) {
         soak_fail(r, "mp_pool_create: %s", mp_err_name(rc));
@@ -145,7 +146,7 @@ pool_round(soak_round_t *r, int mode)
     killer_t k = {.r = r, .pool = pool, .rng = soak_rand(&r->rng)};
     pthread_t th;
     pthread_create(&th, NULL, killer_main, &k);
-    long chunk = mode == MODE_MAP ? 1 + (long)soak_below(r, 6) : 1;
+    size_t chunk = mode == MODE_MAP ? 1 + (size_t)soak_below(r, 6) : 1;
     size_t failed = 0;
     if (mode == MODE_MAP) {
         /* Every other round asks for each failed item's text too. */
@@ -184,8 +185,10 @@ pool_round(soak_round_t *r, int mode)
         }
         for (size_t taken = 0; it != NULL && taken <= n; taken++) {
             void *res = NULL;
-            size_t len = 0, index = 0;
-            rc = mp_imap_next(it, &res, &len, &index, 30000);
+            size_t index = 0;
+            ssize_t got_len = mp_imap_next(it, &res, &index, 30000);
+            rc = got_len < 0 ? (int)got_len : 0;
+            size_t len = got_len < 0 ? 0 : (size_t)got_len;
             if (rc == MP_EOF) {
                 if (taken != n) {
                     soak_fail(r, "imap ended after %zu of %zu items", taken, n);
@@ -224,8 +227,9 @@ pool_round(soak_round_t *r, int mode)
         }
         for (size_t i = 0; i < n && res[i] != NULL; i++) {
             void *buf = NULL;
-            size_t len = 0;
-            rc = mp_result_get(res[i], &buf, &len, 30000);
+            ssize_t got_len = mp_result_get(res[i], &buf, 30000);
+            rc = got_len < 0 ? (int)got_len : 0;
+            size_t len = got_len < 0 ? 0 : (size_t)got_len;
             if (rc == MP_ETIMEDOUT) {
                 soak_fail(r,
                           "apply_async item %zu: no result within 30 s "

@@ -83,9 +83,12 @@ soak_tree(soak_round_t *r)
     const char *tmp = getenv("TMPDIR");
     snprintf(addr, sizeof addr, "%s/user-manager.sock",
              tmp != NULL ? tmp : "/tmp");
-    mp_manager_opts_t o2 = {.address = addr};
-    mp_pool_opts_t po = {.processes = 2};
-    mp_process_opts_t dopts = {.daemon = true};
+    mp_manager_opts_t o2 = MP_MANAGER_OPTS_INIT;
+    o2.address = addr;
+    mp_pool_opts_t po = MP_POOL_OPTS_INIT;
+    po.processes = 2;
+    mp_process_opts_t dopts = MP_PROCESS_OPTS_INIT;
+    dopts.daemon = true;
     int rc;
     if ((rc = mp_shm_create(&shm, NULL, 1 << 20, 0)) != 0 ||
         (rc = mp_simple_queue_create(&q)) != 0 ||
@@ -111,14 +114,12 @@ soak_tree(soak_round_t *r)
     }
     for (long i = 0;; i++) {
         void *buf = NULL;
-        size_t len = 0;
         mp_queue_put(q, &i, sizeof i, 1000);
         if (mp_queue_get(q, &buf, 1000) >= 0) {
             mp_free(buf);
         }
         mp_dict_set(d, "k", 1, &i, sizeof i);
-        if (mp_pool_apply(pool, tree_task, &i, sizeof i, &buf, &len, 10000) ==
-            0) {
+        if (mp_pool_apply(pool, tree_task, &i, sizeof i, &buf, 10000) >= 0) {
             mp_free(buf);
         }
     }
