@@ -211,7 +211,7 @@ drop_ref(mp_manager_t *m, uint32_t index, uint32_t gen, int kind)
 /* Sends a CREATE request filled in by the caller (op, num[], arg[0]) and
  * wraps the new object. */
 static int
-create(mp_manager_t *m, int kind, mp__mgr_req_t *req, mp_proxy_t **out)
+create_object(mp_manager_t *m, int kind, mp__mgr_req_t *req, mp_proxy_t **out)
 {
     if (m == NULL || out == NULL) {
         return MP_EINVAL;
@@ -241,7 +241,7 @@ static int
 create_plain(mp_manager_t *m, int kind, int64_t param, mp_proxy_t **out)
 {
     mp__mgr_req_t req = {.num = {0, param, 0}};
-    return create(m, kind, &req, out);
+    return create_object(m, kind, &req, out);
 }
 
 int
@@ -335,7 +335,7 @@ mp_manager_condition(mp_manager_t *m, mp_proxy_t *lock, mp_proxy_t **out)
         req.num[1] = lock->index;
         req.num[2] = lock->gen;
     }
-    return create(m, MP_PROXY_CONDITION, &req, out);
+    return create_object(m, MP_PROXY_CONDITION, &req, out);
 }
 
 int
@@ -350,7 +350,7 @@ mp_manager_value(mp_manager_t *m, mp_type_t type, const void *init,
     if (init != NULL) {
         req.arg[0] = (mp__mgr_bytes_t){init, size};
     }
-    return create(m, MP_PROXY_VALUE, &req, out);
+    return create_object(m, MP_PROXY_VALUE, &req, out);
 }
 
 int
@@ -365,7 +365,7 @@ mp_manager_array(mp_manager_t *m, mp_type_t type, size_t length,
     if (init != NULL) {
         req.arg[0] = (mp__mgr_bytes_t){init, size * length};
     }
-    return create(m, MP_PROXY_ARRAY, &req, out);
+    return create_object(m, MP_PROXY_ARRAY, &req, out);
 }
 
 int
@@ -380,7 +380,7 @@ mp_manager_create_object(mp_manager_t *m, const char *typeid, const void *args,
         return MP_EINVAL;
     }
     mp__mgr_req_t req = {.arg = {{typeid, tlen}, {args, args_len}}};
-    return create(m, MP_PROXY_USER, &req, out);
+    return create_object(m, MP_PROXY_USER, &req, out);
 }
 
 /*--- tokens and lifetime ----------------------------------------------------*/
