@@ -15,10 +15,11 @@ is better); ``msg/s``, ``items/s``, ``tasks/s``, ``ops/s`` are rates and
 prints ``<group><TAB>nan<TAB>error<TAB>why`` and the exit status becomes 1.
 
 Every process is started with the ``fork`` method through a context object
-(the global default is left alone), except where process_start_join times
-the other methods. Times are ``time.perf_counter`` (CLOCK_MONOTONIC, the
-same clock in every process); a workload with several processes runs from
-the earliest start any of them noted to the latest end.
+(the global default is left alone), except where process_start_join and
+pool_startup_first_result time the other methods. Times are
+``time.perf_counter`` (CLOCK_MONOTONIC, the same clock in every process); a
+workload with several processes runs from the earliest start any of them
+noted to the latest end.
 
     python3 bench/py_bench.py                       # every workload
     python3 bench/py_bench.py --only queue,pipe --scale 0.5
@@ -50,6 +51,7 @@ COUNTS = {
     "pipe_large": 1500,
     "joinable": 100000,
     "pool_startup": 30,
+    "pool_startup_first_result": 10,
     "pool_map": 3000000,
     "pool_map_cs1": 50000,
     "pool_imap": 50000,
@@ -442,6 +444,26 @@ def pool_startup(run):
     took = clock() - began
     run.out("pool_startup_close_join", took / n * 1e6, "us",
             "n=%d Pool(2) create + close() + join()" % n)
+
+
+@workload("pool_startup_first_result")
+def pool_startup_first_result(run):
+    n = run.n("pool_startup_first_result", 1)
+    for method in ("fork", "forkserver", "spawn"):
+        ctx = multiprocessing.get_context(method)
+        with ctx.Pool(2) as pool:  # untimed: starts a fork server
+            pool.apply(square, (3,))
+        began = clock()
+        for _ in range(n):
+            pool = ctx.Pool(2)
+            if pool.apply(square, (3,)) != 9:
+                raise RuntimeError("wrong result")
+            pool.close()
+            pool.join()
+        took = clock() - began
+        run.out("pool_startup_first_result_" + method, took / n * 1e6, "us",
+                "n=%d %s Pool(2) create + apply(square) + close() + join()"
+                % (n, method))
 
 
 @workload("pool_map_trivial")
