@@ -15,6 +15,8 @@
  *
  * The pool's files, each calling only the ones listed after it (see
  * docs/design.md, "Pool files"):
+ *   remote.c      the bridge libmultiproc_mpi reaches the pool through
+ *                 (remote.h: the hook for workers that are not forks)
  *   imap.c        imap, imap_unordered, imap_source and mp_imap_next
  *   map.c         map and its relatives; cuts a batch's input into chunks
  *   pool.c        this file (it starts handler.c's thread)
