@@ -2,11 +2,12 @@
 # tools/install-deps.sh - installs, with apt-get, whatever of the build's
 # needs is missing. With --examples (what tools/tour.sh needs): cmake, gcc,
 # the C library headers, make, pkg-config, python3, libssl-dev (libcrypto:
-# the Listener/Client handshake) and libcjson-dev (the C/Python example
-# pair). Without it (tools/test-all.sh), also g++ (the C++ header test),
+# the Listener/Client handshake), libcjson-dev (the C/Python example pair)
+# and Open MPI (openmpi-bin, libopenmpi-dev: the distributed pool). Without it (tools/test-all.sh), also g++ (the C++ header test),
 # clang with libFuzzer (libclang-rt-14-dev) for the clang build and the
 # fuzzers, clang-format (the format check), valgrind, doxygen (the
-# reference pages) and dpkg-dev (the Debian packages' dependencies). Does
+# reference pages), dpkg-dev (the Debian packages' dependencies) and
+# python3-mpi4py (the MPI benchmark's Python peer). Does
 # nothing (and needs no network) on a machine that has them; safe to run by
 # itself.
 #
@@ -37,6 +38,9 @@ want pkg-config command -v pkg-config
 want python3 command -v python3
 want libssl-dev test -e /usr/include/openssl/hmac.h
 want libcjson-dev test -e /usr/include/cjson/cJSON.h
+# Open MPI: libmultiproc_mpi, its example and the MPI tests (mpiexec).
+want openmpi-bin command -v mpiexec
+want libopenmpi-dev command -v mpicc
 if [ "${1:-}" != --examples ]; then
     want g++ command -v g++
     want clang command -v clang
@@ -45,6 +49,8 @@ if [ "${1:-}" != --examples ]; then
     want dpkg-dev command -v dpkg-shlibdeps
     want doxygen command -v doxygen
     want libclang-rt-14-dev have_libfuzzer
+    # mpi4py.futures: the Python side of the MPI benchmark (bench/compare).
+    want python3-mpi4py test -e /usr/lib/python3/dist-packages/mpi4py/__init__.py
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
