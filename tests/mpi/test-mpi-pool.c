@@ -99,6 +99,19 @@ block_on_2(const void *in, size_t n, mp_pool_out_t *out)
     return sq(in, n, out);
 }
 
+/* Stops its rank (the local pool's child's parent): the rank then
+ * answers nothing, as a hung or lost node would. */
+static int
+stop_rank(const void *in, size_t n, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)n;
+    (void)out;
+    kill(getppid(), SIGSTOP);
+    pause();
+    return 1;
+}
+
 static int
 echo(const void *in, size_t n, mp_pool_out_t *out)
 {
@@ -508,10 +521,33 @@ case_terminate(void)
         fflush(stdout);                                                        \
     } while (0)
 
+/* --stop-rank: a rank stops answering; the heartbeat must end the job
+ * (MPI_Abort with the rank and host) instead of letting the get hang. */
+static int
+stop_rank_case(void)
+{
+    mp_pool_t *pool = new_pool(NULL);
+    mp_result_t *r;
+    int64_t x = 1;
+    if (mp_pool_apply_async(pool, stop_rank, &x, sizeof x, &r) != 0) {
+        return 1;
+    }
+    ssize_t rc = mp_result_get(r, NULL, T_WAIT);
+    printf("FAIL: the job went on after its rank stopped: %s\n",
+           mp_strerror((int)rc));
+    return 1;
+}
+
 int
 main(int argc, char **argv)
 {
-    int role = mp_mpi_init(&mpi, &argc, &argv, NULL);
+    bool stop = argc > 1 && strcmp(argv[1], "--stop-rank") == 0;
+    mp_mpi_opts_t mo = MP_MPI_OPTS_INIT;
+    mo.heartbeat_timeout = stop ? 3000 : 0;
+    int role = mp_mpi_init(&mpi, &argc, &argv, &mo);
+    if (stop && role == MP_MPI_PARENT) {
+        return stop_rank_case();
+    }
     bool expect_refusal = argc > 1 && strcmp(argv[1], "--expect-refusal") == 0;
     if (expect_refusal) {
         printf("mp_mpi_init: %s\n", mp_strerror(role));
