@@ -133,7 +133,8 @@ main(void)
     for (int i = 0; i < num_consumers; i++) {
         char name[32];
         snprintf(name, sizeof(name), "Consumer-%d", i + 1);
-        mp_process_opts_t opts = {.name = name};
+        mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+        opts.name = name;
         check(mp_process_create(&consumers[i], consumer, &qs, &opts), "create");
         check(mp_process_start(consumers[i]), "start");
     }

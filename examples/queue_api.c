@@ -128,7 +128,8 @@ static void
 api_tour(void)
 {
     mp_queue_t *q;
-    mp_queue_opts_t opts = {.maxsize = 3};
+    mp_queue_opts_t opts = MP_QUEUE_OPTS_INIT;
+    opts.maxsize = 3;
     long rc;
     check(mp_queue_create(&q, &opts), "create");
     show("Queue(3):", q);

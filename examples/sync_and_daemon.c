@@ -146,7 +146,8 @@ main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
 
-    mp_process_opts_t daemon_opts = {.daemon = true};
+    mp_process_opts_t daemon_opts = MP_PROCESS_OPTS_INIT;
+    daemon_opts.daemon = true;
     check(mp_process_create(&daemon_proc, watch, NULL, &daemon_opts), "create");
     check(mp_process_start(daemon_proc), "start");
 

@@ -164,7 +164,9 @@ mp_pool_t *
 mpt_pool_make(int n, mp_duration_t task_timeout)
 {
     mp_pool_t *pool;
-    mp_pool_opts_t o = {.processes = n, .task_timeout = task_timeout};
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = n;
+    o.task_timeout = task_timeout;
     ASSERT_OK(mp_pool_create(&pool, &o));
     return pool;
 }
@@ -217,8 +219,11 @@ mpt_manager_client_opts(mp_manager_t *m)
     const void *key;
     size_t klen;
     ASSERT_OK(mp_manager_authkey(m, &key, &klen));
-    return (mp_manager_opts_t){
-        .address = mp_manager_address(m), .authkey = key, .authkey_len = klen};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = mp_manager_address(m);
+    o.authkey = key;
+    o.authkey_len = klen;
+    return o;
 }
 
 bool

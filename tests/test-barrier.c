@@ -49,7 +49,7 @@ shared_new(unsigned parties, mp_duration_t default_timeout)
 {
     bar_shared_t *sh = mp__shared_alloc(sizeof *sh);
     ASSERT_NOT_NULL(sh);
-    mp_barrier_opts_t o = {0};
+    mp_barrier_opts_t o = MP_BARRIER_OPTS_INIT;
     o.action = count_action;
     o.action_arg = sh;
     o.timeout = default_timeout;
@@ -112,7 +112,7 @@ wait_for_waiters(mp_barrier_t *bar, int n)
 TEST(barrier_bad_input)
 {
     mp_barrier_t *bar;
-    mp_barrier_opts_t o = {0};
+    mp_barrier_opts_t o = MP_BARRIER_OPTS_INIT;
     ASSERT_ERR(mp_barrier_create(NULL, 2, NULL), MP_EINVAL);
     ASSERT_ERR(mp_barrier_create(&bar, 0, NULL), MP_EINVAL);
     ASSERT_ERR(mp_barrier_create(&bar, UINT32_MAX, NULL), MP_EINVAL);

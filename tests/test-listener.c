@@ -522,7 +522,8 @@ listen_then_wait(void *arg)
     mp_listener_t *l = NULL;
     mp_manager_t *m = NULL;
     if (a->manager) {
-        mp_manager_opts_t o = {.address = a->address};
+        mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+        o.address = a->address;
         if (mp_manager_create(&m, &o) != 0 || mp_manager_start(m) != 0) {
             return 1;
         }
@@ -648,7 +649,8 @@ TEST_TIMEOUT(manager_restarts_at_the_address_of_a_killed_one, 60)
     sock_report_t r;
     kill_a_listening_child(t.path, true, &r);
     /* At once, the tracker or not: the killed server's socket is stale. */
-    mp_manager_opts_t o = {.address = t.path};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = t.path;
     mp_manager_t *m = NULL;
     ASSERT_OK(mp_manager_create(&m, &o));
     ASSERT_OK(mp_manager_start(m));

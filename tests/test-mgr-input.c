@@ -175,7 +175,9 @@ TEST(mgr_input_authkey_length_size_max)
 {
     /* The key's copy is one byte longer: the sum wrapped to a 0-byte
      * allocation that the copy then overran. */
-    mp_manager_opts_t o = {.authkey = "k", .authkey_len = SIZE_MAX};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.authkey = "k";
+    o.authkey_len = SIZE_MAX;
     mp_manager_t *m = NULL;
     ASSERT_ERR(mp_manager_create(&m, &o), MP_ENOMEM);
     ASSERT_NULL(m);

@@ -216,7 +216,8 @@ TEST(mgr_create_bad_args)
 {
     mp_manager_t *m = NULL;
     ASSERT_ERR(mp_manager_create(NULL, NULL), MP_EINVAL);
-    mp_manager_opts_t o = {.shutdown_timeout = -2};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.shutdown_timeout = -2;
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
     o.shutdown_timeout = INT64_MIN;
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
@@ -224,7 +225,8 @@ TEST(mgr_create_bad_args)
     ASSERT_OK(mp_manager_create(&m, &o));
     mp_manager_destroy(m);
     m = NULL;
-    o = (mp_manager_opts_t){.authkey_len = 3};
+    o = (mp_manager_opts_t)MP_MANAGER_OPTS_INIT;
+    o.authkey_len = 3;
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
     ASSERT_NULL(m);
 
@@ -264,7 +266,9 @@ TEST(mgr_create_bad_args)
     mp_manager_destroy(NULL);
 
     /* The empty key is a key. */
-    o = (mp_manager_opts_t){.authkey = "", .authkey_len = 0};
+    o = (mp_manager_opts_t)MP_MANAGER_OPTS_INIT;
+    o.authkey = "";
+    o.authkey_len = 0;
     ASSERT_OK(mp_manager_create(&m, &o));
     ASSERT_OK(mp_manager_authkey(m, &key, &klen));
     ASSERT_EQ(klen, 0);
@@ -332,7 +336,8 @@ TEST_TIMEOUT(mgr_destroy_without_shutdown, 30)
 TEST_TIMEOUT(mgr_start_bad_address, 30)
 {
     mp_manager_t *m;
-    mp_manager_opts_t o = {.address = "no-colon-no-slash"};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = "no-colon-no-slash";
     ASSERT_OK(mp_manager_create(&m, &o));
     ASSERT_ERR(mp_manager_start(m), MP_EINVAL);
     ASSERT_EQ(mp_manager_pid(m), 0);
@@ -344,7 +349,8 @@ TEST_TIMEOUT(mgr_start_bad_address, 30)
     ASSERT_NOT_NULL(mkdtemp(dir));
     char path[64];
     snprintf(path, sizeof path, "%s/sock", dir);
-    mp_manager_opts_t o2 = {.address = path};
+    mp_manager_opts_t o2 = MP_MANAGER_OPTS_INIT;
+    o2.address = path;
     mp_manager_t *a = mpt_manager_start(&o2);
     ASSERT_STR_EQ(mp_manager_address(a), path);
     ASSERT_OK(mp_manager_create(&m, &o2));
@@ -499,8 +505,10 @@ TEST_TIMEOUT(mgr_private_dir_per_process, 30)
 
 TEST_TIMEOUT(mgr_connect_tcp, 30)
 {
-    mp_manager_opts_t o = {
-        .address = "127.0.0.1:0", .authkey = "secret", .authkey_len = 6};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = "127.0.0.1:0";
+    o.authkey = "secret";
+    o.authkey_len = 6;
     mp_manager_t *m = mpt_manager_start(&o);
     const char *addr = mp_manager_address(m);
     ASSERT_EQ(strncmp(addr, "127.0.0.1:", 10), 0);
@@ -527,7 +535,8 @@ TEST_TIMEOUT(mgr_connect_tcp, 30)
 TEST_TIMEOUT(mgr_connect_errors, 30)
 {
     mp_manager_t *c;
-    mp_manager_opts_t o = {.address = "/tmp/mp-no-such-dir/manager.sock"};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = "/tmp/mp-no-such-dir/manager.sock";
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c, 30000), MP_ENOENT);
     ASSERT_ERR(hello(c), MP_ENOTSTARTED);
@@ -539,16 +548,21 @@ TEST_TIMEOUT(mgr_connect_errors, 30)
     char addr[64];
     snprintf(addr, sizeof addr, "%s", mp_listener_address(l));
     mp_listener_destroy(l);
-    o = (mp_manager_opts_t){.address = addr};
+    o = (mp_manager_opts_t)MP_MANAGER_OPTS_INIT;
+    o.address = addr;
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c, 30000), -ECONNREFUSED);
     mp_manager_destroy(c);
 
     /* Wrong key: MP_EAUTH, and the server keeps serving. */
-    mp_manager_opts_t so = {.authkey = "right", .authkey_len = 5};
+    mp_manager_opts_t so = MP_MANAGER_OPTS_INIT;
+    so.authkey = "right";
+    so.authkey_len = 5;
     mp_manager_t *m = mpt_manager_start(&so);
-    o = (mp_manager_opts_t){
-        .address = mp_manager_address(m), .authkey = "wrong", .authkey_len = 5};
+    o = (mp_manager_opts_t)MP_MANAGER_OPTS_INIT;
+    o.address = mp_manager_address(m);
+    o.authkey = "wrong";
+    o.authkey_len = 5;
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c, 30000), MP_EAUTH);
     mp_manager_destroy(c);
@@ -584,8 +598,10 @@ TEST_TIMEOUT(mgr_connect_not_a_manager, 30)
     ASSERT_OK(mp_listener_create(&l, "127.0.0.1:0", "k", 1, 0));
     pthread_t th;
     ASSERT_EQ(pthread_create(&th, NULL, fake_server, l), 0);
-    mp_manager_opts_t o = {
-        .address = mp_listener_address(l), .authkey = "k", .authkey_len = 1};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = mp_listener_address(l);
+    o.authkey = "k";
+    o.authkey_len = 1;
     mp_manager_t *c;
     ASSERT_OK(mp_manager_create(&c, &o));
     ASSERT_ERR(mp_manager_connect(c, 30000), MP_EPROTO);
@@ -601,10 +617,11 @@ child_connects(void *arg)
 {
     const char *addr = arg;
     for (int remote = 0; remote < 2; remote++) {
-        mp_manager_opts_t o = {.address = addr,
-                               .authkey = "",
-                               .authkey_len = 0,
-                               .remote_only = remote == 1};
+        mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+        o.address = addr;
+        o.authkey = "";
+        o.authkey_len = 0;
+        o.remote_only = remote == 1;
         mp_manager_t *c;
         if (mp_manager_create(&c, &o) != 0 ||
             mp_manager_connect(c, 30000) != 0) {
@@ -623,7 +640,9 @@ child_connects(void *arg)
 
 TEST_TIMEOUT(mgr_connect_from_child, 30)
 {
-    mp_manager_opts_t so = {.authkey = "", .authkey_len = 0};
+    mp_manager_opts_t so = MP_MANAGER_OPTS_INIT;
+    so.authkey = "";
+    so.authkey_len = 0;
     mp_manager_t *m = mpt_manager_start(&so);
     char addr[256];
     snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
@@ -643,7 +662,9 @@ TEST_TIMEOUT(mgr_python_client, 60)
                ">/dev/null 2>&1") != 0) {
         mpt_skip("no python3");
     }
-    mp_manager_opts_t so = {.authkey = "pykey", .authkey_len = 5};
+    mp_manager_opts_t so = MP_MANAGER_OPTS_INIT;
+    so.authkey = "pykey";
+    so.authkey_len = 5;
     mp_manager_t *m = mpt_manager_start(&so);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
@@ -736,7 +757,8 @@ TEST_TIMEOUT(mgr_client_killed_mid_frame, 30)
 
 TEST_TIMEOUT(mgr_malformed_requests, 30)
 {
-    mp_manager_opts_t o = {.store_size = 1 << 20};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.store_size = 1 << 20;
     mp_manager_t *m = mpt_manager_start(&o);
     mp_conn_t *c = raw_connect(m);
 
@@ -1169,7 +1191,8 @@ start_with_type(const char *name, void (*destroy)(void *obj, void *arg),
 {
     mpt_pipe_open(destroyed);
     mp_manager_t *m;
-    mp_manager_opts_t o = {.store_size = store_size};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.store_size = store_size;
     ASSERT_OK(mp_manager_create(&m, &o));
     mp_manager_type_t t = {counter_create, counter_call, destroy,
                            (void *)(intptr_t)destroyed->wr};
@@ -1471,7 +1494,8 @@ lowest_free_fd(pid_t pid)
  * the limit is back, the server serves on. */
 TEST_TIMEOUT(mgr_server_loops_pause_on_errors, 60)
 {
-    mp_manager_opts_t o = {.store_size = 1 << 20};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.store_size = 1 << 20;
     mp_manager_t *m = mpt_manager_start(&o);
     pid_t pid = mp_manager_pid(m);
     mp_conn_t *a = raw_connect(m); /* starts the watcher */

@@ -185,9 +185,10 @@ TEST_TIMEOUT(mgr_initializer_runs_in_server, 60)
 {
     char name[64];
     int len = snprintf(name, sizeof name, "mp-%d-init", (int)getpid());
-    mp_manager_opts_t o = {.initializer = init_note_pid,
-                           .initargs = name,
-                           .initargs_len = (size_t)len};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.initializer = init_note_pid;
+    o.initargs = name;
+    o.initargs_len = (size_t)len;
     mp_manager_t *m = NULL;
     ASSERT_OK(mp_manager_create(&m, &o));
     /* initargs are copied at create */
@@ -228,9 +229,10 @@ TEST_TIMEOUT(mgr_initializer_failure_fails_start, 60)
     const int codes[] = {MP_EACCES, 5, -99999, 1000};
     const int want[] = {MP_EACCES, MP_EREMOTE, MP_EREMOTE, MP_ENOSERVER};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        mp_manager_opts_t o = {.initializer = init_fails,
-                               .initargs = &codes[i],
-                               .initargs_len = sizeof codes[i]};
+        mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+        o.initializer = init_fails;
+        o.initargs = &codes[i];
+        o.initargs_len = sizeof codes[i];
         mp_manager_t *m = NULL;
         ASSERT_OK(mp_manager_create(&m, &o));
         ASSERT_ERR(mp_manager_start(m), want[i]);
@@ -238,7 +240,9 @@ TEST_TIMEOUT(mgr_initializer_failure_fails_start, 60)
         ASSERT_NULL(mp_manager_address(m));
         mp_manager_destroy(m);
     }
-    mp_manager_opts_t bad = {.initializer = init_fails, .initargs_len = 4};
+    mp_manager_opts_t bad = MP_MANAGER_OPTS_INIT;
+    bad.initializer = init_fails;
+    bad.initargs_len = 4;
     mp_manager_t *m = NULL;
     ASSERT_ERR(mp_manager_create(&m, &bad), MP_EINVAL);
 }

@@ -60,7 +60,8 @@ remote_client(mp_manager_t *m, mp_duration_t call_timeout)
 
 TEST_TIMEOUT(mgr_calls_time_out_on_a_silent_server, 60)
 {
-    mp_manager_opts_t so = {.address = "127.0.0.1:0"};
+    mp_manager_opts_t so = MP_MANAGER_OPTS_INIT;
+    so.address = "127.0.0.1:0";
     mp_manager_t *m = mpt_manager_start(&so);
     mp_manager_t *c = remote_client(m, 300);
     mp_proxy_t *d, *lock;
@@ -92,7 +93,8 @@ TEST_TIMEOUT(mgr_calls_time_out_on_a_silent_server, 60)
 
 TEST_TIMEOUT(mgr_connect_honours_its_timeout, 60)
 {
-    mp_manager_opts_t so = {.address = "127.0.0.1:0"};
+    mp_manager_opts_t so = MP_MANAGER_OPTS_INIT;
+    so.address = "127.0.0.1:0";
     mp_manager_t *m = mpt_manager_start(&so);
     mp_manager_opts_t o = mpt_manager_client_opts(m);
     mp_manager_t *c;
@@ -114,7 +116,8 @@ TEST_TIMEOUT(mgr_connect_honours_its_timeout, 60)
 TEST(mgr_call_timeout_bad_values)
 {
     mp_manager_t *m;
-    mp_manager_opts_t o = {.call_timeout = -2};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.call_timeout = -2;
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);
     o.call_timeout = INT64_MIN;
     ASSERT_ERR(mp_manager_create(&m, &o), MP_EINVAL);

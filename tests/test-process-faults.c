@@ -85,7 +85,8 @@ t_block_forever(void *arg)
 static int
 start_grandchild_and_block(fault_arg_t *a, mp_target_fn fn, bool daemon)
 {
-    mp_process_opts_t opts = {.daemon = daemon};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.daemon = daemon;
     mp_process_t *g = NULL;
     ASSERT_OK(mp_process_create(&g, fn, a, &opts));
     ASSERT_OK(mp_process_start(g));
@@ -246,7 +247,8 @@ t_middle_returns(void *arg)
     mp_process_t *g = NULL;
     ASSERT_OK(mp_process_create(&g, t_wait_go, a, NULL));
     ASSERT_OK(mp_process_start(g));
-    mp_process_opts_t opts = {.daemon = true};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.daemon = true;
     for (int mode = 0; mode < 2; mode++) {
         a->mode = mode;
         mp_process_t *d = NULL;

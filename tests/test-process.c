@@ -473,7 +473,8 @@ TEST(process_names)
     ASSERT_OK(mp_process_create(&p1, t_report_child_names, &a, NULL));
     ASSERT_OK(mp_process_create(&p2, t_report_child_names, &a, NULL));
     char given[] = "worker";
-    mp_process_opts_t opts = {.name = given};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.name = given;
     ASSERT_OK(mp_process_create(&p3, t_return_value, &a, &opts));
     given[0] = 'W'; /* the name was copied */
     ASSERT_STR_EQ(mp_process_name(p1), "Process-1");
@@ -545,7 +546,8 @@ TEST(process_daemon_flag_and_pids)
     ASSERT_EQ(recv_int(&a.out), getpid());
     join_expect(p, 0);
 
-    mp_process_opts_t opts = {.daemon = true};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.daemon = true;
     ASSERT_OK(mp_process_create(&p, t_return_value, &a, &opts));
     ASSERT(mp_process_daemon(p));
     mp_process_destroy(p);
@@ -596,7 +598,8 @@ TEST(process_daemon_may_not_start_children)
 {
     proc_arg_t a;
     arg_open(&a);
-    mp_process_opts_t opts = {.daemon = true};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.daemon = true;
     join_expect(start(t_try_start_child, &a, &opts), 0);
     ASSERT_EQ(recv_int(&a.out), MP_EDAEMON);
     /* A non-daemonic child may. */
@@ -615,7 +618,8 @@ t_report_child_daemon_flag(void *arg)
     ASSERT_OK(mp_process_create(&q, t_return_value, a, NULL));
     send_int(&a->out, mp_process_daemon(q));
     mp_process_destroy(q);
-    mp_process_opts_t opts = {.daemon = false};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.daemon = false;
     ASSERT_OK(mp_process_create(&q, t_return_value, a, &opts));
     send_int(&a->out, mp_process_daemon(q));
     ASSERT_OK(mp_process_set_daemon(q, false));
@@ -629,7 +633,8 @@ TEST(process_daemon_flag_defaults_to_creators)
 {
     proc_arg_t a;
     arg_open(&a);
-    mp_process_opts_t opts = {.daemon = true};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.daemon = true;
     join_expect(start(t_report_child_daemon_flag, &a, &opts), 0);
     ASSERT_EQ(recv_int(&a.out), 1);
     ASSERT_EQ(recv_int(&a.out), 1);
@@ -738,7 +743,8 @@ TEST(process_child_names_outlive_handles)
 {
     adopt_arg_t a;
     arg_open(&a.base);
-    mp_process_opts_t opts = {.name = "adopter"};
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.name = "adopter";
     ASSERT_OK(mp_process_create(&a.self, t_adopt_middle, &a, &opts));
     ASSERT_OK(mp_process_start(a.self));
     char buf[64];

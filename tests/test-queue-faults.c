@@ -95,7 +95,8 @@ TEST(queue_faults_producer_killed_after_claim)
     size_t lens[] = {10, 5000};
     for (size_t k = 0; k < MP__ARRAY_SIZE(maxsizes); k++) {
         for (size_t l = 0; l < MP__ARRAY_SIZE(lens); l++) {
-            mp_queue_opts_t o = {.maxsize = maxsizes[k]};
+            mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+            o.maxsize = maxsizes[k];
             mp_queue_t *q;
             ASSERT_OK(mp_queue_create(&q, &o));
             put_str(q, "before");
@@ -128,7 +129,8 @@ TEST(queue_faults_producer_killed_before_moving_tail)
 {
     long maxsizes[] = {0, 2};
     for (size_t k = 0; k < MP__ARRAY_SIZE(maxsizes); k++) {
-        mp_queue_opts_t o = {.maxsize = maxsizes[k]};
+        mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+        o.maxsize = maxsizes[k];
         mp_queue_t *q;
         ASSERT_OK(mp_queue_create(&q, &o));
         put_str(q, "before");
@@ -159,7 +161,8 @@ TEST(queue_faults_consumer_killed_mid_read)
     size_t lens[] = {10, 5000};
     for (size_t k = 0; k < MP__ARRAY_SIZE(maxsizes); k++) {
         for (size_t l = 0; l < MP__ARRAY_SIZE(lens); l++) {
-            mp_queue_opts_t o = {.maxsize = maxsizes[k]};
+            mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+            o.maxsize = maxsizes[k];
             mp_queue_t *q;
             ASSERT_OK(mp_queue_create(&q, &o));
             char *m = malloc(lens[l]);
@@ -491,7 +494,8 @@ TEST_TIMEOUT(queue_faults_kill_loop_unbounded, 120)
 
 TEST_TIMEOUT(queue_faults_kill_loop_bounded, 120)
 {
-    mp_queue_opts_t o = {.maxsize = 6};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = 6;
     mp_queue_t *q;
     ASSERT_OK(mp_queue_create(&q, &o));
     kill_loop(q);
@@ -571,7 +575,9 @@ enum { PLAIN, SPILL, REFILL };
 static void
 put_killed_case(const put_case_t *k, bool joinable)
 {
-    mp_queue_opts_t o = {.maxsize = k->maxsize, .joinable = joinable};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = k->maxsize;
+    o.joinable = joinable;
     if (k->setup != PLAIN) {
         mp__queue_test_ring_cells = 2;
     }
@@ -673,7 +679,8 @@ TEST_TIMEOUT(queue_faults_put_killed_at_every_point_leaks_no_block, 120)
 TEST(queue_faults_killed_large_put_block_is_reclaimed)
 {
     const size_t len = 256 * 1024;
-    mp_queue_opts_t o = {.capacity = len};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.capacity = len;
     mp_queue_t *q;
     ASSERT_OK(mp_queue_create(&q, &o));
     uint64_t free0 = mp__queue_heap_free_bytes(q);
@@ -696,7 +703,9 @@ TEST(queue_faults_consumer_killed_in_get_leaks_no_block)
     /* In the ring (the next put repairs the cell), then from the overflow
      * list (a reclaim cleans the taker's hand). */
     for (int spill = 0; spill <= 1; spill++) {
-        mp_queue_opts_t o = {.maxsize = spill ? 0 : 1, .joinable = true};
+        mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+        o.maxsize = spill ? 0 : 1;
+        o.joinable = true;
         if (spill) {
             mp__queue_test_ring_cells = 2;
         }

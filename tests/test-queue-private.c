@@ -97,7 +97,8 @@ TEST(queue_private_messages_cross_fork_both_ways)
 TEST(queue_private_options_hold)
 {
     /* Bounded: the bound is exact. */
-    mp_queue_opts_t o = {.maxsize = 2};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = 2;
     mp_queue_t *q = NULL;
     ASSERT_OK(mp__queue_create_private(&q, &o));
     ASSERT_OK(mp_queue_put_nowait(q, "a", 1));
@@ -108,14 +109,16 @@ TEST(queue_private_options_hold)
     ASSERT_EQ(c, 'a');
     mp_queue_destroy(q);
     /* Capacity: a longer message is refused. */
-    o = (mp_queue_opts_t){.capacity = 100};
+    o = (mp_queue_opts_t)MP_QUEUE_OPTS_INIT;
+    o.capacity = 100;
     ASSERT_OK(mp__queue_create_private(&q, &o));
     char big[101] = {0};
     ASSERT_ERR(mp_queue_put_nowait(q, big, sizeof big), MP_EMSGSIZE);
     ASSERT_OK(mp_queue_put_nowait(q, big, 100));
     mp_queue_destroy(q);
     /* Joinable: join waits for task_done. */
-    o = (mp_queue_opts_t){.joinable = true};
+    o = (mp_queue_opts_t)MP_QUEUE_OPTS_INIT;
+    o.joinable = true;
     ASSERT_OK(mp__queue_create_private(&q, &o));
     ASSERT_OK(mp_queue_put_nowait(q, "x", 1));
     ASSERT_ERR(mp_queue_join(q, 0), MP_ETIMEDOUT);
@@ -195,7 +198,8 @@ TEST(queue_private_bad_arguments)
 {
     ASSERT_ERR(mp__queue_create_private(NULL, NULL), MP_EINVAL);
     mp_queue_t *q = (mp_queue_t *)&q; /* cleared on failure */
-    mp_queue_opts_t o = {.capacity = (1ULL << 44) + 1};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.capacity = (1ULL << 44) + 1;
     ASSERT_ERR(mp__queue_create_private(&q, &o), MP_EINVAL);
     ASSERT_NULL(q);
 }

@@ -248,7 +248,8 @@ TEST_TIMEOUT(queue_stress_unbounded_exactly_once, 120)
 
 TEST_TIMEOUT(queue_stress_bounded_exactly_once, 120)
 {
-    mp_queue_opts_t o = {.maxsize = 50};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = 50;
     mp_queue_t *q;
     ASSERT_OK(mp_queue_create(&q, &o));
     run_stress(q, scaled(200000));

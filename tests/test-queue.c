@@ -82,7 +82,8 @@ TEST(queue_create_and_sizes)
     ASSERT_EQ(mp_queue_empty(q), 1);
     mp_queue_destroy(q);
 
-    mp_queue_opts_t o = {.maxsize = 2};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = 2;
     ASSERT_OK(mp_queue_create(&q, &o));
     put_int(q, 1);
     ASSERT_EQ(mp_queue_full(q), 0);
@@ -104,7 +105,8 @@ TEST(queue_bad_input)
     ASSERT_ERR(mp_queue_create(NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_simple_queue_create(NULL), MP_EINVAL);
     ASSERT_ERR(mp_joinable_queue_create(NULL, 1), MP_EINVAL);
-    mp_queue_opts_t huge = {.capacity = SIZE_MAX};
+    mp_queue_opts_t huge = MP_QUEUE_OPTS_INIT;
+    huge.capacity = SIZE_MAX;
     ASSERT_ERR(mp_queue_create(&q, &huge), MP_EINVAL);
     ASSERT_NULL(q);
     ASSERT_NULL(mp_queue_name(NULL));
@@ -185,7 +187,8 @@ TEST(queue_bounded_full_nowait_and_timeout)
     /* 3 and 5 are not powers of two: the bound is exact anyway. */
     long sizes[] = {1, 3, 5};
     for (size_t k = 0; k < MP__ARRAY_SIZE(sizes); k++) {
-        mp_queue_opts_t o = {.maxsize = sizes[k]};
+        mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+        o.maxsize = sizes[k];
         mp_queue_t *q;
         ASSERT_OK(mp_queue_create(&q, &o));
         for (long i = 0; i < sizes[k]; i++) {
@@ -232,7 +235,8 @@ TEST(queue_get_into_too_small_leaves_message)
 
 TEST(queue_message_size_limits)
 {
-    mp_queue_opts_t o = {.capacity = 4096};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.capacity = 4096;
     mp_queue_t *q;
     ASSERT_OK(mp_queue_create(&q, &o));
     char *buf = malloc(8192);
@@ -357,7 +361,8 @@ TEST(queue_fifo_per_producer_and_exit_after_put)
     const uint32_t count = 3000;
     long maxsizes[] = {0, 7};
     for (size_t k = 0; k < MP__ARRAY_SIZE(maxsizes); k++) {
-        mp_queue_opts_t o = {.maxsize = maxsizes[k]};
+        mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+        o.maxsize = maxsizes[k];
         mp_queue_t *q;
         ASSERT_OK(mp_queue_create(&q, &o));
         qarg_t a[3];
@@ -407,7 +412,8 @@ child_get_blocking(void *arg)
 
 TEST(queue_blocking_put_and_get_are_woken)
 {
-    mp_queue_opts_t o = {.maxsize = 1};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = 1;
     mp_queue_t *q;
     ASSERT_OK(mp_queue_create(&q, &o));
     qarg_t a = {.q = q};
@@ -659,7 +665,8 @@ TEST(queue_destroy_in_child_keeps_queue)
 TEST(queue_bounded_beyond_ring_and_small_ring)
 {
     /* A maxsize larger than any ring: bounded by counting. */
-    mp_queue_opts_t o = {.maxsize = MP__QUEUE_MAX_RING_CELLS + 10};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = MP__QUEUE_MAX_RING_CELLS + 10;
     mp_queue_t *q;
     ASSERT_OK(mp_queue_create(&q, &o));
     for (uint32_t i = 0; i < (uint32_t)o.maxsize; i++) {

@@ -328,6 +328,37 @@ set_field(char *token, int field, const char *with)
     strcpy(token, out);
 }
 
+/* Opens token with field number field replaced by with, as a lock (or an
+ * array): returns what the attach returned (a handle it made is
+ * destroyed). */
+static int
+forged_lock(const char *token, int field, const char *with)
+{
+    char t[MP_TOKEN_MAX * 2];
+    mp_lock_t *l;
+    strcpy(t, token);
+    set_field(t, field, with);
+    int r = mp_lock_attach(&l, t);
+    if (r == 0) {
+        mp_lock_destroy(l);
+    }
+    return r;
+}
+
+static int
+forged_array(const char *token, int field, const char *with)
+{
+    char t[MP_TOKEN_MAX * 2];
+    mp_array_t *a;
+    strcpy(t, token);
+    set_field(t, field, with);
+    int r = mp_array_attach(&a, t);
+    if (r == 0) {
+        mp_array_destroy(a);
+    }
+    return r;
+}
+
 TEST(tokens_bad_stale_and_forged_are_refused)
 {
     mp_context_t ctx;
@@ -372,17 +403,11 @@ TEST(tokens_bad_stale_and_forged_are_refused)
     /* Forged fields: an arena name of the wrong shape, of no segment, of a
      * segment that is not an arena; an offset elsewhere; another
      * generation; the event's reference under a lock's tag. */
-    strcpy(t, tok);
-    set_field(t, 2, "../etc");
-    ASSERT_ERR(mp_lock_attach(&l2, t), MP_EINVAL);
-    strcpy(t, tok);
-    set_field(t, 2, "mp-1-0123456789abcdef");
-    ASSERT_ERR(mp_lock_attach(&l2, t), MP_ECLOSED);
+    ASSERT_ERR(forged_lock(tok, 2, "../etc"), MP_EINVAL);
+    ASSERT_ERR(forged_lock(tok, 2, "mp-1-0123456789abcdef"), MP_ECLOSED);
     mp_shm_t *shm;
     ASSERT_OK(mp_shm_create(&shm, NULL, 4096, 0));
-    strcpy(t, tok);
-    set_field(t, 2, mp_shm_name(shm));
-    ASSERT_ERR(mp_lock_attach(&l2, t), MP_EINVAL);
+    ASSERT_ERR(forged_lock(tok, 2, mp_shm_name(shm)), MP_EINVAL);
     ASSERT_OK(mp_shm_unlink(shm));
     mp_shm_destroy(shm);
     const char *offs[] = {"0",
@@ -394,20 +419,12 @@ TEST(tokens_bad_stale_and_forged_are_refused)
                           "ffffffffffffff00",
                           "12345678912345678"};
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-        strcpy(t, tok);
-        set_field(t, 3, offs[i]);
-        int r = mp_lock_attach(&l2, t);
+        int r = forged_lock(tok, 3, offs[i]);
         ASSERT(r == MP_ECLOSED || r == MP_EINVAL);
     }
-    strcpy(t, tok);
-    set_field(t, 4, "1234");
-    ASSERT_ERR(mp_lock_attach(&l2, t), MP_ECLOSED);
-    strcpy(t, tok);
-    set_field(t, 4, "0");
-    ASSERT_ERR(mp_lock_attach(&l2, t), MP_EINVAL);
-    strcpy(t, etok);
-    set_field(t, 1, "L");
-    ASSERT_ERR(mp_lock_attach(&l2, t), MP_ECLOSED);
+    ASSERT_ERR(forged_lock(tok, 4, "1234"), MP_ECLOSED);
+    ASSERT_ERR(forged_lock(tok, 4, "0"), MP_EINVAL);
+    ASSERT_ERR(forged_lock(etok, 1, "L"), MP_ECLOSED);
 
     /* Stale: the lock destroyed, then its block handed out again. */
     mp_lock_destroy(lock);
@@ -689,21 +706,12 @@ TEST(tokens_forged_array_and_condition_fields_are_refused)
     ASSERT_OK(mp_array_token(arr, tok, sizeof tok));
     ASSERT_OK(mp_condition_token(cond, ctok, sizeof ctok));
     /* mpt1:A:<arena>:<off>:<gen>:<type>:<length>:<locked>:<lock ref> */
-    strcpy(t, tok);
-    set_field(t, 5, "7a"); /* 'z': no type */
-    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
-    strcpy(t, tok);
-    set_field(t, 6, "0");
-    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
-    strcpy(t, tok);
-    set_field(t, 6, "100000"); /* more than its block holds */
-    ASSERT_ERR(mp_array_attach(&got, t), MP_ECLOSED);
-    strcpy(t, tok);
-    set_field(t, 6, "ffffffffffffffff"); /* the size overflows */
-    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
-    strcpy(t, tok);
-    set_field(t, 7, "2");
-    ASSERT_ERR(mp_array_attach(&got, t), MP_EINVAL);
+    ASSERT_ERR(forged_array(tok, 5, "7a"), MP_EINVAL); /* 'z': no type */
+    ASSERT_ERR(forged_array(tok, 6, "0"), MP_EINVAL);
+    /* More than its block holds; a size that overflows. */
+    ASSERT_ERR(forged_array(tok, 6, "100000"), MP_ECLOSED);
+    ASSERT_ERR(forged_array(tok, 6, "ffffffffffffffff"), MP_EINVAL);
+    ASSERT_ERR(forged_array(tok, 7, "2"), MP_EINVAL);
     ASSERT_ERR(mp_value_attach((mp_value_t **)&got, tok), MP_EINVAL);
     /* The condition's lock reference: another generation. */
     strcpy(t, ctok);

@@ -303,7 +303,8 @@ TEST(value_raw_kinds_have_no_lock)
     ASSERT_NULL(mp_array_get_lock(a));
     mp_array_destroy(a);
     /* opts.raw is the same thing. */
-    mp_shared_opts_t raw = {.raw = true};
+    mp_shared_opts_t raw = MP_SHARED_OPTS_INIT;
+    raw.raw = true;
     ASSERT_OK(mp_value_create(&v, MP_TYPE_INT, &one, &raw));
     ASSERT_NULL(mp_value_get_lock(v));
     ASSERT_OK(mp_value_get(v, &one));
@@ -313,7 +314,7 @@ TEST(value_raw_kinds_have_no_lock)
     ASSERT_NULL(mp_array_get_lock(a));
     mp_array_destroy(a);
     /* All-zero opts mean a new RLock, as NULL does. */
-    mp_shared_opts_t dflt = {0};
+    mp_shared_opts_t dflt = MP_SHARED_OPTS_INIT;
     ASSERT_OK(mp_value_create(&v, MP_TYPE_INT, NULL, &dflt));
     mp_lock_t *l = mp_value_get_lock(v);
     ASSERT_NOT_NULL(l);
@@ -331,7 +332,8 @@ TEST(value_caller_lock_shared_by_two)
 {
     mp_lock_t *lock = NULL;
     ASSERT_OK(mp_lock_create(&lock));
-    mp_shared_opts_t opts = {.lock = lock};
+    mp_shared_opts_t opts = MP_SHARED_OPTS_INIT;
+    opts.lock = lock;
     mp_value_t *v = NULL;
     mp_array_t *a = NULL;
     ASSERT_OK(mp_value_create(&v, MP_TYPE_DOUBLE, NULL, &opts));
@@ -445,7 +447,9 @@ TEST(value_bad_input)
     int x = 0;
     mp_lock_t *lock = NULL;
     ASSERT_OK(mp_lock_create(&lock));
-    mp_shared_opts_t both = {.lock = lock, .raw = true};
+    mp_shared_opts_t both = MP_SHARED_OPTS_INIT;
+    both.lock = lock;
+    both.raw = true;
     ASSERT_ERR(mp_value_create(NULL, MP_TYPE_INT, NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_value_create(&v, (mp_type_t)'z', NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_value_create(&v, MP_TYPE_INT, NULL, &both), MP_EINVAL);
@@ -472,7 +476,9 @@ TEST(array_bad_input)
     mp_array_t *a = (mp_array_t *)0x1;
     mp_lock_t *lock = NULL;
     ASSERT_OK(mp_lock_create(&lock));
-    mp_shared_opts_t both = {.lock = lock, .raw = true};
+    mp_shared_opts_t both = MP_SHARED_OPTS_INIT;
+    both.lock = lock;
+    both.raw = true;
     ASSERT_ERR(mp_array_create(NULL, MP_TYPE_INT, 1, NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_array_create(&a, (mp_type_t)'z', 1, NULL, NULL), MP_EINVAL);
     ASSERT_ERR(mp_array_create(&a, MP_TYPE_INT, 0, NULL, NULL), MP_EINVAL);

@@ -342,7 +342,9 @@ TEST(waitany_timeouts_with_nothing_ready)
 TEST(waitany_queue_with_message_ready_at_once)
 {
     mp_queue_t *q = NULL;
-    mp_queue_opts_t o = {.maxsize = 2, .joinable = true};
+    mp_queue_opts_t o = MP_QUEUE_OPTS_INIT;
+    o.maxsize = 2;
+    o.joinable = true;
     ASSERT_OK(mp_queue_create(&q, &o));
     put_int(q, 5);
     ASSERT_EQ(wait_queue(q, MP_WAIT_FOREVER), 1);

@@ -60,6 +60,35 @@ typedef int64_t mp_duration_t;
 /* Only mp_barrier_wait() accepts this: use the barrier's default timeout. */
 #define MP_WAIT_DEFAULT ((mp_duration_t)-2)
 
+/*===== Options structs =====================================================*/
+
+/* Every options struct (mp_process_opts_t, mp_pool_opts_t ...) starts with
+ * size_t size, the sizeof of the struct the caller was built with, so that
+ * a later minor version can add fields at the end (docs/api-conventions.md
+ * rule 8). Initialise one with its initializer (MP_POOL_OPTS_INIT for
+ * mp_pool_opts_t, MP_QUEUE_OPTS_INIT for mp_queue_opts_t ...), which sets
+ * size and every other field to its default (zero), then set fields:
+ *
+ *     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+ *     o.processes = 4;
+ *
+ * A call given an options struct whose size is not one it knows (not set
+ * by the initializer) returns MP_EINVAL and does nothing; NULL means every
+ * default. MP__OPTS_INIT is the initializers' common definition (in C++,
+ * which has no designated initializers before C++20, a lambda). */
+#ifdef __cplusplus
+#define MP__OPTS_INIT(type)                                                    \
+    ([] {                                                                      \
+        type o_ = type();                                                      \
+        o_.size = sizeof o_;                                                   \
+        return o_;                                                             \
+    }())
+#else
+/* clang-format off */
+#define MP__OPTS_INIT(type) {.size = sizeof(type)}
+/* clang-format on */
+#endif
+
 /*===== Library =============================================================*/
 
 /* mp_version returns MP_VERSION_HEX of the library that is linked in, and

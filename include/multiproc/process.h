@@ -107,9 +107,10 @@ typedef struct mp_process mp_process_t;
  * (truncated to 8 bits by the OS, as for exit()). */
 typedef int (*mp_target_fn)(void *arg);
 
-/* Options for mp_process_create; all-zero (or a NULL pointer) means the
- * defaults. */
+/* Options for mp_process_create; MP_PROCESS_OPTS_INIT (or a NULL pointer)
+ * means the defaults. */
 typedef struct mp_process_opts {
+    size_t size; /* sizeof(mp_process_opts_t): set by MP_PROCESS_OPTS_INIT */
     const char *name; /* NULL: "Process-N" (Python's identity numbering) */
     bool daemon;      /* killed when the parent exits, even by SIGKILL;
                          false: the creating process's own flag (Python's
@@ -121,6 +122,9 @@ typedef struct mp_process_opts {
                         of (its target is passed a pointer to the copy,
                         aligned for any type; fork passes arg as is) */
 } mp_process_opts_t;
+/* MP_PROCESS_OPTS_INIT: an mp_process_opts_t with its size set and every other
+ * field at its default (see common.h, "Options structs"). */
+#define MP_PROCESS_OPTS_INIT MP__OPTS_INIT(mp_process_opts_t)
 
 /* mp_process_create makes a process object that will run target(arg) in a
  * child once started. The name is copied. With the fork start method arg is
@@ -128,7 +132,8 @@ typedef struct mp_process_opts {
  * parent's memory); under forkserver and spawn the opts' arg_size bytes at
  * arg are copied to the child when it starts (arg must stay valid until
  * mp_process_start returns). Returns 0 or MP_EINVAL (NULL out or target, a
- * start_method outside the enum), MP_ENOMEM. Context: any process, any
+ * start_method outside the enum, opts not initialised with
+ * MP_PROCESS_OPTS_INIT: a wrong size), MP_ENOMEM. Context: any process, any
  * thread; the object belongs to the creating process. */
 MP_EXTERN int mp_process_create(mp_process_t **out, mp_target_fn target,
                                 void *arg, const mp_process_opts_t *opts);
@@ -273,9 +278,10 @@ MP_EXTERN mp_process_t *mp_parent_process(void);
 
 /* mp_active_children reaps children that have exited, then stores up to cap
  * handles of the caller's started, still running children in out (which may
- * be NULL when cap is 0), but for those whose handle was destroyed. Returns how many there are (possibly more than
- * cap), or MP_EINVAL. The handles stay owned by their creator. Context: any
- * process (it lists that process's own children), any thread. */
+ * be NULL when cap is 0), but for those whose handle was destroyed. Returns how
+ * many there are (possibly more than cap), or MP_EINVAL. The handles stay owned
+ * by their creator. Context: any process (it lists that process's own
+ * children), any thread. */
 MP_EXTERN int mp_active_children(mp_process_t **out, size_t cap);
 
 #ifdef __cplusplus

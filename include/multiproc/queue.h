@@ -23,8 +23,10 @@ extern "C" {
  * Messages from one producer arrive in the order they were put. */
 typedef struct mp_queue mp_queue_t;
 
-/* Options for mp_queue_create; all-zero (or NULL) means the defaults. */
+/* Options for mp_queue_create; MP_QUEUE_OPTS_INIT (or NULL) means the
+ * defaults. */
 typedef struct mp_queue_opts {
+    size_t size;     /* sizeof(mp_queue_opts_t): set by MP_QUEUE_OPTS_INIT */
     size_t maxsize;  /* at most this many messages; 0: unbounded */
     bool joinable;   /* a JoinableQueue: task_done and join */
     size_t capacity; /* bytes reserved for message data; 0: 1 GiB. The
@@ -32,13 +34,17 @@ typedef struct mp_queue_opts {
                         messages in the queue, and reused. A single message
                         may be as large as this. */
 } mp_queue_opts_t;
+/* MP_QUEUE_OPTS_INIT: an mp_queue_opts_t with its size set and every other
+ * field at its default (see common.h, "Options structs"). */
+#define MP_QUEUE_OPTS_INIT MP__OPTS_INIT(mp_queue_opts_t)
 
 /* mp_queue_create makes a queue (Python: Queue(maxsize), or JoinableQueue
  * with opts->joinable). mp_simple_queue_create makes an unbounded one
  * (SimpleQueue) and mp_joinable_queue_create a joinable one. Returns 0 or
- * MP_EINVAL, MP_ENOMEM, MP_ENOSPC. Context: any process, any thread; the
- * queue is removed once its creator destroys it or its whole process tree
- * exits. */
+ * MP_EINVAL (NULL out, a capacity too large, opts not initialised with
+ * MP_QUEUE_OPTS_INIT: a wrong size), MP_ENOMEM, MP_ENOSPC. Context: any
+ * process, any thread; the queue is removed once its creator destroys it or its
+ * whole process tree exits. */
 MP_EXTERN int mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts);
 MP_EXTERN int mp_simple_queue_create(mp_queue_t **out);
 MP_EXTERN int mp_joinable_queue_create(mp_queue_t **out, size_t maxsize);

@@ -23,6 +23,13 @@
 
 #define MP__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* MP__OPTS_BAD tells whether opts, a public options struct (or NULL: the
+ * defaults), has a size this version does not know (api-conventions rule
+ * 8: not set by its MP_<OBJECT>_OPTS_INIT). 1.0 knows its own size only; a
+ * minor version that adds fields accepts each earlier size too. Every call
+ * that reads an options struct answers a bad one with MP_EINVAL. */
+#define MP__OPTS_BAD(opts) ((opts) != NULL && (opts)->size != sizeof *(opts))
+
 /* Allocation: every process-local allocation of the library goes here, so
  * mp_set_allocator() covers all of it. */
 void *mp__malloc(size_t size);

@@ -97,7 +97,8 @@ static int
 queue_new(mp__store_t *st, const mp__mgr_req_t *req, bool joinable,
           uint64_t *off, mp_queue_t **q)
 {
-    mp_queue_opts_t opts = {.joinable = joinable};
+    mp_queue_opts_t opts = MP_QUEUE_OPTS_INIT;
+    opts.joinable = joinable;
     /* <= 0: unbounded. */
     opts.maxsize = req->num[1] <= 0         ? 0
                    : req->num[1] > LONG_MAX ? LONG_MAX

@@ -157,7 +157,7 @@ mp_progress_create(mp_progress_t **out, uint64_t total, const char *label,
                    const mp_progress_opts_t *opts)
 {
     mp_progress_opts_t o = opts != NULL ? *opts : (mp_progress_opts_t){0};
-    if (out == NULL) {
+    if (out == NULL || MP__OPTS_BAD(opts)) {
         return MP_EINVAL;
     }
     mp_progress_t *p = mp__calloc(1, sizeof *p);

@@ -140,7 +140,7 @@ int
 mp_process_create(mp_process_t **out, mp_target_fn target, void *arg,
                   const mp_process_opts_t *opts)
 {
-    if (out == NULL || target == NULL) {
+    if (out == NULL || target == NULL || MP__OPTS_BAD(opts)) {
         return MP_EINVAL;
     }
     *out = NULL;

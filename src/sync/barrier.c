@@ -58,14 +58,10 @@ mp_barrier_create(mp_barrier_t **out, unsigned parties,
 int
 mp_barrier_token(const mp_barrier_t *bar, char *buf, size_t buflen)
 {
-    size_t pos;
-    if (bar == NULL) {
-        return MP_EINVAL;
-    }
-    if (bar->action != NULL) {
+    if (bar != NULL && bar->action != NULL) {
         return MP_ENOTSUP; /* a function pointer does not cross an exec */
     }
-    return mp__shobj_token(&bar->obj, MP__KIND_BARRIER, buf, buflen, &pos);
+    return mp__shobj_token(bar, MP__KIND_BARRIER, buf, buflen, NULL);
 }
 
 int
@@ -88,14 +84,10 @@ mp_context_barrier(const mp_context_t *ctx, mp_barrier_t **out,
         (timeout < 0 && timeout != MP_WAIT_FOREVER)) {
         return MP_EINVAL;
     }
-    mp_barrier_t *bar = mp__calloc(1, sizeof *bar);
-    if (bar == NULL) {
-        return MP_ENOMEM;
-    }
-    int err = mp__shobj_alloc(&bar->obj, MP__KIND_BARRIER, ctx,
-                              sizeof(barrier_state_t));
+    mp_barrier_t *bar;
+    int err = mp__shobj_new((void **)&bar, sizeof *bar, MP__KIND_BARRIER, ctx,
+                            sizeof(barrier_state_t));
     if (err != 0) {
-        mp__free(bar);
         return err;
     }
     if (opts != NULL) {

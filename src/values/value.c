@@ -291,7 +291,7 @@ static int
 shared_token(const struct mp_array *a, int kind, char *buf, size_t buflen)
 {
     size_t pos;
-    int err = mp__shobj_token(&a->obj, kind, buf, buflen, &pos);
+    int err = mp__shobj_token(a, kind, buf, buflen, &pos);
     if (err == 0) {
         err = mp__token_put_u64(buf, buflen, &pos, (uint64_t)a->type);
     }

@@ -82,9 +82,12 @@ main()
 
     shared_state state{counter.get(), replies.get()};
     mp_process_t *children[kChildren];
+    // An options struct as C++ code makes one (no designated initializers
+    // before C++20): the initializer sets its size.
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     for (auto &p : children) {
-        check(mp_process_create(&p, child, &state, nullptr),
-              "mp_process_create");
+        check(mp_process_create(&p, child, &state, &opts), "mp_process_create");
         check(mp_process_start(p), "mp_process_start");
     }
     int got = 0;

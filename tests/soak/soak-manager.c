@@ -90,10 +90,11 @@ remote_client(void *arg)
     const void *key;
     size_t len;
     mp_manager_authkey(M->m, &key, &len);
-    mp_manager_opts_t o = {.address = mp_manager_address(M->m),
-                           .authkey = key,
-                           .authkey_len = len,
-                           .remote_only = true};
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = mp_manager_address(M->m);
+    o.authkey = key;
+    o.authkey_len = len;
+    o.remote_only = true;
     mp_manager_t *m = NULL;
     mp_proxy_t *lock = NULL, *dict = NULL;
     int rc = mp_manager_create(&m, &o);

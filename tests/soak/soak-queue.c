@@ -218,9 +218,10 @@ queue_round(soak_round_t *r, bool joinable)
     L->joinable = joinable;
     L->salt = soak_rand(&r->rng);
     static const long sizes[] = {0, 0, 16, 512};
-    mp_queue_opts_t qo = {.maxsize = sizes[soak_below(r, 4)],
-                          .joinable = joinable,
-                          .capacity = 64u << 20};
+    mp_queue_opts_t qo = MP_QUEUE_OPTS_INIT;
+    qo.maxsize = sizes[soak_below(r, 4)];
+    qo.joinable = joinable;
+    qo.capacity = 64u << 20;
     int rc = mp_queue_create(&L->q, &qo);
     if (rc != 0) {
         soak_fail(r, "mp_queue_create: %s", mp_err_name(rc));

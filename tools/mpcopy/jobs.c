@@ -404,8 +404,10 @@ copy_and_verify(struct run *r)
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&r->mu, NULL);
-    mp_pool_opts_t opts = {
-        .processes = r->jobs, .initializer = worker_init, .initarg = &g_roots};
+    mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
+    opts.processes = r->jobs;
+    opts.initializer = worker_init;
+    opts.initarg = &g_roots;
     int rc = mp_pool_create(&r->pool, &opts);
     int status = -1;
     if (rc != 0) {
