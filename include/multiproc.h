@@ -15,8 +15,11 @@
  *
  * Objects created before mp_process_start() are inherited by the child (the
  * fork start method): a lock, event, value or shared-memory block made by the
- * parent is the same object in the child. Shared state lives in shared memory
- * that the library maps; the handle itself is process-local. Each contract
+ * parent is the same object in the child. A spawn or forkserver child, or
+ * any other process of the user, opens an object of the spawn or forkserver
+ * context by its token (see "Tokens and contexts"). Shared state lives in
+ * shared memory that the library maps; the handle itself is process-local.
+ * Each contract
  * ends with its "Context:": the processes and threads that may call it,
  * and whether it is async-signal-safe (docs/api-conventions.md, rule 9).
  *

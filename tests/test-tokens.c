@@ -18,6 +18,20 @@
 static const mp_start_method_t exec_methods[] = {MP_START_SPAWN,
                                                  MP_START_FORKSERVER};
 
+/* Starts target under method with a copy of the size bytes at arg. */
+static mp_process_t *
+start_with_bytes(mp_start_method_t method, mp_target_fn target, void *arg,
+                 size_t size)
+{
+    mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
+    o.start_method = method;
+    o.arg_size = size;
+    mp_process_t *p;
+    ASSERT_OK(mp_process_create(&p, target, arg, &o));
+    ASSERT_OK(mp_process_start(p));
+    return p;
+}
+
 /* What the first child gets: the tokens of the objects it opens. */
 struct lock_toks {
     char lock[MP_TOKEN_MAX];
@@ -92,12 +106,8 @@ TEST_TIMEOUT(tokens_lock_event_value_semaphore_reach_exec_children, 60)
         ASSERT_OK(mp_semaphore_token(sem, t.sem, sizeof t.sem));
 
         ASSERT_OK(mp_lock_acquire(lock, MP_NO_WAIT));
-        mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
-        o.start_method = ctx.method;
-        o.arg_size = sizeof t;
-        mp_process_t *p;
-        ASSERT_OK(mp_process_create(&p, lock_child, &t, &o));
-        ASSERT_OK(mp_process_start(p));
+        mp_process_t *p =
+            start_with_bytes(ctx.method, lock_child, &t, sizeof t);
         ASSERT_OK(mp_event_wait(ready, MP_WAIT_FOREVER));
         int x = 0;
         ASSERT_OK(mp_value_get(val, &x));
@@ -224,12 +234,8 @@ TEST_TIMEOUT(tokens_condition_barrier_array_rlock_queue_reach_exec_children, 60)
         strcpy(t.queue, mp_queue_name(q));
 
         ASSERT_OK(mp_condition_acquire(cond, MP_WAIT_FOREVER));
-        mp_process_opts_t o = MP_PROCESS_OPTS_INIT;
-        o.start_method = ctx.method;
-        o.arg_size = sizeof t;
-        mp_process_t *p;
-        ASSERT_OK(mp_process_create(&p, more_child, &t, &o));
-        ASSERT_OK(mp_process_start(p));
+        mp_process_t *p =
+            start_with_bytes(ctx.method, more_child, &t, sizeof t);
         /* The barrier: the child wrote elements 1..3 before it. */
         ASSERT_OK(mp_condition_release(cond));
         ASSERT(mp_barrier_wait(bar, MP_WAIT_FOREVER) >= 0);
@@ -328,35 +334,14 @@ set_field(char *token, int field, const char *with)
     strcpy(token, out);
 }
 
-/* Opens token with field number field replaced by with, as a lock (or an
- * array): returns what the attach returned (a handle it made is
- * destroyed). */
-static int
-forged_lock(const char *token, int field, const char *with)
+/* Writes token with field number field replaced by with into out
+ * (MP_TOKEN_MAX * 2 bytes) and returns out. */
+static const char *
+forge(const char *token, int field, const char *with, char *out)
 {
-    char t[MP_TOKEN_MAX * 2];
-    mp_lock_t *l;
-    strcpy(t, token);
-    set_field(t, field, with);
-    int r = mp_lock_attach(&l, t);
-    if (r == 0) {
-        mp_lock_destroy(l);
-    }
-    return r;
-}
-
-static int
-forged_array(const char *token, int field, const char *with)
-{
-    char t[MP_TOKEN_MAX * 2];
-    mp_array_t *a;
-    strcpy(t, token);
-    set_field(t, field, with);
-    int r = mp_array_attach(&a, t);
-    if (r == 0) {
-        mp_array_destroy(a);
-    }
-    return r;
+    strcpy(out, token);
+    set_field(out, field, with);
+    return out;
 }
 
 TEST(tokens_bad_stale_and_forged_are_refused)
@@ -403,11 +388,13 @@ TEST(tokens_bad_stale_and_forged_are_refused)
     /* Forged fields: an arena name of the wrong shape, of no segment, of a
      * segment that is not an arena; an offset elsewhere; another
      * generation; the event's reference under a lock's tag. */
-    ASSERT_ERR(forged_lock(tok, 2, "../etc"), MP_EINVAL);
-    ASSERT_ERR(forged_lock(tok, 2, "mp-1-0123456789abcdef"), MP_ECLOSED);
+    ASSERT_ERR(mp_lock_attach(&l2, forge(tok, 2, "../etc", t)), MP_EINVAL);
+    ASSERT_ERR(mp_lock_attach(&l2, forge(tok, 2, "mp-1-0123456789abcdef", t)),
+               MP_ECLOSED);
     mp_shm_t *shm;
     ASSERT_OK(mp_shm_create(&shm, NULL, 4096, 0));
-    ASSERT_ERR(forged_lock(tok, 2, mp_shm_name(shm)), MP_EINVAL);
+    ASSERT_ERR(mp_lock_attach(&l2, forge(tok, 2, mp_shm_name(shm), t)),
+               MP_EINVAL);
     ASSERT_OK(mp_shm_unlink(shm));
     mp_shm_destroy(shm);
     const char *offs[] = {"0",
@@ -419,12 +406,12 @@ TEST(tokens_bad_stale_and_forged_are_refused)
                           "ffffffffffffff00",
                           "12345678912345678"};
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-        int r = forged_lock(tok, 3, offs[i]);
+        int r = mp_lock_attach(&l2, forge(tok, 3, offs[i], t));
         ASSERT(r == MP_ECLOSED || r == MP_EINVAL);
     }
-    ASSERT_ERR(forged_lock(tok, 4, "1234"), MP_ECLOSED);
-    ASSERT_ERR(forged_lock(tok, 4, "0"), MP_EINVAL);
-    ASSERT_ERR(forged_lock(etok, 1, "L"), MP_ECLOSED);
+    ASSERT_ERR(mp_lock_attach(&l2, forge(tok, 4, "1234", t)), MP_ECLOSED);
+    ASSERT_ERR(mp_lock_attach(&l2, forge(tok, 4, "0", t)), MP_EINVAL);
+    ASSERT_ERR(mp_lock_attach(&l2, forge(etok, 1, "L", t)), MP_ECLOSED);
 
     /* Stale: the lock destroyed, then its block handed out again. */
     mp_lock_destroy(lock);
@@ -706,12 +693,14 @@ TEST(tokens_forged_array_and_condition_fields_are_refused)
     ASSERT_OK(mp_array_token(arr, tok, sizeof tok));
     ASSERT_OK(mp_condition_token(cond, ctok, sizeof ctok));
     /* mpt1:A:<arena>:<off>:<gen>:<type>:<length>:<locked>:<lock ref> */
-    ASSERT_ERR(forged_array(tok, 5, "7a"), MP_EINVAL); /* 'z': no type */
-    ASSERT_ERR(forged_array(tok, 6, "0"), MP_EINVAL);
+    ASSERT_ERR(mp_array_attach(&got, forge(tok, 5, "7a", t)),
+               MP_EINVAL); /* 'z': no type */
+    ASSERT_ERR(mp_array_attach(&got, forge(tok, 6, "0", t)), MP_EINVAL);
     /* More than its block holds; a size that overflows. */
-    ASSERT_ERR(forged_array(tok, 6, "100000"), MP_ECLOSED);
-    ASSERT_ERR(forged_array(tok, 6, "ffffffffffffffff"), MP_EINVAL);
-    ASSERT_ERR(forged_array(tok, 7, "2"), MP_EINVAL);
+    ASSERT_ERR(mp_array_attach(&got, forge(tok, 6, "100000", t)), MP_ECLOSED);
+    ASSERT_ERR(mp_array_attach(&got, forge(tok, 6, "ffffffffffffffff", t)),
+               MP_EINVAL);
+    ASSERT_ERR(mp_array_attach(&got, forge(tok, 7, "2", t)), MP_EINVAL);
     ASSERT_ERR(mp_value_attach((mp_value_t **)&got, tok), MP_EINVAL);
     /* The condition's lock reference: another generation. */
     strcpy(t, ctok);

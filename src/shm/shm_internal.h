@@ -127,6 +127,13 @@ typedef struct mp__shobj {
 int mp__shobj_alloc(mp__shobj_t *obj, int kind, const mp_context_t *ctx,
                     size_t size);
 
+/* mp__shobj_new allocates a zeroed handle of handle_size bytes, whose
+ * first member is an mp__shobj_t, with size bytes of state of a new object
+ * of kind in context ctx (mp__shobj_alloc), into *out. Returns 0 or the
+ * errors of mp__shobj_alloc. */
+int mp__shobj_new(void **out, size_t handle_size, int kind,
+                  const mp_context_t *ctx, size_t size);
+
 /* mp__shobj_room returns how many bytes of state the block of an object
  * in an arena (obj->hdr not NULL, a block of a heap: any object a token
  * opened) has room for; 0 once it is freed. */
@@ -202,16 +209,23 @@ void mp__token_release(const mp__shobj_t *obj);
 /* mp__token_end returns 0 when *cur is the token's end, else MP_EINVAL. */
 int mp__token_end(const char *cur);
 /* Every object's token starts with its own reference, its tag its kind.
- * mp__shobj_token writes that start for obj (*pos: its length) and
- * returns as the put calls do. mp__shobj_attach parses it from token (the
+ * mp__shobj_token writes that start for handle (whose first member is an
+ * mp__shobj_t; NULL: MP_EINVAL) and, when pos is not NULL, its length in
+ * *pos; it returns as the put calls do. mp__shobj_open_ref parses a
+ * reference at *cur (advancing it) into a new zeroed handle of
+ * handle_size bytes (first member an mp__shobj_t) on an object of kind
+ * with size bytes of state; returns 0, MP_ENOMEM or the errors of
+ * mp__token_get_ref. mp__shobj_attach parses it from token (the
  * whole token when cur is NULL; else *cur is left at what follows) and
  * allocates a
  * zeroed handle of handle_size bytes, whose first member is an
  * mp__shobj_t, on the object (size bytes of state) into *out; returns 0,
  * MP_EINVAL (NULL out, or not such a token), MP_ENOMEM or the errors of
  * mp__token_get_ref. The caller frees the handle with mp__free. */
-int mp__shobj_token(const mp__shobj_t *obj, int kind, char *buf, size_t buflen,
+int mp__shobj_token(const void *handle, int kind, char *buf, size_t buflen,
                     size_t *pos);
+int mp__shobj_open_ref(void **out, size_t handle_size, int kind, size_t size,
+                       const char **cur);
 int mp__shobj_attach(void **out, size_t handle_size, int kind, size_t size,
                      const char *token, const char **cur);
 

@@ -43,6 +43,23 @@ mp__shobj_alloc(mp__shobj_t *obj, int kind, const mp_context_t *ctx,
 }
 
 int
+mp__shobj_new(void **out, size_t handle_size, int kind, const mp_context_t *ctx,
+              size_t size)
+{
+    mp__shobj_t *obj = mp__calloc(1, handle_size);
+    if (obj == NULL) {
+        return MP_ENOMEM;
+    }
+    int err = mp__shobj_alloc(obj, kind, ctx, size);
+    if (err != 0) {
+        mp__free(obj);
+        return err;
+    }
+    *out = obj;
+    return 0;
+}
+
+int
 mp__shobj_wrap(void **out, size_t handle_size, void *state)
 {
     if (out == NULL || state == NULL) {

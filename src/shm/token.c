@@ -350,11 +350,35 @@ mp__token_get_ref(const char **cur, int kind, size_t size, mp__shobj_t *obj)
 }
 
 int
-mp__shobj_token(const mp__shobj_t *obj, int kind, char *buf, size_t buflen,
+mp__shobj_token(const void *handle, int kind, char *buf, size_t buflen,
                 size_t *pos)
 {
+    size_t at;
+    if (handle == NULL) {
+        return MP_EINVAL;
+    }
+    if (pos == NULL) {
+        pos = &at;
+    }
     int err = mp__token_begin(buf, buflen, pos, kind);
-    return err != 0 ? err : mp__token_put_ref(buf, buflen, pos, obj);
+    return err != 0 ? err : mp__token_put_ref(buf, buflen, pos, handle);
+}
+
+int
+mp__shobj_open_ref(void **out, size_t handle_size, int kind, size_t size,
+                   const char **cur)
+{
+    mp__shobj_t *obj = mp__calloc(1, handle_size);
+    if (obj == NULL) {
+        return MP_ENOMEM;
+    }
+    int err = mp__token_get_ref(cur, kind, size, obj);
+    if (err != 0) {
+        mp__free(obj);
+        return err;
+    }
+    *out = obj;
+    return 0;
 }
 
 int
@@ -362,29 +386,26 @@ mp__shobj_attach(void **out, size_t handle_size, int kind, size_t size,
                  const char *token, const char **cur)
 {
     const char *at = token;
+    void *h;
     if (out == NULL) {
         return MP_EINVAL;
     }
     int err = mp__token_expect(&at, kind);
+    if (err == 0) {
+        err = mp__shobj_open_ref(&h, handle_size, kind, size, &at);
+    }
     if (err != 0) {
         return err;
     }
-    mp__shobj_t *obj = mp__calloc(1, handle_size);
-    if (obj == NULL) {
-        return MP_ENOMEM;
-    }
-    err = mp__token_get_ref(&at, kind, size, obj);
-    if (err == 0 && cur == NULL && (err = mp__token_end(at)) != 0) {
-        mp__token_release(obj);
-    }
-    if (err != 0) {
-        mp__free(obj);
+    if (cur == NULL && (err = mp__token_end(at)) != 0) {
+        mp__token_release(h);
+        mp__free(h);
         return err;
     }
     if (cur != NULL) {
         *cur = at;
     }
-    *out = obj;
+    *out = h;
     return 0;
 }
 

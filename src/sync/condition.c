@@ -47,11 +47,7 @@ int
 mp_condition_token(const mp_condition_t *cond, char *buf, size_t buflen)
 {
     size_t pos;
-    if (cond == NULL) {
-        return MP_EINVAL;
-    }
-    int err =
-        mp__shobj_token(&cond->obj, MP__KIND_CONDITION, buf, buflen, &pos);
+    int err = mp__shobj_token(cond, MP__KIND_CONDITION, buf, buflen, &pos);
     if (err == 0) {
         err = mp__token_put_ref(buf, buflen, &pos, mp__lock_shobj(cond->lock));
     }
@@ -89,14 +85,11 @@ mp_context_condition(const mp_context_t *ctx, mp_condition_t **out,
     if (out == NULL) {
         return MP_EINVAL;
     }
-    mp_condition_t *cond = mp__calloc(1, sizeof *cond);
-    if (cond == NULL) {
-        return MP_ENOMEM;
-    }
-    int r = mp__shobj_alloc(&cond->obj, MP__KIND_CONDITION, ctx,
-                            sizeof(cond_state_t));
+    mp_condition_t *cond;
+    int r = mp__shobj_new((void **)&cond, sizeof *cond, MP__KIND_CONDITION, ctx,
+                          sizeof(cond_state_t));
     if (r != 0) {
-        goto fail;
+        return r;
     }
     cond->lock = lock;
     if (lock == NULL) {

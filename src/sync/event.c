@@ -44,28 +44,14 @@ mp_context_event(const mp_context_t *ctx, mp_event_t **out)
     if (out == NULL) {
         return MP_EINVAL;
     }
-    mp_event_t *ev = mp__calloc(1, sizeof *ev);
-    if (ev == NULL) {
-        return MP_ENOMEM;
-    }
-    int err =
-        mp__shobj_alloc(&ev->obj, MP__KIND_EVENT, ctx, sizeof(event_state_t));
-    if (err != 0) {
-        mp__free(ev);
-        return err;
-    }
-    *out = ev;
-    return 0;
+    return mp__shobj_new((void **)out, sizeof(mp_event_t), MP__KIND_EVENT, ctx,
+                         sizeof(event_state_t));
 }
 
 int
 mp_event_token(const mp_event_t *ev, char *buf, size_t buflen)
 {
-    size_t pos;
-    if (ev == NULL) {
-        return MP_EINVAL;
-    }
-    return mp__shobj_token(&ev->obj, MP__KIND_EVENT, buf, buflen, &pos);
+    return mp__shobj_token(ev, MP__KIND_EVENT, buf, buflen, NULL);
 }
 
 int

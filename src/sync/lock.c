@@ -66,11 +66,7 @@ mp_context_rlock(const mp_context_t *ctx, mp_lock_t **out)
 int
 mp_lock_token(const mp_lock_t *lock, char *buf, size_t buflen)
 {
-    size_t pos;
-    if (lock == NULL) {
-        return MP_EINVAL;
-    }
-    return mp__shobj_token(&lock->obj, MP__KIND_LOCK, buf, buflen, &pos);
+    return mp__shobj_token(lock, MP__KIND_LOCK, buf, buflen, NULL);
 }
 
 int
@@ -89,18 +85,8 @@ mp__lock_shobj(const mp_lock_t *lock)
 int
 mp__lock_attach_ref(const char **cur, mp_lock_t **out)
 {
-    mp_lock_t *lock = mp__calloc(1, sizeof *lock);
-    if (lock == NULL) {
-        return MP_ENOMEM;
-    }
-    int err =
-        mp__token_get_ref(cur, MP__KIND_LOCK, sizeof(lock_state_t), &lock->obj);
-    if (err != 0) {
-        mp__free(lock);
-        return err;
-    }
-    *out = lock;
-    return 0;
+    return mp__shobj_open_ref((void **)out, sizeof(mp_lock_t), MP__KIND_LOCK,
+                              sizeof(lock_state_t), cur);
 }
 
 int
@@ -218,14 +204,10 @@ lock_create(mp_lock_t **out, const mp_context_t *ctx, bool recursive)
     if (out == NULL) {
         return MP_EINVAL;
     }
-    mp_lock_t *lock = mp__calloc(1, sizeof *lock);
-    if (lock == NULL) {
-        return MP_ENOMEM;
-    }
-    int err =
-        mp__shobj_alloc(&lock->obj, MP__KIND_LOCK, ctx, sizeof(lock_state_t));
+    mp_lock_t *lock;
+    int err = mp__shobj_new((void **)&lock, sizeof *lock, MP__KIND_LOCK, ctx,
+                            sizeof(lock_state_t));
     if (err != 0) {
-        mp__free(lock);
         return err;
     }
     mp__lock_state_init(state_of(lock), recursive);

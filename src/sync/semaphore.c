@@ -135,11 +135,7 @@ mp_semaphore_destroy(mp_semaphore_t *sem)
 int
 mp_semaphore_token(const mp_semaphore_t *sem, char *buf, size_t buflen)
 {
-    size_t pos;
-    if (sem == NULL) {
-        return MP_EINVAL;
-    }
-    return mp__shobj_token(&sem->obj, MP__KIND_SEMAPHORE, buf, buflen, &pos);
+    return mp__shobj_token(sem, MP__KIND_SEMAPHORE, buf, buflen, NULL);
 }
 
 int
@@ -159,14 +155,10 @@ sem_create(mp_semaphore_t **out, const mp_context_t *ctx, unsigned value,
     if (out == NULL || value > MP_SEM_VALUE_MAX) {
         return MP_EINVAL;
     }
-    mp_semaphore_t *sem = mp__calloc(1, sizeof *sem);
-    if (sem == NULL) {
-        return MP_ENOMEM;
-    }
-    int err = mp__shobj_alloc(&sem->obj, MP__KIND_SEMAPHORE, ctx,
-                              sizeof(sem_state_t));
+    mp_semaphore_t *sem;
+    int err = mp__shobj_new((void **)&sem, sizeof *sem, MP__KIND_SEMAPHORE, ctx,
+                            sizeof(sem_state_t));
     if (err != 0) {
-        mp__free(sem);
         return err;
     }
     mp__semaphore_state_init(state_of(sem), value, bounded);
