@@ -340,29 +340,33 @@ TEST(shareable_list_across_processes)
 
 /* --- interop with CPython ----------------------------------------------- */
 
+/* Creates a C list of ITEMS, runs the Python peer in mode on it, and,
+ * with writes, checks that the list then holds WRITES. */
+static void
+c_list_to_python(const char *suffix, const char *mode, bool writes)
+{
+    char name[64];
+    sl_test_name(name, sizeof name, suffix);
+    mp_shareable_list_t *l = NULL;
+    ASSERT_OK(mp_shareable_list_create(&l, name, ITEMS, N_ITEMS, 0));
+    ASSERT_EQ(run_python(mode, name), 0);
+    if (writes) {
+        expect_writes(l);
+    }
+    ASSERT_OK(mp_shm_unlink(mp_shareable_list_shm(l)));
+    mp_shareable_list_destroy(l);
+}
+
 /* A C list has the bytes of Python's list of the same items. */
 TEST_TIMEOUT(shareable_list_python_same_bytes, 60)
 {
-    char name[64];
-    sl_test_name(name, sizeof name, "sl-bytes");
-    mp_shareable_list_t *l = NULL;
-    ASSERT_OK(mp_shareable_list_create(&l, name, ITEMS, N_ITEMS, 0));
-    ASSERT_EQ(run_python("compare", name), 0);
-    ASSERT_OK(mp_shm_unlink(mp_shareable_list_shm(l)));
-    mp_shareable_list_destroy(l);
+    c_list_to_python("sl-bytes", "compare", false);
 }
 
 /* C creates, Python reads it and writes, C reads Python's writes. */
 TEST_TIMEOUT(shareable_list_python_reads_c, 60)
 {
-    char name[64];
-    sl_test_name(name, sizeof name, "sl-c2py");
-    mp_shareable_list_t *l = NULL;
-    ASSERT_OK(mp_shareable_list_create(&l, name, ITEMS, N_ITEMS, 0));
-    ASSERT_EQ(run_python("check", name), 0);
-    expect_writes(l);
-    ASSERT_OK(mp_shm_unlink(mp_shareable_list_shm(l)));
-    mp_shareable_list_destroy(l);
+    c_list_to_python("sl-c2py", "check", true);
 }
 
 /* Python creates, C reads it and writes, Python reads C's writes. */

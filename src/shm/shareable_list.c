@@ -339,12 +339,10 @@ sl_open(mp_shareable_list_t **out, mp_shm_t *shm)
 {
     uint8_t *buf = mp_shm_buf(shm);
     size_t size = mp_shm_size(shm);
-    int64_t n;
-    if (size < 16) {
-        mp_shm_destroy(shm);
-        return MP_EPROTO;
+    int64_t n = -1;
+    if (size >= 16) {
+        memcpy(&n, buf, sizeof n);
     }
-    memcpy(&n, buf, sizeof n);
     /* Every item takes 8 offset bytes, 8 format bytes, a code byte and 8
      * bytes of room at least. */
     if (n < 0 || (uint64_t)n > (size - 16) / 25) {
@@ -353,33 +351,30 @@ sl_open(mp_shareable_list_t **out, mp_shm_t *shm)
     }
     mp_shareable_list_t *l = mp__malloc(sizeof *l);
     uint64_t *offsets = mp__malloc(((size_t)n + 1) * sizeof *offsets);
-    if (l == NULL || offsets == NULL) {
-        mp__free(l);
+    int err = l != NULL && offsets != NULL ? 0 : MP_ENOMEM;
+    if (err == 0) {
+        memcpy(offsets, buf + 8, ((size_t)n + 1) * sizeof *offsets);
+        bool ok = true;
+        for (size_t i = 0; i < (size_t)n && ok; i++) {
+            ok = offsets[i] <= size && offsets[i + 1] <= size &&
+                 offsets[i + 1] >= offsets[i] + SL_ALIGN;
+        }
+        /* data start + data + formats + codes within the block (each term
+         * is below the block's size, so the sum cannot wrap) */
+        ok = ok && offsets[n] <= size &&
+             sl_data_start((size_t)n) + offsets[n] +
+                     (size_t)n * (SL_FMT_LEN + 1) <=
+                 size;
+        err = ok ? 0 : MP_EPROTO;
+    }
+    if (err != 0) {
         mp__free(offsets);
-        mp_shm_destroy(shm);
-        return MP_ENOMEM;
-    }
-    memcpy(offsets, buf + 8, ((size_t)n + 1) * sizeof *offsets);
-    size_t start = sl_data_start((size_t)n);
-    bool ok = true;
-    for (size_t i = 0; i < (size_t)n && ok; i++) {
-        ok = offsets[i] <= size && offsets[i + 1] <= size &&
-             offsets[i + 1] >= offsets[i] + SL_ALIGN;
-    }
-    /* data start + data + formats + codes within the block (each term is
-     * below the block's size, so the sum cannot wrap) */
-    ok = ok && offsets[n] <= size &&
-         start + offsets[n] + (size_t)n * (SL_FMT_LEN + 1) <= size;
-    if (!ok) {
-        mp__free(offsets);
         mp__free(l);
         mp_shm_destroy(shm);
-        return MP_EPROTO;
+        return err;
     }
-    l->shm = shm;
-    l->buf = buf;
-    l->n = (size_t)n;
-    l->offsets = offsets;
+    *l = (mp_shareable_list_t){
+        .shm = shm, .buf = buf, .n = (size_t)n, .offsets = offsets};
     *out = l;
     return 0;
 }
@@ -569,15 +564,19 @@ mp_shareable_list_format(const mp_shareable_list_t *l, ssize_t index, char *buf,
     return 0;
 }
 
-/* Reads the 8 bytes of a fixed-size item of type want. */
+/* Reads len bytes at byte at of the 8 of a fixed-size item of type want
+ * into out. */
 static int
-sl_get_fixed(const mp_shareable_list_t *l, ssize_t index, int want,
-             uint8_t word[8])
+sl_get_fixed(const mp_shareable_list_t *l, ssize_t index, int want, void *out,
+             size_t len, size_t at)
 {
+    if (out == NULL) {
+        return MP_EINVAL;
+    }
     sl_item_t it;
     int err = sl_item(l, index, want, &it);
     if (err == 0) {
-        memcpy(word, l->buf + it.pos, 8);
+        memcpy(out, l->buf + it.pos + at, len);
     }
     return err;
 }
@@ -586,43 +585,25 @@ int
 mp_shareable_list_get_int64(const mp_shareable_list_t *l, ssize_t index,
                             int64_t *out)
 {
-    uint8_t word[8];
-    if (out == NULL) {
-        return MP_EINVAL;
-    }
-    int err = sl_get_fixed(l, index, MP_SHAREABLE_INT64, word);
-    if (err == 0) {
-        memcpy(out, word, sizeof *out);
-    }
-    return err;
+    return sl_get_fixed(l, index, MP_SHAREABLE_INT64, out, sizeof *out, 0);
 }
 
 int
 mp_shareable_list_get_double(const mp_shareable_list_t *l, ssize_t index,
                              double *out)
 {
-    uint8_t word[8];
-    if (out == NULL) {
-        return MP_EINVAL;
-    }
-    int err = sl_get_fixed(l, index, MP_SHAREABLE_DOUBLE, word);
-    if (err == 0) {
-        memcpy(out, word, sizeof *out);
-    }
-    return err;
+    return sl_get_fixed(l, index, MP_SHAREABLE_DOUBLE, out, sizeof *out, 0);
 }
 
 int
 mp_shareable_list_get_bool(const mp_shareable_list_t *l, ssize_t index,
                            bool *out)
 {
-    uint8_t word[8];
-    if (out == NULL) {
-        return MP_EINVAL;
-    }
-    int err = sl_get_fixed(l, index, MP_SHAREABLE_BOOL, word);
+    uint8_t byte = 0; /* '?' is the item's byte 7 */
+    int err = sl_get_fixed(l, index, MP_SHAREABLE_BOOL,
+                           out != NULL ? &byte : NULL, 1, 7);
     if (err == 0) {
-        *out = word[7] != 0;
+        *out = byte != 0;
     }
     return err;
 }
