@@ -22,8 +22,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +190,56 @@ mpt_pool_finish(mp_pool_t *pool)
     ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
     mp_pool_destroy(pool);
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
+}
+
+/* The hammer threads (mpt_hammer_start), their mutexes and stop flag. */
+static pthread_t hammers[MPT_HAMMERS];
+static pthread_mutex_t hammer_mu[MPT_HAMMERS];
+static _Atomic bool hammer_stop;
+
+/* One hammer: allocates, frees and takes its mutex until told to stop. */
+static void *
+hammer(void *arg)
+{
+    pthread_mutex_t *mu = arg;
+    unsigned seed = 1;
+    while (!atomic_load(&hammer_stop)) {
+        void *a = malloc(64 + (size_t)(rand_r(&seed) % 4096));
+        pthread_mutex_lock(mu);
+        free(malloc(32));
+        pthread_mutex_unlock(mu);
+        free(a);
+    }
+    return NULL;
+}
+
+void
+mpt_hammer_start(void)
+{
+    atomic_store(&hammer_stop, false);
+    for (int i = 0; i < MPT_HAMMERS; i++) {
+        pthread_mutex_init(&hammer_mu[i], NULL);
+        ASSERT_EQ(pthread_create(&hammers[i], NULL, hammer, &hammer_mu[i]), 0);
+    }
+}
+
+void
+mpt_hammer_stop(void)
+{
+    atomic_store(&hammer_stop, true);
+    for (int i = 0; i < MPT_HAMMERS; i++) {
+        ASSERT_EQ(pthread_join(hammers[i], NULL), 0);
+        pthread_mutex_destroy(&hammer_mu[i]);
+    }
+}
+
+int
+mpt_task_pid(const void *in, size_t len, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)len;
+    pid_t pid = getpid();
+    return mp_pool_out_write(out, &pid, sizeof pid);
 }
 
 mpt_pipe_t mpt_announce = {-1, -1}, mpt_gate = {-1, -1};

@@ -135,6 +135,8 @@ void mpt_process_finish(mp_process_t *p, int code);
 mp_pool_t *mpt_pool_make(int n, mp_duration_t task_timeout);
 void mpt_pool_finish(mp_pool_t *pool);
 int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
+/* mpt_task_pid is a task answering its worker's pid (a pid_t). */
+int mpt_task_pid(const void *in, size_t len, mp_pool_out_t *out);
 
 /* Manager helpers shared by the manager tests: mpt_manager_start creates
  * and starts a manager with opts (NULL: defaults; failures fail the test);
@@ -178,6 +180,14 @@ void mpt_pipe_open(mpt_pipe_t *p);
 void mpt_pipe_close(mpt_pipe_t *p);
 void mpt_signal(mpt_pipe_t *p, uint8_t byte);
 int mpt_wait_signal(mpt_pipe_t *p, uint8_t *byte);
+
+/* mpt_hammer_start starts MPT_HAMMERS threads that allocate, free and take
+ * a mutex of their own without pause until mpt_hammer_stop joins them: a
+ * threaded program, any fork of which catches malloc's and such a lock in
+ * use (the start-method tests run processes and pools beside them). */
+#define MPT_HAMMERS 8
+void mpt_hammer_start(void);
+void mpt_hammer_stop(void);
 
 /* mpt_task_announce_and_block: a pool task that writes its worker's pid
  * (a pid_t) to mpt_announce, then blocks until mpt_gate gets a byte or its

@@ -385,16 +385,6 @@ TEST(pool_faults_imap_item_crash)
     check_and_finish(pool);
 }
 
-/* Returns the worker's pid. */
-static int
-pid_of_worker(const void *in, size_t len, mp_pool_out_t *out)
-{
-    (void)in;
-    (void)len;
-    pid_t pid = getpid();
-    return mp_pool_out_write(out, &pid, sizeof pid);
-}
-
 TEST(pool_faults_idle_worker_killed)
 {
     /* A task given to a worker that died idle never started: it goes to
@@ -405,7 +395,7 @@ TEST(pool_faults_idle_worker_killed)
         void *buf;
         pid_t pid;
         ASSERT_EQ(
-            mp_pool_apply(pool, pid_of_worker, NULL, 0, &buf, MP_WAIT_FOREVER),
+            mp_pool_apply(pool, mpt_task_pid, NULL, 0, &buf, MP_WAIT_FOREVER),
             (ssize_t)sizeof pid);
         memcpy(&pid, buf, sizeof pid);
         mp_free(buf);

@@ -12,7 +12,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +51,6 @@ task_name(const void *in, size_t len, mp_pool_out_t *out)
     (void)len;
     const char *name = mp_process_name(mp_current_process());
     return mp_pool_out_write(out, name, strlen(name) + 1);
-}
-
-/* A task answering its worker's pid. */
-static int
-task_pid(const void *in, size_t len, mp_pool_out_t *out)
-{
-    (void)in;
-    (void)len;
-    pid_t pid = getpid();
-    return mp_pool_out_write(out, &pid, sizeof pid);
 }
 
 /* Runs a task without input that answers n bytes; returns them (mp_free). */
@@ -189,7 +178,7 @@ TEST_TIMEOUT(pool_start_methods_initializer, 90)
         fo.initarg_size = sizeof rc;
         mp_pool_t *fp = pool_with(methods[k], 1, &fo);
         mp_result_t *res = NULL;
-        int err = mp_pool_apply_async(fp, task_pid, NULL, 0, &res);
+        int err = mp_pool_apply_async(fp, mpt_task_pid, NULL, 0, &res);
         if (err == 0) {
             ASSERT_ERR(mp_result_get(res, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
             ASSERT_NOT_NULL(strstr(mp_result_error_message(res),
@@ -198,7 +187,7 @@ TEST_TIMEOUT(pool_start_methods_initializer, 90)
         } else {
             ASSERT_ERR(err, MP_EBROKEN); /* broken before the submission */
         }
-        ASSERT_ERR(mp_pool_apply_async(fp, task_pid, NULL, 0, &res),
+        ASSERT_ERR(mp_pool_apply_async(fp, mpt_task_pid, NULL, 0, &res),
                    MP_EBROKEN);
         ASSERT_OK(mp_pool_terminate(fp));
         ASSERT_OK(mp_pool_join(fp, MP_WAIT_FOREVER));
@@ -215,7 +204,7 @@ TEST_TIMEOUT(pool_start_methods_maxtasksperchild, 90)
         enum { N = 6 };
         pid_t pids[N];
         char dummy[N] = {0};
-        ASSERT_OK(mp_pool_map(pool, task_pid, dummy, 1, N, 1, pids,
+        ASSERT_OK(mp_pool_map(pool, mpt_task_pid, dummy, 1, N, 1, pids,
                               sizeof *pids, NULL, MP_WAIT_FOREVER));
         /* Every task ran in a worker of its own. */
         for (int i = 0; i < N; i++) {
@@ -368,25 +357,6 @@ TEST_TIMEOUT(pool_start_methods_terminate, 90)
     }
 }
 
-static _Atomic bool hammer_stop;
-
-/* Allocates, frees and takes a mutex of its own until told to stop: a
- * fork of the process would catch malloc's and this lock in use. */
-static void *
-hammer(void *arg)
-{
-    pthread_mutex_t *mu = arg;
-    unsigned seed = 1;
-    while (!atomic_load(&hammer_stop)) {
-        void *a = malloc(64 + (size_t)(rand_r(&seed) % 4096));
-        pthread_mutex_lock(mu);
-        free(malloc(32));
-        pthread_mutex_unlock(mu);
-        free(a);
-    }
-    return NULL;
-}
-
 /* A task that allocates and locks, as the creator's threads do. */
 static int
 task_malloc_square(const void *in, size_t len, mp_pool_out_t *out)
@@ -400,13 +370,7 @@ task_malloc_square(const void *in, size_t len, mp_pool_out_t *out)
 
 TEST_TIMEOUT(pool_start_methods_threaded_program, 120)
 {
-    enum { THREADS = 8 };
-    pthread_t t[THREADS];
-    pthread_mutex_t mu[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        pthread_mutex_init(&mu[i], NULL);
-        ASSERT_EQ(pthread_create(&t[i], NULL, hammer, &mu[i]), 0);
-    }
+    mpt_hammer_start();
     /* Every task in a new worker: many starts while the threads run. */
     int n = mpt_slow() ? 8 : 24;
     for (int k = 0; k < NMETHODS; k++) {
@@ -425,11 +389,7 @@ TEST_TIMEOUT(pool_start_methods_threaded_program, 120)
         check_started_by(pool, methods[k]);
         mpt_pool_finish(pool);
     }
-    atomic_store(&hammer_stop, true);
-    for (int i = 0; i < THREADS; i++) {
-        ASSERT_EQ(pthread_join(t[i], NULL), 0);
-        pthread_mutex_destroy(&mu[i]);
-    }
+    mpt_hammer_stop();
 }
 
 /* MULTIPROC_START_METHOD chooses a pool's method when neither the pool

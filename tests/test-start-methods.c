@@ -456,24 +456,6 @@ TEST(start_method_no_spawn_without_main)
 
 /*--- a threaded program ------------------------------------------------*/
 
-static _Atomic bool hammer_stop;
-
-/* Allocates, frees and takes a mutex of its own until told to stop: any
- * fork of the process catches malloc's and this lock in use. */
-static void *
-hammer(void *arg)
-{
-    pthread_mutex_t *mu = arg;
-    while (!atomic_load(&hammer_stop)) {
-        void *a = malloc(64 + (size_t)(rand() % 4096));
-        pthread_mutex_lock(mu);
-        free(malloc(32));
-        pthread_mutex_unlock(mu);
-        free(a);
-    }
-    return NULL;
-}
-
 /* A child that allocates and locks, as its creator's threads do: under
  * fork it could deadlock on a lock copied in the held state. */
 static int
@@ -488,13 +470,7 @@ malloc_and_exit(void *arg)
 
 TEST_TIMEOUT(start_method_threaded_program, 120)
 {
-    enum { THREADS = 8 };
-    pthread_t t[THREADS];
-    pthread_mutex_t mu[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        pthread_mutex_init(&mu[i], NULL);
-        ASSERT_EQ(pthread_create(&t[i], NULL, hammer, &mu[i]), 0);
-    }
+    mpt_hammer_start();
     int n = mpt_slow() ? 12 : 40;
     for (int k = 1; k < NMETHODS; k++) {
         mp_process_t *ps[4];
@@ -510,11 +486,7 @@ TEST_TIMEOUT(start_method_threaded_program, 120)
             }
         }
     }
-    atomic_store(&hammer_stop, true);
-    for (int i = 0; i < THREADS; i++) {
-        ASSERT_EQ(pthread_join(t[i], NULL), 0);
-        pthread_mutex_destroy(&mu[i]);
-    }
+    mpt_hammer_stop();
 }
 
 /* A program run with MULTIPROC_START_METHOD=spawn keeps working: its pool
