@@ -19,9 +19,9 @@
  * any other process of the user, opens an object of the spawn or forkserver
  * context by its token (see "Tokens and contexts"). Shared state lives in
  * shared memory that the library maps; the handle itself is process-local.
- * Each contract
- * ends with its "Context:": the processes and threads that may call it,
- * and whether it is async-signal-safe (docs/api-conventions.md, rule 9).
+ * Each contract says its "Context:": the processes and threads that may
+ * call it, and whether it is async-signal-safe (docs/api-conventions.md,
+ * rule 9).
  *
  * Sections, simple to advanced: Errors, Time, Options structs, Library,
  * Start methods, Contexts, Processes, Pipes and connections, Listeners and
