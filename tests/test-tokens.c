@@ -3,10 +3,10 @@
  * object of a spawn or forkserver context reaches a spawn and a forkserver
  * child through its token and works both ways (a lock held by one blocks
  * the other, a value written is seen, an event set is seen, a semaphore,
- * condition, barrier, array and queue cross); a program exec'd apart from
- * the creator opens tokens; bad, stale and forged tokens are refused with
- * an error; an object of the fork context is refused (Python's mixed
- * context check); contexts as values. */
+ * condition, barrier, array, queue and shared-memory block cross); a program
+ * exec'd apart from the creator opens tokens; bad, stale and forged tokens are
+ * refused with an error; an object of the fork context is refused (Python's
+ * mixed context check); contexts as values. */
 #include "runner.h"
 
 #include <stdio.h>
@@ -140,6 +140,7 @@ struct more_toks {
     char rlock[MP_TOKEN_MAX]; /* an RLock */
     char bsem[MP_TOKEN_MAX];  /* a bounded semaphore at 1 */
     char queue[MP_TOKEN_MAX]; /* a queue's name */
+    char shm[MP_TOKEN_MAX];   /* a shared-memory block's name */
 };
 
 /* Writes the array, meets the parent at the barrier, sets element 0 under
@@ -155,14 +156,18 @@ more_child(void *arg)
     mp_lock_t *rlock;
     mp_semaphore_t *bsem;
     mp_queue_t *q;
+    mp_shm_t *shm;
     if (mp_condition_attach(&cond, t->cond) != 0 ||
         mp_barrier_attach(&bar, t->bar) != 0 ||
         mp_array_attach(&arr, t->arr) != 0 ||
         mp_lock_attach(&rlock, t->rlock) != 0 ||
         mp_semaphore_attach(&bsem, t->bsem) != 0 ||
-        mp_queue_attach(&q, t->queue) != 0) {
+        mp_queue_attach(&q, t->queue) != 0 ||
+        mp_shm_attach(&shm, t->shm) != 0) {
         return 10;
     }
+    memcpy(mp_shm_buf(shm), "block", 6);
+    mp_shm_destroy(shm);
     if (mp_array_length(arr) != 4 || mp_array_type(arr) != MP_TYPE_DOUBLE ||
         mp_barrier_parties(bar) != 2) {
         return 11;
@@ -224,6 +229,8 @@ TEST_TIMEOUT(tokens_condition_barrier_array_rlock_queue_reach_exec_children, 60)
         ASSERT_OK(mp_context_rlock(&ctx, &rlock));
         ASSERT_OK(mp_context_bounded_semaphore(&ctx, &bsem, 1));
         ASSERT_OK(mp_queue_create(&q, NULL));
+        mp_shm_t *shm;
+        ASSERT_OK(mp_shm_create(&shm, NULL, 4096, 0));
         struct more_toks t;
         ASSERT_OK(mp_condition_token(cond, t.cond, sizeof t.cond));
         ASSERT_OK(mp_barrier_token(bar, t.bar, sizeof t.bar));
@@ -232,6 +239,8 @@ TEST_TIMEOUT(tokens_condition_barrier_array_rlock_queue_reach_exec_children, 60)
         ASSERT_OK(mp_semaphore_token(bsem, t.bsem, sizeof t.bsem));
         ASSERT(strlen(mp_queue_name(q)) < sizeof t.queue);
         strcpy(t.queue, mp_queue_name(q));
+        ASSERT(strlen(mp_shm_name(shm)) < sizeof t.shm);
+        strcpy(t.shm, mp_shm_name(shm));
 
         ASSERT_OK(mp_condition_acquire(cond, MP_WAIT_FOREVER));
         mp_process_t *p =
@@ -251,6 +260,9 @@ TEST_TIMEOUT(tokens_condition_barrier_array_rlock_queue_reach_exec_children, 60)
         ASSERT_STR_EQ(item, "hi");
         mp_free(item);
         mpt_process_finish(p, 0);
+        ASSERT_STR_EQ(mp_shm_buf(shm), "block");
+        ASSERT_OK(mp_shm_unlink(shm));
+        mp_shm_destroy(shm);
         mp_condition_destroy(cond);
         mp_barrier_destroy(bar);
         mp_array_destroy(arr);
