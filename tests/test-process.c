@@ -161,6 +161,16 @@ t_ready_then_wait(void *arg)
     return a->value;
 }
 
+/* Starts t_ready_then_wait(a) and waits until it runs: a child that exits
+ * with a->value once a->go is signalled. */
+static mp_process_t *
+start_waiting(proc_arg_t *a)
+{
+    mp_process_t *p = start(t_ready_then_wait, a, NULL);
+    ASSERT_OK(mpt_wait_signal(&a->ready, NULL));
+    return p;
+}
+
 /* Dies of signal a->value with its default action. */
 static int
 t_die_of_signal(void *arg)
@@ -200,8 +210,7 @@ TEST(process_terminate_and_kill)
 {
     proc_arg_t a;
     arg_open(&a);
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     ASSERT_OK(mp_process_terminate(p));
     ASSERT_OK(mp_process_join(p, MP_WAIT_FOREVER));
     int code = 0;
@@ -214,8 +223,7 @@ TEST(process_terminate_and_kill)
     ASSERT_EQ(code, -SIGTERM);
     mp_process_destroy(p);
 
-    p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    p = start_waiting(&a);
     ASSERT_OK(mp_process_kill(p));
     join_expect(p, -SIGKILL);
     arg_close(&a);
@@ -259,8 +267,7 @@ TEST(process_join_timeout)
     proc_arg_t a;
     arg_open(&a);
     a.value = 4;
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     ASSERT_ERR(mp_process_join(p, MP_NO_WAIT), MP_ETIMEDOUT);
     ASSERT_ERR(mp_process_join(p, 20), MP_ETIMEDOUT);
     ASSERT_EQ(mp_process_is_alive(p), 1);
@@ -283,8 +290,7 @@ TEST(process_join_from_two_threads)
     proc_arg_t a;
     arg_open(&a);
     a.value = 9;
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ(pthread_create(&th[i], NULL, join_thread, p), 0);
@@ -335,8 +341,7 @@ TEST(process_close_rules)
 {
     proc_arg_t a;
     arg_open(&a);
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     ASSERT_ERR(mp_process_close(p), MP_ERUNNING);
     ASSERT_EQ(mp_process_is_alive(p), 1); /* still a valid handle */
     mpt_signal(&a.go, 1);
@@ -370,8 +375,7 @@ TEST(process_destroy_rules)
     proc_arg_t a;
     arg_open(&a);
     a.value = 5;
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     /* close, not destroy, reports a running child (Python's close()). */
     ASSERT_ERR(mp_process_close(p), MP_ERUNNING);
     ASSERT_EQ(mp_process_is_alive(p), 1); /* the handle stays valid */
@@ -400,8 +404,7 @@ TEST(process_destroy_running_child_is_kept_and_reaped)
     proc_arg_t a;
     arg_open(&a);
     a.value = 7;
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     pid_t pid = mp_process_pid(p);
     int sentinel = mp__plat_dup(mp_process_sentinel(p), 0);
     ASSERT(sentinel >= 0);
@@ -855,8 +858,7 @@ TEST(process_sentinel)
 {
     proc_arg_t a;
     arg_open(&a);
-    mp_process_t *p = start(t_ready_then_wait, &a, NULL);
-    ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
+    mp_process_t *p = start_waiting(&a);
     int fd = mp_process_sentinel(p);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(readable_now(fd), 0);
