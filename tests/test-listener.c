@@ -623,7 +623,10 @@ TEST(listener_replaces_a_stale_socket_file)
     tmp_sock_close(&t);
 }
 
-TEST_TIMEOUT(manager_socket_files_removed_after_sigkill, 60)
+/* A manager's server and then its starter SIGKILLed: once the tree is
+ * gone, its socket file and private directory are too. */
+static void
+manager_files_removed_after_sigkill(void)
 {
     sock_report_t r;
     kill_a_listening_child(NULL, true, &r);
@@ -640,6 +643,22 @@ TEST_TIMEOUT(manager_socket_files_removed_after_sigkill, 60)
     ASSERT_EQ(access(r.address, F_OK), -1);
     ASSERT_EQ(access(dir, F_OK), -1);
     ASSERT_EQ(errno, ENOENT);
+}
+
+TEST_TIMEOUT(manager_socket_files_removed_after_sigkill, 60)
+{
+    manager_files_removed_after_sigkill();
+}
+
+/* The same with a server started by forkserver and by spawn: the server
+ * is then another tree, with a tracker of its own, and the starter's
+ * tracker must not find the directory still holding its socket file. */
+TEST_TIMEOUT(manager_exec_server_files_removed_after_sigkill, 60)
+{
+    setenv("MULTIPROC_START_METHOD", "forkserver", 1);
+    manager_files_removed_after_sigkill();
+    setenv("MULTIPROC_START_METHOD", "spawn", 1);
+    manager_files_removed_after_sigkill();
 }
 
 TEST_TIMEOUT(manager_restarts_at_the_address_of_a_killed_one, 60)

@@ -86,6 +86,7 @@ handles_child(void)
         m->keeper_running = false;
         /* The parent's socket file: the parent removes it. */
         m->dir_user = false;
+        m->sock_tracked = false; /* the parent's registration */
     }
     pthread_mutex_unlock(&handles_mu);
     pthread_mutex_unlock(&dir_mu);
@@ -241,6 +242,10 @@ mp__mgr_private_path_make(mp_manager_t *m)
 void
 mp__mgr_private_path_remove(mp_manager_t *m)
 {
+    if (m->sock_tracked) {
+        (void)mp__tracker_unregister_file(m->sock_path, &m->sock_st);
+        m->sock_tracked = false;
+    }
     if (m->dir_user) {
         (void)mp__plat_unlink(m->sock_path);
         dir_release(m);

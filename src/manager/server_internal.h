@@ -11,6 +11,7 @@
 #include "manager_internal.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 
 /* The longest user typeid (public contract: 1..63 bytes). */
 #define MP__MGR_TYPEID_MAX 63u
@@ -81,12 +82,17 @@ struct mp_manager {
     /* life cycle: guarded by life_mu in the owning process */
     pthread_mutex_t life_mu;
     mp__mgr_role_t role;
-    _Atomic bool shut;    /* shut down: every call is MP_ENOSERVER */
-    pid_t owner;          /* the process that started or connected */
-    char *address;        /* the server's address, once known */
-    char *sock_path;      /* a default AF_UNIX path (removed at shutdown) */
-    bool dir_user;        /* sock_path is in this process's private dir
-                           * (handles.c) and counts as one of its users */
+    _Atomic bool shut; /* shut down: every call is MP_ENOSERVER */
+    pid_t owner;       /* the process that started or connected */
+    char *address;     /* the server's address, once known */
+    char *sock_path;   /* a default AF_UNIX path (removed at shutdown) */
+    bool dir_user;     /* sock_path is in this process's private dir
+                        * (handles.c) and counts as one of its users */
+    /* An exec'd server's socket file, registered with this process
+     * tree's tracker too (its own tracker is another tree's): sock_st is
+     * the file's identity for the tracker. */
+    bool sock_tracked;
+    struct stat sock_st;
     mp_process_t *server; /* started handles: the server process */
     pid_t server_pid;     /* its pid (kept after shutdown) */
     uint8_t secret[MP__MGR_SECRET_LEN];

@@ -211,6 +211,21 @@ make_exec(mp_manager_t *m, mp_start_method_t method, char **ready_path)
     return err;
 }
 
+/* Registers the socket file an exec'd server bound (in this process's
+ * private directory) with this tree's tracker as well: the server
+ * registered it with its own tracker, another tree's, so after a SIGKILL
+ * of this process the two trackers would race, and this one would find
+ * the directory still holding the file and leave both. Best effort: a
+ * failure leaves the file to the server's tracker. */
+static void
+track_socket_file(mp_manager_t *m)
+{
+    if (mp__plat_stat(m->sock_path, false, &m->sock_st) == 0 &&
+        mp__tracker_register_file(m->sock_path, &m->sock_st) == 0) {
+        m->sock_tracked = true;
+    }
+}
+
 /* Starts the server by m's start method and waits until it serves.
  * life_mu held. */
 static int
@@ -262,6 +277,9 @@ start_locked(mp_manager_t *m)
     m->stop_fd[0] = -1;
     if (err != 0) {
         goto fail;
+    }
+    if (method != MP_START_FORK && m->listen_address == NULL) {
+        track_socket_file(m);
     }
     /* The fast path: the mapping made for the server serves this
      * process too (one mapping, no second attach). */
