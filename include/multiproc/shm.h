@@ -73,11 +73,11 @@ typedef struct mp_shareable_list mp_shareable_list_t;
 /* The type of an item (Python's int, float, bool, str, bytes, None). */
 typedef enum {
     MP_SHAREABLE_INT64 = 1, /* struct format "q" */
-    MP_SHAREABLE_DOUBLE,    /* "d" */
-    MP_SHAREABLE_BOOL,      /* "xxxxxxx?" */
-    MP_SHAREABLE_STR,       /* "<room>s", UTF-8 */
-    MP_SHAREABLE_BYTES,     /* "<room>s" */
-    MP_SHAREABLE_NONE       /* "xxxxxx?x" */
+    MP_SHAREABLE_DOUBLE,    /* format "d" */
+    MP_SHAREABLE_BOOL,      /* format "xxxxxxx?" */
+    MP_SHAREABLE_STR,       /* format "<room>s", UTF-8 */
+    MP_SHAREABLE_BYTES,     /* format "<room>s" */
+    MP_SHAREABLE_NONE       /* format "xxxxxx?x" */
 } mp_shareable_type_t;
 
 /* One item for mp_shareable_list_create: type says which field holds it

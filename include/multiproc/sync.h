@@ -19,21 +19,21 @@ extern "C" {
  * the default one (and so fix the default start method, as Python's
  * Lock() does), the mp_context_* calls the one given (NULL: the default).
  * An object of the spawn or forkserver context has a token: text of at
- * most MP_TOKEN_MAX bytes, terminator included, that mp_<object>_token
- * writes and mp_<object>_attach opens, in any process of the same user:
+ * most MP_TOKEN_MAX bytes, terminator included, that mp_*_token
+ * writes and mp_*_attach opens, in any process of the same user:
  * a spawn or forkserver child (pass it in the process's argument bytes),
  * or a program that was never forked from the creator. The token names
  * the object while its creating process tree lives (the named arena it is
  * in is removed when the tree is gone).
  *
- * mp_<object>_token returns 0 or MP_EINVAL (NULL object or buf),
+ * mp_*_token returns 0 or MP_EINVAL (NULL object or buf),
  * MP_ERANGE (buflen too small), MP_ECONTEXT (an object of the fork
  * context, or one with a lock of the fork context: it reaches only
  * children forked after it; Python raises RuntimeError there too),
  * and MP_ENOTSUP for a barrier with an action (a function pointer does not
  * cross an exec).
  *
- * mp_<object>_attach makes a new handle on the object a token names.
+ * mp_*_attach makes a new handle on the object a token names.
  * Returns 0 or MP_EINVAL (NULL out, not a token of that kind of object),
  * MP_ECLOSED (no such object any more: destroyed, its tree gone, or a
  * forged token), MP_ENOMEM, MP_EACCES (another user's). The handle is
