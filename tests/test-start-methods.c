@@ -491,8 +491,8 @@ TEST_TIMEOUT(start_method_threaded_program, 120)
 
 /* A program run with MULTIPROC_START_METHOD=spawn keeps working: its pool
  * starts its workers by spawn (test-pool-start-methods.c checks that), its
- * manager its server by fork whatever the default. */
-TEST(start_method_pool_and_manager_fork_under_any_default)
+ * manager its server by spawn too (test-mgr-methods.c checks that). */
+TEST(start_method_pool_and_manager_under_spawn_default)
 {
     setenv("MULTIPROC_START_METHOD", "spawn", 1);
     ASSERT_EQ(mp_start_method(), MP_START_SPAWN);
