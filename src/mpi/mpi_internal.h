@@ -134,15 +134,29 @@ int mp__mpi_wire_poll(mp__mpi_wire_t *w, int source, mp__mpi_hdr_t *h,
 
 /* Idle waiting: spin (yielding) for MP__MPI_SPIN_NS after the last
  * activity, then sleep in naps that double from MP__MPI_NAP_MIN_NS to
- * MP__MPI_NAP_MAX_NS; any activity starts over. */
+ * MP__MPI_NAP_MAX_NS; any activity starts over. Where the next message is
+ * probably near (the parent has tasks out, a rank has just answered),
+ * the spin lasts MP__MPI_SPIN_LONG_NS; where something local can be waited
+ * for instead of a nap (the parent's inboxes, a rank's oldest task), the
+ * wait is at most MP__MPI_WAIT_MS: an MPI message that comes meanwhile
+ * waits no longer than it would for a nap. */
 #define MP__MPI_SPIN_NS 50000
+#define MP__MPI_SPIN_LONG_NS 2000000
+#define MP__MPI_WAIT_MS 1
 #define MP__MPI_NAP_MIN_NS 50000
 #define MP__MPI_NAP_MAX_NS 1000000
 typedef struct mp__mpi_idle {
     int64_t last_busy;
     int64_t nap;
 } mp__mpi_idle_t;
+/* idle_busy records activity; idle_spin yields and returns true while
+ * less than spin_ns passed since it, else returns false (time to sleep);
+ * idle_nap sleeps one nap; idle_wait is idle_spin(MP__MPI_SPIN_NS), then
+ * idle_nap. */
 void mp__mpi_idle_busy(mp__mpi_idle_t *i, const mp__remote_bridge_t *br);
+bool mp__mpi_idle_spin(mp__mpi_idle_t *i, const mp__remote_bridge_t *br,
+                       int64_t spin_ns);
+void mp__mpi_idle_nap(mp__mpi_idle_t *i, const mp__remote_bridge_t *br);
 void mp__mpi_idle_wait(mp__mpi_idle_t *i, const mp__remote_bridge_t *br);
 
 /* The handshake (hello.c): fills *hello with what this

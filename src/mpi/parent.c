@@ -45,6 +45,7 @@ struct mp__mpi_remote {
     int waker;
     bool opened, kill_req, kill_sent, ended, signalled;
     int exitcode;
+    size_t out; /* tasks sent and not answered */
     backlog_t *bl_head, *bl_tail;
 };
 
@@ -221,7 +222,43 @@ typedef struct funnel {
     bool shutdown_sent;
     int byes;
     int64_t next_ping;
+    mp_waitable_t *items; /* wait_inboxes' set */
+    size_t items_cap;
 } funnel_t;
+
+/* With no task out, waits up to MP__MPI_WAIT_MS for a task in any inbox
+ * (woken by the pool's put at once). mu stays held: a remote cannot go
+ * (its inbox with it) meanwhile, and the pool's threads wait at most that
+ * long for it. Returns false when there is nothing to wait on. */
+static bool
+wait_inboxes(funnel_t *f)
+{
+    mp_mpi_t *mpi = f->mpi;
+    pthread_mutex_lock(&mpi->mu);
+    size_t n = 0;
+    for (mp__mpi_remote_t *r = mpi->remotes; r != NULL; r = r->next) {
+        n++;
+    }
+    if (n > f->items_cap) {
+        mp_waitable_t *items = realloc(f->items, n * sizeof *items);
+        if (items == NULL) {
+            pthread_mutex_unlock(&mpi->mu);
+            return false;
+        }
+        f->items = items;
+        f->items_cap = n;
+    }
+    n = 0;
+    for (mp__mpi_remote_t *r = mpi->remotes; r != NULL; r = r->next) {
+        if (r->opened && !r->ended && !r->kill_sent) {
+            f->items[n++] =
+                (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = r->inbox};
+        }
+    }
+    bool waited = n > 0 && mp_wait_any(f->items, n, MP__MPI_WAIT_MS) >= 0;
+    pthread_mutex_unlock(&mpi->mu);
+    return waited;
+}
 
 /* Sends or aborts: the funnel cannot lose a message. */
 static void
@@ -257,11 +294,13 @@ flush_backlog_locked(mp_mpi_t *mpi, mp__mpi_remote_t *r)
 }
 
 /* Serves every remote: OPEN, KILL, the inbox's messages, the backlog.
- * Returns whether anything was done (mu held). */
+ * Returns whether anything was done, and in *out whether tasks are out
+ * (mu held). */
 static bool
-serve_remotes_locked(mp_mpi_t *mpi)
+serve_remotes_locked(mp_mpi_t *mpi, bool *out)
 {
     bool busy = false;
+    *out = false;
     for (mp__mpi_remote_t *r = mpi->remotes; r != NULL; r = r->next) {
         mp__mpi_hdr_t h = {.pool = r->p->id, .slot = r->slot, .gen = r->gen};
         if (!r->opened) {
@@ -282,12 +321,16 @@ serve_remotes_locked(mp_mpi_t *mpi)
             if (n < 0) {
                 break;
             }
+            mp__task_hdr_t th = {0};
+            memcpy(&th, msg, (size_t)n < sizeof th ? (size_t)n : sizeof th);
+            r->out += th.kind == MP__TASK_RUN;
             h.kind = MP__MPI_TASK;
             must_send(mpi, r->rank, &h, msg, (size_t)n, NULL, 0);
             mp_free(msg);
             busy = true;
         }
         flush_backlog_locked(mpi, r);
+        *out |= r->out > 0 && !r->ended && !r->kill_sent;
     }
     return busy;
 }
@@ -323,6 +366,11 @@ handle(funnel_t *f, int from, const mp__mpi_hdr_t *h, void *payload, size_t len)
             r->exitcode = (int)h->arg;
         } else if (r != NULL && !r->kill_sent && !r->ended &&
                    len >= sizeof(mp__reply_hdr_t)) {
+            mp__reply_hdr_t rh;
+            memcpy(&rh, payload, sizeof rh);
+            if (rh.kind == MP__REPLY_DONE && r->out > 0) {
+                r->out--;
+            }
             backlog_t *b = malloc(sizeof *b);
             if (b == NULL) {
                 mp__mpi_abort(mpi->comm, "out of memory taking a reply");
@@ -386,7 +434,8 @@ mp__mpi_funnel_main(void *arg)
     mp__mpi_idle_busy(&idle, mpi->br);
     for (;;) {
         pthread_mutex_lock(&mpi->mu);
-        bool busy = serve_remotes_locked(mpi);
+        bool out;
+        bool busy = serve_remotes_locked(mpi, &out);
         bool shut = mpi->stopping && mpi->remotes == NULL && mpi->pools == 0;
         pthread_mutex_unlock(&mpi->mu);
         if (shut && !f.shutdown_sent) {
@@ -418,12 +467,19 @@ mp__mpi_funnel_main(void *arg)
             break;
         }
         heartbeat(&f);
+        /* With tasks out their replies are probably near: spin longer.
+         * Without, the next thing is a task, which the inboxes' wait
+         * wakes for at once. */
         if (busy) {
             mp__mpi_idle_busy(&idle, mpi->br);
-        } else {
-            mp__mpi_idle_wait(&idle, mpi->br);
+        } else if (!mp__mpi_idle_spin(&idle, mpi->br,
+                                      out ? MP__MPI_SPIN_LONG_NS
+                                          : MP__MPI_SPIN_NS) &&
+                   (out || !wait_inboxes(&f))) {
+            mp__mpi_idle_nap(&idle, mpi->br);
         }
     }
+    free(f.items);
     pthread_mutex_lock(&mpi->mu);
     mpi->funnel_done = true;
     pthread_mutex_unlock(&mpi->mu);

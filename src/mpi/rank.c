@@ -379,14 +379,16 @@ send_done(rank_t *rk, const lpool_t *lp, const rtask_t *t)
     free(buf);
 }
 
-/* Collects what t's items have finished; returns whether all have. */
+/* Collects what t's items have finished, waiting up to timeout for the
+ * first; returns whether all have. */
 static bool
-collect(rank_t *rk, rtask_t *t)
+collect(rank_t *rk, rtask_t *t, mp_duration_t timeout)
 {
     while (t->got < t->nitems) {
         void *out = NULL;
         size_t idx = SIZE_MAX;
-        ssize_t got = mp_imap_next(t->it, &out, &idx, MP_NO_WAIT);
+        ssize_t got = mp_imap_next(t->it, &out, &idx, timeout);
+        timeout = MP_NO_WAIT;
         int rc = got < 0 ? (int)got : 0;
         /* MP_ETIMEDOUT is also an item's code (the task timeout): that one
          * comes with its index and message. */
@@ -424,7 +426,7 @@ serve_pool(rank_t *rk, lpool_t *lp, bool *freed)
     }
     for (rtask_t **pp = &lp->tasks; *pp != NULL;) {
         rtask_t *t = *pp;
-        if (collect(rk, t)) {
+        if (collect(rk, t, MP_NO_WAIT)) {
             send_done(rk, lp, t);
             *pp = t->next;
             rtask_free(t);
@@ -480,6 +482,23 @@ handle(rank_t *rk, const mp__mpi_hdr_t *h, void *p, size_t len)
         rk->shutdown = true;
     }
     free(p);
+}
+
+/* Returns a task still running (the last one of the first pool that has
+ * one: tasks are listed newest first), or NULL. */
+static rtask_t *
+oldest_task(rank_t *rk)
+{
+    for (lpool_t *lp = rk->pools; lp != NULL; lp = lp->next) {
+        rtask_t *t = lp->tasks;
+        while (t != NULL && t->next != NULL) {
+            t = t->next;
+        }
+        if (t != NULL && t->got < t->nitems) {
+            return t;
+        }
+    }
+    return NULL;
 }
 
 /* Answers the parent's hello. Returns whether this rank accepted it. */
@@ -560,10 +579,20 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
             }
         }
         (void)mp__mpi_wire_progress(&rk.wire);
+        /* With tasks running, wait for the oldest one's result (woken at
+         * once) rather than nap; without, the parent's next task is
+         * probably near after an answer: spin longer. */
+        rtask_t *oldest = oldest_task(&rk);
         if (busy) {
             mp__mpi_idle_busy(&idle, br);
-        } else {
-            mp__mpi_idle_wait(&idle, br);
+        } else if (!mp__mpi_idle_spin(&idle, br,
+                                      oldest != NULL ? MP__MPI_SPIN_NS
+                                                     : MP__MPI_SPIN_LONG_NS)) {
+            if (oldest != NULL) {
+                (void)collect(&rk, oldest, MP__MPI_WAIT_MS);
+            } else {
+                mp__mpi_idle_nap(&idle, br);
+            }
         }
     }
     while (rk.pools != NULL) {

@@ -217,15 +217,30 @@ mp__mpi_idle_busy(mp__mpi_idle_t *i, const mp__remote_bridge_t *br)
     i->nap = MP__MPI_NAP_MIN_NS;
 }
 
+bool
+mp__mpi_idle_spin(mp__mpi_idle_t *i, const mp__remote_bridge_t *br,
+                  int64_t spin_ns)
+{
+    if (br->now_ns() - i->last_busy < spin_ns) {
+        br->yield();
+        return true;
+    }
+    return false;
+}
+
+void
+mp__mpi_idle_nap(mp__mpi_idle_t *i, const mp__remote_bridge_t *br)
+{
+    br->nap(i->nap);
+    i->nap = i->nap * 2 > MP__MPI_NAP_MAX_NS ? MP__MPI_NAP_MAX_NS : i->nap * 2;
+}
+
 void
 mp__mpi_idle_wait(mp__mpi_idle_t *i, const mp__remote_bridge_t *br)
 {
-    if (br->now_ns() - i->last_busy < MP__MPI_SPIN_NS) {
-        br->yield();
-        return;
+    if (!mp__mpi_idle_spin(i, br, MP__MPI_SPIN_NS)) {
+        mp__mpi_idle_nap(i, br);
     }
-    br->nap(i->nap);
-    i->nap = i->nap * 2 > MP__MPI_NAP_MAX_NS ? MP__MPI_NAP_MAX_NS : i->nap * 2;
 }
 
 _Noreturn void
