@@ -208,7 +208,8 @@ boot_worker_main(void *arg)
         err = mp_shm_attach(&slots, b->slots);
     }
     int code = 2;
-    if (err == 0 && (b->slot + 1) * sizeof *ctx.started <= mp_shm_size(slots)) {
+    if (err == 0 &&
+        ((size_t)b->slot + 1) * sizeof *ctx.started <= mp_shm_size(slots)) {
         ctx.started = (_Atomic uint64_t *)mp_shm_buf(slots) + b->slot;
         if (b->init_ref_len > 0) {
             mp__fn_t fn = NULL;
