@@ -38,13 +38,15 @@ if(MP_HAVE_MPI)
   target_link_libraries(multiproc_mpi PUBLIC ${MP_LIBRARY} MPI::MPI_C
     PRIVATE $<BUILD_INTERFACE:mp_flags>)
   add_library(multiproc::multiproc_mpi ALIAS multiproc_mpi)
+  # A component of its own ("mpi"), so that the Debian packages of the core
+  # (runtime, dev: cmake/packaging.cmake) never depend on MPI; a plain
+  # `cmake --install` installs it with the rest.
   install(TARGETS multiproc_mpi EXPORT multiprocMpiTargets
-    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
-      NAMELINK_COMPONENT dev
-    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT mpi
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT mpi)
   install(EXPORT multiprocMpiTargets NAMESPACE multiproc::
-    DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/multiproc COMPONENT dev)
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/multiproc COMPONENT mpi)
   configure_file(cmake/multiproc-mpi.pc.in ${PROJECT_BINARY_DIR}/multiproc-mpi.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/multiproc-mpi.pc
-    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT mpi)
 endif()
