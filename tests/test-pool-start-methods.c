@@ -10,6 +10,8 @@
  * queues attached by name. */
 #include "runner.h"
 
+#include "process/fnref.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -116,6 +118,27 @@ TEST_TIMEOUT(pool_start_methods_map_apply_imap, 90)
     }
 }
 
+/* Checks that pool is broken for why (a submission's result, or the
+ * submission itself, says so), then terminates and frees it. */
+static void
+check_broken_and_finish(mp_pool_t *pool, const char *why)
+{
+    mp_result_t *res = NULL;
+    int err = mp_pool_apply_async(pool, mpt_task_pid, NULL, 0, &res);
+    if (err == 0) {
+        ASSERT_ERR(mp_result_get(res, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
+        ASSERT_NOT_NULL(strstr(mp_result_error_message(res), why));
+        mp_result_destroy(res);
+    } else {
+        ASSERT_ERR(err, MP_EBROKEN); /* broken before the submission */
+    }
+    ASSERT_ERR(mp_pool_apply_async(pool, mpt_task_pid, NULL, 0, &res),
+               MP_EBROKEN);
+    ASSERT_OK(mp_pool_terminate(pool));
+    ASSERT_OK(mp_pool_join(pool, MP_WAIT_FOREVER));
+    mp_pool_destroy(pool);
+}
+
 /* What the initializer stored: the bytes of its argument. */
 static int64_t init_value;
 
@@ -176,22 +199,31 @@ TEST_TIMEOUT(pool_start_methods_initializer, 90)
         fo.initializer = init_fail;
         fo.initarg = &rc;
         fo.initarg_size = sizeof rc;
-        mp_pool_t *fp = pool_with(methods[k], 1, &fo);
-        mp_result_t *res = NULL;
-        int err = mp_pool_apply_async(fp, mpt_task_pid, NULL, 0, &res);
-        if (err == 0) {
-            ASSERT_ERR(mp_result_get(res, NULL, MP_WAIT_FOREVER), MP_EBROKEN);
-            ASSERT_NOT_NULL(strstr(mp_result_error_message(res),
-                                   "initializer failed (returned 5)"));
-            mp_result_destroy(res);
-        } else {
-            ASSERT_ERR(err, MP_EBROKEN); /* broken before the submission */
-        }
-        ASSERT_ERR(mp_pool_apply_async(fp, mpt_task_pid, NULL, 0, &res),
-                   MP_EBROKEN);
-        ASSERT_OK(mp_pool_terminate(fp));
-        ASSERT_OK(mp_pool_join(fp, MP_WAIT_FOREVER));
-        mp_pool_destroy(fp);
+        check_broken_and_finish(pool_with(methods[k], 1, &fo),
+                                "initializer failed (returned 5)");
+    }
+}
+
+static int
+init_registered_here_only(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* An initializer the worker cannot find (here: sent by a name registered
+ * only in this process) breaks the pool as a failing one does, with the
+ * lookup's error as its code; no worker calls anything. */
+TEST_TIMEOUT(pool_start_methods_initializer_not_found, 60)
+{
+    ASSERT_OK(mp__fnref_register("pool-init-registered-in-the-creator",
+                                 (mp__fn_t)init_registered_here_only));
+    char why[64];
+    snprintf(why, sizeof why, "initializer failed (returned %d)", MP_ENOENT);
+    for (int k = 0; k < NMETHODS; k++) {
+        mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+        o.initializer = init_registered_here_only;
+        check_broken_and_finish(pool_with(methods[k], 1, &o), why);
     }
 }
 
