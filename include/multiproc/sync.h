@@ -23,8 +23,9 @@ extern "C" {
  * writes and mp_*_attach opens, in any process of the same user:
  * a spawn or forkserver child (pass it in the process's argument bytes),
  * or a program that was never forked from the creator. The token names
- * the object while its creating process tree lives (the named arena it is
- * in is removed when the tree is gone).
+ * the object until its creator destroys it or the creator's whole process
+ * tree is gone (no shared-memory name outlives the objects: see
+ * docs/design.md, "Contexts and tokens").
  *
  * mp_*_token returns 0 or MP_EINVAL (NULL object or buf),
  * MP_ERANGE (buflen too small), MP_ECONTEXT (an object of the fork
