@@ -43,6 +43,11 @@ typedef struct mp_mpi_opts {
      * it. 0: 30000 ms; MP_WAIT_FOREVER: never (a dead rank then hangs the
      * parent's calls until their own timeouts). */
     mp_duration_t heartbeat_timeout;
+    /* Spawn mode: a program running as a job of one rank (started alone,
+     * or by mpiexec -n 1) starts this many workers, fresh runs of its own
+     * program (MPI_Comm_spawn), which serve it as worker ranks do. 0: none
+     * (one rank is then MP_ENOTSUP). Ignored in a job of several ranks. */
+    int spawn;
 } mp_mpi_opts_t;
 #define MP_MPI_OPTS_INIT MP__OPTS_INIT(mp_mpi_opts_t)
 
@@ -58,9 +63,10 @@ typedef struct mp_mpi_opts {
  * (may be NULL). Returns a role, or MP_EINVAL (NULL out, opts not from
  * MP_MPI_OPTS_INIT, a bad timeout),
  * MP_ENOTSUP (the program's MPI gives a thread level below SERIALIZED, or
- * the job has one rank only), MP_EPROTO (a rank runs another program or
- * ABI: each refusing rank is printed on stderr with its host, on every
- * rank; MPI is finalized), MP_ENOMEM. Context: the main thread, once. */
+ * the job has one rank only and opts.spawn is 0), MP_EPROTO (a rank runs
+ * another program or ABI: each refusing rank is printed on stderr with its
+ * host, on every rank; MPI is finalized), MP_ENOMEM. Context: the main thread,
+ * once. */
 MP_EXTERN int mp_mpi_init(mp_mpi_t **out, int *argc, char ***argv,
                           const mp_mpi_opts_t *opts);
 

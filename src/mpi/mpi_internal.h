@@ -185,6 +185,7 @@ struct mp_mpi {
     const mp__remote_bridge_t *br;
     mp__mpi_wire_t wire;
     MPI_Comm comm;
+    MPI_Comm inter; /* spawn mode: to the other side; else MPI_COMM_NULL */
     int size;
     bool initialized_mpi;  /* mp_mpi_init called MPI_Init_thread */
     int64_t heartbeat_ns;  /* 0: none */

@@ -5,6 +5,7 @@
  * worker ranks' loop in rank.c. */
 #include "mpi_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,15 +78,50 @@ mpi_free(mp_mpi_t *mpi)
     free(mpi);
 }
 
-/* Ends MPI's part of this process: the duplicate communicator, and MPI
- * itself when we initialized it. */
+/* Ends MPI's part of this process: the job's communicator, the
+ * connection to the other side in spawn mode, and MPI itself when we
+ * initialized it. */
 static void
-mpi_end(MPI_Comm *comm, bool initialized)
+mpi_end(MPI_Comm *comm, MPI_Comm *inter, bool initialized)
 {
     MPI_Comm_free(comm);
+    if (*inter != MPI_COMM_NULL) {
+        MPI_Comm_disconnect(inter);
+    }
     if (initialized) {
         MPI_Finalize();
     }
+}
+
+/* Makes the job's communicator in *comm: in world mode a duplicate of
+ * MPI_COMM_WORLD; in a spawned worker, or in a one-rank job that spawns
+ * (spawn workers of /proc/self/exe with argv's arguments), the
+ * intercommunicator to the other side (*inter) merged, the parent as rank
+ * 0, so that the rest is world mode's. Returns 0, or MP_ENOTSUP (one rank,
+ * nothing to spawn; *comm is still made). */
+static int
+job_comm(int spawn, char **argv, MPI_Comm *comm, MPI_Comm *inter)
+{
+    *inter = MPI_COMM_NULL;
+    MPI_Comm parent;
+    MPI_Comm_get_parent(&parent);
+    if (parent != MPI_COMM_NULL) {
+        *inter = parent;
+        MPI_Intercomm_merge(parent, 1, comm);
+        return 0;
+    }
+    int size = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    char exe[PATH_MAX];
+    if (size > 1 || spawn <= 0 || realpath("/proc/self/exe", exe) == NULL) {
+        MPI_Comm_dup(MPI_COMM_WORLD, comm);
+        return size > 1 ? 0 : MP_ENOTSUP;
+    }
+    char **args = argv != NULL && argv[0] != NULL ? argv + 1 : MPI_ARGV_NULL;
+    MPI_Comm_spawn(exe, args, spawn, MPI_INFO_NULL, 0, MPI_COMM_SELF, inter,
+                   MPI_ERRCODES_IGNORE);
+    MPI_Intercomm_merge(*inter, 0, comm);
+    return 0;
 }
 
 int
@@ -112,18 +148,23 @@ mp_mpi_init(mp_mpi_t **out, int *argc, char ***argv, const mp_mpi_opts_t *opts)
     } else {
         MPI_Query_thread(&provided);
     }
-    MPI_Comm comm;
-    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    MPI_Comm comm, inter;
+    if (provided < MPI_THREAD_SERIALIZED) {
+        MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+        inter = MPI_COMM_NULL;
+        mpi_end(&comm, &inter, we_init);
+        return MP_ENOTSUP;
+    }
+    if (job_comm(o.spawn, argv != NULL ? *argv : NULL, &comm, &inter) != 0) {
+        mpi_end(&comm, &inter, we_init);
+        return MP_ENOTSUP;
+    }
     int rank = 0, size = 0;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    if (provided < MPI_THREAD_SERIALIZED || size < 2) {
-        mpi_end(&comm, we_init);
-        return MP_ENOTSUP;
-    }
     if (rank != 0) {
         int rc = mp__mpi_rank_main(comm, br, caller);
-        mpi_end(&comm, we_init);
+        mpi_end(&comm, &inter, we_init);
         return rc == 0 ? MP_MPI_WORKER : rc;
     }
     mp_mpi_t *mpi = calloc(1, sizeof *mpi);
@@ -135,6 +176,7 @@ mp_mpi_init(mp_mpi_t **out, int *argc, char ***argv, const mp_mpi_opts_t *opts)
     }
     mpi->br = br;
     mpi->comm = comm;
+    mpi->inter = inter;
     mpi->size = size;
     mpi->peers = peers;
     mpi->initialized_mpi = we_init;
@@ -151,7 +193,7 @@ mp_mpi_init(mp_mpi_t **out, int *argc, char ***argv, const mp_mpi_opts_t *opts)
         /* Every rank waits for the end: tell them, hear them out. */
         mpi->stopping = true;
         (void)mp__mpi_funnel_main(mpi);
-        mpi_end(&mpi->comm, we_init);
+        mpi_end(&mpi->comm, &mpi->inter, we_init);
         mpi_free(mpi);
         return rc;
     }
@@ -201,7 +243,7 @@ mp_mpi_finalize(mp_mpi_t *mpi, mp_duration_t timeout)
         mp__mpi_idle_wait(&idle, mpi->br);
     }
     pthread_join(mpi->funnel, NULL);
-    mpi_end(&mpi->comm, mpi->initialized_mpi);
+    mpi_end(&mpi->comm, &mpi->inter, mpi->initialized_mpi);
     mpi_free(mpi);
     return 0;
 }

@@ -544,6 +544,11 @@ main(int argc, char **argv)
     bool stop = argc > 1 && strcmp(argv[1], "--stop-rank") == 0;
     mp_mpi_opts_t mo = MP_MPI_OPTS_INIT;
     mo.heartbeat_timeout = stop ? 3000 : 0;
+    /* --spawn N: spawn mode (a one-rank job starts N workers); the spawned
+     * workers get the same arguments. */
+    if (argc > 2 && strcmp(argv[1], "--spawn") == 0) {
+        mo.spawn = atoi(argv[2]);
+    }
     int role = mp_mpi_init(&mpi, &argc, &argv, &mo);
     if (stop && role == MP_MPI_PARENT) {
         return stop_rank_case();
