@@ -262,43 +262,6 @@ bool mp__plat_waker_drain(int fd);
 /* mp__plat_waker_close closes waker fd (-1: nothing). */
 void mp__plat_waker_close(int fd);
 
-/* --- wakers (linux_waker.c) ------------------------------------------- */
-/* A waker is an fd, the library's one way to wake a thread or process
- * blocked in poll() or epoll (mp__plat_poll_many, mp__wait_fds) on it
- * among other fds: it is readable from a signal until a drain. Each is
- * non-blocking and close-on-exec, and is passed around as its fd (poll
- * it as it is; close it with mp__plat_waker_close). */
-
-/* mp__plat_waker_open makes a private waker (an eventfd), which a process
- * and the children it forks afterwards share. Returns its fd or a
- * negative error (-EMFILE ...). Context: any thread. */
-int mp__plat_waker_open(void);
-
-/* mp__plat_waker_create_named makes a named waker at path (a FIFO, mode
- * 0600) for unrelated processes to open with mp__plat_waker_open_named;
- * remove it with mp__plat_unlink. Returns 0, MP_EEXIST or another
- * negative error. */
-int mp__plat_waker_create_named(const char *path);
-
-/* mp__plat_waker_open_named opens the named waker at path (never blocks,
- * whether or not another process has it open). Returns its fd, MP_ENOENT
- * (no such name), MP_EBADF (path is not a waker) or another negative
- * error. */
-int mp__plat_waker_open_named(const char *path);
-
-/* mp__plat_waker_signal makes waker fd readable (a waker already full of
- * signals stays so). Never blocks, never fails, keeps errno:
- * async-signal-safe, so a signal handler may call it. */
-void mp__plat_waker_signal(int fd);
-
-/* mp__plat_waker_drain takes every pending signal of waker fd, so that it
- * is no longer readable until the next signal. Returns true when at least
- * one was pending. Context: any thread. */
-bool mp__plat_waker_drain(int fd);
-
-/* mp__plat_waker_close closes waker fd (-1: nothing). */
-void mp__plat_waker_close(int fd);
-
 /* --- memory mappings (linux_mem.c) ----------------------------------- */
 
 /* mp__plat_page_size returns the size of a memory page: the unit of every
