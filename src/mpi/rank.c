@@ -8,21 +8,23 @@
  * child dies of its signal instead of printing MPI's backtrace) and then
  * runs the user's. A no-op task tells when the local pool is ready (READY)
  * or broken by its initializer (INITFAIL). Each task message (a chunk of
- * one or more items) becomes one mp_pool_imap over the local pool (one
- * local task; a message whose items have their own lengths becomes an
- * mp_pool_imap_source); the loop collects its items without blocking and,
- * once all are in, sends the DONE reply. An item that failed for a reason
- * of the rank (its child killed or crashed, the timeout, a broken local
- * pool) carries its library code (MP__ITEM_CODE) and a message naming the
- * rank and host. STOP closes the local pool and KILL terminates it; both
- * end with ENDED. All MPI calls are made by this one thread; idle, it
- * waits with the back-off of wire.c. */
+ * one or more items) goes to the local pool as it came
+ * (mp__pool_submit_raw): a child runs it, and its DONE reply goes back to
+ * the parent as it came, with the parent's slot and task id; the local
+ * pool's handler thread hands it over (a sink) and this loop sends it.
+ * When the task fails for a reason of the rank (its child killed or
+ * crashed, the timeout, a broken local pool), each item carries its
+ * library code (MP__ITEM_CODE) and a message naming the rank and host. STOP
+ * closes the local pool and KILL terminates it; both end with ENDED. All MPI
+ * calls are made by this one thread; idle, it waits with the back-off of
+ * wire.c. */
 #include "mpi_internal.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The user's initializer and its argument's copy, for the children. */
@@ -33,17 +35,18 @@ typedef struct init_wrap {
     mp_value_t *rc; /* shared: what a failed initializer returned */
 } init_wrap_t;
 
-/* One task message in the local pool. */
+/* One task message in the local pool. The sink sets reply and ended
+ * under the rank's mu; the rest is the loop's. */
 typedef struct rtask {
     struct rtask *next;
-    uint64_t id;
-    size_t nitems, got;
-    mp_imap_t *it;
-    void *msg; /* the task message: the items' input */
-    mp__item_hdr_t *tab;
-    void **data;
-    /* A var-item task's reading position, for its source. */
-    const char *src_at, *src_end;
+    struct rank *rk;
+    uint32_t slot;
+    uint64_t gen;
+    uint64_t id; /* the parent's */
+    size_t nitems;
+    bool ended;
+    void *reply; /* the parent's REPLY payload; NULL: out of memory */
+    size_t reply_len;
 } rtask_t;
 
 /* One of the parent's pools, as this rank runs it. */
@@ -65,6 +68,11 @@ typedef struct rank {
     char host[MPI_MAX_PROCESSOR_NAME + 1];
     lpool_t *pools;
     bool shutdown;
+    /* The sinks (local pools' handler threads) and the loop: ended
+     * counts the tasks ended and not yet sent; cv says one ended. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t ended;
 } rank_t;
 
 /* A local pool's child starts here. */
@@ -128,23 +136,87 @@ send_ended(rank_t *rk, const lpool_t *lp, int code)
     must_send(rk, &h, NULL, 0, NULL, 0);
 }
 
+/* Builds t's reply where every item failed with err and text (the rank's
+ * place added unless the task itself failed); NULL when out of memory. */
+static void *
+fail_reply(const rtask_t *t, int err, const char *text, size_t *len)
+{
+    char m[MP__POOL_MSG_MAX];
+    if (err == MP_EREMOTE) {
+        snprintf(m, sizeof m, "%s", text);
+    } else {
+        snprintf(m, sizeof m, "%s (rank %d on %s)", text, t->rk->me,
+                 t->rk->host);
+    }
+    size_t ml = strlen(m) + 1;
+    mp__reply_hdr_t rh = {.kind = MP__REPLY_DONE,
+                          .slot = t->slot,
+                          .gen = t->gen,
+                          .id = t->id,
+                          .nitems = t->nitems,
+                          .uniform_len = MP__ITEM_VAR};
+    size_t n = sizeof rh + t->nitems * (sizeof(mp__item_hdr_t) + ml);
+    char *buf = malloc(n);
+    if (buf == NULL) {
+        return NULL;
+    }
+    memcpy(buf, &rh, sizeof rh);
+    mp__item_hdr_t ih = {.rc = err, .pad = MP__ITEM_CODE, .len = ml};
+    char *tab = buf + sizeof rh, *at = tab + t->nitems * sizeof ih;
+    for (size_t i = 0; i < t->nitems; i++) {
+        memcpy(tab + i * sizeof ih, &ih, sizeof ih);
+        memcpy(at + i * ml, m, ml);
+    }
+    *len = n;
+    return buf;
+}
+
+/* Marks t ended with reply (len bytes; NULL: out of memory). */
+static void
+end_task(rtask_t *t, void *reply, size_t len)
+{
+    pthread_mutex_lock(&t->rk->mu);
+    t->reply = reply;
+    t->reply_len = len;
+    t->ended = true;
+    t->rk->ended++;
+    pthread_cond_broadcast(&t->rk->cv);
+    pthread_mutex_unlock(&t->rk->mu);
+}
+
+/* The sink of a forwarded task: its child's reply, as the parent's. */
+static void
+sink_done(void *arg, const mp__reply_hdr_t *rh, const char *p, const char *end)
+{
+    rtask_t *t = arg;
+    size_t n = sizeof *rh + (size_t)(end - p);
+    char *buf = malloc(n);
+    if (buf != NULL) {
+        mp__reply_hdr_t h = *rh;
+        h.slot = t->slot;
+        h.gen = t->gen;
+        h.id = t->id;
+        memcpy(buf, &h, sizeof h);
+        memcpy(buf + sizeof h, p, (size_t)(end - p));
+    }
+    end_task(t, buf, n);
+}
+
+static void
+sink_fail(void *arg, int err, const char *msg)
+{
+    rtask_t *t = arg;
+    size_t n = 0;
+    void *buf = fail_reply(t, err, msg != NULL ? msg : mp_strerror(err), &n);
+    end_task(t, buf, n);
+}
+
+static const mp__pool_sink_t task_sink = {.done = sink_done, .fail = sink_fail};
+
 static void
 rtask_free(rtask_t *t)
 {
-    if (t->it != NULL) {
-        mp_imap_destroy(t->it);
-    }
-    for (size_t i = 0; t->data != NULL && i < t->nitems; i++) {
-        /* A failure's text is this file's, a result imap's. */
-        if (t->tab[i].pad & MP__ITEM_CODE) {
-            free(t->data[i]);
-        } else {
-            mp_free(t->data[i]);
-        }
-    }
-    free(t->data);
-    free(t->tab);
-    free(t->msg);
+    free(t->reply);
     free(t);
 }
 
@@ -152,13 +224,19 @@ rtask_free(rtask_t *t)
 static void
 lpool_free(lpool_t *lp)
 {
+    /* Destroying the pool ends its tasks first (their sinks run). */
+    mp_result_destroy(lp->probe);
+    mp_pool_destroy(lp->pool);
     while (lp->tasks != NULL) {
         rtask_t *t = lp->tasks;
         lp->tasks = t->next;
+        if (t->ended) {
+            pthread_mutex_lock(&t->rk->mu);
+            t->rk->ended--;
+            pthread_mutex_unlock(&t->rk->mu);
+        }
         rtask_free(t);
     }
-    mp_result_destroy(lp->probe);
-    mp_pool_destroy(lp->pool);
     mp_value_destroy(lp->wrap.rc);
     free(lp->wrap.arg);
     free(lp);
@@ -216,6 +294,9 @@ open_pool(rank_t *rk, const mp__mpi_hdr_t *h, const char *p, size_t len)
         return;
     }
     mp_pool_opts_t po = MP_POOL_OPTS_INIT;
+    /* Forked children, whatever the default: the initializer's argument is
+     * a pointer, and forwarded tasks name functions as a fork has them. */
+    po.start_method = MP_START_FORK;
     po.processes = (int)op.processes;
     po.initializer = child_init;
     po.initarg = &lp->wrap;
@@ -251,161 +332,68 @@ find_pool(rank_t *rk, const mp__mpi_hdr_t *h)
     return NULL;
 }
 
-/* imap_source's source over a var-item task's items. */
-static int
-var_source(void *arg, const void **item, size_t *len)
-{
-    rtask_t *t = arg;
-    if ((size_t)(t->src_end - t->src_at) < 16) {
-        return 0;
-    }
-    uint64_t n;
-    memcpy(&n, t->src_at, sizeof n);
-    size_t room = (size_t)(t->src_end - t->src_at) - 16;
-    if (n > room) {
-        return MP_EPROTO;
-    }
-    *item = t->src_at + 16;
-    *len = (size_t)n;
-    t->src_at += mp__var_item_span((size_t)n);
-    if (t->src_at > t->src_end) {
-        t->src_at = t->src_end;
-    }
-    return 1;
-}
-
-/* Records item i of t as failed with code and text (copied; the rank's
- * place is added unless the task itself failed). */
+/* Starts a task message of lp in its local pool (msg is copied). */
 static void
-fail_item(rank_t *rk, rtask_t *t, size_t i, int code, const char *text)
-{
-    char buf[MP__POOL_MSG_MAX];
-    if (code == MP_EREMOTE) {
-        snprintf(buf, sizeof buf, "%s", text);
-    } else {
-        snprintf(buf, sizeof buf, "%s (rank %d on %s)", text, rk->me, rk->host);
-    }
-    size_t n = strlen(buf) + 1;
-    char *m = malloc(n);
-    if (m != NULL) {
-        memcpy(m, buf, n);
-    }
-    t->data[i] = m;
-    t->tab[i] = (mp__item_hdr_t){
-        .rc = code, .pad = MP__ITEM_CODE, .len = m != NULL ? n : 0};
-}
-
-/* Starts a task message of lp in its local pool; takes msg. */
-static void
-start_task(rank_t *rk, lpool_t *lp, void *msg, size_t len)
+start_task(rank_t *rk, lpool_t *lp, const void *msg, size_t len)
 {
     mp__task_hdr_t th;
     memcpy(&th, msg, sizeof th);
     rtask_t *t = calloc(1, sizeof *t);
-    size_t at = mp__task_data_offset(th.fname_len);
-    if (t == NULL || th.nitems == 0 || th.nitems > len || at > len) {
+    if (t == NULL || th.nitems == 0 || th.nitems > len) {
         mp__mpi_abort(rk->wire.comm, "cannot take a task");
     }
-    t->id = th.id;
-    t->nitems = (size_t)th.nitems;
-    t->msg = msg;
-    t->tab = calloc(t->nitems, sizeof *t->tab);
-    t->data = calloc(t->nitems, sizeof *t->data);
-    if (t->tab == NULL || t->data == NULL) {
-        mp__mpi_abort(rk->wire.comm, "out of memory taking a task");
-    }
+    *t = (rtask_t){.rk = rk,
+                   .slot = lp->slot,
+                   .gen = lp->gen,
+                   .id = th.id,
+                   .nitems = (size_t)th.nitems};
     t->next = lp->tasks;
     lp->tasks = t;
-    const char *data = (const char *)msg + at;
-    mp_pool_fn fn = rk->br->resolve_fn((const char *)msg + sizeof th,
-                                       th.fname_len, th.offset);
-    int err = MP_ENOENT;
-    if (fn != NULL && th.item_size == MP__ITEM_VAR) {
-        t->src_at = data;
-        t->src_end = (const char *)msg + len;
-        err = mp_pool_imap_source(lp->pool, fn, var_source, t, t->nitems, true,
-                                  &t->it);
-    } else if (fn != NULL && th.item_size * th.nitems <= len - at) {
-        err = mp_pool_imap(lp->pool, fn, data, (size_t)th.item_size, t->nitems,
-                           (long)t->nitems, &t->it);
-    }
+    int err = rk->br->submit_raw(lp->pool, msg, len, &task_sink, t);
     if (err != 0) {
-        char why[256];
-        snprintf(why, sizeof why, "%s",
-                 fn == NULL ? "the task's function is in no module loaded "
-                              "on this rank"
-                            : mp_strerror(err));
-        for (size_t i = 0; i < t->nitems; i++) {
-            fail_item(rk, t, i, fn == NULL ? MP_ENOENT : err, why);
-        }
-        t->got = t->nitems;
+        size_t n = 0;
+        void *buf = fail_reply(t, err, mp_strerror(err), &n);
+        end_task(t, buf, n);
     }
 }
 
-/* Sends t's DONE reply. */
-static void
-send_done(rank_t *rk, const lpool_t *lp, const rtask_t *t)
+/* Sends the replies of lp's ended tasks; returns whether there were. */
+static bool
+send_ended_tasks(rank_t *rk, lpool_t *lp)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < t->nitems; i++) {
-        total += t->tab[i].len;
-    }
-    mp__reply_hdr_t rh = {.kind = MP__REPLY_DONE,
-                          .slot = lp->slot,
-                          .gen = lp->gen,
-                          .id = t->id,
-                          .nitems = t->nitems,
-                          .uniform_len = MP__ITEM_VAR};
-    size_t tab = t->nitems * sizeof *t->tab;
-    size_t n = sizeof rh + tab + total;
-    char *buf = malloc(n);
-    if (buf == NULL) {
-        mp__mpi_abort(rk->wire.comm, "out of memory building a reply");
-    }
-    memcpy(buf, &rh, sizeof rh);
-    memcpy(buf + sizeof rh, t->tab, tab);
-    char *at = buf + sizeof rh + tab;
-    for (size_t i = 0; i < t->nitems; i++) {
-        if (t->tab[i].len > 0) {
-            memcpy(at, t->data[i], t->tab[i].len);
-            at += t->tab[i].len;
+    rtask_t *done = NULL;
+    pthread_mutex_lock(&rk->mu);
+    for (rtask_t **pp = &lp->tasks; *pp != NULL;) {
+        rtask_t *t = *pp;
+        if (t->ended) {
+            *pp = t->next;
+            t->next = done;
+            done = t;
+            rk->ended--;
+        } else {
+            pp = &t->next;
         }
     }
+    pthread_mutex_unlock(&rk->mu);
+    bool any = done != NULL;
     mp__mpi_hdr_t h = {.kind = MP__MPI_REPLY,
                        .pool = lp->id,
                        .slot = lp->slot,
                        .gen = lp->gen};
-    must_send(rk, &h, buf, n, NULL, 0);
-    free(buf);
-}
-
-/* Collects what t's items have finished, waiting up to timeout for the
- * first; returns whether all have. */
-static bool
-collect(rank_t *rk, rtask_t *t, mp_duration_t timeout)
-{
-    while (t->got < t->nitems) {
-        void *out = NULL;
-        size_t idx = SIZE_MAX;
-        ssize_t got = mp_imap_next(t->it, &out, &idx, timeout);
-        timeout = MP_NO_WAIT;
-        int rc = got < 0 ? (int)got : 0;
-        /* MP_ETIMEDOUT is also an item's code (the task timeout): that one
-         * comes with its index and message. */
-        if (rc == MP_ETIMEDOUT && out == NULL && idx == SIZE_MAX) {
-            return false;
+    while (done != NULL) {
+        rtask_t *t = done;
+        done = t->next;
+        if (t->reply == NULL) {
+            t->reply = fail_reply(t, MP_ENOMEM, "out of memory on the rank",
+                                  &t->reply_len);
         }
-        size_t i = t->got++;
-        if (rc == 0) {
-            t->data[i] = out;
-            t->tab[i] = (mp__item_hdr_t){.len = (uint64_t)got};
-        } else {
-            fail_item(rk, t, i, rc == MP_EOF ? MP_EPROTO : rc,
-                      out != NULL ? (const char *)out : mp_strerror(rc));
-            mp_free(out);
+        if (t->reply == NULL) {
+            mp__mpi_abort(rk->wire.comm, "out of memory answering a task");
         }
+        must_send(rk, &h, t->reply, t->reply_len, NULL, 0);
+        rtask_free(t);
     }
-    return true;
+    return any;
 }
 
 /* Moves lp on: the probe, finished tasks, a stop. Returns whether
@@ -424,17 +412,7 @@ serve_pool(rank_t *rk, lpool_t *lp, bool *freed)
         lp->probe = NULL;
         busy = true;
     }
-    for (rtask_t **pp = &lp->tasks; *pp != NULL;) {
-        rtask_t *t = *pp;
-        if (collect(rk, t, MP_NO_WAIT)) {
-            send_done(rk, lp, t);
-            *pp = t->next;
-            rtask_free(t);
-            busy = true;
-        } else {
-            pp = &t->next;
-        }
-    }
+    busy |= send_ended_tasks(rk, lp);
     if (lp->stopping && lp->tasks == NULL &&
         (lp->pool == NULL || mp_pool_join(lp->pool, MP_NO_WAIT) == 0)) {
         send_ended(rk, lp, 0);
@@ -467,7 +445,6 @@ handle(rank_t *rk, const mp__mpi_hdr_t *h, void *p, size_t len)
             }
         } else if (lp->pool != NULL) {
             start_task(rk, lp, p, len);
-            p = NULL;
         }
     } else if (h->kind == MP__MPI_KILL && lp != NULL) {
         for (lpool_t **pp = &rk->pools; *pp != NULL; pp = &(*pp)->next) {
@@ -484,21 +461,34 @@ handle(rank_t *rk, const mp__mpi_hdr_t *h, void *p, size_t len)
     free(p);
 }
 
-/* Returns a task still running (the last one of the first pool that has
- * one: tasks are listed newest first), or NULL. */
-static rtask_t *
-oldest_task(rank_t *rk)
+/* Whether a task of some pool runs (in a local pool). */
+static bool
+tasks_running(const rank_t *rk)
 {
-    for (lpool_t *lp = rk->pools; lp != NULL; lp = lp->next) {
-        rtask_t *t = lp->tasks;
-        while (t != NULL && t->next != NULL) {
-            t = t->next;
-        }
-        if (t != NULL && t->got < t->nitems) {
-            return t;
+    for (const lpool_t *lp = rk->pools; lp != NULL; lp = lp->next) {
+        if (lp->tasks != NULL) {
+            return true;
         }
     }
-    return NULL;
+    return false;
+}
+
+/* Waits up to MP__MPI_WAIT_MS for a task to end (woken at once). */
+static void
+wait_task_end(rank_t *rk)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += MP__MPI_WAIT_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&rk->mu);
+    if (rk->ended == 0) {
+        (void)pthread_cond_timedwait(&rk->cv, &rk->mu, &ts);
+    }
+    pthread_mutex_unlock(&rk->mu);
 }
 
 /* Answers the parent's hello. Returns whether this rank accepted it. */
@@ -542,6 +532,12 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
                   const void *caller)
 {
     rank_t rk = {.br = br};
+    pthread_mutex_init(&rk.mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rk.cv, &ca);
+    pthread_condattr_destroy(&ca);
     mp__mpi_wire_init(&rk.wire, comm, br);
     MPI_Comm_rank(comm, &rk.me);
     int hl = 0;
@@ -579,17 +575,17 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
             }
         }
         (void)mp__mpi_wire_progress(&rk.wire);
-        /* With tasks running, wait for the oldest one's result (woken at
-         * once) rather than nap; without, the parent's next task is
+        /* With tasks running, wait for one to end (woken at once) rather
+         * than nap; without, the parent's next task is
          * probably near after an answer: spin longer. */
-        rtask_t *oldest = oldest_task(&rk);
+        bool running = tasks_running(&rk);
         if (busy) {
             mp__mpi_idle_busy(&idle, br);
         } else if (!mp__mpi_idle_spin(&idle, br,
-                                      oldest != NULL ? MP__MPI_SPIN_NS
-                                                     : MP__MPI_SPIN_LONG_NS)) {
-            if (oldest != NULL) {
-                (void)collect(&rk, oldest, MP__MPI_WAIT_MS);
+                                      running ? MP__MPI_SPIN_NS
+                                              : MP__MPI_SPIN_LONG_NS)) {
+            if (running) {
+                wait_task_end(&rk);
             } else {
                 mp__mpi_idle_nap(&idle, br);
             }
@@ -603,5 +599,7 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
     mp__mpi_hdr_t bye = {.kind = MP__MPI_BYE};
     must_send(&rk, &bye, NULL, 0, NULL, 0);
     mp__mpi_wire_flush(&rk.wire);
+    pthread_cond_destroy(&rk.cv);
+    pthread_mutex_destroy(&rk.mu);
     return accepted ? 0 : MP_EPROTO;
 }

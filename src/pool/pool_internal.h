@@ -224,6 +224,10 @@ typedef struct mp__job {
     struct mp_imap *batch;
     size_t start, count;
     int put_err; /* why its inbox put failed (dispatch.c's failed list) */
+    /* A forwarded task's (remote.h, mp__pool_submit_raw): it ends there,
+     * not in res or batch. */
+    const struct mp__pool_sink *sink;
+    void *sink_arg;
 } mp__job_t;
 
 /* How one item of a job ended. */

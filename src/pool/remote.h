@@ -52,6 +52,26 @@ typedef struct mp__pool_transport {
 int mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
                               const mp__pool_transport_t *t);
 
+/* Where a forwarded task ends (mp__pool_submit_raw), called once, on the
+ * pool's handler thread (or the thread that terminates the pool): done
+ * gets its DONE reply as the worker sent it (rh, then the items at p ..
+ * end, not checked); fail tells that every item failed with err and msg
+ * (its worker died, the task timed out, the pool was terminated or
+ * broken). */
+typedef struct mp__pool_sink {
+    void (*done)(void *arg, const mp__reply_hdr_t *rh, const char *p,
+                 const char *end);
+    void (*fail)(void *arg, int err, const char *msg);
+} mp__pool_sink_t;
+
+/* mp__pool_submit_raw queues a task message as an inbox carries it (len
+ * bytes at msg: header, module path, input; copied) on pool, its end going
+ * to sink with arg. Returns 0, MP_EPROTO (not a well-formed task), MP_ENOMEM
+ * or the submission errors (MP_ECLOSED, MP_EBROKEN); on an error the sink is
+ * not called. Context: any thread. */
+int mp__pool_submit_raw(mp_pool_t *pool, const void *msg, size_t len,
+                        const mp__pool_sink_t *sink, void *arg);
+
 /* mp__pool_resolve_fn returns the function a task names (module path as
  * dladdr gives it, offset in it), or NULL when no such module is loaded.
  * Context: any thread (it caches the last module). */
@@ -59,7 +79,7 @@ mp_pool_fn mp__pool_resolve_fn(const char *fname, size_t fname_len,
                                uint64_t offset);
 
 /* What libmultiproc_mpi reaches of the core library. */
-#define MP__REMOTE_BRIDGE_VERSION 1u
+#define MP__REMOTE_BRIDGE_VERSION 2u
 typedef struct mp__remote_bridge {
     unsigned version; /* MP__REMOTE_BRIDGE_VERSION */
     int (*pool_create)(mp_pool_t **out, const mp_pool_opts_t *opts,
@@ -75,6 +95,8 @@ typedef struct mp__remote_bridge {
     void (*waker_close)(int fd);
     int (*code_find)(const void *addr, mp__plat_code_object_t *out);
     void (*signal_set)(int sig, void (*handler)(int));
+    int (*submit_raw)(mp_pool_t *pool, const void *msg, size_t len,
+                      const mp__pool_sink_t *sink, void *arg);
 } mp__remote_bridge_t;
 
 /* mp__remote_bridge returns the core's bridge when it is of the version

@@ -36,7 +36,9 @@ job_fail_from(mp__job_t *j, size_t from, int err, const char *msg,
 {
     mp__outcome_t o = {
         .rc = err, .msg = msg, .has_exit = has_exit, .exitcode = exitcode};
-    if (j->res != NULL && from == 0) {
+    if (j->sink != NULL) {
+        j->sink->fail(j->sink_arg, err, msg);
+    } else if (j->res != NULL && from == 0) {
         deliver_result(j, &o);
     } else if (j->batch != NULL && from < j->count) {
         mp__tally_t t = {0};
@@ -129,6 +131,12 @@ void
 mp__pool_job_complete(mp__job_t *j, const mp__reply_hdr_t *rh, const char *p,
                       const char *end)
 {
+    if (j->sink != NULL) {
+        /* A forwarded task: the reply goes on as it came. */
+        j->sink->done(j->sink_arg, rh, p, end);
+        mp__pool_job_free(j);
+        return;
+    }
     reply_reader_t r;
     bool ok = reply_reader_init(&r, rh, p, end, j->count);
     char msg[1024];
