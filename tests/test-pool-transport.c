@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/* test-pool-transport.c - the pool's hook for workers that are not its
+ * forked children (src/pool/remote.h), without MPI: a transport whose
+ * workers are threads of the test, answering in the pool's own message
+ * formats, drives the ordinary mp_pool_* calls, and an item may fail with
+ * the library code its worker gives (MP__ITEM_CODE); a forwarded task
+ * (mp__pool_submit_raw) ends in its sink with the worker's reply as it
+ * came, or with the failure when its worker was killed. */
+#include "runner.h"
+
+#include "pool/remote.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*---- a transport of threads ------------------------------------------*/
+
+typedef struct tworker {
+    pthread_t thread;
+    const mp__worker_ctx_t *ctx;
+    int waker;
+    atomic_bool killed;
+} tworker_t;
+
+typedef struct tstate {
+    atomic_int started, released;
+} tstate_t;
+
+/* Puts a reply of n bytes on the worker's result queue. */
+static void
+put_reply(const tworker_t *w, const void *buf, size_t n)
+{
+    MP__ASSERT(mp_queue_put(w->ctx->results, buf, n, MP_WAIT_FOREVER) == 0);
+}
+
+/* Answers a task of int64 items: 2x for an even one; an odd one fails
+ * with MP_ETIMEDOUT given as the item's library code. */
+static void
+answer(const tworker_t *w, const char *msg)
+{
+    mp__task_hdr_t th;
+    memcpy(&th, msg, sizeof th);
+    const char *in = msg + mp__task_data_offset(th.fname_len);
+    static const char text[] = "odd item";
+    size_t n =
+        sizeof(mp__reply_hdr_t) +
+        th.nitems * (sizeof(mp__item_hdr_t) + sizeof(int64_t) + sizeof text);
+    char *buf = calloc(1, n);
+    MP__ASSERT(buf != NULL);
+    mp__reply_hdr_t rh = {.kind = MP__REPLY_DONE,
+                          .slot = w->ctx->slot,
+                          .gen = w->ctx->gen,
+                          .id = th.id,
+                          .nitems = th.nitems,
+                          .uniform_len = MP__ITEM_VAR};
+    memcpy(buf, &rh, sizeof rh);
+    char *tab = buf + sizeof rh;
+    char *at = tab + th.nitems * sizeof(mp__item_hdr_t);
+    for (uint64_t i = 0; i < th.nitems; i++) {
+        int64_t x;
+        memcpy(&x, in + i * sizeof x, sizeof x);
+        mp__item_hdr_t ih = {.len = sizeof x};
+        if (x % 2 != 0) {
+            ih = (mp__item_hdr_t){
+                .rc = MP_ETIMEDOUT, .pad = MP__ITEM_CODE, .len = sizeof text};
+            memcpy(at, text, sizeof text);
+        } else {
+            x *= 2;
+            memcpy(at, &x, sizeof x);
+        }
+        memcpy(tab + i * sizeof ih, &ih, sizeof ih);
+        at += ih.len;
+    }
+    put_reply(w, buf, (size_t)(at - buf));
+    free(buf);
+}
+
+static void *
+tworker_main(void *arg)
+{
+    tworker_t *w = arg;
+    mp__reply_hdr_t ready = {
+        .kind = MP__REPLY_READY, .slot = w->ctx->slot, .gen = w->ctx->gen};
+    put_reply(w, &ready, sizeof ready);
+    while (!atomic_load(&w->killed)) {
+        void *msg;
+        ssize_t n = mp_queue_get(w->ctx->inbox, &msg, 20);
+        if (n < 0) {
+            continue;
+        }
+        mp__task_hdr_t th;
+        memcpy(&th, msg, sizeof th);
+        if (th.kind == MP__TASK_STOP) {
+            mp_free(msg);
+            break;
+        }
+        answer(w, msg);
+        mp_free(msg);
+    }
+    mp__plat_waker_signal(w->waker);
+    return NULL;
+}
+
+static int
+t_start(void *arg, const mp__worker_ctx_t *ctx, void **worker, pid_t *pid)
+{
+    tstate_t *st = arg;
+    tworker_t *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return MP_ENOMEM;
+    }
+    w->ctx = ctx;
+    w->waker = mp__plat_waker_open();
+    MP__ASSERT(w->waker >= 0);
+    MP__ASSERT(pthread_create(&w->thread, NULL, tworker_main, w) == 0);
+    atomic_fetch_add(&st->started, 1);
+    *worker = w;
+    *pid = 0;
+    return 0;
+}
+
+static mp_waitable_t
+t_waitable(void *worker)
+{
+    tworker_t *w = worker;
+    return (mp_waitable_t){.kind = MP_WAIT_FD, .u.fd = w->waker};
+}
+
+static void
+t_kill(void *worker)
+{
+    tworker_t *w = worker;
+    atomic_store(&w->killed, true);
+}
+
+static void
+t_reap(void *worker, int *exitcode)
+{
+    tworker_t *w = worker;
+    pthread_join(w->thread, NULL);
+    *exitcode = atomic_load(&w->killed) ? -SIGKILL : 0;
+    mp__plat_waker_close(w->waker);
+    free(w);
+}
+
+static void
+t_release(void *arg)
+{
+    tstate_t *st = arg;
+    atomic_fetch_add(&st->released, 1);
+}
+
+static int
+never_run(const void *in, size_t n, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)n;
+    (void)out;
+    return 1;
+}
+
+TEST(pool_transport_threads_run_the_pool_calls)
+{
+    tstate_t st = {0};
+    mp__pool_transport_t t = {.arg = &st,
+                              .start = t_start,
+                              .waitable = t_waitable,
+                              .kill = t_kill,
+                              .reap = t_reap,
+                              .release = t_release};
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 2;
+    mp_pool_t *pool;
+    ASSERT_OK(mp__pool_create_transport(&pool, &o, &t));
+    enum { N = 40 };
+    int64_t in[N], out[N];
+    int status[N];
+    char *errors[N];
+    for (int i = 0; i < N; i++) {
+        in[i] = i;
+    }
+    /* The function is never called here: the workers answer by data. */
+    ASSERT_ERR(mp_pool_map_errors(pool, never_run, in, sizeof in[0], N, 3, out,
+                                  sizeof out[0], status, errors, 10000),
+               MP_ETIMEDOUT);
+    for (int i = 0; i < N; i++) {
+        if (i % 2 == 0) {
+            ASSERT_EQ(status[i], 0);
+            ASSERT_EQ(out[i], 2 * i);
+            ASSERT_NULL(errors[i]);
+        } else {
+            /* The worker's code, not MP_EREMOTE. */
+            ASSERT_EQ(status[i], MP_ETIMEDOUT);
+            ASSERT_STR_EQ(errors[i], "odd item");
+        }
+        mp_free(errors[i]);
+    }
+    int64_t x = 20;
+    void *r = NULL;
+    ASSERT_EQ(mp_pool_apply(pool, never_run, &x, sizeof x, &r, 10000),
+              (ssize_t)sizeof x);
+    memcpy(&x, r, sizeof x);
+    mp_free(r);
+    ASSERT_EQ(x, 40);
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, 10000));
+    ASSERT_EQ(atomic_load(&st.started), 2);
+    ASSERT_EQ(atomic_load(&st.released), 0);
+    mp_pool_destroy(pool);
+    ASSERT_EQ(atomic_load(&st.released), 1);
+}
+
+TEST(pool_transport_terminate_kills_and_reaps)
+{
+    tstate_t st = {0};
+    mp__pool_transport_t t = {.arg = &st,
+                              .start = t_start,
+                              .waitable = t_waitable,
+                              .kill = t_kill,
+                              .reap = t_reap,
+                              .release = t_release};
+    mp_pool_t *pool;
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 3;
+    ASSERT_OK(mp__pool_create_transport(&pool, &o, &t));
+    ASSERT_OK(mp_pool_terminate(pool));
+    ASSERT_OK(mp_pool_join(pool, 10000));
+    mp_pool_destroy(pool);
+    ASSERT_EQ(atomic_load(&st.released), 1);
+}
+
+/*---- forwarded tasks ---------------------------------------------------*/
+
+typedef struct catch
+{
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool ended;
+    int err;
+    char msg[256];
+    mp__reply_hdr_t rh;
+    char items[256];
+    size_t items_len;
+}
+catch_t;
+
+static void
+c_done(void *arg, const mp__reply_hdr_t *rh, const char *p, const char *end)
+{
+    catch_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    c->rh = *rh;
+    c->items_len = (size_t)(end - p) < sizeof c->items ? (size_t)(end - p)
+                                                       : sizeof c->items;
+    memcpy(c->items, p, c->items_len);
+    c->ended = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void
+c_fail(void *arg, int err, const char *msg)
+{
+    catch_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    c->err = err;
+    snprintf(c->msg, sizeof c->msg, "%s", msg != NULL ? msg : "");
+    c->ended = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static const mp__pool_sink_t c_sink = {.done = c_done, .fail = c_fail};
+
+/* Waits (bounded) until c's task ended. */
+static void
+c_wait(catch_t *c)
+{
+    int64_t deadline = mp__deadline_after_ns((int64_t)20 * 1000000000);
+    pthread_mutex_lock(&c->mu);
+    while (!c->ended) {
+        ASSERT_EQ(mp__pool_cond_wait(&c->cv, &c->mu, deadline), 0);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int
+triple(const void *in, size_t n, mp_pool_out_t *out)
+{
+    (void)n;
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    if (x < 0) {
+        raise(SIGKILL);
+    }
+    x *= 3;
+    return mp_pool_out_write(out, &x, sizeof x);
+}
+
+/* Builds the task message of fn over n int64 items at in (free it). */
+static char *
+task_message(mp_pool_fn fn, const int64_t *in, size_t n, size_t *len)
+{
+    mp__fn_name_t name;
+    mp__pool_fn_name(fn, &name);
+    size_t at = mp__task_data_offset(name.fname_len);
+    *len = at + n * sizeof *in;
+    char *msg = calloc(1, *len);
+    MP__ASSERT(msg != NULL);
+    mp__task_hdr_t th = {.kind = MP__TASK_RUN,
+                         .fname_len = name.fname_len,
+                         .offset = name.offset,
+                         .item_size = sizeof *in,
+                         .nitems = n};
+    memcpy(msg, &th, sizeof th);
+    memcpy(msg + sizeof th, name.fname, name.fname_len);
+    memcpy(msg + at, in, n * sizeof *in);
+    return msg;
+}
+
+TEST(pool_submit_raw_ends_in_its_sink)
+{
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 1;
+    o.start_method = MP_START_FORK;
+    mp_pool_t *pool;
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    catch_t ok = {.mu = PTHREAD_MUTEX_INITIALIZER}, dead = ok;
+    mp__pool_cond_init(&ok.cv);
+    mp__pool_cond_init(&dead.cv);
+    int64_t in[3] = {1, 2, 3};
+    size_t len;
+    char *msg = task_message(triple, in, 3, &len);
+    ASSERT_OK(mp__pool_submit_raw(pool, msg, len, &c_sink, &ok));
+    free(msg);
+    c_wait(&ok);
+    /* The worker's reply as it came: packed results of one length. */
+    ASSERT_EQ(ok.rh.kind, MP__REPLY_DONE);
+    ASSERT_EQ(ok.rh.nitems, 3);
+    ASSERT_EQ(ok.rh.uniform_len, sizeof(int64_t));
+    ASSERT_EQ(ok.items_len, 3 * sizeof(int64_t));
+    int64_t got[3];
+    memcpy(got, ok.items, sizeof got);
+    ASSERT_EQ(got[0], 3);
+    ASSERT_EQ(got[2], 9);
+    /* A task whose worker dies fails whole, with the cause. */
+    int64_t bad[2] = {4, -1};
+    msg = task_message(triple, bad, 2, &len);
+    ASSERT_OK(mp__pool_submit_raw(pool, msg, len, &c_sink, &dead));
+    free(msg);
+    c_wait(&dead);
+    ASSERT_EQ(dead.err, MP_EWORKER);
+    ASSERT(strstr(dead.msg, "signal 9") != NULL);
+    /* Not a task message. */
+    ASSERT_ERR(mp__pool_submit_raw(pool, in, 4, &c_sink, &ok), MP_EPROTO);
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, 10000));
+    mp_pool_destroy(pool);
+    pthread_cond_destroy(&ok.cv);
+    pthread_cond_destroy(&dead.cv);
+}
