@@ -153,6 +153,18 @@ t_release(void *arg)
     atomic_fetch_add(&st->released, 1);
 }
 
+/* The transport of thread workers, counting in st. */
+static mp__pool_transport_t
+thread_transport(tstate_t *st)
+{
+    return (mp__pool_transport_t){.arg = st,
+                                  .start = t_start,
+                                  .waitable = t_waitable,
+                                  .kill = t_kill,
+                                  .reap = t_reap,
+                                  .release = t_release};
+}
+
 static int
 never_run(const void *in, size_t n, mp_pool_out_t *out)
 {
@@ -165,12 +177,7 @@ never_run(const void *in, size_t n, mp_pool_out_t *out)
 TEST(pool_transport_threads_run_the_pool_calls)
 {
     tstate_t st = {0};
-    mp__pool_transport_t t = {.arg = &st,
-                              .start = t_start,
-                              .waitable = t_waitable,
-                              .kill = t_kill,
-                              .reap = t_reap,
-                              .release = t_release};
+    mp__pool_transport_t t = thread_transport(&st);
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
     o.processes = 2;
     mp_pool_t *pool;
@@ -216,12 +223,7 @@ TEST(pool_transport_threads_run_the_pool_calls)
 TEST(pool_transport_terminate_kills_and_reaps)
 {
     tstate_t st = {0};
-    mp__pool_transport_t t = {.arg = &st,
-                              .start = t_start,
-                              .waitable = t_waitable,
-                              .kill = t_kill,
-                              .reap = t_reap,
-                              .release = t_release};
+    mp__pool_transport_t t = thread_transport(&st);
     mp_pool_t *pool;
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
     o.processes = 3;
