@@ -2,9 +2,11 @@
 /* test-mpi-pool.c - the distributed pool under mpiexec (tests/mpi/
  * CMakeLists.txt runs it with 2, 3 and 4 ranks, over shared memory and
  * over TCP): every Pool call on a pool over the worker ranks, ordering,
- * per-item errors, the initializer and its failure, a task that SIGKILLs
- * its own process, a task that blocks past the task timeout, large
- * payloads split into parts (MP_MPI_PART_MAX), several pools at once.
+ * per-item errors, imap over lazy input, statistics, the initializer and
+ * its failure, a task that SIGKILLs its own process, a task that blocks
+ * past the task timeout, large payloads split into parts
+ * (MP_MPI_PART_MAX), several pools at once; with --spawn N, all of it in
+ * spawn mode.
  * Rank 0 runs the cases one after another and prints "ok - <case>" for
  * each; any failure prints "FAIL" with where and why and ends the job.
  * With --expect-refusal it is the parent of a job whose other rank runs
@@ -266,6 +268,56 @@ case_imap(mp_pool_t *pool)
     }
     CHECK_RC(mp_imap_next(it, NULL, NULL, T_WAIT), MP_EOF);
     mp_imap_destroy(it);
+}
+
+/* imap over lazy input: the source is asked only while fewer than the
+ * window are queued and not taken. */
+typedef struct lazy {
+    int64_t next, n, window, taken, max_ahead;
+    int64_t cur;
+} lazy_t;
+
+static int
+lazy_source(void *arg, const void **item, size_t *len)
+{
+    lazy_t *z = arg;
+    if (z->next == z->n) {
+        return 0;
+    }
+    if (z->next - z->taken > z->max_ahead) {
+        z->max_ahead = z->next - z->taken;
+    }
+    z->cur = z->next++;
+    *item = &z->cur;
+    *len = sizeof z->cur;
+    return 1;
+}
+
+static void
+case_imap_source_and_stats(mp_pool_t *pool)
+{
+    lazy_t z = {.n = 60, .window = 4};
+    mp_imap_t *it;
+    CHECK_RC(mp_pool_imap_source(pool, sq, lazy_source, &z, (size_t)z.window,
+                                 true, &it),
+             0);
+    for (int64_t i = 0; i < z.n; i++) {
+        void *out;
+        size_t idx;
+        CHECK_RC(mp_imap_next(it, &out, &idx, T_WAIT), 8);
+        CHECK(idx == (size_t)i && in64(out) == i * i);
+        mp_free(out);
+        z.taken++;
+    }
+    CHECK_RC(mp_imap_next(it, NULL, NULL, T_WAIT), MP_EOF);
+    mp_imap_destroy(it);
+    /* (taken counts after mp_imap_next returned, so one more is fine.) */
+    CHECK(z.max_ahead <= z.window + 1);
+    mp_pool_stats_t st;
+    mp_pool_worker_info_t w[8];
+    int n = mp_pool_stats(pool, &st, w, 8);
+    CHECK(n == mp_mpi_workers(mpi) && st.processes == n);
+    CHECK(st.submitted >= (uint64_t)z.n && st.done >= (uint64_t)z.n);
 }
 
 static void
@@ -570,6 +622,7 @@ main(int argc, char **argv)
     RUN(case_map(pool));
     RUN(case_apply(pool));
     RUN(case_imap(pool));
+    RUN(case_imap_source_and_stats(pool));
     RUN(case_starmap_async(pool));
     RUN(case_item_errors(pool));
     RUN(case_sigkill(pool));
