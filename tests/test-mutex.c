@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test-mutex.c - the internal death-surviving mutex (src/wait/mutex.c):
+/* test-mutex.c - the internal death-surviving mutex (src/mutex/mutex.c):
  * mutual exclusion between processes, and the take-over of a mutex whose
  * holder was killed, by a sleeping waiter and by a try-lock. */
 #include "runner.h"

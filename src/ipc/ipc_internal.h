@@ -153,7 +153,7 @@ void mp__lst_format_inet(const struct sockaddr_storage *ss, char *buf,
  * With n 0 it just waits out the timeout. Returns how many are ready (0
  * when the timeout passed), or MP_EINVAL (NULL fds with n > 0, a negative
  * fd, n too large, bad timeout), MP_EBADF (an fd that is not open),
- * MP_ENOMEM. mp_wait_any's engine (src/api/wait_any.c). */
+ * MP_ENOMEM. mp_wait_any's engine (src/wait/wait_any.c). */
 int mp__wait_fds(const int *fds, size_t n, bool *ready, mp_duration_t timeout);
 
 #endif /* MP_IPC_INTERNAL_H */

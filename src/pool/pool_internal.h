@@ -21,7 +21,7 @@
  *     otherwise (uniform_len MP__ITEM_VAR) a table of nitems
  *     mp__item_hdr_t, then each item's len bytes in order (the result, or
  *     the error message with its NUL when rc != 0).
- * Layer: above process, queue and api (mp_wait_any). */
+ * Layer: above process, queue and wait (mp_wait_any). */
 #ifndef MP_POOL_INTERNAL_H
 #define MP_POOL_INTERNAL_H
 

@@ -6,7 +6,7 @@
 #ifndef MP_SHM_INTERNAL_H
 #define MP_SHM_INTERNAL_H
 
-#include "../wait/wait.h"
+#include "../mutex/mutex.h"
 
 /* mp__shared_alloc returns size zeroed bytes, 16-byte aligned, in memory
  * shared with every process forked from now on (an arena mapped once per

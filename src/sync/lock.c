@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* lock.c - Lock and RLock: the death-surviving mutex of wait.h plus the
+/* lock.c - Lock and RLock: the death-surviving mutex of mutex.h plus the
  * holding thread and, for an RLock, its recursion depth.
  *
  * The mutex records the holding process; owner_tid (a tid, unique across

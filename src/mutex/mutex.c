@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* mutex.c - the owner-tracking, death-surviving futex mutex of wait.h. */
-#include "wait.h"
+/* mutex.c - the owner-tracking, death-surviving futex mutex of mutex.h. */
+#include "mutex.h"
 
 void
 mp__mutex_init(mp__mutex_t *m)
@@ -36,7 +36,7 @@ locked_result(mp__mutex_t *m)
                : 0;
 }
 
-/* The contended path of mp__mutex_lock (wait.h): sleep in slices with the
+/* The contended path of mp__mutex_lock (mutex.h): sleep in slices with the
  * waiters bit set. It does not spin first: on few CPUs a spinning waiter
  * keeps pulling the word's cache line away from the holder, who then pays
  * a miss on every lock and unlock, while a sleeping one lets the holder

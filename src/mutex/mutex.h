@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* wait.h - the internal mutex every shared object is built on: a futex word
+/* mutex.h - the internal mutex every shared object is built on: a futex word
  * holding the owner's identity, which survives the death of its owner.
  *
  * Word layout (64 bits): the holder's identity (mp__plat_self_ident: pid
@@ -15,8 +15,8 @@
  * (MP_EOWNERDEAD).
  * So the fast paths are one compare-and-swap each and make no syscall, and
  * a holder killed by SIGKILL delays the others by at most one slice. */
-#ifndef MP_WAIT_H
-#define MP_WAIT_H
+#ifndef MP_MUTEX_H
+#define MP_MUTEX_H
 
 #include "../platform/platform.h"
 
@@ -147,4 +147,4 @@ mp__mutex_held_by(const mp__mutex_t *m, uint64_t me)
     return (w & MP__MUTEX_HOLDER_MASK) == me;
 }
 
-#endif /* MP_WAIT_H */
+#endif /* MP_MUTEX_H */
