@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* runner.h - the test framework: TEST() registration, assertions that print
- * both operands and error names, and helpers for process-level tests.
+ * both operands and error names (runner.c), and the helpers for
+ * process-level tests (helpers.c).
  *
  * Every test runs in a process of its own (mp_run_tests --run NAME) with a
  * timeout, in its own process group; after the body returns the runner
@@ -111,7 +112,11 @@ mpt_fail(const char *file, int line, const char *fmt, ...);
     } while (0)
 #define ASSERT_MEM_EQ(a, b, n) ASSERT(memcmp((a), (b), (n)) == 0)
 
-/* --- helpers ------------------------------------------------------------ */
+/* --- helpers (helpers.c) ------------------------------------------------ */
+
+/* mpt_pidfd_open is pidfd_open(pid, 0) by syscall: the fd, or -1 with
+ * errno (ENOSYS where the kernel has none). */
+int mpt_pidfd_open(pid_t pid);
 
 /* mpt_fork runs fn(arg) in a raw forked child that exits with its return
  * value (for tests of objects below the process layer); mpt_join reaps it
