@@ -188,6 +188,29 @@ heap_next(const mp__heap_t *h, unsigned cls, uint32_t *op)
     return 0;
 }
 
+/* Writes the header of a block: its class (LARGE_CLASS for one with a
+ * mapping of its own, of mapsize bytes; 0 otherwise) and the magic that
+ * marks it allocated. */
+static inline void
+block_stamp(block_hdr_t *b, uint32_t cls, uint64_t mapsize)
+{
+    b->cls = cls;
+    b->mapsize = mapsize;
+    b->magic = BLOCK_MAGIC;
+}
+
+/* The header of h's allocated block whose payload is at offset off; panics
+ * (MP__ASSERT) unless off names one inside h that is allocated. */
+static inline block_hdr_t *
+heap_block_of(mp__heap_t *h, uint64_t off)
+{
+    MP__ASSERT(off >= MP__HEAP_HDR_SLOT + HDR_SIZE && off < h->size);
+    block_hdr_t *b = (block_hdr_t *)((char *)h + off - HDR_SIZE);
+    MP__ASSERT(b->magic == BLOCK_MAGIC);
+    MP__ASSERT(b->cls < MP__HEAP_CLASSES);
+    return b;
+}
+
 /* With the lock held: takes block off of class cls, which heap_next gave
  * with op, with one store (the free list's head or the bump pointer). */
 static void
@@ -221,10 +244,7 @@ mp__heap_alloc(mp__heap_t *h, size_t size)
     if (size >= POPULATE_MIN) {
         populate(base + off, HDR_SIZE + size);
     }
-    block_hdr_t *b = (block_hdr_t *)(base + off);
-    b->cls = cls;
-    b->mapsize = 0;
-    b->magic = BLOCK_MAGIC;
+    block_stamp((block_hdr_t *)(base + off), cls, 0);
     return off + HDR_SIZE;
 }
 
@@ -232,10 +252,7 @@ void
 mp__heap_free(mp__heap_t *h, uint64_t off)
 {
     char *base = (char *)h;
-    MP__ASSERT(off >= MP__HEAP_HDR_SLOT + HDR_SIZE && off < h->size);
-    block_hdr_t *b = (block_hdr_t *)(base + off - HDR_SIZE);
-    MP__ASSERT(b->magic == BLOCK_MAGIC);
-    MP__ASSERT(b->cls < MP__HEAP_CLASSES);
+    block_hdr_t *b = heap_block_of(h, off);
     b->magic = 0; /* a second free of the block now panics */
     heap_lock(h);
     *(uint64_t *)(base + off) = h->free_head[b->cls];
@@ -266,10 +283,7 @@ mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
     JR_STEP();
     h->jr_op = op;
     JR_STEP();
-    block_hdr_t *b = (block_hdr_t *)(base + off);
-    b->cls = cls;
-    b->mapsize = 0;
-    b->magic = BLOCK_MAGIC;
+    block_stamp((block_hdr_t *)(base + off), cls, 0);
     JR_STEP();
     heap_take(h, off, cls, op);
     JR_STEP();
@@ -294,10 +308,7 @@ mp__heap_free_from(mp__heap_t *h, _Atomic uint64_t *ref)
         mp__mutex_unlock(&h->lock);
         return;
     }
-    MP__ASSERT(off >= MP__HEAP_HDR_SLOT + HDR_SIZE && off < h->size);
-    block_hdr_t *b = (block_hdr_t *)(base + off - HDR_SIZE);
-    MP__ASSERT(b->magic == BLOCK_MAGIC);
-    MP__ASSERT(b->cls < MP__HEAP_CLASSES);
+    block_hdr_t *b = heap_block_of(h, off);
     h->jr_off = off - HDR_SIZE;
     h->jr_cls = b->cls;
     h->jr_ref = (int64_t)((char *)ref - base);
@@ -396,10 +407,7 @@ large_alloc(size_t size)
     if (base == NULL) {
         return NULL;
     }
-    block_hdr_t *b = base;
-    b->cls = LARGE_CLASS;
-    b->mapsize = mapsize;
-    b->magic = BLOCK_MAGIC;
+    block_stamp(base, LARGE_CLASS, mapsize);
     return (char *)base + HDR_SIZE;
 }
 
