@@ -39,6 +39,8 @@ struct mp_conn {
 static int conn_new(mp_conn_t **out, int fd, bool readable, bool writable,
                     bool is_socket);
 static int conn_check(const mp_conn_t *c, bool want_read);
+static int conn_begin(const mp_conn_t *c, bool want_read, mp_duration_t timeout,
+                      int64_t *deadline);
 static int conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt);
 static ssize_t conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap,
                          size_t maxlen, mp_duration_t timeout);
@@ -105,12 +107,11 @@ int
 mp_conn_send_bytes(mp_conn_t *c, const void *buf, size_t len,
                    mp_duration_t timeout)
 {
-    int64_t deadline;
-    if (c == NULL || (buf == NULL && len > 0) ||
-        mp__deadline(timeout, &deadline) != 0) {
+    if (c == NULL || (buf == NULL && len > 0)) {
         return MP_EINVAL;
     }
-    int r = conn_check(c, false);
+    int64_t deadline;
+    int r = conn_begin(c, false, timeout, &deadline);
     if (r < 0) {
         return r;
     }
@@ -168,11 +169,7 @@ mp_conn_poll(mp_conn_t *c, mp_duration_t timeout)
         return MP_EINVAL;
     }
     int64_t deadline;
-    int r = mp__deadline(timeout, &deadline);
-    if (r < 0) {
-        return r;
-    }
-    r = conn_check(c, true);
+    int r = conn_begin(c, true, timeout, &deadline);
     if (r < 0) {
         return r;
     }
@@ -301,6 +298,20 @@ conn_check(const mp_conn_t *c, bool want_read)
         return MP_EBADF;
     }
     return 0;
+}
+
+/* Starts a call on c in the wanted direction: turns timeout into
+ * *deadline, then checks c (conn_check). Returns 0, MP_EINVAL (a bad
+ * timeout), MP_ECLOSED or MP_EBADF. */
+static int
+conn_begin(const mp_conn_t *c, bool want_read, mp_duration_t timeout,
+           int64_t *deadline)
+{
+    int r = mp__deadline(timeout, deadline);
+    if (r < 0) {
+        return r;
+    }
+    return conn_check(c, want_read);
 }
 
 /* Writes every byte of iov, looping on partial writes and EINTR. */
@@ -458,11 +469,7 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
           mp_duration_t timeout)
 {
     int64_t deadline;
-    int r = mp__deadline(timeout, &deadline);
-    if (r < 0) {
-        return r;
-    }
-    r = conn_check(c, true);
+    int r = conn_begin(c, true, timeout, &deadline);
     if (r < 0) {
         return r;
     }
