@@ -204,6 +204,9 @@ mp_mpi_pool_create(mp_mpi_t *mpi, const mp_mpi_pool_opts_t *opts,
      * (no timeout of its own) and never replaces a rank for its age. */
     mp_pool_opts_t po = MP_POOL_OPTS_INIT;
     po.processes = mpi->size - 1;
+    /* Its queues stay in this process (the funnel's): private ones, as a
+     * fork pool has, whatever the default start method. */
+    po.start_method = MP_START_FORK;
     mp__pool_transport_t t = {.arg = p,
                               .start = remote_start,
                               .waitable = remote_waitable,
