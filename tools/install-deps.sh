@@ -41,6 +41,8 @@ want libcjson-dev test -e /usr/include/cjson/cJSON.h
 # Open MPI: libmultiproc_mpi, its example and the MPI tests (mpiexec).
 want openmpi-bin command -v mpiexec
 want libopenmpi-dev command -v mpicc
+# ip netns: the MPI test across hosts (tests/mpi/netns.sh).
+want iproute2 command -v ip
 if [ "${1:-}" != --examples ]; then
     want g++ command -v g++
     want clang command -v clang
