@@ -121,9 +121,7 @@ set_size(int fd, size_t len)
         return MP_EFBIG;
     }
     int r;
-    do {
-        r = ftruncate(fd, (off_t)len);
-    } while (r != 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(r, ftruncate(fd, (off_t)len));
     if (r != 0) {
         return errno == EINVAL || errno == EFBIG ? MP_EFBIG : -errno;
     }
@@ -155,9 +153,7 @@ static int
 shm_open_rw(const char *path, int flags)
 {
     int fd;
-    do {
-        fd = shm_open(path, flags | O_RDWR | O_CLOEXEC, 0600);
-    } while (fd < 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(fd, shm_open(path, flags | O_RDWR | O_CLOEXEC, 0600));
     return fd >= 0 ? fd : -errno;
 }
 

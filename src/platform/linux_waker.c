@@ -36,9 +36,7 @@ mp__plat_waker_open_named(const char *path)
     int fd;
     /* O_RDWR: the open never blocks and never fails for want of a reader,
      * a write never raises SIGPIPE, and a poll never sees end of file. */
-    do {
-        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(fd, open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC));
     if (fd < 0) {
         return -errno;
     }
@@ -58,8 +56,9 @@ mp__plat_waker_signal(int fd)
      * write and errno: async-signal-safe, errno saved for a handler. */
     const uint64_t one = 1;
     int saved = errno;
-    while (write(fd, &one, sizeof one) < 0 && errno == EINTR) {
-    }
+    ssize_t r;
+    MP__PLAT_NO_EINTR(r, write(fd, &one, sizeof one));
+    (void)r;
     errno = saved;
 }
 
@@ -71,14 +70,12 @@ mp__plat_waker_drain(int fd)
     uint64_t buf[8];
     bool signalled = false;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n > 0) {
-            signalled = true;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
+        ssize_t n;
+        MP__PLAT_NO_EINTR(n, read(fd, buf, sizeof buf));
+        if (n <= 0) {
             return signalled;
         }
+        signalled = true;
     }
 }
 

@@ -13,9 +13,27 @@
 
 #include "../common/mp_internal.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* MP__PLAT_NO_EINTR sets r to call - a raw OS call of this layer's files
+ * that fails with a negative result and errno - made again for as long as
+ * it fails with EINTR: the platform's one spelling of the EINTR retry. */
+#define MP__PLAT_NO_EINTR(r, call)                                             \
+    do {                                                                       \
+        (r) = (call);                                                          \
+    } while ((r) < 0 && errno == EINTR)
+
+/* mp__plat_nb_error is the result of a failed non-blocking call of this
+ * layer's files, from errno: -EAGAIN when it would block (EWOULDBLOCK
+ * too), else -errno. */
+static inline int
+mp__plat_nb_error(void)
+{
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
 
 /* --- futex (linux_futex.c): the one wait primitive -------------------- */
 

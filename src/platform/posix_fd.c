@@ -27,11 +27,9 @@ mp__plat_read_full(int fd, void *buf, size_t n)
 {
     size_t done = 0;
     while (done < n) {
-        ssize_t r = read(fd, (char *)buf + done, n - done);
+        ssize_t r;
+        MP__PLAT_NO_EINTR(r, read(fd, (char *)buf + done, n - done));
         if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return -errno;
         }
         if (r == 0) {
@@ -47,11 +45,9 @@ mp__plat_write_full(int fd, const void *buf, size_t n)
 {
     size_t done = 0;
     while (done < n) {
-        ssize_t r = write(fd, (const char *)buf + done, n - done);
+        ssize_t r;
+        MP__PLAT_NO_EINTR(r, write(fd, (const char *)buf + done, n - done));
         if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return -errno;
         }
         done += (size_t)r;
@@ -80,9 +76,7 @@ MP__FORK_CHILD_PATH int
 mp__plat_dup_onto(int fd, int target)
 {
     int r;
-    do {
-        r = dup2(fd, target);
-    } while (r < 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(r, dup2(fd, target));
     return r < 0 ? -errno : 0;
 }
 
@@ -123,43 +117,25 @@ mp__plat_poll_in(int fd, int64_t deadline)
 ssize_t
 mp__plat_send_nb(int fd, const void *buf, size_t n)
 {
-    for (;;) {
-        ssize_t r = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (r >= 0) {
-            return r;
-        }
-        if (errno != EINTR) {
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        }
-    }
+    ssize_t r;
+    MP__PLAT_NO_EINTR(r, send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL));
+    return r >= 0 ? r : mp__plat_nb_error();
 }
 
 ssize_t
 mp__plat_recv_nb(int fd, void *buf, size_t n)
 {
-    for (;;) {
-        ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
-        if (r >= 0) {
-            return r;
-        }
-        if (errno != EINTR) {
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        }
-    }
+    ssize_t r;
+    MP__PLAT_NO_EINTR(r, recv(fd, buf, n, MSG_DONTWAIT));
+    return r >= 0 ? r : mp__plat_nb_error();
 }
 
 ssize_t
 mp__plat_read_some(int fd, void *buf, size_t n)
 {
-    for (;;) {
-        ssize_t r = read(fd, buf, n);
-        if (r >= 0) {
-            return r;
-        }
-        if (errno != EINTR) {
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        }
-    }
+    ssize_t r;
+    MP__PLAT_NO_EINTR(r, read(fd, buf, n));
+    return r >= 0 ? r : mp__plat_nb_error();
 }
 
 /* One writev of iov to the pipe fd with SIGPIPE blocked in this thread
@@ -179,8 +155,8 @@ writev_pipe(int fd, const struct iovec *iov, int iovcnt)
     int err = n < 0 ? errno : 0;
     if (err == EPIPE && !was_pending) {
         const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
-        }
+        int r;
+        MP__PLAT_NO_EINTR(r, sigtimedwait(&pipe_set, NULL, &zero));
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return n < 0 ? -err : n;

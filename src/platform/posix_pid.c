@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -149,12 +148,9 @@ mp__plat_pid_alive(pid_t pid)
         }
         return proc_stat_alive(pid);
     }
-    /* A pidfd polls readable once the process has exited, zombie or not. */
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r;
-    do {
-        r = poll(&pfd, 1, 0);
-    } while (r < 0 && errno == EINTR);
+    /* A pidfd polls readable once the process has exited, zombie or not
+     * (a deadline of 0 has passed: one poll that does not wait). */
+    int r = mp__plat_poll_in(fd, 0);
     mp__plat_close(fd);
     return r == 1 ? 0 : 1;
 }
@@ -269,11 +265,7 @@ ident_read(pid_t pid, bool want_pidfs)
     uint32_t tag = 0;
     if (fd >= 0) {
         /* A pidfd polls readable once the process has exited. */
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r;
-        do {
-            r = poll(&pfd, 1, 0);
-        } while (r < 0 && errno == EINTR);
+        int r = mp__plat_poll_in(fd, 0);
         if (r != 1 && want_pidfs && !mp__plat_test_no_pidfs) {
             tag = pidfd_tag(fd);
         }

@@ -23,11 +23,9 @@ mp__plat_secret_bytes(void *buf, size_t len)
         /* Flags 0: the urandom pool, blocking only until it is first
          * seeded at boot; reads of up to 256 bytes are never short, longer
          * ones may be (and a signal may interrupt them). */
-        ssize_t n = getrandom(p + off, len - off, 0);
+        ssize_t n;
+        MP__PLAT_NO_EINTR(n, getrandom(p + off, len - off, 0));
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return -errno;
         }
         off += (size_t)n;

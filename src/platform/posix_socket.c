@@ -200,12 +200,12 @@ mp__plat_dir_lock(const char *dir)
     if (fd < 0) {
         return -errno;
     }
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            int r = -errno;
-            mp__plat_close(fd);
-            return r;
-        }
+    int r;
+    MP__PLAT_NO_EINTR(r, flock(fd, LOCK_EX));
+    if (r != 0) {
+        r = -errno;
+        mp__plat_close(fd);
+        return r;
     }
     return fd;
 }
@@ -266,15 +266,9 @@ mp__plat_peername(int fd, struct sockaddr *sa, unsigned cap, unsigned *len)
 int
 mp__plat_accept(int fd)
 {
-    for (;;) {
-        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c >= 0) {
-            return c;
-        }
-        if (errno != EINTR) {
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        }
-    }
+    int c;
+    MP__PLAT_NO_EINTR(c, accept4(fd, NULL, NULL, SOCK_CLOEXEC));
+    return c >= 0 ? c : mp__plat_nb_error();
 }
 
 void

@@ -125,11 +125,9 @@ mp__plat_send_full(int fd, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w;
+        MP__PLAT_NO_EINTR(w, send(fd, p, n, MSG_NOSIGNAL));
         if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return -errno;
         }
         p += w;
@@ -161,9 +159,7 @@ mp__plat_send_fds(int sock, const void *buf, size_t len, const int *fds,
     c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
     memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     ssize_t w;
-    do {
-        w = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    } while (w < 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(w, sendmsg(sock, &msg, MSG_NOSIGNAL));
     if (w < 0) {
         return -errno;
     }
@@ -188,9 +184,7 @@ mp__plat_recv_fds(int sock, void *buf, size_t cap, int *fds, int maxfds,
                          .msg_control = cb.space,
                          .msg_controllen = sizeof cb.space};
     ssize_t r;
-    do {
-        r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (r < 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(r, recvmsg(sock, &msg, MSG_CMSG_CLOEXEC));
     if (r < 0) {
         return -errno;
     }
@@ -240,9 +234,7 @@ mp__plat_wait_pid(pid_t pid, bool block, int *code)
 {
     int status = 0;
     pid_t r;
-    do {
-        r = waitpid(pid, &status, block ? 0 : WNOHANG);
-    } while (r < 0 && errno == EINTR);
+    MP__PLAT_NO_EINTR(r, waitpid(pid, &status, block ? 0 : WNOHANG));
     if (r < 0) {
         return -errno;
     }
@@ -256,9 +248,9 @@ void
 mp__plat_wait_exited(pid_t pid)
 {
     siginfo_t si;
-    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 &&
-           errno == EINTR) {
-    }
+    int r;
+    MP__PLAT_NO_EINTR(r, waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT));
+    (void)r;
 }
 
 int
