@@ -28,7 +28,6 @@ struct mp_condition {
 };
 
 static int cond_wait_until(mp_condition_t *cond, int64_t deadline);
-static bool take_token(cond_state_t *s);
 
 /* The shared state behind a handle. */
 static cond_state_t *
@@ -236,7 +235,7 @@ cond_wait_until(mp_condition_t *cond, int64_t deadline)
          * adds one after our look also moves the sequence, so the futex
          * wait below returns at once instead of sleeping through it. */
         uint32_t seq = atomic_load(&s->seq);
-        if (take_token(s)) {
+        if (mp__sync_take_one(&s->tokens)) {
             notified = true;
             break;
         }
@@ -249,7 +248,7 @@ cond_wait_until(mp_condition_t *cond, int64_t deadline)
         /* With the lock held again, no notify can move us into the pool
          * any more: either a token is there for us, or we leave the count
          * of waiters ourselves. */
-        if (take_token(s)) {
+        if (mp__sync_take_one(&s->tokens)) {
             notified = true;
         } else {
             s->nwaiters--;
@@ -259,19 +258,6 @@ cond_wait_until(mp_condition_t *cond, int64_t deadline)
         return r;
     }
     return notified ? 0 : MP_ETIMEDOUT;
-}
-
-/* Takes one notification from the pool if there is one. */
-static bool
-take_token(cond_state_t *s)
-{
-    uint32_t t = atomic_load(&s->tokens);
-    while (t > 0) {
-        if (atomic_compare_exchange_weak(&s->tokens, &t, t - 1)) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /*--- states in caller-given memory (sync_internal.h) ----------------------*/

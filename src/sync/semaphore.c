@@ -25,7 +25,6 @@ struct mp_semaphore {
 
 static int sem_create(mp_semaphore_t **out, const mp_context_t *ctx,
                       unsigned value, bool bounded);
-static bool sem_try_take(sem_state_t *s);
 
 /* The shared state behind a handle. */
 static sem_state_t *
@@ -72,7 +71,7 @@ mp_semaphore_acquire(mp_semaphore_t *sem, mp_duration_t timeout)
         return r;
     }
     sem_state_t *s = state_of(sem);
-    if (sem_try_take(s)) {
+    if (mp__sync_take_one(&s->value)) {
         return 0;
     }
     if (timeout == MP_NO_WAIT) {
@@ -80,13 +79,13 @@ mp_semaphore_acquire(mp_semaphore_t *sem, mp_duration_t timeout)
     }
     atomic_fetch_add(&s->waiters, 1);
     for (;;) {
-        if (sem_try_take(s)) {
+        if (mp__sync_take_one(&s->value)) {
             r = 0;
             break;
         }
         if (mp__plat_futex_wait(&s->value, 0, deadline) == MP_ETIMEDOUT) {
             /* A release may have woken us just as time ran out. */
-            r = sem_try_take(s) ? 0 : MP_ETIMEDOUT;
+            r = mp__sync_take_one(&s->value) ? 0 : MP_ETIMEDOUT;
             break;
         }
     }
@@ -164,19 +163,6 @@ sem_create(mp_semaphore_t **out, const mp_context_t *ctx, unsigned value,
     mp__semaphore_state_init(state_of(sem), value, bounded);
     *out = sem;
     return 0;
-}
-
-/* Decrements the counter if it is positive; true if it did. */
-static bool
-sem_try_take(sem_state_t *s)
-{
-    uint32_t v = atomic_load(&s->value);
-    while (v > 0) {
-        if (atomic_compare_exchange_weak(&s->value, &v, v - 1)) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /*--- states in caller-given memory (sync_internal.h) ----------------------*/

@@ -9,6 +9,21 @@
 
 #include <stdbool.h>
 
+/* mp__sync_take_one takes one from *count (a Semaphore's value, a
+ * Condition's pool of notifications) if it is positive, in one atomic
+ * step; returns whether it did. Lock-free; inline for the fast paths. */
+static inline bool
+mp__sync_take_one(_Atomic uint32_t *count)
+{
+    uint32_t v = atomic_load(count);
+    while (v > 0) {
+        if (atomic_compare_exchange_weak(count, &v, v - 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* mp__lock_release_all releases every level the calling thread holds of
  * lock (one for a Lock) and stores that depth in *depth. Returns 0, or
  * MP_ENOTOWNER when the calling thread does not hold it. */
