@@ -60,6 +60,14 @@ typedef int64_t mp_duration_t;
 /* Only mp_barrier_wait() accepts this: use the barrier's default timeout. */
 #define MP_WAIT_DEFAULT ((mp_duration_t)-2)
 
+/*===== Tokens ==============================================================*/
+
+/* The most bytes, terminator included, of a token: the text that names a
+ * shared object for a process not forked from its creator (mp_lock_token
+ * and its siblings in multiproc/sync.h and multiproc/values.h,
+ * mp_conn_token in multiproc/connection.h). */
+#define MP_TOKEN_MAX 256
+
 /*===== Options structs =====================================================*/
 
 /* Every options struct (mp_process_opts_t, mp_pool_opts_t ...) starts with

@@ -117,6 +117,46 @@ MP_EXTERN int mp_conn_close(mp_conn_t *c);
  * ignored. Context: any process that has the connection. */
 MP_EXTERN void mp_conn_destroy(mp_conn_t *c);
 
+/*===== Connections as tokens ===============================================*/
+
+/* A connection is an fd, so its token hands the fd over: mp_conn_token
+ * registers a copy of it (dup) with this process's fd sharer (started at
+ * the first call: one listening socket file, mode 0600, in $TMPDIR or
+ * /tmp, served by one thread of the library), and mp_conn_attach, in a
+ * spawn or forkserver child or in any other process of the same user,
+ * connects there, proves the token's one-time secret and receives its
+ * own copy of the fd (SCM_RIGHTS). As Python's resource_sharer: a token
+ * opens once; the creator's connection stays usable (close it there when
+ * only the other process should use the end, or the reader never sees end
+ * of stream); the fd reaches the opener only while the creator lives and
+ * shares (until its exit or mp_shutdown, which close the copies not
+ * fetched). Peers of the sharer that say nothing, too little or garbage
+ * never hold it up (docs/design.md, "Contexts and tokens").
+ *
+ * mp_conn_token writes the token (at most MP_TOKEN_MAX bytes, terminator
+ * included) into buf. Returns 0 or MP_EINVAL (NULL c or buf), MP_ECLOSED
+ * (c is closed), MP_ERANGE (buflen too small: nothing registered),
+ * MP_ENAMETOOLONG ($TMPDIR too long for a socket path), MP_EMFILE,
+ * MP_ENOMEM, or another error of starting the sharer. Python: pickling a
+ * Connection for a spawned child (reduction.DupFd). Context: any process
+ * that has the connection (the process that calls it serves the token),
+ * any thread. */
+MP_EXTERN int mp_conn_token(const mp_conn_t *c, char *buf, size_t buflen);
+
+/* mp_conn_attach opens a token of mp_conn_token into a new connection in
+ * *out with the directions of the original, waiting up to timeout for
+ * the creator's sharer to answer. *out is set only on success. Returns 0
+ * or MP_EINVAL (NULL out or token, not a connection's token, bad
+ * timeout), MP_ENAMETOOLONG, MP_ECLOSED (no such token: opened already,
+ * forged, or its creator exited, was killed or called mp_shutdown),
+ * MP_ETIMEDOUT (the creator lives but did not answer: stopped or
+ * overloaded), MP_EPROTO (a malformed answer), MP_EMFILE, MP_ENOMEM or
+ * another system error. Python: unpickling the Connection in the child
+ * (rebuild_connection). Context: any process of the creator's user, any
+ * thread. */
+MP_EXTERN int mp_conn_attach(mp_conn_t **out, const char *token,
+                             mp_duration_t timeout);
+
 /*===== Listeners and clients ===============================================*/
 
 /* A listening socket: Python's multiprocessing.connection.Listener. Each

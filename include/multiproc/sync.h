@@ -40,8 +40,8 @@ extern "C" {
  * forged token), MP_ENOMEM, MP_EACCES (another user's). The handle is
  * destroyed as a forked child's copy is: its destroy never frees the
  * object. Context: any process, any thread. Python: pickling a
- * multiprocessing object to a spawned child. */
-#define MP_TOKEN_MAX 256
+ * multiprocessing object to a spawned child. MP_TOKEN_MAX: see
+ * multiproc/common.h. */
 
 /*===== Locks: Lock and RLock ===============================================*/
 

@@ -111,6 +111,15 @@ int64_t mp__deadline_after_ns(int64_t ns);
  * clamped to [0, INT32_MAX], or -1 for MP__NO_DEADLINE (poll()'s forever). */
 int mp__remaining_ms(int64_t deadline);
 
+/* Shutdown hooks (shutdown_hooks.c): mp__shutdown_hook_add records fn
+ * (once, however often it is added) for mp_shutdown to call, in every
+ * process, through mp__shutdown_hooks_run: how a layer the process layer
+ * may not call (the ipc layer's fd sharer) gives back what it holds.
+ * Returns 0 or MP_ENOMEM (the 4 slots are taken). Context: any thread. */
+typedef void (*mp__shutdown_fn)(void);
+int mp__shutdown_hook_add(mp__shutdown_fn fn);
+void mp__shutdown_hooks_run(void);
+
 /* The process basics below reach the OS, so platform/linux_self.c defines
  * them; they are declared here because every layer uses them. */
 

@@ -18,6 +18,9 @@ mp_shutdown(void)
     if (!server_needed) {
         mp__forkserver_stop();
     }
+    /* What layers above this one hold (the fd sharer), before the tracker
+     * goes: their socket files are registered with it. */
+    mp__shutdown_hooks_run();
     mp__tracker_disconnect();
     return 0;
 }

@@ -108,6 +108,7 @@ _Static_assert(sizeof(mp__objhdr_t) == 16, "object header keeps alignment");
 #define MP__KIND_BARRIER 'B'
 #define MP__KIND_ARRAY 'A'
 #define MP__KIND_VALUE 'V'
+#define MP__KIND_CONN 'P' /* a connection's fd (ipc/fd_sharer.c): no header */
 
 /* The process-local half of every shared object's handle. */
 typedef struct mp__shobj {
