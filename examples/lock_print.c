@@ -55,8 +55,10 @@ f(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     mp_lock_t *lock;
     check(mp_lock_create(&lock), "lock create");
     struct f_args args[WORKERS];

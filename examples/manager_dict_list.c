@@ -99,8 +99,10 @@ cmp_pair(const void *a, const void *b)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     mp_manager_t *manager;
     check(mp_manager_create(&manager, NULL), "manager");

@@ -154,8 +154,10 @@ finish(mp_result_t *r)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     check(mp_manager_create(&manager, NULL), "manager");
     check(mp_manager_start(manager), "manager start");

@@ -144,8 +144,10 @@ run_process(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
 
     struct list thread_info = {{0}, 0};

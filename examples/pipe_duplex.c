@@ -104,8 +104,10 @@ join_code(mp_process_t *p)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     mp_conn_t *conn1;
     mp_conn_t *conn2;

@@ -83,8 +83,10 @@ on_error(int err, const char *msg, void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (pipe(stuck_fds) != 0) {
         perror("ERROR: pipe");

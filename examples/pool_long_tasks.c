@@ -108,8 +108,10 @@ check_all(mp_result_t **res, int n)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     /* Lines are flushed as they end: workers are forks of this process
      * and share its stdout. */
     setvbuf(stdout, NULL, _IOLBF, 0);

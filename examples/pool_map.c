@@ -100,8 +100,10 @@ print_list(const int *v, size_t n)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     /* with Pool(5) as p: print(p.map(f, [1, 2, 3])) */

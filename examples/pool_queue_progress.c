@@ -88,8 +88,10 @@ copy_file(const void *in, size_t in_len, mp_pool_out_t *out)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     mp_pool_t *pool;
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;

@@ -96,8 +96,10 @@ run_forever(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     /* One line at a time, also into a pipe, so that the output of parent
      * and children interleaves in the order it was made. */
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -114,8 +114,10 @@ run_and_join(mp_target_fn target)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
 
     int code1 = run_and_join(work1);

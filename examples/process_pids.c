@@ -47,8 +47,10 @@ run_proc(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
 
     printf("parent running: pid = %d (%s)\n", (int)getpid(),

@@ -212,8 +212,10 @@ join_code(mp_process_t *p)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     printf("--- the Queue API ---\n");

@@ -105,8 +105,10 @@ worker(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("Parent process %d.\n", (int)getpid());
 

@@ -119,8 +119,10 @@ start(mp_target_fn target, struct shared *s)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     struct shared s;

@@ -53,8 +53,10 @@ work(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     mp_value_t *v;
     mp_process_t *procs[WORKERS];
     check(mp_value_create(&v, MP_TYPE_INT, NULL, NULL), "value create");

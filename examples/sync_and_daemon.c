@@ -142,8 +142,10 @@ run_workers(int n, mp_target_fn target, struct shared *sh)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
 
     mp_process_opts_t daemon_opts = MP_PROCESS_OPTS_INIT;

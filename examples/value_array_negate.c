@@ -95,8 +95,10 @@ f(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     struct f_args shared;
     double zero = 0.0;
     int range[LEN];

@@ -100,8 +100,10 @@ run_and_print(struct f_args *shared)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    /* A spawned child or the forkserver never returns from here. */
+    mp_main(argc, argv);
     struct f_args shared;
     int one = 1;
     int range[LEN];

@@ -74,6 +74,14 @@ mpt_pool_make(int n, mp_duration_t task_timeout)
     return pool;
 }
 
+const mp_process_opts_t *
+mpt_fork_opts(void)
+{
+    static mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
+    return &opts;
+}
+
 void
 mpt_process_finish(mp_process_t *p, int code)
 {
