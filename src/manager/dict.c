@@ -23,10 +23,8 @@
 #define SLOT_TOMB 1u
 #define TABLE_MIN_CAP 8u
 
-typedef struct dict_state {
-    mp__mutex_t m;
-    _Atomic uint64_t table; /* offset of the dict_table */
-} dict_state_t;
+/* The head: body is the offset of the dict_table. */
+typedef mp__store_head_t dict_state_t;
 
 typedef struct dict_slot {
     _Atomic uint64_t hash;
@@ -70,20 +68,15 @@ static int op_snapshot(dict_op_t *op, mp__mgr_rep_t *rep, bool items);
 int
 mp__dict_new(mp__store_t *st, uint64_t *off)
 {
-    uint64_t soff = mp__store_alloc(st, sizeof(dict_state_t));
     uint64_t toff;
-    if (soff == 0) {
-        return MP_ENOMEM;
-    }
     if (table_new(st, TABLE_MIN_CAP, &toff) == NULL) {
-        mp__store_free(st, soff);
         return MP_ENOMEM;
     }
-    dict_state_t *s = mp__store_at(st, soff, sizeof *s);
-    mp__mutex_init(&s->m);
-    atomic_store(&s->table, toff);
-    *off = soff;
-    return 0;
+    int r = mp__store_head_new(st, toff, off);
+    if (r != 0) {
+        mp__store_free(st, toff);
+    }
+    return r;
 }
 
 void
@@ -94,10 +87,10 @@ mp__dict_free(mp__store_t *st, uint64_t off)
         return;
     }
     dict_op_t op = {.st = st, .s = s};
-    op.t = mp__store_at(st, atomic_load(&s->table), sizeof(dict_table_t));
+    op.t = mp__store_at(st, atomic_load(&s->body), sizeof(dict_table_t));
     if (op.t != NULL) {
         (void)op_clear(&op); /* frees the entries and the table */
-        mp__store_free(st, atomic_load(&s->table));
+        mp__store_free(st, atomic_load(&s->body));
     }
     mp__store_free(st, off);
 }
@@ -238,7 +231,7 @@ op_set(dict_op_t *op, const mp__mgr_bytes_t *val)
             nt->count++;
         }
         nt->used = nt->count;
-        uint64_t old = atomic_exchange(&op->s->table, toff);
+        uint64_t old = atomic_exchange(&op->s->body, toff);
         op->t = nt;
         mp__store_free(st, old);
     }
@@ -290,7 +283,7 @@ op_clear(dict_op_t *op)
     uint64_t toff;
     dict_table_t *nt = table_new(op->st, TABLE_MIN_CAP, &toff);
     if (nt != NULL) {
-        uint64_t old_off = atomic_exchange(&op->s->table, toff);
+        uint64_t old_off = atomic_exchange(&op->s->body, toff);
         op->t = nt;
         for (uint64_t k = 0; k < old->cap; k++) {
             uint64_t ent = atomic_load(&old->slots[k].entry);
@@ -366,7 +359,7 @@ op_lock(dict_op_t *op)
         return r;
     }
     op->t =
-        mp__store_at(op->st, atomic_load(&op->s->table), sizeof(dict_table_t));
+        mp__store_at(op->st, atomic_load(&op->s->body), sizeof(dict_table_t));
     if (op->t == NULL) {
         mp__mutex_unlock(&op->s->m);
         return MP_EPROTO; /* never happens in a store we formatted */
@@ -431,20 +424,13 @@ entry_at(mp__store_t *st, uint64_t off)
 static dict_table_t *
 table_new(mp__store_t *st, uint64_t cap, uint64_t *off)
 {
-    size_t bytes;
-    if (!mp__size_mul(cap, sizeof(dict_slot_t), &bytes) ||
-        !mp__size_add(bytes, sizeof(dict_table_t), &bytes)) {
-        return NULL;
-    }
-    *off = mp__store_alloc(st, bytes);
-    dict_table_t *t = mp__store_at(st, *off, bytes);
+    dict_table_t *t = mp__store_array_new(st, sizeof(dict_table_t),
+                                          sizeof(dict_slot_t), cap, off);
     if (t == NULL) {
-        /* Full (off 0), or a block the heap does not hold whole: never
-         * write through an unchecked offset. */
-        mp__store_free(st, *off);
         return NULL;
     }
-    memset(t, 0, bytes);
+    /* Fits: the block was allocated. */
+    memset(t, 0, sizeof(dict_table_t) + (size_t)cap * sizeof(dict_slot_t));
     t->cap = cap;
     return t;
 }

@@ -16,10 +16,8 @@
 
 #define VEC_MIN_CAP 8u
 
-typedef struct list_state {
-    mp__mutex_t m;
-    _Atomic uint64_t vec; /* offset of the list_vec */
-} list_state_t;
+/* The head: body is the offset of the list_vec. */
+typedef mp__store_head_t list_state_t;
 
 typedef struct list_vec {
     uint64_t cap;
@@ -60,20 +58,15 @@ static int reply_elem(mp__store_t *st, uint64_t off, mp__mgr_rep_t *rep);
 int
 mp__list_new(mp__store_t *st, uint64_t *off)
 {
-    uint64_t soff = mp__store_alloc(st, sizeof(list_state_t));
     uint64_t voff;
-    if (soff == 0) {
-        return MP_ENOMEM;
-    }
     if (vec_new(st, VEC_MIN_CAP, &voff) == NULL) {
-        mp__store_free(st, soff);
         return MP_ENOMEM;
     }
-    list_state_t *s = mp__store_at(st, soff, sizeof *s);
-    mp__mutex_init(&s->m);
-    atomic_store(&s->vec, voff);
-    *off = soff;
-    return 0;
+    int r = mp__store_head_new(st, voff, off);
+    if (r != 0) {
+        mp__store_free(st, voff);
+    }
+    return r;
 }
 
 void
@@ -83,7 +76,7 @@ mp__list_free(mp__store_t *st, uint64_t off)
     if (s == NULL) {
         return;
     }
-    uint64_t voff = atomic_load(&s->vec);
+    uint64_t voff = atomic_load(&s->body);
     list_vec_t *v = mp__store_at(st, voff, sizeof(list_vec_t));
     if (v != NULL) {
         for (uint64_t i = 0; i < atomic_load(&v->len); i++) {
@@ -126,7 +119,7 @@ mp__list_exec(mp__store_t *st, uint64_t off, const mp__mgr_req_t *req,
         mp__mutex_consistent(&s->m); /* every state is valid (see top) */
     }
     list_op_t op = {.st = st, .s = s};
-    op.v = mp__store_at(st, atomic_load(&s->vec), sizeof(list_vec_t));
+    op.v = mp__store_at(st, atomic_load(&s->body), sizeof(list_vec_t));
     op.len = atomic_load(&op.v->len);
     uint64_t at = 0;
     switch (req->op) {
@@ -386,7 +379,7 @@ op_slice(list_op_t *op, int64_t start, int64_t stop, mp__mgr_rep_t *rep)
 static void
 vec_publish(list_op_t *op, list_vec_t *nv, uint64_t noff)
 {
-    uint64_t old = atomic_exchange(&op->s->vec, noff);
+    uint64_t old = atomic_exchange(&op->s->body, noff);
     mp__store_free(op->st, old);
     op->v = nv;
     op->len = atomic_load(&nv->len);
@@ -395,15 +388,9 @@ vec_publish(list_op_t *op, list_vec_t *nv, uint64_t noff)
 static list_vec_t *
 vec_new(mp__store_t *st, uint64_t cap, uint64_t *off)
 {
-    size_t bytes;
-    if (!mp__size_mul(cap, sizeof(uint64_t), &bytes) ||
-        !mp__size_add(bytes, sizeof(list_vec_t), &bytes)) {
-        return NULL;
-    }
-    *off = mp__store_alloc(st, bytes);
-    list_vec_t *v = mp__store_at(st, *off, bytes);
+    list_vec_t *v =
+        mp__store_array_new(st, sizeof(list_vec_t), sizeof(uint64_t), cap, off);
     if (v == NULL) {
-        mp__store_free(st, *off); /* 0 (full) is ignored */
         return NULL;
     }
     v->cap = cap;

@@ -342,6 +342,39 @@ mp__store_user_handle(mp__store_t *st, uint32_t index, uint32_t gen,
 
 /*--- helpers shared with dict.c, list.c, exec.c ---------------------------*/
 
+void *
+mp__store_array_new(mp__store_t *st, size_t hdr, size_t item, uint64_t n,
+                    uint64_t *off)
+{
+    size_t bytes;
+    if (!mp__size_mul(n, item, &bytes) || !mp__size_add(bytes, hdr, &bytes)) {
+        return NULL;
+    }
+    *off = mp__store_alloc(st, bytes);
+    void *p = mp__store_at(st, *off, bytes);
+    if (p == NULL) {
+        /* Full (off 0, which free ignores), or a block the heap does not
+         * hold whole: never write through an unchecked offset. */
+        mp__store_free(st, *off);
+    }
+    return p;
+}
+
+int
+mp__store_head_new(mp__store_t *st, uint64_t body_off, uint64_t *off)
+{
+    uint64_t hoff = mp__store_alloc(st, sizeof(mp__store_head_t));
+    mp__store_head_t *h = mp__store_at(st, hoff, sizeof *h);
+    if (h == NULL) {
+        mp__store_free(st, hoff);
+        return MP_ENOMEM;
+    }
+    mp__mutex_init(&h->m);
+    atomic_store(&h->body, body_off);
+    *off = hoff;
+    return 0;
+}
+
 uint64_t
 mp__store_alloc(mp__store_t *st, uint64_t len)
 {

@@ -111,6 +111,26 @@ mp__store_at(mp__store_t *st, uint64_t off, uint64_t len)
 uint64_t mp__store_alloc(mp__store_t *st, uint64_t len);
 void mp__store_free(mp__store_t *st, uint64_t off);
 
+/* mp__store_array_new allocates a block of a hdr-byte header followed by n
+ * items of item bytes each (a dict's table, a list's vector), not zeroed,
+ * and returns it with its offset in *off; NULL, with nothing allocated,
+ * when the size overflows or the store has no room for it whole. */
+void *mp__store_array_new(mp__store_t *st, size_t hdr, size_t item, uint64_t n,
+                          uint64_t *off);
+
+/* The state of a dict or a list in the store: the mutex of its ops and the
+ * offset of its body (a dict's table, a list's vector), which an op that
+ * grows the body replaces with one store. */
+typedef struct mp__store_head {
+    mp__mutex_t m;
+    _Atomic uint64_t body;
+} mp__store_head_t;
+
+/* mp__store_head_new allocates a head for the body at body_off and stores
+ * its offset in *off. Returns 0, or MP_ENOMEM (the body stays the
+ * caller's). */
+int mp__store_head_new(mp__store_t *st, uint64_t body_off, uint64_t *off);
+
 /* mp__store_entry checks an id: returns the entry, or NULL with *err set to
  * MP_EINVAL (index outside the table) or MP_ECLOSED (freed/stale). */
 mp__store_entry_t *mp__store_entry(mp__store_t *st, uint32_t index,
