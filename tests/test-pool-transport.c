@@ -9,6 +9,7 @@
 #include "runner.h"
 
 #include "pool/remote.h"
+#include "process/fnref.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -43,7 +44,7 @@ answer(const tworker_t *w, const char *msg)
 {
     mp__task_hdr_t th;
     memcpy(&th, msg, sizeof th);
-    const char *in = msg + mp__task_data_offset(th.fname_len);
+    const char *in = msg + mp__task_data_offset(th.ref_len);
     static const char text[] = "odd item";
     size_t n =
         sizeof(mp__reply_hdr_t) +
@@ -306,20 +307,21 @@ triple(const void *in, size_t n, mp_pool_out_t *out)
 static char *
 task_message(mp_pool_fn fn, const int64_t *in, size_t n, size_t *len)
 {
-    mp__fn_name_t name;
-    mp__pool_fn_name(fn, &name);
-    size_t at = mp__task_data_offset(name.fname_len);
+    void *ref;
+    ssize_t ref_len = mp__fnref_encode((mp__fn_t)fn, &ref);
+    MP__ASSERT(ref_len > 0);
+    size_t at = mp__task_data_offset((uint32_t)ref_len);
     *len = at + n * sizeof *in;
     char *msg = calloc(1, *len);
     MP__ASSERT(msg != NULL);
     mp__task_hdr_t th = {.kind = MP__TASK_RUN,
-                         .fname_len = name.fname_len,
-                         .offset = name.offset,
+                         .ref_len = (uint32_t)ref_len,
                          .item_size = sizeof *in,
                          .nitems = n};
     memcpy(msg, &th, sizeof th);
-    memcpy(msg + sizeof th, name.fname, name.fname_len);
+    memcpy(msg + sizeof th, ref, (size_t)ref_len);
     memcpy(msg + at, in, n * sizeof *in);
+    mp__free(ref);
     return msg;
 }
 

@@ -45,9 +45,45 @@ typedef enum {
  * it fails with MP_ENOMAIN. The library's execs are told apart by argv
  * (exactly `<argv0> --multiproc-spawn 3` or `--multiproc-forkserver 3`):
  * a program must not take those arguments itself. Context: main's
- * thread, before anything else. Python: the `if __name__ == '__main__':`
- * guard. */
+ * thread, before anything else but mp_register_function (names that a
+ * spawned child's target or tasks use must be registered before it).
+ * Python: the `if __name__ == '__main__':` guard. */
 MP_EXTERN int mp_main(int argc, char **argv);
+
+/* How a function reaches a process that was not forked from its creator
+ * (a process target or pool initializer under forkserver and spawn, every
+ * pool task, the distributed pool's ranks): by default as a reference to
+ * the loaded object it lives in, named by that object's GNU build-id, and
+ * its offset there, so static functions work. The receiver looks for an
+ * object with that build-id and checks that the offset is code in it
+ * before it calls anything: a different build fails with MP_ENOENT (no
+ * such object) or MP_EPROTO (not its code), never a call into the wrong
+ * code. A function registered by name (mp_register_function) travels as
+ * that name instead, for workers that are another program or a build
+ * without build-ids. mp_function_t is any function: cast yours to it. */
+typedef void (*mp_function_t)(void);
+
+/* The longest name mp_register_function takes, in bytes (no NUL). */
+#define MP_FUNCTION_NAME_MAX 255
+
+/* mp_register_function names fn name for every reference this process
+ * makes to fn from then on (a process target, a pool initializer or task:
+ * pass fn itself as usual), and resolves a reference to name that another
+ * process sends to the fn registered here. A receiving program registers
+ * the same names with its own functions (of the same types) before it
+ * takes work: a spawned child or the forkserver registers before mp_main
+ * runs its target (register first thing in main, or from a constructor),
+ * a forked one inherits the registry. A name is 1..MP_FUNCTION_NAME_MAX
+ * bytes; registering the same name for the same function again does
+ * nothing. Returns 0, MP_EINVAL (name or fn NULL, name empty or longer
+ * than MP_FUNCTION_NAME_MAX), MP_EEXIST (name is taken by another
+ * function, or fn already has another name), MP_ENOMEM. A name that the
+ * receiver has not registered fails there with MP_ENOENT: a process's
+ * start, a pool's initializer (the pool breaks) or each item of a task
+ * (with a message that says why). Names are never unregistered.
+ * Context: any process, any thread; register before the references are
+ * made. */
+MP_EXTERN int mp_register_function(const char *name, mp_function_t fn);
 
 /* mp_start_method_name returns "fork", "forkserver" or "spawn" (NULL for
  * MP_START_DEFAULT or a value outside the enum). mp_start_method_parse

@@ -94,8 +94,8 @@ typedef struct mp__mpi_open {
     int64_t processes;
     uint64_t maxtasks;
     int64_t task_timeout;
-    uint64_t init_offset;
-    uint32_t init_fname_len; /* UINT32_MAX: no initializer */
+    uint32_t init_ref_len; /* its reference (fnref.h) follows; UINT32_MAX:
+                              no initializer */
     uint32_t pad;
     uint64_t initarg_len;
 } mp__mpi_open_t;

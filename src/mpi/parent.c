@@ -139,31 +139,41 @@ remote_release(void *arg)
     free(p);
 }
 
-/* Builds pool p's OPEN payload from o. Returns 0 or MP_ENOMEM. */
+/* Builds pool p's OPEN payload from o. Returns 0, MP_ENOMEM or the error
+ * of naming its initializer (MP_ENOTSUP, MP_ENOENT: mp__fnref_encode). */
 static int
 build_open(mpi_pool_t *p, const mp_mpi_pool_opts_t *o)
 {
-    mp__fn_name_t name = {.fname = "", .fname_len = UINT32_MAX};
+    /* The initializer's reference (fnref.h), checked by the rank. */
+    void *ref = NULL;
+    ssize_t flen = 0;
     if (o->initializer != NULL) {
-        p->mpi->br->fn_name((mp_pool_fn)(uintptr_t)o->initializer, &name);
+        flen = p->mpi->br->fn_ref((void (*)(void))o->initializer, &ref);
+        if (flen < 0) {
+            return (int)flen;
+        }
     }
-    size_t flen = name.fname_len == UINT32_MAX ? 0 : name.fname_len;
     mp__mpi_open_t op = {.processes = o->processes,
                          .maxtasks = o->maxtasksperchild,
                          .task_timeout = o->task_timeout,
-                         .init_offset = name.offset,
-                         .init_fname_len = name.fname_len,
+                         .init_ref_len = o->initializer != NULL ? (uint32_t)flen
+                                                                : UINT32_MAX,
                          .initarg_len = o->initarg_len};
-    if (o->initarg_len > SIZE_MAX / 2) {
+    if (o->initarg_len > SIZE_MAX / 2 || (size_t)flen >= UINT32_MAX) {
+        p->mpi->br->fn_ref_free(ref);
         return MP_ENOMEM;
     }
-    p->open_len = sizeof op + flen + o->initarg_len;
+    p->open_len = sizeof op + (size_t)flen + o->initarg_len;
     char *buf = malloc(p->open_len);
     if (buf == NULL) {
+        p->mpi->br->fn_ref_free(ref);
         return MP_ENOMEM;
     }
     memcpy(buf, &op, sizeof op);
-    memcpy(buf + sizeof op, name.fname, flen);
+    if (flen > 0) {
+        memcpy(buf + sizeof op, ref, (size_t)flen);
+    }
+    p->mpi->br->fn_ref_free(ref);
     if (o->initarg_len > 0) {
         memcpy(buf + sizeof op + flen, o->initarg, o->initarg_len);
     }

@@ -266,15 +266,15 @@ open_pool(rank_t *rk, const mp__mpi_hdr_t *h, const char *p, size_t len)
     lp->slot = h->slot;
     lp->gen = h->gen;
     lp->wrap.br = rk->br;
-    size_t flen = op.init_fname_len == UINT32_MAX ? 0 : op.init_fname_len;
+    size_t flen = op.init_ref_len == UINT32_MAX ? 0 : op.init_ref_len;
     if (flen > len - sizeof op || op.initarg_len > len - sizeof op - flen) {
         mp__mpi_abort(rk->wire.comm, "a malformed OPEN");
     }
-    bool init_found = true;
-    if (op.init_fname_len != UINT32_MAX) {
-        lp->wrap.fn = (mp_pool_init_fn)(uintptr_t)rk->br->resolve_fn(
-            p + sizeof op, flen, op.init_offset);
-        init_found = lp->wrap.fn != NULL;
+    int init_err = 0; /* the initializer's reference is checked here */
+    if (op.init_ref_len != UINT32_MAX) {
+        void (*fn)(void) = NULL;
+        init_err = rk->br->fn_resolve(p + sizeof op, flen, &fn);
+        lp->wrap.fn = (mp_pool_init_fn)fn;
     }
     if (op.initarg_len > 0) {
         lp->wrap.arg = malloc(op.initarg_len);
@@ -285,12 +285,12 @@ open_pool(rank_t *rk, const mp__mpi_hdr_t *h, const char *p, size_t len)
     }
     lp->next = rk->pools;
     rk->pools = lp;
-    if (!init_found) {
+    if (init_err != 0) {
         fprintf(stderr,
-                "multiproc: MPI: rank %d on %s: the pool's initializer is in "
-                "no module loaded here\n",
-                rk->me, rk->host);
-        send_status(rk, lp, MP__REPLY_INITFAIL, -1);
+                "multiproc: MPI: rank %d on %s: the pool's initializer "
+                "cannot be called here: %s\n",
+                rk->me, rk->host, mp_strerror(init_err));
+        send_status(rk, lp, MP__REPLY_INITFAIL, init_err);
         return;
     }
     mp_pool_opts_t po = MP_POOL_OPTS_INIT;

@@ -150,13 +150,14 @@ imap_fill(mp__batch_t *b)
             imap_end_input(b, MP_EINVAL);
             continue;
         }
-        mp__job_t *j = mp__pool_job_new(b->pool, b->fn, item, len, 1);
-        if (j == NULL) {
-            imap_end_input(b, MP_ENOMEM);
+        mp__job_t *j = NULL;
+        int err = mp__pool_job_new(b->pool, b->fn, item, len, 1, &j);
+        if (err != 0) {
+            imap_end_input(b, err);
             continue;
         }
         batch_add_chunk(b, j, idx);
-        int err = mp__pool_submit(b->pool, j, j);
+        err = mp__pool_submit(b->pool, j, j);
         if (err != 0) {
             mp__pool_job_free(j);
             imap_end_input(b, err);

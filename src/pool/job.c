@@ -4,11 +4,13 @@
  * one allocation (a big buffer, zeroed) for one job or for all the chunk
  * jobs of a map, each job followed by its message, the block freed with
  * its last job (a reference count in its header). Also how a task names
- * its function: the module path and offset that a worker resolves
- * (worker.c), found with dladdr once per call. Context: any thread. */
+ * its function: its reference (fnref.h: its object's build-id and offset,
+ * or a registered name), which the worker checks before it calls it,
+ * encoded once per pool and function. Context: any thread. */
+#include "../process/fnref.h"
 #include "pool_internal.h"
+#include "pool_state.h"
 
-#include <dlfcn.h>
 #include <string.h>
 
 /* A job block's header; its jobs follow (see pool_internal.h). */
@@ -17,20 +19,73 @@ typedef struct job_block {
     size_t pad;
 } job_block_t;
 
-void
-mp__pool_fn_name(mp_pool_fn fn, mp__fn_name_t *name)
+/* A function the pool has named, in its list (pool->fn_names). */
+typedef struct mp__fn_entry {
+    struct mp__fn_entry *next;
+    mp_pool_fn fn;
+    void *ref; /* from mp__fnref_encode */
+    uint32_t ref_len;
+} mp__fn_entry_t;
+
+/* The entry for fn in pool's list, or NULL. The list only grows, and an
+ * entry is complete before it is published: no lock needed. */
+static mp__fn_entry_t *
+fn_entry_find(mp_pool_t *pool, mp_pool_fn fn)
 {
-    Dl_info di;
-    void *addr = (void *)(uintptr_t)fn;
-    if (dladdr(addr, &di) != 0 && di.dli_fname != NULL &&
-        di.dli_fbase != NULL) {
-        name->fname = di.dli_fname;
-        name->offset = (uintptr_t)addr - (uintptr_t)di.dli_fbase;
-    } else {
-        name->fname = "";
-        name->offset = (uintptr_t)addr; /* not in a module: the fork's */
+    for (mp__fn_entry_t *e =
+             atomic_load_explicit(&pool->fn_names, memory_order_acquire);
+         e != NULL; e = e->next) {
+        if (e->fn == fn) {
+            return e;
+        }
     }
-    name->fname_len = (uint32_t)strlen(name->fname);
+    return NULL;
+}
+
+int
+mp__pool_fn_name(mp_pool_t *pool, mp_pool_fn fn, mp__fn_name_t *name)
+{
+    mp__fn_entry_t *e = fn_entry_find(pool, fn);
+    if (e == NULL) {
+        void *ref;
+        ssize_t n = mp__fnref_encode((mp__fn_t)fn, &ref);
+        if (n < 0) {
+            return (int)n;
+        }
+        if ((size_t)n > UINT32_MAX / 2 || (e = mp__malloc(sizeof *e)) == NULL) {
+            mp__free(ref);
+            return MP_ENOMEM;
+        }
+        *e = (mp__fn_entry_t){.fn = fn, .ref = ref, .ref_len = (uint32_t)n};
+        pthread_mutex_lock(&pool->fn_mu);
+        mp__fn_entry_t *had = fn_entry_find(pool, fn); /* a racing caller */
+        if (had == NULL) {
+            e->next =
+                atomic_load_explicit(&pool->fn_names, memory_order_relaxed);
+            atomic_store_explicit(&pool->fn_names, e, memory_order_release);
+        }
+        pthread_mutex_unlock(&pool->fn_mu);
+        if (had != NULL) {
+            mp__free(e->ref);
+            mp__free(e);
+            e = had;
+        }
+    }
+    *name = (mp__fn_name_t){.ref = e->ref, .ref_len = e->ref_len};
+    return 0;
+}
+
+void
+mp__pool_fn_names_free(mp_pool_t *pool)
+{
+    mp__fn_entry_t *e = atomic_load(&pool->fn_names);
+    while (e != NULL) {
+        mp__fn_entry_t *next = e->next;
+        mp__free(e->ref);
+        mp__free(e);
+        e = next;
+    }
+    atomic_store(&pool->fn_names, NULL);
 }
 
 /* Rounds n up to 16 bytes (n well below SIZE_MAX). */
@@ -44,7 +99,7 @@ size_t
 mp__pool_job_span(const mp__fn_name_t *name, size_t data)
 {
     size_t fixed =
-        align16(sizeof(mp__job_t)) + mp__task_data_offset(name->fname_len);
+        align16(sizeof(mp__job_t)) + mp__task_data_offset(name->ref_len);
     return data > SIZE_MAX / 2 - fixed ? 0 : align16(fixed + data);
 }
 
@@ -72,54 +127,57 @@ mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
     j->block = block;
     j->count = nitems;
     j->pool = pool;
-    size_t data_at = mp__task_data_offset(name->fname_len);
+    size_t data_at = mp__task_data_offset(name->ref_len);
     j->msg = at + align16(sizeof *j);
     j->msg_len = data_at + data;
     /* The id goes in when the job is queued. */
     mp__task_hdr_t th = {.kind = MP__TASK_RUN,
-                         .fname_len = name->fname_len,
-                         .offset = name->offset,
+                         .ref_len = name->ref_len,
                          .item_size = item_size,
                          .nitems = nitems};
     memcpy(j->msg, &th, sizeof th);
-    memcpy((char *)j->msg + sizeof th, name->fname, name->fname_len);
+    memcpy((char *)j->msg + sizeof th, name->ref, name->ref_len);
     *dst = (char *)j->msg + data_at;
     return j;
 }
 
 /* Builds a job running fn over nitems items (item_size bytes each, or
  * MP__ITEM_VAR) whose input takes data bytes, in a block of its own, and
- * stores where the input goes in *dst. Returns it, or NULL when out of
- * memory. */
-mp__job_t *
+ * stores it in *out and where the input goes in *dst. Returns 0, MP_ENOMEM
+ * or the error of naming fn. */
+int
 mp__pool_job_alloc(mp_pool_t *pool, mp_pool_fn fn, uint64_t item_size,
-                   size_t nitems, size_t data, char **dst)
+                   size_t nitems, size_t data, char **dst, mp__job_t **out)
 {
     mp__fn_name_t name;
-    mp__pool_fn_name(fn, &name);
+    int err = mp__pool_fn_name(pool, fn, &name);
+    if (err != 0) {
+        return err;
+    }
     size_t span = mp__pool_job_span(&name, data);
     void *block = span > 0 ? mp__pool_block_new(span) : NULL;
     if (block == NULL) {
-        return NULL;
+        return MP_ENOMEM;
     }
     size_t used = 0;
-    return mp__pool_job_place(pool, block, &used, &name, item_size, nitems,
+    *out = mp__pool_job_place(pool, block, &used, &name, item_size, nitems,
                               data, dst);
+    return 0;
 }
 
-/* Builds a job running fn over nitems items of item_size bytes at in.
- * Returns it, or NULL when out of memory. */
-mp__job_t *
+/* Builds a job running fn over nitems items of item_size bytes at in, in
+ * *out. Returns 0, MP_ENOMEM or the error of naming fn. */
+int
 mp__pool_job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                 size_t item_size, size_t nitems)
+                 size_t item_size, size_t nitems, mp__job_t **out)
 {
     char *dst;
     size_t data = item_size * nitems;
-    mp__job_t *j = mp__pool_job_alloc(pool, fn, item_size, nitems, data, &dst);
-    if (j != NULL && data > 0) {
+    int err = mp__pool_job_alloc(pool, fn, item_size, nitems, data, &dst, out);
+    if (err == 0 && data > 0) {
         memcpy(dst, in, data);
     }
-    return j;
+    return err;
 }
 
 /* Frees a job and drops what it references. */

@@ -113,9 +113,8 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
                  const mp__batch_input_t *inp, size_t chunk)
 {
     mp__fn_name_t name;
-    mp__pool_fn_name(fn, &name);
+    int err = mp__pool_fn_name(pool, fn, &name);
     size_t total = 0;
-    int err = 0;
     /* Advancing by count, which never passes nitems (a chunk size may be
      * anything up to SIZE_MAX). */
     size_t count;
@@ -132,7 +131,7 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
         pthread_mutex_lock(&b->mu);
         b->abandoned = true;
         pthread_mutex_unlock(&b->mu);
-        return MP_ENOMEM;
+        return err != 0 ? err : MP_ENOMEM;
     }
     mp__job_t *first = NULL, *last = NULL;
     size_t used = 0, njobs = 0;

@@ -62,6 +62,8 @@ pool_free(mp_pool_t *pool)
     mp__plat_waker_close(pool->wake_fd);
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
+    pthread_mutex_destroy(&pool->fn_mu);
+    mp__pool_fn_names_free(pool);
     mp__pool_launch_fini(&pool->launch);
     if (pool->transport.release != NULL) {
         pool->transport.release(pool->transport.arg);
@@ -103,6 +105,7 @@ mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
         return MP_ENOMEM;
     }
     pthread_mutex_init(&pool->mu, NULL);
+    pthread_mutex_init(&pool->fn_mu, NULL);
     mp__pool_cond_init(&pool->cv);
     if (t != NULL) {
         pool->transport = *t;
@@ -184,17 +187,19 @@ mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn, const void *in,
         (in == NULL && in_len > 0)) {
         return MP_EINVAL;
     }
-    mp__job_t *j = mp__pool_job_new(pool, fn, in, in_len, 1);
-    mp_result_t *r = j != NULL ? mp__result_new() : NULL;
+    mp__job_t *j = NULL;
+    int err = mp__pool_job_new(pool, fn, in, in_len, 1, &j);
+    if (err != 0) {
+        return err;
+    }
+    mp_result_t *r = mp__result_new();
     if (r == NULL) {
-        if (j != NULL) {
-            mp__pool_job_free(j);
-        }
+        mp__pool_job_free(j);
         return MP_ENOMEM;
     }
     mp__result_set_callbacks(r, cb, NULL, 0);
     j->res = r;
-    int err = mp__pool_submit(pool, j, j);
+    err = mp__pool_submit(pool, j, j);
     if (err != 0) {
         mp__pool_job_free(j);
         mp__result_unref(r);

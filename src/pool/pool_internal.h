@@ -7,10 +7,12 @@
  * batch stores the handler calls (batch.c). The pool's own state is in
  * pool_state.h, a batch's in batch_internal.h (pool.c lists the files).
  *
- * Messages (all fields in host order; the peers are forks of one program):
+ * Messages (all fields in host order; the peers run one build of one
+ * program, which the function reference checks):
  *   inbox (one mp_queue per worker, pool -> worker):
- *     mp__task_hdr_t, the function's module path (fname_len bytes, no NUL),
- *     zero padding up to mp__task_data_offset(), then nitems * item_size
+ *     mp__task_hdr_t, the function's reference (ref_len bytes: fnref.h,
+ *     its object's build-id and offset, or a registered name), zero
+ *     padding up to mp__task_data_offset(), then nitems * item_size
  *     bytes of input; or a header of kind STOP. With item_size
  *     MP__ITEM_VAR the items have their own lengths: each is a 16-byte
  *     prefix (uint64 length, uint64 zero) then its bytes, zero-padded to a
@@ -47,21 +49,20 @@ enum { MP__REPLY_READY = 1, MP__REPLY_INITFAIL = 2, MP__REPLY_DONE = 3 };
 
 typedef struct mp__task_hdr {
     uint32_t kind;
-    uint32_t fname_len; /* 0: offset is the function's absolute address */
+    uint32_t ref_len; /* the function's reference that follows (fnref.h) */
     uint64_t id;
-    uint64_t offset; /* the function's offset in its module */
     uint64_t item_size;
     uint64_t nitems;
 } mp__task_hdr_t;
 
 /* mp__task_data_offset returns where a task message's input starts: after
- * the header and the module path, rounded up to 16 bytes, so that the task
- * function gets its input aligned as malloc would align it (the worker
- * receives the message in a fresh malloc'd buffer). */
+ * the header and the function's reference, rounded up to 16 bytes, so that
+ * the task function gets its input aligned as malloc would align it (the
+ * worker receives the message in a fresh malloc'd buffer). */
 static inline size_t
-mp__task_data_offset(uint32_t fname_len)
+mp__task_data_offset(uint32_t ref_len)
 {
-    size_t end = sizeof(mp__task_hdr_t) + fname_len;
+    size_t end = sizeof(mp__task_hdr_t) + ref_len;
     return (end + 15) & ~(size_t)15;
 }
 
@@ -95,8 +96,6 @@ typedef struct mp__worker_ctx {
     uint64_t gen;
     int init_err; /* not 0: the initializer could not be found here; the
                      worker reports it as the initializer's failure */
-    bool exec;    /* not a fork of the pool: a task named by an absolute
-                     address (no module) cannot be run */
 } mp__worker_ctx_t;
 
 /* The worker process's target: arg is an mp__worker_ctx_t. */
@@ -164,7 +163,7 @@ ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
  * ceil(nitems / (4 * nproc)), cut down so that a chunk of items of
  * item_bytes each stays within MP__POOL_CHUNK_BYTES; at least 1. That is
  * the queues' large-message threshold less MP__POOL_CHUNK_ROOM for the
- * task's header and module path (or the reply's header) and the heap
+ * task's header and function reference (or the reply's header) and the heap
  * block's header, so that a chunk's message stays under the threshold: a
  * chunk of exactly 64 KiB of items went over it and cost ~15 % more CPU
  * (docs/design.md, "Pool chunk size"). */
@@ -240,20 +239,26 @@ typedef struct mp__outcome {
     int exitcode;
 } mp__outcome_t;
 
-/* How a task names its function: module path and offset. */
+/* How a task names its function: the bytes of its reference (fnref.h),
+ * which the worker checks before it calls anything. */
 typedef struct mp__fn_name {
-    const char *fname;
-    uint32_t fname_len;
-    uint64_t offset;
+    const void *ref;
+    uint32_t ref_len;
 } mp__fn_name_t;
 
-/* job.c. fn_name finds fn's name (a dladdr call: once per map, not per chunk);
+/* job.c. fn_name finds fn's name: the pool encodes each function once and
+ * keeps its reference for its life (a map names its function once, not
+ * per chunk; an apply or a lazy imap finds it in the pool's list); the
+ * view stays valid until the pool is freed. Returns 0 or the error of
+ * naming it (mp__fnref_encode's: MP_ENOENT, MP_ENOTSUP, MP_ENOMEM).
+ * fn_names_free frees the pool's list (pool_free).
  * job_span returns the bytes a job with data input bytes takes in a block
  * (0: too large); block_new makes a block of total bytes (NULL: out of
  * memory); job_place builds a job at offset *used of block (advancing
  * *used by its span), as job_alloc does. Every block holds at least one
  * job. */
-void mp__pool_fn_name(mp_pool_fn fn, mp__fn_name_t *name);
+int mp__pool_fn_name(mp_pool_t *pool, mp_pool_fn fn, mp__fn_name_t *name);
+void mp__pool_fn_names_free(mp_pool_t *pool);
 size_t mp__pool_job_span(const mp__fn_name_t *name, size_t data);
 void *mp__pool_block_new(size_t total);
 mp__job_t *mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
@@ -264,18 +269,18 @@ mp__job_t *mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
  * and batch.c. Context: any thread, no pool lock held. job_alloc builds a
  * job of nitems items (item_size bytes each, or MP__ITEM_VAR) with room
  * for data input bytes at *dst; job_new one over nitems items of
- * item_size bytes at in (both NULL when out of memory). job_free frees a
+ * item_size bytes at in; both store it in *out and return 0, or return
+ * MP_ENOMEM or the error of naming fn (mp__pool_fn_name). job_free frees a
  * job and drops its references. submit queues a list of jobs (first ..
  * last, linked by next), or returns the submission error
  * (MP_ECLOSED, MP_EBROKEN) with nothing queued; submit_error returns that
  * error now, or 0. count_item counts an item's final code in the stats;
  * cb_counter is where a job's failing callbacks are counted; dup_bytes
  * copies len bytes (a byte for len 0), or returns NULL. */
-mp__job_t *mp__pool_job_alloc(mp_pool_t *pool, mp_pool_fn fn,
-                              uint64_t item_size, size_t nitems, size_t data,
-                              char **dst);
-mp__job_t *mp__pool_job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in,
-                            size_t item_size, size_t nitems);
+int mp__pool_job_alloc(mp_pool_t *pool, mp_pool_fn fn, uint64_t item_size,
+                       size_t nitems, size_t data, char **dst, mp__job_t **out);
+int mp__pool_job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in,
+                     size_t item_size, size_t nitems, mp__job_t **out);
 void mp__pool_job_free(mp__job_t *j);
 int mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last);
 int mp__pool_submit_error(mp_pool_t *pool);

@@ -84,6 +84,10 @@ struct mp_pool {
     int64_t task_timeout_ms;      /* 0: no limit */
     int64_t task_timeout_ns;      /* 0: none */
     mp_pool_worker_info_t *winfo; /* mp_pool_stats's view; under mu */
+    /* The task functions it has named (job.c, mp__pool_fn_name): a list
+     * that only grows, read without a lock; fn_mu orders its writers. */
+    pthread_mutex_t fn_mu;
+    struct mp__fn_entry *_Atomic fn_names;
     _Atomic uint64_t n_submitted, n_done, n_failed, n_timed_out, n_cb_errors;
 };
 

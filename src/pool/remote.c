@@ -5,6 +5,8 @@
  * goes back as it came (see remote.h). */
 #include "remote.h"
 
+#include "../process/fnref.h"
+
 #include <string.h>
 
 int
@@ -16,7 +18,7 @@ mp__pool_submit_raw(mp_pool_t *pool, const void *msg, size_t len,
         return MP_EPROTO;
     }
     memcpy(&th, msg, sizeof th);
-    size_t at = mp__task_data_offset(th.fname_len);
+    size_t at = mp__task_data_offset(th.ref_len);
     size_t data = at <= len ? len - at : 0;
     bool fixed_ok = th.item_size != MP__ITEM_VAR &&
                     (th.item_size == 0 || th.nitems <= data / th.item_size) &&
@@ -25,9 +27,9 @@ mp__pool_submit_raw(mp_pool_t *pool, const void *msg, size_t len,
         (th.item_size != MP__ITEM_VAR && !fixed_ok)) {
         return MP_EPROTO;
     }
-    mp__fn_name_t name = {.fname = (const char *)msg + sizeof th,
-                          .fname_len = th.fname_len,
-                          .offset = th.offset};
+    /* The reference goes on as it came: the worker checks it. */
+    mp__fn_name_t name = {.ref = (const char *)msg + sizeof th,
+                          .ref_len = th.ref_len};
     size_t span = mp__pool_job_span(&name, data);
     void *block = span > 0 ? mp__pool_block_new(span) : NULL;
     if (block == NULL) {
@@ -51,8 +53,9 @@ mp__pool_submit_raw(mp_pool_t *pool, const void *msg, size_t len,
 static const mp__remote_bridge_t bridge = {
     .version = MP__REMOTE_BRIDGE_VERSION,
     .pool_create = mp__pool_create_transport,
-    .fn_name = mp__pool_fn_name,
-    .resolve_fn = mp__pool_resolve_fn,
+    .fn_ref = mp__fnref_encode,
+    .fn_resolve = mp__fnref_decode,
+    .fn_ref_free = mp__free,
     .now_ns = mp__now_ns,
     .yield = mp__plat_yield,
     .nap = mp__plat_nap,

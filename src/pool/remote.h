@@ -65,28 +65,27 @@ typedef struct mp__pool_sink {
 } mp__pool_sink_t;
 
 /* mp__pool_submit_raw queues a task message as an inbox carries it (len
- * bytes at msg: header, module path, input; copied) on pool, its end going
+ * bytes at msg: header, function reference, input; copied; the reference
+ * is passed on unchecked, the worker checks it) on pool, its end going
  * to sink with arg. Returns 0, MP_EPROTO (not a well-formed task), MP_ENOMEM
  * or the submission errors (MP_ECLOSED, MP_EBROKEN); on an error the sink is
  * not called. Context: any thread. */
 int mp__pool_submit_raw(mp_pool_t *pool, const void *msg, size_t len,
                         const mp__pool_sink_t *sink, void *arg);
 
-/* mp__pool_resolve_fn returns the function a task names (module path as
- * dladdr gives it, offset in it), or NULL when no such module is loaded.
- * Context: any thread (it caches the last module). */
-mp_pool_fn mp__pool_resolve_fn(const char *fname, size_t fname_len,
-                               uint64_t offset);
-
-/* What libmultiproc_mpi reaches of the core library. */
-#define MP__REMOTE_BRIDGE_VERSION 2u
+/* What libmultiproc_mpi reaches of the core library. A function (a
+ * pool's initializer) is named as every task's is, by its reference
+ * (fnref.h): fn_ref makes one (free it with fn_ref_free), fn_resolve
+ * checks one and resolves it, with mp__fnref_encode's and
+ * mp__fnref_decode's contracts. */
+#define MP__REMOTE_BRIDGE_VERSION 3u
 typedef struct mp__remote_bridge {
     unsigned version; /* MP__REMOTE_BRIDGE_VERSION */
     int (*pool_create)(mp_pool_t **out, const mp_pool_opts_t *opts,
                        const mp__pool_transport_t *t);
-    void (*fn_name)(mp_pool_fn fn, mp__fn_name_t *name);
-    mp_pool_fn (*resolve_fn)(const char *fname, size_t fname_len,
-                             uint64_t offset);
+    ssize_t (*fn_ref)(void (*fn)(void), void **out);
+    int (*fn_resolve)(const void *ref, size_t len, void (**fn)(void));
+    void (*fn_ref_free)(void *ref);
     int64_t (*now_ns)(void);
     void (*yield)(void);
     void (*nap)(int64_t ns);

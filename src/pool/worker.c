@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* worker.c - a pool worker's main loop: run the initializer, say READY,
- * then take tasks from its own inbox, find each task's function from its
- * (module path, offset) name, run it per item, and put the results on the
+ * then take tasks from its own inbox, resolve each task's function from
+ * its reference (fnref.h: checked against the loaded objects' build-ids
+ * before anything is called), run it per item, and put the results on the
  * shared result queue. Also the task side of mp_pool_out_t.
  *
  * Nothing here calls the allocator: a worker's buffers are mappings it
  * keeps from task to task (see mp__pool_map_grow for why). */
+#include "../process/fnref.h"
 #include "pool_internal.h"
 #include "remote.h"
 
-#include <dlfcn.h>
-#include <link.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,14 +21,6 @@ struct mp_pool_out {
     size_t err_cap;
     bool err_set;
 };
-
-/* The module a lookup searches for, and the base it found. */
-typedef struct module_query {
-    const char *fname;
-    size_t fname_len;
-    uintptr_t base;
-    bool found;
-} module_query_t;
 
 /* Makes room for need bytes in out (keeping its bytes). The worker keeps
  * this buffer from task to task: large replies then reuse warm (huge)
@@ -72,61 +64,41 @@ mp_pool_out_error(mp_pool_out_t *out, const char *msg)
     return 0;
 }
 
-/* dl_iterate_phdr callback: finds the module whose dladdr() name is the
- * queried one and records its base. Names are compared as dladdr gives
- * them, since that is how the pool named the function. */
+/* The worker's last resolved task function and the reference that named
+ * it (in a mapping from mp__pool_map_grow): the tasks of a map, and
+ * usually all of a worker's tasks, name one function, which is then
+ * checked once (its object's build-id, its offset in that object's code)
+ * and found again by comparing the reference's few bytes. */
+typedef struct fn_cache {
+    char *ref;
+    size_t len, cap;
+    mp_pool_fn fn;
+} fn_cache_t;
+
+/* Resolves the task function that the len bytes at ref name into *fn.
+ * Returns 0 or mp__fnref_decode's error (MP_ENOENT: no loaded object has
+ * its build-id, or its name is not registered here; MP_EPROTO: not a
+ * reference, or not code of its object), with nothing called. */
 static int
-find_module(struct dl_phdr_info *info, size_t size, void *arg)
+resolve_task_fn(fn_cache_t *c, const char *ref, size_t len, mp_pool_fn *fn)
 {
-    (void)size;
-    module_query_t *q = arg;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        if (info->dlpi_phdr[i].p_type != PT_LOAD) {
-            continue;
-        }
-        Dl_info di;
-        void *addr = (void *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-        if (dladdr(addr, &di) != 0 && di.dli_fname != NULL &&
-            strlen(di.dli_fname) == q->fname_len &&
-            memcmp(di.dli_fname, q->fname, q->fname_len) == 0) {
-            q->base = (uintptr_t)di.dli_fbase;
-            q->found = true;
-            return 1;
-        }
-        break;
+    if (len > 0 && len == c->len && memcmp(ref, c->ref, len) == 0) {
+        *fn = c->fn;
+        return 0;
+    }
+    mp__fn_t f;
+    int err = mp__fnref_decode(ref, len, &f);
+    if (err != 0) {
+        return err;
+    }
+    *fn = (mp_pool_fn)f;
+    /* Without room it is resolved again next time. */
+    if (mp__pool_map_grow(&c->ref, &c->cap, len, 0) == 0) {
+        memcpy(c->ref, ref, len);
+        c->len = len;
+        c->fn = *fn;
     }
     return 0;
-}
-
-/* Resolves a task's function name to an address in this process, caching
- * the last module found. Returns NULL when the module is not loaded. The
- * cached name is in a mapping (made on first use), not in .bss: the
- * library's writable globals then fit one page, which is all a process
- * writes of them after a fork (one copy-on-write fault, not two). */
-mp_pool_fn
-mp__pool_resolve_fn(const char *fname, size_t fname_len, uint64_t offset)
-{
-    static char *cached;
-    static size_t cached_len, cached_cap;
-    static uintptr_t cached_base;
-    if (fname_len == 0) {
-        return (mp_pool_fn)(uintptr_t)offset;
-    }
-    if (fname_len != cached_len || memcmp(fname, cached, fname_len) != 0) {
-        module_query_t q = {.fname = fname, .fname_len = fname_len};
-        dl_iterate_phdr(find_module, &q);
-        if (!q.found) {
-            return NULL;
-        }
-        /* Without room the name is looked up again next time. */
-        if (mp__pool_map_grow(&cached, &cached_cap, fname_len, 0) == 0) {
-            memcpy(cached, fname, fname_len);
-            cached_len = fname_len;
-            cached_base = q.base;
-        }
-        return (mp_pool_fn)(q.base + (uintptr_t)offset);
-    }
-    return (mp_pool_fn)(cached_base + (uintptr_t)offset);
 }
 
 /* What a worker builds replies in, kept from task to task: out holds
@@ -143,22 +115,32 @@ typedef struct reply_buf {
 } reply_buf_t;
 
 /* Runs fn on one item, appending its result (or error text) to rb->out
- * and its code and length to *ih. Returns 0 or MP_ENOMEM. */
+ * and its code and length to *ih; with fn_err set (fn could not be
+ * resolved) the item fails with that library code and why, fn uncalled.
+ * Returns 0 or MP_ENOMEM. */
 static int
-run_item(mp_pool_fn fn, const void *in, size_t in_len, reply_buf_t *rb,
-         mp__item_hdr_t *ih)
+run_item(mp_pool_fn fn, int fn_err, const void *in, size_t in_len,
+         reply_buf_t *rb, mp__item_hdr_t *ih)
 {
     mp_pool_out_t *out = &rb->out;
     size_t at = out->len;
     int err = 0;
     int rc;
-    if (fn == NULL) {
-        rc = -1;
-        err = mp_pool_out_error(out, "task function's module is not loaded");
+    uint32_t flags = 0;
+    if (fn_err != 0) {
+        char why[192];
+        snprintf(why, sizeof why,
+                 "the task's function cannot be called in this worker: %s "
+                 "(its reference names another build of the program, or a "
+                 "name not registered here)",
+                 mp_strerror(fn_err));
+        rc = fn_err;
+        flags = MP__ITEM_CODE;
+        err = mp_pool_out_error(out, why);
     } else {
         rc = fn(in, in_len, out);
     }
-    *ih = (mp__item_hdr_t){.rc = rc, .len = out->len - at};
+    *ih = (mp__item_hdr_t){.rc = rc, .pad = flags, .len = out->len - at};
     if (rc != 0 && err == 0) {
         /* Failed: what it wrote is dropped, its message takes its place. */
         char text[64];
@@ -202,21 +184,18 @@ tab_start(reply_buf_t *rb, uint64_t nitems, uint64_t done, size_t len)
  * MP_ENOMEM (the worker then exits: the pool fails the task). */
 static int
 run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
-         reply_buf_t *rb, const void **reply, size_t *reply_len)
+         reply_buf_t *rb, fn_cache_t *fc, const void **reply, size_t *reply_len)
 {
     mp__task_hdr_t th;
     memcpy(&th, msg, sizeof th);
-    size_t data_at = mp__task_data_offset(th.fname_len);
+    size_t data_at = mp__task_data_offset(th.ref_len);
     bool var = th.item_size == MP__ITEM_VAR;
     MP__ASSERT(var ? len >= data_at
                    : len == data_at + th.nitems * th.item_size);
-    const char *fname = msg + sizeof th;
     const char *items = msg + data_at;
     const char *end = msg + len;
-    /* An absolute address (no module) means something only in a fork. */
-    mp_pool_fn fn = th.fname_len == 0 && w->exec
-                        ? NULL
-                        : mp__pool_resolve_fn(fname, th.fname_len, th.offset);
+    mp_pool_fn fn = NULL;
+    int fn_err = resolve_task_fn(fc, msg + sizeof th, th.ref_len, &fn);
     /* From here on the task counts as started: should the worker die, the
      * pool fails it instead of giving it to another worker. */
     atomic_store(w->started, th.id);
@@ -246,10 +225,11 @@ run_task(const mp__worker_ctx_t *w, const char *msg, size_t len,
             MP__ASSERT((size_t)(end - items) >= 16);
             memcpy(&ilen, items, sizeof ilen);
             MP__ASSERT(ilen <= (uint64_t)(end - items) - 16);
-            err = run_item(fn, items + 16, (size_t)ilen, rb, &ih);
+            err = run_item(fn, fn_err, items + 16, (size_t)ilen, rb, &ih);
             items += mp__var_item_span((size_t)ilen);
         } else {
-            err = run_item(fn, items + i * th.item_size, th.item_size, rb, &ih);
+            err = run_item(fn, fn_err, items + i * th.item_size, th.item_size,
+                           rb, &ih);
         }
         if (i == 0) {
             first_len = ih.len;
@@ -311,6 +291,7 @@ mp__pool_worker_main(void *arg)
         return 1;
     }
     reply_buf_t rb = {0};
+    fn_cache_t fc = {0};
     /* Tasks come into one buffer, kept: large ones reuse warm memory. */
     size_t in_cap = 0;
     char *in = NULL;
@@ -330,7 +311,7 @@ mp__pool_worker_main(void *arg)
         }
         const void *reply;
         size_t reply_len;
-        int err = run_task(w, in, (size_t)n, &rb, &reply, &reply_len);
+        int err = run_task(w, in, (size_t)n, &rb, &fc, &reply, &reply_len);
         if (err == 0) {
             err = mp_queue_put(w->results, reply, reply_len, MP_WAIT_FOREVER);
         }
@@ -343,5 +324,6 @@ mp__pool_worker_main(void *arg)
     mp__pool_big_free(rb.out.err);
     mp__pool_big_free(rb.tab_mem);
     mp__pool_big_free(rb.joined);
+    mp__pool_big_free(fc.ref);
     return code;
 }

@@ -195,10 +195,8 @@ boot_worker_main(void *arg)
     if (memcmp(b->magic, BOOT_MAGIC, 4) != 0 || b->version != BOOT_VERSION) {
         return 2;
     }
-    mp__worker_ctx_t ctx = {.maxtasks = (long)b->maxtasks,
-                            .slot = b->slot,
-                            .gen = b->gen,
-                            .exec = true};
+    mp__worker_ctx_t ctx = {
+        .maxtasks = (long)b->maxtasks, .slot = b->slot, .gen = b->gen};
     mp_shm_t *slots = NULL;
     int err = mp_queue_attach(&ctx.results, b->results);
     if (err == 0) {

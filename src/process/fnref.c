@@ -9,6 +9,7 @@
 #include "../platform/platform.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define FNREF_MAGIC "MPFN"
@@ -20,7 +21,11 @@ enum { KIND_OBJECT = 1, KIND_NAME = 2 };
 /*--- the name registry ------------------------------------------------------*/
 
 /* Registered names, in a list that only grows: a reference resolved by
- * name must find the same function for the life of the process. */
+ * name must find the same function for the life of the process. Readers
+ * walk it without a lock (entries are complete before they are published,
+ * and never freed), so that a child forked while another thread held
+ * registry_mu (a pool worker resolving each task's reference) never waits
+ * on it; registry_mu only orders the writers. */
 typedef struct named_fn {
     struct named_fn *next;
     mp__fn_t fn;
@@ -28,13 +33,14 @@ typedef struct named_fn {
 } named_fn_t;
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static named_fn_t *registry;
+static named_fn_t *_Atomic registry;
 
-/* The entry named name (len bytes), or NULL. registry_mu held. */
+/* The entry named name (len bytes), or NULL. */
 static named_fn_t *
 find_name(const char *name, size_t len)
 {
-    for (named_fn_t *e = registry; e != NULL; e = e->next) {
+    for (named_fn_t *e = atomic_load_explicit(&registry, memory_order_acquire);
+         e != NULL; e = e->next) {
         if (strlen(e->name) == len && memcmp(e->name, name, len) == 0) {
             return e;
         }
@@ -42,11 +48,12 @@ find_name(const char *name, size_t len)
     return NULL;
 }
 
-/* The entry for fn, or NULL. registry_mu held. */
+/* The entry for fn, or NULL. */
 static named_fn_t *
 find_fn(mp__fn_t fn)
 {
-    for (named_fn_t *e = registry; e != NULL; e = e->next) {
+    for (named_fn_t *e = atomic_load_explicit(&registry, memory_order_acquire);
+         e != NULL; e = e->next) {
         if (e->fn == fn) {
             return e;
         }
@@ -67,18 +74,27 @@ mp__fnref_register(const char *name, mp__fn_t fn)
     pthread_mutex_lock(&registry_mu);
     int err = 0;
     named_fn_t *e = find_name(name, len);
+    named_fn_t *other = find_fn(fn);
     if (e != NULL) {
         err = e->fn == fn ? 0 : MP_EEXIST;
+    } else if (other != NULL) {
+        err = MP_EEXIST; /* one name per function: references use it */
     } else if ((e = mp__malloc(sizeof *e + len + 1)) == NULL) {
         err = MP_ENOMEM;
     } else {
         e->fn = fn;
         memcpy(e->name, name, len + 1);
-        e->next = registry;
-        registry = e;
+        e->next = atomic_load_explicit(&registry, memory_order_relaxed);
+        atomic_store_explicit(&registry, e, memory_order_release);
     }
     pthread_mutex_unlock(&registry_mu);
     return err;
+}
+
+int
+mp_register_function(const char *name, mp_function_t fn)
+{
+    return mp__fnref_register(name, (mp__fn_t)fn);
 }
 
 /*--- encoding ---------------------------------------------------------------*/
@@ -146,10 +162,7 @@ mp__fnref_encode(mp__fn_t fn, void **out)
     if (fn == NULL || out == NULL) {
         return MP_EINVAL;
     }
-    pthread_mutex_lock(&registry_mu);
     named_fn_t *e = find_fn(fn);
-    pthread_mutex_unlock(&registry_mu);
-    /* Entries are never freed, so e->name stays valid unlocked. */
     return e != NULL ? encode_name(e->name, out) : encode_object(fn, out);
 }
 
@@ -166,10 +179,8 @@ decode_name(const uint8_t *p, size_t len, mp__fn_t *fn)
     if (name_len == 0 || name_len > MP__FNREF_NAME_MAX || len != 2 + name_len) {
         return MP_EPROTO;
     }
-    pthread_mutex_lock(&registry_mu);
     named_fn_t *e = find_name((const char *)p + 2, name_len);
     *fn = e != NULL ? e->fn : NULL;
-    pthread_mutex_unlock(&registry_mu);
     return e != NULL ? 0 : MP_ENOENT;
 }
 

@@ -11,8 +11,10 @@
  * dlopen when it is a shared object not loaded yet), checks that the offset
  * falls in one of its executable segments, and only then returns a pointer:
  * a reference never leads into the wrong code. A function registered by
- * name (mp__fnref_register) is sent by name instead, for programs whose
- * workers are another binary.
+ * name (mp_register_function) is sent by name instead, for programs whose
+ * workers are another binary. This is the library's one way to name a
+ * function for another process: process targets, initializers (pool,
+ * manager, the distributed pool) and every pool task use it.
  *
  * Encoding (little-endian), version 1:
  *   "MPFN" u8 version u8 kind
@@ -31,15 +33,17 @@
 typedef void (*mp__fn_t)(void);
 
 /* The longest registered name, and the most build-id bytes kept. */
-#define MP__FNREF_NAME_MAX 255
+#define MP__FNREF_NAME_MAX MP_FUNCTION_NAME_MAX
 #define MP__FNREF_ID_MAX 64
 
 /* mp__fnref_register names fn for references made in this process (and
  * resolved in any process that registered the same name): a name is
  * 1..MP__FNREF_NAME_MAX bytes. Registering the same name again for the
  * same function is a no-op. Returns 0 or MP_EINVAL (NULL, bad name),
- * MP_EEXIST (the name is taken by another function), MP_ENOMEM. Context:
- * any thread; register before the references are made or resolved. */
+ * MP_EEXIST (the name is taken by another function, or fn has another
+ * name), MP_ENOMEM. The public mp_register_function is this. Lookups take
+ * no lock (a forked child resolves names safely). Context: any thread;
+ * register before the references are made or resolved. */
 int mp__fnref_register(const char *name, mp__fn_t fn);
 
 /* mp__fnref_encode makes the reference to fn: by name if fn is
