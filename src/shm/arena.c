@@ -223,24 +223,37 @@ heap_take(mp__heap_t *h, uint64_t off, unsigned cls, uint32_t op)
     }
 }
 
+/* Takes h's lock and picks a block for size bytes (heap_next): returns its
+ * offset, with the lock held and its class and how to take it in *cls and
+ * *op; or 0, with the lock not held, when size is past the classes or h
+ * has no room. */
+static inline uint64_t
+heap_lock_pick(mp__heap_t *h, size_t size, unsigned *cls, uint32_t *op)
+{
+    *cls = class_of(size);
+    if (*cls == MP__HEAP_CLASSES) {
+        return 0;
+    }
+    heap_lock(h);
+    uint64_t off = heap_next(h, *cls, op);
+    if (off == 0) {
+        mp__mutex_unlock(&h->lock);
+    }
+    return off;
+}
+
 uint64_t
 mp__heap_alloc(mp__heap_t *h, size_t size)
 {
-    unsigned cls = class_of(size);
-    if (cls == MP__HEAP_CLASSES) {
-        return 0;
-    }
     char *base = (char *)h;
+    unsigned cls;
     uint32_t op;
-    heap_lock(h);
-    uint64_t off = heap_next(h, cls, &op);
-    if (off != 0) {
-        heap_take(h, off, cls, op);
-    }
-    mp__mutex_unlock(&h->lock);
+    uint64_t off = heap_lock_pick(h, size, &cls, &op);
     if (off == 0) {
         return 0;
     }
+    heap_take(h, off, cls, op);
+    mp__mutex_unlock(&h->lock);
     if (size >= POPULATE_MIN) {
         populate(base + off, HDR_SIZE + size);
     }
@@ -263,16 +276,11 @@ mp__heap_free(mp__heap_t *h, uint64_t off)
 uint64_t
 mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
 {
-    unsigned cls = class_of(size);
-    if (cls == MP__HEAP_CLASSES) {
-        return 0;
-    }
     char *base = (char *)h;
+    unsigned cls;
     uint32_t op;
-    heap_lock(h);
-    uint64_t off = heap_next(h, cls, &op);
+    uint64_t off = heap_lock_pick(h, size, &cls, &op);
     if (off == 0) {
-        mp__mutex_unlock(&h->lock);
         return 0;
     }
     /* The journal, then the header, then the one store that takes the
