@@ -64,14 +64,21 @@ mpt_slow(void)
 }
 
 mp_pool_t *
-mpt_pool_make(int n, mp_duration_t task_timeout)
+mpt_pool_make_by(int n, mp_duration_t task_timeout, mp_start_method_t method)
 {
     mp_pool_t *pool;
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
     o.processes = n;
     o.task_timeout = task_timeout;
+    o.start_method = method;
     ASSERT_OK(mp_pool_create(&pool, &o));
     return pool;
+}
+
+mp_pool_t *
+mpt_pool_make(int n, mp_duration_t task_timeout)
+{
+    return mpt_pool_make_by(n, task_timeout, 0);
 }
 
 const mp_process_opts_t *

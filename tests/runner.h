@@ -159,6 +159,11 @@ void mpt_process_finish(mp_process_t *p, int code);
  * joins and destroys it and checks no worker is left; mpt_task_square is a
  * task squaring one int64_t item (a message and -1 for another size). */
 mp_pool_t *mpt_pool_make(int n, mp_duration_t task_timeout);
+/* mpt_pool_make_by: the same with the workers' start method (0: the
+ * default); MP_START_FORK for a test whose tasks use fds or memory the
+ * workers inherit (mpt_announce and mpt_gate, a pointer). */
+mp_pool_t *mpt_pool_make_by(int n, mp_duration_t task_timeout,
+                            mp_start_method_t method);
 void mpt_pool_finish(mp_pool_t *pool);
 int mpt_task_square(const void *in, size_t len, mp_pool_out_t *out);
 /* mpt_task_pid is a task answering its worker's pid (a pid_t). */
@@ -218,7 +223,8 @@ void mpt_hammer_stop(void);
 /* mpt_task_announce_and_block: a pool task that writes its worker's pid
  * (a pid_t) to mpt_announce, then blocks until mpt_gate gets a byte or its
  * write end is gone (returns 0 then, -1 at EOF). Open both pipes before
- * submitting it. */
+ * submitting it, and make the pool's workers forks (mpt_pool_make_by with
+ * MP_START_FORK): they inherit the pipes. */
 extern mpt_pipe_t mpt_announce, mpt_gate;
 int mpt_task_announce_and_block(const void *in, size_t len, mp_pool_out_t *out);
 

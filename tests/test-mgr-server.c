@@ -411,7 +411,10 @@ TEST_TIMEOUT(mgr_starter_exits_without_shutdown, 30)
     mpt_pipe_t pipe;
     mpt_pipe_open(&pipe);
     mp_process_t *p;
-    ASSERT_OK(mp_process_create(&p, child_starts_and_leaves, &pipe.wr, NULL));
+    /* Forked under every default method: the child writes to the
+     * inherited pipe. */
+    ASSERT_OK(mp_process_create(&p, child_starts_and_leaves, &pipe.wr,
+                                mpt_fork_opts()));
     ASSERT_OK(mp_process_start(p));
     char addr[256];
     mpt_read_all(pipe.rd, addr, sizeof addr);
@@ -484,8 +487,10 @@ TEST_TIMEOUT(mgr_private_dir_per_process, 30)
             ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         } else {
             mp_process_t *p;
-            ASSERT_OK(
-                mp_process_create(&p, child_starts_and_stops, &pipe.wr, NULL));
+            /* A library process that is a fork, as the plain forks
+             * above: it writes to the inherited pipe. */
+            ASSERT_OK(mp_process_create(&p, child_starts_and_stops, &pipe.wr,
+                                        mpt_fork_opts()));
             ASSERT_OK(mp_process_start(p));
             mpt_process_finish(p, 0);
         }
@@ -647,7 +652,9 @@ TEST_TIMEOUT(mgr_connect_from_child, 30)
     char addr[256];
     snprintf(addr, sizeof addr, "%s", mp_manager_address(m));
     mp_process_t *p;
-    ASSERT_OK(mp_process_create(&p, child_connects, addr, NULL));
+    mp_process_opts_t po = MP_PROCESS_OPTS_INIT;
+    po.arg_size = sizeof addr; /* the address as bytes: any method */
+    ASSERT_OK(mp_process_create(&p, child_connects, addr, &po));
     ASSERT_OK(mp_process_start(p));
     mpt_process_finish(p, 0);
     mp_manager_destroy(m);
@@ -884,7 +891,8 @@ TEST_TIMEOUT(mgr_pool_after_fork, 30)
     ASSERT_OK(hello(m)); /* a pooled connection exists now */
     for (int i = 0; i < 3; i++) {
         mp_process_t *p;
-        ASSERT_OK(mp_process_create(&p, child_hellos, m, NULL));
+        /* About fork: the child has the parent's pooled connection. */
+        ASSERT_OK(mp_process_create(&p, child_hellos, m, mpt_fork_opts()));
         ASSERT_OK(mp_process_start(p));
         ASSERT_OK(hello(m)); /* the parent's connection is undisturbed */
         mpt_process_finish(p, 0);
@@ -1184,7 +1192,9 @@ user_call(mp_manager_t *m, uint32_t index, uint32_t gen, const char *method,
 
 /* Opens *destroyed and starts a manager (store_size 0: the default)
  * with one user type, name, of the counter's create and call and the given
- * destroy, which reports on destroyed's write end. */
+ * destroy, which reports on destroyed's write end. The server is forked
+ * under every default method: a user type's callbacks and the inherited
+ * pipe reach only a forked server (others refuse user types). */
 static mp_manager_t *
 start_with_type(const char *name, void (*destroy)(void *obj, void *arg),
                 size_t store_size, mpt_pipe_t *destroyed)
@@ -1193,6 +1203,7 @@ start_with_type(const char *name, void (*destroy)(void *obj, void *arg),
     mp_manager_t *m;
     mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
     o.store_size = store_size;
+    o.start_method = MP_START_FORK;
     ASSERT_OK(mp_manager_create(&m, &o));
     mp_manager_type_t t = {counter_create, counter_call, destroy,
                            (void *)(intptr_t)destroyed->wr};

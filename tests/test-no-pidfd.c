@@ -5,7 +5,8 @@
  * the parent through a parent-death pipe that no sibling keeps open, and
  * liveness is read from /proc. (Any test runs this way with
  * MP_TEST_NO_PIDFD=1; CTest runs the process, pool and manager tests so
- * too, as nopidfd_<name>.) */
+ * too, as nopidfd_<name>.) The processes here are forked under every
+ * default method: they share pipes through the fork. */
 #include "runner.h"
 
 #include "platform/platform.h"
@@ -82,7 +83,8 @@ TEST(nopidfd_process_lifecycle)
     np_arg_t a;
     np_open(&a);
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, t_report_parent_then_hold, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&p, t_report_parent_then_hold, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(p));
     ASSERT_EQ(recv_int(&a), 1);
     ASSERT_EQ(recv_int(&a), 1);
@@ -97,7 +99,8 @@ TEST(nopidfd_process_lifecycle)
 
     /* A child killed by a signal. */
     mpt_pipe_open(&a.hold);
-    ASSERT_OK(mp_process_create(&p, t_report_parent_then_hold, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&p, t_report_parent_then_hold, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(p));
     for (int i = 0; i < 3; i++) {
         (void)recv_int(&a);
@@ -140,9 +143,10 @@ t_middle(void *arg)
     np_arg_t *a = arg;
     close(a->hold.wr);
     mp_process_t *first = NULL, *second = NULL;
-    if (mp_process_create(&first, t_wait_parent_death, a, NULL) != 0 ||
+    if (mp_process_create(&first, t_wait_parent_death, a, mpt_fork_opts()) !=
+            0 ||
         mp_process_start(first) != 0 ||
-        mp_process_create(&second, t_sibling_holds, a, NULL) != 0 ||
+        mp_process_create(&second, t_sibling_holds, a, mpt_fork_opts()) != 0 ||
         mp_process_start(second) != 0) {
         send_int(a, -1);
         return 1;
@@ -158,7 +162,7 @@ TEST(nopidfd_parent_death_seen_despite_siblings)
     np_arg_t a;
     np_open(&a);
     mp_process_t *mid = NULL;
-    ASSERT_OK(mp_process_create(&mid, t_middle, &a, NULL));
+    ASSERT_OK(mp_process_create(&mid, t_middle, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(mid));
     int first = recv_int(&a), second = recv_int(&a);
     ASSERT_GT(first, 0);

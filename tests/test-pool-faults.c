@@ -141,7 +141,7 @@ TEST(pool_faults_worker_killed_mid_task)
 {
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(2, 0);
+    mp_pool_t *pool = mpt_pool_make_by(2, 0, MP_START_FORK);
     mp_result_t *victim, *r[4];
     ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0,
                                   &victim));
@@ -198,7 +198,9 @@ TEST_TIMEOUT(pool_faults_random_kills_during_map, 60)
     prog = mmap(NULL, sizeof *prog, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ASSERT(prog != MAP_FAILED);
-    mp_pool_t *pool = mpt_pool_make(3, 0);
+    /* Forked workers under every default method: they report progress in
+     * the anonymous mapping they inherit. */
+    mp_pool_t *pool = mpt_pool_make_by(3, 0, MP_START_FORK);
     static int64_t in[N], out[N];
     static int status[N];
     for (int i = 0; i < N; i++) {
@@ -247,6 +249,7 @@ TEST(pool_faults_crashing_initializer_no_fork_loop)
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
     o.processes = 2;
     o.initializer = init_crash;
+    o.start_method = MP_START_FORK; /* it signals on the inherited pipe */
     ASSERT_OK(mp_pool_create(&pool, &o));
     mp_result_t *r;
     int err = mp_pool_apply_async(pool, mpt_task_square, "12345678", 8, &r);
@@ -278,7 +281,7 @@ TEST(pool_faults_terminate_with_tasks_running)
 {
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(2, 0);
+    mp_pool_t *pool = mpt_pool_make_by(2, 0, MP_START_FORK);
     mp_result_t *r[4];
     for (int i = 0; i < 4; i++) {
         ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL,
@@ -313,7 +316,7 @@ TEST(pool_faults_destroy_without_join)
 {
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(2, 0);
+    mp_pool_t *pool = mpt_pool_make_by(2, 0, MP_START_FORK);
     mp_result_t *r;
     ASSERT_OK(
         mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &r));
@@ -330,7 +333,7 @@ TEST(pool_faults_destroy_without_join)
     ASSERT_ERR(mp_result_get(r, NULL, MP_NO_WAIT), MP_ECANCELED);
     mp_result_destroy(r);
     /* A closed pool with work queued is destroyed the same way. */
-    pool = mpt_pool_make(1, 0);
+    pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     ASSERT_OK(
         mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &r));
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);

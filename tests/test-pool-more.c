@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 /* Tasks that block wait on gate (nobody writes it unless the test says);
- * they tell the test they run through running. Opened before the pool. */
+ * they tell the test they run through running. Opened before the pool,
+ * whose workers are forked under every default method to inherit them. */
 static mpt_pipe_t gate, running;
 
 /* x -> x * x on int64 items; -1 blocks on gate (then fails). */
@@ -78,7 +79,7 @@ TEST(pool_more_task_timeout_kills_blocked_task)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = mpt_pool_make(2, TASK_TIMEOUT_MS);
+    mp_pool_t *pool = mpt_pool_make_by(2, TASK_TIMEOUT_MS, MP_START_FORK);
     int64_t block = -1;
     mp_result_t *r;
     ASSERT_OK(
@@ -118,7 +119,7 @@ TEST(pool_more_task_timeout_in_map)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = mpt_pool_make(2, TASK_TIMEOUT_MS);
+    mp_pool_t *pool = mpt_pool_make_by(2, TASK_TIMEOUT_MS, MP_START_FORK);
     int64_t in[6] = {1, 2, -1, 3, 4, 5}, out[6];
     int status[6];
     ASSERT_ERR(mp_pool_map(pool, square_or_block, in, sizeof in[0], 6, 1, out,
@@ -258,7 +259,7 @@ TEST(pool_more_error_callback_on_terminate)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     memset(&seen, 0, sizeof seen);
     int64_t block = -1;
     mp_result_t *r;
@@ -357,7 +358,7 @@ TEST(pool_more_map_async_get_timeout_then_terminate)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     int64_t in[3] = {-1, 2, 3}, out[3];
     int status[3];
     mp_result_t *r;
@@ -421,7 +422,7 @@ TEST(pool_more_stats_track_workers_and_counts)
 {
     mpt_pipe_open(&gate);
     mpt_pipe_open(&running);
-    mp_pool_t *pool = mpt_pool_make(2, 0);
+    mp_pool_t *pool = mpt_pool_make_by(2, 0, MP_START_FORK);
     mp_pool_worker_info_t wi[4];
     mp_pool_stats_t st;
     ASSERT_EQ(mp_pool_stats(pool, &st, wi, 4), 2);

@@ -73,7 +73,7 @@ TEST(pool_prefetch_killed_worker_queued_tasks_run_once)
     runs_map();
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     mp_result_t *blocked, *r[N];
     ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0,
                                   &blocked));
@@ -151,7 +151,7 @@ storm_case(int nproc, int n, bool ordered_imap)
     runs_map();
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(nproc, 0);
+    mp_pool_t *pool = mpt_pool_make_by(nproc, 0, MP_START_FORK);
     static int64_t in[MAX_ITEMS], out[MAX_ITEMS];
     static int status[MAX_ITEMS];
     int ntraps = 0;
@@ -226,7 +226,7 @@ TEST(pool_prefetch_idle_worker_takes_task_behind_blocked_one)
      * from there once it is idle, or this never ends. */
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(2, 0);
+    mp_pool_t *pool = mpt_pool_make_by(2, 0, MP_START_FORK);
     mp_result_t *a, *b, *c;
     int64_t x = 7;
     ASSERT_OK(
@@ -252,7 +252,7 @@ TEST(pool_prefetch_single_worker_many_blocked_behind)
     runs_map();
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     mp_result_t *a, *r[N];
     ASSERT_OK(
         mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL, 0, &a));
@@ -367,6 +367,7 @@ TEST(pool_prefetch_maxtasksperchild_with_queued_tasks)
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
     o.processes = 2;
     o.maxtasksperchild = 3;
+    o.start_method = MP_START_FORK; /* tasks count in the inherited map */
     ASSERT_OK(mp_pool_create(&pool, &o));
     static int64_t in[N], out[N];
     for (int i = 0; i < N; i++) {

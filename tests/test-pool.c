@@ -33,7 +33,8 @@ failing(const void *in, size_t len, mp_pool_out_t *out)
     return -7;
 }
 
-/* The pipe blocking tasks wait on; opened before the pool (inherited). */
+/* The pipe blocking tasks wait on; opened before the pool, whose workers
+ * are forked under every default method to inherit it. */
 static mpt_pipe_t gate;
 
 /* Blocks until the test writes a byte to gate, then returns "done". */
@@ -281,8 +282,8 @@ TEST(pool_chunksize_rule)
     ASSERT_EQ(mp__pool_chunksize(1000, 2, 1 << 20), 1);
     ASSERT_EQ(mp__pool_chunksize(1000, 2, SIZE_MAX), 1);
     ASSERT_EQ(mp__pool_chunksize(SIZE_MAX, 1, 1), 64512);
-    /* A chunk of longs with its task header and module path stays under
-     * the large-message threshold. */
+    /* A chunk of longs with its task header and function reference stays
+     * under the large-message threshold. */
     ASSERT_LT(mp__task_data_offset(256) + 8 * mp__pool_chunksize(3000000, 2, 8),
               (size_t)MP__QUEUE_LARGE_MIN - 16);
 }
@@ -438,7 +439,7 @@ TEST(pool_many_apply_async)
 TEST(pool_get_timeout_leaves_result_gettable)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     mp_result_t *r;
     ASSERT_OK(mp_pool_apply_async(pool, gated, NULL, 0, &r));
     void *buf = NULL;
@@ -524,7 +525,7 @@ TEST(pool_close_join_ordering)
 TEST(pool_join_timeout_while_closing)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     mp_result_t *r;
     ASSERT_OK(mp_pool_apply_async(pool, gated, NULL, 0, &r));
     ASSERT_OK(mp_pool_close(pool));
@@ -612,6 +613,7 @@ TEST(pool_initializer_runs_in_each_worker)
     int arg = 42;
     mp_pool_t *pool;
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.start_method = MP_START_FORK; /* the workers inherit pipes */
     o.processes = 3;
     o.initializer = init_set;
     o.initarg = &arg;
@@ -642,6 +644,7 @@ TEST(pool_failing_initializer_breaks_pool)
     mpt_pipe_open(&init_pipe);
     mp_pool_t *pool;
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.start_method = MP_START_FORK; /* the workers inherit pipes */
     o.processes = 2;
     o.initializer = init_fail;
     ASSERT_OK(mp_pool_create(&pool, &o));
@@ -840,7 +843,7 @@ TEST(pool_imap_backlog_widens_the_ring)
     enum { N = 3000, TAKEN = 100 };
     static uint32_t in[N][2];
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = mpt_pool_make(2, 0);
+    mp_pool_t *pool = mpt_pool_make_by(2, 0, MP_START_FORK);
     uint64_t finished = 0;
     for (int ordered = 1; ordered >= 0; ordered--) {
         for (uint32_t i = 0; i < N; i++) {
@@ -897,7 +900,7 @@ TEST(pool_imap_backlog_widens_the_ring)
 TEST(pool_imap_next_timeout_and_early_destroy)
 {
     mpt_pipe_open(&gate);
-    mp_pool_t *pool = mpt_pool_make(1, 0);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
     mp_imap_t *it;
     ASSERT_OK(mp_pool_imap_unordered(pool, gated, NULL, 0, 2, 1, &it));
     size_t idx = 77;

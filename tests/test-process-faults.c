@@ -6,7 +6,8 @@
  *
  * The tests that orphan a grandchild make the test process a child
  * subreaper, so the orphan becomes its child and is reaped here (whatever
- * the container's init does with orphans). */
+ * the container's init does with orphans). The processes are forked under
+ * every default method (pinned to fork): they share the test's pipes. */
 #include "runner.h"
 
 #include "process/process_internal.h"
@@ -86,6 +87,7 @@ static int
 start_grandchild_and_block(fault_arg_t *a, mp_target_fn fn, bool daemon)
 {
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.daemon = daemon;
     mp_process_t *g = NULL;
     ASSERT_OK(mp_process_create(&g, fn, a, &opts));
@@ -106,7 +108,8 @@ TEST(process_fault_daemon_dies_with_parent)
     fault_arg_t a;
     fault_open(&a);
     mp_process_t *mid = NULL;
-    ASSERT_OK(mp_process_create(&mid, t_middle_with_daemon, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&mid, t_middle_with_daemon, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(mid));
     pid_t g = recv_pid(&a);
     ASSERT_GT(g, 0);
@@ -130,7 +133,8 @@ TEST(process_fault_daemon_parent_dies_before_it_arms)
     mpt_pipe_open(&hold);
     mp__process_test_hold_daemons(hold.rd);
     mp_process_t *mid = NULL;
-    ASSERT_OK(mp_process_create(&mid, t_middle_with_daemon, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&mid, t_middle_with_daemon, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(mid));
     mp__process_test_hold_daemons(-1);
     pid_t g = recv_pid(&a);
@@ -193,7 +197,8 @@ TEST(process_fault_child_sees_parent_death)
         fault_open(&a);
         a.mode = mode;
         mp_process_t *mid = NULL;
-        ASSERT_OK(mp_process_create(&mid, t_middle_with_watcher, &a, NULL));
+        ASSERT_OK(mp_process_create(&mid, t_middle_with_watcher, &a,
+                                    mpt_fork_opts()));
         ASSERT_OK(mp_process_start(mid));
         pid_t g = recv_pid(&a);
         uint8_t b = 0;
@@ -245,9 +250,10 @@ t_middle_returns(void *arg)
 {
     fault_arg_t *a = arg;
     mp_process_t *g = NULL;
-    ASSERT_OK(mp_process_create(&g, t_wait_go, a, NULL));
+    ASSERT_OK(mp_process_create(&g, t_wait_go, a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(g));
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.daemon = true;
     for (int mode = 0; mode < 2; mode++) {
         a->mode = mode;
@@ -276,7 +282,7 @@ TEST(process_fault_exit_joins_children_and_ends_daemons)
     fault_arg_t a;
     fault_open(&a);
     mp_process_t *mid = NULL;
-    ASSERT_OK(mp_process_create(&mid, t_middle_returns, &a, NULL));
+    ASSERT_OK(mp_process_create(&mid, t_middle_returns, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(mid));
     int dfd[2];
     for (int i = 0; i < 2; i++) {
@@ -332,7 +338,7 @@ TEST(process_fault_kill_during_join)
 {
     for (int i = 0; i < 10; i++) {
         mp_process_t *p = NULL;
-        ASSERT_OK(mp_process_create(&p, t_busy, NULL, NULL));
+        ASSERT_OK(mp_process_create(&p, t_busy, NULL, mpt_fork_opts()));
         ASSERT_OK(mp_process_start(p));
         pthread_t th;
         ASSERT_EQ(pthread_create(&th, NULL, killer_thread, p), 0);

@@ -3,7 +3,11 @@
  * rules (not started, started twice, closed, destroyed while running), bad
  * input, names and identities, daemons, current/parent process, active
  * children, sentinels, the start-failure report, mp_shutdown, and what a
- * forked child does not inherit (the fork-local page). */
+ * forked child does not inherit (the fork-local page).
+ *
+ * The children here are forked under every default method (the start
+ * method pinned to fork): they share the test's memory and pipes through
+ * the fork. test-start-methods.c runs the life cycle under each method. */
 #include "runner.h"
 
 #include "platform/platform.h"
@@ -82,12 +86,13 @@ recv_int(mpt_pipe_t *p)
     return v;
 }
 
-/* Creates and starts a process running fn(arg), or fails the test. */
+/* Creates and starts a process running fn(arg), or fails the test (opts
+ * NULL: forked, mpt_fork_opts). */
 static mp_process_t *
 start(mp_target_fn fn, void *arg, const mp_process_opts_t *opts)
 {
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, fn, arg, opts));
+    ASSERT_OK(mp_process_create(&p, fn, arg, opts ? opts : mpt_fork_opts()));
     ASSERT_OK(mp_process_start(p));
     return p;
 }
@@ -245,7 +250,7 @@ TEST(process_is_alive_states)
     proc_arg_t a;
     arg_open(&a);
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, t_ready_then_wait, &a, NULL));
+    ASSERT_OK(mp_process_create(&p, t_ready_then_wait, &a, mpt_fork_opts()));
     ASSERT_EQ(mp_process_is_alive(p), 0);
     ASSERT_EQ(mp_process_pid(p), 0);
     ASSERT_OK(mp_process_start(p));
@@ -312,7 +317,7 @@ TEST(process_calls_before_start)
     proc_arg_t a;
     arg_open(&a);
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, t_return_value, &a, NULL));
+    ASSERT_OK(mp_process_create(&p, t_return_value, &a, mpt_fork_opts()));
     int code;
     ASSERT_ERR(mp_process_join(p, MP_WAIT_FOREVER), MP_ENOTSTARTED);
     ASSERT_ERR(mp_process_terminate(p), MP_ENOTSTARTED);
@@ -363,7 +368,7 @@ TEST(process_close_rules)
     mp_process_destroy(p);
 
     /* A process that never started can be closed; then it cannot start. */
-    ASSERT_OK(mp_process_create(&p, t_return_value, &a, NULL));
+    ASSERT_OK(mp_process_create(&p, t_return_value, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_close(p));
     ASSERT_ERR(mp_process_start(p), MP_ECLOSED);
     mp_process_destroy(p);
@@ -443,7 +448,7 @@ TEST(process_bad_input)
     ASSERT_ERR(mp_process_close(NULL), MP_EINVAL);
     ASSERT_ERR(mp_active_children(NULL, 1), MP_EINVAL);
 
-    ASSERT_OK(mp_process_create(&p, t_return_value, NULL, NULL));
+    ASSERT_OK(mp_process_create(&p, t_return_value, NULL, mpt_fork_opts()));
     ASSERT_ERR(mp_process_exitcode(p, NULL), MP_EINVAL);
     ASSERT_ERR(mp_process_set_name(p, NULL), MP_EINVAL);
     ASSERT_ERR(mp_process_join(p, -7), MP_EINVAL);
@@ -460,7 +465,7 @@ t_report_child_names(void *arg)
     proc_arg_t *a = arg;
     for (int i = 0; i < 2; i++) {
         mp_process_t *q = NULL;
-        ASSERT_OK(mp_process_create(&q, t_return_value, NULL, NULL));
+        ASSERT_OK(mp_process_create(&q, t_return_value, NULL, mpt_fork_opts()));
         send_str(&a->out, mp_process_name(q));
         mp_process_destroy(q);
     }
@@ -473,10 +478,13 @@ TEST(process_names)
     proc_arg_t a;
     arg_open(&a);
     mp_process_t *p1 = NULL, *p2 = NULL, *p3 = NULL;
-    ASSERT_OK(mp_process_create(&p1, t_report_child_names, &a, NULL));
-    ASSERT_OK(mp_process_create(&p2, t_report_child_names, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&p1, t_report_child_names, &a, mpt_fork_opts()));
+    ASSERT_OK(
+        mp_process_create(&p2, t_report_child_names, &a, mpt_fork_opts()));
     char given[] = "worker";
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.name = given;
     ASSERT_OK(mp_process_create(&p3, t_return_value, &a, &opts));
     given[0] = 'W'; /* the name was copied */
@@ -532,7 +540,7 @@ TEST(process_daemon_flag_and_pids)
     proc_arg_t a;
     arg_open(&a);
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, t_report_identity, &a, NULL));
+    ASSERT_OK(mp_process_create(&p, t_report_identity, &a, mpt_fork_opts()));
     ASSERT(!mp_process_daemon(p));
     ASSERT_OK(mp_process_set_daemon(p, true));
     ASSERT(mp_process_daemon(p));
@@ -550,6 +558,7 @@ TEST(process_daemon_flag_and_pids)
     join_expect(p, 0);
 
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.daemon = true;
     ASSERT_OK(mp_process_create(&p, t_return_value, &a, &opts));
     ASSERT(mp_process_daemon(p));
@@ -587,7 +596,7 @@ t_try_start_child(void *arg)
 {
     proc_arg_t *a = arg;
     mp_process_t *q = NULL;
-    ASSERT_OK(mp_process_create(&q, t_return_value, a, NULL));
+    ASSERT_OK(mp_process_create(&q, t_return_value, a, mpt_fork_opts()));
     int r = mp_process_start(q);
     send_int(&a->out, r);
     if (r == 0) {
@@ -602,6 +611,7 @@ TEST(process_daemon_may_not_start_children)
     proc_arg_t a;
     arg_open(&a);
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.daemon = true;
     join_expect(start(t_try_start_child, &a, &opts), 0);
     ASSERT_EQ(recv_int(&a.out), MP_EDAEMON);
@@ -618,10 +628,11 @@ t_report_child_daemon_flag(void *arg)
 {
     proc_arg_t *a = arg;
     mp_process_t *q = NULL;
-    ASSERT_OK(mp_process_create(&q, t_return_value, a, NULL));
+    ASSERT_OK(mp_process_create(&q, t_return_value, a, mpt_fork_opts()));
     send_int(&a->out, mp_process_daemon(q));
     mp_process_destroy(q);
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.daemon = false;
     ASSERT_OK(mp_process_create(&q, t_return_value, a, &opts));
     send_int(&a->out, mp_process_daemon(q));
@@ -637,6 +648,7 @@ TEST(process_daemon_flag_defaults_to_creators)
     proc_arg_t a;
     arg_open(&a);
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.daemon = true;
     join_expect(start(t_report_child_daemon_flag, &a, &opts), 0);
     ASSERT_EQ(recv_int(&a.out), 1);
@@ -686,10 +698,11 @@ TEST(process_inherited_handles_in_child)
 {
     inherit_arg_t a;
     arg_open(&a.base);
-    ASSERT_OK(mp_process_create(&a.unstarted, t_return_value, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&a.unstarted, t_return_value, &a, mpt_fork_opts()));
     a.sibling = start(t_ready_then_wait, &a.base, NULL);
     ASSERT_OK(mpt_wait_signal(&a.base.ready, NULL));
-    ASSERT_OK(mp_process_create(&a.self, t_use_inherited, &a, NULL));
+    ASSERT_OK(mp_process_create(&a.self, t_use_inherited, &a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(a.self));
     join_expect(a.self, 0);
     mpt_signal(&a.base.go, 1);
@@ -729,7 +742,8 @@ t_adopt_middle(void *arg)
     send_str(&a->base.out, mp_process_name(mp_current_process()));
     ASSERT_OK(mp_process_set_name(a->self, "renamed in child"));
     ASSERT_STR_EQ(mp_process_name(a->self), "renamed in child");
-    ASSERT_OK(mp_process_create(&a->grand, t_adopt_grandchild, a, NULL));
+    ASSERT_OK(
+        mp_process_create(&a->grand, t_adopt_grandchild, a, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(a->grand));
     join_expect(a->grand, 0);
     ASSERT_OK(mp_process_set_name(a->self, "and again"));
@@ -747,6 +761,7 @@ TEST(process_child_names_outlive_handles)
     adopt_arg_t a;
     arg_open(&a.base);
     mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.start_method = MP_START_FORK;
     opts.name = "adopter";
     ASSERT_OK(mp_process_create(&a.self, t_adopt_middle, &a, &opts));
     ASSERT_OK(mp_process_start(a.self));
@@ -879,7 +894,8 @@ TEST(process_active_children)
     arg_open(&b);
     ASSERT_EQ(mp_active_children(NULL, 0), 0);
     mp_process_t *unstarted = NULL;
-    ASSERT_OK(mp_process_create(&unstarted, t_return_value, &a, NULL));
+    ASSERT_OK(
+        mp_process_create(&unstarted, t_return_value, &a, mpt_fork_opts()));
     mp_process_t *p = start(t_ready_then_wait, &a, NULL);
     mp_process_t *q = start(t_ready_then_wait, &b, NULL);
     ASSERT_OK(mpt_wait_signal(&a.ready, NULL));
@@ -1036,7 +1052,7 @@ TEST(process_start_failure_is_reported)
     arg_open(&a);
     a.value = 6;
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, t_return_value, &a, NULL));
+    ASSERT_OK(mp_process_create(&p, t_return_value, &a, mpt_fork_opts()));
     mp__process_test_fail_setup(EMFILE);
     ASSERT_ERR(mp_process_start(p), MP_EMFILE);
     /* No child left behind, not even a zombie. */
@@ -1122,7 +1138,7 @@ c_fork_local(void *arg)
         return 12;
     }
     mp_process_t *p = NULL;
-    if (mp_process_create(&p, t_noop, NULL, NULL) != 0 ||
+    if (mp_process_create(&p, t_noop, NULL, mpt_fork_opts()) != 0 ||
         mp_process_start(p) != 0 || mp_process_join(p, 60000) != 0 ||
         mp_process_close(p) != 0) {
         return 13;

@@ -245,7 +245,9 @@ TEST(waitany_mixed_list_marks_only_ready)
     mpt_pipe_t release;
     mpt_pipe_open(&release);
     mp_process_t *p = NULL;
-    ASSERT_OK(mp_process_create(&p, target_wait_pipe, &release, NULL));
+    /* Forked under every default method: it waits on the inherited pipe. */
+    ASSERT_OK(
+        mp_process_create(&p, target_wait_pipe, &release, mpt_fork_opts()));
     ASSERT_OK(mp_process_start(p));
 
     mp_waitable_t it[4] = {
