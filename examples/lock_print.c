@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* lock_print.c - ten processes print "hello world i", one at a time, under
- * a Lock they inherited.
+ * a Lock handed to them.
  *
  * The C twin of seed 003 (003_ebf8edffc6108dde.txt), part "4、锁" (a lock that
  * only guards the shared screen):
@@ -16,7 +16,12 @@
  *             Process(target=f, args=(lock, num)).start()
  *
  * The lines come out in the order the children get the lock, which is
- * usually, but not always, 0 to 9. */
+ * usually, but not always, 0 to 9.
+ *
+ * The lock reaches each child as its token in the argument bytes, which
+ * works under every start method (Python pickles it for a spawn child): it
+ * is made in the spawn context, whose objects have tokens, and a forked
+ * child opens a token as well. */
 #include <multiproc.h>
 
 #include <stdio.h>
@@ -24,9 +29,9 @@
 
 #define WORKERS 10
 
-/* One child's arguments: the lock and its number. */
+/* One child's arguments: the lock's token and its number. */
 struct f_args {
-    mp_lock_t *lock;
+    char lock[MP_TOKEN_MAX];
     int i;
 };
 
@@ -47,10 +52,13 @@ static int
 f(void *arg)
 {
     const struct f_args *a = arg;
-    check(mp_lock_acquire(a->lock, MP_WAIT_FOREVER), "acquire");
+    mp_lock_t *lock;
+    check(mp_lock_attach(&lock, a->lock), "attach");
+    check(mp_lock_acquire(lock, MP_WAIT_FOREVER), "acquire");
     printf("hello world %d\n", a->i);
     fflush(stdout); /* the line leaves before the lock does */
-    check(mp_lock_release(a->lock), "release");
+    check(mp_lock_release(lock), "release");
+    mp_lock_destroy(lock);
     return 0;
 }
 
@@ -59,13 +67,19 @@ main(int argc, char **argv)
 {
     /* A spawned child or the forkserver never returns from here. */
     mp_main(argc, argv);
+    mp_context_t spawn_ctx;
+    check(mp_get_context(MP_START_SPAWN, &spawn_ctx), "context");
     mp_lock_t *lock;
-    check(mp_lock_create(&lock), "lock create");
+    check(mp_context_lock(&spawn_ctx, &lock), "lock create");
     struct f_args args[WORKERS];
     mp_process_t *procs[WORKERS];
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof args[0]; /* the child gets a copy of its args */
     for (int num = 0; num < WORKERS; num++) {
-        args[num] = (struct f_args){lock, num};
-        check(mp_process_create(&procs[num], f, &args[num], NULL), "create");
+        check(mp_lock_token(lock, args[num].lock, sizeof args[num].lock),
+              "token");
+        args[num].i = num;
+        check(mp_process_create(&procs[num], f, &args[num], &opts), "create");
         check(mp_process_start(procs[num]), "start");
     }
     /* Python joins the children when the main module ends. */

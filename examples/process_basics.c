@@ -21,8 +21,10 @@
  *     print('父进程结束')
  *
  * A target takes one pointer, so the positional and keyword arguments
- * travel as the named fields of a struct. The commented-out terminate() of
- * the seed is the second half: a process that would run forever is
+ * travel as the named fields of a struct, copied to the child as bytes
+ * (opts.arg_size: so under every start method, also spawn and forkserver,
+ * whose child has none of the parent's memory). The commented-out terminate()
+ * of the seed is the second half: a process that would run forever is
  * terminated and its exit code is -15 (minus SIGTERM). */
 #include <multiproc.h>
 
@@ -34,11 +36,11 @@
 
 /* args=('Alice', 20), kwargs={'city': 'beijing', 'country': 'China'} */
 struct run_proc_args {
-    const char *name;
+    char name[16];
     int age;
     struct {
-        const char *city;
-        const char *country;
+        char city[16];
+        char country[16];
     } kwargs;
 };
 
@@ -107,7 +109,9 @@ main(int argc, char **argv)
     struct run_proc_args args = {"Alice", 20, {"beijing", "China"}};
     mp_process_t *p;
     int code;
-    check(mp_process_create(&p, run_proc, &args, NULL), "create");
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof args; /* the child gets a copy of these bytes */
+    check(mp_process_create(&p, run_proc, &args, &opts), "create");
     check(mp_process_start(p), "start");
     printf("started %s, pid %d\n", mp_process_name(p), (int)mp_process_pid(p));
     printf("1. child alive: %s\n",

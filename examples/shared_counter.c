@@ -17,7 +17,12 @@
  *     print(v.value)   # 4000
  *
  * `v.value += 1` alone would be a separate read and write, each locked on
- * its own, and increments would be lost; the lock must span both. */
+ * its own, and increments would be lost; the lock must span both.
+ *
+ * The value reaches each worker as its token (text in the worker's
+ * argument bytes), which works under every start method: the value is
+ * made in the spawn context, whose objects have tokens (Python:
+ * get_context('spawn').Value), and a forked worker opens one too. */
 #include <multiproc.h>
 
 #include <stdio.h>
@@ -38,17 +43,19 @@ check(int rc, const char *what)
     return rc;
 }
 
-/* A worker: adds one ROUNDS times, holding the value's lock across each
- * read-modify-write. */
+/* A worker: opens the value its token (arg) names and adds one ROUNDS
+ * times, holding the value's lock across each read-modify-write. */
 static int
 work(void *arg)
 {
-    mp_value_t *v = arg;
+    mp_value_t *v;
+    check(mp_value_attach(&v, arg), "value attach");
     for (int i = 0; i < ROUNDS; i++) {
         mp_lock_acquire(mp_value_get_lock(v), MP_WAIT_FOREVER);
         *(int *)mp_value_ptr(v) += 1;
         mp_lock_release(mp_value_get_lock(v));
     }
+    mp_value_destroy(v);
     return 0;
 }
 
@@ -57,11 +64,18 @@ main(int argc, char **argv)
 {
     /* A spawned child or the forkserver never returns from here. */
     mp_main(argc, argv);
+    mp_context_t spawn_ctx;
+    check(mp_get_context(MP_START_SPAWN, &spawn_ctx), "context");
     mp_value_t *v;
     mp_process_t *procs[WORKERS];
-    check(mp_value_create(&v, MP_TYPE_INT, NULL, NULL), "value create");
+    check(mp_context_value(&spawn_ctx, &v, MP_TYPE_INT, NULL, NULL),
+          "value create");
+    char token[MP_TOKEN_MAX];
+    check(mp_value_token(v, token, sizeof token), "value token");
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof token; /* the child gets a copy of the token */
     for (int i = 0; i < WORKERS; i++) {
-        check(mp_process_create(&procs[i], work, v, NULL), "create");
+        check(mp_process_create(&procs[i], work, token, &opts), "create");
         check(mp_process_start(procs[i]), "start");
     }
     int failed = 0;

@@ -28,7 +28,12 @@
  * The child works on the shared storage itself (Python's get_obj()) while it
  * holds each object's lock, the safe way to read, modify and write. (The
  * seed's JoinableQueue and Pipe parts are joinable_consumers.c and
- * pipe_send_recv.c.) */
+ * pipe_send_recv.c.)
+ *
+ * The value and the array reach the children as tokens in their argument
+ * bytes, which works under every start method (Python pickles them for a
+ * spawn child): they are made in the spawn context, whose objects have
+ * tokens, and a forked child opens a token as well. */
 #include <multiproc.h>
 
 #include <stdio.h>
@@ -36,10 +41,14 @@
 
 #define LEN 10
 
-/* The shared objects the children get. */
-struct f_args {
+/* The shared objects: the handles here, their tokens for the children. */
+struct shared {
     mp_value_t *num;
     mp_array_t *arr;
+};
+struct f_args {
+    char num[MP_TOKEN_MAX];
+    char arr[MP_TOKEN_MAX];
 };
 
 /* Stops the example with the library's message when a call failed. */
@@ -59,29 +68,40 @@ static int
 f(void *arg)
 {
     const struct f_args *a = arg;
-    mp_lock_t *lock = mp_value_get_lock(a->num);
+    mp_value_t *num;
+    mp_array_t *arr;
+    check(mp_value_attach(&num, a->num), "value attach");
+    check(mp_array_attach(&arr, a->arr), "array attach");
+    mp_lock_t *lock = mp_value_get_lock(num);
     check(mp_lock_acquire(lock, MP_WAIT_FOREVER), "value lock");
-    *(int *)mp_value_ptr(a->num) += 1;
+    *(int *)mp_value_ptr(num) += 1;
     check(mp_lock_release(lock), "value unlock");
 
-    lock = mp_array_get_lock(a->arr);
-    int *items = mp_array_ptr(a->arr);
+    lock = mp_array_get_lock(arr);
+    int *items = mp_array_ptr(arr);
     check(mp_lock_acquire(lock, MP_WAIT_FOREVER), "array lock");
-    for (size_t i = 0; i < mp_array_length(a->arr); i++) {
+    for (size_t i = 0; i < mp_array_length(arr); i++) {
         items[i] *= 10;
     }
     check(mp_lock_release(lock), "array unlock");
+    mp_array_destroy(arr);
+    mp_value_destroy(num);
     return 0;
 }
 
 /* Runs f in a new process, waits for it, then prints the value and the
  * array. Returns the child's exit code. */
 static int
-run_and_print(struct f_args *shared)
+run_and_print(struct shared *shared)
 {
+    struct f_args args;
+    check(mp_value_token(shared->num, args.num, sizeof args.num), "token");
+    check(mp_array_token(shared->arr, args.arr, sizeof args.arr), "token");
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof args; /* the child gets a copy of the tokens */
     mp_process_t *p;
     int code;
-    check(mp_process_create(&p, f, shared, NULL), "create");
+    check(mp_process_create(&p, f, &args, &opts), "create");
     check(mp_process_start(p), "start");
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     check(mp_process_exitcode(p, &code), "exitcode");
@@ -104,15 +124,18 @@ main(int argc, char **argv)
 {
     /* A spawned child or the forkserver never returns from here. */
     mp_main(argc, argv);
-    struct f_args shared;
+    mp_context_t spawn_ctx;
+    check(mp_get_context(MP_START_SPAWN, &spawn_ctx), "context");
+    struct shared shared;
     int one = 1;
     int range[LEN];
     for (int i = 0; i < LEN; i++) {
         range[i] = i;
     }
-    check(mp_value_create(&shared.num, MP_TYPE_INT, &one, NULL),
+    check(mp_context_value(&spawn_ctx, &shared.num, MP_TYPE_INT, &one, NULL),
           "value create");
-    check(mp_array_create(&shared.arr, MP_TYPE_INT, LEN, range, NULL),
+    check(mp_context_array(&spawn_ctx, &shared.arr, MP_TYPE_INT, LEN, range,
+                           NULL),
           "array create");
     int code1 = run_and_print(&shared);
     int code2 = run_and_print(&shared);
