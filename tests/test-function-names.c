@@ -165,9 +165,11 @@ c_done(void *arg, const mp__reply_hdr_t *rh, const char *p, const char *end)
 }
 
 static void
-c_fail(void *arg, int err, const char *msg)
+c_fail(void *arg, int err, const char *msg, bool has_exit, int exitcode)
 {
     (void)msg;
+    (void)has_exit;
+    (void)exitcode;
     catch_t *c = arg;
     pthread_mutex_lock(&c->mu);
     c->err = err;

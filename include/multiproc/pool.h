@@ -28,8 +28,13 @@ typedef struct mp_pool_out mp_pool_out_t;
 /* A task: reads in_len bytes at in, writes its result with
  * mp_pool_out_write and returns 0; any other return value fails the task
  * (MP_EREMOTE in the caller, with the text given to mp_pool_out_error).
- * The function is named in the task by its module and offset, so it must
- * be a function of a module loaded in the workers too. Context: a worker. */
+ * The function is named in the task by its object's build-id and offset
+ * (or by the name given with mp_register_function), under every start
+ * method: a worker checks the reference before it calls anything, and a
+ * worker that cannot resolve it (another build, a name not registered
+ * there) fails each item of the task with MP_ENOENT (MP_EPROTO: not code
+ * of that object) and a message saying so, and goes on. Static functions
+ * work. Context: a worker. */
 typedef int (*mp_pool_fn)(const void *in, size_t in_len, mp_pool_out_t *out);
 
 /* An initializer: runs once in every worker (replacements included) before
@@ -111,8 +116,9 @@ MP_EXTERN int mp_pool_processes(const mp_pool_t *pool);
  * result handle in *out (free it with mp_result_destroy, whether or not the
  * task finished). Returns 0 or MP_EINVAL (NULL pool/fn/out, NULL in with
  * in_len > 0), MP_ECLOSED (the pool was closed or terminated: "pool not
- * running"), MP_EBROKEN, MP_ENOMEM. Context: the creating process, any
- * thread. */
+ * running"), MP_EBROKEN, MP_ENOMEM, MP_ENOTSUP (fn's object has no
+ * build-id and fn is not registered: mp_register_function), MP_ENOENT (fn
+ * is in no loaded object). Context: the creating process, any thread. */
 MP_EXTERN int mp_pool_apply_async(mp_pool_t *pool, mp_pool_fn fn,
                                   const void *in, size_t in_len,
                                   mp_result_t **out);
@@ -134,12 +140,14 @@ MP_EXTERN ssize_t mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * status, when not NULL, gets one code per item: 0, MP_EREMOTE (fn failed),
  * MP_EMSGSIZE (result longer than out_size), MP_EWORKER (the worker died while
  * it ran the item's chunk), MP_EBROKEN or MP_ECANCELED (pool broken or
- * terminated). Returns 0 when every item succeeded (also for nitems 0), else
+ * terminated), MP_ENOENT or MP_EPROTO (the worker could not resolve fn: see
+ * mp_pool_fn). Returns 0 when every item succeeded (also for nitems 0), else
  * the code of the first failed item; or MP_ETIMEDOUT (the chunks still running
  * write nothing more to out or status), MP_EINVAL (NULL pool/fn, NULL in or out
  * with a non-zero size and nitems > 0, bad timeout), MP_ECLOSED, MP_EBROKEN,
- * MP_ENOMEM. Each failed item's message: mp_pool_map_errors. Context: the
- * creating process, any thread. */
+ * MP_ENOMEM, MP_ENOTSUP or MP_ENOENT (fn cannot be named: see
+ * mp_pool_apply_async). Each failed item's message: mp_pool_map_errors.
+ * Context: the creating process, any thread. */
 MP_EXTERN int mp_pool_map(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                           size_t in_size, size_t nitems, size_t chunksize,
                           void *out, size_t out_size, int *status,
