@@ -54,10 +54,16 @@ struct task {
     int b;
 };
 
-/* What every consumer gets: the two queues. */
+/* The two queues. */
 struct queues {
     mp_queue_t *tasks;
     mp_queue_t *results;
+};
+/* What every consumer gets: the two queues' names, as argument bytes
+ * (which reach it under every start method); it attaches them. */
+struct queue_names {
+    char tasks[MP_TOKEN_MAX];
+    char results[MP_TOKEN_MAX];
 };
 
 /* Stops the example with the library's message when a call failed;
@@ -86,7 +92,10 @@ sleep_ms(long ms)
 static int
 consumer(void *arg)
 {
-    const struct queues *qs = arg;
+    const struct queue_names *names = arg;
+    struct queues q, *qs = &q;
+    check(mp_queue_attach(&q.tasks, names->tasks), "attach tasks");
+    check(mp_queue_attach(&q.results, names->results), "attach results");
     const char *proc_name = mp_process_name(mp_current_process());
     for (;;) {
         struct task t;
@@ -108,6 +117,8 @@ consumer(void *arg)
         check(mp_queue_put(qs->results, answer, (size_t)len, MP_WAIT_FOREVER),
               "put result");
     }
+    mp_queue_destroy(q.results); /* only unmap: the results stay */
+    mp_queue_destroy(q.tasks);
     return 0;
 }
 
@@ -122,6 +133,10 @@ main(int argc, char **argv)
     struct queues qs;
     check(mp_joinable_queue_create(&qs.tasks, 0), "JoinableQueue");
     check(mp_queue_create(&qs.results, NULL), "Queue");
+    struct queue_names names;
+    snprintf(names.tasks, sizeof names.tasks, "%s", mp_queue_name(qs.tasks));
+    snprintf(names.results, sizeof names.results, "%s",
+             mp_queue_name(qs.results));
 
     /* Start consumers */
     int num_consumers = mp_cpu_count();
@@ -137,7 +152,9 @@ main(int argc, char **argv)
         snprintf(name, sizeof(name), "Consumer-%d", i + 1);
         mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
         opts.name = name;
-        check(mp_process_create(&consumers[i], consumer, &qs, &opts), "create");
+        opts.arg_size = sizeof names; /* the child gets a copy */
+        check(mp_process_create(&consumers[i], consumer, &names, &opts),
+              "create");
         check(mp_process_start(consumers[i]), "start");
     }
 

@@ -31,7 +31,9 @@
  *         while 1:
  *             print(q.get())
  *
- * Here the parent stops after the ten messages instead of waiting forever. */
+ * Here the parent stops after the ten messages instead of waiting forever.
+ * A child's arguments are bytes (opts.arg_size), so every start method
+ * gives it its own copy; the queue reaches it by name. */
 #include <multiproc.h>
 
 #include <pthread.h>
@@ -87,9 +89,9 @@ run_thread(void *arg)
     return NULL;
 }
 
-/* One queue child's arguments: the queue and its number. */
+/* One queue child's arguments: the queue's name and its number. */
 struct put_args {
-    mp_queue_t *q;
+    char q[MP_TOKEN_MAX];
     int n;
 };
 
@@ -98,9 +100,12 @@ static int
 put_item(void *arg)
 {
     const struct put_args *a = arg;
+    mp_queue_t *q;
+    check(mp_queue_attach(&q, a->q), "attach");
     char msg[32];
     int len = snprintf(msg, sizeof msg, "[%d, 'hello']", a->n);
-    check(mp_queue_put(a->q, msg, (size_t)len, MP_WAIT_FOREVER), "put");
+    check(mp_queue_put(q, msg, (size_t)len, MP_WAIT_FOREVER), "put");
+    mp_queue_destroy(q); /* only unmaps: the message stays */
     return 0;
 }
 
@@ -113,9 +118,13 @@ share_through_queue(void)
     check(mp_queue_create(&q, NULL), "queue create");
     struct put_args args[RUNS];
     mp_process_t *procs[RUNS];
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof args[0];
     for (int i = 0; i < RUNS; i++) {
-        args[i] = (struct put_args){q, i};
-        check(mp_process_create(&procs[i], put_item, &args[i], NULL), "create");
+        snprintf(args[i].q, sizeof args[i].q, "%s", mp_queue_name(q));
+        args[i].n = i;
+        check(mp_process_create(&procs[i], put_item, &args[i], &opts),
+              "create");
         check(mp_process_start(procs[i]), "start");
     }
     int got = 0;
@@ -136,11 +145,20 @@ share_through_queue(void)
     return got;
 }
 
+/* One process's arguments, copied to it as bytes: the list (its own
+ * copy) and the number to append. */
+struct run_proc_args {
+    struct list list;
+    int n;
+};
+
 /* The process target: its exit code is the length of its list. */
 static int
 run_process(void *arg)
 {
-    return run(arg);
+    struct run_proc_args *a = arg;
+    struct run_args r = {&a->list, a->n};
+    return run(&r);
 }
 
 int
@@ -166,12 +184,14 @@ main(int argc, char **argv)
     }
 
     struct list proc_info = {{0}, 0};
-    struct run_args pargs[RUNS];
+    struct run_proc_args pargs[RUNS];
     mp_process_t *procs[RUNS];
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof pargs[0]; /* each child gets a copy */
     printf("processes each get a copy:\n");
     for (int i = 0; i < RUNS; i++) {
-        pargs[i] = (struct run_args){&proc_info, i};
-        check(mp_process_create(&procs[i], run_process, &pargs[i], NULL),
+        pargs[i] = (struct run_proc_args){proc_info, i};
+        check(mp_process_create(&procs[i], run_process, &pargs[i], &opts),
               "create");
         check(mp_process_start(procs[i]), "start");
     }

@@ -71,7 +71,11 @@ main(int argc, char **argv)
     info("main line");
     mp_process_t *p;
     int code;
-    check(mp_process_create(&p, f, "bob", NULL), "create");
+    /* The argument as bytes (the string with its terminator): a copy
+     * reaches the child under every start method. */
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof "bob";
+    check(mp_process_create(&p, f, "bob", &opts), "create");
     check(mp_process_start(p), "start");
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     check(mp_process_exitcode(p, &code), "exitcode");

@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define COUNT 10
@@ -159,16 +160,26 @@ api_tour(void)
     mp_queue_destroy(q);
 }
 
+/* Opens the queue a child's argument names (its name, as bytes). */
+static mp_queue_t *
+open_queue(const char *name)
+{
+    mp_queue_t *q;
+    check(mp_queue_attach(&q, name), "attach");
+    return q;
+}
+
 /* The writer process: puts 0 .. COUNT-1. */
 static int
 write_proc(void *arg)
 {
-    mp_queue_t *q = arg;
+    mp_queue_t *q = open_queue(arg);
     for (int i = 0; i < COUNT; i++) {
         printf("Put %d to queue...\n", i);
         check(mp_queue_put(q, &i, sizeof(i), MP_WAIT_FOREVER), "put");
         sleep_ms(20);
     }
+    mp_queue_destroy(q); /* only unmaps: the values stay */
     return 0;
 }
 
@@ -177,7 +188,7 @@ write_proc(void *arg)
 static int
 read_proc(void *arg)
 {
-    mp_queue_t *q = arg;
+    mp_queue_t *q = open_queue(arg);
     int wrong = 0;
     long rc;
     for (int i = 0; i < COUNT; i++) {
@@ -187,15 +198,20 @@ read_proc(void *arg)
     }
     get_int(q, 100, &rc);
     printf("reader: get(True, 0.1) -> %s, done\n", py_exc(rc));
+    mp_queue_destroy(q);
     return wrong;
 }
 
-/* Starts target(q) in a new process. */
+/* Starts target(q's name) in a new process: the name as bytes reaches it
+ * under every start method, and it attaches the queue. */
 static mp_process_t *
 start(mp_target_fn target, mp_queue_t *q)
 {
+    const char *name = mp_queue_name(q);
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = strlen(name) + 1;
     mp_process_t *p;
-    check(mp_process_create(&p, target, q, NULL), "create");
+    check(mp_process_create(&p, target, (void *)name, &opts), "create");
     check(mp_process_start(p), "start");
     return p;
 }

@@ -42,7 +42,9 @@
  *
  * Three workers start first and wait on their pipes (standing in for pool
  * workers that are idle until a task comes). Then the parent creates the
- * queue, sends its name to each worker, and reads the 3 x 3 values. */
+ * queue, sends its name to each worker, and reads the 3 x 3 values. Each
+ * worker's end of its pipe reaches it as a token in its argument bytes
+ * (mp_conn_token), which works under every start method. */
 #include <multiproc.h>
 
 #include <errno.h>
@@ -77,12 +79,14 @@ sleep_ms(long ms)
     }
 }
 
-/* A worker: waits for a queue's name on its pipe (the queue does not exist
- * yet when it starts), attaches the queue and runs the seed's write(q). */
+/* A worker: opens its pipe's end (arg: its token), waits for a queue's
+ * name on it (the queue does not exist yet when it starts), attaches the
+ * queue and runs the seed's write(q). */
 static int
 worker(void *arg)
 {
-    mp_conn_t *tasks = arg;
+    mp_conn_t *tasks;
+    check(mp_conn_attach(&tasks, arg, 30000), "pipe attach");
     char name[256];
     ssize_t n =
         mp_conn_recv_bytes_into(tasks, name, sizeof(name) - 1, MP_WAIT_FOREVER);
@@ -118,9 +122,13 @@ main(int argc, char **argv)
     for (int i = 0; i < WORKERS; i++) {
         mp_conn_t *reader;
         check(mp_pipe(&reader, &to_worker[i], false), "pipe");
-        check(mp_process_create(&workers[i], worker, reader, NULL), "create");
+        char token[MP_TOKEN_MAX];
+        check(mp_conn_token(reader, token, sizeof token), "pipe token");
+        mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+        opts.arg_size = sizeof token; /* the child gets a copy */
+        check(mp_process_create(&workers[i], worker, token, &opts), "create");
         check(mp_process_start(workers[i]), "start");
-        mp_conn_destroy(reader); /* the worker has its own copy */
+        mp_conn_destroy(reader); /* the worker opens its own copy */
     }
 
     /* Only now the queue: the workers cannot have inherited it. */

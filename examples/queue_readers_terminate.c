@@ -34,7 +34,12 @@
  * acquires it once per value written before it terminates the readers: by
  * then every value was got and printed, and both readers wait in get() for a
  * value that never comes. The random sleeps are shorter than the seed's
- * (up to 0.1 s instead of up to 1 s). */
+ * (up to 0.1 s instead of up to 1 s).
+ *
+ * The children get the queue's name and the semaphore's token as argument
+ * bytes and open both, which works under every start method (Python
+ * pickles them for a spawn child); the semaphore is made in the spawn
+ * context, whose objects have tokens. */
 #include <multiproc.h>
 
 #include <errno.h>
@@ -47,10 +52,15 @@
 #define READERS 2
 
 /* What every child gets: the queue, and the semaphore a reader releases for
- * each value it printed. */
+ * each value it printed; as text (the queue's name and the semaphore's
+ * token) in the argument bytes, opened by open_shared. */
 struct shared {
     mp_queue_t *q;
     mp_semaphore_t *printed;
+};
+struct shared_names {
+    char q[MP_TOKEN_MAX];
+    char printed[MP_TOKEN_MAX];
 };
 
 /* Stops the example with the library's message when a call failed;
@@ -75,11 +85,21 @@ sleep_ms(long ms)
     }
 }
 
+/* Opens in a child the objects that names (the argument bytes) names. */
+static struct shared
+open_shared(const struct shared_names *names)
+{
+    struct shared s;
+    check(mp_queue_attach(&s.q, names->q), "queue attach");
+    check(mp_semaphore_attach(&s.printed, names->printed), "semaphore attach");
+    return s;
+}
+
 /* The writer: puts 0 .. COUNT-1 with a random pause after each. */
 static int
 write_proc(void *arg)
 {
-    const struct shared *s = arg;
+    struct shared sh = open_shared(arg), *s = &sh;
     printf("Process to write: %d\n", (int)getpid());
     srand((unsigned)getpid());
     for (int value = 0; value < COUNT; value++) {
@@ -88,6 +108,8 @@ write_proc(void *arg)
               "put");
         sleep_ms(rand() % 100); /* time.sleep(random.random()) */
     }
+    mp_semaphore_destroy(s->printed);
+    mp_queue_destroy(s->q); /* only unmaps: the values stay */
     return 0;
 }
 
@@ -95,7 +117,7 @@ write_proc(void *arg)
 static int
 read_proc(void *arg)
 {
-    const struct shared *s = arg;
+    struct shared sh = open_shared(arg), *s = &sh;
     printf("Process to read: %d\n", (int)getpid());
     for (;;) {
         int value;
@@ -108,12 +130,14 @@ read_proc(void *arg)
     return 0; /* not reached */
 }
 
-/* Starts target(s) in a new process. */
+/* Starts target(names) in a new process. */
 static mp_process_t *
-start(mp_target_fn target, struct shared *s)
+start(mp_target_fn target, struct shared_names *names)
 {
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof *names; /* the child gets a copy */
     mp_process_t *p;
-    check(mp_process_create(&p, target, s, NULL), "create");
+    check(mp_process_create(&p, target, names, &opts), "create");
     check(mp_process_start(p), "start");
     return p;
 }
@@ -125,13 +149,19 @@ main(int argc, char **argv)
     mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
+    mp_context_t spawn_ctx;
+    check(mp_get_context(MP_START_SPAWN, &spawn_ctx), "context");
     struct shared s;
     check(mp_queue_create(&s.q, NULL), "queue create");
-    check(mp_semaphore_create(&s.printed, 0), "semaphore create");
-    mp_process_t *pw = start(write_proc, &s);
+    check(mp_context_semaphore(&spawn_ctx, &s.printed, 0), "semaphore create");
+    struct shared_names names;
+    snprintf(names.q, sizeof names.q, "%s", mp_queue_name(s.q));
+    check(mp_semaphore_token(s.printed, names.printed, sizeof names.printed),
+          "semaphore token");
+    mp_process_t *pw = start(write_proc, &names);
     mp_process_t *pr[READERS];
     for (int i = 0; i < READERS; i++) {
-        pr[i] = start(read_proc, &s);
+        pr[i] = start(read_proc, &names);
     }
 
     int code;
