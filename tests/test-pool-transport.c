@@ -5,12 +5,14 @@
  * formats, drives the ordinary mp_pool_* calls, and an item may fail with
  * the library code its worker gives (MP__ITEM_CODE); a forwarded task
  * (mp__pool_submit_raw) ends in its sink with the worker's reply as it
- * came, or with the failure when its worker was killed. */
+ * came, or with the failure when its worker was killed; a forwarded task
+ * whose function reference is forged fails its item, nothing called. */
 #include "runner.h"
 
 #include "pool/remote.h"
 #include "process/fnref.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -243,6 +245,7 @@ typedef struct catch
     pthread_cond_t cv;
     bool ended;
     int err;
+    int exitcode; /* INT_MIN: none */
     char msg[256];
     mp__reply_hdr_t rh;
     char items[256];
@@ -265,11 +268,12 @@ c_done(void *arg, const mp__reply_hdr_t *rh, const char *p, const char *end)
 }
 
 static void
-c_fail(void *arg, int err, const char *msg)
+c_fail(void *arg, int err, const char *msg, bool has_exit, int exitcode)
 {
     catch_t *c = arg;
     pthread_mutex_lock(&c->mu);
     c->err = err;
+    c->exitcode = has_exit ? exitcode : INT_MIN;
     snprintf(c->msg, sizeof c->msg, "%s", msg != NULL ? msg : "");
     c->ended = true;
     pthread_cond_broadcast(&c->cv);
@@ -325,6 +329,82 @@ task_message(mp_pool_fn fn, const int64_t *in, size_t n, size_t *len)
     return msg;
 }
 
+/* Forges the function reference of task message msg (task_message's):
+ * its build-id one byte off (after "MPFN", version, kind and the id's
+ * length), or its offset (the last 8 bytes) past its object's code. */
+enum { FORGE_BUILD_ID, FORGE_OFFSET };
+static void
+forge(char *msg, int how)
+{
+    mp__task_hdr_t th;
+    memcpy(&th, msg, sizeof th);
+    unsigned char *ref = (unsigned char *)msg + sizeof th;
+    if (how == FORGE_BUILD_ID) {
+        ref[7] ^= 0x5a;
+    } else {
+        memset(ref + th.ref_len - 8, 0x7f, 8);
+    }
+}
+
+/* Submits a task of triple over {-1} with its reference forged as how
+ * says, and checks that its item failed with code and the worker's
+ * message, triple uncalled (it would have killed the worker on -1: the
+ * sink's fail). */
+static void
+check_forged_fails(mp_pool_t *pool, int how, int code)
+{
+    catch_t c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    mp__pool_cond_init(&c.cv);
+    int64_t minus = -1;
+    size_t len;
+    char *msg = task_message(triple, &minus, 1, &len);
+    forge(msg, how);
+    ASSERT_OK(mp__pool_submit_raw(pool, msg, len, &c_sink, &c));
+    free(msg);
+    c_wait(&c);
+    pthread_cond_destroy(&c.cv);
+    ASSERT_EQ(c.err, 0); /* a reply came: the worker lived */
+    ASSERT_EQ(c.rh.kind, MP__REPLY_DONE);
+    ASSERT_EQ(c.rh.nitems, 1);
+    ASSERT_EQ(c.rh.uniform_len, MP__ITEM_VAR);
+    mp__item_hdr_t ih;
+    ASSERT_GE(c.items_len, sizeof ih);
+    memcpy(&ih, c.items, sizeof ih);
+    ASSERT_EQ(ih.rc, code);
+    ASSERT((ih.pad & MP__ITEM_CODE) != 0);
+    ASSERT_LE(ih.len, c.items_len - sizeof ih);
+    const char *text = c.items + sizeof ih;
+    ASSERT(memchr(text, '\0', ih.len) != NULL);
+    ASSERT(strstr(text, "cannot be called in this worker") != NULL);
+    ASSERT(strstr(text, mp_strerror(code)) != NULL);
+}
+
+/* A task whose function reference does not match (another build, code
+ * that is not there) fails its item with a clear error under every start
+ * method, nothing is called, and the same worker goes on with the next. */
+TEST_TIMEOUT(pool_forged_task_reference_fails_and_pool_goes_on, 120)
+{
+    static const mp_start_method_t methods[] = {
+        MP_START_FORK, MP_START_FORKSERVER, MP_START_SPAWN};
+    for (size_t k = 0; k < sizeof methods / sizeof *methods; k++) {
+        mp_pool_t *pool = mpt_pool_make_by(1, 0, methods[k]);
+        char none[2] = {0};
+        pid_t before[2], after[2];
+        ASSERT_OK(mp_pool_map(pool, mpt_task_pid, none, 1, 2, 1, before,
+                              sizeof *before, NULL, MP_WAIT_FOREVER));
+        check_forged_fails(pool, FORGE_BUILD_ID, MP_ENOENT);
+        check_forged_fails(pool, FORGE_OFFSET, MP_EPROTO);
+        ASSERT_OK(mp_pool_map(pool, mpt_task_pid, none, 1, 2, 1, after,
+                              sizeof *after, NULL, MP_WAIT_FOREVER));
+        ASSERT_EQ(after[0], before[0]);
+        int64_t in[3] = {1, 2, 3}, out[3];
+        ASSERT_OK(mp_pool_map(pool, triple, in, sizeof *in, 3, 1, out,
+                              sizeof *out, NULL, MP_WAIT_FOREVER));
+        ASSERT_EQ(out[2], 9);
+        mpt_pool_finish(pool);
+    }
+}
+
 TEST(pool_submit_raw_ends_in_its_sink)
 {
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
@@ -358,6 +438,8 @@ TEST(pool_submit_raw_ends_in_its_sink)
     c_wait(&dead);
     ASSERT_EQ(dead.err, MP_EWORKER);
     ASSERT(strstr(dead.msg, "signal 9") != NULL);
+    /* With the exit code its worker died with. */
+    ASSERT_EQ(dead.exitcode, -SIGKILL);
     /* Not a task message. */
     ASSERT_ERR(mp__pool_submit_raw(pool, in, 4, &c_sink, &ok), MP_EPROTO);
     ASSERT_OK(mp_pool_close(pool));
