@@ -55,21 +55,13 @@ mp__plat_epoll_wait(int ep, int *fds, uint32_t *events, int cap,
     }
     for (;;) {
         int n = epoll_wait(ep, evs, cap, mp__remaining_ms(deadline));
-        if (n > 0) {
-            for (int i = 0; i < n; i++) {
-                fds[i] = evs[i].data.fd;
-                events[i] = evs[i].events;
-            }
-            return n;
+        if (!mp__plat_wait_over(&n, deadline)) {
+            continue;
         }
-        if (n == 0) {
-            if (deadline == MP__NO_DEADLINE || mp__now_ns() >= deadline) {
-                return 0;
-            }
-            continue; /* the wait rounds; wait out the rest */
+        for (int i = 0; i < n; i++) {
+            fds[i] = evs[i].data.fd;
+            events[i] = evs[i].events;
         }
-        if (errno != EINTR) {
-            return -errno;
-        }
+        return n;
     }
 }

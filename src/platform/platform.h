@@ -35,6 +35,28 @@ mp__plat_nb_error(void)
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
+/* mp__plat_wait_over is the platform's one deadline loop (poll, epoll):
+ * given *r, the result of a wait for readiness that took
+ * mp__remaining_ms(deadline) as its timeout, says whether the loop ends:
+ * yes for ready fds (*r > 0), for a timeout once the deadline has passed
+ * (*r == 0; a timeout in ms rounds, so one that comes early waits again),
+ * and for a failure other than EINTR (*r becomes -errno). */
+static inline bool
+mp__plat_wait_over(int *r, int64_t deadline)
+{
+    if (*r > 0) {
+        return true;
+    }
+    if (*r == 0) {
+        return deadline == MP__NO_DEADLINE || mp__now_ns() >= deadline;
+    }
+    if (errno == EINTR) {
+        return false;
+    }
+    *r = -errno;
+    return true;
+}
+
 /* --- futex (linux_futex.c): the one wait primitive -------------------- */
 
 /* mp__plat_futex_wait sleeps while *word == expected, until woken or until

@@ -85,17 +85,8 @@ mp__plat_poll_many(struct pollfd *pfds, size_t n, int64_t deadline)
 {
     for (;;) {
         int r = poll(pfds, (nfds_t)n, mp__remaining_ms(deadline));
-        if (r > 0) {
+        if (mp__plat_wait_over(&r, deadline)) {
             return r;
-        }
-        if (r == 0) {
-            if (deadline == MP__NO_DEADLINE || mp__now_ns() >= deadline) {
-                return 0;
-            }
-            continue; /* poll rounds down; wait out the rest */
-        }
-        if (errno != EINTR) {
-            return -errno;
         }
     }
 }
