@@ -53,11 +53,20 @@ recv_text(mp_conn_t *c, char *buf, size_t size)
     buf[n] = '\0';
 }
 
+/* Opens in a child the pipe end whose token (its argument) is token. */
+static mp_conn_t *
+open_end(const char *token)
+{
+    mp_conn_t *c;
+    check(mp_conn_attach(&c, token, 30000), "attach");
+    return c;
+}
+
 /* The child of the duplex part: answers each message on the same end. */
 static int
 duplex_child(void *arg)
 {
-    mp_conn_t *conn2 = arg;
+    mp_conn_t *conn2 = open_end(arg);
     char buf[64];
     char reply[96];
     for (int i = 0; i < ROUNDS; i++) {
@@ -74,19 +83,25 @@ duplex_child(void *arg)
 static int
 oneway_child(void *arg)
 {
-    mp_conn_t *conn2 = arg;
+    mp_conn_t *conn2 = open_end(arg);
     send_text(conn2, "one way only");
     mp_conn_destroy(conn2);
     return 0;
 }
 
-/* Starts target(end) in a child, closes the parent's copy of end, and
- * returns the child's handle. */
+/* Starts target(end's token) in a child, closes the parent's copy of end,
+ * and returns the child's handle. The token travels as the child's
+ * argument bytes, so the end reaches it under every start method (Python
+ * pickles a Connection for a spawn child the same way). */
 static mp_process_t *
 start_with(mp_target_fn target, mp_conn_t *end)
 {
+    char token[MP_TOKEN_MAX];
+    check(mp_conn_token(end, token, sizeof token), "token");
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof token;
     mp_process_t *p;
-    check(mp_process_create(&p, target, end, NULL), "create");
+    check(mp_process_create(&p, target, token, &opts), "create");
     check(mp_process_start(p), "start");
     mp_conn_destroy(end);
     return p;

@@ -21,7 +21,10 @@
  * Python, the parent may join before it receives: a small message fits in
  * the pipe's buffer, so the child's send does not wait for the reader. Once
  * the child closed its end (and the parent its copy of it), a second
- * receive reports the end of stream: Python's EOFError, here MP_EOF. */
+ * receive reports the end of stream: Python's EOFError, here MP_EOF. The
+ * child's end reaches it as a token in its argument bytes (mp_conn_token),
+ * which works under every start method, as Python pickles a Connection
+ * for a spawn child. */
 #include <multiproc.h>
 
 #include <stdbool.h>
@@ -54,7 +57,8 @@ check(long rc, const char *what)
 static int
 f(void *arg)
 {
-    mp_conn_t *conn = arg;
+    mp_conn_t *conn;
+    check(mp_conn_attach(&conn, arg, 30000), "attach");
     struct message msg;
     memset(&msg, 0, sizeof(msg));
     msg.number = 42;
@@ -62,6 +66,7 @@ f(void *arg)
     snprintf(msg.text, sizeof(msg.text), "%s", "hello");
     check(mp_conn_send_bytes(conn, &msg, sizeof(msg), MP_WAIT_FOREVER), "send");
     check(mp_conn_close(conn), "close");
+    mp_conn_destroy(conn);
     return 0;
 }
 
@@ -78,10 +83,14 @@ main(int argc, char **argv)
 
     mp_process_t *p;
     int code;
-    check(mp_process_create(&p, f, child_conn, NULL), "create");
+    char token[MP_TOKEN_MAX];
+    check(mp_conn_token(child_conn, token, sizeof token), "token");
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof token; /* the child gets a copy */
+    check(mp_process_create(&p, f, token, &opts), "create");
     check(mp_process_start(p), "start");
-    /* The child has its own copy of child_conn; the parent's must be closed
-     * too, or the parent would never see the end of the stream. */
+    /* The child opens its own copy of child_conn; the parent's must be
+     * closed too, or the parent would never see the end of the stream. */
     mp_conn_destroy(child_conn);
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     check(mp_process_exitcode(p, &code), "exitcode");

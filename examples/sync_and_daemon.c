@@ -17,7 +17,12 @@
  *     for i in range(3): Process(target=say, args=(lock, i)).start()
  *     sem = Semaphore(2)
  *     for i in range(4): Process(target=visit, args=(sem, inside, i)).start()
- *     # ... join the workers; the daemon is terminated at exit */
+ *     # ... join the workers; the daemon is terminated at exit
+ *
+ * The lock, the semaphore and the array reach each worker as tokens in its
+ * argument bytes, which works under every start method (Python pickles
+ * them for a spawn child): they are made in the spawn context, whose
+ * objects have tokens, and a forked worker opens a token as well. */
 #include <multiproc.h>
 
 #include <errno.h>
@@ -34,11 +39,17 @@
  * library's exit handler has terminated the daemon. */
 static mp_process_t *daemon_proc;
 
-/* What the workers share; each worker gets a pointer to it. */
+/* What the workers share. */
 struct shared {
     mp_lock_t *lock;
     mp_semaphore_t *sem;
     mp_array_t *inside; /* [workers inside now, most inside at once] */
+};
+/* What each worker gets: the shared objects' tokens. */
+struct shared_tokens {
+    char lock[MP_TOKEN_MAX];
+    char sem[MP_TOKEN_MAX];
+    char inside[MP_TOKEN_MAX];
 };
 
 /* Stops the example with the library's message when a call failed. */
@@ -75,11 +86,31 @@ watch(void *arg)
     return 0; /* not reached */
 }
 
+/* Opens in a worker the objects whose tokens (its argument) t holds. */
+static struct shared
+open_shared(const struct shared_tokens *t)
+{
+    struct shared sh;
+    check(mp_lock_attach(&sh.lock, t->lock), "lock attach");
+    check(mp_semaphore_attach(&sh.sem, t->sem), "semaphore attach");
+    check(mp_array_attach(&sh.inside, t->inside), "array attach");
+    return sh;
+}
+
+/* Drops a worker's handles (the objects stay: they are the parent's). */
+static void
+close_shared(struct shared *sh)
+{
+    mp_array_destroy(sh->inside);
+    mp_semaphore_destroy(sh->sem);
+    mp_lock_destroy(sh->lock);
+}
+
 /* A Lock worker: its three lines come out together. */
 static int
 say(void *arg)
 {
-    struct shared *sh = arg;
+    struct shared opened = open_shared(arg), *sh = &opened;
     const char *me = mp_process_name(mp_current_process());
     check(mp_lock_acquire(sh->lock, MP_WAIT_FOREVER), "lock acquire");
     for (int i = 1; i <= 3; i++) {
@@ -87,6 +118,7 @@ say(void *arg)
         sleep_ms(10); /* others would get in here without the lock */
     }
     check(mp_lock_release(sh->lock), "lock release");
+    close_shared(sh);
     return 0;
 }
 
@@ -110,25 +142,28 @@ count_inside(mp_array_t *inside, int delta)
 static int
 visit(void *arg)
 {
-    struct shared *sh = arg;
+    struct shared opened = open_shared(arg), *sh = &opened;
     const char *me = mp_process_name(mp_current_process());
     check(mp_semaphore_acquire(sh->sem, MP_WAIT_FOREVER), "sem acquire");
     printf("%s enters (%d inside)\n", me, count_inside(sh->inside, 1));
     sleep_ms(50);
     printf("%s leaves (%d inside)\n", me, count_inside(sh->inside, -1));
     check(mp_semaphore_release(sh->sem), "sem release");
+    close_shared(sh);
     return 0;
 }
 
-/* Starts n processes running target(sh), joins them all, and returns how
- * many did not exit with 0. */
+/* Starts n processes running target(tokens), joins them all, and returns
+ * how many did not exit with 0. */
 static int
-run_workers(int n, mp_target_fn target, struct shared *sh)
+run_workers(int n, mp_target_fn target, struct shared_tokens *tokens)
 {
     mp_process_t *procs[VISITORS];
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof *tokens; /* each worker gets a copy */
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        check(mp_process_create(&procs[i], target, sh, NULL), "create");
+        check(mp_process_create(&procs[i], target, tokens, &opts), "create");
         check(mp_process_start(procs[i]), "start");
     }
     for (int i = 0; i < n; i++) {
@@ -153,17 +188,25 @@ main(int argc, char **argv)
     check(mp_process_create(&daemon_proc, watch, NULL, &daemon_opts), "create");
     check(mp_process_start(daemon_proc), "start");
 
+    mp_context_t spawn_ctx;
+    check(mp_get_context(MP_START_SPAWN, &spawn_ctx), "context");
     struct shared sh;
-    check(mp_lock_create(&sh.lock), "lock create");
-    check(mp_semaphore_create(&sh.sem, SEM_SLOTS), "semaphore create");
-    check(mp_array_create(&sh.inside, MP_TYPE_INT, 2, NULL, NULL),
+    check(mp_context_lock(&spawn_ctx, &sh.lock), "lock create");
+    check(mp_context_semaphore(&spawn_ctx, &sh.sem, SEM_SLOTS),
+          "semaphore create");
+    check(mp_context_array(&spawn_ctx, &sh.inside, MP_TYPE_INT, 2, NULL, NULL),
           "array create");
+    struct shared_tokens tokens;
+    check(mp_lock_token(sh.lock, tokens.lock, sizeof tokens.lock), "token");
+    check(mp_semaphore_token(sh.sem, tokens.sem, sizeof tokens.sem), "token");
+    check(mp_array_token(sh.inside, tokens.inside, sizeof tokens.inside),
+          "token");
 
     printf("--- Lock: one worker prints at a time ---\n");
-    int failed = run_workers(SAYERS, say, &sh);
+    int failed = run_workers(SAYERS, say, &tokens);
     printf("--- Semaphore(%d): at most %d workers inside ---\n", SEM_SLOTS,
            SEM_SLOTS);
-    failed += run_workers(VISITORS, visit, &sh);
+    failed += run_workers(VISITORS, visit, &tokens);
     int most;
     check(mp_array_get(sh.inside, 1, &most), "array get");
     printf("most workers inside at once: %d\n", most);
