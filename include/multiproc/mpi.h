@@ -97,7 +97,8 @@ typedef struct mp_mpi_pool_opts {
  * children; an item that fails because of its child (killed, crashed,
  * timed out) or its rank's local pool (broken) carries the library code
  * (MP_EWORKER, MP_ETIMEDOUT, MP_EBROKEN) and a message ending with
- * "(rank R on HOST)"; mp_result_exitcode reports MP_ENOENT for them.
+ * "(rank R on HOST)"; where its child died, mp_result_exitcode gives
+ * that child's exit code (an exit status, or minus a signal), as locally.
  * Several pools may live at once and share the ranks. Destroy every pool
  * before mp_mpi_finalize. Returns 0 or MP_EINVAL (NULL mpi or out, opts
  * not from MP_MPI_POOL_OPTS_INIT, negative processes, bad task_timeout, NULL

@@ -137,9 +137,12 @@ send_ended(rank_t *rk, const lpool_t *lp, int code)
 }
 
 /* Builds t's reply where every item failed with err and text (the rank's
- * place added unless the task itself failed); NULL when out of memory. */
+ * place added unless the task itself failed), with the exit code of the
+ * child it died with when has_exit (MP__ITEM_EXIT); NULL when out of
+ * memory. */
 static void *
-fail_reply(const rtask_t *t, int err, const char *text, size_t *len)
+fail_reply(const rtask_t *t, int err, const char *text, bool has_exit,
+           int exitcode, size_t *len)
 {
     char m[MP__POOL_MSG_MAX];
     if (err == MP_EREMOTE) {
@@ -161,7 +164,10 @@ fail_reply(const rtask_t *t, int err, const char *text, size_t *len)
         return NULL;
     }
     memcpy(buf, &rh, sizeof rh);
-    mp__item_hdr_t ih = {.rc = err, .pad = MP__ITEM_CODE, .len = ml};
+    mp__item_hdr_t ih = {.rc = err,
+                         .pad = has_exit ? MP__ITEM_EXIT_PAD(exitcode)
+                                         : MP__ITEM_CODE,
+                         .len = ml};
     char *tab = buf + sizeof rh, *at = tab + t->nitems * sizeof ih;
     for (size_t i = 0; i < t->nitems; i++) {
         memcpy(tab + i * sizeof ih, &ih, sizeof ih);
@@ -203,11 +209,12 @@ sink_done(void *arg, const mp__reply_hdr_t *rh, const char *p, const char *end)
 }
 
 static void
-sink_fail(void *arg, int err, const char *msg)
+sink_fail(void *arg, int err, const char *msg, bool has_exit, int exitcode)
 {
     rtask_t *t = arg;
     size_t n = 0;
-    void *buf = fail_reply(t, err, msg != NULL ? msg : mp_strerror(err), &n);
+    void *buf = fail_reply(t, err, msg != NULL ? msg : mp_strerror(err),
+                           has_exit, exitcode, &n);
     end_task(t, buf, n);
 }
 
@@ -352,7 +359,7 @@ start_task(rank_t *rk, lpool_t *lp, const void *msg, size_t len)
     int err = rk->br->submit_raw(lp->pool, msg, len, &task_sink, t);
     if (err != 0) {
         size_t n = 0;
-        void *buf = fail_reply(t, err, mp_strerror(err), &n);
+        void *buf = fail_reply(t, err, mp_strerror(err), false, 0, &n);
         end_task(t, buf, n);
     }
 }
@@ -385,7 +392,7 @@ send_ended_tasks(rank_t *rk, lpool_t *lp)
         done = t->next;
         if (t->reply == NULL) {
             t->reply = fail_reply(t, MP_ENOMEM, "out of memory on the rank",
-                                  &t->reply_len);
+                                  false, 0, &t->reply_len);
         }
         if (t->reply == NULL) {
             mp__mpi_abort(rk->wire.comm, "out of memory answering a task");

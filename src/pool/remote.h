@@ -20,8 +20,17 @@
 #include "../platform/platform.h"
 #include "pool_internal.h"
 
-/* mp__item_hdr_t.pad's flag: rc is the item's library code. */
+/* mp__item_hdr_t.pad's flags: MP__ITEM_CODE, rc is the item's library
+ * code; MP__ITEM_EXIT (with MP__ITEM_CODE), the pad's upper 16 bits are
+ * the exit code of the process the item died with (an exit status, or
+ * minus a signal), which mp_result_exitcode gives. MP__ITEM_EXIT_PAD
+ * makes such a pad; MP__ITEM_EXIT_CODE reads the code back. */
 #define MP__ITEM_CODE 1u
+#define MP__ITEM_EXIT 2u
+#define MP__ITEM_EXIT_PAD(code)                                                \
+    (MP__ITEM_CODE | MP__ITEM_EXIT |                                           \
+     ((uint32_t)(uint16_t)(int16_t)(code) << 16))
+#define MP__ITEM_EXIT_CODE(pad) ((int)(int16_t)(uint16_t)((pad) >> 16))
 
 /* How a pool's workers are started and ended; see above. Every call comes
  * from the pool's handler thread with no pool lock held.
@@ -57,11 +66,13 @@ int mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
  * gets its DONE reply as the worker sent it (rh, then the items at p ..
  * end, not checked); fail tells that every item failed with err and msg
  * (its worker died, the task timed out, the pool was terminated or
- * broken). */
+ * broken), with the dead worker's exit code when has_exit (an exit
+ * status, or minus a signal). */
 typedef struct mp__pool_sink {
     void (*done)(void *arg, const mp__reply_hdr_t *rh, const char *p,
                  const char *end);
-    void (*fail)(void *arg, int err, const char *msg);
+    void (*fail)(void *arg, int err, const char *msg, bool has_exit,
+                 int exitcode);
 } mp__pool_sink_t;
 
 /* mp__pool_submit_raw queues a task message as an inbox carries it (len

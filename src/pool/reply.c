@@ -37,7 +37,7 @@ job_fail_from(mp__job_t *j, size_t from, int err, const char *msg,
     mp__outcome_t o = {
         .rc = err, .msg = msg, .has_exit = has_exit, .exitcode = exitcode};
     if (j->sink != NULL) {
-        j->sink->fail(j->sink_arg, err, msg);
+        j->sink->fail(j->sink_arg, err, msg, has_exit, exitcode);
     } else if (j->res != NULL && from == 0) {
         deliver_result(j, &o);
     } else if (j->batch != NULL && from < j->count) {
@@ -117,8 +117,11 @@ reply_next(reply_reader_t *r, mp__outcome_t *o, char *msg, size_t msg_len)
         msg[n] = '\0';
         /* A transport's worker may give the item's library code
          * (remote.h); a negative one only, so that it reads as failed. */
-        int rc = (ih.pad & MP__ITEM_CODE) && ih.rc < 0 ? ih.rc : MP_EREMOTE;
-        *o = (mp__outcome_t){.rc = rc, .msg = msg};
+        bool code = (ih.pad & MP__ITEM_CODE) && ih.rc < 0;
+        *o = (mp__outcome_t){.rc = code ? ih.rc : MP_EREMOTE,
+                             .msg = msg,
+                             .has_exit = code && (ih.pad & MP__ITEM_EXIT),
+                             .exitcode = code ? MP__ITEM_EXIT_CODE(ih.pad) : 0};
     }
     r->data += ih.len;
     return true;

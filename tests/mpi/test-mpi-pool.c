@@ -458,6 +458,16 @@ case_sigkill(mp_pool_t *pool)
         mp_free(errors[i]);
     }
     CHECK(!bad);
+    /* The item carries the exit code its child died with, as locally. */
+    int64_t three = 3;
+    mp_result_t *r = NULL;
+    CHECK_RC(mp_pool_apply_async(pool, die_on_3, &three, sizeof three, &r), 0);
+    int got = (int)mp_result_get(r, NULL, T_WAIT);
+    int code = 0, has = mp_result_exitcode(r, &code);
+    mp_result_destroy(r);
+    CHECK_RC(got, MP_EWORKER);
+    CHECK_RC(has, 0);
+    CHECK_RC(code, -SIGKILL);
     /* The job goes on: the next map works. */
     CHECK_RC(mp_pool_map(pool, sq, in, sizeof in[0], N, 2, out, sizeof out[0],
                          NULL, T_WAIT),
