@@ -150,6 +150,11 @@ int mp__shobj_wrap(void **out, size_t handle_size, void *state);
  * in any case forgets it. */
 void mp__shobj_release(mp__shobj_t *obj);
 
+/* mp__shobj_destroy ends a handle made by mp__shobj_new, _attach, _wrap or
+ * _open_ref (its first member an mp__shobj_t): releases its state
+ * (mp__shobj_release), then frees the handle. NULL is ignored. */
+void mp__shobj_destroy(void *handle);
+
 /* Contexts (context.c). mp__start_resolve returns asked (a method of the
  * enum), or the default when asked is MP_START_DEFAULT (mp_start_method:
  * fixing it), or MP_EINVAL. mp__context_method does that for a context

@@ -93,6 +93,16 @@ mp__shobj_release(mp__shobj_t *obj)
     obj->state = NULL;
 }
 
+void
+mp__shobj_destroy(void *handle)
+{
+    if (handle == NULL) {
+        return;
+    }
+    mp__shobj_release(handle);
+    mp__free(handle);
+}
+
 size_t
 mp__shobj_room(const mp__shobj_t *obj)
 {

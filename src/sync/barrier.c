@@ -222,11 +222,7 @@ mp_barrier_broken(const mp_barrier_t *bar)
 void
 mp_barrier_destroy(mp_barrier_t *bar)
 {
-    if (bar == NULL) {
-        return;
-    }
-    mp__shobj_release(&bar->obj);
-    mp__free(bar);
+    mp__shobj_destroy(bar);
 }
 
 /* Takes the internal mutex. A peer that died holding it may have left the

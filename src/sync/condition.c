@@ -211,8 +211,7 @@ mp_condition_destroy(mp_condition_t *cond)
     if (cond->own_lock) {
         mp_lock_destroy(cond->lock);
     }
-    mp__shobj_release(&cond->obj);
-    mp__free(cond);
+    mp__shobj_destroy(cond);
 }
 
 /* The body of wait: the calling thread must hold the lock (checked here).

@@ -168,11 +168,7 @@ mp__event_wait_checked(mp_event_t *ev, mp_duration_t timeout,
 void
 mp_event_destroy(mp_event_t *ev)
 {
-    if (ev == NULL) {
-        return;
-    }
-    mp__shobj_release(&ev->obj);
-    mp__free(ev);
+    mp__shobj_destroy(ev);
 }
 
 /* Was the event set when the word read `now`, or set at any time since it

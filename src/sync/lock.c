@@ -172,11 +172,7 @@ mp_lock_recursion(const mp_lock_t *lock)
 void
 mp_lock_destroy(mp_lock_t *lock)
 {
-    if (lock == NULL) {
-        return;
-    }
-    mp__shobj_release(&lock->obj);
-    mp__free(lock);
+    mp__shobj_destroy(lock);
 }
 
 int

@@ -124,11 +124,7 @@ mp_semaphore_get_value(const mp_semaphore_t *sem)
 void
 mp_semaphore_destroy(mp_semaphore_t *sem)
 {
-    if (sem == NULL) {
-        return;
-    }
-    mp__shobj_release(&sem->obj);
-    mp__free(sem);
+    mp__shobj_destroy(sem);
 }
 
 int
