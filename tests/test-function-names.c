@@ -100,17 +100,28 @@ started_by_the_library(void)
     return false;
 }
 
-/* Before main (so before mp_main runs a spawned child's target). */
-__attribute__((constructor)) static void
-register_names(void)
+/* Registers the two names for this program's functions (theirs: the
+ * ones a spawned child or the forkserver has). */
+static void
+register_names(bool theirs)
 {
-    bool theirs = started_by_the_library();
     MP__ASSERT(mp_register_function("test.names.task",
                                     theirs ? (mp_function_t)task_theirs
                                            : (mp_function_t)task_mine) == 0);
     MP__ASSERT(mp_register_function("test.names.target",
                                     theirs ? (mp_function_t)target_theirs
                                            : (mp_function_t)target_mine) == 0);
+}
+
+/* Before main, so before mp_main runs a spawned child's target; only in
+ * the processes the library execs, so that a test process allocates
+ * nothing before its test runs (mp_set_allocator must come first). */
+__attribute__((constructor)) static void
+register_theirs(void)
+{
+    if (started_by_the_library()) {
+        register_names(true);
+    }
 }
 
 /* Maps task_double over 1..n on pool and checks the results. */
@@ -148,6 +159,7 @@ TEST_TIMEOUT(function_names_static_tasks_under_every_method, 120)
 
 TEST_TIMEOUT(function_names_registered_name_runs_the_receivers_function, 120)
 {
+    register_names(false);
     for (size_t k = 0; k < NMETHODS; k++) {
         /* Fork shares this process's registry (its own functions); the
          * execs registered the names for theirs. */
