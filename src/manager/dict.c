@@ -328,21 +328,7 @@ op_snapshot(dict_op_t *op, mp__mgr_rep_t *rep, bool items)
             bufs[k++] = (mp_buf_t){e->bytes + e->klen, e->vlen};
         }
     }
-    size_t len = 0;
-    uint8_t *out = NULL;
-    if (mp__mgr_pack_size(bufs, k, &len) == 0) {
-        out = mp__malloc(len > 0 ? len : 1);
-    }
-    if (out == NULL) {
-        mp__free(bufs);
-        return MP_ENOMEM;
-    }
-    mp__mgr_pack(bufs, k, out);
-    mp__free(bufs);
-    rep->data = out;
-    rep->len = len;
-    rep->num = (int64_t)k;
-    return 0;
+    return mp__store_reply_pack(rep, bufs, k);
 }
 
 /*--- helpers --------------------------------------------------------------*/

@@ -356,21 +356,7 @@ op_slice(list_op_t *op, int64_t start, int64_t stop, mp__mgr_rep_t *rep)
         list_elem_t *e = elem_at(op->st, op->v->items[a + i]);
         bufs[i] = e != NULL ? (mp_buf_t){e->bytes, e->len} : (mp_buf_t){0};
     }
-    size_t len = 0;
-    uint8_t *out = NULL;
-    if (mp__mgr_pack_size(bufs, n, &len) == 0) {
-        out = mp__malloc(len > 0 ? len : 1);
-    }
-    if (out == NULL) {
-        mp__free(bufs);
-        return MP_ENOMEM;
-    }
-    mp__mgr_pack(bufs, n, out);
-    mp__free(bufs);
-    rep->data = out;
-    rep->len = len;
-    rep->num = (int64_t)n;
-    return 0;
+    return mp__store_reply_pack(rep, bufs, n);
 }
 
 /*--- helpers --------------------------------------------------------------*/

@@ -562,6 +562,26 @@ mp__store_reply_copy(mp__mgr_rep_t *rep, const void *src, size_t len)
     return 0;
 }
 
+int
+mp__store_reply_pack(mp__mgr_rep_t *rep, mp_buf_t *bufs, size_t n)
+{
+    size_t len = 0;
+    uint8_t *out = NULL;
+    if (mp__mgr_pack_size(bufs, n, &len) == 0) {
+        out = mp__malloc(len > 0 ? len : 1);
+    }
+    if (out == NULL) {
+        mp__free(bufs);
+        return MP_ENOMEM;
+    }
+    mp__mgr_pack(bufs, n, out);
+    mp__free(bufs);
+    rep->data = out;
+    rep->len = len;
+    rep->num = (int64_t)n;
+    return 0;
+}
+
 /*--- local helpers --------------------------------------------------------*/
 
 /* Makes the process-local attachment for a mapped store segment. */

@@ -229,4 +229,9 @@ int mp__store_lock(mp__store_t *st, mp__mutex_t *m, bool *dead);
  * Returns 0 or MP_ENOMEM. */
 int mp__store_reply_copy(mp__mgr_rep_t *rep, const void *src, size_t len);
 
+/* mp__store_reply_pack packs the n buffers of bufs (mp__mgr_pack) into a
+ * fresh buffer stored in rep, with rep->num = n, and frees bufs (an
+ * mp__malloc'd array) either way. Returns 0 or MP_ENOMEM. */
+int mp__store_reply_pack(mp__mgr_rep_t *rep, mp_buf_t *bufs, size_t n);
+
 #endif /* MP_STORE_INTERNAL_H */
