@@ -19,15 +19,24 @@
  *     print(l)   # [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
  *
  * Keys and values are byte strings here: the program stores the text of
- * the seed's Python values and prints them the way Python does. */
+ * the seed's Python values and prints them the way Python does.
+ *
+ * The child gets the manager's address and key and the two proxies'
+ * tokens as argument bytes, connects and opens the proxies: what Python's
+ * pickled proxy carries, so it works under every start method. */
 #include <multiproc.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* What the child gets, as bytes: where the server is, its key, and the
+ * dict's and the list's tokens. */
 typedef struct shared {
-    mp_proxy_t *d, *l;
+    char address[256];
+    unsigned char authkey[256];
+    size_t authkey_len;
+    char d[MP_PROXY_TOKEN_MAX], l[MP_PROXY_TOKEN_MAX];
 } shared_t;
 
 /* Stops the example with the library's message when a call failed;
@@ -53,11 +62,24 @@ set(mp_proxy_t *d, const char *key, const char *val)
 static int
 f(void *arg)
 {
-    shared_t *s = arg;
-    set(s->d, "1", "'1'");
-    set(s->d, "'2'", "2");
-    set(s->d, "0.25", "None");
-    check(mp_list_reverse(s->l), "reverse");
+    const shared_t *s = arg;
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = s->address;
+    o.authkey = s->authkey;
+    o.authkey_len = s->authkey_len;
+    mp_manager_t *m;
+    check(mp_manager_create(&m, &o), "manager");
+    check(mp_manager_connect(m, 30000), "connect");
+    mp_proxy_t *d, *l;
+    check(mp_proxy_from_token(&d, m, s->d), "dict");
+    check(mp_proxy_from_token(&l, m, s->l), "list");
+    set(d, "1", "'1'");
+    set(d, "'2'", "2");
+    set(d, "0.25", "None");
+    check(mp_list_reverse(l), "reverse");
+    mp_proxy_destroy(l);
+    mp_proxy_destroy(d);
+    mp_manager_destroy(m);
     return 0;
 }
 
@@ -101,14 +123,17 @@ cmp_pair(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
     mp_manager_t *manager;
     check(mp_manager_create(&manager, NULL), "manager");
     check(mp_manager_start(manager), "manager start");
 
-    shared_t s;
+    struct {
+        mp_proxy_t *d, *l;
+    } s;
     check(mp_manager_dict(manager, &s.d), "dict");
     check(mp_manager_list(manager, &s.l), "list");
     for (int i = 0; i < 10; i++) { /* manager.list(range(10)) */
@@ -117,8 +142,23 @@ main(int argc, char **argv)
         check(mp_list_append(s.l, text, strlen(text)), "append");
     }
 
+    shared_t args;
+    memset(&args, 0, sizeof args);
+    snprintf(args.address, sizeof args.address, "%s",
+             mp_manager_address(manager));
+    const void *key;
+    check(mp_manager_authkey(manager, &key, &args.authkey_len), "authkey");
+    if (args.authkey_len > sizeof args.authkey) {
+        fprintf(stderr, "ERROR: authkey of %zu bytes\n", args.authkey_len);
+        return 1;
+    }
+    memcpy(args.authkey, key, args.authkey_len);
+    check(mp_proxy_token(s.d, args.d, sizeof args.d), "dict token");
+    check(mp_proxy_token(s.l, args.l, sizeof args.l), "list token");
+    mp_process_opts_t opts = MP_PROCESS_OPTS_INIT;
+    opts.arg_size = sizeof args; /* the child gets a copy */
     mp_process_t *p;
-    check(mp_process_create(&p, f, &s, NULL), "process");
+    check(mp_process_create(&p, f, &args, &opts), "process");
     check(mp_process_start(p), "start");
     check(mp_process_join(p, MP_WAIT_FOREVER), "join");
     mp_process_destroy(p);

@@ -38,9 +38,19 @@
 #define WRITERS 3
 #define VALUES 3
 
-/* The manager, started before the pools so that their workers inherit the
- * handle (Python: the Manager() block around the Pool). */
+/* The manager, started before the pools (Python: the Manager() block
+ * around the Pool); in a worker, its own handle, connected by the pool's
+ * initializer connect_manager. */
 static mp_manager_t *manager;
+
+/* Where the manager's server is and its key: the pools' initializer
+ * argument, as bytes, so that it reaches the workers under every start
+ * method (Python pickles the same into a proxy). */
+struct server_info {
+    char address[256];
+    unsigned char authkey[256];
+    size_t authkey_len;
+};
 
 /* Stops the example with the library's message when a call failed;
  * otherwise returns rc. */
@@ -53,6 +63,22 @@ check(long rc, const char *what)
         exit(1);
     }
     return rc;
+}
+
+/* The pools' initializer: connects this worker to the manager's server. */
+static int
+connect_manager(void *arg)
+{
+    const struct server_info *s = arg;
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.address = s->address;
+    o.authkey = s->authkey;
+    o.authkey_len = s->authkey_len;
+    mp_manager_t *m;
+    check(mp_manager_create(&m, &o), "manager");
+    check(mp_manager_connect(m, 30000), "connect");
+    manager = m; /* for the worker's life */
+    return 0;
 }
 
 /* The queue proxy named by a task's input (a token). */
@@ -156,15 +182,30 @@ finish(mp_result_t *r)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
     check(mp_manager_create(&manager, NULL), "manager");
     check(mp_manager_start(manager), "manager start");
+    struct server_info info;
+    memset(&info, 0, sizeof info);
+    snprintf(info.address, sizeof info.address, "%s",
+             mp_manager_address(manager));
+    const void *key;
+    check(mp_manager_authkey(manager, &key, &info.authkey_len), "authkey");
+    if (info.authkey_len > sizeof info.authkey) {
+        fprintf(stderr, "ERROR: authkey of %zu bytes\n", info.authkey_len);
+        return 1;
+    }
+    memcpy(info.authkey, key, info.authkey_len);
 
     /* Seed 000: Pool(8), three writers, one reader. */
     mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
     opts.processes = 8;
+    opts.initializer = connect_manager;
+    opts.initarg = &info;
+    opts.initarg_size = sizeof info;
     mp_pool_t *pool;
     check(mp_pool_create(&pool, &opts), "pool");
     mp_proxy_t *q;
@@ -190,7 +231,8 @@ main(int argc, char **argv)
     printf("(%d) start\n", (int)getpid());
     check(mp_manager_queue(manager, 0, &q), "manager queue");
     check(mp_proxy_token(q, token, sizeof(token)), "token");
-    check(mp_pool_create(&pool, NULL), "pool");
+    opts.processes = 0; /* Pool(): one worker per CPU */
+    check(mp_pool_create(&pool, &opts), "pool");
     finish(submit(pool, letters_writer, token)); /* the seed's sleep(1) */
     finish(submit(pool, letters_reader, token));
     check(mp_pool_close(pool), "close");

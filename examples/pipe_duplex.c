@@ -121,9 +121,10 @@ join_code(mp_process_t *p)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
     mp_conn_t *conn1;
     mp_conn_t *conn2;
     char buf[128];

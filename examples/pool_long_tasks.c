@@ -110,11 +110,12 @@ check_all(mp_result_t **res, int n)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
-    /* Lines are flushed as they end: workers are forks of this process
-     * and share its stdout. */
+    /* Lines are flushed as they end: workers share this process's
+     * stdout. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
     printf("Parent process %d.\n", (int)getpid());
     mp_pool_t *p;
     mp_result_t *res[10];

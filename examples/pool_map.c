@@ -102,9 +102,10 @@ print_list(const int *v, size_t n)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
 
     /* with Pool(5) as p: print(p.map(f, [1, 2, 3])) */
     mp_pool_t *pool;

@@ -90,9 +90,10 @@ copy_file(const void *in, size_t in_len, mp_pool_out_t *out)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
     mp_pool_t *pool;
     mp_pool_opts_t o = MP_POOL_OPTS_INIT;
     o.processes = 3;

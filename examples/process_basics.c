@@ -100,11 +100,12 @@ run_forever(void *arg)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     /* One line at a time, also into a pipe, so that the output of parent
      * and children interleaves in the order it was made. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
 
     struct run_proc_args args = {"Alice", 20, {"beijing", "China"}};
     mp_process_t *p;

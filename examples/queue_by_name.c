@@ -111,9 +111,10 @@ worker(void *arg)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
     printf("Parent process %d.\n", (int)getpid());
 
     /* The "pool": workers started before the queue exists. */

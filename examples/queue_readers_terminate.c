@@ -145,9 +145,10 @@ start(mp_target_fn target, struct shared_names *names)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
 
     mp_context_t spawn_ctx;
     check(mp_get_context(MP_START_SPAWN, &spawn_ctx), "context");

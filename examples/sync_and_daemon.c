@@ -179,9 +179,10 @@ run_workers(int n, mp_target_fn target, struct shared_tokens *tokens)
 int
 main(int argc, char **argv)
 {
-    /* A spawned child or the forkserver never returns from here. */
-    mp_main(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* lines in the order they are made */
+    /* A spawned child or the forkserver never returns from here (stdout
+     * is line-buffered first: in a spawned child too). */
+    mp_main(argc, argv);
 
     mp_process_opts_t daemon_opts = MP_PROCESS_OPTS_INIT;
     daemon_opts.daemon = true;
