@@ -65,8 +65,7 @@ mp__mgr_segments_create(mp__mgr_segments_t *s, const mp__mgr_req_t *req,
     if (err != 0) {
         mp__free(rep->data);
         rep->data = NULL;
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
+        mp__shm_discard(shm);
         rep->status = err;
         return;
     }
@@ -77,8 +76,7 @@ void
 mp__mgr_segments_free(mp__mgr_segments_t *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        (void)mp_shm_unlink(s->shm[i]); /* MP_ENOENT: a client did */
-        mp_shm_destroy(s->shm[i]);
+        mp__shm_discard(s->shm[i]); /* MP_ENOENT: a client did */
     }
     mp__free(s->shm);
     pthread_mutex_destroy(&s->mu);

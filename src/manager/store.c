@@ -59,8 +59,7 @@ mp__store_create(mp__store_t **out, size_t size)
     mp__store_hdr_t *h = mp_shm_buf(shm);
     r = mp__plat_secret_bytes(h->hash_key, sizeof h->hash_key);
     if (r != 0) {
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
+        mp__shm_discard(shm);
         return r;
     }
     uint32_t nslots = slots_for(size);
@@ -89,8 +88,7 @@ mp__store_create(mp__store_t **out, size_t size)
         r = attach_mapping(out, shm);
     }
     if (r != 0) {
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
+        mp__shm_discard(shm);
     }
     return r;
 }

@@ -156,8 +156,7 @@ mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
     segment_format(base, &l);
     r = mp__queue_waker_create(mp_shm_name(shm));
     if (r != 0) {
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
+        mp__shm_discard(shm);
         return r;
     }
     mp__qhdr_t *h = (mp__qhdr_t *)base;
@@ -165,8 +164,7 @@ mp_queue_create(mp_queue_t **out, const mp_queue_opts_t *opts)
     r = handle_new(out, shm, base, mp_shm_size(shm), mp__getpid(), -1);
     if (r != 0) {
         mp__queue_waker_remove(mp_shm_name(shm));
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
+        mp__shm_discard(shm);
     }
     return r;
 }

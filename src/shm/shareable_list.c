@@ -498,8 +498,7 @@ mp_shareable_list_create(mp_shareable_list_t **out, const char *name,
     }
     err = mp__shareable_list_init(out, shm, items, n);
     if (err != 0) {
-        (void)mp_shm_unlink(shm);
-        mp_shm_destroy(shm);
+        mp__shm_discard(shm);
     }
     return err;
 }

@@ -186,6 +186,15 @@ mp_shm_close(mp_shm_t *shm)
 }
 
 void
+mp__shm_discard(mp_shm_t *shm)
+{
+    if (shm != NULL) {
+        (void)mp_shm_unlink(shm);
+        mp_shm_destroy(shm);
+    }
+}
+
+void
 mp_shm_destroy(mp_shm_t *shm)
 {
     if (shm != NULL) {

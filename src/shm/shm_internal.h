@@ -259,6 +259,13 @@ void mp__tracker_disconnect(void);
 /* The tracker's pid, or 0 when none runs for this process (for tests). */
 pid_t mp__tracker_pid(void);
 
+/* Named segments (shared_memory.c). mp__shm_discard unlinks shm's name
+ * (an error, as MP_ENOENT when someone did already, is ignored) and
+ * destroys the handle: it undoes an mp_shm_create whose caller could not
+ * finish setting the segment up, or ends one only its maker may remove.
+ * NULL is ignored. */
+void mp__shm_discard(mp_shm_t *shm);
+
 /* ShareableList (shareable_list.c), for lists made in a block someone else
  * created (a SharedMemoryManager's server): mp__shareable_list_size stores
  * in *size the bytes a list of the n items takes (returns 0 or MP_EINVAL:
