@@ -404,10 +404,15 @@ copy_and_verify(struct run *r)
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&r->mu, NULL);
+    /* The workers get the roots as bytes (under every start method), the
+     * fds left out: each worker opens its own. */
+    struct roots init = g_roots;
+    init.src_fd = init.dst_fd = -1;
     mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
     opts.processes = r->jobs;
     opts.initializer = worker_init;
-    opts.initarg = &g_roots;
+    opts.initarg = &init;
+    opts.initarg_size = sizeof init;
     int rc = mp_pool_create(&r->pool, &opts);
     int status = -1;
     if (rc != 0) {

@@ -307,6 +307,8 @@ print_summary(const struct run *r)
 int
 main(int argc, char **argv)
 {
+    /* A spawned or forkserver worker never returns from here. */
+    mp_main(argc, argv);
     struct run r = {.jobs = 0, .phase = "scan"};
     parse_args(&r, argc, argv);
     if (r.jobs == 0) {

@@ -15,21 +15,25 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The pool's initializer: opens the two roots in this worker (it
- * inherited the parent's fds; its own are opened from the paths). */
+/* The pool's initializer: takes the roots (arg: a copy of the parent's
+ * g_roots, without fds) into this worker's g_roots and opens the two roots
+ * from their paths. A forked worker inherited the parent's fds in
+ * g_roots, which it closes first; a forkserver or spawn worker has none
+ * (g_roots as the program starts). */
 int
 worker_init(void *arg)
 {
-    struct roots *r = arg;
-    if (r->src_fd >= 0) {
-        close(r->src_fd);
+    const struct roots *r = arg;
+    if (g_roots.src_fd >= 0) {
+        close(g_roots.src_fd);
     }
-    if (r->dst_fd >= 0) {
-        close(r->dst_fd);
+    if (g_roots.dst_fd >= 0) {
+        close(g_roots.dst_fd);
     }
-    r->src_fd = open(r->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    r->dst_fd = open(r->dst, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return r->src_fd >= 0 && r->dst_fd >= 0 ? 0 : -1;
+    g_roots = *r;
+    g_roots.src_fd = open(g_roots.src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    g_roots.dst_fd = open(g_roots.dst, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return g_roots.src_fd >= 0 && g_roots.dst_fd >= 0 ? 0 : -1;
 }
 
 /* close_pair closes both files (-1: not open); rc is the task's outcome

@@ -521,6 +521,11 @@ def kids(pid):
         except FileNotFoundError:  # a thread that ended
             pass
     return out
+def descendants(pid):  # a forkserver's workers are its children
+    out = []
+    for k in kids(pid):
+        out += [k] + descendants(k)
+    return out
 def alive(pid):
     try:
         return state(pid) not in "ZX"
@@ -545,7 +550,8 @@ workers = []
 # stepped together.
 while alive(mp) and time.monotonic() < deadline:
     try:
-        workers += [k for k in kids(mp) if k not in workers and holds(k, src)]
+        workers += [k for k in descendants(mp)
+                    if k not in workers and holds(k, src)]
     except OSError:
         continue
     for w in list(workers):
