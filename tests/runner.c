@@ -42,12 +42,11 @@ static struct test_entry {
     const char *name;
     mpt_fn fn;
     int timeout_s;
-    unsigned flags; /* MPT_FORK_ONLY */
 } tests[MAX_TESTS];
 static int ntests;
 
 void
-mpt_register(const char *name, mpt_fn fn, int timeout_s, unsigned flags)
+mpt_register(const char *name, mpt_fn fn, int timeout_s)
 {
     if (ntests == MAX_TESTS) {
         fprintf(stderr, "runner: too many tests\n");
@@ -56,7 +55,6 @@ mpt_register(const char *name, mpt_fn fn, int timeout_s, unsigned flags)
     tests[ntests].name = name;
     tests[ntests].fn = fn;
     tests[ntests].timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
-    tests[ntests].flags = flags;
     ntests++;
 }
 
@@ -191,30 +189,11 @@ find_test(const char *name)
     return NULL;
 }
 
-/* The start method MULTIPROC_START_METHOD names as the default, or NULL
- * where it names none (fork then): read without asking the library, which
- * would fix the default before the test runs. */
-static const char *
-env_start_method(void)
-{
-    const char *m = getenv("MULTIPROC_START_METHOD");
-    return m != NULL && m[0] != '\0' ? m : NULL;
-}
-
 /* The body of "--run NAME": the test, then the leak checks. With
- * MP_TEST_NO_PIDFD=1 the test runs as where pidfd_open is missing. A
- * TEST_FORK_ONLY test is skipped where the default method is not fork. */
+ * MP_TEST_NO_PIDFD=1 the test runs as where pidfd_open is missing. */
 static int
 run_in_this_process(struct test_entry *t)
 {
-    const char *method = env_start_method();
-    if ((t->flags & MPT_FORK_ONLY) && method != NULL &&
-        strcmp(method, "fork") != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "fork only; the default method is %s",
-                 method);
-        mpt_skip(why);
-    }
     const char *nopidfd = getenv("MP_TEST_NO_PIDFD");
     if (nopidfd != NULL && strcmp(nopidfd, "1") == 0) {
         mp__plat_pidfd_disable(true);

@@ -19,11 +19,7 @@
 #include <sys/types.h>
 
 typedef void (*mpt_fn)(void);
-/* Flags of a test: MPT_FORK_ONLY marks one that is about the fork start
- * method as the default (it hands a forked child pointers or objects of
- * the fork arena, or checks behaviour only fork has). */
-#define MPT_FORK_ONLY 1u
-void mpt_register(const char *name, mpt_fn fn, int timeout_s, unsigned flags);
+void mpt_register(const char *name, mpt_fn fn, int timeout_s);
 
 /* TEST(name) { body } defines and registers a test. Names are unique
  * across tests/; CMake finds them with a regex, so keep "TEST(" at the
@@ -32,24 +28,21 @@ void mpt_register(const char *name, mpt_fn fn, int timeout_s, unsigned flags);
  *
  * Every test runs under the default start method, which
  * MULTIPROC_START_METHOD names (tools/test-all.sh runs the suite under
- * fork, forkserver and spawn), so a test that is about behaviour common to
- * all methods passes its arguments as bytes and objects as tokens. A test
- * that is about fork pins MP_START_FORK in its options (it then tests fork
- * under every run); one that is about fork being the default is
- * TEST_FORK_ONLY(name) (or TEST_FORK_ONLY_TIMEOUT): under another method
- * it is skipped, counted as a SKIP, never passed. */
-#define MPT__DEFINE(name, timeout_s, flags)                                    \
+ * fork, forkserver and spawn), so a test about behaviour common to all
+ * methods passes its arguments as bytes and objects as tokens. A test
+ * whose children share its memory or pipes through the fork pins
+ * MP_START_FORK in its options (mpt_fork_opts, mpt_pool_make_by): it then
+ * tests fork under every run. A test about the default method itself sets
+ * or unsets MULTIPROC_START_METHOD before it asks for the default. */
+#define MPT__DEFINE(name, timeout_s)                                           \
     static void test_##name(void);                                             \
     __attribute__((constructor)) static void mpt_reg_##name(void)              \
     {                                                                          \
-        mpt_register(#name, test_##name, timeout_s, flags);                    \
+        mpt_register(#name, test_##name, timeout_s);                           \
     }                                                                          \
     static void test_##name(void)
-#define TEST(name) MPT__DEFINE(name, 0, 0)
-#define TEST_TIMEOUT(name, seconds) MPT__DEFINE(name, seconds, 0)
-#define TEST_FORK_ONLY(name) MPT__DEFINE(name, 0, MPT_FORK_ONLY)
-#define TEST_FORK_ONLY_TIMEOUT(name, seconds)                                  \
-    MPT__DEFINE(name, seconds, MPT_FORK_ONLY)
+#define TEST(name) MPT__DEFINE(name, 0)
+#define TEST_TIMEOUT(name, seconds) MPT__DEFINE(name, seconds)
 
 /* TEST_HELPER(name) { body } defines a program that a test runs in a fresh
  * exec of this binary (mpt_exec_helper), to check what survives an exec:

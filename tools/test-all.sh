@@ -8,6 +8,8 @@
 # The tests include the examples, the packaging tests (install, Debian
 # packages, subproject), the C++ header test, the source-structure check and
 # the short soak. Then: the tour (tools/tour.sh, the README's first command),
+# the normal build's runner tests, examples and tour again under the
+# forkserver and the spawn start method (MULTIPROC_START_METHOD),
 # a subset of the tests under valgrind (tools/valgrind-check.sh), and the
 # libFuzzer targets built with clang (build-fuzz/), each run for 20 s (a
 # crash counts as a failure; its input is left in build-fuzz/).
@@ -33,19 +35,31 @@ suite() {
         return
     fi
     echo "=== $dir: tests"
-    (cd "$dir" && ctest --output-on-failure -j2) 2>&1 | tee "$dir/ctest.log"
+    run_ctest "$dir" ctest.log
+}
+
+# run_ctest <build dir> <log name> [ctest options...]: runs CTest there
+# (two at a time), its output also in <build dir>/<log name>, and adds its
+# counts to passed and failed (a skipped test counts as neither).
+run_ctest() {
+    local dir=$1 log=$2
+    shift 2
+    (cd "$dir" && ctest --output-on-failure -j2 "$@") 2>&1 | tee "$dir/$log"
     # CTest's summary: "97% tests passed, 1 tests failed out of 37".
     local summary
-    summary=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$dir/ctest.log" |
+    summary=$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$dir/$log" |
         tail -n 1)
     if [ -z "$summary" ]; then
         echo "=== $dir: CTest reported no results"
         failed=$((failed + 1))
         return
     fi
-    local f t
+    local f t s
     read -r f _ _ _ _ t <<<"$summary"
-    passed=$((passed + t - f))
+    # Skipped tests are in the total too ("The following tests did not
+    # run:", one line each ending in "(Skipped)").
+    s=$(grep -c '(Skipped)$' "$dir/$log")
+    passed=$((passed + t - f - s))
     failed=$((failed + f))
 }
 
@@ -68,6 +82,27 @@ else
     echo "=== tour: failed"
     failed=$((failed + 1))
 fi
+
+# The other start methods: the normal build's runner tests (every test of
+# mp_run_tests; not their no-pidfd repeats), the examples and mpcopy's
+# unit test, then the tour, once with MULTIPROC_START_METHOD=forkserver and once
+# with spawn, which name the default start method of every program that
+# sets none (docs/design.md, "Tests"); the sanitizer, Release and clang
+# builds run under fork only, and mpcopy_tree too.
+for m in forkserver spawn; do
+    echo "=== build: tests under the $m start method"
+    MULTIPROC_START_METHOD=$m run_ctest build "ctest-$m.log" \
+        -E '^(nopidfd_|package_|source_|subproject_|reference_|cxx_|fuzz_|bench_|soak_|mpi_|mpcopy_(tree|install))'
+    echo "=== tour under the $m start method: tools/tour.sh"
+    if MULTIPROC_START_METHOD=$m tools/tour.sh >"build/tour-$m.log" 2>&1; then
+        passed=$((passed + 1))
+        tail -n 1 "build/tour-$m.log"
+    else
+        cat "build/tour-$m.log"
+        echo "=== tour under $m: failed"
+        failed=$((failed + 1))
+    fi
+done
 
 # valgrind: memcheck in a normal build of its own (tools/valgrind-check.sh)
 # over a representative subset: processes (with and without pidfds), a pool,
