@@ -297,7 +297,10 @@ TEST_TIMEOUT(conn_tokens_a_stopped_dead_or_shut_down_creator_is_an_error, 60)
     mp_conn_t *a, *b;
     ASSERT_OK(mp_pipe(&a, &b, true));
     ASSERT_OK(mp_conn_token(b, tok, sizeof tok));
+    const char *path = strchr(tok, '/');
+    ASSERT(path != NULL && access(path, F_OK) == 0);
     ASSERT_OK(mp_shutdown());
+    ASSERT(access(path, F_OK) != 0); /* its socket file is gone */
     ASSERT_ERR(mp_conn_attach(&c, tok, ATTACH_MS), MP_ECLOSED);
     /* And the next token starts it again. */
     ASSERT_OK(mp_conn_token(b, tok, sizeof tok));
@@ -324,6 +327,7 @@ TEST_TIMEOUT(conn_tokens_a_forked_child_leaves_the_parent_sharer_alone, 60)
     char tok[MP_TOKEN_MAX];
     ASSERT_OK(mp_conn_token(b, tok, sizeof tok));
     ASSERT_EQ(mpt_join(mpt_fork(forked_leaver, NULL)), 0);
+    ASSERT(access(strchr(tok, '/'), F_OK) == 0);
     ASSERT_OK(mp_conn_attach(&c, tok, ATTACH_MS));
     mp_conn_destroy(c);
     mp_conn_destroy(b);
