@@ -9,6 +9,7 @@
 #include "platform/platform.h"
 #include "process/fnref.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,47 @@ TEST(fnref_resolves_after_exec)
     free(lhex);
     mp__free(sref);
     mp__free(lref);
+}
+
+TEST_HELPER(fnref_loaded_only_child)
+{
+    size_t len;
+    void *ref = unhex(getenv("FNREF_LIBZ"), &len);
+    mp__fn_t fn = NULL;
+    /* libz is not loaded in this exec: the pool worker's lookup refuses
+     * it (loading would allocate), the full one loads it. */
+    ASSERT_ERR(mp__fnref_decode_loaded(ref, len, &fn), MP_ENOENT);
+    ASSERT(fn == NULL);
+    ASSERT_OK(mp__fnref_decode(ref, len, &fn));
+    ASSERT_EQ(((const char *(*)(void))fn)()[0], '1');  /* zlibVersion */
+    ASSERT_OK(mp__fnref_decode_loaded(ref, len, &fn)); /* loaded now */
+    free(ref);
+}
+
+TEST(fnref_decode_loaded_never_loads)
+{
+    void *z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (z == NULL) {
+        mpt_skip("libz.so.1 is not installed");
+    }
+    void *version = dlsym(z, "zlibVersion");
+    ASSERT(version != NULL);
+    size_t len;
+    void *ref = ref_of((mp__fn_t)(uintptr_t)version, &len);
+    char *h = hex(ref, len);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        setenv("FNREF_LIBZ", h, 1);
+        mpt_exec_helper("fnref_loaded_only_child");
+    }
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    free(h);
+    mp__free(ref);
+    dlclose(z);
 }
 
 /* The byte offset of the build-id in an object reference. */

@@ -75,10 +75,11 @@ typedef struct fn_cache {
     mp_pool_fn fn;
 } fn_cache_t;
 
-/* Resolves the task function that the len bytes at ref name into *fn.
- * Returns 0 or mp__fnref_decode's error (MP_ENOENT: no loaded object has
- * its build-id, or its name is not registered here; MP_EPROTO: not a
- * reference, or not code of its object), with nothing called. */
+/* Resolves the task function that the len bytes at ref name into *fn,
+ * among the objects loaded here (loading one would allocate). Returns 0 or
+ * the error (MP_ENOENT: no loaded object has its build-id, or its name is
+ * not registered here; MP_EPROTO: not a reference, or not code of its
+ * object), with nothing called. */
 static int
 resolve_task_fn(fn_cache_t *c, const char *ref, size_t len, mp_pool_fn *fn)
 {
@@ -87,7 +88,7 @@ resolve_task_fn(fn_cache_t *c, const char *ref, size_t len, mp_pool_fn *fn)
         return 0;
     }
     mp__fn_t f;
-    int err = mp__fnref_decode(ref, len, &f);
+    int err = mp__fnref_decode_loaded(ref, len, &f);
     if (err != 0) {
         return err;
     }

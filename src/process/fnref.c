@@ -184,9 +184,10 @@ decode_name(const uint8_t *p, size_t len, mp__fn_t *fn)
     return e != NULL ? 0 : MP_ENOENT;
 }
 
-/* Resolves an object reference (the bytes after the head). */
+/* Resolves an object reference (the bytes after the head); may_load: an
+ * object not loaded here may be loaded from the path it names. */
 static int
-decode_object(const uint8_t *p, size_t len, mp__fn_t *fn)
+decode_object(const uint8_t *p, size_t len, bool may_load, mp__fn_t *fn)
 {
     if (len < 1) {
         return MP_EPROTO;
@@ -204,7 +205,7 @@ decode_object(const uint8_t *p, size_t len, mp__fn_t *fn)
     uint64_t offset = mp__get_le(p + off + path_len, 8);
     mp__plat_code_object_t obj;
     int err = mp__plat_code_by_build_id(id, id_len, offset, &obj);
-    if (err == MP_ENOENT && path_len > 0 &&
+    if (err == MP_ENOENT && may_load && path_len > 0 &&
         memchr(p + off, '\0', path_len) == NULL) {
         /* A shared object the sender had loaded (dlopen) and we have not:
          * load it, and accept it only if it carries the same build-id. */
@@ -226,8 +227,9 @@ decode_object(const uint8_t *p, size_t len, mp__fn_t *fn)
     return 0;
 }
 
-int
-mp__fnref_decode(const void *ref, size_t len, mp__fn_t *fn)
+/* mp__fnref_decode and mp__fnref_decode_loaded. */
+static int
+decode(const void *ref, size_t len, bool may_load, mp__fn_t *fn)
 {
     if (ref == NULL || fn == NULL) {
         return MP_EINVAL;
@@ -239,10 +241,22 @@ mp__fnref_decode(const void *ref, size_t len, mp__fn_t *fn)
     }
     switch (p[5]) {
     case KIND_OBJECT:
-        return decode_object(p + HEAD_LEN, len - HEAD_LEN, fn);
+        return decode_object(p + HEAD_LEN, len - HEAD_LEN, may_load, fn);
     case KIND_NAME:
         return decode_name(p + HEAD_LEN, len - HEAD_LEN, fn);
     default:
         return MP_EPROTO;
     }
+}
+
+int
+mp__fnref_decode(const void *ref, size_t len, mp__fn_t *fn)
+{
+    return decode(ref, len, true, fn);
+}
+
+int
+mp__fnref_decode_loaded(const void *ref, size_t len, mp__fn_t *fn)
+{
+    return decode(ref, len, false, fn);
 }

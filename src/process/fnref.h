@@ -65,4 +65,10 @@ ssize_t mp__fnref_encode(mp__fn_t fn, void **out);
  * path it carries. Context: any thread. */
 int mp__fnref_decode(const void *ref, size_t len, mp__fn_t *fn);
 
+/* mp__fnref_decode_loaded is mp__fnref_decode among the objects already
+ * loaded: it never loads one (MP_ENOENT instead) and so never allocates,
+ * for a pool worker, which may be a fork of a threaded program (see
+ * mp__pool_map_grow). Context: any thread. */
+int mp__fnref_decode_loaded(const void *ref, size_t len, mp__fn_t *fn);
+
 #endif /* MP_FNREF_H */
