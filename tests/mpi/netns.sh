@@ -7,7 +7,9 @@
 # instead of ssh, so the ranks reach each other over TCP only, as on
 # separate machines. Runs test_mpi_pool with one rank per host (3 hosts),
 # then test_mpi_pool --stop-rank (the rank on the second host stops
-# answering: the parent's heartbeat must end the job naming that host).
+# answering: the parent's heartbeat must end the job naming that host),
+# then test_mpi_pool --link-down (the second host's network goes away:
+# the same, and the job must end, not hang).
 # Needs root and `ip netns`; where they are missing it says so and exits
 # 77 (skipped).
 #
@@ -30,6 +32,8 @@ bridge=b$tag
 hosts=()
 cleanup() {
     for h in "${hosts[@]}"; do
+        # A host cut off the network keeps its daemon and rank: end them.
+        ip netns pids "$h" 2>/dev/null | xargs -r kill -9 2>/dev/null
         ip netns del "$h" 2>/dev/null
     done
     ip link del "$bridge" 2>/dev/null
@@ -52,8 +56,9 @@ ip addr add "$net.1/24" dev "$bridge"
 ip link set "$bridge" up
 : >"$dir/map"
 : >"$dir/hostfile"
-for i in 2 3 4; do
-    h=h${tag}x$i
+# add_host <i>: host h<tag>x<i>, a namespace at $net.<i> on the bridge.
+add_host() {
+    local i=$1 h=h${tag}x$1
     ip netns add "$h" || skip "cannot make a network namespace"
     hosts+=("$h")
     ip link add "v${tag}x$i" type veth peer name "p${tag}x$i"
@@ -63,7 +68,10 @@ for i in 2 3 4; do
     ip netns exec "$h" ip addr add "$net.$i/24" dev "p${tag}x$i"
     ip netns exec "$h" ip link set "p${tag}x$i" up
     ip netns exec "$h" ip link set lo up
-    echo "$net.$i $h" >>"$dir/map"
+}
+for i in 2 3 4; do
+    add_host "$i"
+    echo "$net.$i h${tag}x$i" >>"$dir/map"
     echo "$net.$i slots=1" >>"$dir/hostfile"
 done
 
@@ -101,4 +109,30 @@ out=$(run -n 2 "$prog" --stop-rank)
 echo "$out"
 echo "$out" | grep -q "worker rank 1 on h${tag}x3 (pid [0-9]*) sent nothing" ||
     { echo "mpi_pool_netns: FAIL: the heartbeat did not end the job naming the host"; exit 1; }
+echo "--- the second host's network goes away (its link down)"
+# The parent's heartbeat (3 s) names the host and calls MPI_Abort; the
+# launcher (mpiexec) then has to give up on that host's daemon, which it
+# does only once TCP says the connection is dead: with Linux's and Open
+# MPI's defaults that takes many minutes (keepalive after 300 s idle, 9
+# probes 20 s apart; 15 retransmissions of unanswered data). So mpiexec
+# runs on a launch host of its own (a fourth namespace) whose TCP gives up
+# after 3 retransmissions (net.ipv4.tcp_retries2, per namespace), with
+# keepalive after 5 s and 3 probes 1 s apart, as a cluster that wants a
+# lost node to end its job soon sets them (both are needed: measured, the
+# job took 5 minutes with the retries alone). The job must end by itself,
+# not hang: the run's own limit (SIGKILL after it) is only the guard
+# against a hang (exit 124 or 137).
+launcher=h${tag}x5
+add_host 5
+ip netns exec "$launcher" sysctl -q -w net.ipv4.tcp_retries2=3
+out=$(OMPI_MCA_oob_tcp_keepalive_time=5 OMPI_MCA_oob_tcp_keepalive_intvl=1 \
+    OMPI_MCA_oob_tcp_keepalive_probes=3 \
+    ip netns exec "$launcher" timeout -k 5 90 "$mpiexec" \
+    -hostfile "$dir/hostfile" -n 2 "$prog" --link-down 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] ||
+    { echo "mpi_pool_netns: FAIL: the job hung after its host's network went away"; exit 1; }
+echo "$out" | grep -q "worker rank 1 on h${tag}x3 (pid [0-9]*) sent nothing" ||
+    { echo "mpi_pool_netns: FAIL: the heartbeat did not end the job naming the host whose network went away"; exit 1; }
 echo "mpi_pool_netns: ok"

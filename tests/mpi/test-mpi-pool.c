@@ -15,6 +15,7 @@
 #include <multiproc.h>
 #include <multiproc/mpi.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -112,6 +113,32 @@ stop_rank(const void *in, size_t n, mp_pool_out_t *out)
     kill(getppid(), SIGSTOP);
     pause();
     return 1;
+}
+
+/* Takes its host off the network: every interface of its network
+ * namespace but the loopback goes down (ip link set ... down), as when a
+ * node's link or switch fails; the rank itself runs on, unreachable. */
+static int
+cut_link(const void *in, size_t n, mp_pool_out_t *out)
+{
+    (void)in;
+    (void)n;
+    (void)out;
+    DIR *d = opendir("/sys/class/net");
+    if (d == NULL) {
+        return 1;
+    }
+    int bad = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "lo") == 0) {
+            continue;
+        }
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "ip link set dev '%s' down", e->d_name);
+        bad |= system(cmd) != 0;
+    }
+    closedir(d);
+    return bad;
 }
 
 static int
@@ -583,19 +610,21 @@ case_terminate(void)
         fflush(stdout);                                                        \
     } while (0)
 
-/* --stop-rank: a rank stops answering; the heartbeat must end the job
- * (MPI_Abort with the rank and host) instead of letting the get hang. */
+/* --stop-rank: a rank stops answering (fn stop_rank); --link-down: its
+ * host goes off the network (fn cut_link, under tests/mpi/netns.sh). The
+ * heartbeat must end the job (MPI_Abort with the rank and host) instead
+ * of letting the get hang. */
 static int
-stop_rank_case(void)
+lost_rank_case(mp_pool_fn fn)
 {
     mp_pool_t *pool = new_pool(NULL);
     mp_result_t *r;
     int64_t x = 1;
-    if (mp_pool_apply_async(pool, stop_rank, &x, sizeof x, &r) != 0) {
+    if (mp_pool_apply_async(pool, fn, &x, sizeof x, &r) != 0) {
         return 1;
     }
     ssize_t rc = mp_result_get(r, NULL, T_WAIT);
-    printf("FAIL: the job went on after its rank stopped: %s\n",
+    printf("FAIL: the job went on after its rank was lost: %s\n",
            mp_strerror((int)rc));
     return 1;
 }
@@ -604,16 +633,17 @@ int
 main(int argc, char **argv)
 {
     bool stop = argc > 1 && strcmp(argv[1], "--stop-rank") == 0;
+    bool link_down = argc > 1 && strcmp(argv[1], "--link-down") == 0;
     mp_mpi_opts_t mo = MP_MPI_OPTS_INIT;
-    mo.heartbeat_timeout = stop ? 3000 : 0;
+    mo.heartbeat_timeout = stop || link_down ? 3000 : 0;
     /* --spawn N: spawn mode (a one-rank job starts N workers); the spawned
      * workers get the same arguments. */
     if (argc > 2 && strcmp(argv[1], "--spawn") == 0) {
         mo.spawn = atoi(argv[2]);
     }
     int role = mp_mpi_init(&mpi, &argc, &argv, &mo);
-    if (stop && role == MP_MPI_PARENT) {
-        return stop_rank_case();
+    if ((stop || link_down) && role == MP_MPI_PARENT) {
+        return lost_rank_case(stop ? stop_rank : cut_link);
     }
     bool expect_refusal = argc > 1 && strcmp(argv[1], "--expect-refusal") == 0;
     if (expect_refusal) {
