@@ -97,6 +97,28 @@ TEST(fnref_shared_object_function_round_trip)
 
 /* Run in a fresh exec of this binary: resolves the references in the
  * environment (hex) and calls them; exits 0 when both answer right. */
+/* Runs helper in a fork and exec of this binary with the environment
+ * variable k1 set to v1 (and k2 to v2 unless NULL), and checks that it
+ * exits with 0. */
+static void
+run_in_exec(const char *helper, const char *k1, const char *v1, const char *k2,
+            const char *v2)
+{
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        setenv(k1, v1, 1);
+        if (k2 != NULL) {
+            setenv(k2, v2, 1);
+        }
+        mpt_exec_helper(helper);
+    }
+    int status;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST_HELPER(fnref_exec_child)
 {
     size_t len;
@@ -118,17 +140,7 @@ TEST(fnref_resolves_after_exec)
     void *sref = ref_of((mp__fn_t)triple, &slen);
     void *lref = ref_of((mp__fn_t)abs, &llen);
     char *shex = hex(sref, slen), *lhex = hex(lref, llen);
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        setenv("FNREF_STATIC", shex, 1);
-        setenv("FNREF_LIBC", lhex, 1);
-        mpt_exec_helper("fnref_exec_child");
-    }
-    int status;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT(WIFEXITED(status));
-    ASSERT_EQ(WEXITSTATUS(status), 0);
+    run_in_exec("fnref_exec_child", "FNREF_STATIC", shex, "FNREF_LIBC", lhex);
     free(shex);
     free(lhex);
     mp__free(sref);
@@ -161,16 +173,7 @@ TEST(fnref_decode_loaded_never_loads)
     size_t len;
     void *ref = ref_of((mp__fn_t)(uintptr_t)version, &len);
     char *h = hex(ref, len);
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        setenv("FNREF_LIBZ", h, 1);
-        mpt_exec_helper("fnref_loaded_only_child");
-    }
-    int status;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT(WIFEXITED(status));
-    ASSERT_EQ(WEXITSTATUS(status), 0);
+    run_in_exec("fnref_loaded_only_child", "FNREF_LIBZ", h, NULL, NULL);
     free(h);
     mp__free(ref);
     dlclose(z);
