@@ -15,6 +15,11 @@
  * answering (its whole process died or hangs) ends the job: the parent
  * prints which rank and host and calls MPI_Abort (MPI without ULFM cannot
  * go on without a rank). See docs/design.md, "The distributed pool (MPI)".
+ *
+ * Experimental (not yet under the ABI promise of docs/api-conventions.md):
+ * everything in this header and libmultiproc_mpi, until the distributed
+ * pool's remaining work (docs/design.md) is done; the core library's 1.0
+ * promise does not depend on it.
  */
 #ifndef MULTIPROC_MPI_H
 #define MULTIPROC_MPI_H
