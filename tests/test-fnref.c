@@ -7,7 +7,7 @@
 #include "runner.h"
 
 #include "platform/platform.h"
-#include "process/fnref.h"
+#include "shm/fnref.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

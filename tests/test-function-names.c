@@ -8,7 +8,7 @@
  * lacks fails each item. A forged task reference: test-pool-transport.c. */
 #include "runner.h"
 
-#include "process/fnref.h"
+#include "shm/fnref.h"
 
 #include <stdio.h>
 #include <string.h>

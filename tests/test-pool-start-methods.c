@@ -10,7 +10,7 @@
  * queues attached by name. */
 #include "runner.h"
 
-#include "process/fnref.h"
+#include "shm/fnref.h"
 
 #include <pthread.h>
 #include <signal.h>

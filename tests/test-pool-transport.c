@@ -10,7 +10,7 @@
 #include "runner.h"
 
 #include "pool/remote.h"
-#include "process/fnref.h"
+#include "shm/fnref.h"
 
 #include <limits.h>
 #include <pthread.h>

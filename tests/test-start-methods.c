@@ -9,8 +9,8 @@
  * forkserver and spawn. */
 #include "runner.h"
 
-#include "process/fnref.h"
 #include "process/process_internal.h"
+#include "shm/fnref.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -497,9 +497,10 @@ TEST(tokens_fork_context_objects_are_refused)
     ASSERT_OK(mp_context_value(&spawn_ctx, &val, MP_TYPE_INT, NULL, &raw));
     ASSERT_OK(mp_value_token(val, t, sizeof t));
     mp_value_destroy(val);
-    /* An action cannot cross an exec. */
+    /* An action's argument (a pointer) cannot cross an exec. */
     mp_barrier_opts_t bo = MP_BARRIER_OPTS_INIT;
     bo.action = no_action;
+    bo.action_arg = &bo;
     ASSERT_OK(mp_context_barrier(&spawn_ctx, &bar, 2, &bo));
     ASSERT_ERR(mp_barrier_token(bar, t, sizeof t), MP_ENOTSUP);
     mp_barrier_destroy(bar);
@@ -729,4 +730,167 @@ TEST(tokens_forged_array_and_condition_fields_are_refused)
     mp_array_destroy(got);
     mp_array_destroy(arr);
     mp_condition_destroy(cond);
+}
+
+/* The barrier action of tokens_barrier_action_runs_in_the_last_process:
+ * each process points these at its own handle on the log and its own id.
+ * The log: [0] the actions run so far, [1 + n] who ran action n. */
+static mp_array_t *action_log;
+static int action_who;
+
+static int
+log_action(void *arg)
+{
+    int n = 0;
+    if (arg != NULL || mp_array_get(action_log, 0, &n) != 0 ||
+        mp_array_set(action_log, (size_t)n + 1, &action_who) != 0) {
+        return 1;
+    }
+    n++;
+    return mp_array_set(action_log, 0, &n);
+}
+
+#define ACTION_ROUNDS 4
+
+struct action_toks {
+    char bar[MP_TOKEN_MAX];
+    char log[MP_TOKEN_MAX];
+};
+
+/* Waits until the other party is waiting at the barrier (so that this one
+ * is the last to arrive). */
+static void
+await_other(const mp_barrier_t *bar)
+{
+    while (mp_barrier_n_waiting(bar) != 1) {
+    }
+}
+
+/* One round at the barrier: arriving last in odd rounds when child, in
+ * even ones when parent; the last (index 1) checks it ran the action. */
+static int
+action_round(mp_barrier_t *bar, int round, int who)
+{
+    if ((round % 2 == 1) == (who == 2)) {
+        await_other(bar);
+    }
+    int index = mp_barrier_wait(bar, MP_WAIT_FOREVER);
+    int ran = 0;
+    if (index < 0 || mp_array_get(action_log, (size_t)round + 1, &ran) != 0) {
+        return -1;
+    }
+    return (index == 1) == (ran == who) ? index : -1;
+}
+
+/* Attaches the barrier (its action comes with it) and the log, and meets
+ * the parent ACTION_ROUNDS times. */
+static int
+action_child(void *arg)
+{
+    const struct action_toks *t = arg;
+    mp_barrier_t *bar;
+    if (mp_barrier_attach(&bar, t->bar) != 0 ||
+        mp_array_attach(&action_log, t->log) != 0) {
+        return 10;
+    }
+    action_who = 2;
+    for (int r = 0; r < ACTION_ROUNDS; r++) {
+        if (action_round(bar, r, 2) != (r % 2 == 1 ? 1 : 0)) {
+            return 11 + r;
+        }
+    }
+    mp_barrier_destroy(bar);
+    mp_array_destroy(action_log);
+    return 0;
+}
+
+/* The parent's half under method: ACTION_ROUNDS rounds with a child that
+ * attached the barrier, then the log says who ran each action. */
+static void
+action_rounds_under(mp_start_method_t method)
+{
+    mp_context_t ctx;
+    ASSERT_OK(mp_get_context(method, &ctx));
+    ASSERT_OK(mp_context_array(&ctx, &action_log, MP_TYPE_INT,
+                               ACTION_ROUNDS + 1, NULL, NULL));
+    action_who = 1;
+    mp_barrier_opts_t bo = MP_BARRIER_OPTS_INIT;
+    bo.action = log_action;
+    mp_barrier_t *bar;
+    ASSERT_OK(mp_context_barrier(&ctx, &bar, 2, &bo));
+    struct action_toks t;
+    ASSERT_OK(mp_barrier_token(bar, t.bar, sizeof t.bar));
+    ASSERT_OK(mp_array_token(action_log, t.log, sizeof t.log));
+    mp_process_t *p = start_with_bytes(method, action_child, &t, sizeof t);
+    for (int r = 0; r < ACTION_ROUNDS; r++) {
+        ASSERT_EQ(action_round(bar, r, 1), r % 2 == 0 ? 1 : 0);
+    }
+    mpt_process_finish(p, 0);
+    /* Once per round, by whoever was last: parent, child, ... */
+    int log[ACTION_ROUNDS + 1];
+    ASSERT_OK(mp_array_read(action_log, 0, ACTION_ROUNDS + 1, log));
+    ASSERT_EQ(log[0], ACTION_ROUNDS);
+    for (int r = 0; r < ACTION_ROUNDS; r++) {
+        ASSERT_EQ(log[r + 1], r % 2 == 0 ? 1 : 2);
+    }
+    mp_barrier_destroy(bar);
+    mp_array_destroy(action_log);
+}
+
+TEST_TIMEOUT(tokens_barrier_action_runs_in_the_last_process, 60)
+{
+    action_rounds_under(MP_START_SPAWN);
+    action_rounds_under(MP_START_FORKSERVER);
+}
+
+/* Registered by name here only, so a spawned child cannot resolve it. */
+static int
+named_action(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* Tries to attach the token at arg; exits with the error's number. */
+static int
+attach_child(void *arg)
+{
+    mp_barrier_t *bar;
+    int err = mp_barrier_attach(&bar, arg);
+    if (err == 0) {
+        mp_barrier_destroy(bar);
+    }
+    return -err;
+}
+
+TEST_TIMEOUT(tokens_barrier_unresolvable_action_is_refused, 60)
+{
+    mp_context_t ctx;
+    ASSERT_OK(mp_get_context(MP_START_SPAWN, &ctx));
+    ASSERT_OK(mp_register_function("tokens-barrier-named-action",
+                                   (mp_function_t)named_action));
+    mp_barrier_opts_t bo = MP_BARRIER_OPTS_INIT;
+    bo.action = named_action;
+    mp_barrier_t *bar;
+    ASSERT_OK(mp_context_barrier(&ctx, &bar, 2, &bo));
+    char t[MP_TOKEN_MAX];
+    ASSERT_OK(mp_barrier_token(bar, t, sizeof t));
+    /* The name resolves here, not in a spawned child. */
+    mp_barrier_t *here;
+    ASSERT_OK(mp_barrier_attach(&here, t));
+    mp_barrier_destroy(here);
+    mp_process_t *p =
+        start_with_bytes(MP_START_SPAWN, attach_child, t, strlen(t) + 1);
+    mpt_process_finish(p, -MP_ENOENT);
+
+    /* Forged lengths of the reference: refused, nothing called. */
+    char *len = strrchr(t, ':');
+    ASSERT(len != NULL);
+    char forged[MP_TOKEN_MAX];
+    const char *lens[] = {"0", "1", "100000", "ffffffffffffffff"};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        snprintf(forged, sizeof forged, "%.*s:%s", (int)(len - t), t, lens[i]);
+        ASSERT_ERR(mp_barrier_attach(&here, forged), MP_EPROTO);
+    }
+    mp_barrier_destroy(bar);
 }

@@ -31,8 +31,9 @@ extern "C" {
  * MP_ERANGE (buflen too small), MP_ECONTEXT (an object of the fork
  * context, or one with a lock of the fork context: it reaches only
  * children forked after it; Python raises RuntimeError there too),
- * and MP_ENOTSUP for a barrier with an action (a function pointer does not
- * cross an exec).
+ * and for a barrier with an action, MP_ENOTSUP when the action has an
+ * argument (a pointer does not cross an exec) or cannot be named
+ * (mp_register_function).
  *
  * mp_*_attach makes a new handle on the object a token names.
  * Returns 0 or MP_EINVAL (NULL out, not a token of that kind of object),
@@ -313,8 +314,11 @@ MP_EXTERN bool mp_barrier_broken(const mp_barrier_t *bar);
 MP_EXTERN void mp_barrier_destroy(mp_barrier_t *bar);
 
 /* mp_context_barrier is mp_barrier_create in context ctx (NULL: the
- * default); the token calls: see "Tokens and contexts" above (a barrier
- * with an action has none; an attached barrier has no action). Python:
+ * default); the token calls: see "Tokens and contexts" above. A barrier
+ * whose action has no argument keeps it in its token as a checked function
+ * reference: the attaching process resolves it (attach fails with
+ * MP_ENOENT or MP_EPROTO when it names no code of that process), and
+ * whichever process arrives last runs it, with a NULL argument. Python:
  * ctx.Barrier(parties, action, timeout). Context: any process, any thread
  * (the token: any process that has the barrier). */
 MP_EXTERN int mp_context_barrier(const mp_context_t *ctx, mp_barrier_t **out,

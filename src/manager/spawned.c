@@ -29,7 +29,7 @@
 
 #include "../common/bytes.h"
 #include "../platform/platform.h"
-#include "../process/fnref.h"
+#include "../shm/fnref.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
  * loaded in this process, as the dynamic loader lists them: which object
  * an address of code belongs to, which loaded object carries a given GNU
  * build-id, and loading one more by path. The process layer's function
- * references (src/process/fnref.c) stand on these. */
+ * references (src/shm/fnref.c) stand on these. */
 #include "platform.h"
 
 #include <dlfcn.h>

@@ -7,7 +7,7 @@
  * its function: its reference (fnref.h: its object's build-id and offset,
  * or a registered name), which the worker checks before it calls it,
  * encoded once per pool and function. Context: any thread. */
-#include "../process/fnref.h"
+#include "../shm/fnref.h"
 #include "pool_internal.h"
 #include "pool_state.h"
 

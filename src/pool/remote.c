@@ -5,7 +5,7 @@
  * goes back as it came (see remote.h). */
 #include "remote.h"
 
-#include "../process/fnref.h"
+#include "../shm/fnref.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
  *
  * Nothing here calls the allocator: a worker's buffers are mappings it
  * keeps from task to task (see mp__pool_map_grow for why). */
-#include "../process/fnref.h"
+#include "../shm/fnref.h"
 #include "pool_internal.h"
 #include "remote.h"
 

@@ -22,8 +22,8 @@
  * does. */
 #include "pool_internal.h"
 
-#include "../process/fnref.h"
 #include "../process/process_internal.h"
+#include "../shm/fnref.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  *   u64 len + argument bytes.
  * Report: an i32, 0 when the child is about to run its target, else the
  * error that stops it (then it exits with 127). */
-#include "fnref.h"
+#include "../shm/fnref.h"
 #include "process_internal.h"
 
 #include "../common/bytes.h"

@@ -2,7 +2,7 @@
 /* child.c - the life of a spawn or forkserver child: it reads the boot
  * record (format in boot.c) from its boot channel, becomes the process it
  * describes, reports, and runs its target. */
-#include "fnref.h"
+#include "../shm/fnref.h"
 #include "process_internal.h"
 
 #include "../common/bytes.h"

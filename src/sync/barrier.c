@@ -11,7 +11,13 @@
  *
  * The action runs with the mutex held, as Python runs it under the
  * barrier's lock: it may query the barrier (parties, n_waiting, broken,
- * all read without the mutex) but must not wait on, abort or reset it. */
+ * all read without the mutex) but must not wait on, abort or reset it.
+ *
+ * In a spawn or forkserver context the action's checked reference
+ * (fnref.h) follows the state in the same shared block, and the token
+ * carries its length: a process that attaches the token resolves it, so
+ * whichever process arrives last runs the same action. */
+#include "../shm/fnref.h"
 #include "sync_internal.h"
 
 #include <stdbool.h>
@@ -33,8 +39,11 @@ struct mp_barrier {
     mp__shobj_t obj;             /* state: barrier_state_t */
     mp_barrier_action_fn action; /* local; same in forked children */
     void *action_arg;
+    size_t ref_len; /* the action's reference after the state; 0: none */
+    int ref_err;    /* why an action has no reference (encoding failed) */
 };
 
+static int action_ref(mp_barrier_t *bar, size_t len);
 static void barrier_lock(barrier_state_t *s);
 static void break_barrier(barrier_state_t *s);
 static void end_generation(barrier_state_t *s, bool failed);
@@ -58,18 +67,71 @@ mp_barrier_create(mp_barrier_t **out, unsigned parties,
 int
 mp_barrier_token(const mp_barrier_t *bar, char *buf, size_t buflen)
 {
-    if (bar != NULL && bar->action != NULL) {
-        return MP_ENOTSUP; /* a function pointer does not cross an exec */
+    size_t pos;
+    int err = mp__shobj_token(bar, MP__KIND_BARRIER, buf, buflen, &pos);
+    if (err != 0 || bar->action == NULL) {
+        return err;
     }
-    return mp__shobj_token(bar, MP__KIND_BARRIER, buf, buflen, NULL);
+    if (bar->action_arg != NULL || bar->ref_len == 0) {
+        /* A pointer does not cross an exec; nor does an unnamed action. */
+        return bar->action_arg == NULL && bar->ref_err != 0 ? bar->ref_err
+                                                            : MP_ENOTSUP;
+    }
+    return mp__token_put_u64(buf, buflen, &pos, bar->ref_len);
 }
 
 int
 mp_barrier_attach(mp_barrier_t **out, const char *token)
 {
-    return mp__shobj_attach((void **)out, sizeof(mp_barrier_t),
-                            MP__KIND_BARRIER, sizeof(barrier_state_t), token,
-                            NULL);
+    mp_barrier_t *bar;
+    const char *cur;
+    int err =
+        mp__shobj_attach((void **)&bar, sizeof(mp_barrier_t), MP__KIND_BARRIER,
+                         sizeof(barrier_state_t), token, &cur);
+    if (err != 0) {
+        return err;
+    }
+    if (*cur != '\0') { /* the action's reference: its length */
+        uint64_t len;
+        err = mp__token_get_u64(&cur, &len);
+        if (err == 0) {
+            err = mp__token_end(cur);
+        }
+        if (err == 0) {
+            err = len <= SIZE_MAX ? action_ref(bar, (size_t)len) : MP_EPROTO;
+        }
+        if (err != 0) {
+            mp__shobj_destroy(bar);
+            return err;
+        }
+    }
+    *out = bar;
+    return 0;
+}
+
+/* Resolves the len bytes of reference after an attached barrier's state
+ * into its action (called with no argument). Returns 0, MP_EPROTO (len
+ * outside the block, or not a reference), MP_ECLOSED (the block was freed
+ * meanwhile) or the errors of mp__fnref_decode (MP_ENOENT: not this
+ * program's code, or a name not registered here). */
+static int
+action_ref(mp_barrier_t *bar, size_t len)
+{
+    size_t room = mp__heap_block_room(bar->obj.hdr);
+    size_t used = sizeof(mp__objhdr_t) + sizeof(barrier_state_t);
+    if (room < used) {
+        return MP_ECLOSED;
+    }
+    if (len == 0 || len > room - used) {
+        return MP_EPROTO;
+    }
+    mp__fn_t fn;
+    int err = mp__fnref_decode(state_of(bar) + 1, len, &fn);
+    if (err == 0) {
+        bar->action = (mp_barrier_action_fn)fn;
+        bar->ref_len = len;
+    }
+    return err;
 }
 
 int
@@ -84,16 +146,36 @@ mp_context_barrier(const mp_context_t *ctx, mp_barrier_t **out,
         (timeout < 0 && timeout != MP_WAIT_FOREVER)) {
         return MP_EINVAL;
     }
+    mp_barrier_action_fn action = opts != NULL ? opts->action : NULL;
+    int method = mp__context_method(ctx);
+    if (method < 0) {
+        return method;
+    }
+    void *ref = NULL;
+    ssize_t ref_len = 0;
+    if (action != NULL && method != MP_START_FORK) {
+        /* Named for the processes that attach a token (fnref.h). */
+        ref_len = mp__fnref_encode((mp__fn_t)action, &ref);
+    }
     mp_barrier_t *bar;
     int err = mp__shobj_new((void **)&bar, sizeof *bar, MP__KIND_BARRIER, ctx,
-                            sizeof(barrier_state_t));
+                            sizeof(barrier_state_t) +
+                                (ref_len > 0 ? (size_t)ref_len : 0));
     if (err != 0) {
+        mp__free(ref);
         return err;
     }
     if (opts != NULL) {
-        bar->action = opts->action;
+        bar->action = action;
         bar->action_arg = opts->action_arg;
     }
+    if (ref_len > 0) {
+        memcpy(state_of(bar) + 1, ref, (size_t)ref_len);
+        bar->ref_len = (size_t)ref_len;
+    } else {
+        bar->ref_err = (int)ref_len;
+    }
+    mp__free(ref);
     barrier_state_t *s = state_of(bar);
     mp__barrier_state_init(s, parties);
     s->timeout = timeout == 0 ? MP_WAIT_FOREVER : timeout;
