@@ -5,7 +5,8 @@
  * none of the starter's memory), and the manager's main cases work there
  * as under fork: objects from the starter, a forked child and a remote
  * client, SharedMemoryManager blocks freed at shutdown, the initializer and
- * its failure, a killed server, a killed starter, user types refused. */
+ * its failure, a killed server, a killed starter, user types (their
+ * callbacks cross as checked references). */
 #include "runner.h"
 
 #include <signal.h>
@@ -224,11 +225,11 @@ TEST_TIMEOUT(mgr_method_exec_errors, 60)
         ASSERT_ERR(mp_manager_start(m), MP_EACCES);
         ASSERT_EQ(mp_manager_pid(m), 0);
         mp_manager_destroy(m);
-        /* user types are pointers: refused */
+        /* a user type's arg is a pointer: refused */
         mp_manager_opts_t u = MP_MANAGER_OPTS_INIT;
         u.start_method = exec_methods[i];
         ASSERT_OK(mp_manager_create(&m, &u));
-        const mp_manager_type_t t = {ut_create, ut_call, ut_destroy, NULL};
+        const mp_manager_type_t t = {ut_create, ut_call, ut_destroy, &u};
         ASSERT_OK(mp_manager_register(m, "thing", &t));
         ASSERT_ERR(mp_manager_start(m), MP_ENOTSUP);
         mp_manager_destroy(m);
@@ -305,4 +306,117 @@ TEST_TIMEOUT(mgr_method_exec_starter_killed, 60)
         mpt_wait_pid_exit(server);
         mpt_pipe_close(&a.ready);
     }
+}
+
+/* A counter user type for mgr_method_user_types_cross_the_exec: created
+ * from an int64, "add" adds one, "get" returns it, "pid" the server's pid. */
+static int
+counter_create(void **obj, const void *args, size_t len, void *arg)
+{
+    if (arg != NULL || len != sizeof(int64_t)) {
+        return MP_EINVAL;
+    }
+    int64_t *c = malloc(sizeof *c);
+    if (c == NULL) {
+        return MP_ENOMEM;
+    }
+    memcpy(c, args, sizeof *c);
+    *obj = c;
+    return 0;
+}
+
+static int
+counter_call(void *obj, const char *method, const void *in, size_t in_len,
+             void **out, size_t *out_len, void *arg)
+{
+    int64_t *c = obj;
+    int64_t v = *c;
+    if (arg != NULL || (in == NULL) != (in_len == 0)) {
+        return MP_EINVAL;
+    } else if (strcmp(method, "add") == 0) {
+        ++*c;
+        v = *c;
+    } else if (strcmp(method, "pid") == 0) {
+        v = getpid();
+    } else if (strcmp(method, "get") != 0) {
+        return MP_ENOTSUP;
+    }
+    *out = malloc(sizeof v);
+    if (*out == NULL) {
+        return MP_ENOMEM;
+    }
+    memcpy(*out, &v, sizeof v);
+    *out_len = sizeof v;
+    return 0;
+}
+
+static void
+counter_destroy(void *obj, void *arg)
+{
+    (void)arg;
+    free(obj);
+}
+
+/* Calls method on the counter c and returns its int64 result. */
+static int64_t
+counter_do(mp_proxy_t *c, const char *method)
+{
+    void *out = NULL;
+    size_t len = 0;
+    ASSERT_OK(mp_proxy_call(c, method, NULL, 0, &out, &len));
+    ASSERT_EQ(len, sizeof(int64_t));
+    int64_t v;
+    memcpy(&v, out, sizeof v);
+    mp_free(out);
+    return v;
+}
+
+/* Registered by name here only: the exec'd server cannot resolve it. */
+static void
+counter_destroy_named(void *obj, void *arg)
+{
+    counter_destroy(obj, arg);
+}
+
+/* A counter type's objects live in a server started by method; a type
+ * whose destroy names no code of that server is refused at start. */
+static void
+user_types_under(mp_start_method_t method)
+{
+    mp_manager_opts_t o = MP_MANAGER_OPTS_INIT;
+    o.start_method = method;
+    mp_manager_t *m = NULL;
+    ASSERT_OK(mp_manager_create(&m, &o));
+    const mp_manager_type_t t = {counter_create, counter_call, counter_destroy,
+                                 NULL};
+    ASSERT_OK(mp_manager_register(m, "Counter", &t));
+    ASSERT_OK(mp_manager_start(m));
+    mp_proxy_t *c = NULL;
+    int64_t start = 41;
+    ASSERT_OK(mp_manager_create_object(m, "Counter", &start, sizeof start, &c));
+    ASSERT_EQ(mp_proxy_kind(c), MP_PROXY_USER);
+    ASSERT_EQ(counter_do(c, "add"), 42);
+    ASSERT_EQ(counter_do(c, "get"), 42);
+    ASSERT_EQ(counter_do(c, "pid"), mp_manager_pid(m));
+    void *out = NULL;
+    size_t len = 0;
+    ASSERT_ERR(mp_proxy_call(c, "nosuch", NULL, 0, &out, &len), MP_ENOTSUP);
+    mp_proxy_destroy(c);
+    ASSERT_OK(mp_manager_shutdown(m));
+    mp_manager_destroy(m);
+
+    ASSERT_OK(mp_manager_create(&m, &o));
+    const mp_manager_type_t named = {counter_create, counter_call,
+                                     counter_destroy_named, NULL};
+    ASSERT_OK(mp_manager_register(m, "Counter", &named));
+    ASSERT_ERR(mp_manager_start(m), MP_ENOENT);
+    mp_manager_destroy(m);
+}
+
+TEST_TIMEOUT(mgr_method_user_types_cross_the_exec, 60)
+{
+    ASSERT_OK(mp_register_function("mgr-methods-counter-destroy",
+                                   (mp_function_t)counter_destroy_named));
+    user_types_under(MP_START_SPAWN);
+    user_types_under(MP_START_FORKSERVER);
 }

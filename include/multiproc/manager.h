@@ -115,8 +115,9 @@ typedef struct mp_manager_opts {
      * context); 0: mp_start_method() at start. fork copies the starter;
      * spawn and forkserver start a fresh exec of the program (which must
      * call mp_main), handing it the address, keys and options as bytes:
-     * the initializer is then named by its code (as a spawn target is),
-     * and user types (mp_manager_register) are refused with MP_ENOTSUP. */
+     * the initializer and user types' callbacks (mp_manager_register) are
+     * then named by their code (as a spawn target is); a user type whose
+     * arg is not NULL is refused with MP_ENOTSUP. */
     mp_start_method_t start_method;
 } mp_manager_opts_t;
 /* MP_MANAGER_OPTS_INIT: an mp_manager_opts_t with its size set and every other
@@ -151,7 +152,9 @@ typedef struct mp_manager_type {
 
 /* Experimental (not yet under the ABI promise of docs/api-conventions.md):
  * mp_manager_register adds a user type named type_id (1..63 bytes) before
- * mp_manager_start (the server is forked with it). Returns 0 or MP_EINVAL
+ * mp_manager_start (a forked server inherits it; under spawn and
+ * forkserver its callbacks cross as checked function references and arg
+ * must be NULL). Returns 0 or MP_EINVAL
  * (NULL, bad name, NULL create/call/destroy), MP_EEXIST (name taken),
  * MP_ESTARTED (already started or connected), MP_ENOMEM. Context: the
  * process that will start the manager, any thread, before the start. */
@@ -164,11 +167,13 @@ MP_EXTERN int mp_manager_register(mp_manager_t *m, const char *type_id,
  * SIGKILL), and everything it held (shared memory, sockets) is removed.
  * Returns 0 or MP_EINVAL (also: the default method is unset and
  * MULTIPROC_START_METHOD names none), MP_ESTARTED (started or connected
- * before), MP_ECLOSED (shut down), MP_ENOTSUP (user types under spawn or
- * forkserver), an error of mp_listener_create (-EADDRINUSE, MP_EEXIST ...)
- * or of starting the process (MP_ENOMAIN ...: see mp_process_start), or
- * the initializer's failure (see mp_manager_opts_t). Context:
- * the creating process, any thread (a second start gets MP_ESTARTED). */
+ * before), MP_ECLOSED (shut down), MP_ENOTSUP (a user type with an arg
+ * under spawn or forkserver), MP_ENOENT or MP_EPROTO (a user type's
+ * callback names no code of the exec'd server), an error of
+ * mp_listener_create (-EADDRINUSE, MP_EEXIST ...) or of starting the
+ * process (MP_ENOMAIN ...: see mp_process_start), or the initializer's
+ * failure (see mp_manager_opts_t). Context: the creating process, any
+ * thread (a second start gets MP_ESTARTED). */
 MP_EXTERN int mp_manager_start(mp_manager_t *m);
 
 /* mp_manager_connect attaches to the running server at opts->address,

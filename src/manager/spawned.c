@@ -20,11 +20,14 @@
  *     u8[16] secret     the shutdown secret
  *     str initializer   its function reference (fnref.c); empty: none
  *     str initargs
+ *     u32 n_types       user types (mp_manager_register), then each:
+ *       str name, str create, str call, str destroy   (function references)
  *
  * What a forked server inherits and an exec'd one does not: the stop
  * socket (the starter stops it with a SHUTDOWN request carrying the
- * secret instead) and user types (refused at start: their callbacks are
- * pointers). */
+ * secret instead). A user type's callbacks cross as checked references
+ * (fnref.h); one whose arg is not NULL is refused at start (MP_ENOTSUP: a
+ * pointer does not cross an exec). */
 #include "server_internal.h"
 
 #include "../common/bytes.h"
@@ -34,7 +37,7 @@
 #include <string.h>
 
 #define BOOT_MAGIC "MPMB"
-#define BOOT_VERSION 1u
+#define BOOT_VERSION 2u
 #define BOOT_HDR 12u
 
 /*--- the starter's side -----------------------------------------------------*/
@@ -106,18 +109,31 @@ out_cstr(boot_out_t *o, const char *s)
     out_str(o, s, s != NULL ? strlen(s) : 0);
 }
 
+/* Appends fn's reference as a string field (NULL: an empty one). */
+static void
+out_fnref(boot_out_t *o, mp__fn_t fn)
+{
+    void *ref = NULL;
+    ssize_t len = fn != NULL ? mp__fnref_encode(fn, &ref) : 0;
+    if (len < 0) {
+        if (o->err == 0) {
+            o->err = (int)len;
+        }
+        return;
+    }
+    out_str(o, ref, (size_t)len);
+    mp__free(ref);
+}
+
 ssize_t
 mp__mgr_boot_encode(const mp_manager_t *m, const char *ready_path, void **out)
 {
-    boot_out_t o = {0};
-    void *fn = NULL;
-    ssize_t fn_len = 0;
-    if (m->initializer != NULL) {
-        fn_len = mp__fnref_encode((mp__fn_t)m->initializer, &fn);
-        if (fn_len < 0) {
-            return fn_len;
+    for (size_t i = 0; i < m->n_types; i++) {
+        if (m->types[i].type.arg != NULL) {
+            return MP_ENOTSUP; /* a pointer does not cross an exec */
         }
     }
+    boot_out_t o = {0};
     const char *listen =
         m->listen_address != NULL ? m->listen_address : m->sock_path;
     out_put(&o, BOOT_MAGIC, 4);
@@ -131,9 +147,16 @@ mp__mgr_boot_encode(const mp_manager_t *m, const char *ready_path, void **out)
     out_u64(&o, m->store_size, 8);
     out_str(&o, m->authkey, m->authkey_len);
     out_put(&o, m->secret, MP__MGR_SECRET_LEN);
-    out_str(&o, fn, (size_t)fn_len);
+    out_fnref(&o, (mp__fn_t)m->initializer);
     out_str(&o, m->initargs, m->initargs_len);
-    mp__free(fn);
+    out_u64(&o, m->n_types, 4);
+    for (size_t i = 0; i < m->n_types; i++) {
+        const mp__mgr_type_t *t = &m->types[i];
+        out_cstr(&o, t->name);
+        out_fnref(&o, (mp__fn_t)t->type.create);
+        out_fnref(&o, (mp__fn_t)t->type.call);
+        out_fnref(&o, (mp__fn_t)t->type.destroy);
+    }
     if (o.err != 0) {
         mp__free(o.p);
         return o.err;
@@ -221,6 +244,65 @@ in_bytes(boot_in_t *in, size_t *len)
     return c;
 }
 
+/* Takes a function reference field and resolves it into *fn (an empty
+ * one: MP_EPROTO). Returns 0, MP_EPROTO or mp__fnref_decode's error. */
+static int
+in_fn(boot_in_t *in, mp__fn_t *fn)
+{
+    size_t len;
+    const uint8_t *ref = in_str(in, &len);
+    if (!in->ok || len == 0) {
+        in->ok = false;
+        return MP_EPROTO;
+    }
+    return mp__fnref_decode(ref, len, fn);
+}
+
+/* Takes the user types into m->types (m->n_types). Returns 0, MP_EPROTO
+ * (malformed), MP_ENOMEM or the error of resolving a callback. */
+static int
+in_types(boot_in_t *in, mp_manager_t *m)
+{
+    size_t n = (size_t)in_u64(in, 4);
+    /* Each type takes at least 16 bytes: a forged count allocates none. */
+    if (!in->ok || n > (in->len - in->at) / 16) {
+        return MP_EPROTO;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    m->types = mp__calloc(n, sizeof *m->types);
+    if (m->types == NULL) {
+        return MP_ENOMEM;
+    }
+    for (; m->n_types < n; m->n_types++) {
+        mp__mgr_type_t *t = &m->types[m->n_types];
+        size_t len;
+        const uint8_t *name = in_str(in, &len);
+        if (!in->ok || len == 0 || len > MP__MGR_TYPEID_MAX ||
+            memchr(name, '\0', len) != NULL) {
+            return MP_EPROTO;
+        }
+        memcpy(t->name, name, len);
+        mp__fn_t create, call, destroy;
+        int err = in_fn(in, &create);
+        if (err == 0) {
+            err = in_fn(in, &call);
+        }
+        if (err == 0) {
+            err = in_fn(in, &destroy);
+        }
+        if (err != 0) {
+            return err;
+        }
+        t->type.create = (int (*)(void **, const void *, size_t, void *))create;
+        t->type.call = (int (*)(void *, const char *, const void *, size_t,
+                                void **, size_t *, void *))call;
+        t->type.destroy = (void (*)(void *, void *))destroy;
+    }
+    return 0;
+}
+
 /* Fills the fresh handle m from the record at rec. Returns 0, MP_EPROTO
  * (a malformed record) or the error of attaching the store or resolving
  * the initializer (m->ready_fd[1] is open whenever the ready path could be
@@ -267,11 +349,11 @@ boot_decode(mp_manager_t *m, const uint8_t *rec)
     size_t fn_len;
     const uint8_t *fn = in_str(&in, &fn_len);
     m->initargs = in_bytes(&in, &m->initargs_len);
-    if (!in.ok || in.at != in.len) {
+    int err = in.ok ? in_types(&in, m) : MP_EPROTO;
+    if (err != 0 || !in.ok || in.at != in.len) {
         mp__free(store);
-        return MP_EPROTO;
+        return err != 0 ? err : MP_EPROTO;
     }
-    int err = 0;
     if (fn_len > 0) {
         mp__fn_t f;
         err = mp__fnref_decode(fn, fn_len, &f);

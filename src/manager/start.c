@@ -166,9 +166,6 @@ make_forked(mp_manager_t *m)
 static int
 make_exec(mp_manager_t *m, mp_start_method_t method, char **ready_path)
 {
-    if (m->n_types > 0) {
-        return MP_ENOTSUP; /* user types are callbacks: pointers */
-    }
     if (m->sock_path == NULL) {
         /* TCP: the private directory still holds the waker. */
         int err = mp__mgr_private_path_make(m);
