@@ -85,14 +85,14 @@ fi
 
 # The other start methods: the normal build's runner tests (every test of
 # mp_run_tests; not their no-pidfd repeats), the examples and mpcopy's
-# unit test, then the tour, once with MULTIPROC_START_METHOD=forkserver and once
-# with spawn, which name the default start method of every program that
-# sets none (docs/design.md, "Tests"); the sanitizer, Release and clang
-# builds run under fork only, and mpcopy_tree too.
+# unit and tree tests, then the tour, once with MULTIPROC_START_METHOD=forkserver
+# and once with spawn, which name the default start method of every program
+# that sets none (docs/design.md, "Tests"); the sanitizer, Release and clang
+# builds run under fork only.
 for m in forkserver spawn; do
     echo "=== build: tests under the $m start method"
     MULTIPROC_START_METHOD=$m run_ctest build "ctest-$m.log" \
-        -E '^(nopidfd_|package_|source_|subproject_|reference_|cxx_|fuzz_|bench_|soak_|mpi_|mpcopy_(tree|install))'
+        -E '^(nopidfd_|package_|source_|subproject_|reference_|cxx_|fuzz_|bench_|soak_|mpi_|mpcopy_install)'
     echo "=== tour under the $m start method: tools/tour.sh"
     if MULTIPROC_START_METHOD=$m tools/tour.sh >"build/tour-$m.log" 2>&1; then
         passed=$((passed + 1))

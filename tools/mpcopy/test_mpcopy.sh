@@ -546,8 +546,9 @@ while state(mp) != "T":
 os.kill(mp, signal.SIGCONT)
 workers = []
 # The workers (any child that inherited SRC's fd for a moment, such as
-# the tracker's short-lived intermediate, drops out when it is gone) are
-# stepped together.
+# the tracker's short-lived intermediate or the forkserver before its exec,
+# drops out, continued, once it no longer has SRC open) are stepped
+# together.
 while alive(mp) and time.monotonic() < deadline:
     try:
         workers += [k for k in descendants(mp)
@@ -564,10 +565,18 @@ while alive(mp) and time.monotonic() < deadline:
         try:
             while state(w) not in "TZX":
                 pass
-            if holds(w, target):
+            if not holds(w, src):
+                # Seen with SRC open only for a moment: a child between
+                # fork and exec, such as the forkserver before it runs
+                # (under forkserver, the workers' parent: left stopped it
+                # never reaps a killed worker, and mpcopy waits for that).
+                workers.remove(w)
+                os.kill(w, signal.SIGCONT)
+            elif holds(w, target):
                 held.append(w)
         except OSError:
-            workers.remove(w)
+            if w in workers:
+                workers.remove(w)
     if held:  # stopped mid-copy of target
         print(held[0])
         print(" ".join(str(w) for w in workers if w != held[0]))
