@@ -65,7 +65,8 @@ RAW_CALLS = (
     "execvp waitpid waitid wait kill tgkill raise sigaction sigprocmask "
     "pthread_sigmask signalfd setsid setpgid prctl syscall getrandom "
     "sched_yield sched_getaffinity nanosleep usleep clock_nanosleep "
-    "getrlimit setrlimit pidfd_open pidfd_send_signal futex"
+    "getrlimit setrlimit pidfd_open pidfd_send_signal futex _exit getpid "
+    "getppid gettid"
 ).split()
 RAW_RE = re.compile(r"(?<![\w.>])(%s)\s*\(" % "|".join(RAW_CALLS))
 

@@ -378,12 +378,12 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
                 bool *started)
 {
     uint8_t *p = buf;
-    /* poll() only where a read could block past the deadline: a wait
-     * without one is a plain blocking read (one system call, not two), and
-     * a socket is first tried with MSG_DONTWAIT. After EAGAIN (the fd is
-     * non-blocking, or the data was not there) a spinning connection tries
-     * again until its window closes; then poll() or the blocking read
-     * waits. */
+    /* A readiness wait (mp__plat_poll_in) only where a read could block
+     * past the deadline: a wait without one is a plain blocking read (one
+     * system call, not two), and a socket is first tried with
+     * MSG_DONTWAIT. After EAGAIN (the fd is non-blocking, or the data was
+     * not there) a spinning connection tries again until its window
+     * closes; then the readiness wait or the blocking read waits. */
     bool must_poll = false;
     int64_t spin_until = -1;
     while (n > 0) {

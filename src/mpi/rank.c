@@ -520,7 +520,8 @@ answer_hello(rank_t *rk, const void *caller)
         mp__mpi_hello_fill(&mine, caller, rk->br);
         memcpy(&theirs, p, len < sizeof theirs ? len : sizeof theirs);
         free(p);
-        mp__mpi_ack_t ack = {.pid = (int32_t)getpid()};
+        mp__mpi_ack_t ack = {.pid =
+                                 (int32_t)mp_process_pid(mp_current_process())};
         snprintf(ack.host, sizeof ack.host, "%.*s", (int)sizeof ack.host - 1,
                  rk->host);
         ack.ok = len == sizeof theirs &&

@@ -562,6 +562,18 @@ pid_t mp__plat_fork(void);
  * forked child's path (MP__FORK_CHILD_PATH: the exit work signals daemonic
  * children). */
 int mp__plat_kill(pid_t pid, int sig);
+/* mp__plat_exit_now is _exit(code): ends the process at once, running no
+ * atexit handler and flushing no stdio (a child that must not run its
+ * parent's exit work, or a helper process's end). On a forked child's
+ * path (MP__FORK_CHILD_PATH). */
+__attribute__((noreturn)) void mp__plat_exit_now(int code);
+/* mp__plat_pid_uncached asks the kernel for the caller's pid, for a
+ * process made by mp__plat_fork_bare (no fork handler ran, so without
+ * MADV_WIPEONFORK mp__getpid's cache may still hold the parent's);
+ * mp__plat_parent_pid is getppid(): the parent's pid, or the reaper's once
+ * the parent died. Never fail. */
+pid_t mp__plat_pid_uncached(void);
+pid_t mp__plat_parent_pid(void);
 /* mp__plat_wait_pid reaps child pid (-1: any), waiting when block.
  * Returns its pid with *code set (the exit status, or minus the signal
  * that killed it), 0 (none exited, !block), or a negative error

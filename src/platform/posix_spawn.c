@@ -3,8 +3,8 @@
  * OS: a fresh exec of this program with chosen fds (posix_spawn), sockets
  * that carry fds (SCM_RIGHTS), fork and wait for the forkserver, signals
  * (SIGCHLD as an fd, dispositions reset in a child), the parent-death
- * signal, and closing every fd but a few; fork, signals and waits for the
- * fork start method too. */
+ * signal, and closing every fd but a few; fork, signals, waits, the
+ * process's own and parent's pid and _exit for the fork start method too. */
 #include "platform.h"
 
 #include <errno.h>
@@ -227,6 +227,24 @@ MP__FORK_CHILD_PATH int
 mp__plat_kill(pid_t pid, int sig)
 {
     return kill(pid, sig) == 0 ? 0 : -errno;
+}
+
+MP__FORK_CHILD_PATH void
+mp__plat_exit_now(int code)
+{
+    _exit(code);
+}
+
+pid_t
+mp__plat_pid_uncached(void)
+{
+    return getpid();
+}
+
+pid_t
+mp__plat_parent_pid(void)
+{
+    return getppid();
 }
 
 pid_t

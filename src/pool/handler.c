@@ -152,9 +152,9 @@ tasks_out(mp_pool_t *pool)
 /* While workers hold tasks, their results are usually microseconds away,
  * and right after a result the next task (of a caller looping over apply)
  * often is: watches the result queue for a short while, yielding the CPU,
- * before the handler sleeps in poll (which costs the workers a signal of
- * the result queue's waker per result and the handler a wake-up). Returns
- * whether results came. */
+ * before the handler sleeps in mp_wait_any (which costs the workers a
+ * signal of the result queue's waker per result and the handler a
+ * wake-up). Returns whether results came. */
 static bool
 spin_for_results(mp_pool_t *pool)
 {

@@ -84,7 +84,7 @@ boot_fail(int fd, const char *what, int err)
     fprintf(stderr, "multiproc: a started child cannot run: %s: %s\n", what,
             mp_strerror(err));
     fflush(stderr);
-    _exit(127);
+    mp__plat_exit_now(127);
 }
 
 /* Builds the handle this process is started from: its strings after it,
@@ -118,7 +118,8 @@ mp__boot_child(int fd, bool spawn_layout, int pdeath_rfd, pid_t server)
 {
     uint8_t len_buf[8];
     if (mp__plat_read_full(fd, len_buf, sizeof len_buf) != sizeof len_buf) {
-        _exit(127); /* the creator went away before telling us anything */
+        /* The creator went away before telling us anything. */
+        mp__plat_exit_now(127);
     }
     uint64_t meta = mp__get_le(len_buf, 8);
     if (meta > MP__BOOT_META_MAX) {
@@ -129,7 +130,7 @@ mp__boot_child(int fd, bool spawn_layout, int pdeath_rfd, pid_t server)
         boot_fail(fd, "boot record", MP_ENOMEM);
     }
     if (mp__plat_read_full(fd, buf, meta) != (ssize_t)meta) {
-        _exit(127);
+        mp__plat_exit_now(127);
     }
     boot_rec_t r;
     int err = decode(buf, meta, &r);
@@ -144,7 +145,7 @@ mp__boot_child(int fd, bool spawn_layout, int pdeath_rfd, pid_t server)
             boot_fail(fd, "argument", MP_ENOMEM);
         }
         if (mp__plat_read_full(fd, arg, r.arg_size) != (ssize_t)r.arg_size) {
-            _exit(127);
+            mp__plat_exit_now(127);
         }
     }
     mp__fn_t fn;
@@ -156,7 +157,7 @@ mp__boot_child(int fd, bool spawn_layout, int pdeath_rfd, pid_t server)
         pid_t parent = spawn_layout ? r.creator : server;
         err = mp__plat_die_with_parent(parent);
         if (err != 0) {
-            _exit(127);
+            mp__plat_exit_now(127);
         }
     }
     int sent_wfd = -1;

@@ -34,7 +34,7 @@ server_exit(server_t *s)
             (void)mp__plat_kill(s->kids[i].pid, SIGKILL);
         }
     }
-    _exit(0);
+    mp__plat_exit_now(0);
 }
 
 /* Reaps every child that has exited and sends each its code. */
@@ -141,7 +141,7 @@ mp__forkserver_serve(int ctl)
     if (s.sigfd < 0 || s.ep < 0 ||
         mp__plat_epoll_add(s.ep, ctl, EPOLLIN) != 0 ||
         mp__plat_epoll_add(s.ep, s.sigfd, EPOLLIN) != 0) {
-        _exit(127);
+        mp__plat_exit_now(127);
     }
     for (;;) {
         int fds[16];

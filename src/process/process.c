@@ -319,14 +319,14 @@ child_setup(const mp_process_t *p, pid_t parent, int devnull,
          * A parent that died first gets this child killed at once: start
          * did not wait for it, so its pid may already be passed on. */
         if (mp__plat_die_with_parent(parent) != 0) {
-            _exit(127);
+            mp__plat_exit_now(127);
         }
     }
     mp__registry_become_child(p, parent, sp->pdeath_rd);
     /* dup2 onto a valid fd below the limit fails only with EINTR, which
      * the helper retries. */
     if (mp__plat_dup_onto(devnull, STDIN_FILENO) != 0) {
-        _exit(127);
+        mp__plat_exit_now(127);
     }
     mp__plat_close(devnull);
     /* Drop input the parent had buffered. */

@@ -422,8 +422,8 @@ parent_sentinel_locked(void)
     }
     int fd = mp__plat_pidfd_open(par_proc.pid);
     /* Children are re-parented before their parent's pid can be reused,
-     * so while getppid() still names it, the pidfd is the parent's. */
-    if (fd >= 0 && getppid() == par_proc.pid) {
+     * so while the parent pid still names it, the pidfd is the parent's. */
+    if (fd >= 0 && mp__plat_parent_pid() == par_proc.pid) {
         par_proc.pidfd = fd;
         return fd;
     }
@@ -471,7 +471,7 @@ mp__registry_parent_wait(int64_t deadline)
          * a moment before it has exited and we are re-parented (which a
          * pidfd waits for): wait for that too, as reap_exiting does. */
         int64_t until = mp__now_ns() + EXITING_WAIT_NS;
-        while (getppid() == par_proc.pid && mp__now_ns() < until) {
+        while (mp__plat_parent_pid() == par_proc.pid && mp__now_ns() < until) {
             mp__plat_yield();
         }
     }
@@ -565,7 +565,7 @@ mp_process_exit(int code)
 {
     run_exit_work();
     mp__process_flush_stdio();
-    _exit(code);
+    mp__plat_exit_now(code);
 }
 
 mp_process_t *

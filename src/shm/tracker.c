@@ -313,10 +313,10 @@ tracker_detach(int rfd, int report_fd)
     /* rfd becomes 3, report_fd 4; stdin, stdout and the rest are closed. */
     const int keep[2] = {rfd, report_fd};
     if (mp__plat_keep_fds(keep, 2) != 0) {
-        _exit(1);
+        mp__plat_exit_now(1);
     }
-    /* getpid, not mp__getpid: _Fork ran no fork handler to refresh it. */
-    pid_t self = getpid();
+    /* Not mp__getpid: _Fork ran no fork handler to refresh its cache. */
+    pid_t self = mp__plat_pid_uncached();
     (void)mp__plat_write_full(4, &self, sizeof self);
     mp__plat_close(4);
     return 3;
@@ -355,7 +355,7 @@ tracker_main(int rfd, int report_fd)
         }
     }
     table_unlink_all(&table);
-    _exit(0);
+    mp__plat_exit_now(0);
 }
 
 /* ---- the library side -------------------------------------------------- */
@@ -370,7 +370,7 @@ tracker_intermediate(int rfd, int wfd, int report_fd)
     if (tpid == 0) {
         tracker_main(rfd, report_fd);
     }
-    _exit(tpid > 0 ? 0 : 1);
+    mp__plat_exit_now(tpid > 0 ? 0 : 1);
 }
 
 /* Starts a tracker and connects this process to it. Called with
