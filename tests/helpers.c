@@ -2,23 +2,26 @@
 /* helpers.c - the fixtures tests share (declared in runner.h): forking and
  * joining plain children, pools, managers and processes made and finished
  * the usual way, threads that hammer malloc and a mutex, common pool
- * tasks, full reads and writes, waiting for a pid to exit, and the
- * one-byte pipe signals tests synchronise with. The runner itself (the
- * test registry, running each test in its own process, the leak checks)
- * is runner.c. */
+ * tasks, full reads and writes, waiting for a pid to exit, stopping a
+ * process (every thread of it) with SIGSTOP, and the one-byte pipe signals
+ * tests synchronise with. The runner itself (the test registry, running
+ * each test in its own process, the leak checks) is runner.c. */
 #include "runner.h"
 
 #include "platform/platform.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,6 +57,53 @@ mpt_join(pid_t pid)
     } while (r < 0 && errno == EINTR);
     ASSERT_EQ(r, pid);
     return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+/* The state letter of thread tid of process pid ('T': stopped), from
+ * /proc/<pid>/task/<tid>/stat, or 0 when the thread is gone. */
+static char
+thread_state(pid_t pid, const char *tid)
+{
+    char path[320], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int)pid, tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren != NULL && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* 1 when every thread of pid that is still there is stopped. */
+static int
+all_threads_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    ASSERT(d != NULL);
+    int stopped = 1;
+    struct dirent *e;
+    while (stopped && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            char st = thread_state(pid, e->d_name);
+            stopped = st == 0 || st == 'T' || st == 't';
+        }
+    }
+    closedir(d);
+    return stopped;
+}
+
+void
+mpt_stop(pid_t pid)
+{
+    ASSERT_EQ(kill(pid, SIGSTOP), 0);
+    while (!all_threads_stopped(pid)) {
+        sched_yield();
+    }
 }
 
 int

@@ -133,6 +133,11 @@ int mpt_pidfd_open(pid_t pid);
 pid_t mpt_fork(int (*fn)(void *), void *arg);
 int mpt_join(pid_t pid);
 
+/* mpt_stop sends pid SIGSTOP and returns once the kernel shows every one
+ * of its threads stopped (kill alone returns before they are: a thread
+ * may still run, and answer, for a moment after it). */
+void mpt_stop(pid_t pid);
+
 /* mpt_slow returns 1 when the runner allows more time than usual (the
  * sanitizer builds set MP_TEST_TIMEOUT_MULTIPLIER): stress tests then use
  * smaller counts. */

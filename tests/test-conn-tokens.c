@@ -285,7 +285,7 @@ TEST_TIMEOUT(conn_tokens_a_stopped_dead_or_shut_down_creator_is_an_error, 60)
     close(fds[1]);
     mp_conn_t *c = NULL;
     /* Stopped: its sharer cannot answer; the timeout ends the wait. */
-    ASSERT_OK(kill(pid, SIGSTOP));
+    mpt_stop(pid);
     ASSERT_ERR(mp_conn_attach(&c, tok, 100), MP_ETIMEDOUT);
     /* Killed: its socket is left, and refuses. */
     ASSERT_OK(kill(pid, SIGKILL));

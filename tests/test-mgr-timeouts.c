@@ -11,38 +11,11 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* The state letter of process pid in /proc/<pid>/stat ('T': stopped). */
-static char
-proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    ASSERT(f != NULL);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *paren = strrchr(buf, ')');
-    ASSERT(paren != NULL && paren[1] == ' ');
-    return paren[2];
-}
-
-/* Stops pid and returns once the kernel says it is stopped. */
-static void
-stop_process(pid_t pid)
-{
-    ASSERT_EQ(kill(pid, SIGSTOP), 0);
-    while (proc_state(pid) != 'T') {
-        sched_yield();
-    }
-}
 
 /* A client of m's server over its (TCP) address that sends every call to
  * the server, with the given call_timeout. */
@@ -70,7 +43,7 @@ TEST_TIMEOUT(mgr_calls_time_out_on_a_silent_server, 60)
     ASSERT_OK(mp_dict_set(d, "k", 1, "v1", 2)); /* the link works */
 
     pid_t server = mp_manager_pid(m);
-    stop_process(server);
+    mpt_stop(server);
     /* A call without a timeout of its own: call_timeout (300 ms). */
     ASSERT_ERR(mp_dict_set(d, "k", 1, "v2", 2), MP_ETIMEDOUT);
     /* A timed call: its own timeout plus the reply's grace. */
@@ -104,7 +77,7 @@ TEST_TIMEOUT(mgr_connect_honours_its_timeout, 60)
 
     /* A stopped server accepts in its kernel but answers nothing. */
     pid_t server = mp_manager_pid(m);
-    stop_process(server);
+    mpt_stop(server);
     ASSERT_ERR(mp_manager_connect(c, 200), MP_ETIMEDOUT);
     ASSERT_EQ(kill(server, SIGCONT), 0);
     ASSERT_OK(mp_manager_connect(c, 30000));
