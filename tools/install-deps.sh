@@ -6,8 +6,8 @@
 # and Open MPI (openmpi-bin, libopenmpi-dev: the distributed pool). Without it (tools/test-all.sh), also g++ (the C++ header test),
 # clang with libFuzzer (libclang-rt-14-dev) for the clang build and the
 # fuzzers, clang-format (the format check), valgrind, doxygen (the
-# reference pages), dpkg-dev (the Debian packages' dependencies) and
-# python3-mpi4py (the MPI benchmark's Python peer). Does
+# reference pages), dpkg-dev (the Debian packages' dependencies), man-db
+# (the installed packages' man pages are read back) and python3-mpi4py (the MPI benchmark's Python peer). Does
 # nothing (and needs no network) on a machine that has them; safe to run by
 # itself.
 #
@@ -50,6 +50,7 @@ if [ "${1:-}" != --examples ]; then
     want valgrind command -v valgrind
     want dpkg-dev command -v dpkg-shlibdeps
     want doxygen command -v doxygen
+    want man-db command -v man
     want libclang-rt-14-dev have_libfuzzer
     # mpi4py.futures: the Python side of the MPI benchmark (bench/compare).
     want python3-mpi4py test -e /usr/lib/python3/dist-packages/mpi4py/__init__.py

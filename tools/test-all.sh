@@ -83,6 +83,24 @@ else
     failed=$((failed + 1))
 fi
 
+# The packages as a user installs them: dpkg -i of the normal build's .deb
+# packages into this system, then man pages, a program built with
+# pkg-config, the installed mpcopy and the C/Python example pair, using only
+# what was installed; purged again (tests/package/system-install.sh). It
+# runs only where CI=true or MP_TEST_SYSTEM_INSTALL=1, as root, with no
+# multiproc package installed; elsewhere it says why and is not counted.
+echo "=== system install: tests/package/system-install.sh"
+sysinst=0
+tests/package/system-install.sh build >build/system-install.log 2>&1 || sysinst=$?
+tail -n 1 build/system-install.log
+if [ "$sysinst" = 0 ]; then
+    passed=$((passed + 1))
+elif [ "$sysinst" != 77 ]; then
+    cat build/system-install.log
+    echo "=== system install: failed"
+    failed=$((failed + 1))
+fi
+
 # The other start methods: the normal build's runner tests (every test of
 # mp_run_tests; not their no-pidfd repeats), the examples and mpcopy's
 # unit and tree tests, then the tour, once with MULTIPROC_START_METHOD=forkserver
