@@ -73,7 +73,11 @@ unset LD_LIBRARY_PATH PKG_CONFIG_PATH
 cd "$tmp"
 
 echo "--- man pages"
-if command -v man >/dev/null; then
+if grep -qs '^path-exclude=*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
+    # A minimal image (Debian's docker images) tells dpkg to drop man pages.
+    echo "dpkg here is set to leave out man pages (/etc/dpkg/dpkg.cfg.d):" \
+        "not read back"
+elif command -v man >/dev/null; then
     for page in "3 mp_pool_map" "3 mp_queue_put" "7 multiproc" "1 mpcopy"; do
         # shellcheck disable=SC2086 # section and name are two words
         MANWIDTH=80 man -P cat $page >"$tmp/page" 2>/dev/null ||
