@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* bench_util.c - the clock, result line and --only selection of the
- * benchmark's C programs (see bench_util.h). */
+/* bench_util.c - the clock, result line, --only selection and pinning of
+ * the benchmark's C programs (see bench_util.h). */
 #include "bench_util.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 double
 bench_now(void)
@@ -70,4 +79,121 @@ bench_positive(const char *text, double *out)
     }
     *out = v;
     return 1;
+}
+
+int
+bench_pin(pid_t pid, int role)
+{
+    /* The CPUs allowed at the first call (before the parent pinned
+     * itself), in order; ncpus 0 until then. */
+    static int cpus[CPU_SETSIZE];
+    static int ncpus;
+    const char *how = getenv("MP_BENCH_PIN");
+    cpu_set_t set;
+
+    if (how == NULL || strcmp(how, "split") != 0) {
+        return 0;
+    }
+    if (ncpus == 0) {
+        CPU_ZERO(&set);
+        if (sched_getaffinity(0, sizeof set, &set) != 0) {
+            perror("bench_pin: sched_getaffinity");
+            return -1;
+        }
+        for (int c = 0; c < CPU_SETSIZE; c++) {
+            if (CPU_ISSET(c, &set)) {
+                cpus[ncpus++] = c;
+            }
+        }
+    }
+    CPU_ZERO(&set);
+    CPU_SET(cpus[(role + 1) % ncpus], &set);
+    if (sched_setaffinity(pid, sizeof set, &set) != 0) {
+        fprintf(stderr, "bench_pin: sched_setaffinity(%d, CPU %d): %s\n",
+                (int)pid, cpus[(role + 1) % ncpus], strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void *
+bench_big_array(size_t bytes)
+{
+    size_t len = bytes > 0 ? bytes : 1;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(2);
+    }
+    if (madvise(p, len, MADV_POPULATE_WRITE) != 0) {
+        long page = sysconf(_SC_PAGESIZE);
+
+        for (size_t i = 0; i < len; i += (size_t)page) {
+            p[i] = 0;
+        }
+    }
+    return p;
+}
+
+void
+bench_big_array_free(void *p, size_t bytes)
+{
+    munmap(p, bytes > 0 ? bytes : 1);
+}
+
+long *
+bench_range_longs(long n)
+{
+    long *in = bench_big_array((size_t)n * sizeof(long));
+
+    for (long i = 0; i < n; i++) {
+        in[i] = i;
+    }
+    return in;
+}
+
+int
+bench_point_arg(int argc, char **argv, int *i, struct bench_point *pt)
+{
+    static const struct {
+        const char *name;
+        size_t field;
+        double hi;
+    } opts[] = {
+        {"--size", offsetof(struct bench_point, size), 1073741824.0},
+        {"--procs", offsetof(struct bench_point, procs), 16},
+        {"--workers", offsetof(struct bench_point, workers), 64},
+        {"--items", offsetof(struct bench_point, items), 1e9},
+    };
+    double v;
+
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+        if (strcmp(argv[*i], opts[k].name) != 0) {
+            continue;
+        }
+        if (*i + 1 >= argc || !bench_positive(argv[*i + 1], &v) ||
+            v != (double)(long)v || v > opts[k].hi ||
+            (k == 0 && v < 8)) {
+            return 0;
+        }
+        *(long *)(void *)((char *)pt + opts[k].field) = (long)v;
+        ++*i;
+        return 1;
+    }
+    return 0;
+}
+
+const char *
+bench_size_text(size_t size, char *buf, size_t len)
+{
+    if (size >= (1u << 20) && size % (1u << 20) == 0) {
+        snprintf(buf, len, "%zuMiB", size >> 20);
+    } else if (size >= 1024 && size % 1024 == 0) {
+        snprintf(buf, len, "%zuKiB", size >> 10);
+    } else {
+        snprintf(buf, len, "%zuB", size);
+    }
+    return buf;
 }

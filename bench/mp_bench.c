@@ -10,7 +10,9 @@
  * (which py_bench has, but not the reference py_anchor);
  * pool_startup also prints the bare fork floor under a pool start, and
  * pool_startup_first_result times a pool's start under each start method
- * (py_bench has it, the reference py_anchor does not). */
+ * (py_bench has it, the reference py_anchor does not). --size, --procs,
+ * --workers and --items (py_bench's options) run a few workloads at one
+ * point of a sweep (bench/compare --sweep; see g_size below). */
 #include <multiproc.h>
 
 #include "bench_util.h"
@@ -63,6 +65,17 @@
 
 static double g_scale = 1.0;
 
+/* One point of a sweep (bench/compare --sweep), py_bench's options of the
+ * same names: --size, the bytes of the messages of
+ * {queue,simplequeue,pipe}_throughput_large (default 1 MiB); --procs, the
+ * producers and the consumers of the small-message queue runs (0: their
+ * 1p1c and 2p2c); --workers, pool_map_trivial's pool; --items, the items
+ * of pool_map_trivial's one map (0: its two maps at their counts). */
+static size_t g_size = MIB;
+static long g_procs;
+static long g_workers = 2;
+static long g_items;
+
 /* Returns max(lo, int(n * scale)), py_bench's scaling of every count. */
 static long
 scaled(long n, long lo)
@@ -70,6 +83,17 @@ scaled(long n, long lo)
     long r = (long)((double)n * g_scale);
 
     return r < lo ? lo : r;
+}
+
+/* The count of a 1 MiB workload (n_1mib messages) at --size: as many
+ * bytes, but no more messages than the small-message runs send; then
+ * scaled (py_bench's Run.n_sized). */
+static long
+scaled_sized(long n_1mib, long lo)
+{
+    double n = (double)n_1mib * (double)MIB / (double)g_size;
+
+    return scaled(n < (double)N_QUEUE_SMALL ? (long)n : N_QUEUE_SMALL, lo);
 }
 
 /* Stops the program with the library's message when a call failed;
@@ -216,6 +240,7 @@ pingpong_run(const char *name, const char *how, mp_conn_t *prd, mp_conn_t *pwr,
 
     pp->n = warm + n;
     mp_process_t *p = spawn(pingpong_child, pp);
+    bench_pin(mp_process_pid(p), 0);
     ssize_t len =
         check(mp_conn_recv_bytes_into(prd, buf, sizeof buf, JOIN_TIMEOUT_MS),
               "mp_conn_recv_bytes_into");
@@ -289,6 +314,7 @@ struct sink {
     mp_conn_t *rd;
     double *res;
     long n;
+    size_t size; /* of each message */
 };
 
 /* Child of pipe_throughput_large: receives n messages into one buffer. */
@@ -296,11 +322,12 @@ static int
 pipe_sink(void *arg)
 {
     const struct sink *s = arg;
-    char *buf = xpayload(MIB);
+    char *buf = xpayload(s->size);
     double total = 0;
 
     for (long i = 0; i < s->n; i++) {
-        ssize_t len = mp_conn_recv_bytes_into(s->rd, buf, MIB, MP_WAIT_FOREVER);
+        ssize_t len =
+            mp_conn_recv_bytes_into(s->rd, buf, s->size, MP_WAIT_FOREVER);
 
         if (len < 0) {
             return 1;
@@ -313,31 +340,33 @@ pipe_sink(void *arg)
     return 0;
 }
 
-/* pipe_throughput_large: 1 MiB messages over a simplex Pipe to a child. */
+/* pipe_throughput_large: 1 MiB (--size) messages over a simplex Pipe to a
+ * child. */
 static void
 wl_pipe_throughput_large(void)
 {
-    struct sink s = {.n = scaled(N_PIPE_LARGE, 2)};
+    struct sink s = {.n = scaled_sized(N_PIPE_LARGE, 2), .size = g_size};
     mp_conn_t *w = NULL;
     mp_array_t *res = NULL;
+    char size[32];
 
     check(mp_pipe(&s.rd, &w, false), "mp_pipe");
     check(mp_raw_array_create(&res, MP_TYPE_DOUBLE, 2, NULL),
           "mp_raw_array_create");
     s.res = mp_array_ptr(res);
     mp_process_t *p = spawn(pipe_sink, &s);
-    char *payload = xpayload(MIB);
+    char *payload = xpayload(g_size);
     double t0 = bench_now();
     for (long i = 0; i < s.n; i++) {
-        check(mp_conn_send_bytes(w, payload, MIB, MP_WAIT_FOREVER),
+        check(mp_conn_send_bytes(w, payload, g_size, MP_WAIT_FOREVER),
               "mp_conn_send_bytes");
     }
     join_all(&p, 1);
     double dt = s.res[0] - t0;
     bench_emit("pipe_throughput_large", s.res[1] / dt / 1e6, "MB/s",
-               "n=%ld 1MiB mp_conn_send_bytes/mp_conn_recv_bytes_into over "
+               "n=%ld %s mp_conn_send_bytes/mp_conn_recv_bytes_into over "
                "mp_pipe(duplex=false); %.2fs",
-               s.n, dt);
+               s.n, bench_size_text(g_size, size, sizeof size), dt);
     free(payload);
     mp_array_destroy(res);
     mp_conn_destroy(s.rd);
@@ -442,6 +471,7 @@ queue_run(queue_maker_fn make, int nprod, int ncons, long n_total, size_t size,
     for (int k = 0; k < nw; k++) {
         r.next = k; /* the child's copy of r keeps this index */
         ps[k] = spawn(k < ncons ? q_consumer : q_producer, &r);
+        bench_pin(mp_process_pid(ps[k]), k);
     }
     join_all(ps + ncons, (size_t)nprod); /* all data is in the queue */
     for (int k = 0; k < ncons; k++) {
@@ -489,13 +519,19 @@ make_queue4(mp_queue_t **out)
     return mp_queue_create(out, &opts);
 }
 
-/* Emits one run of 64-byte messages per (producers, consumers) shape. */
+/* Emits one run of 64-byte messages per (producers, consumers) shape, or
+ * one of --procs producers and consumers when that is given. */
 static void
 small_runs(const char *prefix, queue_maker_fn make, const char *how,
            const int (*shapes)[2], size_t nshapes)
 {
     long n = scaled(N_QUEUE_SMALL, 10);
+    const int procs_shape[][2] = {{(int)g_procs, (int)g_procs}};
 
+    if (g_procs > 0) {
+        shapes = procs_shape;
+        nshapes = 1;
+    }
     for (size_t i = 0; i < nshapes; i++) {
         double rate, bps, dt;
         char name[96];
@@ -515,10 +551,12 @@ large_run(const char *name, queue_maker_fn make, const char *how, long n,
 {
     double rate, bps, dt;
 
+    char text[32];
+
     queue_run(make, 1, 1, n, size, &rate, &bps, &dt);
     bench_emit(name, bps / 1e6, "MB/s",
-               "n=%ld %zuMiB payload 1p1c; %s; get_into; %.2fs", n, size / MIB,
-               how, dt);
+               "n=%ld %s payload 1p1c; %s; get_into; %.2fs", n,
+               bench_size_text(size, text, sizeof text), how, dt);
 }
 
 /* py_bench's (producers, consumers) shapes of the small-message runs. */
@@ -532,12 +570,12 @@ wl_queue_throughput_small(void)
                PY_SHAPES, 2);
 }
 
-/* queue_throughput_large: 1 MiB messages through a Queue, 1p1c. */
+/* queue_throughput_large: 1 MiB (--size) messages through a Queue, 1p1c. */
 static void
 wl_queue_throughput_large(void)
 {
     large_run("queue_throughput_large", make_queue, "mp_queue_create",
-              scaled(N_QUEUE_LARGE, 2), MIB);
+              scaled_sized(N_QUEUE_LARGE, 2), g_size);
 }
 
 /* simplequeue_throughput_small: as queue_throughput_small, SimpleQueue. */
@@ -553,15 +591,21 @@ static void
 wl_simplequeue_throughput_large(void)
 {
     large_run("simplequeue_throughput_large", mp_simple_queue_create,
-              "mp_simple_queue_create", scaled(N_QUEUE_LARGE, 2), MIB);
+              "mp_simple_queue_create", scaled_sized(N_QUEUE_LARGE, 2),
+              g_size);
 }
 
 /* queue_throughput_small_8p8c (not in py_bench): 8 producers, 8
- * consumers, 64 B messages. */
+ * consumers, 64 B messages; with --procs queue_throughput_small runs that
+ * shape instead, and this one nothing. */
 static void
 wl_queue_throughput_8p8c(void)
 {
     static const int shape[][2] = {{8, 8}};
+
+    if (g_procs > 0) {
+        return;
+    }
 
     small_runs("queue_throughput_small", make_queue, "mp_queue_create", shape,
                1);
@@ -660,16 +704,36 @@ sq_task(const void *in, size_t in_len, mp_pool_out_t *out)
     return mp_pool_out_write(out, &x, sizeof x);
 }
 
+/* The most workers of a pool here (--workers). */
+#define MAX_WORKERS 64
+
+/* Returns a new pool of processes workers (py_bench's Pool(processes)),
+ * worker k pinned as role k (bench_pin). */
+static mp_pool_t *
+pool_of(int processes)
+{
+    mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
+    opts.processes = processes;
+    mp_pool_t *pool = NULL;
+    mp_pool_stats_t st;
+    mp_pool_worker_info_t w[MAX_WORKERS];
+
+    check(mp_pool_create(&pool, &opts), "mp_pool_create");
+    int nw = (int)check(mp_pool_stats(pool, &st, w, MAX_WORKERS),
+                        "mp_pool_stats");
+    for (int k = 0; k < nw; k++) {
+        if (w[k].pid > 0) {
+            bench_pin(w[k].pid, k);
+        }
+    }
+    return pool;
+}
+
 /* Returns a new pool of two workers (py_bench's Pool(2)). */
 static mp_pool_t *
 pool2(void)
 {
-    mp_pool_opts_t opts = MP_POOL_OPTS_INIT;
-    opts.processes = 2;
-    mp_pool_t *pool = NULL;
-
-    check(mp_pool_create(&pool, &opts), "mp_pool_create");
-    return pool;
+    return pool_of(2);
 }
 
 /* Closes, joins and frees pool. */
@@ -681,67 +745,13 @@ pool_finish(mp_pool_t *pool)
     mp_pool_destroy(pool);
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-/* Returns bytes of zeroed memory for a big array (a pool map's input or
- * output), allocated as a performance-minded program does on Linux: one
- * mmap whose pages one madvise(MADV_POPULATE_WRITE) brings in, instead of
- * malloc's first-touch fault per 4 KiB page (~15 us each on a VM: ~12000
- * of them for pool_map_trivial's two 24 MB arrays). Without that madvise
- * (before Linux 5.14) every page is touched instead. No huge-page hint:
- * with THP "defrag=madvise" it can stall in direct compaction when memory
- * is fragmented (as after the Python rounds), which made runs bimodal.
- * The callers allocate inside their timing. Exits when out of memory;
- * free with big_array_free. */
-static void *
-big_array(size_t bytes)
-{
-    size_t len = bytes > 0 ? bytes : 1;
-    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-    if (p == MAP_FAILED) {
-        fprintf(stderr, "mp_bench: out of memory\n");
-        exit(2);
-    }
-    if (madvise(p, len, MADV_POPULATE_WRITE) != 0) {
-        long page = sysconf(_SC_PAGESIZE);
-
-        for (size_t i = 0; i < len; i += (size_t)page) {
-            p[i] = 0;
-        }
-    }
-    return p;
-}
-
-/* Frees a big_array of bytes bytes. */
-static void
-big_array_free(void *p, size_t bytes)
-{
-    munmap(p, bytes > 0 ? bytes : 1);
-}
-
-/* Returns longs 0 .. n-1 (py_bench's range(n)) in a big_array. */
-static long *
-range_items(long n)
-{
-    long *in = big_array((size_t)n * sizeof(long));
-
-    for (long i = 0; i < n; i++) {
-        in[i] = i;
-    }
-    return in;
-}
-
 /* Maps sq_task over 0 .. n-1 with chunksize cs; exits unless every square
  * came back. */
 static void
 map_squares(mp_pool_t *pool, long n, size_t cs)
 {
-    long *in = range_items(n);
-    long *out = big_array((size_t)n * sizeof(long));
+    long *in = bench_range_longs(n);
+    long *out = bench_big_array((size_t)n * sizeof(long));
 
     check(mp_pool_map(pool, sq_task, in, sizeof(long), (size_t)n, cs, out,
                       sizeof(long), NULL, JOIN_TIMEOUT_MS),
@@ -750,8 +760,8 @@ map_squares(mp_pool_t *pool, long n, size_t cs)
         fprintf(stderr, "mp_bench: pool map: wrong result\n");
         exit(3);
     }
-    big_array_free(in, (size_t)n * sizeof(long));
-    big_array_free(out, (size_t)n * sizeof(long));
+    bench_big_array_free(in, (size_t)n * sizeof(long));
+    bench_big_array_free(out, (size_t)n * sizeof(long));
 }
 
 /* The floor under any Pool(2) start on this machine: a thread forks two
@@ -896,22 +906,24 @@ wl_pool_startup_first_result(void)
     }
 }
 
-/* pool_map_trivial: map(x*x) with the default chunksize, then with 1. */
+/* pool_map_trivial: map(x*x) with the default chunksize, then with 1;
+ * with --items only the first, of that many items; Pool(--workers). */
 static void
 wl_pool_map_trivial(void)
 {
     /* Chunk size 0: automatic. */
     static const long cs_n[][2] = {{0, N_POOL_MAP}, {1, N_POOL_MAP_CS1}};
-    mp_pool_t *pool = pool2();
+    mp_pool_t *pool = pool_of((int)g_workers);
 
     map_squares(pool, 1000, 0); /* warm-up */
-    for (size_t k = 0; k < 2; k++) {
-        long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10);
+    for (size_t k = 0; k < (g_items > 0 ? 1 : 2); k++) {
+        long cs = cs_n[k][0];
+        long n = g_items > 0 ? g_items : scaled(cs_n[k][1], 10);
         double t0 = bench_now();
         map_squares(pool, n, (size_t)cs);
         double dt = bench_now() - t0;
-        /* AUTO (0): Python's rule for Pool(2), ceil(n / (4 * 2)), cut to
-         * 63 KiB of items a chunk. */
+        /* AUTO (0): Python's rule, ceil(n / (4 * workers)), cut to 63 KiB
+         * of items a chunk. */
         long eff = cs > 0
                        ? cs
                        : (long)mp_pool_chunksize(pool, (size_t)n, sizeof(long));
@@ -919,9 +931,9 @@ wl_pool_map_trivial(void)
             cs > 0 ? "pool_map_trivial_chunksize1"
                    : "pool_map_trivial_default_chunksize",
             (double)n / dt, "items/s",
-            "n=%ld mp_pool_map(x*x) Pool(2) chunksize=%s (effective %ld);"
+            "n=%ld mp_pool_map(x*x) Pool(%ld) chunksize=%s (effective %ld);"
             " in/out arrays: mmap+MADV_POPULATE_WRITE, timed",
-            n, cs > 0 ? "1" : "AUTO", eff);
+            n, g_workers, cs > 0 ? "1" : "AUTO", eff);
     }
     pool_finish(pool);
 }
@@ -937,7 +949,7 @@ wl_pool_imap_unordered_trivial(void)
     map_squares(pool, 1000, 0); /* warm-up */
     for (size_t k = 0; k < 2; k++) {
         long cs = cs_n[k][0], n = scaled(cs_n[k][1], 10), cnt = 0;
-        long *in = range_items(n);
+        long *in = bench_range_longs(n);
         mp_imap_t *it = NULL;
         void *res = NULL;
         char name[64];
@@ -954,7 +966,7 @@ wl_pool_imap_unordered_trivial(void)
         }
         double dt = bench_now() - t0;
         mp_imap_destroy(it);
-        big_array_free(in, (size_t)n * sizeof(long));
+        bench_big_array_free(in, (size_t)n * sizeof(long));
         if (cnt != n) {
             fprintf(stderr, "mp_bench: imap_unordered: %ld of %ld\n", cnt, n);
             exit(3);
@@ -1263,6 +1275,7 @@ run_duo(struct duo *d, mp_target_fn target, double *span, double *overlap_pct)
     for (int k = 0; k < 2; k++) {
         d->next = k; /* the child's copy of *d keeps this index */
         ps[k] = spawn(target, d);
+        bench_pin(mp_process_pid(ps[k]), k);
     }
     join_all(ps, 2);
     const double *t = d->times;
@@ -1590,7 +1603,10 @@ static const struct workload WORKLOADS[] = {
 static int
 usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--list] [--only a,b] [--scale F]\n", argv0);
+    fprintf(stderr,
+            "usage: %s [--list] [--only a,b] [--scale F] [--size B] "
+            "[--procs K] [--workers W] [--items N]\n",
+            argv0);
     return 2;
 }
 
@@ -1632,6 +1648,7 @@ main(int argc, char **argv)
 {
     const char *only = NULL;
     int list = 0;
+    struct bench_point pt = {0};
 
     /* spawn and forkserver children (process_start_join,
      * pool_startup_first_result) boot here. */
@@ -1644,16 +1661,21 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc &&
                    bench_positive(argv[i + 1], &g_scale)) {
             i++;
-        } else {
+        } else if (!bench_point_arg(argc, argv, &i, &pt)) {
             return usage(argv[0]);
         }
     }
+    g_size = pt.size > 0 ? (size_t)pt.size : g_size;
+    g_procs = pt.procs;
+    g_workers = pt.workers > 0 ? pt.workers : g_workers;
+    g_items = pt.items;
     if (list) {
         for (size_t k = 0; k < N_WORKLOADS; k++) {
             puts(WORKLOADS[k].name);
         }
         return 0;
     }
+    bench_pin(0, -1); /* MP_BENCH_PIN=split: the parent on the first CPU */
     check(mp_init(), "mp_init");
     print_header();
     for (size_t k = 0; k < N_WORKLOADS; k++) {
