@@ -81,6 +81,26 @@ mp__size_mul(size_t a, size_t b, size_t *out)
  * last 8): the hash for tables whose keys an adversary may choose. */
 uint64_t mp__siphash13(const uint64_t key[2], const void *data, size_t len);
 
+/* Spin learning (spin.c): whether a bounded spin before a sleep pays,
+ * learnt per waiting object (a connection, a queue handle). A waiter asks
+ * mp__spin_begin before it spins: false means it rests (sleeps at once;
+ * the call counts one wait of the rest off). It reports each spin's end:
+ * mp__spin_missed when the spin ended without what it waited for (the
+ * peer was slow, or could not run because the spinner held its CPU),
+ * mp__spin_paid when it caught it. After 3 misses in a row the next 8
+ * waits rest; a probe spin after a rest that misses again rests twice as
+ * long (up to 1024 waits); one that pays resets both. A zeroed struct
+ * spins. Its fields are relaxed atomics, so threads sharing the object
+ * may race on it harmlessly (a lost update only moves a rest). */
+typedef struct mp__spin_learn {
+    _Atomic uint16_t misses;  /* spins in a row that ended empty */
+    _Atomic uint16_t rest;    /* waits left that do not spin */
+    _Atomic uint16_t backoff; /* the next rest (0: the first one) */
+} mp__spin_learn_t;
+bool mp__spin_begin(mp__spin_learn_t *l);
+void mp__spin_missed(mp__spin_learn_t *l);
+void mp__spin_paid(mp__spin_learn_t *l);
+
 /* Deadlines are absolute CLOCK_MONOTONIC times in nanoseconds;
  * MP__NO_DEADLINE means forever. */
 #define MP__NO_DEADLINE INT64_MAX

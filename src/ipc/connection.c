@@ -19,6 +19,7 @@ struct mp_conn {
     bool closed;
     bool pipe_grown; /* a large send already tried to grow the pipe */
     bool spin;       /* a read that finds no data retries before sleeping */
+    mp__spin_learn_t learn; /* whether spinning pays here (mp__spin_*) */
 };
 
 /* Discards are read through a stack buffer of this size. */
@@ -33,7 +34,14 @@ struct mp_conn {
  * to CONN_SPIN_NS before it sleeps. A reply to a request usually comes
  * within that window, and catching it awake saves the two wake-ups (~20 us
  * each here) of a blocking read; sleeping at once would cost the reader
- * more than the spin does. Only where another CPU can run the peer. */
+ * more than the spin does. Each retry first yields the CPU: a peer that
+ * shares this CPU runs at once and answers (a spin that never yields
+ * burns the time slice the peer needs), and where nothing else wants the
+ * CPU the yield returns at once. And a connection spins only while it
+ * pays (mp__spin_*): after a few windows in a row that closed without
+ * data (a slow peer, or a stranger that took the CPU at a yield), its next
+ * reads sleep at once for a while; a probe spin that catches data makes
+ * it spin again. */
 #define CONN_SPIN_NS 30000
 
 static int conn_new(mp_conn_t **out, int fd, bool readable, bool writable,
@@ -280,9 +288,9 @@ conn_new(mp_conn_t **out, int fd, bool readable, bool writable, bool is_socket)
     c->readable = readable;
     c->writable = writable;
     c->is_socket = is_socket;
-    /* Spinning needs MSG_DONTWAIT (a pipe's read cannot skip blocking) and
-     * a second CPU for the peer. */
-    c->spin = is_socket && mp__plat_cpu_count() > 1;
+    /* Spinning needs MSG_DONTWAIT (a pipe's read cannot skip blocking). It
+     * yields at each retry, so it is safe on one CPU as well. */
+    c->spin = is_socket;
     *out = c;
     return 0;
 }
@@ -345,17 +353,23 @@ conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt)
     return 0;
 }
 
-/* Whether a read of c that found no data should try again at once. The
- * first call opens c's spin window (*until < 0 before it), which closes
- * (*until = 0) after CONN_SPIN_NS or at deadline, whichever comes first. */
+/* Whether a read of c that found no data should try again at once; if
+ * so, it has yielded the CPU first (a peer on this CPU answers meanwhile).
+ * The first call opens c's spin window (*until < 0 before it), unless c
+ * rests (mp__spin_begin); the window closes (*until = 0) after
+ * CONN_SPIN_NS or at deadline, whichever comes first: a miss. */
 static bool
-conn_spin_again(const mp_conn_t *c, int64_t *until, int64_t deadline)
+conn_spin_again(mp_conn_t *c, int64_t *until, int64_t deadline)
 {
     if (!c->spin || *until == 0) {
         return false;
     }
     int64_t now = mp__now_ns();
     if (*until < 0) {
+        if (!mp__spin_begin(&c->learn)) {
+            *until = 0;
+            return false;
+        }
         *until = now + CONN_SPIN_NS;
         if (deadline != MP__NO_DEADLINE && deadline < *until) {
             *until = deadline;
@@ -363,8 +377,10 @@ conn_spin_again(const mp_conn_t *c, int64_t *until, int64_t deadline)
     }
     if (now >= *until) {
         *until = 0;
+        mp__spin_missed(&c->learn);
         return false;
     }
+    mp__plat_yield();
     return true;
 }
 
@@ -413,6 +429,9 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
         }
         if (got == 0) {
             return *started ? MP_EPROTO : MP_EOF;
+        }
+        if (spin_until > 0) {
+            mp__spin_paid(&c->learn); /* caught in the spin window */
         }
         *started = true;
         p += got;
