@@ -17,6 +17,8 @@ cell_take(mp_queue_t *q, mp__qcell_t *c, uint64_t pos, sink_t *sink, size_t len)
     uint64_t freed = st_make(pos + q->mask + 1, MP__QS_FREE, 0);
     if (off == 0) {
         sink_fill(sink, c->data, len);
+    } else if (sink->hold) {
+        sink_hold_block(q, sink, &c->off, len);
     } else {
         /* The data lives in its own block, freed through the cell's word
          * before the cell is handed back: a consumer killed at any point
@@ -106,7 +108,37 @@ get_blocked(mp_queue_t *q)
            atomic_load(&h->ovf_head) == 0;
 }
 
-/* The get loop shared by mp_queue_get and mp_queue_get_into. */
+ssize_t
+mp__queue_get_wait(mp_queue_t *q, sink_t *sink, waiter_t *w)
+{
+    mp__qhdr_t *h = q->h;
+    for (;;) {
+        probe_t p = {0, 0};
+        ssize_t r = ring_try_get(q, sink, w, &p);
+        if (r >= 0) {
+            waiter_done(q, w);
+            return r;
+        }
+        if (r != Q_EMPTY && r != Q_BUSY) {
+            return r;
+        }
+        if (r == Q_BUSY && spun_out(w) && !mp__queue_holder_alive(q, &p)) {
+            mp__queue_repair_writer(q, &p);
+            (void)mp__queue_reclaim(q); /* its other hands, if any */
+            continue;
+        }
+        if (r == Q_EMPTY && w->nowait) {
+            return MP_EEMPTY;
+        }
+        if (mp__queue_wait_step(w, q, &h->cons_seq, &h->cons_waiters,
+                                get_blocked) == MP_ETIMEDOUT) {
+            return MP_EEMPTY;
+        }
+    }
+}
+
+/* The get of mp_queue_get and mp_queue_get_into: starts the wait, then
+ * runs the loop. */
 static ssize_t
 queue_get(mp_queue_t *q, sink_t *sink, mp_duration_t timeout)
 {
@@ -115,26 +147,7 @@ queue_get(mp_queue_t *q, sink_t *sink, mp_duration_t timeout)
     if (err != 0) {
         return err;
     }
-    mp__qhdr_t *h = q->h;
-    for (;;) {
-        probe_t p = {0, 0};
-        ssize_t r = ring_try_get(q, sink, &w, &p);
-        if (r >= 0 || (r != Q_EMPTY && r != Q_BUSY)) {
-            return r;
-        }
-        if (r == Q_BUSY && spun_out(&w) && !mp__queue_holder_alive(q, &p)) {
-            mp__queue_repair_writer(q, &p);
-            (void)mp__queue_reclaim(q); /* its other hands, if any */
-            continue;
-        }
-        if (r == Q_EMPTY && w.nowait) {
-            return MP_EEMPTY;
-        }
-        if (mp__queue_wait_step(&w, q, &h->cons_seq, &h->cons_waiters,
-                                get_blocked) == MP_ETIMEDOUT) {
-            return MP_EEMPTY;
-        }
-    }
+    return mp__queue_get_wait(q, sink, &w);
 }
 
 ssize_t
@@ -143,7 +156,7 @@ mp_queue_get(mp_queue_t *q, void **out, mp_duration_t timeout)
     if (q == NULL || out == NULL) {
         return MP_EINVAL;
     }
-    sink_t sink = {NULL, 0, true};
+    sink_t sink = {NULL, 0, true, false, NO_HAND};
     ssize_t r = queue_get(q, &sink, timeout);
     if (r < 0) {
         mp__free(sink.buf);
@@ -166,6 +179,6 @@ mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
     if (q == NULL || (buflen != 0 && buf == NULL)) {
         return MP_EINVAL;
     }
-    sink_t sink = {buf, buflen, false};
+    sink_t sink = {buf, buflen, false, false, NO_HAND};
     return queue_get(q, &sink, timeout);
 }

@@ -115,13 +115,9 @@ put_blocked(mp_queue_t *q)
     return st_dist(s, pos) < 0;
 }
 
-/* The put loop once the data is in place (inline in buf, or in heap block
- * boff, held in hand *hi). A spill to the overflow list takes a hand into
- * *hi if it has none; the caller gives it back. Returns 0, MP_EFULL or
- * MP_ENOMEM. */
-static int
-put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
-         uint32_t *hi, waiter_t *w)
+int
+mp__queue_put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
+                   uint32_t *hi, waiter_t *w)
 {
     mp__qhdr_t *h = q->h;
     for (;;) {
@@ -141,6 +137,7 @@ put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
                 atomic_store_explicit(&q->full_off, false,
                                       memory_order_relaxed);
             }
+            waiter_done(q, w);
             return 0;
         }
         if (r == Q_BUSY && spun_out(w)) {
@@ -218,7 +215,7 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
     /* A JoinableQueue counts the task when the message is published or
      * linked (cell_publish, ovf_put), in one step with it. */
     test_hook(MP__QUEUE_HOOK_PUT_START);
-    r = put_wait(q, buf, len, boff, &hi, &w);
+    r = mp__queue_put_wait(q, buf, len, boff, &hi, &w);
     if (hi != NO_HAND) {
         if (r != 0) {
             mp__heap_free_from(q->heap, &hand_at(q, hi)->block);

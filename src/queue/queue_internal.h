@@ -96,6 +96,19 @@ typedef struct mp__qhand {
 #define MP__QUEUE_TAKE_HANDS 8u
 #define MP__QUEUE_HANDS (MP__QUEUE_PUT_HANDS + MP__QUEUE_TAKE_HANDS)
 
+/* Zero-copy (zerocopy.c). A slot borrowed with mp_queue_put_begin is a put
+ * hand of the upper half, [MP__QUEUE_BORROW_FIRST, MP__QUEUE_PUT_HANDS):
+ * its block is the hand's, as any put's copy is, so a dead borrower's hand
+ * is cleaned as a put's (by 1.0 processes too), and at most half the put
+ * hands are borrowed at once, leaving the rest to mp_queue_put. A message
+ * held with mp_queue_get_begin is named by a hand of zc_hands (indices
+ * MP__QUEUE_HANDS and up, see hand_at): its block moves there from the
+ * cell or overflow node with mp__heap_move. */
+#define MP__QUEUE_BORROW_FIRST (MP__QUEUE_PUT_HANDS / 2)
+#define MP__QUEUE_BORROW_HANDS (MP__QUEUE_PUT_HANDS - MP__QUEUE_BORROW_FIRST)
+#define MP__QUEUE_HOLD_HANDS 16u
+#define MP__QUEUE_ALL_HANDS (MP__QUEUE_HANDS + MP__QUEUE_HOLD_HANDS)
+
 typedef struct mp__qhdr {
     _Atomic uint64_t magic; /* stored last by the creator */
     uint32_t version;
@@ -141,6 +154,12 @@ typedef struct mp__qhdr {
      * producer that publishes a message reads it (no syscall while it is
      * 0) and, when non-zero, signals the waker. */
     alignas(64) _Atomic uint32_t poll_waiters;
+    /* The hands of messages held by mp_queue_get_begin (owner: the
+     * holder; block: the message's). Added after 1.0's fields, in the
+     * header page's spare room, which a segment 1.0 made holds zeroed:
+     * the layout stays version 3, and processes of 1.0 leave these alone
+     * (a hand here is only cleaned by a process that knows it). */
+    alignas(64) mp__qhand_t hold_hands[MP__QUEUE_HOLD_HANDS];
 } mp__qhdr_t;
 
 _Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
@@ -202,6 +221,11 @@ bool mp__queue_poll_ack(mp_queue_t *q);
 #define MP__QUEUE_HOOK_OVF_COUNTED 10
 /* A node moved back to the ring left the list; its cell not published. */
 #define MP__QUEUE_HOOK_REFILL_UNLINKED 11
+/* mp_queue_get_begin: the message's block moved to the holder's hand,
+ * its cell (READING) not freed yet. */
+#define MP__QUEUE_HOOK_HOLD_MOVED 12
+/* A waiting put or get pauses once in its spin (wait.c). */
+#define MP__QUEUE_HOOK_WAIT_PAUSE 13
 extern void (*mp__queue_test_hook)(int point);
 /* Test knob: when non-zero (a power of two), the ring size of queues
  * created from now on that are not bounded by their ring (so tests can

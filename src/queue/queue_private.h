@@ -13,7 +13,10 @@
  *   wait.c      spinning and sleeping for room or for a message;
  *   recover.c   the overflow lock and its journal, hands, and the repair
  *               of what a killed process held;
- *   wakeup.c    the waker mp_wait_any polls. */
+ *   wakeup.c    the waker mp_wait_any polls;
+ *   zerocopy.c  borrowing a slot to put into, and holding a message to
+ *               read in place (above put.c and get.c, whose loops it
+ *               runs). */
 #ifndef MP_QUEUE_PRIVATE_H
 #define MP_QUEUE_PRIVATE_H
 
@@ -48,6 +51,16 @@
 #define Q_EMPTY (-100004)    /* nothing to take */
 #define Q_RETRY (-100005)    /* the state moved: try again */
 
+/* This handle's record of a zero-copy slot: the pointer it handed out
+ * (0: none) and the length (a borrowed slot's size, a held message's
+ * length). Slot i belongs to the hand that the call which filled it
+ * took, so only one thread writes it until the pointer is given back,
+ * which a compare-and-swap of ptr to 0 decides. */
+typedef struct zc_slot {
+    _Atomic uintptr_t ptr;
+    size_t len;
+} zc_slot_t;
+
 struct mp_queue {
     mp_shm_t *shm;  /* the named segment; NULL: a private queue's mapping */
     char *base;     /* the segment's mapping */
@@ -67,13 +80,33 @@ struct mp_queue {
      * again until one finds the ring with room (no wait needed). */
     _Atomic bool full_off;
     _Atomic bool pace_off;
+    /* Whether this handle's pause spins (wait.c) pay: they do not where
+     * the peer shares this CPU and cannot run while we spin. */
+    mp__spin_learn_t learn;
+    /* Zero-copy slots through this handle (zerocopy.c): borrowed ones,
+     * indexed by their hand - MP__QUEUE_BORROW_FIRST, and held messages,
+     * by their hand - MP__QUEUE_HANDS. A held message that was inline in
+     * its cell (at most MP__QUEUE_INLINE_MAX bytes) is copied into
+     * held_inline[i], since its cell is freed at once. Process memory: a
+     * child forked while a slot is out has a copy of the record, but the
+     * hand names its parent, so the child cannot give it back. */
+    zc_slot_t borrowed[MP__QUEUE_BORROW_HANDS];
+    zc_slot_t held[MP__QUEUE_HOLD_HANDS];
+    alignas(16) unsigned char held_inline[MP__QUEUE_HOLD_HANDS]
+                                         [MP__QUEUE_INLINE_MAX];
 };
 
-/* Where a get copies the message: the caller's buffer, or a fresh one. */
+/* Where a get copies the message: the caller's buffer, or a fresh one.
+ * A get in place (mp_queue_get_begin: hold set) copies only a message
+ * that was inline in its cell, into buf (MP__QUEUE_INLINE_MAX bytes);
+ * a message in a heap block moves to hand hand (sink_hold_block), and
+ * buf then points at it. */
 typedef struct sink {
     void *buf;
     size_t cap;
     bool alloc;
+    bool hold;
+    uint32_t hand;
 } sink_t;
 
 /* What an attempt found blocking it: the cell's position and state. */
@@ -335,6 +368,16 @@ spun_out(const waiter_t *w)
     return w->spins >= SPIN_PAUSE;
 }
 
+/* After a put or get that went through: a wait that ended within its
+ * pause spin tells the handle that spinning pays (mp__spin_paid). */
+static inline void
+waiter_done(mp_queue_t *q, const waiter_t *w)
+{
+    if (w->spins - 1u < SPIN_PAUSE - 1u) {
+        mp__spin_paid(&q->learn);
+    }
+}
+
 /* After a claim lost to a process of the same side: on few CPUs, lets a
  * process of the other side run on this one (see the top of queue.c). */
 static inline void
@@ -370,11 +413,15 @@ journal_end(mp__qhdr_t *h)
     h->jr_kind = QJ_NONE;
 }
 
-/* Hand i of the queue. */
+/* Hand i of the queue: 0 .. MP__QUEUE_HANDS - 1 in hands, the rest (up to
+ * MP__QUEUE_ALL_HANDS) the hold_hands of mp_queue_get_begin. */
 static inline mp__qhand_t *
 hand_at(const mp_queue_t *q, uint32_t i)
 {
-    return &q->h->hands[i];
+    if (i < MP__QUEUE_HANDS) {
+        return &q->h->hands[i];
+    }
+    return &q->h->hold_hands[i - MP__QUEUE_HANDS];
 }
 
 /* Gives hand i back after its put is done with it: the blocks it named
@@ -397,15 +444,14 @@ hand_give_back(mp_queue_t *q, uint32_t i)
  * Defined in recover.c. */
 void mp__queue_ovf_lock(mp_queue_t *q);
 
-/* Takes a free hand into *out: a put's, or (take) a get's. With all
- * taken it cleans dead processes' hands, then yields until one is free or
- * the deadline of w passes. Returns 0 or MP_EFULL (no hand in time). */
+/* Takes a free hand among hands first .. first + n - 1 into *out. With
+ * all taken it cleans dead processes' hands, then yields until one is free
+ * or the deadline of w passes. Returns 0 or MP_EFULL (no hand in time). */
 static inline int
-hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
+hand_take_in(mp_queue_t *q, const waiter_t *w, uint32_t first, uint32_t n,
+             uint32_t *out)
 {
     uint64_t me = mp__plat_self_ident();
-    uint32_t first = take ? MP__QUEUE_PUT_HANDS : 0;
-    uint32_t n = take ? MP__QUEUE_TAKE_HANDS : MP__QUEUE_PUT_HANDS;
     /* Processes start at different hands, so they seldom race for one. */
     uint32_t start = (uint32_t)mp__plat_ident_pid(me) % n;
     for (unsigned round = 0;; round++) {
@@ -429,6 +475,15 @@ hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
     }
 }
 
+/* Takes a free hand into *out: a put's, or (take) a get's (hand_take_in). */
+static inline int
+hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
+{
+    return take ? hand_take_in(q, w, MP__QUEUE_PUT_HANDS, MP__QUEUE_TAKE_HANDS,
+                               out)
+                : hand_take_in(q, w, 0, MP__QUEUE_PUT_HANDS, out);
+}
+
 /* --- sinks: where a get copies the message ------------------------------ */
 
 /* Makes room for a len-byte message in the sink. Returns 0, MP_EMSGSIZE
@@ -436,6 +491,9 @@ hand_take(mp_queue_t *q, const waiter_t *w, bool take, uint32_t *out)
 static inline int
 sink_reserve(sink_t *s, size_t len)
 {
+    if (s->hold) {
+        return 0; /* inline messages fit buf; others stay where they are */
+    }
     if (!s->alloc) {
         return len <= s->cap ? 0 : MP_EMSGSIZE;
     }
@@ -476,6 +534,25 @@ heap_copy_out(const mp_queue_t *q, sink_t *sink, uint64_t off, size_t len)
         mp__plat_populate(p, len, false);
     }
     sink_fill(sink, p, len);
+}
+
+/* Holds a message of len bytes in place for a get in place (sink->hold):
+ * moves its heap block from *word (a cell's or an overflow node's off)
+ * to the sink's hand in one heap step (mp__heap_move: a holder killed at
+ * any point leaves it named by one of the two, and a repairer's free of
+ * *word runs before or after), and points the sink at it. A large
+ * message's pages are mapped into this process first, as heap_copy_out
+ * does. */
+static inline void
+sink_hold_block(const mp_queue_t *q, sink_t *sink, _Atomic uint64_t *word,
+                size_t len)
+{
+    uint64_t off = mp__heap_move(q->heap, word, &hand_at(q, sink->hand)->block);
+    sink->buf = heap_ptr(q, off);
+    test_hook(MP__QUEUE_HOOK_HOLD_MOVED);
+    if (len >= PREFAULT_MIN) {
+        mp__plat_populate(sink->buf, len, false);
+    }
 }
 
 /* --- recover.c: dead holders ------------------------------------------- */
@@ -528,11 +605,37 @@ ssize_t mp__queue_ovf_take(mp_queue_t *q, sink_t *sink, const waiter_t *w);
  * ovf_lock. */
 bool mp__queue_ovf_refill(mp_queue_t *q);
 
+/* --- put.c and get.c: the loops zerocopy.c runs too --------------------- */
+
+/* mp__queue_put_wait puts the message whose data is in place (inline in
+ * buf, or in heap block boff held in hand *hi) once there is room: the put
+ * loop of mp_queue_put after its copy. A spill to the overflow list takes
+ * a hand into *hi if it has none; the caller gives it back. Returns 0,
+ * MP_EFULL or MP_ENOMEM; on failure the block is still the hand's. */
+int mp__queue_put_wait(mp_queue_t *q, const void *buf, size_t len,
+                       uint64_t boff, uint32_t *hi, waiter_t *w);
+
+/* mp__queue_get_wait takes the oldest message into sink, waiting until
+ * w's deadline: the loop of mp_queue_get. Returns the length, MP_EEMPTY,
+ * or the sink's error (the message stays queued). */
+ssize_t mp__queue_get_wait(mp_queue_t *q, sink_t *sink, waiter_t *w);
+
+/* --- zerocopy.c -------------------------------------------------------- */
+
+/* mp__queue_zc_drop gives back every zero-copy slot this handle still has
+ * out in this process (borrowed slots aborted, held messages released);
+ * mp_queue_destroy calls it. */
+void mp__queue_zc_drop(mp_queue_t *q);
+
 /* --- wait.c: spinning and sleeping ------------------------------------- */
 
 /* mp__queue_wait_step makes one step of waiting: spin, then yield, then sleep
  * on seq while blocked(q) holds (re-checked after counting ourselves as a
- * sleeper). Returns 0 (try again) or MP_ETIMEDOUT (the deadline passed). */
+ * sleeper). The spin (SPIN_PAUSE pauses) is skipped while the handle's
+ * learner rests (mp__spin_begin): a spin that ends empty is a miss, a put
+ * or get that goes through within it pays (waiter_done). A peer on this
+ * CPU cannot run during a pause, only at a yield. Returns 0 (try again)
+ * or MP_ETIMEDOUT (the deadline passed). */
 int mp__queue_wait_step(waiter_t *w, mp_queue_t *q, _Atomic uint32_t *seq,
                         _Atomic uint32_t *waiters,
                         bool (*blocked)(mp_queue_t *));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* wait.c - how a put or get that cannot go on waits: spin, yield, then
- * sleep on a futex word in slices (mp__queue_wait_step); and the waits
+/* wait.c - how a put or get that cannot go on waits: spin (only while
+ * the handle's spins pay, mp__spin_*), yield, then sleep on a futex word
+ * in slices (mp__queue_wait_step); and the waits
  * only puts make - spinning while consumers drain a full ring, sleeping
  * for it before spilling to the overflow list, and pacing large
  * messages. */
@@ -25,9 +26,16 @@ mp__queue_wait_step(waiter_t *w, mp_queue_t *q, _Atomic uint32_t *seq,
                     _Atomic uint32_t *waiters, bool (*blocked)(mp_queue_t *))
 {
     if (w->spins < SPIN_PAUSE) {
-        w->spins++;
-        cpu_relax();
-        return 0;
+        if (w->spins == 0 && !mp__spin_begin(&q->learn)) {
+            w->spins = SPIN_PAUSE; /* spins do not pay here now: yield */
+        } else {
+            test_hook(MP__QUEUE_HOOK_WAIT_PAUSE);
+            cpu_relax();
+            if (++w->spins == SPIN_PAUSE) {
+                mp__spin_missed(&q->learn); /* the spin ended empty */
+            }
+            return 0;
+        }
     }
     if (w->nowait || mp__now_ns() >= w->deadline) {
         return MP_ETIMEDOUT;
@@ -114,11 +122,16 @@ mp__queue_large_pace(mp_queue_t *q, const waiter_t *w)
     if (w->nowait || atomic_load_explicit(&q->pace_off, memory_order_relaxed)) {
         return;
     }
-    for (unsigned spins = 0; spins < PACE_SPIN; spins++) {
-        cpu_relax();
-        if (!pace_blocked(q)) {
-            return;
+    if (mp__spin_begin(&q->learn)) {
+        for (unsigned spins = 0; spins < PACE_SPIN; spins++) {
+            test_hook(MP__QUEUE_HOOK_WAIT_PAUSE);
+            cpu_relax();
+            if (!pace_blocked(q)) {
+                mp__spin_paid(&q->learn);
+                return;
+            }
         }
+        mp__spin_missed(&q->learn);
     }
     int64_t give_up = short_deadline(w);
     while (pace_blocked(q)) {

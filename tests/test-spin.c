@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* test-spin.c - spinning waits never hold the CPU their peer needs (issue
+ * 20): the spin learner's policy (mp__spin_*: rest after misses, resume
+ * when a spin pays); a connection's receive that spins yields to a peer
+ * pinned to its CPU, so the peer answers before the reader has to sleep;
+ * a queue handle whose pause spins keep ending empty (its peer shares its
+ * CPU) stops pausing. Every check counts events (sleeps, pauses), none
+ * reads a clock. */
+#include "runner.h"
+
+#include "ipc/ipc_internal.h"
+#include "queue/queue_private.h"
+
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Round trips before and while counting, in the pinned tests. */
+#define WARM_TRIPS 100
+#define TRIPS 1000
+
+/* Pins the calling thread (and the children it forks from now on) to the
+ * first CPU of its affinity mask, saving the mask in *saved. */
+static void
+pin_to_one_cpu(cpu_set_t *saved)
+{
+    ASSERT_EQ(sched_getaffinity(0, sizeof *saved, saved), 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, saved)) {
+        cpu++;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+}
+
+/* Puts the mask pin_to_one_cpu saved back. */
+static void
+unpin(const cpu_set_t *saved)
+{
+    ASSERT_EQ(sched_setaffinity(0, sizeof *saved, saved), 0);
+}
+
+/* Voluntary context switches of the calling thread so far: each is a
+ * sleep (a blocking read, a futex wait); a yield is not one. */
+static long
+sleeps_so_far(void)
+{
+    struct rusage ru;
+    ASSERT_EQ(getrusage(RUSAGE_THREAD, &ru), 0);
+    return ru.ru_nvcsw;
+}
+
+TEST(spin_learner_rests_after_misses_and_resumes_when_a_spin_pays)
+{
+    mp__spin_learn_t l = {0};
+    /* A zeroed learner spins, and two misses are not enough to rest. */
+    for (int i = 0; i < 2; i++) {
+        ASSERT(mp__spin_begin(&l));
+        mp__spin_missed(&l);
+    }
+    ASSERT(mp__spin_begin(&l));
+    mp__spin_missed(&l); /* the third in a row: rest for 8 waits */
+    for (int i = 0; i < 8; i++) {
+        ASSERT(!mp__spin_begin(&l));
+    }
+    ASSERT(mp__spin_begin(&l)); /* the probe */
+    mp__spin_missed(&l);        /* missed: rest again at once, for 16 */
+    for (int i = 0; i < 16; i++) {
+        ASSERT(!mp__spin_begin(&l));
+    }
+    ASSERT(mp__spin_begin(&l));
+    mp__spin_paid(&l); /* a spin that pays forgets the misses */
+    for (int i = 0; i < 2; i++) {
+        ASSERT(mp__spin_begin(&l));
+        mp__spin_missed(&l);
+    }
+    ASSERT(mp__spin_begin(&l));
+    mp__spin_missed(&l);
+    int rested = 0;
+    while (!mp__spin_begin(&l)) {
+        rested++;
+    }
+    ASSERT_EQ(rested, 8); /* and the rests start short again */
+    /* Rests double up to a bound, so a probe always comes. */
+    for (int k = 0; k < 20; k++) {
+        mp__spin_missed(&l);
+        rested = 0;
+        while (!mp__spin_begin(&l)) {
+            rested++;
+        }
+        ASSERT(rested > 0 && rested <= 1024);
+    }
+    ASSERT_EQ(rested, 1024);
+}
+
+/* Child of the connection test: echoes n messages on c. */
+struct conn_echo {
+    mp_conn_t *c;
+    mp_conn_t *other;
+    int n;
+};
+
+static int
+conn_echo_child(void *p)
+{
+    struct conn_echo *e = p;
+    mp_conn_destroy(e->other);
+    char buf[8];
+    for (int i = 0; i < e->n; i++) {
+        ssize_t n = mp_conn_recv_bytes_into(e->c, buf, sizeof buf, 60000);
+        if (n < 0 || mp_conn_send_bytes(e->c, buf, (size_t)n, 60000) != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Both ends of a request/reply pair on one CPU: the reader's spin must
+ * let the peer run (yield), not burn the time slice the peer needs to
+ * answer and then sleep. Before the spin yielded, every receive here
+ * spun its 30 us window out while the peer could not run, then slept:
+ * one voluntary context switch per round trip. Now the peer answers at
+ * the reader's first yield and the reader rarely sleeps (only when a
+ * stranger on this CPU takes its turn at a yield). */
+TEST_TIMEOUT(conn_spinning_reader_yields_to_a_peer_on_its_cpu, 120)
+{
+    cpu_set_t saved;
+    pin_to_one_cpu(&saved);
+    mp_conn_t *a, *b;
+    ASSERT_OK(mp_pipe(&a, &b, true));
+    struct conn_echo e = {b, a, WARM_TRIPS + TRIPS};
+    pid_t pid = mpt_fork(conn_echo_child, &e);
+    mp_conn_destroy(b);
+    char buf[8] = "request";
+    long before = 0;
+    for (int i = 0; i < WARM_TRIPS + TRIPS; i++) {
+        if (i == WARM_TRIPS) {
+            before = sleeps_so_far();
+        }
+        ASSERT_OK(mp_conn_send_bytes(a, buf, sizeof buf, 60000));
+        ASSERT_EQ(mp_conn_recv_bytes_into(a, buf, sizeof buf, MP_WAIT_FOREVER),
+                  (ssize_t)sizeof buf);
+    }
+    long sleeps = sleeps_so_far() - before;
+    mp_conn_destroy(a);
+    ASSERT_EQ(mpt_join(pid), 0);
+    unpin(&saved);
+    ASSERT_LT(sleeps, TRIPS / 4); /* the reader's sleeps in TRIPS trips */
+}
+
+/* The parent's pauses in queue waits (MP__QUEUE_HOOK_WAIT_PAUSE). */
+static long g_pauses;
+
+static void
+count_pauses(int point)
+{
+    if (point == MP__QUEUE_HOOK_WAIT_PAUSE) {
+        g_pauses++;
+    }
+}
+
+/* Child of the queue test: sends back n messages from in to out. */
+struct queue_echo {
+    mp_queue_t *in, *out;
+    int n;
+};
+
+static int
+queue_echo_child(void *p)
+{
+    struct queue_echo *e = p;
+    char buf[64];
+    for (int i = 0; i < e->n; i++) {
+        ssize_t n = mp_queue_get_into(e->in, buf, sizeof buf, 60000);
+        if (n < 0 || mp_queue_put(e->out, buf, (size_t)n, 60000) != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 64-byte messages to a peer on the same CPU and back: each get finds the
+ * queue empty and the peer unable to run until the getter yields, so its
+ * pause spin (SPIN_PAUSE pauses before the first yield) can never pay.
+ * The handle learns that and stops pausing; before it did, every get
+ * paused SPIN_PAUSE times. */
+TEST_TIMEOUT(queue_waits_stop_pausing_when_the_peer_shares_the_cpu, 120)
+{
+    cpu_set_t saved;
+    pin_to_one_cpu(&saved);
+    mp_queue_t *there, *back;
+    ASSERT_OK(mp__queue_create_private(&there, NULL));
+    ASSERT_OK(mp__queue_create_private(&back, NULL));
+    struct queue_echo e = {there, back, WARM_TRIPS + TRIPS};
+    pid_t pid = mpt_fork(queue_echo_child, &e);
+    char buf[64] = "request";
+    g_pauses = 0;
+    mp__queue_test_hook = count_pauses;
+    for (int i = 0; i < WARM_TRIPS + TRIPS; i++) {
+        if (i == WARM_TRIPS) {
+            g_pauses = 0;
+        }
+        ASSERT_OK(mp_queue_put(there, buf, sizeof buf, 60000));
+        ASSERT_EQ(mp_queue_get_into(back, buf, sizeof buf, 60000),
+                  (ssize_t)sizeof buf);
+    }
+    mp__queue_test_hook = NULL;
+    long pauses = g_pauses;
+    ASSERT_EQ(mpt_join(pid), 0);
+    mp_queue_destroy(there);
+    mp_queue_destroy(back);
+    unpin(&saved);
+    ASSERT_LT(pauses, (long)TRIPS * SPIN_PAUSE / 4); /* the getter's */
+}
