@@ -104,7 +104,9 @@ typedef struct mp_mpi_pool_opts {
  * (MP_EWORKER, MP_ETIMEDOUT, MP_EBROKEN) and a message ending with
  * "(rank R on HOST)"; where its child died, mp_result_exitcode gives
  * that child's exit code (an exit status, or minus a signal), as locally.
- * Several pools may live at once and share the ranks. Destroy every pool
+ * Several pools may live at once and share the ranks: a rank's 32
+ * places for tasks in flight are split equally between the pools that
+ * have work for it (a pool alone gets them all). Destroy every pool
  * before mp_mpi_finalize. Returns 0 or MP_EINVAL (NULL mpi or out, opts
  * not from MP_MPI_POOL_OPTS_INIT, negative processes, bad task_timeout, NULL
  * initarg with a length), MP_ENOMEM, or mp_pool_create's errors. Context: the

@@ -169,6 +169,11 @@ bool mp__mpi_hello_check(const mp__mpi_hello_t *mine,
                          const mp__mpi_hello_t *theirs, char *why,
                          size_t why_len);
 
+/* A rank's places for tasks in flight, shared by the pools that have
+ * work for it (parent.c: "the sharing of the ranks"); a pool alone gets
+ * them all, as many as a local pool queues ahead per worker. */
+#define MP__MPI_RANK_WINDOW 32
+
 /* One worker rank as the parent sees it. */
 typedef struct mp__mpi_peer {
     char host[256];
@@ -196,6 +201,7 @@ struct mp_mpi {
     bool stopping;    /* finalize asked the funnel to end the ranks */
     bool funnel_done; /* every rank said BYE */
     mp__mpi_remote_t *remotes;
+    int *work; /* [size]: the funnel's count of pools with work per rank */
     uint32_t next_pool;
     int pools; /* pools created and not yet freed */
 };

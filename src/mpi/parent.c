@@ -306,7 +306,80 @@ flush_backlog_locked(mp_mpi_t *mpi, mp__mpi_remote_t *r)
     }
 }
 
-/* Serves every remote: OPEN, KILL, the inbox's messages, the backlog.
+/* Whether r's inbox messages go to its rank now (mu held). */
+static bool
+forwarding(const mp__mpi_remote_t *r)
+{
+    return r->opened && !r->ended && !r->kill_sent;
+}
+
+/* The sharing of the ranks between pools: each rank has
+ * MP__MPI_RANK_WINDOW places for tasks in flight, shared equally by the
+ * pools that have work for it (tasks out or queued in their inbox): a
+ * pool forwards a task to a rank only while it has fewer than its share
+ * out there (at least one), and the pools take turns, one message each
+ * per round. A pool alone gets the whole window; a pool that comes while
+ * another fills it gets its share at once (the other's tasks out are not
+ * taken back, so for a while the rank holds more than the window), and
+ * the other gets no more until it is back under its share.
+ * Counts into mpi->work the pools with work per rank (mu held). */
+static void
+count_work_locked(mp_mpi_t *mpi)
+{
+    memset(mpi->work, 0, (size_t)mpi->size * sizeof *mpi->work);
+    for (mp__mpi_remote_t *r = mpi->remotes; r != NULL; r = r->next) {
+        if (forwarding(r) && (r->out > 0 || !mp_queue_empty(r->inbox))) {
+            mpi->work[r->rank]++;
+        }
+    }
+}
+
+/* Pool r's share of its rank's window (count_work_locked's counts; mu
+ * held). */
+static size_t
+share_locked(const mp_mpi_t *mpi, const mp__mpi_remote_t *r)
+{
+    size_t pools = mpi->work[r->rank] > 0 ? (size_t)mpi->work[r->rank] : 1;
+    size_t share = MP__MPI_RANK_WINDOW / pools;
+    return share > 0 ? share : 1;
+}
+
+/* Forwards the remotes' inbox messages (tasks, STOP) to their ranks as
+ * the sharing above allows, one message per remote and round. Returns
+ * whether any went (mu held). */
+static bool
+forward_tasks_locked(mp_mpi_t *mpi)
+{
+    count_work_locked(mpi);
+    bool busy = false;
+    for (bool sent = true; sent;) {
+        sent = false;
+        for (mp__mpi_remote_t *r = mpi->remotes; r != NULL; r = r->next) {
+            if (!forwarding(r) || r->out >= share_locked(mpi, r)) {
+                continue;
+            }
+            void *msg;
+            ssize_t n = mp_queue_get(r->inbox, &msg, MP_NO_WAIT);
+            if (n < 0) {
+                continue;
+            }
+            mp__task_hdr_t th = {0};
+            memcpy(&th, msg, (size_t)n < sizeof th ? (size_t)n : sizeof th);
+            r->out += th.kind == MP__TASK_RUN;
+            mp__mpi_hdr_t h = {.kind = MP__MPI_TASK,
+                               .pool = r->p->id,
+                               .slot = r->slot,
+                               .gen = r->gen};
+            must_send(mpi, r->rank, &h, msg, (size_t)n, NULL, 0);
+            mp_free(msg);
+            sent = busy = true;
+        }
+    }
+    return busy;
+}
+
+/* Serves every remote: OPEN, KILL, the backlog, then the inboxes'
+ * messages (forward_tasks_locked).
  * Returns whether anything was done, and in *out whether tasks are out
  * (mu held). */
 static bool
@@ -328,22 +401,11 @@ serve_remotes_locked(mp_mpi_t *mpi, bool *out)
             r->kill_sent = true;
             busy = true;
         }
-        while (!r->ended && !r->kill_sent) {
-            void *msg;
-            ssize_t n = mp_queue_get(r->inbox, &msg, MP_NO_WAIT);
-            if (n < 0) {
-                break;
-            }
-            mp__task_hdr_t th = {0};
-            memcpy(&th, msg, (size_t)n < sizeof th ? (size_t)n : sizeof th);
-            r->out += th.kind == MP__TASK_RUN;
-            h.kind = MP__MPI_TASK;
-            must_send(mpi, r->rank, &h, msg, (size_t)n, NULL, 0);
-            mp_free(msg);
-            busy = true;
-        }
         flush_backlog_locked(mpi, r);
-        *out |= r->out > 0 && !r->ended && !r->kill_sent;
+    }
+    busy |= forward_tasks_locked(mpi);
+    for (mp__mpi_remote_t *r = mpi->remotes; r != NULL; r = r->next) {
+        *out |= r->out > 0 && forwarding(r);
     }
     return busy;
 }

@@ -75,6 +75,7 @@ mpi_free(mp_mpi_t *mpi)
 {
     pthread_mutex_destroy(&mpi->mu);
     free(mpi->peers);
+    free(mpi->work);
     free(mpi);
 }
 
@@ -169,11 +170,14 @@ mp_mpi_init(mp_mpi_t **out, int *argc, char ***argv, const mp_mpi_opts_t *opts)
     }
     mp_mpi_t *mpi = calloc(1, sizeof *mpi);
     mp__mpi_peer_t *peers = calloc((size_t)size, sizeof *peers);
-    if (mpi == NULL || peers == NULL) {
+    int *work = calloc((size_t)size, sizeof *work);
+    if (mpi == NULL || peers == NULL || work == NULL) {
         free(mpi);
         free(peers);
+        free(work);
         mp__mpi_abort(comm, "out of memory at start-up");
     }
+    mpi->work = work;
     mpi->br = br;
     mpi->comm = comm;
     mpi->inter = inter;

@@ -16,12 +16,16 @@
 #include <multiproc/mpi.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Every blocking call gets this (ms): generous for a loaded 2-core box. */
@@ -139,6 +143,31 @@ cut_link(const void *in, size_t n, mp_pool_out_t *out)
     }
     closedir(d);
     return bad;
+}
+
+/* Tells that it started (a byte into the FIFO named by in with ".s"
+ * added), then waits until the parent lets go of the lock on the file
+ * named by in (flock: the parent holds it exclusively, each item asks to
+ * share it), then answers the name's length: an item held for as long as
+ * a test wants. */
+static int
+hold(const void *in, size_t n, mp_pool_out_t *out)
+{
+    char path[256], fifo[300];
+    snprintf(path, sizeof path, "%.*s", (int)strnlen(in, n), (const char *)in);
+    snprintf(fifo, sizeof fifo, "%s.s", path);
+    int sfd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (sfd >= 0) {
+        (void)!write(sfd, "s", 1);
+        close(sfd);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_SH) != 0) {
+        return 1;
+    }
+    close(fd);
+    int64_t len = (int64_t)strlen(path);
+    return mp_pool_out_write(out, &len, sizeof len);
 }
 
 static int
@@ -587,6 +616,88 @@ case_two_pools(void)
     }
 }
 
+/* Waits until n bytes came through the FIFO fd (up to T_WAIT each);
+ * returns whether they did. */
+static bool
+read_starts(int fd, int n)
+{
+    while (n > 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char buf[64];
+        if (poll(&p, 1, T_WAIT) != 1) {
+            return false;
+        }
+        ssize_t got =
+            read(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
+        if (got > 0) {
+            n -= (int)got;
+        }
+    }
+    return true;
+}
+
+/* Several pools share the ranks fairly: pool a is flooded with items that
+ * all stay blocked (hold: the parent keeps the lock), more of them than a
+ * rank's window (MP__MPI_RANK_WINDOW, 32) per rank, and once every rank
+ * runs one of them, pool b's single item must still come back before any
+ * of a's ends. */
+static void
+case_pools_share_ranks(void)
+{
+    char path[] = "/tmp/mp-mpi-fair-XXXXXX", fifo[40];
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    snprintf(fifo, sizeof fifo, "%s.s", path);
+    int sfd = mkfifo(fifo, 0600) == 0 ? open(fifo, O_RDWR | O_CLOEXEC) : -1;
+    if (sfd < 0 || flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        unlink(path);
+        unlink(fifo);
+        CHECK(!"fifo, flock");
+    }
+    mp_pool_t *a = new_pool(NULL), *b = new_pool(NULL);
+    enum { N = 400 };
+    static char in[N][32];
+    static int64_t out[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(in[i], sizeof in[i], "%s", path);
+    }
+    mp_result_t *ra = NULL, *rb = NULL;
+    int rca = mp_pool_map_async(a, hold, in, sizeof in[0], N, 1, NULL, out,
+                                sizeof out[0], NULL, &ra);
+    /* Every rank's child runs one of a's (the rest of each rank's share
+     * went with it, at once). */
+    bool started = rca == 0 && read_starts(sfd, mp_mpi_workers(mpi));
+    int64_t x = 9;
+    int rcb = mp_pool_apply_async(b, sq, &x, sizeof x, &rb);
+    void *got = NULL;
+    ssize_t gb = rcb == 0 ? mp_result_get(rb, &got, T_WAIT) : rcb;
+    int64_t v = gb == (ssize_t)sizeof v ? in64(got) : -1;
+    mp_free(got);
+    bool a_blocked = rca == 0 && !mp_result_ready(ra);
+    /* Let a's items go, then everything ends normally. */
+    close(fd);
+    int ga = rca == 0 ? (int)mp_result_get(ra, NULL, T_WAIT) : rca;
+    bool a_ok = ga == 0;
+    for (int i = 0; i < N && a_ok; i++) {
+        a_ok = out[i] == (int64_t)strlen(path);
+    }
+    mp_result_destroy(ra);
+    mp_result_destroy(rb);
+    end_pool(a);
+    end_pool(b);
+    close(sfd);
+    unlink(fifo);
+    unlink(path);
+    CHECK_RC(rca, 0);
+    CHECK(started);
+    CHECK_RC(gb, (ssize_t)sizeof v);
+    CHECK(v == 81);
+    CHECK(a_blocked);
+    CHECK_RC(ga, 0);
+    CHECK(a_ok);
+}
+
 static void
 case_terminate(void)
 {
@@ -671,6 +782,7 @@ main(int argc, char **argv)
     RUN(case_initializer_fails());
     RUN(case_task_timeout());
     RUN(case_two_pools());
+    RUN(case_pools_share_ranks());
     RUN(case_terminate());
     int busy = mp_mpi_finalize(mpi, T_WAIT);
     end_pool(pool);
