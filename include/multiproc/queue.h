@@ -97,6 +97,90 @@ MP_EXTERN ssize_t mp_queue_get_nowait(mp_queue_t *q, void **out);
 MP_EXTERN ssize_t mp_queue_get_into(mp_queue_t *q, void *buf, size_t buflen,
                                     mp_duration_t timeout);
 
+/* Zero-copy puts and gets (Python has no equivalent): a producer writes a
+ * message straight into the queue's shared memory and a consumer reads it
+ * where it lies, so a large message is written once and read once instead
+ * of copied in and out. Messages put either way can be got either way.
+ * Slots are per queue and shared by all its processes: at most 16 borrowed
+ * for putting and 16 messages held for reading at once. A slot goes back
+ * only through the handle it came from; mp_queue_destroy gives back those
+ * the handle still has. A process killed while it has a slot never wedges
+ * or leaks it: the next process that needs memory or a slot frees it
+ * (docs/design.md, "Queues: zero-copy"). */
+
+/* Experimental (not yet under the ABI promise of docs/api-conventions.md):
+ * mp_queue_put_begin borrows a slot of size bytes (1 up to the queue's
+ * capacity) in the queue's shared memory and stores its address (aligned
+ * to 16 bytes) in *out. The caller writes the message there, then puts it
+ * with mp_queue_put_commit or gives the slot back with mp_queue_put_abort.
+ * Until the commit the message is in no queue: no consumer sees it, qsize
+ * does not count it, and a producer's messages arrive in the order of
+ * their commits. Waits up to timeout for a free slot, and (size 64 KiB and
+ * up) paces as mp_queue_put does. Returns 0, or MP_EINVAL (NULL q or out,
+ * size 0, a negative timeout other than MP_WAIT_FOREVER), MP_EMSGSIZE (size
+ * above the queue's capacity), MP_EBUSY (16 slots borrowed, or every put
+ * slot in use, and none given back within timeout), MP_ENOMEM (the data
+ * area is full of unread messages), MP_ECLOSED; *out is NULL on failure.
+ * If the process dies holding the slot, nothing was put and the slot's
+ * memory is freed by the next put or get that needs room or a slot.
+ * Context: any process that has the queue, any thread. */
+MP_EXTERN int mp_queue_put_begin(mp_queue_t *q, size_t size, void **out,
+                                 mp_duration_t timeout);
+
+/* Experimental (not yet under the ABI promise of docs/api-conventions.md):
+ * mp_queue_put_commit puts the first len bytes (0 up to the size borrowed)
+ * of the slot at ptr, which mp_queue_put_begin gave through this handle, as
+ * one message, without copying them. It waits for room as mp_queue_put
+ * does: up to timeout in a bounded queue, briefly in an unbounded one.
+ * After it returns 0 the slot is the queue's: do not touch it again.
+ * Returns 0, or MP_EINVAL (NULL q or ptr; ptr not a slot this handle has
+ * borrowed in this process: foreign, already committed or aborted; len
+ * above the slot's size; a bad timeout), MP_EFULL (no room within timeout,
+ * also for MP_NO_WAIT), MP_ENOMEM (the data area is full), MP_ECLOSED (this
+ * handle was closed); on failure the slot stays borrowed (commit it again,
+ * or abort it). A JoinableQueue counts the task when the message is put. A
+ * process killed inside the call has put the message or not, as one killed
+ * inside mp_queue_put: never half of it, and its slot is freed if not.
+ * Context: any thread of the process that borrowed the slot. */
+MP_EXTERN int mp_queue_put_commit(mp_queue_t *q, void *ptr, size_t len,
+                                  mp_duration_t timeout);
+
+/* Experimental (not yet under the ABI promise of docs/api-conventions.md):
+ * mp_queue_put_abort gives back a slot that mp_queue_put_begin gave
+ * through this handle, putting nothing; also on a closed handle. Never
+ * blocks for long. Returns 0 or MP_EINVAL (NULL q or ptr; ptr not a slot
+ * this handle has borrowed in this process). Context: any thread of the
+ * process that borrowed the slot. */
+MP_EXTERN int mp_queue_put_abort(mp_queue_t *q, void *ptr);
+
+/* Experimental (not yet under the ABI promise of docs/api-conventions.md):
+ * mp_queue_get_begin takes the oldest message as mp_queue_get does, without
+ * copying it: it stores in *out the message's address in the queue's
+ * shared memory (aligned to 16 bytes; a message of at most 96 bytes, kept
+ * in its ring cell, is copied into the handle instead) and returns its
+ * length. The message has left the queue (qsize no longer counts it); the
+ * caller may read and write it there until it gives it back with
+ * mp_queue_get_release. Returns the length, or MP_EINVAL (NULL q or out, a
+ * bad timeout), MP_EEMPTY (no message within timeout; also for
+ * MP_NO_WAIT), MP_EBUSY (16 messages held and none released within
+ * timeout), MP_ECLOSED; *out is NULL on failure. If the process dies
+ * holding the message (or inside the call), the message is lost, not
+ * delivered again, as when a consumer dies inside mp_queue_get; its memory
+ * is freed by the next put or get that needs room or a slot, and in a
+ * JoinableQueue its task stays unfinished (mp_queue_task_done). Context:
+ * any process that has the queue, any thread. */
+MP_EXTERN ssize_t mp_queue_get_begin(mp_queue_t *q, void **out,
+                                     mp_duration_t timeout);
+
+/* Experimental (not yet under the ABI promise of docs/api-conventions.md):
+ * mp_queue_get_release gives back a message that mp_queue_get_begin gave
+ * through this handle (ptr: the address it stored); also on a closed
+ * handle. The memory is reused at once: do not touch it again. Never
+ * blocks for long. Returns 0 or MP_EINVAL (NULL q or ptr; ptr not a
+ * message this handle holds in this process: foreign, or already
+ * released). Context: any thread of the process that took the message. */
+MP_EXTERN int mp_queue_get_release(mp_queue_t *q, void *ptr);
+
 /* mp_queue_qsize returns the number of messages in the queue (a snapshot:
  * others may change it at once), or MP_EINVAL for NULL; mp_queue_empty
  * tells whether it is empty, mp_queue_full whether a bounded queue is at
@@ -136,8 +220,10 @@ MP_EXTERN int mp_queue_join(mp_queue_t *q, mp_duration_t timeout);
 
 /* mp_queue_destroy frees the handle. In the creating process it also
  * removes the queue (processes that still have it mapped keep working on
- * their mapping; new attaches fail); elsewhere it only unmaps. NULL is
- * ignored. Context: any process that has the queue. */
+ * their mapping; new attaches fail); elsewhere it only unmaps. Zero-copy
+ * slots the handle still has in this process are given back first
+ * (borrowed ones aborted, held messages released). NULL is ignored.
+ * Context: any process that has the queue. */
 MP_EXTERN void mp_queue_destroy(mp_queue_t *q);
 
 #ifdef __cplusplus

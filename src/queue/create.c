@@ -285,6 +285,7 @@ mp_queue_destroy(mp_queue_t *q)
     if (q == NULL) {
         return;
     }
+    mp__queue_zc_drop(q);
     mp__plat_waker_close(atomic_load(&q->poll_fd));
     if (q->shm == NULL) {
         mp__plat_unmap(q->base, q->map_len); /* private: no name */

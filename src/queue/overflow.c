@@ -100,7 +100,9 @@ mp__queue_ovf_take(mp_queue_t *q, sink_t *sink, const waiter_t *w)
     }
     mp__qnode_t *n = heap_ptr(q, noff);
     size_t len = n->len;
-    if (n->off != 0) {
+    if (n->off != 0 && sink->hold) {
+        sink_hold_block(q, sink, &n->off, len);
+    } else if (n->off != 0) {
         heap_copy_out(q, sink, n->off, len);
         mp__heap_free_from(q->heap, &n->off);
     } else {

@@ -108,7 +108,7 @@ hand_clean(mp_queue_t *q, uint32_t i)
 static uint32_t
 hand_of_claim(const mp_queue_t *q, uint64_t w)
 {
-    for (uint32_t i = 0; i < MP__QUEUE_HANDS; i++) {
+    for (uint32_t i = 0; i < MP__QUEUE_ALL_HANDS; i++) {
         const mp__qhand_t *hd = hand_at(q, i);
         if (atomic_load(&hd->owner) != 0 && atomic_load(&hd->claim) == w) {
             return i;
@@ -121,7 +121,7 @@ unsigned
 mp__queue_reclaim(mp_queue_t *q)
 {
     unsigned cleaned = 0;
-    for (uint32_t i = 0; i < MP__QUEUE_HANDS; i++) {
+    for (uint32_t i = 0; i < MP__QUEUE_ALL_HANDS; i++) {
         mp__qhand_t *hd = hand_at(q, i);
         uint64_t who = atomic_load(&hd->owner);
         if (who == 0 || mp__plat_ident_alive(who)) {

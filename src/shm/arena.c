@@ -49,6 +49,7 @@
 #define JR_ALLOC_LIST 1u /* taking jr_off off its free list */
 #define JR_ALLOC_BUMP 2u /* carving jr_off at the bump pointer */
 #define JR_FREE 3u       /* pushing jr_off onto its free list */
+#define JR_MOVE 4u       /* block jr_off: from word jr_from to word jr_ref */
 
 typedef struct block_hdr {
     uint32_t magic;
@@ -151,6 +152,10 @@ heap_journal_repair(mp__heap_t *h)
             ((block_hdr_t *)((char *)h + off))->magic = 0;
             atomic_store(jr_ref_word(h), 0);
         }
+        break;
+    case JR_MOVE: /* redo both stores: the block is to's */
+        atomic_store((_Atomic uint64_t *)(void *)((char *)h + h->jr_from), 0);
+        atomic_store(jr_ref_word(h), off);
         break;
     default:
         break;
@@ -304,6 +309,35 @@ mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
         populate(base + off, HDR_SIZE + size);
     }
     return off + HDR_SIZE;
+}
+
+/* The journal's step: clear from first, then name the block in to, so
+ * that a locker that does not know JR_MOVE (a process of 1.0 sharing the
+ * heap) and forgets the step can at worst leak the block, never leave it
+ * named twice. */
+uint64_t
+mp__heap_move(mp__heap_t *h, _Atomic uint64_t *from, _Atomic uint64_t *to)
+{
+    char *base = (char *)h;
+    heap_lock(h);
+    uint64_t off = atomic_load(from);
+    if (off != 0) {
+        MP__ASSERT(atomic_load(to) == 0);
+        h->jr_off = off;
+        h->jr_ref = (int64_t)((char *)to - base);
+        h->jr_from = (int64_t)((char *)from - base);
+        JR_STEP();
+        h->jr_op = JR_MOVE;
+        JR_STEP();
+        atomic_store(from, 0);
+        JR_STEP();
+        heap_test_hook(MP__HEAP_HOOK_MOVING);
+        atomic_store(to, off);
+        JR_STEP();
+        h->jr_op = JR_NONE;
+    }
+    mp__mutex_unlock(&h->lock);
+    return off;
 }
 
 void

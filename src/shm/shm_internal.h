@@ -43,6 +43,10 @@ typedef struct mp__heap {
     uint32_t jr_cls;
     uint64_t jr_off;
     int64_t jr_ref;
+    /* mp__heap_move's step only: the word the block moves from (its
+     * offset from the heap). After the fields of 1.0, in the header's
+     * slot (zero in a heap that 1.0 formatted). */
+    int64_t jr_from;
 } mp__heap_t;
 
 /* mp__heap_init formats size bytes at region (>= MP__HEAP_HDR_SLOT) as an
@@ -75,11 +79,22 @@ uint64_t mp__heap_alloc_to(mp__heap_t *heap, size_t size,
  * as for mp__heap_alloc_to. */
 void mp__heap_free_from(mp__heap_t *heap, _Atomic uint64_t *ref);
 
+/* mp__heap_move moves the block *from names to *to (which must be 0): in
+ * one step under the heap lock, so that a process killed at any point
+ * leaves the block named by exactly one of the two words (the locker after
+ * a dead mover finishes the step), and a mp__heap_free_from of *from by
+ * another process runs wholly before or after it. Both words lie in the
+ * heap's mapping, as for mp__heap_alloc_to. Returns the block's offset, or
+ * 0 when *from named none (nothing moved). */
+uint64_t mp__heap_move(mp__heap_t *heap, _Atomic uint64_t *from,
+                       _Atomic uint64_t *to);
+
 /* Test hook: when non-NULL, called under the heap lock at the points
  * named, in the process allocating or freeing; fault tests park a process
  * there and SIGKILL it. */
 #define MP__HEAP_HOOK_TAKEN 1  /* mp__heap_alloc_to: taken, ref not set */
 #define MP__HEAP_HOOK_PUSHED 2 /* mp__heap_free_from: freed, ref not 0 */
+#define MP__HEAP_HOOK_MOVING 3 /* mp__heap_move: from is 0, to not set */
 extern void (*mp__heap_test_hook)(int point);
 
 /* mp__heap_free_bytes returns how many bytes the heap could still hand out
