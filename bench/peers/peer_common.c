@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Seconds one workload may take before SIGALRM ends the program (its
@@ -103,6 +104,35 @@ peer_wait(const pid_t *pids, size_t n)
     }
 }
 
+/* What peer_isolated's child runs. */
+struct isolated {
+    void (*body)(void *arg);
+    void *arg;
+};
+
+static int
+isolated_main(void *arg)
+{
+    const struct isolated *is = arg;
+
+    is->body(is->arg);
+    fflush(stdout);
+    return 0;
+}
+
+void
+peer_isolated(int isolate, void (*body)(void *arg), void *arg)
+{
+    struct isolated is = {body, arg};
+
+    if (!isolate) {
+        body(arg);
+        return;
+    }
+    pid_t pid = peer_fork(isolated_main, &is, -1);
+    peer_wait(&pid, 1);
+}
+
 struct peer_barrier {
     pthread_barrier_t b;
 };
@@ -172,9 +202,11 @@ pp_child(void *arg)
     return 0;
 }
 
-void
-peer_pingpong(const struct peer_link *link)
+/* peer_pingpong's run (arg: the link), maybe in a child of its own. */
+static void
+pingpong_body(void *arg)
 {
+    const struct peer_link *link = arg;
     static const char msg[8] = {'1', '2', '3', '4', '5', '6', '7', '8'};
     long n = peer_scaled(PEER_N_PINGPONG, 1);
     long warm = n < 2000 ? n : 2000;
@@ -209,7 +241,20 @@ peer_pingpong(const struct peer_link *link)
                "n=%ld 8-byte round trip to an echo child; %s", n, link->how);
 }
 
+void
+peer_pingpong(const struct peer_link *link)
+{
+    peer_isolated(link->isolate, pingpong_body, (void *)link);
+}
+
 /*----- queues --------------------------------------------------------------*/
+
+/* A consumer's count of messages so far, alone on its cache line (the
+ * parent reads it for struct peer_queue's drain). */
+struct progress {
+    volatile long n;
+    char pad[64 - sizeof(long)];
+};
 
 /* What the producers and consumers of one run share, as mp_bench's
  * struct qrun: worker k (consumers first) reports res[3k] (producer:
@@ -220,8 +265,10 @@ struct qrun {
     void *shared;
     peer_barrier_t *barrier;
     double *res;
+    struct progress *got; /* got[k]: consumer k's messages so far */
     size_t size;
     long per; /* messages per producer */
+    int nprod;
     int ncons;
     int next; /* worker index, set before each fork */
 };
@@ -237,6 +284,25 @@ xpayload(size_t size)
     }
     memset(p, 'x', size);
     return p;
+}
+
+/* Waits (1 ms naps) until the ncons consumers of r got want messages. */
+static void
+await_drained(const struct qrun *r, long want)
+{
+    const struct timespec nap = {0, 1000000};
+
+    for (;;) {
+        long got = 0;
+
+        for (int k = 0; k < r->ncons; k++) {
+            got += r->got[k].n;
+        }
+        if (got >= want) {
+            return;
+        }
+        nanosleep(&nap, NULL);
+    }
 }
 
 /* Producer k: per puts of one size-byte payload after the barrier. */
@@ -260,6 +326,9 @@ q_producer(void *arg)
     }
     r->res[3 * k] = t0;
     r->res[3 * k + 1] = (double)r->per;
+    if (r->q->drain) {
+        await_drained(r, r->per * r->nprod);
+    }
     r->q->detach(h);
     free(payload);
     return 0;
@@ -294,6 +363,7 @@ q_consumer(void *arg)
         count++;
         nbytes += (double)len;
         t_last = bench_now();
+        r->got[k].n = count;
     }
     r->res[3 * k] = t_last;
     r->res[3 * k + 1] = (double)count;
@@ -303,17 +373,33 @@ q_consumer(void *arg)
     return 0;
 }
 
-/* mp_bench's queue_run on q: nprod producers put n_total / nprod messages
- * of size bytes each, ncons consumers get them; the span runs from the
- * first producer's start to the last consumer's last message. Stores msg/s
- * in *rate, bytes/s in *bps and the span in *dt. */
+/* One queue run's parameters and, once it ran, its results (in memory
+ * from peer_shared when the run is isolated). */
+struct qparams {
+    const struct peer_queue *q;
+    int nprod, ncons;
+    long n_total;
+    size_t size;
+    double rate, bps, dt;
+};
+
+/* mp_bench's queue_run on p->q: nprod producers put n_total / nprod
+ * messages of size bytes each, ncons consumers get them; the span runs
+ * from the first producer's start to the last consumer's last message.
+ * Stores msg/s in p->rate, bytes/s in p->bps and the span in p->dt. */
 static void
-queue_run(const struct peer_queue *q, int nprod, int ncons, long n_total,
-          size_t size, double *rate, double *bps, double *dt)
+queue_body(void *arg)
 {
+    struct qparams *p = arg;
+    const struct peer_queue *q = p->q;
+    int nprod = p->nprod, ncons = p->ncons;
     int nw = nprod + ncons;
-    struct qrun r = {
-        .q = q, .size = size, .per = n_total / nprod, .ncons = ncons};
+    size_t size = p->size;
+    struct qrun r = {.q = q,
+                     .size = size,
+                     .per = p->n_total / nprod,
+                     .nprod = nprod,
+                     .ncons = ncons};
     pid_t ps[16];
 
     r.shared = q->open(nprod, ncons, size);
@@ -322,6 +408,7 @@ queue_run(const struct peer_queue *q, int nprod, int ncons, long n_total,
     }
     r.barrier = peer_barrier_create((unsigned)nw);
     r.res = peer_shared((size_t)(3 * nw) * sizeof(double));
+    r.got = peer_shared((size_t)ncons * sizeof(struct progress));
     for (int k = 0; k < nw; k++) {
         r.next = k; /* the child's copy of r keeps this index */
         ps[k] = peer_fork(k < ncons ? q_consumer : q_producer, &r, k);
@@ -348,12 +435,29 @@ queue_run(const struct peer_queue *q, int nprod, int ncons, long n_total,
                 r.per * nprod);
         exit(3);
     }
-    *dt = t1 - t0;
-    *rate = got / *dt;
-    *bps = nbytes / *dt;
+    p->dt = t1 - t0;
+    p->rate = got / p->dt;
+    p->bps = nbytes / p->dt;
+    peer_unshare(r.got, (size_t)ncons * sizeof(struct progress));
     peer_unshare(r.res, (size_t)(3 * nw) * sizeof(double));
     peer_barrier_destroy(r.barrier);
     q->close(r.shared);
+}
+
+/* Runs queue_body on q's shape (isolated when q says so); stores msg/s in
+ * *rate, bytes/s in *bps and the span in *dt. */
+static void
+queue_run(const struct peer_queue *q, int nprod, int ncons, long n_total,
+          size_t size, double *rate, double *bps, double *dt)
+{
+    struct qparams *p = peer_shared(sizeof *p);
+
+    *p = (struct qparams){q, nprod, ncons, n_total, size, 0, 0, 0};
+    peer_isolated(q->isolate, queue_body, p);
+    *rate = p->rate;
+    *bps = p->bps;
+    *dt = p->dt;
+    peer_unshare(p, sizeof *p);
 }
 
 void
@@ -497,4 +601,54 @@ peer_main(int argc, char **argv, const char *program,
         fflush(stdout);
     }
     return 0;
+}
+
+/* The transports of peer_transport_main, for its workloads. */
+static const struct peer_link *g_link;
+static const struct peer_queue *g_small, *g_large;
+static int g_small_2p2c;
+
+static void
+wl_pipe_pingpong(void)
+{
+    peer_pingpong(g_link);
+}
+
+static void
+wl_queue_throughput_small(void)
+{
+    peer_queue_small(g_small, g_small_2p2c);
+}
+
+static void
+wl_queue_throughput_large(void)
+{
+    peer_queue_large(g_large);
+}
+
+int
+peer_transport_main(int argc, char **argv, const char *program,
+                    const struct peer_link *link,
+                    const struct peer_queue *small, int small_1p1c_only,
+                    const struct peer_queue *large)
+{
+    struct peer_workload list[3];
+    size_t n = 0;
+
+    g_link = link;
+    g_small = small;
+    g_small_2p2c = !small_1p1c_only;
+    g_large = large;
+    if (link != NULL) {
+        list[n++] = (struct peer_workload){"pipe_pingpong", wl_pipe_pingpong};
+    }
+    if (small != NULL) {
+        list[n++] = (struct peer_workload){"queue_throughput_small",
+                                           wl_queue_throughput_small};
+    }
+    if (large != NULL) {
+        list[n++] = (struct peer_workload){"queue_throughput_large",
+                                           wl_queue_throughput_large};
+    }
+    return peer_main(argc, argv, program, list, n);
 }

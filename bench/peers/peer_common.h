@@ -45,6 +45,18 @@ struct peer_workload {
 int peer_main(int argc, char **argv, const char *program,
               const struct peer_workload *list, size_t n);
 
+struct peer_link;
+struct peer_queue;
+
+/* The main of a peer program that is one transport: peer_main over
+ * pipe_pingpong on link, queue_throughput_small on small (1p1c, and 2p2c
+ * unless small_1p1c_only) and queue_throughput_large on large, each
+ * where it is not NULL. */
+int peer_transport_main(int argc, char **argv, const char *program,
+                        const struct peer_link *link,
+                        const struct peer_queue *small, int small_1p1c_only,
+                        const struct peer_queue *large);
+
 /* Returns max(lo, int(n * scale)), mp_bench's scaling of every count. */
 long peer_scaled(long n, long lo);
 
@@ -64,6 +76,10 @@ void peer_unshare(void *p, size_t len);
 /* Forks a child that pins itself as role (bench_pin), runs fn(arg) and
  * exits with its return value; returns the child's pid. */
 pid_t peer_fork(int (*fn)(void *arg), void *arg, int role);
+
+/* Runs body(arg) in a child pinned as the parent (role -1) and waits for
+ * it when isolate is set, else here. */
+void peer_isolated(int isolate, void (*body)(void *arg), void *arg);
 
 /* Waits for each of the n children in pids; exits unless every one
  * exited with 0. (peer_main bounds each workload: SIGALRM after 600 s
@@ -94,6 +110,8 @@ struct peer_link {
     long (*recv)(void *h, void *buf, size_t cap);
     void (*detach)(void *h);
     void (*close)(void *shared);
+    int isolate; /* 1: the parent's side runs in a child of its own (a
+                    library that must not fork once used, as nng) */
 };
 
 /* mp_bench's pipe_pingpong on link: the child says "ready", the parent
@@ -112,7 +130,12 @@ void peer_pingpong(const struct peer_link *link);
  * consumer k's next get, after the messages before, return 0 (any
  * consumer's, for a queue whose consumers share one queue: each consumer
  * stops at the first 0 it gets, so ncons ends reach each one once);
- * detach undoes attach, close undoes open. */
+ * detach undoes attach, close undoes open. With drain set, a producer
+ * detaches (and the parent sends the ends) only once the consumers got
+ * every message: a consumer that reads several connections, as ZeroMQ's
+ * and nng's, may take an end before messages still on another, and nng
+ * drops what a closed socket had not sent yet. isolate as struct
+ * peer_link's. */
 struct peer_queue {
     const char *peer;
     const char *how;
@@ -123,6 +146,8 @@ struct peer_queue {
     int (*end)(void *shared, int k);
     void (*detach)(void *h);
     void (*close)(void *shared);
+    int drain;
+    int isolate;
 };
 
 /* mp_bench's queue_throughput_small: 64-byte messages 1p1c and 2p2c
