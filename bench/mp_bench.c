@@ -85,15 +85,17 @@ scaled(long n, long lo)
     return r < lo ? lo : r;
 }
 
-/* The count of a 1 MiB workload (n_1mib messages) at --size: as many
- * bytes, but no more messages than the small-message runs send; then
- * scaled (py_bench's Run.n_sized). */
+/* The count of a 1 MiB workload (n_1mib messages, at least lo) at --size:
+ * as many bytes, but no more messages than the small-message runs send;
+ * then scaled, and at least 8 at a size other than 1 MiB (py_bench's
+ * Run.n_sized). */
 static long
 scaled_sized(long n_1mib, long lo)
 {
     double n = (double)n_1mib * (double)MIB / (double)g_size;
 
-    return scaled(n < (double)N_QUEUE_SMALL ? (long)n : N_QUEUE_SMALL, lo);
+    return scaled(n < (double)N_QUEUE_SMALL ? (long)n : N_QUEUE_SMALL,
+                  g_size != MIB && lo < 8 ? 8 : lo);
 }
 
 /* Stops the program with the library's message when a call failed;
@@ -389,7 +391,49 @@ struct qrun {
     size_t size;
     long per; /* messages per producer */
     int next; /* worker index, set by the parent before each start */
+    bool zc;  /* zero-copy: put_begin/commit, get_begin/release */
 };
+
+/* Puts one size-byte payload: copied by mp_queue_put, or (zc) written
+ * into a borrowed slot (the producer's one write of the data) and
+ * committed. Returns 0 or an error. */
+static int
+q_put_one(const struct qrun *r, const char *payload)
+{
+    if (!r->zc) {
+        return mp_queue_put(r->q, payload, r->size, MP_WAIT_FOREVER);
+    }
+    void *slot;
+    int rc = mp_queue_put_begin(r->q, r->size, &slot, MP_WAIT_FOREVER);
+    if (rc != 0) {
+        return rc;
+    }
+    memcpy(slot, payload, r->size);
+    return mp_queue_put_commit(r->q, slot, r->size, MP_WAIT_FOREVER);
+}
+
+/* Gets one message: copied into buf, or (zc) read where it lies (one word
+ * of every 64-byte line summed into *sum, so each line reaches this CPU)
+ * and released. Returns its length or an error. */
+static ssize_t
+q_get_one(const struct qrun *r, char *buf, unsigned long *sum)
+{
+    if (!r->zc) {
+        return mp_queue_get_into(r->q, buf, r->size, MP_WAIT_FOREVER);
+    }
+    void *msg;
+    ssize_t len = mp_queue_get_begin(r->q, &msg, MP_WAIT_FOREVER);
+    if (len < 0) {
+        return len;
+    }
+    for (ssize_t i = 0; i + 8 <= len; i += 64) {
+        unsigned long w;
+        memcpy(&w, (const char *)msg + i, sizeof w);
+        *sum += w;
+    }
+    int rc = mp_queue_get_release(r->q, msg);
+    return rc != 0 ? rc : len;
+}
 
 /* Producer: per puts of one size-byte payload after the barrier. */
 static int
@@ -404,7 +448,7 @@ q_producer(void *arg)
     }
     double t0 = bench_now();
     for (long i = 0; i < r->per; i++) {
-        if (mp_queue_put(r->q, payload, r->size, MP_WAIT_FOREVER) != 0) {
+        if (q_put_one(r, payload) != 0) {
             return 1;
         }
     }
@@ -424,13 +468,14 @@ q_consumer(void *arg)
     char *buf = xpayload(r->size);
     long count = 0;
     double nbytes = 0;
+    unsigned long sum = 0;
 
     if (mp_barrier_wait(r->barrier, JOIN_TIMEOUT_MS) < 0) {
         return 1;
     }
     double t_last = bench_now();
     for (;;) {
-        ssize_t len = mp_queue_get_into(r->q, buf, r->size, MP_WAIT_FOREVER);
+        ssize_t len = q_get_one(r, buf, &sum);
 
         if (len < 0) {
             return 1;
@@ -446,18 +491,19 @@ q_consumer(void *arg)
     r->res[3 * k + 1] = (double)count;
     r->res[3 * k + 2] = nbytes;
     free(buf);
-    return 0;
+    return sum == 1 ? 2 : 0; /* keeps the zero-copy reads */
 }
 
 /* py_bench's queue_run: nprod producers put n_total / nprod size-byte
- * messages each into a fresh queue from make, ncons consumers get them;
- * the span runs from the first producer's start to the last consumer's
- * last message. Stores msg/s in *rate, bytes/s in *bps, the span in *dt. */
+ * messages each into a fresh queue from make, ncons consumers get them
+ * (zc: without copies, see q_put_one); the span runs from the first
+ * producer's start to the last consumer's last message. Stores msg/s in
+ * *rate, bytes/s in *bps, the span in *dt. */
 static void
 queue_run(queue_maker_fn make, int nprod, int ncons, long n_total, size_t size,
-          double *rate, double *bps, double *dt)
+          bool zc, double *rate, double *bps, double *dt)
 {
-    struct qrun r = {.size = size, .per = n_total / nprod};
+    struct qrun r = {.size = size, .per = n_total / nprod, .zc = zc};
     mp_array_t *res = NULL;
     mp_process_t *ps[32];
     int nw = nprod + ncons;
@@ -536,7 +582,8 @@ small_runs(const char *prefix, queue_maker_fn make, const char *how,
         double rate, bps, dt;
         char name[96];
 
-        queue_run(make, shapes[i][0], shapes[i][1], n, 64, &rate, &bps, &dt);
+        queue_run(make, shapes[i][0], shapes[i][1], n, 64, false, &rate, &bps,
+                  &dt);
         snprintf(name, sizeof name, "%s_%dp%dc", prefix, shapes[i][0],
                  shapes[i][1]);
         bench_emit(name, rate, "msg/s",
@@ -544,19 +591,22 @@ small_runs(const char *prefix, queue_maker_fn make, const char *how,
     }
 }
 
-/* Emits one run of 1p1c size-byte messages in MB/s. */
+/* Emits one run of 1p1c size-byte messages in MB/s (zc: zero-copy). */
 static void
 large_run(const char *name, queue_maker_fn make, const char *how, long n,
-          size_t size)
+          size_t size, bool zc)
 {
     double rate, bps, dt;
 
     char text[32];
 
-    queue_run(make, 1, 1, n, size, &rate, &bps, &dt);
-    bench_emit(name, bps / 1e6, "MB/s",
-               "n=%ld %s payload 1p1c; %s; get_into; %.2fs", n,
-               bench_size_text(size, text, sizeof text), how, dt);
+    queue_run(make, 1, 1, n, size, zc, &rate, &bps, &dt);
+    bench_emit(name, bps / 1e6, "MB/s", "n=%ld %s payload 1p1c; %s; %s; %.2fs",
+               n, bench_size_text(size, text, sizeof text), how,
+               zc ? "put_begin+memcpy+commit, get_begin+read a word a "
+                    "line+release"
+                  : "get_into",
+               dt);
 }
 
 /* py_bench's (producers, consumers) shapes of the small-message runs. */
@@ -575,7 +625,17 @@ static void
 wl_queue_throughput_large(void)
 {
     large_run("queue_throughput_large", make_queue, "mp_queue_create",
-              scaled_sized(N_QUEUE_LARGE, 2), g_size);
+              scaled_sized(N_QUEUE_LARGE, 2), g_size, false);
+}
+
+/* queue_throughput_large_zerocopy (not in py_bench: Python has no
+ * zero-copy queue): as queue_throughput_large, the producer writing each
+ * message into a borrowed slot and the consumer reading it in place. */
+static void
+wl_queue_throughput_large_zerocopy(void)
+{
+    large_run("queue_throughput_large_zerocopy", make_queue, "mp_queue_create",
+              scaled_sized(N_QUEUE_LARGE, 2), g_size, true);
 }
 
 /* simplequeue_throughput_small: as queue_throughput_small, SimpleQueue. */
@@ -591,8 +651,8 @@ static void
 wl_simplequeue_throughput_large(void)
 {
     large_run("simplequeue_throughput_large", mp_simple_queue_create,
-              "mp_simple_queue_create", scaled_sized(N_QUEUE_LARGE, 2),
-              g_size);
+              "mp_simple_queue_create", scaled_sized(N_QUEUE_LARGE, 2), g_size,
+              false);
 }
 
 /* queue_throughput_small_8p8c (not in py_bench): 8 producers, 8
@@ -616,7 +676,8 @@ static void
 wl_queue_throughput_64mib(void)
 {
     large_run("queue_throughput_64mib", make_queue4,
-              "mp_queue_create(maxsize=4)", scaled(N_QUEUE_HUGE, 2), 64 * MIB);
+              "mp_queue_create(maxsize=4)", scaled(N_QUEUE_HUGE, 2), 64 * MIB,
+              false);
 }
 
 /* What the consumers of joinablequeue share with the parent. */
@@ -719,8 +780,8 @@ pool_of(int processes)
     mp_pool_worker_info_t w[MAX_WORKERS];
 
     check(mp_pool_create(&pool, &opts), "mp_pool_create");
-    int nw = (int)check(mp_pool_stats(pool, &st, w, MAX_WORKERS),
-                        "mp_pool_stats");
+    int nw =
+        (int)check(mp_pool_stats(pool, &st, w, MAX_WORKERS), "mp_pool_stats");
     for (int k = 0; k < nw; k++) {
         if (w[k].pid > 0) {
             bench_pin(w[k].pid, k);
@@ -1594,6 +1655,7 @@ static const struct workload WORKLOADS[] = {
     /* Ours, not py_anchor's (py_bench has the last): after its workloads. */
     {"queue_throughput_small_8p8c", wl_queue_throughput_8p8c},
     {"queue_throughput_64mib", wl_queue_throughput_64mib},
+    {"queue_throughput_large_zerocopy", wl_queue_throughput_large_zerocopy},
     {"pool_map_worker_killed", wl_pool_map_worker_killed},
     {"pool_rss_idle_worker", wl_rss_idle_pool_worker},
 };
