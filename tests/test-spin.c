@@ -52,47 +52,70 @@ sleeps_so_far(void)
     return ru.ru_nvcsw;
 }
 
-TEST(spin_learner_rests_after_misses_and_resumes_when_a_spin_pays)
+/* The waits a learner rests before it spins again (0: it spins now). */
+static int
+rests(mp__spin_learn_t *l)
+{
+    int n = 0;
+    while (!mp__spin_begin(l)) {
+        n++;
+    }
+    return n;
+}
+
+/* Reports a spin of l: n that paid, then one that missed when miss. */
+static void
+spins(mp__spin_learn_t *l, int paid, bool miss)
+{
+    for (int i = 0; i < paid; i++) {
+        ASSERT(mp__spin_begin(l));
+        mp__spin_paid(l);
+    }
+    if (miss) {
+        ASSERT(mp__spin_begin(l));
+        mp__spin_missed(l);
+    }
+}
+
+TEST(spin_learner_rests_while_spins_miss_and_resumes_when_they_pay)
 {
     mp__spin_learn_t l = {0};
-    /* A zeroed learner spins, and two misses are not enough to rest. */
-    for (int i = 0; i < 2; i++) {
-        ASSERT(mp__spin_begin(&l));
-        mp__spin_missed(&l);
+    /* A zeroed learner spins; three misses in a row rest 8 waits. */
+    spins(&l, 0, true);
+    spins(&l, 0, true);
+    ASSERT_EQ(rests(&l), 0);
+    spins(&l, 0, true);
+    ASSERT_EQ(rests(&l), 8);
+    spins(&l, 0, true); /* the probe missed: rest again at once, for 16 */
+    ASSERT_EQ(rests(&l), 16);
+    spins(&l, 16, false); /* spins that pay the debt off */
+    spins(&l, 0, true);
+    spins(&l, 0, true);
+    ASSERT_EQ(rests(&l), 0);
+    spins(&l, 0, true);
+    ASSERT_EQ(rests(&l), 8); /* and the rests start short again */
+    spins(&l, 16, false);
+
+    /* Misses among paying spins: one in 4 rests soon, one in 10 never. */
+    int cycles = 0;
+    while (rests(&l) == 0) {
+        ASSERT_LT(cycles++, 8);
+        spins(&l, 3, true);
     }
-    ASSERT(mp__spin_begin(&l));
-    mp__spin_missed(&l); /* the third in a row: rest for 8 waits */
-    for (int i = 0; i < 8; i++) {
-        ASSERT(!mp__spin_begin(&l));
+    spins(&l, 40, false);
+    for (int k = 0; k < 100; k++) {
+        spins(&l, 9, true);
+        ASSERT_EQ(rests(&l), 0);
     }
-    ASSERT(mp__spin_begin(&l)); /* the probe */
-    mp__spin_missed(&l);        /* missed: rest again at once, for 16 */
-    for (int i = 0; i < 16; i++) {
-        ASSERT(!mp__spin_begin(&l));
-    }
-    ASSERT(mp__spin_begin(&l));
-    mp__spin_paid(&l); /* a spin that pays forgets the misses */
-    for (int i = 0; i < 2; i++) {
-        ASSERT(mp__spin_begin(&l));
-        mp__spin_missed(&l);
-    }
-    ASSERT(mp__spin_begin(&l));
-    mp__spin_missed(&l);
-    int rested = 0;
-    while (!mp__spin_begin(&l)) {
-        rested++;
-    }
-    ASSERT_EQ(rested, 8); /* and the rests start short again */
+
     /* Rests double up to a bound, so a probe always comes. */
+    int n = 0;
     for (int k = 0; k < 20; k++) {
-        mp__spin_missed(&l);
-        rested = 0;
-        while (!mp__spin_begin(&l)) {
-            rested++;
-        }
-        ASSERT(rested > 0 && rested <= 1024);
+        spins(&l, 0, true);
+        n = rests(&l);
+        ASSERT(n >= 0 && n <= 1024);
     }
-    ASSERT_EQ(rested, 1024);
+    ASSERT_EQ(n, 1024);
 }
 
 /* Child of the connection test: echoes n messages on c. */

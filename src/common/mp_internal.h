@@ -86,14 +86,16 @@ uint64_t mp__siphash13(const uint64_t key[2], const void *data, size_t len);
  * mp__spin_begin before it spins: false means it rests (sleeps at once;
  * the call counts one wait of the rest off). It reports each spin's end:
  * mp__spin_missed when the spin ended without what it waited for (the
- * peer was slow, or could not run because the spinner held its CPU),
- * mp__spin_paid when it caught it. After 3 misses in a row the next 8
+ * peer was slow, or could not run because the spinner held its CPU, or a
+ * stranger took the CPU at the spinner's yield), mp__spin_paid when it
+ * caught it. A miss adds 8 to a debt and a paying spin takes 1 off; at 24
+ * (3 misses in a row, or misses more often than 1 in 8 spins) the next 8
  * waits rest; a probe spin after a rest that misses again rests twice as
- * long (up to 1024 waits); one that pays resets both. A zeroed struct
+ * long (up to 1024 waits) until spins pay the debt off. A zeroed struct
  * spins. Its fields are relaxed atomics, so threads sharing the object
  * may race on it harmlessly (a lost update only moves a rest). */
 typedef struct mp__spin_learn {
-    _Atomic uint16_t misses;  /* spins in a row that ended empty */
+    _Atomic uint16_t debt;    /* misses weigh 8, paying spins -1 */
     _Atomic uint16_t rest;    /* waits left that do not spin */
     _Atomic uint16_t backoff; /* the next rest (0: the first one) */
 } mp__spin_learn_t;

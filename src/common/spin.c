@@ -2,14 +2,21 @@
 /* spin.c - learning whether a bounded spin pays (mp__spin_*): the one
  * policy by which a waiter that spins before it sleeps (a connection's
  * receive, a queue handle's put or get) stops spinning while its spins
- * keep ending empty, and starts again once one catches what it waited for.
+ * end empty more often than they pay, and starts again once they pay.
  * Pure bookkeeping: no clock and no OS call. */
 #include "mp_internal.h"
 
-/* Spins in a row that may end empty before the waiter rests. */
-#define SPIN_MISSES 3
+/* What a spin that ends empty adds to the waiter's debt, and the debt at
+ * which it rests: SPIN_DEBT_MAX / SPIN_MISS_COST misses in a row, or one
+ * miss in fewer than SPIN_MISS_COST spins that pay, over time. A miss can
+ * cost much more than a paying spin saves (where a stranger ran at the
+ * spinner's yield, a whole time slice against a wake-up's few us), hence
+ * the weight. */
+#define SPIN_MISS_COST 8
+#define SPIN_DEBT_MAX 24
 /* The first rest (waits that sleep without spinning), and the longest:
- * each probe that misses doubles the next rest up to SPIN_REST_MAX. */
+ * each probe that misses doubles the next rest up to SPIN_REST_MAX, until
+ * spins pay the debt off. */
 #define SPIN_REST_MIN 8
 #define SPIN_REST_MAX 1024
 
@@ -29,14 +36,15 @@ mp__spin_begin(mp__spin_learn_t *l)
 void
 mp__spin_missed(mp__spin_learn_t *l)
 {
-    uint16_t misses = atomic_load_explicit(&l->misses, RELAXED);
-    if (misses + 1 < SPIN_MISSES) {
-        atomic_store_explicit(&l->misses, (uint16_t)(misses + 1), RELAXED);
+    uint16_t debt = atomic_load_explicit(&l->debt, RELAXED);
+    debt = (uint16_t)(debt + SPIN_MISS_COST);
+    if (debt < SPIN_DEBT_MAX) {
+        atomic_store_explicit(&l->debt, debt, RELAXED);
         return;
     }
     /* Rest now; a probe after the rest that misses too rests again at
      * once, twice as long. */
-    atomic_store_explicit(&l->misses, (uint16_t)(SPIN_MISSES - 1), RELAXED);
+    atomic_store_explicit(&l->debt, SPIN_DEBT_MAX - SPIN_MISS_COST, RELAXED);
     uint16_t next = atomic_load_explicit(&l->backoff, RELAXED);
     if (next < SPIN_REST_MIN) {
         next = SPIN_REST_MIN;
@@ -51,10 +59,14 @@ mp__spin_missed(mp__spin_learn_t *l)
 void
 mp__spin_paid(mp__spin_learn_t *l)
 {
-    if (atomic_load_explicit(&l->misses, RELAXED) != 0) {
-        atomic_store_explicit(&l->misses, 0, RELAXED);
+    uint16_t debt = atomic_load_explicit(&l->debt, RELAXED);
+    if (debt > 0) {
+        debt--;
+        atomic_store_explicit(&l->debt, debt, RELAXED);
     }
-    if (atomic_load_explicit(&l->backoff, RELAXED) > SPIN_REST_MIN) {
+    if (debt == 0 &&
+        atomic_load_explicit(&l->backoff, RELAXED) > SPIN_REST_MIN) {
+        /* Paid off: the next rest starts short again. */
         atomic_store_explicit(&l->backoff, SPIN_REST_MIN, RELAXED);
     }
 }
