@@ -174,8 +174,7 @@ bench_point_arg(int argc, char **argv, int *i, struct bench_point *pt)
             continue;
         }
         if (*i + 1 >= argc || !bench_positive(argv[*i + 1], &v) ||
-            v != (double)(long)v || v > opts[k].hi ||
-            (k == 0 && v < 8)) {
+            v != (double)(long)v || v > opts[k].hi || (k == 0 && v < 8)) {
             return 0;
         }
         *(long *)(void *)((char *)pt + opts[k].field) = (long)v;

@@ -24,6 +24,11 @@ noted to the latest end.
     python3 bench/py_bench.py                       # every workload
     python3 bench/py_bench.py --only queue,pipe --scale 0.5
     python3 bench/py_bench.py --list
+
+--size, --procs, --workers and --items run a few workloads at one point of
+a sweep (bench/compare --sweep), as mp_bench's options of the same names:
+the message size of the large-message runs, the producers and consumers
+of the small-message queue runs, pool_map_trivial's workers and items.
 """
 
 import argparse
@@ -81,6 +86,15 @@ class Run:
     def n(self, key, floor):
         """The count of key times --scale, at least floor."""
         return max(floor, int(getattr(self.opts, "n_" + key) * self.opts.scale))
+
+    def n_sized(self, key, floor):
+        """The count of key, a workload of 1 MiB messages, at --size: as
+        many bytes, but no more messages than queue_small; times --scale,
+        at least floor, and at least 8 at a size other than 1 MiB
+        (mp_bench's scaled_sized)."""
+        n = getattr(self.opts, "n_" + key) * MIB / self.opts.size
+        n = min(n, self.opts.n_queue_small) * self.opts.scale
+        return max(floor if self.opts.size == MIB else max(floor, 8), int(n))
 
     def out(self, name, value, unit, notes=""):
         """Prints one result line (0, 2 or 3 decimals as value is >= 1000,
@@ -333,12 +347,12 @@ def pipe_pingpong(run):
 
 @workload("pipe_throughput_large")
 def pipe_throughput_large(run):
-    n = run.n("pipe_large", 2)
+    n = run.n_sized("pipe_large", 2)
     rx, tx = run.fork.Pipe(duplex=False)
     results = run.fork.Queue()
     child = run.fork.Process(target=drain_connection, args=(rx, n, results))
     child.start()
-    message = b"x" * MIB
+    message = b"x" * run.opts.size
     send = tx.send_bytes
     began = clock()
     for _ in range(n):
@@ -347,8 +361,8 @@ def pipe_throughput_large(run):
     join_all([child])
     took = ended - began
     run.out("pipe_throughput_large", got / took / 1e6, "MB/s",
-            "n=%d 1MiB Connection.send_bytes/recv_bytes over os.pipe; %.2fs"
-            % (n, took))
+            "n=%d %s Connection.send_bytes/recv_bytes over os.pipe; %.2fs"
+            % (n, size_text(run.opts.size), took))
 
 
 def queue_run(run, kind, producers, consumers, total, size):
@@ -384,17 +398,19 @@ def queue_run(run, kind, producers, consumers, total, size):
 
 def small_messages(run, kind, prefix):
     n = run.n("queue_small", 10)
-    for producers, consumers in ((1, 1), (2, 2)):
+    k = run.opts.procs
+    for producers, consumers in ((k, k),) if k else ((1, 1), (2, 2)):
         rate, _, took = queue_run(run, kind, producers, consumers, n, 64)
         run.out("%s_%dp%dc" % (prefix, producers, consumers), rate, "msg/s",
                 "n=%d 64B bytes payload; %s(); %.2fs" % (n, kind, took))
 
 
 def large_messages(run, kind, name):
-    n = run.n("queue_large", 2)
-    _, bps, took = queue_run(run, kind, 1, 1, n, MIB)
+    n = run.n_sized("queue_large", 2)
+    _, bps, took = queue_run(run, kind, 1, 1, n, run.opts.size)
     run.out(name, bps / 1e6, "MB/s",
-            "n=%d 1MiB bytes payload 1p1c; %s(); %.2fs" % (n, kind, took))
+            "n=%d %s bytes payload 1p1c; %s(); %.2fs"
+            % (n, size_text(run.opts.size), kind, took))
 
 
 # queue_throughput_{small,large}, then simplequeue_throughput_{small,large}
@@ -468,22 +484,23 @@ def pool_startup_first_result(run):
 
 @workload("pool_map_trivial")
 def pool_map_trivial(run):
-    with run.fork.Pool(2) as pool:
+    workers, items = run.opts.workers, run.opts.items
+    runs = (("pool_map_trivial_default_chunksize", "pool_map", None),
+            ("pool_map_trivial_chunksize1", "pool_map_cs1", 1))
+    with run.fork.Pool(workers) as pool:
         pool.map(square, range(1000))  # untimed
-        for name, key, chunksize in (
-                ("pool_map_trivial_default_chunksize", "pool_map", None),
-                ("pool_map_trivial_chunksize1", "pool_map_cs1", 1)):
-            n = run.n(key, 10)
+        for name, key, chunksize in runs[:1] if items else runs:
+            n = items or run.n(key, 10)
             began = clock()
             out = pool.map(square, range(n), chunksize)
             took = clock() - began
             if len(out) != n or out[-1] != (n - 1) ** 2:
                 raise RuntimeError("wrong map result")
             # Pool.map's own default: ceil(n / (4 * workers))
-            used = chunksize or -(-n // 8)
+            used = chunksize or -(-n // (4 * workers))
             run.out(name, n / took, "items/s",
-                    "n=%d Pool(2).map(x*x) chunksize=%s (effective %d)"
-                    % (n, chunksize, used))
+                    "n=%d Pool(%d).map(x*x) chunksize=%s (effective %d)"
+                    % (n, workers, chunksize, used))
 
 
 @workload("pool_imap_unordered_trivial")
@@ -635,6 +652,14 @@ def shared_memory_copy_large(run):
             "n=%d shm.buf[:] = 1MiB bytes (one memcpy, same process)" % n)
 
 
+def size_text(size):
+    """size as text: "1MiB", "60KiB", "8B" (mp_bench's bench_size_text)."""
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return "%d%s" % (size >> shift, unit)
+    return "%dB" % size
+
+
 def resident_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -668,6 +693,17 @@ def pool_rss_idle_worker(run):
 
 # ---------------------------------------------------------------------------
 
+def whole(lo, hi):
+    """An argparse type: a whole number from lo to hi (1e8 is one)."""
+    def parse(text):
+        v = float(text)
+        if v != int(v) or not lo <= v <= hi:
+            raise argparse.ArgumentTypeError("not a whole number in %d..%d"
+                                             % (lo, hi))
+        return int(v)
+    return parse
+
+
 def options(argv):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -678,6 +714,20 @@ def options(argv):
                     help="multiply every count by this")
     ap.add_argument("--suffix", default="",
                     help="append this to every result name")
+    # One point of a sweep (bench/compare --sweep), as mp_bench's options.
+    ap.add_argument("--size", type=whole(8, 1 << 30), default=MIB,
+                    metavar="B", help="bytes of the messages of "
+                    "{queue,simplequeue,pipe}_throughput_large (default 1 "
+                    "MiB; their count keeps the bytes, at most --n-queue-small "
+                    "and at least 8 messages)")
+    ap.add_argument("--procs", type=whole(1, 16), default=0, metavar="K",
+                    help="the small-message queue runs use K producers and K "
+                    "consumers (default: 1p1c and 2p2c)")
+    ap.add_argument("--workers", type=whole(1, 64), default=2, metavar="W",
+                    help="pool_map_trivial's Pool(W) (default 2)")
+    ap.add_argument("--items", type=whole(1, 10 ** 9), default=0, metavar="N",
+                    help="pool_map_trivial maps N items, default chunk size "
+                    "only (default: both maps at their counts)")
     for key, default in COUNTS.items():
         ap.add_argument("--n-" + key.replace("_", "-"), type=int,
                         default=default, metavar="N",

@@ -12,8 +12,16 @@
  * msg/s and ops/s are rates, MB/s is 1e6 and GB/s 1e9 bytes per second.
  * Options: --only p1,p2 (group name prefixes), --scale F (multiplies every
  * count), --spin-us U (spin budget before sleeping, default 10), --list.
+ * A sweep's point (bench/compare --sweep): --size B runs shm_ring's
+ * spinning ring with B-byte slots and pipe_throughput's socketpair with
+ * B-byte writes only, each moving as many bytes as at 1 MiB (capped);
+ * --procs K runs K independent ring pairs at once; --workers W and
+ * --items N set pool_floor, the floor under a pool's map, which runs only
+ * when --only names it. Defaults leave every result as the reference's.
  * Every group runs under alarm(), parent and children alike, so nothing
- * hangs for ever; no process is pinned to a CPU (neither is Python). */
+ * hangs for ever; no process is pinned to a CPU (neither is Python),
+ * except that MP_BENCH_PIN=split (bench_pin) puts the two ends of the
+ * fd round trips on different CPUs, as mp_bench's pipe_pingpong. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -50,6 +58,9 @@ extern char **environ;
 #define GROUP_ALARM_S 120u /* seconds one group may take */
 
 static double g_scale = 1.0;
+/* A sweep's point (--size, --procs, --workers, --items; bench/compare
+ * --sweep): what shm_ring, pipe_throughput and pool_floor run at. */
+static struct bench_point g_point;
 static double g_spin_us = 10.0; /* how long a waiter spins before it sleeps */
 static long g_spin = 1000;      /* g_spin_us as relax() iterations */
 
@@ -69,6 +80,33 @@ count(long n)
     long r = (long)((double)n * g_scale);
 
     return r < 1 ? 1 : r;
+}
+
+/* The count of a workload that moves n_1mib 1 MiB messages by default, at
+ * size-byte messages: as many bytes, at most cap messages; times --scale,
+ * at least 8 (mp_bench's scaled_sized). */
+static long
+count_sized(long n_1mib, size_t size, long cap)
+{
+    double n = (double)n_1mib * (double)MIB / (double)size;
+    long r = count(n < (double)cap ? (long)n : cap);
+
+    return r < 8 ? 8 : r;
+}
+
+/* Writes the name of a result at a size into buf (len bytes): stem, "_",
+ * the size in lower case ("64b", "1mib"); returns buf. */
+static const char *
+sized_name(const char *stem, size_t size, char *buf, size_t len)
+{
+    char text[32];
+
+    bench_size_text(size, text, sizeof text);
+    for (char *c = text; *c != '\0'; c++) {
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    }
+    snprintf(buf, len, "%s_%s", stem, text);
+    return buf;
 }
 
 /* Returns size bytes of zeroed memory shared with the children forked
@@ -529,6 +567,8 @@ time_roundtrips(const char *name, struct ends parent, struct ends child, long n,
     double t0 = 0;
     pid_t pid = start_child(echo_body, &job);
 
+    bench_pin(pid, 0); /* MP_BENCH_PIN=split: the echo on another CPU */
+
     close_unused(&parent, &child);
     for (long i = -warm; i < n; i++) {
         if (i == 0) {
@@ -907,9 +947,15 @@ group_locks(void)
               "Python's Lock is)");
 }
 
-/*----- a ring of 64-byte messages between two processes --------------------*/
+/*----- a ring of messages between two processes ---------------------------*/
 
+/* The ring's slots: 1024 (of 64 bytes by default); with messages of
+ * another size (--size), as many as fit in RING_BYTES, a power of two, at
+ * least 2, at most 1024. */
 #define RING_SLOTS 1024u
+#define RING_BYTES ((size_t)4 << 20)
+/* The most producer-consumer pairs (--procs). */
+#define RING_MAX_PAIRS 16
 
 struct ring {
     _Atomic unsigned head; /* messages written, by the producer */
@@ -922,13 +968,41 @@ struct ring {
     char pad2[LINE - sizeof(int)];
     double begin, end;
     long bad, sleeps[2], rings[2]; /* [0]: producer, [1]: consumer */
-    char slot[RING_SLOTS][64] __attribute__((aligned(LINE)));
+    size_t size;                   /* bytes of a slot: of each message */
+    unsigned slots;                /* a power of two */
+    char slot[] __attribute__((aligned(LINE))); /* slots x size bytes */
 };
 
 struct ring_job {
     struct ring *ring;
+    _Atomic int *arrived; /* where every process of the run meets */
+    int parties;          /* how many: 2 per ring */
     long n, spin;
 };
+
+/* Returns the slots of a ring of size-byte messages (see RING_BYTES). */
+static unsigned
+ring_slots(size_t size)
+{
+    unsigned slots = 2;
+
+    while (slots < RING_SLOTS && (size_t)slots * 2 * size <= RING_BYTES) {
+        slots *= 2;
+    }
+    return slots;
+}
+
+/* Copies one message of size bytes; the 64-byte ring's copies are inlined
+ * with their constant size, as c_limits's are. */
+static inline void
+slot_copy(void *to, const void *from, size_t size)
+{
+    if (size == 64) {
+        memcpy(to, from, 64);
+    } else {
+        memcpy(to, from, size);
+    }
+}
 
 /* Returns a fresh value of the other side's counter once it differs from
  * stuck: spins up to spin pauses, then sleeps on the bell. */
@@ -965,20 +1039,19 @@ ring_producer(void *arg)
     struct ring_job *job = arg;
     struct ring *r = job->ring;
     unsigned head = 0, tail_seen = 0;
-    char msg[64];
+    char *msg = private_pages(r->size, 'm');
 
-    memset(msg, 'm', sizeof msg);
-    meet(&r->arrived, 2);
+    meet(job->arrived, job->parties);
     r->begin = bench_now();
     for (long i = 0; i < job->n; i++) {
         uint64_t seq = (uint64_t)i;
 
-        if (head - tail_seen == RING_SLOTS) {
-            tail_seen = ring_wait(&r->tail, head - RING_SLOTS, &r->drained,
+        if (head - tail_seen == r->slots) {
+            tail_seen = ring_wait(&r->tail, head - r->slots, &r->drained,
                                   job->spin, &r->sleeps[0]);
         }
         memcpy(msg, &seq, sizeof seq);
-        memcpy(r->slot[head % RING_SLOTS], msg, sizeof msg);
+        slot_copy(r->slot + (head & (r->slots - 1)) * r->size, msg, r->size);
         head++;
         atomic_store_explicit(&r->head, head, memory_order_release);
         r->rings[0] += bell_ring(&r->filled);
@@ -993,9 +1066,9 @@ ring_consumer(void *arg)
     struct ring_job *job = arg;
     struct ring *r = job->ring;
     unsigned tail = 0, head_seen = 0;
-    char msg[64];
+    char *msg = private_pages(r->size, 0);
 
-    meet(&r->arrived, 2);
+    meet(job->arrived, job->parties);
     for (long i = 0; i < job->n; i++) {
         uint64_t seq;
 
@@ -1003,7 +1076,7 @@ ring_consumer(void *arg)
             head_seen =
                 ring_wait(&r->head, tail, &r->filled, job->spin, &r->sleeps[1]);
         }
-        memcpy(msg, r->slot[tail % RING_SLOTS], sizeof msg);
+        slot_copy(msg, r->slot + (tail & (r->slots - 1)) * r->size, r->size);
         memcpy(&seq, msg, sizeof seq);
         r->bad += seq != (uint64_t)i;
         tail++;
@@ -1013,29 +1086,57 @@ ring_consumer(void *arg)
     r->end = bench_now();
 }
 
-/* Times n messages from a producer child to a consumer child. */
+/* Times n size-byte messages from producer children to consumer
+ * children, n / pairs through each of pairs rings (one producer and one
+ * consumer each), from the first start to the last message. */
 static void
-time_ring(const char *name, long n, long spin, const char *how)
+time_ring(const char *name, long n, long spin, const char *how, size_t size,
+          int pairs)
 {
-    struct ring *r = shared_pages(sizeof *r);
-    struct ring_job job = {r, n, spin};
-    pid_t consumer = start_child(ring_consumer, &job);
-    pid_t producer = start_child(ring_producer, &job);
+    unsigned slots = ring_slots(size);
+    size_t bytes = sizeof(struct ring) + (size_t)slots * size;
+    struct ring *rs[RING_MAX_PAIRS];
+    pid_t pids[2 * RING_MAX_PAIRS];
+    long per = n / pairs, bad = 0, sleeps[2] = {0, 0}, rings[2] = {0, 0};
+    double begin = 0, end = 0;
+    char text[32];
 
-    reap(producer);
-    reap(consumer);
-    if (r->bad != 0) {
-        fprintf(stderr, "raw_limits: %ld ring messages out of sequence\n",
-                r->bad);
+    for (int k = 0; k < pairs; k++) {
+        rs[k] = shared_pages(bytes);
+        rs[k]->size = size;
+        rs[k]->slots = slots;
+    }
+    for (int k = 0; k < pairs; k++) {
+        struct ring_job job = {rs[k], &rs[0]->arrived, 2 * pairs, per, spin};
+
+        pids[2 * k] = start_child(ring_consumer, &job);
+        pids[2 * k + 1] = start_child(ring_producer, &job);
+    }
+    for (int k = 0; k < 2 * pairs; k++) {
+        reap(pids[k]);
+    }
+    for (int k = 0; k < pairs; k++) {
+        const struct ring *r = rs[k];
+
+        begin = k == 0 || r->begin < begin ? r->begin : begin;
+        end = r->end > end ? r->end : end;
+        bad += r->bad;
+        for (int j = 0; j < 2; j++) {
+            sleeps[j] += r->sleeps[j];
+            rings[j] += r->rings[j];
+        }
+        munmap(rs[k], bytes);
+    }
+    if (bad != 0) {
+        fprintf(stderr, "raw_limits: %ld ring messages out of sequence\n", bad);
         exit(3);
     }
-    bench_emit(
-        name, (double)n / (r->end - r->begin), "msg/s",
-        "n=%ld 64B msgs, %u-slot ring, 2 child procs; %s; sleeps prod=%ld "
-        "cons=%ld wakes prod=%ld cons=%ld",
-        n, RING_SLOTS, how, r->sleeps[0], r->sleeps[1], r->rings[0],
-        r->rings[1]);
-    munmap(r, sizeof *r);
+    bench_emit(name, (double)(per * pairs) / (end - begin), "msg/s",
+               "n=%ld %s msgs, %u-slot ring%s, %d child procs; %s; sleeps "
+               "prod=%ld cons=%ld wakes prod=%ld cons=%ld",
+               per * pairs, bench_size_text(size, text, sizeof text), slots,
+               pairs > 1 ? " per pair" : "", 2 * pairs, how, sleeps[0],
+               sleeps[1], rings[0], rings[1]);
 }
 
 static void
@@ -1045,9 +1146,26 @@ group_shm_ring(void)
 
     snprintf(how, sizeof how, "spin %.0f us, then futex when empty/full",
              g_spin_us);
-    time_ring("shm_ring_spsc_64b", count(20000000), g_spin, how);
+    if (g_point.size > 0 || g_point.procs > 0) {
+        /* A sweep's point: the spinning ring only (the queue's raw
+         * limit), moving as many bytes as shm_transfer_1mib but no more
+         * messages than shm_ring_spsc_64b; --procs independent pairs. */
+        size_t size = g_point.size > 0 ? (size_t)g_point.size : 64;
+        int pairs = g_point.procs > 0 ? (int)g_point.procs : 1;
+        char name[96];
+
+        sized_name("shm_ring_spsc", size, name, sizeof name);
+        if (pairs > 1) {
+            snprintf(name + strlen(name), sizeof name - strlen(name),
+                     "_%dpairs", pairs);
+        }
+        time_ring(name, count_sized(10000, size, 20000000), g_spin, how, size,
+                  pairs);
+        return;
+    }
+    time_ring("shm_ring_spsc_64b", count(20000000), g_spin, how, 64, 1);
     time_ring("shm_ring_spsc_64b_nospin", count(10000000), 0,
-              "futex wait at once when empty/full");
+              "futex wait at once when empty/full", 64, 1);
 }
 
 /*----- bulk copies ---------------------------------------------------------*/
@@ -1105,48 +1223,58 @@ struct sink_job {
     struct sink_page *page;
     int rd, wr; /* the child reads rd and closes wr */
     long n;
+    size_t size; /* of each message */
 };
 
-/* Reads n 1 MiB messages from rd, touching each; notes the end time. */
+/* Reads n messages of job->size bytes from rd, touching each; notes the
+ * end time. */
 static void
 sink_body(void *arg)
 {
     struct sink_job *job = arg;
-    char *buf = private_pages(MIB, 0);
+    char *buf = private_pages(job->size, 0);
     long sum = 0;
 
     close(job->wr);
     for (long i = 0; i < job->n; i++) {
-        read_all(job->rd, buf, MIB);
-        sum += buf[(size_t)i % MIB];
+        read_all(job->rd, buf, job->size);
+        sum += buf[(size_t)i % job->size];
     }
     job->page->end = bench_now();
     job->page->sum = sum;
 }
 
-/* Times n 1 MiB write()s on wr until a child has read them all from rd;
- * closes both. */
+/* Times n write()s of size bytes on wr until a child has read them all
+ * from rd; closes both. */
 static void
-time_stream(const char *name, int rd, int wr, long n, const char *how)
+time_stream(const char *name, int rd, int wr, long n, size_t size,
+            const char *how)
 {
     struct sink_page *page = shared_pages(sizeof *page);
-    struct sink_job job = {page, rd, wr, n};
+    struct sink_job job = {page, rd, wr, n, size};
     pid_t pid = start_child(sink_body, &job);
-    char *src = private_pages(MIB, 'x');
+    char *src = private_pages(size, 'x');
     double t0;
 
     close(rd);
     t0 = bench_now();
     for (long i = 0; i < n; i++) {
-        write_all(wr, src, MIB);
+        write_all(wr, src, size);
     }
     reap(pid);
     close(wr);
-    bench_emit(name, (double)n * (double)MIB / (page->end - t0) / 1e6, "MB/s",
-               "n=%ld 1 MiB messages; %s", n, how);
-    munmap(src, MIB);
+    char text[32];
+
+    bench_emit(name, (double)n * (double)size / (page->end - t0) / 1e6, "MB/s",
+               "n=%ld %s messages; %s", n,
+               bench_size_text(size, text, sizeof text), how);
+    munmap(src, size);
     munmap(page, sizeof *page);
 }
+
+/* The most messages of a stream at a sweep's --size (mp_bench's and
+ * py_bench's cap). */
+#define STREAM_MAX 200000L
 
 static void
 group_pipe_throughput(void)
@@ -1154,21 +1282,38 @@ group_pipe_throughput(void)
     int p[2], sv[2], size;
     char how[128];
 
+    if (g_point.size > 0) {
+        /* A sweep's point: the socketpair only (mp_pipe's raw limit),
+         * moving as many bytes as at 1 MiB, at most STREAM_MAX messages. */
+        char name[96];
+
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+            fail("socketpair");
+        }
+        time_stream(sized_name("unix_stream_throughput", (size_t)g_point.size,
+                               name, sizeof name),
+                    sv[1], sv[0],
+                    count_sized(8000, (size_t)g_point.size, STREAM_MAX),
+                    (size_t)g_point.size,
+                    "socketpair(AF_UNIX,SOCK_STREAM), default buffers");
+        return;
+    }
     if (pipe(p) != 0) {
         fail("pipe");
     }
-    time_stream("pipe_throughput_1mib", p[0], p[1], count(2000),
+    time_stream("pipe_throughput_1mib", p[0], p[1], count(2000), MIB,
                 "pipe with the default 64 KiB buffer, write()/read() loops");
     if (pipe(p) != 0) {
         fail("pipe");
     }
     size = fcntl(p[1], F_SETPIPE_SZ, (int)MIB);
     snprintf(how, sizeof how, "pipe grown by F_SETPIPE_SZ to %d bytes", size);
-    time_stream("pipe_throughput_1mib_bigpipe", p[0], p[1], count(4000), how);
+    time_stream("pipe_throughput_1mib_bigpipe", p[0], p[1], count(4000), MIB,
+                how);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
         fail("socketpair");
     }
-    time_stream("unix_stream_throughput_1mib", sv[1], sv[0], count(8000),
+    time_stream("unix_stream_throughput_1mib", sv[1], sv[0], count(8000), MIB,
                 "socketpair(AF_UNIX,SOCK_STREAM), default buffers");
 }
 
@@ -1367,11 +1512,99 @@ group_fresh_mem(void)
                n, dt / (double)n * 1e6 / 256);
 }
 
+/*----- the floor under a pool's map ----------------------------------------*/
+
+/* The most workers of pool_floor (--workers). */
+#define FLOOR_MAX_WORKERS 64
+
+struct floor_page {
+    struct gate go; /* 1: the input is written, square it */
+    _Atomic int arrived;
+    char pad[LINE - sizeof(int)];
+    double end[FLOOR_MAX_WORKERS];
+};
+
+struct floor_job {
+    struct floor_page *page;
+    const long *in;
+    long *out;
+    long n;
+    int workers, index;
+};
+
+/* A worker of pool_floor: after the go, squares its share of the items
+ * (the index-th of workers equal parts) from in into out; notes when it
+ * finished. */
+static void
+floor_body(void *arg)
+{
+    struct floor_job *job = arg;
+    long from = job->n * job->index / job->workers;
+    long to = job->n * (job->index + 1) / job->workers;
+
+    meet(&job->page->arrived, job->workers + 1);
+    gate_await(&job->page->go, 1, g_spin);
+    for (long i = from; i < to; i++) {
+        job->out[i] = job->in[i] * job->in[i];
+    }
+    job->page->end[job->index] = bench_now();
+}
+
+/* pool_floor (bench/compare --sweep only): what mp_bench's
+ * pool_map_trivial costs without a pool: --workers processes (2),
+ * started and waiting before the clock, square --items longs (3000000 x
+ * --scale) each on its share of an array they share with the parent. The
+ * clock runs from the parent writing the input (0 .. n-1) to the last
+ * worker's end: the input written and the work, no transport, no
+ * chunks, no results sent. Both arrays are mapped and populated before
+ * the clock (mp_bench's are allocated inside its). */
+static void
+group_pool_floor(void)
+{
+    int workers = g_point.workers > 0 ? (int)g_point.workers : 2;
+    long n = g_point.items > 0 ? g_point.items : count(3000000);
+    size_t bytes = (size_t)n * sizeof(long);
+    struct floor_page *page = shared_pages(sizeof *page);
+    long *in = shared_pages(bytes), *out = shared_pages(bytes);
+    pid_t pids[FLOOR_MAX_WORKERS];
+    double t0, last = 0;
+
+    for (int k = 0; k < workers; k++) {
+        struct floor_job job = {page, in, out, n, workers, k};
+
+        pids[k] = start_child(floor_body, &job);
+    }
+    meet(&page->arrived, workers + 1);
+    t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        in[i] = i;
+    }
+    gate_put(&page->go, 1);
+    for (int k = 0; k < workers; k++) {
+        reap(pids[k]);
+        last = page->end[k] > last ? page->end[k] : last;
+    }
+    if (out[n - 1] != (n - 1) * (n - 1)) {
+        fprintf(stderr, "raw_limits: pool_floor: wrong squares\n");
+        exit(3);
+    }
+    bench_emit("pool_map_floor", (double)n / (last - t0), "items/s",
+               "n=%ld x*x by %d waiting processes, each on its share of a "
+               "shared array; clock from writing the input to the last end",
+               n, workers);
+    munmap(in, bytes);
+    munmap(out, bytes);
+    munmap(page, sizeof *page);
+}
+
 /*----- the groups and main -------------------------------------------------*/
 
+/* sweep: runs only when --only selects it (bench/compare --sweep), not in
+ * a plain run: the references have no such group. */
 static const struct group {
     const char *name;
     void (*run)(void);
+    int sweep;
 } GROUPS[] = {
     {"syscall", group_syscall},
     {"fork", group_fork},
@@ -1388,6 +1621,7 @@ static const struct group {
     {"shm_transfer", group_shm_transfer},
     {"shm_open", group_shm_open},
     {"fresh_mem", group_fresh_mem},
+    {"pool_floor", group_pool_floor, 1},
 };
 
 int
@@ -1410,10 +1644,11 @@ main(int argc, char **argv)
         } else if (strcmp(argv[i], "--spin-us") == 0 && i + 1 < argc &&
                    bench_positive(argv[i + 1], &g_spin_us)) {
             i++;
-        } else {
+        } else if (!bench_point_arg(argc, argv, &i, &g_point)) {
             fprintf(stderr,
                     "usage: %s [--list] [--only a,b] [--scale F] "
-                    "[--spin-us U]\n",
+                    "[--spin-us U] [--size B] [--procs K] [--workers W] "
+                    "[--items N]\n",
                     argv[0]);
             return 2;
         }
@@ -1421,12 +1656,14 @@ main(int argc, char **argv)
     uname(&u);
     printf("# raw_limits nproc=%ld kernel=%s scale=%g\n",
            sysconf(_SC_NPROCESSORS_ONLN), u.release, g_scale);
+    bench_pin(0, -1); /* MP_BENCH_PIN=split: the parent on the first CPU */
     calibrate_spin();
     printf("# name\tvalue\tunit\tnotes\n");
     for (size_t k = 0; k < sizeof GROUPS / sizeof GROUPS[0]; k++) {
         double t0;
 
-        if (!bench_selected(only, GROUPS[k].name)) {
+        if (!bench_selected(only, GROUPS[k].name) ||
+            (GROUPS[k].sweep && (only == NULL || *only == '\0'))) {
             continue;
         }
         t0 = bench_now();
