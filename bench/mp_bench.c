@@ -12,7 +12,11 @@
  * pool_startup_first_result times a pool's start under each start method
  * (py_bench has it, the reference py_anchor does not). --size, --procs,
  * --workers and --items (py_bench's options) run a few workloads at one
- * point of a sweep (bench/compare --sweep; see g_size below). */
+ * point of a sweep (bench/compare --sweep; see g_size below). With
+ * MP_BENCH_PIN=split in the environment the parent and the children of
+ * the 1->1 workloads (echo, producer and consumer, the two lock workers,
+ * pool workers) run pinned to different CPUs (bench_pin; bench/compare-peers
+ * sets it for its "split" placement). */
 #include <multiproc.h>
 
 #include "bench_util.h"

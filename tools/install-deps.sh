@@ -7,7 +7,12 @@
 # clang with libFuzzer (libclang-rt-14-dev) for the clang build and the
 # fuzzers, clang-format (the format check), valgrind, doxygen (the
 # reference pages), dpkg-dev (the Debian packages' dependencies), man-db
-# (the installed packages' man pages are read back) and python3-mpi4py (the MPI benchmark's Python peer). Does
+# (the installed packages' man pages are read back), python3-mpi4py (the MPI benchmark's Python peer) and
+# the libraries of bench/peers (libzmq3-dev, libnng-dev, libck-dev,
+# libboost-dev, libiceoryx-binding-c-dev and iceoryx for its RouDi daemon:
+# what a C programmer would use instead; tools/test-all.sh
+# builds every peer so that none can rot; only bench/compare-peers runs
+# them). Does
 # nothing (and needs no network) on a machine that has them; safe to run by
 # itself.
 #
@@ -54,6 +59,13 @@ if [ "${1:-}" != --examples ]; then
     want libclang-rt-14-dev have_libfuzzer
     # mpi4py.futures: the Python side of the MPI benchmark (bench/compare).
     want python3-mpi4py test -e /usr/lib/python3/dist-packages/mpi4py/__init__.py
+    # bench/peers: ZeroMQ, nng, Concurrency Kit, Boost.Interprocess, iceoryx.
+    want libzmq3-dev test -e /usr/include/zmq.h
+    want libnng-dev test -e /usr/include/nng/nng.h
+    want libck-dev test -e /usr/include/ck_ring.h
+    want libboost-dev test -e /usr/include/boost/interprocess/ipc/message_queue.hpp
+    want libiceoryx-binding-c-dev compgen -G '/usr/include/iceoryx/*/iceoryx_binding_c/runtime.h'
+    want iceoryx command -v iox-roudi
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

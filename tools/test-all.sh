@@ -2,7 +2,9 @@
 # tools/test-all.sh - the README's second command: installs what is missing,
 # then builds and runs every test in four builds, each with warnings as errors
 # (MP_WERROR, off for users): a normal build (build/, with the reference
-# pages), a sanitizer build (build-asan/, AddressSanitizer +
+# pages and every bench/peers program: MP_BENCH_PEERS=ON makes a missing
+# peer library a build failure; the peers are built, never run, here), a
+# sanitizer build (build-asan/, AddressSanitizer +
 # UndefinedBehaviorSanitizer), a Release build as distributions make it
 # (build-release/, -O3 and fortified), and a clang build (build-clang/).
 # The tests include the examples, the packaging tests (install, Debian
@@ -64,7 +66,7 @@ run_ctest() {
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMP_SANITIZER=none -DMP_WERROR=ON \
-    -DMP_BUILD_DOCS=ON
+    -DMP_BUILD_DOCS=ON -DMP_BENCH_PEERS=ON
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMP_SANITIZER=address,undefined \
     -DMP_WERROR=ON
 suite build-release -DCMAKE_BUILD_TYPE=Release -DMP_SANITIZER=none -DMP_WERROR=ON
