@@ -22,8 +22,9 @@ enum { BATCH_MAP, BATCH_BUFS, BATCH_IMAP };
 struct mp_imap {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    _Atomic uint32_t seq; /* bumped at each broadcast of cv */
-    int refs;             /* the caller + unfinished chunk jobs; under mu */
+    _Atomic uint32_t seq;   /* bumped at each broadcast of cv */
+    mp__spin_learn_t learn; /* whether mp_imap_next's spins pay */
+    int refs;               /* the caller + unfinished chunk jobs; under mu */
     size_t chunks_left;
     bool abandoned; /* the caller left (timed out): store nothing more */
     int kind;       /* BATCH_* */

@@ -9,7 +9,10 @@
  * While workers hold tasks it first watches the result queue for a short
  * while (HANDLER_SPIN_NS), yielding the CPU, before it sleeps: their
  * results are usually microseconds away, and a sleeping handler costs each
- * result a wake-up.
+ * result a wake-up. It spins only while that pays (mp__spin_*, the rule of
+ * every spinning wait of the library): windows that keep closing empty (a
+ * slow task, or a yield that handed the CPU to another program for a
+ * whole time slice) make the next waits sleep at once.
  *
  * A per-task timeout (task_timeout) is a deadline set when a task goes
  * into an idle worker's inbox (dispatch.c); the wait ends at the nearest
@@ -151,10 +154,13 @@ tasks_out(mp_pool_t *pool)
 
 /* While workers hold tasks, their results are usually microseconds away,
  * and right after a result the next task (of a caller looping over apply)
- * often is: watches the result queue for a short while, yielding the CPU,
- * before the handler sleeps in mp_wait_any (which costs the workers a
- * signal of the result queue's waker per result and the handler a
- * wake-up). Returns whether results came. */
+ * often is: watches the result queue for a short while, yielding the CPU
+ * at each look (a worker on this CPU runs meanwhile), before the handler
+ * sleeps in mp_wait_any (which costs the workers a signal of the result
+ * queue's waker per result and the handler a wake-up). Only while such
+ * windows pay: one that closes empty is a miss, and after misses the
+ * learner has the next waits skip the spin. Returns whether results
+ * came. */
 static bool
 spin_for_results(mp_pool_t *pool)
 {
@@ -162,13 +168,19 @@ spin_for_results(mp_pool_t *pool)
     if (now - pool->last_reply_ns >= HANDLER_SPIN_NS && !tasks_out(pool)) {
         return false;
     }
+    if (!mp__spin_begin(&pool->spin_learn)) {
+        return false; /* resting: spins have not paid lately */
+    }
+    atomic_fetch_add_explicit(&pool->n_spins, 1, memory_order_relaxed);
     int64_t until = now + HANDLER_SPIN_NS;
     do {
         if (!mp_queue_empty(pool->results)) {
+            mp__spin_paid(&pool->spin_learn);
             return true;
         }
         mp__plat_yield();
     } while (mp__now_ns() < until);
+    mp__spin_missed(&pool->spin_learn);
     return false;
 }
 
@@ -198,7 +210,13 @@ wait_and_handle(mp_pool_t *pool)
     pthread_mutex_lock(&pool->mu);
     mp_duration_t timeout = quick ? 0 : next_task_timeout_locked(pool);
     pthread_mutex_unlock(&pool->mu);
+    if (!quick) {
+        atomic_fetch_add_explicit(&pool->n_sleeps, 1, memory_order_relaxed);
+    }
     int r = mp_wait_any(it, n, timeout);
+    if (!quick) {
+        atomic_fetch_add_explicit(&pool->n_woken, 1, memory_order_relaxed);
+    }
     if (r < 0) {
         /* Only MP_ENOMEM is possible here: without a way to wait, the
          * pool cannot go on. */

@@ -12,7 +12,8 @@
 #include <string.h>
 
 /* How long mp_imap_next watches for the next result before it sleeps:
- * while a stream of results comes in, the next one is about this close. */
+ * while a stream of results comes in, the next one is about this close
+ * (and only while such watches pay: the iterator's learner). */
 #define IMAP_SPIN_NS 20000
 
 /* The first window of an imap ring, in slots (see struct mp_imap). */
@@ -228,7 +229,7 @@ mp_imap_next(mp_imap_t *it, void **out, size_t *index, mp_duration_t timeout)
     }
     while (!imap_ready(it)) {
         if (mp__pool_cond_wait_spin(&it->cv, &it->mu, deadline, &it->seq,
-                                    IMAP_SPIN_NS) != 0 &&
+                                    IMAP_SPIN_NS, &it->learn) != 0 &&
             !imap_ready(it)) {
             pthread_mutex_unlock(&it->mu);
             return MP_ETIMEDOUT;

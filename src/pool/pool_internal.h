@@ -181,11 +181,13 @@ int mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
  * (the next of a stream of results): first, with mu released, yields the
  * CPU for up to spin_ns watching *seq, which whoever broadcasts cv bumps
  * under mu first; returns 0 at once when it moved (no sleep, no wake-up
- * call). Not for a single result, whose waiter would take a CPU from the
- * worker computing it. */
+ * call). Only while such spins pay (learn, the waiting object's
+ * mp__spin_learn_t): a spin that ends with *seq unmoved is a miss, and
+ * after misses the next waits sleep at once. Not for a single result,
+ * whose waiter would take a CPU from the worker computing it. */
 int mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
                             int64_t deadline, _Atomic uint32_t *seq,
-                            int64_t spin_ns);
+                            int64_t spin_ns, mp__spin_learn_t *learn);
 
 /* result.c: result handles. A new one holds two references (the caller's and
  * the job's). complete takes ownership of data (mp__malloc'd) and copies msg;
@@ -287,6 +289,13 @@ int mp__pool_submit_error(mp_pool_t *pool);
 void mp__pool_count_item(mp_pool_t *pool, int rc);
 _Atomic uint64_t *mp__pool_cb_counter(mp_pool_t *pool);
 void *mp__pool_dup_bytes(const void *data, size_t len);
+
+/* What the handler thread of pool did while it waited for results
+ * (stats.c): *spins, the spin windows it opened, and *sleeps, the waits
+ * in which it slept (mp_wait_any with a timeout), since the pool was
+ * created. Returns whether it is in such a wait now (or about to be:
+ * its spin, if any, is over). For tests of the spin policy. */
+bool mp__pool_spin_counts(mp_pool_t *pool, uint64_t *spins, uint64_t *sleeps);
 
 /* Final item codes counted locally, then added to the pool's statistics
  * at once (mp__pool_count_items, stats.c; pool may be NULL). */

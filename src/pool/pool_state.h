@@ -77,8 +77,14 @@ struct mp_pool {
     bool reaped;
     char *rbuf; /* the handler's buffer for replies */
     size_t rbuf_cap;
-    mp_waitable_t *items;         /* wait_and_handle's set */
-    unsigned quick_rounds;        /* rounds whose results came while spinning */
+    mp_waitable_t *items;  /* wait_and_handle's set */
+    unsigned quick_rounds; /* rounds whose results came while spinning */
+    /* Whether the handler's spin for results pays (mp__spin_*), and what
+     * it did: spin windows opened, waits that slept (mp_wait_any with a
+     * timeout) and of those, the ones that ended, read by
+     * mp__pool_spin_counts. Handler thread writes. */
+    mp__spin_learn_t spin_learn;
+    _Atomic uint64_t n_spins, n_sleeps, n_woken;
     int64_t last_reply_ns;        /* when the handler last took a reply */
     int *item_slot;               /* the worker slot of items[k + 2] */
     int64_t task_timeout_ms;      /* 0: no limit */

@@ -51,14 +51,19 @@ mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline)
 int
 mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
                         int64_t deadline, _Atomic uint32_t *seq,
-                        int64_t spin_ns)
+                        int64_t spin_ns, mp__spin_learn_t *learn)
 {
-    uint32_t s = atomic_load(seq);
-    pthread_mutex_unlock(mu);
     int64_t until = mp__now_ns() + spin_ns;
     if (deadline != MP__NO_DEADLINE && deadline < until) {
         until = deadline;
     }
+    /* No time left to spin is no spin (and no miss); a learner that
+     * rests sleeps at once. */
+    if (until <= mp__now_ns() || !mp__spin_begin(learn)) {
+        return mp__pool_cond_wait(cv, mu, deadline);
+    }
+    uint32_t s = atomic_load(seq);
+    pthread_mutex_unlock(mu);
     /* Yield: on a busy machine the thread we wait for may need this CPU;
      * on an idle one it returns at once. */
     while (atomic_load(seq) == s && mp__now_ns() < until) {
@@ -67,8 +72,10 @@ mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
     pthread_mutex_lock(mu);
     /* Bumped under mu before the broadcast: none is missed. */
     if (atomic_load(seq) != s) {
+        mp__spin_paid(learn);
         return 0;
     }
+    mp__spin_missed(learn);
     return mp__pool_cond_wait(cv, mu, deadline);
 }
 

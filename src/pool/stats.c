@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* stats.c - the pool's counters (submitted, done, failed, timed out,
- * failing callbacks: atomics, added to by the handler and by callers) and
- * mp_pool_stats, which reads them and each worker slot's state. Items are
- * counted when their final code is known, before anyone can see them, so
- * a caller that has a result never reads a count without it. */
+ * failing callbacks: atomics, added to by the handler and by callers), the
+ * handler's spin counts (mp__pool_spin_counts) and mp_pool_stats, which reads
+ * them and each worker slot's state. Items are counted when their final code is
+ * known, before anyone can see them, so a caller that has a result never reads
+ * a count without it. */
 #include "pool_state.h"
 
 #include <string.h>
@@ -13,6 +14,15 @@ _Atomic uint64_t *
 mp__pool_cb_counter(mp_pool_t *pool)
 {
     return pool != NULL ? &pool->n_cb_errors : NULL;
+}
+
+bool
+mp__pool_spin_counts(mp_pool_t *pool, uint64_t *spins, uint64_t *sleeps)
+{
+    uint64_t woken = atomic_load(&pool->n_woken);
+    *spins = atomic_load(&pool->n_spins);
+    *sleeps = atomic_load(&pool->n_sleeps);
+    return *sleeps != woken;
 }
 
 /* Counts the final item codes tallied in *t in pool's statistics. */

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* test-pool-spin.c - the pool's spinning waits spin only while they pay
+ * (issue 20, the rule of every spinning wait: mp__spin_*): the handler
+ * thread, whose spin for results keeps closing empty while tasks take
+ * long, goes to sleep at once instead of spinning for every task; an imap
+ * iterator whose spins for the next result keep ending empty rests too.
+ * Every check counts events (spin windows, rests); none reads a clock. */
+#include "runner.h"
+
+#include "pool/batch_internal.h"
+
+#include <sched.h>
+
+/* Tasks run one after the other in the handler test: more than the
+ * spin windows a learner that rests may open for them (3 misses, a rest
+ * of 8 waits, a probe, a rest of 16 ...: 5 windows for 40 tasks). */
+#define SLOW_TASKS 40
+
+/* Waits until the handler thread of pool is in (or entering) a wait that
+ * sleeps, its spin over; returns its spin windows so far. */
+static uint64_t
+wait_handler_asleep(mp_pool_t *pool)
+{
+    uint64_t spins, sleeps;
+    while (!mp__pool_spin_counts(pool, &spins, &sleeps)) {
+        sched_yield();
+    }
+    return spins;
+}
+
+TEST_TIMEOUT(pool_spin_handler_rests_while_results_come_late, 120)
+{
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
+    int64_t x = 7;
+    void *y = NULL;
+    ASSERT_EQ(
+        mp_pool_apply(pool, mpt_task_square, &x, sizeof x, &y, MP_WAIT_FOREVER),
+        (ssize_t)sizeof x);
+    mp_free(y);
+    uint64_t spins0, sleeps0;
+    (void)mp__pool_spin_counts(pool, &spins0, &sleeps0);
+    for (int i = 0; i < SLOW_TASKS; i++) {
+        mp_result_t *r = NULL;
+        ASSERT_OK(mp_pool_apply_async(pool, mpt_task_announce_and_block, NULL,
+                                      0, &r));
+        pid_t pid;
+        mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
+        /* The task runs; its result comes only once the handler has given
+         * up on it (its spin, if it opened one, closed empty). */
+        (void)wait_handler_asleep(pool);
+        mpt_signal(&mpt_gate, 1);
+        ASSERT_OK(mp_result_get(r, NULL, MP_WAIT_FOREVER));
+        mp_result_destroy(r);
+    }
+    uint64_t spins, sleeps;
+    (void)mp__pool_spin_counts(pool, &spins, &sleeps);
+    /* Without the learner the handler opens a window after nearly every
+     * result (SLOW_TASKS of them, less the few the caller was too slow
+     * to follow within the window); with it, a handful. */
+    ASSERT_LE(spins - spins0, 10);
+    ASSERT_GE(sleeps - sleeps0, SLOW_TASKS);
+    mpt_pool_finish(pool);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
+}
+
+TEST_TIMEOUT(pool_spin_imap_next_rests_while_results_come_late, 60)
+{
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
+    mp_imap_t *it = NULL;
+    char item = 0;
+    ASSERT_OK(
+        mp_pool_imap(pool, mpt_task_announce_and_block, &item, 1, 1, 1, &it));
+    pid_t pid;
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
+    /* The item blocks until the gate opens: each next() spins (while it
+     * still does) for a result that cannot come, then times out. */
+    void *out = NULL;
+    for (int i = 0; i < 3; i++) {
+        ASSERT_ERR(mp_imap_next(it, &out, NULL, 1), MP_ETIMEDOUT);
+    }
+    /* Three spins in a row ended empty: the iterator rests. */
+    ASSERT(!mp__spin_begin(&it->learn));
+    mpt_signal(&mpt_gate, 1);
+    ASSERT_OK(mp_imap_next(it, &out, NULL, MP_WAIT_FOREVER));
+    mp_free(out);
+    ASSERT_ERR(mp_imap_next(it, &out, NULL, MP_WAIT_FOREVER), MP_EOF);
+    mp_imap_destroy(it);
+    mpt_pool_finish(pool);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
+}
