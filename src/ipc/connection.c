@@ -384,6 +384,20 @@ conn_spin_again(mp_conn_t *c, int64_t *until, int64_t deadline)
     return true;
 }
 
+/* Records how a spin of c that caught its data went: within its window
+ * (it ends at until) it paid; later, a yield let something else hold the
+ * CPU past the window (a stranger, for a time slice), which cost more than
+ * a sleep would have: a miss. */
+static void
+conn_spin_caught(mp_conn_t *c, int64_t until)
+{
+    if (mp__now_ns() <= until) {
+        mp__spin_paid(&c->learn);
+    } else {
+        mp__spin_missed(&c->learn);
+    }
+}
+
 /* Reads exactly n bytes of connection c. *started tells whether a byte of
  * the current message has arrived: until then each read waits only until
  * deadline (MP_ETIMEDOUT) and end of stream is MP_EOF; afterwards end of
@@ -431,7 +445,8 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
             return *started ? MP_EPROTO : MP_EOF;
         }
         if (spin_until > 0) {
-            mp__spin_paid(&c->learn); /* caught in the spin window */
+            conn_spin_caught(c, spin_until);
+            spin_until = -1; /* a later part of the message: a new window */
         }
         *started = true;
         p += got;
