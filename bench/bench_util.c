@@ -196,3 +196,47 @@ bench_size_text(size_t size, char *buf, size_t len)
     }
     return buf;
 }
+
+char *
+bench_payload(size_t size)
+{
+    char *p = malloc(size > 0 ? size : 1);
+
+    if (p == NULL) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(2);
+    }
+    memset(p, 'x', size);
+    return p;
+}
+
+void
+bench_queue_totals(const double *res, int nprod, int ncons, double *span,
+                   double *got, double *nbytes)
+{
+    double t0 = res[3 * ncons], t1 = res[0];
+
+    *got = 0;
+    *nbytes = 0;
+    for (int k = 0; k < nprod + ncons; k++) {
+        if (k < ncons) {
+            t1 = res[3 * k] > t1 ? res[3 * k] : t1;
+            *got += res[3 * k + 1];
+            *nbytes += res[3 * k + 2];
+        } else if (res[3 * k] < t0) {
+            t0 = res[3 * k];
+        }
+    }
+    *span = t1 - t0;
+}
+
+void
+bench_duo_span(const double *t, double *span, double *overlap_pct)
+{
+    double t0 = t[0] < t[2] ? t[0] : t[2];
+    double t1 = t[1] > t[3] ? t[1] : t[3];
+    double ov = (t[1] < t[3] ? t[1] : t[3]) - (t[0] > t[2] ? t[0] : t[2]);
+
+    *span = t1 - t0;
+    *overlap_pct = 100.0 * (ov > 0 ? ov : 0) / *span;
+}

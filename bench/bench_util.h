@@ -58,6 +58,24 @@ void bench_big_array_free(void *p, size_t bytes);
 /* Returns longs 0 .. n-1 (py_bench's range(n)) in a bench_big_array. */
 long *bench_range_longs(long n);
 
+/* Returns malloc(size) (at least 1 byte) with every byte 'x' (py_bench's
+ * b"x" * size); exits when out of memory. */
+char *bench_payload(size_t size);
+
+/* What the ncons consumers and nprod producers of a queue run reported,
+ * consumers first: res[3k] (a consumer: the time of its last message; a
+ * producer: its start after the barrier), res[3k+1] and res[3k+2] (a
+ * consumer's messages and bytes). Stores the span from the first
+ * producer's start to the last consumer's last message in *span and the
+ * consumers' messages and bytes in *got and *nbytes. */
+void bench_queue_totals(const double *res, int nprod, int ncons, double *span,
+                        double *got, double *nbytes);
+
+/* Of two workers that started at t[0] and t[2] and finished at t[1] and
+ * t[3]: stores the span from the first start to the last finish in *span
+ * and the time both ran, in percent of it, in *overlap_pct. */
+void bench_duo_span(const double *t, double *span, double *overlap_pct);
+
 /* One point of a sweep (bench/compare --sweep), as given on the command
  * line; each field 0 when its option was not: --size (bytes of each
  * message, 8 .. 1 GiB), --procs (producers and as many consumers, 1 ..

@@ -299,21 +299,6 @@ wl_pipe_pingpong(void)
     mp_conn_destroy(w2);
 }
 
-/* Returns malloc(size) with every byte 'x' (py_bench's b"x" * size);
- * exits when out of memory. */
-static char *
-xpayload(size_t size)
-{
-    char *p = malloc(size > 0 ? size : 1);
-
-    if (p == NULL) {
-        fprintf(stderr, "mp_bench: out of memory\n");
-        exit(2);
-    }
-    memset(p, 'x', size);
-    return p;
-}
-
 /* What the sink child of pipe_throughput_large shares with the parent:
  * res[0] is its finish time, res[1] the bytes it received (a RawArray). */
 struct sink {
@@ -328,7 +313,7 @@ static int
 pipe_sink(void *arg)
 {
     const struct sink *s = arg;
-    char *buf = xpayload(s->size);
+    char *buf = bench_payload(s->size);
     double total = 0;
 
     for (long i = 0; i < s->n; i++) {
@@ -361,7 +346,7 @@ wl_pipe_throughput_large(void)
           "mp_raw_array_create");
     s.res = mp_array_ptr(res);
     mp_process_t *p = spawn(pipe_sink, &s);
-    char *payload = xpayload(g_size);
+    char *payload = bench_payload(g_size);
     double t0 = bench_now();
     for (long i = 0; i < s.n; i++) {
         check(mp_conn_send_bytes(w, payload, g_size, MP_WAIT_FOREVER),
@@ -445,7 +430,7 @@ q_producer(void *arg)
 {
     const struct qrun *r = arg;
     int k = r->next;
-    char *payload = xpayload(r->size);
+    char *payload = bench_payload(r->size);
 
     if (mp_barrier_wait(r->barrier, JOIN_TIMEOUT_MS) < 0) {
         return 1;
@@ -469,7 +454,7 @@ q_consumer(void *arg)
 {
     const struct qrun *r = arg;
     int k = r->next;
-    char *buf = xpayload(r->size);
+    char *buf = bench_payload(r->size);
     long count = 0;
     double nbytes = 0;
     unsigned long sum = 0;
@@ -528,22 +513,13 @@ queue_run(queue_maker_fn make, int nprod, int ncons, long n_total, size_t size,
         check(mp_queue_put(r.q, "", 0, MP_WAIT_FOREVER), "mp_queue_put");
     }
     join_all(ps, (size_t)ncons);
-    double t0 = r.res[3 * ncons], t1 = r.res[0], got = 0, nbytes = 0;
-    for (int k = 0; k < nw; k++) {
-        if (k < ncons) {
-            t1 = r.res[3 * k] > t1 ? r.res[3 * k] : t1;
-            got += r.res[3 * k + 1];
-            nbytes += r.res[3 * k + 2];
-        } else if (r.res[3 * k] < t0) {
-            t0 = r.res[3 * k];
-        }
-    }
+    double got, nbytes;
+    bench_queue_totals(r.res, nprod, ncons, dt, &got, &nbytes);
     if (got != (double)(r.per * nprod)) {
         fprintf(stderr, "mp_bench: lost messages: %.0f != %ld\n", got,
                 r.per * nprod);
         exit(3);
     }
-    *dt = t1 - t0;
     *rate = got / *dt;
     *bps = nbytes / *dt;
     mp_array_destroy(res);
@@ -1122,7 +1098,7 @@ static void
 wl_pool_map_worker_killed(void)
 {
     long n = scaled(N_POOL_KILLED, 20);
-    int *status = (int *)(void *)xpayload((size_t)n * sizeof(int));
+    int *status = (int *)(void *)bench_payload((size_t)n * sizeof(int));
     mp_pool_t *pool = pool2();
     mp_result_t *r = NULL;
     mp_pool_stats_t st;
@@ -1343,12 +1319,7 @@ run_duo(struct duo *d, mp_target_fn target, double *span, double *overlap_pct)
         bench_pin(mp_process_pid(ps[k]), k);
     }
     join_all(ps, 2);
-    const double *t = d->times;
-    double t0 = t[0] < t[2] ? t[0] : t[2];
-    double t1 = t[1] > t[3] ? t[1] : t[3];
-    double ov = (t[1] < t[3] ? t[1] : t[3]) - (t[0] > t[2] ? t[0] : t[2]);
-    *span = t1 - t0;
-    *overlap_pct = 100.0 * (ov > 0 ? ov : 0) / *span;
+    bench_duo_span(d->times, span, overlap_pct);
     mp_array_destroy(times);
     mp_barrier_destroy(d->barrier);
     d->times = NULL;
@@ -1447,7 +1418,7 @@ wl_shared_memory_copy_large(void)
     long n = scaled(N_SHM_COPY, 10);
     mp_shm_t *s = NULL;
     /* Written, so that the source is real pages and not the zero page. */
-    char *src = xpayload(MIB);
+    char *src = bench_payload(MIB);
     check(mp_shm_create(&s, NULL, MIB, 0), "mp_shm_create");
     char *buf = mp_shm_buf(s);
     for (int i = 0; i < 10; i++) {

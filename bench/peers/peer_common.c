@@ -273,19 +273,6 @@ struct qrun {
     int next; /* worker index, set before each fork */
 };
 
-/* Returns malloc(size) with every byte 'x'; exits when out of memory. */
-static char *
-xpayload(size_t size)
-{
-    char *p = malloc(size > 0 ? size : 1);
-
-    if (p == NULL) {
-        peer_die("malloc", "out of memory");
-    }
-    memset(p, 'x', size);
-    return p;
-}
-
 /* Waits (1 ms naps) until the ncons consumers of r got want messages. */
 static void
 await_drained(const struct qrun *r, long want)
@@ -312,7 +299,7 @@ q_producer(void *arg)
     const struct qrun *r = arg;
     int k = r->next;
     void *h = r->q->attach(r->shared, 1, k - r->ncons);
-    char *payload = xpayload(r->size);
+    char *payload = bench_payload(r->size);
 
     peer_barrier_wait(r->barrier);
     if (h == NULL) {
@@ -342,7 +329,7 @@ q_consumer(void *arg)
     const struct qrun *r = arg;
     int k = r->next;
     void *h = r->q->attach(r->shared, 0, k);
-    char *buf = xpayload(r->size);
+    char *buf = bench_payload(r->size);
     long count = 0;
     double nbytes = 0;
 
@@ -420,22 +407,13 @@ queue_body(void *arg)
         }
     }
     peer_wait(ps, (size_t)ncons);
-    double t0 = r.res[3 * ncons], t1 = r.res[0], got = 0, nbytes = 0;
-    for (int k = 0; k < nw; k++) {
-        if (k < ncons) {
-            t1 = r.res[3 * k] > t1 ? r.res[3 * k] : t1;
-            got += r.res[3 * k + 1];
-            nbytes += r.res[3 * k + 2];
-        } else if (r.res[3 * k] < t0) {
-            t0 = r.res[3 * k];
-        }
-    }
+    double got, nbytes;
+    bench_queue_totals(r.res, nprod, ncons, &p->dt, &got, &nbytes);
     if (got != (double)(r.per * nprod)) {
         fprintf(stderr, "peer: %s: lost messages: %.0f != %ld\n", q->peer, got,
                 r.per * nprod);
         exit(3);
     }
-    p->dt = t1 - t0;
     p->rate = got / p->dt;
     p->bps = nbytes / p->dt;
     peer_unshare(r.got, (size_t)ncons * sizeof(struct progress));
@@ -539,15 +517,12 @@ peer_lock_contention(const struct peer_lock *l)
         ps[k] = peer_fork(lock_worker, &d, k);
     }
     peer_wait(ps, 2);
-    const double *t = d.times;
-    double t0 = t[0] < t[2] ? t[0] : t[2];
-    double t1 = t[1] > t[3] ? t[1] : t[3];
-    double ov = (t[1] < t[3] ? t[1] : t[3]) - (t[0] > t[2] ? t[0] : t[2]);
-    double span = t1 - t0;
+    double span, overlap;
+    bench_duo_span(d.times, &span, &overlap);
     result_name(name, sizeof name, "lock_contention", l->peer);
     bench_emit(name, 2.0 * (double)d.n / span, "ops/s",
                "n=%ld per process x2 procs; %s; overlap %.0f%%", d.n, l->how,
-               100.0 * (ov > 0 ? ov : 0) / span);
+               overlap);
     peer_unshare(d.times, 4 * sizeof(double));
     peer_barrier_destroy(d.barrier);
     l->fini(d.mem);
