@@ -4,6 +4,7 @@
  * `name<TAB>value<TAB>unit<TAB>notes` line per figure, run as the pool runs:
  *
  *     mpiexec -n 3 build/bench/mp_bench_mpi [--scale F] [--processes P]
+ *                                           [--only NAME]
  *
  * Rank 0 is the parent; every other rank is a worker running a local pool
  * of P children (default 1, so that 3 ranks give the anchor's 2 workers).
@@ -58,6 +59,29 @@ map_rate(mp_pool_t *pool, size_t n, size_t chunksize)
     return (double)n / dt;
 }
 
+/* Whether the figure named name is to be taken (--only: that one). */
+static bool
+wanted(const char *only, const char *name)
+{
+    return only == NULL || strcmp(only, name) == 0;
+}
+
+/* Maps sq over n items in chunks of chunksize and prints the rate as
+ * figure name, unless --only names another; returns whether it failed. */
+static bool
+map_figure(mp_pool_t *pool, const char *only, const char *name, size_t n,
+           size_t chunksize, int workers, int processes)
+{
+    if (!wanted(only, name)) {
+        return false;
+    }
+    double r = map_rate(pool, n, chunksize);
+    bench_emit(name, r, "items/s",
+               "multiproc %d ranks x %d children, x*x, n=%zu", workers,
+               processes, n);
+    return r < 0;
+}
+
 static size_t
 scaled(double scale, double base, size_t least)
 {
@@ -78,16 +102,20 @@ main(int argc, char **argv)
         return 1;
     }
     double scale = 1, procs = 1;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc &&
             bench_positive(argv[i + 1], &scale)) {
             i++;
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else if (strcmp(argv[i], "--processes") == 0 && i + 1 < argc &&
                    bench_positive(argv[i + 1], &procs)) {
             i++;
         } else {
             fprintf(stderr,
-                    "usage: mpiexec -n N %s [--scale F] [--processes P]\n",
+                    "usage: mpiexec -n N %s [--scale F] [--processes P] "
+                    "[--only NAME]\n",
                     argv[0]);
             mp_mpi_finalize(mpi, WAIT_MS);
             return 2;
@@ -103,30 +131,25 @@ main(int argc, char **argv)
     }
     int workers = mp_mpi_workers(mpi);
     int failed = map_rate(pool, 1000, 1) < 0; /* warm-up */
-    size_t n = scaled(scale, 20000, 1000);
-    double r = map_rate(pool, n, 1);
-    failed |= r < 0;
-    bench_emit("mpi_pool_map_chunksize1", r, "items/s",
-               "multiproc %d ranks x %d children, x*x, n=%zu", workers,
-               o.processes, n);
-    n = scaled(scale, 2000000, 10000);
-    r = map_rate(pool, n, 256);
-    failed |= r < 0;
-    bench_emit("mpi_pool_map_chunksize256", r, "items/s",
-               "multiproc %d ranks x %d children, x*x, n=%zu", workers,
-               o.processes, n);
-    n = scaled(scale, 5000, 200);
-    double t = bench_now();
-    for (size_t i = 0; i < n && !failed; i++) {
-        int64_t x = (int64_t)i;
-        void *out = NULL;
-        failed |= mp_pool_apply(pool, sq, &x, sizeof x, &out, WAIT_MS) !=
-                  (ssize_t)sizeof x;
-        mp_free(out);
+    failed |= map_figure(pool, only, "mpi_pool_map_chunksize1",
+                         scaled(scale, 20000, 1000), 1, workers, o.processes);
+    failed |=
+        map_figure(pool, only, "mpi_pool_map_chunksize256",
+                   scaled(scale, 2000000, 10000), 256, workers, o.processes);
+    if (wanted(only, "mpi_pool_submit_roundtrip")) {
+        size_t n = scaled(scale, 5000, 200);
+        double t = bench_now();
+        for (size_t i = 0; i < n && !failed; i++) {
+            int64_t x = (int64_t)i;
+            void *out = NULL;
+            failed |= mp_pool_apply(pool, sq, &x, sizeof x, &out, WAIT_MS) !=
+                      (ssize_t)sizeof x;
+            mp_free(out);
+        }
+        double dt = bench_now() - t;
+        bench_emit("mpi_pool_submit_roundtrip", dt / (double)n * 1e6, "us",
+                   "multiproc mp_pool_apply, n=%zu", n);
     }
-    double dt = bench_now() - t;
-    bench_emit("mpi_pool_submit_roundtrip", dt / (double)n * 1e6, "us",
-               "multiproc mp_pool_apply, n=%zu", n);
     mp_pool_close(pool);
     mp_pool_join(pool, WAIT_MS);
     mp_pool_destroy(pool);
