@@ -727,3 +727,44 @@ TEST_TIMEOUT(queue_zc_dead_holders_memory_is_reused, 60)
         mp_queue_destroy(q);
     }
 }
+
+/* --- mapping large blocks once ------------------------------------------ */
+
+static unsigned block_maps; /* MP__QUEUE_HOOK_BLOCK_MAP calls */
+
+/* Test hook: counts the madvise calls that map a large block. */
+static void
+count_maps(int point)
+{
+    if (point == MP__QUEUE_HOOK_BLOCK_MAP) {
+        block_maps++;
+    }
+}
+
+/* A handle maps a large block's pages (one madvise each way) the first
+ * time it meets the block, not at every message: 40 messages of 1 MiB
+ * through the same few blocks, both ways, cost a few maps, not 80 (the
+ * madvise's walk of pages already mapped cost as much CPU as reading the
+ * message, docs/performance.md). */
+TEST(queue_zc_large_blocks_are_mapped_once_per_handle)
+{
+    const size_t len = 1024 * 1024;
+    for (int zc = 0; zc <= 1; zc++) {
+        mp_queue_t *q = make_queue(0, 0, 0, false);
+        block_maps = 0;
+        mp__queue_test_hook = count_maps;
+        for (unsigned i = 0; i < 40; i++) {
+            if (zc) {
+                zc_put(q, len, i);
+                zc_expect(q, len, i);
+            } else {
+                plain_put(q, len, i);
+                plain_expect(q, len, i);
+            }
+        }
+        mp__queue_test_hook = NULL;
+        ASSERT_LE(block_maps, 4u);
+        ASSERT_GE(block_maps, 1u);
+        mp_queue_destroy(q);
+    }
+}

@@ -201,11 +201,7 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
         if (r != 0) {
             return r;
         }
-        _Atomic uint64_t *held = &hand_at(q, hi)->block;
-        boff = mp__heap_alloc_to(q->heap, len, held);
-        if (boff == 0 && mp__queue_reclaim(q) != 0) {
-            boff = mp__heap_alloc_to(q->heap, len, held);
-        }
+        boff = hand_alloc(q, hi, len);
         if (boff == 0) {
             hand_give_back(q, hi);
             return MP_ENOMEM;

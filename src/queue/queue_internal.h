@@ -27,9 +27,10 @@
 #define MP__QUEUE_FLAG_JOINABLE 0x1u
 
 /* Messages of this many bytes and up take the large-message path: a put
- * paces them and has the heap map its block's pages (madvise), and a get
- * maps them before it copies (two system calls a message, and a heap block
- * of twice the size). Callers that choose their message sizes (the pool's
+ * paces them and maps its block's pages (madvise), and a get maps them
+ * before it copies (a system call each, the first time a handle meets a
+ * block: block_map in queue_private.h; and a heap block of twice the
+ * size). Callers that choose their message sizes (the pool's
  * chunks) stay under it. */
 #define MP__QUEUE_LARGE_MIN (64u * 1024)
 
@@ -224,6 +225,8 @@ bool mp__queue_poll_ack(mp_queue_t *q);
 /* mp_queue_get_begin: the message's block moved to the holder's hand,
  * its cell (READING) not freed yet. */
 #define MP__QUEUE_HOOK_HOLD_MOVED 12
+/* block_map is about to map a large block's pages (one madvise). */
+#define MP__QUEUE_HOOK_BLOCK_MAP 13
 /* A waiting put or get pauses once in its spin (wait.c). */
 #define MP__QUEUE_HOOK_WAIT_PAUSE 13
 extern void (*mp__queue_test_hook)(int point);

@@ -41,8 +41,11 @@
 #define QJ_STEP() atomic_signal_fence(memory_order_seq_cst)
 
 /* A get of a message of at least PREFAULT_MIN bytes maps its pages before
- * it copies them (heap_copy_out). */
+ * it copies them (heap_copy_out), and a put before it writes them
+ * (hand_alloc), unless this handle did already in this process: it
+ * remembers the last MAPPED_MEMO blocks (block_map). */
 #define PREFAULT_MIN MP__QUEUE_LARGE_MIN
+#define MAPPED_MEMO 16
 
 /* Results of one attempt on the ring (all below any error code). */
 #define Q_FULL (-100001)     /* a bounded queue holds maxsize messages */
@@ -92,6 +95,13 @@ struct mp_queue {
      * hand names its parent, so the child cannot give it back. */
     zc_slot_t borrowed[MP__QUEUE_BORROW_HANDS];
     zc_slot_t held[MP__QUEUE_HOLD_HANDS];
+    /* Large heap blocks whose pages this process has mapped through this
+     * handle (block_map): offset | 1 when mapped for writing, and the bytes
+     * mapped; mapped_pid is the process they were mapped in. */
+    pid_t mapped_pid;
+    _Atomic unsigned mapped_next;
+    _Atomic uint64_t mapped_off[MAPPED_MEMO];
+    _Atomic uint64_t mapped_len[MAPPED_MEMO];
     alignas(16) unsigned char held_inline[MP__QUEUE_HOLD_HANDS]
                                          [MP__QUEUE_INLINE_MAX];
 };
@@ -520,20 +530,75 @@ sink_fill(sink_t *s, const void *src, size_t len)
     }
 }
 
-/* Copies a large message (PREFAULT_MIN bytes and up) out of heap block
- * off into the sink, first mapping the block's pages into this process
- * with one madvise(MADV_POPULATE_READ) (Linux 5.14; a hint, ignored when
- * it fails) rather than a page fault per few pages as the copy reads them
- * (~15 us each on a VM). On pages already mapped it costs ~1 % of the
- * copy. */
+/* Maps the first len bytes of heap block off into this process for
+ * reading (write: for writing) with one madvise (mp__plat_populate,
+ * MADV_POPULATE_READ/_WRITE, Linux 5.14; a hint, ignored when it fails)
+ * rather than a page fault per few pages as they are first touched (~15 us
+ * each on a VM); for len of PREFAULT_MIN and up only. A block this handle
+ * has mapped before in this process (the last MAPPED_MEMO) is skipped: its
+ * pages stay mapped (the heap never gives pages back), and the madvise's
+ * walk of mapped pages cost as much CPU as the consumer's reading of a
+ * 1 MiB message in place (perf, docs/performance.md). The record is a
+ * hint: threads racing on it, or a child forked with its parent's record
+ * (reset when the pid changes), cost page faults, never a wrong result. */
 static inline void
-heap_copy_out(const mp_queue_t *q, sink_t *sink, uint64_t off, size_t len)
+block_map(mp_queue_t *q, uint64_t off, size_t len, bool write)
 {
-    char *p = heap_ptr(q, off);
-    if (len >= PREFAULT_MIN) {
-        mp__plat_populate(p, len, false);
+    if (len < PREFAULT_MIN) {
+        return;
     }
-    sink_fill(sink, p, len);
+    pid_t me = mp__getpid();
+    if (q->mapped_pid != me) {
+        for (unsigned i = 0; i < MAPPED_MEMO; i++) {
+            atomic_store_explicit(&q->mapped_off[i], 0, memory_order_relaxed);
+        }
+        q->mapped_pid = me;
+    }
+    for (unsigned i = 0; i < MAPPED_MEMO; i++) {
+        uint64_t m =
+            atomic_load_explicit(&q->mapped_off[i], memory_order_relaxed);
+        if ((m == (off | 1) || (!write && m == off)) &&
+            atomic_load_explicit(&q->mapped_len[i], memory_order_relaxed) >=
+                len) {
+            return;
+        }
+    }
+    test_hook(MP__QUEUE_HOOK_BLOCK_MAP);
+    mp__plat_populate(heap_ptr(q, off), len, write);
+    unsigned i =
+        atomic_fetch_add_explicit(&q->mapped_next, 1, memory_order_relaxed) %
+        MAPPED_MEMO;
+    atomic_store_explicit(&q->mapped_off[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&q->mapped_len[i], len, memory_order_relaxed);
+    atomic_store_explicit(&q->mapped_off[i], write ? off | 1 : off,
+                          memory_order_relaxed);
+}
+
+/* Copies a message out of heap block off into the sink, its pages mapped
+ * first (block_map). */
+static inline void
+heap_copy_out(mp_queue_t *q, sink_t *sink, uint64_t off, size_t len)
+{
+    block_map(q, off, len, false);
+    sink_fill(sink, heap_ptr(q, off), len);
+}
+
+/* Allocates a len-byte block for a put into hand hi's block word
+ * (mp__heap_alloc_to; when the heap has no room, after cleaning dead
+ * processes' hands), its pages mapped for writing (block_map). Returns its
+ * offset, or 0 (no room). */
+static inline uint64_t
+hand_alloc(mp_queue_t *q, uint32_t hi, size_t len)
+{
+    _Atomic uint64_t *held = &hand_at(q, hi)->block;
+    uint64_t boff = mp__heap_alloc_to(q->heap, len, held);
+    if (boff == 0 && mp__queue_reclaim(q) != 0) {
+        boff = mp__heap_alloc_to(q->heap, len, held);
+    }
+    if (boff != 0) {
+        block_map(q, boff, len, true);
+    }
+    return boff;
 }
 
 /* Holds a message of len bytes in place for a get in place (sink->hold):
@@ -544,15 +609,12 @@ heap_copy_out(const mp_queue_t *q, sink_t *sink, uint64_t off, size_t len)
  * message's pages are mapped into this process first, as heap_copy_out
  * does. */
 static inline void
-sink_hold_block(const mp_queue_t *q, sink_t *sink, _Atomic uint64_t *word,
-                size_t len)
+sink_hold_block(mp_queue_t *q, sink_t *sink, _Atomic uint64_t *word, size_t len)
 {
     uint64_t off = mp__heap_move(q->heap, word, &hand_at(q, sink->hand)->block);
     sink->buf = heap_ptr(q, off);
     test_hook(MP__QUEUE_HOOK_HOLD_MOVED);
-    if (len >= PREFAULT_MIN) {
-        mp__plat_populate(sink->buf, len, false);
-    }
+    block_map(q, off, len, false);
 }
 
 /* --- recover.c: dead holders ------------------------------------------- */

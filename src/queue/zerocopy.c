@@ -86,11 +86,7 @@ mp_queue_put_begin(mp_queue_t *q, size_t size, void **out,
                      &hi) != 0) {
         return MP_EBUSY;
     }
-    _Atomic uint64_t *held = &hand_at(q, hi)->block;
-    uint64_t boff = mp__heap_alloc_to(q->heap, size, held);
-    if (boff == 0 && mp__queue_reclaim(q) != 0) {
-        boff = mp__heap_alloc_to(q->heap, size, held);
-    }
+    uint64_t boff = hand_alloc(q, hi, size);
     if (boff == 0) {
         hand_give_back(q, hi);
         return MP_ENOMEM;

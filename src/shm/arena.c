@@ -5,10 +5,10 @@
  * A heap's blocks come in power-of-two classes from 64 B up to what its
  * region holds, each with a 16-byte header, carved by a bump pointer and
  * recycled through one free list per class. A large block (64 KiB and up)
- * has its pages mapped by one madvise in the allocating process (see
- * populate). The heap header sits at the start of the region and blocks
- * are named by offsets from it, so processes that map the region at
- * different addresses share it.
+ * from mp__heap_alloc has its pages mapped by one madvise in the allocating
+ * process (see populate; mp__heap_alloc_to leaves that to its caller). The heap
+ * header sits at the start of the region and blocks are named by offsets from
+ * it, so processes that map the region at different addresses share it.
  *
  * The arenas: the fork arena, one heap per process tree over a 1 GiB
  * sparse memfd mapping made on first use and inherited by every child
@@ -305,9 +305,6 @@ mp__heap_alloc_to(mp__heap_t *h, size_t size, _Atomic uint64_t *ref)
     JR_STEP();
     h->jr_op = JR_NONE;
     mp__mutex_unlock(&h->lock);
-    if (size >= POPULATE_MIN) {
-        populate(base + off, HDR_SIZE + size);
-    }
     return off + HDR_SIZE;
 }
 

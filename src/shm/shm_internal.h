@@ -68,7 +68,9 @@ void mp__heap_free(mp__heap_t *heap, uint64_t off);
  * its dead holder began). The block's header is written within the step.
  * Returns the block's offset (as stored in *ref) or 0 (no room; *ref
  * untouched). For a block that must not leak when its holder dies: the
- * owner of *ref frees it with mp__heap_free_from. */
+ * owner of *ref frees it with mp__heap_free_from. Unlike mp__heap_alloc it
+ * leaves mapping a large block's pages to the caller (a queue knows which
+ * blocks it has mapped already, see block_map in queue_private.h). */
 uint64_t mp__heap_alloc_to(mp__heap_t *heap, size_t size,
                            _Atomic uint64_t *ref);
 
