@@ -56,6 +56,30 @@ TEST(mutex_two_processes_count_exactly)
     mp__shared_free(c);
 }
 
+/* Child: the mutex its parent holds is not its own, though the parent
+ * read its identity (the inline fast path of mp__plat_self_ident keeps it
+ * in the fork-local page) before the fork. */
+static int
+child_not_holder(void *arg)
+{
+    shared_counter_t *c = arg;
+    uint64_t me = mp__mutex_self();
+    if (mp__plat_ident_pid(me) != getpid() || mp__mutex_held_by(&c->m, me)) {
+        return 1;
+    }
+    return mp__mutex_trylock(&c->m, me) == MP_EBUSY ? 0 : 2;
+}
+
+TEST(mutex_forked_child_is_not_its_parents_holder)
+{
+    shared_counter_t *c = counter_new();
+    ASSERT_OK(mp__mutex_lock(&c->m, MP__NO_DEADLINE));
+    ASSERT(mp__mutex_held_by(&c->m, mp__mutex_self()));
+    ASSERT_EQ(mpt_join(mpt_fork(child_not_holder, c)), 0);
+    ASSERT_OK(mp__mutex_unlock(&c->m));
+    mp__shared_free(c);
+}
+
 TEST(mutex_unlock_free_is_over_release)
 {
     shared_counter_t *c = counter_new();

@@ -112,8 +112,22 @@ mp__plat_ident_pid(uint64_t ident)
 
 /* mp__plat_self_ident returns the calling process's identity: read once
  * per process (a pidfd of itself, or /proc/self/stat) and again in a
- * forked child; after that, two loads. Never 0. Context: any thread. */
-uint64_t mp__plat_self_ident(void);
+ * forked child; after that, two loads, inline (every lock and unlock of a
+ * mutex asks for it). Never 0. Context: any thread.
+ * mp__plat_self_ident_at is where the identity is kept (in the fork-local
+ * page, which a forked child finds zeroed), NULL until it was first read;
+ * mp__plat_self_ident_read reads it when that slot holds none. */
+extern _Atomic uint64_t *_Atomic mp__plat_self_ident_at;
+uint64_t mp__plat_self_ident_read(void);
+static inline uint64_t
+mp__plat_self_ident(void)
+{
+    _Atomic uint64_t *at =
+        atomic_load_explicit(&mp__plat_self_ident_at, memory_order_acquire);
+    uint64_t v =
+        at != NULL ? atomic_load_explicit(at, memory_order_relaxed) : 0;
+    return v != 0 ? v : mp__plat_self_ident_read();
+}
 
 /* mp__plat_ident_of returns the identity of the live process that has pid
  * now, as mp__plat_self_ident would give it in that process (its tag 0

@@ -291,23 +291,25 @@ ident_read(pid_t pid, bool want_pidfs)
     return ident_make(pid, r == 0 ? st.starttime : 0, 0);
 }
 
+_Atomic uint64_t *_Atomic mp__plat_self_ident_at;
+
 uint64_t
-mp__plat_self_ident(void)
+mp__plat_self_ident_read(void)
 {
-    self_local_t *rec = self_local;
-    if (rec != NULL) {
-        uint64_t v = atomic_load_explicit(&rec->ident, memory_order_relaxed);
-        if (v != 0) {
-            return v;
-        }
-    }
-    rec = self_rec();
-    pid_t pid = mp__getpid();
-    uint64_t v = ident_read(pid, true);
+    self_local_t *rec = self_rec();
+    uint64_t v = atomic_load_explicit(&rec->ident, memory_order_relaxed);
     if (v == 0) {
-        v = ident_make(pid, 0, 0); /* we live: only a refused probe */
+        pid_t pid = mp__getpid();
+        v = ident_read(pid, true);
+        if (v == 0) {
+            v = ident_make(pid, 0, 0); /* we live: only a refused probe */
+        }
+        atomic_store_explicit(&rec->ident, v, memory_order_relaxed);
     }
-    atomic_store_explicit(&rec->ident, v, memory_order_relaxed);
+    /* From now on the inline fast path finds it (and a forked child finds
+     * the slot zeroed, and comes here). */
+    atomic_store_explicit(&mp__plat_self_ident_at, &rec->ident,
+                          memory_order_release);
     return v;
 }
 
