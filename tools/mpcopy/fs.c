@@ -6,7 +6,8 @@
  *
  * - Paths: every *at() call goes through open_parent(), which walks a
  *   path one component at a time from an open root without following
- *   symlinks, so no path handed to the kernel is longer than one name.
+ *   symlinks, so no path handed to the kernel is longer than one name, and
+ *   keeps the last directory it reached for the next entry in it.
  * - Data: a whole file is first cloned (FICLONE: shared extents, on btrfs,
  *   XFS and the like); else, and for ranges, each data segment of the
  *   source (SEEK_DATA/SEEK_HOLE) goes by copy_file_range (in the kernel,
@@ -32,14 +33,78 @@ struct roots g_roots = {.src_fd = -1, .dst_fd = -1};
 
 /*===== Paths under a root ==================================================*/
 
+/* The directory open_parent walked to last under each of the two roots,
+ * kept open (O_PATH): the scan lists the entries of a directory together,
+ * so the next entry is most often in the same one, and then costs one dup
+ * instead of a walk from the root (an openat and a close per component,
+ * twice per file: its source and its copy). mpcopy never removes or renames
+ * a directory, so a kept fd names what a new walk would find. Per process:
+ * a forked worker inherits the entries with their fds; an exec'd one starts
+ * empty. */
+static struct last_dir {
+    int rootfd; /* -1: empty */
+    int fd;
+    size_t len; /* of path, the parent part of a rel */
+    char path[PATH_MAX];
+} g_last_dir[2] = {{.rootfd = -1, .fd = -1}, {.rootfd = -1, .fd = -1}};
+
+/* The kept entry for rootfd: the one that holds it, else a free one, else
+ * the second (mpcopy has two roots, so that is never needed). */
+static struct last_dir *
+last_dir_slot(int rootfd)
+{
+    for (int i = 0; i < 2; i++) {
+        if (g_last_dir[i].rootfd == rootfd) {
+            return &g_last_dir[i];
+        }
+    }
+    return g_last_dir[0].rootfd == -1 ? &g_last_dir[0] : &g_last_dir[1];
+}
+
+/* Keeps a dup of fd as the directory that the first parent_len bytes of
+ * rel name under rootfd (nothing is kept when the dup fails). */
+static void
+last_dir_keep(int rootfd, const char *rel, size_t parent_len, int fd)
+{
+    struct last_dir *d = last_dir_slot(rootfd);
+    int kept = parent_len < sizeof d->path ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (kept < 0) {
+        return;
+    }
+    if (d->fd >= 0) {
+        close(d->fd);
+    }
+    d->rootfd = rootfd;
+    d->fd = kept;
+    d->len = parent_len;
+    memcpy(d->path, rel, parent_len);
+}
+
 /* open_parent opens (O_PATH) the directory that holds the last component
  * of rel, a '/'-separated path under the directory rootfd, walking it one
  * component at a time without following symlinks, so that any depth
- * works. Stores the last component in leaf (NAME_MAX + 1 bytes). Returns
- * the new fd (the caller closes it) or -1 with errno set. */
+ * works (or taking a dup of the directory it walked to last, when that is
+ * the same one). Stores the last component in leaf (NAME_MAX + 1 bytes).
+ * Returns the new fd (the caller closes it) or -1 with errno set. */
 int
 open_parent(int rootfd, const char *rel, char *leaf)
 {
+    const char *last = strrchr(rel, '/');
+    size_t parent_len = last != NULL ? (size_t)(last - rel) : 0;
+    const char *name = last != NULL ? last + 1 : rel;
+    if (strlen(name) > NAME_MAX) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    const struct last_dir *d = last_dir_slot(rootfd);
+    if (parent_len > 0 && d->rootfd == rootfd && d->len == parent_len &&
+        memcmp(d->path, rel, parent_len) == 0) {
+        int fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0) {
+            strcpy(leaf, name);
+            return fd;
+        }
+    }
     int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
     const char *p = rel;
     while (fd >= 0) {
@@ -53,6 +118,9 @@ open_parent(int rootfd, const char *rel, char *leaf)
         memcpy(leaf, p, n);
         leaf[n] = '\0';
         if (slash == NULL) {
+            if (parent_len > 0) {
+                last_dir_keep(rootfd, rel, parent_len, fd);
+            }
             return fd;
         }
         int next =
@@ -104,18 +172,18 @@ dst_parent(const char *rel, char *leaf)
 
 /* open_source opens a regular file of the source for reading, without
  * updating its access time where the kernel lets us (O_NOATIME needs
- * ownership), and without blocking should it have become a FIFO. Returns
- * the fd or -1 with errno set (EINVAL: no longer a regular file). */
+ * ownership), and without blocking should it have become a FIFO, and
+ * stores its status in *st. Returns the fd or -1 with errno set (EINVAL:
+ * no longer a regular file). */
 int
-open_source(const char *rel)
+open_source(const char *rel, struct stat *st)
 {
     int flags = O_RDONLY | O_NONBLOCK;
     int fd = open_under(g_roots.src_fd, rel, flags | O_NOATIME, 0);
     if (fd < 0 && errno == EPERM) {
         fd = open_under(g_roots.src_fd, rel, flags, 0);
     }
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
         close(fd);
         errno = EINVAL;
         return -1;
@@ -137,8 +205,8 @@ open_copy(const char *rel, int flags)
 
 /* create_copy creates the copy of rel (mode 0600 until its task sets the
  * final one) and returns its fd, or -1 with errno set. What an earlier,
- * killed attempt (or an interrupted run) left there is unlinked first, so
- * a retry starts from nothing. */
+ * killed attempt (or an interrupted run) left there is unlinked and the
+ * copy created anew, so a retry starts from nothing. */
 int
 create_copy(const char *rel)
 {
@@ -147,10 +215,10 @@ create_copy(const char *rel)
     if (dfd < 0) {
         return -1;
     }
-    int fd = -1;
-    if (unlinkat(dfd, leaf, 0) == 0 || errno == ENOENT) {
-        fd = openat(dfd, leaf,
-                    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+    int fd = openat(dfd, leaf, flags, 0600);
+    if (fd < 0 && errno == EEXIST && unlinkat(dfd, leaf, 0) == 0) {
+        fd = openat(dfd, leaf, flags, 0600);
     }
     int saved = errno;
     close(dfd);
@@ -162,11 +230,23 @@ create_copy(const char *rel)
 
 /* clone_file makes dst (empty, writable) share all of src's extents
  * (FICLONE). Returns 0, or -1 with errno set when the file system cannot
- * (EOPNOTSUPP, EXDEV, EINVAL: the caller copies instead). */
+ * (EOPNOTSUPP, EXDEV, EINVAL: the caller copies instead). A refusal that
+ * holds for every file of these two roots (EOPNOTSUPP, EXDEV, ENOTTY) is
+ * remembered by the process, which then stops asking: ext4, say, never
+ * clones. */
 int
 clone_file(int src, int dst)
 {
-    return ioctl(dst, FICLONE, src) == 0 ? 0 : -1;
+    static bool no_clone; /* refused for every file: not asked again */
+    if (no_clone) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    if (ioctl(dst, FICLONE, src) == 0) {
+        return 0;
+    }
+    no_clone = errno == EOPNOTSUPP || errno == EXDEV || errno == ENOTTY;
+    return -1;
 }
 
 /* Set in a process once copy_file_range was refused for a reason that
@@ -241,13 +321,21 @@ copy_segment(int src, int dst, uint64_t pos, uint64_t end, char *buf,
 
 /* copy_data copies the bytes of src in [offset, end) to the same offsets
  * of dst, skipping the source's holes (left unwritten, so they stay holes
- * in a file created sparse). Idempotent. *ways gets the WAY_* used.
+ * in a file created sparse), unless the caller knows it has none (dense:
+ * it takes as many blocks as its size needs, cp's own test; that saves
+ * the two lseeks that look for holes). Idempotent. *ways gets the WAY_*
+ * used.
  * Returns the bytes written, or -1 with errno set and *what naming the
  * failed step. */
 int64_t
-copy_data(int src, int dst, uint64_t offset, uint64_t end, char *buf,
-          unsigned *ways, const char **what)
+copy_data(int src, int dst, uint64_t offset, uint64_t end, bool dense,
+          char *buf, unsigned *ways, const char **what)
 {
+    if (dense) {
+        return offset < end
+                   ? copy_segment(src, dst, offset, end, buf, ways, what)
+                   : 0;
+    }
     int64_t written = 0;
     uint64_t pos = offset;
     while (pos < end) {

@@ -111,13 +111,13 @@ enum copy_way { WAY_CLONE = 1, WAY_RANGE = 2, WAY_BUFFER = 4 };
 
 int open_parent(int rootfd, const char *rel, char *leaf);
 int open_under(int rootfd, const char *rel, int flags, mode_t mode);
-int open_source(const char *rel);
+int open_source(const char *rel, struct stat *st);
 int open_copy(const char *rel, int flags);
 int create_copy(const char *rel);
 int dst_parent(const char *rel, char *leaf);
 int clone_file(int src, int dst);
-int64_t copy_data(int src, int dst, uint64_t offset, uint64_t end, char *buf,
-                  unsigned *ways, const char **what);
+int64_t copy_data(int src, int dst, uint64_t offset, uint64_t end, bool dense,
+                  char *buf, unsigned *ways, const char **what);
 bool hole_ahead(int fd, uint64_t pos, uint64_t len, uint64_t *next_data);
 ssize_t pread_full(int fd, char *buf, size_t len, uint64_t pos);
 int copy_xattrs(int src, int dst, char *buf, const char **what);

@@ -62,7 +62,8 @@ static int
 open_pair(const char *rel, int copy_flags, int *src, int *dst,
           const char **what)
 {
-    *src = open_source(rel);
+    struct stat st;
+    *src = open_source(rel, &st);
     if (*src < 0) {
         *what = "open";
         return -1;
@@ -81,11 +82,11 @@ static int
 task_copy_file(const struct task_in *t, const char *rel, char *buf,
                struct task_out *res, const char **what)
 {
-    int src = open_source(rel);
     struct stat st;
-    if (src < 0 || fstat(src, &st) != 0) {
+    int src = open_source(rel, &st);
+    if (src < 0) {
         *what = "open";
-        return src < 0 ? -1 : close_pair(src, -1, -1, what);
+        return -1;
     }
     int dst = create_copy(rel);
     if (dst < 0) {
@@ -94,13 +95,17 @@ task_copy_file(const struct task_in *t, const char *rel, char *buf,
     }
     unsigned ways = 0;
     int rc = 0;
+    int64_t written = st.st_size;
     if (st.st_size > 0 && clone_file(src, dst) == 0) {
         ways = WAY_CLONE;
-    } else if (copy_data(src, dst, 0, (uint64_t)st.st_size, buf, &ways, what) <
-               0) {
-        rc = -1;
+    } else {
+        bool dense = (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size;
+        written = copy_data(src, dst, 0, (uint64_t)st.st_size, dense, buf,
+                            &ways, what);
+        rc = written < 0 ? -1 : 0;
     }
-    if (rc == 0 && ftruncate(dst, st.st_size) != 0) { /* a trailing hole */
+    /* A trailing hole (or a source that shrank) leaves the copy short. */
+    if (rc == 0 && written < st.st_size && ftruncate(dst, st.st_size) != 0) {
         *what = "truncate copy";
         rc = -1;
     }
@@ -124,8 +129,8 @@ task_copy_range(const struct task_in *t, const char *rel, char *buf,
         return -1;
     }
     unsigned ways = 0;
-    int64_t n =
-        copy_data(src, dst, t->offset, t->offset + t->length, buf, &ways, what);
+    int64_t n = copy_data(src, dst, t->offset, t->offset + t->length, false,
+                          buf, &ways, what);
     res->bytes = t->length;
     res->ways = ways;
     return close_pair(src, dst, n < 0 ? -1 : 0, what);

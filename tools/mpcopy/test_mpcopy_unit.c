@@ -2,12 +2,15 @@
 /* test_mpcopy_unit.c - unit tests of the pieces of mpcopy that a whole
  * run cannot reach honestly: the --verify machinery (a correct copy never
  * mismatches: the sum64 checksum and verify_range), copy_data (holes
- * kept, data moved by copy_file_range where the kernel offers it) and the
- * status line (fits every width, no rate from a tiny interval). Linked
+ * kept, data moved by copy_file_range where the kernel offers it), the
+ * paths under a root (the kept last directory never hands out the wrong
+ * one; a copy replaces what a killed attempt left) and the status line
+ * (fits every width, no rate from a tiny interval). Linked
  * with the tool's own objects (all but main.c), so the code under test is
  * the tool's. Prints "ok NAME" per check; exit 1 on the first failure. */
 #include "mpcopy.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +176,7 @@ test_copy_data_keeps_holes(void)
     int dst = temp_file(NULL, len);
     const char *what = NULL;
     unsigned ways = 0;
-    int64_t n = copy_data(src, dst, 0, len, buf, &ways, &what);
+    int64_t n = copy_data(src, dst, 0, len, false, buf, &ways, &what);
     CHECK(n > 0 && (size_t)n < len / 4);
     struct stat st;
     CHECK(fstat(dst, &st) == 0 && (uint64_t)st.st_blocks * 512 < len / 4);
@@ -206,7 +209,7 @@ test_copy_data_in_kernel(void)
     int dst = temp_file(NULL, 0);
     const char *what = NULL;
     unsigned ways = 0;
-    CHECK(copy_data(src, dst, 0, len, buf, &ways, &what) == (int64_t)len);
+    CHECK(copy_data(src, dst, 0, len, true, buf, &ways, &what) == (int64_t)len);
     CHECK(pread(dst, back, len, 0) == (ssize_t)len);
     CHECK(memcmp(data, back, len) == 0);
     if (kernel_copies) {
@@ -221,6 +224,92 @@ test_copy_data_in_kernel(void)
     free(data);
     free(buf);
     free(back);
+}
+
+/* Writes text to the new file rel under the directory dfd. */
+static void
+put_file(int dfd, const char *rel, const char *text)
+{
+    int fd = openat(dfd, rel, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* The text of rel under the source root (empty when it is missing). */
+static const char *
+source_text(const char *rel)
+{
+    static char text[64];
+    struct stat st;
+    int fd = open_source(rel, &st);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : 0;
+    text[n > 0 ? n : 0] = '\0';
+    if (fd >= 0) {
+        CHECK(st.st_size == n);
+        close(fd);
+    }
+    return text;
+}
+
+/* open_parent keeps the last directory it walked to: the next entry in
+ * the same directory gets it, and any other directory, including one whose
+ * name begins with the kept one's ("a/b" then "a/bc") or ends it, its own;
+ * the same under two roots taken in turn. create_copy replaces what an
+ * earlier attempt left in the copy's place. */
+static void
+test_paths_under_roots(void)
+{
+    char src_dir[] = "/tmp/mpcopy-unit-src.XXXXXX";
+    char dst_dir[] = "/tmp/mpcopy-unit-dst.XXXXXX";
+    CHECK(mkdtemp(src_dir) != NULL && mkdtemp(dst_dir) != NULL);
+    int sroot = open(src_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int droot = open(dst_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int sdir = open(src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(sroot >= 0 && droot >= 0 && sdir >= 0);
+    const char *dirs[] = {"a", "a/b", "a/bc", "a/b/c", "b", "b/b"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        CHECK(mkdirat(sdir, dirs[i], 0755) == 0);
+        CHECK(mkdirat(droot, dirs[i], 0755) == 0);
+    }
+    const char *files[] = {"a/b/f", "a/b/g", "a/bc/f", "a/b/c/f", "b/b/f",
+                           "a/f",   "b/f",   "top",    "a/b/h"};
+    size_t nfiles = sizeof files / sizeof files[0];
+    for (size_t i = 0; i < nfiles; i++) {
+        put_file(sdir, files[i], files[i]); /* each file holds its path */
+    }
+    struct roots saved = g_roots;
+    g_roots.src_fd = sroot;
+    g_roots.dst_fd = droot;
+    /* Every order: forwards, backwards, and source and copy in turn. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < nfiles; k++) {
+            const char *rel = files[pass == 0 ? k : nfiles - 1 - k];
+            CHECK(strcmp(source_text(rel), rel) == 0);
+            int fd = create_copy(rel); /* the second pass replaces */
+            CHECK(fd >= 0 && write(fd, rel, 1) == 1);
+            close(fd);
+            char leaf[NAME_MAX + 1];
+            int dfd = dst_parent(rel, leaf);
+            struct stat st;
+            CHECK(dfd >= 0 && fstatat(dfd, leaf, &st, 0) == 0);
+            CHECK(st.st_size == 1); /* replaced, not appended to */
+            close(dfd);
+        }
+    }
+    /* Names too long for one component are refused, kept dir or not. */
+    char long_rel[NAME_MAX + 8] = "a/b/";
+    memset(long_rel + 4, 'x', NAME_MAX + 1);
+    long_rel[NAME_MAX + 5] = '\0';
+    char leaf[NAME_MAX + 1];
+    CHECK(open_parent(sroot, long_rel, leaf) == -1 && errno == ENAMETOOLONG);
+    g_roots = saved;
+    close(sroot);
+    close(droot);
+    close(sdir);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", src_dir, dst_dir);
+    CHECK(system(cmd) == 0);
+    puts("ok paths_under_roots");
 }
 
 /* The status line never reaches the terminal's last column, at any
@@ -294,6 +383,7 @@ main(void)
     test_verify_range();
     test_copy_data_keeps_holes();
     test_copy_data_in_kernel();
+    test_paths_under_roots();
     test_status_fits_width();
     test_status_first_tick_rate();
     return 0;
