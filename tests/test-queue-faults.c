@@ -5,9 +5,7 @@
  * and consumers die at random moments (chosen by a PRNG counted in
  * messages) and are replaced. Survivors keep working; no message arrives
  * twice or corrupted, and at most one per kill is lost. */
-#include "runner.h"
-
-#include "queue/queue_internal.h"
+#include "queue_test_util.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,22 +13,6 @@
 #include <unistd.h>
 
 /* --- parking at a hook point -------------------------------------------- */
-
-static mpt_pipe_t park_ready; /* child -> parent: parked */
-static mpt_pipe_t park_block; /* never written: the parked child waits */
-static int park_point;
-
-/* Test hook: at park_point, tells the parent and blocks until killed. */
-static void
-park_hook(int point)
-{
-    if (point == park_point) {
-        mpt_signal(&park_ready, 1);
-        uint8_t b;
-        (void)mpt_wait_signal(&park_block, &b);
-        _exit(3); /* not reached: the parent kills us */
-    }
-}
 
 typedef struct park_arg {
     mp_queue_t *q;
@@ -43,7 +25,7 @@ static int
 park_child(void *arg)
 {
     park_arg_t *a = arg;
-    mp__queue_test_hook = park_hook;
+    mp__queue_test_hook = mptq_park_hook;
     char *buf = calloc(1, a->len + 1);
     if (a->put) {
         memset(buf, 'x', a->len);
@@ -59,15 +41,7 @@ park_child(void *arg)
 static void
 park_and_kill(park_arg_t *a, int point)
 {
-    park_point = point;
-    mpt_pipe_open(&park_ready);
-    mpt_pipe_open(&park_block);
-    pid_t pid = mpt_fork(park_child, a);
-    ASSERT_EQ(mpt_wait_signal(&park_ready, NULL), 0);
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
-    ASSERT_EQ(mpt_join(pid), -SIGKILL);
-    mpt_pipe_close(&park_ready);
-    mpt_pipe_close(&park_block);
+    mptq_park_and_kill(park_child, a, point);
 }
 
 /* Puts a short text message. */
@@ -548,16 +522,11 @@ expect_fill(mp_queue_t *q, char ch, size_t len)
     free(m);
 }
 
-/* Checks the queue is empty (a dead producer's cell in the way is repaired
- * by this get) and its heap has every byte it had when free0 was taken. */
+/* Checks the queue is drained and its heap whole (queue_test_util.h). */
 static void
 expect_drained(mp_queue_t *q, uint64_t free0)
 {
-    char b[8];
-    ASSERT_ERR(mp_queue_get_into(q, b, sizeof b, MP_NO_WAIT), MP_EEMPTY);
-    ASSERT_EQ(mp_queue_qsize(q), 0);
-    (void)mp__queue_reclaim(q);
-    ASSERT_EQ(mp__queue_heap_free_bytes(q), free0);
+    mptq_expect_drained(q, free0);
 }
 
 typedef struct put_case {

@@ -8,9 +8,7 @@
  * calls (parked by the test hooks): nothing leaks (the heap gets every
  * byte back), nothing hangs, the memory of a dead holder is reused when a
  * put needs it, and later messages flow. */
-#include "runner.h"
-
-#include "queue/queue_internal.h"
+#include "queue_test_util.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -86,16 +84,11 @@ plain_expect(mp_queue_t *q, size_t len, unsigned seed)
     mp_free(m);
 }
 
-/* Checks the queue is empty and, once dead processes' hands are cleaned,
- * its heap has every byte it had when free0 was taken. */
+/* Checks the queue is drained and its heap whole (queue_test_util.h). */
 static void
 expect_drained(mp_queue_t *q, uint64_t free0)
 {
-    char b[8];
-    ASSERT_ERR(mp_queue_get_into(q, b, sizeof b, MP_NO_WAIT), MP_EEMPTY);
-    ASSERT_EQ(mp_queue_qsize(q), 0);
-    (void)mp__queue_reclaim(q);
-    ASSERT_EQ(mp__queue_heap_free_bytes(q), free0);
+    mptq_expect_drained(q, free0);
 }
 
 /* Makes a queue: maxsize (0: unbounded), capacity (0: default), and a ring
@@ -496,29 +489,6 @@ TEST(queue_zc_forked_child_cannot_give_back)
  * point, or HOLDING (the call returned: it holds the slot). */
 enum { AT_QUEUE, AT_HEAP, HOLDING };
 
-static mpt_pipe_t park_ready; /* child -> parent: parked */
-static mpt_pipe_t park_block; /* never written: the parked child waits */
-static int park_point;
-
-/* Tells the parent the child is parked, and blocks until killed. */
-static void
-park_here(void)
-{
-    mpt_signal(&park_ready, 1);
-    uint8_t b;
-    (void)mpt_wait_signal(&park_block, &b);
-    _exit(3); /* not reached: the parent kills us */
-}
-
-/* Test hook (queue or heap): parks at park_point. */
-static void
-park_hook(int point)
-{
-    if (point == park_point) {
-        park_here();
-    }
-}
-
 typedef struct kill_case {
     int where; /* AT_QUEUE, AT_HEAP, HOLDING */
     int point;
@@ -542,11 +512,10 @@ static int
 kill_child(void *arg)
 {
     kill_arg_t *a = arg;
-    park_point = a->k->point;
     if (a->k->where == AT_QUEUE) {
-        mp__queue_test_hook = park_hook;
+        mp__queue_test_hook = mptq_park_hook;
     } else if (a->k->where == AT_HEAP) {
-        mp__heap_test_hook = park_hook;
+        mp__heap_test_hook = mptq_park_hook;
     }
     void *p;
     if (a->k->put) {
@@ -555,7 +524,7 @@ kill_child(void *arg)
         }
         fill(p, a->len, 200);
         if (a->k->where == HOLDING) {
-            park_here();
+            mptq_park_here();
         }
         (void)mp_queue_put_commit(a->q, p, a->len, WAIT_MS);
     } else {
@@ -563,7 +532,7 @@ kill_child(void *arg)
             return 6;
         }
         if (a->k->where == HOLDING) {
-            park_here();
+            mptq_park_here();
         }
     }
     return 4; /* not reached */
@@ -573,14 +542,7 @@ kill_child(void *arg)
 static void
 kill_parked(kill_arg_t *a)
 {
-    mpt_pipe_open(&park_ready);
-    mpt_pipe_open(&park_block);
-    pid_t pid = mpt_fork(kill_child, a);
-    ASSERT_EQ(mpt_wait_signal(&park_ready, NULL), 0);
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
-    ASSERT_EQ(mpt_join(pid), -SIGKILL);
-    mpt_pipe_close(&park_ready);
-    mpt_pipe_close(&park_block);
+    mptq_park_and_kill(kill_child, a, a->k->point);
 }
 
 static const kill_case_t put_kills[] = {
