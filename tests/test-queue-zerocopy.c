@@ -545,6 +545,26 @@ kill_parked(kill_arg_t *a)
     mptq_park_and_kill(kill_child, a, a->k->point);
 }
 
+/* After a kill: messages put and got both ways, large and inline, flow,
+ * one at a time (a queue of maxsize 1 too; in a JoinableQueue each is
+ * task_done and join returns at once). */
+static void
+flow_after_kill(mp_queue_t *q, bool joinable)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        zc_put(q, 70000, 10u + i);
+        plain_expect(q, 70000, 10u + i);
+        plain_put(q, 40, 20u + i);
+        zc_expect(q, 40, 20u + i);
+        for (int t = 0; joinable && t < 2; t++) {
+            ASSERT_OK(mp_queue_task_done(q));
+        }
+    }
+    if (joinable) {
+        ASSERT_OK(mp_queue_join(q, MP_NO_WAIT));
+    }
+}
+
 static const kill_case_t put_kills[] = {
     {AT_HEAP, MP__HEAP_HOOK_TAKEN, true, false, BOTH}, /* in put_begin */
     {HOLDING, 0, true, false, BOTH}, /* borrowed, not committed */
@@ -601,12 +621,7 @@ TEST_TIMEOUT(queue_zc_producer_killed_at_every_point, 120)
                     }
                     ASSERT_OK(mp_queue_join(q, WAIT_MS));
                 }
-                for (int i = 0; i < 3; i++) {
-                    zc_put(q, 70000, 10u + (unsigned)i);
-                    plain_put(q, 300, 20u + (unsigned)i);
-                    plain_expect(q, 70000, 10u + (unsigned)i);
-                    zc_expect(q, 300, 20u + (unsigned)i);
-                }
+                flow_after_kill(q, joinable);
                 expect_drained(q, free0);
                 mp_queue_destroy(q);
             }
@@ -646,15 +661,7 @@ TEST_TIMEOUT(queue_zc_consumer_killed_at_every_point, 120)
             ASSERT_OK(mp_queue_task_done(q)); /* for the lost message */
             ASSERT_EQ(mp_queue_qsize(q), 0);
             ASSERT_OK(mp_queue_join(q, WAIT_MS));
-            for (int i = 0; i < 3; i++) {
-                zc_put(q, 70000, 10u + (unsigned)i);
-                zc_expect(q, 70000, 10u + (unsigned)i);
-                plain_put(q, 40, 20u + (unsigned)i);
-                zc_expect(q, 40, 20u + (unsigned)i);
-                ASSERT_OK(mp_queue_task_done(q));
-                ASSERT_OK(mp_queue_task_done(q));
-            }
-            ASSERT_OK(mp_queue_join(q, MP_NO_WAIT));
+            flow_after_kill(q, true);
             expect_drained(q, free0);
             mp_queue_destroy(q);
         }
