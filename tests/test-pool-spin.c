@@ -4,12 +4,16 @@
  * thread, whose spin for results keeps closing empty while tasks take
  * long, goes to sleep at once instead of spinning for every task; an imap
  * iterator whose spins for the next result keep ending empty rests too.
- * Every check counts events (spin windows, rests); none reads a clock. */
+ * A map queues its chunks in parts, so that workers start while the
+ * caller still builds the rest; a pool closed between parts still runs
+ * the whole map. Every check counts events (spin windows, rests) or
+ * waits on pipes; none reads a clock. */
 #include "runner.h"
 
 #include "pool/batch_internal.h"
 
 #include <sched.h>
+#include <string.h>
 
 /* Tasks run one after the other in the handler test: more than the
  * spin windows a learner that rests may open for them (3 misses, a rest
@@ -91,6 +95,70 @@ TEST_TIMEOUT(pool_spin_imap_next_rests_while_results_come_late, 60)
     ASSERT_ERR(mp_imap_next(it, &out, NULL, MP_WAIT_FOREVER), MP_EOF);
     mp_imap_destroy(it);
     mpt_pool_finish(pool);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
+}
+
+/* The map of the parts test: item 0 announces its worker and blocks until
+ * the gate opens, the others are squared. */
+static int
+task_first_blocks(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    if (x == 0 && mpt_task_announce_and_block(in, len, out) != 0) {
+        return -1;
+    }
+    return mpt_task_square(in, len, out);
+}
+
+static mp_pool_t *parts_pool;
+static int parts_hook_calls;
+
+/* Between the first and the second part of the map: its first chunk runs
+ * already; the pool is closed before the rest is queued. */
+static void
+parts_hook(void)
+{
+    if (parts_hook_calls++ == 0) {
+        pid_t pid;
+        mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
+        ASSERT_OK(mp_pool_close(parts_pool));
+        mpt_signal(&mpt_gate, 1);
+    }
+}
+
+#define PARTS_ITEMS 200
+
+TEST_TIMEOUT(pool_map_queues_in_parts_and_a_close_between_them_keeps_it, 60)
+{
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
+    parts_pool = mpt_pool_make_by(2, 0, MP_START_FORK);
+    parts_hook_calls = 0;
+    int64_t in[PARTS_ITEMS], out[PARTS_ITEMS];
+    for (int i = 0; i < PARTS_ITEMS; i++) {
+        in[i] = i;
+        out[i] = -1;
+    }
+    mp__pool_part_hook = parts_hook;
+    /* Chunks of one item: many parts. The hook sees item 0 running before
+     * the caller queued the second part, and closes the pool then: the
+     * map, accepted before the close, still runs every item. */
+    int err =
+        mp_pool_map(parts_pool, task_first_blocks, in, sizeof in[0],
+                    PARTS_ITEMS, 1, out, sizeof out[0], NULL, MP_WAIT_FOREVER);
+    mp__pool_part_hook = NULL;
+    ASSERT_OK(err);
+    ASSERT_GT(parts_hook_calls, 1);
+    for (int i = 0; i < PARTS_ITEMS; i++) {
+        ASSERT_EQ(out[i], (int64_t)i * i);
+    }
+    /* Closed: a new map is refused, and the pool joins. */
+    ASSERT_ERR(mp_pool_map(parts_pool, mpt_task_square, in, sizeof in[0], 1, 1,
+                           out, sizeof out[0], NULL, MP_WAIT_FOREVER),
+               MP_ECLOSED);
+    mpt_pool_finish(parts_pool);
     mpt_pipe_close(&mpt_announce);
     mpt_pipe_close(&mpt_gate);
 }

@@ -202,11 +202,13 @@ mp__pool_dispatch_locked(mp_pool_t *pool)
 }
 
 /* Once a closed pool has no work left, tells the workers to stop
- * (handler thread, mu held). */
+ * (handler thread, mu held). A batch still being queued in parts is work
+ * to come. */
 void
 mp__pool_stop_idle_locked(mp_pool_t *pool)
 {
-    bool busy = pool->pend_head != NULL || pool->failed != NULL;
+    bool busy =
+        pool->pend_head != NULL || pool->failed != NULL || pool->submitting > 0;
     for (int i = 0; i < pool->nproc; i++) {
         busy |= pool->workers[i].head != NULL;
     }
@@ -256,17 +258,32 @@ mp__pool_submit_error(mp_pool_t *pool)
     return err;
 }
 
-/* Queues jobs (a list linked by next) on the pending list, numbering
- * them, and hands out what workers have room for from this thread. The
- * handler is woken only when it has something to do now: fail a job an
- * inbox refused, or wait for a new task's timeout. Returns 0, or the
- * pool's submission error (nothing queued). */
+/* The error a part of a batch being queued in parts (after its first)
+ * gets now, or 0: a pool closed since the first part still takes the
+ * rest of the batch (the batch was accepted before the close, as Python's
+ * map is), a broken or terminated one does not; mu held. */
+static int
+submit_more_error_locked(const mp_pool_t *pool)
+{
+    return pool->broken                    ? MP_EBROKEN
+           : pool->state == POOL_TERMINATE ? MP_ECLOSED
+                                           : 0;
+}
+
 int
-mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last)
+mp__pool_submit_part(mp_pool_t *pool, mp__job_t *first, mp__job_t *last,
+                     mp__submit_part_t part)
 {
     pthread_mutex_lock(&pool->mu);
-    int err = submit_error_locked(pool);
-    if (err == 0) {
+    bool later = part == MP__SUBMIT_MORE || part == MP__SUBMIT_REST;
+    int err =
+        later ? submit_more_error_locked(pool) : submit_error_locked(pool);
+    if (err == 0 && part == MP__SUBMIT_FIRST) {
+        pool->submitting++;
+    } else if (later && (err != 0 || part == MP__SUBMIT_REST)) {
+        pool->submitting--; /* the batch's parts end here */
+    }
+    if (err == 0 && first != NULL) {
         uint64_t items = 0;
         for (mp__job_t *j = first; j != NULL; j = j->next) {
             items += j->count;
@@ -283,10 +300,23 @@ mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last)
         pool->pend_tail = last;
         mp__pool_dispatch_locked(pool);
     }
-    bool wake = err == 0 && (pool->failed != NULL || pool->task_timeout_ns > 0);
+    /* The handler is woken only when it has something to do now: fail a
+     * job an inbox refused, wait for a new task's timeout, or stop the
+     * workers of a closed pool whose last parts were queued (or failed)
+     * while it slept. */
+    bool wake =
+        (err == 0 && (pool->failed != NULL || pool->task_timeout_ns > 0)) ||
+        (later && (err != 0 || part == MP__SUBMIT_REST) &&
+         pool->state != POOL_RUN);
     pthread_mutex_unlock(&pool->mu);
     if (wake) {
         mp__plat_waker_signal(pool->wake_fd);
     }
     return err;
+}
+
+int
+mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last)
+{
+    return mp__pool_submit_part(pool, first, last, MP__SUBMIT_ALL);
 }

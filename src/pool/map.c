@@ -3,7 +3,8 @@
  * _map_buffers, _map_async, _starmap_async, and the chunk size they use
  * (mp_pool_chunksize, docs/design.md "Pool chunk size"). Also what imap.c
  * shares: checking a many-item call's arguments and cutting its input into
- * chunk jobs, built in one block and queued at once (mp__batch_submit).
+ * chunk jobs, built in one block and queued in parts as they are built
+ * (mp__batch_submit).
  * A map waits on its batch (batch.c) until every chunk ended or its
  * timeout ran out; then the batch is abandoned, so that the handler never
  * writes to the caller's arrays after the call returned. Context: any
@@ -105,16 +106,42 @@ mp__batch_check_args(const mp_pool_t *pool, mp_pool_fn fn, const void *in,
     return 0;
 }
 
+void (*mp__pool_part_hook)(void);
+
+/* The chunks of a batch's first part: enough to fill the inboxes of a
+ * pool of that many workers. The later parts take SUBMIT_PART chunks. */
+#define FIRST_PART(nproc) (2 * (size_t)(nproc))
+#define SUBMIT_PART 16
+
+/* Drops b's references of chunks that will never be queued (a part was
+ * refused), after marking b abandoned: jobs is the list of the refused
+ * part, unbuilt the chunks not built yet. */
+static void
+drop_unqueued(mp_pool_t *pool, mp__batch_t *b, mp__job_t *jobs, size_t unbuilt)
+{
+    pthread_mutex_lock(&b->mu);
+    b->abandoned = true;
+    pthread_mutex_unlock(&b->mu);
+    free_job_list(jobs);
+    for (size_t k = 0; k < unbuilt; k++) {
+        mp__batch_chunk_done(b, pool);
+    }
+}
+
 /* Cuts the items of inp (at least one) into chunk jobs of b, all in one
- * block, and queues them. Returns 0 or an error, with nothing queued and
- * b's chunk references dropped. */
+ * block, and queues them in parts as they are built (mp__pool_submit_part:
+ * the workers start on the first chunks while the rest are copied).
+ * Returns 0 or an error: then b is abandoned and its references of the
+ * chunks not queued are dropped; nothing was queued when the pool refused
+ * the first part (closed, broken) or memory ran out, and a pool broken or
+ * terminated while later parts came runs (or fails) the parts it took. */
 int
 mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
                  const mp__batch_input_t *inp, size_t chunk)
 {
     mp__fn_name_t name;
     int err = mp__pool_fn_name(pool, fn, &name);
-    size_t total = 0;
+    size_t total = 0, njobs = 0;
     /* Advancing by count, which never passes nitems (a chunk size may be
      * anything up to SIZE_MAX). */
     size_t count;
@@ -125,6 +152,7 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
             err = MP_ENOMEM;
         }
         total += span;
+        njobs++;
     }
     void *block = err == 0 ? mp__pool_block_new(total) : NULL;
     if (block == NULL) {
@@ -133,35 +161,51 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
         pthread_mutex_unlock(&b->mu);
         return err != 0 ? err : MP_ENOMEM;
     }
+    /* Every chunk's reference, taken before the first part is queued: a
+     * chunk that ends early must not find the batch finished. */
+    pthread_mutex_lock(&b->mu);
+    b->refs += (int)njobs;
+    b->chunks_left += njobs;
+    pthread_mutex_unlock(&b->mu);
+    size_t part_max = FIRST_PART(mp_pool_processes(pool));
+    bool parts = njobs > part_max;
+    mp__submit_part_t part = parts ? MP__SUBMIT_FIRST : MP__SUBMIT_ALL;
     mp__job_t *first = NULL, *last = NULL;
-    size_t used = 0, njobs = 0;
+    size_t used = 0, built = 0, part_len = 0;
     for (size_t start = 0; start < inp->nitems; start += count) {
         count = inp->nitems - start < chunk ? inp->nitems - start : chunk;
         mp__job_t *j =
             job_place_chunk(pool, block, &used, &name, inp, start, count);
         j->batch = b;
         j->start = start;
-        njobs++;
+        built++;
         if (last != NULL) {
             last->next = j;
         } else {
             first = j;
         }
         last = j;
+        bool end = built == njobs;
+        if (!end && (!parts || ++part_len < part_max)) {
+            continue;
+        }
+        if (end && parts) {
+            part = MP__SUBMIT_REST;
+        }
+        err = mp__pool_submit_part(pool, first, last, part);
+        if (err != 0) {
+            drop_unqueued(pool, b, first, njobs - built);
+            return err;
+        }
+        if (part != MP__SUBMIT_ALL && mp__pool_part_hook != NULL) {
+            mp__pool_part_hook();
+        }
+        first = last = NULL;
+        part_len = 0;
+        part_max = SUBMIT_PART;
+        part = MP__SUBMIT_MORE;
     }
-    /* Their references, taken at once. */
-    pthread_mutex_lock(&b->mu);
-    b->refs += (int)njobs;
-    b->chunks_left += njobs;
-    pthread_mutex_unlock(&b->mu);
-    err = mp__pool_submit(pool, first, last);
-    if (err != 0) {
-        pthread_mutex_lock(&b->mu);
-        b->abandoned = true;
-        pthread_mutex_unlock(&b->mu);
-        free_job_list(first);
-    }
-    return err;
+    return 0;
 }
 
 /* Checks map's and map_async's arguments. Returns 0 or MP_EINVAL. */

@@ -285,6 +285,26 @@ int mp__pool_job_new(mp_pool_t *pool, mp_pool_fn fn, const void *in,
                      size_t item_size, size_t nitems, mp__job_t **out);
 void mp__pool_job_free(mp__job_t *j);
 int mp__pool_submit(mp_pool_t *pool, mp__job_t *first, mp__job_t *last);
+/* submit_part queues one part of a batch queued in parts, so that workers
+ * start on the first chunks while the caller still builds the others:
+ * MP__SUBMIT_FIRST checks the pool as submit does (an error: nothing
+ * queued, no part to follow); MP__SUBMIT_MORE and MP__SUBMIT_REST (the
+ * last part; first may be NULL) are refused only by a broken or
+ * terminated pool - a pool closed meanwhile takes the rest of a batch it
+ * accepted, and does not stop its workers until the last part came. After
+ * an error of MORE or REST no part follows, and the parts queued before
+ * run (or fail) as any task. MP__SUBMIT_ALL is submit. */
+typedef enum mp__submit_part {
+    MP__SUBMIT_ALL,
+    MP__SUBMIT_FIRST,
+    MP__SUBMIT_MORE,
+    MP__SUBMIT_REST
+} mp__submit_part_t;
+int mp__pool_submit_part(mp_pool_t *pool, mp__job_t *first, mp__job_t *last,
+                         mp__submit_part_t part);
+/* Tests only (map.c): called in the caller's thread after each part of a
+ * batch queued in parts, but the last. NULL: nothing. */
+extern void (*mp__pool_part_hook)(void);
 int mp__pool_submit_error(mp_pool_t *pool);
 void mp__pool_count_item(mp_pool_t *pool, int rc);
 _Atomic uint64_t *mp__pool_cb_counter(mp_pool_t *pool);

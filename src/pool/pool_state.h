@@ -68,6 +68,7 @@ struct mp_pool {
     mp__job_t *failed; /* refused by an inbox: the handler fails them */
     int depth;         /* tasks a worker may hold: 1 + queued ahead */
     uint64_t next_id;
+    int submitting; /* batches being queued in parts (mp__pool_submit_part) */
     uint64_t next_gen;
     int start_failures;
     pthread_t thread;
