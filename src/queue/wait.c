@@ -26,7 +26,9 @@ mp__queue_wait_step(waiter_t *w, mp_queue_t *q, _Atomic uint32_t *seq,
                     _Atomic uint32_t *waiters, bool (*blocked)(mp_queue_t *))
 {
     if (w->spins < SPIN_PAUSE) {
-        if (w->spins == 0 && !mp__spin_begin(&q->learn)) {
+        /* A call that may not wait (MP_NO_WAIT) still pauses for a cell
+         * a peer is filling or emptying: it has no yield phase. */
+        if (w->spins == 0 && !w->nowait && !mp__spin_begin(&q->learn)) {
             w->spins = SPIN_PAUSE; /* spins do not pay here now: yield */
         } else {
             test_hook(MP__QUEUE_HOOK_WAIT_PAUSE);
