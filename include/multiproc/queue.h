@@ -162,13 +162,13 @@ MP_EXTERN int mp_queue_put_abort(mp_queue_t *q, void *ptr);
  * caller may read and write it there until it gives it back with
  * mp_queue_get_release. Returns the length, or MP_EINVAL (NULL q or out, a
  * bad timeout), MP_EEMPTY (no message within timeout; also for
- * MP_NO_WAIT), MP_EBUSY (16 messages held and none released within
- * timeout), MP_ECLOSED; *out is NULL on failure. If the process dies
- * holding the message (or inside the call), the message is lost, not
- * delivered again, as when a consumer dies inside mp_queue_get; its memory
- * is freed by the next put or get that needs room or a slot, and in a
- * JoinableQueue its task stays unfinished (mp_queue_task_done). Context:
- * any process that has the queue, any thread. */
+ * MP_NO_WAIT), MP_EBUSY (16 messages held, a call waiting for a message
+ * counting as one, and none released within timeout), MP_ECLOSED; *out is NULL
+ * on failure. If the process dies holding the message (or inside the call), the
+ * message is lost, not delivered again, as when a consumer dies inside
+ * mp_queue_get; its memory is freed by the next put or get that needs room or a
+ * slot, and in a JoinableQueue its task stays unfinished (mp_queue_task_done).
+ * Context: any process that has the queue, any thread. */
 MP_EXTERN ssize_t mp_queue_get_begin(mp_queue_t *q, void **out,
                                      mp_duration_t timeout);
 
