@@ -397,16 +397,23 @@ def draw(folder, plots):
                 if where in (None, panel) and xs_all and \
                         min(xs_all) <= x <= max(xs_all):
                     ax.axvline(x, color="0.5", linestyle=":", linewidth=1)
-                    ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"),
-                                xytext=(2, -6), textcoords="offset points",
+                    ax.annotate(label, (x, 0), xycoords=("data", "axes fraction"),
+                                xytext=(2, 6), textcoords="offset points",
                                 fontsize=7, color="0.35", rotation=90,
-                                va="top")
+                                va="bottom")
             ax.set_xscale("log", base=2 if sweep.name != "items" else 10)
             ax.set_yscale("log")
             xs = sorted(xs_all)
             ax.xaxis.set_major_locator(FixedLocator(xs))
             ax.xaxis.set_minor_locator(NullLocator())
-            ax.set_xticks(xs, [x_text(sweep, x) for x in xs], fontsize=7,
+            # A point too close to the one after it (60 KiB before 64 KiB)
+            # keeps its tick but not its label.
+            labels, last = [], None
+            for x in reversed(xs):
+                near = last is not None and x * 1.25 > last
+                labels.insert(0, "" if near else x_text(sweep, x))
+                last = last if near else x
+            ax.set_xticks(xs, labels, fontsize=7,
                           rotation=45 if len(xs) > 6 else 0)
             ax.tick_params(axis="y", labelsize=7)
             ax.set_title(panel, fontsize=9)
