@@ -45,6 +45,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree
 from py_bench import size_text  # noqa: E402  (the sides' way of writing sizes)
 
 KIB, MIB = 1 << 10, 1 << 20
