@@ -87,6 +87,7 @@ class Sweep:
 
 
 def msgsize_runs(size, scale):
+    """What each side runs at a message size (Sweep.runs)."""
     # queue_throughput_large selects its _zerocopy twin too (a prefix).
     only = ["--only", "queue_throughput_large,pipe_throughput_large"]
     args = ["--size", str(size), "--scale", "%g" % scale]
@@ -106,6 +107,7 @@ def msgsize_runs(size, scale):
 
 
 def procs_runs(k, scale):
+    """What each side runs with k producers and k consumers."""
     args = ["--procs", str(k), "--scale", "%g" % scale]
     name = "queue_throughput_small_%dp%dc" % (k, k)
     return {
@@ -119,6 +121,7 @@ def procs_runs(k, scale):
 
 
 def pool_runs(workers, items):
+    """What each side runs for a map of items items over workers."""
     args = ["--workers", str(workers), "--items", str(items)]
     name = "pool_map_trivial_default_chunksize"
     return {
@@ -166,6 +169,7 @@ def sweeps(ncpu):
 
 
 def x_text(sweep, x):
+    """The point x of sweep as text (file names, ticks, tables)."""
     if sweep.name == "msgsize":
         return size_text(x)
     return items_text(x) if sweep.name == "items" else str(x)
@@ -192,6 +196,8 @@ def pick(lines, want):
 
 
 def run_sweeps(opts):
+    """Runs the sweeps opts selects, writes their CSVs into opts.out and
+    prints their tables; returns how many results did not come."""
     ncpu = os.cpu_count() or 1
     todo = [s for s in sweeps(ncpu) if not opts.sweep or s.name in opts.sweep]
     commands = {
@@ -261,6 +267,7 @@ def run_sweeps(opts):
 
 
 def loadavg():
+    """The three load averages as text, or "?"."""
     try:
         with open("/proc/loadavg") as f:
             return " ".join(f.read().split()[:3])
@@ -284,6 +291,7 @@ def medians(rows):
 
 
 def fmt(v):
+    """v with 0, 2 or 3 decimals as it is >= 1000, >= 10 or smaller."""
     return "%.0f" % v if v >= 1000 else "%.2f" % v if v >= 10 else "%.3f" % v
 
 
@@ -460,6 +468,8 @@ def plot(folder, plots):
 
 
 def options(argv):
+    """The parsed command line, defaults filled in (argparse exits on a
+    bad one)."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="the results folder")
@@ -494,6 +504,8 @@ def options(argv):
 
 
 def main(argv=None):
+    """Runs the sweeps and draws them (or only draws); returns the exit
+    status: 0, or 1 when a result is missing or nothing could draw."""
     opts = options(argv)
     if opts.plot_only is not None:
         return plot(opts.plot_only, opts.plots or opts.plot_only)
