@@ -10,6 +10,7 @@
  * put needs it, and later messages flow. */
 #include "queue_test_util.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -736,4 +737,112 @@ TEST(queue_zc_large_blocks_are_mapped_once_per_handle)
         ASSERT_GE(block_maps, 1u);
         mp_queue_destroy(q);
     }
+}
+
+/* --- threads sharing one handle ----------------------------------------- */
+
+#define THR_N 300 /* messages per producer thread */
+
+typedef struct thr_arg {
+    mp_queue_t *q;
+    unsigned id;           /* producer: its seed base */
+    _Atomic unsigned *got; /* consumers: messages checked */
+    _Atomic int *bad;      /* consumers: a wrong message seen */
+} thr_arg_t;
+
+/* The size of message i of a producer: inline, small and large blocks. */
+static size_t
+thr_size(unsigned i)
+{
+    static const size_t sizes[] = {8, 500, 5000, 70000};
+    return sizes[i % 4];
+}
+
+/* Producer thread: THR_N messages through borrowed slots. */
+static void *
+thr_producer(void *arg)
+{
+    thr_arg_t *a = arg;
+    for (unsigned i = 0; i < THR_N; i++) {
+        void *p;
+        if (mp_queue_put_begin(a->q, thr_size(i), &p, WAIT_MS) != 0) {
+            return (void *)1;
+        }
+        fill(p, thr_size(i), a->id * 1000u + i);
+        if (mp_queue_put_commit(a->q, p, thr_size(i), WAIT_MS) != 0) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+/* Consumer thread: takes messages in place until a 0-byte one; each must
+ * be some producer's message i, whole (its size tells i mod 4, and the
+ * pattern is checked against every producer's seeds for it). */
+static void *
+thr_consumer(void *arg)
+{
+    thr_arg_t *a = arg;
+    for (;;) {
+        void *p;
+        ssize_t n = mp_queue_get_begin(a->q, &p, WAIT_MS);
+        if (n < 0) {
+            atomic_store(a->bad, 1);
+            return NULL;
+        }
+        if (n == 0) {
+            (void)mp_queue_get_release(a->q, p);
+            return NULL;
+        }
+        /* The first byte is (seed) mod 256: find the seed whose pattern
+         * the message holds. */
+        const unsigned char *b = p;
+        bool ok = false;
+        for (unsigned id = 1; id <= 2 && !ok; id++) {
+            for (unsigned i = 0; i < THR_N && !ok; i++) {
+                unsigned seed = id * 1000u + i;
+                if (thr_size(i) != (size_t)n || b[0] != (unsigned char)seed) {
+                    continue;
+                }
+                ok = b[n - 1] == (unsigned char)(seed + (size_t)(n - 1) * 7u);
+            }
+        }
+        if (!ok || mp_queue_get_release(a->q, p) != 0) {
+            atomic_store(a->bad, 1);
+        }
+        atomic_fetch_add(a->got, 1);
+    }
+}
+
+TEST_TIMEOUT(queue_zc_threads_share_a_handle, 60)
+{
+    mp_queue_t *q = make_queue(8, 0, 0, false);
+    uint64_t free0 = mp__queue_heap_free_bytes(q);
+    _Atomic unsigned got = 0;
+    _Atomic int bad = 0;
+    thr_arg_t args[4] = {{q, 1, &got, &bad},
+                         {q, 2, &got, &bad},
+                         {q, 0, &got, &bad},
+                         {q, 0, &got, &bad}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EQ(pthread_create(&t[i], NULL,
+                                 i < 2 ? thr_producer : thr_consumer, &args[i]),
+                  0);
+    }
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        ASSERT_EQ(pthread_join(t[i], &r), 0);
+        ASSERT_NULL(r);
+    }
+    for (int i = 0; i < 2; i++) {
+        ASSERT_OK(mp_queue_put(q, NULL, 0, WAIT_MS));
+    }
+    for (int i = 2; i < 4; i++) {
+        ASSERT_EQ(pthread_join(t[i], NULL), 0);
+    }
+    ASSERT_EQ(atomic_load(&bad), 0);
+    ASSERT_EQ(atomic_load(&got), 2 * THR_N);
+    expect_drained(q, free0);
+    mp_queue_destroy(q);
 }
