@@ -158,9 +158,10 @@ tasks_out(mp_pool_t *pool)
  * at each look (a worker on this CPU runs meanwhile), before the handler
  * sleeps in mp_wait_any (which costs the workers a signal of the result
  * queue's waker per result and the handler a wake-up). Only while such
- * windows pay: one that closes empty is a miss, and after misses the
- * learner has the next waits skip the spin. Returns whether results
- * came. */
+ * windows pay: one that closes empty is a miss (so is a result first seen
+ * after a yield that overran the window: a stranger held the CPU, and a
+ * sleep would have been woken sooner), and after misses the learner has
+ * the next waits skip the spin. Returns whether results came in time. */
 static bool
 spin_for_results(mp_pool_t *pool)
 {

@@ -65,17 +65,27 @@ mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
     uint32_t s = atomic_load(seq);
     pthread_mutex_unlock(mu);
     /* Yield: on a busy machine the thread we wait for may need this CPU;
-     * on an idle one it returns at once. */
-    while (atomic_load(seq) == s && mp__now_ns() < until) {
+     * on an idle one it returns at once. A result seen only after a yield
+     * overran the window (a stranger held the CPU) is a miss: a sleep
+     * would have been woken sooner. */
+    bool paid = false;
+    while (mp__now_ns() < until) {
+        if (atomic_load(seq) != s) {
+            paid = true;
+            break;
+        }
         mp__plat_yield();
     }
     pthread_mutex_lock(mu);
-    /* Bumped under mu before the broadcast: none is missed. */
-    if (atomic_load(seq) != s) {
+    if (paid) {
         mp__spin_paid(learn);
         return 0;
     }
     mp__spin_missed(learn);
+    /* Bumped under mu before the broadcast: none is missed. */
+    if (atomic_load(seq) != s) {
+        return 0;
+    }
     return mp__pool_cond_wait(cv, mu, deadline);
 }
 
