@@ -694,7 +694,8 @@ void mp__queue_zc_drop(mp_queue_t *q);
 /* mp__queue_wait_step makes one step of waiting: spin, then yield, then sleep
  * on seq while blocked(q) holds (re-checked after counting ourselves as a
  * sleeper). The spin (SPIN_PAUSE pauses) is skipped while the handle's
- * learner rests (mp__spin_begin): a spin that ends empty is a miss, a put
+ * learner rests (mp__spin_begin; not for MP_NO_WAIT, which has no later
+ * phase to fall back on): a spin that ends empty is a miss, a put
  * or get that goes through within it pays (waiter_done). A peer on this
  * CPU cannot run during a pause, only at a yield. Returns 0 (try again)
  * or MP_ETIMEDOUT (the deadline passed). */
