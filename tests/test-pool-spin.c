@@ -115,8 +115,14 @@ task_first_blocks(const void *in, size_t len, mp_pool_out_t *out)
 static mp_pool_t *parts_pool;
 static int parts_hook_calls;
 
+/* The chunks of the first part of a map on Pool(2) (map.c, FIRST_PART). */
+#define PARTS_FIRST 4
+
 /* Between the first and the second part of the map: its first chunk runs
- * already; the pool is closed before the rest is queued. */
+ * already; the pool is closed before the rest is queued. Then every job of
+ * the first part ends and is freed (the handler is back asleep after
+ * their results) before the caller places the next jobs in the same block:
+ * the block must outlive them. */
 static void
 parts_hook(void)
 {
@@ -125,6 +131,13 @@ parts_hook(void)
         mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
         ASSERT_OK(mp_pool_close(parts_pool));
         mpt_signal(&mpt_gate, 1);
+        mp_pool_stats_t st;
+        uint64_t spins, sleeps;
+        do {
+            sched_yield();
+            ASSERT_OK(mp_pool_stats(parts_pool, &st, NULL, 0));
+        } while (st.done < PARTS_FIRST ||
+                 !mp__pool_spin_counts(parts_pool, &spins, &sleeps));
     }
 }
 

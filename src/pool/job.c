@@ -3,7 +3,7 @@
  * imap) and its task message, built once, in place. Jobs live in blocks:
  * one allocation (a big buffer, zeroed) for one job or for all the chunk
  * jobs of a map, each job followed by its message, the block freed with
- * its last job (a reference count in its header). Also how a task names
+ * its last job or hold (a reference count in its header). Also how a task names
  * its function: its reference (fnref.h: its object's build-id and offset,
  * or a registered name), which the worker checks before it calls it,
  * encoded once per pool and function. Context: any thread. */
@@ -114,15 +114,30 @@ mp__pool_block_new(size_t total)
     return mp__pool_big_alloc(bytes);
 }
 
+void
+mp__pool_block_hold(void *block)
+{
+    job_block_t *bh = block;
+    atomic_fetch_add(&bh->refs, 1);
+}
+
+void
+mp__pool_block_release(void *block)
+{
+    job_block_t *bh = block;
+    if (atomic_fetch_sub(&bh->refs, 1) == 1) {
+        mp__pool_big_free(bh);
+    }
+}
+
 mp__job_t *
 mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
                    const mp__fn_name_t *name, uint64_t item_size, size_t nitems,
                    size_t data, char **dst)
 {
-    job_block_t *bh = block;
-    char *at = (char *)block + sizeof *bh + *used;
+    char *at = (char *)block + sizeof(job_block_t) + *used;
     *used += mp__pool_job_span(name, data);
-    atomic_fetch_add(&bh->refs, 1);
+    mp__pool_block_hold(block);
     mp__job_t *j = (mp__job_t *)(void *)at;
     j->block = block;
     j->count = nitems;
@@ -190,8 +205,5 @@ mp__pool_job_free(mp__job_t *j)
     if (j->batch != NULL) {
         mp__batch_chunk_done(j->batch, j->pool);
     }
-    job_block_t *bh = j->block;
-    if (atomic_fetch_sub(&bh->refs, 1) == 1) {
-        mp__pool_big_free(bh);
-    }
+    mp__pool_block_release(j->block);
 }

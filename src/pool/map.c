@@ -161,6 +161,9 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
         pthread_mutex_unlock(&b->mu);
         return err != 0 ? err : MP_ENOMEM;
     }
+    /* Held while jobs are placed in it: the first parts' jobs may all be
+     * done and freed before the last part is built. */
+    mp__pool_block_hold(block);
     /* Every chunk's reference, taken before the first part is queued: a
      * chunk that ends early must not find the batch finished. */
     pthread_mutex_lock(&b->mu);
@@ -195,6 +198,7 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
         err = mp__pool_submit_part(pool, first, last, part);
         if (err != 0) {
             drop_unqueued(pool, b, first, njobs - built);
+            mp__pool_block_release(block);
             return err;
         }
         if (part != MP__SUBMIT_ALL && mp__pool_part_hook != NULL) {
@@ -205,6 +209,7 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
         part_max = SUBMIT_PART;
         part = MP__SUBMIT_MORE;
     }
+    mp__pool_block_release(block);
     return 0;
 }
 

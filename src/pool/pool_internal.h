@@ -258,11 +258,16 @@ typedef struct mp__fn_name {
  * (0: too large); block_new makes a block of total bytes (NULL: out of
  * memory); job_place builds a job at offset *used of block (advancing
  * *used by its span), as job_alloc does. Every block holds at least one
- * job. */
+ * job. A block lives while it holds a job not yet freed, or a hold
+ * (block_hold, dropped by block_release): whoever places jobs in a block
+ * while earlier ones of it are queued (and may be freed at any time) holds
+ * it meanwhile. */
 int mp__pool_fn_name(mp_pool_t *pool, mp_pool_fn fn, mp__fn_name_t *name);
 void mp__pool_fn_names_free(mp_pool_t *pool);
 size_t mp__pool_job_span(const mp__fn_name_t *name, size_t data);
 void *mp__pool_block_new(size_t total);
+void mp__pool_block_hold(void *block);
+void mp__pool_block_release(void *block);
 mp__job_t *mp__pool_job_place(mp_pool_t *pool, void *block, size_t *used,
                               const mp__fn_name_t *name, uint64_t item_size,
                               size_t nitems, size_t data, char **dst);
