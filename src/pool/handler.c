@@ -81,21 +81,24 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
 
 /* Takes every message from the result queue; with linger, waits a little
  * for messages still being put (a dead worker's result may sit behind a
- * live worker's half-written one). */
+ * live worker's half-written one). Each reply is read where it lies in the
+ * queue's memory and given back once handled: a map's results go from
+ * there straight into the caller's array, without a copy into a buffer of
+ * the handler's first (issue 20). */
 static void
 drain_results(mp_pool_t *pool, bool linger)
 {
     mp_duration_t wait = linger ? 20 : 0;
     for (;;) {
-        /* Into one buffer, kept: large replies reuse warm memory. */
-        ssize_t n = mp__pool_big_take_into(pool->results, &pool->rbuf,
-                                           &pool->rbuf_cap, wait);
+        void *msg = NULL;
+        ssize_t n = mp_queue_get_begin(pool->results, &msg, wait);
         if (n < 0) {
-            /* MP_EEMPTY, or MP_ENOMEM: the reply stays queued, and the
-             * next round tries again. */
+            /* MP_EEMPTY, or no room to hold one (the reply stays queued,
+             * and the next round tries again). */
             return;
         }
-        handle_reply(pool, pool->rbuf, (size_t)n);
+        handle_reply(pool, msg, (size_t)n);
+        (void)mp_queue_get_release(pool->results, msg);
         pool->last_reply_ns = mp__now_ns();
     }
 }

@@ -70,7 +70,6 @@ pool_free(mp_pool_t *pool)
     }
     mp__free(pool->items);
     mp__free(pool->item_slot);
-    mp__pool_big_free(pool->rbuf);
     mp__free(pool->winfo);
     mp__free(pool->workers);
     mp__free(pool);

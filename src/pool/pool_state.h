@@ -76,8 +76,6 @@ struct mp_pool {
     int start_err;
     bool done; /* the handler ended */
     bool reaped;
-    char *rbuf; /* the handler's buffer for replies */
-    size_t rbuf_cap;
     mp_waitable_t *items;  /* wait_and_handle's set */
     unsigned quick_rounds; /* rounds whose results came while spinning */
     /* Whether the handler's spin for results pays (mp__spin_*), and what
