@@ -64,14 +64,37 @@ backoff(unsigned *spins)
     }
 }
 
+/* Writes this process's runtime name, "mp-peer-<pid>", into buf. */
+static void
+runtime_name(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "mp-peer-%d", (int)getpid());
+}
+
 /* Registers this process with RouDi under a name of its own. */
 static void
 runtime_init(void)
 {
     char name[64];
 
-    snprintf(name, sizeof name, "mp-peer-%d", (int)getpid());
+    runtime_name(name, sizeof name);
     iox_runtime_init(name);
+}
+
+/* Ends this process's runtime. Its socket and lock file (/tmp/<name>
+ * and /tmp/<name>.lock) are removed by the runtime's destructor at exit(),
+ * which a peer's child, leaving with _exit, never runs: removes them. */
+static void
+runtime_end(void)
+{
+    char name[64], path[96];
+
+    iox_runtime_shutdown();
+    runtime_name(name, sizeof name);
+    snprintf(path, sizeof path, "/tmp/%s", name);
+    unlink(path);
+    snprintf(path, sizeof path, "/tmp/%s.lock", name);
+    unlink(path);
 }
 
 /* Makes a publisher of q's service into storage that waits for a slow
@@ -212,7 +235,7 @@ iq_detach(void *hp)
         iox_sub_deinit(h->sub);
     }
     free(h);
-    iox_runtime_shutdown();
+    runtime_end();
 }
 
 static void
@@ -222,7 +245,7 @@ iq_close(void *shared)
 
     if (q->end_pub != NULL) {
         iox_pub_deinit(q->end_pub);
-        iox_runtime_shutdown();
+        runtime_end();
     }
     free(q);
 }
