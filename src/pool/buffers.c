@@ -6,9 +6,9 @@
  * pages cost nothing until used; a smaller one comes from the library's
  * allocator. A header before each buffer says which it is, so one free
  * takes them all. A worker's buffers are always mappings (map_grow): a
- * forked worker never calls the allocator (see pool_internal.h). Also the
- * receive into such a buffer, grown for a longer message, and a plain
- * copy of bytes for results handed to callers. Context: any thread. */
+ * forked worker never calls the allocator (see pool_internal.h). Also a
+ * plain copy of bytes for results handed to callers. Context: any
+ * thread. */
 #include "pool_internal.h"
 
 #include <string.h>
@@ -51,7 +51,7 @@ big_alloc(size_t size, bool zeroed, bool heap)
     if (size < MP__POOL_BIG) {
         /* A mapping of its own: its zero pages cost nothing until used
          * (calloc could take them from a malloc heap and clear them all,
-         * a page fault each, for a buffer big_take_into may never fill). */
+         * a page fault each, for a buffer a reply may never fill). */
         void *map = mp__plat_map_anon(false, total);
         if (map == NULL) {
             return NULL;
@@ -121,25 +121,6 @@ mp__pool_big_free(void *p)
         mp__free(h);
     } else {
         mp__plat_unmap(h->map, h->map_len);
-    }
-}
-
-ssize_t
-mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
-                       mp_duration_t timeout)
-{
-    for (;;) {
-        ssize_t n = mp_queue_get_into(q, *buf, *cap, timeout);
-        if (n != MP_EMSGSIZE) {
-            return n;
-        }
-        /* Longer than the buffer (the message stays queued): double it.
-         * Its old bytes need not survive. */
-        if (*cap > SIZE_MAX / 4 ||
-            mp__pool_map_grow(buf, cap, *cap < 4096 ? 8192 : *cap * 2, 0) !=
-                0) {
-            return MP_ENOMEM;
-        }
     }
 }
 

@@ -148,16 +148,12 @@ int mp__pool_launch_worker(const mp__pool_launch_t *l, mp__worker_ctx_t *ctx,
  * map_grow grows *buf (of *cap bytes, NULL and 0 at first; a mapping from
  * map_grow, big_alloc or big_alloc_raw) to at least need bytes, keeping
  * its first keep bytes, doubling from one page; returns 0 or MP_ENOMEM.
- * big_take_into is mp_queue_get_into into *buf (the same kind of buffer,
- * kept from call to call), growing it with map_grow for a longer message.
  * Context: any thread. */
 #define MP__POOL_BIG ((size_t)1 << 20)
 void *mp__pool_big_alloc(size_t size);
 void *mp__pool_big_alloc_raw(size_t size);
 void mp__pool_big_free(void *p);
 int mp__pool_map_grow(char **buf, size_t *cap, size_t need, size_t keep);
-ssize_t mp__pool_big_take_into(mp_queue_t *q, char **buf, size_t *cap,
-                               mp_duration_t timeout);
 
 /* map.c: the default chunk size of map (see mp_pool_chunksize): Python's
  * ceil(nitems / (4 * nproc)), cut down so that a chunk of items of

@@ -338,26 +338,32 @@ mp__pool_worker_main(void *arg)
     }
     reply_buf_t rb = {0};
     fn_cache_t fc = {0};
-    /* Tasks come into one buffer, kept: large ones reuse warm memory. */
-    size_t in_cap = 0;
-    char *in = NULL;
     int code = 0;
     for (long done = 0; code == 0 && (w->maxtasks == 0 || done < w->maxtasks);
          done++) {
-        ssize_t n =
-            mp__pool_big_take_into(w->inbox, &in, &in_cap, MP_WAIT_FOREVER);
+        /* A task is read where it lies in the inbox's memory, given back
+         * once its reply is built: no copy of a chunk's items into a
+         * buffer of the worker's first (issue 20). Should the worker die
+         * holding it, the pool still has the task (its job). */
+        void *in = NULL;
+        ssize_t n = mp_queue_get_begin(w->inbox, &in, MP_WAIT_FOREVER);
         if (n < (ssize_t)sizeof(mp__task_hdr_t)) {
+            if (n >= 0) {
+                (void)mp_queue_get_release(w->inbox, in);
+            }
             code = n < 0 ? 1 : 0;
             break;
         }
         uint32_t kind;
         memcpy(&kind, in, sizeof kind);
         if (kind == MP__TASK_STOP) {
+            (void)mp_queue_get_release(w->inbox, in);
             break;
         }
         const void *reply;
         size_t reply_len;
         int err = run_task(w, in, (size_t)n, &rb, &fc, &reply, &reply_len);
+        (void)mp_queue_get_release(w->inbox, in);
         if (err == 0) {
             err = mp_queue_put(w->results, reply, reply_len, MP_WAIT_FOREVER);
         }
@@ -365,7 +371,6 @@ mp__pool_worker_main(void *arg)
             code = 1;
         }
     }
-    mp__pool_big_free(in);
     mp__pool_big_free(rb.out.buf);
     mp__pool_big_free(rb.out.err);
     mp__pool_big_free(rb.tab_mem);
