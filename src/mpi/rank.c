@@ -10,16 +10,14 @@
  * or broken by its initializer (INITFAIL). Each task message (a chunk of
  * one or more items) goes to the local pool as it came
  * (mp__pool_submit_raw): a child runs it, and its DONE reply goes back to
- * the parent as it came, with the parent's slot and task id, sent by the
- * local pool's handler thread itself (the task's sink), so that a reply
- * does not wait for this loop to wake up.
+ * the parent as it came, with the parent's slot and task id; the local
+ * pool's handler thread hands it over (a sink) and this loop sends it.
  * When the task fails for a reason of the rank (its child killed or
  * crashed, the timeout, a broken local pool), each item carries its
  * library code (MP__ITEM_CODE) and a message naming the rank and host. STOP
- * closes the local pool and KILL terminates it; both end with ENDED. The
- * MPI calls are this loop's and the sinks' (MPI_THREAD_SERIALIZED: one at a
- * time, under the rank's wire_mu); idle, the loop waits with the back-off
- * of wire.c. */
+ * closes the local pool and KILL terminates it; both end with ENDED. All MPI
+ * calls are made by this one thread; idle, it waits with the back-off of
+ * wire.c. */
 #include "mpi_internal.h"
 
 #include <signal.h>
@@ -37,17 +35,18 @@ typedef struct init_wrap {
     mp_value_t *rc; /* shared: what a failed initializer returned */
 } init_wrap_t;
 
-/* One task message in the local pool. The sink sends its reply and sets
- * ended under the rank's mu; the rest is the loop's. */
+/* One task message in the local pool. The sink sets reply and ended
+ * under the rank's mu; the rest is the loop's. */
 typedef struct rtask {
     struct rtask *next;
     struct rank *rk;
-    struct lpool *lp;
     uint32_t slot;
     uint64_t gen;
     uint64_t id; /* the parent's */
     size_t nitems;
     bool ended;
+    void *reply; /* the parent's REPLY payload; NULL: out of memory */
+    size_t reply_len;
 } rtask_t;
 
 /* One of the parent's pools, as this rank runs it. */
@@ -59,8 +58,6 @@ typedef struct lpool {
     init_wrap_t wrap;
     mp_result_t *probe;
     bool stopping;
-    bool silenced; /* under wire_mu: its tasks' replies are dropped (the
-                      parent was told it ended, or it is being freed) */
     rtask_t *tasks;
 } lpool_t;
 
@@ -71,10 +68,8 @@ typedef struct rank {
     char host[MPI_MAX_PROCESSOR_NAME + 1];
     lpool_t *pools;
     bool shutdown;
-    /* Every call on wire (MPI), the loop's and the sinks'. */
-    pthread_mutex_t wire_mu;
     /* The sinks (local pools' handler threads) and the loop: ended
-     * counts the tasks ended and not yet freed; cv says one ended. */
+     * counts the tasks ended and not yet sent; cv says one ended. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t ended;
@@ -107,48 +102,14 @@ probe_task(const void *in, size_t in_len, mp_pool_out_t *out)
     return 0;
 }
 
-/* Sends or aborts: the parent waits for every message (wire_mu held). */
-static void
-must_send_locked(rank_t *rk, const mp__mpi_hdr_t *h, const void *a, size_t alen,
-                 const void *b, size_t blen)
-{
-    if (mp__mpi_wire_send2(&rk->wire, 0, h, a, alen, b, blen) != 0) {
-        mp__mpi_abort(rk->wire.comm, "out of memory sending a message");
-    }
-}
-
-/* Takes wire_mu, yielding while the loop holds it (its MPI calls are
- * short): a sleep on the mutex would cost the reply a wake-up. */
-static void
-lock_wire(rank_t *rk)
-{
-    while (pthread_mutex_trylock(&rk->wire_mu) != 0) {
-        rk->br->yield();
-    }
-}
-
-/* must_send_locked, taking wire_mu. */
+/* Sends or aborts: the parent waits for every message. */
 static void
 must_send(rank_t *rk, const mp__mpi_hdr_t *h, const void *a, size_t alen,
           const void *b, size_t blen)
 {
-    lock_wire(rk);
-    must_send_locked(rk, h, a, alen, b, blen);
-    pthread_mutex_unlock(&rk->wire_mu);
-}
-
-/* wire_poll under wire_mu; -1 (nothing there) while a sink holds it: a
- * sink sending a reply never waits for this loop's polling, and the next
- * poll looks again. */
-static int
-poll_parent(rank_t *rk, mp__mpi_hdr_t *h, void **payload, size_t *len)
-{
-    if (pthread_mutex_trylock(&rk->wire_mu) != 0) {
-        return -1;
+    if (mp__mpi_wire_send2(&rk->wire, 0, h, a, alen, b, blen) != 0) {
+        mp__mpi_abort(rk->wire.comm, "out of memory sending a message");
     }
-    int from = mp__mpi_wire_poll(&rk->wire, 0, h, payload, len);
-    pthread_mutex_unlock(&rk->wire_mu);
-    return from;
 }
 
 /* Sends lp's slot a reply of kind (READY, INITFAIL) with init_rc. */
@@ -216,37 +177,17 @@ fail_reply(const rtask_t *t, int err, const char *text, bool has_exit,
     return buf;
 }
 
-/* Ends t: sends reply (len bytes, the parent's REPLY payload; NULL: out
- * of memory, the items fail with MP_ENOMEM) unless its pool was silenced,
- * frees it, and marks t ended for the loop. Runs in the thread that ended
- * t (a sink: the local pool's handler thread; or the loop). */
+/* Marks t ended with reply (len bytes; NULL: out of memory). */
 static void
 end_task(rtask_t *t, void *reply, size_t len)
 {
-    rank_t *rk = t->rk;
-    const lpool_t *lp = t->lp;
-    lock_wire(rk);
-    if (!lp->silenced) {
-        if (reply == NULL) {
-            reply = fail_reply(t, MP_ENOMEM, "out of memory on the rank", false,
-                               0, &len);
-        }
-        if (reply == NULL) {
-            mp__mpi_abort(rk->wire.comm, "out of memory answering a task");
-        }
-        mp__mpi_hdr_t h = {.kind = MP__MPI_REPLY,
-                           .pool = lp->id,
-                           .slot = lp->slot,
-                           .gen = lp->gen};
-        must_send_locked(rk, &h, reply, len, NULL, 0);
-    }
-    pthread_mutex_unlock(&rk->wire_mu);
-    free(reply);
-    pthread_mutex_lock(&rk->mu);
+    pthread_mutex_lock(&t->rk->mu);
+    t->reply = reply;
+    t->reply_len = len;
     t->ended = true;
-    rk->ended++;
-    pthread_cond_broadcast(&rk->cv);
-    pthread_mutex_unlock(&rk->mu);
+    t->rk->ended++;
+    pthread_cond_broadcast(&t->rk->cv);
+    pthread_mutex_unlock(&t->rk->mu);
 }
 
 /* The sink of a forwarded task: its child's reply, as the parent's. */
@@ -279,22 +220,18 @@ sink_fail(void *arg, int err, const char *msg, bool has_exit, int exitcode)
 
 static const mp__pool_sink_t task_sink = {.done = sink_done, .fail = sink_fail};
 
-/* From now on the replies of lp's tasks are dropped: the parent is told
- * (or was told) that lp ended, and nothing of lp may follow that. */
 static void
-lpool_silence(rank_t *rk, lpool_t *lp)
+rtask_free(rtask_t *t)
 {
-    lock_wire(rk);
-    lp->silenced = true;
-    pthread_mutex_unlock(&rk->wire_mu);
+    free(t->reply);
+    free(t);
 }
 
 /* Frees lp: terminates its local pool first unless it was joined. */
 static void
-lpool_free(rank_t *rk, lpool_t *lp)
+lpool_free(lpool_t *lp)
 {
     /* Destroying the pool ends its tasks first (their sinks run). */
-    lpool_silence(rk, lp);
     mp_result_destroy(lp->probe);
     mp_pool_destroy(lp->pool);
     while (lp->tasks != NULL) {
@@ -305,7 +242,7 @@ lpool_free(rank_t *rk, lpool_t *lp)
             t->rk->ended--;
             pthread_mutex_unlock(&t->rk->mu);
         }
-        free(t);
+        rtask_free(t);
     }
     mp_value_destroy(lp->wrap.rc);
     free(lp->wrap.arg);
@@ -386,9 +323,8 @@ open_pool(rank_t *rk, const mp__mpi_hdr_t *h, const char *p, size_t len)
     if (err != 0) {
         /* The parent counts it as a worker that died at start. */
         rk->pools = lp->next;
-        lpool_silence(rk, lp);
         send_ended(rk, lp, err);
-        lpool_free(rk, lp);
+        lpool_free(lp);
     }
 }
 
@@ -414,7 +350,6 @@ start_task(rank_t *rk, lpool_t *lp, const void *msg, size_t len)
         mp__mpi_abort(rk->wire.comm, "cannot take a task");
     }
     *t = (rtask_t){.rk = rk,
-                   .lp = lp,
                    .slot = lp->slot,
                    .gen = lp->gen,
                    .id = th.id,
@@ -429,10 +364,9 @@ start_task(rank_t *rk, lpool_t *lp, const void *msg, size_t len)
     }
 }
 
-/* Frees lp's ended tasks (their replies went); returns whether there
- * were. */
+/* Sends the replies of lp's ended tasks; returns whether there were. */
 static bool
-free_ended_tasks(rank_t *rk, lpool_t *lp)
+send_ended_tasks(rank_t *rk, lpool_t *lp)
 {
     rtask_t *done = NULL;
     pthread_mutex_lock(&rk->mu);
@@ -449,10 +383,22 @@ free_ended_tasks(rank_t *rk, lpool_t *lp)
     }
     pthread_mutex_unlock(&rk->mu);
     bool any = done != NULL;
+    mp__mpi_hdr_t h = {.kind = MP__MPI_REPLY,
+                       .pool = lp->id,
+                       .slot = lp->slot,
+                       .gen = lp->gen};
     while (done != NULL) {
         rtask_t *t = done;
         done = t->next;
-        free(t);
+        if (t->reply == NULL) {
+            t->reply = fail_reply(t, MP_ENOMEM, "out of memory on the rank",
+                                  false, 0, &t->reply_len);
+        }
+        if (t->reply == NULL) {
+            mp__mpi_abort(rk->wire.comm, "out of memory answering a task");
+        }
+        must_send(rk, &h, t->reply, t->reply_len, NULL, 0);
+        rtask_free(t);
     }
     return any;
 }
@@ -473,7 +419,7 @@ serve_pool(rank_t *rk, lpool_t *lp, bool *freed)
         lp->probe = NULL;
         busy = true;
     }
-    busy |= free_ended_tasks(rk, lp);
+    busy |= send_ended_tasks(rk, lp);
     if (lp->stopping && lp->tasks == NULL &&
         (lp->pool == NULL || mp_pool_join(lp->pool, MP_NO_WAIT) == 0)) {
         send_ended(rk, lp, 0);
@@ -514,9 +460,8 @@ handle(rank_t *rk, const mp__mpi_hdr_t *h, void *p, size_t len)
                 break;
             }
         }
-        lpool_silence(rk, lp);
         send_ended(rk, lp, -SIGKILL);
-        lpool_free(rk, lp);
+        lpool_free(lp);
     } else if (h->kind == MP__MPI_SHUTDOWN) {
         rk->shutdown = true;
     }
@@ -563,7 +508,7 @@ answer_hello(rank_t *rk, const void *caller)
         mp__mpi_hdr_t h;
         void *p;
         size_t len;
-        if (poll_parent(rk, &h, &p, &len) < 0) {
+        if (mp__mpi_wire_poll(&rk->wire, 0, &h, &p, &len) < 0) {
             mp__mpi_idle_wait(&idle, rk->br);
             continue;
         }
@@ -596,7 +541,6 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
 {
     rank_t rk = {.br = br};
     pthread_mutex_init(&rk.mu, NULL);
-    pthread_mutex_init(&rk.wire_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -616,7 +560,7 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
             mp__mpi_hdr_t h;
             void *p;
             size_t len;
-            if (poll_parent(&rk, &h, &p, &len) < 0) {
+            if (mp__mpi_wire_poll(&rk.wire, 0, &h, &p, &len) < 0) {
                 break;
             }
             busy = true;
@@ -633,18 +577,15 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
             busy |= serve_pool(&rk, lp, &freed);
             if (freed) {
                 *pp = lp->next;
-                lpool_free(&rk, lp);
+                lpool_free(lp);
             } else {
                 pp = &lp->next;
             }
         }
-        lock_wire(&rk);
         (void)mp__mpi_wire_progress(&rk.wire);
-        pthread_mutex_unlock(&rk.wire_mu);
-        /* With tasks running, spin briefly, then wait for one to end
-         * (woken at once) rather than nap: their replies do not need this
-         * loop (the sinks send them), but the parent's next task is
-         * probably near after one ended. Without, spin longer, then nap. */
+        /* With tasks running, wait for one to end (woken at once) rather
+         * than nap; without, the parent's next task is
+         * probably near after an answer: spin longer. */
         bool running = tasks_running(&rk);
         if (busy) {
             mp__mpi_idle_busy(&idle, br);
@@ -661,15 +602,12 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
     while (rk.pools != NULL) {
         lpool_t *lp = rk.pools;
         rk.pools = lp->next;
-        lpool_free(&rk, lp);
+        lpool_free(lp);
     }
     mp__mpi_hdr_t bye = {.kind = MP__MPI_BYE};
     must_send(&rk, &bye, NULL, 0, NULL, 0);
-    lock_wire(&rk);
     mp__mpi_wire_flush(&rk.wire);
-    pthread_mutex_unlock(&rk.wire_mu);
     pthread_cond_destroy(&rk.cv);
     pthread_mutex_destroy(&rk.mu);
-    pthread_mutex_destroy(&rk.wire_mu);
     return accepted ? 0 : MP_EPROTO;
 }
