@@ -200,7 +200,7 @@ start_check_locked(const mp_process_t *p)
 }
 
 /* Opens /dev/null for the child's stdin, as Python's child bootstrap does:
- * made by the parent before fork (and copied into the child by it), so
+ * made by the parent before the fork, which copies it into the child, so
  * that nothing the child does before its target can fail. Returns the fd
  * (read-only, close-on-exec, above stderr) or a negative error. Context:
  * the parent, before fork. */
@@ -243,8 +243,8 @@ stdin_may_hold_input(void)
 }
 
 /* The two pipes of a child started without pidfds (see the top): the
- * child's sentinel (the child keeps wr) and its parent-death pipe (the
- * parent keeps wr); all -1 with pidfds. */
+ * child's sentinel, whose wr the child keeps, and its parent-death pipe,
+ * whose wr the parent keeps; all -1 with pidfds. */
 typedef struct sentinel_pipes {
     int sent_rd, sent_wr, pdeath_rd, pdeath_wr;
 } sentinel_pipes_t;
@@ -346,7 +346,7 @@ run_child(mp_process_t *p, pid_t parent, int devnull,
 
 /* Forks the child of p. On success stores its pid, its sentinel (a pidfd,
  * or a pipe's read end) and, without pidfds, the write end of its
- * parent-death pipe (else -1); on failure no child is left. Returns 0 or a
+ * parent-death pipe, else -1; on failure no child is left. Returns 0 or a
  * negative error. Registry lock not held (fork needs no registry lock).
  * Not inlined: the child returns from fork into it, so it belongs with the
  * child's path. */
@@ -540,8 +540,8 @@ mp_process_start(mp_process_t *p)
 /* Waits, after child pid's sentinel fired and it could not be reaped, for
  * it to become reapable: a pipe sentinel fires when the child's fds are
  * closed, a moment before it is a zombie, or long before when it closed
- * its end itself. Without a deadline it blocks in waitid (not reaping),
- * else it sleeps a millisecond (at most until deadline), so that join
+ * its end itself. Without a deadline it blocks in a waitid that does not
+ * reap; else it sleeps a millisecond, at most until deadline, so that join
  * does not spin. Registry lock not held. */
 static void
 wait_after_sentinel(pid_t pid, int64_t deadline)

@@ -58,13 +58,13 @@ static mp_process_t par_proc = {
     .pidfd = -1,
 };
 /* Without pidfds (see mp__registry_hold_wfd_locked): the write end of this
- * process's own sentinel pipe (-1 in the main process, or with pidfds),
- * and the write ends of its children's parent-death pipes. Not
+ * process's own sentinel pipe, which is -1 in the main process or with
+ * pidfds, and the write ends of its children's parent-death pipes. Not
  * fork-local: a child must see them to close them. Registry lock. */
 static int own_sentinel_wfd = -1;
 static int *held_wfds;
 static size_t held_n, held_cap;
-/* par_proc.pidfd is a parent-death pipe (without pidfds), not a pidfd. */
+/* par_proc.pidfd is a parent-death pipe without pidfds, not a pidfd. */
 static bool par_pipe;
 
 MP__FORK_CHILD_PATH static void run_exit_work(void);
@@ -222,7 +222,7 @@ mp__process_reap_locked(mp_process_t *p)
     if (r == p->pid) {
         p->exitcode = code;
     } else {
-        /* ECHILD: someone else reaped it (waitpid(-1) elsewhere, or
+        /* ECHILD: someone else reaped it (a wait for any child elsewhere, or
          * SIGCHLD ignored), so it is gone and its status is lost. */
         p->exitcode = 255;
     }

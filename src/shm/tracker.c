@@ -1,28 +1,28 @@
 /* SPDX-License-Identifier: MIT */
-/* tracker.c - the shared-memory tracker: a helper process that shm_unlink()s
+/* tracker.c - the shared-memory tracker: a helper process that unlinks
  * the named segments a process tree created and did not unlink, once every
  * process of that tree has exited, however it ended (SIGKILL included).
  *
  * Protocol and lifecycle
  * ----------------------
  * - Start: lazily, on the first mp__tracker_register() in a process that has
- *   no connection. The caller makes a close-on-exec socketpair (AF_UNIX,
- *   stream) and double-forks with _Fork() (no atfork handlers run, so the
+ *   no connection. The caller makes a close-on-exec socket pair (an AF_UNIX
+ *   stream) and double-forks with _Fork, which runs no atfork handler (so the
  *   caller may hold any lock and be multi-threaded): an intermediate child
- *   forks the tracker and _exit()s; the caller reaps the intermediate at
+ *   forks the tracker and exits at once; the caller reaps the intermediate at
  *   once and reads the tracker's pid from a one-shot pipe, on which the
  *   tracker sends it once it has detached. So the tracker is not our child
- *   (never our zombie) and, after setsid(), not in our process group or
+ *   (never our zombie) and, in a session of its own, not in our group or
  *   session.
  * - Connection: the tracker holds one end of the socketpair, alone: the
- *   caller closes its copy before anything else can fork (fork() waits for
- *   tracker_mutex in our fork handler, and the start holds it). The caller
- *   keeps the other end, the write end. fork() duplicates it into every
+ *   caller closes its copy before anything else can fork: a fork waits for
+ *   tracker_mutex in our fork handler, and the start holds it. The caller
+ *   keeps the other end, the write end. A fork duplicates it into every
  *   child, so the children of the tree register their own names with the
- *   same tracker and keep it alive; exec() drops it (close-on-exec). The
+ *   same tracker and keep it alive; an exec drops it (close-on-exec). The
  *   intermediate closes its copy, or EOF would never come.
  * - Messages: lines "R /name\n" (register) and "U /name\n" (unregister),
- *   each one non-blocking send() of under 260 bytes, which an AF_UNIX stream
+ *   each one non-blocking send of under 260 bytes, which an AF_UNIX stream
  *   queues as one buffer, whole or not at all (EAGAIN), so lines from
  *   different processes never interleave. The table is a multiset: "U"
  *   removes one matching "R", so an unlink by one process racing a
@@ -34,11 +34,11 @@
  *   reused by the next file. They are names like the others in every
  *   table.
  * - End: when the last write end is closed (every process of the tree has
- *   exited or called mp_shutdown()), read() returns 0; the tracker
- *   shm_unlink()s every name still registered, unlinks every socket file
+ *   exited or called mp_shutdown), its read returns 0; the tracker
+ *   unlinks every segment name still registered, unlinks every socket file
  *   still registered that is still the registered file (a later owner's
- *   socket at that path is left alone), then rmdir()s the directories
- *   (those left empty), and _exit()s.
+ *   socket at that path is left alone), then removes the directories
+ *   (those left empty), and exits.
  * - Cost: a write that wakes a sleeping reader costs several times one that
  *   does not. After draining the socket the tracker therefore pauses
  *   briefly before it blocks again, so a burst of create/unlink calls wakes
@@ -208,11 +208,11 @@ tracker_ctime_ns(const struct stat *st)
            (unsigned long long)st->st_ctim.tv_nsec;
 }
 
-/* Removes what every registered name names: shm_unlink() for a "/name"
- * (on Linux a plain unlink() in /dev/shm: it does not allocate), unlink()
- * for a socket file that is still the registered file, and for a pending
+/* Removes what every registered name names: the segment of a "/name"
+ * (on Linux a plain unlink in /dev/shm: it does not allocate), the file
+ * of a socket file that is still the registered file, and for a pending
  * socket (its process died between bind and registering the file) if it
- * is a socket nobody listens on, then rmdir() for the directories (after
+ * is a socket nobody listens on, then a removal of the directories (after
  * the files that were in them). */
 static void
 table_unlink_all(const tracker_table_t *t)
