@@ -2,10 +2,12 @@
 /* test-spin.c - spinning waits never hold the CPU their peer needs (issue
  * 20): the spin learner's policy (mp__spin_*: rest after misses, resume
  * when a spin pays); a connection's receive that spins yields to a peer
- * pinned to its CPU, so the peer answers before the reader has to sleep;
+ * pinned to its CPU, so the peer answers before the reader has to sleep,
+ * and once it has learnt that its replies come only while the peer holds
+ * its CPU it waits in one blocking read (no empty read, no yield);
  * a queue handle whose pause spins keep ending empty (its peer shares its
- * CPU) stops pausing. Every check counts events (sleeps, pauses), none
- * reads a clock. */
+ * CPU) stops pausing. Every check counts events (sleeps, pauses, reads,
+ * yields), none reads a clock. */
 #include "runner.h"
 
 #include "ipc/ipc_internal.h"
@@ -125,10 +127,12 @@ TEST(spin_learner_rests_while_spins_miss_and_resumes_when_they_pay)
 #define CONN_WARM 10
 #define CONN_PAIRS (CONN_WARM + 200)
 
-/* Child of the connection test: echoes one message on each mine[i]. */
+/* Child of the connection tests: echoes trips messages on each of
+ * mine[0..conns), one on each in turn. */
 struct conn_echo {
     mp_conn_t *mine[CONN_PAIRS];
     mp_conn_t *theirs[CONN_PAIRS];
+    int conns, trips;
 };
 
 static int
@@ -136,14 +140,17 @@ conn_echo_child(void *p)
 {
     struct conn_echo *e = p;
     char buf[8];
-    for (int i = 0; i < CONN_PAIRS; i++) {
+    for (int i = 0; i < e->conns; i++) {
         mp_conn_destroy(e->theirs[i]);
     }
-    for (int i = 0; i < CONN_PAIRS; i++) {
-        ssize_t n = mp_conn_recv_bytes_into(e->mine[i], buf, sizeof buf, 60000);
-        if (n < 0 ||
-            mp_conn_send_bytes(e->mine[i], buf, (size_t)n, 60000) != 0) {
-            return 1;
+    for (int t = 0; t < e->trips; t++) {
+        for (int i = 0; i < e->conns; i++) {
+            ssize_t n =
+                mp_conn_recv_bytes_into(e->mine[i], buf, sizeof buf, 60000);
+            if (n < 0 ||
+                mp_conn_send_bytes(e->mine[i], buf, (size_t)n, 60000) != 0) {
+                return 1;
+            }
         }
     }
     return 0;
@@ -161,7 +168,7 @@ TEST_TIMEOUT(conn_spinning_reader_yields_to_a_peer_on_its_cpu, 120)
 {
     cpu_set_t saved;
     pin_to_one_cpu(&saved);
-    static struct conn_echo e;
+    static struct conn_echo e = {.conns = CONN_PAIRS, .trips = 1};
     for (int i = 0; i < CONN_PAIRS; i++) {
         ASSERT_OK(mp_pipe(&e.theirs[i], &e.mine[i], true));
     }
@@ -186,6 +193,59 @@ TEST_TIMEOUT(conn_spinning_reader_yields_to_a_peer_on_its_cpu, 120)
     unpin(&saved);
     /* the reader's sleeps in its counted round trips */
     ASSERT_LT(sleeps, (CONN_PAIRS - CONN_WARM) / 4);
+}
+
+/* The parent's connection reads, empty reads and spin yields
+ * (mp__conn_test_hook). */
+static long g_reads, g_empty_reads, g_yields;
+
+static void
+count_conn_calls(int point)
+{
+    g_reads += point == MP__CONN_HOOK_READ;
+    g_empty_reads += point == MP__CONN_HOOK_READ_EMPTY;
+    g_yields += point == MP__CONN_HOOK_YIELD;
+}
+
+/* A request/reply pair on one CPU, over one connection: every reply comes
+ * while the peer holds the reader's CPU (during a yield), so a spin never
+ * catches it awake and a blocking read would do as well with fewer calls.
+ * Once the connection has learnt that (the warm-up), a receive is one
+ * blocking read of the header (a poll, then the read, with a deadline)
+ * and one of the payload: no read that finds nothing, no yield (bar a
+ * rare probe spin). Before, each receive read
+ * once in vain and yielded (about 1000 of each here), or, where strangers
+ * held the CPU at its yields, rested in a read with MSG_DONTWAIT that
+ * found nothing before the blocking one. */
+TEST_TIMEOUT(conn_reader_sharing_the_peers_cpu_blocks_in_one_read, 120)
+{
+    cpu_set_t saved;
+    pin_to_one_cpu(&saved);
+    static struct conn_echo e = {.conns = 1, .trips = WARM_TRIPS + TRIPS};
+    ASSERT_OK(mp_pipe(&e.theirs[0], &e.mine[0], true));
+    mp_conn_t *c = e.theirs[0]; /* the parent's end */
+    pid_t pid = mpt_fork(conn_echo_child, &e);
+    char buf[8] = "request";
+    mp__conn_test_hook = count_conn_calls;
+    for (int i = 0; i < WARM_TRIPS + TRIPS; i++) {
+        if (i == WARM_TRIPS) {
+            g_reads = g_empty_reads = g_yields = 0;
+        }
+        ASSERT_OK(mp_conn_send_bytes(c, buf, sizeof buf, MP_WAIT_FOREVER));
+        /* every other receive has a deadline: its wait is a poll */
+        mp_duration_t timeout = i % 2 ? 60000 : MP_WAIT_FOREVER;
+        ASSERT_EQ(mp_conn_recv_bytes_into(c, buf, sizeof buf, timeout),
+                  (ssize_t)sizeof buf);
+    }
+    mp__conn_test_hook = NULL;
+    long reads = g_reads, empty = g_empty_reads, yields = g_yields;
+    ASSERT_EQ(mpt_join(pid), 0);
+    mp_conn_destroy(e.theirs[0]);
+    mp_conn_destroy(e.mine[0]);
+    unpin(&saved);
+    ASSERT_LT(empty, TRIPS / 20);
+    ASSERT_LT(yields, TRIPS / 20);
+    ASSERT_LT(reads, 2 * TRIPS + TRIPS / 20); /* header and payload */
 }
 
 /* The parent's pauses in queue waits (MP__QUEUE_HOOK_WAIT_PAUSE). */

@@ -39,10 +39,20 @@ struct mp_conn {
  * burns the time slice the peer needs), and where nothing else wants the
  * CPU the yield returns at once. And a connection spins only while it
  * pays (mp__spin_*): after a few windows in a row that closed without
- * data (a slow peer, or a stranger that took the CPU at a yield), its next
- * reads sleep at once for a while; a probe spin that catches data makes
- * it spin again. */
+ * data (a slow peer), or whose data came only while another thread held
+ * this CPU at a yield (the peer shares this CPU, or a stranger ran), its
+ * next receives skip the spin and sleep in one blocking read; a probe
+ * spin that catches data awake makes it spin again. */
 #define CONN_SPIN_NS 30000
+/* A yield after which the data was there, and which (with the read that
+ * found the data) took longer than this, let another thread run on this
+ * CPU: the peer, or a stranger while the peer answered elsewhere. Either
+ * way a blocking read would have served as well without the spin's extra
+ * calls, so the spin did not pay. An idle CPU's yield and a read take
+ * about 1 us here. */
+#define CONN_HANDOFF_NS 4000
+
+void (*mp__conn_test_hook)(int point);
 
 static int conn_new(mp_conn_t **out, int fd, bool readable, bool writable,
                     bool is_socket);
@@ -353,45 +363,64 @@ conn_write_all(mp_conn_t *c, struct iovec *iov, int iovcnt)
     return 0;
 }
 
+/* Calls the test hook, if a test set one. */
+static inline void
+conn_hook(int point)
+{
+    void (*fn)(int) = mp__conn_test_hook;
+    if (fn != NULL) {
+        fn(point);
+    }
+}
+
+/* A receive's spin window: until < 0 before it opens (the receive may
+ * spin), the time it closes while open, 0 once closed or when the receive
+ * does not spin; yield_at is when its last yield began. */
+struct conn_spin {
+    int64_t until;
+    int64_t yield_at;
+};
+
 /* Whether a read of c that found no data should try again at once; if
  * so, it has yielded the CPU first (a peer on this CPU answers meanwhile).
- * The first call opens c's spin window (*until < 0 before it), unless c
- * rests (mp__spin_begin); the window closes (*until = 0) after
- * CONN_SPIN_NS or at deadline, whichever comes first: a miss. */
+ * The first call opens the window s (s->until < 0 before it); the window
+ * closes (s->until = 0) after CONN_SPIN_NS or at deadline, whichever comes
+ * first: a miss. */
 static bool
-conn_spin_again(mp_conn_t *c, int64_t *until, int64_t deadline)
+conn_spin_again(mp_conn_t *c, struct conn_spin *s, int64_t deadline)
 {
-    if (!c->spin || *until == 0) {
+    if (s->until == 0) {
         return false;
     }
     int64_t now = mp__now_ns();
-    if (*until < 0) {
-        if (!mp__spin_begin(&c->learn)) {
-            *until = 0;
-            return false;
-        }
-        *until = now + CONN_SPIN_NS;
-        if (deadline != MP__NO_DEADLINE && deadline < *until) {
-            *until = deadline;
+    if (s->until < 0) {
+        s->until = now + CONN_SPIN_NS;
+        if (deadline != MP__NO_DEADLINE && deadline < s->until) {
+            s->until = deadline;
         }
     }
-    if (now >= *until) {
-        *until = 0;
+    if (now >= s->until) {
+        s->until = 0;
         mp__spin_missed(&c->learn);
         return false;
     }
+    s->yield_at = now;
+    conn_hook(MP__CONN_HOOK_YIELD);
     mp__plat_yield();
     return true;
 }
 
-/* Records how a spin of c that caught its data went: within its window
- * (it ends at until) it paid; later, a yield let something else hold the
- * CPU past the window (a stranger, for a time slice), which cost more than
- * a sleep would have: a miss. */
+/* Records how the spin s of c that caught its data went: within its
+ * window and right after a short yield it paid. Caught later, a yield let
+ * something else hold the CPU past the window (a stranger, for a time
+ * slice), which cost more than a sleep would have; caught after a long
+ * yield (CONN_HANDOFF_NS), it came while another thread held this CPU,
+ * which a sleep would have let run as well: misses both. */
 static void
-conn_spin_caught(mp_conn_t *c, int64_t until)
+conn_spin_caught(mp_conn_t *c, const struct conn_spin *s)
 {
-    if (mp__now_ns() <= until) {
+    int64_t now = mp__now_ns();
+    if (now <= s->until && now - s->yield_at <= CONN_HANDOFF_NS) {
         mp__spin_paid(&c->learn);
     } else {
         mp__spin_missed(&c->learn);
@@ -402,20 +431,25 @@ conn_spin_caught(mp_conn_t *c, int64_t until)
  * the current message has arrived: until then each read waits only until
  * deadline (MP_ETIMEDOUT) and end of stream is MP_EOF; afterwards end of
  * stream is MP_EPROTO, and reads wait without a deadline, so a timeout
- * never splits a message. Returns 0 or a negative error. */
+ * never splits a message. spin tells whether a read that finds no data
+ * may spin (conn_spin_again) before it sleeps. Returns 0 or a negative
+ * error. */
 static int
 conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
-                bool *started)
+                bool *started, bool spin)
 {
     uint8_t *p = buf;
     /* A readiness wait (mp__plat_poll_in) only where a read could block
      * past the deadline: a wait without one is a plain blocking read (one
-     * system call, not two), and a socket is first tried with
-     * MSG_DONTWAIT. After EAGAIN (the fd is non-blocking, or the data was
-     * not there) a spinning connection tries again until its window
-     * closes; then the readiness wait or the blocking read waits. */
-    bool must_poll = false;
-    int64_t spin_until = -1;
+     * system call, not two). A socket that may spin, or whose read has a
+     * deadline, is first tried with MSG_DONTWAIT. After EAGAIN (the fd is
+     * non-blocking, or the data was not there) a spinning read tries
+     * again until its window closes; then the readiness wait or the
+     * blocking read waits. A message's first read with a deadline that
+     * may not spin (its connection learnt that the data comes late) waits
+     * first: it would find nothing. */
+    bool must_poll = !spin && !*started && deadline != MP__NO_DEADLINE;
+    struct conn_spin s = {.until = spin ? -1 : 0, .yield_at = 0};
     while (n > 0) {
         int64_t wait_until = *started ? MP__NO_DEADLINE : deadline;
         bool timed = wait_until != MP__NO_DEADLINE;
@@ -430,12 +464,14 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
             must_poll = false;
         }
         size_t want = n < SSIZE_MAX ? n : SSIZE_MAX;
-        bool nowait = c->is_socket && (timed || (c->spin && spin_until != 0));
+        bool nowait = c->is_socket && (timed || s.until != 0);
         ssize_t got = nowait ? mp__plat_recv_nb(c->fd, p, want)
                              : mp__plat_read_some(c->fd, p, want);
+        conn_hook(MP__CONN_HOOK_READ);
         if (got == -EAGAIN) {
-            must_poll = !conn_spin_again(c, &spin_until, wait_until) &&
-                        (timed || !nowait);
+            conn_hook(MP__CONN_HOOK_READ_EMPTY);
+            must_poll =
+                !conn_spin_again(c, &s, wait_until) && (timed || !nowait);
             continue;
         }
         if (got < 0) {
@@ -444,9 +480,9 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
         if (got == 0) {
             return *started ? MP_EPROTO : MP_EOF;
         }
-        if (spin_until > 0) {
-            conn_spin_caught(c, spin_until);
-            spin_until = -1; /* a later part of the message: a new window */
+        if (s.until > 0) {
+            conn_spin_caught(c, &s);
+            s.until = -1; /* a later part of the message: a new window */
         }
         *started = true;
         p += got;
@@ -455,16 +491,18 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
     return 0;
 }
 
-/* Reads and decodes one frame header into *len, with the deadline rules
- * of conn_read_exact. Returns 0, MP_EPROTO for a malformed header, or a
- * read error. */
+/* Reads and decodes one frame header into *len, with the deadline and
+ * spin rules of conn_read_exact. Returns 0, MP_EPROTO for a malformed
+ * header, or a read error. */
 static int
-conn_read_header(mp_conn_t *c, int64_t deadline, bool *started, uint64_t *len)
+conn_read_header(mp_conn_t *c, int64_t deadline, bool *started, bool spin,
+                 uint64_t *len)
 {
     uint8_t hdr[MP__FRAME_HDR_MAX];
     size_t have = 0, need = MP__FRAME_HDR_SHORT;
     for (;;) {
-        int r = conn_read_exact(c, hdr + have, need - have, deadline, started);
+        int r = conn_read_exact(c, hdr + have, need - have, deadline, started,
+                                spin);
         if (r < 0) {
             return r;
         }
@@ -477,15 +515,16 @@ conn_read_header(mp_conn_t *c, int64_t deadline, bool *started, uint64_t *len)
 }
 
 /* Reads and drops len payload bytes of a message that is being refused,
- * keeping the stream at a message boundary. Returns 0 or an error. */
+ * keeping the stream at a message boundary (spin: conn_read_exact's).
+ * Returns 0 or an error. */
 static int
-conn_discard(mp_conn_t *c, uint64_t len)
+conn_discard(mp_conn_t *c, uint64_t len, bool spin)
 {
     uint8_t chunk[CONN_DISCARD_CHUNK];
     bool started = true;
     while (len > 0) {
         size_t n = len < sizeof chunk ? (size_t)len : sizeof chunk;
-        int r = conn_read_exact(c, chunk, n, MP__NO_DEADLINE, &started);
+        int r = conn_read_exact(c, chunk, n, MP__NO_DEADLINE, &started, spin);
         if (r < 0) {
             return r;
         }
@@ -507,9 +546,13 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
     if (r < 0) {
         return r;
     }
+    /* Whether this message's reads may spin: decided once, before the
+     * first read, so that a connection whose spins do not pay waits in
+     * one blocking read (no read that finds nothing, no yield). */
+    bool spin = c->spin && mp__spin_begin(&c->learn);
     bool started = false;
     uint64_t len = 0;
-    r = conn_read_header(c, deadline, &started, &len);
+    r = conn_read_header(c, deadline, &started, spin, &len);
     if (r < 0) {
         return r;
     }
@@ -518,7 +561,7 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
         too_long = true;
     }
     if (too_long) {
-        r = conn_discard(c, len);
+        r = conn_discard(c, len, spin);
         return r < 0 ? r : MP_EMSGSIZE;
     }
     void *dst = buf;
@@ -526,11 +569,11 @@ conn_recv(mp_conn_t *c, void **out, void *buf, size_t cap, size_t maxlen,
         /* One byte at least, so an empty message is a non-NULL buffer. */
         dst = mp__malloc(len > 0 ? (size_t)len : 1);
         if (dst == NULL) {
-            r = conn_discard(c, len);
+            r = conn_discard(c, len, spin);
             return r < 0 ? r : MP_ENOMEM;
         }
     }
-    r = conn_read_exact(c, dst, (size_t)len, deadline, &started);
+    r = conn_read_exact(c, dst, (size_t)len, deadline, &started, spin);
     if (r < 0) {
         if (out != NULL) {
             mp__free(dst);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ipc_internal.h - the message frame codec shared by every connection
- * (pipes today, Listener/Client later) and by fuzzers.
+ * (pipes today, Listener/Client later) and by fuzzers, and the test hook
+ * of a connection's receive (mp__conn_test_hook).
  *
  * The wire format is Python's multiprocessing.connection framing:
  *   len <= 0x7FFFFFFF : [int32 big-endian len] [payload]
@@ -37,6 +38,17 @@ size_t mp__frame_encode(uint64_t len, uint8_t hdr[MP__FRAME_HDR_MAX]);
  * an escaped length above MP__FRAME_LEN_MAX). */
 int mp__frame_decode(const uint8_t *hdr, size_t have, size_t *need,
                      uint64_t *len);
+
+/* Test hook of connection.c's receive (tests count calls, never time):
+ * when non-NULL it is called with one of these points. */
+/* A read of a connection's socket or pipe was made (header or payload). */
+#define MP__CONN_HOOK_READ 1
+/* That read found no data (EAGAIN): a spin's retry or a readiness wait
+ * follows. */
+#define MP__CONN_HOOK_READ_EMPTY 2
+/* A receive's spin yields the CPU once (conn_spin_again). */
+#define MP__CONN_HOOK_YIELD 3
+extern void (*mp__conn_test_hook)(int point);
 
 /* --- authentication handshake (auth.c) ------------------------------------
  * Python's multiprocessing.connection challenge/response (deliver_challenge
