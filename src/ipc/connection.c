@@ -41,15 +41,16 @@ struct mp_conn {
  * pays (mp__spin_*): after a few windows in a row that closed without
  * data (a slow peer), or whose data came only while another thread held
  * this CPU at a yield (the peer shares this CPU, or a stranger ran), its
- * next receives skip the spin and sleep in one blocking read; a probe
- * spin that catches data awake makes it spin again. */
+ * next receives skip the spin and sleep at once (conn_read_exact); a
+ * probe spin that catches data awake makes it spin again. */
 #define CONN_SPIN_NS 30000
 /* A yield after which the data was there, and which (with the read that
  * found the data) took longer than this, let another thread run on this
  * CPU: the peer, or a stranger while the peer answered elsewhere. Either
- * way a blocking read would have served as well without the spin's extra
- * calls, so the spin did not pay. An idle CPU's yield and a read take
- * about 1 us here. */
+ * way a sleep would have served as well without the spin's extra calls,
+ * so the spin did not pay. A yield that finds nothing else to
+ * run and a read that finds nothing take 2.3-2.5 us together here (p10 to
+ * p90 on the 2-vCPU VM; over 4 us in 1.5% of them at load 3). */
 #define CONN_HANDOFF_NS 4000
 
 void (*mp__conn_test_hook)(int point);
@@ -439,16 +440,19 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
                 bool *started, bool spin)
 {
     uint8_t *p = buf;
-    /* A readiness wait (mp__plat_poll_in) only where a read could block
-     * past the deadline: a wait without one is a plain blocking read (one
-     * system call, not two). A socket that may spin, or whose read has a
-     * deadline, is first tried with MSG_DONTWAIT. After EAGAIN (the fd is
-     * non-blocking, or the data was not there) a spinning read tries
-     * again until its window closes; then the readiness wait or the
-     * blocking read waits. A message's first read with a deadline that
-     * may not spin (its connection learnt that the data comes late) waits
-     * first: it would find nothing. */
-    bool must_poll = !spin && !*started && deadline != MP__NO_DEADLINE;
+    /* A socket is read with MSG_DONTWAIT and waits in a readiness wait
+     * (mp__plat_poll_in), never in a blocking read: a reader asleep in
+     * read is woken, for nothing, each time the peer consumes a message
+     * the reader sent (the socket's write-space wake-up reaches every
+     * sleeper on the reader's end), and on one CPU those wake-ups cost a
+     * round trip 0.7 context switches more (3.4 against 2.0); a poll for
+     * POLLIN is not woken by them. After EAGAIN a read that may spin tries
+     * again until its window closes; then it polls. A message's first
+     * read that may not spin (its connection learnt that the data comes
+     * late) polls first: it would find nothing. A pipe is read with a
+     * plain blocking read (one system call, not two) and polled first
+     * only where the read could block past a deadline. */
+    bool must_poll = c->is_socket && !spin && !*started;
     struct conn_spin s = {.until = spin ? -1 : 0, .yield_at = 0};
     while (n > 0) {
         int64_t wait_until = *started ? MP__NO_DEADLINE : deadline;
@@ -464,14 +468,13 @@ conn_read_exact(mp_conn_t *c, void *buf, size_t n, int64_t deadline,
             must_poll = false;
         }
         size_t want = n < SSIZE_MAX ? n : SSIZE_MAX;
-        bool nowait = c->is_socket && (timed || s.until != 0);
-        ssize_t got = nowait ? mp__plat_recv_nb(c->fd, p, want)
-                             : mp__plat_read_some(c->fd, p, want);
+        ssize_t got = c->is_socket ? mp__plat_recv_nb(c->fd, p, want)
+                                   : mp__plat_read_some(c->fd, p, want);
         conn_hook(MP__CONN_HOOK_READ);
         if (got == -EAGAIN) {
+            /* No data yet, or the caller made the fd non-blocking. */
             conn_hook(MP__CONN_HOOK_READ_EMPTY);
-            must_poll =
-                !conn_spin_again(c, &s, wait_until) && (timed || !nowait);
+            must_poll = !conn_spin_again(c, &s, wait_until);
             continue;
         }
         if (got < 0) {
