@@ -4,17 +4,21 @@
  * when a spin pays); a connection's receive that spins yields to a peer
  * pinned to its CPU, so the peer answers before the reader has to sleep,
  * and once it has learnt that its replies come only while the peer holds
- * its CPU it waits in one blocking read (no empty read, no yield);
- * a queue handle whose pause spins keep ending empty (its peer shares its
- * CPU) stops pausing. Every check counts events (sleeps, pauses, reads,
- * yields), none reads a clock. */
+ * its CPU it sleeps at once (no empty read, no yield), in a sleep that the
+ * peer's reading of what the reader sent does not wake; a queue handle whose
+ * pause spins keep ending empty (its peer shares its CPU) stops pausing. Every
+ * check counts events (sleeps, pauses, reads, yields), none reads a clock. */
 #include "runner.h"
 
 #include "ipc/ipc_internal.h"
 #include "queue/queue_private.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Round trips before and while counting, in the pinned tests. */
@@ -209,15 +213,14 @@ count_conn_calls(int point)
 
 /* A request/reply pair on one CPU, over one connection: every reply comes
  * while the peer holds the reader's CPU (during a yield), so a spin never
- * catches it awake and a blocking read would do as well with fewer calls.
- * Once the connection has learnt that (the warm-up), a receive is one
- * blocking read of the header (a poll, then the read, with a deadline)
- * and one of the payload: no read that finds nothing, no yield (bar a
- * rare probe spin). Before, each receive read
- * once in vain and yielded (about 1000 of each here), or, where strangers
- * held the CPU at its yields, rested in a read with MSG_DONTWAIT that
- * found nothing before the blocking one. */
-TEST_TIMEOUT(conn_reader_sharing_the_peers_cpu_blocks_in_one_read, 120)
+ * catches it awake and a sleep would do as well with fewer calls. Once
+ * the connection has learnt that (the warm-up), a receive sleeps at once
+ * (in poll), then reads the header and the payload: no read that finds
+ * nothing, no yield (bar a rare probe spin). Before, each receive read
+ * once in vain and yielded (1000 of each here), or, where strangers held
+ * the CPU at its yields, rested in a read with MSG_DONTWAIT that found
+ * nothing before the blocking one. */
+TEST_TIMEOUT(conn_reader_sharing_the_peers_cpu_sleeps_at_once, 120)
 {
     cpu_set_t saved;
     pin_to_one_cpu(&saved);
@@ -246,6 +249,100 @@ TEST_TIMEOUT(conn_reader_sharing_the_peers_cpu_blocks_in_one_read, 120)
     ASSERT_LT(empty, TRIPS / 20);
     ASSERT_LT(yields, TRIPS / 20);
     ASSERT_LT(reads, 2 * TRIPS + TRIPS / 20); /* header and payload */
+}
+
+/* Messages the sleeper of the next test sends before it receives. */
+#define CONN_SENT 20
+
+/* The receiving thread of the next test: sends CONN_SENT messages on c,
+ * publishes its thread id, then receives one message, counting its own
+ * sleeps meanwhile. */
+struct conn_sleeper {
+    mp_conn_t *c;
+    _Atomic long tid;
+    long sleeps;
+    ssize_t got;
+};
+
+/* Voluntary context switches of the calling thread (sleeps_so_far without
+ * the assertion, for a thread other than the test's). */
+static long
+thread_sleeps_so_far(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : -1;
+}
+
+static void *
+conn_sleeper_thread(void *p)
+{
+    struct conn_sleeper *s = p;
+    char buf[8] = "request";
+    for (int i = 0; i < CONN_SENT; i++) {
+        if (mp_conn_send_bytes(s->c, buf, sizeof buf, 60000) != 0) {
+            s->got = -1;
+            return NULL;
+        }
+    }
+    long before = thread_sleeps_so_far();
+    atomic_store(&s->tid, syscall(SYS_gettid));
+    s->got = mp_conn_recv_bytes_into(s->c, buf, sizeof buf, MP_WAIT_FOREVER);
+    s->sleeps = thread_sleeps_so_far() - before;
+    return NULL;
+}
+
+/* Whether thread tid of this process is asleep (state S). */
+static bool
+thread_asleep(long tid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    ASSERT(f != NULL);
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    ASSERT(ok);
+    const char *end = strrchr(line, ')'); /* the name may hold spaces */
+    return end != NULL && end[1] == ' ' && end[2] == 'S';
+}
+
+/* Waits (yielding, never sleeping) until the sleeper has published its id
+ * and is asleep in its receive. */
+static void
+await_asleep(const struct conn_sleeper *s)
+{
+    while (atomic_load(&s->tid) == 0 || !thread_asleep(atomic_load(&s->tid))) {
+        sched_yield();
+    }
+}
+
+/* A receive that sleeps must not be woken each time the peer reads one of
+ * the messages the receiver sent earlier. Consuming them makes room on the
+ * receiver's end, whose write-space wake-up reaches every sleeper there: a
+ * reader asleep in a blocking read woke and slept again once per message
+ * the peer read (21 sleeps here, and on one CPU a round trip cost 3.4
+ * context switches against 2.0); one asleep in poll for POLLIN is not
+ * woken by it (1 sleep). */
+TEST_TIMEOUT(conn_receive_sleeps_through_the_peer_reading_what_it_sent, 60)
+{
+    mp_conn_t *a, *b;
+    ASSERT_OK(mp_pipe(&a, &b, true));
+    struct conn_sleeper s = {.c = a};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, conn_sleeper_thread, &s), 0);
+    char buf[8];
+    for (int i = 0; i < CONN_SENT; i++) {
+        await_asleep(&s);
+        ASSERT_EQ(mp_conn_recv_bytes_into(b, buf, sizeof buf, 60000),
+                  (ssize_t)sizeof buf);
+    }
+    await_asleep(&s);
+    ASSERT_OK(mp_conn_send_bytes(b, "reply!!", 8, 60000));
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    mp_conn_destroy(a);
+    mp_conn_destroy(b);
+    ASSERT_EQ(s.got, (ssize_t)sizeof buf);
+    ASSERT_LT(s.sleeps, CONN_SENT / 4);
 }
 
 /* The parent's pauses in queue waits (MP__QUEUE_HOOK_WAIT_PAUSE). */
