@@ -97,6 +97,24 @@ all_threads_stopped(pid_t pid)
     return stopped;
 }
 
+long
+mpt_sleeps_of(pid_t pid, pid_t tid)
+{
+    char path[96], line[128];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    FILE *f = fopen(path, "re");
+    ASSERT_NOT_NULL(f);
+    long n = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
+            n = atol(line + 24);
+        }
+    }
+    fclose(f);
+    ASSERT_GE(n, 0);
+    return n;
+}
+
 void
 mpt_stop(pid_t pid)
 {

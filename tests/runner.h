@@ -138,6 +138,11 @@ int mpt_join(pid_t pid);
  * may still run, and answer, for a moment after it). */
 void mpt_stop(pid_t pid);
 
+/* mpt_sleeps_of returns how often thread tid of process pid has gone to
+ * sleep (its voluntary context switches; a thread that spins does not):
+ * the count of wake-ups it needed. */
+long mpt_sleeps_of(pid_t pid, pid_t tid);
+
 /* mpt_slow returns 1 when the runner allows more time than usual (the
  * sanitizer builds set MP_TEST_TIMEOUT_MULTIPLIER): stress tests then use
  * smaller counts. */

@@ -1455,31 +1455,11 @@ thread_named(pid_t pid, const char *name)
     return found;
 }
 
-/* How often thread tid of pid has gone to sleep (voluntary context
- * switches): a thread that spins does not. */
-static long
-sleeps_of(pid_t pid, pid_t tid)
-{
-    char path[96], line[128];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
-    FILE *f = fopen(path, "re");
-    ASSERT_NOT_NULL(f);
-    long n = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
-            n = atol(line + 24);
-        }
-    }
-    fclose(f);
-    ASSERT_GE(n, 0);
-    return n;
-}
-
 /* Waits until thread tid of pid has slept `more` times beyond base. */
 static void
 wait_sleeps(pid_t pid, pid_t tid, long base, long more)
 {
-    while (sleeps_of(pid, tid) < base + more) {
+    while (mpt_sleeps_of(pid, tid) < base + more) {
         sched_yield();
     }
 }
@@ -1520,7 +1500,7 @@ TEST_TIMEOUT(mgr_server_loops_pause_on_errors, 60)
     low = old;
     low.rlim_cur = 1;
     ASSERT_OK(prlimit(pid, RLIMIT_NOFILE, &low, NULL));
-    long base = sleeps_of(pid, watcher);
+    long base = mpt_sleeps_of(pid, watcher);
     /* A blocking get: the watcher now polls two descriptors (EINVAL). */
     mp__mgr_req_t get = {
         .op = MP__OP_Q_GET, .index = qi, .gen = qg, .timeout = MP_WAIT_FOREVER};
@@ -1530,7 +1510,7 @@ TEST_TIMEOUT(mgr_server_loops_pause_on_errors, 60)
     /* A full descriptor table: the waiting peer stays queued (EMFILE). */
     low.rlim_cur = (rlim_t)lowest_free_fd(pid);
     ASSERT_OK(prlimit(pid, RLIMIT_NOFILE, &low, NULL));
-    base = sleeps_of(pid, pid);
+    base = mpt_sleeps_of(pid, pid);
     mp_conn_t *late;
     ASSERT_OK(mp_client_connect(&late, mp_manager_address(m), NULL, 0,
                                 MP_WAIT_FOREVER));

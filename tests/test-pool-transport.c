@@ -6,18 +6,23 @@
  * the library code its worker gives (MP__ITEM_CODE); a forwarded task
  * (mp__pool_submit_raw) ends in its sink with the worker's reply as it
  * came, or with the failure when its worker was killed; a forwarded task
- * whose function reference is forged fails its item, nothing called. */
+ * whose function reference is forged fails its item, nothing called; a
+ * pool's owner can take its replies itself, without the handler. */
 #include "runner.h"
 
 #include "pool/remote.h"
 #include "shm/fnref.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*---- a transport of threads ------------------------------------------*/
 
@@ -447,4 +452,136 @@ TEST(pool_submit_raw_ends_in_its_sink)
     mp_pool_destroy(pool);
     pthread_cond_destroy(&ok.cv);
     pthread_cond_destroy(&dead.cv);
+}
+
+/* The sink of owner_takes_replies_...: the result, and whether it ran on
+ * the owner's thread. */
+typedef struct owner_catch {
+    pthread_t owner;
+    bool on_owner;
+    int64_t got;
+    atomic_bool ended; /* set last */
+} owner_catch_t;
+
+static void
+o_done(void *arg, const mp__reply_hdr_t *rh, const char *p, const char *end)
+{
+    owner_catch_t *c = arg;
+    c->on_owner = pthread_equal(pthread_self(), c->owner) != 0;
+    c->got = -1;
+    if (rh->kind == MP__REPLY_DONE && (size_t)(end - p) == sizeof c->got) {
+        memcpy(&c->got, p, sizeof c->got);
+    }
+    atomic_store(&c->ended, true);
+}
+
+static void
+o_fail(void *arg, int err, const char *msg, bool has_exit, int exitcode)
+{
+    (void)err;
+    (void)msg;
+    (void)has_exit;
+    (void)exitcode;
+    owner_catch_t *c = arg;
+    c->on_owner = pthread_equal(pthread_self(), c->owner) != 0;
+    c->got = -2;
+    atomic_store(&c->ended, true);
+}
+
+static const mp__pool_sink_t o_sink = {.done = o_done, .fail = o_fail};
+
+/* How often the other threads of this process (the pool's handler) have
+ * gone to sleep: each wake-up of a sleeper is one. */
+static long
+others_sleeps(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ASSERT_NOT_NULL(d);
+    long sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            sum += mpt_sleeps_of(getpid(), (pid_t)atoi(e->d_name));
+        }
+    }
+    closedir(d);
+    return sum - mpt_sleeps_of(getpid(), gettid());
+}
+
+/* A pool whose owner takes its replies (the MPI rank's loop does, for its
+ * local pools): each forwarded task's reply wakes the owner, which ends
+ * it in its sink on its own thread; the handler thread neither spins nor
+ * sleeps per task (before, each reply woke the handler, which handed it
+ * over: one more wake-up per round trip). */
+TEST_TIMEOUT(pool_owner_takes_replies_without_the_handler, 60)
+{
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = 1;
+    o.start_method = MP_START_FORK;
+    mp_pool_t *pool;
+    ASSERT_OK(mp_pool_create(&pool, &o));
+    int64_t deadline = mp__deadline_after_ns((int64_t)20 * 1000000000);
+    /* Once the handler sleeps, it is told, and it sleeps again without
+     * the result queue (a reply it found at that wake-up would be its). */
+    uint64_t spins0, sleeps0, spins1, sleeps1;
+    while (!mp__pool_spin_counts(pool, &spins0, &sleeps0)) {
+        ASSERT(mp__now_ns() < deadline);
+        sched_yield();
+    }
+    mp_waitable_t replies;
+    mp__pool_owner_takes_replies(pool, &replies);
+    while (!mp__pool_spin_counts(pool, &spins1, &sleeps1) ||
+           sleeps1 == sleeps0) {
+        ASSERT(mp__now_ns() < deadline);
+        sched_yield();
+    }
+    (void)mp__pool_spin_counts(pool, &spins0, &sleeps0);
+    long woken0 = others_sleeps();
+    enum { TASKS = 40 };
+    int on_owner = 0;
+    for (int64_t i = 0; i < TASKS; i++) {
+        owner_catch_t c = {.owner = pthread_self()};
+        size_t len;
+        char *msg = task_message(triple, &i, 1, &len);
+        ASSERT_OK(mp__pool_submit_raw(pool, msg, len, &o_sink, &c));
+        free(msg);
+        while (!atomic_load(&c.ended)) {
+            ASSERT(mp__now_ns() < deadline);
+            (void)mp_wait_any(&replies, 1, 100);
+            (void)mp__pool_help_replies(pool);
+        }
+        ASSERT_EQ(c.got, 3 * i);
+        on_owner += c.on_owner;
+    }
+    (void)mp__pool_spin_counts(pool, &spins1, &sleeps1);
+    long woken = others_sleeps() - woken0;
+    ASSERT_EQ(on_owner, TASKS);
+    /* The handler was not woken per reply (before: at least once each,
+     * unless its spin caught the reply). */
+    ASSERT_LE(woken, TASKS / 4);
+    /* It stayed in the wait it was in. */
+    ASSERT_EQ(spins1 - spins0 + sleeps1 - sleeps0, 0);
+    /* Closed while a task is out (its reply waits for the owner): the
+     * owner's taking it tells the handler, which stops the idle worker. */
+    owner_catch_t last = {.owner = pthread_self()};
+    int64_t x = 5;
+    size_t len;
+    char *msg = task_message(triple, &x, 1, &len);
+    ASSERT_OK(mp__pool_submit_raw(pool, msg, len, &o_sink, &last));
+    free(msg);
+    while (mp_wait_any(&replies, 1, 100) <= 0) {
+        ASSERT(mp__now_ns() < deadline);
+    }
+    (void)mp__pool_spin_counts(pool, &spins0, &sleeps0);
+    ASSERT_OK(mp_pool_close(pool));
+    /* The handler saw the close (the worker still busy) and waits again. */
+    while (!mp__pool_spin_counts(pool, &spins1, &sleeps1) ||
+           sleeps1 == sleeps0) {
+        ASSERT(mp__now_ns() < deadline);
+        sched_yield();
+    }
+    ASSERT_EQ(mp__pool_help_replies(pool), 1);
+    ASSERT(atomic_load(&last.ended) && last.on_owner && last.got == 15);
+    ASSERT_OK(mp_pool_join(pool, 10000));
+    mp_pool_destroy(pool);
 }

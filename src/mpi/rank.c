@@ -10,8 +10,13 @@
  * or broken by its initializer (INITFAIL). Each task message (a chunk of
  * one or more items) goes to the local pool as it came
  * (mp__pool_submit_raw): a child runs it, and its DONE reply goes back to
- * the parent as it came, with the parent's slot and task id; the local
- * pool's handler thread hands it over (a sink) and this loop sends it.
+ * the parent as it came, with the parent's slot and task id. This loop
+ * takes the local pools' replies itself (mp__pool_owner_takes_replies,
+ * mp__pool_help_replies): a child's reply wakes this loop, or is found by
+ * its spin, without a wake-up of the local pool's handler thread and a
+ * hand-over from it; the task ends in a sink, which this loop's next
+ * round sends. The handler still ends the tasks of a child that died or
+ * timed out (in the same sink).
  * When the task fails for a reason of the rank (its child killed or
  * crashed, the timeout, a broken local pool), each item carries its
  * library code (MP__ITEM_CODE) and a message naming the rank and host. STOP
@@ -24,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The user's initializer and its argument's copy, for the children. */
@@ -57,6 +61,7 @@ typedef struct lpool {
     mp_pool_t *pool;
     init_wrap_t wrap;
     mp_result_t *probe;
+    mp_waitable_t replies; /* its result queue, whose replies the loop takes */
     bool stopping;
     rtask_t *tasks;
 } lpool_t;
@@ -68,11 +73,13 @@ typedef struct rank {
     char host[MPI_MAX_PROCESSOR_NAME + 1];
     lpool_t *pools;
     bool shutdown;
-    /* The sinks (local pools' handler threads) and the loop: ended
-     * counts the tasks ended and not yet sent; cv says one ended. */
+    /* The sinks (run by this loop, or by a local pool's handler thread
+     * for a task whose child died) and the loop: ended counts the tasks
+     * ended and not yet sent. */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     size_t ended;
+    mp_waitable_t *items; /* wait_task_end's set */
+    size_t items_cap;
 } rank_t;
 
 /* A local pool's child starts here. */
@@ -186,7 +193,6 @@ end_task(rtask_t *t, void *reply, size_t len)
     t->reply_len = len;
     t->ended = true;
     t->rk->ended++;
-    pthread_cond_broadcast(&t->rk->cv);
     pthread_mutex_unlock(&t->rk->mu);
 }
 
@@ -312,6 +318,9 @@ open_pool(rank_t *rk, const mp__mpi_hdr_t *h, const char *p, size_t len)
     int err = mp_raw_value_create(&lp->wrap.rc, MP_TYPE_LLONG, NULL);
     if (err == 0) {
         err = mp_pool_create(&lp->pool, &po);
+    }
+    if (err == 0) {
+        rk->br->owner_takes_replies(lp->pool, &lp->replies);
     }
     if (err == 0 &&
         mp_pool_apply_async(lp->pool, probe_task, NULL, 0, &lp->probe) != 0) {
@@ -480,22 +489,39 @@ tasks_running(const rank_t *rk)
     return false;
 }
 
-/* Waits up to MP__MPI_WAIT_MS for a task to end (woken at once). */
+/* Waits up to MP__MPI_WAIT_MS for a reply in the result queue of a
+ * local pool with tasks (woken at once by a child's put); a task ended by
+ * a handler (its child died) is seen after the wait at the latest. */
 static void
 wait_task_end(rank_t *rk)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += MP__MPI_WAIT_MS * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
+    size_t n = 0;
+    for (const lpool_t *lp = rk->pools; lp != NULL; lp = lp->next) {
+        n += lp->pool != NULL && lp->tasks != NULL;
+    }
+    if (n > rk->items_cap) {
+        mp_waitable_t *items = realloc(rk->items, n * sizeof *items);
+        if (items == NULL) {
+            rk->br->nap(MP__MPI_NAP_MIN_NS);
+            return;
+        }
+        rk->items = items;
+        rk->items_cap = n;
+    }
+    n = 0;
+    for (const lpool_t *lp = rk->pools; lp != NULL; lp = lp->next) {
+        if (lp->pool != NULL && lp->tasks != NULL) {
+            rk->items[n++] = lp->replies;
+        }
     }
     pthread_mutex_lock(&rk->mu);
-    if (rk->ended == 0) {
-        (void)pthread_cond_timedwait(&rk->cv, &rk->mu, &ts);
-    }
+    bool ended = rk->ended > 0;
     pthread_mutex_unlock(&rk->mu);
+    if (!ended && n > 0) {
+        (void)mp_wait_any(rk->items, n, MP__MPI_WAIT_MS);
+    } else if (!ended) {
+        rk->br->nap(MP__MPI_NAP_MIN_NS);
+    }
 }
 
 /* Answers the parent's hello. Returns whether this rank accepted it. */
@@ -541,11 +567,6 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
 {
     rank_t rk = {.br = br};
     pthread_mutex_init(&rk.mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rk.cv, &ca);
-    pthread_condattr_destroy(&ca);
     mp__mpi_wire_init(&rk.wire, comm, br);
     MPI_Comm_rank(comm, &rk.me);
     int hl = 0;
@@ -569,6 +590,14 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
                 handle(&rk, &h, p, len);
             } else {
                 free(p);
+            }
+        }
+        /* The children's replies (and the probes' READY) are taken here,
+         * not by the local pools' handlers: no wake-up of a handler and no
+         * hand-over from it to this loop on the way back to the parent. */
+        for (lpool_t *lp = rk.pools; lp != NULL; lp = lp->next) {
+            if (lp->pool != NULL) {
+                (void)br->help_replies(lp->pool);
             }
         }
         for (lpool_t **pp = &rk.pools; *pp != NULL;) {
@@ -607,7 +636,7 @@ mp__mpi_rank_main(MPI_Comm comm, const mp__remote_bridge_t *br,
     mp__mpi_hdr_t bye = {.kind = MP__MPI_BYE};
     must_send(&rk, &bye, NULL, 0, NULL, 0);
     mp__mpi_wire_flush(&rk.wire);
-    pthread_cond_destroy(&rk.cv);
+    free(rk.items);
     pthread_mutex_destroy(&rk.mu);
     return accepted ? 0 : MP_EPROTO;
 }

@@ -84,23 +84,59 @@ handle_reply(mp_pool_t *pool, const char *msg, size_t len)
  * live worker's half-written one). Each reply is read where it lies in the
  * queue's memory and given back once handled: a map's results go from
  * there straight into the caller's array, without a copy into a buffer of
- * the handler's first (issue 20). */
-static void
+ * the handler's first (issue 20). Returns how many it took (hmu held). */
+static size_t
 drain_results(mp_pool_t *pool, bool linger)
 {
     mp_duration_t wait = linger ? 20 : 0;
-    for (;;) {
+    for (size_t taken = 0;; taken++) {
         void *msg = NULL;
         ssize_t n = mp_queue_get_begin(pool->results, &msg, wait);
         if (n < 0) {
             /* MP_EEMPTY, or no room to hold one (the reply stays queued,
              * and the next round tries again). */
-            return;
+            return taken;
         }
         handle_reply(pool, msg, (size_t)n);
         (void)mp_queue_get_release(pool->results, msg);
         pool->last_reply_ns = mp__now_ns();
     }
+}
+
+size_t
+mp__pool_help_replies(mp_pool_t *pool)
+{
+    if (mp_queue_empty(pool->results) ||
+        pthread_mutex_trylock(&pool->hmu) != 0) {
+        return 0; /* nothing there, or the handler is at work: it takes them */
+    }
+    size_t taken = drain_results(pool, false);
+    pthread_mutex_unlock(&pool->hmu);
+    if (taken > 0) {
+        /* Workers the replies freed take the pending tasks now, as after
+         * a submission. The handler, which no reply woke, is woken where
+         * they leave it work: a task an inbox refused, a pool broken (an
+         * initializer failed), or a closed or terminated pool, whose
+         * workers it stops once idle. */
+        pthread_mutex_lock(&pool->mu);
+        mp__pool_dispatch_locked(pool);
+        bool wake =
+            pool->failed != NULL || pool->broken || pool->state != POOL_RUN;
+        pthread_mutex_unlock(&pool->mu);
+        if (wake) {
+            mp__plat_waker_signal(pool->wake_fd);
+        }
+    }
+    return taken;
+}
+
+void
+mp__pool_owner_takes_replies(mp_pool_t *pool, mp_waitable_t *replies)
+{
+    atomic_store_explicit(&pool->owner_takes, true, memory_order_release);
+    /* Its next wait leaves the queue out. */
+    mp__plat_waker_signal(pool->wake_fd);
+    *replies = (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = pool->results};
 }
 
 /* Returns how long the handler may wait before a task times out: the
@@ -177,24 +213,37 @@ spin_for_results(mp_pool_t *pool)
     }
     atomic_fetch_add_explicit(&pool->n_spins, 1, memory_order_relaxed);
     int64_t until = now + HANDLER_SPIN_NS;
+    /* A helper may take the replies meanwhile (mp__pool_help_replies). */
+    pthread_mutex_unlock(&pool->hmu);
+    bool paid = false;
     do {
         if (!mp_queue_empty(pool->results)) {
-            mp__spin_paid(&pool->spin_learn);
-            return true;
+            paid = true;
+            break;
         }
         mp__plat_yield();
     } while (mp__now_ns() < until);
-    mp__spin_missed(&pool->spin_learn);
-    return false;
+    pthread_mutex_lock(&pool->hmu);
+    if (paid) {
+        mp__spin_paid(&pool->spin_learn);
+    } else {
+        mp__spin_missed(&pool->spin_learn);
+    }
+    return paid;
 }
 
 /* Waits for a reply, a worker exit or a wake-up, and handles what came
  * (handler thread, mu not held). When the spin found results, the wait
- * only looks (exits, wake-ups), and only every few rounds. */
+ * only looks (exits, wake-ups), and only every few rounds. A pool whose
+ * owner takes its replies (mp__pool_owner_takes_replies) leaves the
+ * result queue out of the wait and does not spin for it: a reply then
+ * wakes only the owner; the handler drains the queue only after an exit
+ * (a dead worker's last replies come before its exit is handled). */
 static void
 wait_and_handle(mp_pool_t *pool)
 {
-    bool quick = spin_for_results(pool);
+    bool owner = atomic_load_explicit(&pool->owner_takes, memory_order_acquire);
+    bool quick = !owner && spin_for_results(pool);
     if (quick && ++pool->quick_rounds % 8 != 0) {
         drain_results(pool, false);
         expire_tasks(pool);
@@ -204,10 +253,14 @@ wait_and_handle(mp_pool_t *pool)
     int *map = pool->item_slot;
     size_t n = 0;
     it[n++] = (mp_waitable_t){.kind = MP_WAIT_FD, .u.fd = pool->wake_fd};
-    it[n++] = (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = pool->results};
+    if (!owner) {
+        it[n++] =
+            (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = pool->results};
+    }
+    size_t fixed = n; /* it[fixed + k] is worker map[k]'s */
     for (int i = 0; i < pool->nproc; i++) {
         if (mp__worker_live(&pool->workers[i])) {
-            map[n - 2] = i;
+            map[n - fixed] = i;
             it[n++] = mp__pool_worker_waitable(pool, i);
         }
     }
@@ -217,7 +270,11 @@ wait_and_handle(mp_pool_t *pool)
     if (!quick) {
         atomic_fetch_add_explicit(&pool->n_sleeps, 1, memory_order_relaxed);
     }
+    /* A helper may take the replies meanwhile (mp__pool_help_replies);
+     * the exits and wake-ups are left to this thread. */
+    pthread_mutex_unlock(&pool->hmu);
     int r = mp_wait_any(it, n, timeout);
+    pthread_mutex_lock(&pool->hmu);
     if (!quick) {
         atomic_fetch_add_explicit(&pool->n_woken, 1, memory_order_relaxed);
     }
@@ -235,18 +292,23 @@ wait_and_handle(mp_pool_t *pool)
     if (it[0].ready) {
         (void)mp__plat_waker_drain(pool->wake_fd);
     }
-    bool dead_with_job = false;
+    bool dead_with_job = false, exited = false;
     pthread_mutex_lock(&pool->mu);
-    for (size_t k = 2; k < n; k++) {
-        dead_with_job |= it[k].ready && pool->workers[map[k - 2]].head != NULL;
+    for (size_t k = fixed; k < n; k++) {
+        dead_with_job |=
+            it[k].ready && pool->workers[map[k - fixed]].head != NULL;
+        exited |= it[k].ready;
     }
     pthread_mutex_unlock(&pool->mu);
     /* Exits were seen before this drain: whatever a dead worker put before
-     * it died is in the queue now. */
-    drain_results(pool, dead_with_job);
-    for (size_t k = 2; k < n; k++) {
+     * it died is in the queue now. The owner of a pool that takes its
+     * replies takes them but those (an exit is handled after them). */
+    if (!owner || exited) {
+        drain_results(pool, dead_with_job);
+    }
+    for (size_t k = fixed; k < n; k++) {
         if (it[k].ready) {
-            mp__pool_worker_exited(pool, map[k - 2]);
+            mp__pool_worker_exited(pool, map[k - fixed]);
         }
     }
     expire_tasks(pool);
@@ -258,6 +320,8 @@ mp__pool_handler_main(void *arg)
 {
     mp_pool_t *pool = arg;
     int err = 0;
+    /* Held but while it waits for results (wait_and_handle). */
+    pthread_mutex_lock(&pool->hmu);
     for (int i = 0; i < pool->nproc && err == 0; i++) {
         err = mp__pool_spawn_worker(pool, i);
     }
@@ -300,6 +364,7 @@ mp__pool_handler_main(void *arg)
         }
         wait_and_handle(pool);
     }
+    pthread_mutex_unlock(&pool->hmu);
     pthread_mutex_lock(&pool->mu);
     pool->done = true;
     pthread_mutex_unlock(&pool->mu);

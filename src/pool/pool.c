@@ -63,6 +63,7 @@ pool_free(mp_pool_t *pool)
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
     pthread_mutex_destroy(&pool->fn_mu);
+    pthread_mutex_destroy(&pool->hmu);
     mp__pool_fn_names_free(pool);
     mp__pool_launch_fini(&pool->launch);
     if (pool->transport.release != NULL) {
@@ -105,6 +106,7 @@ mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
     }
     pthread_mutex_init(&pool->mu, NULL);
     pthread_mutex_init(&pool->fn_mu, NULL);
+    pthread_mutex_init(&pool->hmu, NULL);
     mp__pool_cond_init(&pool->cv);
     if (t != NULL) {
         pool->transport = *t;

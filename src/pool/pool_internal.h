@@ -311,6 +311,27 @@ void mp__pool_count_item(mp_pool_t *pool, int rc);
 _Atomic uint64_t *mp__pool_cb_counter(mp_pool_t *pool);
 void *mp__pool_dup_bytes(const void *data, size_t len);
 
+/* mp__pool_help_replies takes the replies waiting in pool's result queue
+ * and handles them in the calling thread, as the handler thread would
+ * (their jobs end there: sinks, results, callbacks), when the handler is
+ * waiting for results (it holds hmu otherwise; then this does nothing),
+ * then dispatches pending tasks to the workers they freed. A thread that
+ * waits for a task's end can so take its reply itself instead of waiting
+ * for the handler's wake-up and hand-over (the MPI rank's loop, whose
+ * local pools end every task in a sink). Returns how many it took.
+ * Context: any thread but the handler's, pool alive and not being
+ * destroyed. */
+size_t mp__pool_help_replies(mp_pool_t *pool);
+/* mp__pool_owner_takes_replies makes the calling thread the one that
+ * takes pool's replies (with mp__pool_help_replies, waiting on *replies,
+ * which it stores: the result queue's waitable): the handler stops
+ * waiting for the result queue, so a reply wakes only that thread, and
+ * takes what it finds there only after a worker's exit (before handling
+ * it). The caller must then call mp__pool_help_replies whenever *replies
+ * is ready, until it destroys the pool. Context: the pool's owner, once,
+ * before it submits tasks. */
+void mp__pool_owner_takes_replies(mp_pool_t *pool, mp_waitable_t *replies);
+
 /* What the handler thread of pool did while it waited for results
  * (stats.c): *spins, the spin windows it opened, and *sleeps, the waits
  * in which it slept (mp_wait_any with a timeout), since the pool was

@@ -85,10 +85,20 @@ struct mp_pool {
     mp__spin_learn_t spin_learn;
     _Atomic uint64_t n_spins, n_sleeps, n_woken;
     int64_t last_reply_ns;        /* when the handler last took a reply */
-    int *item_slot;               /* the worker slot of items[k + 2] */
+    int *item_slot;               /* the worker slot of items[k + 2, or 1] */
     int64_t task_timeout_ms;      /* 0: no limit */
     int64_t task_timeout_ns;      /* 0: none */
     mp_pool_worker_info_t *winfo; /* mp_pool_stats's view; under mu */
+    /* Held by the handler thread except while it waits for results (its
+     * spin, mp_wait_any): whoever holds it takes replies from the result
+     * queue and handles them, the handler or a helper
+     * (mp__pool_help_replies); the handler's own state (items,
+     * quick_rounds, last_reply_ns, the workers' processes) is the
+     * holder's. */
+    pthread_mutex_t hmu;
+    /* Its owner takes the replies (mp__pool_owner_takes_replies): the
+     * handler no longer waits for the result queue. */
+    atomic_bool owner_takes;
     /* The task functions it has named (job.c, mp__pool_fn_name): a list
      * that only grows, read without a lock; fn_mu orders its writers. */
     pthread_mutex_t fn_mu;

@@ -65,6 +65,8 @@ static const mp__remote_bridge_t bridge = {
     .code_find = mp__plat_code_find,
     .signal_set = mp__plat_signal_set,
     .submit_raw = mp__pool_submit_raw,
+    .help_replies = mp__pool_help_replies,
+    .owner_takes_replies = mp__pool_owner_takes_replies,
 };
 
 const mp__remote_bridge_t *

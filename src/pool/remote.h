@@ -89,7 +89,7 @@ int mp__pool_submit_raw(mp_pool_t *pool, const void *msg, size_t len,
  * (fnref.h): fn_ref makes one (free it with fn_ref_free), fn_resolve
  * checks one and resolves it, with mp__fnref_encode's and
  * mp__fnref_decode's contracts. */
-#define MP__REMOTE_BRIDGE_VERSION 3u
+#define MP__REMOTE_BRIDGE_VERSION 4u
 typedef struct mp__remote_bridge {
     unsigned version; /* MP__REMOTE_BRIDGE_VERSION */
     int (*pool_create)(mp_pool_t **out, const mp_pool_opts_t *opts,
@@ -107,6 +107,8 @@ typedef struct mp__remote_bridge {
     void (*signal_set)(int sig, void (*handler)(int));
     int (*submit_raw)(mp_pool_t *pool, const void *msg, size_t len,
                       const mp__pool_sink_t *sink, void *arg);
+    size_t (*help_replies)(mp_pool_t *pool); /* mp__pool_help_replies */
+    void (*owner_takes_replies)(mp_pool_t *pool, mp_waitable_t *replies);
 } mp__remote_bridge_t;
 
 /* mp__remote_bridge returns the core's bridge when it is of the version
