@@ -20,6 +20,7 @@ struct mp_conn {
     bool pipe_grown; /* a large send already tried to grow the pipe */
     bool spin;       /* a read that finds no data retries before sleeping */
     mp__spin_learn_t learn; /* whether spinning pays here (mp__spin_*) */
+    uint8_t handoffs; /* spins in a row that caught data after a long yield */
 };
 
 /* Discards are read through a stack buffer of this size. */
@@ -39,19 +40,24 @@ struct mp_conn {
  * burns the time slice the peer needs), and where nothing else wants the
  * CPU the yield returns at once. And a connection spins only while it
  * pays (mp__spin_*): after a few windows in a row that closed without
- * data (a slow peer), or whose data came only while another thread held
- * this CPU at a yield (the peer shares this CPU, or a stranger ran), its
+ * data (a slow peer), or whose data came, catch after catch, only while
+ * another thread held this CPU at a yield (the peer shares it), its
  * next receives skip the spin and sleep at once (conn_read_exact); a
  * probe spin that catches data awake makes it spin again. */
 #define CONN_SPIN_NS 30000
 /* A yield after which the data was there, and which (with the read that
- * found the data) took longer than this, let another thread run on this
- * CPU: the peer, or a stranger while the peer answered elsewhere. Either
- * way a sleep would have served as well without the spin's extra calls,
- * so the spin did not pay. A yield that finds nothing else to
- * run and a read that finds nothing take 2.3-2.5 us together here (p10 to
- * p90 on the 2-vCPU VM; over 4 us in 1.5% of them at load 3). */
+ * found the data) took longer than CONN_HANDOFF_NS, let another thread run
+ * on this CPU: the peer (it shares this CPU), or a stranger while the peer
+ * answered from another CPU. A yield that finds nothing else to run and a
+ * read that finds nothing take 2.3-2.5 us together here (p10 to p90 on the
+ * 2-vCPU VM; over 4 us in 1.5% of them at load 3). Where the peer shares
+ * this CPU every catch comes after such a yield, and a sleep would serve
+ * as well without the spin's extra calls; where a stranger ran, the spin
+ * may still have saved the peer a wake-up. So CONN_HANDOFF_RUN of them in
+ * a row, with no catch after a short yield among them, make each further
+ * one a miss: a spin that does not pay. */
 #define CONN_HANDOFF_NS 4000
+#define CONN_HANDOFF_RUN 16
 
 void (*mp__conn_test_hook)(int point);
 
@@ -412,16 +418,21 @@ conn_spin_again(mp_conn_t *c, struct conn_spin *s, int64_t deadline)
 }
 
 /* Records how the spin s of c that caught its data went: within its
- * window and right after a short yield it paid. Caught later, a yield let
- * something else hold the CPU past the window (a stranger, for a time
- * slice), which cost more than a sleep would have; caught after a long
- * yield (CONN_HANDOFF_NS), it came while another thread held this CPU,
- * which a sleep would have let run as well: misses both. */
+ * window it paid, unless it was the CONN_HANDOFF_RUN-th or later in a row
+ * caught after a long yield (CONN_HANDOFF_NS: the peer likely shares this
+ * CPU, where a sleep does as well). Caught after the window, a yield let
+ * something else hold the CPU past it (a stranger, for a time slice),
+ * which cost more than a sleep would have: a miss too. */
 static void
 conn_spin_caught(mp_conn_t *c, const struct conn_spin *s)
 {
     int64_t now = mp__now_ns();
-    if (now <= s->until && now - s->yield_at <= CONN_HANDOFF_NS) {
+    if (now - s->yield_at <= CONN_HANDOFF_NS) {
+        c->handoffs = 0;
+    } else if (c->handoffs < CONN_HANDOFF_RUN) {
+        c->handoffs++;
+    }
+    if (now <= s->until && c->handoffs < CONN_HANDOFF_RUN) {
         mp__spin_paid(&c->learn);
     } else {
         mp__spin_missed(&c->learn);
