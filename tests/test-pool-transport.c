@@ -26,21 +26,36 @@
 
 /*---- a transport of threads ------------------------------------------*/
 
+/* direct: a pool whose replies its workers hand to mp__pool_take_reply
+ * first (NULL: none); taken counts those it took, queued those it left to
+ * the result queue. */
+typedef struct tstate {
+    atomic_int started, released;
+    mp_pool_t *_Atomic direct;
+    atomic_int taken, queued;
+} tstate_t;
+
 typedef struct tworker {
     pthread_t thread;
     const mp__worker_ctx_t *ctx;
+    tstate_t *st;
     int waker;
     atomic_bool killed;
 } tworker_t;
 
-typedef struct tstate {
-    atomic_int started, released;
-} tstate_t;
-
-/* Puts a reply of n bytes on the worker's result queue. */
+/* Puts a reply of n bytes on the worker's result queue, unless the pool
+ * takes it at once (st->direct). */
 static void
 put_reply(const tworker_t *w, const void *buf, size_t n)
 {
+    mp_pool_t *direct = atomic_load(&w->st->direct);
+    if (direct != NULL && mp__pool_take_reply(direct, buf, n)) {
+        atomic_fetch_add(&w->st->taken, 1);
+        return;
+    }
+    if (direct != NULL) {
+        atomic_fetch_add(&w->st->queued, 1);
+    }
     MP__ASSERT(mp_queue_put(w->ctx->results, buf, n, MP_WAIT_FOREVER) == 0);
 }
 
@@ -121,6 +136,7 @@ t_start(void *arg, const mp__worker_ctx_t *ctx, void **worker, pid_t *pid)
         return MP_ENOMEM;
     }
     w->ctx = ctx;
+    w->st = st;
     w->waker = mp__plat_waker_open();
     MP__ASSERT(w->waker >= 0);
     MP__ASSERT(pthread_create(&w->thread, NULL, tworker_main, w) == 0);
@@ -182,14 +198,22 @@ never_run(const void *in, size_t n, mp_pool_out_t *out)
     return 1;
 }
 
+/* A pool of processes workers of the thread transport, counting in st. */
+static mp_pool_t *
+thread_pool(tstate_t *st, int processes)
+{
+    mp__pool_transport_t t = thread_transport(st);
+    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
+    o.processes = processes;
+    mp_pool_t *pool;
+    ASSERT_OK(mp__pool_create_transport(&pool, &o, &t));
+    return pool;
+}
+
 TEST(pool_transport_threads_run_the_pool_calls)
 {
     tstate_t st = {0};
-    mp__pool_transport_t t = thread_transport(&st);
-    mp_pool_opts_t o = MP_POOL_OPTS_INIT;
-    o.processes = 2;
-    mp_pool_t *pool;
-    ASSERT_OK(mp__pool_create_transport(&pool, &o, &t));
+    mp_pool_t *pool = thread_pool(&st, 2);
     enum { N = 40 };
     int64_t in[N], out[N];
     int status[N];
@@ -226,6 +250,70 @@ TEST(pool_transport_threads_run_the_pool_calls)
     ASSERT_EQ(atomic_load(&st.released), 0);
     mp_pool_destroy(pool);
     ASSERT_EQ(atomic_load(&st.released), 1);
+}
+
+static int
+note_thread(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    *(pthread_t *)arg = pthread_self();
+    return 0;
+}
+
+/* A transport's thread that brings replies (the MPI funnel) hands them to
+ * mp__pool_take_reply: an apply ends in that thread, the handler thread
+ * neither woken nor spinning (before, each reply went through the result
+ * queue and woke it: one more hand-over per round trip). A pool given a
+ * callback falls back to the queue, so callbacks stay on the handler. */
+TEST_TIMEOUT(pool_take_reply_ends_applies_without_the_handler, 60)
+{
+    tstate_t st = {0};
+    mp_pool_t *pool = thread_pool(&st, 1);
+    int64_t x = 2;
+    void *r = NULL;
+    ASSERT_EQ(mp_pool_apply(pool, never_run, &x, sizeof x, &r, 10000),
+              (ssize_t)sizeof x); /* its worker is ready */
+    mp_free(r);
+    atomic_store(&st.direct, pool);
+    int64_t deadline = mp__deadline_after_ns((int64_t)20 * 1000000000);
+    uint64_t spins0, sleeps0, spins1, sleeps1;
+    while (!mp__pool_spin_counts(pool, &spins0, &sleeps0)) {
+        ASSERT(mp__now_ns() < deadline);
+        sched_yield();
+    }
+    enum { TASKS = 40 };
+    for (int64_t i = 0; i < TASKS; i++) {
+        x = 2 * i;
+        ASSERT_EQ(mp_pool_apply(pool, never_run, &x, sizeof x, &r, 10000),
+                  (ssize_t)sizeof x);
+        memcpy(&x, r, sizeof x);
+        mp_free(r);
+        ASSERT_EQ(x, 4 * i);
+        /* The worker counts after the result was delivered. */
+        while (atomic_load(&st.taken) + atomic_load(&st.queued) <= i) {
+            ASSERT(mp__now_ns() < deadline);
+            sched_yield();
+        }
+    }
+    (void)mp__pool_spin_counts(pool, &spins1, &sleeps1);
+    ASSERT_EQ(atomic_load(&st.taken), TASKS);
+    ASSERT_EQ(spins1 - spins0 + sleeps1 - sleeps0, 0);
+    /* With a callback, replies go to the handler, which runs it. */
+    pthread_t ran = pthread_self();
+    mp_pool_callbacks_t cb = {.on_success = note_thread, .arg = &ran};
+    mp_result_t *res;
+    x = 6;
+    ASSERT_OK(mp_pool_apply_async_cb(pool, never_run, &x, sizeof x, &cb, &res));
+    ASSERT_EQ(mp_result_get(res, &r, 10000), (ssize_t)sizeof x);
+    mp_free(r);
+    mp_result_destroy(res);
+    ASSERT(!pthread_equal(ran, pthread_self()));
+    ASSERT_EQ(atomic_load(&st.taken), TASKS);
+    ASSERT_EQ(atomic_load(&st.queued), 1);
+    ASSERT_OK(mp_pool_close(pool));
+    ASSERT_OK(mp_pool_join(pool, 10000));
+    mp_pool_destroy(pool);
 }
 
 TEST(pool_transport_terminate_kills_and_reaps)

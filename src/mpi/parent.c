@@ -6,10 +6,12 @@
  *
  * A slot's worker ("remote") is a record the funnel serves: it sends the
  * rank an OPEN, forwards every message the pool puts in the slot's inbox
- * (tasks, STOP) as it appears, puts the rank's replies on the pool's
- * result queue (keeping them in order, in a backlog, while the queue is
- * full), and signals the slot's waker once the rank said ENDED and the
- * backlog is empty, so that the pool sees the end after the last reply.
+ * (tasks, STOP) as it appears, ends the rank's replies itself where the
+ * pool lets it (mp__pool_take_reply: no user callbacks to run, nothing
+ * queued ahead) or puts them on the pool's result queue (keeping them in
+ * order, in a backlog, while the queue is full), and signals the slot's
+ * waker once the rank said ENDED and the backlog is empty, so that the
+ * pool sees the end after the last reply.
  * The funnel also pings every rank each quarter of the heartbeat timeout
  * and ends the job (MPI_Abort, with the rank and host) when a rank sent
  * nothing for a whole timeout. It never blocks: it polls the inboxes and
@@ -23,6 +25,7 @@
 /* What mp_mpi_pool_create made: the transport's argument. */
 typedef struct mpi_pool {
     mp_mpi_t *mpi;
+    mp_pool_t *pool; /* once created (mpi->mu) */
     uint32_t id;
     void *open; /* the OPEN payload */
     size_t open_len;
@@ -224,7 +227,13 @@ mp_mpi_pool_create(mp_mpi_t *mpi, const mp_mpi_pool_opts_t *opts,
                               .reap = remote_reap,
                               .release = remote_release};
     /* On failure the pool released p already. */
-    return mpi->br->pool_create(out, &po, &t);
+    err = mpi->br->pool_create(out, &po, &t);
+    if (err == 0) {
+        pthread_mutex_lock(&mpi->mu);
+        p->pool = *out;
+        pthread_mutex_unlock(&mpi->mu);
+    }
+    return err;
 }
 
 /*---- the funnel thread ----------------------------------------------*/
@@ -445,6 +454,15 @@ handle(funnel_t *f, int from, const mp__mpi_hdr_t *h, void *payload, size_t len)
             memcpy(&rh, payload, sizeof rh);
             if (rh.kind == MP__REPLY_DONE && r->out > 0) {
                 r->out--;
+            }
+            /* Handled here where that is safe (no callback of the user's
+             * to run, none queued ahead): no wake-up of the pool's handler
+             * thread and no hand-over to it. */
+            if (r->bl_head == NULL && r->p->pool != NULL &&
+                mpi->br->take_reply(r->p->pool, payload, len)) {
+                pthread_mutex_unlock(&mpi->mu);
+                free(payload);
+                return;
             }
             backlog_t *b = malloc(sizeof *b);
             if (b == NULL) {

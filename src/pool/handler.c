@@ -103,6 +103,24 @@ drain_results(mp_pool_t *pool, bool linger)
     }
 }
 
+/* After replies were handled outside the handler thread (hmu not held):
+ * the workers they freed take the pending tasks now, as after a
+ * submission, and the handler, which no reply woke, is woken where they
+ * leave it work: a task an inbox refused, a pool broken (an initializer
+ * failed), or a closed or terminated pool, whose workers it stops once
+ * idle. */
+static void
+after_helped(mp_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    mp__pool_dispatch_locked(pool);
+    bool wake = pool->failed != NULL || pool->broken || pool->state != POOL_RUN;
+    pthread_mutex_unlock(&pool->mu);
+    if (wake) {
+        mp__plat_waker_signal(pool->wake_fd);
+    }
+}
+
 size_t
 mp__pool_help_replies(mp_pool_t *pool)
 {
@@ -113,21 +131,38 @@ mp__pool_help_replies(mp_pool_t *pool)
     size_t taken = drain_results(pool, false);
     pthread_mutex_unlock(&pool->hmu);
     if (taken > 0) {
-        /* Workers the replies freed take the pending tasks now, as after
-         * a submission. The handler, which no reply woke, is woken where
-         * they leave it work: a task an inbox refused, a pool broken (an
-         * initializer failed), or a closed or terminated pool, whose
-         * workers it stops once idle. */
-        pthread_mutex_lock(&pool->mu);
-        mp__pool_dispatch_locked(pool);
-        bool wake =
-            pool->failed != NULL || pool->broken || pool->state != POOL_RUN;
-        pthread_mutex_unlock(&pool->mu);
-        if (wake) {
-            mp__plat_waker_signal(pool->wake_fd);
-        }
+        after_helped(pool);
     }
     return taken;
+}
+
+void
+mp__pool_note_callbacks(mp_pool_t *pool, const mp_pool_callbacks_t *cb)
+{
+    if (cb != NULL && (cb->on_success != NULL || cb->on_error != NULL)) {
+        atomic_store(&pool->user_callbacks, true);
+    }
+}
+
+bool
+mp__pool_take_reply(mp_pool_t *pool, const void *msg, size_t len)
+{
+    /* Callbacks run on the handler thread only; an earlier reply still
+     * queued goes first. */
+    if (atomic_load(&pool->user_callbacks) || !mp_queue_empty(pool->results) ||
+        pthread_mutex_trylock(&pool->hmu) != 0) {
+        return false;
+    }
+    bool take = mp_queue_empty(pool->results);
+    if (take) {
+        handle_reply(pool, msg, len);
+        pool->last_reply_ns = mp__now_ns();
+    }
+    pthread_mutex_unlock(&pool->hmu);
+    if (take) {
+        after_helped(pool);
+    }
+    return take;
 }
 
 void
@@ -267,17 +302,18 @@ wait_and_handle(mp_pool_t *pool)
     pthread_mutex_lock(&pool->mu);
     mp_duration_t timeout = quick ? 0 : next_task_timeout_locked(pool);
     pthread_mutex_unlock(&pool->mu);
+    /* A helper may take the replies meanwhile (mp__pool_help_replies);
+     * the exits and wake-ups are left to this thread. Counted as waiting
+     * only once hmu is free (mp__pool_spin_counts). */
+    pthread_mutex_unlock(&pool->hmu);
     if (!quick) {
         atomic_fetch_add_explicit(&pool->n_sleeps, 1, memory_order_relaxed);
     }
-    /* A helper may take the replies meanwhile (mp__pool_help_replies);
-     * the exits and wake-ups are left to this thread. */
-    pthread_mutex_unlock(&pool->hmu);
     int r = mp_wait_any(it, n, timeout);
-    pthread_mutex_lock(&pool->hmu);
     if (!quick) {
         atomic_fetch_add_explicit(&pool->n_woken, 1, memory_order_relaxed);
     }
+    pthread_mutex_lock(&pool->hmu);
     if (r < 0) {
         /* Only MP_ENOMEM is possible here: without a way to wait, the
          * pool cannot go on. */

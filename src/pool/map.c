@@ -421,6 +421,7 @@ mp_pool_map_async(mp_pool_t *pool, mp_pool_fn fn, const void *in,
         return MP_ENOMEM;
     }
     mp__result_set_callbacks(r, cb, out, nitems * out_size);
+    mp__pool_note_callbacks(pool, cb);
     int err;
     if (nitems == 0) {
         err = mp__pool_submit_error(pool);

@@ -199,6 +199,7 @@ mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn, const void *in,
         return MP_ENOMEM;
     }
     mp__result_set_callbacks(r, cb, NULL, 0);
+    mp__pool_note_callbacks(pool, cb);
     j->res = r;
     err = mp__pool_submit(pool, j, j);
     if (err != 0) {

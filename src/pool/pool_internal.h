@@ -331,6 +331,18 @@ size_t mp__pool_help_replies(mp_pool_t *pool);
  * is ready, until it destroys the pool. Context: the pool's owner, once,
  * before it submits tasks. */
 void mp__pool_owner_takes_replies(mp_pool_t *pool, mp_waitable_t *replies);
+/* mp__pool_take_reply handles a reply (len bytes at msg, as a worker puts
+ * it on the result queue) in the calling thread instead of queueing it,
+ * where that is safe: no callback of the user's was ever given to pool
+ * (they run on the handler thread only), no reply waits in the queue
+ * (they go first), and the handler is waiting (mp__pool_help_replies).
+ * Returns whether it took it; false: queue it as usual. The thread that
+ * brings a transport's replies (the MPI funnel) so ends an apply without
+ * waking the handler. Context: any thread but the handler's, pool alive. */
+bool mp__pool_take_reply(mp_pool_t *pool, const void *msg, size_t len);
+/* mp__pool_note_callbacks records that cb (NULL: none) is given to a
+ * result of pool, before its tasks are submitted. */
+void mp__pool_note_callbacks(mp_pool_t *pool, const mp_pool_callbacks_t *cb);
 
 /* What the handler thread of pool did while it waited for results
  * (stats.c): *spins, the spin windows it opened, and *sleeps, the waits

@@ -99,6 +99,9 @@ struct mp_pool {
     /* Its owner takes the replies (mp__pool_owner_takes_replies): the
      * handler no longer waits for the result queue. */
     atomic_bool owner_takes;
+    /* A callback of the user's was given to one of its results: replies
+     * are then handled on the handler thread only (mp__pool_take_reply). */
+    atomic_bool user_callbacks;
     /* The task functions it has named (job.c, mp__pool_fn_name): a list
      * that only grows, read without a lock; fn_mu orders its writers. */
     pthread_mutex_t fn_mu;

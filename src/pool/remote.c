@@ -67,6 +67,7 @@ static const mp__remote_bridge_t bridge = {
     .submit_raw = mp__pool_submit_raw,
     .help_replies = mp__pool_help_replies,
     .owner_takes_replies = mp__pool_owner_takes_replies,
+    .take_reply = mp__pool_take_reply,
 };
 
 const mp__remote_bridge_t *

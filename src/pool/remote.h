@@ -109,6 +109,7 @@ typedef struct mp__remote_bridge {
                       const mp__pool_sink_t *sink, void *arg);
     size_t (*help_replies)(mp_pool_t *pool); /* mp__pool_help_replies */
     void (*owner_takes_replies)(mp_pool_t *pool, mp_waitable_t *replies);
+    bool (*take_reply)(mp_pool_t *pool, const void *msg, size_t len);
 } mp__remote_bridge_t;
 
 /* mp__remote_bridge returns the core's bridge when it is of the version
