@@ -49,8 +49,8 @@ struct mp_conn {
  * found the data) took longer than CONN_HANDOFF_NS, let another thread run
  * on this CPU: the peer (it shares this CPU), or a stranger while the peer
  * answered from another CPU. A yield that finds nothing else to run and a
- * read that finds nothing take 2.3-2.5 us together here (p10 to p90 on the
- * 2-vCPU VM; over 4 us in 1.5% of them at load 3). Where the peer shares
+ * read that finds nothing take 2.3 us together here (median; p90 2.5 us,
+ * over 4 us in 1.5% of them at load 3 on the 2-vCPU VM). Where the peer shares
  * this CPU every catch comes after such a yield, and a sleep would serve
  * as well without the spin's extra calls; where a stranger ran, the spin
  * may still have saved the peer a wake-up. So CONN_HANDOFF_RUN of them in
