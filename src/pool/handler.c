@@ -14,6 +14,14 @@
  * slow task, or a yield that handed the CPU to another program for a
  * whole time slice) make the next waits sleep at once.
  *
+ * Replies may also be handled by another thread while the handler waits
+ * (it holds hmu but then): one that takes them from the queue
+ * (mp__pool_help_replies; the owner of a pool that takes its replies,
+ * mp__pool_owner_takes_replies, whose result queue the handler then
+ * leaves out of its wait), or one that brings a transport's reply and
+ * handles it instead of queueing it (mp__pool_take_reply, for a pool
+ * given no user callbacks, which run on this thread only).
+ *
  * A per-task timeout (task_timeout) is a deadline set when a task goes
  * into an idle worker's inbox (dispatch.c); the wait ends at the nearest
  * deadline and the handler kills a worker whose task is still running

@@ -62,7 +62,9 @@ int mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
                               const mp__pool_transport_t *t);
 
 /* Where a forwarded task ends (mp__pool_submit_raw), called once, on the
- * pool's handler thread (or the thread that terminates the pool): done
+ * pool's handler thread (or the thread that terminates the pool, or one
+ * that takes the pool's replies: mp__pool_help_replies,
+ * mp__pool_take_reply): done
  * gets its DONE reply as the worker sent it (rh, then the items at p ..
  * end, not checked); fail tells that every item failed with err and msg
  * (its worker died, the task timed out, the pool was terminated or
