@@ -228,7 +228,7 @@ bool mp__queue_poll_ack(mp_queue_t *q);
 /* block_map is about to map a large block's pages (one madvise). */
 #define MP__QUEUE_HOOK_BLOCK_MAP 13
 /* A waiting put or get pauses once in its spin (wait.c). */
-#define MP__QUEUE_HOOK_WAIT_PAUSE 13
+#define MP__QUEUE_HOOK_WAIT_PAUSE 14
 extern void (*mp__queue_test_hook)(int point);
 /* Test knob: when non-zero (a power of two), the ring size of queues
  * created from now on that are not bounded by their ring (so tests can
