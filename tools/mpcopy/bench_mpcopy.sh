@@ -5,9 +5,16 @@
 # system as DIR (default /tmp), warm (the source read once before, so it
 # is in the page cache) and cold (`echo 3 > /proc/sys/vm/drop_caches`
 # before each run: needs root), the tools interleaved within each round
-# so that a change in the machine's load hits all of them alike. Each copy
-# is removed (untimed) and `sync` run before the next. Prints one line per
-# run: round, cache, tool, seconds; then the median of each tool and cache.
+# so that a change in the machine's load hits all of them alike. Every
+# copy gets a place of its own and all are kept until the end (then
+# removed): a copy made where the previous one was just deleted measures
+# that deletion too (ext4 without a journal, as on this project's VM,
+# skips the inodes freed in the last minutes while it allocates, scanning
+# past each one), so removing copies between runs made a run's time
+# depend on which tool ran before it. `sync` runs (untimed) after each
+# copy, so that one run's writeback does not fall into the next. Prints
+# one line per run: round, cache, tool, seconds; then the median of each
+# tool and cache. Needs room for ROUNDS x 6 copies of SRC.
 #
 # Usage: bench_mpcopy.sh MPCOPY [SRC] [ROUNDS] [DIR]
 set -eu
@@ -41,9 +48,9 @@ for round in $(seq 1 "$ROUNDS"); do
             else
                 sync; echo 3 >/proc/sys/vm/drop_caches
             fi
-            t=$(run "$tool" "$WORK/copy")
+            t=$(run "$tool" "$WORK/copy-$round-$cache-$tool")
             echo "$round $cache $tool $t" | tee -a "$results"
-            rm -rf "$WORK/copy"; sync
+            sync
         done
     done
 done

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - mpcopy's command line and main(): the options, where the copy
  * goes (and the refusals before anything is written), and the order of
- * the run: scan, skeleton, copy (and verify) on the pool, hard links,
- * directories' metadata last, the summary, the exit status.
+ * the run: the copy on the pool while the tree is scanned (and the
+ * verify), hard links, directories' metadata last, the summary, the exit
+ * status.
  *
  * mpcopy is a parallel copier built on the library's process pool: the C
  * tool that seed 002's copy_file program (a Pool(3) copying a folder while
@@ -309,7 +310,7 @@ main(int argc, char **argv)
 {
     /* A spawned or forkserver worker never returns from here. */
     mp_main(argc, argv);
-    struct run r = {.jobs = 0, .phase = "scan"};
+    struct run r = {.jobs = 0, .phase = "start"};
     parse_args(&r, argc, argv);
     if (r.jobs == 0) {
         r.jobs = mp_cpu_count();
@@ -317,11 +318,9 @@ main(int argc, char **argv)
     g_roots.owners = geteuid() == 0;
     catch_signals();
     const char *single = prepare_target(&r);
-    if ((single != NULL ? scan_single(&r, single) : scan_tree(&r)) != 0) {
+    if ((single != NULL ? scan_single(&r, single) : scan_root(&r)) != 0) {
         return 1;
     }
-    r.phase = "setup";
-    make_skeleton(&r);
     if (g_signal == 0 && copy_and_verify(&r) != 0) {
         r.failed = true;
     }
@@ -340,10 +339,7 @@ main(int argc, char **argv)
         print_summary(&r);
         rc = r.failed ? 1 : 0;
     }
-    for (size_t i = 0; i < r.nentries; i++) {
-        free(r.entries[i].rel);
-    }
-    free(r.entries);
+    free_tree(&r);
     free(r.copy);
     close(g_roots.src_fd);
     close(g_roots.dst_fd);

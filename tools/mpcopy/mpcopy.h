@@ -10,10 +10,12 @@
  *              times, extended attributes, nodes, hard links)
  *   verify.c   sum64, the --verify checksum, and verify_range
  *   tasks.c    the tasks the workers run (copy a file, a range, verify)
- *   scan.c     the parent's scan of SRC, hard-link groups, the --resume
- *              quick check and the skeleton of the copy
- *   jobs.c     running the tasks on the pool, retries, the signals that
- *              interrupt a run and the report of what is left partial
+ *   scan.c     the parent's scan of SRC (a directory at a time, while
+ *              the workers copy), hard-link groups, the --resume quick
+ *              check and the nodes the parent makes itself
+ *   jobs.c     running the tasks on the pool as the scan finds them,
+ *              retries, the signals that interrupt a run and the report
+ *              of what is left partial
  *   progress.c the status line (width-fitted, with a scanning phase)
  *   main.c     the command line, where the copy goes, and main()
  */
@@ -44,6 +46,11 @@
 #define MAX_ATTEMPTS 3
 /* Tasks queued per worker, so that a freed worker finds the next one. */
 #define TASKS_PER_WORKER 4
+/* Whole files go to the workers in batches of up to BATCH_FILES files and
+ * BATCH_BYTES bytes: one task per small file made the pool's hand-overs
+ * (two wake-ups a file) cost more CPU than copying the file. */
+#define BATCH_FILES 32
+#define BATCH_BYTES ((uint64_t)4 << 20)
 
 /*===== verify.c ============================================================*/
 
@@ -57,13 +64,16 @@ struct sum64 {
     size_t tail_len;
 };
 
-/* A task's result (tasks.c writes it, jobs.c reads it). */
+/* The result of one file of a task (tasks.c writes one per file of the
+ * task, jobs.c reads them). */
 struct task_out {
-    uint64_t bytes;            /* bytes of the file(s) processed */
+    uint64_t bytes;            /* bytes of the file processed */
     uint64_t src_sum, dst_sum; /* TASK_VERIFY: of the first chunk that
                                   differs */
     uint32_t mismatch;         /* TASK_VERIFY: 1 when the copy differs */
     uint32_t ways;             /* copies: the WAY_* that moved the data */
+    int32_t err;               /* 0, or the errno of the step that failed */
+    char what[28];             /* that step ("open", "create copy"...) */
 };
 
 /* sum64_init starts an empty stream; sum64_update appends len bytes at
@@ -112,6 +122,7 @@ enum copy_way { WAY_CLONE = 1, WAY_RANGE = 2, WAY_BUFFER = 4 };
 int open_parent(int rootfd, const char *rel, char *leaf);
 int open_under(int rootfd, const char *rel, int flags, mode_t mode);
 int open_source(const char *rel, struct stat *st);
+void start_reading(int fd, uint64_t len);
 int open_copy(const char *rel, int flags);
 int create_copy(const char *rel);
 int dst_parent(const char *rel, char *leaf);
@@ -141,7 +152,8 @@ enum task_kind {
     TASK_VERIFY = 3,     /* checksum [offset, offset + length) of both */
 };
 
-/* A task's input: this header, then rel_len bytes of the path under the
+/* A task's input: one or more records (a batch of whole files, or one
+ * range), each this header, then rel_len bytes of the path under the
  * roots and a NUL. */
 struct task_in {
     uint32_t kind;
@@ -150,7 +162,18 @@ struct task_in {
     struct meta meta; /* TASK_COPY_FILE */
 };
 
+/* One record of a task, decoded; for a whole-file copy its source is
+ * opened (and its reading started) before the first record runs. */
+struct record {
+    struct task_in t;
+    const char *rel;
+    int src;        /* TASK_COPY_FILE: the open source, or -1 */
+    int open_errno; /* and why it is -1 */
+    struct stat st; /* its status */
+};
+
 int worker_init(void *arg);
+size_t decode_records(const void *in, size_t in_len, struct record *recs);
 int run_task(const void *in, size_t in_len, mp_pool_out_t *out);
 
 /*===== The parent: scan.c, jobs.c, main.c ==================================*/
@@ -167,6 +190,14 @@ struct entry {
     bool started;        /* a copy task of it ran or runs */
 };
 
+/* The first names of the files met under several names (hard links):
+ * an open-addressing table of entry indices plus one (0: empty slot),
+ * keyed by device and inode. */
+struct link_table {
+    size_t *slot;
+    size_t cap, used; /* cap: a power of two, or 0 */
+};
+
 /* The whole run: options, the tree, the pool, the counters. */
 struct run {
     int jobs;
@@ -177,15 +208,19 @@ struct run {
     int src_root, dst_root;       /* parent's fds of the two roots */
     struct entry *entries;
     size_t nentries, cap;
-    uint64_t nfiles, file_bytes; /* regular files and their size */
-    uint64_t phase_files;        /* files the current phase works on */
-    uint64_t phase_bytes;        /* and their bytes (sizes, holes too) */
-    uint64_t skipped_files;      /* --resume: found whole */
-    uint64_t files_done;         /* the current phase's files done */
-    unsigned ways;               /* the WAY_* the copy tasks used */
+    size_t scan_next; /* the scan: next entry to look at for a directory */
+    size_t handed;    /* entries scan_step has handed out */
+    bool scan_done;   /* every directory was read */
+    struct link_table first_names; /* hard links (scan.c) */
+    uint64_t nfiles, file_bytes;   /* regular files and their size */
+    uint64_t phase_files;   /* files the current phase works on (so far) */
+    uint64_t phase_bytes;   /* and their bytes (sizes, holes too) */
+    uint64_t skipped_files; /* --resume: found whole */
+    uint64_t files_done;    /* the current phase's files done */
+    unsigned ways;          /* the WAY_* the copy tasks used */
     size_t ndirs, nlinks, nspecial, nhard;
     bool failed;
-    const char *phase; /* what runs: "scan", "copy", ... */
+    const char *phase; /* what runs: "start", "copy", "verify" */
     mp_pool_t *pool;
     /* Tasks finished by the pool's callbacks, for the main thread. */
     pthread_mutex_t mu;
@@ -203,10 +238,12 @@ void report_errno(struct run *r, struct entry *e, const char *step);
 char *join_rel(const char *dir, const char *name);
 struct meta entry_meta(const struct entry *e);
 
-int scan_tree(struct run *r);
+int scan_root(struct run *r);
 int scan_single(struct run *r, const char *name);
-void make_skeleton(struct run *r);
+int scan_step(struct run *r, size_t *from, size_t *to);
+void make_nodes(struct run *r, size_t from, size_t to);
 void make_hard_links(struct run *r);
+void free_tree(struct run *r);
 void set_filled_meta(struct run *r, struct entry *e);
 
 int copy_and_verify(struct run *r);
@@ -217,8 +254,8 @@ void catch_signals(void);
 
 /* What a status line shows (see format_status). */
 struct status_view {
-    const char *label; /* "scan", "copy", "verify" */
-    bool scanning;     /* totals unknown: counts only */
+    const char *label; /* "copy", "verify" */
+    bool scanning;     /* the scan goes on: totals are those found so far */
     uint64_t files, total_files;
     uint64_t bytes, total_bytes;
     double elapsed; /* seconds since the phase began */
@@ -229,6 +266,7 @@ void format_bytes(char *buf, size_t len, double v);
 int terminal_width(int fd);
 void status_begin(const char *label, bool scanning, uint64_t total_files,
                   uint64_t total_bytes);
+void status_totals(bool scanning, uint64_t total_files, uint64_t total_bytes);
 void status_update(uint64_t files, uint64_t bytes);
 void status_end(bool print_final);
 void status_clear(void);

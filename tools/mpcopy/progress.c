@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* progress.c - what mpcopy says on stderr: the status line of each phase
- * (scan, copy, verify) and the messages (note, report). On a terminal the
+ * (copy, verify) and the messages (note, report). On a terminal the
  * line is redrawn in place about 10 times a second and always fits the
  * terminal's width (TIOCGWINSZ, asked at every draw, so a resized window
  * is followed): it drops its least useful fields first, then cuts, and
  * never reaches the last column, so it never wraps and leaves no stale
  * lines. Elsewhere it prints a plain line at most once a second, fitted
  * to 80 columns. Rates appear only once a phase has run a second, so the
- * first tick cannot show a rate from a tiny interval. The scan shows its
- * count of entries while it walks the tree. format_status is pure, for
- * the unit test. */
+ * first tick cannot show a rate from a tiny interval. While the scan goes
+ * on, the copy's line shows the totals found so far and says so.
+ * format_status is pure, for the unit test. */
 #include "mpcopy.h"
 
 #include <errno.h>
@@ -85,7 +85,9 @@ format_duration(char *buf, size_t len, double secs)
  * most detailed form that fits: files done/total with the percentage,
  * bytes done/total, the byte rate and the ETA; then without the total
  * bytes; then the percentage, bytes and ETA; then the percentage alone;
- * last, the shortest form cut. Rates and the ETA show once v->elapsed
+ * last, the shortest form cut. While the scan goes on (v->scanning) the
+ * totals are those found so far, marked "+", with no percentage or ETA,
+ * and the line says "scanning". Rates and the ETA show once v->elapsed
  * reaches a second ("--" and "?" before). Returns the length written. */
 size_t
 format_status(char *buf, size_t width, const struct status_view *v)
@@ -95,28 +97,37 @@ format_status(char *buf, size_t width, const struct status_view *v)
     format_bytes(done, sizeof done, (double)v->bytes);
     format_bytes(total, sizeof total, (double)v->total_bytes);
     size_t nforms = 0;
+    if (v->elapsed >= RATE_AFTER) {
+        double bps = (double)v->bytes / v->elapsed;
+        format_bytes(rate, sizeof rate - 2, bps);
+        strcat(rate, "/s");
+        if (!v->scanning && bps > 0 && v->total_bytes >= v->bytes) {
+            format_duration(eta, sizeof eta,
+                            (double)(v->total_bytes - v->bytes) / bps);
+        }
+    }
     if (v->scanning) {
+        /* The totals are those found so far ("+"): no percentage, no
+         * ETA. */
         snprintf(forms[nforms++], sizeof forms[0],
-                 "%s: %llu entries, %s "
-                 "in files so far",
-                 v->label, (unsigned long long)v->files, done);
-        snprintf(forms[nforms++], sizeof forms[0], "%s: %llu entries", v->label,
-                 (unsigned long long)v->files);
+                 "%s: %llu/%llu+ files, %s/%s+, %s, scanning", v->label,
+                 (unsigned long long)v->files,
+                 (unsigned long long)v->total_files, done, total, rate);
+        snprintf(forms[nforms++], sizeof forms[0],
+                 "%s: %llu/%llu+ files, %s, %s, scanning", v->label,
+                 (unsigned long long)v->files,
+                 (unsigned long long)v->total_files, done, rate);
+        snprintf(forms[nforms++], sizeof forms[0],
+                 "%s: %llu/%llu+ files, scanning", v->label,
+                 (unsigned long long)v->files,
+                 (unsigned long long)v->total_files);
+        snprintf(forms[nforms++], sizeof forms[0], "%s: scanning", v->label);
     } else {
         double frac =
             v->total_bytes > 0   ? (double)v->bytes / (double)v->total_bytes
             : v->total_files > 0 ? (double)v->files / (double)v->total_files
                                  : 1.0;
         snprintf(pct, sizeof pct, "%d%%", (int)(frac * 100.0));
-        if (v->elapsed >= RATE_AFTER) {
-            double bps = (double)v->bytes / v->elapsed;
-            format_bytes(rate, sizeof rate - 2, bps);
-            strcat(rate, "/s");
-            if (bps > 0 && v->total_bytes >= v->bytes) {
-                format_duration(eta, sizeof eta,
-                                (double)(v->total_bytes - v->bytes) / bps);
-            }
-        }
         snprintf(forms[nforms++], sizeof forms[0],
                  "%s: %llu/%llu files (%s), %s/%s, %s, ETA %s", v->label,
                  (unsigned long long)v->files,
@@ -178,7 +189,7 @@ draw(bool final)
 }
 
 /* status_begin starts the status line of a phase: label, whether its
- * totals are still unknown (the scan), and its totals. */
+ * totals may still grow (the scan goes on), and its totals. */
 void
 status_begin(const char *label, bool scanning, uint64_t total_files,
              uint64_t total_bytes)
@@ -196,6 +207,16 @@ status_begin(const char *label, bool scanning, uint64_t total_files,
     if (g_status.tty) {
         draw(false);
     }
+}
+
+/* status_totals records the phase's totals: those found so far while
+ * scanning, else all. */
+void
+status_totals(bool scanning, uint64_t total_files, uint64_t total_bytes)
+{
+    g_status.view.scanning = scanning;
+    g_status.view.total_files = total_files;
+    g_status.view.total_bytes = total_bytes;
 }
 
 /* status_update records the counts so far and redraws when due. */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* scan.c - the parent's picture of the source and the copy's skeleton:
- * the breadth-first scan of SRC (a growing array, no recursion, shown on
- * the status line while it runs), the hard-link groups (a file's second
- * and later names become links to the first one's copy, as `cp -a`
- * keeps them), the --resume quick check (a copy already whole, by size
- * and mtime, is kept), the nodes the parent creates itself (directories,
+ * the breadth-first scan of SRC, handed out a directory at a time so
+ * that the workers copy while it goes on (a growing array, no recursion),
+ * the hard-link groups (a table of the first names of files with several:
+ * a later name becomes a link to the first one's copy, as `cp -a` keeps
+ * them), the --resume quick check (a copy already whole, by size and
+ * mtime, is kept), the nodes the parent creates itself (directories,
  * symlinks, FIFOs and devices, the files that ranges will fill) and the
  * metadata it gives directories and split files once they are filled. */
 #include "mpcopy.h"
@@ -111,87 +112,93 @@ scan_dir(struct run *r, size_t i)
     return rc;
 }
 
-/* The order of hard-link candidates: by file, then by scan order. */
-static int
-cmp_inode(const void *a, const void *b, void *arg)
+/*===== Hard links ==========================================================*/
+
+/* link_hash spreads a file's device and inode over the table. */
+static size_t
+link_hash(const struct stat *st)
 {
-    const struct entry *ents = arg;
-    size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    const struct stat *x = &ents[i].st, *y = &ents[j].st;
-    if (x->st_dev != y->st_dev) {
-        return x->st_dev < y->st_dev ? -1 : 1;
-    }
-    if (x->st_ino != y->st_ino) {
-        return x->st_ino < y->st_ino ? -1 : 1;
-    }
-    return i < j ? -1 : i > j;
+    uint64_t h = (uint64_t)st->st_ino * 0x9e3779b97f4a7c15ULL;
+    h ^= (uint64_t)st->st_dev + (h >> 29);
+    return (size_t)(h ^ (h >> 32));
 }
 
-/* group_hard_links finds the regular files met under several names: the
- * first name found is copied, the others become links to its copy (and
- * leave the file and byte counts). Returns 0 or -1 (out of memory). */
-static int
-group_hard_links(struct run *r)
+/* link_slot returns the slot of the file st in t: the one holding an
+ * entry of the same device and inode, or the empty one where it would go
+ * (t->cap > 0, and t never full). */
+static size_t *
+link_slot(struct link_table *t, const struct entry *ents, const struct stat *st)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < r->nentries; i++) {
-        n += S_ISREG(r->entries[i].st.st_mode) && r->entries[i].st.st_nlink > 1;
+    size_t mask = t->cap - 1;
+    for (size_t k = link_hash(st) & mask;; k = (k + 1) & mask) {
+        const struct stat *o =
+            t->slot[k] != 0 ? &ents[t->slot[k] - 1].st : NULL;
+        if (o == NULL || (o->st_dev == st->st_dev && o->st_ino == st->st_ino)) {
+            return &t->slot[k];
+        }
     }
-    if (n < 2) {
-        return 0;
-    }
-    size_t *idx = malloc(n * sizeof *idx);
-    if (idx == NULL) {
+}
+
+/* link_grow doubles t (at least 64 slots), placing its entries again.
+ * Returns 0 or -1 (out of memory; t unchanged). */
+static int
+link_grow(struct link_table *t, const struct entry *ents)
+{
+    struct link_table bigger = {.cap = t->cap ? 2 * t->cap : 64};
+    bigger.slot = calloc(bigger.cap, sizeof *bigger.slot);
+    if (bigger.slot == NULL) {
         return -1;
     }
-    n = 0;
-    for (size_t i = 0; i < r->nentries; i++) {
-        if (S_ISREG(r->entries[i].st.st_mode) &&
-            r->entries[i].st.st_nlink > 1) {
-            idx[n++] = i;
+    for (size_t k = 0; k < t->cap; k++) {
+        if (t->slot[k] != 0) {
+            *link_slot(&bigger, ents, &ents[t->slot[k] - 1].st) = t->slot[k];
         }
     }
-    qsort_r(idx, n, sizeof *idx, cmp_inode, r->entries);
-    for (size_t k = 1; k < n; k++) {
-        struct entry *first = &r->entries[idx[k - 1]];
-        struct entry *e = &r->entries[idx[k]];
-        if (e->st.st_dev == first->st.st_dev &&
-            e->st.st_ino == first->st.st_ino) {
-            e->is_link = true;
-            e->link_to = first->is_link ? first->link_to : idx[k - 1];
-            r->nfiles--;
-            r->file_bytes -= (uint64_t)e->st.st_size;
-            r->nhard++;
-        }
-    }
-    free(idx);
+    bigger.used = t->used;
+    free(t->slot);
+    *t = bigger;
     return 0;
 }
 
-/* scan_tree records SRC's root and, breadth first, everything under it
- * (the array grows as it is walked: no recursion, any depth), showing
- * the count on the status line; then groups hard links. Stops early when
- * a signal came (g_signal). Returns 0 or -1 (out of memory, reported). */
-int
-scan_tree(struct run *r)
+/* note_hard_link looks up entry i, a regular file with several names:
+ * the first name met is copied (and remembered), a later one becomes a
+ * link to the first one's copy and leaves the file and byte counts, as
+ * `cp -a` keeps them. Returns 0 or -1 (out of memory: i is copied). */
+static int
+note_hard_link(struct run *r, size_t i)
 {
-    struct stat root_st;
-    if (fstat(g_roots.src_fd, &root_st) != 0 ||
-        add_entry(r, strdup(""), &root_st) != 0) {
-        note("out of memory");
+    struct link_table *t = &r->first_names;
+    if (2 * (t->used + 1) > t->cap && link_grow(t, r->entries) != 0) {
         return -1;
     }
-    status_begin("scan", true, 0, 0);
-    for (size_t i = 0; i < r->nentries && g_signal == 0; i++) {
-        if (S_ISDIR(r->entries[i].st.st_mode) && scan_dir(r, i) != 0) {
-            status_end(false);
-            note("out of memory");
-            return -1;
-        }
-        status_update(r->nentries, r->file_bytes);
+    struct entry *e = &r->entries[i];
+    size_t *slot = link_slot(t, r->entries, &e->st);
+    if (*slot == 0) {
+        *slot = i + 1;
+        t->used++;
+        return 0;
     }
-    status_end(g_signal == 0);
-    if (group_hard_links(r) != 0) {
+    e->is_link = true;
+    e->link_to = *slot - 1;
+    r->nfiles--;
+    r->file_bytes -= (uint64_t)e->st.st_size;
+    r->nhard++;
+    return 0;
+}
+
+/*===== The scan ============================================================*/
+
+/* scan_root records SRC's root, the first entry (scan_step reads what is
+ * under it). Returns 0 or -1 (reported). */
+int
+scan_root(struct run *r)
+{
+    struct stat root_st;
+    if (fstat(g_roots.src_fd, &root_st) != 0) {
+        note("cannot read %s: %s", r->src_arg, strerror(errno));
+        return -1;
+    }
+    if (add_entry(r, strdup(""), &root_st) != 0) {
         note("out of memory");
         return -1;
     }
@@ -216,14 +223,45 @@ scan_single(struct run *r, const char *name)
     return 0;
 }
 
-/* make_skeleton creates, parents before children, every entry of the
- * copy that no whole-file task creates, and counts the kinds. With
- * --resume, a regular file whose copy is already whole is marked so and
- * left alone, and an existing node is replaced. Stops when a signal came. */
-void
-make_skeleton(struct run *r)
+/* scan_step hands out the entries found since its last call, [*from,
+ * *to): the first call, what scan_root or scan_single recorded; each
+ * later one, the entries of the next directory (breadth first: the array
+ * grows as it is walked, no recursion, any depth). Returns 1 (a range
+ * handed out, maybe empty), 0 once the scan is done (r->scan_done), or
+ * -1 (out of memory, reported). */
+int
+scan_step(struct run *r, size_t *from, size_t *to)
 {
-    for (size_t i = 0; i < r->nentries && g_signal == 0; i++) {
+    if (r->handed == r->nentries) {
+        while (r->scan_next < r->nentries &&
+               !S_ISDIR(r->entries[r->scan_next].st.st_mode)) {
+            r->scan_next++;
+        }
+        if (r->single || r->scan_next == r->nentries) {
+            r->scan_done = true;
+            *from = *to = r->nentries;
+            return 0;
+        }
+        if (scan_dir(r, r->scan_next++) != 0) {
+            note("out of memory");
+            return -1;
+        }
+    }
+    *from = r->handed;
+    *to = r->handed = r->nentries;
+    return 1;
+}
+
+/* make_nodes creates the copies of entries [from, to) that no whole-file
+ * task creates (their parents exist: a directory's copy is made when the
+ * scan finds it, before its entries are read), counts the kinds, and
+ * sorts out hard links. With --resume, a regular file whose copy is
+ * already whole is marked so and left alone, and an existing node is
+ * replaced. Stops when a signal came. */
+void
+make_nodes(struct run *r, size_t from, size_t to)
+{
+    for (size_t i = from; i < to && g_signal == 0; i++) {
         struct entry *e = &r->entries[i];
         mode_t type = e->st.st_mode & S_IFMT;
         struct meta m = entry_meta(e);
@@ -232,6 +270,11 @@ make_skeleton(struct run *r)
         r->ndirs += type == S_IFDIR;
         r->nlinks += type == S_IFLNK;
         r->nspecial += type != S_IFDIR && type != S_IFLNK && type != S_IFREG;
+        if (type == S_IFREG && e->st.st_nlink > 1 &&
+            note_hard_link(r, i) != 0) {
+            note("out of memory: %s/%s is copied, not linked", r->src_arg,
+                 e->rel);
+        }
         if (e->rel[0] == '\0') {
             continue; /* the root: main made it */
         }
@@ -287,4 +330,16 @@ set_filled_meta(struct run *r, struct entry *e)
     if (set_path_meta(e->rel, &m, S_ISDIR(e->st.st_mode), &what) != 0) {
         report_errno(r, e, what);
     }
+}
+
+/* free_tree frees the picture of the tree: the entries and the hard-link
+ * table. */
+void
+free_tree(struct run *r)
+{
+    for (size_t i = 0; i < r->nentries; i++) {
+        free(r->entries[i].rel);
+    }
+    free(r->entries);
+    free(r->first_names.slot);
 }

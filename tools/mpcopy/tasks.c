@@ -5,8 +5,9 @@
  * and its copy (--verify). Every task can run again: a whole-file task
  * unlinks and recreates its file, a range task writes the same bytes at
  * the same offsets into a file the parent created at its final size. So
- * when a worker dies (MP_EWORKER) its task is simply submitted again. The
- * file-system calls themselves are in fs.c. */
+ * when a worker dies (MP_EWORKER) its task is simply submitted again. A
+ * task carries a batch of whole files (or one range) and answers for
+ * each. The file-system calls themselves are in fs.c. */
 #include "mpcopy.h"
 
 #include <errno.h>
@@ -77,17 +78,19 @@ open_pair(const char *rel, int copy_flags, int *src, int *dst,
 }
 
 /* The three task bodies. Each returns 0 or -1 with errno set and *what
- * naming the failed step. buf: IO_CHUNK bytes, then 2 * XATTR_BUF. */
+ * naming the failed step. buf: IO_CHUNK bytes, then 2 * XATTR_BUF.
+ * task_copy_file copies from src, the source already open (st its
+ * status), or -1 with errno set by the failed open. */
 static int
-task_copy_file(const struct task_in *t, const char *rel, char *buf,
-               struct task_out *res, const char **what)
+task_copy_file(const struct task_in *t, const char *rel, int src,
+               const struct stat *st_in, char *buf, struct task_out *res,
+               const char **what)
 {
-    struct stat st;
-    int src = open_source(rel, &st);
     if (src < 0) {
         *what = "open";
         return -1;
     }
+    const struct stat st = *st_in;
     int dst = create_copy(rel);
     if (dst < 0) {
         *what = "create copy";
@@ -165,51 +168,105 @@ io_buffer(void)
     return buf;
 }
 
-/* run_task is the pool's task function: decodes a struct task_in, runs
- * it and writes a struct task_out; on failure returns -1 with the message
- * "STEP: strerror". Calls no allocator (see io_buffer). */
-int
-run_task(const void *in, size_t in_len, mp_pool_out_t *out)
+/* run_record runs the task record rec and fills res: its outcome, with
+ * the failed step and errno when it failed. */
+static void
+run_record(struct record *rec, char *buf, struct task_out *res)
 {
-    struct task_in t;
-    if (in_len < sizeof t) {
-        mp_pool_out_error(out, "bad task");
-        return -1;
-    }
-    memcpy(&t, in, sizeof t);
-    const char *rel = (const char *)in + sizeof t;
-    if (t.rel_len != in_len - sizeof t - 1 || rel[t.rel_len] != '\0') {
-        mp_pool_out_error(out, "bad task");
-        return -1;
-    }
-    char *buf = io_buffer();
-    if (buf == NULL) {
-        mp_pool_out_error(out, "out of memory");
-        return -1;
-    }
-    struct task_out res = {0};
     const char *what = "task";
     int rc;
-    switch (t.kind) {
+    *res = (struct task_out){0};
+    switch (rec->t.kind) {
     case TASK_COPY_FILE:
-        rc = task_copy_file(&t, rel, buf, &res, &what);
+        errno = rec->open_errno;
+        rc = task_copy_file(&rec->t, rec->rel, rec->src, &rec->st, buf, res,
+                            &what);
         break;
     case TASK_COPY_RANGE:
-        rc = task_copy_range(&t, rel, buf, &res, &what);
+        rc = task_copy_range(&rec->t, rec->rel, buf, res, &what);
         break;
     case TASK_VERIFY:
-        rc = task_verify(&t, rel, buf, &res, &what);
+        rc = task_verify(&rec->t, rec->rel, buf, res, &what);
         break;
     default:
         errno = EINVAL;
         rc = -1;
     }
     if (rc != 0) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
-        mp_pool_out_error(out, msg);
-    } else {
-        rc = mp_pool_out_write(out, &res, sizeof res) == 0 ? 0 : -1;
+        res->err = errno != 0 ? errno : EIO;
+        snprintf(res->what, sizeof res->what, "%s", what);
+    }
+}
+
+/* decode_records splits a task's input into at most BATCH_FILES records
+ * (see struct task_in): each needs its whole header, a path of rel_len
+ * bytes with no NUL in it, and the NUL after it, inside the input.
+ * Returns their count, or 0 when the input is malformed. */
+size_t
+decode_records(const void *in, size_t in_len, struct record *recs)
+{
+    const char *p = in, *end = p + in_len;
+    size_t n = 0;
+    while (p < end) {
+        struct record *rec = &recs[n];
+        if (n == BATCH_FILES || (size_t)(end - p) < sizeof rec->t) {
+            return 0;
+        }
+        memcpy(&rec->t, p, sizeof rec->t);
+        rec->rel = p + sizeof rec->t;
+        size_t room = (size_t)(end - rec->rel);
+        if (rec->t.rel_len >= room || rec->rel[rec->t.rel_len] != '\0' ||
+            strlen(rec->rel) != rec->t.rel_len) {
+            return 0;
+        }
+        rec->src = -1;
+        p = rec->rel + rec->t.rel_len + 1;
+        n++;
+    }
+    return n;
+}
+
+/* run_task is the pool's task function: decodes the task's records (see
+ * struct task_in), opens the sources of its whole-file copies and starts
+ * reading them all, then runs the records in order and writes a struct
+ * task_out for each; a file that fails is said in its own result, the
+ * others go on. A malformed input fails the task ("bad task"). Calls no
+ * allocator (see io_buffer). */
+int
+run_task(const void *in, size_t in_len, mp_pool_out_t *out)
+{
+    static struct record recs[BATCH_FILES];
+    char *buf = io_buffer();
+    if (buf == NULL) {
+        mp_pool_out_error(out, "out of memory");
+        return -1;
+    }
+    size_t n = decode_records(in, in_len, recs);
+    if (n == 0) {
+        mp_pool_out_error(out, "bad task");
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (recs[k].t.kind == TASK_COPY_FILE) {
+            recs[k].src = open_source(recs[k].rel, &recs[k].st);
+            recs[k].open_errno = errno;
+            if (recs[k].src >= 0) {
+                start_reading(recs[k].src, (uint64_t)recs[k].st.st_size);
+            }
+        }
+    }
+    int rc = 0;
+    for (size_t k = 0; k < n; k++) {
+        struct task_out res;
+        if (rc == 0) {
+            run_record(&recs[k], buf, &res);
+            if (mp_pool_out_write(out, &res, sizeof res) != 0) {
+                mp_pool_out_error(out, "out of memory");
+                rc = -1;
+            }
+        } else if (recs[k].src >= 0) {
+            close(recs[k].src); /* not run: the task failed */
+        }
     }
     return rc;
 }

@@ -278,11 +278,14 @@ case_deep_tree() {
 }
 
 # An unreadable file and directory are reported and skipped, exit 1, the
-# rest copied. As root see the header.
+# rest copied (the files in the unreadable one's batch too). As root see
+# the header.
 case_unreadable_skipped() {
     local s=$WORK/unread/src d=$WORK/unread/dst
     mkdir -p "$s/ok" "$s/closed"
     echo fine >"$s/ok/f"; echo hidden >"$s/secret"; echo inside >"$s/closed/g"
+    # Readable files beside the unreadable one go in the same batch.
+    for i in 1 2 3 4 5; do echo "beside $i" >"$s/n$i"; done
     chmod 000 "$s/secret" "$s/closed"
     local wrap=()
     if [ "$(id -u)" = 0 ]; then
@@ -300,6 +303,9 @@ case_unreadable_skipped() {
     grep -q "secret: open: Permission denied" "$WORK/err" || { cat "$WORK/err"; fail "file not reported"; return; }
     grep -q "closed: cannot read directory" "$WORK/err" || fail "dir not reported" || return
     [ "$(cat "$d/ok/f")" = fine ] || fail "the rest was not copied" || return
+    for i in 1 2 3 4 5; do
+        [ "$(cat "$d/n$i")" = "beside $i" ] || fail "n$i, beside it, was not copied" || return
+    done
     [ ! -e "$d/secret" ] || fail "a copy of the unreadable file exists" || return
     [ -d "$d/closed" ] || fail "the unreadable dir was not made"
 }
@@ -441,7 +447,7 @@ EOF2
 }
 
 # The status line on a terminal 60 columns wide: no line reaches the last
-# column, the scan shows itself, and the copy's last line says 100%.
+# column, the copy shows the scan going on, and its last line says 100%.
 case_status_line_fits() {
     local s=$WORK/tty/src
     mkdir -p "$s"
@@ -467,7 +473,7 @@ rc = p.wait(timeout=120)
 text = re.sub(r"\x1b\[K", "", out.decode()).replace("\r\n", "\n")
 lines = re.split(r"[\r\n]", text)
 longest = max(len(l) for l in lines)
-ok = rc == 0 and longest <= 59 and any(l.startswith("scan: ") for l in lines) \
+ok = rc == 0 and longest <= 59 and any(l.startswith("copy: ") and "scanning" in l for l in lines) \
      and any(l.startswith("copy: 90/90 files (100%)") for l in lines)
 if not ok:
     print("    rc %d, longest %d: %r" % (rc, longest, lines[:12]))

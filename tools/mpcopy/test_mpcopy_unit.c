@@ -4,7 +4,8 @@
  * mismatches: the sum64 checksum and verify_range), copy_data (holes
  * kept, data moved by copy_file_range where the kernel offers it), the
  * paths under a root (the kept last directory never hands out the wrong
- * one; a copy replaces what a killed attempt left) and the status line
+ * one; a copy replaces what a killed attempt left), a task's records
+ * (a batch decodes whole, a malformed one not at all) and the status line
  * (fits every width, no rate from a tiny interval). Linked
  * with the tool's own objects (all but main.c), so the code under test is
  * the tool's. Prints "ok NAME" per check; exit 1 on the first failure. */
@@ -312,9 +313,57 @@ test_paths_under_roots(void)
     puts("ok paths_under_roots");
 }
 
+/* put_record appends a task record (kind, path rel, rel_len as given)
+ * at p; returns the end. */
+static char *
+put_record(char *p, uint32_t kind, const char *rel, uint32_t rel_len)
+{
+    struct task_in t = {.kind = kind, .rel_len = rel_len};
+    memcpy(p, &t, sizeof t);
+    memcpy(p + sizeof t, rel, strlen(rel) + 1);
+    return p + sizeof t + strlen(rel) + 1;
+}
+
+/* A batch of records decodes into each one's kind and path; an input cut
+ * inside a record, a path longer than its input, a NUL inside a path or more
+ * than BATCH_FILES records decode to nothing. */
+static void
+test_task_records(void)
+{
+    static char in[(BATCH_FILES + 2) * (sizeof(struct task_in) + 8)];
+    static struct record recs[BATCH_FILES];
+    char *end = put_record(in, TASK_COPY_FILE, "a", 1);
+    end = put_record(end, TASK_COPY_FILE, "dir/b", 5);
+    end = put_record(end, TASK_VERIFY, "c", 1);
+    size_t len = (size_t)(end - in);
+    CHECK(decode_records(in, len, recs) == 3);
+    CHECK(strcmp(recs[0].rel, "a") == 0 && strcmp(recs[1].rel, "dir/b") == 0);
+    CHECK(recs[2].t.kind == TASK_VERIFY && recs[1].src == -1);
+    size_t first = sizeof(struct task_in) + 2;
+    size_t second = first + sizeof(struct task_in) + 6;
+    for (size_t cut = 0; cut < len; cut++) {
+        /* Cut between records: the records before; else nothing. */
+        size_t want = cut == first ? 1 : cut == second ? 2 : 0;
+        CHECK(decode_records(in, cut, recs) == want);
+    }
+    put_record(in, TASK_COPY_FILE, "a", 200); /* beyond the input */
+    CHECK(decode_records(in, len, recs) == 0);
+    put_record(in, TASK_COPY_FILE, "a", 1);
+    in[sizeof(struct task_in) + 2 + sizeof(struct task_in) + 1] = '\0';
+    CHECK(decode_records(in, len, recs) == 0); /* "dir/b" now "d\0r/b" */
+    end = in;
+    for (int i = 0; i < BATCH_FILES; i++) {
+        end = put_record(end, TASK_COPY_FILE, "f", 1);
+    }
+    CHECK(decode_records(in, (size_t)(end - in), recs) == BATCH_FILES);
+    end = put_record(end, TASK_COPY_FILE, "f", 1);
+    CHECK(decode_records(in, (size_t)(end - in), recs) == 0);
+    puts("ok task_records");
+}
+
 /* The status line never reaches the terminal's last column, at any
  * width and with the largest counts; a wide terminal gets every field;
- * the scan's line shows its count. */
+ * while the scan goes on, the totals found so far, marked, and no ETA. */
 static void
 test_status_fits_width(void)
 {
@@ -324,10 +373,13 @@ test_status_fits_width(void)
                               .bytes = 5ULL << 50,
                               .total_bytes = 7ULL << 50,
                               .elapsed = 98765.4};
-    struct status_view scan = {.label = "scan",
+    struct status_view scan = {.label = "copy",
                                .scanning = true,
-                               .files = 57146,
-                               .bytes = 740ULL << 20};
+                               .files = 1234,
+                               .total_files = 57146,
+                               .bytes = 12ULL << 20,
+                               .total_bytes = 740ULL << 20,
+                               .elapsed = 2.0};
     char buf[400];
     for (size_t width = 2; width <= sizeof buf; width++) {
         size_t n = format_status(buf, width, &big);
@@ -349,7 +401,12 @@ test_status_fits_width(void)
     format_status(buf, 20, &v);
     CHECK(strncmp(buf, "copy: 25%", 9) == 0);
     format_status(buf, 200, &scan);
-    CHECK(strstr(buf, "57146 entries") != NULL);
+    CHECK(strstr(buf, "1234/57146+ files") != NULL);
+    CHECK(strstr(buf, "12.0 MiB/740.0 MiB+") != NULL);
+    CHECK(strstr(buf, "6.0 MiB/s") != NULL && strstr(buf, "scanning"));
+    CHECK(strstr(buf, "ETA") == NULL && strchr(buf, '%') == NULL);
+    format_status(buf, 24, &scan);
+    CHECK(strcmp(buf, "copy: scanning") == 0);
     puts("ok status_fits_width");
 }
 
@@ -384,6 +441,7 @@ main(void)
     test_copy_data_keeps_holes();
     test_copy_data_in_kernel();
     test_paths_under_roots();
+    test_task_records();
     test_status_fits_width();
     test_status_first_tick_rate();
     return 0;
