@@ -11,10 +11,12 @@
 # that deletion too (ext4 without a journal, as on this project's VM,
 # skips the inodes freed in the last minutes while it allocates, scanning
 # past each one), so removing copies between runs made a run's time
-# depend on which tool ran before it. `sync` runs (untimed) after each
-# copy, so that one run's writeback does not fall into the next. Prints
-# one line per run: round, cache, tool, seconds; then the median of each
-# tool and cache. Needs room for ROUNDS x 6 copies of SRC.
+# depend on which tool ran before it. On tmpfs, whose copies are memory
+# and which has no such allocator, each copy is removed after its run.
+# `sync` runs (untimed) after each copy, so that one run's writeback does
+# not fall into the next. Prints one line per run: round, cache, tool,
+# seconds; then the median of each tool and cache. Needs room for
+# ROUNDS x 6 copies of SRC (one on tmpfs).
 #
 # Usage: bench_mpcopy.sh MPCOPY [SRC] [ROUNDS] [DIR]
 set -eu
@@ -22,6 +24,8 @@ MPCOPY=$(realpath "$1") SRC=${2:-/usr/share} ROUNDS=${3:-3}
 WORK=$(mktemp -d "${4:-/tmp}/mpcopy-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 command -v rsync >/dev/null || { echo "rsync is missing (apt-get install -y rsync)" >&2; exit 2; }
+keep=1
+[ "$(stat -f -c %T "$WORK")" = tmpfs ] && keep=0
 cold_ok=0
 [ -w /proc/sys/vm/drop_caches ] && cold_ok=1
 
@@ -50,6 +54,7 @@ for round in $(seq 1 "$ROUNDS"); do
             fi
             t=$(run "$tool" "$WORK/copy-$round-$cache-$tool")
             echo "$round $cache $tool $t" | tee -a "$results"
+            [ "$keep" = 1 ] || rm -rf "$WORK/copy-$round-$cache-$tool"
             sync
         done
     done
