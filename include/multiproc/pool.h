@@ -309,8 +309,10 @@ MP_EXTERN int mp_result_wait(mp_result_t *r, mp_duration_t timeout);
 /* mp_result_ready tells whether the task finished (false for NULL).
  * mp_result_successful stores in *successful whether the finished task
  * succeeded; it returns 0, MP_ERUNNING (not finished: Python's ValueError)
- * or MP_EINVAL (NULL). Neither blocks. Context: any thread of the creating
- * process. */
+ * or MP_EINVAL (NULL). Neither blocks. An apply's result whose reply is
+ * queued, waiting for its waiter to take it (the pool's handler thread may
+ * leave it to the caller), is finished by either. Context: any thread of
+ * the creating process. */
 MP_EXTERN bool mp_result_ready(mp_result_t *r);
 MP_EXTERN int mp_result_successful(mp_result_t *r, bool *successful);
 

@@ -308,6 +308,18 @@ mp__pool_submit_part(mp_pool_t *pool, mp__job_t *first, mp__job_t *last,
         (err == 0 && (pool->failed != NULL || pool->task_timeout_ns > 0)) ||
         (later && (err != 0 || part == MP__SUBMIT_REST) &&
          pool->state != POOL_RUN);
+    /* A handler that sleeps with the result queue out of its wait (a
+     * caller took the replies, mp__pool_taker) must see these replies,
+     * unless they are an apply's that its waiter takes and the task is in
+     * a worker's inbox already: whoever waits for such a result, or asks
+     * whether it is ready, takes the replies itself (and the handler's
+     * next wake-up for anything else brings the queue back into its
+     * wait). A task left pending waits for a reply to free a worker: the
+     * handler is woken to take them. */
+    bool takeable = first != NULL && first == last && first->res != NULL &&
+                    mp__result_takeable(first->res);
+    wake |= err == 0 && first != NULL && pool->handler_blind && !pool->taking &&
+            (!takeable || pool->pend_head != NULL);
     pthread_mutex_unlock(&pool->mu);
     if (wake) {
         mp__plat_waker_signal(pool->wake_fd);

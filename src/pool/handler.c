@@ -20,7 +20,9 @@
  * mp__pool_owner_takes_replies, whose result queue the handler then
  * leaves out of its wait), or one that brings a transport's reply and
  * handles it instead of queueing it (mp__pool_take_reply, for a pool
- * given no user callbacks, which run on this thread only).
+ * given no user callbacks, which run on this thread only), or a caller
+ * waiting for an apply's result (mp__pool_taker, one at a time), while
+ * this thread sleeps "blind", with the result queue out of its wait.
  *
  * A per-task timeout (task_timeout) is a deadline set when a task goes
  * into an idle worker's inbox (dispatch.c); the wait ends at the nearest
@@ -30,6 +32,7 @@
  * started: requeueing it could time out again forever). */
 #include "pool_state.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -149,6 +152,14 @@ mp__pool_note_callbacks(mp_pool_t *pool, const mp_pool_callbacks_t *cb)
 {
     if (cb != NULL && (cb->on_success != NULL || cb->on_error != NULL)) {
         atomic_store(&pool->user_callbacks, true);
+        /* A taker that began its drain before it could see the flag ends
+         * that drain before this task is submitted: its reply (whose
+         * callback runs on the handler thread only) cannot be in it. The
+         * drain holds hmu, so this is never the handler thread waiting
+         * for itself; it lasts as long as the replies queued then. */
+        while (atomic_load(&pool->helping)) {
+            mp__plat_yield();
+        }
     }
 }
 
@@ -157,8 +168,19 @@ mp__pool_take_reply(mp_pool_t *pool, const void *msg, size_t len)
 {
     /* Callbacks run on the handler thread only; an earlier reply still
      * queued goes first. */
-    if (atomic_load(&pool->user_callbacks) || !mp_queue_empty(pool->results) ||
-        pthread_mutex_trylock(&pool->hmu) != 0) {
+    if (atomic_load(&pool->user_callbacks) || !mp_queue_empty(pool->results)) {
+        return false;
+    }
+    /* A caller taking its apply's replies (mp__pool_taker) holds hmu only
+     * while it drains the queue, which is empty here: that is waited out
+     * rather than the reply queued for it. The handler holds hmu while it
+     * works: the reply is then queued for it. */
+    int busy = pthread_mutex_trylock(&pool->hmu);
+    while (busy != 0 && atomic_load(&pool->helping)) {
+        mp__plat_yield();
+        busy = pthread_mutex_trylock(&pool->hmu);
+    }
+    if (busy != 0) {
         return false;
     }
     bool take = mp_queue_empty(pool->results);
@@ -221,18 +243,202 @@ expire_tasks(mp_pool_t *pool)
     pthread_mutex_unlock(&pool->mu);
 }
 
+/* Whether some worker holds tasks (mu held). */
+static bool
+tasks_out_locked(const mp_pool_t *pool)
+{
+    bool out = false;
+    for (int i = 0; i < pool->nproc && !out; i++) {
+        out = pool->workers[i].head != NULL;
+    }
+    return out;
+}
+
 /* Whether some worker holds tasks (handler thread, mu not held). */
 static bool
 tasks_out(mp_pool_t *pool)
 {
-    bool out = false;
     pthread_mutex_lock(&pool->mu);
-    for (int i = 0; i < pool->nproc && !out; i++) {
-        out = pool->workers[i].head != NULL;
-    }
+    bool out = tasks_out_locked(pool);
     pthread_mutex_unlock(&pool->mu);
     return out;
 }
+
+/* Whether the pool has nothing for the handler to wait for but new
+ * submissions and exits: running, never given a callback, no task out,
+ * pending or refused, every live worker ready, no reply queued (mu
+ * held). The handler then sleeps
+ * blind (without the result queue): the next apply's reply is taken by
+ * its waiter, and any other submission wakes it (mp__pool_submit_part). */
+static bool
+idle_locked(const mp_pool_t *pool)
+{
+    if (pool->state != POOL_RUN || pool->broken || pool->pend_head != NULL ||
+        atomic_load(&pool->user_callbacks) || pool->failed != NULL ||
+        tasks_out_locked(pool) || !mp_queue_empty(pool->results)) {
+        return false;
+    }
+    for (int i = 0; i < pool->nproc; i++) {
+        const mp__worker_t *w = &pool->workers[i];
+        if (mp__worker_live(w) && (!w->ready || w->stopping)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* mp__pool_taker's begin. */
+static bool
+take_begin(mp_pool_t *pool)
+{
+    pthread_mutex_lock(&pool->mu);
+    bool take = !pool->taking && pool->state == POOL_RUN && !pool->broken &&
+                !pool->done && !atomic_load(&pool->user_callbacks) &&
+                !atomic_load(&pool->owner_takes);
+    if (take && pool->taker_fd < 0) {
+        int fd = mp__plat_waker_open();
+        pool->taker_fd = fd >= 0 ? fd : -1;
+        take = fd >= 0;
+    }
+    if (take) {
+        pool->taking = true;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return take;
+}
+
+/* The taker's turn at the result queue: drains it under hmu and returns
+ * whether it may go on waiting for it. Not where a callback was given to
+ * the pool (they run on the handler thread), nor where the handler holds
+ * hmu while replies are queued (then they are the handler's: the taker
+ * would only spin on them). */
+static bool
+take_replies(mp_pool_t *pool)
+{
+    /* Set before hmu is tried and cleared after it is let go, so that a
+     * thread that finds hmu held while it is set knows it is held for a
+     * drain (mp__pool_take_reply). */
+    atomic_store(&pool->helping, true);
+    if (pthread_mutex_trylock(&pool->hmu) != 0) {
+        atomic_store(&pool->helping, false);
+        return mp_queue_empty(pool->results);
+    }
+    bool go_on = !atomic_load(&pool->user_callbacks);
+    size_t taken = go_on ? drain_results(pool, false) : 0;
+    pthread_mutex_unlock(&pool->hmu);
+    atomic_store(&pool->helping, false);
+    if (taken > 0) {
+        after_helped(pool);
+    }
+    return go_on;
+}
+
+/* Ends the calling thread's taking (mp__pool_taker). */
+static void
+end_taking(mp_pool_t *pool)
+{
+    /* The handler may sleep with the result queue out of its wait: it
+     * takes the replies of the tasks still out from now on. Under mu, so
+     * that mp_pool_destroy, which waits for the taker to leave, frees
+     * nothing this thread still touches. */
+    pthread_mutex_lock(&pool->mu);
+    pool->taking = false;
+    /* A reply still queued (this thread gave up on it, or took the byte
+     * of a handler that did not sleep blind) is the handler's, and so is
+     * any work but new submissions (tasks out, a worker whose READY is
+     * still to come). */
+    if ((pool->handler_blind && !idle_locked(pool)) ||
+        !mp_queue_empty(pool->results)) {
+        mp__plat_waker_signal(pool->wake_fd);
+    }
+    pthread_cond_broadcast(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+/* Before the taker sleeps: watches the result queue for a short while
+ * (HANDLER_SPIN_NS, to the deadline at most), yielding the CPU, where
+ * such watches have paid lately (pool->taker_learn): a worker on another
+ * CPU answers an apply in microseconds, sooner than a sleeping thread is
+ * woken. It drains what comes; returns whether r is done. Not counted as
+ * a waiter of the queue meanwhile, so a reply costs its worker no write
+ * to the queue's waker. The yield hands the CPU to a worker that shares
+ * it; a window that closes empty (a slow task, or a stranger that took
+ * the CPU at a yield) is a miss, and misses make the next waits sleep at
+ * once (mp__spin_*). */
+static bool
+take_spin(mp_pool_t *pool, mp_result_t *r, int64_t deadline)
+{
+    int64_t until = mp__now_ns() + HANDLER_SPIN_NS;
+    if (deadline < until) {
+        until = deadline;
+    }
+    if (until <= mp__now_ns() || !mp__spin_begin(&pool->taker_learn)) {
+        return false;
+    }
+    atomic_fetch_add_explicit(&pool->n_taker_watches, 1, memory_order_relaxed);
+    bool done = false;
+    do {
+        if (!mp_queue_empty(pool->results) && !take_replies(pool)) {
+            break; /* the replies are the handler's now */
+        }
+        done = mp__result_done(r);
+        if (done) {
+            break;
+        }
+        mp__plat_yield();
+    } while (mp__now_ns() < until);
+    if (done) {
+        mp__spin_paid(&pool->taker_learn);
+    } else {
+        mp__spin_missed(&pool->taker_learn);
+    }
+    return done;
+}
+
+/* mp__pool_taker's own. */
+static void
+take_own(mp_pool_t *pool, mp_result_t *r, int64_t deadline)
+{
+    if (take_spin(pool, r, deadline)) {
+        end_taking(pool);
+        return;
+    }
+    /* Counted as a waiter of the result queue for the whole time, so that
+     * a reply put while this thread looks writes its byte to the queue's
+     * waker. That byte is taken without being passed on (the
+     * mp__queue_poll_ack of mp_wait_any passes it on, costing a write and
+     * a needless wake-up a reply): the only other waiter of this queue is
+     * the handler, which looks at the queue before every sleep, and every
+     * reply that woke this thread is then drained by it, or by the
+     * handler, which holds hmu. */
+    int qfd = mp__queue_poll_fd(pool->results);
+    if (qfd >= 0) {
+        mp__queue_poll_begin(pool->results);
+    }
+    while (qfd >= 0 && take_replies(pool) &&
+           !mp__result_taker_sleep(r, pool->taker_fd)) {
+        struct pollfd pf[2] = {{.fd = qfd, .events = POLLIN},
+                               {.fd = pool->taker_fd, .events = POLLIN}};
+        int n = mp__plat_poll_many(pf, 2, deadline);
+        (void)mp__result_taker_sleep(r, -1);
+        if (n > 0 && pf[0].revents != 0) {
+            (void)mp__plat_waker_drain(qfd);
+        }
+        if (n > 0 && pf[1].revents != 0) {
+            (void)mp__plat_waker_drain(pool->taker_fd);
+        }
+        if (n <= 0) {
+            break; /* timed out (or no way to wait): the caller says so */
+        }
+    }
+    (void)mp__result_taker_sleep(r, -1);
+    if (qfd >= 0) {
+        mp__queue_poll_end(pool->results);
+    }
+    end_taking(pool);
+}
+
+const mp__pool_taker_t mp__pool_taker = {.begin = take_begin, .own = take_own};
 
 /* While workers hold tasks, their results are usually microseconds away,
  * and right after a result the next task (of a caller looping over apply)
@@ -286,7 +492,14 @@ static void
 wait_and_handle(mp_pool_t *pool)
 {
     bool owner = atomic_load_explicit(&pool->owner_takes, memory_order_acquire);
-    bool quick = !owner && spin_for_results(pool);
+    /* A caller taking replies (mp__pool_taker) gets them alone: the
+     * wait leaves the queue out (blind) and does not spin for it; the
+     * taker wakes this thread as it leaves while tasks are still out. */
+    pthread_mutex_lock(&pool->mu);
+    bool blind = !owner && (pool->taking || idle_locked(pool));
+    pool->handler_blind = blind;
+    pthread_mutex_unlock(&pool->mu);
+    bool quick = !owner && !blind && spin_for_results(pool);
     if (quick && ++pool->quick_rounds % 8 != 0) {
         drain_results(pool, false);
         expire_tasks(pool);
@@ -296,7 +509,7 @@ wait_and_handle(mp_pool_t *pool)
     int *map = pool->item_slot;
     size_t n = 0;
     it[n++] = (mp_waitable_t){.kind = MP_WAIT_FD, .u.fd = pool->wake_fd};
-    if (!owner) {
+    if (!owner && !blind) {
         it[n++] =
             (mp_waitable_t){.kind = MP_WAIT_QUEUE, .u.queue = pool->results};
     }
@@ -338,6 +551,7 @@ wait_and_handle(mp_pool_t *pool)
     }
     bool dead_with_job = false, exited = false;
     pthread_mutex_lock(&pool->mu);
+    pool->handler_blind = false;
     for (size_t k = fixed; k < n; k++) {
         dead_with_job |=
             it[k].ready && pool->workers[map[k - fixed]].head != NULL;

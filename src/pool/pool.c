@@ -60,6 +60,7 @@ pool_free(mp_pool_t *pool)
         mp_queue_destroy(pool->results);
     }
     mp__plat_waker_close(pool->wake_fd);
+    mp__plat_waker_close(pool->taker_fd);
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
     pthread_mutex_destroy(&pool->fn_mu);
@@ -108,6 +109,7 @@ mp__pool_create_transport(mp_pool_t **out, const mp_pool_opts_t *opts,
     pthread_mutex_init(&pool->fn_mu, NULL);
     pthread_mutex_init(&pool->hmu, NULL);
     mp__pool_cond_init(&pool->cv);
+    pool->taker_fd = -1;
     if (t != NULL) {
         pool->transport = *t;
     }
@@ -200,6 +202,10 @@ mp_pool_apply_async_cb(mp_pool_t *pool, mp_pool_fn fn, const void *in,
     }
     mp__result_set_callbacks(r, cb, NULL, 0);
     mp__pool_note_callbacks(pool, cb);
+    if (cb == NULL || (cb->on_success == NULL && cb->on_error == NULL)) {
+        /* Its waiter may take the replies itself (mp__pool_taker). */
+        mp__result_set_pool(r, pool, &mp__pool_taker);
+    }
     j->res = r;
     err = mp__pool_submit(pool, j, j);
     if (err != 0) {
@@ -314,5 +320,12 @@ mp_pool_destroy(mp_pool_t *pool)
     } else {
         (void)wait_handler(pool, MP__NO_DEADLINE);
     }
+    /* A caller taking replies (mp__pool_taker) was woken by the end of
+     * its result; it leaves under mu. */
+    pthread_mutex_lock(&pool->mu);
+    while (pool->taking) {
+        pthread_cond_wait(&pool->cv, &pool->mu);
+    }
+    pthread_mutex_unlock(&pool->mu);
     pool_free(pool);
 }

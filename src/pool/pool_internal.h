@@ -203,6 +203,20 @@ void mp__result_unref(mp_result_t *r);
  * strings or NULLs from mp__malloc, or NULL when none failed), which
  * mp_result_item_error reports and r frees; before mp__result_complete. */
 void mp__result_set_item_messages(mp_result_t *r, char **errors, size_t n);
+/* Names the pool of an apply whose result has no callbacks, and how to
+ * take its replies (taker), before r is shared: a waiter of r may then
+ * take the pool's replies itself while r is not done. */
+struct mp__pool_taker;
+void mp__result_set_pool(mp_result_t *r, mp_pool_t *pool,
+                         const struct mp__pool_taker *taker);
+/* Whether r names its pool (mp__result_set_pool). */
+bool mp__result_takeable(const mp_result_t *r);
+/* Before the waiter taking replies for r sleeps (fd: its waker): whoever
+ * else ends r then signals fd; returns whether r is done already (then
+ * it need not sleep). fd -1 after the sleep: no signal any more. */
+bool mp__result_taker_sleep(mp_result_t *r, int fd);
+/* Whether r is done (r->mu taken and let go). */
+bool mp__result_done(mp_result_t *r);
 /* The longest failure message a result keeps, with its NUL. */
 #define MP__POOL_MSG_MAX 1024
 
@@ -335,11 +349,35 @@ void mp__pool_owner_takes_replies(mp_pool_t *pool, mp_waitable_t *replies);
  * it on the result queue) in the calling thread instead of queueing it,
  * where that is safe: no callback of the user's was ever given to pool
  * (they run on the handler thread only), no reply waits in the queue
- * (they go first), and the handler is waiting (mp__pool_help_replies).
+ * (they go first), and the handler is waiting (mp__pool_help_replies;
+ * a caller draining the queue for its apply, mp__pool_taker, is waited
+ * out).
  * Returns whether it took it; false: queue it as usual. The thread that
  * brings a transport's replies (the MPI funnel) so ends an apply without
  * waking the handler. Context: any thread but the handler's, pool alive. */
 bool mp__pool_take_reply(mp_pool_t *pool, const void *msg, size_t len);
+/* How a waiter of an apply's result takes the pool's replies itself
+ * (handler.c's mp__pool_taker, which pool.c hands each such result:
+ * result.c calls it without calling up into the handler's files).
+ * begin makes the calling thread the pool's taker where that is allowed:
+ * no other taker, the pool running and given no user callbacks, a waker
+ * for the taker at hand; returns whether it did, and then own must be
+ * called. Context: a waiter of the apply's result r, with r->mu held and
+ * r not done (so that the pool is alive).
+ * own waits until r is done or deadline passes, taking and handling the
+ * pool's replies in the calling thread while the handler thread sleeps
+ * with the result queue out of its wait (so a reply wakes only this
+ * thread: one hand-over less per apply round trip). Every reply it takes
+ * ends whichever result it is for (and wakes that result's waiters). It
+ * gives up early, leaving r to the handler, where the handler holds hmu
+ * with replies queued or a callback was given to the pool meanwhile. It
+ * ends the taking, waking the handler where tasks are still out. The
+ * caller then waits for r as usual. Context: after begin returned true. */
+typedef struct mp__pool_taker {
+    bool (*begin)(mp_pool_t *pool);
+    void (*own)(mp_pool_t *pool, mp_result_t *r, int64_t deadline);
+} mp__pool_taker_t;
+extern const mp__pool_taker_t mp__pool_taker;
 /* mp__pool_note_callbacks records that cb (NULL: none) is given to a
  * result of pool, before its tasks are submitted. */
 void mp__pool_note_callbacks(mp_pool_t *pool, const mp_pool_callbacks_t *cb);

@@ -102,6 +102,22 @@ struct mp_pool {
     /* A callback of the user's was given to one of its results: replies
      * are then handled on the handler thread only (mp__pool_take_reply). */
     atomic_bool user_callbacks;
+    /* A caller waiting for an apply's result takes the replies itself
+     * (mp__pool_taker; one at a time, under mu): taking, while one
+     * does; handler_blind, while the handler's wait leaves the result
+     * queue out because of it (handler thread writes, under mu); taker_fd,
+     * the taker's waker (opened on the first take; -1: none), signalled by
+     * whoever else ends its result; helping, while it drains under hmu
+     * (mp__pool_note_callbacks waits that out). */
+    bool taking;
+    bool handler_blind;
+    /* Whether a taker's watch of the result queue before it sleeps pays
+     * (mp__spin_*; the takers of the pool share it), and how many watches
+     * takers began (tests count them). */
+    mp__spin_learn_t taker_learn;
+    _Atomic uint64_t n_taker_watches;
+    int taker_fd;
+    atomic_bool helping;
     /* The task functions it has named (job.c, mp__pool_fn_name): a list
      * that only grows, read without a lock; fn_mu orders its writers. */
     pthread_mutex_t fn_mu;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../platform/platform.h"
+
 struct mp_result {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -23,6 +25,9 @@ struct mp_result {
     mp_pool_callbacks_t cb; /* set before the result is shared */
     const void *view;       /* on_success's bytes when data is NULL */
     size_t view_len;
+    mp_pool_t *pool;               /* an apply's without callbacks; else NULL */
+    const mp__pool_taker_t *taker; /* with pool */
+    atomic_int taker_fd; /* its taker's waker while it sleeps; else -1 */
 };
 
 void
@@ -99,6 +104,7 @@ mp__result_new(void)
     pthread_mutex_init(&r->mu, NULL);
     mp__pool_cond_init(&r->cv);
     atomic_init(&r->refs, 2);
+    atomic_init(&r->taker_fd, -1);
     return r;
 }
 
@@ -111,6 +117,41 @@ mp__result_set_callbacks(mp_result_t *r, const mp_pool_callbacks_t *cb,
     }
     r->view = view;
     r->view_len = view_len;
+}
+
+void
+mp__result_set_pool(mp_result_t *r, mp_pool_t *pool,
+                    const mp__pool_taker_t *taker)
+{
+    r->pool = pool;
+    r->taker = taker;
+}
+
+bool
+mp__result_takeable(const mp_result_t *r)
+{
+    return r->pool != NULL;
+}
+
+bool
+mp__result_taker_sleep(mp_result_t *r, int fd)
+{
+    atomic_store(&r->taker_fd, fd);
+    if (fd < 0) {
+        return false;
+    }
+    /* Stored before done is read under mu: a completer that sets done
+     * after this sees the fd (it reads it after its unlock). */
+    return mp__result_done(r);
+}
+
+bool
+mp__result_done(mp_result_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool done = r->done;
+    pthread_mutex_unlock(&r->mu);
+    return done;
 }
 
 void
@@ -159,6 +200,12 @@ mp__result_complete(mp_result_t *r, int rc, void *data, size_t len,
      * the map batch that holds it) keeps a reference until after this
      * returns. */
     pthread_cond_broadcast(&r->cv);
+    /* A waiter taking the pool's replies sleeps on its waker, not on cv.
+     * The waker stays open while it takes (the pool waits for it). */
+    int fd = atomic_load(&r->taker_fd);
+    if (fd >= 0) {
+        mp__plat_waker_signal(fd);
+    }
 }
 
 void
@@ -176,6 +223,23 @@ mp__result_unref(mp_result_t *r)
     }
     mp__free(r->item_msgs);
     mp__free(r);
+}
+
+/* While r is not done, lets its waiter take the pool's replies itself
+ * (mp__pool_taker) where the pool allows it; r->mu not held. r->mu is
+ * taken before the pool's mu: while r is not done its pool is alive. */
+static void
+take_own(mp_result_t *r, int64_t deadline)
+{
+    if (r->pool == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    bool take = !r->done && r->taker->begin(r->pool);
+    pthread_mutex_unlock(&r->mu);
+    if (take) {
+        r->taker->own(r->pool, r, deadline);
+    }
 }
 
 /* Waits until r is done or the deadline passes; r->mu held. Returns 0 or
@@ -202,6 +266,7 @@ mp_result_get(mp_result_t *r, void **out, mp_duration_t timeout)
     if (err != 0) {
         return err;
     }
+    take_own(r, deadline);
     pthread_mutex_lock(&r->mu);
     err = wait_done_locked(r, deadline);
     if (err == 0) {
@@ -229,6 +294,7 @@ mp_result_wait(mp_result_t *r, mp_duration_t timeout)
     if (err != 0) {
         return err;
     }
+    take_own(r, deadline);
     pthread_mutex_lock(&r->mu);
     err = wait_done_locked(r, deadline);
     pthread_mutex_unlock(&r->mu);
@@ -241,6 +307,9 @@ mp_result_ready(mp_result_t *r)
     if (r == NULL) {
         return false;
     }
+    /* Its reply may wait in the result queue for whoever asks (a handler
+     * left blind by a taker, mp__pool_taker): take it now. */
+    take_own(r, mp__now_ns());
     pthread_mutex_lock(&r->mu);
     bool done = r->done;
     pthread_mutex_unlock(&r->mu);
@@ -253,6 +322,7 @@ mp_result_successful(mp_result_t *r, bool *successful)
     if (r == NULL || successful == NULL) {
         return MP_EINVAL;
     }
+    take_own(r, mp__now_ns()); /* as mp_result_ready does */
     pthread_mutex_lock(&r->mu);
     int ret = r->done ? 0 : MP_ERUNNING;
     if (ret == 0) {
