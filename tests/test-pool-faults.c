@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -595,4 +596,63 @@ TEST(pool_faults_worker_never_calls_the_allocator)
     mpt_pool_finish(pool);
     ASSERT_EQ(atomic_load(child_alloc_calls), 0);
     munmap(child_alloc_calls, sizeof *child_alloc_calls);
+}
+
+/* Item 0 announces its worker and blocks until the gate opens; the others
+ * are squared. */
+static int
+first_blocks_then_square(const void *in, size_t len, mp_pool_out_t *out)
+{
+    int64_t x;
+    if (len != sizeof x) {
+        return -1;
+    }
+    memcpy(&x, in, sizeof x);
+    if (x == 0 && mpt_task_announce_and_block(in, len, out) != 0) {
+        return -1;
+    }
+    x *= x;
+    return mp_pool_out_write(out, &x, sizeof x);
+}
+
+/* A map reads its fixed-size items in the caller's array rather than
+ * copying them (issue 20), so once it returned - here timed out, with
+ * chunks still pending and others in the worker's inbox - nothing may read
+ * that array again: the input is unmapped, then the worker holding the
+ * rest is SIGKILLed, so that its inbox's chunks would be queued again from
+ * the array. They fail instead, and the pool goes on. */
+TEST_TIMEOUT(pool_faults_map_timeout_then_input_unmapped_and_worker_killed, 60)
+{
+    enum { N = 64 };
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
+    size_t bytes = N * sizeof(int64_t);
+    int64_t *in = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT(in != MAP_FAILED);
+    int64_t out[N];
+    int status[N];
+    for (int64_t i = 0; i < N; i++) {
+        in[i] = i;
+    }
+    ASSERT_ERR(mp_pool_map(pool, first_blocks_then_square, in, sizeof *in, N, 1,
+                           out, sizeof *out, status, 50),
+               MP_ETIMEDOUT);
+    ASSERT_OK(munmap(in, bytes));
+    pid_t pid;
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
+    ASSERT_OK(kill(pid, SIGKILL));
+    /* The pool replaces the worker and runs new work. */
+    int64_t x = 9;
+    void *y = NULL;
+    ASSERT_EQ(
+        mp_pool_apply(pool, first_blocks_then_square, &x, sizeof x, &y, 10000),
+        (ssize_t)sizeof x);
+    memcpy(&x, y, sizeof x);
+    mp_free(y);
+    ASSERT_EQ(x, 81);
+    mpt_pool_finish(pool);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
 }

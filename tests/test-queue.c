@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* --- helpers ------------------------------------------------------------ */
@@ -165,6 +166,50 @@ TEST(queue_put_get_roundtrip)
     char buf[16];
     ASSERT_EQ(mp_queue_get_into(q, buf, sizeof buf, 100), 6);
     ASSERT_MEM_EQ(buf, "world!", 6);
+    mp_queue_destroy(q);
+}
+
+/* mp__queue_put_two (a header and a body that lives elsewhere, as a map's
+ * chunks are put) puts one message of both parts: joined where it fits a
+ * ring cell, copied part by part into the heap where it does not; either
+ * part may be empty; bad parts and sizes are refused as mp_queue_put
+ * refuses them. */
+TEST(queue_put_two_parts_as_one_message)
+{
+    mp_queue_t *q;
+    ASSERT_OK(mp_simple_queue_create(&q));
+    enum { BIG = 5000 };
+    char *head = malloc(BIG), *tail = malloc(BIG);
+    ASSERT_NOT_NULL(head);
+    ASSERT_NOT_NULL(tail);
+    fill(head, BIG, 1);
+    fill(tail, BIG, 2);
+    static const size_t shapes[][2] = {{10, 20},  {0, 8},     {8, 0},  {0, 0},
+                                       {40, BIG}, {BIG, BIG}, {BIG, 0}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        size_t hl = shapes[k][0], tl = shapes[k][1];
+        ASSERT_OK(mp__queue_put_two(q, hl > 0 ? head : NULL, hl,
+                                    tl > 0 ? tail : NULL, tl, MP_NO_WAIT));
+        void *out = NULL;
+        ASSERT_EQ(mp_queue_get(q, &out, MP_NO_WAIT), (ssize_t)(hl + tl));
+        ASSERT_MEM_EQ(out, head, hl);
+        ASSERT_MEM_EQ((char *)out + hl, tail, tl);
+        mp_free(out);
+    }
+    ASSERT_ERR(mp__queue_put_two(NULL, head, 1, tail, 1, MP_NO_WAIT),
+               MP_EINVAL);
+    ASSERT_ERR(mp__queue_put_two(q, NULL, 1, tail, 1, MP_NO_WAIT), MP_EINVAL);
+    ASSERT_ERR(mp__queue_put_two(q, head, 1, NULL, 1, MP_NO_WAIT), MP_EINVAL);
+    ASSERT_ERR(mp__queue_put_two(q, head, 1, tail, 1, -5), MP_EINVAL);
+    /* Parts whose sum wraps, or is above the capacity. */
+    ASSERT_ERR(mp__queue_put_two(q, head, SIZE_MAX, tail, 2, MP_NO_WAIT),
+               MP_EMSGSIZE);
+    ASSERT_ERR(mp__queue_put_two(q, head, SIZE_MAX / 2, tail, SIZE_MAX / 2,
+                                 MP_NO_WAIT),
+               MP_EMSGSIZE);
+    ASSERT_EQ(mp_queue_qsize(q), 0);
+    free(head);
+    free(tail);
     mp_queue_destroy(q);
 }
 

@@ -143,7 +143,9 @@ MP_EXTERN ssize_t mp_pool_apply(mp_pool_t *pool, mp_pool_fn fn, const void *in,
  * terminated), MP_ENOENT or MP_EPROTO (the worker could not resolve fn: see
  * mp_pool_fn). Returns 0 when every item succeeded (also for nitems 0), else
  * the code of the first failed item; or MP_ETIMEDOUT (the chunks still running
- * write nothing more to out or status), MP_EINVAL (NULL pool/fn, NULL in or out
+ * write nothing more to out or status, and those not yet started never run:
+ * the items are read in place at in, which is not read after the call
+ * returns), MP_EINVAL (NULL pool/fn, NULL in or out
  * with a non-zero size and nitems > 0, bad timeout), MP_ECLOSED, MP_EBROKEN,
  * MP_ENOMEM, MP_ENOTSUP or MP_ENOENT (fn cannot be named: see
  * mp_pool_apply_async). Each failed item's message: mp_pool_map_errors.

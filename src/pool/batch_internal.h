@@ -27,7 +27,10 @@ struct mp_imap {
     int refs;               /* the caller + unfinished chunk jobs; under mu */
     size_t chunks_left;
     bool abandoned; /* the caller left (timed out): store nothing more */
-    int kind;       /* BATCH_* */
+    /* A synchronous map's chunks read the caller's input in place until
+     * it returns (mp__pool_input_gone; under the pool's mu). */
+    bool input_gone;
+    int kind; /* BATCH_* */
     /* map: results go to the caller's arrays */
     char *out;
     size_t out_size;
@@ -93,6 +96,10 @@ void mp__batch_unref(mp__batch_t *b);
 typedef struct mp__batch_input {
     const void *in;
     size_t in_size;
+    /* Where the chunks of in are read in place rather than copied (a
+     * synchronous map of fixed-size items): the flag that says in is
+     * gone; NULL: copied. */
+    const bool *in_gone;
     const void *const *bufs;
     const size_t *lens;
     size_t bufs_span;

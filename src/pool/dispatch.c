@@ -47,7 +47,7 @@ mp__pool_unlink_job_locked(mp__worker_t *w, uint64_t id)
             w->tail = prev;
         }
         w->njobs--;
-        w->bytes -= j->msg_len;
+        w->bytes -= j->msg_len + j->ext_len;
         j->next = NULL;
         return j;
     }
@@ -79,21 +79,27 @@ can_take_locked(const mp_pool_t *pool, const mp__worker_t *w,
                 const mp__job_t *j)
 {
     return w->ready && !w->stopping && w->njobs < pool->depth &&
-           (w->njobs == 0 || w->bytes + j->msg_len <= POOL_PREFETCH_BYTES) &&
+           (w->njobs == 0 ||
+            w->bytes + j->msg_len + j->ext_len <= POOL_PREFETCH_BYTES) &&
            (pool->maxtasks == 0 || w->ntasks < pool->maxtasks);
 }
 
 /* Puts job j into the inbox of slot i's worker and appends it to the
  * worker's list. A job the inbox refuses goes back to the pending list
  * when the worker has tasks queued already (they may be what fills it),
- * else to the failed list (the handler fails it, outside the lock).
- * Returns whether j was queued (mu held). */
+ * else to the failed list (the handler fails it, outside the lock), and
+ * so does a job whose input in place is gone (its map returned: timed
+ * out, or a later part was refused). Returns whether j was queued (mu
+ * held). */
 static bool
 assign_locked(mp_pool_t *pool, int i, mp__job_t *j)
 {
     mp__worker_t *w = &pool->workers[i];
-    int err = mp_queue_put(w->inbox, j->msg, j->msg_len, MP_NO_WAIT);
-    if (err != 0 && (err == MP_EFULL || w->njobs > 0)) {
+    bool gone = j->ext != NULL && *j->ext_gone;
+    int err = gone ? MP_ETIMEDOUT
+                   : mp__queue_put_two(w->inbox, j->msg, j->msg_len, j->ext,
+                                       j->ext_len, MP_NO_WAIT);
+    if (err != 0 && !gone && (err == MP_EFULL || w->njobs > 0)) {
         j->next = NULL;
         mp__pool_requeue_locked(pool, j);
         return false;
@@ -117,10 +123,18 @@ assign_locked(mp_pool_t *pool, int i, mp__job_t *j)
     }
     w->tail = j;
     w->njobs++;
-    w->bytes += j->msg_len;
+    w->bytes += j->msg_len + j->ext_len;
     w->ntasks++;
     pool->winfo[i].state = MP_POOL_WORKER_BUSY;
     return true;
+}
+
+void
+mp__pool_input_gone(mp_pool_t *pool, bool *gone)
+{
+    pthread_mutex_lock(&pool->mu);
+    *gone = true;
+    pthread_mutex_unlock(&pool->mu);
 }
 
 /* Pops the head of the pending list (mu held, list not empty). */

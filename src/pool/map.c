@@ -52,6 +52,14 @@ chunk_data(const mp__batch_input_t *inp, size_t start, size_t count)
     return data;
 }
 
+/* Returns the bytes of input the job of items start .. start + count - 1
+ * of inp holds in its block: none where it reads them in place. */
+static size_t
+chunk_block_data(const mp__batch_input_t *inp, size_t start, size_t count)
+{
+    return inp->in_gone != NULL ? 0 : chunk_data(inp, start, count);
+}
+
 /* Builds the job of items start .. start + count - 1 of inp in block (at
  * *used, advanced; see mp__pool_job_place). */
 static mp__job_t *
@@ -62,10 +70,16 @@ job_place_chunk(mp_pool_t *pool, void *block, size_t *used,
     char *dst;
     size_t data = chunk_data(inp, start, count);
     if (inp->bufs == NULL) {
+        const char *src = (const char *)inp->in + start * inp->in_size;
+        size_t held = chunk_block_data(inp, start, count);
         mp__job_t *j = mp__pool_job_place(pool, block, used, name, inp->in_size,
-                                          count, data, &dst);
-        if (data > 0) {
-            memcpy(dst, (const char *)inp->in + start * inp->in_size, data);
+                                          count, held, &dst);
+        if (held == 0 && data > 0) {
+            j->ext = src;
+            j->ext_len = data;
+            j->ext_gone = inp->in_gone;
+        } else if (data > 0) {
+            memcpy(dst, src, data);
         }
         return j;
     }
@@ -147,7 +161,8 @@ mp__batch_submit(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
     size_t count;
     for (size_t start = 0; start < inp->nitems && err == 0; start += count) {
         count = inp->nitems - start < chunk ? inp->nitems - start : chunk;
-        size_t span = mp__pool_job_span(&name, chunk_data(inp, start, count));
+        size_t span =
+            mp__pool_job_span(&name, chunk_block_data(inp, start, count));
         if (span == 0 || total > SIZE_MAX / 2 - span) {
             err = MP_ENOMEM;
         }
@@ -286,17 +301,35 @@ wait_map(mp__batch_t *b, int64_t deadline)
 }
 
 /* Runs the map-like batch b (the caller's reference) over inp and waits
- * for it. Returns what mp_pool_map returns. */
+ * for it. Fixed-size items are not copied: the chunks read them in the
+ * caller's array, which stays valid until this returns, when the chunks
+ * that did not run yet (timed out, or a later part refused) are failed
+ * instead of queued. Returns what mp_pool_map returns. */
 static int
-run_map(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn,
-        const mp__batch_input_t *inp, size_t chunksize, int64_t deadline)
+run_map(mp_pool_t *pool, mp__batch_t *b, mp_pool_fn fn, mp__batch_input_t *inp,
+        size_t chunksize, int64_t deadline)
 {
     if (inp->nitems == 0) {
         mp__batch_unref(b);
         return mp__pool_submit_error(pool);
     }
+    if (inp->bufs != NULL) {
+        int err = start_map(pool, b, fn, inp, chunksize, NULL);
+        return err != 0 ? err : wait_map(b, deadline);
+    }
+    /* The chunks' flag lives in b: a reference of this call's keeps b
+     * until the flag is set (queued chunks hold their own). */
+    pthread_mutex_lock(&b->mu);
+    b->refs++;
+    pthread_mutex_unlock(&b->mu);
+    inp->in_gone = &b->input_gone;
     int err = start_map(pool, b, fn, inp, chunksize, NULL);
-    return err != 0 ? err : wait_map(b, deadline);
+    if (err == 0) {
+        err = wait_map(b, deadline);
+    }
+    mp__pool_input_gone(pool, &b->input_gone);
+    mp__batch_unref(b);
+    return err;
 }
 
 int

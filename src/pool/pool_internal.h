@@ -231,6 +231,14 @@ typedef struct mp__job {
     uint64_t id;
     void *msg; /* the inbox message (in the block) */
     size_t msg_len;
+    /* The rest of the message where the job reads its input in place (a
+     * synchronous map's chunk in the caller's array, put after msg); NULL
+     * where msg holds it all. ext_gone points at the flag that its owner
+     * sets, under the pool's mu, once ext may be freed: the job is then
+     * failed instead of queued again. */
+    const void *ext;
+    size_t ext_len;
+    const bool *ext_gone;
     mp_result_t *res;
     struct mp_imap *batch;
     size_t start, count;
@@ -317,6 +325,11 @@ typedef enum mp__submit_part {
 } mp__submit_part_t;
 int mp__pool_submit_part(mp_pool_t *pool, mp__job_t *first, mp__job_t *last,
                          mp__submit_part_t part);
+/* mp__pool_input_gone sets *gone (a job's ext_gone) under pool's mu: no
+ * job that reads its input in place through it is queued afterwards, and
+ * none is being copied into an inbox when it returns, so the input may be
+ * freed. Context: the thread that owns the input, no pool lock held. */
+void mp__pool_input_gone(mp_pool_t *pool, bool *gone);
 /* Tests only (map.c): called in the caller's thread after each part of a
  * batch queued in parts, but the last. NULL: nothing. */
 extern void (*mp__pool_part_hook)(void);

@@ -175,7 +175,16 @@ mp__queue_put_wait(mp_queue_t *q, const void *buf, size_t len, uint64_t boff,
 int
 mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
 {
-    if (q == NULL || (len != 0 && buf == NULL)) {
+    return mp__queue_put_two(q, buf, len, NULL, 0, timeout);
+}
+
+int
+mp__queue_put_two(mp_queue_t *q, const void *head, size_t head_len,
+                  const void *tail, size_t tail_len, mp_duration_t timeout)
+{
+    size_t len;
+    if (q == NULL || (head_len != 0 && head == NULL) ||
+        (tail_len != 0 && tail == NULL)) {
         return MP_EINVAL;
     }
     waiter_t w;
@@ -184,8 +193,19 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
         return r;
     }
     mp__qhdr_t *h = q->h;
-    if (len > h->capacity) {
+    if (!mp__size_add(head_len, tail_len, &len) || len > h->capacity) {
         return MP_EMSGSIZE;
+    }
+    /* A message kept in its ring cell (or an overflow node) is copied
+     * from one buffer: the two parts are joined here first. */
+    unsigned char joined[MP__QUEUE_INLINE_MAX];
+    const void *buf = head;
+    if (tail_len > 0 && len <= MP__QUEUE_INLINE_MAX) {
+        if (head_len > 0) {
+            memcpy(joined, head, head_len);
+        }
+        memcpy(joined + head_len, tail, tail_len);
+        buf = joined;
     }
     /* Large messages are copied before a cell is claimed, so a cell is
      * held only for a few stores. Their block is held in a hand until a
@@ -206,7 +226,13 @@ mp_queue_put(mp_queue_t *q, const void *buf, size_t len, mp_duration_t timeout)
             hand_give_back(q, hi);
             return MP_ENOMEM;
         }
-        memcpy(heap_ptr(q, boff), buf, len);
+        char *at = heap_ptr(q, boff);
+        if (head_len > 0) {
+            memcpy(at, head, head_len);
+        }
+        if (tail_len > 0) {
+            memcpy(at + head_len, tail, tail_len);
+        }
     }
     /* A JoinableQueue counts the task when the message is published or
      * linked (cell_publish, ovf_put), in one step with it. */

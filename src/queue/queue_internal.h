@@ -181,6 +181,15 @@ _Static_assert(sizeof(mp__qhdr_t) <= 4096, "queue header fits its page");
 /* The suffix of the named waker's name (after the segment's name). */
 #define MP__QUEUE_FIFO_SUFFIX ".w"
 
+/* mp__queue_put_two puts head_len bytes at head followed by tail_len
+ * bytes at tail as one message, as mp_queue_put puts one buffer (the
+ * same waits, errors and crash safety), copying each part once: a
+ * message's header and a body that lives elsewhere (a map's chunk in
+ * the caller's array) need not be joined first. Context: as
+ * mp_queue_put. */
+int mp__queue_put_two(mp_queue_t *q, const void *head, size_t head_len,
+                      const void *tail, size_t tail_len, mp_duration_t timeout);
+
 /* mp__queue_poll_fd returns the handle's waker fd (a named queue's opened
  * on first use and kept until mp_queue_destroy; a private queue's made
  * with it), or MP_EBADF (a closed handle, or the name is not a waker),
