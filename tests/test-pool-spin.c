@@ -278,7 +278,9 @@ TEST_TIMEOUT(pool_apply_taker_rests_while_results_come_late, 60)
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     uint64_t watches0 = atomic_load(&pool->n_taker_watches);
     for (int i = 0; i < 10; i++) {
-        ASSERT_ERR(mp_result_wait(r, 1), MP_ETIMEDOUT);
+        /* Long enough that the watch (50 us) opens before the deadline
+         * unless this thread is kept off the CPU for 20 ms. */
+        ASSERT_ERR(mp_result_wait(r, 20), MP_ETIMEDOUT);
     }
     ASSERT_EQ(atomic_load(&pool->n_taker_watches) - watches0, 3);
     mpt_signal(&mpt_gate, 1);

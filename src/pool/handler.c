@@ -399,6 +399,13 @@ take_spin(mp_pool_t *pool, mp_result_t *r, int64_t deadline)
 static void
 take_own(mp_pool_t *pool, mp_result_t *r, int64_t deadline)
 {
+    if (deadline <= mp__now_ns()) {
+        /* A look (mp_result_ready, a wait out of time): what is queued
+         * now is drained, without a watch or a poll. */
+        (void)take_replies(pool);
+        end_taking(pool);
+        return;
+    }
     if (take_spin(pool, r, deadline)) {
         end_taking(pool);
         return;

@@ -380,8 +380,10 @@ bool mp__pool_take_reply(mp_pool_t *pool, const void *msg, size_t len);
  * own waits until r is done or deadline passes, taking and handling the
  * pool's replies in the calling thread while the handler thread sleeps
  * with the result queue out of its wait (so a reply wakes only this
- * thread: one hand-over less per apply round trip). Every reply it takes
- * ends whichever result it is for (and wakes that result's waiters). It
+ * thread: one hand-over less per apply round trip); with a deadline
+ * already past it only takes the replies queued now (no watch, no poll).
+ * Every reply it takes ends whichever result it is for (and wakes that
+ * result's waiters). It
  * gives up early, leaving r to the handler, where the handler holds hmu
  * with replies queued or a callback was given to the pool meanwhile. It
  * ends the taking, waking the handler where tasks are still out. The

@@ -229,7 +229,7 @@ mp__result_unref(mp_result_t *r)
  * (mp__pool_taker) where the pool allows it; r->mu not held. r->mu is
  * taken before the pool's mu: while r is not done its pool is alive. */
 static void
-take_own(mp_result_t *r, int64_t deadline)
+waiter_takes_replies(mp_result_t *r, int64_t deadline)
 {
     if (r->pool == NULL) {
         return;
@@ -266,7 +266,7 @@ mp_result_get(mp_result_t *r, void **out, mp_duration_t timeout)
     if (err != 0) {
         return err;
     }
-    take_own(r, deadline);
+    waiter_takes_replies(r, deadline);
     pthread_mutex_lock(&r->mu);
     err = wait_done_locked(r, deadline);
     if (err == 0) {
@@ -294,7 +294,7 @@ mp_result_wait(mp_result_t *r, mp_duration_t timeout)
     if (err != 0) {
         return err;
     }
-    take_own(r, deadline);
+    waiter_takes_replies(r, deadline);
     pthread_mutex_lock(&r->mu);
     err = wait_done_locked(r, deadline);
     pthread_mutex_unlock(&r->mu);
@@ -309,7 +309,7 @@ mp_result_ready(mp_result_t *r)
     }
     /* Its reply may wait in the result queue for whoever asks (a handler
      * left blind by a taker, mp__pool_taker): take it now. */
-    take_own(r, mp__now_ns());
+    waiter_takes_replies(r, mp__now_ns());
     pthread_mutex_lock(&r->mu);
     bool done = r->done;
     pthread_mutex_unlock(&r->mu);
@@ -322,7 +322,7 @@ mp_result_successful(mp_result_t *r, bool *successful)
     if (r == NULL || successful == NULL) {
         return MP_EINVAL;
     }
-    take_own(r, mp__now_ns()); /* as mp_result_ready does */
+    waiter_takes_replies(r, mp__now_ns()); /* as mp_result_ready does */
     pthread_mutex_lock(&r->mu);
     int ret = r->done ? 0 : MP_ERUNNING;
     if (ret == 0) {
