@@ -3,7 +3,9 @@
  * (issue 20, the rule of every spinning wait: mp__spin_*): the handler
  * thread, whose spin for results keeps closing empty while tasks take
  * long, goes to sleep at once instead of spinning for every task; an imap
- * iterator whose spins for the next result keep ending empty rests too.
+ * iterator whose spins for the next result keep ending empty rests too;
+ * an apply's caller takes its reply itself, and a worker killed meanwhile
+ * still fails the apply.
  * A map queues its chunks in parts, so that workers start while the
  * caller still builds the rest; a pool closed between parts still runs
  * the whole map. Every check counts events (spin windows, rests) or
@@ -13,7 +15,9 @@
 #include "pool/batch_internal.h"
 #include "pool/pool_state.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 
 /* Tasks run one after the other in the handler test: more than the
@@ -327,4 +331,48 @@ TEST_TIMEOUT(pool_apply_replies_taken_for_another_waiter_end_its_result, 60)
     }
     mp_result_destroy(r);
     mpt_pool_finish(pool);
+}
+
+/* The killer of the test below: waits until the worker runs the task
+ * (its pid announced) and the caller has begun taking its replies (a
+ * watch counted), then SIGKILLs the worker. */
+typedef struct taker_kill {
+    mp_pool_t *pool;
+    uint64_t watches0;
+} taker_kill_t;
+
+static void *
+kill_under_taker(void *arg)
+{
+    taker_kill_t *k = arg;
+    pid_t pid;
+    mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
+    while (atomic_load(&k->pool->n_taker_watches) == k->watches0) {
+        sched_yield();
+    }
+    ASSERT_OK(kill(pid, SIGKILL));
+    return NULL;
+}
+
+/* A worker SIGKILLed while the caller of its apply takes the pool's
+ * replies (the handler then sleeps with the result queue out of its
+ * wait): the handler still sees the exit, the apply fails with
+ * MP_EWORKER instead of hanging, and the pool goes on. */
+TEST_TIMEOUT(pool_apply_worker_killed_while_its_caller_takes, 60)
+{
+    mpt_pipe_open(&mpt_announce);
+    mpt_pipe_open(&mpt_gate);
+    mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
+    taker_kill_t k = {pool, atomic_load(&pool->n_taker_watches)};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, kill_under_taker, &k), 0);
+    void *out = NULL;
+    ASSERT_ERR(mp_pool_apply(pool, mpt_task_announce_and_block, NULL, 0, &out,
+                             MP_WAIT_FOREVER),
+               MP_EWORKER);
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    apply_square(pool, 6, true);
+    mpt_pool_finish(pool);
+    mpt_pipe_close(&mpt_announce);
+    mpt_pipe_close(&mpt_gate);
 }
