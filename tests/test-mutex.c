@@ -93,6 +93,23 @@ TEST(mutex_unlock_free_is_over_release)
     mp__shared_free(c);
 }
 
+/* The one wait primitive tells a wait that never slept (the word had
+ * already moved on) from a wake-up: the mutex's waiter gives way on the
+ * first, not after a real hand-over. */
+TEST(futex_wait_reports_a_word_that_moved)
+{
+    _Atomic uint32_t word = 5;
+    ASSERT_EQ(mp__plat_futex_wait(&word, 4, MP__NO_DEADLINE),
+              MP__PLAT_FUTEX_MOVED);
+    ASSERT_EQ(mp__wait_slice(&word, 4, MP__NO_DEADLINE), MP__PLAT_FUTEX_MOVED);
+    ASSERT_EQ(mp__wait_slice(&word, 4, mp__now_ns() + 1000000),
+              MP__PLAT_FUTEX_MOVED);
+    /* The word as expected: it sleeps until the deadline. */
+    ASSERT_ERR(mp__plat_futex_wait(&word, 5, mp__now_ns() + 1000000),
+               MP_ETIMEDOUT);
+    ASSERT_ERR(mp__wait_slice(&word, 5, mp__now_ns() - 1), MP_ETIMEDOUT);
+}
+
 typedef struct holder_arg {
     shared_counter_t *c;
     mpt_pipe_t ready; /* holder -> parent: "I hold it" */

@@ -79,8 +79,17 @@ mp__mutex_lock_slow(mp__mutex_t *m, int64_t deadline, uint64_t me)
         /* The futex compares the low half (pid and waiters bit); a holder
          * that differs only in its start time ends the slice instead. */
         int r = mp__wait_slice(mp__mutex_futex(m), (uint32_t)seen, deadline);
-        if (r == 0 && atomic_load(&m->word) != seen) {
-            continue; /* woken: the word moved on */
+        if (r != MP_ETIMEDOUT && atomic_load(&m->word) != seen) {
+            if (r == MP__PLAT_FUTEX_MOVED) {
+                /* The holder unlocked (waking nobody: the bit brought it
+                 * into the kernel before we got there) and likely locked
+                 * again. Marking the word at once would lock-step the two,
+                 * every mark costing the holder a futex wake; give way
+                 * once instead (docs/performance.md, "Lock contention:
+                 * giving way after a missed sleep"). */
+                mp__plat_yield();
+            }
+            continue; /* the word moved on */
         }
         /* The slice or the deadline ran out with the same holder. */
         if (take_from_dead(m, seen, me)) {

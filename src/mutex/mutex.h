@@ -80,7 +80,8 @@ static inline bool mp__mutex_held_by(const mp__mutex_t *m, uint64_t me);
 /* mp__wait_until sleeps on word while it equals expected, at most until
  * deadline and at most MP__OWNER_CHECK_NS at a time, so that callers can
  * look for dead peers between slices. Returns 0 (woken or slice over: check
- * your condition) or MP_ETIMEDOUT (deadline passed). */
+ * your condition), MP__PLAT_FUTEX_MOVED (word already differed: it did not
+ * sleep) or MP_ETIMEDOUT (deadline passed). */
 int mp__wait_slice(_Atomic uint32_t *word, uint32_t expected, int64_t deadline);
 
 /* The fast paths are inline: an uncontended lock+unlock pair is then two

@@ -33,7 +33,10 @@ mp__plat_futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline)
     if (r == -1 && errno == ETIMEDOUT) {
         return MP_ETIMEDOUT;
     }
-    /* EAGAIN (the word changed) and EINTR are wake-ups for the caller. */
+    if (r == -1 && errno == EAGAIN) {
+        return MP__PLAT_FUTEX_MOVED;
+    }
+    /* EINTR is a wake-up for the caller. */
     return 0;
 }
 

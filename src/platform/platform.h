@@ -61,9 +61,11 @@ mp__plat_wait_over(int *r, int64_t deadline)
 
 /* mp__plat_futex_wait sleeps while *word == expected, until woken or until
  * deadline (absolute, CLOCK_MONOTONIC ns; MP__NO_DEADLINE = none). The word
- * may be in memory shared between processes. Returns 0 when woken or when
- * *word already differed (callers re-check their condition: wake-ups may be
- * spurious), or MP_ETIMEDOUT once the deadline has passed. */
+ * may be in memory shared between processes. Returns 0 when woken (callers
+ * re-check their condition: wake-ups may be spurious), MP__PLAT_FUTEX_MOVED
+ * when *word already differed and it did not sleep, or MP_ETIMEDOUT once
+ * the deadline has passed. */
+#define MP__PLAT_FUTEX_MOVED 1
 int mp__plat_futex_wait(_Atomic uint32_t *word, uint32_t expected,
                         int64_t deadline);
 
