@@ -8,8 +8,9 @@
  * still fails the apply.
  * A map queues its chunks in parts, so that workers start while the
  * caller still builds the rest; a pool closed between parts still runs
- * the whole map. Every check counts events (spin windows, rests) or
- * waits on pipes; none reads a clock. */
+ * the whole map. The watch they share (mp__pool_watch) reports what
+ * its look saw, and rests with its learner. Every check counts events
+ * (spin windows, rests, looks) or waits on pipes; none reads a clock. */
 #include "runner.h"
 
 #include "pool/batch_internal.h"
@@ -19,6 +20,72 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+
+/* A look for the watch tests: answers[i] for its i-th call (then the
+ * last one again), counting calls. */
+typedef struct scripted_look {
+    const int *answers;
+    int n, calls;
+} scripted_look_t;
+
+static int
+scripted(void *arg)
+{
+    scripted_look_t *l = arg;
+    int i = l->calls < l->n ? l->calls : l->n - 1;
+    l->calls++;
+    return l->answers[i];
+}
+
+/* The pool's one watch loop: looks until its look says "came" (paid) or
+ * "give up" (a miss), counting each watch that begins; no watch at all
+ * (nothing counted, nothing learnt) with no time left or a learner that
+ * rests after misses. */
+TEST(pool_watch_reports_what_its_look_saw)
+{
+    mp__spin_learn_t learn = {0};
+    _Atomic uint64_t count = 0;
+    const int late[] = {0, 0, 1};
+    scripted_look_t look = {late, 3, 0};
+    ASSERT_EQ(mp__pool_watch(&learn, INT64_C(10000000000), MP__NO_DEADLINE,
+                             scripted, &look, &count),
+              MP__WATCH_PAID);
+    ASSERT_EQ(look.calls, 3);
+    ASSERT_EQ(atomic_load(&count), 1);
+
+    const int give_up[] = {0, -1};
+    look = (scripted_look_t){give_up, 2, 0};
+    ASSERT_EQ(mp__pool_watch(&learn, INT64_C(10000000000), MP__NO_DEADLINE,
+                             scripted, &look, NULL),
+              MP__WATCH_MISSED);
+    ASSERT_EQ(look.calls, 2);
+
+    /* A deadline already past: no watch, no look, no count. */
+    look = (scripted_look_t){late, 3, 0};
+    ASSERT_EQ(mp__pool_watch(&learn, INT64_C(10000000000), mp__now_ns() - 1,
+                             scripted, &look, &count),
+              MP__WATCH_NONE);
+    ASSERT_EQ(look.calls, 0);
+    ASSERT_EQ(atomic_load(&count), 1);
+
+    /* A window that closes with nothing seen is a miss; misses in a row
+     * make the learner rest, and a resting watch looks at nothing. */
+    const int never[] = {0};
+    int missed = 0;
+    for (;;) {
+        look = (scripted_look_t){never, 1, 0};
+        int w = mp__pool_watch(&learn, 1000, MP__NO_DEADLINE, scripted, &look,
+                               &count);
+        if (w == MP__WATCH_NONE) {
+            break;
+        }
+        ASSERT_EQ(w, MP__WATCH_MISSED);
+        ASSERT(look.calls >= 1);
+        ASSERT(++missed <= 3); /* the learner rests after 3 misses */
+    }
+    ASSERT_EQ(look.calls, 0);
+    ASSERT_EQ(atomic_load(&count), 1 + (uint64_t)missed);
+}
 
 /* Tasks run one after the other in the handler test: more than the
  * spin windows a learner that rests may open for them (3 misses, a rest

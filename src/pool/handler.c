@@ -355,44 +355,37 @@ end_taking(mp_pool_t *pool)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Before the taker sleeps: watches the result queue for a short while
- * (HANDLER_SPIN_NS, to the deadline at most), yielding the CPU, where
- * such watches have paid lately (pool->taker_learn): a worker on another
- * CPU answers an apply in microseconds, sooner than a sleeping thread is
- * woken. It drains what comes; returns whether r is done. Not counted as
- * a waiter of the queue meanwhile, so a reply costs its worker no write
- * to the queue's waker. The yield hands the CPU to a worker that shares
- * it; a window that closes empty (a slow task, or a stranger that took
- * the CPU at a yield) is a miss, and misses make the next waits sleep at
- * once (mp__spin_*). */
+/* take_spin's look: drains the queued replies (a caller's own among
+ * them, perhaps); 1 once r is done, -1 where the replies are the
+ * handler's now (take_replies), 0 to look again. */
+struct own_look {
+    mp_pool_t *pool;
+    mp_result_t *r;
+};
+
+static int
+own_reply_came(void *arg)
+{
+    const struct own_look *l = arg;
+    if (!mp_queue_empty(l->pool->results) && !take_replies(l->pool)) {
+        return -1;
+    }
+    return mp__result_done(l->r) ? 1 : 0;
+}
+
+/* Before the taker sleeps: watches the result queue (mp__pool_watch, up
+ * to HANDLER_SPIN_NS and the deadline, learner pool->taker_learn): a
+ * worker on another CPU answers an apply in microseconds, sooner than a
+ * sleeping thread is woken. It drains what comes; returns whether r is
+ * done. Not counted as a waiter of the queue meanwhile, so a reply costs
+ * its worker no write to the queue's waker. */
 static bool
 take_spin(mp_pool_t *pool, mp_result_t *r, int64_t deadline)
 {
-    int64_t until = mp__now_ns() + HANDLER_SPIN_NS;
-    if (deadline < until) {
-        until = deadline;
-    }
-    if (until <= mp__now_ns() || !mp__spin_begin(&pool->taker_learn)) {
-        return false;
-    }
-    atomic_fetch_add_explicit(&pool->n_taker_watches, 1, memory_order_relaxed);
-    bool done = false;
-    do {
-        if (!mp_queue_empty(pool->results) && !take_replies(pool)) {
-            break; /* the replies are the handler's now */
-        }
-        done = mp__result_done(r);
-        if (done) {
-            break;
-        }
-        mp__plat_yield();
-    } while (mp__now_ns() < until);
-    if (done) {
-        mp__spin_paid(&pool->taker_learn);
-    } else {
-        mp__spin_missed(&pool->taker_learn);
-    }
-    return done;
+    struct own_look look = {pool, r};
+    return mp__pool_watch(&pool->taker_learn, HANDLER_SPIN_NS, deadline,
+                          own_reply_came, &look,
+                          &pool->n_taker_watches) == MP__WATCH_PAID;
 }
 
 /* mp__pool_taker's own. */
@@ -447,45 +440,33 @@ take_own(mp_pool_t *pool, mp_result_t *r, int64_t deadline)
 
 const mp__pool_taker_t mp__pool_taker = {.begin = take_begin, .own = take_own};
 
+/* spin_for_results's look: whether replies are queued. */
+static int
+results_queued(void *arg)
+{
+    const mp_pool_t *pool = arg;
+    return !mp_queue_empty(pool->results);
+}
+
 /* While workers hold tasks, their results are usually microseconds away,
  * and right after a result the next task (of a caller looping over apply)
- * often is: watches the result queue for a short while, yielding the CPU
- * at each look (a worker on this CPU runs meanwhile), before the handler
- * sleeps in mp_wait_any (which costs the workers a signal of the result
- * queue's waker per result and the handler a wake-up). Only while such
- * windows pay: one that closes empty is a miss (so is a result first seen
- * after a yield that overran the window: a stranger held the CPU, and a
- * sleep would have been woken sooner), and after misses the learner has
- * the next waits skip the spin. Returns whether results came in time. */
+ * often is: watches the result queue (mp__pool_watch, HANDLER_SPIN_NS,
+ * learner pool->spin_learn) before the handler sleeps in mp_wait_any,
+ * which costs the workers a signal of the result queue's waker per result
+ * and the handler a wake-up. Returns whether results came in time. */
 static bool
 spin_for_results(mp_pool_t *pool)
 {
-    int64_t now = mp__now_ns();
-    if (now - pool->last_reply_ns >= HANDLER_SPIN_NS && !tasks_out(pool)) {
+    if (mp__now_ns() - pool->last_reply_ns >= HANDLER_SPIN_NS &&
+        !tasks_out(pool)) {
         return false;
     }
-    if (!mp__spin_begin(&pool->spin_learn)) {
-        return false; /* resting: spins have not paid lately */
-    }
-    atomic_fetch_add_explicit(&pool->n_spins, 1, memory_order_relaxed);
-    int64_t until = now + HANDLER_SPIN_NS;
     /* A helper may take the replies meanwhile (mp__pool_help_replies). */
     pthread_mutex_unlock(&pool->hmu);
-    bool paid = false;
-    do {
-        if (!mp_queue_empty(pool->results)) {
-            paid = true;
-            break;
-        }
-        mp__plat_yield();
-    } while (mp__now_ns() < until);
+    int w = mp__pool_watch(&pool->spin_learn, HANDLER_SPIN_NS, MP__NO_DEADLINE,
+                           results_queued, pool, &pool->n_spins);
     pthread_mutex_lock(&pool->hmu);
-    if (paid) {
-        mp__spin_paid(&pool->spin_learn);
-    } else {
-        mp__spin_missed(&pool->spin_learn);
-    }
-    return paid;
+    return w == MP__WATCH_PAID;
 }
 
 /* Waits for a reply, a worker exit or a wake-up, and handles what came

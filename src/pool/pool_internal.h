@@ -173,14 +173,30 @@ size_t mp__pool_chunksize(size_t nitems, int nproc, size_t item_bytes);
 void mp__pool_cond_init(pthread_cond_t *cv);
 int mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
                        int64_t deadline);
+/* watch.c: the learned watch the pool's waiting threads run before they
+ * sleep. Where watches pay (mp__spin_begin on learn), calls look(arg)
+ * until look returns > 0 (what the caller waits for came: a paid watch),
+ * look returns < 0 (the caller gives up: a miss) or the window closes
+ * (window_ns from now, cut at deadline, an absolute mp__now_ns time or
+ * MP__NO_DEADLINE: a miss), yielding the CPU after each look that
+ * returned 0 (a thread we wait for that shares this CPU runs then; on an
+ * idle CPU the yield returns at once). What a yield that overran the
+ * window let in is not looked at: a stranger held the CPU, and a sleep
+ * would have been woken sooner. count, unless NULL, counts the watches
+ * that begin (for tests and statistics). Returns MP__WATCH_NONE (no watch:
+ * no time left, or the learner rests; nothing reported), MP__WATCH_PAID
+ * or MP__WATCH_MISSED. Context: any thread; look runs on it, under
+ * whatever locks the caller holds. */
+enum { MP__WATCH_NONE, MP__WATCH_PAID, MP__WATCH_MISSED };
+int mp__pool_watch(mp__spin_learn_t *learn, int64_t window_ns, int64_t deadline,
+                   int (*look)(void *arg), void *arg, _Atomic uint64_t *count);
+
 /* mp__pool_cond_wait for something that is usually microseconds away
- * (the next of a stream of results): first, with mu released, yields the
- * CPU for up to spin_ns watching *seq, which whoever broadcasts cv bumps
- * under mu first; returns 0 at once when it moved (no sleep, no wake-up
- * call). Only while such spins pay (learn, the waiting object's
- * mp__spin_learn_t): a spin that ends with *seq unmoved is a miss, and
- * after misses the next waits sleep at once. Not for a single result,
- * whose waiter would take a CPU from the worker computing it. */
+ * (the next of a stream of results): first, with mu released, watches
+ * *seq (mp__pool_watch for up to spin_ns, learner learn), which whoever
+ * broadcasts cv bumps under mu first; returns 0 at once when it moved (no
+ * sleep, no wake-up call). Not for a single result, whose waiter would
+ * take a CPU from the worker computing it. */
 int mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
                             int64_t deadline, _Atomic uint32_t *seq,
                             int64_t spin_ns, mp__spin_learn_t *learn);

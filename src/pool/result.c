@@ -53,42 +53,30 @@ mp__pool_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline)
     return r == ETIMEDOUT ? MP_ETIMEDOUT : 0;
 }
 
+/* mp__pool_cond_wait_spin's look: whether *seq moved from seen. */
+struct seq_look {
+    _Atomic uint32_t *seq;
+    uint32_t seen;
+};
+
+static int
+seq_moved(void *arg)
+{
+    const struct seq_look *l = arg;
+    return atomic_load(l->seq) != l->seen;
+}
+
 int
 mp__pool_cond_wait_spin(pthread_cond_t *cv, pthread_mutex_t *mu,
                         int64_t deadline, _Atomic uint32_t *seq,
                         int64_t spin_ns, mp__spin_learn_t *learn)
 {
-    int64_t until = mp__now_ns() + spin_ns;
-    if (deadline != MP__NO_DEADLINE && deadline < until) {
-        until = deadline;
-    }
-    /* No time left to spin is no spin (and no miss); a learner that
-     * rests sleeps at once. */
-    if (until <= mp__now_ns() || !mp__spin_begin(learn)) {
-        return mp__pool_cond_wait(cv, mu, deadline);
-    }
-    uint32_t s = atomic_load(seq);
+    struct seq_look look = {.seq = seq, .seen = atomic_load(seq)};
     pthread_mutex_unlock(mu);
-    /* Yield: on a busy machine the thread we wait for may need this CPU;
-     * on an idle one it returns at once. A result seen only after a yield
-     * overran the window (a stranger held the CPU) is a miss: a sleep
-     * would have been woken sooner. */
-    bool paid = false;
-    while (mp__now_ns() < until) {
-        if (atomic_load(seq) != s) {
-            paid = true;
-            break;
-        }
-        mp__plat_yield();
-    }
+    int w = mp__pool_watch(learn, spin_ns, deadline, seq_moved, &look, NULL);
     pthread_mutex_lock(mu);
-    if (paid) {
-        mp__spin_paid(learn);
-        return 0;
-    }
-    mp__spin_missed(learn);
     /* Bumped under mu before the broadcast: none is missed. */
-    if (atomic_load(seq) != s) {
+    if (w == MP__WATCH_PAID || atomic_load(seq) != look.seen) {
         return 0;
     }
     return mp__pool_cond_wait(cv, mu, deadline);
