@@ -6,7 +6,8 @@
 # link targets and contents), a sparse multi-GiB file (the copy's blocks
 # stay few), a ~200-level tree longer than PATH_MAX, copies into themselves
 # refused, unreadable entries skipped with exit 1, --verify, a worker
-# SIGKILLed mid-copy, --version, a single file, hard links, owners (as
+# SIGKILLed mid-copy and one SIGKILLed in the middle of a batch of small
+# files, --version, a single file, hard links, owners (as
 # root), --xattrs (attributes and ACLs), the status line on a 60-column
 # terminal, SIGINT/SIGTERM/SIGHUP mid-copy then --resume, and --resume's
 # refusals. After every run no /dev/shm/mp-<pid>-* is left.
@@ -338,6 +339,59 @@ EOF2
     grep -m1 'retrying' "$WORK/err" | sed 's/^/    /'
 }
 
+# A worker SIGKILLed in the middle of a batch of small files: the stop
+# shim (test_stop_shim.c, preloaded; its path in MPCOPY_STOP_SHIM) stops
+# the first process to create its 10th copy, a worker 9 files into its
+# batch of 32. Killed there, the batch is retried whole (the 9 copies made
+# anew), the copy is complete and the exit status 0.
+case_worker_killed_mid_batch() {
+    if [ -z "${MPCOPY_STOP_SHIM:-}" ]; then
+        echo "    skipped: no stop shim (MPCOPY_STOP_SHIM unset)"
+        return 0
+    fi
+    local s=$WORK/batch/src d=$WORK/batch/dst mark=$WORK/batch/stopped
+    mkdir -p "$s"
+    for i in $(seq 1 40); do echo "small $i" >"$s/f$i"; done
+    touch -d @1000000000 "$s"/f*
+    start_mpcopy env LD_PRELOAD="$MPCOPY_STOP_SHIM" MPCOPY_STOP_AT_CREATE=10 \
+        MPCOPY_STOP_MARK="$mark" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+        -- -j 2 "$s" "$d"
+    local stopped
+    stopped=$(python3 - "$WORK/pid" "$mark" <<'EOF2'
+import os, sys, time
+pidfile, mark = sys.argv[1:3]
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+deadline = time.monotonic() + 120
+mp = None
+while time.monotonic() < deadline:
+    try:
+        if mp is None:
+            with open(pidfile) as f:
+                mp = int(f.read())
+        if state(mp) in "ZX":
+            sys.exit(1)  # mpcopy ended: nothing stopped
+        with open(mark) as f:
+            line = f.read()
+        if line.endswith("\n") and state(int(line)) == "T":
+            print(int(line))
+            sys.exit(0)
+    except (OSError, ValueError):
+        pass  # not written yet, or mpcopy gone (the next look says so)
+sys.exit(1)
+EOF2
+    ) || { wait "$job"; cat "$WORK/err"; fail "no worker stopped at its 10th copy"; return; }
+    kill -KILL "$stopped"
+    finish_mpcopy || return
+    [ "$rc" = 0 ] || { cat "$WORK/err"; fail "exit $rc"; return; }
+    compare_trees "$s" "$d" || fail "trees differ" || return
+    grep -q 'and 31 more files): worker killed by signal 9.*retrying (attempt 2 of 3)' "$WORK/err" ||
+        { cat "$WORK/err"; fail "the batch of 32 was not retried"; return; }
+    grep -m1 'retrying' "$WORK/err" | sed 's/^/    /'
+}
+
 case_version() {
     run_mpcopy --version
     [ "$rc" = 0 ] || fail "--version exit $rc" || return
@@ -664,7 +718,8 @@ case_resume_refusals() {
 
 cases=(case_help_and_usage case_version case_full_tree case_existing_dst
        case_into_itself_refused case_sparse_big_file case_deep_tree
-       case_unreadable_skipped case_worker_killed case_single_file
+       case_unreadable_skipped case_worker_killed case_worker_killed_mid_batch
+       case_single_file
        case_hard_links case_owners case_xattrs case_status_line_fits
        case_signals_and_resume case_resume_refusals)
 [ $# -gt 1 ] && cases=("${@:2}")
