@@ -77,7 +77,7 @@ static inline pid_t mp__mutex_holder(const mp__mutex_t *m);
  * mp__mutex_self()) holds the mutex: not merely a process with its pid. */
 static inline bool mp__mutex_held_by(const mp__mutex_t *m, uint64_t me);
 
-/* mp__wait_until sleeps on word while it equals expected, at most until
+/* mp__wait_slice sleeps on word while it equals expected, at most until
  * deadline and at most MP__OWNER_CHECK_NS at a time, so that callers can
  * look for dead peers between slices. Returns 0 (woken or slice over: check
  * your condition), MP__PLAT_FUTEX_MOVED (word already differed: it did not
