@@ -2,11 +2,11 @@
 /* test_stop_shim.c - a preloaded library for test_mpcopy.sh
  * (LD_PRELOAD): stops the process that is about to create its
  * $MPCOPY_STOP_AT_CREATE-th file (an openat with O_CREAT of a leaf under a
- * directory fd; counted per process), with SIGSTOP, so that a test can SIGKILL a worker at a chosen
- * point in the middle of a batch of files, without a test hook in mpcopy.
- * Only one process stops in a run: the first to create the marker file
- * $MPCOPY_STOP_MARK (O_EXCL), into which it writes its pid. Not built
- * with the sanitizers (it is loaded into bash and timeout too). */
+ * directory fd; counted per process), with SIGSTOP, so that a test can SIGKILL
+ * a worker at a chosen point in the middle of a batch of files, without a test
+ * hook in mpcopy. Only one process stops in a run: the first to create the
+ * marker file $MPCOPY_STOP_MARK (O_EXCL), into which it writes its pid. Not
+ * built with the sanitizers (it is loaded into bash and timeout too). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
