@@ -611,8 +611,7 @@ first_blocks_then_square(const void *in, size_t len, mp_pool_out_t *out)
     if (x == 0 && mpt_task_announce_and_block(in, len, out) != 0) {
         return -1;
     }
-    x *= x;
-    return mp_pool_out_write(out, &x, sizeof x);
+    return mpt_task_square(in, len, out);
 }
 
 /* A map reads its fixed-size items in the caller's array rather than
