@@ -614,18 +614,37 @@ first_blocks_then_square(const void *in, size_t len, mp_pool_out_t *out)
     return mpt_task_square(in, len, out);
 }
 
+/* Returns x squared by a task of pool (item 0 would block). */
+static int64_t
+square_in_pool(mp_pool_t *pool, int64_t x)
+{
+    void *y = NULL;
+    ASSERT_EQ(
+        mp_pool_apply(pool, first_blocks_then_square, &x, sizeof x, &y, 10000),
+        (ssize_t)sizeof x);
+    memcpy(&x, y, sizeof x);
+    mp_free(y);
+    return x;
+}
+
 /* A map reads its fixed-size items in the caller's array rather than
  * copying them (issue 20), so once it returned - here timed out, with
  * chunks still pending and others in the worker's inbox - nothing may read
  * that array again: the input is unmapped, then the worker holding the
  * rest is SIGKILLed, so that its inbox's chunks would be queued again from
- * the array. They fail instead, and the pool goes on. */
+ * the array. They fail instead, and the pool goes on: the apply queued
+ * behind them runs. There are many more of them than one round of dispatch
+ * hands out (32 per worker); dropped chunks once used those rounds up, so
+ * that the apply stayed pending while the handler slept. */
 TEST_TIMEOUT(pool_faults_map_timeout_then_input_unmapped_and_worker_killed, 60)
 {
-    enum { N = 64 };
+    enum { N = 1024 };
     mpt_pipe_open(&mpt_announce);
     mpt_pipe_open(&mpt_gate);
     mp_pool_t *pool = mpt_pool_make_by(1, 0, MP_START_FORK);
+    /* Once its worker is ready, the map hands item 0 to it before it
+     * returns, however slow the machine. */
+    ASSERT_EQ(square_in_pool(pool, 3), 9);
     size_t bytes = N * sizeof(int64_t);
     int64_t *in = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -643,14 +662,7 @@ TEST_TIMEOUT(pool_faults_map_timeout_then_input_unmapped_and_worker_killed, 60)
     mpt_read_all(mpt_announce.rd, &pid, sizeof pid);
     ASSERT_OK(kill(pid, SIGKILL));
     /* The pool replaces the worker and runs new work. */
-    int64_t x = 9;
-    void *y = NULL;
-    ASSERT_EQ(
-        mp_pool_apply(pool, first_blocks_then_square, &x, sizeof x, &y, 10000),
-        (ssize_t)sizeof x);
-    memcpy(&x, y, sizeof x);
-    mp_free(y);
-    ASSERT_EQ(x, 81);
+    ASSERT_EQ(square_in_pool(pool, 9), 81);
     mpt_pool_finish(pool);
     mpt_pipe_close(&mpt_announce);
     mpt_pipe_close(&mpt_gate);

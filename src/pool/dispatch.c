@@ -84,18 +84,35 @@ can_take_locked(const mp_pool_t *pool, const mp__worker_t *w,
            (pool->maxtasks == 0 || w->ntasks < pool->maxtasks);
 }
 
+/* Whether job j reads its input in place and that input is gone: its map
+ * returned (timed out, or a later part was refused; mu held). */
+static bool
+input_gone_locked(const mp__job_t *j)
+{
+    return j->ext != NULL && *j->ext_gone;
+}
+
+/* Puts job j on the failed list, which the handler fails with err outside
+ * the lock (mu held). */
+static void
+fail_later_locked(mp_pool_t *pool, mp__job_t *j, int err)
+{
+    j->put_err = err;
+    j->next = pool->failed;
+    pool->failed = j;
+}
+
 /* Puts job j into the inbox of slot i's worker and appends it to the
  * worker's list. A job the inbox refuses goes back to the pending list
  * when the worker has tasks queued already (they may be what fills it),
- * else to the failed list (the handler fails it, outside the lock), and
- * so does a job whose input in place is gone (its map returned: timed
- * out, or a later part was refused). Returns whether j was queued (mu
- * held). */
+ * else to the failed list, and so does a job whose input in place is gone
+ * (one taken back from an inbox: pending ones are dropped before they
+ * come here). Returns whether j was queued (mu held). */
 static bool
 assign_locked(mp_pool_t *pool, int i, mp__job_t *j)
 {
     mp__worker_t *w = &pool->workers[i];
-    bool gone = j->ext != NULL && *j->ext_gone;
+    bool gone = input_gone_locked(j);
     int err = gone ? MP_ETIMEDOUT
                    : mp__queue_put_two(w->inbox, j->msg, j->msg_len, j->ext,
                                        j->ext_len, MP_NO_WAIT);
@@ -105,9 +122,7 @@ assign_locked(mp_pool_t *pool, int i, mp__job_t *j)
         return false;
     }
     if (err != 0) {
-        j->put_err = err;
-        j->next = pool->failed;
-        pool->failed = j;
+        fail_later_locked(pool, j, err);
         return false;
     }
     j->next = NULL;
@@ -148,6 +163,18 @@ pop_pending_locked(mp_pool_t *pool)
     }
     j->next = NULL;
     return j;
+}
+
+/* Moves the jobs at the head of the pending list whose input in place is
+ * gone to the failed list (mu held). Done before every hand-out, so that
+ * a timed-out map's unrun chunks, however many, never take a round of
+ * dispatch from the tasks queued behind them. */
+static void
+drop_gone_pending_locked(mp_pool_t *pool)
+{
+    while (pool->pend_head != NULL && input_gone_locked(pool->pend_head)) {
+        fail_later_locked(pool, pop_pending_locked(pool), MP_ETIMEDOUT);
+    }
 }
 
 /* Gives idle slot i's worker the oldest task not yet taken from the
@@ -193,6 +220,7 @@ steal_locked(mp_pool_t *pool, int i)
 void
 mp__pool_dispatch_locked(mp_pool_t *pool)
 {
+    drop_gone_pending_locked(pool);
     for (int round = 0; round < pool->depth && pool->pend_head != NULL;
          round++) {
         for (int i = 0; i < pool->nproc && pool->pend_head != NULL; i++) {
@@ -200,6 +228,7 @@ mp__pool_dispatch_locked(mp_pool_t *pool)
             if (w->njobs <= round &&
                 can_take_locked(pool, w, pool->pend_head)) {
                 (void)assign_locked(pool, i, pop_pending_locked(pool));
+                drop_gone_pending_locked(pool);
             }
         }
     }
