@@ -609,8 +609,18 @@ TEST_TIMEOUT(pool_owner_takes_replies_without_the_handler, 60)
     mp_pool_t *pool;
     ASSERT_OK(mp_pool_create(&pool, &o));
     int64_t deadline = mp__deadline_after_ns((int64_t)20 * 1000000000);
-    /* Once the handler sleeps, it is told, and it sleeps again without
-     * the result queue (a reply it found at that wake-up would be its). */
+    /* Once the handler handled the worker's READY and sleeps, nothing but
+     * this test wakes it: it is told, and it sleeps again without the
+     * result queue (a reply it found at that wake-up would be its). Told
+     * before the READY came, it could be woken by both, one after the
+     * other, and the second would count below. */
+    mp_pool_worker_info_t worker = {0};
+    mp_pool_stats_t st;
+    while (worker.state != MP_POOL_WORKER_IDLE) {
+        ASSERT(mp__now_ns() < deadline);
+        sched_yield();
+        ASSERT_EQ(mp_pool_stats(pool, &st, &worker, 1), 1);
+    }
     uint64_t spins0, sleeps0, spins1, sleeps1;
     while (!mp__pool_spin_counts(pool, &spins0, &sleeps0)) {
         ASSERT(mp__now_ns() < deadline);
